@@ -1,0 +1,1 @@
+"""The Dash dashboard for energy managers."""

@@ -1,0 +1,1 @@
+"""Planning scenarios: files, the runner, Dask fan-out, comparison and reports."""

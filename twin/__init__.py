@@ -1,0 +1,1 @@
+"""Composition: the twin command and the services that wire the packages together."""

@@ -1,0 +1,165 @@
+"""The ``twin`` command: the user interface of the district twin.
+
+A thin layer over the packages: it parses arguments, configures logging (the
+only place that does), and turns the project's errors into one-line messages
+and exit codes: 0 success, 2 bad input (:class:`~twin.core.errors.ConfigError`),
+1 internal error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from twin.core.errors import TwinError
+
+__all__ = ["app", "main"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DATA_ROOT = Path("data")
+
+app = typer.Typer(
+    name="twin",
+    help="Digital twin of the Zukunftsquartier Beucha: live data, planning scenarios, dashboard.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+district_app = typer.Typer(help="The district: buildings, households, assets and grid.", no_args_is_help=True)
+scenario_app = typer.Typer(help="Planning scenarios: list, check, run, sweep, compare.", no_args_is_help=True)
+app.add_typer(district_app, name="district")
+app.add_typer(scenario_app, name="scenario")
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    data_root: Annotated[
+        Path,
+        typer.Option(envvar="TWIN_DATA_ROOT", help="Root folder of all data the twin writes."),
+    ] = DEFAULT_DATA_ROOT,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")] = 0,
+) -> None:
+    """Digital twin of the Zukunftsquartier Beucha."""
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx.obj = {"data_root": data_root}
+
+
+def _not_available(command: str) -> NoReturn:
+    raise TwinError(f"'twin {command}' is not available in this version of the twin")
+
+
+@app.command()
+def demo() -> None:
+    """Simulated field + live twin + controller server + dashboard, in one command."""
+    _not_available("demo")
+
+
+@district_app.command("show")
+def district_show(
+    district: Annotated[str, typer.Argument(help="Built-in district name or district file.")] = "beucha",
+) -> None:
+    """The district in a few lines: buildings, households, assets, demand, grid."""
+    _not_available("district show")
+
+
+@app.command()
+def field() -> None:
+    """The simulated field: the district's devices as Modbus TCP servers."""
+    _not_available("field")
+
+
+@app.command()
+def live() -> None:
+    """The live twin: poll devices, keep the state store, serve controllers."""
+    _not_available("live")
+
+
+@app.command()
+def dashboard() -> None:
+    """The dashboard for energy managers."""
+    _not_available("dashboard")
+
+
+@scenario_app.command("list")
+def scenario_list() -> None:
+    """List the built-in scenarios."""
+    _not_available("scenario list")
+
+
+@scenario_app.command("check")
+def scenario_check(files: Annotated[list[Path], typer.Argument(help="Scenario files to validate.")]) -> None:
+    """Validate scenario files without running them."""
+    _not_available("scenario check")
+
+
+@scenario_app.command("run")
+def scenario_run(scenarios: Annotated[list[str], typer.Argument(help="Built-in names or scenario files.")]) -> None:
+    """Run scenarios: profiles, dispatch, power flow, KPIs and reports."""
+    _not_available("scenario run")
+
+
+@scenario_app.command("sweep")
+def scenario_sweep(file: Annotated[Path, typer.Argument(help="Sweep file.")]) -> None:
+    """Run a sweep of scenarios on Dask."""
+    _not_available("scenario sweep")
+
+
+@scenario_app.command("compare")
+def scenario_compare(dirs: Annotated[list[Path], typer.Argument(help="Scenario result folders.")]) -> None:
+    """Compare scenario results side by side."""
+    _not_available("scenario compare")
+
+
+@app.command()
+def registers(
+    format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+) -> None:
+    """The controller register map."""
+    _not_available("registers")
+
+
+@app.command()
+def certs() -> None:
+    """A test CA and certificates for Modbus/TCP Security."""
+    _not_available("certs")
+
+
+@app.command("import")
+def import_(files: Annotated[list[Path], typer.Argument(help="15-minute meter data files.")]) -> None:
+    """Import 15-minute meter data into the state store."""
+    _not_available("import")
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Run the ``twin`` command and exit with its code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; default ``sys.argv[1:]``.
+    """
+    try:
+        app(args=argv, prog_name="twin")
+    except TwinError as err:
+        _fail(f"twin: {err}", err.exit_code)
+    except KeyboardInterrupt:
+        _fail("twin: interrupted", 130)
+    except Exception as err:
+        if os.environ.get("TWIN_DEBUG"):
+            raise
+        _fail(f"twin: internal error: {type(err).__name__}: {err} (set TWIN_DEBUG=1 for the traceback)", 1)
+    sys.exit(0)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(message, file=sys.stderr)
+    sys.exit(code)
