@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from twin import cli
+from twin.core.errors import ConfigError
+
+# DESIGN.md section 7
+COMMANDS = ["demo", "district", "field", "live", "dashboard", "scenario", "registers", "certs", "import"]
+
+
+def test_help_lists_the_commands(twin_exe: Path) -> None:
+    result = subprocess.run([twin_exe, "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0
+    for command in COMMANDS:
+        assert f" {command} " in result.stdout, command
+
+
+def test_scenario_help_lists_subcommands(twin_exe: Path) -> None:
+    result = subprocess.run([twin_exe, "scenario", "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0
+    for command in ("list", "check", "run", "sweep", "compare"):
+        assert f" {command} " in result.stdout, command
+
+
+def test_unknown_command_is_a_usage_error(twin_exe: Path) -> None:
+    result = subprocess.run([twin_exe, "frobnicate"], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert "No such command" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_error_exits_2_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken() -> None:
+        raise ConfigError("missing field", file="x.yaml", field="buildings[0].type")
+
+    monkeypatch.setattr(cli, "_not_available", lambda command: broken())
+    with pytest.raises(SystemExit) as info:
+        cli.main(["certs"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "twin: x.yaml: buildings[0].type: missing field\n"
+
+
+def test_internal_error_exits_1_without_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(command: str) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.delenv("TWIN_DEBUG", raising=False)
+    monkeypatch.setattr(cli, "_not_available", broken)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["certs"])
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("twin: internal error: RuntimeError: boom")
+    assert "Traceback" not in err
