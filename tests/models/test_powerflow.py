@@ -1,0 +1,141 @@
+"""The batch power flow against pandapower's own Newton-Raphson."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Any
+
+import numpy as np
+import pandapower as pp
+import pandas as pd
+import pytest
+
+from models.powerflow import BatchPowerFlow, PowerFlowOptions, net_bus_injections
+from twin.core.errors import ConfigError, ConvergenceError, TwinWarning
+from twin.core.kpi import grid_kpis
+
+STEPS = 96  # one day at 15 minutes
+
+
+@pytest.fixture(scope="module")
+def net() -> Any:
+    simbench = pytest.importorskip("simbench")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        grid = simbench.get_simbench_net("1-LV-semiurb5--0-sw")
+    grid.profiles = {}
+    return grid
+
+
+@pytest.fixture(scope="module")
+def flow(net: Any) -> BatchPowerFlow:
+    return BatchPowerFlow(net)
+
+
+@pytest.fixture(scope="module")
+def heavy_case(net: Any, flow: BatchPowerFlow) -> dict[str, Any]:
+    """A heat pump (up to 6 kW) and an 11 kW wallbox at every load, PV at the sgens, no reinforcement."""
+    rng = np.random.default_rng(42)
+    n_load, n_sgen = len(net.load), len(net.sgen)
+    hour = np.arange(STEPS) / 4
+    household_kw = 0.4 + 0.8 * rng.random((STEPS, n_load))
+    heat_pump_kw = 6.0 * rng.random((STEPS, n_load))
+    evening = ((hour >= 17) & (hour < 22))[:, None]
+    ev_kw = np.where(evening & (rng.random((STEPS, n_load)) < 0.6), 11.0, 0.0)
+    load_kw = household_kw + heat_pump_kw + ev_kw
+    pv_shape = np.clip(np.sin((hour - 6) / 12 * np.pi), 0, None)[:, None]
+    sgen_kw = pv_shape * net.sgen["p_mw"].to_numpy()[None, :] * 1000.0 * 3
+    load_q_kvar = load_kw * np.tan(np.arccos(0.95))
+    p_bus = pd.DataFrame(0.0, index=range(STEPS), columns=flow.bus_index)
+    q_bus = p_bus.copy()
+    for j, bus in enumerate(net.load["bus"]):
+        p_bus[bus] += load_kw[:, j]
+        q_bus[bus] += load_q_kvar[:, j]
+    for j, bus in enumerate(net.sgen["bus"]):
+        p_bus[bus] -= sgen_kw[:, j]
+    time = pd.date_range("2025-01-15", periods=STEPS, freq="15min", tz="UTC")
+    result = flow.run(time, p_bus, q_bus)
+    return {"load_kw": load_kw, "load_q_kvar": load_q_kvar, "sgen_kw": sgen_kw, "result": result, "n_sgen": n_sgen}
+
+
+def test_heavy_case_agrees_with_pandapower_newton_raphson(net: Any, heavy_case: dict[str, Any]) -> None:
+    result = heavy_case["result"]
+    check = copy.deepcopy(net)
+    worst_step = int(result["vm_pu"].min("bus").argmin("time"))
+    for step in sorted({0, 30, 72, 80, worst_step}):
+        check.load["p_mw"] = heavy_case["load_kw"][step] / 1000.0
+        check.load["q_mvar"] = heavy_case["load_q_kvar"][step] / 1000.0
+        check.sgen["p_mw"] = heavy_case["sgen_kw"][step] / 1000.0
+        pp.runpp(check, lightsim2grid=False, tolerance_mva=1e-10)
+        vm = result["vm_pu"].isel(time=step).sel(bus=check.res_bus.index).to_numpy()
+        np.testing.assert_allclose(vm, check.res_bus["vm_pu"].to_numpy(), atol=1e-6, rtol=0)
+        p_grid_kw = float(check.res_ext_grid["p_mw"].sum() * 1000.0)
+        assert float(result["p_grid_kw"][step]) == pytest.approx(p_grid_kw, abs=0.1)
+        n_line = len(check.line)
+        loading = result["loading_percent"].isel(time=step).to_numpy()
+        np.testing.assert_allclose(loading[:n_line], check.res_line["loading_percent"], atol=1e-3)
+        np.testing.assert_allclose(loading[n_line:], check.res_trafo["loading_percent"], atol=1e-3)
+    # the case is heavy indeed: the transformer is overloaded in the evening
+    assert float(result["loading_percent"].sel(branch="trafo 0").max()) > 100.0
+
+
+def test_conservation_at_every_step(heavy_case: dict[str, Any]) -> None:
+    result = heavy_case["result"]
+    demand_plus_losses = result["p_bus_kw"].astype(np.float64).sum("bus") + result["p_loss_kw"]
+    np.testing.assert_allclose(demand_plus_losses, result["p_grid_kw"], atol=0.01)
+    assert bool((result["p_loss_kw"] > 0).all())
+
+
+def test_result_layout(net: Any, heavy_case: dict[str, Any]) -> None:
+    result = heavy_case["result"]
+    assert list(result["bus"].values) == sorted(net.bus.index)
+    assert result.sizes["branch"] == len(net.line) + len(net.trafo)
+    assert result["branch_kind"].to_series().value_counts().to_dict() == {"line": len(net.line), "trafo": 1}
+    assert bool(result["converged"].all())
+    assert result["p_grid_kw"].attrs["sign_convention"] == "import_positive"
+    assert result["time"].dtype == np.dtype("datetime64[ns]")
+
+
+def test_grid_kpis_from_results(net: Any, heavy_case: dict[str, Any]) -> None:
+    result = heavy_case["result"]
+    busbar = int(net.trafo["lv_bus"].iloc[0])
+    kpis = grid_kpis(result["vm_pu"], result["loading_percent"], reference_bus=busbar)
+    assert float(kpis["trafo_loading_max_percent"]) == pytest.approx(
+        float(result["loading_percent"].sel(branch="trafo 0").max())
+    )
+    assert float(kpis["vm_min_pu"]) < 1.0 < float(kpis["vm_max_pu"])
+
+
+def test_net_bus_injections_matches_elements(net: Any) -> None:
+    p, q = net_bus_injections(net)
+    expected = net.load["p_mw"].sum() * 1000.0 - net.sgen["p_mw"].sum() * 1000.0
+    assert p.sum() == pytest.approx(expected)
+    assert q.sum() == pytest.approx(net.load["q_mvar"].sum() * 1000.0 - net.sgen["q_mvar"].sum() * 1000.0)
+
+
+def test_divergence_is_reported_never_silent(net: Any, flow: BatchPowerFlow) -> None:
+    time = pd.date_range("2025-01-15", periods=3, freq="15min")
+    p = np.zeros((3, len(flow.bus_index)))
+    p[1, :] = 2_000.0  # 2 MW at every bus: far beyond the 630 kVA transformer
+    with pytest.raises(ConvergenceError, match=r"did not converge in 1 of 3 steps \(2025-01-15 00:15:00\)"):
+        flow.run(time, p, p * 0.0)
+    flagging = BatchPowerFlow(net, PowerFlowOptions(on_divergence="flag"))
+    with pytest.warns(TwinWarning, match="did not converge in 1 of 3 steps"):
+        result = flagging.run(time, p, p * 0.0)
+    assert result["converged"].values.tolist() == [True, False, True]
+    assert np.isnan(result["vm_pu"].isel(time=1)).all()
+    assert np.isnan(float(result["p_grid_kw"][1]))
+    assert float(result["p_grid_kw"][0]) == pytest.approx(float(result["p_loss_kw"][0]), abs=1e-3)
+
+
+def test_bad_input_names_the_field(flow: BatchPowerFlow) -> None:
+    time = pd.date_range("2025-01-15", periods=2, freq="15min")
+    with pytest.raises(ConfigError, match="p_bus_kw: bus 99999 is not a bus of the net"):
+        flow.run(time, pd.DataFrame({99999: [1.0, 1.0]}), pd.DataFrame({99999: [0.0, 0.0]}))
+    with pytest.raises(ConfigError, match=r"q_bus_kvar: has shape \(2, 3\)"):
+        flow.run(time, np.zeros((2, len(flow.bus_index))), np.zeros((2, 3)))
+    bad = np.zeros((2, len(flow.bus_index)))
+    bad[0, 0] = np.nan
+    with pytest.raises(ConfigError, match="p_bus_kw: contains NaN"):
+        flow.run(time, bad, np.zeros_like(bad))
