@@ -225,7 +225,7 @@ class Building(_Record):
                 allowed = f"0..{len(self.roofs) - 1}" if self.roofs else "none: add a roof face to roofs first"
                 raise _LocatedError(
                     ["pv", index, "roof"],
-                    f"roof face {system.roof} does not exist; the building has {len(self.roofs)}",
+                    f"roof face {system.roof} does not exist; the building has {len(self.roofs)} roof face(s)",
                     allowed=allowed,
                 )
         if self.type in RESIDENTIAL_TYPES and not self.households:
@@ -341,6 +341,8 @@ def parse_district(data: Any, *, file: str) -> District:
     ConfigError
         Naming the file, the field path and what is allowed.
     """
+    if data is None:
+        raise ConfigError("the district file is empty", file=file, allowed="keys " + ", ".join(District.model_fields))
     if not isinstance(data, dict):
         raise ConfigError(
             f"a district file must be a mapping of keys, got {type(data).__name__}",
@@ -406,9 +408,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
         key = loader.construct_object(key_node, deep=deep)
         if key in keys:
             mark = key_node.start_mark
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} at line {mark.line + 1}, column {mark.column + 1}", mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
         keys.add(key)
     return loader.construct_mapping(node, deep=deep)
 
@@ -424,7 +424,7 @@ def _parse_yaml(text: str, *, file: str) -> Any:
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = err.problem or err.context or "invalid YAML"
-        raise ConfigError(f"{where}malformed YAML: {problem}", file=file, allowed="a YAML mapping") from None
+        raise ConfigError(f"{where}malformed YAML: {problem}", file=file) from None
     except yaml.YAMLError as err:
         raise ConfigError(f"malformed YAML: {err}", file=file) from None
 
@@ -466,7 +466,8 @@ def _check_buses(district: District, net: Any, *, file: str) -> None:
 def _config_error(err: ValidationError, data: Any, *, file: str) -> ConfigError:
     """Turn the first pydantic error into a one-line ConfigError; count the others."""
     errors = err.errors(include_url=False)
-    first = errors[0]
+    # An unknown key is usually a misspelt one, which also makes a required field "missing": report it first.
+    first = min(errors, key=lambda error: error["type"] != "extra_forbidden")
     loc = list(first["loc"])
     kind = first["type"]
     ctx = first.get("ctx") or {}
@@ -554,11 +555,10 @@ def _fields_of(loc: list[Any], data: Any) -> str:
     fields = getattr(model, "model_fields", None)
     if not fields:
         return ""
-    return (
-        "fields "
-        + ", ".join(f"{name}{'' if info.is_required() else '?'}" for name, info in fields.items())
-        + " (? = optional)"
-    )
+    required = [name for name, info in fields.items() if info.is_required()]
+    optional = [name for name, info in fields.items() if not info.is_required()]
+    text = "fields " + ", ".join(required) if required else "fields"
+    return text + ("; optional " + ", ".join(optional) if optional else "")
 
 
 def _format_loc(loc: list[Any]) -> str:
