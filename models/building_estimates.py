@@ -7,7 +7,8 @@ Three estimates, each with its source next to its numbers:
 - heat demand (space heating need q_h_nd plus domestic hot water q_w_nd) per m2 of
   TABULA reference floor area, by TABULA DE building type, construction-year class
   and refurbishment state (IWU, "Deutsche Wohngebäudetypologie", 2nd ed. 2015,
-  national reference climate Potsdam), non-residential uses per m2;
+  national reference climate Potsdam; the values are the TABULA data set's), and for
+  non-residential uses per m2 of floor area;
 - roof PV potential in kWp from the usable area of roof faces that face east,
   south or west, or are flat.
 
@@ -71,59 +72,77 @@ HOUSEHOLD_ELECTRICITY_KWH_PER_A: dict[int, float] = {1: 1900.0, 2: 2890.0, 3: 37
 #: (1 person: 1,330 kWh/a; 5+: 3,800 kWh/a). [1]
 FLAT_ELECTRICITY_FACTOR = 0.7
 
-#: Energy need for space heating q_h_nd per m2 of TABULA reference floor area, as
+#: Energy need for space heating q_h_nd per m2 of TABULA reference floor area A_C,ref, as
 #: (existing, usual_refurbishment, advanced_refurbishment), by type and age class. [kW h m-2 a-1]
-#: Source: IWU TABULA DE typology (Loga, Stein, Diefenbach 2015; episcope.eu webtool data,
-#: "DE.N.<type>.<class>.Gen.ReEx.001.00{1,2,3}", national climate Potsdam). Values marked (T)
-#: are read from the TABULA data set; the others are approximations between neighbouring
-#: TABULA values and must be checked against the webtool before use beyond this demo.
-#: TH (RH, terraced/semi-detached) is taken as 0.88 x SFH (shared walls; approximation).
+#: Source: IWU TABULA DE typology (Loga, Stein, Diefenbach: "Deutsche Wohngebäudetypologie",
+#: 2nd ed., IWU Darmstadt 2015), data set "tabula_DE" as redistributed with FZJ HiSim
+#: (hisim/inputs/housing/data_raw/tabula_DE_complete.csv), variants
+#: DE.N.<type>.<class>.Gen.ReEx.001.00{1,2,3}, column q_h_nd, national reference climate
+#: (Potsdam). Classes DE.11 and DE.12 are new buildings; their three variants are the building
+#: standards EnEV minimum / KfW-Effizienzhaus 70 (DE.11) or 55 (DE.12) / KfW-Effizienzhaus 40,
+#: mapped here onto existing / usual / advanced. TABULA has no TH before 1860 and no AB before
+#: 1860 or after 1978: those cells repeat the nearest class (TH, AB DE.01 = DE.02) or use the
+#: MFH values (AB DE.07-DE.12), marked "(filled)". TABULA's q_h_nd is a calculation under
+#: standard conditions; for poorly insulated buildings it is known to exceed metered
+#: consumption (IWU 2015 gives a calibration to typical consumption that is not applied here).
 HEAT_NEED_KWH_PER_M2A: dict[str, dict[str, tuple[float, float, float]]] = {
     "SFH": {
-        "DE.01": (190.0, 90.0, 48.0),
-        "DE.02": (200.0, 92.0, 48.0),
-        "DE.03": (185.0, 88.0, 47.0),
-        "DE.04": (200.0, 90.0, 48.0),
-        "DE.05": (165.0, 82.0, 46.0),
-        "DE.06": (160.0, 80.0, 46.0),
-        "DE.07": (130.6, 73.5, 45.5),  # (T)
-        "DE.08": (151.7, 96.5, 57.2),  # (T)
-        "DE.09": (98.2, 68.0, 45.0),  # existing (T)
-        "DE.10": (80.0, 62.0, 40.0),
-        "DE.11": (60.0, 50.0, 35.0),
-        "DE.12": (45.0, 40.0, 30.0),
+        "DE.01": (282.7, 94.8, 49.0),
+        "DE.02": (269.7, 98.5, 57.5),
+        "DE.03": (218.5, 83.6, 50.7),
+        "DE.04": (272.9, 119.2, 61.4),
+        "DE.05": (265.3, 128.1, 69.9),
+        "DE.06": (195.3, 91.5, 58.5),
+        "DE.07": (130.6, 73.5, 45.5),
+        "DE.08": (151.7, 96.5, 57.2),
+        "DE.09": (98.2, 76.0, 57.8),
+        "DE.10": (70.1, 61.3, 55.0),
+        "DE.11": (82.2, 67.5, 42.0),
+        "DE.12": (69.5, 61.0, 42.0),
+    },
+    "TH": {
+        "DE.01": (199.5, 94.8, 51.8),  # (filled) = DE.02
+        "DE.02": (199.5, 94.8, 51.8),
+        "DE.03": (155.8, 68.0, 43.6),
+        "DE.04": (193.4, 81.1, 51.7),
+        "DE.05": (106.9, 59.4, 38.9),
+        "DE.06": (137.6, 72.4, 47.2),
+        "DE.07": (137.6, 86.8, 51.8),
+        "DE.08": (95.4, 70.3, 43.2),
+        "DE.09": (69.7, 57.3, 40.3),
+        "DE.10": (62.0, 59.2, 50.7),
+        "DE.11": (69.8, 57.2, 36.8),
+        "DE.12": (58.8, 51.7, 36.8),
     },
     "MFH": {
-        "DE.01": (284.9, 101.1, 48.5),  # (T)
-        "DE.02": (172.5, 80.0, 40.8),  # (T)
-        "DE.03": (218.5, 81.8, 47.6),  # (T)
-        "DE.04": (160.0, 70.0, 42.0),
-        "DE.05": (150.0, 65.0, 40.0),
-        "DE.06": (140.0, 62.0, 40.0),
-        "DE.07": (120.0, 60.0, 38.0),
-        "DE.08": (115.0, 60.0, 38.0),
-        "DE.09": (85.0, 55.0, 35.0),
-        "DE.10": (70.0, 50.0, 32.0),
-        "DE.11": (55.0, 42.0, 30.0),
-        "DE.12": (40.0, 35.0, 28.0),
+        "DE.01": (284.9, 101.1, 48.5),
+        "DE.02": (172.5, 80.0, 40.8),
+        "DE.03": (218.5, 81.8, 47.6),
+        "DE.04": (193.7, 78.5, 48.4),
+        "DE.05": (140.2, 64.7, 40.3),
+        "DE.06": (147.9, 72.6, 45.3),
+        "DE.07": (122.6, 66.5, 42.0),
+        "DE.08": (127.6, 70.5, 44.0),
+        "DE.09": (80.6, 53.0, 44.0),
+        "DE.10": (49.9, 44.9, 41.3),
+        "DE.11": (72.7, 44.7, 35.3),
+        "DE.12": (71.4, 49.1, 35.3),
     },
     "AB": {
-        "DE.01": (134.5, 70.4, 36.5),  # as DE.02
-        "DE.02": (134.5, 70.4, 36.5),  # (T)
-        "DE.03": (167.4, 69.1, 42.6),  # (T)
-        "DE.04": (164.0, 68.1, 41.8),  # (T)
-        "DE.05": (143.3, 63.1, 39.3),  # (T)
-        "DE.06": (121.7, 59.3, 37.3),  # (T)
-        "DE.07": (110.0, 57.0, 36.0),
-        "DE.08": (100.0, 55.0, 35.0),
-        "DE.09": (80.0, 50.0, 34.0),
-        "DE.10": (65.0, 45.0, 30.0),
-        "DE.11": (50.0, 40.0, 28.0),
-        "DE.12": (40.0, 35.0, 26.0),
+        "DE.01": (134.5, 70.4, 36.5),  # (filled) = DE.02
+        "DE.02": (134.5, 70.4, 36.5),
+        "DE.03": (167.4, 69.1, 42.6),
+        "DE.04": (164.0, 68.1, 41.8),
+        "DE.05": (143.3, 63.1, 39.3),
+        "DE.06": (121.7, 59.3, 37.3),
+        "DE.07": (122.6, 66.5, 42.0),  # (filled) = MFH
+        "DE.08": (127.6, 70.5, 44.0),  # (filled) = MFH
+        "DE.09": (80.6, 53.0, 44.0),  # (filled) = MFH
+        "DE.10": (49.9, 44.9, 41.3),  # (filled) = MFH
+        "DE.11": (72.7, 44.7, 35.3),  # (filled) = MFH
+        "DE.12": (71.4, 49.1, 35.3),  # (filled) = MFH
     },
 }
-#: TH relative to SFH (see above). [1]
-TH_HEAT_FACTOR = 0.88
 #: Domestic hot water need per m2 of reference area: TABULA boundary conditions EU.SUH
 #: (single-unit houses) 10 and EU.MUH (multi-unit houses) 15 kWh/(m2 a) (TABULA data set, q_w_nd).
 DHW_NEED_KWH_PER_M2A: dict[str, float] = {"SFH": 10.0, "TH": 10.0, "MFH": 15.0, "AB": 15.0}
@@ -302,13 +321,11 @@ def heat_kwh_per_a(building: Building) -> float:
         if building.construction_year >= 2002:
             specific *= NON_RESIDENTIAL_NEW_BUILD_FACTOR
         return specific * building.floor_area_m2
-    table_type = "SFH" if building.type == "TH" else building.type
-    factor = TH_HEAT_FACTOR if building.type == "TH" else 1.0
     states = ("existing", "usual_refurbishment", "advanced_refurbishment")
-    space_kwh_per_m2 = HEAT_NEED_KWH_PER_M2A[table_type][age_class(building.construction_year)][
+    space_kwh_per_m2 = HEAT_NEED_KWH_PER_M2A[building.type][age_class(building.construction_year)][
         states.index(building.retrofit)
     ]
-    return (space_kwh_per_m2 * factor + DHW_NEED_KWH_PER_M2A[building.type]) * building.floor_area_m2
+    return (space_kwh_per_m2 + DHW_NEED_KWH_PER_M2A[building.type]) * building.floor_area_m2
 
 
 def pv_potential_kwp(roofs: tuple[Roof, ...] | list[Roof]) -> float:
