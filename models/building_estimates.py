@@ -148,11 +148,13 @@ HEAT_NEED_KWH_PER_M2A: dict[str, dict[str, tuple[float, float, float]]] = {
 DHW_NEED_KWH_PER_M2A: dict[str, float] = {"SFH": 10.0, "TH": 10.0, "MFH": 15.0, "AB": 15.0}
 
 #: Non-residential heat and electricity per m2 of net floor area, existing state, as (heat, electricity).
-#: Source: BMWi/BMUB "Bekanntmachung der Regeln für Energieverbrauchswerte und der Vergleichswerte im
-#: Nichtwohngebäudebestand" (7 April 2015), comparison values by use, rounded; approximations:
-#: school (allgemeinbildende Schule) ~105 / ~10, kindergarten (Kindertagesstätte) ~125 / ~20,
-#: office (Bürogebäude; the Kulturhaus start-up centre with co-working and an event hall) ~90 / ~30,
-#: business (small shops, bakery, workshop, practice) ~90 / ~45. [kW h m-2 a-1]
+#: ASSUMPTIONS of the right order of magnitude, not read from a table: the comparison values of the
+#: BMWi/BMI "Bekanntmachung der Regeln für Energieverbrauchswerte und der Vergleichswerte im
+#: Nichtwohngebäudebestand" (15 April 2021, replacing that of 7 April 2015) are the reference to
+#: check them against. Schools and kindergartens use little electricity and much heat; the Kulturhaus
+#: start-up centre (offices, co-working, an event hall) and small businesses (shop, bakery,
+#: workshop, practice, restaurant) more electricity. Give ``electricity_kwh_per_a`` and
+#: ``heat_kwh_per_a`` in the district file where meter readings exist. [kW h m-2 a-1]
 NON_RESIDENTIAL_KWH_PER_M2A: dict[str, tuple[float, float]] = {
     "school": (105.0, 10.0),
     "kindergarten": (125.0, 20.0),

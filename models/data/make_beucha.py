@@ -334,8 +334,12 @@ HEADER = """\
 # - EVs: 10 cars (50-77 kWh, 10,000-15,000 km/a; KBA mean ~12,300 km/a) with 11 kW wallboxes;
 #   two public 22 kW charging points at the Kulturhaus.
 # - reactive power: loads cos phi 0.93 inductive, as SimBench's loads of this grid (q/p = 0.395);
-#   PV cos phi(P) per VDE-AR-N 4105:2018 standard characteristic: 1 up to 50 % of rated power,
-#   falling linearly to 0.95 under-excited at 100 % (systems up to 13.8 kVA).
+#   PV cos phi(P) after the VDE-AR-N 4105 standard characteristic: 1 up to 50 % of rated power,
+#   falling linearly to 0.95 under-excited at 100 % (the curve of small systems up to 13.8 kVA;
+#   larger systems go to 0.90 - one curve for all systems is a simplification).
+# - demand estimates (twin district show): models/building_estimates.py - household electricity
+#   BDEW 2021 by household size (flats x 0.7, co2online Stromspiegel), heat from the TABULA DE
+#   q_h_nd by type, age class and refurbishment state plus 10/15 kWh/m2a hot water.
 """
 
 
