@@ -218,6 +218,12 @@ class Building(_Record):
         default=None, ge=0, le=1e8, description="Measured annual heat demand (overrides the estimate). [kW h]"
     )
 
+    @field_validator("id", "bus", mode="before")
+    @classmethod
+    def _number_as_name(cls, value: Any) -> Any:
+        """Accept ``bus: 12`` for a bus named "12" (YAML reads unquoted digits as numbers)."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
     @model_validator(mode="after")
     def _consistent(self) -> Building:
         for index, system in enumerate(self.pv):
@@ -442,6 +448,13 @@ def _load_grid(grid: GridSource, *, base: Path, file: str) -> Any:
 
 def _check_buses(district: District, net: Any, *, file: str) -> None:
     """Check that every building's bus names exactly one bus of the grid."""
+    if net.bus["name"].isna().all():
+        raise ConfigError(
+            "the grid's buses have no names; buildings refer to buses by name",
+            file=file,
+            field="grid",
+            allowed="a pandapower net whose bus table has a name for every bus a building connects to",
+        )
     names = net.bus["name"].astype(str)
     duplicated = set(names[names.duplicated()])
     known = set(names)
@@ -489,12 +502,18 @@ def _config_error(err: ValidationError, data: Any, *, file: str) -> ConfigError:
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         message = f"{first['input']!r} is out of range"
         allowed = _range_text(loc, ctx)
+    elif kind == "string_pattern_mismatch":
+        message = f"{first['input']!r} is not a valid id"
+        allowed = "letters, digits, '_', '.' and '-', starting with a letter or digit"
+    elif kind in ("tuple_type", "list_type"):
+        message = f"must be a list (got {_short(first.get('input'))})"
     elif isinstance(cause, _LocatedError):
         message, allowed = cause.message, cause.allowed
     elif isinstance(cause, Exception):
         message = str(cause)
     else:
-        message = f"{first['msg']} (got {_short(first.get('input'))})"
+        text = str(first["msg"]).replace("Tuple should", "List should")
+        message = f"{text} (got {_short(first.get('input'))})"
     return ConfigError(message + more, file=file, field=field or None, allowed=allowed)
 
 

@@ -263,6 +263,10 @@ def _mutate(document: dict[str, Any], change: str) -> Any:
         doc["location"]["timezone"] = "Europe/Beucha"
     elif change == "cos_phi_not_rising":
         doc["reactive_power"]["pv_cos_phi_p"][1]["p_frac"] = 0.0
+    elif change == "bad_id":
+        b0["id"] = "house 1"
+    elif change == "households_not_list":
+        b0["households"] = "many"
     elif change == "no_buildings":
         doc["buildings"] = []
     elif change == "top_level_list":
@@ -295,7 +299,9 @@ BAD_FILES = [
     ("no_households", "buildings[0].households", "household"),
     ("bad_timezone", "location.timezone", "Europe/Beucha"),
     ("cos_phi_not_rising", "reactive_power.pv_cos_phi_p", "rise"),
-    ("no_buildings", "buildings", "at least 1"),
+    ("no_buildings", "buildings", "List should have at least 1 item"),
+    ("bad_id", "buildings[0].id", "'house 1' is not a valid id"),
+    ("households_not_list", "buildings[0].households", "must be a list"),
     ("top_level_list", "", "mapping"),
     ("malformed_yaml", "", "line 4, column 1: malformed YAML"),
     ("duplicate_key", "", "duplicate key 'name'"),
@@ -316,6 +322,29 @@ def test_bad_district_file(tmp_path: Path, small_net_file: Path, change: str, fi
         assert f": {field}: " in text, text
     assert fragment in text, text
     assert info.value.exit_code == 2
+
+
+def test_bus_given_as_number(tmp_path: Path) -> None:
+    net = pp.create_empty_network()
+    for name in ("1", "2"):
+        pp.create_bus(net, vn_kv=0.4, name=name)
+    pp.to_json(net, str(tmp_path / "numbered.json"))
+    document = small_district(tmp_path / "numbered.json")
+    document["buildings"][0]["bus"] = 2
+    document["buildings"][1]["bus"] = 1
+    path = tmp_path / "district.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    assert load_district(path).district.buildings[0].bus == "2"
+
+
+def test_grid_without_bus_names(tmp_path: Path) -> None:
+    net = pp.create_empty_network()
+    pp.create_bus(net, vn_kv=0.4)
+    pp.to_json(net, str(tmp_path / "nameless.json"))
+    path = tmp_path / "district.yaml"
+    path.write_text(yaml.safe_dump(small_district(tmp_path / "nameless.json")), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"district.yaml: grid: the grid's buses have no names"):
+        load_district(path)
 
 
 def test_unknown_district_name() -> None:
