@@ -479,6 +479,15 @@ def _check_buses(district: District, net: Any, *, file: str) -> None:
 def _config_error(err: ValidationError, data: Any, *, file: str) -> ConfigError:
     """Turn the first pydantic error into a one-line ConfigError; count the others."""
     errors = err.errors(include_url=False)
+    # "buildings: at least 1 item" only echoes that every item failed: report the items instead.
+    errors = [
+        error
+        for error in errors
+        if not (
+            error["type"] == "too_short"
+            and any(other is not error and other["loc"][: len(error["loc"])] == error["loc"] for other in errors)
+        )
+    ] or errors
     # An unknown key is usually a misspelt one, which also makes a required field "missing": report it first.
     first = min(errors, key=lambda error: error["type"] != "extra_forbidden")
     loc = list(first["loc"])

@@ -324,6 +324,16 @@ def test_bad_district_file(tmp_path: Path, small_net_file: Path, change: str, fi
     assert info.value.exit_code == 2
 
 
+def test_failed_items_do_not_also_report_an_empty_list(tmp_path: Path, small_net_file: Path) -> None:
+    document = small_district(small_net_file)
+    document["buildings"] = document["buildings"][:1]
+    document["buildings"][0]["roofs"][0]["tilt_deg"] = 95
+    with pytest.raises(ConfigError) as info:
+        load_district(write_district(tmp_path, small_net_file, document))
+    assert "tilt_deg: 95 is out of range" in str(info.value)
+    assert "more problem" not in str(info.value)
+
+
 def test_bus_given_as_number(tmp_path: Path) -> None:
     net = pp.create_empty_network()
     for name in ("1", "2"):
