@@ -1,11 +1,16 @@
-"""Shared fixtures: paths to the repository, the shared reference data and the twin command."""
+"""Shared fixtures: repository paths, the shared reference data, the twin command, and one grid cache
+folder per test session, so the SimBench net is built at most once."""
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from models.grid_source import CACHE_DIR_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"
@@ -29,3 +34,12 @@ def twin_exe() -> Path:
     exe = Path(sys.executable).parent / "twin"
     assert exe.exists(), f"{exe} is missing: run ./run test to create the environment"
     return exe
+
+
+@pytest.fixture(scope="session", autouse=True)
+def grid_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point the grid cache at a session folder (or keep ``$TWIN_CACHE_DIR`` if CI sets one)."""
+    folder = Path(os.environ.get(CACHE_DIR_ENV) or tmp_path_factory.mktemp("grid-cache"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_DIR_ENV, str(folder))
+        yield folder

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from rich.console import Console
 
 from twin.core.errors import TwinError
 
@@ -68,7 +69,40 @@ def district_show(
     district: Annotated[str, typer.Argument(help="Built-in district name or district file.")] = "beucha",
 ) -> None:
     """The district in a few lines: buildings, households, assets, demand, grid."""
-    _not_available("district show")
+    from models.building_estimates import AGE_CLASSES, summarize_district
+    from models.district import BUILDING_TYPES, load_district
+    from models.grid_source import grid_summary
+
+    loaded = load_district(district)
+    summary = summarize_district(loaded.district)
+    grid = grid_summary(loaded.net)
+    source = loaded.district.grid.simbench_code or f"pandapower file {loaded.district.grid.pandapower_json}"
+    years = {code: f"{first}-{last}" if first else f"-{last}" for code, first, last in AGE_CLASSES}
+    years["DE.12"] = f"{AGE_CLASSES[-1][1]}+"
+    mwh = summary.electricity_kwh_per_a / 1000.0
+    hp_mwh = summary.heat_pump_electricity_kwh_per_a / 1000.0
+    ev_mwh = summary.ev_electricity_kwh_per_a / 1000.0
+    lines = [
+        f"[bold]{loaded.district.name}[/bold] ({loaded.source}): {summary.n_buildings} buildings, "
+        f"{summary.n_households} households, {summary.n_persons} residents",
+        "  types     "
+        + _join(
+            {kind: summary.buildings_by_type[kind] for kind in BUILDING_TYPES if kind in summary.buildings_by_type}
+        ),
+        "  built     " + _join({years[code]: n for code, n in summary.buildings_by_age_class.items()}),
+        f"  roofs     {summary.roof_area_m2:,.0f} m2, PV potential {summary.pv_potential_kwp:,.0f} kWp",
+        f"  today     PV {summary.pv_today_kwp:,.1f} kWp ({summary.n_pv_systems} systems), "
+        f"batteries {summary.battery_capacity_kwh:,.0f} kWh ({summary.n_batteries}), "
+        f"heat pumps {summary.n_heat_pumps}, gas boilers {summary.n_gas_boilers}, other heating "
+        f"{summary.n_other_heating}, EVs {summary.n_evs}, chargers {summary.n_chargers}",
+        f"  demand    electricity {mwh:,.0f} MWh/a (+ heat pumps {hp_mwh:,.0f}, EVs {ev_mwh:,.0f}),"
+        f" heat {summary.heat_kwh_per_a / 1000.0:,.0f} MWh/a",
+        f"  grid      {source}: {grid.n_buses} buses, {grid.n_feeders} feeders, {grid.n_lines} lines "
+        f"({grid.line_length_km:,.2f} km), transformer {grid.transformer_s_rated_kva:,.0f} kVA",
+    ]
+    console = Console(highlight=False, soft_wrap=True)
+    for line in lines:
+        console.print(line)
 
 
 @app.command()
@@ -158,6 +192,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
             raise
         _fail(f"twin: internal error: {type(err).__name__}: {err} (set TWIN_DEBUG=1 for the traceback)", 1)
     sys.exit(0)
+
+
+def _join(counts: dict[str, int]) -> str:
+    """``{"SFH": 62, "TH": 18}`` -> ``"SFH 62 · TH 18"``."""
+    return " · ".join(f"{key} {value}" for key, value in counts.items())
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -1,0 +1,608 @@
+"""The district description: buildings, households, roofs, today's assets, and the grid they connect to.
+
+A district file (YAML) describes each building the way German planners do, by the
+TABULA archetype inputs - building type, construction year, retrofit state and
+reference floor area (IWU, "Deutsche Wohngebäudetypologie", 2015) - plus its
+households, roof faces, heating system, today's PV, batteries, EVs and chargers,
+and the name of the grid bus it connects to. The grid is a SimBench code or a grid
+operator's pandapower JSON file. The schema is pydantic v2 (unknown keys rejected,
+frozen); :func:`load_district` turns every problem - malformed YAML, a missing or
+unknown field, a value out of range, a duplicate id, a bus that is not in the
+grid, an unknown SimBench code, a grid file that is no pandapower net - into one
+line naming the file, the field (``buildings[12].roofs[0].tilt_deg``) and what is
+allowed. The built-in district ``beucha`` ships as ``models/data/beucha.yaml``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Hashable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from models.grid_source import load_pandapower_json, load_simbench_net
+from twin.core.errors import ConfigError
+
+__all__ = [
+    "BUILDING_TYPES",
+    "BUILT_IN_DISTRICTS",
+    "NON_RESIDENTIAL_TYPES",
+    "RESIDENTIAL_TYPES",
+    "Battery",
+    "Building",
+    "BuildingType",
+    "Charger",
+    "CosPhiPoint",
+    "District",
+    "ElectricVehicle",
+    "GridSource",
+    "Heating",
+    "HeatingSystem",
+    "HouseholdGroup",
+    "LoadedDistrict",
+    "Location",
+    "PvSystem",
+    "ReactivePower",
+    "RetrofitState",
+    "Roof",
+    "district_path",
+    "load_district",
+    "parse_district",
+]
+
+#: TABULA DE residential types: SFH detached house (EFH), TH terraced or semi-detached
+#: house (RH, DHH), MFH multi-family house (3-12 flats), AB apartment block (GMH, > 12 flats).
+RESIDENTIAL_TYPES = ("SFH", "TH", "MFH", "AB")
+#: Non-residential uses; ``office`` covers the Kulturhaus start-up centre and similar.
+NON_RESIDENTIAL_TYPES = ("school", "kindergarten", "business", "office")
+BuildingType = Literal["SFH", "TH", "MFH", "AB", "school", "kindergarten", "business", "office"]
+BUILDING_TYPES: tuple[str, ...] = get_args(BuildingType)
+#: TABULA's three refurbishment variants: as built, usual and advanced refurbishment.
+RetrofitState = Literal["existing", "usual_refurbishment", "advanced_refurbishment"]
+HeatingSystem = Literal["gas_boiler", "heat_pump", "other"]
+
+#: Built-in districts shipped in ``models/data``.
+BUILT_IN_DISTRICTS = ("beucha",)
+
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class _Record(BaseModel):
+    """Base of every district record: unknown keys rejected, frozen after validation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Location(_Record):
+    """Where the district lies (for solar position and local time)."""
+
+    latitude_deg: float = Field(ge=-90, le=90, description="Latitude, north positive. [deg]")
+    longitude_deg: float = Field(ge=-180, le=180, description="Longitude, east positive. [deg]")
+    altitude_m: float = Field(ge=-500, le=9000, description="Height above sea level. [m]")
+    timezone: str = Field(description="IANA time zone, e.g. Europe/Berlin.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {value!r} (allowed: an IANA name such as Europe/Berlin)") from err
+        return value
+
+
+class GridSource(_Record):
+    """The grid: exactly one of a SimBench code or a pandapower JSON file."""
+
+    simbench_code: str | None = Field(default=None, description="SimBench code, e.g. 1-LV-semiurb5--0-sw.")
+    pandapower_json: str | None = Field(
+        default=None, description="Path of a pandapower JSON file, relative to the district file."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> GridSource:
+        if (self.simbench_code is None) == (self.pandapower_json is None):
+            raise ValueError("give exactly one of simbench_code or pandapower_json")
+        return self
+
+
+class CosPhiPoint(_Record):
+    """One point of a PV cos phi(P) characteristic (under-excited: the inverter absorbs reactive power)."""
+
+    p_frac: float = Field(ge=0, le=1, description="Active power as a fraction of the rated power. [1]")
+    cos_phi: float = Field(ge=0.8, le=1, description="Power factor at that power, under-excited. [1]")
+
+
+class ReactivePower(_Record):
+    """Reactive-power assumptions for loads and PV inverters."""
+
+    load_cos_phi: float = Field(ge=0.8, le=1, description="Power factor of household and business loads, inductive.")
+    pv_cos_phi_p: tuple[CosPhiPoint, ...] = Field(
+        min_length=2, description="PV cos phi(P) characteristic, points with rising p_frac."
+    )
+
+    @field_validator("pv_cos_phi_p")
+    @classmethod
+    def _rising(cls, points: tuple[CosPhiPoint, ...]) -> tuple[CosPhiPoint, ...]:
+        fracs = [point.p_frac for point in points]
+        if any(b <= a for a, b in itertools.pairwise(fracs)):
+            raise ValueError(f"p_frac must rise strictly from point to point, got {fracs}")
+        return points
+
+
+class HouseholdGroup(_Record):
+    """Households of the same size in one building."""
+
+    count: int = Field(ge=1, le=500, description="Number of households.")
+    persons: int = Field(ge=1, le=12, description="Persons per household.")
+
+
+class Roof(_Record):
+    """One roof face (pvlib orientation: azimuth 180 = south, tilt 0 = flat)."""
+
+    area_m2: float = Field(gt=0, le=20000, description="Area of the roof face. [m2]")
+    tilt_deg: float = Field(ge=0, le=90, description="Tilt from horizontal. [deg]")
+    azimuth_deg: float = Field(ge=0, lt=360, description="Orientation, clockwise from north; 180 = south. [deg]")
+    usable_frac: float = Field(
+        default=0.6,
+        gt=0,
+        le=1,
+        description="Share of the face usable for PV (edges, chimneys, windows, shade removed). [1]",
+    )
+
+
+class PvSystem(_Record):
+    """A PV system on one of the building's roof faces."""
+
+    p_peak_kwp: float = Field(gt=0, le=5000, description="DC peak power. [kWp]")
+    roof: int = Field(default=0, ge=0, description="Index of the roof face in the building's roofs.")
+    year: int | None = Field(default=None, ge=1990, le=2100, description="Year of commissioning.")
+
+
+class Battery(_Record):
+    """A stationary battery behind the building's meter."""
+
+    capacity_kwh: float = Field(gt=0, le=10000, description="Usable capacity. [kW h]")
+    p_rated_kw: float = Field(gt=0, le=5000, description="Rated charge and discharge power. [kW]")
+
+
+class ElectricVehicle(_Record):
+    """An electric car registered at the building."""
+
+    capacity_kwh: float = Field(gt=0, le=300, description="Usable battery capacity. [kW h]")
+    distance_km_per_a: float = Field(gt=0, le=100000, description="Annual driving distance. [km]")
+    consumption_kwh_per_km: float = Field(default=0.18, gt=0, le=1, description="Energy per km at the plug. [kW h]")
+
+
+class Charger(_Record):
+    """A charging point (wallbox) at the building."""
+
+    p_rated_kw: float = Field(gt=0, le=350, description="Rated charging power. [kW]")
+
+
+class Heating(_Record):
+    """The building's heat generator."""
+
+    system: HeatingSystem = Field(description="gas_boiler, heat_pump or other (oil, wood, electric...).")
+    p_th_rated_kw: float | None = Field(default=None, gt=0, le=5000, description="Rated heat output. [kW]")
+
+
+class Building(_Record):
+    """A building: TABULA archetype inputs, households, roofs, today's assets and its grid bus."""
+
+    id: str = Field(pattern=_ID_PATTERN, max_length=64, description="Unique id within the district.")
+    name: str | None = Field(default=None, max_length=120, description="Optional label, e.g. Kulturhaus.")
+    type: BuildingType = Field(description="TABULA building type or non-residential use.")
+    construction_year: int = Field(ge=1500, le=2100, description="Year of construction.")
+    retrofit: RetrofitState = Field(default="existing", description="TABULA refurbishment state.")
+    floor_area_m2: float = Field(gt=0, le=100000, description="TABULA reference floor area A_C,ref. [m2]")
+    bus: str = Field(min_length=1, description="Name of the grid bus the building connects to.")
+    households: tuple[HouseholdGroup, ...] = Field(default=(), description="Households living in the building.")
+    roofs: tuple[Roof, ...] = Field(default=(), description="Roof faces.")
+    heating: Heating = Field(description="Heat generator.")
+    pv: tuple[PvSystem, ...] = Field(default=(), description="Today's PV systems.")
+    batteries: tuple[Battery, ...] = Field(default=(), description="Today's batteries.")
+    evs: tuple[ElectricVehicle, ...] = Field(default=(), description="Today's electric cars.")
+    chargers: tuple[Charger, ...] = Field(default=(), description="Today's charging points.")
+    electricity_kwh_per_a: float | None = Field(
+        default=None, ge=0, le=1e8, description="Measured annual electricity use (overrides the estimate). [kW h]"
+    )
+    heat_kwh_per_a: float | None = Field(
+        default=None, ge=0, le=1e8, description="Measured annual heat demand (overrides the estimate). [kW h]"
+    )
+
+    @field_validator("id", "bus", mode="before")
+    @classmethod
+    def _number_as_name(cls, value: Any) -> Any:
+        """Accept ``bus: 12`` for a bus named "12" (YAML reads unquoted digits as numbers)."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Building:
+        for index, system in enumerate(self.pv):
+            if system.roof >= len(self.roofs):
+                allowed = f"0..{len(self.roofs) - 1}" if self.roofs else "none: add a roof face to roofs first"
+                raise _LocatedError(
+                    ["pv", index, "roof"],
+                    f"roof face {system.roof} does not exist; the building has {len(self.roofs)} roof face(s)",
+                    allowed=allowed,
+                )
+        if self.type in RESIDENTIAL_TYPES and not self.households:
+            raise _LocatedError(
+                ["households"],
+                f"a residential building ({self.type}) needs at least one household group",
+                allowed="a list of {count, persons}",
+            )
+        return self
+
+    @property
+    def n_households(self) -> int:
+        """Number of households in the building."""
+        return sum(group.count for group in self.households)
+
+    @property
+    def n_persons(self) -> int:
+        """Number of residents."""
+        return sum(group.count * group.persons for group in self.households)
+
+
+class District(_Record):
+    """A district: location, grid, reactive-power assumptions and buildings."""
+
+    name: str = Field(min_length=1, max_length=120, description="Name of the district.")
+    description: str = Field(default="", description="What the district is and where its numbers come from.")
+    location: Location
+    grid: GridSource
+    reactive_power: ReactivePower
+    buildings: tuple[Building, ...] = Field(min_length=1, description="The buildings.")
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> District:
+        seen: dict[str, int] = {}
+        for index, building in enumerate(self.buildings):
+            if building.id in seen:
+                raise _LocatedError(
+                    ["buildings", index, "id"],
+                    f"duplicate building id {building.id!r}, first used by buildings[{seen[building.id]}]",
+                    allowed="an id no other building uses",
+                )
+            seen[building.id] = index
+        return self
+
+
+@dataclass(frozen=True)
+class LoadedDistrict:
+    """A validated district with its grid.
+
+    Attributes
+    ----------
+    district : District
+        The validated description.
+    net : pandapower.auxiliary.pandapowerNet
+        The grid; every building's ``bus`` names one of its buses.
+    source : str
+        The file the district was read from.
+    """
+
+    district: District
+    net: Any
+    source: str
+
+
+def district_path(name_or_path: str | Path) -> Path:
+    """Return the file of a built-in district name or the given path.
+
+    Parameters
+    ----------
+    name_or_path : str or pathlib.Path
+        A built-in name (``"beucha"``) or the path of a district YAML file.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The district file.
+
+    Raises
+    ------
+    ConfigError
+        If it is neither a built-in name nor an existing file.
+    """
+    text = str(name_or_path)
+    if text in BUILT_IN_DISTRICTS:
+        return Path(str(resources.files("models").joinpath("data", f"{text}.yaml")))
+    path = Path(text)
+    if path.is_file():
+        return path
+    raise ConfigError(
+        f"no district file {text!r} and no built-in district of that name",
+        file=text,
+        allowed="a built-in name (" + ", ".join(BUILT_IN_DISTRICTS) + ") or the path of a district YAML file",
+    )
+
+
+def parse_district(data: Any, *, file: str) -> District:
+    """Validate parsed YAML as a district, raising one-line errors.
+
+    Parameters
+    ----------
+    data : Any
+        The parsed document.
+    file : str
+        The file it came from, for error messages.
+
+    Returns
+    -------
+    district : District
+        The validated district (the grid is not checked here; see :func:`load_district`).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the field path and what is allowed.
+    """
+    if data is None:
+        raise ConfigError("the district file is empty", file=file, allowed="keys " + ", ".join(District.model_fields))
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"a district file must be a mapping of keys, got {type(data).__name__}",
+            file=file,
+            allowed="keys " + ", ".join(District.model_fields),
+        )
+    try:
+        return District.model_validate(data)
+    except ValidationError as err:
+        raise _config_error(err, data, file=file) from None
+
+
+def load_district(name_or_path: str | Path) -> LoadedDistrict:
+    """Read, validate and connect a district: the built-in name or a YAML file.
+
+    Parameters
+    ----------
+    name_or_path : str or pathlib.Path
+        ``"beucha"`` or the path of a district YAML file.
+
+    Returns
+    -------
+    loaded : LoadedDistrict
+        The district, its grid, and the file it came from.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file, the field and what is allowed, for a missing or
+        malformed file, an invalid field, a duplicate building id, an unknown
+        SimBench code, a grid file that is no pandapower net, or a bus that is not
+        in the grid.
+    """
+    path = district_path(name_or_path)
+    file = str(name_or_path) if str(name_or_path) in BUILT_IN_DISTRICTS else str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read the district file: {err}", file=file) from err
+    district = parse_district(_parse_yaml(text, file=file), file=file)
+    net = _load_grid(district.grid, base=path.parent, file=file)
+    _check_buses(district, net, file=file)
+    return LoadedDistrict(district=district, net=net, source=file)
+
+
+class _LocatedError(ValueError):
+    """A model-level validation error that knows the field below the model it concerns."""
+
+    def __init__(self, sub_loc: list[str | int], message: str, *, allowed: str | None = None) -> None:
+        self.sub_loc = sub_loc
+        self.message = message
+        self.allowed = allowed
+        super().__init__(message)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that rejects duplicate keys in a mapping."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+    keys: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in keys:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
+        keys.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _parse_yaml(text: str, *, file: str) -> Any:
+    """Parse YAML text, turning syntax errors into one-line ConfigErrors with line and column."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = err.problem or err.context or "invalid YAML"
+        raise ConfigError(f"{where}malformed YAML: {problem}", file=file) from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"malformed YAML: {err}", file=file) from None
+
+
+def _load_grid(grid: GridSource, *, base: Path, file: str) -> Any:
+    """Return the net named by a grid source."""
+    if grid.simbench_code is not None:
+        return load_simbench_net(grid.simbench_code, file=file, field="grid.simbench_code")
+    assert grid.pandapower_json is not None  # the schema guarantees exactly one
+    path = Path(grid.pandapower_json)
+    if not path.is_absolute():
+        path = base / path
+    return load_pandapower_json(path, file=file, field="grid.pandapower_json")
+
+
+def _check_buses(district: District, net: Any, *, file: str) -> None:
+    """Check that every building's bus names exactly one bus of the grid."""
+    if net.bus["name"].isna().all():
+        raise ConfigError(
+            "the grid's buses have no names; buildings refer to buses by name",
+            file=file,
+            field="grid",
+            allowed="a pandapower net whose bus table has a name for every bus a building connects to",
+        )
+    names = net.bus["name"].astype(str)
+    duplicated = set(names[names.duplicated()])
+    known = set(names)
+    for index, building in enumerate(district.buildings):
+        if building.bus not in known:
+            load_buses = sorted(set(net.bus.loc[net.load.bus, "name"].astype(str)))
+            examples = ", ".join(load_buses[:3]) if load_buses else ", ".join(sorted(known)[:3])
+            raise ConfigError(
+                f"bus {building.bus!r} is not a bus of the grid",
+                file=file,
+                field=f"buildings[{index}].bus",
+                allowed=f"a bus name of the grid ({len(known)} buses, e.g. {examples})",
+            )
+        if building.bus in duplicated:
+            raise ConfigError(
+                f"bus name {building.bus!r} occurs more than once in the grid; names must be unique",
+                file=file,
+                field=f"buildings[{index}].bus",
+            )
+
+
+def _config_error(err: ValidationError, data: Any, *, file: str) -> ConfigError:
+    """Turn the first pydantic error into a one-line ConfigError; count the others."""
+    errors = err.errors(include_url=False)
+    # "buildings: at least 1 item" only echoes that every item failed: report the items instead.
+    errors = [
+        error
+        for error in errors
+        if not (
+            error["type"] == "too_short"
+            and any(other is not error and other["loc"][: len(error["loc"])] == error["loc"] for other in errors)
+        )
+    ] or errors
+    # An unknown key is usually a misspelt one, which also makes a required field "missing": report it first.
+    first = min(errors, key=lambda error: error["type"] != "extra_forbidden")
+    loc = list(first["loc"])
+    kind = first["type"]
+    ctx = first.get("ctx") or {}
+    cause = ctx.get("error")
+    if isinstance(cause, _LocatedError):
+        loc = loc + cause.sub_loc
+    field = _format_loc(loc)
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    allowed: str | None = None
+    if kind == "missing":
+        message = "required field is missing"
+        allowed = _fields_of(loc[:-1], data)
+    elif kind == "extra_forbidden":
+        message = f"unknown field {str(loc[-1])!r}"
+        allowed = _fields_of(loc[:-1], data)
+    elif kind in ("literal_error", "enum"):
+        message = f"{first['input']!r} is not allowed"
+        allowed = str(ctx.get("expected", "")).replace("'", "")
+    elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        message = f"{first['input']!r} is out of range"
+        allowed = _range_text(loc, ctx)
+    elif kind == "string_pattern_mismatch":
+        message = f"{first['input']!r} is not a valid id"
+        allowed = "letters, digits, '_', '.' and '-', starting with a letter or digit"
+    elif kind in ("tuple_type", "list_type"):
+        message = f"must be a list (got {_short(first.get('input'))})"
+    elif isinstance(cause, _LocatedError):
+        message, allowed = cause.message, cause.allowed
+    elif isinstance(cause, Exception):
+        message = str(cause)
+    else:
+        text = str(first["msg"]).replace("Tuple should", "List should")
+        message = f"{text} (got {_short(first.get('input'))})"
+    return ConfigError(message + more, file=file, field=field or None, allowed=allowed)
+
+
+_BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+
+
+def _range_text(loc: list[Any], ctx: dict[str, Any]) -> str:
+    """Describe the allowed range of a numeric field from its pydantic metadata."""
+    field_info = _field_info(loc)
+    parts: list[str] = []
+    if field_info is not None:
+        for item in field_info.metadata:
+            for attr, symbol in _BOUNDS:
+                value = getattr(item, attr, None)
+                if value is not None:
+                    parts.append(f"{symbol} {value}")
+    if not parts:
+        parts = [f"{symbol} {ctx[attr]}" for attr, symbol in _BOUNDS if attr in ctx]
+    return " and ".join(parts)
+
+
+def _field_info(loc: list[Any]) -> Any:
+    """Return the pydantic FieldInfo at a location path, or None."""
+    model: Any = District
+    info = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = getattr(model, "model_fields", None)
+        if not fields or part not in fields:
+            return None
+        info = fields[part]
+        model = _record_type(info.annotation)
+    return info
+
+
+def _record_type(annotation: Any) -> Any:
+    """The record class inside an annotation such as ``tuple[Roof, ...]`` or ``Heating``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _record_type(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _fields_of(loc: list[Any], data: Any) -> str:
+    """List the field names of the record at a location path."""
+    model: Any = District
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = getattr(model, "model_fields", None)
+        if not fields or part not in fields:
+            return ""
+        model = _record_type(fields[part].annotation)
+    fields = getattr(model, "model_fields", None)
+    if not fields:
+        return ""
+    required = [name for name, info in fields.items() if info.is_required()]
+    optional = [name for name, info in fields.items() if not info.is_required()]
+    text = "fields " + ", ".join(required) if required else "fields"
+    return text + ("; optional " + ", ".join(optional) if optional else "")
+
+
+def _format_loc(loc: list[Any]) -> str:
+    """``["buildings", 12, "roofs", 0, "tilt_deg"]`` -> ``"buildings[12].roofs[0].tilt_deg"``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif str(part).startswith(("function-", "literal[")) or part in ("function-after", "function-before"):
+            continue
+        else:
+            text += f".{part}" if text else str(part)
+    return re.sub(r"^\.", "", text)
+
+
+def _short(value: Any) -> str:
+    """A short representation of an offending value."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
