@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import warnings
 from typing import Any
 
 import numpy as np
@@ -11,6 +10,7 @@ import pandapower as pp
 import pandas as pd
 import pytest
 
+from models.grid_source import load_simbench_net
 from models.powerflow import BatchPowerFlow, PowerFlowOptions, net_bus_injections
 from twin.core.errors import ConfigError, ConvergenceError, TwinWarning
 from twin.core.kpi import grid_kpis
@@ -20,12 +20,7 @@ STEPS = 96  # one day at 15 minutes
 
 @pytest.fixture(scope="module")
 def net() -> Any:
-    simbench = pytest.importorskip("simbench")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        grid = simbench.get_simbench_net("1-LV-semiurb5--0-sw")
-    grid.profiles = {}
-    return grid
+    return load_simbench_net("1-LV-semiurb5--0-sw")
 
 
 @pytest.fixture(scope="module")
