@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 import pvlib
 
+from models.weather import WEATHER_COLUMNS
 from twin.core.errors import ConfigError
 
 __all__ = [
@@ -26,18 +27,6 @@ __all__ = [
     "pv_power_kw",
     "pv_specific_ac_kw_per_kwp",
 ]
-
-_WEATHER_NEEDS = (
-    "ghi_w_m2",
-    "dni_w_m2",
-    "dhi_w_m2",
-    "temp_air_degc",
-    "wind_speed_m_s",
-    "dni_extra_w_m2",
-    "solar_zenith_deg",
-    "solar_apparent_zenith_deg",
-    "solar_azimuth_deg",
-)
 
 
 @dataclass(frozen=True)
@@ -161,7 +150,7 @@ def pv_specific_ac_kw_per_kwp(
         If the weather frame lacks a column or an angle is out of range.
     """
     params = params or PVParameters()
-    missing = [c for c in _WEATHER_NEEDS if c not in weather.columns]
+    missing = [c for c in WEATHER_COLUMNS if c not in weather.columns]
     if missing:
         raise ConfigError(f"weather frame lacks {missing}; build it with models.weather.read_weather")
     tilt = np.atleast_1d(np.asarray(tilt_deg, dtype=float))[np.newaxis, :]
