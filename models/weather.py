@@ -191,15 +191,16 @@ def read_epw(path: str | Path, *, year: int | None = None) -> pd.DataFrame:
     return _pvlib_columns(data, path)
 
 
-def read_tmy3(path: str | Path, *, year: int | None = None) -> pd.DataFrame:
+def read_tmy3(path: str | Path, *, year: int = 2019) -> pd.DataFrame:
     """Read a TMY3 CSV file with pvlib.
 
     Parameters
     ----------
     path : str or pathlib.Path
         The file.
-    year : int, optional
-        Year to coerce the index to.
+    year : int, default 2019
+        Year to coerce the index to. A TMY's months come from different years; a
+        non-leap year keeps the hour after 28 February 24:00 on 1 March.
 
     Returns
     -------

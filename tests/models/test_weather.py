@@ -8,6 +8,7 @@ import pytest
 
 from models.weather import (
     WEATHER_COLUMNS,
+    Site,
     annual_irradiation_kwh_m2,
     default_weather_path,
     read_try2010_dat,
@@ -113,3 +114,15 @@ def test_resample_weather_rejects_step_not_dividing_hour(try2010_weather: pd.Dat
     hourly = try2010_weather.iloc[:8:4][["ghi_w_m2", "dhi_w_m2", "temp_air_degc", "wind_speed_m_s"]]
     with pytest.raises(ConfigError, match="does not divide an hour"):
         resample_weather(hourly, freq="7min")
+
+
+def test_read_weather_tmy3_from_pvlib_sample() -> None:
+    pvlib = pytest.importorskip("pvlib")
+    path = Path(pvlib.__file__).parent / "data" / "723170TYA.CSV"
+    site = Site(latitude_deg=36.1, longitude_deg=-79.95, altitude_m=273.0, name="Greensboro")
+    weather = read_weather(path, year=2023, site=site)
+    raw, _meta = pvlib.iotools.read_tmy3(str(path), map_variables=True)
+    assert annual_irradiation_kwh_m2(weather) == pytest.approx(raw["ghi"].sum() / 1000)
+    # hour-ending local standard time (UTC-5): solar noon at 79.95 W is about 17:20 UTC
+    hour_mid = weather.index.hour + (weather.index.minute + 7.5) / 60
+    assert float((hour_mid * weather["ghi_w_m2"]).sum() / weather["ghi_w_m2"].sum()) == pytest.approx(17.33, abs=0.2)
