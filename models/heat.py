@@ -11,6 +11,7 @@ per m2. Both are heat delivered to the building (useful energy), in kW, positive
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ import pandas as pd
 from demandlib import bdew
 
 from models.load import LOCAL_TZ, saxony_holidays
-from twin.core.errors import ConfigError
+from twin.core.errors import ConfigError, TwinWarning
 
 __all__ = [
     "DHW_DAILY_SHAPE",
@@ -151,9 +152,18 @@ def space_heat_shapes(temp_air_degc: pd.Series, types: Iterable[HeatProfileType]
     factors its distribution). The hourly UTC temperature means are laid on the local
     wall clock (the repeated autumn hour averaged, the skipped spring hour
     interpolated), the profile is evaluated there and read back for every UTC step.
-    Hot water is excluded (``ww_incl=False``); see :func:`dhw_shape`.
+    Hot water is excluded (``ww_incl=False``); see :func:`dhw_shape`. Pass whole UTC
+    years of temperature and slice the result: a shorter series is normalised over
+    itself and a :class:`~twin.core.errors.TwinWarning` says so.
     """
     index = _check_index(temp_air_degc.index)
+    if not _whole_years(index):
+        warnings.warn(
+            "space_heat_shapes: temperature does not cover whole UTC years; the shape is normalised over the "
+            "given period (pass the year's temperature and slice the result)",
+            TwinWarning,
+            stacklevel=2,
+        )
     hourly_utc = temp_air_degc.resample("h").mean()
     wall_hourly = hourly_utc.index.tz_convert(LOCAL_TZ).tz_localize(None)
     temp_wall = pd.Series(hourly_utc.to_numpy(), index=wall_hourly).groupby(level=0).mean()
@@ -194,16 +204,20 @@ def dhw_shape(index: pd.DatetimeIndex) -> pd.Series:
     -------
     shape : pandas.Series
         :data:`DHW_DAILY_SHAPE` on the local wall clock times a seasonal factor
-        ``1 + 0.1 cos(2 pi (day_of_year - 15) / 365)``, normalised so that each UTC year
-        sums to 1 kWh. [kW (kW h)-1]
+        ``1 + 0.1 cos(2 pi (day_of_year - 15) / 365)``, normalised so that each whole UTC
+        year sums to 1 kWh (a shorter index gets its share of the year). [kW (kW h)-1]
     """
     _check_index(index)
-    local = index.tz_convert(LOCAL_TZ)
+    step = index[1] - index[0]
+    full = pd.date_range(
+        f"{index[0].year}-01-01", f"{index[-1].year + 1}-01-01", freq=step, tz="UTC", inclusive="left", name="time"
+    )
+    local = full.tz_convert(LOCAL_TZ)
     seasonal = 1.0 + DHW_SEASONAL_AMPLITUDE * np.cos(2 * np.pi * (np.asarray(local.dayofyear) - 15) / 365.0)
     values = DHW_DAILY_SHAPE[np.asarray(local.hour)] * seasonal
-    frame = pd.DataFrame({"dhw": values}, index=index)
-    _normalise_per_year(frame, index)
-    return frame["dhw"]
+    frame = pd.DataFrame({"dhw": values}, index=full)
+    _normalise_per_year(frame, full)
+    return frame["dhw"].reindex(index)
 
 
 def heat_demand_kw(
@@ -271,6 +285,14 @@ def _check_index(index: pd.Index) -> pd.DatetimeIndex:
     if not (step == step[0]).all() or (3600 * 10**9) % int(step[0]) != 0:
         raise ConfigError("time index must be regular with a step dividing an hour", field="index")
     return index
+
+
+def _whole_years(index: pd.DatetimeIndex) -> bool:
+    """Return whether ``index`` runs from a UTC 1 January 00:00 to the last step of a year."""
+    end = index[-1] + (index[1] - index[0])
+    return bool(
+        index[0] == index[0].normalize().replace(month=1, day=1) and end == end.normalize().replace(month=1, day=1)
+    )
 
 
 def _normalise_per_year(frame: pd.DataFrame, index: pd.DatetimeIndex) -> None:

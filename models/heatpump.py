@@ -218,7 +218,7 @@ def design_heat_load_kw(
     temp_air_degc : pandas.Series
         Outside temperature over a year on a regular index. [degC]
     annual_space_heat_kwh : array_like
-        Space heat per building and year. [kW h]
+        Space heat per building over the period of ``temp_air_degc`` (a year). [kW h]
     params : HeatPumpParameters, optional
         Norm and limit temperatures.
 
@@ -260,7 +260,8 @@ def heat_pump_power_kw(
         state names from :data:`DESIGN_FLOW_TEMP_DEGC`. [degC]
     p_design_kw : array_like, optional
         Thermal rating per unit; default: :func:`design_heat_load_kw` of the period's
-        space heat (scaled to a year) plus the hot-water surcharge. [kW]
+        space heat and temperatures plus the hot-water surcharge (a period with hardly
+        any heating gives a small unit: pass the rating for short runs). [kW]
     params : HeatPumpParameters, optional
         Curves, temperatures and COP model.
 
@@ -301,12 +302,9 @@ def heat_pump_power_kw(
     dhw = dhw_heat_kw.to_numpy(dtype=float)
     if p_design_kw is None:
         dt_h = (temp_air_degc.index[1] - temp_air_degc.index[0]) / pd.Timedelta(hours=1)
-        years = len(temp) * dt_h / 8760.0
-        annual_space = space.sum(axis=0) * dt_h / years
+        space_kwh = space.sum(axis=0) * dt_h  # heat and degree hours of the same period: any period works
         mean_dhw_kw = dhw.mean(axis=0)
-        rating = (
-            design_heat_load_kw(temp_air_degc, annual_space, params=params) + params.dhw_sizing_factor * mean_dhw_kw
-        )
+        rating = design_heat_load_kw(temp_air_degc, space_kwh, params=params) + params.dhw_sizing_factor * mean_dhw_kw
     else:
         rating = np.broadcast_to(np.asarray(p_design_kw, dtype=float), (n_buildings,)).copy()
     curves, inverse = np.unique(design_flow, return_inverse=True)

@@ -13,7 +13,7 @@ from models.heat import (
     heat_demand_kw,
     space_heat_shapes,
 )
-from twin.core.errors import ConfigError
+from twin.core.errors import ConfigError, TwinWarning
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +72,14 @@ def test_heat_profile_type_rejects_bad_values(kwargs: dict[str, object], match: 
 def test_heat_demand_rejects_negative_energy(try2010_weather: pd.DataFrame) -> None:
     with pytest.raises(ConfigError, match=">= 0"):
         heat_demand_kw(try2010_weather["temp_air_degc"], [-1.0], HeatProfileType(), 0.0)
+
+
+def test_dhw_shape_short_period_gets_its_share_of_the_year() -> None:
+    week = pd.date_range("2023-03-06", periods=96 * 7, freq="15min", tz="UTC")
+    energy = dhw_shape(week).sum() * 0.25
+    assert energy == pytest.approx(7 / 365, rel=0.1)
+
+
+def test_space_heat_shapes_warn_on_partial_year(try2010_weather: pd.DataFrame) -> None:
+    with pytest.warns(TwinWarning, match="whole UTC years"):
+        space_heat_shapes(try2010_weather["temp_air_degc"].iloc[: 96 * 30], [HeatProfileType("EFH")])
