@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +127,36 @@ def test_read_weather_tmy3_from_pvlib_sample() -> None:
     # hour-ending local standard time (UTC-5): solar noon at 79.95 W is about 17:20 UTC
     hour_mid = weather.index.hour + (weather.index.minute + 7.5) / 60
     assert float((hour_mid * weather["ghi_w_m2"]).sum() / weather["ghi_w_m2"].sum()) == pytest.approx(17.33, abs=0.2)
+
+
+def test_read_weather_pvgis_tmy_json(tmp_path: Path) -> None:
+    # a minimal PVGIS TMY JSON: hourly UTC rows labelled at hour start, months from different years
+    hours = pd.date_range("2019-01-01", periods=8760, freq="h", tz="UTC")
+    years = np.where(hours.month <= 6, 2011, 2015)
+    times = [f"{y}{t:%m%d:%H%M}" for y, t in zip(years, hours, strict=True)]
+    ghi = np.clip(600 * np.sin(np.pi * (hours.hour.to_numpy() - 5) / 14), 0, None)
+    rows = [
+        {
+            "time(UTC)": s,
+            "T2m": 10.0,
+            "RH": 80.0,
+            "G(h)": g,
+            "Gb(n)": 0.0,
+            "Gd(h)": g / 2,
+            "IR(h)": 300.0,
+            "WS10m": 3.0,
+            "WD10m": 180.0,
+            "SP": 100000.0,
+        }
+        for s, g in zip(times, ghi, strict=True)
+    ]
+    document = {
+        "inputs": {"location": {"latitude": 51.3, "longitude": 12.6, "elevation": 129.0}},
+        "outputs": {"months_selected": [{"month": m, "year": 2011} for m in range(1, 13)], "tmy_hourly": rows},
+        "meta": {"inputs": {}},
+    }
+    path = tmp_path / "tmy.json"
+    path.write_text(json.dumps(document))
+    weather = read_weather(path, year=2023)
+    assert annual_irradiation_kwh_m2(weather) == pytest.approx(ghi.sum() / 1000)
+    assert weather["temp_air_degc"].mean() == pytest.approx(10.0)
