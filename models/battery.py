@@ -1,0 +1,163 @@
+"""Home batteries: self-consumption dispatch.
+
+The rule of a plain home storage system: charge from the building's PV surplus,
+discharge to cover its load, within the power limit and the state-of-charge window,
+with separate charge and discharge efficiencies. One compiled loop over time,
+vectorised over batteries. Battery power is load-positive (charging > 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from twin.core.errors import ConfigError
+
+__all__ = ["BatteryDispatch", "BatteryParameters", "self_consumption_dispatch"]
+
+
+@dataclass(frozen=True)
+class BatteryParameters:
+    """Efficiencies and state-of-charge window shared by home batteries.
+
+    Parameters
+    ----------
+    eta_charge_frac : float, default 0.95
+        AC-to-stored efficiency while charging. [1]
+    eta_discharge_frac : float, default 0.95
+        Stored-to-AC efficiency while discharging (round trip 0.90, typical of
+        lithium-ion home systems in the HTW Berlin Stromspeicher-Inspektion). [1]
+    soc_min_frac : float, default 0.05
+        Lowest state of charge used. [1]
+    soc_max_frac : float, default 1.0
+        Highest state of charge used. [1]
+    soc_initial_frac : float, default 0.5
+        State of charge at the start of the period. [1]
+    """
+
+    eta_charge_frac: float = 0.95
+    eta_discharge_frac: float = 0.95
+    soc_min_frac: float = 0.05
+    soc_max_frac: float = 1.0
+    soc_initial_frac: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not (0 < self.eta_charge_frac <= 1 and 0 < self.eta_discharge_frac <= 1):
+            raise ConfigError("battery efficiencies must be in (0, 1]", field="eta_charge_frac/eta_discharge_frac")
+        if not 0 <= self.soc_min_frac <= self.soc_initial_frac <= self.soc_max_frac <= 1:
+            raise ConfigError(
+                "need 0 <= soc_min_frac <= soc_initial_frac <= soc_max_frac <= 1", field="soc_initial_frac"
+            )
+
+
+@dataclass(frozen=True)
+class BatteryDispatch:
+    """Result of a dispatch, each (time x battery).
+
+    Parameters
+    ----------
+    p_kw : pandas.DataFrame
+        AC power of the battery, load-positive: charging > 0, discharging < 0. [kW]
+    soc_frac : pandas.DataFrame
+        State of charge at the *end* of each interval. [1]
+    """
+
+    p_kw: pd.DataFrame
+    soc_frac: pd.DataFrame
+
+
+def self_consumption_dispatch(
+    net_load_kw: pd.DataFrame,
+    capacity_kwh: npt.ArrayLike,
+    p_max_kw: npt.ArrayLike,
+    *,
+    params: BatteryParameters | None = None,
+) -> BatteryDispatch:
+    """Dispatch home batteries for self-consumption.
+
+    Parameters
+    ----------
+    net_load_kw : pandas.DataFrame
+        (time x battery) net load of each battery's building without the battery
+        (loads + PV), load-positive: < 0 is PV surplus. Regular index. [kW]
+    capacity_kwh : array_like
+        Usable energy content at ``soc_frac = 1``, per battery. [kW h]
+    p_max_kw : array_like
+        Charge and discharge power limit (AC), per battery. [kW]
+    params : BatteryParameters, optional
+        Efficiencies and SOC window.
+
+    Returns
+    -------
+    dispatch : BatteryDispatch
+        Battery power (load-positive) and state of charge.
+
+    Notes
+    -----
+    Per step ``dt``: with surplus ``s = -net > 0`` the battery charges
+    ``min(s, p_max, (soc_max - soc) * C / (eta_c * dt))``; with load ``net > 0`` it
+    discharges ``min(net, p_max, (soc - soc_min) * C * eta_d / dt)``. Stored energy
+    changes by ``p_charge * eta_c * dt`` or ``-p_discharge / eta_d * dt``.
+    """
+    params = params or BatteryParameters()
+    n_steps, n_batteries = net_load_kw.shape
+    capacity = np.broadcast_to(np.asarray(capacity_kwh, dtype=float), (n_batteries,)).copy()
+    p_max = np.broadcast_to(np.asarray(p_max_kw, dtype=float), (n_batteries,)).copy()
+    if (capacity <= 0).any() or (p_max < 0).any():
+        raise ConfigError("battery capacity_kwh must be > 0 and p_max_kw >= 0", field="capacity_kwh")
+    dt_h = (net_load_kw.index[1] - net_load_kw.index[0]) / pd.Timedelta(hours=1) if n_steps > 1 else 0.25
+    net = np.ascontiguousarray(net_load_kw.to_numpy(dtype=float))
+    p_kw, soc = _dispatch(
+        net,
+        capacity,
+        p_max,
+        float(dt_h),
+        params.eta_charge_frac,
+        params.eta_discharge_frac,
+        params.soc_min_frac,
+        params.soc_max_frac,
+        params.soc_initial_frac,
+    )
+    index, columns = net_load_kw.index, net_load_kw.columns
+    return BatteryDispatch(
+        p_kw=pd.DataFrame(p_kw, index=index, columns=columns),
+        soc_frac=pd.DataFrame(soc, index=index, columns=columns),
+    )
+
+
+@numba.njit(cache=True)
+def _dispatch(
+    net: npt.NDArray[np.float64],
+    capacity: npt.NDArray[np.float64],
+    p_max: npt.NDArray[np.float64],
+    dt_h: float,
+    eta_c: float,
+    eta_d: float,
+    soc_min: float,
+    soc_max: float,
+    soc_initial: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Greedy self-consumption loop (see :func:`self_consumption_dispatch`)."""
+    n_steps, n_batteries = net.shape
+    p_kw = np.zeros((n_steps, n_batteries))
+    soc = np.zeros((n_steps, n_batteries))
+    energy = soc_initial * capacity.copy()
+    for t in range(n_steps):
+        for b in range(n_batteries):
+            demand = net[t, b]
+            if demand < 0.0:
+                room = (soc_max * capacity[b] - energy[b]) / (eta_c * dt_h)
+                p = min(-demand, p_max[b], max(room, 0.0))
+                energy[b] += p * eta_c * dt_h
+                p_kw[t, b] = p
+            elif demand > 0.0:
+                available = (energy[b] - soc_min * capacity[b]) * eta_d / dt_h
+                p = min(demand, p_max[b], max(available, 0.0))
+                energy[b] -= p / eta_d * dt_h
+                p_kw[t, b] = -p
+            soc[t, b] = energy[b] / capacity[b]
+    return p_kw, soc

@@ -1,0 +1,352 @@
+"""Air/water heat pumps: heating curve, COP, sizing and backup heater.
+
+A heat pump serves a building's space heating at the flow temperature of a heating
+curve that depends on the retrofit state, and its hot water at a fixed flow
+temperature. COP comes from hplib's generic air/water unit (HTW Berlin, fitted to
+Keymark test data) by default, or from a Carnot curve; the unit is sized to the
+building's design heat load at the norm outside temperature, and an electric
+resistance backup heater (efficiency 1) covers what the unit cannot. Everything is
+vectorised over (time x building); each distinct heating curve is evaluated once.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import hplib.hplib as hpl
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from models.parameters import per_asset_values
+from twin.core.errors import ConfigError
+
+__all__ = [
+    "COP_MODELS",
+    "DESIGN_FLOW_TEMP_DEGC",
+    "HeatPumpParameters",
+    "HeatPumpResult",
+    "cop_carnot",
+    "cop_hplib_generic",
+    "design_heat_load_kw",
+    "heat_pump_power_kw",
+    "heating_curve_flow_temp_degc",
+]
+
+#: Flow temperature at the norm outside temperature by TABULA retrofit state. Assumed
+#: from common practice: unrenovated radiator systems 55 degC, usual refurbishment
+#: (new windows, some insulation) 45 degC, advanced refurbishment or floor heating 35 degC.
+DESIGN_FLOW_TEMP_DEGC = {"existing": 55.0, "usual_refurbishment": 45.0, "advanced_refurbishment": 35.0}
+
+#: hplib's generic units heat the water by 5 K: flow = return (``t_in_secondary``) + 5 K.
+HPLIB_SPREAD_K = 5.0
+
+
+@dataclass(frozen=True)
+class HeatPumpParameters:
+    """Parameters shared by the heat pumps of a district.
+
+    Parameters
+    ----------
+    norm_outside_temp_degc : float, default -14
+        Norm outside temperature for Leipzig (DIN/TS 12831-1 climate data), the sizing
+        point. [degC]
+    heating_limit_temp_degc : float, default 15
+        Outside temperature at which the heating curve reaches its lowest flow. [degC]
+    flow_temp_at_limit_degc : float, default 20
+        Flow temperature at the heating limit. [degC]
+    dhw_flow_temp_degc : float, default 50
+        Flow temperature while heating hot water. [degC]
+    dhw_sizing_factor : float, default 2
+        The unit's rating adds this multiple of the mean hot-water power to the design
+        space-heating load (2 x 850 kWh/a per person = 0.19 kW per person, close to the
+        usual 0.2-0.25 kW per person surcharge). [1]
+    cop_model : str or callable, default "hplib_generic"
+        Name in :data:`COP_MODELS` or a function ``(temp_air_degc, flow_temp_degc) -> cop``.
+    carnot_quality_frac : float, default 0.45
+        Quality grade of the ``"carnot"`` COP model. [1]
+    """
+
+    norm_outside_temp_degc: float = -14.0
+    heating_limit_temp_degc: float = 15.0
+    flow_temp_at_limit_degc: float = 20.0
+    dhw_flow_temp_degc: float = 50.0
+    dhw_sizing_factor: float = 2.0
+    cop_model: str | Callable[[npt.NDArray[np.float64], npt.NDArray[np.float64]], npt.NDArray[np.float64]] = (
+        "hplib_generic"
+    )
+    carnot_quality_frac: float = 0.45
+
+
+@dataclass(frozen=True)
+class HeatPumpResult:
+    """Heat-pump profiles, each (time x building).
+
+    Parameters
+    ----------
+    p_kw : pandas.DataFrame
+        Electric power drawn (compressor + backup heater), load-positive. [kW]
+    p_compressor_kw : pandas.DataFrame
+        Electric power of the heat pump unit. [kW]
+    p_backup_kw : pandas.DataFrame
+        Electric power of the backup heater (= its heat). [kW]
+    heat_unit_kw : pandas.DataFrame
+        Heat delivered by the unit (space + hot water). [kW]
+    p_design_kw : pandas.Series
+        Thermal rating of each unit at the norm outside temperature. [kW]
+    """
+
+    p_kw: pd.DataFrame
+    p_compressor_kw: pd.DataFrame
+    p_backup_kw: pd.DataFrame
+    heat_unit_kw: pd.DataFrame
+    p_design_kw: pd.Series
+
+
+def heating_curve_flow_temp_degc(
+    temp_air_degc: npt.ArrayLike,
+    design_flow_temp_degc: npt.ArrayLike,
+    *,
+    params: HeatPumpParameters | None = None,
+) -> npt.NDArray[np.float64]:
+    """Flow temperature of a heating curve.
+
+    Parameters
+    ----------
+    temp_air_degc : array_like
+        Outside air temperature. [degC]
+    design_flow_temp_degc : array_like
+        Flow temperature at the norm outside temperature (broadcast against
+        ``temp_air_degc``). [degC]
+    params : HeatPumpParameters, optional
+        Norm and limit temperatures.
+
+    Returns
+    -------
+    flow_temp_degc : numpy.ndarray
+        Linear from ``design_flow_temp_degc`` at the norm outside temperature to
+        ``flow_temp_at_limit_degc`` at the heating limit, held constant outside that
+        range. [degC]
+    """
+    params = params or HeatPumpParameters()
+    temp = np.asarray(temp_air_degc, dtype=float)
+    design = np.asarray(design_flow_temp_degc, dtype=float)
+    span = params.heating_limit_temp_degc - params.norm_outside_temp_degc
+    frac = np.clip((params.heating_limit_temp_degc - temp) / span, 0.0, 1.0)
+    return params.flow_temp_at_limit_degc + frac * (design - params.flow_temp_at_limit_degc)
+
+
+def cop_hplib_generic(
+    temp_air_degc: npt.NDArray[np.float64], flow_temp_degc: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """COP of hplib's generic regulated air/water heat pump.
+
+    Parameters
+    ----------
+    temp_air_degc : numpy.ndarray
+        Outside air temperature (the source). [degC]
+    flow_temp_degc : numpy.ndarray
+        Flow (supply) temperature; hplib's return is 5 K lower. [degC]
+
+    Returns
+    -------
+    cop : numpy.ndarray
+        ``hplib.HeatPump(get_parameters("Generic", group_id=1, t_in=-7, t_out=52,
+        p_th=10000)).simulate(...)["COP"]``; hplib reports 1 where its fit drops to or
+        below 1 (it switches to its heating rod there). [1]
+
+    Notes
+    -----
+    At 35 degC flow: 2.44 at -10, 2.90 at -7, 4.29 at 2, 5.06 at 7 degC (FIELD-NOTES).
+    The linear fit is poor for cold air and high flow: at 55 degC flow it reaches 1 at
+    about -8 degC, where real units still reach ~1.8; use ``"carnot"`` to compare.
+    """
+    temp = np.asarray(temp_air_degc, dtype=float)
+    flow = np.broadcast_to(np.asarray(flow_temp_degc, dtype=float), temp.shape)
+    result = _generic_unit().simulate(
+        t_in_primary=temp.ravel(), t_in_secondary=flow.ravel() - HPLIB_SPREAD_K, t_amb=temp.ravel(), mode=1
+    )
+    return np.asarray(result["COP"], dtype=float).reshape(temp.shape)
+
+
+def cop_carnot(
+    temp_air_degc: npt.NDArray[np.float64],
+    flow_temp_degc: npt.NDArray[np.float64],
+    *,
+    quality_frac: float = 0.45,
+) -> npt.NDArray[np.float64]:
+    """COP as a fixed share of the Carnot COP.
+
+    Parameters
+    ----------
+    temp_air_degc : numpy.ndarray
+        Outside air temperature. [degC]
+    flow_temp_degc : numpy.ndarray
+        Flow temperature. [degC]
+    quality_frac : float, default 0.45
+        Quality grade (assumed; 0.45 gives 4.2 at A2/W35 and 2.9 at A7/W55). [1]
+
+    Returns
+    -------
+    cop : numpy.ndarray
+        ``quality_frac * T_flow / (T_flow - T_air)`` in kelvin, at least 1. [1]
+    """
+    t_flow_k = np.asarray(flow_temp_degc, dtype=float) + 273.15
+    lift_k = np.clip(t_flow_k - (np.asarray(temp_air_degc, dtype=float) + 273.15), 5.0, None)
+    return np.asarray(np.clip(quality_frac * t_flow_k / lift_k, 1.0, None), dtype=float)
+
+
+#: COP models by name.
+COP_MODELS: dict[str, Callable[[npt.NDArray[np.float64], npt.NDArray[np.float64]], npt.NDArray[np.float64]]] = {
+    "hplib_generic": cop_hplib_generic,
+    "carnot": cop_carnot,
+}
+
+
+def design_heat_load_kw(
+    temp_air_degc: pd.Series,
+    annual_space_heat_kwh: npt.ArrayLike,
+    *,
+    params: HeatPumpParameters | None = None,
+) -> npt.NDArray[np.float64]:
+    """Design space-heating load at the norm outside temperature (degree-hour method).
+
+    Parameters
+    ----------
+    temp_air_degc : pandas.Series
+        Outside temperature over a year on a regular index. [degC]
+    annual_space_heat_kwh : array_like
+        Space heat per building over the period of ``temp_air_degc`` (a year). [kW h]
+    params : HeatPumpParameters, optional
+        Norm and limit temperatures.
+
+    Returns
+    -------
+    p_design_kw : numpy.ndarray
+        ``Q * (T_limit - T_norm) / sum(max(T_limit - T_t, 0) * dt)``: the load a
+        building whose heat loss is linear in the outside temperature has at the norm
+        temperature. [kW]
+    """
+    params = params or HeatPumpParameters()
+    dt_h = (temp_air_degc.index[1] - temp_air_degc.index[0]) / pd.Timedelta(hours=1)
+    degree_hours = float(np.clip(params.heating_limit_temp_degc - temp_air_degc.to_numpy(), 0.0, None).sum() * dt_h)
+    lift = params.heating_limit_temp_degc - params.norm_outside_temp_degc
+    return np.asarray(annual_space_heat_kwh, dtype=float) * lift / max(degree_hours, 1e-9)
+
+
+def heat_pump_power_kw(
+    temp_air_degc: pd.Series,
+    space_heat_kw: pd.DataFrame,
+    dhw_heat_kw: pd.DataFrame,
+    design_flow_temp_degc: npt.ArrayLike | str | Sequence[str],
+    *,
+    p_design_kw: npt.ArrayLike | None = None,
+    params: HeatPumpParameters | None = None,
+) -> HeatPumpResult:
+    """Electric power of air/water heat pumps serving space heating and hot water.
+
+    Parameters
+    ----------
+    temp_air_degc : pandas.Series
+        Outside temperature on the model's index. [degC]
+    space_heat_kw : pandas.DataFrame
+        (time x building) space-heating demand. [kW]
+    dhw_heat_kw : pandas.DataFrame
+        (time x building) hot-water demand, same shape. [kW]
+    design_flow_temp_degc : array_like, str or sequence of str
+        Flow temperature at the norm outside temperature per building, or retrofit
+        state names from :data:`DESIGN_FLOW_TEMP_DEGC`. [degC]
+    p_design_kw : array_like, optional
+        Thermal rating per unit; default: :func:`design_heat_load_kw` of the period's
+        space heat and temperatures plus the hot-water surcharge (a period with hardly
+        any heating gives a small unit: pass the rating for short runs). [kW]
+    params : HeatPumpParameters, optional
+        Curves, temperatures and COP model.
+
+    Returns
+    -------
+    result : HeatPumpResult
+        Electric power (load-positive) and its split, heat from the unit, ratings.
+
+    Raises
+    ------
+    ConfigError
+        For unknown retrofit states or COP models, or mismatched frames.
+
+    Notes
+    -----
+    The unit is an inverter that modulates up to its rating at every outside
+    temperature (hplib's P_th for regulated units follows the EN 14825 part-load test
+    points, so it is not used as a capacity limit). Within a step it first heats hot
+    water at the DHW flow temperature, then space heating with the rest of the step;
+    where the COP is 1 or less, or the demand exceeds the rating, the backup heater
+    supplies the rest. Energy closes per step: ``space + dhw = compressor * COP +
+    backup``.
+    """
+    params = params or HeatPumpParameters()
+    if space_heat_kw.shape != dhw_heat_kw.shape or len(space_heat_kw) != len(temp_air_degc):
+        raise ConfigError("space_heat_kw, dhw_heat_kw and temp_air_degc must share one index and buildings")
+    cop_fn = _cop_function(params)
+    n_buildings = space_heat_kw.shape[1]
+    design_flow = per_asset_values(
+        design_flow_temp_degc,
+        DESIGN_FLOW_TEMP_DEGC,
+        n_assets=n_buildings,
+        field="design_flow_temp_degc",
+        what="retrofit state",
+    )
+    temp = temp_air_degc.to_numpy(dtype=float)
+    space = space_heat_kw.to_numpy(dtype=float)
+    dhw = dhw_heat_kw.to_numpy(dtype=float)
+    if p_design_kw is None:
+        dt_h = (temp_air_degc.index[1] - temp_air_degc.index[0]) / pd.Timedelta(hours=1)
+        space_kwh = space.sum(axis=0) * dt_h  # heat and degree hours of the same period: any period works
+        mean_dhw_kw = dhw.mean(axis=0)
+        rating = design_heat_load_kw(temp_air_degc, space_kwh, params=params) + params.dhw_sizing_factor * mean_dhw_kw
+    else:
+        rating = np.broadcast_to(np.asarray(p_design_kw, dtype=float), (n_buildings,)).copy()
+    curves, inverse = np.unique(design_flow, return_inverse=True)
+    cop_space_by_curve = np.column_stack(
+        [cop_fn(temp, heating_curve_flow_temp_degc(temp, curve, params=params)) for curve in curves]
+    )
+    cop_space = cop_space_by_curve[:, inverse.ravel()]
+    cop_dhw = cop_fn(temp, np.full_like(temp, params.dhw_flow_temp_degc))[:, np.newaxis]
+    usable_space = cop_space > 1.0
+    usable_dhw = cop_dhw > 1.0
+    dhw_unit = np.where(usable_dhw, np.minimum(dhw, rating), 0.0)
+    space_unit = np.where(usable_space, np.minimum(space, rating - dhw_unit), 0.0)
+    compressor = dhw_unit / cop_dhw + space_unit / np.where(usable_space, cop_space, 1.0)
+    backup = (space - space_unit) + (dhw - dhw_unit)
+    index, columns = space_heat_kw.index, space_heat_kw.columns
+
+    def frame(values: npt.NDArray[np.float64]) -> pd.DataFrame:
+        return pd.DataFrame(values, index=index, columns=columns)
+
+    return HeatPumpResult(
+        p_kw=frame(compressor + backup),
+        p_compressor_kw=frame(compressor),
+        p_backup_kw=frame(backup),
+        heat_unit_kw=frame(space_unit + dhw_unit),
+        p_design_kw=pd.Series(rating, index=columns),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _generic_unit() -> hpl.HeatPump:
+    """Return hplib's generic air/water unit, built once per process (hplib reads a CSV database)."""
+    return hpl.HeatPump(hpl.get_parameters(model="Generic", group_id=1, t_in=-7, t_out=52, p_th=10000))
+
+
+def _cop_function(
+    params: HeatPumpParameters,
+) -> Callable[[npt.NDArray[np.float64], npt.NDArray[np.float64]], npt.NDArray[np.float64]]:
+    """Resolve the COP model of ``params``."""
+    if callable(params.cop_model):
+        return params.cop_model
+    if params.cop_model == "carnot":
+        return lambda temp, flow: cop_carnot(temp, flow, quality_frac=params.carnot_quality_frac)
+    if params.cop_model not in COP_MODELS:
+        raise ConfigError(f"unknown COP model {params.cop_model!r}", field="cop_model", allowed=", ".join(COP_MODELS))
+    return COP_MODELS[params.cop_model]
