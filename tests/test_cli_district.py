@@ -25,9 +25,32 @@ def test_district_show_builtin(capsys: pytest.CaptureFixture[str]) -> None:
         "MWh/a",
         "6 feeders",
         "630 kVA",
+        "kWh/kWp",
+        "self-sufficiency",
+        "all carriers",
+        "not energy-neutral",
     ):
         assert fragment in out
-    assert len(out.splitlines()) <= 10
+    assert len(out.splitlines()) <= 12
+
+
+def test_district_show_without_year(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["district", "show", "--no-year"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "630 kVA" in out
+    assert "self-sufficiency" not in out
+
+
+def test_district_show_missing_weather_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nowhere.epw"
+    with pytest.raises(SystemExit) as info:
+        main(["district", "show", "--weather", str(missing)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert str(missing) in err[0]
 
 
 def test_district_show_bad_file_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

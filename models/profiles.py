@@ -1,0 +1,568 @@
+"""A period of 15-minute profiles for every asset of a district, as one assets dataset.
+
+This is the adapter between the district file and the physics (pvlib's third
+layer, like ``ModelChain``): it reads what each building has and calls the
+vectorised model functions once per kind of asset for all buildings together.
+
+* ``load``: one per building, household and business electricity from BDEW
+  profiles (:mod:`models.load`), scaled to the building's annual estimate;
+* ``pv``: one per PV system, on its roof face's tilt and azimuth (:mod:`models.pv`);
+* ``heat_pump``: one per building heated by a heat pump, space heating and hot
+  water from :mod:`models.heat`, electricity from :mod:`models.heatpump`;
+* ``gas_boiler``: one per building heated by gas, ``p_fuel_kw`` = heat / efficiency
+  (:mod:`models.gas`), no electric power;
+* ``ev``: one per car, home charging at the building's charger (:mod:`models.ev`);
+* ``battery``: one per battery, self-consumption dispatch against the building's
+  net load of all other assets (:mod:`models.battery`).
+
+Buildings heated by other means (oil, wood, district heat: ``other``) carry no
+heating asset: their fuel is outside the twin's carriers.
+
+The inputs that do not depend on the buildings' assets - the weather, the BDEW
+load shapes and the heat shapes - are computed once by :func:`prepare_inputs`
+and can be reused across the scenarios of a sweep. Profiles are always computed
+for the whole calendar year, so that a day taken out of it is the same day as in
+the year's run (shapes are normalised per year; heat pumps are sized on the
+year), and then cut to the requested period.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from models.battery import self_consumption_dispatch
+from models.building_estimates import DHW_NEED_KWH_PER_M2A, estimate_building
+from models.district import RESIDENTIAL_TYPES, Building, District
+from models.ev import EVParameters, ev_charging_kw
+from models.gas import gas_boiler_fuel_kw
+from models.heat import HeatProfileType, heat_demand_kw, space_heat_shapes
+from models.heatpump import heat_pump_power_kw
+from models.load import bdew_shapes, electricity_load_kw
+from models.pv import pv_power_kw
+from models.weather import Site, read_weather
+from twin.core.errors import ConfigError
+from twin.core.schema import build_assets, meters_from_assets
+
+__all__ = [
+    "DEFAULT_YEAR",
+    "ELECTRICITY_PROFILE",
+    "HEAT_PROFILE",
+    "PROFILE_STAGES",
+    "DistrictProfiles",
+    "ProfileInputs",
+    "ProfileOptions",
+    "district_profiles",
+    "prepare_inputs",
+]
+
+#: The calendar year profiles are computed for unless a scenario says otherwise.
+DEFAULT_YEAR: Final[int] = 2025
+
+#: BDEW electricity profile per building type: H0 (dynamised) for homes, G1
+#: (weekdays 8-18 h) for school, kindergarten and offices, G0 (trade in general)
+#: for businesses.
+ELECTRICITY_PROFILE: Final[dict[str, str]] = {
+    "SFH": "h0_dyn",
+    "TH": "h0_dyn",
+    "MFH": "h0_dyn",
+    "AB": "h0_dyn",
+    "school": "g1",
+    "kindergarten": "g1",
+    "business": "g0",
+    "office": "g1",
+}
+
+#: BDEW heat (gas) profile type per building type: EFH single-family, MFH
+#: multi-family, GKO public bodies (school, kindergarten), GHA retail and trade,
+#: GBD offices and services.
+HEAT_PROFILE: Final[dict[str, str]] = {
+    "SFH": "EFH",
+    "TH": "EFH",
+    "MFH": "MFH",
+    "AB": "MFH",
+    "school": "GKO",
+    "kindergarten": "GKO",
+    "business": "GHA",
+    "office": "GBD",
+}
+
+#: Share of the days on which a car is used: 5 weekdays x 0.8 + 2 weekend days x
+#: 0.6 (the defaults of :class:`models.ev.EVParameters`), to turn a car's annual
+#: distance into its mean distance on a day of use.
+_USE_DAYS_PER_YEAR: Final[float] = 365.0 * (5 * 0.8 + 2 * 0.6) / 7
+#: Charger power of a car whose building lists no charger: a household socket. [kW]
+SOCKET_KW: Final[float] = 3.7
+
+ChargingMode = Literal["uncontrolled", "pv_surplus"]
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    """How the profiles of a district are computed.
+
+    Parameters
+    ----------
+    year : int
+        Calendar year (UTC) the weather and the profiles are laid on.
+    start, end : str or pandas.Timestamp, optional
+        The period within the year, ``[start, end)`` in UTC; default the whole year.
+    seed : int
+        Seed of the per-building variation of loads and of the EV mobility draws.
+    ev_charging : {"uncontrolled", "pv_surplus"}
+        Charging rule of every car.
+    boiler_efficiency : str or float
+        Seasonal gas boiler efficiency, a name of
+        :data:`models.gas.BOILER_EFFICIENCY_FRAC` or a number. [1]
+    """
+
+    year: int = DEFAULT_YEAR
+    start: str | pd.Timestamp | None = None
+    end: str | pd.Timestamp | None = None
+    seed: int = 0
+    ev_charging: ChargingMode = "uncontrolled"
+    boiler_efficiency: str | float = "condensing"
+
+
+@dataclass(frozen=True)
+class ProfileInputs:
+    """What all scenarios of one district, weather and year share.
+
+    Attributes
+    ----------
+    weather : pandas.DataFrame
+        :func:`models.weather.read_weather` output for the year.
+    load_shapes : pandas.DataFrame
+        BDEW electricity shapes of every profile the district uses.
+    heat_shapes : pandas.DataFrame
+        Normalised space-heating shapes of every heat profile type used.
+    year : int
+        The calendar year.
+    weather_source : str
+        The weather file, or ``"DWD TRY2010 region 4 (embedded)"``.
+    """
+
+    weather: pd.DataFrame
+    load_shapes: pd.DataFrame
+    heat_shapes: pd.DataFrame
+    year: int
+    weather_source: str
+
+
+@dataclass(frozen=True)
+class DistrictProfiles:
+    """The profiles of a district for a period.
+
+    Attributes
+    ----------
+    assets : xarray.Dataset
+        Every asset's ``p_kw`` (load-positive) and ``p_fuel_kw``, with ratings;
+        see :func:`twin.core.schema.build_assets`.
+    meters : xarray.Dataset
+        A meter per building (the sum of its assets) and ``substation``, the
+        district sum before grid losses.
+    heat_kw : pandas.DataFrame
+        (time x building) useful heat demand, space heating plus hot water. [kW]
+    """
+
+    assets: xr.Dataset
+    meters: xr.Dataset
+    heat_kw: pd.DataFrame
+
+
+Progress = Callable[[str], None]
+
+#: The stages :func:`district_profiles` reports to its ``progress`` callback, in order.
+PROFILE_STAGES: Final[tuple[str, ...]] = (
+    "household and business electricity",
+    "PV",
+    "heat demand",
+    "heat pumps",
+    "gas boilers",
+    "EV charging",
+    "batteries",
+    "assets and meters",
+)
+
+
+def prepare_inputs(
+    district: District,
+    *,
+    weather: str | Path | None = None,
+    year: int = DEFAULT_YEAR,
+) -> ProfileInputs:
+    """Read the weather and compute the shapes that every scenario of a district shares.
+
+    Parameters
+    ----------
+    district : District
+        The validated district (its location and building types are used).
+    weather : str or pathlib.Path, optional
+        A weather file (DWD TRY2010 ``.dat``, EPW, TMY3 ``.csv``, PVGIS ``.json``);
+        default the embedded DWD TRY2010 region 4.
+    year : int
+        Calendar year of the profiles.
+
+    Returns
+    -------
+    inputs : ProfileInputs
+    """
+    location = district.location
+    site = Site(
+        latitude_deg=location.latitude_deg,
+        longitude_deg=location.longitude_deg,
+        altitude_m=location.altitude_m,
+    )
+    frame = read_weather(weather, year=year, site=site)
+    types = {building.type for building in district.buildings}
+    load_shapes = bdew_shapes(sorted({ELECTRICITY_PROFILE[t] for t in types}), [year])
+    heat_types = sorted({_heat_type(building) for building in district.buildings}, key=lambda t: t.key)
+    heat_shapes = space_heat_shapes(frame["temp_air_degc"], heat_types)
+    source = str(weather) if weather is not None else "DWD TRY2010 region 4 (embedded)"
+    return ProfileInputs(frame, load_shapes, heat_shapes, year, source)
+
+
+def district_profiles(
+    district: District,
+    inputs: ProfileInputs,
+    options: ProfileOptions | None = None,
+    *,
+    progress: Progress | None = None,
+) -> DistrictProfiles:
+    """Compute every asset's profile for a period.
+
+    Parameters
+    ----------
+    district : District
+        The validated district.
+    inputs : ProfileInputs
+        Weather and shapes from :func:`prepare_inputs` (same year as ``options``).
+    options : ProfileOptions, optional
+        Period, seed, EV charging rule, boiler efficiency.
+    progress : callable, optional
+        Called with a short label before each stage (for progress displays).
+
+    Returns
+    -------
+    profiles : DistrictProfiles
+        Assets, meters and the heat demand.
+
+    Raises
+    ------
+    ConfigError
+        If the period lies outside the inputs' year or is empty.
+    """
+    options = options or ProfileOptions(year=inputs.year)
+    if options.year != inputs.year:
+        raise ConfigError(f"inputs are for {inputs.year}, options ask for {options.year}", field="year")
+    step = progress or (lambda label: None)
+    weather = inputs.weather
+    index = weather.index
+    temp = weather["temp_air_degc"]
+    buildings = district.buildings
+    estimates = {b.id: estimate_building(b) for b in buildings}
+    seed = _seed(options.seed, district.name)
+
+    columns: list[_Columns] = []
+
+    step("household and business electricity")
+    load_kw = electricity_load_kw(
+        index,
+        [estimates[b.id].electricity_kwh_per_a for b in buildings],
+        [ELECTRICITY_PROFILE[b.type] for b in buildings],
+        seed=seed,
+        names=[f"{b.id}/load" for b in buildings],
+        shapes=inputs.load_shapes,
+    )
+    columns.append(_Columns(load_kw, "load", [b for b in buildings]))
+
+    step("PV")
+    pv_buildings = [(b, system) for b in buildings for system in b.pv]
+    if pv_buildings:
+        pv_kw = pv_power_kw(
+            weather,
+            [b.roofs[s.roof].tilt_deg for b, s in pv_buildings],
+            [b.roofs[s.roof].azimuth_deg for b, s in pv_buildings],
+            [s.p_peak_kwp for _, s in pv_buildings],
+            names=[f"{b.id}/pv{i}" for b, i in _numbered(pv_buildings)],
+        )
+        columns.append(
+            _Columns(pv_kw, "pv", [b for b, _ in pv_buildings], p_peak_kw=[s.p_peak_kwp for _, s in pv_buildings])
+        )
+
+    step("heat demand")
+    heat = _heat_demand(buildings, estimates, temp, inputs.heat_shapes)
+
+    step("heat pumps")
+    hp_buildings = [b for b in buildings if b.heating.system == "heat_pump"]
+    if hp_buildings:
+        names = [b.id for b in hp_buildings]
+        space, dhw = heat.space_kw[names], heat.dhw_kw[names]
+        # the unit's rating: the district file's, else sized on the year (norm outside temperature)
+        sized = heat_pump_power_kw(temp, space, dhw, [b.retrofit for b in hp_buildings]).p_design_kw.to_numpy()
+        rated = [
+            b.heating.p_th_rated_kw if b.heating.p_th_rated_kw is not None else float(sized[i])
+            for i, b in enumerate(hp_buildings)
+        ]
+        result = heat_pump_power_kw(temp, space, dhw, [b.retrofit for b in hp_buildings], p_design_kw=rated)
+        columns.append(
+            _Columns(
+                result.p_kw.set_axis([f"{n}/heat_pump" for n in names], axis=1),
+                "heat_pump",
+                hp_buildings,
+                p_rated_kw=list(result.p_design_kw.to_numpy()),
+            )
+        )
+
+    step("gas boilers")
+    gas_buildings = [b for b in buildings if b.heating.system == "gas_boiler"]
+    if gas_buildings:
+        names = [b.id for b in gas_buildings]
+        fuel_kw = gas_boiler_fuel_kw(heat.space_kw[names] + heat.dhw_kw[names], options.boiler_efficiency)
+        columns.append(
+            _Columns(
+                pd.DataFrame(0.0, index=index, columns=[f"{n}/gas_boiler" for n in names]),
+                "gas_boiler",
+                gas_buildings,
+                p_fuel_kw=fuel_kw.to_numpy(),
+            )
+        )
+
+    step("EV charging")
+    ev_cars = [(b, ev) for b in buildings for ev in b.evs]
+    if ev_cars:
+        columns.append(_ev_columns(ev_cars, index, columns, options, seed))
+
+    step("batteries")
+    battery_units = [(b, unit) for b in buildings for unit in b.batteries]
+    soc = None
+    if battery_units:
+        net_by_building = _net_load_by_building(columns, index)
+        net_load = pd.DataFrame(
+            {
+                f"{b.id}/battery{i}": net_by_building[b.id] / _count(battery_units, b)
+                for b, i in _numbered(battery_units)
+            }
+        )
+        dispatch = self_consumption_dispatch(
+            net_load,
+            [u.capacity_kwh for _, u in battery_units],
+            [u.p_rated_kw for _, u in battery_units],
+        )
+        columns.append(
+            _Columns(
+                dispatch.p_kw,
+                "battery",
+                [b for b, _ in battery_units],
+                p_rated_kw=[u.p_rated_kw for _, u in battery_units],
+                capacity_kwh=[u.capacity_kwh for _, u in battery_units],
+            )
+        )
+        soc = dispatch.soc_frac
+
+    step("assets and meters")
+    period = _period(index, options)
+    assets = _assemble(columns, soc, period)
+    meters = meters_from_assets(assets)
+    heat_kw = heat.space_kw.add(heat.dhw_kw).loc[period]
+    assets.attrs.update(
+        {
+            "district": district.name,
+            "weather": inputs.weather_source,
+            "year": inputs.year,
+            "seed": options.seed,
+            "ev_charging": options.ev_charging,
+        }
+    )
+    return DistrictProfiles(assets=assets, meters=meters, heat_kw=heat_kw)
+
+
+@dataclass
+class _Columns:
+    """Profiles of one kind of asset, column per asset, with their buildings and ratings."""
+
+    p_kw: pd.DataFrame
+    kind: str
+    buildings: Sequence[Building]
+    p_fuel_kw: Any = None
+    p_rated_kw: Sequence[float] | None = None
+    p_peak_kw: Sequence[float] | None = None
+    capacity_kwh: Sequence[float] | None = None
+
+
+class _Heat:
+    def __init__(self, space_kw: pd.DataFrame, dhw_kw: pd.DataFrame) -> None:
+        self.space_kw = space_kw
+        self.dhw_kw = dhw_kw
+
+
+def _heat_type(building: Building) -> HeatProfileType:
+    return HeatProfileType(HEAT_PROFILE[building.type])
+
+
+def _heat_demand(
+    buildings: Sequence[Building], estimates: dict[str, Any], temp: pd.Series, shapes: pd.DataFrame
+) -> _Heat:
+    """Space heat and hot water of every building; the estimate's total split by the TABULA hot-water share."""
+    total = np.array([estimates[b.id].heat_kwh_per_a for b in buildings])
+    dhw = np.array([_dhw_kwh_per_a(b, estimates[b.id].heat_kwh_per_a) for b in buildings])
+    demand = heat_demand_kw(
+        temp,
+        total - dhw,
+        [_heat_type(b) for b in buildings],
+        dhw,
+        names=[b.id for b in buildings],
+        shapes=shapes,
+    )
+    return _Heat(demand.space_kw, demand.dhw_kw)
+
+
+def _dhw_kwh_per_a(building: Building, heat_kwh: float) -> float:
+    """Hot-water part of a building's annual heat.
+
+    Residential: the TABULA hot-water need per m2 (:data:`DHW_NEED_KWH_PER_M2A`),
+    at most 30 % of the total. Non-residential: 5 % of the total (schools, offices
+    and shops draw little hot water; assumption).
+    """
+    if building.type in RESIDENTIAL_TYPES:
+        return min(DHW_NEED_KWH_PER_M2A[building.type] * building.floor_area_m2, 0.3 * heat_kwh)
+    return 0.05 * heat_kwh
+
+
+def _ev_columns(
+    cars: list[tuple[Building, Any]],
+    index: pd.DatetimeIndex,
+    columns: list[_Columns],
+    options: ProfileOptions,
+    seed: int,
+) -> _Columns:
+    charger_kw = [b.chargers[0].p_rated_kw if b.chargers else SOCKET_KW for b, _ in cars]
+    surplus = None
+    if options.ev_charging == "pv_surplus":
+        net_by_building = _net_load_by_building(columns, index)
+        surplus = pd.DataFrame(
+            {f"{b.id}/ev{i}": (-net_by_building[b.id]).clip(lower=0) / _count(cars, b) for b, i in _numbered(cars)}
+        )
+    frames = []
+    names = [f"{b.id}/ev{i}" for b, i in _numbered(cars)]
+    for number, ((_, car), name) in enumerate(zip(cars, names, strict=True)):
+        params = EVParameters(
+            battery_kwh=car.capacity_kwh,
+            consumption_kwh_per_km=car.consumption_kwh_per_km,
+            daily_distance_mean_km=car.distance_km_per_a / _USE_DAYS_PER_YEAR,
+        )
+        result = ev_charging_kw(
+            index,
+            [charger_kw[number]],
+            seed=seed + 7919 * (number + 1),
+            mode=options.ev_charging,
+            surplus_kw=None if surplus is None else surplus[[name]],
+            params=params,
+            names=[name],
+        )
+        frames.append(result.p_kw)
+    return _Columns(pd.concat(frames, axis=1), "ev", [b for b, _ in cars], p_rated_kw=charger_kw)
+
+
+def _net_load_by_building(columns: list[_Columns], index: pd.DatetimeIndex) -> dict[str, pd.Series]:
+    """Sum of the electric power of the assets computed so far, per building id."""
+    totals: dict[str, pd.Series] = {}
+    for group in columns:
+        for column, building in zip(group.p_kw.columns, group.buildings, strict=True):
+            series = group.p_kw[column]
+            totals[building.id] = totals[building.id] + series if building.id in totals else series.copy()
+    return {k: v.reindex(index, fill_value=0.0) for k, v in totals.items()}
+
+
+def _assemble(columns: list[_Columns], soc: pd.DataFrame | None, period: slice) -> xr.Dataset:
+    p_kw = pd.concat([group.p_kw for group in columns], axis=1).loc[period]
+    n_time = len(p_kw)
+    fuel = np.zeros(p_kw.shape, dtype=np.float32)
+    position = 0
+    ratings: dict[str, list[float]] = {"p_rated_kw": [], "p_peak_kw": [], "capacity_kwh": []}
+    kinds: list[str] = []
+    buildings: list[str] = []
+    buses: list[str] = []
+    for group in columns:
+        width = group.p_kw.shape[1]
+        if group.p_fuel_kw is not None:
+            fuel[:, position : position + width] = np.asarray(group.p_fuel_kw)[_rows(group.p_kw.index, period)]
+        for name in ratings:
+            values = getattr(group, name)
+            ratings[name].extend([np.nan] * width if values is None else [float(v) for v in values])
+        kinds.extend([group.kind] * width)
+        buildings.extend(b.id for b in group.buildings)
+        buses.extend(b.bus for b in group.buildings)
+        position += width
+    soc_frac = None
+    if soc is not None:
+        soc_frac = np.full(p_kw.shape, np.nan, dtype=np.float32)
+        where = [p_kw.columns.get_loc(c) for c in soc.columns]
+        soc_frac[:, where] = soc.loc[period].to_numpy()
+    return build_assets(
+        p_kw.index,
+        asset=list(p_kw.columns),
+        kind=kinds,
+        building=buildings,
+        bus=buses,
+        p_kw=p_kw.to_numpy(dtype=np.float32),
+        p_fuel_kw=fuel[:n_time],
+        soc_frac=soc_frac,
+        p_rated_kw=ratings["p_rated_kw"],
+        p_peak_kw=ratings["p_peak_kw"],
+        capacity_kwh=ratings["capacity_kwh"],
+        source="simulated",
+    )
+
+
+def _rows(index: pd.DatetimeIndex, period: slice) -> slice | np.ndarray:
+    return index.slice_indexer(period.start, period.stop)
+
+
+def _period(index: pd.DatetimeIndex, options: ProfileOptions) -> slice:
+    start = index[0] if options.start is None else _utc(options.start)
+    end = index[-1] + (index[1] - index[0]) if options.end is None else _utc(options.end)
+    if not (index[0] <= start < end <= index[-1] + (index[1] - index[0])):
+        raise ConfigError(
+            f"period {start} to {end} is empty or outside {options.year}",
+            field="start",
+            allowed=f"{index[0]} <= start < end <= {index[-1] + (index[1] - index[0])}",
+        )
+    # .loc slices include the end label: stop one step before `end`
+    return slice(start, end - (index[1] - index[0]))
+
+
+def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _dt_h(index: pd.DatetimeIndex) -> float:
+    return float((index[1] - index[0]) / pd.Timedelta(hours=1))
+
+
+def _numbered(items: Sequence[tuple[Building, Any]]) -> list[tuple[Building, int]]:
+    """(building, n-th item of that building) for each item."""
+    seen: dict[str, int] = {}
+    out = []
+    for building, _ in items:
+        out.append((building, seen.get(building.id, 0)))
+        seen[building.id] = seen.get(building.id, 0) + 1
+    return out
+
+
+def _count(items: Sequence[tuple[Building, Any]], building: Building) -> int:
+    return sum(1 for b, _ in items if b.id == building.id)
+
+
+def _seed(seed: int, name: str) -> int:
+    """A per-district seed, stable across processes (unlike ``hash``)."""
+    digest = hashlib.sha256(f"{name}:{seed}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
