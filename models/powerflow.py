@@ -268,6 +268,7 @@ def _prepare(net: Any) -> _Prepared:
         if table in solver_net and not solver_net[table].empty:
             solver_net[table] = solver_net[table].iloc[0:0]
     pp.create_loads(solver_net, buses=np.arange(len(bus_index)), p_mw=0.0, q_mvar=0.0)
+    _merge_parallel(solver_net)
     for table in ("line", "trafo", "ext_grid", "load", "bus", "gen", "sgen", "storage"):
         for column in ("min_p_mw", "max_p_mw", "min_q_mvar", "max_q_mvar"):
             if table in solver_net and column in solver_net[table]:
@@ -293,6 +294,30 @@ def _prepare(net: Any) -> _Prepared:
         bus_position={int(old): int(new) for old, new in lookup.items()},
         branch_ids=branch_ids,
     )
+
+
+def _merge_parallel(net: Any) -> None:
+    """Replace ``parallel`` lines and transformers by one equivalent element (lightsim2grid needs 1).
+
+    n equal cables in parallel: resistance and reactance / n, capacitance,
+    conductance and current rating * n. n equal transformers: rating and no-load
+    losses * n at the same per-unit short-circuit voltages.
+    """
+    line = net.line
+    n = line["parallel"].astype(float)
+    if (n != 1).any():
+        for column in ("r_ohm_per_km", "x_ohm_per_km"):
+            line[column] = line[column] / n
+        for column in ("c_nf_per_km", "g_us_per_km", "max_i_ka"):
+            if column in line:
+                line[column] = line[column] * n
+        line["parallel"] = 1
+    trafo = net.trafo
+    n = trafo["parallel"].astype(float)
+    if (n != 1).any():
+        trafo["sn_mva"] = trafo["sn_mva"] * n
+        trafo["pfe_kw"] = trafo["pfe_kw"] * n
+        trafo["parallel"] = 1
 
 
 def _solve(
