@@ -186,21 +186,21 @@ def reactive_power_kvar(assets: xr.Dataset, reactive: ReactivePower) -> xr.DataA
         absorbs ``|p| tan(phi(P))`` >= 0 (under-excited inverters consume
         reactive power); batteries and gas boilers 0. [kvar]
     """
-    p = assets["p_kw"].astype(np.float64)
-    kind = assets["kind"]
-    tan_load = float(np.tan(np.arccos(reactive.load_cos_phi)))
-    q = xr.where(kind.isin(["load", "heat_pump", "ev"]), p.clip(min=0) * tan_load, 0.0)
-    p_peak = assets["p_peak_kw"].where(kind == "pv")
-    p_frac = (-p / p_peak).clip(min=0, max=1).fillna(0.0)
-    points = reactive.pv_cos_phi_p
-    cos_phi = xr.apply_ufunc(
-        np.interp,
-        p_frac,
-        kwargs={"xp": [pt.p_frac for pt in points], "fp": [pt.cos_phi for pt in points]},
-    )
-    q_pv = (-p).clip(min=0) * np.tan(np.arccos(cos_phi))
-    q = xr.where(kind == "pv", q_pv, q).transpose("time", "asset")
-    return q.assign_attrs(units="kvar", long_name="reactive power, load-positive", sign_convention="load_positive")
+    p = assets["p_kw"].to_numpy().astype(np.float64)
+    kind = assets["kind"].to_numpy()
+    q = np.zeros_like(p)
+    consumers = np.isin(kind, ["load", "heat_pump", "ev"])
+    q[:, consumers] = p[:, consumers].clip(min=0) * float(np.tan(np.arccos(reactive.load_cos_phi)))
+    pv = kind == "pv"
+    if pv.any():
+        feed_in_kw = (-p[:, pv]).clip(min=0)
+        p_frac = np.clip(feed_in_kw / assets["p_peak_kw"].to_numpy()[pv], 0.0, 1.0)
+        points = reactive.pv_cos_phi_p
+        cos_phi = np.interp(p_frac, [pt.p_frac for pt in points], [pt.cos_phi for pt in points])
+        q[:, pv] = feed_in_kw * np.tan(np.arccos(cos_phi))
+    return xr.DataArray(
+        q, coords={"time": assets["time"], "asset": assets["asset"]}, dims=("time", "asset")
+    ).assign_attrs(units="kvar", long_name="reactive power, load-positive", sign_convention="load_positive")
 
 
 def bus_injections(assets: xr.Dataset, q_kvar: xr.DataArray, net: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
