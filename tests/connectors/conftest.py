@@ -59,12 +59,3 @@ def server_loop() -> Iterator[ServerLoopThread]:
     """A background event loop for device servers used by synchronous clients (pysunspec2)."""
     with ServerLoopThread() as loop:
         yield loop
-
-
-def wait_until(predicate, *, timeout_s: float = 5.0, interval_s: float = 0.02) -> None:
-    """Poll ``predicate`` until it is true; fail after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout_s} s")
-        time.sleep(interval_s)
