@@ -158,6 +158,8 @@ def encode_point(point: Point, value: float | str, *, sf: int = 0, sunspec: bool
     if not math.isfinite(number):
         raise ValueError(f"{point.name}: {value!r} is not a finite number")
     raw = round(number)
+    if sunspec and raw == 0 and point.data_type.startswith("acc"):
+        raise ValueError(f"{point.name}: a SunSpec accumulator at 0 means 'not implemented'; start it above 0")
     low, high = raw_limits(point, sunspec=sunspec)
     if not low <= raw <= high:
         raise ValueError(

@@ -109,7 +109,7 @@ class SimulatedDevice:
         self.name = name or register_map.name
         self.on_write = on_write
         self._sunspec = register_map.kind == "sunspec"
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._blocks = self._build_blocks()
         self._overlay: dict[tuple[str, int], int] = {}
         self._exception: ExcCodes | None = None
@@ -145,7 +145,10 @@ class SimulatedDevice:
                 point = self.register_map.points[quantity.point]
                 if quantity.counter:
                     current = decode_quantity(quantity, self._decode(point))
-                    if current is not None and value < current - self._counter_step(point, quantity.factor) / 2:
+                    if (
+                        current is not None
+                        and value < current - self._counter_resolution(point, current, quantity.factor) / 2
+                    ):
                         raise ValueError(f"{self.name}: counter {name} would go down from {current} to {value}")
                 regs = encode_point(point, value / quantity.factor, sf=self._sf(point), sunspec=self._sunspec)
                 encoded.append((point, regs))
@@ -166,15 +169,21 @@ class SimulatedDevice:
         -------
         float
             The counter after the step (as the registers carry it).
+
+        Notes
+        -----
+        A SunSpec accumulator that reads 0 means "not implemented": start SunSpec counters
+        at a meter reading above 0.
         """
         if delta < 0:
             raise ValueError(f"{self.name}: {name} may only grow (delta {delta})")
         quantity = self.register_map.quantities[name]
         if not quantity.counter:
             raise ValueError(f"{self.name}: {name} is not a counter")
-        current = self.quantity(name) or 0.0
-        self.set_quantities({name: current + delta})
-        return self.quantity(name) or 0.0
+        with self._lock:  # re-entrant: read and write as one step
+            current = self.quantity(name) or 0.0
+            self.set_quantities({name: current + delta})
+            return self.quantity(name) or 0.0
 
     def set_points(self, values: Mapping[str, float | str]) -> None:
         """Set point values in the points' own units (names, status codes, scale factors).
@@ -386,8 +395,13 @@ class SimulatedDevice:
             sf = None if raw_sf is None else int(raw_sf)
         return decode_point(point, self._registers(point), sf=sf, sunspec=self._sunspec)
 
-    def _counter_step(self, point: Point, factor: float) -> float:
-        return abs(point.scale * 10.0 ** self._sf(point) * factor) if point.sf_point or point.scale != 1 else 0.0
+    def _counter_resolution(self, point: Point, current: float, factor: float) -> float:
+        """Smallest step the registers can show near ``current`` (in the quantity's unit)."""
+        if point.data_type == "float32":
+            return abs(current) * 2.0**-23
+        if point.data_type == "float64":
+            return abs(current) * 2.0**-52
+        return abs(point.scale * 10.0 ** self._sf(point) * factor)
 
     def _set_overlay(self, registers: Mapping[Point, list[int]], kind: Fault) -> None:
         overlay: dict[tuple[str, int], int] = {

@@ -84,7 +84,7 @@ def test_decode_point_scale_factor_not_implemented() -> None:
     assert decode_point(point, [100], sf=None, sunspec=True) is None
 
 
-@pytest.mark.parametrize(("data_type", "value", "sf"), [("int16", 40_000.0, 0), ("acc32", 0.0, 0), ("uint16", -1.0, 0)])
+@pytest.mark.parametrize(("data_type", "value", "sf"), [("int16", 40_000.0, 0), ("uint16", -1.0, 0), ("int16", 1e9, 2)])
 def test_encode_point_overflow_or_sentinel_raises(data_type: str, value: float, sf: int) -> None:
     with pytest.raises(ValueError, match="widen the scale"):
         encode_point(_point(data_type, 2 if data_type == "acc32" else 1), value, sf=sf, sunspec=True)
@@ -120,3 +120,8 @@ def test_point_values_sunspec_scale_factors_from_the_same_read() -> None:
     assert values["103.W"] == pytest.approx(123.4)
     assert values["103.W_SF"] == -1.0
     assert point_values(inverter, {"103.W": [1234]})["103.W"] is None  # scale factor not read
+
+
+def test_encode_point_sunspec_accumulator_zero_is_not_implemented() -> None:
+    with pytest.raises(ValueError, match="start it above 0"):
+        encode_point(_point("acc32", 2), 0.4, sunspec=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -189,6 +190,24 @@ def test_counters_only_grow_and_survive_a_restart(server_loop: ServerLoopThread)
     after = _scan(port, 1).models[203][0].points["TotWhImp"].cvalue
     assert before == 100_000
     assert after == 100_250
+
+
+def test_counters_float32_tolerate_rounding_and_grow_atomically() -> None:
+    sdm = SimulatedDevice(load_map("sdm630"))
+    sdm.set_quantities({"energy_import_kwh": 4321.4999})  # float32 keeps 4321.5
+    sdm.set_quantities({"energy_import_kwh": 4321.49995})  # more than before, less than float32 shows
+    assert sdm.quantity("energy_import_kwh") == pytest.approx(4321.5)
+    with pytest.raises(ValueError, match="would go down"):
+        sdm.set_quantities({"energy_import_kwh": 4321.0})
+    threads = [
+        threading.Thread(target=lambda: [sdm.add_energy("energy_export_kwh", 0.5) for _ in range(200)])
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert sdm.quantity("energy_export_kwh") == 400.0
 
 
 def test_fault_refused_then_restart(server_loop: ServerLoopThread) -> None:
