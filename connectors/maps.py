@@ -28,6 +28,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, Final, Literal
 
 import yaml
@@ -205,11 +206,11 @@ class RegisterMap:
         The map's name (file stem for built-in maps).
     kind : {"sunspec", "generic"}
         How the map was described.
-    points : dict of str to Point
-        Every point the device serves, by name, in address order.
-    quantities : dict of str to Quantity
-        The twin quantities the map defines.
-    static : dict
+    points : mapping of str to Point
+        Every point the device serves, by name, in address order (read-only).
+    quantities : mapping of str to Quantity
+        The twin quantities the map defines (read-only).
+    static : mapping
         Values the device serves that never change (model headers, names, scale factors), in
         the points' units.
     max_registers_per_request : int
@@ -224,9 +225,9 @@ class RegisterMap:
 
     name: str
     kind: Literal["sunspec", "generic"]
-    points: dict[str, Point]
-    quantities: dict[str, Quantity]
-    static: dict[str, float | str] = field(default_factory=dict)
+    points: Mapping[str, Point]
+    quantities: Mapping[str, Quantity]
+    static: Mapping[str, float | str] = field(default_factory=dict)
     max_registers_per_request: int = 100
     max_gap: int = 16
     models: tuple[int, ...] = ()
@@ -403,12 +404,13 @@ def _load_map_file(path: str) -> RegisterMap:
         if key not in points:
             raise ConfigError(f"unknown point {key!r}", file=path, field=f"static.{key}")
     logger.debug("loaded register map %s from %s: %d points", spec.name, path, len(points))
+    # loaded maps are cached and shared: hand out read-only views
     return RegisterMap(
         name=spec.name,
         kind=spec.kind,
-        points=points,
-        quantities=quantities,
-        static={**_sunspec_headers(points), **spec.static},
+        points=MappingProxyType(points),
+        quantities=MappingProxyType(quantities),
+        static=MappingProxyType({**_sunspec_headers(points), **spec.static}),
         max_registers_per_request=spec.max_registers_per_request,
         max_gap=spec.max_gap,
         models=models,
