@@ -1,0 +1,210 @@
+"""The site file: which Modbus devices the quarter has, where they answer, and how to read them.
+
+``twin field`` writes it for the simulated quarter; for the real quarter an
+integrator writes it by hand. ``twin live`` reads it. It is YAML, validated with
+pydantic (unknown keys rejected); every problem is one line naming the file and
+the field.
+
+.. code-block:: yaml
+
+    version: 1
+    name: beucha (simulated field)
+    clock:                      # optional: the simulated field's clock device
+      host: 127.0.0.1
+      port: 15020
+      unit_id: 1
+      map: field_clock
+    start_utc: 2025-06-01T00:00:00Z   # optional: simulated start (also in the clock registers)
+    speed: 60                          # optional: simulated seconds per wall second
+    defaults: {interval_s: 1.0, timeout_s: 0.5, retries: 1}
+    devices:
+      - id: sfh01/meter
+        kind: building_meter         # see DEVICE_KINDS
+        building: sfh01              # the building it belongs to (none for the substation)
+        bus: LV5.201 Bus 27          # the grid bus it sits at
+        host: 127.0.0.1
+        port: 15021
+        unit_id: 1
+        map: sunspec_meter           # a built-in map name or a map file (relative to the site file)
+
+Device kinds and what they measure (the live twin derives the rest):
+
+* ``substation_meter``: the district's grid connection (includes grid losses);
+* ``building_meter``: one building's grid connection;
+* ``pv_inverter``, ``battery``, ``community_battery``: an asset's own power;
+* ``heat_pump_meter``, ``ev_charger_meter``: sub-meters of heat pumps and chargers;
+* ``household_meter``: one household's meter behind a building meter (informative);
+* ``gas_meter``: a gas boiler's gas counter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from twin.core.errors import ConfigError
+
+__all__ = [
+    "ASSET_KIND_OF_DEVICE",
+    "DEVICE_KINDS",
+    "DeviceDefaults",
+    "DeviceKind",
+    "FieldClock",
+    "Site",
+    "SiteDevice",
+    "dump_site",
+    "load_site",
+]
+
+DeviceKind = Literal[
+    "substation_meter",
+    "building_meter",
+    "pv_inverter",
+    "battery",
+    "community_battery",
+    "heat_pump_meter",
+    "ev_charger_meter",
+    "household_meter",
+    "gas_meter",
+]
+
+#: Every device kind a site file may list.
+DEVICE_KINDS: Final[tuple[str, ...]] = DeviceKind.__args__  # type: ignore[attr-defined]
+
+#: The asset kind (twin core) a device measures, where it measures one asset.
+ASSET_KIND_OF_DEVICE: Final[dict[str, str]] = {
+    "pv_inverter": "pv",
+    "battery": "battery",
+    "community_battery": "battery",
+    "heat_pump_meter": "heat_pump",
+    "ev_charger_meter": "ev",
+    "gas_meter": "gas_boiler",
+}
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeviceDefaults(_Record):
+    """Polling settings that apply to every device unless it says otherwise."""
+
+    interval_s: float = Field(default=1.0, gt=0, le=3600, description="Time between two reads. [s]")
+    timeout_s: float = Field(default=0.5, gt=0, le=60, description="Time to wait for an answer. [s]")
+    retries: int = Field(default=1, ge=0, le=10, description="Retries of a request before it counts as missing.")
+
+
+class FieldClock(_Record):
+    """Where the simulated field publishes its clock (generic map ``field_clock``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+    unit_id: int = Field(default=1, ge=1, le=247)
+    map: str = "field_clock"
+
+
+class SiteDevice(_Record):
+    """One Modbus device of the quarter."""
+
+    id: str = Field(pattern=_ID, max_length=80, description="Unique device id.")
+    kind: DeviceKind
+    building: str | None = Field(default=None, description="Building id the device belongs to.")
+    bus: str | None = Field(default=None, description="Name of the grid bus the device sits at.")
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+    unit_id: int = Field(default=1, ge=1, le=247)
+    map: str = Field(min_length=1, description="Built-in register map name or map file.")
+    interval_s: float | None = Field(default=None, gt=0, le=3600)
+    timeout_s: float | None = Field(default=None, gt=0, le=60)
+    retries: int | None = Field(default=None, ge=0, le=10)
+    capacity_kwh: float | None = Field(default=None, gt=0, description="Battery capacity. [kW h]")
+    p_rated_kw: float | None = Field(default=None, gt=0, description="Rated power. [kW]")
+    p_peak_kw: float | None = Field(default=None, gt=0, description="PV peak power. [kW]")
+
+    @model_validator(mode="after")
+    def _building_where_needed(self) -> SiteDevice:
+        if self.kind not in ("substation_meter", "community_battery") and not self.building:
+            raise ValueError(f"a {self.kind} belongs to a building: give building")
+        return self
+
+
+class Site(_Record):
+    """A site file: the devices of a quarter and, for a simulated field, its clock."""
+
+    version: Literal[1] = 1
+    name: str = Field(default="site", max_length=120)
+    start_utc: str | None = Field(default=None, description="Simulated start, ISO 8601 UTC.")
+    speed: float | None = Field(default=None, gt=0, le=10000, description="Simulated seconds per wall second.")
+    clock: FieldClock | None = None
+    defaults: DeviceDefaults = DeviceDefaults()
+    devices: tuple[SiteDevice, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Site:
+        seen: dict[str, int] = {}
+        endpoints: dict[tuple[str, int, int], str] = {}
+        for index, device in enumerate(self.devices):
+            if device.id in seen:
+                raise ValueError(f"devices[{index}].id: duplicate device id {device.id!r}")
+            seen[device.id] = index
+            endpoint = (device.host, device.port, device.unit_id)
+            if endpoint in endpoints:
+                raise ValueError(
+                    f"devices[{index}]: {device.id!r} answers at the same host, port and unit id as "
+                    f"{endpoints[endpoint]!r}"
+                )
+            endpoints[endpoint] = device.id
+        return self
+
+    def setting(self, device: SiteDevice, name: str) -> Any:
+        """A polling setting of a device: its own value or the site's default."""
+        own = getattr(device, name)
+        return own if own is not None else getattr(self.defaults, name)
+
+
+def load_site(path: str | Path) -> Site:
+    """Read and validate a site file.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file, the field and what is allowed.
+    """
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read the site file: {err.strerror or err}", file=file) from err
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else None
+        raise ConfigError(f"not valid YAML: {getattr(err, 'problem', err)}", file=file, field=where) from err
+    if not isinstance(data, dict):
+        raise ConfigError("a site file is a mapping with 'devices'", file=file)
+    try:
+        return Site.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        message = first["msg"].removeprefix("Value error, ")
+        allowed = None
+        if first["type"] == "literal_error":
+            allowed = ", ".join(str(v) for v in first.get("ctx", {}).get("expected", "").split(" or "))
+        raise ConfigError(message, file=file, field=field, allowed=allowed) from err
+
+
+def dump_site(site: Site, path: str | Path) -> Path:
+    """Write a site file atomically (write, then rename)."""
+    target = Path(path)
+    data = site.model_dump(mode="json", exclude_none=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    tmp.replace(target)
+    return target

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connectors.site import Site, SiteDevice, dump_site, load_site
+from twin.core.errors import ConfigError
+
+GOOD = """\
+version: 1
+name: test
+speed: 60
+start_utc: "2025-06-01T00:00:00Z"
+clock: {port: 15020}
+devices:
+  - {id: substation, kind: substation_meter, port: 15021, map: sunspec_meter_substation}
+  - {id: b1/meter, kind: building_meter, building: b1, bus: Bus 1, port: 15022, map: sunspec_meter}
+  - {id: b1/pv0, kind: pv_inverter, building: b1, port: 15022, unit_id: 2, map: sunspec_inverter, p_peak_kw: 8.0}
+"""
+
+
+def test_load_site_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text(GOOD)
+    site = load_site(path)
+    assert [d.id for d in site.devices] == ["substation", "b1/meter", "b1/pv0"]
+    assert site.setting(site.devices[0], "interval_s") == 1.0
+    again = load_site(dump_site(site, tmp_path / "again.yaml"))
+    assert again == site
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("devices: [\n", "not valid YAML"),
+        ("- a\n- b\n", "a site file is a mapping"),
+        ("devices: []\n", "devices: Tuple should have at least 1 item"),
+        (GOOD.replace("kind: pv_inverter", "kind: windmill"), r"devices\.2\.kind: .*allowed: .*pv_inverter"),
+        (GOOD.replace("port: 15021", "port: 99999"), r"devices\.0\.port: Input should be less than or equal to 65535"),
+        (GOOD.replace("building: b1, bus", "bus"), r"devices\.1: .*belongs to a building"),
+        (GOOD.replace("id: b1/pv0", "id: b1/meter"), "duplicate device id 'b1/meter'"),
+        (GOOD.replace("unit_id: 2, ", ""), "same host, port and unit id"),
+        (GOOD.replace("speed: 60", "speed: -1"), "speed: Input should be greater than 0"),
+        (GOOD.replace("version: 1", "version: 2\ncolour: red"), "version: Input should be 1"),
+    ],
+)
+def test_bad_site_files(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=match) as info:
+        load_site(path)
+    assert str(info.value).startswith(str(path))
+    assert "\n" not in str(info.value)
+
+
+def test_missing_site_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the site file"):
+        load_site(tmp_path / "none.yaml")
+
+
+def test_site_model_direct() -> None:
+    device = SiteDevice(id="s", kind="substation_meter", port=1, map="sunspec_meter")
+    assert Site(devices=(device,)).defaults.timeout_s == 0.5
