@@ -1,0 +1,764 @@
+"""The twin's Modbus server for building controllers: plain read-only, TLS for writers.
+
+:class:`ControllerServer` serves the controller register map (:mod:`connectors.controller_map`)
+on two listeners that share one register image:
+
+- **plain Modbus TCP** (default 127.0.0.1:1502): read-only; function code 3 only, writes
+  (6, 16) and every other function code get exception 1 (illegal function);
+- **Modbus/TCP Security** (default 127.0.0.1:1802): TLS with a client certificate required and
+  trusted only when a CA given to :func:`writer_ssl_context` (the quarter's writer CA) signed it;
+  function codes 3, 6 and 16. A write must cover whole points; a value outside the point's
+  ``write_range`` (or the battery limits) gets exception 3 and nothing changes; accepted writes
+  go to the write sink, are logged with the certificate's subject, and read back.
+
+Every ``refresh_s`` (1 s) the server asks the snapshot provider for the latest
+:class:`~connectors.controller_snapshot.ControllerSnapshot`, advances the signal
+(:mod:`connectors.controller_signal`), and re-encodes the image; the heartbeat register counts
+refreshes. No update for 10 s of wall-clock time makes the quality flag *stale* and the signal
+*normal*.
+
+Robustness: a frame whose MBAP header is broken (protocol id not 0, length outside 2..254)
+closes its connection; an unknown unit id gets exception 11; counts outside 1..125 (read) or
+1..123 (write) get exception 3; connections beyond ``max_connections`` are closed at once, and
+connections idle for ``idle_timeout_s`` are closed. Pymodbus answers one request per connection
+at a time: clients must not pipeline requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import math
+import ssl
+import struct
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+from pymodbus.constants import ExcCodes
+from pymodbus.pdu import ExceptionResponse
+from pymodbus.server import ModbusTcpServer, ModbusTlsServer
+from pymodbus.server.requesthandler import ServerRequestHandler
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from connectors.codec import decode_point, encode_point
+from connectors.controller_map import ControllerMap, ControllerPoint, load_controller_map
+from connectors.controller_signal import GridStress, SignalConfig, SignalMachine, SignalStep
+from connectors.controller_snapshot import (
+    BuildingSnapshot,
+    ControllerSnapshot,
+    ControllerWrite,
+    Quality,
+    SnapshotProvider,
+    WriteSink,
+)
+from connectors.device_server import DEFAULT_HOST
+from twin.core.errors import ConfigError, ConnectorError
+
+__all__ = [
+    "DEFAULT_PORT",
+    "DEFAULT_TLS_PORT",
+    "ControllerServer",
+    "writer_ssl_context",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Plain Modbus TCP, read-only (DESIGN.md section 7).
+DEFAULT_PORT: Final[int] = 1502
+#: Modbus/TCP Security for writers (802 needs root).
+DEFAULT_TLS_PORT: Final[int] = 1802
+
+_READ_CODES: Final[frozenset[int]] = frozenset({3})
+_WRITE_CODES: Final[frozenset[int]] = frozenset({6, 16})
+_MBAP: Final[struct.Struct] = struct.Struct(">HHHB")
+_FORECAST_HOURS: Final[int] = 6
+_MAX_WRITES_KEPT: Final[int] = 1000
+#: Certificate subject of the client whose request is being handled (set per request task).
+_PEER: contextvars.ContextVar[str] = contextvars.ContextVar("controller_peer", default="")
+
+
+def writer_ssl_context(cert_file: str | Path, key_file: str | Path, writer_ca_file: str | Path) -> ssl.SSLContext:
+    """Return the TLS server context of the writer listener.
+
+    Parameters
+    ----------
+    cert_file, key_file : str or Path
+        The server's certificate (chain) and private key, PEM.
+    writer_ca_file : str or Path
+        The CA certificate(s) whose client certificates may write, PEM; no other CA is trusted.
+
+    Returns
+    -------
+    ssl.SSLContext
+        TLS 1.2 or newer, ``verify_mode = CERT_REQUIRED``.
+
+    Raises
+    ------
+    ConfigError
+        A file is missing or not a valid certificate or key.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.verify_mode = ssl.CERT_REQUIRED
+    try:
+        context.load_cert_chain(certfile=str(cert_file), keyfile=str(key_file))
+        context.load_verify_locations(cafile=str(writer_ca_file))
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(f"TLS certificate, key or CA unusable: {err}", file=str(cert_file)) from err
+    return context
+
+
+class ControllerServer:
+    """Serve the controller register map to building controllers.
+
+    Parameters
+    ----------
+    provider : SnapshotProvider
+        Returns the latest snapshot (or ``None``); called every ``refresh_s``.
+    sink : WriteSink, optional
+        Takes accepted writes (default: only logged and kept in :attr:`writes`).
+    host : str, optional
+        Interface of both listeners (default 127.0.0.1).
+    port : int, optional
+        Plain Modbus TCP port (read-only); 0 lets the OS pick; ``None`` disables it.
+    tls_port : int, optional
+        Modbus/TCP Security port; 0 lets the OS pick; served only with ``tls``.
+    tls : ssl.SSLContext, optional
+        Server context from :func:`writer_ssl_context`; without it there is no writer listener.
+    controller_map : ControllerMap, optional
+        Default: the built-in map.
+    n_buildings : int, optional
+        Building blocks to serve; default: as many as the first snapshot has (0 without one).
+    signal_config : SignalConfig, optional
+        Signal thresholds, dwell time and staleness limit.
+    battery_limits_kw : tuple of float, optional
+        Community battery setpoint limits (load-positive), narrower than the map's range. [kW]
+    refresh_s : float, optional
+        Refresh period. [s]
+    max_connections : int, optional
+        Open connections per listener; more are closed at once.
+    idle_timeout_s : float, optional
+        A connection without a request for this long is closed. [s]
+    wall_clock : callable, optional
+        ``time.time`` by default (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        provider: SnapshotProvider,
+        sink: WriteSink | None = None,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int | None = DEFAULT_PORT,
+        tls_port: int = DEFAULT_TLS_PORT,
+        tls: ssl.SSLContext | None = None,
+        controller_map: ControllerMap | None = None,
+        n_buildings: int | None = None,
+        signal_config: SignalConfig | None = None,
+        battery_limits_kw: tuple[float, float] | None = None,
+        refresh_s: float = 1.0,
+        max_connections: int = 200,
+        idle_timeout_s: float = 120.0,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if port is None and tls is None:
+            raise ValueError("a controller server needs a plain port or a TLS context")
+        if refresh_s <= 0 or max_connections < 1 or idle_timeout_s <= 0:
+            raise ValueError("refresh_s and idle_timeout_s must be > 0 and max_connections >= 1")
+        self.provider = provider
+        self.sink = sink
+        self.host = host
+        self.map = controller_map or load_controller_map()
+        self.signal_machine = SignalMachine(signal_config or SignalConfig())
+        self.battery_limits_kw = battery_limits_kw
+        self.refresh_s = refresh_s
+        self.max_connections = max_connections
+        self.idle_timeout_s = idle_timeout_s
+        self.wall_clock = wall_clock
+        #: Accepted writes, newest last (at most 1,000 kept).
+        self.writes: deque[ControllerWrite] = deque(maxlen=_MAX_WRITES_KEPT)
+        #: Refreshes so far (the heartbeat register is this modulo 65536).
+        self.heartbeat = 0
+        #: The signal after the last refresh.
+        self.signal: SignalStep | None = None
+        #: The quality flag after the last refresh.
+        self.quality = Quality.MISSING
+        self.snapshot: ControllerSnapshot | None = None
+        self._ports = {"plain": port, "tls": tls_port if tls is not None else None}
+        self._tls = tls
+        self._n_buildings = n_buildings
+        self._regs: list[int] = []
+        self._servers: dict[str, ModbusTcpServer] = {}
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._provider_failing = False
+        self._points_by_offset: dict[str, dict[int, ControllerPoint]] = {}
+
+    # --- life cycle -----------------------------------------------------------------------
+
+    @property
+    def port(self) -> int | None:
+        """Plain Modbus TCP port (known after start)."""
+        return self._ports["plain"]
+
+    @property
+    def tls_port(self) -> int | None:
+        """Modbus/TCP Security port (known after start; ``None`` without TLS)."""
+        return self._ports["tls"]
+
+    @property
+    def n_buildings(self) -> int:
+        """Building blocks served."""
+        return self._n_buildings or 0
+
+    async def start(self) -> None:
+        """Take the first snapshot, lay out the image and open the listeners.
+
+        Raises
+        ------
+        ConnectorError
+            A port cannot be bound.
+        """
+        if self._servers:
+            return
+        first = self._call_provider()
+        if self._n_buildings is None:
+            self._n_buildings = len(first.buildings) if first is not None else 0
+        if self.n_buildings > self.map.max_buildings:
+            raise ConfigError(f"{self.n_buildings} buildings; the controller map serves {self.map.max_buildings}")
+        size = self.map.building_base + self.n_buildings * self.map.building_stride if self.n_buildings else 0
+        self._regs = [0] * max(size, self.map.district_size)
+        self._init_writable()
+        self.refresh(first)
+        try:
+            for kind in ("plain", "tls"):
+                if self._ports[kind] is not None:
+                    await self._listen(kind)
+        except ConnectorError:
+            await self.stop()
+            raise
+        self._refresh_task = asyncio.create_task(self._refresh_loop(), name="controller-server-refresh")
+        logger.info(
+            "controller server: map v%d, %d buildings, plain %s:%s (read-only), TLS %s:%s (writers)",
+            self.map.version,
+            self.n_buildings,
+            self.host,
+            self.port,
+            self.host,
+            self.tls_port,
+        )
+
+    async def stop(self) -> None:
+        """Close both listeners and every connection, and stop refreshing."""
+        task, self._refresh_task = self._refresh_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        servers, self._servers = self._servers, {}
+        for server in servers.values():
+            await server.shutdown()
+        await asyncio.sleep(0)  # let the closed connections' callbacks run
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # --- refresh --------------------------------------------------------------------------
+
+    def refresh(self, snapshot: ControllerSnapshot | None = None) -> None:
+        """Take a snapshot (default: ask the provider), advance the signal, re-encode the image."""
+        if snapshot is None:
+            snapshot = self._call_provider()
+        if snapshot is not None:
+            self.snapshot = snapshot
+        snapshot = self.snapshot
+        self.heartbeat += 1
+        now = self.wall_clock()
+        age_s = now - snapshot.updated_unix_s if snapshot is not None else math.nan
+        stale = snapshot is None or not age_s <= self.signal_machine.config.stale_after_s
+        if snapshot is None:
+            self.quality = Quality.MISSING
+        elif stale:
+            self.quality = Quality.STALE
+        else:
+            self.quality = Quality(snapshot.quality)
+        sim_time_s = snapshot.sim_time_s if snapshot is not None else 0.0
+        stress = _stress(snapshot)
+        surplus = snapshot.p_surplus_kw if snapshot is not None else math.nan
+        self.signal = self.signal_machine.update(sim_time_s, p_surplus_kw=surplus, stress=stress, stale=stale)
+        self._encode_block("district", 0, _district_values(self, snapshot, age_s))
+        buildings = snapshot.buildings if snapshot is not None else ()
+        for number in range(1, self.n_buildings + 1):
+            building = buildings[number - 1] if number <= len(buildings) else None
+            self._encode_block("building", number, _building_values(self, number, building))
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_s)
+            try:
+                self.refresh()
+            except Exception:  # keep serving: one bad snapshot must not stop the server
+                logger.exception("controller server: refresh failed")
+
+    def _call_provider(self) -> ControllerSnapshot | None:
+        try:
+            snapshot = self.provider()
+        except Exception as err:  # noqa: BLE001 - the provider is the caller's code: keep serving
+            if not self._provider_failing:
+                logger.warning("controller server: snapshot provider failed: %s", err)
+            self._provider_failing = True
+            return None
+        self._provider_failing = False
+        return snapshot
+
+    # --- register image -------------------------------------------------------------------
+
+    def read_point(self, name: str, building_number: int | None = None) -> float | str | None:
+        """Return a point's value as the image carries it now (for tests and diagnostics)."""
+        cpoint, base = self._locate(name, building_number)
+        regs = self._regs[base + cpoint.offset : base + cpoint.offset + cpoint.point.size]
+        return decode_point(cpoint.point, regs)
+
+    def _locate(self, name: str, building_number: int | None) -> tuple[ControllerPoint, int]:
+        if building_number is None:
+            return self.map.district_point(name), 0
+        return self.map.building_point(name), self.map.building_address(building_number)
+
+    def _block_points(self, block: str) -> tuple[ControllerPoint, ...]:
+        return self.map.district_points if block == "district" else self.map.building_points
+
+    def _encode_block(self, block: str, number: int, values: Mapping[str, float | str]) -> None:
+        base = 0 if block == "district" else self.map.building_address(number)
+        for cpoint in self._block_points(block):
+            if cpoint.point.writable:
+                continue  # written by clients only
+            value = values.get(cpoint.name, math.nan)
+            self._regs[base + cpoint.offset : base + cpoint.offset + cpoint.point.size] = _encode(cpoint, value)
+
+    def _init_writable(self) -> None:
+        blocks = [("district", 0)] + [("building", n) for n in range(1, self.n_buildings + 1)]
+        for block, number in blocks:
+            base = 0 if block == "district" else self.map.building_address(number)
+            for cpoint in self._block_points(block):
+                if cpoint.point.writable:
+                    initial = math.nan if cpoint.point.data_type == "float32" else 0
+                    self._regs[base + cpoint.offset : base + cpoint.offset + cpoint.point.size] = _encode(
+                        cpoint, initial
+                    )
+
+    # --- pymodbus side --------------------------------------------------------------------
+
+    async def _listen(self, kind: str) -> None:
+        writable = kind == "tls"
+        devices = [self._sim_device(unit_id, writable=writable) for unit_id in self.map.unit_ids]
+        address = (self.host, self._ports[kind] or 0)
+        server: ModbusTcpServer
+        if kind == "tls":
+            server = _GuardedTlsServer(devices, address=address, sslctx=self._tls)
+        else:
+            server = _GuardedTcpServer(devices, address=address)
+        server.guard = _Guard(
+            codes=_READ_CODES | (_WRITE_CODES if writable else frozenset()),
+            unit_ids=frozenset(self.map.unit_ids),
+            max_connections=self.max_connections,
+            idle_timeout_s=self.idle_timeout_s,
+            tls=writable,
+        )
+        try:
+            await server.serve_forever(background=True)
+        except (RuntimeError, OSError) as err:
+            await server.shutdown()
+            raise ConnectorError(
+                f"controller server: cannot listen on {address[0]}:{address[1]} ({kind}): {err}"
+            ) from err
+        sockets = getattr(server.transport, "sockets", None) or ()
+        if sockets:
+            self._ports[kind] = int(sockets[0].getsockname()[1])
+        self._servers[kind] = server
+
+    def _sim_device(self, unit_id: int, *, writable: bool) -> SimDevice:
+        no_bits = [SimData(0, values=[False] * 16, datatype=DataType.BITS)]
+        runs = self._runs(writable=writable)
+        action = self._write_action if writable else self._read_action
+        no_input = [SimData(0, datatype=DataType.INVALID)]
+        return SimDevice(id=unit_id, simdata=(no_bits, list(no_bits), runs, no_input), action=action)
+
+    def _runs(self, *, writable: bool) -> list[SimData]:
+        """Valid registers as runs of equal write access (writable only on the TLS listener)."""
+        spans = [(0, self.map.district_size)]
+        if self.n_buildings:
+            spans.append((self.map.building_base, self.map.building_base + self.n_buildings * self.map.building_stride))
+        open_regs: set[int] = set()
+        if writable:
+            blocks = [("district", 0)] + [("building", n) for n in range(1, self.n_buildings + 1)]
+            for block, number in blocks:
+                base = 0 if block == "district" else self.map.building_address(number)
+                for cpoint in self._block_points(block):
+                    if cpoint.point.writable:
+                        open_regs.update(range(base + cpoint.offset, base + cpoint.offset + cpoint.point.size))
+        runs = []
+        for low, high in spans:
+            start = low
+            for address in range(low + 1, high + 1):
+                if address == high or (address in open_regs) != (start in open_regs):
+                    runs.append(
+                        SimData(
+                            start,
+                            values=[0] * (address - start),
+                            datatype=DataType.REGISTERS,
+                            readonly=start not in open_regs,
+                        )
+                    )
+                    start = address
+        return runs
+
+    async def _read_action(
+        self,
+        function_code: int,
+        start_address: int,
+        address: int,
+        count: int,
+        registers: list[int],
+        set_values: list[int] | list[bool] | None,
+    ) -> ExcCodes | None:
+        if function_code not in _READ_CODES or set_values is not None:
+            return ExcCodes.ILLEGAL_FUNCTION
+        registers[address - start_address : address - start_address + count] = self._regs[address : address + count]
+        return None
+
+    async def _write_action(
+        self,
+        function_code: int,
+        start_address: int,
+        address: int,
+        count: int,
+        registers: list[int],
+        set_values: list[int] | list[bool] | None,
+    ) -> ExcCodes | None:
+        if function_code in _READ_CODES and set_values is None:
+            return await self._read_action(function_code, start_address, address, count, registers, set_values)
+        if function_code not in _WRITE_CODES or set_values is None:
+            return ExcCodes.ILLEGAL_FUNCTION
+        return self._write(address, [int(value) for value in set_values], _PEER.get())
+
+    def _write(self, address: int, values: list[int], client: str) -> ExcCodes | None:
+        """Validate a write, hand it to the sink, and apply it to the image."""
+        if address < self.map.district_size:
+            block, number, base = "district", None, 0
+        else:
+            number = (address - self.map.building_base) // self.map.building_stride + 1
+            block, base = "building", self.map.building_address(number)
+        offsets = range(address - base, address - base + len(values))
+        touched = [
+            cpoint
+            for cpoint in self._block_points(block)
+            if cpoint.offset < offsets.stop and offsets.start < cpoint.offset + cpoint.point.size
+        ]
+        if not touched or any(
+            not cpoint.point.writable
+            or cpoint.offset < offsets.start
+            or cpoint.offset + cpoint.point.size > offsets.stop
+            for cpoint in touched
+        ):
+            logger.info(
+                "controller write by %s at %d (%d registers): not whole writable points", client, address, len(values)
+            )
+            return ExcCodes.ILLEGAL_ADDRESS
+        snapshot = self.snapshot
+        sim_time_s = snapshot.sim_time_s if snapshot is not None else math.nan
+        building_id = None
+        if number is not None and snapshot is not None and number <= len(snapshot.buildings):
+            building_id = snapshot.buildings[number - 1].building_id
+        accepted = []
+        for cpoint in touched:
+            start = cpoint.offset - offsets.start
+            value = decode_point(cpoint.point, values[start : start + cpoint.point.size])
+            low, high = self._write_range(cpoint)
+            if not isinstance(value, float) or not math.isfinite(value) or not low <= value <= high:
+                logger.info(
+                    "controller write by %s rejected: %s = %s outside %g..%g", client, cpoint.name, value, low, high
+                )
+                return ExcCodes.ILLEGAL_VALUE
+            accepted.append(
+                ControllerWrite(cpoint.name, value, number, building_id, client, sim_time_s, self.wall_clock())
+            )
+        try:
+            for write in accepted:
+                if self.sink is not None:
+                    self.sink(write)
+        except ValueError as err:
+            logger.info("controller write by %s rejected by the twin: %s", client, err)
+            return ExcCodes.ILLEGAL_VALUE
+        except Exception:
+            logger.exception("controller write by %s: the write sink failed", client)
+            return ExcCodes.DEVICE_FAILURE
+        self._regs[address : address + len(values)] = values
+        for write in accepted:
+            where = (
+                "district"
+                if write.building_number is None
+                else f"building {write.building_number} ({write.building_id})"
+            )
+            logger.info("controller write by %s: %s %s = %g", client, where, write.name, write.value)
+            self.writes.append(write)
+        return None
+
+    def _write_range(self, cpoint: ControllerPoint) -> tuple[float, float]:
+        low, high = cpoint.point.write_range or (-math.inf, math.inf)
+        if cpoint.name == "battery_setpoint_kw" and self.battery_limits_kw is not None:
+            low, high = max(low, self.battery_limits_kw[0]), min(high, self.battery_limits_kw[1])
+        return low, high
+
+
+# --- connection guard ----------------------------------------------------------------------
+
+
+class _Guard:
+    """What a listener accepts: function codes, unit ids, connections, idle time."""
+
+    def __init__(
+        self, *, codes: frozenset[int], unit_ids: frozenset[int], max_connections: int, idle_timeout_s: float, tls: bool
+    ) -> None:
+        self.codes = codes
+        self.unit_ids = unit_ids
+        self.max_connections = max_connections
+        self.idle_timeout_s = idle_timeout_s
+        self.tls = tls
+
+
+class _GuardedHandler(ServerRequestHandler):
+    """Pymodbus' request handler with checks before its decoder, and the client's certificate."""
+
+    guard: _Guard
+    peer_name: str = ""
+    _idle: asyncio.TimerHandle | None = None
+
+    def callback_connected(self) -> None:
+        super().callback_connected()
+        listener = self.listener
+        if listener is not None and len(listener.active_connections) > self.guard.max_connections:
+            logger.warning("controller server: more than %d connections, closing one", self.guard.max_connections)
+            self.close()
+            return
+        if self.guard.tls:
+            self.peer_name = _subject(self.transport.get_extra_info("peercert"))
+            logger.debug("controller server: TLS client %s connected", self.peer_name)
+        self._arm_idle()
+
+    def callback_disconnected(self, exc: Exception | None) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+        super().callback_disconnected(exc)
+
+    def callback_data(self, data: bytes, addr: tuple[Any, ...] | None = None) -> int:
+        self._arm_idle()
+        if len(data) < _MBAP.size:
+            return 0  # wait for the rest of the header
+        transaction, protocol, length, unit_id = _MBAP.unpack_from(data)
+        if protocol != 0 or not 2 <= length <= 254:
+            logger.debug("controller server: broken MBAP header %s, closing", data[:7].hex())
+            self.close()
+            return len(data)
+        end = 6 + length
+        if len(data) < end:
+            return 0
+        pdu = data[_MBAP.size : end]
+        function_code = pdu[0]
+        code = _precheck(pdu, unit_id, self.guard)
+        if code is not None:
+            response = ExceptionResponse(
+                function_code & 0x7F, exception_code=code, device_id=unit_id, transaction=transaction
+            )
+            self.server_send(response, addr)
+            return end
+        used = super().callback_data(data[:end], addr)
+        return used if used else end
+
+    async def handle_request(self) -> None:
+        _PEER.set(self.peer_name)
+        await super().handle_request()
+
+    def _arm_idle(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+        self._idle = self.loop.call_later(self.guard.idle_timeout_s, self._close_idle)
+
+    def _close_idle(self) -> None:
+        logger.debug("controller server: closing an idle connection")
+        self.close()
+
+
+class _GuardedTcpServer(ModbusTcpServer):
+    guard: _Guard
+
+    def callback_new_connection(self) -> _GuardedHandler:
+        handler = _GuardedHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
+        handler.guard = self.guard
+        return handler
+
+
+class _GuardedTlsServer(ModbusTlsServer):
+    guard: _Guard
+
+    def callback_new_connection(self) -> _GuardedHandler:
+        handler = _GuardedHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
+        handler.guard = self.guard
+        return handler
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _precheck(pdu: bytes, unit_id: int, guard: _Guard) -> ExcCodes | None:
+    """Exception code for a request pymodbus would answer wrongly or not at all, else ``None``."""
+    function_code = pdu[0]
+    if unit_id not in guard.unit_ids:
+        return ExcCodes.GATEWAY_NO_RESPONSE
+    if function_code not in guard.codes:
+        return ExcCodes.ILLEGAL_FUNCTION
+    if function_code == 3:
+        if len(pdu) != 5:
+            return ExcCodes.ILLEGAL_VALUE
+        count = int.from_bytes(pdu[3:5], "big")
+        return None if 1 <= count <= 125 else ExcCodes.ILLEGAL_VALUE
+    if function_code == 6:
+        return None if len(pdu) == 5 else ExcCodes.ILLEGAL_VALUE
+    if len(pdu) < 6:
+        return ExcCodes.ILLEGAL_VALUE
+    count, byte_count = int.from_bytes(pdu[3:5], "big"), pdu[5]
+    if not 1 <= count <= 123 or byte_count != 2 * count or len(pdu) != 6 + byte_count:
+        return ExcCodes.ILLEGAL_VALUE
+    return None
+
+
+def _subject(peercert: Any) -> str:
+    """``"CN=writer,O=Beucha"`` from ``ssl``'s decoded peer certificate."""
+    if not peercert:
+        return "?"
+    parts = [f"{_key_name(key)}={value}" for rdn in peercert.get("subject", ()) for key, value in rdn]
+    return ",".join(parts) or "?"
+
+
+def _key_name(key: str) -> str:
+    """Short attribute names as in RFC 4514 (``commonName`` -> ``CN``)."""
+    return {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU", "countryName": "C"}.get(
+        key, key
+    )
+
+
+def _encode(cpoint: ControllerPoint, value: float | str) -> list[int]:
+    point = cpoint.point
+    if point.data_type in {"uint16", "int16", "uint32", "int32"}:
+        number = float(value) if not isinstance(value, str) else math.nan
+        if not math.isfinite(number):
+            number = 0.0
+        return encode_point(point, number)
+    if point.data_type == "string":
+        text = str(value) if isinstance(value, str) else ""
+        encoded = text.encode("utf-8")[: 2 * point.size].decode("utf-8", "ignore")
+        return encode_point(point, encoded)
+    return encode_point(point, value if not isinstance(value, str) else math.nan)
+
+
+def _stress(snapshot: ControllerSnapshot | None) -> GridStress:
+    if snapshot is None:
+        return GridStress()
+    return GridStress(
+        loading_trafo_max_percent=snapshot.loading_trafo_max_percent,
+        loading_line_max_percent=snapshot.loading_line_max_percent,
+        vm_min_pu=snapshot.vm_min_pu,
+        vm_max_pu=snapshot.vm_max_pu,
+        p_grid_kw=snapshot.p_grid_kw if math.isfinite(snapshot.p_grid_kw) else 0.0,
+    )
+
+
+def _percent(frac: float) -> float:
+    return frac * 100.0
+
+
+def _district_values(server: ControllerServer, snapshot: ControllerSnapshot | None, age_s: float) -> dict[str, float]:
+    cm = server.map
+    signal = server.signal
+    assert signal is not None
+    values: dict[str, float] = {
+        "map_version": cm.version,
+        "building_count": server.n_buildings,
+        "building_base": cm.building_base,
+        "building_stride": cm.building_stride,
+        "heartbeat": server.heartbeat % 65536,
+        "quality": int(server.quality),
+        "sg_ready_state": int(signal.state),
+        "signal_reasons": int(signal.reasons),
+        "signal_since_s": max(0.0, signal.since_s),
+        "p_limit_14a_kw": signal.p_limit_14a_kw,
+        "data_age_s": age_s,
+    }
+    if snapshot is None:
+        return values
+    s = snapshot
+    forecast = {
+        f"p_surplus_forecast_{hour}h_kw": s.p_surplus_forecast_kw[hour - 1]
+        if hour <= len(s.p_surplus_forecast_kw)
+        else math.nan
+        for hour in range(1, _FORECAST_HOURS + 1)
+    }
+    values.update(
+        sim_time_s=max(0.0, s.sim_time_s),
+        p_pv_kw=s.p_pv_kw,
+        p_load_kw=s.p_load_kw,
+        p_battery_kw=s.p_battery_kw,
+        soc_battery_percent=_percent(s.soc_battery_frac),
+        p_grid_kw=s.p_grid_kw,
+        p_surplus_kw=s.p_surplus_kw,
+        energy_import_year_kwh=s.energy_import_year_kwh,
+        energy_export_year_kwh=s.energy_export_year_kwh,
+        energy_balance_year_kwh=s.energy_import_year_kwh - s.energy_export_year_kwh,
+        self_sufficiency_today_percent=_percent(s.self_sufficiency_today_frac),
+        loading_trafo_max_percent=s.loading_trafo_max_percent,
+        loading_line_max_percent=s.loading_line_max_percent,
+        vm_min_pu=s.vm_min_pu,
+        vm_max_pu=s.vm_max_pu,
+        clear_sky_index=s.clear_sky_index,
+        **forecast,
+    )
+    return values
+
+
+def _building_values(server: ControllerServer, number: int, building: BuildingSnapshot | None) -> dict[str, Any]:
+    signal = server.signal
+    assert signal is not None
+    quality = server.quality
+    values: dict[str, Any] = {
+        "building_number": number,
+        "sg_ready_state": int(signal.state),
+        "p_limit_14a_kw": signal.p_limit_14a_kw,
+    }
+    if building is None:
+        values["quality"] = int(Quality.MISSING)
+        return values
+    if quality is Quality.OK:
+        quality = Quality(building.quality)
+    b = building
+    values.update(
+        quality=int(quality),
+        building_id=b.building_id,
+        p_meter_kw=b.p_meter_kw,
+        p_pv_kw=b.p_pv_kw,
+        p_battery_kw=b.p_battery_kw,
+        soc_battery_percent=_percent(b.soc_battery_frac),
+        p_heat_pump_kw=b.p_heat_pump_kw,
+        p_ev_kw=b.p_ev_kw,
+        energy_balance_year_kwh=b.energy_balance_year_kwh,
+        self_sufficiency_today_percent=_percent(b.self_sufficiency_today_frac),
+        vm_pu=b.vm_pu,
+    )
+    return values
