@@ -41,7 +41,7 @@ def test_config_error_exits_2_with_one_line(
 
     monkeypatch.setattr(cli, "_not_available", lambda command: broken())
     with pytest.raises(SystemExit) as info:
-        cli.main(["certs"])
+        cli.main(["demo"])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err == "twin: x.yaml: buildings[0].type: missing field\n"
@@ -56,7 +56,7 @@ def test_internal_error_exits_1_without_traceback(
     monkeypatch.delenv("TWIN_DEBUG", raising=False)
     monkeypatch.setattr(cli, "_not_available", broken)
     with pytest.raises(SystemExit) as info:
-        cli.main(["certs"])
+        cli.main(["demo"])
     assert info.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith("twin: internal error: RuntimeError: boom")

@@ -17,7 +17,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from twin.core.errors import TwinError
+from twin.core.errors import ConfigError, TwinError
 
 __all__ = ["app", "main"]
 
@@ -214,16 +214,44 @@ def scenario_compare(dirs: Annotated[list[Path], typer.Argument(help="Scenario r
 
 @app.command()
 def registers(
-    format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    format: Annotated[str, typer.Option("--format", help="table, markdown, csv or json.")] = "table",
+    map_file: Annotated[Path | None, typer.Option("--map", help="Another controller map file.")] = None,
 ) -> None:
-    """The controller register map."""
-    _not_available("registers")
+    """The controller register map: addresses, types, units, access and meaning."""
+    from connectors.controller_map import MAP_FORMATS, format_map, load_controller_map
+
+    if format not in MAP_FORMATS:
+        raise ConfigError(f"unknown format {format!r}", field="--format", allowed=", ".join(MAP_FORMATS))
+    sys.stdout.write(format_map(load_controller_map(map_file), format))  # type: ignore[arg-type]
 
 
 @app.command()
-def certs() -> None:
-    """A test CA and certificates for Modbus/TCP Security."""
-    _not_available("certs")
+def certs(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the PEM files (default: DATA_ROOT/certs).")
+    ] = None,
+    days: Annotated[int, typer.Option(help="Validity of the certificates. [days]")] = 825,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files.")] = False,
+) -> None:
+    """A test CA and certificates for Modbus/TCP Security (controller writers)."""
+    from connectors.certs import make_test_certs
+
+    folder = out or ctx.obj["data_root"] / "certs"
+    files = make_test_certs(folder, days=days, overwrite=overwrite)
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(f"test certificates in {folder} (ECDSA P-256, {days} days):")
+    for label, path in (
+        ("quarter writer CA (the server trusts it)", files.writer_ca),
+        ("server certificate, 127.0.0.1/localhost", files.server_cert),
+        ("server key", files.server_key),
+        ("writer client certificate", files.writer_cert),
+        ("writer client key", files.writer_key),
+        ("other CA (not trusted)", files.other_ca),
+        ("client certificate of the other CA", files.other_cert),
+        ("its key", files.other_key),
+    ):
+        console.print(f"  {path.name:<18} {label}")
 
 
 @app.command("import")
