@@ -430,8 +430,9 @@ class ControllerServer:
         registers: list[int],
         set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
-        if function_code not in _READ_CODES or set_values is not None:
+        if set_values is not None:  # the guard lets no write through to this listener
             return ExcCodes.ILLEGAL_FUNCTION
+        # reads, and the read-back pymodbus does after a single-register write (function code 6)
         registers[address - start_address : address - start_address + count] = self._regs[address : address + count]
         return None
 
@@ -444,7 +445,7 @@ class ControllerServer:
         registers: list[int],
         set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
-        if function_code in _READ_CODES and set_values is None:
+        if set_values is None:
             return await self._read_action(function_code, start_address, address, count, registers, set_values)
         if function_code not in _WRITE_CODES or set_values is None:
             return ExcCodes.ILLEGAL_FUNCTION
