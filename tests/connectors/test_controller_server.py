@@ -57,7 +57,7 @@ async def tls_client(
     server: ControllerServer, certs: CertFiles, *, cert: Path | None, key: Path | None
 ) -> AsyncModbusTlsClient:
     context = client_ssl_context(certs.writer_ca, cert, key)
-    client = AsyncModbusTlsClient("127.0.0.1", port=server.tls_port, sslctx=context, timeout=2, retries=0)
+    client = AsyncModbusTlsClient("127.0.0.1", port=server.tls_port, sslctx=context, timeout=0.5, retries=0)
     await client.connect()
     return client
 
