@@ -1,6 +1,6 @@
 """The controller register map: the twin's own Modbus registers for building controllers, as data.
 
-``connectors/maps/controller.yaml`` lays out a *district block* (from address 0; address 0 always
+``connectors/maps/controller/controller.yaml`` lays out a *district block* (from address 0; address 0 always
 holds the map version) and one *building block* per building (building ``n``, 1-based in the
 district's building order, starts at ``building.base + (n - 1) * building.stride``). Every point
 gives its offset in its block, data type, unit, whether controllers may write it (and the range
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: The built-in controller map.
-CONTROLLER_MAP_FILE: Final[Path] = MAPS_DIR / "controller.yaml"
+CONTROLLER_MAP_FILE: Final[Path] = MAPS_DIR / "controller" / "controller.yaml"
 #: Wire address of the map version (holding register, uint16), the same in every version.
 VERSION_ADDRESS: Final[int] = 0
 MapFormat = Literal["table", "markdown", "csv", "json"]
@@ -182,7 +182,7 @@ def load_controller_map(file: str | Path | None = None) -> ControllerMap:
     Parameters
     ----------
     file : str or Path, optional
-        A controller map file; default the built-in ``connectors/maps/controller.yaml``.
+        A controller map file; default the built-in ``connectors/maps/controller/controller.yaml``.
 
     Returns
     -------
