@@ -7,17 +7,18 @@ from pathlib import Path
 import pytest
 
 from connectors.controller_map import format_map, load_controller_map
+from twin import cli
 
 
 @pytest.mark.parametrize("fmt", ["table", "markdown", "csv", "json"])
-def test_registers_prints_the_map(twin_exe: Path, fmt: str) -> None:
-    result = subprocess.run(
-        [twin_exe, "registers", "--format", fmt], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == format_map(load_controller_map(), fmt)  # type: ignore[arg-type]
+def test_registers_prints_the_map(fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["registers", "--format", fmt])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out == format_map(load_controller_map(), fmt)  # type: ignore[arg-type]
     if fmt == "json":
-        assert json.loads(result.stdout)["version"] == load_controller_map().version
+        assert json.loads(out)["version"] == load_controller_map().version
 
 
 def test_registers_unknown_format_exits_2(twin_exe: Path) -> None:
