@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 DASHBOARD_RULE = "The dashboard never imports models or connectors directly"
-PACKAGES = ["twin", "twin/core", "models", "connectors", "scenarios", "dashboard"]
+PACKAGES = ["twin", "twin/core", "twin/field", "models", "connectors", "scenarios", "dashboard"]
 MODULES = [
     "twin/cli.py",
+    "twin/field/runtime.py",
     "twin/core/kpi.py",
     "models/pv.py",
     "connectors/client.py",
@@ -97,6 +98,9 @@ def test_allowed_imports_keep_every_contract(tmp_path: Path, repo_root: Path) ->
         ("models/pv.py", "import scenarios.runner", "Layers"),
         ("scenarios/runner.py", "import dashboard.app", "Layers"),
         ("scenarios/runner.py", "import twin.cli", "Layers"),
+        ("twin/core/kpi.py", "import twin.field.runtime", "The twin core imports nothing else"),
+        ("models/pv.py", "import twin.field.runtime", "Layers"),
+        ("twin/field/runtime.py", "import twin.cli", "Layers"),
     ],
 )
 def test_forbidden_import_breaks_a_contract(
