@@ -66,7 +66,8 @@ def test_allowed_imports_keep_every_contract(tmp_path: Path, repo_root: Path) ->
         tmp_path,
         repo_root,
         {
-            "twin/cli.py": "import dashboard.app\nimport connectors.client\n",
+            "twin/cli.py": "import dashboard.app\nimport connectors.client\nimport twin.field.runtime\n",
+            "twin/field/runtime.py": "import models.pv\nimport connectors.client\n",
             "dashboard/app.py": "import scenarios.runner\nimport twin.core.kpi\n",
             # the indirect case DESIGN.md allows: dashboard -> scenarios -> models
             "scenarios/runner.py": "import models.pv\n",
