@@ -274,7 +274,9 @@ def _prepare(net: Any) -> _Prepared:
             if table in solver_net and column in solver_net[table]:
                 solver_net[table][column] = pd.to_numeric(solver_net[table][column], errors="coerce").astype(float)
     try:
-        pp.runpp(solver_net, lightsim2grid=False, numba=True)
+        # one no-load flow seeds the batch solver: without numba it takes ~0.1 s instead of the
+        # 3-6 s numba spends compiling pandapower's Newton-Raphson in every new process
+        pp.runpp(solver_net, lightsim2grid=False, numba=False)
     except Exception as err:
         raise ConfigError(f"the grid's no-load power flow fails: {err}", field="grid") from err
     v_init = (solver_net.res_bus["vm_pu"] * np.exp(1j * np.deg2rad(solver_net.res_bus["va_degree"]))).to_numpy()

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 DASHBOARD_RULE = "The dashboard never imports models or connectors directly"
-PACKAGES = ["twin", "twin/core", "models", "connectors", "scenarios", "dashboard"]
+PACKAGES = ["twin", "twin/core", "twin/field", "models", "connectors", "scenarios", "dashboard"]
 MODULES = [
     "twin/cli.py",
+    "twin/field/runtime.py",
     "twin/core/kpi.py",
     "models/pv.py",
     "connectors/client.py",
@@ -65,7 +66,8 @@ def test_allowed_imports_keep_every_contract(tmp_path: Path, repo_root: Path) ->
         tmp_path,
         repo_root,
         {
-            "twin/cli.py": "import dashboard.app\nimport connectors.client\n",
+            "twin/cli.py": "import dashboard.app\nimport connectors.client\nimport twin.field.runtime\n",
+            "twin/field/runtime.py": "import models.pv\nimport connectors.client\n",
             "dashboard/app.py": "import scenarios.runner\nimport twin.core.kpi\n",
             # the indirect case DESIGN.md allows: dashboard -> scenarios -> models
             "scenarios/runner.py": "import models.pv\n",
@@ -97,6 +99,9 @@ def test_allowed_imports_keep_every_contract(tmp_path: Path, repo_root: Path) ->
         ("models/pv.py", "import scenarios.runner", "Layers"),
         ("scenarios/runner.py", "import dashboard.app", "Layers"),
         ("scenarios/runner.py", "import twin.cli", "Layers"),
+        ("twin/core/kpi.py", "import twin.field.runtime", "The twin core imports nothing else"),
+        ("models/pv.py", "import twin.field.runtime", "Layers"),
+        ("twin/field/runtime.py", "import twin.cli", "Layers"),
     ],
 )
 def test_forbidden_import_breaks_a_contract(

@@ -165,9 +165,56 @@ def _district_year(district: Any, *, weather: Path | None, calendar_year: int, s
 
 
 @app.command()
-def field() -> None:
-    """The simulated field: the district's devices as Modbus TCP servers."""
-    _not_available("field")
+def field(
+    site: Annotated[Path, typer.Option("--site", help="Site file to write (devices, ports, maps, clock).")],
+    district: Annotated[str, typer.Option(help="Built-in district name or district file.")] = "beucha",
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second (> 0, <= 10000).")] = 1.0,
+    start: Annotated[
+        str | None, typer.Option(help="Simulated start, ISO 8601 (UTC unless it says otherwise); default now.")
+    ] = None,
+    faults: Annotated[Path | None, typer.Option(help="Fault plan (YAML) to play while the field runs.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of load variation and EV mobility.")] = 0,
+    weather: Annotated[Path | None, typer.Option(help="Weather file; default DWD TRY2010 region 4.")] = None,
+    host: Annotated[str, typer.Option(help="Interface every device server binds.")] = "127.0.0.1",
+) -> None:
+    """The simulated field: the district's devices as Modbus TCP servers.
+
+    Computes the year of the simulated start with the scenarios' models, serves every
+    device on its own port (household meters behind one gateway port per building) and
+    writes the site file. Runs until Ctrl-C or SIGTERM.
+    """
+    import signal
+    import threading
+
+    from models.district import load_district
+    from twin.field import Field, FieldOptions, load_fault_plan
+    from twin.field.runtime import parse_start_utc
+
+    plan = load_fault_plan(faults) if faults is not None else None
+    options = FieldOptions(
+        speed=speed, start_utc=parse_start_utc(start), seed=seed, weather=weather, host=host, fault_plan=plan
+    )
+    loaded = load_district(district)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sim = Field(loaded, options)
+    try:
+        described = sim.start_background()
+        sim.write_site(site)
+        kinds: dict[str, int] = {}
+        for device in described.devices:
+            kinds[device.kind] = kinds.get(device.kind, 0) + 1
+        print(
+            f"twin field: {len(described.devices)} devices of {loaded.district.name} on {host} "
+            f"({_join(kinds)}); site file {site}; start {described.start_utc}, speed {speed:g}; Ctrl-C stops",
+            file=sys.stderr,
+        )
+        while not stop.wait(0.5) and not sim.wait(0):
+            pass
+    finally:
+        sim.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @app.command()
