@@ -277,7 +277,11 @@ class SitePoller:
         reader = self.readers[device_id]
         if quantity not in reader.register_map.quantities:
             raise ConnectorError(f"{device_id}: no quantity {quantity!r} in map {reader.register_map.name}")
-        await reader.write(quantity, value)
+        try:
+            await reader.write(quantity, value)
+        except ConnectorError as err:
+            message = str(err) if str(err).startswith(device_id) else f"{device_id}: {err}"
+            raise ConnectorError(f"{message} (writing {quantity} = {value})") from err
         confirm = DeviceReader(
             reader.connection, reader.register_map, unit_id=reader.unit_id, name=device_id, quantities=[quantity]
         )

@@ -12,7 +12,7 @@ A store is a folder::
       means_15min.commit.json
 
 A table is a Zarr group with ``time`` (int64, seconds since 1970-01-01 UTC, interval start),
-``value`` (float32) and ``quality`` (int8 CF flags) over (time, channel). Plain Zarr appends do
+``value`` (float64: counters keep their Wh) and ``quality`` (int8 CF flags) over (time, channel). Plain Zarr appends do
 not survive ``kill -9`` (FIELD-NOTES, Storage), so every append is followed by a commit: the
 row count and channel names go to a side file (write, fsync, atomic rename). A writer trims
 every array back to the committed size when it opens the table; readers read committed rows
@@ -230,10 +230,10 @@ class MeanTable:
             if channel not in self._index:
                 self._index[channel] = len(channels)
                 channels.append(channel)
-        block = np.full((n, len(channels)), np.nan, dtype=np.float32)
+        block = np.full((n, len(channels)), np.nan, dtype=np.float64)
         flags = np.full((n, len(channels)), _MISSING, dtype=np.int8)
         for channel, column in values.items():
-            column_values = np.asarray(column, dtype=np.float32).reshape(-1)
+            column_values = np.asarray(column, dtype=np.float64).reshape(-1)
             block[:, self._index[channel]] = column_values
             if quality is not None and channel in quality:
                 flags[:, self._index[channel]] = np.asarray(quality[channel], dtype=np.int8).reshape(-1)
@@ -264,7 +264,7 @@ class MeanTable:
             group.attrs.update({"resolution_s": TABLES[self.name], "time_units": "seconds since 1970-01-01 00:00:00"})
             group.create_array("time", shape=(0,), chunks=(TIME_CHUNK,), dtype="int64", fill_value=0)
             shape, chunks = (0, _CHANNEL_CHUNK), (TIME_CHUNK, _CHANNEL_CHUNK)
-            group.create_array("value", shape=shape, chunks=chunks, dtype="float32", fill_value=np.nan)
+            group.create_array("value", shape=shape, chunks=chunks, dtype="float64", fill_value=np.nan)
             group.create_array("quality", shape=shape, chunks=chunks, dtype="int8", fill_value=_MISSING)
             self._group = group
             return
@@ -296,7 +296,7 @@ def read_table(store_dir: str | Path, name: str, *, start_s: int | None = None, 
     Returns
     -------
     xarray.Dataset
-        ``value`` (float32) and ``quality`` (int8 flags) over (``time``, ``channel``), time
+        ``value`` (float64) and ``quality`` (int8 flags) over (``time``, ``channel``), time
         tz-naive UTC, sorted, one row per time (first non-missing value of each channel wins).
     """
     table = MeanTable(store_dir, name)
@@ -360,7 +360,7 @@ def _read(
     width = len(channels)
     if rows == 0 or not path.exists():
         times = np.zeros(0, dtype=np.int64)
-        value = np.zeros((0, width), dtype=np.float32)
+        value = np.zeros((0, width), dtype=np.float64)
         flags = np.zeros((0, width), dtype=np.int8)
     else:
         group = zarr.open_group(str(path), mode="r", zarr_format=3)
@@ -396,7 +396,7 @@ def _array(group: zarr.Group, name: str) -> zarr.Array:
 def _merge_rows(times: np.ndarray, value: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One row per time: the first row with a finite value of a channel gives that channel."""
     unique, inverse = np.unique(times, return_inverse=True)
-    merged = np.full((unique.size, value.shape[1]), np.nan, dtype=np.float32)
+    merged = np.full((unique.size, value.shape[1]), np.nan, dtype=np.float64)
     merged_flags = np.full((unique.size, value.shape[1]), _MISSING, dtype=np.int8)
     for row in range(times.size - 1, -1, -1):  # backwards, so earlier rows overwrite later ones
         target = inverse[row]
