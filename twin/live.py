@@ -1,7 +1,7 @@
 """The live twin: poll the site's devices, derive the balance and KPIs, keep the state store.
 
 :class:`LiveTwin` wires :class:`connectors.poller.SitePoller` to the twin core: every tick (the
-shortest polling interval) it stamps the latest values with the field's simulated time, derives
+shortest polling interval, halved) it stamps the latest values with the field's simulated time, derives
 the live balance (:func:`twin.core.balance.live_balance`), writes the snapshot atomically, and
 feeds 1-minute and 15-minute means to the Zarr tables of the store (:mod:`twin.core.store`). At
 the end of each quarter-hour it turns the meters' import/export counters into the quarter's
@@ -113,7 +113,9 @@ class LiveTwin:
         self.factors = factors
         self.status = status
         self.status_every_s = status_every_s
-        self.tick_s = min(max(min(state.interval_s for state in self.poller.states.values()), 0.2), 5.0)
+        # half the shortest interval: a new value is in the snapshot within 1.5 intervals of its change
+        shortest_s = min(state.interval_s for state in self.poller.states.values())
+        self.tick_s = min(max(shortest_s / 2, 0.2), 5.0)
         self.means = {"1min": MeanAccumulator(60), "15min": MeanAccumulator(INTERVAL_S)}
         self.tables = {name: MeanTable(self.store_dir, name, writable=True) for name in self.means}
         self.meters = site_meters(site)
