@@ -184,7 +184,13 @@ def main(devices: int, seconds: float) -> None:
     srv = (sum(server_ps.cpu_times()[:2]) - srv0) / elapsed
     rows = _read_snapshot(snapshot_file)["store"]  # type: ignore[index]
     live.send_signal(signal.SIGINT)
-    out, _ = live.communicate(timeout=30)
+    stopping = time.perf_counter()
+    try:
+        out, _ = live.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        live.kill()
+        out = "(did not stop within 30 s after SIGINT: killed)\n"
+    stop_s = time.perf_counter() - stopping
     parent.send("stop")
     server_process.join(10)
     print(f"over {elapsed:.0f} s ({len(ages)} snapshots read):")
@@ -199,7 +205,7 @@ def main(devices: int, seconds: float) -> None:
     )
     print(f"  devices failing at any time: {failing}; store rows {rows}")
     print(f"  CPU: live process {cpu:.0%} of one core, device servers {srv:.0%} (2-core machine)")
-    print(f"  live's last line: {out.strip().splitlines()[-1]}")
+    print(f"  SIGINT -> exit {stop_s:.1f} s; live's last line: {out.strip().splitlines()[-1]}")
     shutil.rmtree(work, ignore_errors=True)
 
 

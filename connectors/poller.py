@@ -49,6 +49,7 @@ _OK: Final[int] = QUALITY_FLAGS["ok"]
 _STALE: Final[int] = QUALITY_FLAGS["stale"]
 _MISSING: Final[int] = QUALITY_FLAGS["missing"]
 _INVALID: Final[int] = QUALITY_FLAGS["invalid"]
+_STOP_TIMEOUT_S: Final[float] = 10.0
 
 
 @dataclass
@@ -198,6 +199,7 @@ class SitePoller:
             connection = self._connection(clock, reconnect_delay_s, reconnect_delay_max_s)
             self._clock_reader = DeviceReader(connection, clock_map, unit_id=clock.unit_id, name="field clock")
         self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
         self.polls: int = 0
 
     # --- running ------------------------------------------------------------------------
@@ -206,6 +208,7 @@ class SitePoller:
         """Start one polling task per device (and the clock); returns at once."""
         if self._tasks:
             return
+        self._running = True
         count = len(self.states)
         if self._clock_reader is not None:
             await self._read_clock()  # stamp the first readings with simulated time
@@ -215,11 +218,23 @@ class SitePoller:
             self._tasks.append(asyncio.create_task(self._poll_device(device_id, offset), name=f"poll:{device_id}"))
 
     async def stop(self) -> None:
-        """Cancel the polling tasks and close every connection (nothing is left running)."""
+        """Cancel the polling tasks and close every connection (nothing is left running).
+
+        Python 3.11's ``asyncio.wait_for`` (inside pymodbus) can swallow a cancellation that
+        races with a finishing request, so the tasks also check a flag and are cancelled again
+        until they end, for a bounded time.
+        """
+        self._running = False
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        deadline = time.monotonic() + _STOP_TIMEOUT_S
+        pending = set(tasks)
+        while pending and time.monotonic() < deadline:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.2)
+        if pending:
+            logger.warning("%d polling task(s) did not stop within %.0f s", len(pending), _STOP_TIMEOUT_S)
+        await asyncio.gather(*(task for task in tasks if task.done()), return_exceptions=True)
         for connection in self.connections.values():
             connection.close()
         if self._clock_reader is not None:
@@ -353,13 +368,12 @@ class SitePoller:
     async def _poll_clock(self) -> None:
         await self._periodic(self._read_clock, float(self.site.defaults.interval_s), 0.0, first_now=False)
 
-    @staticmethod
     async def _periodic(
-        read: Callable[[], Awaitable[None]], interval: float, delay: float, *, first_now: bool = True
+        self, read: Callable[[], Awaitable[None]], interval: float, delay: float, *, first_now: bool = True
     ) -> None:
         loop = asyncio.get_running_loop()
         next_t = loop.time() + (delay if first_now else interval)
-        while True:
+        while self._running:
             await asyncio.sleep(max(0.0, next_t - loop.time()))
             with contextlib.suppress(ConnectorError):
                 await read()

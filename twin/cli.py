@@ -181,6 +181,10 @@ def live(
 
     from twin.live import run_live
 
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        # pymodbus warns at every failed connect; the status line names failing devices instead
+        logging.getLogger("pymodbus").setLevel(logging.ERROR)
+
     def status(line: str) -> None:
         print(line, flush=True)
 

@@ -190,8 +190,9 @@ class LiveTwin:
                 if name.endswith("_kw") and not isinstance(term, str):
                     sample[f"balance:{boundary}/{name}"] = None if term is None else float(term)
                     flags[f"balance:{boundary}/{name}"] = terms.quality
-        for accumulator in self.means.values():
-            accumulator.add(now_sim, sample, flags)
+        if any(value is not None for value in sample.values()):  # nothing read yet: no empty interval
+            for accumulator in self.means.values():
+                accumulator.add(now_sim, sample, flags)
         self._store_means(now_sim)  # an open interval is not stored: its means are partial
         self._update_kpis(now_sim, sample, balance_kw={b: t.as_dict() for b, t in balance.items()})
         failing = self.poller.failing()

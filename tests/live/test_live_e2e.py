@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from connectors.device_server import ServerLoopThread
@@ -22,7 +23,7 @@ from twin.core.store import read_table
 pytestmark = pytest.mark.e2e
 
 START_S = 1_748_772_000.0  # 2025-06-01T10:00:00Z
-SPEED = 1800.0  # a quarter-hour in 0.5 s
+SPEED = 900.0  # a quarter-hour in 1 s, ten reads of every device
 SNAPSHOT_WITHIN_S = 10.0
 
 
@@ -58,7 +59,7 @@ def test_twin_live_end_to_end(
     running_field: tuple[SmallField, SimulatedDevice, int], tmp_path: Path, twin_exe: Path
 ) -> None:
     field, clock, clock_port = running_field
-    site = field.write_site(tmp_path / "site.yaml", clock_port=clock_port, interval_s=0.25, timeout_s=0.3)
+    site = field.write_site(tmp_path / "site.yaml", clock_port=clock_port, interval_s=0.1, timeout_s=0.3)
     store = tmp_path / "store"
     env = {**os.environ, "TWIN_DEBUG": "1"}
     started = time.monotonic()
@@ -119,3 +120,57 @@ def test_twin_live_end_to_end(
     assert minutes["time"].size >= 5 and quarters["time"].size >= 3
     flows = quarters["value"].sel(channel="flow:substation/import_kwh").values
     assert flows[-1] > 0  # from the counters: the first quarter with data has no start reading
+
+
+def _start_live(twin_exe: Path, site: Path, store: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(twin_exe), "live", "--site", str(site), "--store", str(store), "--status-every", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_rows(
+    field: SmallField, clock: SimulatedDevice, started: float, store: Path, live: subprocess.Popen[str], rows: int
+) -> dict[str, Any]:
+    deadline = time.monotonic() + SNAPSHOT_WITHIN_S
+    while time.monotonic() < deadline:
+        _advance(field, clock, started)
+        snap = _snapshot(store)
+        if snap and snap["devices_ok"] == len(field.devices) and snap["store"]["15min"] >= rows:
+            return snap
+        assert live.poll() is None, live.communicate()[1]
+        time.sleep(0.1)
+    pytest.fail(f"no snapshot with {rows} quarter-hours stored within {SNAPSHOT_WITHIN_S} s")
+
+
+def test_twin_live_after_kill_9_restarts_on_its_store(
+    running_field: tuple[SmallField, SimulatedDevice, int], tmp_path: Path, twin_exe: Path
+) -> None:
+    field, clock, clock_port = running_field
+    site = field.write_site(tmp_path / "site.yaml", clock_port=clock_port, interval_s=0.1, timeout_s=0.3)
+    store = tmp_path / "store"
+    started = time.monotonic()
+    live = _start_live(twin_exe, site, store)
+    try:
+        _wait_rows(field, clock, started, store, live, 2)
+    finally:
+        live.kill()  # kill -9 while it writes
+        live.communicate(timeout=15)
+    before = {name: read_table(store, name)["time"].size for name in ("1min", "15min")}
+    assert before["15min"] >= 2  # readable at once, every committed row there
+    live = _start_live(twin_exe, site, store)  # the lock died with the writer; the store opens
+    try:
+        snap = _wait_rows(field, clock, started, store, live, before["15min"] + 2)
+    finally:
+        live.send_signal(signal.SIGTERM)
+        live.communicate(timeout=15)
+    assert live.returncode == 0
+    quarters = read_table(store, "15min")
+    assert quarters["time"].size >= before["15min"] + 2
+    assert read_table(store, "1min")["time"].size >= before["1min"]
+    # the first quarter after the restart continues from the stored counters: no energy lost
+    flows = quarters["value"].sel(channel="flow:substation/import_kwh").values
+    assert np.isfinite(flows[before["15min"]]) and flows[before["15min"]] > 0
+    assert snap["kpis"]["today"]["substation"]["quarters"] >= before["15min"] + 2

@@ -23,7 +23,7 @@ from twin.core.store import (
     write_json_atomic,
 )
 
-KILL_TRIALS = int(os.environ.get("TWIN_KILL_TRIALS", "4"))  # bench: TWIN_KILL_TRIALS=30
+KILL_TRIALS = int(os.environ.get("TWIN_KILL_TRIALS", "3"))  # bench: TWIN_KILL_TRIALS=30
 
 
 def test_append_commit_and_read_back(tmp_path: Path) -> None:
