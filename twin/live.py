@@ -20,6 +20,7 @@ import math
 import signal
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -95,6 +96,8 @@ class LiveTwin:
         Receives the one-line status every ``status_every_s``.
     status_every_s : float, optional
         Wall time between two status lines. [s]
+    kpi_every_s : float, optional
+        Wall time between two KPI updates while no quarter-hour ends. [s]
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class LiveTwin:
         factors: CarrierFactors = GEG_2024,
         status: Callable[[str], None] | None = None,
         status_every_s: float = 5.0,
+        kpi_every_s: float = 2.0,
     ) -> None:
         self.site = site
         self.store_dir = Path(store_dir)
@@ -122,7 +126,20 @@ class LiveTwin:
         self.boundaries = [*sorted({b for b in self.meters.values() if b != SUBSTATION}), SUBSTATION]
         write_json_atomic(self.store_dir / METERS_FILE, self.meters)
         self._counters_end: dict[str, float] = {}
-        self._flows: dict[int, dict[str, float]] = {}
+        self._flow_index = {
+            f"flow:{boundary}/{flow}": (i, j)
+            for i, boundary in enumerate(self.boundaries)
+            for j, flow in enumerate(_FLOWS)
+        }
+        self._flow_shape = (len(self.boundaries), len(_FLOWS))
+        self._flows: dict[int, np.ndarray] = {}
+        self._matrix: tuple[np.ndarray, np.ndarray] | None = None
+        self._next_kpis = 0.0
+        self.kpi_every_s = kpi_every_s
+        self.year_kpi_every_s = max(kpi_every_s, 10.0)
+        self._next_year_kpis = 0.0
+        self._year_kpis: Future[dict[str, dict[str, float | None]]] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twin-live-kpis")
         self._load_history()
         self.kpis: dict[str, dict[str, dict[str, float | None]]] = {"today": {}, "year": {}}
         self.snapshot: dict[str, Any] = {}
@@ -145,6 +162,15 @@ class LiveTwin:
         finally:
             await self.poller.stop()
             self.tick()
+            self.close()
+
+    def close(self) -> None:
+        """Finish the year's KPIs (into the last snapshot) and stop the worker thread."""
+        year, self._year_kpis = self._year_kpis, None
+        if year is not None:
+            self.kpis["year"] = year.result()
+            write_json_atomic(self.store_dir / SNAPSHOT_FILE, {**self.snapshot, "kpis": self.kpis})
+        self._executor.shutdown(wait=True)
 
     def tick(self) -> None:
         """Sample the devices, write the snapshot, and store the means of ended intervals."""
@@ -250,7 +276,10 @@ class LiveTwin:
                 flows = self._quarter_flows(times, values)
                 values.update(flows)
                 for row, start in enumerate(times.tolist()):
-                    self._flows[int(start)] = {channel: float(column[row]) for channel, column in flows.items()}
+                    self._flows[int(start)] = self._flow_row(
+                        {channel: column[row] for channel, column in flows.items()}
+                    )
+                self._matrix = None
             self.tables[name].append(times, values, flags)
             self.flushes += 1
 
@@ -299,8 +328,23 @@ class LiveTwin:
             flows[f"flow:{boundary}/fuel_kwh"] = fuel[boundary]
         return flows
 
+    def _flow_row(self, flows: dict[str, float]) -> np.ndarray:
+        """Flows of one quarter as a (boundary, flow) array, NaN where unknown."""
+        row = np.full((len(self.boundaries), len(_FLOWS)), np.nan)
+        for channel, value in flows.items():
+            index = self._flow_index.get(channel)
+            if index is not None:
+                row[index] = value
+        return row
+
     def _update_kpis(self, now_sim: float, sample: dict[str, float | None], *, balance_kw: dict[str, Any]) -> None:
-        """KPIs of today and the year so far: stored quarters plus the open one (from the counters now)."""
+        """KPIs of today and the year so far: stored quarters plus the open one (from the counters now).
+
+        Recomputed when a quarter was stored, else at most every ``kpi_every_s`` of wall time.
+        """
+        if self._matrix is not None and time.monotonic() < self._next_kpis:
+            return
+        self._next_kpis = time.monotonic() + self.kpi_every_s
         open_start = int(now_sim // INTERVAL_S) * INTERVAL_S
         open_flows: dict[str, float] = {}
         elapsed_h = (now_sim - open_start) / 3600.0
@@ -319,29 +363,34 @@ class LiveTwin:
         local = datetime.fromtimestamp(now_sim, UTC).astimezone(LOCAL_TZ)
         day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
         year_start = local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
-        rows = {start: flows for start, flows in self._flows.items() if year_start <= start < open_start}
-        rows[open_start] = open_flows
-        self._flows = {start: flows for start, flows in self._flows.items() if start >= year_start}
-        for period, first in (("today", day_start), ("year", year_start)):
-            self.kpis[period] = self._kpis({t: f for t, f in rows.items() if t >= first})
+        if self._matrix is None or (self._matrix[0].size and self._matrix[0][0] < year_start):
+            self._flows = {start: flows for start, flows in self._flows.items() if start >= year_start}
+            stored = sorted(self._flows)
+            matrix = np.stack([self._flows[t] for t in stored]) if stored else np.zeros((0, *self._flow_shape))
+            self._matrix = (np.asarray(stored, dtype=np.int64), matrix)
+        times, matrix = self._matrix
+        closed = times < open_start
+        times = np.append(times[closed], open_start)
+        matrix = np.concatenate([matrix[closed], self._flow_row(open_flows)[None]])
+        self.kpis["today"] = self._kpis(matrix[times >= day_start])
+        # the year's KPIs take up to a second late in the year: a worker thread computes them
+        # (numpy releases the GIL), at most every year_kpi_every_s, so polling never waits
+        year = self._year_kpis
+        if year is not None and year.done():
+            self.kpis["year"] = year.result()
+            self._year_kpis = None
+        if self._year_kpis is None and time.monotonic() >= self._next_year_kpis:
+            self._next_year_kpis = time.monotonic() + self.year_kpi_every_s
+            self._year_kpis = self._executor.submit(self._kpis, matrix[times >= year_start])
 
-    def _kpis(self, rows: dict[int, dict[str, float]]) -> dict[str, dict[str, float | None]]:
-        times = sorted(rows)
-        data = {
-            flow: (
-                ("time", "boundary"),
-                np.array(
-                    [[rows[t].get(f"flow:{b}/{flow}", math.nan) for b in self.boundaries] for t in times], dtype=float
-                ).reshape(len(times), len(self.boundaries)),
-            )
-            for flow in _FLOWS
-        }
+    def _kpis(self, matrix: np.ndarray) -> dict[str, dict[str, float | None]]:
+        data = {flow: (("time", "boundary"), matrix[:, :, index]) for index, flow in enumerate(_FLOWS)}
         flows = xr.Dataset(data, coords={"boundary": self.boundaries}, attrs={"dt_h": _DT_H, "time_dim": "time"})
         kpis = energy_kpis(flows, factors=self.factors)
         out: dict[str, dict[str, float | None]] = {}
         for index, boundary in enumerate(self.boundaries):
             out[boundary] = {name: _number(kpis[name].values[index]) for name in KPI_NAMES if name in kpis}
-            out[boundary]["quarters"] = float(len(times))
+            out[boundary]["quarters"] = float(matrix.shape[0])
         return out
 
     def _load_history(self) -> None:
@@ -354,10 +403,13 @@ class LiveTwin:
         values = ds["value"].values
         for index, channel in enumerate(channels):
             column = values[:, index]
-            if channel.startswith("flow:"):
+            if channel in self._flow_index:
+                starts = ds["time"].values.astype("datetime64[s]").astype(np.int64)
                 for row in np.flatnonzero(np.isfinite(column)):
-                    start = int(ds["time"].values[row].astype("datetime64[s]").astype(np.int64))
-                    self._flows.setdefault(start, {})[channel] = float(column[row])
+                    start = int(starts[row])
+                    if start not in self._flows:
+                        self._flows[start] = np.full(self._flow_shape, np.nan)
+                    self._flows[start][self._flow_index[channel]] = column[row]
             elif channel.endswith(("/energy_import_kwh", "/energy_export_kwh", "/energy_fuel_kwh")):
                 finite = column[np.isfinite(column)]
                 if finite.size:
