@@ -58,6 +58,10 @@ class MeterRecord:
         Energy of the quarter-hour or counter reading.
     import_kwh, export_kwh : float
         Energy or counter; ``export_kwh`` NaN when unknown. [kWh]
+    file : str
+        The file it was read from, for messages.
+    line : int
+        Its line in the file.
     """
 
     meter: str
@@ -65,6 +69,8 @@ class MeterRecord:
     kind: Literal["interval", "reading"]
     import_kwh: float
     export_kwh: float
+    file: str = ""
+    line: int = 0
 
 
 @dataclass
@@ -198,7 +204,15 @@ def _record(row: dict[str, str], file: str, line: int) -> MeterRecord:
         if not math.isfinite(value) or value < 0:
             raise ConfigError(f"must be a finite number >= 0, got {cell}", file=file, field=where(column))
         values[column] = value
-    return MeterRecord(meter, time_s, kind, values["import_kwh"], values["export_kwh"])  # type: ignore[arg-type]
+    return MeterRecord(
+        meter,
+        time_s,
+        "reading" if kind == "reading" else "interval",
+        values["import_kwh"],
+        values["export_kwh"],
+        file,
+        line,
+    )
 
 
 def _same(a: MeterRecord, b: MeterRecord) -> bool:

@@ -466,10 +466,14 @@ def import_meter_data(files: list[str | Path], store_dir: str | Path, *, site_fi
             meters = read_json(store / METERS_FILE, None)
             if meters is None:
                 raise ConfigError("the store does not know the site's meters yet: give --site FILE", file=str(store))
-        unknown = sorted({r.meter for r in data.records} - set(meters))
+        unknown = [record for record in data.records if record.meter not in meters]
         if unknown:
+            first = unknown[0]
             raise ConfigError(
-                f"unknown meter {unknown[0]!r}", field="meter", allowed=", ".join(sorted(meters)[:8]) or "none"
+                f"meter {first.meter!r} is not a building or substation meter of the site",
+                file=first.file,
+                field=f"line {first.line}: column meter",
+                allowed=", ".join(sorted(meters)[:6]) + (", ..." if len(meters) > 6 else "") or "none",
             )
         table = MeanTable(store, "15min", writable=True)
         existing = table.read()

@@ -91,7 +91,7 @@ def test_import_refuses_unknown_meters_and_a_locked_store(tmp_path: Path) -> Non
     store.mkdir()
     (store / METERS_FILE).write_text('{"b01/meter": "b01"}')
     data = _write(tmp_path / "d.csv", "b09/meter,2025-06-01T00:00:00Z,0.25,0,interval\n")
-    with pytest.raises(ConfigError, match="unknown meter 'b09/meter'"):
+    with pytest.raises(ConfigError, match=r"d.csv: line 2: column meter: meter 'b09/meter' is not a building"):
         import_meter_data([data], store)
     with StoreLock(store, "twin live"), pytest.raises(ConfigError, match="locked by another writer"):
         import_meter_data([data], store)
