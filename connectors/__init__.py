@@ -14,6 +14,8 @@ from connectors.controller_snapshot import (
 )
 from connectors.device_server import DEFAULT_HOST, DeviceServer, ServerLoopThread
 from connectors.maps import Point, Quantity, RegisterMap, builtin_map_names, load_map
+from connectors.meter_import import MeterImport, MeterRecord, read_meter_files
+from connectors.poller import DeviceState, SimClock, SitePoller
 from connectors.polling import DeviceExceptionError, DeviceReader, ModbusConnection, Reading, plan_reads
 from connectors.simdevice import Fault, SimulatedDevice
 
@@ -28,8 +30,11 @@ __all__ = [
     "DeviceExceptionError",
     "DeviceReader",
     "DeviceServer",
+    "DeviceState",
     "Fault",
     "GridStress",
+    "MeterImport",
+    "MeterRecord",
     "ModbusConnection",
     "Point",
     "Quality",
@@ -40,7 +45,9 @@ __all__ = [
     "SignalConfig",
     "SignalMachine",
     "SignalState",
+    "SimClock",
     "SimulatedDevice",
+    "SitePoller",
     "SnapshotProvider",
     "WriteSink",
     "builtin_map_names",
@@ -50,5 +57,6 @@ __all__ = [
     "load_map",
     "make_test_certs",
     "plan_reads",
+    "read_meter_files",
     "writer_ssl_context",
 ]

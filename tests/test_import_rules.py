@@ -18,6 +18,7 @@ PACKAGES = ["twin", "twin/core", "twin/field", "models", "connectors", "scenario
 MODULES = [
     "twin/cli.py",
     "twin/field/runtime.py",
+    "twin/live.py",
     "twin/core/kpi.py",
     "models/pv.py",
     "connectors/client.py",

@@ -218,9 +218,25 @@ def field(
 
 
 @app.command()
-def live() -> None:
-    """The live twin: poll devices, keep the state store, serve controllers."""
-    _not_available("live")
+def live(
+    site: Annotated[Path, typer.Option("--site", help="Site file (written by 'twin field' or by hand).")],
+    store: Annotated[Path, typer.Option("--store", help="State store folder (this command is its only writer).")],
+    status_every_s: Annotated[float, typer.Option("--status-every", help="Seconds between status lines.")] = 5.0,
+) -> None:
+    """The live twin: poll devices, derive the balance and KPIs, keep the state store (Ctrl-C stops)."""
+    import asyncio
+
+    from twin.live import run_live
+
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        # pymodbus warns at every failed connect; the status line names failing devices instead
+        logging.getLogger("pymodbus").setLevel(logging.ERROR)
+
+    def status(line: str) -> None:
+        print(line, flush=True)
+
+    twin = asyncio.run(run_live(site, store, status=status, status_every_s=status_every_s))
+    print(f"twin live: stopped; snapshot and {twin.flushes} flush(es) in {store}", flush=True)
 
 
 @app.command()
@@ -302,9 +318,17 @@ def certs(
 
 
 @app.command("import")
-def import_(files: Annotated[list[Path], typer.Argument(help="15-minute meter data files.")]) -> None:
-    """Import 15-minute meter data into the state store."""
-    _not_available("import")
+def import_(
+    files: Annotated[list[Path], typer.Argument(help="15-minute meter data files (CSV, see the README).")],
+    store: Annotated[Path, typer.Option("--store", help="State store folder.")],
+    site: Annotated[
+        Path | None, typer.Option("--site", help="Site file (default: the meters 'twin live' recorded in the store).")
+    ] = None,
+) -> None:
+    """Import 15-minute meter data into the state store (back-fill; readings set the year's start)."""
+    from twin.live import import_meter_data
+
+    print(import_meter_data(list(files), store, site_file=site))
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

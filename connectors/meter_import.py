@@ -1,0 +1,222 @@
+"""Read 15-minute meter data files (what a metering point operator delivers) in the twin's CSV format.
+
+German smart meters deliver their load profiles through the metering point operator, not over
+Modbus. ``twin import`` takes them as CSV (UTF-8, comma-separated, one header line; ``#`` lines
+are comments)::
+
+    meter,time,import_kwh,export_kwh,kind
+    sfh01/meter,2025-06-01T00:00:00Z,0.25,0.0,interval
+    sfh01/meter,2025-06-01T02:15:00+02:00,0.31,0.02,interval
+    sfh01/meter,2025-01-01T00:00:00+01:00,18234.5,2311.0,reading
+
+* ``meter``: the meter's device id in the site file (a building or the substation meter);
+* ``time``: ISO 8601 with ``Z`` or a UTC offset (no local times without offset); for an
+  ``interval`` the start of the quarter-hour, on a 15-minute boundary;
+* ``import_kwh`` / ``export_kwh``: for ``interval``, the energy imported / exported in the
+  quarter-hour; for ``reading``, the meter's counters (1.8.0 / 2.8.0) at ``time``;
+  ``export_kwh`` may be empty (0 for intervals, unknown for readings);
+* ``kind`` (optional column, default ``interval``): ``interval`` or ``reading``. A reading sets
+  the start of a year: the live twin counts the year's energy from it.
+
+Duplicate rows (same meter, time and kind) with equal values are dropped; with different values
+they are an error. Every error is one line naming the file, the line and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final, Literal
+
+from twin.core.errors import ConfigError
+
+__all__ = ["COLUMNS", "INTERVAL_S", "MeterImport", "MeterRecord", "read_meter_files"]
+
+#: Columns of a meter data file (``kind`` may be left out).
+COLUMNS: Final[tuple[str, ...]] = ("meter", "time", "import_kwh", "export_kwh", "kind")
+#: The interval length of meter data. [s]
+INTERVAL_S: Final[int] = 900
+_REQUIRED: Final[tuple[str, ...]] = ("meter", "time", "import_kwh")
+_KINDS: Final[tuple[str, ...]] = ("interval", "reading")
+
+
+@dataclass(frozen=True)
+class MeterRecord:
+    """One row: a quarter-hour's energy or a counter reading.
+
+    Parameters
+    ----------
+    meter : str
+        Meter (device) id.
+    time_s : int
+        Interval start or reading time, seconds since 1970-01-01 UTC.
+    kind : {"interval", "reading"}
+        Energy of the quarter-hour or counter reading.
+    import_kwh, export_kwh : float
+        Energy or counter; ``export_kwh`` NaN when unknown. [kWh]
+    file : str
+        The file it was read from, for messages.
+    line : int
+        Its line in the file.
+    """
+
+    meter: str
+    time_s: int
+    kind: Literal["interval", "reading"]
+    import_kwh: float
+    export_kwh: float
+    file: str = ""
+    line: int = 0
+
+
+@dataclass
+class MeterImport:
+    """Everything read from some files: records without duplicates, and what was dropped."""
+
+    records: list[MeterRecord]
+    duplicates: int = 0
+    files: int = 0
+
+    def gaps(self) -> dict[str, int]:
+        """Missing quarter-hours between each meter's first and last interval."""
+        times: dict[str, set[int]] = {}
+        for record in self.records:
+            if record.kind == "interval":
+                times.setdefault(record.meter, set()).add(record.time_s)
+        return {
+            meter: (max(stamps) - min(stamps)) // INTERVAL_S + 1 - len(stamps)
+            for meter, stamps in sorted(times.items())
+        }
+
+
+def read_meter_files(files: Iterable[str | Path]) -> MeterImport:
+    """Read and validate meter data files.
+
+    Parameters
+    ----------
+    files : iterable of str or Path
+        CSV files in the format of this module's docstring.
+
+    Returns
+    -------
+    MeterImport
+        The records in file order, duplicates dropped.
+
+    Raises
+    ------
+    ConfigError
+        ``FILE: line N: column C: what is wrong`` for the first bad row.
+    """
+    seen: dict[tuple[str, int, str], tuple[MeterRecord, str]] = {}
+    result = MeterImport(records=[])
+    for path in files:
+        result.files += 1
+        name = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(
+                f"cannot read the meter data file: {getattr(err, 'strerror', None) or err}", file=name
+            ) from err
+        lines = [
+            (number, line)
+            for number, line in enumerate(text.splitlines(), 1)
+            if line.strip() and not line.startswith("#")
+        ]
+        if not lines:
+            raise ConfigError("empty meter data file", file=name)
+        header_line, header_text = lines[0]
+        header = [column.strip() for column in next(csv.reader([header_text]))]
+        unknown = [column for column in header if column not in COLUMNS]
+        if unknown:
+            raise ConfigError(
+                f"unknown column {unknown[0]!r}", file=name, field=f"line {header_line}", allowed=", ".join(COLUMNS)
+            )
+        for column in _REQUIRED:
+            if column not in header:
+                raise ConfigError(
+                    f"column {column!r} is missing", file=name, field=f"line {header_line}", allowed=", ".join(COLUMNS)
+                )
+        for number, line in lines[1:]:
+            cells = [cell.strip() for cell in next(csv.reader([line]))]
+            if len(cells) != len(header):
+                raise ConfigError(f"{len(cells)} values for {len(header)} columns", file=name, field=f"line {number}")
+            row = dict(zip(header, cells, strict=True))
+            record = _record(row, name, number)
+            key = (record.meter, record.time_s, record.kind)
+            if key in seen:
+                first, where = seen[key]
+                if not _same(first, record):
+                    raise ConfigError(
+                        f"duplicate {record.kind} for {record.meter} at {row['time']} with other values than {where}",
+                        file=name,
+                        field=f"line {number}: column import_kwh",
+                    )
+                result.duplicates += 1
+                continue
+            seen[key] = (record, f"{name} line {number}")
+            result.records.append(record)
+    return result
+
+
+def _record(row: dict[str, str], file: str, line: int) -> MeterRecord:
+    def where(column: str) -> str:
+        return f"line {line}: column {column}"
+
+    meter = row["meter"]
+    if not meter:
+        raise ConfigError("meter id is empty", file=file, field=where("meter"))
+    kind = row.get("kind") or "interval"
+    if kind not in _KINDS:
+        raise ConfigError(f"unknown kind {kind!r}", file=file, field=where("kind"), allowed=", ".join(_KINDS))
+    try:
+        stamp = datetime.fromisoformat(row["time"].replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"not an ISO 8601 time: {row['time']!r}",
+            file=file,
+            field=where("time"),
+            allowed="e.g. 2025-06-01T00:15:00Z",
+        ) from None
+    if stamp.tzinfo is None:
+        raise ConfigError(
+            f"time {row['time']!r} has no UTC offset", file=file, field=where("time"), allowed="Z or +HH:MM"
+        )
+    time_s = int(stamp.astimezone(UTC).timestamp())
+    if kind == "interval" and time_s % INTERVAL_S:
+        raise ConfigError(f"time {row['time']!r} is not on a quarter-hour", file=file, field=where("time"))
+    values = {}
+    for column in ("import_kwh", "export_kwh"):
+        cell = row.get(column, "")
+        if not cell:
+            if column == "import_kwh":
+                raise ConfigError("value is empty", file=file, field=where(column))
+            values[column] = 0.0 if kind == "interval" else math.nan
+            continue
+        try:
+            value = float(cell)
+        except ValueError:
+            raise ConfigError(f"not a number: {cell!r}", file=file, field=where(column)) from None
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"must be a finite number >= 0, got {cell}", file=file, field=where(column))
+        values[column] = value
+    return MeterRecord(
+        meter,
+        time_s,
+        "reading" if kind == "reading" else "interval",
+        values["import_kwh"],
+        values["export_kwh"],
+        file,
+        line,
+    )
+
+
+def _same(a: MeterRecord, b: MeterRecord) -> bool:
+    return all(
+        (math.isnan(x) and math.isnan(y)) or abs(x - y) <= 1e-9 * max(1.0, abs(x))
+        for x, y in ((a.import_kwh, b.import_kwh), (a.export_kwh, b.export_kwh))
+    )

@@ -1,0 +1,68 @@
+"""The live twin's quarter-hour flows and KPIs, without a network: counters, readings, Europe/Berlin days."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from connectors.site import Site
+from twin.core.store import StoreLock, write_json_atomic
+from twin.live import LiveTwin
+
+JUNE_1_S = 1_748_736_000  # 2025-06-01T00:00:00Z = 02:00 in Berlin
+
+
+def _site() -> Site:
+    return Site(
+        devices=[
+            {"id": "b01/meter", "kind": "building_meter", "building": "b01", "port": 1502, "map": "sunspec_meter"},
+            {"id": "sub/meter", "kind": "substation_meter", "port": 1503, "map": "sunspec_meter_substation"},
+        ]
+    )
+
+
+def test_quarter_flows_start_from_the_years_reading_then_from_the_last_quarter(tmp_path: Path) -> None:
+    write_json_atomic(
+        tmp_path / "readings.json",
+        {"b01/meter": [{"time_s": JUNE_1_S - 86400 * 151, "energy_import_kwh": 1000.0, "energy_export_kwh": 5.0}]},
+    )
+    with StoreLock(tmp_path, "test"):
+        twin = LiveTwin(_site(), tmp_path)
+        try:
+            times = np.array([JUNE_1_S, JUNE_1_S + 900, JUNE_1_S + 1800])
+            values = {
+                "b01/meter/energy_import_kwh": np.array([1100.0, np.nan, 1101.5]),
+                "b01/meter/energy_export_kwh": np.array([5.0, np.nan, 6.0]),
+                "sub/meter/energy_import_kwh": np.array([50.0, 51.0, 52.0]),
+                "balance:b01/load_kw": np.array([1.0, 3.0, np.nan]),
+                "balance:b01/heat_pump_kw": np.array([1.0, 1.0, 1.0]),
+                "balance:b01/ev_kw": np.array([0.0, 0.0, 0.0]),
+                "balance:b01/pv_kw": np.array([-1.0, -2.0, -3.0]),
+            }
+            flows = twin._quarter_flows(times, values)
+        finally:
+            twin.close()
+    # the first quarter counts everything since the year's reading; a gap's energy lands after it
+    np.testing.assert_allclose(flows["flow:b01/import_kwh"], [100.0, np.nan, 1.5])
+    np.testing.assert_allclose(flows["flow:b01/export_kwh"], [0.0, np.nan, 1.0])
+    # no reading for the substation: its first quarter is unknown
+    np.testing.assert_allclose(flows["flow:substation/import_kwh"], [np.nan, 1.0, 1.0])
+    np.testing.assert_allclose(flows["flow:b01/load_kwh"], [0.5, 1.0, np.nan])
+    np.testing.assert_allclose(flows["flow:b01/generation_kwh"], [0.25, 0.5, 0.75])
+
+
+def test_today_starts_at_midnight_in_berlin(tmp_path: Path) -> None:
+    with StoreLock(tmp_path, "test"):
+        twin = LiveTwin(_site(), tmp_path, kpi_every_s=0.0)
+        try:
+            # quarters of 2025-05-31 21:45Z (23:45 Berlin, yesterday) and 22:00Z (00:00 Berlin, today)
+            for start, imported in ((JUNE_1_S - 8100, 3.0), (JUNE_1_S - 7200, 2.0)):
+                twin._flows[start] = twin._flow_row({"flow:substation/import_kwh": imported})
+            twin._update_kpis(JUNE_1_S - 6300.0, {}, balance_kw={})
+        finally:
+            twin.close()
+    today, year = twin.kpis["today"]["substation"], twin.kpis["year"]["substation"]
+    assert today["import_kwh"] == pytest.approx(2.0) and today["quarters"] == 2  # 00:00 and the open 00:15
+    assert year["import_kwh"] == pytest.approx(5.0)

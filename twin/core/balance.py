@@ -1,0 +1,161 @@
+"""The live balance: what the meters say, and what they imply but do not measure.
+
+From the latest power of every metered device (load-positive; meters import-positive) it
+derives, per building, the household load = building meter - PV - battery - sub-metered heat
+pumps and EV chargers, and for the district the substation's exchange beside the sum of the
+building meters; their difference, less the community battery, is the grid losses. A derived
+value is as good as its worst input: its quality is the worst flag of the inputs, and it is
+``None`` when an input is missing or invalid. Pure functions on plain records, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from twin.core.schema import QUALITY_FLAGS, SUBSTATION
+
+__all__ = ["BALANCE_TERMS", "BoundaryBalance", "MeteredPower", "live_balance"]
+
+#: The terms of a balance, each a power [kW]: grid exchange (import-positive) and the assets'
+#: load-positive powers (PV and battery discharge < 0).
+BALANCE_TERMS: Final[tuple[str, ...]] = ("grid_kw", "pv_kw", "battery_kw", "heat_pump_kw", "ev_kw", "load_kw")
+
+_TERM_OF_KIND: Final[dict[str, str]] = {
+    "pv_inverter": "pv_kw",
+    "battery": "battery_kw",
+    "heat_pump_meter": "heat_pump_kw",
+    "ev_charger_meter": "ev_kw",
+}
+_USABLE: Final[int] = QUALITY_FLAGS["stale"]
+
+
+@dataclass(frozen=True)
+class MeteredPower:
+    """The latest power of one device.
+
+    Parameters
+    ----------
+    device : str
+        Device id.
+    kind : str
+        Device kind (site file), e.g. ``building_meter``, ``pv_inverter``.
+    building : str or None
+        The building behind whose meter it sits (``None``: substation, community battery).
+    p_kw : float or None
+        Meters: power through the meter, import-positive; assets: load-positive. [kW]
+    quality : int
+        Quality flag of ``p_kw``.
+    """
+
+    device: str
+    kind: str
+    building: str | None
+    p_kw: float | None
+    quality: int
+
+
+@dataclass
+class BoundaryBalance:
+    """The balance at one boundary (a building or the district); powers in kW, quality flags."""
+
+    boundary: str
+    grid_kw: float | None = None
+    pv_kw: float | None = 0.0
+    battery_kw: float | None = 0.0
+    heat_pump_kw: float | None = 0.0
+    ev_kw: float | None = 0.0
+    load_kw: float | None = None
+    quality: int = QUALITY_FLAGS["ok"]
+    buildings_kw: float | None = None
+    community_battery_kw: float | None = None
+    losses_kw: float | None = None
+
+    def as_dict(self) -> dict[str, float | int | str | None]:
+        """The balance as a JSON-ready mapping."""
+        out: dict[str, float | int | str | None] = {"boundary": self.boundary}
+        for name in (*BALANCE_TERMS, "buildings_kw", "community_battery_kw", "losses_kw"):
+            value = getattr(self, name)
+            if self.boundary != SUBSTATION and name in ("buildings_kw", "community_battery_kw", "losses_kw"):
+                continue
+            out[name] = value
+        out["quality"] = self.quality
+        return out
+
+
+def live_balance(devices: Iterable[MeteredPower]) -> dict[str, BoundaryBalance]:
+    """Return the balance of every building and of the district (key ``"substation"``).
+
+    Parameters
+    ----------
+    devices : iterable of MeteredPower
+        The latest power of every metered device.
+
+    Returns
+    -------
+    dict of str to BoundaryBalance
+        Building id -> balance (``load_kw`` = meter - PV - battery - heat pumps - EVs), and
+        ``"substation"`` -> the district: ``grid_kw`` at the substation meter,
+        ``buildings_kw`` the sum of the building meters, ``losses_kw`` = grid - buildings -
+        community battery, and the sums of the buildings' terms (``battery_kw`` includes the
+        community battery).
+    """
+    records = list(devices)
+    buildings: dict[str, BoundaryBalance] = {}
+    district = BoundaryBalance(SUBSTATION, buildings_kw=0.0, community_battery_kw=None)
+    for record in records:
+        if record.building is not None and record.kind in (*_TERM_OF_KIND, "building_meter"):
+            buildings.setdefault(record.building, BoundaryBalance(record.building))
+    for record in records:
+        if record.kind == "substation_meter":
+            district.grid_kw, district.quality = _combine(district.grid_kw, record, district.quality, start=True)
+        elif record.kind == "community_battery":
+            district.community_battery_kw, district.quality = _combine(
+                district.community_battery_kw, record, district.quality, start=True
+            )
+        elif record.building in buildings:
+            balance = buildings[record.building]
+            if record.kind == "building_meter":
+                balance.grid_kw, balance.quality = _combine(balance.grid_kw, record, balance.quality, start=True)
+            elif record.kind in _TERM_OF_KIND:
+                term = _TERM_OF_KIND[record.kind]
+                value, balance.quality = _combine(getattr(balance, term), record, balance.quality)
+                setattr(balance, term, value)
+    for balance in buildings.values():
+        balance.load_kw = _minus(
+            balance.grid_kw, balance.pv_kw, balance.battery_kw, balance.heat_pump_kw, balance.ev_kw
+        )
+    _district_sums(district, list(buildings.values()))
+    return {**dict(sorted(buildings.items())), SUBSTATION: district}
+
+
+def _district_sums(district: BoundaryBalance, buildings: list[BoundaryBalance]) -> None:
+    for term in ("pv_kw", "battery_kw", "heat_pump_kw", "ev_kw", "load_kw"):
+        values = [getattr(balance, term) for balance in buildings]
+        setattr(district, term, None if any(v is None for v in values) else float(sum(values)))
+    meters = [balance.grid_kw for balance in buildings]
+    district.buildings_kw = None if any(v is None for v in meters) else float(sum(v for v in meters if v is not None))
+    for balance in buildings:
+        district.quality = max(district.quality, balance.quality)
+    if district.community_battery_kw is not None and district.battery_kw is not None:
+        district.battery_kw += district.community_battery_kw
+    district.losses_kw = _minus(district.grid_kw, district.buildings_kw, district.community_battery_kw or 0.0)
+
+
+def _combine(
+    current: float | None, record: MeteredPower, quality: int, *, start: bool = False
+) -> tuple[float | None, int]:
+    """Add a record's power to a sum; ``None`` poisons the sum (unusable input)."""
+    quality = max(quality, record.quality)
+    if record.p_kw is None or record.quality > _USABLE:
+        return None, quality
+    if current is None:
+        return (float(record.p_kw), quality) if start else (None, quality)
+    return current + float(record.p_kw), quality
+
+
+def _minus(total: float | None, *parts: float | None) -> float | None:
+    if total is None or any(part is None for part in parts):
+        return None
+    return float(total - sum(part for part in parts if part is not None))

@@ -1,0 +1,547 @@
+"""The live twin: poll the site's devices, derive the balance and KPIs, keep the state store.
+
+:class:`LiveTwin` wires :class:`connectors.poller.SitePoller` to the twin core: every tick (the
+shortest polling interval, halved) it stamps the latest values with the field's simulated time, derives
+the live balance (:func:`twin.core.balance.live_balance`), writes the snapshot atomically, and
+feeds 1-minute and 15-minute means to the Zarr tables of the store (:mod:`twin.core.store`). At
+the end of each quarter-hour it turns the meters' import/export counters into the quarter's
+energy flows per boundary (:func:`twin.core.kpi.energy_from_counters`) and stores them beside
+the means; the KPIs for today and for the year so far (Europe/Berlin days and years of simulated
+time) come from those flows through :func:`twin.core.kpi.energy_kpis`, the scenarios' KPI code.
+:func:`import_meter_data` back-fills the flows from meter data files (``twin import``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import xarray as xr
+
+from connectors.meter_import import INTERVAL_S, read_meter_files
+from connectors.poller import SitePoller
+from connectors.site import Site, load_site
+from twin.core.balance import MeteredPower, live_balance
+from twin.core.errors import ConfigError
+from twin.core.kpi import GEG_2024, CarrierFactors, energy_from_counters, energy_kpis
+from twin.core.schema import QUALITY_FLAGS, SUBSTATION
+from twin.core.store import (
+    READINGS_FILE,
+    SNAPSHOT_FILE,
+    MeanAccumulator,
+    MeanTable,
+    StoreLock,
+    read_json,
+    write_json_atomic,
+)
+
+__all__ = ["KPI_NAMES", "METERS_FILE", "LiveTwin", "import_meter_data", "run_live", "site_meters"]
+
+logger = logging.getLogger(__name__)
+
+#: KPIs the snapshot carries for today and the year so far, per boundary.
+KPI_NAMES: Final[tuple[str, ...]] = (
+    "import_kwh",
+    "export_kwh",
+    "load_kwh",
+    "generation_kwh",
+    "fuel_kwh",
+    "self_sufficiency_frac",
+    "self_consumption_frac",
+    "electricity_balance_kwh",
+    "energy_balance_kwh",
+    "net_zero_degree_frac",
+    "peak_import_kw",
+    "peak_export_kw",
+    "co2_kg",
+)
+#: The meters of the site and their boundaries, written by ``twin live`` for ``twin import``.
+METERS_FILE: Final[str] = "meters.json"
+LOCAL_TZ: Final[ZoneInfo] = ZoneInfo("Europe/Berlin")
+_FLOWS: Final[tuple[str, ...]] = ("import_kwh", "export_kwh", "load_kwh", "generation_kwh", "fuel_kwh")
+_FLAG_NAMES: Final[dict[int, str]] = {value: name for name, value in QUALITY_FLAGS.items()}
+_POWER_OF_KIND: Final[dict[str, str]] = {
+    "substation_meter": "p_meter_kw",
+    "building_meter": "p_meter_kw",
+    "household_meter": "p_kw",
+}
+_DT_H: Final[float] = INTERVAL_S / 3600.0
+
+
+class LiveTwin:
+    """The live twin of one site, writing one store.
+
+    Parameters
+    ----------
+    site : Site
+        The validated site file.
+    store_dir : str or Path
+        The state store (the caller holds its :class:`~twin.core.store.StoreLock`).
+    base_dir : str or Path, optional
+        The site file's folder (map files are relative to it).
+    factors : CarrierFactors, optional
+        CO2 and primary-energy factors of the KPIs.
+    status : callable, optional
+        Receives the one-line status every ``status_every_s``.
+    status_every_s : float, optional
+        Wall time between two status lines. [s]
+    kpi_every_s : float, optional
+        Wall time between two KPI updates while no quarter-hour ends. [s]
+    """
+
+    def __init__(
+        self,
+        site: Site,
+        store_dir: str | Path,
+        *,
+        base_dir: str | Path | None = None,
+        factors: CarrierFactors = GEG_2024,
+        status: Callable[[str], None] | None = None,
+        status_every_s: float = 5.0,
+        kpi_every_s: float = 2.0,
+    ) -> None:
+        self.site = site
+        self.store_dir = Path(store_dir)
+        self.poller = SitePoller(site, base_dir=base_dir)
+        self.factors = factors
+        self.status = status
+        self.status_every_s = status_every_s
+        # half the shortest interval: a new value is in the snapshot within 1.5 intervals of its change
+        shortest_s = min(state.interval_s for state in self.poller.states.values())
+        self.tick_s = min(max(shortest_s / 2, 0.2), 5.0)
+        self.means = {"1min": MeanAccumulator(60), "15min": MeanAccumulator(INTERVAL_S)}
+        self.tables = {name: MeanTable(self.store_dir, name, writable=True) for name in self.means}
+        self.meters = site_meters(site)
+        self.boundaries = [*sorted({b for b in self.meters.values() if b != SUBSTATION}), SUBSTATION]
+        write_json_atomic(self.store_dir / METERS_FILE, self.meters)
+        self._counters_end: dict[str, float] = {}
+        self._flow_index = {
+            f"flow:{boundary}/{flow}": (i, j)
+            for i, boundary in enumerate(self.boundaries)
+            for j, flow in enumerate(_FLOWS)
+        }
+        self._flow_shape = (len(self.boundaries), len(_FLOWS))
+        self._flows: dict[int, np.ndarray] = {}
+        self._matrix: tuple[np.ndarray, np.ndarray] | None = None
+        self._next_kpis = 0.0
+        self.kpi_every_s = kpi_every_s
+        self.year_kpi_every_s = max(kpi_every_s, 10.0)
+        self._next_year_kpis = 0.0
+        self._year_kpis: Future[dict[str, dict[str, float | None]]] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twin-live-kpis")
+        self._load_history()
+        self.kpis: dict[str, dict[str, dict[str, float | None]]] = {"today": {}, "year": {}}
+        self.snapshot: dict[str, Any] = {}
+        self.flushes = 0
+
+    # --- running ------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll and keep the store until ``stop`` is set; then flush and close everything."""
+        await self.poller.start()
+        next_status = time.monotonic() + min(self.status_every_s, 2.0)
+        try:
+            while not stop.is_set():
+                self.tick()
+                if self.status is not None and time.monotonic() >= next_status:
+                    self.status(self.status_line())
+                    next_status = time.monotonic() + self.status_every_s
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.tick_s)
+        finally:
+            await self.poller.stop()
+            self.tick()
+            self.close()
+
+    def close(self) -> None:
+        """Finish the year's KPIs (into the last snapshot) and stop the worker thread."""
+        year, self._year_kpis = self._year_kpis, None
+        if year is not None:
+            self.kpis["year"] = year.result()
+            write_json_atomic(self.store_dir / SNAPSHOT_FILE, {**self.snapshot, "kpis": self.kpis})
+        self._executor.shutdown(wait=True)
+
+    def tick(self) -> None:
+        """Sample the devices, write the snapshot, and store the means of ended intervals."""
+        now_sim = self.poller.sim_now_s()
+        now_mono, now_wall = time.monotonic(), time.time()
+        devices: dict[str, Any] = {}
+        sample: dict[str, float | None] = {}
+        flags: dict[str, int] = {}
+        powers: list[MeteredPower] = []
+        for device_id, state in self.poller.states.items():
+            quality = self.poller.quality(device_id, now_mono)
+            device = state.device
+            for name, value in state.values.items():
+                channel = f"{device_id}/{name}"
+                sample[channel] = value if quality.get(name) == QUALITY_FLAGS["ok"] else None
+                flags[channel] = quality.get(name, QUALITY_FLAGS["missing"])
+            power = _POWER_OF_KIND.get(device.kind, "p_kw")
+            if device.kind != "gas_meter":
+                powers.append(
+                    MeteredPower(
+                        device_id,
+                        device.kind,
+                        device.building,
+                        state.values.get(power),
+                        quality.get(power, QUALITY_FLAGS["missing"]),
+                    )
+                )
+            good = list(state.good_wall_s.values())
+            devices[device_id] = {
+                "kind": device.kind,
+                "building": device.building,
+                "ok": state.last_read_ok,
+                "error": state.error,
+                "values": dict(state.values),
+                "quality": {name: _FLAG_NAMES[flag] for name, flag in quality.items()},
+                "read_utc": _iso(max(state.good_sim_s.values())) if state.good_sim_s else None,
+                "read_wall_utc": _iso(min(good)) if good else None,
+                "age_s": round(now_wall - min(good), 3) if good else None,
+            }
+        balance = live_balance(powers)
+        for boundary, terms in balance.items():
+            for name, term in terms.as_dict().items():
+                if name.endswith("_kw") and not isinstance(term, str):
+                    sample[f"balance:{boundary}/{name}"] = None if term is None else float(term)
+                    flags[f"balance:{boundary}/{name}"] = terms.quality
+        if any(value is not None for value in sample.values()):  # nothing read yet: no empty interval
+            for accumulator in self.means.values():
+                accumulator.add(now_sim, sample, flags)
+        self._store_means(now_sim)  # an open interval is not stored: its means are partial
+        self._update_kpis(now_sim, sample, balance_kw={b: t.as_dict() for b, t in balance.items()})
+        failing = self.poller.failing()
+        self.snapshot = {
+            "version": 1,
+            "site": self.site.name,
+            "written_utc": _iso(now_wall),
+            "sim_time_utc": _iso(now_sim),
+            "sim_time_s": now_sim,
+            "clock": "field" if self.poller.clock.sim_s is not None else "wall",
+            "speed": self.poller.clock.speed if self.poller.clock.sim_s is not None else 1.0,
+            "devices_total": len(devices),
+            "devices_ok": len(devices) - len(failing),
+            "failing": failing,
+            "devices": devices,
+            "balance": {boundary: terms.as_dict() for boundary, terms in balance.items()},
+            "kpis": self.kpis,
+            "store": {name: table.rows for name, table in self.tables.items()},
+        }
+        write_json_atomic(self.store_dir / SNAPSHOT_FILE, self.snapshot)
+
+    def status_line(self) -> str:
+        """One line: simulated time, devices ok / failing (named), district balance, today's energy."""
+        snap = self.snapshot
+        failing = snap.get("failing", [])
+        names = ", ".join(failing[:5]) + (f" +{len(failing) - 5}" if len(failing) > 5 else "")
+        district = snap.get("balance", {}).get(SUBSTATION, {})
+        today = self.kpis.get("today", {}).get(SUBSTATION, {})
+
+        def kw(name: str) -> str:
+            value = district.get(name)
+            return "?" if value is None else f"{value:+.1f}"
+
+        def kwh(name: str) -> str:
+            value = today.get(name)
+            return "?" if value is None else f"{value:.0f}"
+
+        counts = f"{snap.get('devices_ok', 0)}/{snap.get('devices_total', 0)}"
+        return (
+            f"{snap.get('sim_time_utc', '?')[:19]}Z devices {counts} ok"
+            + (f", failing: {names}" if failing else "")
+            + f" | grid {kw('grid_kw')} kW (PV {kw('pv_kw')}, load {kw('load_kw')}, heat pumps {kw('heat_pump_kw')},"
+            f" EVs {kw('ev_kw')}, batteries {kw('battery_kw')}, losses {kw('losses_kw')})"
+            f" | today import {kwh('import_kwh')} kWh, export {kwh('export_kwh')} kWh"
+        )
+
+    # --- store and KPIs -----------------------------------------------------------------
+
+    def _store_means(self, now_sim: float | None) -> None:
+        for name, accumulator in self.means.items():
+            times, values, flags = accumulator.pop_complete(now_sim)
+            if not times.size:
+                continue
+            if name == "15min":
+                flows = self._quarter_flows(times, values)
+                values.update(flows)
+                for row, start in enumerate(times.tolist()):
+                    self._flows[int(start)] = self._flow_row(
+                        {channel: column[row] for channel, column in flows.items()}
+                    )
+                self._matrix = None
+            self.tables[name].append(times, values, flags)
+            self.flushes += 1
+
+    def _quarter_flows(self, times: np.ndarray, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Energy flows per boundary and quarter-hour: import/export from the meters' counters."""
+        flows: dict[str, np.ndarray] = {}
+        readings = read_json(self.store_dir / READINGS_FILE, {})
+        for meter, boundary in self.meters.items():
+            for flow, counter in (("import_kwh", "energy_import_kwh"), ("export_kwh", "energy_export_kwh")):
+                channel = f"{meter}/{counter}"
+                column = values.get(channel, np.full(times.size, np.nan))
+                initial = self._counters_end.get(channel)
+                if initial is None:
+                    initial = _year_start_reading(readings.get(meter, []), counter, int(times[0]))
+                energy = energy_from_counters(
+                    xr.DataArray(_ffill(column), dims="time"), initial_kwh=math.nan if initial is None else initial
+                ).values
+                energy[~np.isfinite(column)] = np.nan  # the energy of a gap lands in the next good quarter
+                finite = column[np.isfinite(column)]
+                if finite.size:
+                    self._counters_end[channel] = float(finite[-1])
+                flows[f"flow:{boundary}/{flow}"] = energy
+        fuel = {boundary: np.zeros(times.size) for boundary in self.boundaries}
+        for device in self.site.devices:
+            if device.kind == "gas_meter":
+                channel = f"{device.id}/energy_fuel_kwh"
+                column = values.get(channel, np.full(times.size, np.nan))
+                energy = energy_from_counters(
+                    xr.DataArray(_ffill(column), dims="time"),
+                    initial_kwh=self._counters_end.get(channel, math.nan),
+                ).values
+                finite = column[np.isfinite(column)]
+                if finite.size:
+                    self._counters_end[channel] = float(finite[-1])
+                for boundary in {device.building or SUBSTATION, SUBSTATION}:
+                    if boundary in fuel:
+                        fuel[boundary] = fuel[boundary] + np.nan_to_num(energy)
+        for boundary in self.boundaries:
+            load = sum(
+                values.get(f"balance:{boundary}/{term}", np.full(times.size, np.nan)).clip(min=0)
+                for term in ("load_kw", "heat_pump_kw", "ev_kw")
+            )
+            pv = values.get(f"balance:{boundary}/pv_kw", np.full(times.size, np.nan))
+            flows[f"flow:{boundary}/load_kwh"] = np.asarray(load) * _DT_H
+            flows[f"flow:{boundary}/generation_kwh"] = (-pv).clip(min=0) * _DT_H
+            flows[f"flow:{boundary}/fuel_kwh"] = fuel[boundary]
+        return flows
+
+    def _flow_row(self, flows: dict[str, float]) -> np.ndarray:
+        """Flows of one quarter as a (boundary, flow) array, NaN where unknown."""
+        row = np.full((len(self.boundaries), len(_FLOWS)), np.nan)
+        for channel, value in flows.items():
+            index = self._flow_index.get(channel)
+            if index is not None:
+                row[index] = value
+        return row
+
+    def _update_kpis(self, now_sim: float, sample: dict[str, float | None], *, balance_kw: dict[str, Any]) -> None:
+        """KPIs of today and the year so far: stored quarters plus the open one (from the counters now).
+
+        Recomputed when a quarter was stored, else at most every ``kpi_every_s`` of wall time.
+        """
+        if self._matrix is not None and time.monotonic() < self._next_kpis:
+            return
+        self._next_kpis = time.monotonic() + self.kpi_every_s
+        open_start = int(now_sim // INTERVAL_S) * INTERVAL_S
+        open_flows: dict[str, float] = {}
+        elapsed_h = (now_sim - open_start) / 3600.0
+        for meter, boundary in self.meters.items():
+            for flow, counter in (("import_kwh", "energy_import_kwh"), ("export_kwh", "energy_export_kwh")):
+                channel = f"{meter}/{counter}"
+                now_value, end = sample.get(channel), self._counters_end.get(channel)
+                open_flows[f"flow:{boundary}/{flow}"] = (
+                    max(now_value - end, 0.0) if now_value is not None and end is not None else math.nan
+                )
+        for boundary, terms in balance_kw.items():
+            load = sum(max(terms.get(t) or 0.0, 0.0) for t in ("load_kw", "heat_pump_kw", "ev_kw"))
+            open_flows[f"flow:{boundary}/load_kwh"] = load * elapsed_h
+            open_flows[f"flow:{boundary}/generation_kwh"] = max(-(terms.get("pv_kw") or 0.0), 0.0) * elapsed_h
+            open_flows[f"flow:{boundary}/fuel_kwh"] = 0.0
+        local = datetime.fromtimestamp(now_sim, UTC).astimezone(LOCAL_TZ)
+        day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        year_start = local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+        if self._matrix is None or (self._matrix[0].size and self._matrix[0][0] < year_start):
+            self._flows = {start: flows for start, flows in self._flows.items() if start >= year_start}
+            stored = sorted(self._flows)
+            matrix = np.stack([self._flows[t] for t in stored]) if stored else np.zeros((0, *self._flow_shape))
+            self._matrix = (np.asarray(stored, dtype=np.int64), matrix)
+        times, matrix = self._matrix
+        closed = times < open_start
+        times = np.append(times[closed], open_start)
+        matrix = np.concatenate([matrix[closed], self._flow_row(open_flows)[None]])
+        self.kpis["today"] = self._kpis(matrix[times >= day_start])
+        # the year's KPIs take up to a second late in the year: a worker thread computes them
+        # (numpy releases the GIL), at most every year_kpi_every_s, so polling never waits
+        year = self._year_kpis
+        if year is not None and year.done():
+            self.kpis["year"] = year.result()
+            self._year_kpis = None
+        if self._year_kpis is None and time.monotonic() >= self._next_year_kpis:
+            self._next_year_kpis = time.monotonic() + self.year_kpi_every_s
+            self._year_kpis = self._executor.submit(self._kpis, matrix[times >= year_start])
+
+    def _kpis(self, matrix: np.ndarray) -> dict[str, dict[str, float | None]]:
+        data = {flow: (("time", "boundary"), matrix[:, :, index]) for index, flow in enumerate(_FLOWS)}
+        flows = xr.Dataset(data, coords={"boundary": self.boundaries}, attrs={"dt_h": _DT_H, "time_dim": "time"})
+        kpis = energy_kpis(flows, factors=self.factors)
+        out: dict[str, dict[str, float | None]] = {}
+        for index, boundary in enumerate(self.boundaries):
+            out[boundary] = {name: _number(kpis[name].values[index]) for name in KPI_NAMES if name in kpis}
+            out[boundary]["quarters"] = float(matrix.shape[0])
+        return out
+
+    def _load_history(self) -> None:
+        """Take the year's stored flows and the last counter readings from the 15-minute table."""
+        table = self.tables["15min"]
+        if table.rows == 0:
+            return
+        ds = table.read()
+        channels = [str(c) for c in ds["channel"].values]
+        values = ds["value"].values
+        for index, channel in enumerate(channels):
+            column = values[:, index]
+            if channel in self._flow_index:
+                starts = ds["time"].values.astype("datetime64[s]").astype(np.int64)
+                for row in np.flatnonzero(np.isfinite(column)):
+                    start = int(starts[row])
+                    if start not in self._flows:
+                        self._flows[start] = np.full(self._flow_shape, np.nan)
+                    self._flows[start][self._flow_index[channel]] = column[row]
+            elif channel.endswith(("/energy_import_kwh", "/energy_export_kwh", "/energy_fuel_kwh")):
+                finite = column[np.isfinite(column)]
+                if finite.size:
+                    self._counters_end[channel] = float(finite[-1])
+
+
+async def run_live(
+    site_file: str | Path,
+    store_dir: str | Path,
+    *,
+    status: Callable[[str], None] | None = None,
+    status_every_s: float = 5.0,
+    stop: asyncio.Event | None = None,
+) -> LiveTwin:
+    """Run ``twin live`` until SIGINT or SIGTERM (or ``stop``), then flush; return the twin.
+
+    Raises
+    ------
+    ConfigError
+        Bad site file, or the store is locked by another writer.
+    """
+    site = load_site(site_file)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with StoreLock(store_dir, f"twin live --site {site_file}"):
+        twin = LiveTwin(site, store_dir, base_dir=Path(site_file).parent, status=status, status_every_s=status_every_s)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await twin.run(stop)
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+    return twin
+
+
+def import_meter_data(files: list[str | Path], store_dir: str | Path, *, site_file: str | Path | None = None) -> str:
+    """Back-fill a store from 15-minute meter data files; return a one-line summary.
+
+    Quarter-hours the store already holds for a boundary are kept (live data wins); the others
+    are appended. Readings go to the store's readings file and set the year's start.
+
+    Raises
+    ------
+    ConfigError
+        A bad file (file, line, column), an unknown meter, or a store held by another writer.
+    """
+    data = read_meter_files(files)
+    store = Path(store_dir)
+    with StoreLock(store, f"twin import {' '.join(str(f) for f in files)}"):
+        if site_file is not None:
+            meters = site_meters(load_site(site_file))
+        else:
+            meters = read_json(store / METERS_FILE, None)
+            if meters is None:
+                raise ConfigError("the store does not know the site's meters yet: give --site FILE", file=str(store))
+        unknown = [record for record in data.records if record.meter not in meters]
+        if unknown:
+            first = unknown[0]
+            raise ConfigError(
+                f"meter {first.meter!r} is not a building or substation meter of the site",
+                file=first.file,
+                field=f"line {first.line}: column meter",
+                allowed=", ".join(sorted(meters)[:6]) + (", ..." if len(meters) > 6 else "") or "none",
+            )
+        table = MeanTable(store, "15min", writable=True)
+        existing = table.read()
+        have: dict[str, set[int]] = {}
+        for index, channel in enumerate(str(c) for c in existing["channel"].values):
+            finite = np.isfinite(existing["value"].values[:, index])
+            have[channel] = set(existing["time"].values[finite].astype("datetime64[s]").astype(np.int64).tolist())
+        new: dict[int, dict[str, float]] = {}
+        skipped = 0
+        readings = read_json(store / READINGS_FILE, {})
+        for record in data.records:
+            if record.kind == "reading":
+                entry = {"time_s": record.time_s, "energy_import_kwh": record.import_kwh}
+                if not math.isnan(record.export_kwh):
+                    entry["energy_export_kwh"] = record.export_kwh
+                kept = [r for r in readings.get(record.meter, []) if r["time_s"] != record.time_s]
+                readings[record.meter] = sorted([*kept, entry], key=lambda r: r["time_s"])
+                continue
+            boundary = meters[record.meter]
+            for flow, value in (("import_kwh", record.import_kwh), ("export_kwh", record.export_kwh)):
+                channel = f"flow:{boundary}/{flow}"
+                if record.time_s in have.get(channel, set()):
+                    skipped += 1
+                    continue
+                new.setdefault(record.time_s, {})[channel] = value
+        times = sorted(new)
+        channels = sorted({c for row in new.values() for c in row})
+        table.append(
+            np.asarray(times, dtype=np.int64),
+            {c: np.array([new[t].get(c, np.nan) for t in times]) for c in channels},
+        )
+        write_json_atomic(store / READINGS_FILE, readings)
+    gaps = sum(data.gaps().values())
+    n_readings = sum(1 for r in data.records if r.kind == "reading")
+    return (
+        f"imported {len(times)} quarter-hours from {data.files} file(s) into {store}: "
+        f"{skipped} value(s) already in the store kept, {data.duplicates} duplicate row(s) dropped, "
+        f"{gaps} quarter-hour(s) missing in the files, {n_readings} reading(s)"
+    )
+
+
+def site_meters(site: Site) -> dict[str, str]:
+    """Meter device id -> its boundary (a building id, or ``"substation"``)."""
+    return {
+        device.id: (device.building or SUBSTATION) if device.kind == "building_meter" else SUBSTATION
+        for device in site.devices
+        if device.kind in ("building_meter", "substation_meter")
+    }
+
+
+def _year_start_reading(readings: list[dict[str, float]], counter: str, before_s: int) -> float | None:
+    """The latest reading of a counter at or before a time (a year's start), if any."""
+    usable = [r for r in readings if r["time_s"] <= before_s and counter in r]
+    return float(max(usable, key=lambda r: r["time_s"])[counter]) if usable else None
+
+
+def _ffill(column: np.ndarray) -> np.ndarray:
+    out = np.asarray(column, dtype=float).copy()
+    for index in range(1, out.size):
+        if not np.isfinite(out[index]):
+            out[index] = out[index - 1]
+    return out
+
+
+def _number(value: Any) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _iso(seconds: float) -> str:
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
