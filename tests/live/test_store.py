@@ -125,3 +125,18 @@ def test_mean_accumulator_means_and_counters() -> None:
     assert flags["p_kw"].tolist() == [1]
     times, values, flags = acc.pop_complete()
     assert times.tolist() == [60] and np.isnan(values["p_kw"][0]) and flags["p_kw"].tolist() == [2]
+
+
+@pytest.mark.parametrize("wanted", [["c"], ["a", "c"], ["c", "a", "nope"], [f"x{i}" for i in range(0, 300, 7)]])
+def test_read_table_reads_chosen_channels_and_rows(tmp_path: Path, wanted: list[str]) -> None:
+    names = ["a", "b", "c"] + [f"x{i}" for i in range(300)]
+    table = MeanTable(tmp_path, "15min", writable=True)
+    times = np.arange(10) * 900
+    table.append(times, {name: np.arange(10.0) + k for k, name in enumerate(names)})
+    table.append(times[:2], {"a": [-1.0, -2.0]})  # back-fill rows repeat a time: the first value wins
+    ds = read_table(tmp_path, "15min", start_s=900, end_s=4 * 900, channels=wanted)
+    present = [name for name in wanted if name in names]
+    assert list(ds.channel.values) == present
+    assert ds.sizes["time"] == 3
+    for name in present:
+        np.testing.assert_array_equal(ds["value"].sel(channel=name).values, np.arange(1.0, 4.0) + names.index(name))

@@ -253,9 +253,11 @@ class MeanTable:
         write_json_atomic(self.commit_path, {"rows": self.rows, "channels": self.channels})
         return self.rows
 
-    def read(self, *, start_s: int | None = None, end_s: int | None = None) -> xr.Dataset:
+    def read(
+        self, *, start_s: int | None = None, end_s: int | None = None, channels: Sequence[str] | None = None
+    ) -> xr.Dataset:
         """Return the committed rows, merged by time and sorted (see :func:`read_table`)."""
-        return _read(self.path, self.rows, self.channels, self.name, start_s, end_s)
+        return _read(self.path, self.rows, self.channels, self.name, start_s, end_s, channels)
 
     def _open_for_writing(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -281,8 +283,18 @@ class MeanTable:
         self._group = group
 
 
-def read_table(store_dir: str | Path, name: str, *, start_s: int | None = None, end_s: int | None = None) -> xr.Dataset:
+def read_table(
+    store_dir: str | Path,
+    name: str,
+    *,
+    start_s: int | None = None,
+    end_s: int | None = None,
+    channels: Sequence[str] | None = None,
+) -> xr.Dataset:
     """Read the committed rows of a store's table (safe while the writer appends).
+
+    Only the rows between the first and the last kept time and only the chosen channels are
+    read from disk, so a day of a year-long table or a few channels of thousands stay cheap.
 
     Parameters
     ----------
@@ -292,6 +304,8 @@ def read_table(store_dir: str | Path, name: str, *, start_s: int | None = None, 
         ``"1min"`` or ``"15min"``.
     start_s, end_s : int, optional
         Keep interval starts in ``[start_s, end_s)``, seconds since 1970-01-01 UTC.
+    channels : sequence of str, optional
+        Read only these channels (in this order); names the table does not hold are left out.
 
     Returns
     -------
@@ -300,7 +314,7 @@ def read_table(store_dir: str | Path, name: str, *, start_s: int | None = None, 
         tz-naive UTC, sorted, one row per time (first non-missing value of each channel wins).
     """
     table = MeanTable(store_dir, name)
-    return table.read(start_s=start_s, end_s=end_s)
+    return table.read(start_s=start_s, end_s=end_s, channels=channels)
 
 
 @dataclass
@@ -355,35 +369,62 @@ class MeanAccumulator:
 
 
 def _read(
-    path: Path, rows: int, channels: Sequence[str], name: str, start_s: int | None, end_s: int | None
+    path: Path,
+    rows: int,
+    channels: Sequence[str],
+    name: str,
+    start_s: int | None,
+    end_s: int | None,
+    wanted: Sequence[str] | None = None,
 ) -> xr.Dataset:
     width = len(channels)
+    if wanted is None:
+        columns = np.arange(width)
+    else:
+        index = {channel: i for i, channel in enumerate(channels)}
+        columns = np.asarray([index[channel] for channel in wanted if channel in index], dtype=np.int64)
+    selected = [channels[i] for i in columns]
     if rows == 0 or not path.exists():
         times = np.zeros(0, dtype=np.int64)
-        value = np.zeros((0, width), dtype=np.float64)
-        flags = np.zeros((0, width), dtype=np.int8)
+        value = np.zeros((0, len(selected)), dtype=np.float64)
+        flags = np.zeros((0, len(selected)), dtype=np.int8)
     else:
         group = zarr.open_group(str(path), mode="r", zarr_format=3)
         times = np.asarray(_array(group, "time")[:rows])
-        value = np.asarray(_array(group, "value")[:rows, :width])
-        flags = np.asarray(_array(group, "quality")[:rows, :width])
-    keep = np.ones(times.size, dtype=bool)
-    if start_s is not None:
-        keep &= times >= start_s
-    if end_s is not None:
-        keep &= times < end_s
-    times, value, flags = times[keep], value[keep], flags[keep]
+        keep = np.ones(times.size, dtype=bool)
+        if start_s is not None:
+            keep &= times >= start_s
+        if end_s is not None:
+            keep &= times < end_s
+        kept = np.flatnonzero(keep)
+        first, stop = (int(kept[0]), int(kept[-1]) + 1) if kept.size else (0, 0)
+        times, keep = times[first:stop], keep[first:stop]
+        value = _read_block(_array(group, "value"), first, stop, columns, width)[keep]
+        flags = _read_block(_array(group, "quality"), first, stop, columns, width)[keep]
+        times = times[keep]
     if times.size and np.unique(times).size != times.size:
         times, value, flags = _merge_rows(times, value, flags)
     order = np.argsort(times, kind="stable")
     stamps = pd.to_datetime(times[order], unit="s").as_unit("ns")
     ds = xr.Dataset(
         {"value": (("time", "channel"), value[order]), "quality": quality_variable(flags[order], ("time", "channel"))},
-        coords={"time": stamps, "channel": np.asarray(list(channels), dtype=object)},
+        coords={"time": stamps, "channel": np.asarray(selected, dtype=object)},
         attrs={"table": name, "resolution_s": TABLES[name], "source": "measured"},
     )
     ds["value"].attrs["long_name"] = "mean over the interval (counters: last reading)"
     return ds
+
+
+def _read_block(array: zarr.Array, first: int, stop: int, columns: np.ndarray, width: int) -> np.ndarray:
+    """Rows ``[first, stop)`` of the chosen columns; a contiguous column span is one plain slice."""
+    if stop <= first or columns.size == 0:
+        return np.zeros((max(stop - first, 0), columns.size), dtype=array.dtype)
+    if columns.size == width and np.array_equal(columns, np.arange(width)):
+        return np.asarray(array[first:stop, :width])
+    low, high = int(columns.min()), int(columns.max()) + 1
+    if high - low <= 2 * columns.size:
+        return np.asarray(array[first:stop, low:high])[:, columns - low]
+    return np.asarray(array.oindex[first:stop, columns])
 
 
 def _array(group: zarr.Group, name: str) -> zarr.Array:
