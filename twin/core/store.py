@@ -383,7 +383,7 @@ def _read(
     else:
         index = {channel: i for i, channel in enumerate(channels)}
         columns = np.asarray([index[channel] for channel in wanted if channel in index], dtype=np.int64)
-    selected = [channels[i] for i in columns]
+    selected = [channels[int(i)] for i in columns]
     if rows == 0 or not path.exists():
         times = np.zeros(0, dtype=np.int64)
         value = np.zeros((0, len(selected)), dtype=np.float64)
