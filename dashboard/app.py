@@ -1,0 +1,164 @@
+"""The Dash app of the energy managers: pages Live, Buildings, Year, Grid and Scenarios behind a login.
+
+:func:`create_app` builds one app per call (no module-level app, no global callbacks):
+pages are registered with Dash Pages and their callbacks attached to this app only. The
+data paths and the data cache live in the Flask config of the app's server, so callbacks
+read them without globals. ``/healthz`` is public; everything else, the downloads included,
+needs the login (:mod:`dashboard.auth`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+import dash
+import dash_auth
+import pandas as pd
+from dash import Dash, dcc, html
+from flask import Response, abort, jsonify, send_file
+
+from dashboard import pages
+from dashboard.auth import PUBLIC_ROUTES, load_credentials, password_checker
+from dashboard.data import DashboardConfig, DataCache, list_results, load_snapshot, read_result_kpis
+from dashboard.pages.common import CACHE_KEY, CONFIG_KEY
+from dashboard.pages.scenarios import DOWNLOADS
+
+__all__ = ["DEFAULT_RESULTS", "DEFAULT_STORE", "TITLE", "create_app"]
+
+TITLE: Final[str] = "Beucha district twin"
+#: Default folders under the data root.
+DEFAULT_STORE: Final[str] = "live"
+DEFAULT_RESULTS: Final[str] = "scenarios"
+
+
+def create_app(
+    data_root: str | Path,
+    store_dir: str | Path | None = None,
+    results_dir: str | Path | None = None,
+    credentials: Mapping[str, str] | None = None,
+    *,
+    refresh_s: float = 3.0,
+) -> Dash:
+    """Build the dashboard.
+
+    Parameters
+    ----------
+    data_root : str or Path
+        The twin's data root.
+    store_dir : str or Path, optional
+        The live twin's store; default ``DATA_ROOT/live``.
+    results_dir : str or Path, optional
+        Folder of scenario result folders; default ``DATA_ROOT/scenarios``.
+    credentials : mapping of str to str, optional
+        User -> password (or werkzeug hash); default from the environment or
+        ``DATA_ROOT/dashboard-users.json`` (:func:`dashboard.auth.load_credentials`).
+    refresh_s : float
+        Update interval of the live pages. [s]
+
+    Raises
+    ------
+    ConfigError
+        When no login is configured.
+    """
+    root = Path(data_root)
+    config = DashboardConfig(
+        data_root=root,
+        store_dir=Path(store_dir) if store_dir is not None else root / DEFAULT_STORE,
+        results_dir=Path(results_dir) if results_dir is not None else root / DEFAULT_RESULTS,
+        refresh_s=refresh_s,
+    )
+    users = dict(credentials) if credentials is not None else load_credentials(root)
+    app = Dash(
+        __name__,
+        use_pages=True,
+        pages_folder="",
+        compress=True,
+        title=TITLE,
+        update_title="",
+        suppress_callback_exceptions=True,
+        assets_folder=str(Path(__file__).with_name("assets")),
+    )
+    server = app.server
+    server.config[CONFIG_KEY] = config
+    server.config[CACHE_KEY] = DataCache()
+    for order, page in enumerate(pages.PAGES):
+        dash.register_page(
+            page.__name__,
+            path=page.PATH,
+            name=page.NAME,
+            title=f"{page.NAME} - {TITLE}",
+            layout=page.layout,
+            order=order,
+        )
+        page.register_callbacks(app)
+    app.layout = html.Div(
+        [
+            html.Header(
+                [
+                    html.Span(TITLE, className="brand"),
+                    html.Nav(
+                        [dcc.Link(page.NAME, href=page.PATH, id=f"nav-{page.NAME.lower()}") for page in pages.PAGES]
+                    ),
+                    html.Span("times in Europe/Berlin", className="note"),
+                ]
+            ),
+            html.Main(dash.page_container),
+        ]
+    )
+    server.add_url_rule("/healthz", "healthz", lambda: _healthz(config))
+    server.add_url_rule("/download/<name>/<file>", "download", lambda name, file: _download(config, name, file))
+    dash_auth.BasicAuth(
+        app,
+        auth_func=password_checker(users),
+        public_routes=list(PUBLIC_ROUTES),
+        secret_key=os.environ.get("TWIN_DASHBOARD_SECRET") or os.urandom(24).hex(),
+    )
+    return app
+
+
+def _healthz(config: DashboardConfig) -> Response:
+    snapshot = load_snapshot(config.store_dir)
+    return jsonify(
+        status="ok",
+        snapshot=snapshot is not None,
+        sim_time_utc=(snapshot or {}).get("sim_time_utc"),
+        results=len(list_results(config.results_dir)),
+    )
+
+
+def _download(config: DashboardConfig, name: str, file: str) -> Response:
+    """A result file, or a CSV made from it; 404 for anything not offered."""
+    result = next((r for r in list_results(config.results_dir) if r.name == name), None)
+    if result is None or file not in DOWNLOADS:
+        abort(404)
+    if file == "result.nc":
+        path = result.folder / "result.nc"
+        if not path.is_file():
+            abort(404)
+        return send_file(path, mimetype="application/x-netcdf", as_attachment=True, download_name=f"{name}.nc")
+    if file == "kpis.csv":
+        kpis = read_result_kpis(result.folder)
+        frame = pd.DataFrame({"kpi": list(kpis), "value": list(kpis.values())})
+    else:
+        import xarray as xr
+
+        path = result.folder / "result.nc"
+        if not path.is_file():
+            abort(404)
+        with xr.open_dataset(path) as ds:
+            columns = [v for v in ds.data_vars if ds[v].dims == ("time",)]
+            frame = ds[columns].to_dataframe()
+            units = {v: ds[v].attrs.get("units", "") for v in columns}
+        frame.columns = [f"{c} [{units[c]}]" if units[c] else c for c in frame.columns]
+        frame.index = pd.DatetimeIndex(frame.index).tz_localize("UTC").rename("time_utc")
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=file != "kpis.csv")
+    return Response(
+        buffer.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}-{file}"'},
+    )

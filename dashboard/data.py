@@ -1,0 +1,350 @@
+"""What the dashboard reads: the live snapshot, the state store and scenario result folders.
+
+Everything here reads files through the twin core (:mod:`twin.core.store`) or plain file
+formats (NetCDF, JSON); nothing imports models or connectors. Times stay UTC here; the
+figures convert to Europe/Berlin for display. Reads that are costly for a year of data go
+through a :class:`DataCache` owned by the app (memoisation keyed by the file's state: the
+committed row count of a store table, the modification time of a result file), so a
+callback pays a full read only when the data changed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from twin.core.store import read_json, read_snapshot, read_table
+
+__all__ = [
+    "BALANCE_TERMS",
+    "FLOW_TERMS",
+    "LOCAL_TZ",
+    "DashboardConfig",
+    "DataCache",
+    "GridMap",
+    "ResultInfo",
+    "balance_history",
+    "daily_flows",
+    "grid_map_from_net",
+    "grid_map_from_snapshot",
+    "list_results",
+    "load_snapshot",
+    "open_result",
+    "read_result_kpis",
+    "sim_time",
+    "step_energy",
+]
+
+LOCAL_TZ: Final[str] = "Europe/Berlin"
+#: Balance terms of a boundary in the snapshot and the store (load-positive; grid import-positive). [kW]
+BALANCE_TERMS: Final[tuple[str, ...]] = (
+    "grid_kw",
+    "pv_kw",
+    "battery_kw",
+    "community_battery_kw",
+    "heat_pump_kw",
+    "ev_kw",
+    "load_kw",
+    "losses_kw",
+)
+#: Per-quarter energy flows of a boundary in the 15-minute table. [kW h]
+FLOW_TERMS: Final[tuple[str, ...]] = ("import_kwh", "export_kwh", "load_kwh", "generation_kwh", "fuel_kwh")
+#: Resolution of the last-24-hours chart when read from the 1-minute table. [min]
+HISTORY_STEP_MIN: Final[int] = 5
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    """Where the dashboard reads its data.
+
+    Parameters
+    ----------
+    data_root : Path
+        The twin's data root (the login file ``dashboard-users.json`` lives here).
+    store_dir : Path
+        The live twin's state store (``snapshot.json``, the tables of means).
+    results_dir : Path
+        Folder of scenario result folders (each with ``result.nc`` and ``kpis.json``).
+    refresh_s : float
+        Seconds between updates of the live pages. [s]
+    """
+
+    data_root: Path
+    store_dir: Path
+    results_dir: Path
+    refresh_s: float = 3.0
+
+
+class DataCache:
+    """A small thread-safe LRU memo: ``get(key, loader)`` loads once per key.
+
+    Keys carry the state of the file they stand for (row count, mtime), so a changed file
+    is a new key and old entries fall out by age.
+    """
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, loader: Callable[[], T]) -> T:
+        """Return the cached value of ``key`` or load, keep and return it."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = loader()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+@dataclass(frozen=True)
+class ResultInfo:
+    """A scenario result folder."""
+
+    name: str
+    folder: Path
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class GridMap:
+    """The LV grid as drawn: buses with coordinates, branches between buses, buildings at buses.
+
+    ``buses``: index bus (int), columns ``name``, ``x`` (longitude), ``y`` (latitude);
+    ``branches``: index branch id (``"line 3"``, ``"trafo 0"``), columns ``kind``,
+    ``from_bus``, ``to_bus``; ``building_bus``: building id -> bus.
+    """
+
+    buses: pd.DataFrame
+    branches: pd.DataFrame
+    building_bus: dict[str, int] = field(default_factory=dict)
+
+
+def load_snapshot(store_dir: Path) -> dict[str, Any] | None:
+    """The live snapshot, or ``None`` before the first poll (or while it cannot be read)."""
+    try:
+        return read_snapshot(store_dir)
+    except (OSError, ValueError):
+        return None
+
+
+def sim_time(snapshot: dict[str, Any] | None) -> pd.Timestamp | None:
+    """The snapshot's (simulated) time, tz-aware UTC."""
+    if not snapshot or not snapshot.get("sim_time_utc"):
+        return None
+    return pd.Timestamp(snapshot["sim_time_utc"]).tz_convert("UTC")
+
+
+def balance_history(
+    store_dir: Path, boundary: str, end: pd.Timestamp, *, hours: float = 24.0, cache: DataCache | None = None
+) -> pd.DataFrame:
+    """The balance terms of a boundary over the last hours before ``end``.
+
+    From the 1-minute table (averaged to 5 minutes); from the 15-minute table when the
+    1-minute one holds nothing for the period (imported meter data only).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: interval start (tz-aware UTC); columns: the terms present of
+        :data:`BALANCE_TERMS` (load-positive). [kW]
+    """
+    end_s = int(end.timestamp())
+    start_s = end_s - int(hours * 3600)
+    wanted = [f"balance:{boundary}/{term}" for term in BALANCE_TERMS]
+    for table in ("1min", "15min"):
+        rows = _table_rows(store_dir, table)
+        key = ("history", str(store_dir), table, rows, boundary, start_s // 60, end_s // 60)
+        frame = _cached(cache, key, functools.partial(_read_frame, store_dir, table, wanted, start_s, end_s))
+        if len(frame):
+            if table == "1min":
+                frame = frame.resample(f"{HISTORY_STEP_MIN}min").mean()
+            return frame
+    return pd.DataFrame(columns=[w.split("/", 1)[1] for w in wanted], index=pd.DatetimeIndex([], tz="UTC"))
+
+
+def daily_flows(store_dir: Path, boundary: str, year: int, *, cache: DataCache | None = None) -> pd.DataFrame:
+    """A boundary's energy flows per local day of ``year`` from the 15-minute table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: Europe/Berlin dates (``DatetimeIndex`` at local midnight); columns
+        :data:`FLOW_TERMS`; days without data are left out. [kW h]
+    """
+    start = pd.Timestamp(year=year, month=1, day=1, tz=LOCAL_TZ).tz_convert("UTC")
+    end = pd.Timestamp(year=year + 1, month=1, day=1, tz=LOCAL_TZ).tz_convert("UTC")
+    rows = _table_rows(store_dir, "15min")
+    wanted = [f"flow:{boundary}/{term}" for term in FLOW_TERMS]
+
+    def load() -> pd.DataFrame:
+        frame = _read_frame(store_dir, "15min", wanted, int(start.timestamp()), int(end.timestamp()))
+        if frame.empty:
+            return frame
+        local = frame.tz_convert(LOCAL_TZ)
+        days = local.groupby(local.index.normalize()).sum(min_count=1)
+        return days.dropna(how="all")
+
+    return _cached(cache, ("daily", str(store_dir), rows, boundary, year), load)
+
+
+def step_energy(p_kw: np.ndarray, dt_h: float) -> tuple[np.ndarray, np.ndarray]:
+    """Import and export energy per step from net power at a boundary (never netted across steps).
+
+    Parameters
+    ----------
+    p_kw : numpy.ndarray
+        Net power at the boundary, import-positive. [kW]
+    dt_h : float
+        Step length. [h]
+
+    Returns
+    -------
+    import_kwh, export_kwh : numpy.ndarray
+        Non-negative energies per step. [kW h]
+    """
+    p = np.nan_to_num(np.asarray(p_kw, dtype=np.float64))
+    return np.clip(p, 0.0, None) * dt_h, np.clip(-p, 0.0, None) * dt_h
+
+
+def list_results(results_dir: Path) -> list[ResultInfo]:
+    """Scenario result folders under ``results_dir`` (those holding ``kpis.json``), by name."""
+    if not results_dir.is_dir():
+        return []
+    infos = []
+    for kpis_file in sorted(results_dir.glob("*/kpis.json")):
+        kpis = read_result_kpis(kpis_file.parent)
+        infos.append(ResultInfo(kpis_file.parent.name, kpis_file.parent, str(kpis.get("description", ""))))
+    return infos
+
+
+def read_result_kpis(folder: Path) -> dict[str, Any]:
+    """The flat KPI dict of a result folder (empty when missing or unreadable)."""
+    try:
+        data = read_json(folder / "kpis.json", {})
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def open_result(folder: Path, *, cache: DataCache | None = None) -> xr.Dataset:
+    """The root group of a result's ``result.nc``, loaded into memory (the file is closed).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the folder holds no ``result.nc``.
+    """
+    path = folder / "result.nc"
+    stamp = path.stat().st_mtime_ns
+
+    def load() -> xr.Dataset:
+        with xr.open_dataset(path) as ds:
+            return ds.load()
+
+    return _cached(cache, ("result", str(path), stamp), load)
+
+
+def grid_map_from_net(folder: Path, *, cache: DataCache | None = None) -> GridMap:
+    """Buses, branches and building buses from a result's ``net.json`` (pandapower JSON, read as text).
+
+    Branch ids follow the result's ``branch`` coordinate: ``"line I"`` / ``"trafo I"`` with the
+    net's element index. Buildings come from the names of loads and generators, ``"BUILDING/..."``.
+    """
+    path = folder / "net.json"
+    stamp = path.stat().st_mtime_ns
+    return _cached(cache, ("net", str(path), stamp), lambda: _parse_net(json.loads(path.read_text(encoding="utf-8"))))
+
+
+def grid_map_from_snapshot(snapshot: dict[str, Any] | None) -> GridMap | None:
+    """The grid drawn from the live snapshot's ``grid`` key (``None`` when the snapshot has none)."""
+    grid = (snapshot or {}).get("grid")
+    if not isinstance(grid, dict) or not grid.get("buses"):
+        return None
+    buses = pd.DataFrame.from_dict(grid["buses"], orient="index")
+    buses.index = buses.index.astype(int)
+    for column in ("name", "x", "y", "vm_pu"):
+        if column not in buses:
+            buses[column] = np.nan
+    branches = pd.DataFrame.from_dict(grid.get("branches") or {}, orient="index")
+    for column in ("kind", "from_bus", "to_bus", "loading_percent"):
+        if column not in branches:
+            branches[column] = np.nan
+    return GridMap(buses=buses.sort_index(), branches=branches)
+
+
+def _parse_net(net: dict[str, Any]) -> GridMap:
+    tables = net.get("_object", net)
+    bus = _net_table(tables, "bus")
+    coords = bus["geo"].map(_point) if "geo" in bus else pd.Series([(np.nan, np.nan)] * len(bus), index=bus.index)
+    buses = pd.DataFrame(
+        {"name": bus.get("name"), "x": [c[0] for c in coords], "y": [c[1] for c in coords]}, index=bus.index
+    )
+    branch_rows = []
+    for kind, from_col, to_col in (("line", "from_bus", "to_bus"), ("trafo", "hv_bus", "lv_bus")):
+        table = _net_table(tables, kind)
+        for index, row in table.iterrows():
+            branch_rows.append((f"{kind} {index}", kind, int(row[from_col]), int(row[to_col])))
+    branches = pd.DataFrame(branch_rows, columns=["branch", "kind", "from_bus", "to_bus"]).set_index("branch")
+    building_bus: dict[str, int] = {}
+    for kind in ("load", "sgen", "storage"):
+        table = _net_table(tables, kind)
+        if "name" in table and "bus" in table:
+            for name, bus_index in zip(table["name"], table["bus"], strict=True):
+                if isinstance(name, str) and "/" in name:
+                    building_bus.setdefault(name.split("/", 1)[0], int(bus_index))
+    return GridMap(buses=buses.sort_index(), branches=branches, building_bus=building_bus)
+
+
+def _net_table(tables: dict[str, Any], name: str) -> pd.DataFrame:
+    """A pandapower JSON table (``{"_object": "<split-oriented frame JSON>"}``) as a DataFrame."""
+    entry = tables.get(name)
+    if not isinstance(entry, dict):
+        return pd.DataFrame()
+    body = entry.get("_object", entry)
+    split = json.loads(body) if isinstance(body, str) else body
+    return pd.DataFrame(split.get("data", []), columns=split.get("columns", []), index=split.get("index", []))
+
+
+def _point(geo: Any) -> tuple[float, float]:
+    try:
+        data = json.loads(geo) if isinstance(geo, str) else geo
+        x, y = data["coordinates"][:2]
+        return float(x), float(y)
+    except (TypeError, ValueError, KeyError, IndexError):
+        return (np.nan, np.nan)
+
+
+def _table_rows(store_dir: Path, table: str) -> int:
+    commit = read_json(store_dir / f"means_{table}.commit.json", {"rows": 0})
+    return int(commit.get("rows", 0)) if isinstance(commit, dict) else 0
+
+
+def _read_frame(store_dir: Path, table: str, wanted: list[str], start_s: int, end_s: int) -> pd.DataFrame:
+    ds = read_table(store_dir, table, start_s=start_s, end_s=end_s, channels=wanted)
+    frame = pd.DataFrame(
+        ds["value"].values,
+        index=pd.DatetimeIndex(ds["time"].values).tz_localize("UTC"),
+        columns=[str(channel).split("/", 1)[1] for channel in ds["channel"].values],
+    )
+    return frame.dropna(how="all")
+
+
+def _cached(cache: DataCache | None, key: Hashable, loader: Callable[[], T]) -> T:
+    return loader() if cache is None else cache.get(key, loader)

@@ -1,0 +1,182 @@
+"""Buildings page: one building's balance now, its devices, KPIs and last 24 hours.
+
+The building is chosen from a list or by clicking its bus on the grid map (the map and
+the building-bus assignment come from a scenario result's ``net.json``, preferably the
+baseline's; buildings are named ``BUILDING/...`` in the net's loads and generators).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import pandas as pd
+from dash import Dash, Input, Output, State, dcc, html
+
+from dashboard.data import (
+    DashboardConfig,
+    DataCache,
+    GridMap,
+    balance_history,
+    grid_map_from_net,
+    list_results,
+    load_snapshot,
+    sim_time,
+)
+from dashboard.figures import building_balance_figure, empty_figure, grid_figure, history_figure
+from dashboard.pages.common import current, format_frac, local_time, refresh_ms, shown, table, tile
+
+__all__ = ["NAME", "PATH", "building_options", "building_view", "clicked_building", "layout", "register_callbacks"]
+
+PATH: Final[str] = "/buildings"
+NAME: Final[str] = "Buildings"
+
+
+def layout() -> html.Div:
+    """The page skeleton (no data: callbacks fill it)."""
+    return html.Div(
+        [
+            dcc.Interval(id="building-interval", interval=refresh_ms(), n_intervals=0),
+            html.H2("Buildings"),
+            html.Div(
+                [
+                    html.Label("Building", htmlFor="building-select"),
+                    dcc.Dropdown(id="building-select", clearable=False),
+                ],
+                className="control",
+            ),
+            html.Div(id="building-tiles", className="tiles"),
+            html.Div(
+                [dcc.Graph(id="building-balance", className="half"), dcc.Graph(id="building-map", className="half")],
+                className="row",
+            ),
+            html.Div(id="building-devices", className="panel"),
+            dcc.Graph(id="building-history"),
+        ]
+    )
+
+
+def building_options(config: DashboardConfig, cache: DataCache | None = None) -> list[dict[str, str]]:
+    """Buildings of the snapshot's balance (else of the grid map), for the dropdown."""
+    snapshot = load_snapshot(config.store_dir) or {}
+    names = [name for name in (snapshot.get("balance") or {}) if name != "substation"]
+    if not names:
+        grid = _building_map(config, cache)
+        names = sorted(grid.building_bus) if grid else []
+    return [{"label": name, "value": name} for name in sorted(names)]
+
+
+def clicked_building(
+    click: dict[str, Any] | None, config: DashboardConfig, cache: DataCache | None = None
+) -> str | None:
+    """The building at the bus clicked on the map (the first by name), or ``None``."""
+    points = (click or {}).get("points") or []
+    if not points or not points[0].get("customdata"):
+        return None
+    try:
+        bus = int(points[0]["customdata"][0])
+    except (TypeError, ValueError):
+        return None
+    grid = _building_map(config, cache)
+    at_bus = sorted(b for b, b_bus in (grid.building_bus if grid else {}).items() if b_bus == bus)
+    return at_bus[0] if at_bus else None
+
+
+def building_view(building: str | None, config: DashboardConfig, cache: DataCache | None = None) -> dict[str, Any]:
+    """What the page shows for one building: ``tiles``, ``devices``, ``balance``, ``map``, ``history``."""
+    grid = _building_map(config, cache)
+    snapshot = load_snapshot(config.store_dir) or {}
+    if not building:
+        blank = empty_figure("choose a building")
+        return {"tiles": [], "devices": [], "balance": blank, "map": _map(grid, None), "history": blank}
+    balance = (snapshot.get("balance") or {}).get(building)
+    kpis = snapshot.get("kpis") or {}
+    today = (kpis.get("today") or {}).get(building) or {}
+    year = (kpis.get("year") or {}).get(building) or {}
+    tiles = [
+        tile("Self-sufficiency today", format_frac(today.get("self_sufficiency_frac"))),
+        tile("Self-consumption today", format_frac(today.get("self_consumption_frac"))),
+        tile("Import / export today", f"{_kwh(today.get('import_kwh'))} / {_kwh(today.get('export_kwh'))}"),
+        tile("Balance this year", _kwh(year.get("energy_balance_kwh")), note="import + gas - export"),
+        tile("Gas this year", _kwh(year.get("fuel_kwh"))),
+    ]
+    devices = {name: d for name, d in (snapshot.get("devices") or {}).items() if d.get("building") == building}
+    rows = [
+        (
+            name,
+            str(d.get("kind", "")).replace("_", " "),
+            "ok" if d.get("ok") else "failing",
+            ", ".join(f"{key} {_value(value)}" for key, value in (d.get("values") or {}).items()),
+            local_time(d.get("read_utc"), "%H:%M:%S"),
+        )
+        for name, d in sorted(devices.items())
+    ]
+    now = sim_time(snapshot)
+    history = balance_history(config.store_dir, building, now, cache=cache) if now is not None else pd.DataFrame()
+    return {
+        "tiles": tiles,
+        "devices": [
+            html.H3(f"Devices of {building}"),
+            table(
+                ["device", "kind", "state", "values (units in the names)", "read"],
+                rows,
+                table_id="building-device-table",
+            ),
+        ],
+        "balance": building_balance_figure(balance, title=f"{building}: power now"),
+        "map": _map(grid, building),
+        "history": history_figure(history, title=f"{building}, last 24 hours [kW]"),
+    }
+
+
+def register_callbacks(app: Dash) -> None:
+    """Attach the page's callbacks to ``app``."""
+
+    @app.callback(
+        Output("building-select", "options"),
+        Output("building-select", "value"),
+        Input("building-select", "id"),
+        Input("building-map", "clickData"),
+        State("building-select", "value"),
+    )
+    def _choose(_id: str, click: dict[str, Any] | None, value: str | None) -> tuple[Any, Any]:
+        config, cache = current()
+        options = building_options(config, cache)
+        chosen = clicked_building(click, config, cache) or value or (options[0]["value"] if options else None)
+        return options, chosen
+
+    @app.callback(
+        Output("building-tiles", "children"),
+        Output("building-devices", "children"),
+        Output("building-balance", "figure"),
+        Output("building-map", "figure"),
+        Output("building-history", "figure"),
+        Input("building-select", "value"),
+        Input("building-interval", "n_intervals"),
+    )
+    def _update(building: str | None, _n: int) -> tuple[Any, ...]:
+        view = building_view(building, *current())
+        return view["tiles"], view["devices"], view["balance"], view["map"], view["history"]
+
+
+def _building_map(config: DashboardConfig, cache: DataCache | None) -> GridMap | None:
+    results = list_results(config.results_dir)
+    results.sort(key=lambda r: (r.name != "baseline", r.name))
+    for result in results:
+        if (result.folder / "net.json").is_file():
+            return grid_map_from_net(result.folder, cache=cache)
+    return None
+
+
+def _map(grid: GridMap | None, building: str | None) -> Any:
+    if grid is None:
+        return empty_figure("no grid map: the map comes from a scenario result's net.json")
+    bus = grid.building_bus.get(building) if building else None
+    return grid_figure(grid, title="Click a bus to choose its building", highlight_bus=bus)
+
+
+def _kwh(value: Any) -> str:
+    return shown(value, ",.0f", "kWh")
+
+
+def _value(value: Any) -> str:
+    return f"{value:,.2f}" if isinstance(value, int | float) else str(value)

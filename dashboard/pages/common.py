@@ -1,0 +1,96 @@
+"""Pieces the pages share: the app's data context, tiles, tables and time labels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import pandas as pd
+from dash import html
+from flask import current_app
+
+from dashboard.data import LOCAL_TZ, DashboardConfig, DataCache
+
+__all__ = [
+    "CACHE_KEY",
+    "CONFIG_KEY",
+    "current",
+    "format_frac",
+    "format_kw",
+    "local_time",
+    "refresh_ms",
+    "table",
+    "tile",
+]
+
+CONFIG_KEY: Final[str] = "TWIN_DASHBOARD"
+CACHE_KEY: Final[str] = "TWIN_DASHBOARD_CACHE"
+
+
+def current() -> tuple[DashboardConfig, DataCache]:
+    """The running app's configuration and data cache (set by :func:`dashboard.app.create_app`)."""
+    return current_app.config[CONFIG_KEY], current_app.config[CACHE_KEY]
+
+
+def refresh_ms() -> int:
+    """The live pages' update interval of the running app in ms (3 s outside an app)."""
+    try:
+        return int(current()[0].refresh_s * 1000)
+    except (RuntimeError, KeyError):
+        return 3000
+
+
+def tile(label: str, value: str, *, note: str = "", tone: str = "") -> html.Div:
+    """A KPI tile: a label, a big value with its unit, an optional note."""
+    return html.Div(
+        [
+            html.Div(label, className="tile-label"),
+            html.Div(value, className="tile-value"),
+            html.Div(note, className="tile-note"),
+        ],
+        className=f"tile {tone}".strip(),
+    )
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, table_id: str | None = None) -> html.Table:
+    """A plain HTML table built from components (never from strings)."""
+    props: dict[str, Any] = {"className": "data-table"}
+    if table_id:
+        props["id"] = table_id
+    return html.Table(
+        [
+            html.Thead(html.Tr([html.Th(h) for h in header])),
+            html.Tbody([html.Tr([html.Td(c) for c in r]) for r in rows]),
+        ],
+        **props,
+    )
+
+
+def local_time(stamp: pd.Timestamp | str | None, fmt: str = "%d.%m.%Y %H:%M") -> str:
+    """A UTC time shown in Europe/Berlin (``"-"`` when unknown)."""
+    if stamp is None or stamp == "":
+        return "-"
+    ts = pd.Timestamp(stamp)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts
+    return ts.tz_convert(LOCAL_TZ).strftime(fmt)
+
+
+def shown(value: Any, spec: str = ",.1f", unit: str = "", *, scale: float = 1.0) -> str:
+    """A number with its unit (``shown(12.34, ".1f", "kW")`` -> ``12.3 kW``); ``-`` when unknown."""
+    try:
+        number = float(value) * scale
+    except (TypeError, ValueError):
+        return "-"
+    if number != number:
+        return "-"
+    return f"{number:{spec}} {unit}".rstrip()
+
+
+def format_kw(value: Any) -> str:
+    """Power in kW with one decimal (``12.3 kW``)."""
+    return shown(value, ",.1f", "kW")
+
+
+def format_frac(value: Any) -> str:
+    """A fraction as a percentage (``54 %``)."""
+    return shown(value, ".0f", "%", scale=100.0)

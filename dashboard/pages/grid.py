@@ -1,0 +1,200 @@
+"""Grid page: the LV grid on its map, buses coloured by voltage and lines by loading.
+
+Source: the live state (the snapshot's ``grid`` key, written by the live power flow) or
+any step of a scenario result (``vm_pu`` and ``loading_percent`` of ``result.nc``, drawn on
+the coordinates of its ``net.json``); buttons jump to the step with the highest loading or
+the lowest or highest voltage.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+
+from dashboard.data import (
+    DashboardConfig,
+    DataCache,
+    grid_map_from_net,
+    grid_map_from_snapshot,
+    list_results,
+    load_snapshot,
+    open_result,
+)
+from dashboard.figures import empty_figure, grid_figure
+from dashboard.pages.common import current, local_time, refresh_ms, shown
+
+__all__ = ["LIVE", "NAME", "PATH", "grid_view", "layout", "register_callbacks", "source_options", "special_step"]
+
+PATH: Final[str] = "/grid"
+NAME: Final[str] = "Grid"
+LIVE: Final[str] = "live"
+
+
+def layout() -> html.Div:
+    """The page skeleton (no data: callbacks fill it)."""
+    return html.Div(
+        [
+            dcc.Interval(id="grid-interval", interval=refresh_ms(), n_intervals=0),
+            html.H2("Low-voltage grid"),
+            html.Div(
+                [
+                    html.Div(
+                        [html.Label("Source", htmlFor="grid-source"), dcc.Dropdown(id="grid-source", clearable=False)],
+                        className="control",
+                    ),
+                    html.Div(
+                        [
+                            html.Button("Highest loading", id="grid-worst-loading"),
+                            html.Button("Lowest voltage", id="grid-lowest-voltage"),
+                            html.Button("Highest voltage", id="grid-highest-voltage"),
+                        ],
+                        className="buttons",
+                    ),
+                ],
+                className="row controls",
+            ),
+            html.Div(dcc.Slider(id="grid-step", min=0, max=0, step=1, value=0, marks=None), id="grid-step-box"),
+            html.Div(id="grid-summary", className="status-line"),
+            dcc.Graph(id="grid-map"),
+        ]
+    )
+
+
+def source_options(config: DashboardConfig) -> list[dict[str, str]]:
+    """The live state and every result with a grid (``result.nc`` and ``net.json``)."""
+    options = [{"label": "live state", "value": LIVE}]
+    for result in list_results(config.results_dir):
+        if (result.folder / "result.nc").is_file() and (result.folder / "net.json").is_file():
+            options.append({"label": f"scenario {result.name}", "value": result.name})
+    return options
+
+
+def special_step(which: str, source: str, config: DashboardConfig, cache: DataCache | None = None) -> int | None:
+    """The step of a result with the ``"loading"`` maximum or the ``"vmin"`` / ``"vmax"`` voltage extreme."""
+    ds = _result(source, config, cache)
+    if ds is None:
+        return None
+    if which == "loading" and "loading_percent" in ds:
+        per_step = ds["loading_percent"].max("branch").values
+        return int(np.nanargmax(per_step))
+    if which in ("vmin", "vmax") and "vm_pu" in ds:
+        if which == "vmin":
+            return int(np.nanargmin(ds["vm_pu"].min("bus").values))
+        return int(np.nanargmax(ds["vm_pu"].max("bus").values))
+    return None
+
+
+def grid_view(source: str, step: int, config: DashboardConfig, cache: DataCache | None = None) -> dict[str, Any]:
+    """``figure``, ``summary`` and slider ``steps`` (count) for a source and step."""
+    if source == LIVE or not source:
+        snapshot = load_snapshot(config.store_dir)
+        grid = grid_map_from_snapshot(snapshot)
+        if grid is None:
+            return {
+                "figure": empty_figure("the live snapshot has no grid state (the live power flow has not run)"),
+                "summary": "live: no grid state",
+                "steps": 0,
+            }
+        info = (snapshot or {}).get("grid") or {}
+        summary = (
+            f"live {local_time(info.get('sim_time_utc'), '%d.%m.%Y %H:%M:%S')}: transformer "
+            f"{_pct(info.get('max_trafo_loading_percent'))}, max line {_pct(info.get('max_line_loading_percent'))}, "
+            f"voltage {_pu(info.get('vm_min_pu'))} to {_pu(info.get('vm_max_pu'))}, losses {_kw(info.get('p_loss_kw'))}"
+        )
+        return {
+            "figure": grid_figure(
+                grid,
+                vm_pu=grid.buses["vm_pu"].astype(float),
+                loading_percent=grid.branches["loading_percent"].astype(float),
+                title="Live grid state",
+            ),
+            "summary": summary,
+            "steps": 0,
+        }
+    ds = _result(source, config, cache)
+    result = next((r for r in list_results(config.results_dir) if r.name == source), None)
+    if ds is None or result is None:
+        return {"figure": empty_figure(f"no grid result {source!r}"), "summary": "", "steps": 0}
+    steps = int(ds.sizes["time"])
+    step = int(min(max(step or 0, 0), steps - 1))
+    at = ds.isel(time=step)
+    vm = pd.Series(at["vm_pu"].values.astype(float), index=at["bus"].values.astype(int))
+    loading = pd.Series(at["loading_percent"].values.astype(float), index=at["branch"].values.astype(str))
+    trafo = loading[[b for b in loading.index if b.startswith("trafo")]]
+    when = local_time(pd.Timestamp(ds["time"].values[step]))
+    summary = (
+        f"scenario {source}, step {step} ({when}, Europe/Berlin): transformer {_pct(trafo.max())}, "
+        f"max line {_pct(loading.drop(trafo.index).max())}, voltage {_pu(vm.min())} to {_pu(vm.max())}"
+    )
+    grid = grid_map_from_net(result.folder, cache=cache)
+    figure = grid_figure(grid, vm_pu=vm, loading_percent=loading, title=f"Scenario {source} at {when}")
+    return {"figure": figure, "summary": summary, "steps": steps}
+
+
+def register_callbacks(app: Dash) -> None:
+    """Attach the page's callbacks to ``app``."""
+
+    @app.callback(Output("grid-source", "options"), Output("grid-source", "value"), Input("grid-source", "id"))
+    def _sources(_id: str) -> tuple[Any, Any]:
+        return source_options(current()[0]), LIVE
+
+    @app.callback(
+        Output("grid-step", "max"),
+        Output("grid-step", "value"),
+        Output("grid-step-box", "style"),
+        Input("grid-source", "value"),
+        Input("grid-worst-loading", "n_clicks"),
+        Input("grid-lowest-voltage", "n_clicks"),
+        Input("grid-highest-voltage", "n_clicks"),
+        State("grid-step", "value"),
+    )
+    def _steps(source: str, _a: Any, _b: Any, _c: Any, value: int) -> tuple[Any, ...]:
+        config, cache = current()
+        ds = _result(source, config, cache)
+        if ds is None:
+            return 0, 0, {"display": "none"}
+        which = {
+            "grid-worst-loading": "loading",
+            "grid-lowest-voltage": "vmin",
+            "grid-highest-voltage": "vmax",
+        }.get(str(ctx.triggered_id))
+        step = special_step(which, source, config, cache) if which else value
+        return int(ds.sizes["time"]) - 1, int(step or 0), {}
+
+    @app.callback(
+        Output("grid-map", "figure"),
+        Output("grid-summary", "children"),
+        Input("grid-source", "value"),
+        Input("grid-step", "value"),
+        Input("grid-interval", "n_intervals"),
+    )
+    def _update(source: str, step: int, _n: int) -> tuple[Any, ...]:
+        if source != LIVE and ctx.triggered_id == "grid-interval":
+            return no_update, no_update
+        view = grid_view(source, step, *current())
+        return view["figure"], view["summary"]
+
+
+def _result(source: str | None, config: DashboardConfig, cache: DataCache | None) -> Any:
+    if not source or source == LIVE:
+        return None
+    result = next((r for r in list_results(config.results_dir) if r.name == source), None)
+    if result is None or not (result.folder / "result.nc").is_file():
+        return None
+    ds = open_result(result.folder, cache=cache)
+    return ds if "vm_pu" in ds and "loading_percent" in ds else None
+
+
+def _pct(value: Any) -> str:
+    return shown(value, ".0f", "%")
+
+
+def _pu(value: Any) -> str:
+    return shown(value, ".3f", "p.u.")
+
+
+def _kw(value: Any) -> str:
+    return shown(value, ",.1f", "kW")

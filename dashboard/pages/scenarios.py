@@ -1,0 +1,152 @@
+"""Scenarios page: two or more results side by side.
+
+KPIs, monthly exchange and load duration curves, with downloads (CSV and NetCDF) through the
+authenticated ``/download/NAME/FILE`` route.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Final
+
+import numpy as np
+from dash import Dash, Input, Output, dcc, html
+
+from dashboard.data import DashboardConfig, DataCache, list_results, open_result, read_result_kpis
+from dashboard.figures import duration_figure, empty_figure, monthly_exchange, scenario_monthly_figure
+from dashboard.pages.common import current, table
+
+__all__ = ["DOWNLOADS", "KPI_ROWS", "NAME", "PATH", "comparison_view", "layout", "register_callbacks"]
+
+PATH: Final[str] = "/scenarios"
+NAME: Final[str] = "Scenarios"
+#: Files offered for download per result: file name -> what it is.
+DOWNLOADS: Final[dict[str, str]] = {
+    "result.nc": "NetCDF result",
+    "timeseries.csv": "substation time series (CSV)",
+    "kpis.csv": "KPIs (CSV)",
+}
+#: KPI rows of the comparison: key in kpis.json, label with unit, scale, format.
+KPI_ROWS: Final[tuple[tuple[str, str, float, str], ...]] = (
+    ("energy_balance_kwh", "balance, all carriers [MWh/a]", 1e-3, ",.0f"),
+    ("electricity_balance_kwh", "balance, electricity [MWh/a]", 1e-3, ",.0f"),
+    ("import_kwh", "grid import [MWh/a]", 1e-3, ",.0f"),
+    ("export_kwh", "grid export [MWh/a]", 1e-3, ",.0f"),
+    ("fuel_kwh", "gas [MWh/a]", 1e-3, ",.0f"),
+    ("self_sufficiency_frac", "self-sufficiency [%]", 100.0, ".1f"),
+    ("self_consumption_frac", "self-consumption [%]", 100.0, ".1f"),
+    ("pv_kwp", "PV [kWp]", 1.0, ",.0f"),
+    ("peak_import_kw", "peak import [kW]", 1.0, ",.0f"),
+    ("peak_export_kw", "peak export [kW]", 1.0, ",.0f"),
+    ("trafo_loading_max_percent", "transformer max [%]", 1.0, ".0f"),
+    ("line_loading_max_percent", "line max [%]", 1.0, ".0f"),
+    ("vm_min_pu", "voltage min [p.u.]", 1.0, ".3f"),
+    ("vm_max_pu", "voltage max [p.u.]", 1.0, ".3f"),
+    ("outside_band_h", "hours outside +-10 % [h]", 1.0, ",.0f"),
+    ("co2_kg", "CO2 [t/a]", 1e-3, ",.0f"),
+    ("annual_cost_eur", "annual cost [EUR/a]", 1.0, ",.0f"),
+)
+
+
+def layout() -> html.Div:
+    """The page skeleton (no data: callbacks fill it)."""
+    return html.Div(
+        [
+            html.H2("Compare scenarios"),
+            html.Div(
+                [html.Label("Results", htmlFor="scenario-select"), dcc.Dropdown(id="scenario-select", multi=True)],
+                className="control wide",
+            ),
+            html.Div(id="scenario-kpis", className="panel"),
+            html.Div(
+                [
+                    dcc.Graph(id="scenario-monthly", className="half"),
+                    dcc.Graph(id="scenario-duration", className="half"),
+                ],
+                className="row",
+            ),
+            html.Div(id="scenario-downloads", className="panel"),
+        ]
+    )
+
+
+def comparison_view(names: list[str] | None, config: DashboardConfig, cache: DataCache | None = None) -> dict[str, Any]:
+    """``kpis`` (table), ``monthly`` and ``duration`` (figures) and ``downloads`` (links) of the chosen results."""
+    results = {r.name: r for r in list_results(config.results_dir)}
+    chosen = [name for name in names or [] if name in results]
+    if not chosen:
+        blank = empty_figure("choose two or more scenario results")
+        return {"kpis": html.P("No result chosen."), "monthly": blank, "duration": blank, "downloads": []}
+    kpis = {name: read_result_kpis(results[name].folder) for name in chosen}
+    rows = [
+        [label] + [_format(kpis[name].get(key), scale, fmt) for name in chosen] for key, label, scale, fmt in KPI_ROWS
+    ]
+    monthly, series = {}, {}
+    dt_h = 0.25
+    for name in chosen:
+        if not (results[name].folder / "result.nc").is_file():
+            continue
+        ds = open_result(results[name].folder, cache=cache)
+        if "p_grid_kw" in ds:
+            stamp = (results[name].folder / "result.nc").stat().st_mtime_ns
+            build = functools.partial(monthly_exchange, ds["p_grid_kw"])
+            monthly[name] = cache.get(("monthly", name, stamp), build) if cache is not None else build()
+            series[name] = ds["p_grid_kw"].values
+            if ds.sizes["time"] > 1:
+                dt_h = float(np.diff(ds["time"].values[:2])[0] / np.timedelta64(1, "h"))
+    downloads = [
+        html.H3("Downloads"),
+        html.Ul(
+            [
+                html.Li(
+                    [
+                        html.B(name),
+                        " ",
+                        *[
+                            html.A(label, href=f"/download/{name}/{file}", className="download")
+                            for file, label in DOWNLOADS.items()
+                        ],
+                    ]
+                )
+                for name in chosen
+            ]
+        ),
+    ]
+    return {
+        "kpis": [html.H3("KPIs"), table(["KPI", *chosen], rows, table_id="scenario-kpi-table")],
+        "monthly": scenario_monthly_figure(monthly),
+        "duration": duration_figure(series, dt_h=dt_h),
+        "downloads": downloads,
+    }
+
+
+def register_callbacks(app: Dash) -> None:
+    """Attach the page's callbacks to ``app``."""
+
+    @app.callback(
+        Output("scenario-select", "options"), Output("scenario-select", "value"), Input("scenario-select", "id")
+    )
+    def _options(_id: str) -> tuple[Any, Any]:
+        results = list_results(current()[0].results_dir)
+        options = [
+            {"label": f"{r.name} - {r.description}" if r.description else r.name, "value": r.name} for r in results
+        ]
+        return options, [r.name for r in results[:2]]
+
+    @app.callback(
+        Output("scenario-kpis", "children"),
+        Output("scenario-monthly", "figure"),
+        Output("scenario-duration", "figure"),
+        Output("scenario-downloads", "children"),
+        Input("scenario-select", "value"),
+    )
+    def _update(names: list[str] | None) -> tuple[Any, ...]:
+        view = comparison_view(names, *current())
+        return view["kpis"], view["monthly"], view["duration"], view["downloads"]
+
+
+def _format(value: Any, scale: float, fmt: str) -> str:
+    try:
+        return format(float(value) * scale, fmt)
+    except (TypeError, ValueError):
+        return "-"

@@ -1,0 +1,153 @@
+"""Year page: the cumulative all-carrier balance since 1 January against net zero.
+
+With a projection to the year's end from the baseline scenario, and monthly electricity and gas bars.
+
+The year is the Europe/Berlin year of the live snapshot's time. The projection continues the
+measured curve with the baseline scenario's days still to come (matched by calendar day).
+A result at output level ``grid`` holds no gas time series, so its year's gas (``fuel_kwh``
+of ``kpis.json``) is spread evenly over its steps; the legend says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+from dash import Dash, Input, Output, dcc, html
+
+from dashboard.data import (
+    LOCAL_TZ,
+    DashboardConfig,
+    DataCache,
+    daily_flows,
+    list_results,
+    load_snapshot,
+    open_result,
+    read_result_kpis,
+    sim_time,
+    step_energy,
+)
+from dashboard.figures import monthly_figure, year_figure
+from dashboard.pages.common import current, tile
+
+__all__ = ["BASELINE", "NAME", "PATH", "baseline_projection", "layout", "register_callbacks", "year_view"]
+
+PATH: Final[str] = "/year"
+NAME: Final[str] = "Year"
+#: Name of the result folder the projection comes from.
+BASELINE: Final[str] = "baseline"
+
+
+def layout() -> html.Div:
+    """The page skeleton (no data: callbacks fill it)."""
+    return html.Div(
+        [
+            dcc.Interval(id="year-interval", interval=60_000, n_intervals=0),
+            html.H2("The year towards energy-neutral"),
+            html.Div(id="year-tiles", className="tiles"),
+            dcc.Graph(id="year-cumulative"),
+            dcc.Graph(id="year-monthly"),
+        ]
+    )
+
+
+def year_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[str, Any]:
+    """``tiles``, ``cumulative`` and ``monthly`` of the page."""
+    now = sim_time(load_snapshot(config.store_dir)) or pd.Timestamp.now(tz="UTC")
+    year = now.tz_convert(LOCAL_TZ).year
+    daily = daily_flows(config.store_dir, "substation", year, cache=cache)
+    projection, label = baseline_projection(config, year, cache=cache)
+    so_far = _balance_mwh(daily)
+    tiles = [
+        tile(f"Balance {year} so far", _mwh(so_far[0]), note="import + gas - export (all carriers)"),
+        tile("Electricity only", _mwh(so_far[1]), note="import - export"),
+        tile("Days with data", f"{len(daily)}"),
+    ]
+    if projection is not None and not projection.empty:
+        last = (
+            daily.index[-1]
+            if len(daily)
+            else pd.Timestamp(year=year, month=1, day=1, tz=LOCAL_TZ) - pd.Timedelta(days=1)
+        )
+        ahead = _balance_mwh(projection[projection.index > last])
+        tiles.append(
+            tile(
+                "Projected year end",
+                _mwh(so_far[0] + ahead[0]),
+                note=f"with {label}; electricity {_mwh(so_far[1] + ahead[1])}",
+                tone="bad" if so_far[0] + ahead[0] > 0 else "good",
+            )
+        )
+    return {
+        "tiles": tiles,
+        "cumulative": year_figure(daily, year=year, projection=projection, projection_label=label),
+        "monthly": monthly_figure(daily, year=year),
+    }
+
+
+def baseline_projection(
+    config: DashboardConfig, year: int, *, cache: DataCache | None = None
+) -> tuple[pd.DataFrame | None, str]:
+    """Daily import, export and gas of the baseline result, moved to ``year`` by calendar day.
+
+    Returns
+    -------
+    frame, label
+        Index local midnight of ``year``; columns ``import_kwh``, ``export_kwh``,
+        ``fuel_kwh`` [kW h]; ``(None, "")`` without a baseline result.
+    """
+    result = next((r for r in list_results(config.results_dir) if r.name == BASELINE), None)
+    if result is None or not (result.folder / "result.nc").is_file():
+        return None, ""
+    ds = open_result(result.folder, cache=cache)
+    if "p_grid_kw" not in ds:
+        return None, ""
+    key = ("projection", str(result.folder), year, (result.folder / "result.nc").stat().st_mtime_ns)
+
+    def build() -> pd.DataFrame:
+        times = pd.DatetimeIndex(ds["time"].values).tz_localize("UTC")
+        dt_h = float(np.median(np.diff(times.asi8))) / 3.6e12 if times.size > 1 else 0.25
+        import_kwh, export_kwh = step_energy(ds["p_grid_kw"].values, dt_h)
+        fuel_total = float(read_result_kpis(result.folder).get("fuel_kwh") or 0.0)
+        fuel = np.full(times.size, fuel_total / max(times.size, 1))
+        frame = pd.DataFrame(
+            {"import_kwh": import_kwh, "export_kwh": export_kwh, "fuel_kwh": fuel}, index=times.tz_convert(LOCAL_TZ)
+        )
+        days = frame.groupby(frame.index.normalize()).sum()
+        moved = {}
+        for day, row in days.iterrows():
+            try:
+                moved[pd.Timestamp(year=year, month=day.month, day=day.day, tz=LOCAL_TZ)] = row
+            except ValueError:  # 29 February in a year without it
+                continue
+        return pd.DataFrame(moved).T.sort_index()
+
+    frame = cache.get(key, build) if cache is not None else build()
+    return frame, f"baseline scenario (gas spread evenly over its {int(ds.sizes['time'])} steps)"
+
+
+def register_callbacks(app: Dash) -> None:
+    """Attach the page's callbacks to ``app``."""
+
+    @app.callback(
+        Output("year-tiles", "children"),
+        Output("year-cumulative", "figure"),
+        Output("year-monthly", "figure"),
+        Input("year-interval", "n_intervals"),
+    )
+    def _update(_n: int) -> tuple[Any, ...]:
+        view = year_view(*current())
+        return view["tiles"], view["cumulative"], view["monthly"]
+
+
+def _balance_mwh(daily: pd.DataFrame) -> tuple[float, float]:
+    if daily is None or daily.empty:
+        return 0.0, 0.0
+    total = daily.sum()
+    electricity = float(total.get("import_kwh", 0.0) - total.get("export_kwh", 0.0)) / 1000.0
+    return electricity + float(total.get("fuel_kwh", 0.0)) / 1000.0, electricity
+
+
+def _mwh(value: float) -> str:
+    return f"{value:,.1f} MWh"
