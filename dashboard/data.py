@@ -174,7 +174,7 @@ def balance_history(
         frame = _cached(cache, key, functools.partial(_read_frame, store_dir, table, wanted, start_s, end_s))
         if len(frame):
             if table == "1min":
-                frame = frame.resample(f"{HISTORY_STEP_MIN}min").mean()
+                frame = frame.resample(f"{HISTORY_STEP_MIN}min").mean().dropna(how="all")
             return frame
     return pd.DataFrame(columns=[w.split("/", 1)[1] for w in wanted], index=pd.DatetimeIndex([], tz="UTC"))
 

@@ -157,14 +157,23 @@ def history_figure(frame: pd.DataFrame, *, title: str = "Last 24 hours") -> go.F
         if column not in frame:
             continue
         series = frame[column].astype(float)
-        for part, sign, group in ((series.clip(lower=0), "", "pos"), (series.clip(upper=0), " (supply)", "neg")):
+        if column in ("battery_kw", "community_battery_kw"):
+            parts = [
+                (series.clip(lower=0), name + " (charge)", "pos"),
+                (series.clip(upper=0), name + " (discharge)", "neg"),
+            ]
+        elif np.nansum(series.values) >= 0:
+            parts = [(series.clip(lower=0), name, "pos")]
+        else:
+            parts = [(series.clip(upper=0), name, "neg")]
+        for part, label, group in parts:
             if np.nansum(np.abs(part.values)) == 0:
                 continue
             fig.add_trace(
                 go.Scatter(
                     x=x,
                     y=part.values,
-                    name=name + (sign if column in ("battery_kw", "community_battery_kw") else ""),
+                    name=label,
                     stackgroup=group,
                     line={"width": 0.5, "color": COLOURS[colour]},
                     hovertemplate="%{y:,.1f} kW",
@@ -180,9 +189,7 @@ def history_figure(frame: pd.DataFrame, *, title: str = "Last 24 hours") -> go.F
                 hovertemplate="%{y:,.1f} kW",
             )
         )
-    fig.update_layout(
-        **_LAYOUT, title=title, yaxis_title="power [kW] (consumption +, supply -)", xaxis_title="local time"
-    )
+    fig.update_layout(**_LAYOUT, title=title + " · Europe/Berlin", yaxis_title="power [kW] (consumption +, supply -)")
     return fig
 
 
@@ -246,7 +253,7 @@ def year_figure(
         if not ahead.empty:
             all_mwh, el_mwh = _cumulative_mwh(ahead)
             x = [last_day, *ahead.index]
-            label = "projection, " + (projection_label or "baseline scenario")
+            label = "projection: " + (projection_label or "baseline scenario")
             fig.add_trace(
                 go.Scatter(
                     x=x, y=[last_all, *(all_mwh + last_all)], name=label, line={"color": COLOURS["gas"], "dash": "dash"}
@@ -256,7 +263,7 @@ def year_figure(
                 go.Scatter(
                     x=x,
                     y=[last_el, *(el_mwh + last_el)],
-                    name=label + " (electricity)",
+                    name=label + ", electricity",
                     line={"color": COLOURS["grid_export"], "dash": "dash"},
                 )
             )

@@ -240,9 +240,43 @@ def live(
 
 
 @app.command()
-def dashboard() -> None:
-    """The dashboard for energy managers."""
-    _not_available("dashboard")
+def dashboard(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8050,
+    store: Annotated[
+        Path | None, typer.Option("--store", help="State store of 'twin live' (default: DATA_ROOT/live).")
+    ] = None,
+    results: Annotated[
+        Path | None, typer.Option("--results", help="Scenario results folder (default: DATA_ROOT/scenarios).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="gunicorn worker processes.")] = 2,
+    threads: Annotated[int, typer.Option(help="Threads per worker.")] = 4,
+) -> None:
+    """The dashboard for energy managers (login from TWIN_DASHBOARD_USER/_PASSWORD or DATA_ROOT/dashboard-users.json).
+
+    Served by gunicorn; /healthz is public, every other route needs the login.
+    """
+    from gunicorn.app.base import BaseApplication
+
+    from dashboard import create_app
+
+    if not 0 < port < 65536:
+        raise ConfigError(f"port {port} is out of range", field="--port", allowed="1-65535")
+    data_root = ctx.obj["data_root"]
+    server = create_app(data_root, store_dir=store, results_dir=results).server
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self) -> None:
+            settings = {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "accesslog": None}
+            for key, value in settings.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return server
+
+    print(f"twin dashboard: http://{host}:{port}/ (data root {data_root}); Ctrl-C stops", file=sys.stderr, flush=True)
+    _Gunicorn().run()
 
 
 @scenario_app.command("list")

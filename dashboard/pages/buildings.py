@@ -18,6 +18,7 @@ from dashboard.data import (
     GridMap,
     balance_history,
     grid_map_from_net,
+    grid_map_from_snapshot,
     list_results,
     load_snapshot,
     sim_time,
@@ -87,7 +88,7 @@ def building_view(building: str | None, config: DashboardConfig, cache: DataCach
     snapshot = load_snapshot(config.store_dir) or {}
     if not building:
         blank = empty_figure("choose a building")
-        return {"tiles": [], "devices": [], "balance": blank, "map": _map(grid, None), "history": blank}
+        return {"tiles": [], "devices": [], "balance": blank, "map": _map(grid, None, snapshot), "history": blank}
     balance = (snapshot.get("balance") or {}).get(building)
     kpis = snapshot.get("kpis") or {}
     today = (kpis.get("today") or {}).get(building) or {}
@@ -123,7 +124,7 @@ def building_view(building: str | None, config: DashboardConfig, cache: DataCach
             ),
         ],
         "balance": building_balance_figure(balance, title=f"{building}: power now"),
-        "map": _map(grid, building),
+        "map": _map(grid, building, snapshot),
         "history": history_figure(history, title=f"{building}, last 24 hours [kW]"),
     }
 
@@ -167,11 +168,18 @@ def _building_map(config: DashboardConfig, cache: DataCache | None) -> GridMap |
     return None
 
 
-def _map(grid: GridMap | None, building: str | None) -> Any:
+def _map(grid: GridMap | None, building: str | None, snapshot: dict[str, Any]) -> Any:
     if grid is None:
         return empty_figure("no grid map: the map comes from a scenario result's net.json")
     bus = grid.building_bus.get(building) if building else None
-    return grid_figure(grid, title="Click a bus to choose its building", highlight_bus=bus)
+    live = grid_map_from_snapshot(snapshot)
+    return grid_figure(
+        grid,
+        vm_pu=live.buses["vm_pu"].astype(float) if live is not None else None,
+        loading_percent=live.branches["loading_percent"].astype(float) if live is not None else None,
+        title="Click a bus to choose its building (live voltages and loadings)",
+        highlight_bus=bus,
+    )
 
 
 def _kwh(value: Any) -> str:

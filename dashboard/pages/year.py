@@ -75,7 +75,7 @@ def year_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
             tile(
                 "Projected year end",
                 _mwh(so_far[0] + ahead[0]),
-                note=f"with {label}; electricity {_mwh(so_far[1] + ahead[1])}",
+                note=f"with the baseline scenario (its gas spread evenly); electricity {_mwh(so_far[1] + ahead[1])}",
                 tone="bad" if so_far[0] + ahead[0] > 0 else "good",
             )
         )
@@ -124,7 +124,7 @@ def baseline_projection(
         return pd.DataFrame(moved).T.sort_index()
 
     frame = cache.get(key, build) if cache is not None else build()
-    return frame, f"baseline scenario (gas spread evenly over its {int(ds.sizes['time'])} steps)"
+    return frame, "baseline scenario"
 
 
 def register_callbacks(app: Dash) -> None:
