@@ -19,7 +19,7 @@ import dash
 import dash_auth
 import pandas as pd
 from dash import Dash, dcc, html
-from flask import Response, abort, jsonify, send_file
+from flask import Response, abort, jsonify, request, send_file
 
 from dashboard import pages
 from dashboard.auth import PUBLIC_ROUTES, load_credentials, password_checker
@@ -111,12 +111,23 @@ def create_app(
     )
     server.add_url_rule("/healthz", "healthz", lambda: _healthz(config))
     server.add_url_rule("/download/<name>/<file>", "download", lambda name, file: _download(config, name, file))
-    dash_auth.BasicAuth(
+    auth = dash_auth.BasicAuth(
         app,
         auth_func=password_checker(users),
         public_routes=list(PUBLIC_ROUTES),
         secret_key=os.environ.get("TWIN_DASHBOARD_SECRET") or os.urandom(24).hex(),
     )
+
+    @server.before_request
+    def _callbacks_need_the_login() -> Response | None:
+        # dash-auth 2.3.0 lets a callback through unchecked when any input named "pathname"
+        # carries a public route: a forged request ({"property": "pathname", "value": "/healthz"})
+        # would run every callback without a login. No page of ours is public, so every
+        # callback needs the login; this hook runs after dash-auth's.
+        if request.path.endswith("/_dash-update-component") and not auth.is_authorized():
+            return auth.login_request()
+        return None
+
     return app
 
 

@@ -10,6 +10,9 @@ Credentials never live in the code. They come, first found wins, from
 Every route needs the login except :data:`PUBLIC_ROUTES`. dash-auth leaves ``/_dash-layout``
 and the component bundles public by design, so the layouts carry no data: every number
 reaches the browser through a callback (``/_dash-update-component``), which needs the login.
+dash-auth 2.3.0 would let a forged callback through when an input named ``pathname`` carries
+a public route; :func:`dashboard.app.create_app` closes that with a hook of its own that
+checks the login on every callback request.
 """
 
 from __future__ import annotations

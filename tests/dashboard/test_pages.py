@@ -1,0 +1,149 @@
+"""Page callbacks called as plain functions on the sample data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dashboard.data import DashboardConfig, DataCache, daily_flows, list_results, load_snapshot
+from dashboard.pages import buildings, grid, live, scenarios, year
+from tests.dashboard.sample import snapshot, write_result
+from twin.core.store import write_json_atomic
+
+
+def _text(component) -> str:
+    return json.dumps(component.to_plotly_json() if hasattr(component, "to_plotly_json") else component, default=str)
+
+
+def test_live_view_tiles_flows_history_and_health(config: DashboardConfig, cache: DataCache) -> None:
+    view = live.live_view(config, cache)
+    tiles = _text(view["tiles"])
+    assert "42 %" in tiles and "87 %" in tiles and "12.5 kW" in tiles and "import from the grid" in tiles
+    assert "surplus" in tiles
+    assert "Europe/Berlin" in view["status"] and "03.06.2025 12:00:00" in view["status"]
+    assert view["sankey"].data[0].type == "sankey"
+    assert {t.name for t in view["history"].data} >= {"households", "PV", "grid exchange (import +)"}
+    health = _text(view["health"])
+    assert "b2/pv0" in health and "timeout" in health
+
+
+def test_live_view_without_snapshot(tmp_path: Path) -> None:
+    view = live.live_view(DashboardConfig(tmp_path, tmp_path / "live", tmp_path / "scenarios"))
+    assert "no live snapshot" in view["status"] and view["sankey"].layout.annotations
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({}, ["1 device(s) down: b2/pv0"]),
+        ({"trafo_percent": 112.0}, ["transformer loaded 112 %"]),
+        ({"vm_min_pu": 0.88}, ["voltage 0.880 p.u. below the EN 50160 band"]),
+    ],
+)
+def test_alerts(changes: dict, expected: list[str]) -> None:
+    texts = " | ".join(text for _, text in live.alerts(snapshot(**changes)))
+    for part in expected:
+        assert part in texts
+
+
+def test_alerts_without_grid_and_controller_keys() -> None:
+    snap = snapshot()
+    del snap["grid"], snap["controller"]
+    snap["failing"] = []
+    assert live.alerts(snap) == []
+
+
+def test_alerts_stale_snapshot() -> None:
+    snap = {**snapshot(), "failing": [], "written_utc": "2025-06-03T10:00:00Z"}
+    [(level, text)] = live.alerts(snap, now_wall=pd.Timestamp("2025-06-03T10:05:00Z"))
+    assert level == "warn" and "300 s old" in text
+
+
+def test_live_view_renders_a_snapshot_without_new_keys(config: DashboardConfig) -> None:
+    snap = snapshot()
+    del snap["grid"], snap["controller"]
+    write_json_atomic(config.store_dir / "snapshot.json", snap)
+    view = live.live_view(config)
+    assert "no controller data" in _text(view["tiles"])
+    assert grid.grid_view(grid.LIVE, 0, config)["figure"].layout.annotations
+
+
+def test_building_view_and_choice_on_the_map(config: DashboardConfig, cache: DataCache) -> None:
+    options = buildings.building_options(config, cache)
+    assert [o["value"] for o in options] == ["b1", "b2", "b3"]
+    view = buildings.building_view("b2", config, cache)
+    assert "b2/pv0" in _text(view["devices"]) and "failing" in _text(view["devices"])
+    assert view["map"].data[-1].name == "chosen building"
+    b1 = buildings.building_view("b1", config, cache)
+    assert "321 kWh" in _text(b1["tiles"]) and "42 %" in _text(b1["tiles"])
+    click = {"points": [{"customdata": ["3", "bus b2", 1.0]}]}
+    assert buildings.clicked_building(click, config, cache) == "b2"
+    assert buildings.clicked_building({"points": [{"customdata": ["1"]}]}, config, cache) is None
+    assert buildings.building_view(None, config, cache)["balance"].layout.annotations
+
+
+def test_daily_flows_are_local_days(config: DashboardConfig) -> None:
+    days = daily_flows(config.store_dir, "substation", 2025)
+    assert [d.strftime("%Y-%m-%d %z") for d in days.index] == [
+        "2025-06-01 +0200",
+        "2025-06-02 +0200",
+        "2025-06-03 +0200",
+    ]
+    assert days["import_kwh"].tolist() == [192.0, 192.0, 96.0]
+
+
+def test_year_view_with_projection_from_the_baseline(config: DashboardConfig, cache: DataCache) -> None:
+    write_result(config.results_dir, "baseline", start="2025-06-02T22:00")  # 3 to 5 June, local
+    view = year.year_view(config, cache)
+    tiles = _text(view["tiles"])
+    # 240 stored quarter-hours: 480 kWh import - 120 kWh export + 240 kWh gas
+    assert "Balance 2025 so far" in tiles and "0.6 MWh" in tiles and "0.4 MWh" in tiles
+    names = [t.name for t in view["cumulative"].data]
+    assert "projection: baseline scenario" in names
+    projection, _ = year.baseline_projection(config, 2025, cache=cache)
+    assert projection is not None
+    assert list(projection.index.strftime("%m-%d")) == ["06-03", "06-04"]
+    assert projection["fuel_kwh"].sum() == pytest.approx(480.0)  # the year's gas of kpis.json, spread over the steps
+    ahead = next(t for t in view["cumulative"].data if t.name == "projection: baseline scenario")
+    assert len(ahead.x) == 2  # from the last measured day (3 June) to 4 June
+
+
+def test_grid_view_live_and_result_steps(config: DashboardConfig, cache: DataCache) -> None:
+    assert [o["value"] for o in grid.source_options(config)] == ["live", "baseline", "more_pv"]
+    live_view = grid.grid_view(grid.LIVE, 0, config, cache)
+    assert "transformer 40 %" in live_view["summary"]
+    assert grid.special_step("loading", "baseline", config, cache) == 40
+    assert grid.special_step("loading", "more_pv", config, cache) == 60
+    assert grid.special_step("vmin", "baseline", config, cache) == 10
+    assert grid.special_step("vmax", "baseline", config, cache) == 20
+    view = grid.grid_view("baseline", 40, config, cache)
+    assert view["steps"] == 192 and "transformer 105 %" in view["summary"] and "01.01.2025 11:00" in view["summary"]
+    assert "loading > 100 %" in [t.name for t in view["figure"].data]
+
+
+def test_comparison_view(config: DashboardConfig, cache: DataCache) -> None:
+    view = scenarios.comparison_view(["baseline", "more_pv", "unknown"], config, cache)
+    table = _text(view["kpis"])
+    assert "baseline" in table and "more_pv" in table and "unknown" not in table
+    assert "self-sufficiency [%]" in table and "30.0" in table
+    assert len(view["duration"].data) == 2
+    assert len(view["monthly"].data) == 4
+    assert "/download/more_pv/result.nc" in _text(view["downloads"])
+    assert scenarios.comparison_view([], config, cache)["monthly"].layout.annotations
+
+
+def test_list_results_and_snapshot_readers(config: DashboardConfig, tmp_path: Path) -> None:
+    assert [r.name for r in list_results(config.results_dir)] == ["baseline", "more_pv"]
+    assert list_results(tmp_path / "nowhere") == []
+    (config.store_dir / "snapshot.json").write_text("{torn", encoding="utf-8")
+    assert load_snapshot(config.store_dir) is None
+
+
+def test_data_cache_loads_once_per_key() -> None:
+    cache, calls = DataCache(size=2), []
+    for key in ("a", "a", "b", "c", "a"):
+        cache.get(key, lambda k=key: calls.append(k) or k)
+    assert calls == ["a", "b", "c", "a"]
