@@ -23,7 +23,7 @@ from flask import Response, abort, jsonify, request, send_file
 
 from dashboard import pages
 from dashboard.auth import PUBLIC_ROUTES, load_credentials, password_checker
-from dashboard.data import DashboardConfig, DataCache, list_results, load_snapshot, read_result_kpis
+from dashboard.data import NETCDF_LOCK, DashboardConfig, DataCache, list_results, load_snapshot, read_result_kpis
 from dashboard.pages.common import CACHE_KEY, CONFIG_KEY
 from dashboard.pages.scenarios import DOWNLOADS
 
@@ -160,7 +160,7 @@ def _download(config: DashboardConfig, name: str, file: str) -> Response:
         path = result.folder / "result.nc"
         if not path.is_file():
             abort(404)
-        with xr.open_dataset(path) as ds:
+        with NETCDF_LOCK, xr.open_dataset(path) as ds:
             columns = [v for v in ds.data_vars if ds[v].dims == ("time",)]
             frame = ds[columns].to_dataframe()
             units = {v: ds[v].attrs.get("units", "") for v in columns}

@@ -29,6 +29,7 @@ __all__ = [
     "BALANCE_TERMS",
     "FLOW_TERMS",
     "LOCAL_TZ",
+    "NETCDF_LOCK",
     "DashboardConfig",
     "DataCache",
     "GridMap",
@@ -63,6 +64,9 @@ FLOW_TERMS: Final[tuple[str, ...]] = ("import_kwh", "export_kwh", "load_kwh", "g
 HISTORY_STEP_MIN: Final[int] = 5
 
 T = TypeVar("T")
+#: HDF5 (under netCDF4) is not thread-safe: concurrent opens from the server's threads fail
+#: with "NetCDF: HDF error". Every read of a NetCDF file in the dashboard holds this lock.
+NETCDF_LOCK: Final = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -255,7 +259,7 @@ def open_result(folder: Path, *, cache: DataCache | None = None) -> xr.Dataset:
     stamp = path.stat().st_mtime_ns
 
     def load() -> xr.Dataset:
-        with xr.open_dataset(path) as ds:
+        with NETCDF_LOCK, xr.open_dataset(path) as ds:
             return ds.load()
 
     return _cached(cache, ("result", str(path), stamp), load)

@@ -143,26 +143,37 @@ def register_callbacks(app: Dash) -> None:
 
     @app.callback(
         Output("grid-step", "max"),
-        Output("grid-step", "value"),
+        Output("grid-step", "value", allow_duplicate=True),
         Output("grid-step-box", "style"),
+        Output("grid-interval", "disabled"),
         Input("grid-source", "value"),
+        prevent_initial_call="initial_duplicate",
+    )
+    def _steps(source: str) -> tuple[Any, ...]:
+        # the interval runs for the live state only: a tick while a step is drawn would make
+        # Dash drop that (slower) answer as superseded
+        ds = _result(source, *current())
+        if ds is None:
+            return 0, 0, {"display": "none"}, False
+        return int(ds.sizes["time"]) - 1, 0, {}, True
+
+    # a separate callback: the slider takes a new value only within the max it already has
+    @app.callback(
+        Output("grid-step", "value"),
         Input("grid-worst-loading", "n_clicks"),
         Input("grid-lowest-voltage", "n_clicks"),
         Input("grid-highest-voltage", "n_clicks"),
-        State("grid-step", "value"),
+        State("grid-source", "value"),
+        prevent_initial_call=True,
     )
-    def _steps(source: str, _a: Any, _b: Any, _c: Any, value: int) -> tuple[Any, ...]:
-        config, cache = current()
-        ds = _result(source, config, cache)
-        if ds is None:
-            return 0, 0, {"display": "none"}
+    def _jump(_a: Any, _b: Any, _c: Any, source: str) -> Any:
         which = {
             "grid-worst-loading": "loading",
             "grid-lowest-voltage": "vmin",
             "grid-highest-voltage": "vmax",
         }.get(str(ctx.triggered_id))
-        step = special_step(which, source, config, cache) if which else value
-        return int(ds.sizes["time"]) - 1, int(step or 0), {}
+        step = special_step(which, source, *current()) if which else None
+        return no_update if step is None else step
 
     @app.callback(
         Output("grid-map", "figure"),
@@ -172,8 +183,6 @@ def register_callbacks(app: Dash) -> None:
         Input("grid-interval", "n_intervals"),
     )
     def _update(source: str, step: int, _n: int) -> tuple[Any, ...]:
-        if source != LIVE and ctx.triggered_id == "grid-interval":
-            return no_update, no_update
         view = grid_view(source, step, *current())
         return view["figure"], view["summary"]
 

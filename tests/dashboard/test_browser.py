@@ -1,0 +1,155 @@
+"""The dashboard in Debian's headless Chromium (Playwright): one app and one browser per session.
+
+Logs in with HTTP credentials, opens every page, a building, a scenario comparison and a grid
+step, and watches the live page follow a changed snapshot without a reload. Screenshots go to
+``test-artifacts/`` (ignored by git).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+from werkzeug.serving import make_server
+
+from dashboard import create_app
+from tests.conftest import REPO_ROOT
+from tests.dashboard.conftest import USERS
+from tests.dashboard.sample import snapshot, write_all
+from twin.core.store import write_json_atomic
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+TIMEOUT_MS = 15_000
+
+expect.set_options(timeout=TIMEOUT_MS)
+
+if not CHROMIUM.exists():
+    pytest.skip("Debian's chromium is missing (./run test installs it)", allow_module_level=True)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args() -> dict[str, Any]:
+    return {
+        "executable_path": str(CHROMIUM),
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def browser_context_args() -> dict[str, Any]:
+    user, password = next(iter(USERS.items()))
+    return {"http_credentials": {"username": user, "password": password}, "viewport": {"width": 1400, "height": 1000}}
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The app on a free 127.0.0.1 port in a thread; yields (base URL, store folder)."""
+    root = tmp_path_factory.mktemp("dashboard")
+    store, _ = write_all(root)
+    app = create_app(root, credentials=USERS, refresh_s=0.5)
+    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", store
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
+
+
+def test_login_is_required(served: tuple[str, Path], browser) -> None:
+    context = browser.new_context()  # no credentials
+    try:
+        assert context.request.get(served[0] + "/").status == 401
+        assert context.request.get(served[0] + "/healthz").status == 200
+    finally:
+        context.close()
+
+
+def test_live_page_updates_without_reload(served: tuple[str, Path], page: Page) -> None:
+    base, store = served
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(base + "/")
+    tiles = page.locator("#live-tiles")
+    expect(tiles).to_contain_text("12.5 kW")
+    expect(tiles).to_contain_text("surplus")
+    expect(page.locator("#live-alerts")).to_contain_text("b2/pv0")
+    expect(page.locator("#live-sankey .main-svg").first).to_be_visible()
+    expect(page.locator("#live-history .main-svg").first).to_be_visible()
+    _shot(page, "live")
+    page.evaluate("window.__no_reload = 1")
+    try:
+        write_json_atomic(store / "snapshot.json", snapshot(grid_kw=-33.3, trafo_percent=111.0))
+        expect(tiles).to_contain_text("33.3 kW")
+        expect(tiles).to_contain_text("export to the grid")
+        expect(page.locator("#live-alerts")).to_contain_text("transformer loaded 111 %")
+        assert page.evaluate("window.__no_reload") == 1
+    finally:
+        write_json_atomic(store / "snapshot.json", snapshot())
+
+
+def test_buildings_page_and_a_building(served: tuple[str, Path], page: Page) -> None:
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(served[0] + "/buildings")
+    expect(page.locator("#building-device-table")).to_contain_text("b1/meter")
+    page.locator("#building-select").click()
+    page.get_by_role("option", name="b2").click()
+    expect(page.locator("#building-device-table")).to_contain_text("b2/pv0")
+    expect(page.locator("#building-map .main-svg").first).to_be_visible()
+    _shot(page, "buildings")
+
+
+def test_year_page(served: tuple[str, Path], page: Page) -> None:
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(served[0] + "/year")
+    expect(page.locator("#year-tiles")).to_contain_text("Balance 2025 so far")
+    expect(page.locator("#year-cumulative")).to_contain_text("net zero")
+    expect(page.locator("#year-monthly")).to_contain_text("gas")
+    _shot(page, "year")
+
+
+def test_grid_page_live_and_the_worst_step(served: tuple[str, Path], page: Page) -> None:
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(served[0] + "/grid")
+    expect(page.locator("#grid-summary")).to_contain_text("live")
+    page.locator("#grid-source").click()
+    page.get_by_role("option", name="scenario baseline").click()
+    expect(page.locator("#grid-summary")).to_contain_text("scenario baseline, step 0")
+    page.locator("#grid-worst-loading").click()
+    expect(page.locator("#grid-summary")).to_contain_text("step 40")
+    expect(page.locator("#grid-summary")).to_contain_text("transformer 105 %")
+    expect(page.locator("#grid-map")).to_contain_text("loading > 100 %")
+    _shot(page, "grid")
+
+
+def test_scenario_comparison_and_download(served: tuple[str, Path], page: Page) -> None:
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(served[0] + "/scenarios")
+    table = page.locator("#scenario-kpi-table")
+    expect(table).to_contain_text("baseline")
+    expect(table).to_contain_text("more_pv")
+    expect(page.locator("#scenario-duration")).to_contain_text("Load duration curve")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="KPIs (CSV)").first.click()
+    assert download.value.suggested_filename == "baseline-kpis.csv"
+    _shot(page, "scenarios")
