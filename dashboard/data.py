@@ -161,7 +161,9 @@ def balance_history(
     """The balance terms of a boundary over the last hours before ``end``.
 
     From the 1-minute table (averaged to 5 minutes); from the 15-minute table when the
-    1-minute one holds nothing for the period (imported meter data only).
+    1-minute one holds nothing for the period (imported meter data only). Only the table's
+    last rows are read (live rows arrive in time order), so a year-long table costs no more
+    than a day-long one; when those rows do not reach back far enough, the whole table is read.
 
     Returns
     -------
@@ -172,10 +174,12 @@ def balance_history(
     end_s = int(end.timestamp())
     start_s = end_s - int(hours * 3600)
     wanted = [f"balance:{boundary}/{term}" for term in BALANCE_TERMS]
-    for table in ("1min", "15min"):
+    for table, resolution_s in (("1min", 60), ("15min", 900)):
         rows = _table_rows(store_dir, table)
+        tail = int(1.5 * hours * 3600 / resolution_s) + 16
         key = ("history", str(store_dir), table, rows, boundary, start_s // 60, end_s // 60)
-        frame = _cached(cache, key, functools.partial(_read_frame, store_dir, table, wanted, start_s, end_s))
+        load = functools.partial(_read_recent, store_dir, table, wanted, start_s, end_s, max(rows - tail, 0))
+        frame = _cached(cache, key, load)
         if len(frame):
             if table == "1min":
                 frame = frame.resample(f"{HISTORY_STEP_MIN}min").mean().dropna(how="all")
@@ -183,8 +187,21 @@ def balance_history(
     return pd.DataFrame(columns=[w.split("/", 1)[1] for w in wanted], index=pd.DatetimeIndex([], tz="UTC"))
 
 
+class _DailySums:
+    """Daily sums of a boundary's flows, extended by the rows appended since the last read."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.seen: set[int] = set()
+        self.days = pd.DataFrame()
+        self.lock = threading.Lock()
+
+
 def daily_flows(store_dir: Path, boundary: str, year: int, *, cache: DataCache | None = None) -> pd.DataFrame:
     """A boundary's energy flows per local day of ``year`` from the 15-minute table.
+
+    With a cache, the sums are kept and later calls read only the rows appended since
+    (a quarter-hour already counted keeps its first value, as :func:`read_table` does).
 
     Returns
     -------
@@ -192,20 +209,41 @@ def daily_flows(store_dir: Path, boundary: str, year: int, *, cache: DataCache |
         Index: Europe/Berlin dates (``DatetimeIndex`` at local midnight); columns
         :data:`FLOW_TERMS`; days without data are left out. [kW h]
     """
+    sums = _cached(cache, ("daily", str(store_dir), boundary, year), _DailySums)
+    with sums.lock:
+        if sums.rows == 0 or sums.rows != _table_rows(store_dir, "15min"):
+            _extend_daily(sums, store_dir, boundary, year)
+        return sums.days.copy()
+
+
+def _extend_daily(sums: _DailySums, store_dir: Path, boundary: str, year: int) -> None:
     start = pd.Timestamp(year=year, month=1, day=1, tz=LOCAL_TZ).tz_convert("UTC")
     end = pd.Timestamp(year=year + 1, month=1, day=1, tz=LOCAL_TZ).tz_convert("UTC")
-    rows = _table_rows(store_dir, "15min")
     wanted = [f"flow:{boundary}/{term}" for term in FLOW_TERMS]
-
-    def load() -> pd.DataFrame:
-        frame = _read_frame(store_dir, "15min", wanted, int(start.timestamp()), int(end.timestamp()))
-        if frame.empty:
-            return frame
-        local = frame.tz_convert(LOCAL_TZ)
-        days = local.groupby(local.index.normalize()).sum(min_count=1)
-        return days.dropna(how="all")
-
-    return _cached(cache, ("daily", str(store_dir), rows, boundary, year), load)
+    ds = read_table(
+        store_dir,
+        "15min",
+        start_s=int(start.timestamp()),
+        end_s=int(end.timestamp()),
+        channels=wanted,
+        start_row=sums.rows,
+    )
+    sums.rows = int(ds.attrs.get("rows", sums.rows))
+    times = ds["time"].values.astype("datetime64[s]").astype(np.int64)
+    new = np.asarray([t not in sums.seen for t in times.tolist()], dtype=bool)
+    if not new.any():
+        return
+    sums.seen.update(times[new].tolist())
+    frame = pd.DataFrame(
+        ds["value"].values[new],
+        index=pd.DatetimeIndex(ds["time"].values[new]).tz_localize("UTC").tz_convert(LOCAL_TZ),
+        columns=[str(channel).split("/", 1)[1] for channel in ds["channel"].values],
+    ).dropna(how="all")
+    if frame.empty:
+        return
+    days = frame.groupby(frame.index.normalize()).sum(min_count=1)
+    merged = days if sums.days.empty else sums.days.add(days, fill_value=0.0)
+    sums.days = merged.sort_index().dropna(how="all")
 
 
 def step_energy(p_kw: np.ndarray, dt_h: float) -> tuple[np.ndarray, np.ndarray]:
@@ -341,13 +379,29 @@ def _table_rows(store_dir: Path, table: str) -> int:
 
 
 def _read_frame(store_dir: Path, table: str, wanted: list[str], start_s: int, end_s: int) -> pd.DataFrame:
-    ds = read_table(store_dir, table, start_s=start_s, end_s=end_s, channels=wanted)
+    return _frame(read_table(store_dir, table, start_s=start_s, end_s=end_s, channels=wanted))
+
+
+def _frame(ds: xr.Dataset) -> pd.DataFrame:
     frame = pd.DataFrame(
         ds["value"].values,
         index=pd.DatetimeIndex(ds["time"].values).tz_localize("UTC"),
         columns=[str(channel).split("/", 1)[1] for channel in ds["channel"].values],
     )
     return frame.dropna(how="all")
+
+
+def _read_recent(
+    store_dir: Path, table: str, wanted: list[str], start_s: int, end_s: int, start_row: int
+) -> pd.DataFrame:
+    """Rows of ``[start_s, end_s)`` from the table's last rows; all rows when those do not reach back."""
+    if start_row > 0:
+        ds = read_table(store_dir, table, channels=wanted, start_row=start_row)
+        times = ds["time"].values.astype("datetime64[s]").astype(np.int64)
+        if times.size and times.min() <= start_s:
+            keep = (times >= start_s) & (times < end_s)
+            return _frame(ds.isel(time=keep))
+    return _read_frame(store_dir, table, wanted, start_s, end_s)
 
 
 def _cached(cache: DataCache | None, key: Hashable, loader: Callable[[], T]) -> T:

@@ -319,29 +319,23 @@ def grid_figure(
     if buses.empty:
         return empty_figure("the grid has no map coordinates")
     fig = go.Figure()
-    loading = loading_percent if loading_percent is not None else pd.Series(dtype=float)
-    for low, high, colour, label in _LOADING_BANDS:
-        xs: list[float | None] = []
-        ys: list[float | None] = []
-        for branch, row in grid.branches.iterrows():
-            value = float(loading.get(branch, np.nan))
-            in_band = low <= value < high if np.isfinite(value) else label == _LOADING_BANDS[0][3]
-            if not in_band or row["from_bus"] not in buses.index or row["to_bus"] not in buses.index:
-                continue
-            a, b = buses.loc[row["from_bus"]], buses.loc[row["to_bus"]]
-            xs += [a["x"], b["x"], None]
-            ys += [a["y"], b["y"], None]
-        if xs:
-            fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=ys,
-                    mode="lines",
-                    line={"color": colour, "width": 3},
-                    name=f"loading {label}",
-                    hoverinfo="skip",
-                )
+    branches = grid.branches[grid.branches["from_bus"].isin(buses.index) & grid.branches["to_bus"].isin(buses.index)]
+    loading = (loading_percent if loading_percent is not None else pd.Series(dtype=float)).reindex(branches.index)
+    band = np.digitize(loading.fillna(-1.0).to_numpy(dtype=float), [b[1] for b in _LOADING_BANDS[:-1]])
+    x_from, y_from = buses.loc[branches["from_bus"], "x"].to_numpy(), buses.loc[branches["from_bus"], "y"].to_numpy()
+    x_to, y_to = buses.loc[branches["to_bus"], "x"].to_numpy(), buses.loc[branches["to_bus"], "y"].to_numpy()
+    for index, (_, _, colour, label) in enumerate(_LOADING_BANDS):
+        chosen = band == index
+        if not chosen.any():
+            continue
+        gap = np.full(int(chosen.sum()), np.nan)
+        xs = np.column_stack([x_from[chosen], x_to[chosen], gap]).ravel()
+        ys = np.column_stack([y_from[chosen], y_to[chosen], gap]).ravel()
+        fig.add_trace(
+            go.Scatter(
+                x=xs, y=ys, mode="lines", line={"color": colour, "width": 3}, name=f"loading {label}", hoverinfo="skip"
             )
+        )
     voltage = vm_pu.reindex(buses.index) if vm_pu is not None else pd.Series(np.nan, index=buses.index)
     names = buses["name"].astype(str) if "name" in buses else buses.index.astype(str)
     fig.add_trace(

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dashboard.data import DashboardConfig, DataCache, daily_flows, list_results, load_snapshot
+from dashboard.data import DashboardConfig, DataCache, balance_history, daily_flows, list_results, load_snapshot
 from dashboard.pages import buildings, grid, live, scenarios, year
 from tests.dashboard.sample import snapshot, write_result
-from twin.core.store import write_json_atomic
+from twin.core.store import MeanTable, write_json_atomic
 
 
 def _text(component) -> str:
@@ -147,3 +147,22 @@ def test_data_cache_loads_once_per_key() -> None:
     for key in ("a", "a", "b", "c", "a"):
         cache.get(key, lambda k=key: calls.append(k) or k)
     assert calls == ["a", "b", "c", "a"]
+
+
+def test_daily_flows_read_only_new_rows_and_keep_first_values(config: DashboardConfig, cache: DataCache) -> None:
+    first = daily_flows(config.store_dir, "substation", 2025, cache=cache)
+    table = MeanTable(config.store_dir, "15min", writable=True)
+    back_fill = int(pd.Timestamp("2025-06-01T00:00Z").timestamp())  # already stored: ignored
+    later = int(pd.Timestamp("2025-06-03T10:00Z").timestamp())
+    table.append([back_fill, later], {"flow:substation/import_kwh": [100.0, 7.0]})
+    again = daily_flows(config.store_dir, "substation", 2025, cache=cache)
+    assert again["import_kwh"].tolist() == [192.0, 192.0, first["import_kwh"].iloc[-1] + 7.0]
+    assert again.equals(daily_flows(config.store_dir, "substation", 2025))  # the same as a full read
+
+
+def test_history_reads_the_last_rows_or_everything(config: DashboardConfig) -> None:
+    end = pd.Timestamp("2025-06-03T10:00Z")
+    recent = balance_history(config.store_dir, "substation", end)
+    assert len(recent) == 24 and recent["grid_kw"].eq(5.0).all()  # 2 h of 1-minute rows at 5 minutes
+    old = balance_history(config.store_dir, "b1", end, hours=60)  # 15-minute table: reads all rows
+    assert old.index[0] == pd.Timestamp("2025-05-31T22:00Z")

@@ -140,3 +140,15 @@ def test_read_table_reads_chosen_channels_and_rows(tmp_path: Path, wanted: list[
     assert ds.sizes["time"] == 3
     for name in present:
         np.testing.assert_array_equal(ds["value"].sel(channel=name).values, np.arange(1.0, 4.0) + names.index(name))
+
+
+def test_read_table_from_a_row_on(tmp_path: Path) -> None:
+    table = MeanTable(tmp_path, "15min", writable=True)
+    table.append([0, 900], {"a": [1.0, 2.0]})
+    first = read_table(tmp_path, "15min")
+    table.append([1800, 900], {"a": [3.0, 9.0]})
+    since = read_table(tmp_path, "15min", start_row=first.attrs["rows"])
+    assert first.attrs["rows"] == 2 and since.attrs["rows"] == 4
+    assert since["time"].values.astype("datetime64[s]").astype(int).tolist() == [900, 1800]
+    assert since["value"].sel(channel="a").values.tolist() == [9.0, 3.0]
+    assert read_table(tmp_path, "15min", start_row=99).sizes["time"] == 0

@@ -254,10 +254,15 @@ class MeanTable:
         return self.rows
 
     def read(
-        self, *, start_s: int | None = None, end_s: int | None = None, channels: Sequence[str] | None = None
+        self,
+        *,
+        start_s: int | None = None,
+        end_s: int | None = None,
+        channels: Sequence[str] | None = None,
+        start_row: int = 0,
     ) -> xr.Dataset:
         """Return the committed rows, merged by time and sorted (see :func:`read_table`)."""
-        return _read(self.path, self.rows, self.channels, self.name, start_s, end_s, channels)
+        return _read(self.path, self.rows, self.channels, self.name, start_s, end_s, channels, start_row)
 
     def _open_for_writing(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -290,6 +295,7 @@ def read_table(
     start_s: int | None = None,
     end_s: int | None = None,
     channels: Sequence[str] | None = None,
+    start_row: int = 0,
 ) -> xr.Dataset:
     """Read the committed rows of a store's table (safe while the writer appends).
 
@@ -306,15 +312,20 @@ def read_table(
         Keep interval starts in ``[start_s, end_s)``, seconds since 1970-01-01 UTC.
     channels : sequence of str, optional
         Read only these channels (in this order); names the table does not hold are left out.
+    start_row : int
+        Read only rows appended from this row on (in append order, not time order): a reader
+        that keeps what it read asks for the rows appended since (``attrs["rows"]`` of its last
+        result), or for the last rows of a table whose rows arrive in time order.
 
     Returns
     -------
     xarray.Dataset
         ``value`` (float64) and ``quality`` (int8 flags) over (``time``, ``channel``), time
-        tz-naive UTC, sorted, one row per time (first non-missing value of each channel wins).
+        tz-naive UTC, sorted, one row per time (first non-missing value of each channel wins);
+        ``attrs["rows"]``: the committed row count the read saw.
     """
     table = MeanTable(store_dir, name)
-    return table.read(start_s=start_s, end_s=end_s, channels=channels)
+    return table.read(start_s=start_s, end_s=end_s, channels=channels, start_row=start_row)
 
 
 @dataclass
@@ -376,6 +387,7 @@ def _read(
     start_s: int | None,
     end_s: int | None,
     wanted: Sequence[str] | None = None,
+    start_row: int = 0,
 ) -> xr.Dataset:
     width = len(channels)
     if wanted is None:
@@ -390,7 +402,8 @@ def _read(
         flags = np.zeros((0, len(selected)), dtype=np.int8)
     else:
         group = zarr.open_group(str(path), mode="r", zarr_format=3)
-        times = np.asarray(_array(group, "time")[:rows])
+        offset = min(max(start_row, 0), rows)
+        times = np.asarray(_array(group, "time")[offset:rows])
         keep = np.ones(times.size, dtype=bool)
         if start_s is not None:
             keep &= times >= start_s
@@ -399,8 +412,8 @@ def _read(
         kept = np.flatnonzero(keep)
         first, stop = (int(kept[0]), int(kept[-1]) + 1) if kept.size else (0, 0)
         times, keep = times[first:stop], keep[first:stop]
-        value = _read_block(_array(group, "value"), first, stop, columns, width)[keep]
-        flags = _read_block(_array(group, "quality"), first, stop, columns, width)[keep]
+        value = _read_block(_array(group, "value"), offset + first, offset + stop, columns, width)[keep]
+        flags = _read_block(_array(group, "quality"), offset + first, offset + stop, columns, width)[keep]
         times = times[keep]
     if times.size and np.unique(times).size != times.size:
         times, value, flags = _merge_rows(times, value, flags)
@@ -409,7 +422,7 @@ def _read(
     ds = xr.Dataset(
         {"value": (("time", "channel"), value[order]), "quality": quality_variable(flags[order], ("time", "channel"))},
         coords={"time": stamps, "channel": np.asarray(selected, dtype=object)},
-        attrs={"table": name, "resolution_s": TABLES[name], "source": "measured"},
+        attrs={"table": name, "resolution_s": TABLES[name], "source": "measured", "rows": rows},
     )
     ds["value"].attrs["long_name"] = "mean over the interval (counters: last reading)"
     return ds
