@@ -392,6 +392,7 @@ def expand_sweep(sweep: Sweep, *, file: str, base: Path) -> list[Scenario]:
     for path, options in zip(paths, values, strict=True):
         if not options:
             raise ConfigError("needs at least one value", file=file, field=f"parameters.{path}")
+        _check_path(path, file=file)
         if path.split(".")[0] in ("name", "district", "weather", "year"):
             raise ConfigError(
                 "a sweep varies changes, factors, costs, period, seed or output; not name, district, weather or year",
@@ -485,6 +486,21 @@ def _resolve_paths(data: Any, base: Path | None, *, file: str) -> Any:
             )
         data["weather"] = str(path.resolve())
     return data
+
+
+def _check_path(path: str, *, file: str) -> None:
+    """A parameter path must name a field of the scenario through its blocks."""
+    current: Any = Scenario
+    parts = path.split(".")
+    for depth, part in enumerate(parts):
+        fields = current.model_fields
+        if part not in fields:
+            raise ConfigError(
+                f"unknown field {part!r}", file=file, field=f"parameters.{path}", allowed="fields " + ", ".join(fields)
+            )
+        current = _model_in(fields[part].annotation)
+        if current is None and depth < len(parts) - 1:
+            raise ConfigError(f"{part!r} is not a block of the scenario", file=file, field=f"parameters.{path}")
 
 
 def _set_path(data: dict[str, Any], path: str, value: Any, *, file: str) -> None:
