@@ -106,13 +106,19 @@ class CommunityBatteryChange(_Config):
     bus: str | None = Field(default=None, description="Bus name; default the transformer's LV busbar.")
     strategy: BatteryStrategy = Field(default="self_consumption", description="self_consumption or peak_shaving.")
     peak_limit_kw: float | None = Field(
-        default=None, ge=0, le=50000, description="Import held below this with peak_shaving. [kW]"
+        default=None, ge=0, le=50000, description="peak_shaving: import held below this. [kW]"
+    )
+    export_limit_kw: float | None = Field(
+        default=None, ge=0, le=50000, description="peak_shaving: export held below this. [kW]"
+    )
+    target_soc_frac: float = Field(
+        default=0.5, ge=0, le=1, description="peak_shaving: state of charge kept between peaks. [1]"
     )
 
     @model_validator(mode="after")
     def _limit_for_peak_shaving(self) -> CommunityBatteryChange:
-        if self.strategy == "peak_shaving" and self.peak_limit_kw is None:
-            raise ValueError("strategy peak_shaving needs peak_limit_kw")
+        if self.strategy == "peak_shaving" and self.peak_limit_kw is None and self.export_limit_kw is None:
+            raise ValueError("strategy peak_shaving needs peak_limit_kw, export_limit_kw or both")
         return self
 
 
@@ -419,7 +425,7 @@ def expand_sweep(sweep: Sweep, *, file: str, base: Path) -> list[Scenario]:
         for path, value in zip(paths, combo, strict=True):
             _set_path(data, path, value, file=file)
         data["name"] = f"{sweep.name}-{number:03d}"
-        labels = ", ".join(f"{p}={v}" for p, v in zip(paths, combo, strict=True))
+        labels = ", ".join(f"{_short_path(p)}={_compact(v)}" for p, v in zip(paths, combo, strict=True))
         data["description"] = f"{sweep.name}: {labels}"[:500]
         try:
             scenarios.append(Scenario.model_validate(data))
@@ -486,6 +492,18 @@ def _resolve_paths(data: Any, base: Path | None, *, file: str) -> Any:
             )
         data["weather"] = str(path.resolve())
     return data
+
+
+def _short_path(path: str) -> str:
+    return ".".join(path.split(".")[-2:])
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, dict):
+        return "/".join(_compact(v) for v in value.values())
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "none" if value is None else str(value)
 
 
 def _check_path(path: str, *, file: str) -> None:

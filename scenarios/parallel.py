@@ -31,9 +31,13 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[dict[str, Any] | None, str | None], None]
 
 
-@functools.lru_cache(maxsize=4)
 def worker_shared(district: str, weather: str | None, year: int, threads: int = 1) -> SharedInputs:
     """Shared inputs, computed once per process and key (the cache of a Dask worker)."""
+    return _cached_shared(district, weather, year, threads)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_shared(district: str, weather: str | None, year: int, threads: int) -> SharedInputs:
     return prepare_shared(district, weather, year, threads=threads)
 
 
@@ -98,6 +102,7 @@ def cluster_client(*, workers: int | None = None, scheduler: str | None = None) 
             processes=True,
             dashboard_address="127.0.0.1:0",
             host="127.0.0.1",
+            silence_logs=logging.WARNING,
         ) as cluster,
         Client(cluster) as client,
     ):

@@ -28,21 +28,22 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Final
 
+import numba
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from models.battery import self_consumption_dispatch
+from models.battery import BatteryParameters, self_consumption_dispatch
 from models.district import BUILT_IN_DISTRICTS, LoadedDistrict, district_path, load_district
 from models.grid import GridChanges, apply_grid_changes, grid_kpis_of, lv_busbar, run_power_flow
 from models.powerflow import BatchPowerFlow, PowerFlowOptions
 from models.profiles import ProfileInputs, ProfileOptions, district_profiles, prepare_inputs
 from models.weather import default_weather_path
 from scenarios.apply import AppliedChanges, apply_changes, grid_changes
-from scenarios.config import Scenario
+from scenarios.config import CommunityBatteryChange, Scenario
 from twin.core.errors import ConfigError
 from twin.core.kpi import CarrierFactors, boundary_flows, energy_kpis
-from twin.core.schema import build_assets
+from twin.core.schema import build_assets, step_hours
 
 __all__ = ["PACKAGE", "ScenarioResult", "SharedInputs", "prepare_shared", "run_scenario", "shared_key"]
 
@@ -235,7 +236,7 @@ def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult
             raise ConfigError(
                 f"bus {bus!r} is not a bus of the grid", field="changes.community_battery.bus", allowed="a bus name"
             )
-        assets = _add_community_battery(assets, battery.capacity_kwh, battery.p_rated_kw, bus, battery.peak_limit_kw)
+        assets = _add_community_battery(assets, battery, bus)
     if limit is not None and limit.at == "district":
         p_kw = assets["p_kw"].values.astype(np.float64)
         p_kw, curtailed = _limit_district(assets, p_kw, limit.frac_of_kwp)
@@ -324,15 +325,40 @@ def _limit_district(assets: xr.Dataset, p_kw: np.ndarray, frac: float) -> tuple[
     return limited, (limited - p_kw).sum(axis=1)
 
 
-def _add_community_battery(
-    assets: xr.Dataset, capacity_kwh: float, p_rated_kw: float, bus: str, peak_limit_kw: float | None
-) -> xr.Dataset:
-    """Dispatch a battery on the district's net load (self-consumption, or peak shaving above a limit)."""
+def _add_community_battery(assets: xr.Dataset, battery: CommunityBatteryChange, bus: str) -> xr.Dataset:
+    """Dispatch a battery on the district's net load at the substation.
+
+    ``self_consumption``: charge from district surplus, discharge into district
+    import (:func:`models.battery.self_consumption_dispatch`). ``peak_shaving``:
+    discharge what the import exceeds ``peak_limit_kw`` by, charge what the export
+    exceeds ``export_limit_kw`` by, and between peaks drift back to
+    ``target_soc_frac`` without pushing the exchange past either limit
+    (:func:`_peak_shaving`).
+    """
     net_kw = assets["p_kw"].values.astype(np.float64).sum(axis=1)
-    if peak_limit_kw is not None:
-        net_kw = net_kw - peak_limit_kw
     time_index = pd.DatetimeIndex(assets["time"].values)
-    dispatch = self_consumption_dispatch(pd.DataFrame({"b": net_kw}, index=time_index), [capacity_kwh], [p_rated_kw])
+    capacity_kwh, p_rated_kw = battery.capacity_kwh, battery.p_rated_kw
+    if battery.strategy == "self_consumption":
+        dispatch = self_consumption_dispatch(
+            pd.DataFrame({"b": net_kw}, index=time_index), [capacity_kwh], [p_rated_kw]
+        )
+        p_battery, soc_battery = dispatch.p_kw.to_numpy()[:, 0], dispatch.soc_frac.to_numpy()[:, 0]
+    else:
+        params = BatteryParameters()
+        p_battery, soc_battery = _peak_shaving(
+            net_kw,
+            capacity_kwh,
+            p_rated_kw,
+            np.inf if battery.peak_limit_kw is None else battery.peak_limit_kw,
+            np.inf if battery.export_limit_kw is None else battery.export_limit_kw,
+            battery.target_soc_frac,
+            step_hours(time_index),
+            params.eta_charge_frac,
+            params.eta_discharge_frac,
+            params.soc_min_frac,
+            params.soc_max_frac,
+            params.soc_initial_frac,
+        )
     n = assets.sizes["asset"]
     soc = assets["soc_frac"].values if "soc_frac" in assets else np.full(assets["p_kw"].shape, np.nan, np.float32)
     out = build_assets(
@@ -341,9 +367,9 @@ def _add_community_battery(
         kind=[*assets["kind"].values.tolist(), "battery"],
         building=[*assets["building"].values.tolist(), COMMUNITY],
         bus=[*assets["bus"].values.tolist(), bus],
-        p_kw=np.column_stack([assets["p_kw"].values, dispatch.p_kw.to_numpy()[:, 0]]),
+        p_kw=np.column_stack([assets["p_kw"].values, p_battery]),
         p_fuel_kw=np.column_stack([assets["p_fuel_kw"].values, np.zeros(len(time_index))]),
-        soc_frac=np.column_stack([soc, dispatch.soc_frac.to_numpy()[:, 0]]),
+        soc_frac=np.column_stack([soc, soc_battery]),
         p_rated_kw=[*assets["p_rated_kw"].values[:n], p_rated_kw],
         p_peak_kw=[*assets["p_peak_kw"].values[:n], np.nan],
         capacity_kwh=[*assets["capacity_kwh"].values[:n], capacity_kwh],
@@ -381,6 +407,47 @@ def _substation_assets(assets: xr.Dataset) -> xr.Dataset:
         p_fuel_kw=np.column_stack([np.zeros((len(fuel), 3)), fuel]),
         source="scenario",
     )
+
+
+@numba.njit(cache=True)
+def _peak_shaving(
+    net: np.ndarray,
+    capacity: float,
+    p_max: float,
+    import_limit: float,
+    export_limit: float,
+    target: float,
+    dt_h: float,
+    eta_c: float,
+    eta_d: float,
+    soc_min: float,
+    soc_max: float,
+    soc_initial: float,
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Peak-shaving loop: battery power (load-positive) and state of charge at the end of each step."""
+    n = net.shape[0]
+    p_kw = np.zeros(n)
+    soc = np.zeros(n)
+    energy = soc_initial * capacity
+    for t in range(n):
+        room = max((soc_max * capacity - energy) / (eta_c * dt_h), 0.0)
+        available = max((energy - soc_min * capacity) * eta_d / dt_h, 0.0)
+        if net[t] > import_limit:
+            p = -min(net[t] - import_limit, p_max, available)
+        elif -net[t] > export_limit:
+            p = min(-net[t] - export_limit, p_max, room)
+        elif energy > target * capacity:
+            # discharge towards the target, never exporting more than the export limit
+            excess = (energy - target * capacity) * eta_d / dt_h
+            p = -min(excess, p_max, available, max(net[t] + export_limit, 0.0))
+        else:
+            # charge towards the target, never importing more than the import limit
+            missing = (target * capacity - energy) / (eta_c * dt_h)
+            p = min(missing, p_max, room, max(import_limit - net[t], 0.0))
+        energy += p * eta_c * dt_h if p > 0 else p / eta_d * dt_h
+        p_kw[t] = p
+        soc[t] = energy / capacity
+    return p_kw, soc
 
 
 def _installed(assets: xr.Dataset) -> dict[str, float]:

@@ -50,7 +50,10 @@ def _root(
 ) -> None:
     """Digital twin of the Zukunftsquartier Beucha."""
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)  # libraries such as distributed set their own loggers to INFO
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     ctx.obj = {"data_root": data_root}
 
 
@@ -294,7 +297,6 @@ def _run(
 
     from scenarios.config import OUTPUT_LEVELS
     from scenarios.parallel import run_scenarios
-    from scenarios.report import COMPARE_KPIS
     from twin.core.errors import ConfigError
 
     if level is not None:
@@ -326,30 +328,38 @@ def _run(
         results = run_scenarios(scenarios, out_dir, workers=workers, scheduler=scheduler, progress=advance)
     import pandas as pd
 
-    keys = [
-        "energy_balance_kwh",
-        "electricity_balance_kwh",
-        "self_sufficiency_frac",
-        "trafo_loading_max_percent",
-        "vm_max_pu",
-        "pv_kwp",
-        "annual_cost_eur",
-    ]
-    good = [k for k in results if "error" not in k]
-    table = pd.DataFrame({k["scenario"]: {COMPARE_KPIS[key]: k.get(key) for key in keys} for k in good})
-    _print_table(table, Table)
+    columns = {
+        "energy_balance_kwh": "balance all [MWh]",
+        "electricity_balance_kwh": "electricity [MWh]",
+        "self_sufficiency_frac": "self-suff.",
+        "pv_kwp": "PV [kWp]",
+        "trafo_loading_max_percent": "trafo max [%]",
+        "vm_max_pu": "V max [pu]",
+        "annual_cost_eur": "cost [kEUR/a]",
+    }
+    scale = {"energy_balance_kwh": 1e-3, "electricity_balance_kwh": 1e-3, "annual_cost_eur": 1e-3}
+    rows = {
+        k["scenario"]: {
+            **{label: (k.get(key) or 0.0) * scale.get(key, 1.0) for key, label in columns.items()},
+            "changes": k.get("description", "").split(": ", 1)[-1] if "-" in k["scenario"] else "",
+        }
+        for k in results
+        if "error" not in k
+    }
+    _print_table(pd.DataFrame(rows).T, Table, first="scenario")
     print(f"results in {out_dir}", file=sys.stderr)
     if failed:
         raise ConfigError(f"{len(failed)} scenario(s) failed, first: {failed[0]}")
 
 
-def _print_table(table: Any, table_class: Any) -> None:
+def _print_table(table: Any, table_class: Any, *, first: str = "KPI") -> None:
     from scenarios.report import format_value
 
-    rich_table = table_class("KPI", *[str(c) for c in table.columns])
+    rich_table = table_class(first, *[str(c) for c in table.columns])
     for label, row in table.iterrows():
         rich_table.add_row(str(label), *[format_value(v) for v in row.tolist()])
-    Console(soft_wrap=True).print(rich_table)
+    width = 34 + sum(max(12, len(str(c)) + 3) for c in table.columns)
+    Console(width=max(80, width)).print(rich_table)
 
 
 @app.command()

@@ -123,6 +123,16 @@ def test_district_limit_and_peak_shaving(shared: SharedInputs) -> None:
     assert result.kpis["curtailed_kwh"] > 0
 
 
+def test_peak_shaving_holds_export_below_limit(shared: SharedInputs) -> None:
+    free = compute_scenario(_scenario("free", {"pv": {}}), shared)
+    battery = {"capacity_kwh": 4000.0, "p_rated_kw": 800.0, "strategy": "peak_shaving", "export_limit_kw": 300.0}
+    shaved = compute_scenario(_scenario("shaved", {"pv": {}, "community_battery": battery}), shared)
+    assert free.kpis["peak_export_kw"] > 400.0
+    assert shaved.kpis["peak_export_kw"] < 0.8 * free.kpis["peak_export_kw"]
+    soc = shaved.assets["soc_frac"].sel(asset="community/battery0").values
+    assert soc.min() >= 0.05 - 1e-6 and soc.max() <= 1.0 + 1e-6
+
+
 def test_run_scenario_is_deterministic(shared: SharedInputs) -> None:
     scenario = _scenario("det", {"pv": {"share_frac": 0.5}, "evs": {"share_frac": 0.2}})
     first, second = run_scenario(scenario, shared), run_scenario(scenario, shared)
