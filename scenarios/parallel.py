@@ -102,7 +102,7 @@ def cluster_client(*, workers: int | None = None, scheduler: str | None = None) 
             processes=True,
             dashboard_address="127.0.0.1:0",
             host="127.0.0.1",
-            silence_logs=logging.WARNING,
+            silence_logs=logging.ERROR,
         ) as cluster,
         Client(cluster) as client,
     ):
