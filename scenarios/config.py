@@ -29,6 +29,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from models.district import BUILT_IN_DISTRICTS
 from twin.core.errors import ConfigError
 
 __all__ = [
@@ -475,10 +476,15 @@ def _resolve_paths(data: Any, base: Path | None, *, file: str) -> Any:
         return data
     data = dict(data)
     district = data.get("district")
-    if isinstance(district, str) and ("/" in district or district.endswith((".yaml", ".yml"))):
+    if isinstance(district, str) and district not in BUILT_IN_DISTRICTS:
         path = Path(district) if Path(district).is_absolute() else base / district
         if not path.is_file():
-            raise ConfigError(f"district file {district!r} not found", file=file, field="district")
+            raise ConfigError(
+                f"district file {district!r} not found",
+                file=file,
+                field="district",
+                allowed="a built-in district (" + ", ".join(BUILT_IN_DISTRICTS) + ") or a district file",
+            )
         data["district"] = str(path.resolve())
     weather = data.get("weather")
     if isinstance(weather, str):

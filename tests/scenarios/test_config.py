@@ -37,6 +37,7 @@ BAD_SCENARIOS: list[tuple[Any, str, str]] = [
     ({"name": "bad name!"}, "name", "not a valid name"),
     ({"name": "x", "weather": "nowhere.epw"}, "weather", "not found"),
     ({"name": "x", "district": "nowhere/district.yaml"}, "district", "not found"),
+    ({"name": "x", "district": "leipzig"}, "district", "not found"),
     ({"name": "x", "changes": {"evs": {"charging": "smart"}}}, "changes.evs.charging", "not allowed"),
     (
         {"name": "x", "changes": {"feed_in_limit": {"frac_of_kwp": -0.1}}},
