@@ -60,7 +60,7 @@ def test_scenario_run_and_compare(tmp_path: Path, capsys: pytest.CaptureFixture[
             ]
         )
     assert info.value.code == 0, capsys.readouterr().err
-    assert "all-carrier balance" in capsys.readouterr().out
+    assert "balance all [MWh]" in capsys.readouterr().out
     html = tmp_path / "compare.html"
     with pytest.raises(SystemExit) as info:
         main(["scenario", "compare", str(out / "one"), str(out / "two"), "--html", str(html)])
