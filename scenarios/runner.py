@@ -210,6 +210,14 @@ def run_scenario(
 
 def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult:
     """All computations of :func:`run_scenario`, returning the datasets too (no files)."""
+    clock = [time.perf_counter()]
+    stages: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        stages[f"{name}_s"] = round(now - clock[0], 3)
+        clock[0] = now
+
     applied = apply_changes(shared.loaded.district, scenario)
     start, end = scenario.period
     options = ProfileOptions(
@@ -220,6 +228,7 @@ def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult
         ev_charging=scenario.changes.evs.charging if scenario.changes.evs else "uncontrolled",
     )
     profiles = district_profiles(applied.district, shared.inputs, options)
+    lap("profiles")
     assets = profiles.assets
     changes = grid_changes(scenario)
     net, flow = shared.flow_for(changes)
@@ -242,7 +251,9 @@ def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult
         p_kw, curtailed = _limit_district(assets, p_kw, limit.frac_of_kwp)
         assets = _replace_power(assets, p_kw)
     assets.attrs.update({"source": "scenario", "scenario": scenario.name})
+    lap("dispatch")
     grid = run_power_flow(net, assets, shared.loaded.district.reactive_power, flow=flow)
+    lap("power_flow")
     p_loss = grid["p_loss_kw"].fillna(0.0)
     flows = boundary_flows(_substation_assets(assets), p_loss_kw=p_loss)
     p_peak = float(np.nansum(assets["p_peak_kw"].values))
@@ -264,6 +275,8 @@ def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult
     kpis["curtailed_kwh"] = float(curtailed.sum()) * dt_h
     kpis.update({str(k): _plain(v) for k, v in gridk.data_vars.items()})
     kpis["steps_not_converged"] = int(gridk.attrs.get("steps_not_converged", 0))
+    lap("kpis")
+    kpis.update(stages)
     kpis["transformer_s_rated_kva"] = float(net.trafo["sn_mva"].sum() * 1000.0)
     kpis.update(_installed(assets))
     kpis.update(_costs(scenario, applied, kpis, net, changes, hours=kpis["steps"] * dt_h))

@@ -303,6 +303,8 @@ def _run(
         if level not in OUTPUT_LEVELS:
             raise ConfigError(f"{level!r} is not an output level", field="--level", allowed=", ".join(OUTPUT_LEVELS))
         scenarios = [s.model_copy(update={"output": level}) for s in scenarios]
+    if workers is not None and scheduler is not None:
+        raise ConfigError("give --workers or --scheduler, not both", field="--workers")
     if workers is not None and workers < 0:
         raise ConfigError("must be >= 0", field="--workers")
     if workers is None and scheduler is None and len(scenarios) == 1:
