@@ -144,7 +144,7 @@ def format_value(value: Any) -> str:
         return "-"
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
-    if isinstance(value, float) and abs(value) < 10:
+    if isinstance(value, float) and 0 < abs(value) < 10:
         return f"{value:.3f}"
     return f"{value:,.0f}" if isinstance(value, int | float) else str(value)
 

@@ -357,11 +357,14 @@ def _run(
 def _print_table(table: Any, table_class: Any, *, first: str = "KPI") -> None:
     from scenarios.report import format_value
 
-    rich_table = table_class(first, *[str(c) for c in table.columns])
+    from rich.markup import escape
+
+    rich_table = table_class(first, *[escape(str(c)) for c in table.columns])
     for label, row in table.iterrows():
-        rich_table.add_row(str(label), *[format_value(v) for v in row.tolist()])
-    width = 34 + sum(max(12, len(str(c)) + 3) for c in table.columns)
-    Console(width=max(80, width)).print(rich_table)
+        rich_table.add_row(escape(str(label)), *[escape(format_value(v)) for v in row.tolist()])
+    # tables take the width they need (rich does not stretch them); never squeeze their headers
+    console = Console()
+    Console(width=max(console.width, 240)).print(rich_table)
 
 
 @app.command()
