@@ -355,9 +355,9 @@ def _run(
 
 
 def _print_table(table: Any, table_class: Any, *, first: str = "KPI") -> None:
-    from scenarios.report import format_value
-
     from rich.markup import escape
+
+    from scenarios.report import format_value
 
     rich_table = table_class(first, *[escape(str(c)) for c in table.columns])
     for label, row in table.iterrows():
