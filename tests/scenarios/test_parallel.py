@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from scenarios.config import parse_scenario
 from scenarios.parallel import cluster_client, run_in_process, run_on_dask
@@ -50,3 +51,19 @@ def test_run_on_dask_two_workers_matches_in_process(dask_client: Any, tmp_path: 
     local = run_in_process(_scenarios()[1:2], None, threads=1)
     assert local[0]["energy_balance_kwh"] == pytest.approx(results[1]["energy_balance_kwh"], rel=1e-9)
     assert local[0]["input_hash"] == results[1]["input_hash"]
+
+
+def test_cli_run_on_scheduler_address(dask_client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from twin.cli import main
+
+    path = tmp_path / "one.yaml"
+    path.write_text(yaml.safe_dump({"name": "remote", **SHORT, "output": "kpis"}))
+    address = dask_client.scheduler.address
+    with pytest.raises(SystemExit) as info:
+        main(["scenario", "run", str(path), "--scheduler", address, "--out", str(tmp_path / "out")])
+    assert info.value.code == 0, capsys.readouterr().err
+    assert (tmp_path / "out" / "remote" / "kpis.json").is_file()
+    assert len(dask_client.scheduler_info()["workers"]) == 2  # the cluster outlives the command's client
+    with pytest.raises(SystemExit) as info:
+        main(["scenario", "run", str(path), "--scheduler", address, "--workers", "2"])
+    assert info.value.code == 2
