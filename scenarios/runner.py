@@ -69,12 +69,15 @@ class SharedInputs:
         sha256 over the district file, a grid JSON file, the weather file and the package version.
     threads : int
         Power-flow solver threads (1 inside Dask workers).
+    key : tuple, optional
+        (district, weather, year) they were prepared for (:func:`shared_key`).
     """
 
     loaded: LoadedDistrict
     inputs: ProfileInputs
     files_hash: str
     threads: int = 1
+    key: tuple[str, str | None, int] | None = None
     _flows: dict[GridChanges | None, tuple[Any, BatchPowerFlow]] = field(default_factory=dict, repr=False)
 
     def flow_for(self, changes: GridChanges | None) -> tuple[Any, BatchPowerFlow]:
@@ -154,7 +157,9 @@ def prepare_shared(district: str, weather: str | None, year: int, *, threads: in
         digest.update(path.name.encode() + b"\n" + path.read_bytes())
     if district in BUILT_IN_DISTRICTS:
         digest.update(f"built-in {district}".encode())
-    return SharedInputs(loaded=loaded, inputs=inputs, files_hash=digest.hexdigest(), threads=threads)
+    return SharedInputs(
+        loaded=loaded, inputs=inputs, files_hash=digest.hexdigest(), threads=threads, key=(district, weather, year)
+    )
 
 
 def input_hash(scenario: Scenario, shared: SharedInputs) -> str:
@@ -194,8 +199,11 @@ def run_scenario(
     ConfigError
         If the scenario does not fit the shared inputs or names an unknown bus.
     """
-    if shared_key(scenario)[2] != shared.inputs.year:
-        raise ConfigError(f"shared inputs are for {shared.inputs.year}", field="year")
+    if shared.key is not None and shared_key(scenario) != shared.key:
+        raise ConfigError(
+            f"the shared inputs are for {shared.key}, the scenario needs {shared_key(scenario)}",
+            field="district/weather/year",
+        )
     started = time.perf_counter()
     result = compute_scenario(scenario, shared)
     result.kpis["run_s"] = round(time.perf_counter() - started, 3)

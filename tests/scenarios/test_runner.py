@@ -140,3 +140,10 @@ def test_run_scenario_is_deterministic(shared: SharedInputs) -> None:
         assert first[key] == second[key]
     other = run_scenario(scenario.model_copy(update={"seed": 3}), shared)
     assert other["input_hash"] != first["input_hash"]
+
+
+def test_run_scenario_rejects_other_shared_inputs(shared: SharedInputs) -> None:
+    from twin.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="shared inputs"):
+        run_scenario(_scenario("y", {}, year=2024, start="2024-06-10", end="2024-06-11"), shared)
