@@ -186,21 +186,27 @@ def reactive_power_kvar(assets: xr.Dataset, reactive: ReactivePower) -> xr.DataA
         absorbs ``|p| tan(phi(P))`` >= 0 (under-excited inverters consume
         reactive power); batteries and gas boilers 0. [kvar]
     """
-    p = assets["p_kw"].to_numpy().astype(np.float64)
-    kind = assets["kind"].to_numpy()
+    p = assets["p_kw"].values.astype(np.float64)
+    kind = assets["kind"].values
+    tan_load = float(np.tan(np.arccos(reactive.load_cos_phi)))
     q = np.zeros_like(p)
-    consumers = np.isin(kind, ["load", "heat_pump", "ev"])
-    q[:, consumers] = p[:, consumers].clip(min=0) * float(np.tan(np.arccos(reactive.load_cos_phi)))
-    pv = kind == "pv"
-    if pv.any():
-        feed_in_kw = (-p[:, pv]).clip(min=0)
-        p_frac = np.clip(feed_in_kw / assets["p_peak_kw"].to_numpy()[pv], 0.0, 1.0)
+    is_load = np.isin(kind, ["load", "heat_pump", "ev"])
+    q[:, is_load] = np.clip(p[:, is_load], 0, None) * tan_load
+    is_pv = kind == "pv"
+    if is_pv.any():
+        generation = np.clip(-p[:, is_pv], 0, None)
+        p_peak = assets["p_peak_kw"].values[is_pv].astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p_frac = np.nan_to_num(np.clip(generation / p_peak, 0, 1), nan=0.0)
         points = reactive.pv_cos_phi_p
         cos_phi = np.interp(p_frac, [pt.p_frac for pt in points], [pt.cos_phi for pt in points])
-        q[:, pv] = feed_in_kw * np.tan(np.arccos(cos_phi))
+        q[:, is_pv] = generation * np.tan(np.arccos(cos_phi))
     return xr.DataArray(
-        q, coords={"time": assets["time"], "asset": assets["asset"]}, dims=("time", "asset")
-    ).assign_attrs(units="kvar", long_name="reactive power, load-positive", sign_convention="load_positive")
+        q,
+        dims=("time", "asset"),
+        coords={name: coord for name, coord in assets["p_kw"].coords.items()},
+        attrs={"units": "kvar", "long_name": "reactive power, load-positive", "sign_convention": "load_positive"},
+    )
 
 
 def bus_injections(assets: xr.Dataset, q_kvar: xr.DataArray, net: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -213,15 +219,22 @@ def bus_injections(assets: xr.Dataset, q_kvar: xr.DataArray, net: Any) -> tuple[
         without assets are 0. [kW], [kvar]
     """
     bus_of = _bus_lookup(net)
-    electric = assets["kind"] != "gas_boiler"
-    index = [bus_of[str(b)] for b in assets["bus"].values]
-    bus = xr.DataArray(index, dims="asset")
-    p = assets["p_kw"].astype(np.float64).where(electric, 0.0).groupby(bus.rename("bus")).sum("asset")
-    q = q_kvar.astype(np.float64).groupby(bus.rename("bus")).sum("asset")
+    buses = np.asarray(sorted(net.bus.index), dtype=np.int64)
+    column = {bus: position for position, bus in enumerate(buses)}
+    positions = np.array([column[bus_of[str(b)]] for b in assets["bus"].values], dtype=np.int64)
+    electric = assets["kind"].values != "gas_boiler"
+    p = np.where(electric[None, :], assets["p_kw"].values.astype(np.float64), 0.0)
+    q = np.asarray(q_kvar.transpose("time", "asset").values, dtype=np.float64)
+    order = np.argsort(positions, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(positions[order]) != 0])
+    used = positions[order][starts]
     time = pd.DatetimeIndex(assets["time"].values)
-    p_bus = p.to_pandas().reindex(columns=sorted(net.bus.index), fill_value=0.0)
-    q_bus = q.to_pandas().reindex(columns=sorted(net.bus.index), fill_value=0.0)
-    return p_bus.set_axis(time, axis=0), q_bus.set_axis(time, axis=0)
+    p_bus = pd.DataFrame(0.0, index=time, columns=buses)
+    q_bus = pd.DataFrame(0.0, index=time, columns=buses)
+    if len(positions):
+        p_bus.iloc[:, used] = np.add.reduceat(p[:, order], starts, axis=1)
+        q_bus.iloc[:, used] = np.add.reduceat(q[:, order], starts, axis=1)
+    return p_bus, q_bus
 
 
 def run_power_flow(

@@ -50,7 +50,10 @@ def _root(
 ) -> None:
     """Digital twin of the Zukunftsquartier Beucha."""
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)  # libraries such as distributed set their own loggers to INFO
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     ctx.obj = {"data_root": data_root}
 
 
@@ -281,32 +284,184 @@ def dashboard(
 
 @scenario_app.command("list")
 def scenario_list() -> None:
-    """List the built-in scenarios."""
-    _not_available("scenario list")
+    """List the built-in scenarios and sweeps."""
+    from scenarios.config import builtin_scenarios
+
+    console = Console(highlight=False, soft_wrap=True)
+    for name, description in builtin_scenarios().items():
+        console.print(f"{name:<20} {description}")
 
 
 @scenario_app.command("check")
-def scenario_check(files: Annotated[list[Path], typer.Argument(help="Scenario files to validate.")]) -> None:
-    """Validate scenario files without running them."""
-    _not_available("scenario check")
+def scenario_check(
+    files: Annotated[list[str], typer.Argument(help="Scenario or sweep files (or built-in names).")],
+) -> None:
+    """Validate scenario and sweep files without running them (exit 2 on the first bad one)."""
+    for file in files:
+        scenarios = _load_scenarios([file])
+        print(f"{file}: ok ({len(scenarios)} scenario{'s' if len(scenarios) != 1 else ''})")
 
 
 @scenario_app.command("run")
-def scenario_run(scenarios: Annotated[list[str], typer.Argument(help="Built-in names or scenario files.")]) -> None:
-    """Run scenarios: profiles, dispatch, power flow, KPIs and reports."""
-    _not_available("scenario run")
+def scenario_run(
+    ctx: typer.Context,
+    scenarios: Annotated[list[str], typer.Argument(help="Built-in names, scenario files or sweep files.")],
+    out: Annotated[Path | None, typer.Option(help="Results folder; default <data root>/scenarios.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Local Dask worker processes (0: run in this process). Default: in this process for one "
+            "scenario, else one worker per core."
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Address of a dask.distributed scheduler; --out must be shared storage.")
+    ] = None,
+    level: Annotated[str | None, typer.Option(help="Output level of result.nc: kpis, grid or full.")] = None,
+) -> None:
+    """Run scenarios: profiles, dispatch, power flow, KPIs, result files and reports."""
+    loaded = _load_scenarios(scenarios)
+    _run(ctx, loaded, out=out, workers=workers, scheduler=scheduler, level=level)
 
 
 @scenario_app.command("sweep")
-def scenario_sweep(file: Annotated[Path, typer.Argument(help="Sweep file.")]) -> None:
-    """Run a sweep of scenarios on Dask."""
-    _not_available("scenario sweep")
+def scenario_sweep(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="Sweep file or built-in sweep name.")],
+    out: Annotated[Path | None, typer.Option(help="Results folder; default <data root>/scenarios.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Local Dask worker processes (0: in this process).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Address of a dask.distributed scheduler.")] = None,
+    level: Annotated[str | None, typer.Option(help="Output level of result.nc: kpis, grid or full.")] = None,
+) -> None:
+    """Run a sweep of scenarios on Dask and print their KPIs side by side."""
+    loaded = _load_scenarios([file])
+    _run(ctx, loaded, out=out, workers=workers, scheduler=scheduler, level=level)
 
 
 @scenario_app.command("compare")
-def scenario_compare(dirs: Annotated[list[Path], typer.Argument(help="Scenario result folders.")]) -> None:
+def scenario_compare(
+    dirs: Annotated[list[Path], typer.Argument(help="Scenario result folders (each with kpis.json).")],
+    html: Annotated[Path | None, typer.Option(help="Also write the comparison as a self-contained HTML page.")] = None,
+) -> None:
     """Compare scenario results side by side."""
-    _not_available("scenario compare")
+    from rich.table import Table
+
+    from scenarios.report import compare_table, write_compare_html
+    from twin.core.errors import ConfigError
+
+    for folder in dirs:
+        if not (folder / "kpis.json").is_file():
+            raise ConfigError("no kpis.json in this folder", file=str(folder), allowed="a scenario result folder")
+    table = compare_table(dirs)
+    _print_table(table, Table)
+    if html is not None:
+        write_compare_html(table, html)
+        print(f"wrote {html}", file=sys.stderr)
+
+
+def _load_scenarios(names: list[str]) -> list[Any]:
+    """Scenarios of built-in names, scenario files and sweep files, in order."""
+    from scenarios.config import is_sweep_file, load_scenario, load_sweep, scenario_source
+
+    out = []
+    for name in names:
+        path = scenario_source(name)
+        if is_sweep_file(path):
+            out.extend(load_sweep(name)[1])
+        else:
+            out.append(load_scenario(name))
+    seen: set[str] = set()
+    for scenario in out:
+        if scenario.name in seen:
+            from twin.core.errors import ConfigError
+
+            raise ConfigError(f"two scenarios are named {scenario.name!r}", field="name", allowed="unique names")
+        seen.add(scenario.name)
+    return out
+
+
+def _run(
+    ctx: typer.Context,
+    scenarios: list[Any],
+    *,
+    out: Path | None,
+    workers: int | None,
+    scheduler: str | None,
+    level: str | None,
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from scenarios.config import OUTPUT_LEVELS
+    from scenarios.parallel import run_scenarios
+    from twin.core.errors import ConfigError
+
+    if level is not None:
+        if level not in OUTPUT_LEVELS:
+            raise ConfigError(f"{level!r} is not an output level", field="--level", allowed=", ".join(OUTPUT_LEVELS))
+        scenarios = [s.model_copy(update={"output": level}) for s in scenarios]
+    if workers is not None and scheduler is not None:
+        raise ConfigError("give --workers or --scheduler, not both", field="--workers")
+    if workers is not None and workers < 0:
+        raise ConfigError("must be >= 0", field="--workers")
+    if workers is None and scheduler is None and len(scenarios) == 1:
+        workers = 0
+    out_dir = out if out is not None else Path(ctx.obj["data_root"]) / "scenarios"
+    failed: list[str] = []
+    with Progress(
+        TextColumn("{task.description:<40}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"{len(scenarios)} scenario(s)", total=len(scenarios))
+
+        def advance(kpis: dict[str, Any] | None, error: str | None) -> None:
+            name = (kpis or {}).get("scenario", "")
+            if error:
+                failed.append(f"{name}: {error}")
+            progress.update(task, advance=1, description=f"done: {name}")
+
+        results = run_scenarios(scenarios, out_dir, workers=workers, scheduler=scheduler, progress=advance)
+    import pandas as pd
+
+    columns = {
+        "energy_balance_kwh": "balance all [MWh]",
+        "electricity_balance_kwh": "electricity [MWh]",
+        "self_sufficiency_frac": "self-suff.",
+        "pv_kwp": "PV [kWp]",
+        "trafo_loading_max_percent": "trafo max [%]",
+        "vm_max_pu": "V max [pu]",
+        "annual_cost_eur": "cost [kEUR/a]",
+    }
+    scale = {"energy_balance_kwh": 1e-3, "electricity_balance_kwh": 1e-3, "annual_cost_eur": 1e-3}
+    rows = {
+        k["scenario"]: {
+            **{label: (k.get(key) or 0.0) * scale.get(key, 1.0) for key, label in columns.items()},
+            "changes": k.get("description", "").split(": ", 1)[-1] if "-" in k["scenario"] else "",
+        }
+        for k in results
+        if "error" not in k
+    }
+    _print_table(pd.DataFrame(rows).T, Table, first="scenario")
+    print(f"results in {out_dir}", file=sys.stderr)
+    if failed:
+        raise ConfigError(f"{len(failed)} scenario(s) failed, first: {failed[0]}")
+
+
+def _print_table(table: Any, table_class: Any, *, first: str = "KPI") -> None:
+    from rich.markup import escape
+
+    from scenarios.report import format_value
+
+    rich_table = table_class(first, *[escape(str(c)) for c in table.columns])
+    for label, row in table.iterrows():
+        rich_table.add_row(escape(str(label)), *[escape(format_value(v)) for v in row.tolist()])
+    # tables take the width they need (rich does not stretch them); never squeeze their headers
+    console = Console()
+    Console(width=max(console.width, 240)).print(rich_table)
 
 
 @app.command()

@@ -1,0 +1,273 @@
+"""The scenario report and the side-by-side comparison, built with plotly (offline).
+
+``report.html`` holds a KPI table, the monthly energy balance, the load duration
+curve at the transformer, the voltage band (daily minimum and maximum over all
+buses), the energy flows (Sankey) and the costs. Each figure is plotly's own HTML
+fragment; the page around them is a small :class:`string.Template`. plotly.js is
+never fetched from a CDN: reports refer to one shared ``plotly.min.js`` in the
+results folder (written once by :func:`write_plotly_js`); the comparison page
+embeds it, so it can be mailed on its own.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from string import Template
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.offline
+
+from scenarios.results import read_kpis
+
+if TYPE_CHECKING:
+    from scenarios.runner import ScenarioResult
+
+__all__ = ["COMPARE_KPIS", "compare_table", "format_value", "write_compare_html", "write_plotly_js", "write_report"]
+
+#: KPIs in the comparison, in order, with their display names.
+COMPARE_KPIS: Final[dict[str, str]] = {
+    "energy_balance_kwh": "all-carrier balance [kWh]",
+    "electricity_balance_kwh": "electricity balance [kWh]",
+    "energy_neutral": "energy-neutral",
+    "import_kwh": "grid import [kWh]",
+    "export_kwh": "grid export [kWh]",
+    "fuel_kwh": "gas [kWh]",
+    "load_kwh": "load [kWh]",
+    "generation_kwh": "PV [kWh]",
+    "losses_kwh": "grid losses [kWh]",
+    "curtailed_kwh": "curtailed [kWh]",
+    "self_sufficiency_frac": "self-sufficiency",
+    "self_consumption_frac": "self-consumption",
+    "peak_import_kw": "peak import [kW]",
+    "peak_export_kw": "peak export [kW]",
+    "trafo_loading_max_percent": "max trafo loading [%]",
+    "trafo_loading_p99_percent": "p99 trafo loading [%]",
+    "line_loading_max_percent": "max line loading [%]",
+    "vm_min_pu": "min voltage [pu]",
+    "vm_max_pu": "max voltage [pu]",
+    "outside_band_h": "hours outside +-10 %",
+    "rise_above_limit_h": "hours rise > 3 %",
+    "co2_kg": "CO2 [kg]",
+    "pv_kwp": "PV [kWp]",
+    "home_battery_kwh": "home batteries [kWh]",
+    "community_battery_kwh": "community battery [kWh]",
+    "n_heat_pumps": "heat pumps",
+    "n_evs": "EVs",
+    "investment_eur": "investment [EUR]",
+    "annual_cost_eur": "annual cost [EUR]",
+}
+
+_PAGE: Final[Template] = Template(
+    """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>$title</title>
+<script src="$plotly_js"></script>
+<style>body{font-family:sans-serif;margin:1em 2em;max-width:1100px}</style></head>
+<body><h1>$title</h1><p>$description</p>
+$figures
+</body></html>
+"""
+)
+
+
+def write_plotly_js(folder: Path) -> Path:
+    """Write ``plotly.min.js`` into a folder once (atomically) and return its path."""
+    path = folder / "plotly.min.js"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".plotly.min.js.{os.getpid()}.tmp")
+        tmp.write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
+        tmp.replace(path)
+    return path
+
+
+def write_report(result: ScenarioResult, path: Path, *, plotly_js: str = "../plotly.min.js") -> Path:
+    """Write a scenario's ``report.html``."""
+    figures = [
+        _kpi_table(result.kpis),
+        _monthly_balance(result),
+        _duration_curve(result),
+        _voltage_band(result),
+        _energy_flows(result.kpis),
+        _costs(result),
+    ]
+    body = "\n".join(fig.to_html(full_html=False, include_plotlyjs=False) for fig in figures)
+    page = _PAGE.substitute(
+        title=html.escape(f"Scenario {result.scenario.name}"),
+        description=html.escape(result.scenario.description),
+        plotly_js=html.escape(plotly_js),
+        figures=body,
+    )
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def compare_table(folders: Sequence[str | Path]) -> pd.DataFrame:
+    """KPIs of result folders side by side: one column per scenario, one row per KPI."""
+    columns = {}
+    for folder in folders:
+        kpis = read_kpis(folder)
+        columns[str(kpis.get("scenario", Path(folder).name))] = {key: kpis.get(key) for key in COMPARE_KPIS}
+    return pd.DataFrame(columns).rename(index=COMPARE_KPIS)
+
+
+def write_compare_html(table: pd.DataFrame, path: Path) -> Path:
+    """Write the comparison as a self-contained page (plotly.js embedded)."""
+    cells = [[str(i) for i in table.index]] + [[format_value(v) for v in table[c]] for c in table.columns]
+    fig = go.Figure(go.Table(header={"values": ["KPI", *table.columns]}, cells={"values": cells, "align": "right"}))
+    fig.update_layout(title="Scenarios side by side", height=60 + 28 * len(table))
+    balance = table.loc[COMPARE_KPIS["energy_balance_kwh"]].astype(float) / 1000
+    loading = table.loc[COMPARE_KPIS["trafo_loading_max_percent"]].astype(float)
+    bars = go.Figure([go.Bar(x=list(table.columns), y=balance.to_numpy(), name="all-carrier balance [MWh]")])
+    bars.add_trace(go.Scatter(x=list(table.columns), y=loading.to_numpy(), name="max trafo loading [%]", yaxis="y2"))
+    bars.update_layout(
+        title="All-carrier balance (<= 0: energy-neutral) and transformer loading",
+        yaxis={"title": "MWh/period"},
+        yaxis2={"title": "%", "overlaying": "y", "side": "right"},
+    )
+    body = fig.to_html(full_html=False, include_plotlyjs=True) + bars.to_html(full_html=False, include_plotlyjs=False)
+    page = _PAGE.substitute(title="Scenario comparison", description="", plotly_js="data:,", figures=body)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def format_value(value: Any) -> str:
+    """A KPI value for tables: booleans as yes/no, small numbers with 3 decimals."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "-"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, float) and 0 < abs(value) < 10:
+        return f"{value:.3f}"
+    return f"{value:,.0f}" if isinstance(value, int | float) else str(value)
+
+
+def _kpi_table(kpis: dict[str, Any]) -> go.Figure:
+    names = [key for key in COMPARE_KPIS if key in kpis]
+    fig = go.Figure(
+        go.Table(
+            header={"values": ["KPI", "value"]},
+            cells={
+                "values": [[COMPARE_KPIS[k] for k in names], [format_value(kpis[k]) for k in names]],
+                "align": "right",
+            },
+        )
+    )
+    fig.update_layout(title="Key figures (substation, grid losses included)", height=60 + 26 * len(names))
+    return fig
+
+
+def _monthly_balance(result: ScenarioResult) -> go.Figure:
+    assets = result.assets
+    time = pd.DatetimeIndex(assets["time"].values)
+    dt_h = (time[1] - time[0]) / pd.Timedelta(hours=1)
+    p = assets["p_kw"].values.astype(np.float64)
+    kind = assets["kind"].values
+    p_grid = result.grid["p_grid_kw"].fillna(0.0).values.astype(np.float64)
+    frame = pd.DataFrame(
+        {
+            "load": np.clip(p[:, np.isin(kind, ["load", "heat_pump", "ev"])], 0, None).sum(axis=1),
+            "PV": np.clip(-p[:, kind == "pv"], 0, None).sum(axis=1),
+            "grid import": np.clip(p_grid, 0, None),
+            "grid export": np.clip(-p_grid, 0, None),
+            "gas": assets["p_fuel_kw"].values.astype(np.float64).sum(axis=1),
+        },
+        index=time,
+    )
+    monthly = frame.resample("MS").sum() * dt_h / 1000.0
+    fig = go.Figure()
+    for name in monthly.columns:
+        sign = -1.0 if name in ("grid export",) else 1.0
+        fig.add_trace(go.Bar(x=monthly.index.strftime("%Y-%m"), y=sign * monthly[name].to_numpy(), name=name))
+    fig.update_layout(title="Monthly balance (export negative)", yaxis_title="MWh", barmode="group")
+    return fig
+
+
+def _duration_curve(result: ScenarioResult) -> go.Figure:
+    grid = result.grid
+    trafo = grid["loading_percent"].where(grid["branch_kind"] == "trafo").max("branch").values
+    values = np.sort(np.nan_to_num(trafo))[::-1]
+    step = max(1, len(values) // 2000)
+    hours = np.arange(len(values)) * float((grid["time"].values[1] - grid["time"].values[0]) / np.timedelta64(1, "h"))
+    fig = go.Figure(go.Scatter(x=hours[::step], y=values[::step], name="transformer loading"))
+    fig.add_hline(y=100, line_dash="dash", annotation_text="rated")
+    fig.update_layout(title="Load duration curve at the transformer", xaxis_title="hours", yaxis_title="loading [%]")
+    return fig
+
+
+def _voltage_band(result: ScenarioResult) -> go.Figure:
+    vm = result.grid["vm_pu"]
+    daily = pd.DataFrame({"min": vm.min("bus").to_series(), "max": vm.max("bus").to_series()}).resample("D")
+    low, high = daily["min"].min(), daily["max"].max()
+    fig = go.Figure(
+        [
+            go.Scatter(x=high.index, y=high.to_numpy(), name="highest bus voltage"),
+            go.Scatter(x=low.index, y=low.to_numpy(), name="lowest bus voltage"),
+        ]
+    )
+    for level in (0.9, 1.1):
+        fig.add_hline(y=level, line_dash="dash")
+    fig.update_layout(title="Voltage band (daily extremes, EN 50160 +-10 %)", yaxis_title="p.u.")
+    return fig
+
+
+def _energy_flows(kpis: dict[str, Any]) -> go.Figure:
+    mwh = {k: max(float(kpis.get(k) or 0.0), 0.0) / 1000.0 for k in kpis if k.endswith("_kwh")}
+    labels = [
+        "PV",
+        "grid import",
+        "gas",
+        "district grid",
+        "loads, heat pumps, EVs",
+        "export",
+        "grid losses",
+        "storage",
+        "gas boilers",
+    ]
+    links = [
+        (0, 3, mwh.get("generation_kwh", 0.0)),
+        (1, 3, mwh.get("import_kwh", 0.0)),
+        (2, 8, mwh.get("fuel_kwh", 0.0)),
+        (3, 4, mwh.get("load_kwh", 0.0)),
+        (3, 5, mwh.get("export_kwh", 0.0)),
+        (3, 6, mwh.get("losses_kwh", 0.0)),
+        (3, 7, mwh.get("battery_net_charge_kwh", 0.0)),
+    ]
+    links = [link for link in links if link[2] > 0]
+    fig = go.Figure(
+        go.Sankey(
+            node={"label": labels},
+            link={
+                "source": [s for s, _, _ in links],
+                "target": [t for _, t, _ in links],
+                "value": [v for *_, v in links],
+            },
+        )
+    )
+    fig.update_layout(title="Energy flows over the period [MWh]")
+    return fig
+
+
+def _costs(result: ScenarioResult) -> go.Figure:
+    k, c = result.kpis, result.scenario.costs
+    scale = k["energy_cost_per_year_eur"] / k["energy_cost_eur"] if k["energy_cost_eur"] else 1.0
+    parts = {
+        "grid import": k["import_kwh"] * c.import_eur_per_kwh * scale,
+        "gas": k["fuel_kwh"] * c.gas_eur_per_kwh * scale,
+        "export revenue": -k["export_kwh"] * c.export_eur_per_kwh * scale,
+        "annuity of investment": k["annuity_eur"],
+        "annual cost": k["annual_cost_eur"],
+    }
+    fig = go.Figure(go.Bar(x=list(parts), y=list(parts.values())))
+    fig.update_layout(
+        title=f"Costs per year (investment {k['investment_eur']:,.0f} EUR, {c.lifetime_a} a at {c.interest_frac:.1%})",
+        yaxis_title="EUR/a",
+    )
+    return fig

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.scenarios.conftest import SHORT
+from twin.cli import main
+
+
+def _twin(twin_exe: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(twin_exe), *args], capture_output=True, text=True, cwd=cwd, timeout=120, check=False)
+
+
+@pytest.mark.e2e
+def test_scenario_check_exit_codes(twin_exe: Path, tmp_path: Path, write_yaml: Any) -> None:
+    good = write_yaml({"name": "good", **SHORT}, "good.yaml")
+    bad = write_yaml({"name": "bad", "changes": {"pv": {"share_frac": 3}}}, "bad.yaml")
+    ok = _twin(twin_exe, "scenario", "check", str(good), "energy_neutral", "pv_storage_sweep", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "pv_storage_sweep: ok (15 scenarios)" in ok.stdout
+    failed = _twin(twin_exe, "scenario", "check", str(good), str(bad), cwd=tmp_path)
+    assert failed.returncode == 2
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in failed.stderr
+    assert str(bad) in lines[0] and "changes.pv.share_frac" in lines[0] and "<= 1" in lines[0]
+
+
+def test_scenario_list_and_unknown(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["scenario", "list"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "energy_neutral" in out and "pv_storage_sweep" in out
+    with pytest.raises(SystemExit) as info:
+        main(["scenario", "run", "no_such_scenario"])
+    assert info.value.code == 2
+    assert "no built-in scenario" in capsys.readouterr().err
+
+
+def test_scenario_run_and_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name, share in (("one", 0.0), ("two", 1.0)):
+        data = {"name": name, **SHORT, "output": "kpis", "changes": {"pv": {"share_frac": share}}}
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as info:
+        main(
+            [
+                "scenario",
+                "run",
+                str(tmp_path / "one.yaml"),
+                str(tmp_path / "two.yaml"),
+                "--out",
+                str(out),
+                "--workers",
+                "0",
+            ]
+        )
+    assert info.value.code == 0, capsys.readouterr().err
+    assert "balance all [MWh]" in capsys.readouterr().out
+    html = tmp_path / "compare.html"
+    with pytest.raises(SystemExit) as info:
+        main(["scenario", "compare", str(out / "one"), str(out / "two"), "--html", str(html)])
+    assert info.value.code == 0
+    table = capsys.readouterr().out
+    assert "one" in table and "two" in table and "max trafo loading" in table
+    assert html.stat().st_size > 1_000_000  # plotly.js embedded, works offline
+    with pytest.raises(SystemExit) as info:
+        main(["scenario", "compare", str(tmp_path)])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["scenario", "run", str(tmp_path / "one.yaml"), "--level", "huge", "--out", str(out)])
+    assert info.value.code == 2
