@@ -111,6 +111,11 @@ def create_app(
     )
     server.add_url_rule("/healthz", "healthz", lambda: _healthz(config))
     server.add_url_rule("/download/<name>/<file>", "download", lambda name, file: _download(config, name, file))
+    # Dash registers the bundles it may serve while it renders the index page: a gunicorn
+    # worker that never rendered it refuses them ("dash" is not a registered library) when
+    # the browser's requests spread over workers. Render it once here, before workers fork.
+    with server.test_request_context("/"):
+        app.index()
     auth = dash_auth.BasicAuth(
         app,
         auth_func=password_checker(users),

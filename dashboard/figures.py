@@ -65,6 +65,7 @@ _TERMS: Final[tuple[tuple[str, str, str], ...]] = (
     ("losses_kw", "grid losses", "losses"),
     ("pv_kw", "PV", "pv"),
 )
+_MONTHS: Final[list[str]] = [pd.Timestamp(year=2001, month=m, day=1).strftime("%b") for m in range(1, 13)]
 _PALETTE: Final[tuple[str, ...]] = ("#264653", "#e76f51", "#2a9d8f", "#e9c46a", "#8e6c8a", "#577590")
 _LOADING_BANDS: Final[tuple[tuple[float, float, str, str], ...]] = (
     (-np.inf, 50.0, "#4c956c", "< 50 %"),
@@ -291,7 +292,11 @@ def monthly_figure(daily: pd.DataFrame, *, year: int) -> go.Figure:
         if column in months:
             fig.add_trace(go.Bar(x=labels, y=sign * months[column].values / 1000.0, name=name, marker_color=colour))
     fig.update_layout(
-        **_LAYOUT, barmode="relative", title=f"Monthly balance {year}", yaxis_title="energy [MW h] (export -)"
+        **_LAYOUT,
+        barmode="relative",
+        title=f"Monthly balance {year}",
+        yaxis_title="energy [MW h] (export -)",
+        xaxis={"categoryorder": "array", "categoryarray": _MONTHS, "range": [-0.5, 11.5]},
     )
     return fig
 

@@ -126,3 +126,11 @@ def test_callback_through_the_server(client) -> None:
     # naming a public route); the app's own hook refuses it
     forged = {**body, "inputs": [{"id": "live-interval", "property": "pathname", "value": "/healthz"}]}
     assert client.post("/_dash-update-component", json=forged).status_code == 401
+
+
+def test_bundles_are_registered_before_any_request(data_root: Path) -> None:
+    """Every worker forked from the app serves the JS bundles, not only one that rendered the index."""
+    app = create_app(data_root, credentials=USERS)
+    assert "dash-renderer/build/dash_renderer.min.js" in app.registered_paths["dash"]
+    bundle = "/_dash-component-suites/dash/dash-renderer/build/dash_renderer.min.js"
+    assert app.server.test_client().get(bundle, headers=_auth()).status_code == 200
