@@ -1,4 +1,4 @@
-"""The dashboard in Debian's headless Chromium (Playwright): one app and one browser per session.
+"""The dashboard in Debian's headless Chromium (Playwright): one app and one browser for all browser tests.
 
 Logs in with HTTP credentials, opens every page, a building, a scenario comparison and a grid
 step, and watches the live page follow a changed snapshot without a reload. Screenshots go to
@@ -10,10 +10,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
 from dashboard import create_app
@@ -34,29 +33,48 @@ if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is missing (./run test installs it)", allow_module_level=True)
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args() -> dict[str, Any]:
-    return {
-        "executable_path": str(CHROMIUM),
-        "args": [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ],
-    }
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
-@pytest.fixture(scope="session")
-def browser_context_args() -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One Chromium for all browser tests (they live in this module).
+
+    Started and stopped here rather than by pytest-playwright's session fixtures: Playwright's
+    sync API keeps an event loop running in the main thread while it is started, and every
+    later test calling ``asyncio.run`` would fail ("cannot be called from a running event loop").
+    """
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
+    finally:
+        playwright.stop()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A logged-in page (HTTP credentials) in a fresh context."""
     user, password = next(iter(USERS.items()))
-    return {"http_credentials": {"username": user, "password": password}, "viewport": {"width": 1400, "height": 1000}}
+    context = browser.new_context(
+        http_credentials={"username": user, "password": password}, viewport={"width": 1400, "height": 1000}
+    )
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """The app on a free 127.0.0.1 port in a thread; yields (base URL, store folder)."""
     root = tmp_path_factory.mktemp("dashboard")
@@ -77,7 +95,7 @@ def _shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
 
 
-def test_login_is_required(served: tuple[str, Path], browser) -> None:
+def test_login_is_required(served: tuple[str, Path], browser: Browser) -> None:
     context = browser.new_context()  # no credentials
     try:
         assert context.request.get(served[0] + "/").status == 401
