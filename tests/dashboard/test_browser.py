@@ -45,7 +45,7 @@ LAUNCH_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def chromium() -> Iterator[Browser]:
     """One Chromium for all browser tests (they live in this module).
 
     Started and stopped here rather than by pytest-playwright's session fixtures: Playwright's
@@ -54,18 +54,18 @@ def browser() -> Iterator[Browser]:
     """
     playwright = sync_playwright().start()
     try:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield launched
+        launched.close()
     finally:
         playwright.stop()
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def tab(chromium: Browser) -> Iterator[Page]:
     """A logged-in page (HTTP credentials) in a fresh context."""
     user, password = next(iter(USERS.items()))
-    context = browser.new_context(
+    context = chromium.new_context(
         http_credentials={"username": user, "password": password}, viewport={"width": 1400, "height": 1000}
     )
     try:
@@ -90,13 +90,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         thread.join(5)
 
 
-def _shot(page: Page, name: str) -> None:
+def _shot(tab: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
+    tab.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
 
 
-def test_login_is_required(served: tuple[str, Path], browser: Browser) -> None:
-    context = browser.new_context()  # no credentials
+def test_login_is_required(served: tuple[str, Path], chromium: Browser) -> None:
+    context = chromium.new_context()  # no credentials
     try:
         assert context.request.get(served[0] + "/").status == 401
         assert context.request.get(served[0] + "/healthz").status == 200
@@ -104,70 +104,70 @@ def test_login_is_required(served: tuple[str, Path], browser: Browser) -> None:
         context.close()
 
 
-def test_live_page_updates_without_reload(served: tuple[str, Path], page: Page) -> None:
+def test_live_page_updates_without_reload(served: tuple[str, Path], tab: Page) -> None:
     base, store = served
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(base + "/")
-    tiles = page.locator("#live-tiles")
+    tab.set_default_timeout(TIMEOUT_MS)
+    tab.goto(base + "/")
+    tiles = tab.locator("#live-tiles")
     expect(tiles).to_contain_text("12.5 kW")
     expect(tiles).to_contain_text("surplus")
-    expect(page.locator("#live-alerts")).to_contain_text("b2/pv0")
-    expect(page.locator("#live-sankey .main-svg").first).to_be_visible()
-    expect(page.locator("#live-history .main-svg").first).to_be_visible()
-    _shot(page, "live")
-    page.evaluate("window.__no_reload = 1")
+    expect(tab.locator("#live-alerts")).to_contain_text("b2/pv0")
+    expect(tab.locator("#live-sankey .main-svg").first).to_be_visible()
+    expect(tab.locator("#live-history .main-svg").first).to_be_visible()
+    _shot(tab, "live")
+    tab.evaluate("window.__no_reload = 1")
     try:
         write_json_atomic(store / "snapshot.json", snapshot(grid_kw=-33.3, trafo_percent=111.0))
         expect(tiles).to_contain_text("33.3 kW")
         expect(tiles).to_contain_text("export to the grid")
-        expect(page.locator("#live-alerts")).to_contain_text("transformer loaded 111 %")
-        assert page.evaluate("window.__no_reload") == 1
+        expect(tab.locator("#live-alerts")).to_contain_text("transformer loaded 111 %")
+        assert tab.evaluate("window.__no_reload") == 1
     finally:
         write_json_atomic(store / "snapshot.json", snapshot())
 
 
-def test_buildings_page_and_a_building(served: tuple[str, Path], page: Page) -> None:
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(served[0] + "/buildings")
-    expect(page.locator("#building-device-table")).to_contain_text("b1/meter")
-    page.locator("#building-select").click()
-    page.get_by_role("option", name="b2").click()
-    expect(page.locator("#building-device-table")).to_contain_text("b2/pv0")
-    expect(page.locator("#building-map .main-svg").first).to_be_visible()
-    _shot(page, "buildings")
+def test_buildings_page_and_a_building(served: tuple[str, Path], tab: Page) -> None:
+    tab.set_default_timeout(TIMEOUT_MS)
+    tab.goto(served[0] + "/buildings")
+    expect(tab.locator("#building-device-table")).to_contain_text("b1/meter")
+    tab.locator("#building-select").click()
+    tab.get_by_role("option", name="b2").click()
+    expect(tab.locator("#building-device-table")).to_contain_text("b2/pv0")
+    expect(tab.locator("#building-map .main-svg").first).to_be_visible()
+    _shot(tab, "buildings")
 
 
-def test_year_page(served: tuple[str, Path], page: Page) -> None:
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(served[0] + "/year")
-    expect(page.locator("#year-tiles")).to_contain_text("Balance 2025 so far")
-    expect(page.locator("#year-cumulative")).to_contain_text("net zero")
-    expect(page.locator("#year-monthly")).to_contain_text("gas")
-    _shot(page, "year")
+def test_year_page(served: tuple[str, Path], tab: Page) -> None:
+    tab.set_default_timeout(TIMEOUT_MS)
+    tab.goto(served[0] + "/year")
+    expect(tab.locator("#year-tiles")).to_contain_text("Balance 2025 so far")
+    expect(tab.locator("#year-cumulative")).to_contain_text("net zero")
+    expect(tab.locator("#year-monthly")).to_contain_text("gas")
+    _shot(tab, "year")
 
 
-def test_grid_page_live_and_the_worst_step(served: tuple[str, Path], page: Page) -> None:
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(served[0] + "/grid")
-    expect(page.locator("#grid-summary")).to_contain_text("live")
-    page.locator("#grid-source").click()
-    page.get_by_role("option", name="scenario baseline").click()
-    expect(page.locator("#grid-summary")).to_contain_text("scenario baseline, step 0")
-    page.locator("#grid-worst-loading").click()
-    expect(page.locator("#grid-summary")).to_contain_text("step 40")
-    expect(page.locator("#grid-summary")).to_contain_text("transformer 105 %")
-    expect(page.locator("#grid-map")).to_contain_text("loading > 100 %")
-    _shot(page, "grid")
+def test_grid_page_live_and_the_worst_step(served: tuple[str, Path], tab: Page) -> None:
+    tab.set_default_timeout(TIMEOUT_MS)
+    tab.goto(served[0] + "/grid")
+    expect(tab.locator("#grid-summary")).to_contain_text("live")
+    tab.locator("#grid-source").click()
+    tab.get_by_role("option", name="scenario baseline").click()
+    expect(tab.locator("#grid-summary")).to_contain_text("scenario baseline, step 0")
+    tab.locator("#grid-worst-loading").click()
+    expect(tab.locator("#grid-summary")).to_contain_text("step 40")
+    expect(tab.locator("#grid-summary")).to_contain_text("transformer 105 %")
+    expect(tab.locator("#grid-map")).to_contain_text("loading > 100 %")
+    _shot(tab, "grid")
 
 
-def test_scenario_comparison_and_download(served: tuple[str, Path], page: Page) -> None:
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(served[0] + "/scenarios")
-    table = page.locator("#scenario-kpi-table")
+def test_scenario_comparison_and_download(served: tuple[str, Path], tab: Page) -> None:
+    tab.set_default_timeout(TIMEOUT_MS)
+    tab.goto(served[0] + "/scenarios")
+    table = tab.locator("#scenario-kpi-table")
     expect(table).to_contain_text("baseline")
     expect(table).to_contain_text("more_pv")
-    expect(page.locator("#scenario-duration")).to_contain_text("Load duration curve")
-    with page.expect_download() as download:
-        page.get_by_role("link", name="KPIs (CSV)").first.click()
+    expect(tab.locator("#scenario-duration")).to_contain_text("Load duration curve")
+    with tab.expect_download() as download:
+        tab.get_by_role("link", name="KPIs (CSV)").first.click()
     assert download.value.suggested_filename == "baseline-kpis.csv"
-    _shot(page, "scenarios")
+    _shot(tab, "scenarios")
