@@ -19,6 +19,7 @@ MODULES = [
     "twin/cli.py",
     "twin/field/runtime.py",
     "twin/live.py",
+    "twin/demo.py",
     "twin/core/kpi.py",
     "models/pv.py",
     "connectors/client.py",

@@ -62,9 +62,33 @@ def _not_available(command: str) -> NoReturn:
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    ctx: typer.Context,
+    district: Annotated[str, typer.Option(help="Built-in district name or district file.")] = "beucha",
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 60.0,
+    host: Annotated[str, typer.Option(help="Interface every server binds.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Dashboard port.")] = 8050,
+    controller_port: Annotated[int, typer.Option(help="Controller Modbus TCP port (read-only).")] = 1502,
+    controller_tls_port: Annotated[int, typer.Option(help="Controller Modbus/TCP Security port (writers).")] = 1802,
+    baseline: Annotated[
+        bool, typer.Option("--baseline/--no-baseline", help="Run the baseline scenario if its result is missing.")
+    ] = True,
+) -> None:
     """Simulated field + live twin + controller server + dashboard, in one command."""
-    _not_available("demo")
+    from twin.demo import DemoOptions, check_ports, run_demo
+
+    options = DemoOptions(
+        data_root=Path(ctx.obj["data_root"]),
+        district=district,
+        speed=speed,
+        host=host,
+        dashboard_port=port,
+        controller_port=controller_port,
+        controller_tls_port=controller_tls_port,
+        run_baseline=baseline,
+    )
+    check_ports(options)
+    raise typer.Exit(run_demo(options))
 
 
 @district_app.command("show")
