@@ -154,7 +154,7 @@ def test_live_grid_bus_powers(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(SMALL_DISTRICT, sort_keys=False), encoding="utf-8")
     loaded = load_district(path)
     grid = LiveGrid(loaded, None)
-    balance = {
+    balance: dict[str, dict[str, Any]] = {
         "sfh3": {"grid_kw": 4.0},
         "sfh4": {"grid_kw": -6.0},
         "sfh5": {"grid_kw": None},

@@ -135,7 +135,7 @@ def test_reads_match_the_snapshot(running: Running) -> None:
         assert client.read_holding_registers(1, count=1, device_id=1).registers == [9]
         first = CMAP.building_address(1, CMAP.building_point("building_id").offset)
         rr = client.read_holding_registers(first, count=8, device_id=1)
-        assert client.convert_from_registers(rr.registers, client.DATATYPE.STRING).rstrip("\x00") == "mfh1"
+        assert str(client.convert_from_registers(rr.registers, client.DATATYPE.STRING)).rstrip("\x00") == "mfh1"
         # the field changes its values once a simulated minute (1 s): read until a read and the
         # snapshot around it agree
         mismatch: dict[str, tuple[float, float]] = {}
