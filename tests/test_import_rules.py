@@ -19,6 +19,8 @@ MODULES = [
     "twin/cli.py",
     "twin/field/runtime.py",
     "twin/live.py",
+    "twin/live_controllers.py",
+    "twin/live_grid.py",
     "twin/core/kpi.py",
     "models/pv.py",
     "connectors/client.py",
