@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
+import multiprocessing
+import os
 import signal
 import ssl
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -35,7 +39,6 @@ from connectors.controller_server import ControllerServer, writer_ssl_context
 from connectors.meter_import import INTERVAL_S, read_meter_files
 from connectors.poller import SitePoller
 from connectors.site import Site, load_site
-from models.district import load_district
 from twin.core.balance import MeteredPower, live_balance
 from twin.core.errors import ConfigError
 from twin.core.kpi import GEG_2024, CarrierFactors, energy_from_counters, energy_kpis
@@ -50,7 +53,7 @@ from twin.core.store import (
     write_json_atomic,
 )
 from twin.live_controllers import ControllerLink, ControllerOptions, building_order
-from twin.live_grid import DEFAULT_GRID_EVERY_S, LiveGrid
+from twin.live_grid import DEFAULT_GRID_EVERY_S, prepare_worker, worker_step
 
 __all__ = ["KPI_NAMES", "METERS_FILE", "LiveTwin", "import_meter_data", "run_live", "site_meters"]
 
@@ -494,16 +497,23 @@ async def run_live(
 
 
 class _Services:
-    """What ``twin live`` runs beside polling: the live power flow and the controller server."""
+    """What ``twin live`` runs beside polling: the live power flow and the controller server.
+
+    The power flow (and the surplus forecast) run in one worker *process*: importing pandapower
+    and preparing the district's grid take seconds of CPU, which in a thread would hold the GIL and
+    delay polling (measured: device reads with a 0.3 s timeout failed at start). A step sends the
+    balance (a few kB) and gets the ``grid`` section back.
+    """
 
     def __init__(self, twin: LiveTwin, site: Site) -> None:
         self.twin = twin
         self.site = site
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twin-live-grid")
-        self.grid: LiveGrid | None = None
+        self.worker: ProcessPoolExecutor | None = None
         self.link: ControllerLink | None = None
         self.server: ControllerServer | None = None
         self.task: asyncio.Task[None] | None = None
+        #: Wall time of the live steps (power flow + forecast, incl. the transfer). [s]
+        self.step_s: list[float] = []
 
     async def start(
         self,
@@ -513,10 +523,14 @@ class _Services:
         grid_every_s: float,
         stop: asyncio.Event,
     ) -> None:
-        """Load the district and prepare its grid in the worker thread (polling runs on), then serve."""
+        """Prepare the district's grid in the worker process (polling runs on), then serve."""
         loop = asyncio.get_running_loop()
-        loaded = await loop.run_in_executor(self.executor, load_district, district) if district else None
-        names = [b.id for b in loaded.district.buildings] if loaded is not None else []
+        names: list[str] = []
+        if district is not None:
+            self.worker = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            started = time.perf_counter()
+            names = await loop.run_in_executor(self.worker, prepare_worker, str(district), self.site, os.getpid())
+            logger.info("live power flow: grid prepared in a worker process in %.2f s", time.perf_counter() - started)
         self.link = link = ControllerLink(self.twin, building_order(self.site, names))
         if controllers is not None:
             self.server = ControllerServer(
@@ -533,15 +547,12 @@ class _Services:
             await self.server.start()
             link.server = self.server
             self.twin.sections["controller"] = link.section
-        if loaded is not None:
-            started = time.perf_counter()
-            self.grid = await loop.run_in_executor(self.executor, LiveGrid, loaded, self.site)
-            logger.info("live power flow: grid prepared in %.2f s", time.perf_counter() - started)
+        if self.worker is not None:
             self.twin.sections["grid"] = lambda: link.grid or None
             self.task = asyncio.create_task(self._grid_loop(grid_every_s, stop), name="twin-live-grid")
 
     async def stop(self) -> None:
-        """Stop the power flow, the server and pending setpoint writes; end the worker thread."""
+        """Stop the power flow, the server and pending setpoint writes; end the worker process."""
         task, self.task = self.task, None
         if task is not None:
             task.cancel()
@@ -550,26 +561,28 @@ class _Services:
             await self.server.stop()
         if self.link is not None:
             await self.link.drain()
-        self.executor.shutdown(wait=True)
+        if self.worker is not None:
+            self.worker.shutdown(wait=True, cancel_futures=True)
 
     async def _grid_loop(self, every_s: float, stop: asyncio.Event) -> None:
-        assert self.grid is not None and self.link is not None
+        assert self.worker is not None and self.link is not None
         loop = asyncio.get_running_loop()
-        grid, link = self.grid, self.link
+        link = self.link
+        step = functools.partial(worker_step, pv_peak_kw=link.pv_peak_kw)
         while not stop.is_set():
             snap = self.twin.snapshot
             if snap.get("balance"):
-                sim_time_s = float(snap["sim_time_s"])
-                balance = snap["balance"]
+                started = time.perf_counter()
                 try:
-                    result = await loop.run_in_executor(self.executor, grid.solve, sim_time_s, balance)
-                    await loop.run_in_executor(
-                        self.executor, link.update_forecast, sim_time_s, balance.get(SUBSTATION, {})
-                    )
+                    result = await loop.run_in_executor(self.worker, step, float(snap["sim_time_s"]), snap["balance"])
+                except BrokenProcessPool:
+                    logger.error("live power flow: the worker process died; no more grid updates")
+                    return
                 except Exception:  # keep polling and serving: the grid view waits for the next step
                     logger.exception("live power flow failed")
                 else:
-                    link.set_grid(result, grid.building_vm_pu(result))
+                    link.set_step(result)
+                    self.step_s = [*self.step_s[-99:], time.perf_counter() - started]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=every_s)
 

@@ -12,8 +12,9 @@
   Year energies are the substation's import and export KPIs of the year so far; self-sufficiency
   is today's KPI. The **expected surplus** for the next six hours comes from
   :func:`models.forecast.expected_surplus_kw` with the district's PV peak (the sum of the site's
-  inverters' ``p_peak_kw``), refreshed with every live power flow; grid stress (highest transformer
-  and line loading, lowest and highest voltage) from that power flow (:mod:`twin.live_grid`).
+  inverters' ``p_peak_kw``), refreshed with every live power flow in the worker process; grid
+  stress (highest transformer and line loading, lowest and highest voltage) from that power flow
+  (:mod:`twin.live_grid`).
 - **Buildings** in a stable order: the district's buildings that the site meters, in the district's
   order, then the site's other buildings in site order. Each block: its meter, PV, battery (and
   SOC), heat pump, EV, the year's balance (import - export KPIs), today's self-sufficiency and the
@@ -42,15 +43,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-import pandas as pd
-
 from connectors.controller_server import DEFAULT_PORT, DEFAULT_TLS_PORT, ControllerServer
 from connectors.controller_signal import SignalReason
 from connectors.controller_snapshot import BuildingSnapshot, ControllerSnapshot, ControllerWrite, Quality
 from connectors.device_server import DEFAULT_HOST
 from connectors.poller import SitePoller
 from connectors.site import Site
-from models.forecast import expected_surplus_kw
 from twin.core.errors import ConnectorError
 from twin.core.schema import SUBSTATION
 
@@ -60,7 +58,6 @@ logger = logging.getLogger(__name__)
 
 #: Accepted writes the snapshot's ``controller`` section lists (newest last).
 WRITES_IN_SNAPSHOT: Final[int] = 20
-_FORECAST_HOURS: Final[int] = 6
 _NAN: Final[float] = math.nan
 
 
@@ -236,24 +233,12 @@ class ControllerLink:
 
     # --- grid and forecast (worker thread) ------------------------------------------------
 
-    def update_forecast(self, sim_time_s: float, district: Mapping[str, Any]) -> None:
-        """Expected surplus of the next hours from the district's PV and load now (takes ~10 ms)."""
-        if not self.pv_peak_kw or not math.isfinite(sim_time_s):
-            return
-        p_load = _sum(district.get(t) for t in ("load_kw", "heat_pump_kw", "ev_kw"))
-        surplus, index = expected_surplus_kw(
-            pd.Timestamp(sim_time_s, unit="s"),
-            p_pv_kw=_f(district.get("pv_kw")),
-            p_load_kw=p_load,
-            pv_peak_kw=self.pv_peak_kw,
-            hours=_FORECAST_HOURS,
-        )
-        self.forecast_kw, self.clear_sky_index = surplus, index
-
-    def set_grid(self, grid: Mapping[str, Any], building_vm_pu: Mapping[str, float]) -> None:
-        """Take the latest power flow (the snapshot's ``grid`` section)."""
-        self.building_vm_pu = dict(building_vm_pu)
-        self.grid = grid
+    def set_step(self, step: Mapping[str, Any]) -> None:
+        """Take the latest live step (:func:`twin.live_grid.worker_step`): power flow and forecast."""
+        self.building_vm_pu = dict(step["building_vm_pu"])
+        self.forecast_kw = tuple(step["forecast_kw"])
+        self.clear_sky_index = float(step["clear_sky_index"])
+        self.grid = step["grid"]
 
     # --- sink -----------------------------------------------------------------------------
 

@@ -16,26 +16,32 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import threading
 import time
 import warnings
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
 
-from connectors.site import Site
-from models.district import LoadedDistrict
-from models.grid import lv_busbar
-from models.powerflow import BatchPowerFlow, PowerFlowOptions
 from twin.core.errors import ConfigError, TwinWarning
 from twin.core.schema import SUBSTATION
 
-__all__ = ["DEFAULT_GRID_EVERY_S", "LiveGrid"]
+if TYPE_CHECKING:
+    from connectors.site import Site
+    from models.district import LoadedDistrict
+
+__all__ = ["DEFAULT_GRID_EVERY_S", "LiveGrid", "prepare_worker", "worker_step"]
 
 #: Wall time between two live power flows. [s]
 DEFAULT_GRID_EVERY_S: Final[float] = 5.0
+_FORECAST_HOURS: Final[int] = 6
+#: The grid of this worker process (:func:`prepare_worker`); the live process never fills it.
+_WORKER: dict[str, LiveGrid] = {}
 
 
 class LiveGrid:
@@ -56,6 +62,9 @@ class LiveGrid:
     """
 
     def __init__(self, loaded: LoadedDistrict, site: Site | None = None) -> None:
+        from models.grid import lv_busbar
+        from models.powerflow import BatchPowerFlow, PowerFlowOptions
+
         net = loaded.net
         self.flow = BatchPowerFlow(net, PowerFlowOptions(threads=1, on_divergence="flag"))
         names = net.bus["name"].astype(str)
@@ -178,6 +187,62 @@ class LiveGrid:
             value = buses.get(str(bus), {}).get("vm_pu")
             out[building] = math.nan if value is None else float(value)
         return out
+
+
+def prepare_worker(district: str | Path, site: Site | None, parent_pid: int) -> list[str]:
+    """Load the district and prepare its grid in this (worker) process; return its building ids in order.
+
+    ``twin live`` runs the power flow in a worker process: importing pandapower and building the
+    grid take seconds of CPU, which in a thread of the live process would hold the GIL and
+    delay polling. The worker ends itself when ``parent_pid`` (the live process) is gone.
+    """
+    from models.district import load_district
+
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="twin-live-grid-watchdog", daemon=True).start()
+    loaded = load_district(district)
+    _WORKER["grid"] = LiveGrid(loaded, site)
+    return [b.id for b in loaded.district.buildings]
+
+
+def worker_step(sim_time_s: float, balance: Mapping[str, Mapping[str, Any]], *, pv_peak_kw: float) -> dict[str, Any]:
+    """One live step in the worker process: the power flow and the expected surplus.
+
+    Returns
+    -------
+    dict
+        ``grid`` (:meth:`LiveGrid.solve`), ``building_vm_pu`` (building id -> p.u.),
+        ``forecast_kw`` (expected surplus of the next six hours, kW) and ``clear_sky_index``.
+    """
+    from models.forecast import expected_surplus_kw
+
+    grid = _WORKER["grid"]
+    result = grid.solve(sim_time_s, balance)
+    forecast: tuple[float, ...] = ()
+    index = math.nan
+    district = balance.get(SUBSTATION, {})
+    if pv_peak_kw > 0 and math.isfinite(sim_time_s):
+        load_kw = sum(float(district.get(t) or 0.0) for t in ("load_kw", "heat_pump_kw", "ev_kw"))
+        pv_kw = district.get("pv_kw")
+        forecast, index = expected_surplus_kw(
+            pd.Timestamp(sim_time_s, unit="s"),
+            p_pv_kw=math.nan if pv_kw is None else float(pv_kw),
+            p_load_kw=load_kw,
+            pv_peak_kw=pv_peak_kw,
+            hours=_FORECAST_HOURS,
+        )
+    return {
+        "grid": result,
+        "building_vm_pu": grid.building_vm_pu(result),
+        "forecast_kw": forecast,
+        "clear_sky_index": index,
+    }
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker process soon after the live process died (even by ``kill -9``)."""
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os._exit(0)
 
 
 def _lon_lat(geo: Any) -> dict[str, float | None]:
