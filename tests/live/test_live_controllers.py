@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,3 +172,18 @@ def test_live_grid_bus_powers(tmp_path: Path) -> None:
     assert result["converged"] and result["inputs_missing"] == missing
     assert np.isclose(result["p_grid_kw"], 8.0 + result["p_loss_kw"], atol=1e-3)
     assert len(result["buses"]) == len(loaded.net.bus) and 0.9 < result["vm_min_pu"] <= result["vm_max_pu"] < 1.1
+
+
+def test_tls_context_makes_test_certificates_when_none_exist(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from twin.core.errors import ConfigError
+    from twin.live import _tls_context
+
+    folder = tmp_path / "certs"
+    with caplog.at_level(logging.WARNING, logger="twin.live"):
+        assert _tls_context(folder) is not None
+    assert (folder / "writer-ca.pem").exists() and "made a test CA" in caplog.text
+    assert _tls_context(folder) is not None  # existing files are used as they are
+    (folder / "server.key").unlink()
+    with pytest.raises(ConfigError, match=r"server\.key missing"):
+        _tls_context(folder)
+    assert _tls_context(None) is None
