@@ -20,6 +20,8 @@ MODULES = [
     "twin/field/runtime.py",
     "twin/live.py",
     "twin/demo.py",
+    "twin/live_controllers.py",
+    "twin/live_grid.py",
     "twin/core/kpi.py",
     "models/pv.py",
     "connectors/client.py",
