@@ -36,12 +36,12 @@ def test_unknown_command_is_a_usage_error(twin_exe: Path) -> None:
 def test_config_error_exits_2_with_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def broken() -> None:
+    def broken(name: str) -> None:
         raise ConfigError("missing field", file="x.yaml", field="buildings[0].type")
 
-    monkeypatch.setattr(cli, "_not_available", lambda command: broken())
+    monkeypatch.setattr("models.district.load_district", broken)
     with pytest.raises(SystemExit) as info:
-        cli.main(["demo"])
+        cli.main(["district", "show", "--no-year"])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err == "twin: x.yaml: buildings[0].type: missing field\n"
@@ -50,13 +50,13 @@ def test_config_error_exits_2_with_one_line(
 def test_internal_error_exits_1_without_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def broken(command: str) -> None:
+    def broken(name: str) -> None:
         raise RuntimeError("boom")
 
     monkeypatch.delenv("TWIN_DEBUG", raising=False)
-    monkeypatch.setattr(cli, "_not_available", broken)
+    monkeypatch.setattr("models.district.load_district", broken)
     with pytest.raises(SystemExit) as info:
-        cli.main(["demo"])
+        cli.main(["district", "show", "--no-year"])
     assert info.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith("twin: internal error: RuntimeError: boom")

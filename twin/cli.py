@@ -62,9 +62,33 @@ def _not_available(command: str) -> NoReturn:
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    ctx: typer.Context,
+    district: Annotated[str, typer.Option(help="Built-in district name or district file.")] = "beucha",
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 60.0,
+    host: Annotated[str, typer.Option(help="Interface every server binds.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Dashboard port.")] = 8050,
+    controller_port: Annotated[int, typer.Option(help="Controller Modbus TCP port (read-only).")] = 1502,
+    controller_tls_port: Annotated[int, typer.Option(help="Controller Modbus/TCP Security port (writers).")] = 1802,
+    baseline: Annotated[
+        bool, typer.Option("--baseline/--no-baseline", help="Run the baseline scenario if its result is missing.")
+    ] = True,
+) -> None:
     """Simulated field + live twin + controller server + dashboard, in one command."""
-    _not_available("demo")
+    from twin.demo import DemoOptions, check_ports, run_demo
+
+    options = DemoOptions(
+        data_root=Path(ctx.obj["data_root"]),
+        district=district,
+        speed=speed,
+        host=host,
+        dashboard_port=port,
+        controller_port=controller_port,
+        controller_tls_port=controller_tls_port,
+        run_baseline=baseline,
+    )
+    check_ports(options)
+    raise typer.Exit(run_demo(options))
 
 
 @district_app.command("show")
@@ -222,23 +246,83 @@ def field(
 
 @app.command()
 def live(
+    ctx: typer.Context,
     site: Annotated[Path, typer.Option("--site", help="Site file (written by 'twin field' or by hand).")],
     store: Annotated[Path, typer.Option("--store", help="State store folder (this command is its only writer).")],
     status_every_s: Annotated[float, typer.Option("--status-every", help="Seconds between status lines.")] = 5.0,
+    district: Annotated[
+        str, typer.Option(help="Built-in district name or district file: the grid of the live power flow.")
+    ] = "beucha",
+    grid_every_s: Annotated[
+        float, typer.Option("--grid-every", help="Seconds (wall) between two live power flows.")
+    ] = 5.0,
+    controllers: Annotated[
+        bool, typer.Option("--controllers/--no-controllers", help="Serve building controllers (Modbus TCP and TLS).")
+    ] = True,
+    controller_host: Annotated[str, typer.Option("--controller-host", help="Interface of both listeners.")] = (
+        "127.0.0.1"
+    ),
+    controller_port: Annotated[
+        int, typer.Option("--controller-port", help="Plain Modbus TCP port, read-only (0: any free port).")
+    ] = 1502,
+    controller_tls_port: Annotated[
+        int, typer.Option("--controller-tls-port", help="Modbus/TCP Security port for writers (0: any free port).")
+    ] = 1802,
+    certs: Annotated[
+        Path | None,
+        typer.Option(
+            "--certs",
+            help="Folder with server.pem, server.key, writer-ca.pem (default DATA_ROOT/certs; test "
+            "certificates are made there if missing).",
+        ),
+    ] = None,
 ) -> None:
-    """The live twin: poll devices, derive the balance and KPIs, keep the state store (Ctrl-C stops)."""
+    """The live twin: poll devices, derive the balance and KPIs, keep the state store (Ctrl-C stops).
+
+    Also solves the district's power flow on the latest state every few seconds and serves building
+    controllers: plain Modbus TCP (read-only) and Modbus/TCP Security (writers with a certificate of
+    the writer CA).
+    """
     import asyncio
 
     from twin.live import run_live
+    from twin.live_controllers import ControllerOptions
 
+    if not 0 < grid_every_s <= 3600:
+        raise ConfigError(f"must be > 0 and <= 3600, got {grid_every_s:g}", field="--grid-every")
+    for name, port in (("--controller-port", controller_port), ("--controller-tls-port", controller_tls_port)):
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"must be 0..65535, got {port}", field=name)
     if not logging.getLogger().isEnabledFor(logging.INFO):
         # pymodbus warns at every failed connect; the status line names failing devices instead
         logging.getLogger("pymodbus").setLevel(logging.ERROR)
+    # every accepted controller write is logged with the client certificate's name
+    logging.getLogger("twin.live_controllers").setLevel(logging.INFO)
+    options = (
+        ControllerOptions(
+            host=controller_host,
+            port=controller_port,
+            tls_port=controller_tls_port,
+            certs_dir=certs or ctx.obj["data_root"] / "certs",
+        )
+        if controllers
+        else None
+    )
 
     def status(line: str) -> None:
         print(line, flush=True)
 
-    twin = asyncio.run(run_live(site, store, status=status, status_every_s=status_every_s))
+    twin = asyncio.run(
+        run_live(
+            site,
+            store,
+            status=status,
+            status_every_s=status_every_s,
+            district=district,
+            grid_every_s=grid_every_s,
+            controllers=options,
+        )
+    )
     print(f"twin live: stopped; snapshot and {twin.flushes} flush(es) in {store}", flush=True)
 
 

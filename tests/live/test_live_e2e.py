@@ -64,7 +64,7 @@ def test_twin_live_end_to_end(
     env = {**os.environ, "TWIN_DEBUG": "1"}
     started = time.monotonic()
     live = subprocess.Popen(
-        [str(twin_exe), "live", "--site", str(site), "--store", str(store), "--status-every", "1"],
+        [str(twin_exe), "live", "--site", str(site), "--store", str(store), "--status-every", "1", "--no-controllers"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -124,7 +124,7 @@ def test_twin_live_end_to_end(
 
 def _start_live(twin_exe: Path, site: Path, store: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [str(twin_exe), "live", "--site", str(site), "--store", str(store), "--status-every", "60"],
+        [str(twin_exe), "live", "--site", str(site), "--store", str(store), "--status-every", "60", "--no-controllers"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
