@@ -280,10 +280,9 @@ def _wait_for(ready: object, children: list[_Child], what: str, *, timeout_s: fl
 def _stop_all(children: list[_Child]) -> None:
     for child in reversed(children):
         if child.process.poll() is None:
-            try:
-                os.killpg(child.process.pid, signal.SIGINT)
-            except ProcessLookupError:
-                continue
+            # the child alone: it stops its own workers in order (a group signal would hit them first)
+            with contextlib.suppress(ProcessLookupError):
+                child.process.send_signal(signal.SIGINT)
     deadline = time.monotonic() + STOP_GRACE_S
     for child in reversed(children):
         remaining = max(0.1, deadline - time.monotonic())

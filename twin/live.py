@@ -527,7 +527,9 @@ class _Services:
         loop = asyncio.get_running_loop()
         names: list[str] = []
         if district is not None:
-            self.worker = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self.worker = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
+            )
             started = time.perf_counter()
             names = await loop.run_in_executor(self.worker, prepare_worker, str(district), self.site, os.getpid())
             logger.info("live power flow: grid prepared in a worker process in %.2f s", time.perf_counter() - started)
@@ -585,6 +587,11 @@ class _Services:
                     self.step_s = [*self.step_s[-99:], time.perf_counter() - started]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=every_s)
+
+
+def _ignore_interrupts() -> None:
+    """In the power-flow worker: Ctrl-C is the live process's to handle (it ends the worker itself)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _tls_context(certs_dir: Path | None) -> ssl.SSLContext | None:
