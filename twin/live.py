@@ -339,7 +339,7 @@ class LiveTwin:
         for boundary in self.boundaries:
             load = sum(
                 values.get(f"balance:{boundary}/{term}", np.full(times.size, np.nan)).clip(min=0)
-                for term in ("load_kw", "heat_pump_kw", "ev_kw")
+                for term in _load_terms(boundary)
             )
             pv = values.get(f"balance:{boundary}/pv_kw", np.full(times.size, np.nan))
             flows[f"flow:{boundary}/load_kwh"] = np.asarray(load) * _DT_H
@@ -375,7 +375,7 @@ class LiveTwin:
                     max(now_value - end, 0.0) if now_value is not None and end is not None else math.nan
                 )
         for boundary, terms in balance_kw.items():
-            load = sum(max(terms.get(t) or 0.0, 0.0) for t in ("load_kw", "heat_pump_kw", "ev_kw"))
+            load = sum(max(terms.get(t) or 0.0, 0.0) for t in _load_terms(boundary))
             open_flows[f"flow:{boundary}/load_kwh"] = load * elapsed_h
             open_flows[f"flow:{boundary}/generation_kwh"] = max(-(terms.get("pv_kw") or 0.0), 0.0) * elapsed_h
             open_flows[f"flow:{boundary}/fuel_kwh"] = 0.0
@@ -587,6 +587,12 @@ class _Services:
                     self.step_s = [*self.step_s[-99:], time.perf_counter() - started]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=every_s)
+
+
+def _load_terms(boundary: str) -> tuple[str, ...]:
+    """Balance terms that make up E_load: at the substation the grid losses too (used inside the district)."""
+    terms = ("load_kw", "heat_pump_kw", "ev_kw")
+    return (*terms, "losses_kw") if boundary == SUBSTATION else terms
 
 
 def _ignore_interrupts() -> None:

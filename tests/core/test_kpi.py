@@ -121,6 +121,9 @@ def test_grid_losses_count_at_the_substation_only() -> None:
     building = kpi.energy_kpis(kpi.boundary_flows(assets, "A", p_loss_kw=losses))
     assert float(district["import_kwh"]) == pytest.approx(9.0)
     assert float(building["import_kwh"]) == pytest.approx(8.0)
+    # losses are used inside the district: self-sufficiency 0, not below
+    assert float(district["load_kwh"]) == pytest.approx(9.0)
+    assert float(district["self_sufficiency_frac"]) == pytest.approx(0.0)
 
 
 def test_kpis_keep_other_dimensions() -> None:

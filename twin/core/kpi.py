@@ -148,7 +148,8 @@ def boundary_flows(
     boundary : str
         ``"substation"`` for the district, or a building id.
     p_loss_kw : xarray.DataArray, optional
-        Grid losses over ``time``; they count at the substation only. [kW]
+        Grid losses over ``time``; they count at the substation only, in the
+        import and in E_load (energy used inside the district). [kW]
 
     Returns
     -------
@@ -181,6 +182,10 @@ def boundary_flows(
         p_boundary = p_boundary + p_loss_kw.astype(np.float64)
     consumer = kind.isin([*LOAD_KINDS, "pv"])
     load = p.where(consumer, 0).clip(min=0).sum("asset")
+    if p_loss_kw is not None and boundary == SUBSTATION:
+        # the grid's losses are used inside the district boundary: without them in E_load an
+        # import that only covers losses would push self-sufficiency below zero
+        load = load + p_loss_kw.astype(np.float64).clip(min=0)
     generation = (-p.where(kind == "pv", 0)).clip(min=0).sum("asset")
     fuel = selected["p_fuel_kw"].astype(np.float64).sum("asset")
     flows = flows_from_power(p_boundary, load_kw=load, generation_kw=generation, fuel_kw=fuel)
