@@ -46,6 +46,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from twin.core.errors import ConfigError
+from twin.core.yaml_files import read_yaml, validation_error
 
 __all__ = [
     "ASSET_KIND_OF_DEVICE",
@@ -176,28 +177,13 @@ def load_site(path: str | Path) -> Site:
         One line naming the file, the field and what is allowed.
     """
     file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(f"cannot read the site file: {err.strerror or err}", file=file) from err
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else None
-        raise ConfigError(f"not valid YAML: {getattr(err, 'problem', err)}", file=file, field=where) from err
+    data = read_yaml(path, what="site file")
     if not isinstance(data, dict):
         raise ConfigError("a site file is a mapping with 'devices'", file=file)
     try:
         return Site.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or None
-        message = first["msg"].removeprefix("Value error, ")
-        allowed = None
-        if first["type"] == "literal_error":
-            allowed = ", ".join(str(v) for v in first.get("ctx", {}).get("expected", "").split(" or "))
-        raise ConfigError(message, file=file, field=field, allowed=allowed) from err
+        raise validation_error(err, file=file) from err
 
 
 def dump_site(site: Site, path: str | Path) -> Path:

@@ -30,10 +30,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from twin.core.errors import ConfigError
+from twin.core.yaml_files import read_yaml
 
 __all__ = ["FAULT_KINDS", "FaultClock", "FaultEntry", "FaultKind", "FaultPlan", "load_fault_plan"]
 
@@ -110,16 +110,7 @@ def load_fault_plan(path: str | Path) -> FaultPlan:
         One line naming the file, the field and what is allowed.
     """
     file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(f"cannot read the fault plan: {err.strerror or err}", file=file) from err
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else None
-        raise ConfigError(f"not valid YAML: {getattr(err, 'problem', err)}", file=file, field=where) from err
+    data = read_yaml(path, what="fault plan")
     if data is None:
         return FaultPlan()
     if not isinstance(data, dict):
