@@ -127,6 +127,19 @@ def test_mean_accumulator_means_and_counters() -> None:
     assert times.tolist() == [60] and np.isnan(values["p_kw"][0]) and flags["p_kw"].tolist() == [2]
 
 
+def test_mean_accumulator_interval_without_samples_is_a_missing_row() -> None:
+    acc = MeanAccumulator(60)
+    acc.add(10.0, {"p_kw": 1.0}, {"p_kw": 0})
+    assert acc.pop_complete(60.0)[0].tolist() == [0]
+    # the process stalls for more than a minute: nothing is added between 60 and 180
+    acc.add(185.0, {"p_kw": 2.0}, {"p_kw": 0})
+    acc.add(250.0, {"p_kw": 4.0}, {"p_kw": 0})
+    times, values, flags = acc.pop_complete(300.0)
+    assert times.tolist() == [60, 120, 180, 240]
+    assert np.isnan(values["p_kw"][:2]).all() and flags["p_kw"].tolist() == [2, 2, 0, 0]
+    assert values["p_kw"][2:].tolist() == [2.0, 4.0]
+
+
 @pytest.mark.parametrize("wanted", [["c"], ["a", "c"], ["c", "a", "nope"], [f"x{i}" for i in range(0, 300, 7)]])
 def test_read_table_reads_chosen_channels_and_rows(tmp_path: Path, wanted: list[str]) -> None:
     names = ["a", "b", "c"] + [f"x{i}" for i in range(300)]

@@ -334,7 +334,8 @@ class MeanAccumulator:
 
     Channels whose name ends in ``_kwh`` are counters: an interval keeps their last value, not
     the mean. A row's quality is missing when no sample had a value, else the worst flag of the
-    samples that had one.
+    samples that had one. An interval between two handed-out ones that got no sample at all is
+    handed out as a row whose channels are all missing.
 
     Parameters
     ----------
@@ -344,6 +345,7 @@ class MeanAccumulator:
 
     resolution_s: int
     _open: dict[int, dict[str, list[tuple[float, int]]]] = field(default_factory=dict, init=False, repr=False)
+    _last_start: int | None = field(default=None, init=False, repr=False)
 
     def add(self, time_s: float, values: Mapping[str, float | None], quality: Mapping[str, int]) -> None:
         """Add one sample of every channel at ``time_s`` (seconds since 1970 UTC)."""
@@ -366,6 +368,15 @@ class MeanAccumulator:
             Interval starts [s], and channel -> means / flags per interval.
         """
         done = sorted(start for start in self._open if now_s is None or start + self.resolution_s <= now_s)
+        if done and self._last_start is not None:
+            # intervals without a single sample (the process stalled longer than an interval) become
+            # rows of missing quality, so the time axis stays regular and the gap is visible as such
+            for start in range(self._last_start + self.resolution_s, done[-1], self.resolution_s):
+                if start not in self._open and start > self._last_start:
+                    self._open[start] = {}
+            done = sorted(start for start in self._open if now_s is None or start + self.resolution_s <= now_s)
+        if done:
+            self._last_start = done[-1]
         channels = sorted({channel for start in done for channel in self._open[start]})
         values = {channel: np.full(len(done), np.nan) for channel in channels}
         flags = {channel: np.full(len(done), _MISSING, dtype=np.int8) for channel in channels}
