@@ -56,7 +56,7 @@ from connectors.controller_snapshot import (
     SnapshotProvider,
     WriteSink,
 )
-from connectors.device_server import DEFAULT_HOST
+from connectors.device_server import DEFAULT_HOST, listen
 from twin.core.errors import ConfigError, ConnectorError
 
 __all__ = [
@@ -373,16 +373,7 @@ class ControllerServer:
             idle_timeout_s=self.idle_timeout_s,
             tls=writable,
         )
-        try:
-            await server.serve_forever(background=True)
-        except (RuntimeError, OSError) as err:
-            await server.shutdown()
-            raise ConnectorError(
-                f"controller server: cannot listen on {address[0]}:{address[1]} ({kind}): {err}"
-            ) from err
-        sockets = getattr(server.transport, "sockets", None) or ()
-        if sockets:
-            self._ports[kind] = int(sockets[0].getsockname()[1])
+        self._ports[kind] = await listen(server, what=f"controller server ({kind})", address=address)
         self._servers[kind] = server
 
     def _sim_device(self, unit_id: int, *, writable: bool) -> SimDevice:

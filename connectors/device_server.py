@@ -25,7 +25,7 @@ from pymodbus.server import ModbusTcpServer
 from connectors.simdevice import SimulatedDevice
 from twin.core.errors import ConnectorError
 
-__all__ = ["DEFAULT_HOST", "SERVER_THREAD_PREFIX", "DeviceServer", "ServerLoopThread"]
+__all__ = ["DEFAULT_HOST", "SERVER_THREAD_PREFIX", "DeviceServer", "ServerLoopThread", "listen"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,16 +99,7 @@ class DeviceServer:
         server = ModbusTcpServer(
             [device.sim_device() for device in self.devices.values()], address=(self.host, self._port)
         )
-        try:
-            await server.serve_forever(background=True)
-        except (RuntimeError, OSError) as err:
-            await server.shutdown()
-            raise ConnectorError(
-                f"device server {self.name}: cannot listen on {self.host}:{self._port}: {err}"
-            ) from err
-        sockets = getattr(server.transport, "sockets", None) or ()
-        if sockets:
-            self._port = int(sockets[0].getsockname()[1])
+        self._port = await listen(server, what=f"device server {self.name}", address=(self.host, self._port))
         self._server = server
         logger.debug("device server %s listening on %s:%d", self.name, self.host, self._port)
         return self._port
@@ -228,3 +219,29 @@ class ServerLoopThread:
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
+
+
+async def listen(server: ModbusTcpServer, *, what: str, address: tuple[str, int]) -> int:
+    """Start a pymodbus server in the background and return the port it bound.
+
+    Parameters
+    ----------
+    server : pymodbus.server.ModbusTcpServer
+        A TCP or TLS server, not started yet.
+    what : str
+        The server's name for the error message.
+    address : tuple of str and int
+        The host and port it was asked to bind (0: any free port).
+
+    Raises
+    ------
+    ConnectorError
+        The port cannot be bound; the server is shut down again.
+    """
+    try:
+        await server.serve_forever(background=True)
+    except (RuntimeError, OSError) as err:
+        await server.shutdown()
+        raise ConnectorError(f"{what}: cannot listen on {address[0]}:{address[1]}: {err}") from err
+    sockets = getattr(server.transport, "sockets", None) or ()
+    return int(sockets[0].getsockname()[1]) if sockets else address[1]
