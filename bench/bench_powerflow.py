@@ -56,9 +56,8 @@ def main() -> None:
     loaded = load_district("beucha")
     district = _electrify(loaded.district) if args.electrified else loaded.district
     assets = district_profiles(district, prepare_inputs(district, year=2025), ProfileOptions(year=2025)).assets
-    q_kvar = reactive_power_kvar(assets, district.reactive_power)
     net = district_net(loaded.net, assets)
-    p_bus, q_bus = bus_injections(assets, q_kvar, net)
+    p_bus, q_bus = bus_injections(assets, net, district.reactive_power)
     n_year = len(p_bus)
 
     flow = BatchPowerFlow(net, PowerFlowOptions(threads=args.threads))
@@ -70,6 +69,7 @@ def main() -> None:
     steps = args.steps
     ts_net = copy.deepcopy(net)
     p = pd.DataFrame(assets["p_kw"].values[:steps].astype(float), columns=assets["asset"].values) / 1000.0
+    q_kvar = reactive_power_kvar(assets, district.reactive_power)
     q = pd.DataFrame(q_kvar.values[:steps], columns=assets["asset"].values) / 1000.0
     for table, sign in (("load", 1.0), ("sgen", -1.0), ("storage", 1.0)):
         names = list(ts_net[table]["name"])

@@ -53,10 +53,12 @@ def main() -> None:
                 write_results(result, out, files_hash=shared.files_hash)
                 best_write = min(best_write, time.perf_counter() - start)
             n_assets = result.assets.sizes["asset"]
+            stages = ", ".join(f"{k[:-2]} {v:.2f} s" for k, v in result.kpis.items() if k.endswith("_s"))
             print(
                 f"{name}: a year, {n_assets} assets: file -> KPIs best of {args.repeat} {best:.2f} s "
                 f"(target <= 2 s; first run {cold:.2f} s); writing result files {best_write:.2f} s"
             )
+            print(f"  stages of the last run: {stages}")
             for level in ("kpis", "grid", "full"):
                 level_result = result.__class__(
                     **{**result.__dict__, "scenario": scenario.model_copy(update={"output": level, "name": level})}

@@ -29,7 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import numba
 import numpy as np
+import numpy.typing as npt
 import pandapower as pp
 import pandas as pd
 import xarray as xr
@@ -209,8 +211,20 @@ def reactive_power_kvar(assets: xr.Dataset, reactive: ReactivePower) -> xr.DataA
     )
 
 
-def bus_injections(assets: xr.Dataset, q_kvar: xr.DataArray, net: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Sum the assets' power per bus of the net.
+def bus_injections(assets: xr.Dataset, net: Any, reactive: ReactivePower) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sum the assets' active and reactive power per bus of the net.
+
+    The reactive power of each asset is :func:`reactive_power_kvar`'s, computed in
+    the same pass as the sums (no (time x asset) array of it is built).
+
+    Parameters
+    ----------
+    assets : xarray.Dataset
+        The assets (``p_kw`` load-positive; PV with ``p_peak_kw``).
+    net : pandapowerNet
+        The grid; assets name their bus by the bus's ``name``.
+    reactive : ReactivePower
+        Load cos phi and the PV cos phi(P) characteristic.
 
     Returns
     -------
@@ -222,19 +236,75 @@ def bus_injections(assets: xr.Dataset, q_kvar: xr.DataArray, net: Any) -> tuple[
     buses = np.asarray(sorted(net.bus.index), dtype=np.int64)
     column = {bus: position for position, bus in enumerate(buses)}
     positions = np.array([column[bus_of[str(b)]] for b in assets["bus"].values], dtype=np.int64)
-    electric = assets["kind"].values != "gas_boiler"
-    p = np.where(electric[None, :], assets["p_kw"].values.astype(np.float64), 0.0)
-    q = np.asarray(q_kvar.transpose("time", "asset").values, dtype=np.float64)
-    order = np.argsort(positions, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(positions[order]) != 0])
-    used = positions[order][starts]
+    kind = assets["kind"].values
+    # 0: P only (batteries), 1: draws Q at the load cos phi, 2: PV on cos phi(P), 3: no electric power
+    code = np.zeros(len(kind), dtype=np.int64)
+    code[np.isin(kind, ["load", "heat_pump", "ev"])] = 1
+    code[kind == "pv"] = 2
+    code[kind == "gas_boiler"] = 3
+    points = reactive.pv_cos_phi_p
+    p_bus, q_bus = _bus_sums(
+        np.ascontiguousarray(assets["p_kw"].values),
+        positions,
+        code,
+        np.asarray(assets["p_peak_kw"].values, dtype=np.float64),
+        float(np.tan(np.arccos(reactive.load_cos_phi))),
+        np.array([pt.p_frac for pt in points], dtype=np.float64),
+        np.array([pt.cos_phi for pt in points], dtype=np.float64),
+        len(buses),
+    )
     time = pd.DatetimeIndex(assets["time"].values)
-    p_bus = pd.DataFrame(0.0, index=time, columns=buses)
-    q_bus = pd.DataFrame(0.0, index=time, columns=buses)
-    if len(positions):
-        p_bus.iloc[:, used] = np.add.reduceat(p[:, order], starts, axis=1)
-        q_bus.iloc[:, used] = np.add.reduceat(q[:, order], starts, axis=1)
+    return pd.DataFrame(p_bus, index=time, columns=buses), pd.DataFrame(q_bus, index=time, columns=buses)
+
+
+@numba.njit(cache=True)
+def _bus_sums(
+    p_kw: npt.NDArray[np.floating[Any]],
+    position: npt.NDArray[np.int64],
+    code: npt.NDArray[np.int64],
+    p_peak_kw: npt.NDArray[np.float64],
+    tan_load: float,
+    p_frac_points: npt.NDArray[np.float64],
+    cos_phi_points: npt.NDArray[np.float64],
+    n_bus: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:  # pragma: no cover - compiled
+    """Per-bus sums of P and of Q by :func:`reactive_power_kvar`'s rules, in one pass."""
+    n_steps, n_assets = p_kw.shape
+    p_bus = np.zeros((n_steps, n_bus))
+    q_bus = np.zeros((n_steps, n_bus))
+    for t in range(n_steps):
+        for a in range(n_assets):
+            kind = code[a]
+            if kind == 3:
+                continue
+            p = float(p_kw[t, a])
+            bus = position[a]
+            p_bus[t, bus] += p
+            if kind == 1 and p > 0.0:
+                q_bus[t, bus] += p * tan_load
+            elif kind == 2 and p < 0.0:
+                generation = -p
+                peak = p_peak_kw[a]
+                if np.isnan(peak):
+                    frac = 0.0
+                elif peak > 0.0:
+                    frac = min(generation / peak, 1.0)
+                else:
+                    frac = 1.0
+                cos_phi = _interp(frac, p_frac_points, cos_phi_points)
+                q_bus[t, bus] += generation * np.sqrt(1.0 - cos_phi * cos_phi) / cos_phi
     return p_bus, q_bus
+
+
+@numba.njit(cache=True)
+def _interp(x: float, xp: npt.NDArray[np.float64], fp: npt.NDArray[np.float64]) -> float:  # pragma: no cover
+    """``numpy.interp`` for one value (constant beyond the ends)."""
+    if x <= xp[0]:
+        return float(fp[0])
+    for i in range(1, len(xp)):
+        if x <= xp[i]:
+            return float(fp[i - 1] + (fp[i] - fp[i - 1]) * (x - xp[i - 1]) / (xp[i] - xp[i - 1]))
+    return float(fp[-1])
 
 
 def run_power_flow(
@@ -265,8 +335,7 @@ def run_power_flow(
     grid : xarray.Dataset
         Grid results, ``bus`` = pandapower bus index of ``net``.
     """
-    q_kvar = reactive_power_kvar(assets, reactive)
-    p_bus, q_bus = bus_injections(assets, q_kvar, net)
+    p_bus, q_bus = bus_injections(assets, net, reactive)
     solver = flow or BatchPowerFlow(net, options)
     return solver.run(assets["time"].values, p_bus, q_bus)
 

@@ -25,6 +25,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+import numba
 import numpy as np
 import numpy.typing as npt
 import pandapower as pp
@@ -344,31 +345,68 @@ def _solve(
     computer.modify_gen_p(np.zeros((n_steps, len(prepared.grid.get_generators())), dtype=np.float64))
     computer.compute(prepared.v_init, options.max_iter, options.tol_mva)
     converged = np.asarray(computer.converged_mask(), dtype=bool)
-    voltages = computer.get_voltages()
-    vm_pu = np.abs(voltages)
+    vm_pu = np.abs(computer.get_voltages())
     branch = computer.compute_branch_results()  # (T, branch, [p1, q1, p2, q2]) in MW / Mvar
     net = prepared.net
-    n_line = len(net.line)
-    s1_mva = np.hypot(branch[:, :, 0], branch[:, :, 1])
-    s2_mva = np.hypot(branch[:, :, 2], branch[:, :, 3])
     from_bus, to_bus, v1_kv, v2_kv = _branch_ends(net, prepared)
-    i1_ka = s1_mva / (_SQRT3 * v1_kv[None, :] * np.maximum(vm_pu[:, from_bus], 1e-9))
-    i2_ka = s2_mva / (_SQRT3 * v2_kv[None, :] * np.maximum(vm_pu[:, to_bus], 1e-9))
-    loading = np.empty_like(i1_ka)
-    line_rating_ka = (net.line["max_i_ka"] * net.line["df"] * net.line["parallel"]).to_numpy()
-    loading[:, :n_line] = np.maximum(i1_ka[:, :n_line], i2_ka[:, :n_line]) / line_rating_ka * 100.0
     trafo = net.trafo
-    i_hv_rated = (trafo["sn_mva"] / (_SQRT3 * trafo["vn_hv_kv"]) * trafo["parallel"]).to_numpy()
-    i_lv_rated = (trafo["sn_mva"] / (_SQRT3 * trafo["vn_lv_kv"]) * trafo["parallel"]).to_numpy()
-    loading[:, n_line:] = np.maximum(i1_ka[:, n_line:] / i_hv_rated, i2_ka[:, n_line:] / i_lv_rated) * 100.0
-    p_loss_kw = (branch[:, :, 0] + branch[:, :, 2]).sum(axis=1) * 1000.0
-    q_loss_kvar = (branch[:, :, 1] + branch[:, :, 3]).sum(axis=1) * 1000.0
+    line_rating_ka = (net.line["max_i_ka"] * net.line["df"] * net.line["parallel"]).to_numpy(dtype=float)
+    i_hv_rated = (trafo["sn_mva"] / (_SQRT3 * trafo["vn_hv_kv"]) * trafo["parallel"]).to_numpy(dtype=float)
+    i_lv_rated = (trafo["sn_mva"] / (_SQRT3 * trafo["vn_lv_kv"]) * trafo["parallel"]).to_numpy(dtype=float)
+    loading, p_loss_kw, q_loss_kvar = _branch_loading(
+        np.ascontiguousarray(branch, dtype=np.float64),
+        np.ascontiguousarray(vm_pu),
+        from_bus,
+        to_bus,
+        v1_kv.astype(float),
+        v2_kv.astype(float),
+        np.concatenate([line_rating_ka, i_hv_rated]),
+        np.concatenate([line_rating_ka, i_lv_rated]),
+    )
     p_grid_kw = p_kw.sum(axis=1) + p_loss_kw
     q_grid_kvar = q_kvar.sum(axis=1) + q_loss_kvar
     bad = ~converged
     for values in (loading, p_loss_kw, p_grid_kw, q_grid_kvar):
         values[bad] = np.nan
     return vm_pu[:, : len(prepared.bus_index)], loading, p_loss_kw, p_grid_kw, q_grid_kvar, converged
+
+
+@numba.njit(cache=True)
+def _branch_loading(
+    branch: npt.NDArray[np.float64],
+    vm_pu: npt.NDArray[np.float64],
+    from_bus: npt.NDArray[np.int64],
+    to_bus: npt.NDArray[np.int64],
+    v1_kv: npt.NDArray[np.float64],
+    v2_kv: npt.NDArray[np.float64],
+    rating1_ka: npt.NDArray[np.float64],
+    rating2_ka: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64], npt.NDArray[np.float64]]:  # pragma: no cover - compiled
+    """Branch loading and grid losses in one pass over the branch flows.
+
+    The current at each end is ``|S| / (sqrt(3) V_n vm)``; loading is the larger of
+    both ends against its rating (lines: ``max_i_ka * df * parallel`` at both ends;
+    transformers: rated current on the HV and on the LV side), in percent. Losses
+    are the sum of what enters each branch at both ends. [%], [kW], [kvar]
+    """
+    n_steps, n_branch = branch.shape[0], branch.shape[1]
+    loading = np.empty((n_steps, n_branch), dtype=np.float32)
+    p_loss_kw = np.empty(n_steps)
+    q_loss_kvar = np.empty(n_steps)
+    sqrt3 = np.sqrt(3.0)
+    for t in range(n_steps):
+        p_sum = 0.0
+        q_sum = 0.0
+        for b in range(n_branch):
+            p1, q1, p2, q2 = branch[t, b, 0], branch[t, b, 1], branch[t, b, 2], branch[t, b, 3]
+            i1_ka = np.sqrt(p1 * p1 + q1 * q1) / (sqrt3 * v1_kv[b] * max(vm_pu[t, from_bus[b]], 1e-9))
+            i2_ka = np.sqrt(p2 * p2 + q2 * q2) / (sqrt3 * v2_kv[b] * max(vm_pu[t, to_bus[b]], 1e-9))
+            loading[t, b] = max(i1_ka / rating1_ka[b], i2_ka / rating2_ka[b]) * 100.0
+            p_sum += p1 + p2
+            q_sum += q1 + q2
+        p_loss_kw[t] = p_sum * 1000.0
+        q_loss_kvar[t] = q_sum * 1000.0
+    return loading, p_loss_kw, q_loss_kvar
 
 
 def _branch_ends(net: Any, prepared: _Prepared) -> tuple[npt.NDArray[np.int64], ...]:

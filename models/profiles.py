@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -165,16 +166,21 @@ class DistrictProfiles:
     assets : xarray.Dataset
         Every asset's ``p_kw`` (load-positive) and ``p_fuel_kw``, with ratings;
         see :func:`twin.core.schema.build_assets`.
-    meters : xarray.Dataset
-        A meter per building (the sum of its assets) and ``substation``, the
-        district sum before grid losses.
     heat_kw : pandas.DataFrame
         (time x building) useful heat demand, space heating plus hot water. [kW]
     """
 
     assets: xr.Dataset
-    meters: xr.Dataset
     heat_kw: pd.DataFrame
+
+    @cached_property
+    def meters(self) -> xr.Dataset:
+        """A meter per building (the sum of its assets) and ``substation``.
+
+        ``substation`` is the district sum before grid losses
+        (:func:`twin.core.schema.meters_from_assets`); built on first use.
+        """
+        return meters_from_assets(self.assets)
 
 
 Progress = Callable[[str], None]
@@ -370,7 +376,6 @@ def district_profiles(
     step("assets and meters")
     period = _period(index, options)
     assets = _assemble(columns, soc, period)
-    meters = meters_from_assets(assets)
     heat_kw = heat.space_kw.add(heat.dhw_kw).loc[period]
     assets.attrs.update(
         {
@@ -381,7 +386,7 @@ def district_profiles(
             "ev_charging": options.ev_charging,
         }
     )
-    return DistrictProfiles(assets=assets, meters=meters, heat_kw=heat_kw)
+    return DistrictProfiles(assets=assets, heat_kw=heat_kw)
 
 
 @dataclass
@@ -482,9 +487,14 @@ def _net_load_by_building(columns: list[_Columns], index: pd.DatetimeIndex) -> d
 
 
 def _assemble(columns: list[_Columns], soc: pd.DataFrame | None, period: slice) -> xr.Dataset:
-    p_kw = pd.concat([group.p_kw for group in columns], axis=1).loc[period]
-    n_time = len(p_kw)
-    fuel = np.zeros(p_kw.shape, dtype=np.float32)
+    index = columns[0].p_kw.index
+    rows = _rows(index, period)
+    time = index[rows]
+    names = [name for group in columns for name in group.p_kw.columns]
+    n_time = len(time)
+    # filled column block by column block into C order: the power flow and KPIs run along time steps
+    p_kw = np.empty((n_time, len(names)), dtype=np.float32)
+    fuel = np.zeros((n_time, len(names)), dtype=np.float32)
     position = 0
     ratings: dict[str, list[float]] = {"p_rated_kw": [], "p_peak_kw": [], "capacity_kwh": []}
     kinds: list[str] = []
@@ -492,8 +502,10 @@ def _assemble(columns: list[_Columns], soc: pd.DataFrame | None, period: slice) 
     buses: list[str] = []
     for group in columns:
         width = group.p_kw.shape[1]
+        frame = group.p_kw if group.p_kw.index.equals(index) else group.p_kw.reindex(index, fill_value=0.0)
+        p_kw[:, position : position + width] = frame.to_numpy()[rows]
         if group.p_fuel_kw is not None:
-            fuel[:, position : position + width] = np.asarray(group.p_fuel_kw)[_rows(group.p_kw.index, period)]
+            fuel[:, position : position + width] = np.asarray(group.p_fuel_kw)[rows]
         for name in ratings:
             values = getattr(group, name)
             ratings[name].extend([np.nan] * width if values is None else [float(v) for v in values])
@@ -504,16 +516,16 @@ def _assemble(columns: list[_Columns], soc: pd.DataFrame | None, period: slice) 
     soc_frac = None
     if soc is not None:
         soc_frac = np.full(p_kw.shape, np.nan, dtype=np.float32)
-        where = [p_kw.columns.get_loc(c) for c in soc.columns]
-        soc_frac[:, where] = soc.loc[period].to_numpy()
+        where = [names.index(c) for c in soc.columns]
+        soc_frac[:, where] = soc.to_numpy()[rows]
     return build_assets(
-        p_kw.index,
-        asset=list(p_kw.columns),
+        time,
+        asset=names,
         kind=kinds,
         building=buildings,
         bus=buses,
-        p_kw=p_kw.to_numpy(dtype=np.float32),
-        p_fuel_kw=fuel[:n_time],
+        p_kw=p_kw,
+        p_fuel_kw=fuel,
         soc_frac=soc_frac,
         p_rated_kw=ratings["p_rated_kw"],
         p_peak_kw=ratings["p_peak_kw"],

@@ -158,8 +158,14 @@ def pv_specific_ac_kw_per_kwp(
     if ((tilt < 0) | (tilt > 90)).any() or ((azimuth < 0) | (azimuth > 360)).any():
         raise ConfigError("PV tilt must be in [0, 90] deg and azimuth in [0, 360] deg", field="tilt_deg/azimuth_deg")
 
+    # without light the output is zero: only the steps with irradiance are computed
+    lit = ((weather["ghi_w_m2"] > 0) | (weather["dhi_w_m2"] > 0) | (weather["dni_w_m2"] > 0)).to_numpy()
+    out = np.zeros((len(weather), tilt.shape[1]))
+    if not lit.any():
+        return out
+
     def column(name: str) -> npt.NDArray[np.float64]:
-        return weather[name].to_numpy(dtype=float)[:, np.newaxis]
+        return weather[name].to_numpy(dtype=float)[lit, np.newaxis]
 
     zenith, app_zenith, sun_azimuth = (
         column("solar_zenith_deg"),
@@ -189,7 +195,8 @@ def pv_specific_ac_kw_per_kwp(
     ac_kw = pvlib.inverter.pvwatts(
         dc_kw, ac_rated_kw / params.inverter_efficiency_frac, eta_inv_nom=params.inverter_efficiency_frac
     )
-    return np.clip(np.asarray(ac_kw, dtype=float), 0.0, None)
+    out[lit] = np.clip(np.asarray(ac_kw, dtype=float), 0.0, None)
+    return out
 
 
 def pv_power_kw(

@@ -240,12 +240,11 @@ def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult
     assets = profiles.assets
     changes = grid_changes(scenario)
     net, flow = shared.flow_for(changes)
-    p_kw = assets["p_kw"].values.astype(np.float64)
-    curtailed = np.zeros(p_kw.shape[0])
+    curtailed = np.zeros(assets.sizes["time"])
     limit = scenario.changes.feed_in_limit
     if limit is not None and limit.at == "building":
-        p_kw, curtailed = _limit_buildings(assets, p_kw, limit.frac_of_kwp)
-    assets = _replace_power(assets, p_kw)
+        p_kw, curtailed = _limit_feed_in(assets, limit.frac_of_kwp, per_building=True)
+        assets = _replace_power(assets, p_kw)
     battery = scenario.changes.community_battery
     if battery is not None:
         bus = battery.bus or str(net.bus.at[lv_busbar(net), "name"])
@@ -255,8 +254,7 @@ def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult
             )
         assets = _add_community_battery(assets, battery, bus)
     if limit is not None and limit.at == "district":
-        p_kw = assets["p_kw"].values.astype(np.float64)
-        p_kw, curtailed = _limit_district(assets, p_kw, limit.frac_of_kwp)
+        p_kw, curtailed = _limit_feed_in(assets, limit.frac_of_kwp, per_building=False)
         assets = _replace_power(assets, p_kw)
     assets.attrs.update({"source": "scenario", "scenario": scenario.name})
     lap("dispatch")
@@ -304,46 +302,59 @@ def _plain(value: xr.DataArray) -> Any:
 
 def _replace_power(assets: xr.Dataset, p_kw: np.ndarray) -> xr.Dataset:
     out = assets.copy()
-    out["p_kw"] = assets["p_kw"].copy(data=p_kw.astype(np.float32))
+    out["p_kw"] = assets["p_kw"].copy(data=p_kw.astype(np.float32, copy=False))
     return out
 
 
-def _sum_by(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column sums of a (time x asset) array per label: (time x label) and each asset's label position."""
-    _, codes = np.unique(labels.astype(str), return_inverse=True)
-    order = np.argsort(codes, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
-    return np.add.reduceat(values[:, order], starts, axis=1), codes
+def _limit_feed_in(assets: xr.Dataset, frac: float, *, per_building: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Curtail PV so no building (or the district as a whole) exports more than ``frac`` x its kWp.
 
-
-def _limit_buildings(assets: xr.Dataset, p_kw: np.ndarray, frac: float) -> tuple[np.ndarray, np.ndarray]:
-    """Curtail PV so no PV building exports more than ``frac`` x its kWp at its meter."""
-    buildings = assets["building"].values
+    Returns the limited power (time x asset) and the curtailed energy rate per step
+    (>= 0: what PV no longer feeds in). [kW]
+    """
+    p_kw = assets["p_kw"].values
     is_pv = assets["kind"].values == "pv"
     if not is_pv.any():
         return p_kw, np.zeros(p_kw.shape[0])
-    pv_buildings = np.isin(buildings, buildings[is_pv])
-    net, _ = _sum_by(p_kw[:, pv_buildings], buildings[pv_buildings])
-    generation, pv_codes = _sum_by(np.clip(-p_kw[:, is_pv], 0, None), buildings[is_pv])
-    kwp, _ = _sum_by(np.nan_to_num(assets["p_peak_kw"].values[is_pv])[None, :], buildings[is_pv])
-    excess = np.clip(-net - frac * kwp, 0, None)
-    share = np.divide(excess, generation, out=np.zeros_like(excess), where=generation > 0).clip(0, 1)
-    limited = p_kw.copy()
-    pv = p_kw[:, is_pv]
-    limited[:, is_pv] = np.where(pv < 0, pv * (1.0 - share[:, pv_codes]), pv)
-    return limited, (limited - p_kw).sum(axis=1)
+    if per_building:
+        _, group = np.unique(assets["building"].values.astype(str), return_inverse=True)
+    else:
+        group = np.zeros(p_kw.shape[1], dtype=np.int64)
+    group = group.astype(np.int64)
+    kwp = np.bincount(
+        group[is_pv], weights=np.nan_to_num(assets["p_peak_kw"].values[is_pv]), minlength=int(group.max()) + 1
+    )
+    return _limit_feed_in_loop(np.ascontiguousarray(p_kw), group, is_pv, kwp, frac)
 
 
-def _limit_district(assets: xr.Dataset, p_kw: np.ndarray, frac: float) -> tuple[np.ndarray, np.ndarray]:
-    """Curtail all PV in proportion so the district exports at most ``frac`` x its kWp."""
-    is_pv = assets["kind"].values == "pv"
-    kwp = float(np.nansum(assets["p_peak_kw"].values[is_pv]))
-    generation = np.clip(-p_kw[:, is_pv], 0, None).sum(axis=1)
-    excess = np.clip(-p_kw.sum(axis=1) - frac * kwp, 0, None)
-    share = np.divide(excess, generation, out=np.zeros_like(excess), where=generation > 0).clip(0, 1)
+@numba.njit(cache=True)
+def _limit_feed_in_loop(
+    p_kw: np.ndarray, group: np.ndarray, is_pv: np.ndarray, kwp: np.ndarray, frac: float
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Per step: each group's export beyond ``frac * kWp`` is taken off its PV in proportion."""
+    n_steps, n_assets = p_kw.shape
     limited = p_kw.copy()
-    limited[:, is_pv] = np.where(p_kw[:, is_pv] < 0, p_kw[:, is_pv] * (1.0 - share[:, None]), p_kw[:, is_pv])
-    return limited, (limited - p_kw).sum(axis=1)
+    curtailed = np.zeros(n_steps)
+    net = np.zeros(len(kwp))
+    generation = np.zeros(len(kwp))
+    for t in range(n_steps):
+        net[:] = 0.0
+        generation[:] = 0.0
+        for a in range(n_assets):
+            p = float(p_kw[t, a])
+            net[group[a]] += p
+            if is_pv[a] and p < 0.0:
+                generation[group[a]] -= p
+        for a in range(n_assets):
+            g = group[a]
+            p = float(p_kw[t, a])
+            if not is_pv[a] or p >= 0.0 or generation[g] <= 0.0:
+                continue
+            excess = -net[g] - frac * kwp[g]
+            if excess > 0.0:
+                limited[t, a] = p * (1.0 - min(excess / generation[g], 1.0))
+                curtailed[t] += float(limited[t, a]) - p
+    return limited, curtailed
 
 
 def _add_community_battery(assets: xr.Dataset, battery: CommunityBatteryChange, bus: str) -> xr.Dataset:
@@ -356,7 +367,7 @@ def _add_community_battery(assets: xr.Dataset, battery: CommunityBatteryChange, 
     ``target_soc_frac`` without pushing the exchange past either limit
     (:func:`_peak_shaving`).
     """
-    net_kw = assets["p_kw"].values.astype(np.float64).sum(axis=1)
+    net_kw = assets["p_kw"].values.sum(axis=1, dtype=np.float64)
     time_index = pd.DatetimeIndex(assets["time"].values)
     capacity_kwh, p_rated_kw = battery.capacity_kwh, battery.p_rated_kw
     if battery.strategy == "self_consumption":
@@ -401,33 +412,52 @@ def _add_community_battery(assets: xr.Dataset, battery: CommunityBatteryChange, 
 
 
 def _substation_assets(assets: xr.Dataset) -> xr.Dataset:
-    """Five pseudo-assets whose flows at the substation equal those of all assets, exactly.
+    """Four pseudo-assets whose flows at the substation equal those of all assets, exactly.
 
     :func:`twin.core.kpi.boundary_flows` clips each asset before summing (load = positive
     part of loads, heat pumps, EVs and PV; generation = negative part of PV); summing the
     clipped parts first gives the same totals and saves the (time x asset) xarray work.
     """
-    p = assets["p_kw"].values.astype(np.float64)
     kind = assets["kind"].values
-    loads = np.isin(kind, ["load", "heat_pump", "ev"])
-    pv = kind == "pv"
-    other = ~(loads | pv)
-    columns = {
-        "consumption": ("load", np.clip(p[:, loads | pv], 0, None).sum(axis=1)),
-        "generation": ("pv", np.clip(p[:, pv], None, 0).sum(axis=1)),
-        "rest": ("battery", np.clip(p[:, loads], None, 0).sum(axis=1) + p[:, other].sum(axis=1)),
-    }
-    fuel = assets["p_fuel_kw"].values.astype(np.float64).sum(axis=1)
+    code = np.zeros(len(kind), dtype=np.int64)
+    code[np.isin(kind, ["load", "heat_pump", "ev"])] = 1
+    code[kind == "pv"] = 2
+    p_kw = assets["p_kw"].values
+    parts = _substation_sums(np.ascontiguousarray(p_kw), code)
+    fuel = assets["p_fuel_kw"].values.sum(axis=1, dtype=np.float64)
     return build_assets(
         assets["time"].values,
-        asset=[*columns, "fuel"],
-        kind=[kind_ for kind_, _ in columns.values()] + ["gas_boiler"],
+        asset=["consumption", "generation", "rest", "fuel"],
+        kind=["load", "pv", "battery", "gas_boiler"],
         building=["district"] * 4,
         bus=["substation"] * 4,
-        p_kw=np.column_stack([values for _, values in columns.values()] + [np.zeros_like(fuel)]),
+        p_kw=np.column_stack([parts, np.zeros_like(fuel)]),
         p_fuel_kw=np.column_stack([np.zeros((len(fuel), 3)), fuel]),
         source="scenario",
     )
+
+
+@numba.njit(cache=True)
+def _substation_sums(p_kw: np.ndarray, code: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Sum the assets' power into (time x 3) columns: consumption, generation, the rest.
+
+    Consumption: positive part of loads and PV; generation: negative part of PV; the rest:
+    negative part of loads, batteries and all else.
+    """
+    n_steps, n_assets = p_kw.shape
+    out = np.zeros((n_steps, 3))
+    for t in range(n_steps):
+        for a in range(n_assets):
+            p = float(p_kw[t, a])
+            if code[a] == 0:
+                out[t, 2] += p
+            elif p > 0.0:
+                out[t, 0] += p
+            elif code[a] == 2:
+                out[t, 1] += p
+            else:
+                out[t, 2] += p
+    return out
 
 
 @numba.njit(cache=True)

@@ -14,6 +14,7 @@ from models.district import Charger, ElectricVehicle, Heating, LoadedDistrict, l
 from models.grid import (
     GridChanges,
     apply_grid_changes,
+    bus_injections,
     district_net,
     grid_kpis_of,
     reactive_power_kvar,
@@ -96,6 +97,24 @@ def test_conservation_at_every_step(heavy_grid: xr.Dataset) -> None:
 def test_bus_demand_is_the_sum_of_the_assets(heavy: DistrictProfiles, heavy_grid: xr.Dataset) -> None:
     electric = heavy.assets["p_kw"].astype(np.float64).sum("asset")
     np.testing.assert_allclose(heavy_grid["p_bus_kw"].astype(np.float64).sum("bus"), electric, rtol=1e-5, atol=0.05)
+
+
+def test_bus_injections_sum_each_assets_reactive_power(beucha: LoadedDistrict) -> None:
+    """The one-pass per-bus sums equal the per-asset reactive power summed by bus."""
+    inputs = prepare_inputs(beucha.district, year=2025)
+    summer = district_profiles(beucha.district, inputs, ProfileOptions(year=2025, start="2025-06-21", end="2025-06-22"))
+    reactive = beucha.district.reactive_power
+    p_bus, q_bus = bus_injections(summer.assets, beucha.net, reactive)
+    q = reactive_power_kvar(summer.assets, reactive)
+    name_to_bus = dict(zip(beucha.net.bus["name"].astype(str), beucha.net.bus.index, strict=True))
+    bus = [name_to_bus[str(b)] for b in summer.assets["bus"].values]
+    electric = (summer.assets["kind"] != "gas_boiler").values
+    expected_q = q.to_pandas().T.groupby(bus).sum().T
+    expected_p = summer.assets["p_kw"].where(electric, 0).astype(np.float64).to_pandas().T.groupby(bus).sum().T
+    assert float(expected_q.to_numpy().max()) > 1.0  # PV under cos phi(P) and loads both draw Q
+    np.testing.assert_allclose(q_bus[expected_q.columns].to_numpy(), expected_q.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(p_bus[expected_p.columns].to_numpy(), expected_p.to_numpy(), atol=1e-4)
+    assert float(abs(p_bus.drop(columns=expected_p.columns)).to_numpy().max(initial=0.0)) == 0.0
 
 
 def test_pv_absorbs_reactive_power_when_it_feeds_in(beucha: LoadedDistrict) -> None:

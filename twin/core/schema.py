@@ -272,16 +272,20 @@ def validate_assets(ds: xr.Dataset) -> None:
     unknown = sorted(kinds - set(ASSET_KINDS))
     if unknown:
         raise ConfigError(f"unknown asset kind {unknown[0]!r}", field="kind", allowed=", ".join(ASSET_KINDS))
-    fuel = ds["p_fuel_kw"]
-    if bool((fuel < 0).any()):
+    # column-wise reductions (no temporary (time x asset) arrays): fmin/fmax skip NaN, min/max keep it
+    gas = np.asarray(ds["kind"].values == "gas_boiler", dtype=bool)
+    fuel = ds["p_fuel_kw"].transpose("time", "asset").values
+    p_kw = ds["p_kw"].transpose("time", "asset").values
+    if fuel.size and bool((np.fmin.reduce(fuel, axis=0) < 0).any()):
         raise ConfigError("fuel drawn must be >= 0", field="p_fuel_kw")
-    electric = ds["kind"] != "gas_boiler"
-    if bool((fuel.where(electric, 0) != 0).any()):
+    if fuel.size and bool(_nonzero_columns(fuel)[~gas].any()):
         raise ConfigError("only gas boilers draw fuel", field="p_fuel_kw")
-    if bool((ds["p_kw"].where(~electric, 0) != 0).any()):
+    if p_kw.size and bool(_nonzero_columns(p_kw)[gas].any()):
         raise ConfigError("gas boilers draw no electric power", field="p_kw")
-    if "soc_frac" in ds and bool(((ds["soc_frac"] < 0) | (ds["soc_frac"] > 1)).any()):
-        raise ConfigError("state of charge outside 0-1", field="soc_frac", allowed="0 to 1")
+    if "soc_frac" in ds and ds["soc_frac"].size:
+        soc = ds["soc_frac"].transpose("time", "asset").values
+        if bool((np.fmin.reduce(soc, axis=0) < 0).any()) or bool((np.fmax.reduce(soc, axis=0) > 1).any()):
+            raise ConfigError("state of charge outside 0-1", field="soc_frac", allowed="0 to 1")
     _validate_common(ds)
 
 
@@ -535,6 +539,11 @@ def _decorate(ds: xr.Dataset) -> None:
     ds["time"].attrs["long_name"] = "interval start (UTC)"
 
 
+def _nonzero_columns(values: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """Per column (last axis): holds a value other than zero (NaN counts as non-zero)."""
+    return (values.min(axis=0) != 0) | (values.max(axis=0) != 0)
+
+
 def _validate_common(ds: xr.Dataset) -> None:
     source = ds.attrs.get("source")
     if source not in SOURCES:
@@ -564,8 +573,8 @@ def _require_unique(ds: xr.Dataset, dim: str) -> None:
 
 
 def _as_float32(values: npt.ArrayLike, shape: tuple[int, ...], name: str) -> npt.NDArray[np.float32]:
-    array = np.asarray(values, dtype=np.float32)
-    return _check_shape(np.broadcast_to(array, shape) if array.ndim == 0 else array, shape, name).astype(np.float32)
+    array = np.array(values, dtype=np.float32, order="C")  # one copy: never the caller's memory
+    return _check_shape(np.broadcast_to(array, shape).copy() if array.ndim == 0 else array, shape, name)
 
 
 def _check_shape(values: npt.NDArray[Any], shape: tuple[int, ...], name: str) -> npt.NDArray[Any]:
