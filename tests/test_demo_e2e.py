@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -29,19 +30,45 @@ output: kpis
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A free port below the kernel's ephemeral range.
+
+    The demo's field binds hundreds of servers on ports the kernel picks from its ephemeral
+    range; a port probed from that range could be handed to one of them before the demo's
+    own server binds it.
+    """
+    low = min(int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]), 32768)
+    for port in random.sample(range(max(1024, low - 12000), low), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port below the ephemeral range")
 
 
-def _wait(condition, timeout_s: float, what: str, process: subprocess.Popen[bytes]) -> None:  # type: ignore[no-untyped-def]
+def _wait(condition, timeout_s: float, what: str, process: subprocess.Popen[bytes], logs: Path) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
             return
-        assert process.poll() is None, f"twin demo exited ({process.returncode}) while waiting for {what}"
+        if process.poll() is not None:
+            raise AssertionError(
+                f"twin demo exited ({process.returncode}) while waiting for {what}\n{_told(process, logs)}"
+            )
         time.sleep(0.5)
-    raise AssertionError(f"{what} not reached within {timeout_s} s")
+    raise AssertionError(f"{what} not reached within {timeout_s} s\n{_told(None, logs)}")
+
+
+def _told(process: subprocess.Popen[bytes] | None, logs: Path) -> str:
+    """What the demo printed and the ends of its processes' logs (for a failure message)."""
+    parts = []
+    if process is not None and process.stdout is not None:
+        parts.append("demo: " + process.stdout.read().decode(errors="replace")[-3000:])
+    for log in sorted(logs.glob("*.log")) if logs.is_dir() else []:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if not line.startswith(">>>>>")]
+        parts.append(f"{log.name}: " + "\n".join(lines[-30:]))
+    return "\n".join(parts)
 
 
 def _healthy(url: str) -> bool:
@@ -72,8 +99,9 @@ def test_demo_starts_serves_and_stops_cleanly(tmp_path: Path, twin_exe: Path, gr
     command += ["--port", str(web), "--controller-port", str(plain), "--controller-tls-port", str(tls)]
     demo = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        _wait(lambda: _healthy(f"http://127.0.0.1:{web}/healthz"), 180, "the dashboard's /healthz", demo)
-        _wait(lambda: _controller_version(plain) == 1, 60, "the controller map version", demo)
+        logs = tmp_path / "data" / "demo" / "logs"
+        _wait(lambda: _healthy(f"http://127.0.0.1:{web}/healthz"), 180, "the dashboard's /healthz", demo, logs)
+        _wait(lambda: _controller_version(plain) == 1, 60, "the controller map version", demo, logs)
         login = (tmp_path / "data" / "demo-login.json").read_text()
         assert "manager" in login
 

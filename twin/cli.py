@@ -355,7 +355,13 @@ def dashboard(
 
     class _Gunicorn(BaseApplication):
         def load_config(self) -> None:
-            settings = {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "accesslog": None}
+            settings = {
+                "bind": f"{host}:{port}",
+                "workers": workers,
+                "threads": threads,
+                "accesslog": None,
+                "control_socket_disable": True,  # gunicorn's control socket is a shared file in $HOME
+            }
             for key, value in settings.items():
                 self.cfg.set(key, value)
 

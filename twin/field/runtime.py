@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections.abc import Generator
@@ -63,6 +64,7 @@ from connectors.simdevice import Fault, SimulatedDevice
 from connectors.site import FieldClock, Site, SiteDevice, dump_site
 from models.district import LoadedDistrict
 from models.grid import lv_busbar, run_power_flow
+from models.powerflow import PowerFlowOptions
 from models.profiles import ProfileOptions, district_profiles, prepare_inputs
 from twin.core.errors import ConfigError, ConnectorError
 from twin.field.layout import COMMUNITY_BATTERY_ID, CommunityBattery, DeviceSpec, field_layout
@@ -417,7 +419,11 @@ class Field:
         profiles = district_profiles(district, inputs, ProfileOptions(year=year, seed=self.options.seed))
         assets = profiles.assets
         logger.info("profiles of %d ready in %.1f s", year, time.perf_counter() - started)
-        grid = run_power_flow(self.loaded.net, assets, district.reactive_power)
+        # both cores: nothing else runs while the field computes its year
+        threads = max(1, min(2, os.cpu_count() or 1))
+        grid = run_power_flow(
+            self.loaded.net, assets, district.reactive_power, options=PowerFlowOptions(threads=threads)
+        )
         logger.info("power flow of %d ready in %.1f s", year, time.perf_counter() - started)
         kinds = assets["kind"].to_numpy().astype(str)
         p_kw = assets["p_kw"].to_numpy()
