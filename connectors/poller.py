@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Final
 
 from connectors.maps import RegisterMap, load_map
-from connectors.polling import DeviceReader, ModbusConnection, Reading
+from connectors.polling import DeviceReader, ModbusConnection, Reading, power_limit_kw
 from connectors.site import FieldClock, Site, SiteDevice
 from twin.core.errors import ConfigError, ConnectorError
 from twin.core.schema import QUALITY_FLAGS
@@ -190,7 +190,13 @@ class SitePoller:
         for index, device in enumerate(site.devices):
             register_map = self._map(maps, device.map, base, f"devices[{index}].map")
             connection = self._connection(device, reconnect_delay_s, reconnect_delay_max_s)
-            self.readers[device.id] = DeviceReader(connection, register_map, unit_id=device.unit_id, name=device.id)
+            self.readers[device.id] = DeviceReader(
+                connection,
+                register_map,
+                unit_id=device.unit_id,
+                name=device.id,
+                p_limit_kw=power_limit_kw(device.p_rated_kw, device.p_peak_kw),
+            )
             self.states[device.id] = DeviceState(device, float(site.setting(device, "interval_s")))
         self._clock_reader: DeviceReader | None = None
         if site.clock is not None:

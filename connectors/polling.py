@@ -29,7 +29,17 @@ from connectors.maps import Point, RegisterMap, RegisterType
 from twin.core.errors import ConnectorError
 from twin.core.schema import QUALITY_FLAGS
 
-__all__ = ["DeviceExceptionError", "DeviceReader", "ModbusConnection", "ReadRequest", "Reading", "plan_reads"]
+__all__ = [
+    "POWER_QUANTITIES",
+    "RATING_MARGIN",
+    "DeviceExceptionError",
+    "DeviceReader",
+    "ModbusConnection",
+    "ReadRequest",
+    "Reading",
+    "plan_reads",
+    "power_limit_kw",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -264,6 +274,19 @@ def plan_reads(register_map: RegisterMap, quantities: Iterable[str] | None = Non
     return requests
 
 
+#: Quantities checked against a device's rating (:class:`DeviceReader` ``p_limit_kw``).
+POWER_QUANTITIES: Final[frozenset[str]] = frozenset({"p_kw", "p_meter_kw"})
+#: A device may exceed its rating by this factor before a reading counts as a lie
+#: (inverters at a DC/AC ratio, heat pumps with their backup heater, meter tolerance).
+RATING_MARGIN: Final[float] = 1.5
+
+
+def power_limit_kw(p_rated_kw: float | None, p_peak_kw: float | None) -> float | None:
+    """Largest plausible power of a device from its ratings (``RATING_MARGIN`` x the larger), or None."""
+    ratings = [r for r in (p_rated_kw, p_peak_kw) if r is not None and r > 0]
+    return RATING_MARGIN * max(ratings) if ratings else None
+
+
 class DeviceReader:
     """Read one device's quantities through a (possibly shared) connection.
 
@@ -279,6 +302,10 @@ class DeviceReader:
         Device name for readings and messages.
     quantities : iterable of str, optional
         Quantities to read (default all of the map).
+    p_limit_kw : float, optional
+        Largest plausible power of this device (from its rating): a power quantity
+        (:data:`POWER_QUANTITIES`) beyond it either way is flagged invalid, like a value
+        outside the map's ``valid_range``. [kW]
     """
 
     def __init__(
@@ -289,6 +316,7 @@ class DeviceReader:
         unit_id: int = 1,
         name: str | None = None,
         quantities: Iterable[str] | None = None,
+        p_limit_kw: float | None = None,
     ) -> None:
         self.connection = connection
         self.register_map = register_map
@@ -296,6 +324,7 @@ class DeviceReader:
         self.name = name or f"{register_map.name}@{connection.name}/{unit_id}"
         self.quantities = list(quantities if quantities is not None else register_map.quantities)
         self.requests = plan_reads(register_map, self.quantities)
+        self.p_limit_kw = p_limit_kw
 
     async def read(self) -> Reading:
         """Read every planned block and return flagged values (never raises for device faults)."""
@@ -331,7 +360,13 @@ class DeviceReader:
             value = decode_quantity(quantity, decoded[point.name])
             values[name] = value
             wrong_model = point.name.split(".")[0] in wrong_models
-            if wrong_model or value is None or not in_valid_range(quantity, value):
+            beyond_rating = (
+                self.p_limit_kw is not None
+                and value is not None
+                and name in POWER_QUANTITIES
+                and abs(value) > self.p_limit_kw
+            )
+            if wrong_model or value is None or not in_valid_range(quantity, value) or beyond_rating:
                 quality[name] = _INVALID
             else:
                 quality[name] = _OK

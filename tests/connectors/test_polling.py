@@ -11,7 +11,14 @@ import pytest_asyncio
 
 from connectors.device_server import DeviceServer
 from connectors.maps import load_map
-from connectors.polling import DeviceExceptionError, DeviceReader, ModbusConnection, Reading, plan_reads
+from connectors.polling import (
+    DeviceExceptionError,
+    DeviceReader,
+    ModbusConnection,
+    Reading,
+    plan_reads,
+    power_limit_kw,
+)
 from connectors.simdevice import Fault, SimulatedDevice
 from twin.core.errors import ConnectorError
 from twin.core.schema import QUALITY_FLAGS
@@ -223,3 +230,24 @@ def test_plan_reads_joins_points_within_limits() -> None:
     inverter = plan_reads(load_map("sunspec_inverter"), ["p_kw"])
     assert len(inverter) == 1
     assert set(inverter[0].points) == {"103.ID", "103.W", "103.W_SF"}
+
+
+@pytest.mark.asyncio
+async def test_device_reader_checks_power_against_the_rating(servers, connections) -> None:
+    """A 51.2 kWp inverter at 46.5 kW is fine; the same reading from an 8 kWp inverter is a lie."""
+    inverter = SimulatedDevice(load_map("sunspec_inverter"), static={"103.W_SF": 1})
+    inverter.set_quantities({**VALUES["sunspec_inverter"], "p_kw": -46.5})
+    server = await _serve(servers, inverter)
+    connection = _connect(connections, server.port)
+    large = DeviceReader(connection, inverter.register_map, p_limit_kw=power_limit_kw(None, 51.2))
+    small = DeviceReader(connection, inverter.register_map, p_limit_kw=power_limit_kw(None, 8.0))
+    unrated = DeviceReader(connection, inverter.register_map)
+    for reader in (large, unrated):
+        reading = await reader.read()
+        assert reading.values["p_kw"] == pytest.approx(-46.5, abs=0.01)
+        assert reading.quality["p_kw"] == OK
+    reading = await small.read()
+    assert reading.quality["p_kw"] == INVALID
+    assert reading.quality["energy_export_kwh"] == OK  # only the power is beyond the rating
+    assert power_limit_kw(None, 8.0) == pytest.approx(12.0)
+    assert power_limit_kw(None, None) is None
