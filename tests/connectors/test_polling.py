@@ -251,3 +251,16 @@ async def test_device_reader_checks_power_against_the_rating(servers, connection
     assert reading.quality["energy_export_kwh"] == OK  # only the power is beyond the rating
     assert power_limit_kw(None, 8.0) == pytest.approx(12.0)
     assert power_limit_kw(None, None) is None
+
+
+@pytest.mark.parametrize("name", sorted(set(VALUES) - {"field_clock"}))
+@pytest.mark.asyncio
+async def test_absurd_fault_is_flagged_on_every_device_map(servers, connections, name: str) -> None:
+    """Every device map has a range, so a device that lies is seen as lying."""
+    device = _device(name)
+    server = await _serve(servers, device)
+    reader = DeviceReader(_connect(connections, server.port), device.register_map)
+    assert set((await reader.read()).quality.values()) == {OK}
+    device.inject(Fault.ABSURD)
+    reading = await reader.read()
+    assert INVALID in reading.quality.values(), reading
