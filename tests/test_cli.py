@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import subprocess
 from pathlib import Path
 
@@ -61,3 +62,15 @@ def test_internal_error_exits_1_without_traceback(
     err = capsys.readouterr().err
     assert err.startswith("twin: internal error: RuntimeError: boom")
     assert "Traceback" not in err
+
+
+def test_pymodbus_frame_dumps_are_cut_from_error_lines() -> None:
+    from twin.cli import _without_frame_dumps
+
+    message = "Connection to (127.0.0.1, 5020) failed: refused\n>>>>> send: 0x0 0x1\n>>>>> recv: 0x0 0x1"
+    record = logging.LogRecord("pymodbus.logging", logging.ERROR, "tcp.py", 1, message, None, None)
+    assert _without_frame_dumps(record)
+    assert record.getMessage() == "Connection to (127.0.0.1, 5020) failed: refused"
+    own = logging.LogRecord("twin.live", logging.ERROR, "live.py", 1, message, None, None)
+    assert _without_frame_dumps(own)
+    assert own.getMessage() == message  # only pymodbus' dumps are cut

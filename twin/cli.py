@@ -53,8 +53,17 @@ def _root(
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(level)  # libraries such as distributed set their own loggers to INFO
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if verbose < 2:
+        handler.addFilter(_without_frame_dumps)
     logging.basicConfig(level=level, handlers=[handler])
     ctx.obj = {"data_root": data_root}
+
+
+def _without_frame_dumps(record: logging.LogRecord) -> bool:
+    """Cut the hex dump of the last Modbus frames that pymodbus appends to its errors (kept at -vv)."""
+    if record.name.startswith("pymodbus") and isinstance(record.msg, str) and "\n>>>>>" in record.msg:
+        record.msg = record.msg.split("\n>>>>>", 1)[0]
+    return True
 
 
 def _not_available(command: str) -> NoReturn:
