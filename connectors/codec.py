@@ -115,7 +115,10 @@ def raw_limits(point: Point, *, sunspec: bool) -> tuple[int, int]:
         if point.data_type.startswith("acc"):
             low = 1
     if point.not_implemented is not None:
-        high = min(high, point.not_implemented - 1) if point.not_implemented > 0 else high
+        if point.not_implemented == low:
+            low += 1
+        elif point.not_implemented > 0:
+            high = min(high, point.not_implemented - 1)
     return low, high
 
 

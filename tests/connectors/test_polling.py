@@ -253,14 +253,18 @@ async def test_device_reader_checks_power_against_the_rating(servers, connection
     assert power_limit_kw(None, None) is None
 
 
+@pytest.mark.parametrize("fault", [Fault.ABSURD, Fault.NOT_IMPLEMENTED])
 @pytest.mark.parametrize("name", sorted(set(VALUES) - {"field_clock"}))
 @pytest.mark.asyncio
-async def test_absurd_fault_is_flagged_on_every_device_map(servers, connections, name: str) -> None:
-    """Every device map has a range, so a device that lies is seen as lying."""
+async def test_lies_and_gaps_are_flagged_on_every_device_map(servers, connections, name: str, fault: Fault) -> None:
+    """Every device map has a range and a not-implemented value: a device that lies or stops
+    implementing its values is seen to do so, never read as a plausible number."""
     device = _device(name)
     server = await _serve(servers, device)
     reader = DeviceReader(_connect(connections, server.port), device.register_map)
     assert set((await reader.read()).quality.values()) == {OK}
-    device.inject(Fault.ABSURD)
+    device.inject(fault)
     reading = await reader.read()
     assert INVALID in reading.quality.values(), reading
+    if fault is Fault.NOT_IMPLEMENTED:
+        assert set(reading.quality.values()) == {INVALID}, reading
