@@ -501,7 +501,8 @@ def _resolve_paths(data: Any, base: Path | None, *, file: str) -> Any:
 
 
 def _short_path(path: str) -> str:
-    return ".".join(path.split(".")[-2:])
+    """A parameter's label: its path without the leading ``changes.`` (``pv.share_frac``)."""
+    return path.removeprefix("changes.")
 
 
 def _compact(value: Any) -> str:

@@ -103,6 +103,7 @@ def test_load_sweep_product_and_list(write_yaml: Any) -> None:
     assert zipped[2].changes.pv is not None and zipped[2].changes.pv.share_frac == 1.0
     assert zipped[2].changes.community_battery is not None
     assert zipped[2].changes.community_battery.capacity_kwh == 300.0
+    assert zipped[2].description == "s: community_battery.capacity_kwh=300, pv.share_frac=1"
 
 
 def test_scenario_paths_relative_to_file(tmp_path: Path, write_yaml: Any, shared_dir: Path) -> None:
@@ -121,3 +122,4 @@ def test_builtin_scenarios_are_valid() -> None:
         assert load_scenario(required).name == required
     sweep, scenarios = load_sweep("pv_storage_sweep")
     assert len(scenarios) == 15 and sweep.mode == "product"
+    assert scenarios[1].description.endswith("pv.share_frac=0, community_battery=1000/400/peak_shaving/500")
