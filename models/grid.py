@@ -39,7 +39,7 @@ import xarray as xr
 from models.district import ReactivePower
 from models.powerflow import BatchPowerFlow, PowerFlowOptions
 from twin.core.errors import ConfigError
-from twin.core.kpi import grid_kpis
+from twin.core.kpi import LOAD_KINDS, grid_kpis
 
 __all__ = [
     "GridChanges",
@@ -192,7 +192,7 @@ def reactive_power_kvar(assets: xr.Dataset, reactive: ReactivePower) -> xr.DataA
     kind = assets["kind"].values
     tan_load = float(np.tan(np.arccos(reactive.load_cos_phi)))
     q = np.zeros_like(p)
-    is_load = np.isin(kind, ["load", "heat_pump", "ev"])
+    is_load = np.isin(kind, LOAD_KINDS)
     q[:, is_load] = np.clip(p[:, is_load], 0, None) * tan_load
     is_pv = kind == "pv"
     if is_pv.any():
@@ -239,7 +239,7 @@ def bus_injections(assets: xr.Dataset, net: Any, reactive: ReactivePower) -> tup
     kind = assets["kind"].values
     # 0: P only (batteries), 1: draws Q at the load cos phi, 2: PV on cos phi(P), 3: no electric power
     code = np.zeros(len(kind), dtype=np.int64)
-    code[np.isin(kind, ["load", "heat_pump", "ev"])] = 1
+    code[np.isin(kind, LOAD_KINDS)] = 1
     code[kind == "pv"] = 2
     code[kind == "gas_boiler"] = 3
     points = reactive.pv_cos_phi_p

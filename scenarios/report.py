@@ -24,6 +24,7 @@ import plotly.graph_objects as go
 import plotly.offline
 
 from scenarios.results import read_kpis
+from twin.core.kpi import LOAD_KINDS
 
 if TYPE_CHECKING:
     from scenarios.runner import ScenarioResult
@@ -173,7 +174,7 @@ def _monthly_balance(result: ScenarioResult) -> go.Figure:
     p_grid = result.grid["p_grid_kw"].fillna(0.0).values.astype(np.float64)
     frame = pd.DataFrame(
         {
-            "load": np.clip(p[:, np.isin(kind, ["load", "heat_pump", "ev"])], 0, None).sum(axis=1),
+            "load": np.clip(p[:, np.isin(kind, LOAD_KINDS)], 0, None).sum(axis=1),
             "PV": np.clip(-p[:, kind == "pv"], 0, None).sum(axis=1),
             "grid import": np.clip(p_grid, 0, None),
             "grid export": np.clip(-p_grid, 0, None),

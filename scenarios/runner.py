@@ -42,7 +42,7 @@ from models.weather import default_weather_path
 from scenarios.apply import AppliedChanges, apply_changes, grid_changes
 from scenarios.config import CommunityBatteryChange, Scenario
 from twin.core.errors import ConfigError
-from twin.core.kpi import CarrierFactors, boundary_flows, energy_kpis
+from twin.core.kpi import LOAD_KINDS, CarrierFactors, boundary_flows, energy_kpis
 from twin.core.schema import build_assets, step_hours
 
 __all__ = ["PACKAGE", "ScenarioResult", "SharedInputs", "prepare_shared", "run_scenario", "shared_key"]
@@ -420,7 +420,7 @@ def _substation_assets(assets: xr.Dataset) -> xr.Dataset:
     """
     kind = assets["kind"].values
     code = np.zeros(len(kind), dtype=np.int64)
-    code[np.isin(kind, ["load", "heat_pump", "ev"])] = 1
+    code[np.isin(kind, LOAD_KINDS)] = 1
     code[kind == "pv"] = 2
     p_kw = assets["p_kw"].values
     parts = _substation_sums(np.ascontiguousarray(p_kw), code)

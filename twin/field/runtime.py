@@ -419,7 +419,7 @@ class Field:
         profiles = district_profiles(district, inputs, ProfileOptions(year=year, seed=self.options.seed))
         assets = profiles.assets
         logger.info("profiles of %d ready in %.1f s", year, time.perf_counter() - started)
-        # both cores: nothing else runs while the field computes its year
+        # both cores: at the start nothing else runs yet, and at a year change the clock waits for it
         threads = max(1, min(2, os.cpu_count() or 1))
         grid = run_power_flow(
             self.loaded.net, assets, district.reactive_power, options=PowerFlowOptions(threads=threads)
