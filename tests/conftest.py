@@ -1,14 +1,15 @@
-"""Shared fixtures: repository paths, the shared reference data, the twin command, and one grid cache
-folder per test session, so the SimBench net is built at most once."""
+"""Shared fixtures: repository paths, the shared reference data, the twin command, one grid cache
+folder per test session (so the SimBench net is built at most once), and Modbus clients."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pymodbus.client import ModbusTcpClient
 
 from models.grid_source import CACHE_DIR_ENV
 
@@ -43,3 +44,18 @@ def grid_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_DIR_ENV, str(folder))
         yield folder
+
+
+@pytest.fixture
+def modbus_client() -> Iterator[Callable[..., ModbusTcpClient]]:
+    """Make pymodbus TCP clients to 127.0.0.1 (no retries, no reconnect delay); all closed afterwards."""
+    clients: list[ModbusTcpClient] = []
+
+    def make(port: int, timeout_s: float = 1.0) -> ModbusTcpClient:
+        client = ModbusTcpClient("127.0.0.1", port=port, timeout=timeout_s, retries=0, reconnect_delay=0)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()

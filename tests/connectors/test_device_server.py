@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from pymodbus.client import ModbusTcpClient
@@ -55,20 +54,6 @@ SUNSPEC_KINDS = {
 }
 
 
-@pytest.fixture
-def client_factory() -> Iterator:
-    clients: list[ModbusTcpClient] = []
-
-    def make(port: int, timeout_s: float = 1.0) -> ModbusTcpClient:
-        client = ModbusTcpClient(HOST, port=port, timeout=timeout_s, retries=0, reconnect_delay=0)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
-
-
 def _scan(port: int, unit_id: int) -> SunSpecModbusClientDeviceTCP:
     device = SunSpecModbusClientDeviceTCP(slave_id=unit_id, ipaddr=HOST, ipport=port, timeout=2)
     try:
@@ -110,12 +95,12 @@ def test_pysunspec2_reads_live_updates(server_loop: ServerLoopThread) -> None:
         scanned.close()
 
 
-def test_sdm630_raw_float_reads(server_loop: ServerLoopThread, client_factory) -> None:
+def test_sdm630_raw_float_reads(server_loop: ServerLoopThread, modbus_client) -> None:
     device = SimulatedDevice(load_map("sdm630"), unit_id=5)
     device.set_quantities({"p_kw": -2.75, "energy_import_kwh": 4321.5, "energy_export_kwh": 99.25, "v_l1_v": 230.5})
     device.set_points({"p_l1": -900.0, "energy_total": 4420.75})
     port = server_loop.serve(DeviceServer([device]))
-    client = client_factory(port)
+    client = modbus_client(port)
     assert client.connect()
 
     def read_float(address: int) -> float:  # mbpoll -t 3:float -B -0 -r ADDRESS -c 1
@@ -135,13 +120,13 @@ def test_sdm630_raw_float_reads(server_loop: ServerLoopThread, client_factory) -
     assert client.read_holding_registers(0x34, count=2, device_id=5).isError()  # no holding registers
 
 
-def test_generic_maps_word_order_and_clock(server_loop: ServerLoopThread, client_factory) -> None:
+def test_generic_maps_word_order_and_clock(server_loop: ServerLoopThread, modbus_client) -> None:
     gas = SimulatedDevice(load_map("gas_meter"), unit_id=1)
     gas.set_quantities({"energy_fuel_kwh": 123_456.78})
     clock = SimulatedDevice(load_map("field_clock"), unit_id=2)
     clock.set_quantities({"sim_time_s": 1_780_000_123.456, "sim_start_s": 1_780_000_000.0, "speed_factor": 60.0})
     port = server_loop.serve(DeviceServer([gas, clock]))
-    client = client_factory(port)
+    client = modbus_client(port)
     regs = client.read_holding_registers(0, count=2, device_id=1).registers
     assert client.convert_from_registers(regs, ModbusTcpClient.DATATYPE.UINT32, word_order="little") == 12_345_678
     regs = client.read_holding_registers(0, count=10, device_id=2).registers
@@ -150,7 +135,7 @@ def test_generic_maps_word_order_and_clock(server_loop: ServerLoopThread, client
 
 
 def test_writable_setpoint_accepted_validated_and_read_only_rejected(
-    server_loop: ServerLoopThread, client_factory
+    server_loop: ServerLoopThread, modbus_client
 ) -> None:
     seen: list[tuple[str, float]] = []
 
@@ -161,7 +146,7 @@ def test_writable_setpoint_accepted_validated_and_read_only_rejected(
 
     battery = SimulatedDevice(load_map("community_battery"), on_write=on_write)
     port = server_loop.serve(DeviceServer([battery]))
-    client = client_factory(port)
+    client = modbus_client(port)
     regs = client.convert_to_registers(30_000, ModbusTcpClient.DATATYPE.INT32)  # device: discharge 30 kW
     assert not client.write_registers(0, regs, device_id=1).isError()
     assert seen == [("p_setpoint_kw", -30.0)]
@@ -221,26 +206,26 @@ def test_fault_refused_then_restart(server_loop: ServerLoopThread) -> None:
         pass
 
 
-def test_fault_hang_times_out_on_the_wire(server_loop: ServerLoopThread, client_factory) -> None:
+def test_fault_hang_times_out_on_the_wire(server_loop: ServerLoopThread, modbus_client) -> None:
     device = SimulatedDevice(load_map("sdm630"))
     port = server_loop.serve(DeviceServer([device]))
     device.inject(Fault.HANG)
-    client = client_factory(port, timeout_s=0.2)
+    client = modbus_client(port, timeout_s=0.2)
     started = time.monotonic()
     with pytest.raises(ModbusIOException):
         client.read_input_registers(0x34, count=2, device_id=1)
     assert 0.15 < time.monotonic() - started < 2.0
     device.clear_fault()
     client.close()
-    assert not client_factory(port).read_input_registers(0x34, count=2, device_id=1).isError()
+    assert not modbus_client(port).read_input_registers(0x34, count=2, device_id=1).isError()
 
 
 @pytest.mark.parametrize("code", [4, 6])
-def test_fault_exception_code_on_the_wire(server_loop: ServerLoopThread, client_factory, code: int) -> None:
+def test_fault_exception_code_on_the_wire(server_loop: ServerLoopThread, modbus_client, code: int) -> None:
     device = SimulatedDevice(load_map("sdm630"))
     port = server_loop.serve(DeviceServer([device]))
     device.inject("exception", exception_code=code)
-    client = client_factory(port)
+    client = modbus_client(port)
     response = client.read_input_registers(0x34, count=2, device_id=1)
     assert response.isError()
     assert response.exception_code == code
@@ -248,7 +233,7 @@ def test_fault_exception_code_on_the_wire(server_loop: ServerLoopThread, client_
     assert not client.read_input_registers(0x34, count=2, device_id=1).isError()
 
 
-def test_fault_not_implemented_sentinels_on_the_wire(server_loop: ServerLoopThread, client_factory) -> None:
+def test_fault_not_implemented_sentinels_on_the_wire(server_loop: ServerLoopThread, modbus_client) -> None:
     inverter = SimulatedDevice(load_map("sunspec_inverter"))
     inverter.set_quantities({"p_kw": -3.0, "energy_export_kwh": 10.0})
     sdm = SimulatedDevice(load_map("sdm630"), unit_id=2)
@@ -256,7 +241,7 @@ def test_fault_not_implemented_sentinels_on_the_wire(server_loop: ServerLoopThre
     port = server_loop.serve(DeviceServer([inverter, sdm]))
     inverter.inject(Fault.NOT_IMPLEMENTED)
     sdm.inject(Fault.NOT_IMPLEMENTED)
-    client = client_factory(port)
+    client = modbus_client(port)
     w = load_map("sunspec_inverter").points["103.W"].address
     assert client.read_holding_registers(w, count=1, device_id=1).registers == [0x8000]
     wh = load_map("sunspec_inverter").points["103.WH"].address
@@ -281,12 +266,12 @@ def test_fault_absurd_values_on_the_wire(server_loop: ServerLoopThread) -> None:
     assert _scan(port, 1).models[203][0].points["W"].cvalue == 5000
 
 
-def test_device_server_free_ports_and_unknown_unit(server_loop: ServerLoopThread, client_factory) -> None:
+def test_device_server_free_ports_and_unknown_unit(server_loop: ServerLoopThread, modbus_client) -> None:
     servers = [DeviceServer([SimulatedDevice(load_map("gas_meter"))]) for _ in range(3)]
     ports = [server_loop.serve(server) for server in servers]
     assert len(set(ports)) == 3
     assert all(port > 0 for port in ports)
-    response = client_factory(ports[0]).read_holding_registers(0, count=2, device_id=9)
+    response = modbus_client(ports[0]).read_holding_registers(0, count=2, device_id=9)
     assert response.isError()
     assert response.exception_code == 4
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,17 +38,8 @@ SUNSPEC_KINDS: dict[str, tuple[int, str, float, tuple[int, str] | None]] = {
 
 
 @pytest.fixture
-def client() -> Iterator[Callable[..., ModbusTcpClient]]:
-    clients: list[ModbusTcpClient] = []
-
-    def make(port: int, timeout_s: float = 1.0) -> ModbusTcpClient:
-        made = ModbusTcpClient(HOST, port=port, timeout=timeout_s, retries=0, reconnect_delay=0)
-        clients.append(made)
-        return made
-
-    yield make
-    for made in clients:
-        made.close()
+def client(modbus_client: Callable[..., ModbusTcpClient]) -> Callable[..., ModbusTcpClient]:
+    return modbus_client
 
 
 def _device(field: Field, device_id: str) -> SiteDevice:
