@@ -10,22 +10,21 @@ needs the login (:mod:`dashboard.auth`).
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
 import dash
-import dash_auth
 import pandas as pd
 from dash import Dash, dcc, html
-from flask import Response, abort, jsonify, request, send_file
+from flask import Response, abort, jsonify, send_file
 
 from dashboard import pages
-from dashboard.auth import PUBLIC_ROUTES, load_credentials, password_checker
+from dashboard.auth import PUBLIC_ROUTES, install_login, load_credentials, password_checker
 from dashboard.data import NETCDF_LOCK, DashboardConfig, DataCache, list_results, load_snapshot, read_result_kpis
 from dashboard.pages.common import CACHE_KEY, CONFIG_KEY
 from dashboard.pages.scenarios import DOWNLOADS
+from dashboard.throttle import LoginThrottle
 
 __all__ = ["DEFAULT_RESULTS", "DEFAULT_STORE", "TITLE", "create_app"]
 
@@ -42,6 +41,7 @@ def create_app(
     credentials: Mapping[str, str] | None = None,
     *,
     refresh_s: float = 3.0,
+    throttle: LoginThrottle | None = None,
 ) -> Dash:
     """Build the dashboard.
 
@@ -54,10 +54,13 @@ def create_app(
     results_dir : str or Path, optional
         Folder of scenario result folders; default ``DATA_ROOT/scenarios``.
     credentials : mapping of str to str, optional
-        User -> password (or werkzeug hash); default from the environment or
+        User -> password hash (or plain password); default from the environment or
         ``DATA_ROOT/dashboard-users.json`` (:func:`dashboard.auth.load_credentials`).
     refresh_s : float
         Update interval of the live pages. [s]
+    throttle : LoginThrottle, optional
+        The failed-login limit per client address; default a new
+        :class:`~dashboard.throttle.LoginThrottle` shared by the workers forked from this app.
 
     Raises
     ------
@@ -116,23 +119,13 @@ def create_app(
     # the browser's requests spread over workers. Render it once here, before workers fork.
     with server.test_request_context("/"):
         app.index()
-    auth = dash_auth.BasicAuth(
-        app,
-        auth_func=password_checker(users),
+    install_login(
+        server,
+        password_checker(users),
+        throttle if throttle is not None else LoginThrottle(),
+        callbacks=lambda: app.callback_map,
         public_routes=list(PUBLIC_ROUTES),
-        secret_key=os.environ.get("TWIN_DASHBOARD_SECRET") or os.urandom(24).hex(),
     )
-
-    @server.before_request
-    def _callbacks_need_the_login() -> Response | None:
-        # dash-auth 2.3.0 lets a callback through unchecked when any input named "pathname"
-        # carries a public route: a forged request ({"property": "pathname", "value": "/healthz"})
-        # would run every callback without a login. No page of ours is public, so every
-        # callback needs the login; this hook runs after dash-auth's.
-        if request.path.endswith("/_dash-update-component") and not auth.is_authorized():
-            return auth.login_request()
-        return None
-
     return app
 
 

@@ -1,44 +1,102 @@
-"""Login of the dashboard: HTTP Basic authentication with credentials from the environment or a file.
+"""Login of the dashboard: HTTP Basic authentication, passwords hashed at rest, failed logins throttled.
 
 Credentials never live in the code. They come, first found wins, from
 
 * ``TWIN_DASHBOARD_USER`` and ``TWIN_DASHBOARD_PASSWORD`` (one user), or
-* ``DATA_ROOT/dashboard-users.json``: ``{"user": "password or werkzeug hash", ...}``; a value
-  starting with ``scrypt:`` or ``pbkdf2:`` is checked as a hash
-  (``werkzeug.security.generate_password_hash``), anything else as the plain password.
+* ``DATA_ROOT/dashboard-users.json``: ``{"user": "password hash", ...}``, hashes of
+  :func:`hash_password` (``werkzeug.security.generate_password_hash``: a value starting with
+  ``scrypt:`` or ``pbkdf2:``). A plain password found in the file is replaced by its hash when
+  the file is read (the file is rewritten atomically, its mode kept); when the file cannot be
+  rewritten, a warning says so and the plain password is compared in constant time.
 
-Every route needs the login except :data:`PUBLIC_ROUTES`. dash-auth leaves ``/_dash-layout``
-and the component bundles public by design, so the layouts carry no data: every number
-reaches the browser through a callback (``/_dash-update-component``), which needs the login.
-dash-auth 2.3.0 would let a forged callback through when an input named ``pathname`` carries
-a public route; :func:`dashboard.app.create_app` closes that with a hook of its own that
-checks the login on every callback request.
+:func:`install_login` guards every route except :data:`PUBLIC_ROUTES`, callbacks included.
+The layouts carry no data: every number reaches the browser through a callback
+(``/_dash-update-component``), which needs the login like every page. A request without
+credentials, or with another scheme than Basic, is answered 401 with the challenge; a
+malformed Basic header 400; a callback request whose body is not a Dash callback 400. Failed
+logins are counted per client address (:mod:`dashboard.throttle`): while an address is over
+its limit, no password from it is checked and the answer is 429 with ``Retry-After``. Each
+failed login is logged as one line with the address and the user name, never the password.
+A successful check is remembered per worker (by a keyed digest of user and password), so the
+browser's credentials on every request do not cost a password hash each.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import hmac
 import json
+import logging
 import os
+import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from werkzeug.security import check_password_hash
+from flask import Flask, Response, request
+from werkzeug.security import check_password_hash, generate_password_hash
 
+from dashboard.throttle import LoginThrottle
 from twin.core.errors import ConfigError
 
-__all__ = ["ENV_PASSWORD", "ENV_USER", "PUBLIC_ROUTES", "USERS_FILE", "load_credentials", "password_checker"]
+__all__ = [
+    "CALLBACK_ROUTE",
+    "ENV_PASSWORD",
+    "ENV_USER",
+    "PUBLIC_ROUTES",
+    "USERS_FILE",
+    "MalformedCredentialsError",
+    "callback_problem",
+    "hash_password",
+    "install_login",
+    "load_credentials",
+    "parse_basic",
+    "password_checker",
+    "verify_password",
+]
 
 ENV_USER: Final[str] = "TWIN_DASHBOARD_USER"
 ENV_PASSWORD: Final[str] = "TWIN_DASHBOARD_PASSWORD"
 USERS_FILE: Final[str] = "dashboard-users.json"
 PUBLIC_ROUTES: Final[list[str]] = ["/healthz"]
+#: The callback route of Dash.
+CALLBACK_ROUTE: Final[str] = "/_dash-update-component"
 _HASH_PREFIXES: Final[tuple[str, ...]] = ("scrypt:", "pbkdf2:")
+_REALM: Final[str] = 'Basic realm="Beucha district twin", charset="UTF-8"'
+#: Successful logins remembered per worker.
+_REMEMBERED: Final[int] = 256
+#: Characters of a user name shown in the log.
+_LOGGED_USER_CHARS: Final[int] = 64
+
+logger = logging.getLogger(__name__)
+
+
+class MalformedCredentialsError(ValueError):
+    """An ``Authorization: Basic`` header that does not decode to ``user:password``."""
+
+
+def hash_password(password: str) -> str:
+    """A salted hash of ``password`` for the users file (werkzeug's scrypt)."""
+    return generate_password_hash(password)
+
+
+def verify_password(stored: str | None, password: str) -> bool:
+    """Whether ``password`` matches a stored hash (or, from the environment, a plain password); constant time."""
+    if not stored or not password:
+        return False
+    if stored.startswith(_HASH_PREFIXES):
+        return check_password_hash(stored, password)
+    return hmac.compare_digest(stored.encode(), password.encode())
 
 
 def load_credentials(data_root: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The dashboard's users: user name -> password or password hash.
+    """The dashboard's users: user name -> password hash (plain password from the environment).
+
+    Plain passwords in the users file are replaced by their hashes (see the module docstring).
 
     Raises
     ------
@@ -55,11 +113,13 @@ def load_credentials(data_root: Path, environ: Mapping[str, str] | None = None) 
     if not path.is_file():
         raise ConfigError(
             f"no dashboard login: set {ENV_USER} and {ENV_PASSWORD}, or write {path} "
-            '(e.g. {"manager": "a long password"})',
+            '(e.g. {"manager": "a long password"}; it is replaced by its hash on the first start)',
             file=str(path),
         )
     try:
         users = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot be read: {err}", file=str(path)) from err
     except ValueError as err:
         raise ConfigError(f"not valid JSON: {err}", file=str(path)) from err
     if (
@@ -68,19 +128,192 @@ def load_credentials(data_root: Path, environ: Mapping[str, str] | None = None) 
         or not all(isinstance(k, str) and isinstance(v, str) and k and v for k, v in users.items())
     ):
         raise ConfigError('expected {"user": "password", ...} with non-empty strings', file=str(path))
-    return dict(users)
+    plain = sorted(name for name, value in users.items() if not value.startswith(_HASH_PREFIXES))
+    if not plain:
+        return dict(users)
+    hashed = {name: value if name not in plain else hash_password(value) for name, value in users.items()}
+    try:
+        _replace_keeping_mode(path, json.dumps(hashed, indent=2) + "\n")
+    except OSError as err:
+        logger.warning("%s holds plain passwords (%s) and cannot be rewritten with hashes: %s", path, len(plain), err)
+        return dict(users)
+    logger.warning("%s: replaced the plain passwords of %s by their hashes", path, ", ".join(plain))
+    return hashed
 
 
 def password_checker(users: Mapping[str, str]) -> Callable[[str, str], bool]:
-    """A dash-auth ``auth_func``: constant-time check of a user's password or password hash."""
+    """A constant-time check of a user's password against its hash (or plain password).
+
+    Unknown users cost a hash check as well, so the time of an answer does not tell which
+    user names exist. Successful checks are remembered by an HMAC of user and password under
+    a key of this checker (kept in memory only).
+    """
     known = dict(users)
+    decoy = hash_password(os.urandom(16).hex())
+    key = os.urandom(32)
+    remembered: OrderedDict[bytes, None] = OrderedDict()
+    lock = threading.Lock()
 
     def check(username: str, password: str) -> bool:
+        token = hmac.new(key, f"{username}\0{password}".encode(errors="surrogateescape"), hashlib.sha256).digest()
+        with lock:
+            if token in remembered:
+                remembered.move_to_end(token)
+                return True
         stored = known.get(username)
-        if stored is None or not password:
+        if stored is None:
+            verify_password(decoy, password or "-")
             return False
-        if stored.startswith(_HASH_PREFIXES):
-            return check_password_hash(stored, password)
-        return hmac.compare_digest(stored.encode(), password.encode())
+        if not verify_password(stored, password):
+            return False
+        with lock:
+            remembered[token] = None
+            while len(remembered) > _REMEMBERED:
+                remembered.popitem(last=False)
+        return True
 
     return check
+
+
+def parse_basic(header: str) -> tuple[str, str] | None:
+    """User and password of an ``Authorization`` header; ``None`` for another scheme.
+
+    Raises
+    ------
+    MalformedCredentialsError
+        When a Basic header is not base64 of ``user:password`` in UTF-8.
+    """
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError) as err:
+        raise MalformedCredentialsError("the Basic credentials are not base64 of UTF-8 text") from err
+    user, colon, password = decoded.partition(":")
+    if not colon:
+        raise MalformedCredentialsError("the Basic credentials lack the ':' between user and password")
+    return user, password
+
+
+def install_login(
+    server: Flask,
+    check: Callable[[str, str], bool],
+    throttle: LoginThrottle,
+    *,
+    callbacks: Callable[[], Mapping[str, Any]] | None = None,
+    public_routes: list[str] | None = None,
+) -> None:
+    """Guard every route of ``server`` but the public ones with the login (see the module docstring).
+
+    Parameters
+    ----------
+    server : flask.Flask
+        The Dash app's server.
+    check : callable
+        ``check(user, password) -> bool`` (:func:`password_checker`).
+    throttle : LoginThrottle
+        The failed-login limit per address.
+    callbacks : callable, optional
+        Returns the app's ``callback_map`` (Dash adds to it at the first request): a callback
+        request that names none of them, or does not have its shape, is refused (400).
+    public_routes : list of str, optional
+        Paths served without the login; default :data:`PUBLIC_ROUTES`.
+    """
+    public = set(PUBLIC_ROUTES if public_routes is None else public_routes)
+
+    @server.before_request
+    def _login() -> Response | None:
+        if request.path in public:
+            return None
+        header = request.headers.get("Authorization")
+        if not header:
+            return _challenge()
+        try:
+            credentials = parse_basic(header)
+        except MalformedCredentialsError as err:
+            return Response(f"Bad request: {err}\n", status=400, mimetype="text/plain")
+        if credentials is None:
+            return _challenge()
+        address = request.remote_addr or "-"
+        wait_s = throttle.take(address)
+        if wait_s > 0:
+            return _too_many(wait_s)
+        user, password = credentials
+        if check(user, password):
+            throttle.give_back(address)
+        else:
+            wait_s = throttle.retry_after_s(address)
+            shown = repr(user[:_LOGGED_USER_CHARS]) + ("..." if len(user) > _LOGGED_USER_CHARS else "")
+            pause = f"; no check from there for {LoginThrottle.retry_after_header(wait_s)} s" if wait_s else ""
+            logger.warning("dashboard login failed from %s as user %s%s", address, shown, pause)
+            return _challenge()
+        if request.path == CALLBACK_ROUTE and callbacks is not None:
+            problem = callback_problem(request.get_json(silent=True), callbacks())
+            if problem:
+                return Response(f"Bad request: {problem}\n", status=400, mimetype="text/plain")
+        return None
+
+
+def callback_problem(body: Any, callback_map: Mapping[str, Any]) -> str:
+    """Why ``body`` is not a callback request of this app; empty when it is one.
+
+    Checks the shape Dash's dispatcher relies on: a JSON object naming a known ``output``,
+    with lists ``inputs`` (and ``state``) of the callback's length whose items are objects
+    with ``id`` and ``property`` (or lists of them, for pattern-matching inputs).
+    """
+    if not isinstance(body, dict):
+        return "the body is not a JSON object"
+    output = body.get("output")
+    if not isinstance(output, str) or output not in callback_map:
+        return "'output' names no callback of this app"
+    spec = callback_map[output]
+    for name in ("inputs", "state"):
+        items = body.get(name, [])
+        expected = len(spec.get(name, []))
+        if not isinstance(items, list) or len(items) != expected:
+            return f"'{name}' must be a list of {expected} item(s)"
+        for item in items:
+            group = item if isinstance(item, list) else [item]
+            if not all(isinstance(i, dict) and "id" in i and isinstance(i.get("property"), str) for i in group):
+                return f"'{name}' items must be objects with 'id' and 'property'"
+    outputs = body.get("outputs", [])
+    flat = outputs if isinstance(outputs, list) else [outputs]
+    for item in flat:
+        group = item if isinstance(item, list) else [item]
+        if not all(isinstance(i, dict) and "id" in i and isinstance(i.get("property"), str) for i in group):
+            return "'outputs' items must be objects with 'id' and 'property'"
+    changed = body.get("changedPropIds", [])
+    if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
+        return "'changedPropIds' must be a list of strings"
+    return ""
+
+
+def _challenge() -> Response:
+    return Response("Login required\n", status=401, mimetype="text/plain", headers={"WWW-Authenticate": _REALM})
+
+
+def _too_many(wait_s: float) -> Response:
+    seconds = LoginThrottle.retry_after_header(wait_s)
+    return Response(
+        f"Too many failed logins from this address: try again in {seconds} s\n",
+        status=429,
+        mimetype="text/plain",
+        headers={"Retry-After": seconds},
+    )
+
+
+def _replace_keeping_mode(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically with the old file's permission bits."""
+    mode = path.stat().st_mode & 0o777
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), mode)
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

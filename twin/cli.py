@@ -348,10 +348,15 @@ def dashboard(
     ] = None,
     workers: Annotated[int, typer.Option(help="gunicorn worker processes.")] = 2,
     threads: Annotated[int, typer.Option(help="Threads per worker.")] = 4,
+    certfile: Annotated[
+        Path | None, typer.Option("--certfile", help="PEM certificate (chain) of HTTPS; needs --keyfile.")
+    ] = None,
+    keyfile: Annotated[Path | None, typer.Option("--keyfile", help="PEM private key of --certfile.")] = None,
 ) -> None:
     """The dashboard for energy managers (login from TWIN_DASHBOARD_USER/_PASSWORD or DATA_ROOT/dashboard-users.json).
 
-    Served by gunicorn; /healthz is public, every other route needs the login.
+    Served by gunicorn; /healthz is public, every other route needs the login. With
+    --certfile and --keyfile it serves HTTPS only.
     """
     from gunicorn.app.base import BaseApplication
 
@@ -359,6 +364,7 @@ def dashboard(
 
     if not 0 < port < 65536:
         raise ConfigError(f"port {port} is out of range", field="--port", allowed="1-65535")
+    tls = _dashboard_tls(certfile, keyfile)
     data_root = ctx.obj["data_root"]
     server = create_app(data_root, store_dir=store, results_dir=results).server
 
@@ -370,6 +376,7 @@ def dashboard(
                 "threads": threads,
                 "accesslog": None,
                 "control_socket_disable": True,  # gunicorn's control socket is a shared file in $HOME
+                **tls,
             }
             for key, value in settings.items():
                 self.cfg.set(key, value)
@@ -377,8 +384,34 @@ def dashboard(
         def load(self) -> Any:
             return server
 
-    print(f"twin dashboard: http://{host}:{port}/ (data root {data_root}); Ctrl-C stops", file=sys.stderr, flush=True)
+    scheme = "https" if tls else "http"
+    print(
+        f"twin dashboard: {scheme}://{host}:{port}/ (data root {data_root}); Ctrl-C stops", file=sys.stderr, flush=True
+    )
     _Gunicorn().run()
+
+
+def _dashboard_tls(certfile: Path | None, keyfile: Path | None) -> dict[str, str]:
+    """The TLS settings of gunicorn, after loading the pair once (exit 2 on a missing or bad file)."""
+    import ssl
+
+    if certfile is None and keyfile is None:
+        return {}
+    if certfile is None or keyfile is None:
+        raise ConfigError(
+            "--certfile and --keyfile go together", field="--certfile" if certfile is None else "--keyfile"
+        )
+    for option, path in (("--certfile", certfile), ("--keyfile", keyfile)):
+        if not path.is_file():
+            raise ConfigError("no such file", file=str(path), field=option)
+    try:
+        # an encrypted key would make gunicorn ask on the terminal: refuse it here instead
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile, password=lambda: b"")
+    except (ssl.SSLError, OSError, ValueError) as err:
+        raise ConfigError(
+            f"not a PEM certificate and its private key: {err}", file=f"{certfile}, {keyfile}", field="--certfile"
+        ) from err
+    return {"certfile": str(certfile), "keyfile": str(keyfile)}
 
 
 @scenario_app.command("list")

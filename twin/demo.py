@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from werkzeug.security import check_password_hash, generate_password_hash
+
 from twin.core.errors import ConfigError, TwinError
 
 __all__ = ["DemoOptions", "demo_login", "run_demo"]
@@ -91,7 +93,7 @@ def demo_login(data_root: Path) -> tuple[str, str]:
     """Return the demo's dashboard login, generating it on the first start.
 
     The user and a random password are kept in ``DATA_ROOT/demo-login.json``
-    (mode 0600) and written to the dashboard's users file.
+    (mode 0600) and the password's hash in the dashboard's users file.
     """
     data_root.mkdir(parents=True, exist_ok=True)
     login_file = data_root / LOGIN_FILE
@@ -103,8 +105,11 @@ def demo_login(data_root: Path) -> tuple[str, str]:
         _write_private(login_file, json.dumps({"user": user, "password": password}))
     users_file = data_root / USERS_FILE
     users = json.loads(users_file.read_text(encoding="utf-8")) if users_file.is_file() else {}
-    if users.get(user) != password:
-        users[user] = password
+    stored = users.get(user)
+    if not (
+        isinstance(stored, str) and stored.startswith(("scrypt:", "pbkdf2:")) and check_password_hash(stored, password)
+    ):
+        users[user] = generate_password_hash(password)  # the dashboard keeps hashes only (dashboard.auth)
         _write_private(users_file, json.dumps(users, indent=2))
     return user, password
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +18,7 @@ from dashboard import create_app
 from dashboard.auth import load_credentials, password_checker
 from tests.dashboard.conftest import USERS
 from twin.core.errors import ConfigError
+from twin.demo import demo_login
 
 
 def _auth(user: str = "manager", password: str = USERS["manager"]) -> dict[str, str]:
@@ -134,3 +137,69 @@ def test_bundles_are_registered_before_any_request(data_root: Path) -> None:
     assert "dash-renderer/build/dash_renderer.min.js" in app.registered_paths["dash"]
     bundle = "/_dash-component-suites/dash/dash-renderer/build/dash_renderer.min.js"
     assert app.server.test_client().get(bundle, headers=_auth()).status_code == 200
+
+
+def test_plain_passwords_in_the_users_file_are_replaced_by_hashes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "dashboard-users.json"
+    path.write_text(json.dumps({"a": "plain secret", "b": generate_password_hash("y")}))
+    path.chmod(0o600)
+    with caplog.at_level("WARNING", logger="dashboard.auth"):
+        users = load_credentials(tmp_path, {})
+    stored = json.loads(path.read_text())
+    assert "plain secret" not in path.read_text()
+    assert stored["a"].startswith("scrypt:") and users == stored
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert "replaced the plain passwords of a" in caplog.text and "plain secret" not in caplog.text
+    check = password_checker(load_credentials(tmp_path, {}))
+    assert check("a", "plain secret") and check("b", "y") and not check("a", "plain secre")
+    assert json.loads(path.read_text()) == stored  # hashed once, not again
+    assert [p.name for p in tmp_path.iterdir()] == ["dashboard-users.json"]  # no temporary file left
+
+
+def test_a_users_file_that_cannot_be_rewritten_still_logs_in(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root writes into a read-only folder")
+    path = tmp_path / "dashboard-users.json"
+    path.write_text(json.dumps({"a": "plain secret"}))
+    tmp_path.chmod(0o500)
+    try:
+        with caplog.at_level("WARNING", logger="dashboard.auth"):
+            users = load_credentials(tmp_path, {})
+    finally:
+        tmp_path.chmod(0o700)
+    assert "cannot be rewritten" in caplog.text and "plain secret" not in caplog.text
+    assert password_checker(users)("a", "plain secret")
+
+
+def test_the_demo_login_is_stored_as_a_hash_and_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TWIN_DASHBOARD_USER", raising=False)
+    monkeypatch.delenv("TWIN_DASHBOARD_PASSWORD", raising=False)
+    user, password = demo_login(tmp_path)
+    users_file = tmp_path / "dashboard-users.json"
+    text = users_file.read_text()
+    assert password not in text and json.loads(text)[user].startswith("scrypt:")
+    assert password_checker(load_credentials(tmp_path, {}))(user, password)
+    assert demo_login(tmp_path) == (user, password) and users_file.read_text() == text  # a restart keeps both
+    client = create_app(tmp_path).server.test_client()
+    assert client.get("/scenarios", headers=_auth(user, password)).status_code == 200
+
+
+def test_unknown_users_cost_a_hash_check_too() -> None:
+    """No shortcut for a user name that does not exist: the answer time does not tell which exist."""
+    check = password_checker({"a": generate_password_hash("x")})
+    start = time.perf_counter()
+    assert not check("nobody", "x")
+    unknown_s = time.perf_counter() - start
+    start = time.perf_counter()
+    assert not check("a", "y")
+    known_s = time.perf_counter() - start
+    assert unknown_s > 0.3 * known_s
+
+
+def test_a_malformed_authorization_header_is_400_without_a_traceback(client, caplog: pytest.LogCaptureFixture) -> None:
+    for header in ("Basic", "Basic !!!", "Basic " + base64.b64encode(b"nocolon").decode()):
+        assert client.get("/", headers={"Authorization": header}).status_code == 400
+    assert client.get("/", headers={"Authorization": "Bearer x"}).status_code == 401
+    assert "Traceback" not in caplog.text and "Exception on" not in caplog.text
