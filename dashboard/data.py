@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from twin.core.errors import TwinError
 from twin.core.store import read_json, read_snapshot, read_table
 
 __all__ = [
@@ -30,10 +31,12 @@ __all__ = [
     "FLOW_TERMS",
     "LOCAL_TZ",
     "NETCDF_LOCK",
+    "STORE_READ_ERRORS",
     "DashboardConfig",
     "DataCache",
     "GridMap",
     "ResultInfo",
+    "StoreReadError",
     "balance_history",
     "daily_flows",
     "grid_map_from_net",
@@ -45,6 +48,23 @@ __all__ = [
     "sim_time",
     "step_energy",
 ]
+
+#: What a read of a damaged store table raises: the store's own errors, and those of the file
+#: formats below it (JSON and zarr metadata: ValueError; a missing array: KeyError; a chunk that
+#: does not decompress: RuntimeError; a commit record of the wrong shape: TypeError).
+STORE_READ_ERRORS: Final[tuple[type[Exception], ...]] = (
+    TwinError,
+    OSError,
+    ValueError,
+    LookupError,
+    TypeError,
+    RuntimeError,
+)
+
+
+class StoreReadError(Exception):
+    """A store table the dashboard cannot read (damaged or unreadable); the message is one line."""
+
 
 LOCAL_TZ: Final[str] = "Europe/Berlin"
 #: Balance terms of a boundary in the snapshot and the store (load-positive; grid import-positive). [kW]
@@ -208,11 +228,22 @@ def daily_flows(store_dir: Path, boundary: str, year: int, *, cache: DataCache |
     pandas.DataFrame
         Index: Europe/Berlin dates (``DatetimeIndex`` at local midnight); columns
         :data:`FLOW_TERMS`; days without data are left out. [kW h]
+
+    Raises
+    ------
+    StoreReadError
+        When the table cannot be read (one line naming the store and the cause).
     """
     sums = _cached(cache, ("daily", str(store_dir), boundary, year), _DailySums)
     with sums.lock:
-        if sums.rows == 0 or sums.rows != _table_rows(store_dir, "15min"):
-            _extend_daily(sums, store_dir, boundary, year)
+        try:
+            if sums.rows == 0 or sums.rows != _table_rows(store_dir, "15min"):
+                _extend_daily(sums, store_dir, boundary, year)
+        except STORE_READ_ERRORS as err:
+            text = " ".join(str(err).split())[:300] or type(err).__name__
+            raise StoreReadError(
+                f"the 15-minute table of {store_dir} cannot be read ({type(err).__name__}: {text})"
+            ) from err
         return sums.days.copy()
 
 

@@ -10,6 +10,7 @@ of ``kpis.json``) is spread evenly over its steps; the legend says so.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
 import numpy as np
@@ -20,6 +21,7 @@ from dashboard.data import (
     LOCAL_TZ,
     DashboardConfig,
     DataCache,
+    StoreReadError,
     daily_flows,
     list_results,
     load_snapshot,
@@ -28,7 +30,7 @@ from dashboard.data import (
     sim_time,
     step_energy,
 )
-from dashboard.figures import monthly_figure, year_figure
+from dashboard.figures import empty_figure, monthly_figure, year_figure
 from dashboard.pages.common import current, tile
 
 __all__ = ["BASELINE", "NAME", "PATH", "baseline_projection", "layout", "register_callbacks", "year_view"]
@@ -37,6 +39,8 @@ PATH: Final[str] = "/year"
 NAME: Final[str] = "Year"
 #: Name of the result folder the projection comes from.
 BASELINE: Final[str] = "baseline"
+
+logger = logging.getLogger(__name__)
 
 
 def layout() -> html.Div:
@@ -53,10 +57,23 @@ def layout() -> html.Div:
 
 
 def year_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[str, Any]:
-    """``tiles``, ``cumulative`` and ``monthly`` of the page."""
+    """``tiles``, ``cumulative`` and ``monthly`` of the page.
+
+    When the store's 15-minute table cannot be read, the tiles hold a message saying so
+    (and the log one line) instead of numbers.
+    """
     now = sim_time(load_snapshot(config.store_dir)) or pd.Timestamp.now(tz="UTC")
     year = now.tz_convert(LOCAL_TZ).year
-    daily = daily_flows(config.store_dir, "substation", year, cache=cache)
+    try:
+        daily = daily_flows(config.store_dir, "substation", year, cache=cache)
+    except StoreReadError as err:
+        logger.error("year page: %s", err)
+        note = "the stored data cannot be read"
+        return {
+            "tiles": [html.Div(f"No year balance: {err}", className="alert bad", id="year-store-error")],
+            "cumulative": empty_figure(note),
+            "monthly": empty_figure(note),
+        }
     projection, label = baseline_projection(config, year, cache=cache)
     so_far = _balance_mwh(daily)
     tiles = [
