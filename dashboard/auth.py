@@ -245,7 +245,7 @@ def install_login(
         else:
             wait_s = throttle.retry_after_s(address)
             shown = repr(user[:_LOGGED_USER_CHARS]) + ("..." if len(user) > _LOGGED_USER_CHARS else "")
-            pause = f"; no check from there for {LoginThrottle.retry_after_header(wait_s)} s" if wait_s else ""
+            pause = f"; its logins are refused for {LoginThrottle.retry_after_header(wait_s)} s" if wait_s else ""
             logger.warning("dashboard login failed from %s as user %s%s", address, shown, pause)
             return _challenge()
         if request.path == CALLBACK_ROUTE and callbacks is not None:
