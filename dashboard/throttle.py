@@ -29,6 +29,7 @@ import struct
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Final
@@ -95,8 +96,10 @@ class LoginThrottle:
         self._file.truncate(self.slots * _RECORD.size)
         self._table = mmap.mmap(self._file.fileno(), self.slots * _RECORD.size, flags=mmap.MAP_SHARED)
         self._lock = threading.Lock()
-        # a worker forked while another thread held the lock would inherit it held
-        os.register_at_fork(after_in_child=self._new_lock)
+        # a worker forked while another thread held the lock would inherit it held (a weak
+        # reference: the hook must not keep a throttle and its file alive for the process's life)
+        renew = weakref.WeakMethod(self._new_lock)
+        os.register_at_fork(after_in_child=lambda: (method := renew()) is not None and method())
 
     def take(self, address: str) -> float:
         """Take one check from ``address``'s bucket before checking its password.

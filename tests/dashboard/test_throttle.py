@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
+
+import pytest
 
 from dashboard.throttle import BURST, PER_MINUTE, SLOTS, LoginThrottle, client_key
 
@@ -102,3 +105,12 @@ def test_forked_workers_share_one_table() -> None:
         child.join(timeout=30)
         assert child.exitcode == 0
     assert throttle.retry_after_s("192.0.2.9") > 0  # neither child alone used the whole burst
+
+
+def test_a_dropped_throttle_closes_its_file() -> None:
+    throttle = LoginThrottle()
+    fd = throttle._file.fileno()
+    del throttle
+    gc.collect()
+    with pytest.raises(OSError):
+        os.fstat(fd)
