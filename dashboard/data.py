@@ -10,11 +10,12 @@ callback pays a full read only when the data changed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -190,16 +191,22 @@ def balance_history(
     pandas.DataFrame
         Index: interval start (tz-aware UTC); columns: the terms present of
         :data:`BALANCE_TERMS` (load-positive). [kW]
+
+    Raises
+    ------
+    StoreReadError
+        When a table cannot be read (one line naming the store, the table and the cause).
     """
     end_s = int(end.timestamp())
     start_s = end_s - int(hours * 3600)
     wanted = [f"balance:{boundary}/{term}" for term in BALANCE_TERMS]
     for table, resolution_s in (("1min", 60), ("15min", 900)):
-        rows = _table_rows(store_dir, table)
-        tail = int(1.5 * hours * 3600 / resolution_s) + 16
-        key = ("history", str(store_dir), table, rows, boundary, start_s // 60, end_s // 60)
-        load = functools.partial(_read_recent, store_dir, table, wanted, start_s, end_s, max(rows - tail, 0))
-        frame = _cached(cache, key, load)
+        with _store_read(store_dir, table):
+            rows = _table_rows(store_dir, table)
+            tail = int(1.5 * hours * 3600 / resolution_s) + 16
+            key = ("history", str(store_dir), table, rows, boundary, start_s // 60, end_s // 60)
+            load = functools.partial(_read_recent, store_dir, table, wanted, start_s, end_s, max(rows - tail, 0))
+            frame = _cached(cache, key, load)
         if len(frame):
             if table == "1min":
                 frame = frame.resample(f"{HISTORY_STEP_MIN}min").mean().dropna(how="all")
@@ -236,14 +243,9 @@ def daily_flows(store_dir: Path, boundary: str, year: int, *, cache: DataCache |
     """
     sums = _cached(cache, ("daily", str(store_dir), boundary, year), _DailySums)
     with sums.lock:
-        try:
+        with _store_read(store_dir, "15min"):
             if sums.rows == 0 or sums.rows != _table_rows(store_dir, "15min"):
                 _extend_daily(sums, store_dir, boundary, year)
-        except STORE_READ_ERRORS as err:
-            text = " ".join(str(err).split())[:300] or type(err).__name__
-            raise StoreReadError(
-                f"the 15-minute table of {store_dir} cannot be read ({type(err).__name__}: {text})"
-            ) from err
         return sums.days.copy()
 
 
@@ -402,6 +404,17 @@ def _point(geo: Any) -> tuple[float, float]:
         return float(x), float(y)
     except (TypeError, ValueError, KeyError, IndexError):
         return (np.nan, np.nan)
+
+
+@contextlib.contextmanager
+def _store_read(store_dir: Path, table: str) -> Iterator[None]:
+    """Turn what a read of a damaged table raises into a one-line :class:`StoreReadError`."""
+    try:
+        yield
+    except STORE_READ_ERRORS as err:
+        text = " ".join(str(err).split())[:300] or type(err).__name__
+        label = {"1min": "1-minute", "15min": "15-minute"}.get(table, table)
+        raise StoreReadError(f"the {label} table of {store_dir} cannot be read ({type(err).__name__}: {text})") from err
 
 
 def _table_rows(store_dir: Path, table: str) -> int:

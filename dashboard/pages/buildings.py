@@ -7,6 +7,7 @@ baseline's; buildings are named ``BUILDING/...`` in the net's loads and generato
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
 import pandas as pd
@@ -16,6 +17,7 @@ from dashboard.data import (
     DashboardConfig,
     DataCache,
     GridMap,
+    StoreReadError,
     balance_history,
     grid_map_from_net,
     grid_map_from_snapshot,
@@ -30,6 +32,8 @@ __all__ = ["NAME", "PATH", "building_options", "building_view", "clicked_buildin
 
 PATH: Final[str] = "/buildings"
 NAME: Final[str] = "Buildings"
+
+logger = logging.getLogger(__name__)
 
 
 def layout() -> html.Div:
@@ -112,7 +116,12 @@ def building_view(building: str | None, config: DashboardConfig, cache: DataCach
         for name, d in sorted(devices.items())
     ]
     now = sim_time(snapshot)
-    history = balance_history(config.store_dir, building, now, cache=cache) if now is not None else pd.DataFrame()
+    try:
+        history = balance_history(config.store_dir, building, now, cache=cache) if now is not None else pd.DataFrame()
+        history_shown = history_figure(history, title=f"{building}, last 24 hours [kW]")
+    except StoreReadError as err:
+        logger.error("buildings page: %s", err)
+        history_shown = empty_figure(f"no history: {err}")
     return {
         "tiles": tiles,
         "devices": [
@@ -125,7 +134,7 @@ def building_view(building: str | None, config: DashboardConfig, cache: DataCach
         ],
         "balance": building_balance_figure(balance, title=f"{building}: power now"),
         "map": _map(grid, building, snapshot),
-        "history": history_figure(history, title=f"{building}, last 24 hours [kW]"),
+        "history": history_shown,
     }
 
 

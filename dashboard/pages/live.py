@@ -6,12 +6,13 @@ without a page reload.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
 import pandas as pd
 from dash import Dash, Input, Output, dcc, html
 
-from dashboard.data import DashboardConfig, DataCache, balance_history, load_snapshot, sim_time
+from dashboard.data import DashboardConfig, DataCache, StoreReadError, balance_history, load_snapshot, sim_time
 from dashboard.figures import empty_figure, flow_sankey, history_figure
 from dashboard.pages.common import current, format_frac, format_kw, local_time, refresh_ms, table, tile
 
@@ -19,6 +20,8 @@ __all__ = ["NAME", "PATH", "alerts", "layout", "live_view", "register_callbacks"
 
 PATH: Final[str] = "/"
 NAME: Final[str] = "Live"
+
+logger = logging.getLogger(__name__)
 #: Voltage band of EN 50160 (+-10 % of nominal). [1]
 VOLTAGE_BAND_PU: Final[tuple[float, float]] = (0.9, 1.1)
 #: A snapshot older than this (wall time) means the live twin stopped writing. [s]
@@ -65,19 +68,28 @@ def live_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
         }
     substation = (snapshot.get("balance") or {}).get("substation") or {}
     now = sim_time(snapshot)
-    history = balance_history(config.store_dir, "substation", now, cache=cache) if now is not None else pd.DataFrame()
+    unreadable: list[html.Div] = []
+    try:
+        history = (
+            balance_history(config.store_dir, "substation", now, cache=cache) if now is not None else pd.DataFrame()
+        )
+    except StoreReadError as err:
+        logger.error("live page: %s", err)
+        history, unreadable = None, [html.Div(f"No history: {err}", className="alert bad")]
     status = (
         f"{snapshot.get('site', 'site')} · time {local_time(snapshot.get('sim_time_utc'), '%d.%m.%Y %H:%M:%S')}"
         f" (Europe/Berlin) · snapshot written {local_time(snapshot.get('written_utc'), '%H:%M:%S')}"
     )
     return {
         "status": status,
-        "alerts": [html.Div(text, className=f"alert {level}") for level, text in alerts(snapshot)]
+        "alerts": unreadable + [html.Div(text, className=f"alert {level}") for level, text in alerts(snapshot)]
         or [html.Div("no alerts", className="alert ok")],
         "tiles": _tiles(snapshot, substation),
         "health": _health(snapshot),
         "sankey": flow_sankey(substation, title="District power flows now [kW]"),
-        "history": history_figure(history, title="District, last 24 hours [kW]"),
+        "history": empty_figure("the stored history cannot be read")
+        if history is None
+        else history_figure(history, title="District, last 24 hours [kW]"),
     }
 
 

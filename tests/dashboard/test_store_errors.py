@@ -1,4 +1,4 @@
-"""The Year page on a damaged 15-minute table: a message on the page and one log line, not HTTP 500."""
+"""Pages on a damaged store table: a message on the page and one log line, not HTTP 500."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from dashboard import create_app
+from dashboard.data import DashboardConfig, DataCache
+from dashboard.pages.buildings import building_view
+from dashboard.pages.live import live_view
 from tests.dashboard.conftest import USERS
 
 
@@ -70,3 +73,25 @@ def test_year_page_of_a_sound_table_has_no_message(data_root: Path) -> None:
     response = client.post("/_dash-update-component", json=YEAR_CALLBACK, headers={"Authorization": f"Basic {token}"})
     assert response.status_code == 200 and "year-store-error" not in response.get_data(as_text=True)
     assert "Days with data" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("table", ["1min", "15min"])
+def test_live_and_buildings_pages_say_the_history_cannot_be_read(
+    config: DashboardConfig, table: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    live = config.store_dir
+    (live / f"means_{table}.zarr" / "zarr.json").write_text("{torn")
+    if table == "15min":  # the 15-minute table is read when the 1-minute one holds nothing
+        shutil.rmtree(live / "means_1min.zarr")
+        (live / "means_1min.commit.json").unlink()
+    with caplog.at_level("WARNING"):
+        view = live_view(config, DataCache())
+        building = building_view("b1", config, DataCache())
+    alerts = json.dumps([a.to_plotly_json() for a in view["alerts"]], default=str)
+    label = "1-minute" if table == "1min" else "15-minute"
+    assert f"No history: the {label} table of" in alerts and "alert bad" in alerts
+    assert "cannot be read" in json.dumps(view["history"].to_plotly_json(), default=str)
+    assert "cannot be read" in json.dumps(building["history"].to_plotly_json(), default=str)
+    lines = [r for r in caplog.records if r.name.startswith("dashboard.pages")]
+    assert [r.name for r in lines] == ["dashboard.pages.live", "dashboard.pages.buildings"]
+    assert all(r.exc_info is None and label in r.getMessage() for r in lines)
