@@ -89,7 +89,10 @@ def verify_password(stored: str | None, password: str) -> bool:
     if not stored or not password:
         return False
     if stored.startswith(_HASH_PREFIXES):
-        return check_password_hash(stored, password)
+        try:
+            return check_password_hash(stored, password)
+        except ValueError:  # a damaged hash (load_credentials refuses those at the start)
+            return False
     return hmac.compare_digest(stored.encode(), password.encode())
 
 
@@ -129,6 +132,12 @@ def load_credentials(data_root: Path, environ: Mapping[str, str] | None = None) 
     ):
         raise ConfigError('expected {"user": "password", ...} with non-empty strings', file=str(path))
     plain = sorted(name for name, value in users.items() if not value.startswith(_HASH_PREFIXES))
+    for name, value in users.items():
+        if name not in plain:
+            try:
+                check_password_hash(value, "")
+            except ValueError as err:
+                raise ConfigError(f"not a password hash of werkzeug ({err})", file=str(path), field=name) from err
     if not plain:
         return dict(users)
     hashed = {name: value if name not in plain else hash_password(value) for name, value in users.items()}
@@ -155,7 +164,8 @@ def password_checker(users: Mapping[str, str]) -> Callable[[str, str], bool]:
     lock = threading.Lock()
 
     def check(username: str, password: str) -> bool:
-        token = hmac.new(key, f"{username}\0{password}".encode(errors="surrogateescape"), hashlib.sha256).digest()
+        credentials = f"{len(username)}:{username}:{password}".encode(errors="surrogateescape")
+        token = hmac.new(key, credentials, hashlib.sha256).digest()
         with lock:
             if token in remembered:
                 remembered.move_to_end(token)

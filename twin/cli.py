@@ -355,8 +355,8 @@ def dashboard(
 ) -> None:
     """The dashboard for energy managers (login from TWIN_DASHBOARD_USER/_PASSWORD or DATA_ROOT/dashboard-users.json).
 
-    Served by gunicorn; /healthz is public, every other route needs the login. With
-    --certfile and --keyfile it serves HTTPS only.
+    Served by gunicorn; /healthz is public, every other route needs the login.
+    With --certfile and --keyfile it serves HTTPS only.
     """
     from gunicorn.app.base import BaseApplication
 

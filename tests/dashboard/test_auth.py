@@ -203,3 +203,11 @@ def test_a_malformed_authorization_header_is_400_without_a_traceback(client, cap
         assert client.get("/", headers={"Authorization": header}).status_code == 400
     assert client.get("/", headers={"Authorization": "Bearer x"}).status_code == 401
     assert "Traceback" not in caplog.text and "Exception on" not in caplog.text
+
+
+def test_a_damaged_hash_in_the_users_file_is_a_config_error(tmp_path: Path) -> None:
+    for damaged in ("scrypt:x$s$h", "pbkdf2:sha256:abc$s$h", "pbkdf2:md99$s$h"):
+        (tmp_path / "dashboard-users.json").write_text(json.dumps({"a": damaged}))
+        with pytest.raises(ConfigError, match=r"dashboard-users.json: a: not a password hash"):
+            load_credentials(tmp_path, {})
+        assert not password_checker({"a": damaged})("a", "x")  # given directly: refused, no server error
