@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
+import resource
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -158,19 +161,35 @@ def test_plain_passwords_in_the_users_file_are_replaced_by_hashes(
     assert [p.name for p in tmp_path.iterdir()] == ["dashboard-users.json"]  # no temporary file left
 
 
-def test_a_users_file_that_cannot_be_rewritten_still_logs_in(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root writes into a read-only folder")
+def test_a_users_file_that_cannot_be_rewritten_still_logs_in(tmp_path: Path) -> None:
+    """A file-size limit of 0 makes every write fail (for root too): the plain login still works."""
     path = tmp_path / "dashboard-users.json"
     path.write_text(json.dumps({"a": "plain secret"}))
-    tmp_path.chmod(0o500)
-    try:
-        with caplog.at_level("WARNING", logger="dashboard.auth"):
-            users = load_credentials(tmp_path, {})
-    finally:
-        tmp_path.chmod(0o700)
-    assert "cannot be rewritten" in caplog.text and "plain secret" not in caplog.text
-    assert password_checker(users)("a", "plain secret")
+    script = (
+        "import logging, pathlib, sys\n"
+        "from dashboard.auth import load_credentials, password_checker\n"
+        "logging.basicConfig(level=logging.WARNING)\n"
+        "users = load_credentials(pathlib.Path(sys.argv[1]), {})\n"
+        "print('login ok' if password_checker(users)('a', 'plain secret') else 'login refused')\n"
+    )
+
+    def no_file_growth() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=no_file_growth,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "login ok"
+    assert "cannot be rewritten" in result.stderr and "plain secret" not in result.stderr
+    assert json.loads(path.read_text()) == {"a": "plain secret"}  # left as it was, not torn
+    assert [p.name for p in tmp_path.iterdir()] == ["dashboard-users.json"]  # no temporary file left
 
 
 def test_the_demo_login_is_stored_as_a_hash_and_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
