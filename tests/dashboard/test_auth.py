@@ -55,7 +55,7 @@ def test_healthz_is_public(client) -> None:
 
 
 def test_layout_carries_no_data(client) -> None:
-    # dash-auth leaves /_dash-layout public: the layout must be a skeleton without numbers
+    # the layout must be a skeleton without numbers: data come only through callbacks
     layout = client.get("/_dash-layout", headers=_auth()).get_data(as_text=True)
     assert "b2/pv0" not in layout and "surplus" not in layout and "12.5" not in layout
 
