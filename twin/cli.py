@@ -614,7 +614,7 @@ def import_(
     ] = None,
 ) -> None:
     """Import 15-minute meter data into the state store (back-fill; readings set the year's start)."""
-    from twin.live import import_meter_data
+    from twin.importing import import_meter_data
 
     print(import_meter_data(list(files), store, site_file=site))
 
