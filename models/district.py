@@ -489,13 +489,13 @@ def _config_error(err: ValidationError, data: Any, *, file: str) -> ConfigError:
         message = f"unknown field {str(loc[-1])!r}"
         allowed = _fields_of(loc[:-1], data)
     elif kind in ("literal_error", "enum"):
-        message = f"{first['input']!r} is not allowed"
+        message = f"{_short(first['input'])} is not allowed"
         allowed = str(ctx.get("expected", "")).replace("'", "")
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        message = f"{first['input']!r} is out of range"
+        message = f"{_short(first['input'])} is out of range"
         allowed = _range_text(loc, ctx)
     elif kind == "string_pattern_mismatch":
-        message = f"{first['input']!r} is not a valid id"
+        message = f"{_short(first['input'])} is not a valid id"
         allowed = "letters, digits, '_', '.' and '-', starting with a letter or digit"
     elif kind in ("tuple_type", "list_type"):
         message = f"must be a list (got {_short(first.get('input'))})"

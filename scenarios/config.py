@@ -599,12 +599,12 @@ def _config_error(err: ValidationError, model: type[BaseModel], *, file: str) ->
     elif kind == "extra_forbidden":
         message, allowed = f"unknown field {loc[-1]!r}", _fields(model, loc[:-1])
     elif kind == "literal_error":
-        message, allowed = f"{first['input']!r} is not allowed", str(ctx.get("expected", "")).replace("'", "")
+        message, allowed = f"{short_repr(first['input'])} is not allowed", str(ctx.get("expected", "")).replace("'", "")
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        message = f"{first['input']!r} is out of range"
+        message = f"{short_repr(first['input'])} is out of range"
         allowed = " and ".join(f"{sym} {ctx[key]}" for key, sym in _BOUNDS if key in ctx)
     elif kind == "string_pattern_mismatch":
-        message, allowed = f"{first['input']!r} is not a valid name", "letters, digits, '_', '.', '-'"
+        message, allowed = f"{short_repr(first['input'])} is not a valid name", "letters, digits, '_', '.', '-'"
     elif isinstance(cause, Exception):
         message = str(cause)
     else:
