@@ -35,6 +35,13 @@ def test_alias_bomb_stops_at_the_node_limit_quickly() -> None:
     assert info.value.problem_mark is not None and info.value.problem_mark.line == 1
 
 
+def test_merge_key_bomb_stops_at_the_node_limit() -> None:
+    keys = ", ".join(f"k{i}: {i}" for i in range(9))
+    levels = "".join(f"m{i + 1}: &m{i + 1} {{<<: [{', '.join([f'*m{i}'] * 9)}]}}\n" for i in range(8))
+    with pytest.raises(YamlLimitError, match="more than"):
+        parse_yaml(f"m0: &m0 {{{keys}}}\n{levels}")
+
+
 def test_aliases_below_the_limit_are_shared_not_copied() -> None:
     data = parse_yaml(f"x: {alias_bomb(4)}\ny: &p [1, 2]\nz: *p\n")
     assert len(data["x"]) == 9 and data["z"] == [1, 2]
