@@ -144,8 +144,20 @@ class _BoundedLoader(yaml.SafeLoader):
         self._nodes = 0
         self._sizes: dict[str, int] = {}
         self._open: set[str] = set()
+        self._path: list[str] = []
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        # index: the key node of a mapping's value, the position in a sequence, None for a key
+        step = index.value if isinstance(index, yaml.ScalarNode) else index
+        if parent is None or step is None:
+            return self._compose_node(parent, index)
+        self._path.append(str(step)[:40])
+        try:
+            return self._compose_node(parent, index)
+        finally:
+            self._path.pop()
+
+    def _compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event: Any = self.peek_event()
         anchor = getattr(event, "anchor", None)
         is_alias = isinstance(event, yaml.AliasEvent)
@@ -190,15 +202,22 @@ class _BoundedLoader(yaml.SafeLoader):
         self._depth += 1
         if self._depth > MAX_YAML_DEPTH:
             raise YamlLimitError(
-                problem=f"mappings and lists nested deeper than {MAX_YAML_DEPTH} levels",
+                problem=f"{self._where()}mappings and lists nested deeper than {MAX_YAML_DEPTH} levels",
                 problem_mark=self.peek_event().start_mark,
             )
+
+    def _where(self) -> str:
+        """``"under changes.pv.0...: "``: the first keys and positions down to the current node."""
+        if not self._path:
+            return ""
+        return "under " + ".".join(self._path[:4]) + ("..." if len(self._path) > 4 else "") + ": "
 
     def _count(self, nodes: int, event: Any) -> None:
         self._nodes += nodes
         if self._nodes > MAX_YAML_NODES:
             raise YamlLimitError(
-                problem=f"the document stands for more than {MAX_YAML_NODES} values (aliases counted expanded)",
+                problem=f"{self._where()}the document stands for more than {MAX_YAML_NODES} values "
+                "(aliases counted expanded)",
                 problem_mark=event.start_mark,
             )
 
