@@ -37,6 +37,7 @@ from twin.core.yaml_files import YamlLimitError, parse_yaml, short_repr
 
 __all__ = [
     "MAX_SWEEP_SCENARIOS",
+    "MAX_SWEEP_VALUES",
     "OUTPUT_LEVELS",
     "BatteryStrategy",
     "CommunityBatteryChange",
@@ -74,6 +75,9 @@ STEP_MIN: Final[int] = 15
 #: Most scenarios a sweep may expand to; the count is the product (or zip) of the value lists
 #: lengths, checked before any scenario is built.
 MAX_SWEEP_SCENARIOS: Final[int] = 10000
+#: Most values (keys, list items and scalars) all scenarios of a sweep may hold together,
+#: checked with the count before any scenario is built.
+MAX_SWEEP_VALUES: Final[int] = 2_000_000
 _BUILTIN_PACKAGE: Final[str] = "scenarios"
 _BUILTIN_FOLDER: Final[str] = "builtin"
 
@@ -454,6 +458,14 @@ def expand_sweep(sweep: Sweep, *, file: str, base: Path) -> list[Scenario]:
         raise ConfigError(
             f"{count} scenarios is too many", file=file, field="parameters", allowed=f"<= {MAX_SWEEP_SCENARIOS}"
         )
+    size = _value_count(base_data) + sum(max(_value_count(v) for v in options) for options in values)
+    if count * size > MAX_SWEEP_VALUES:
+        raise ConfigError(
+            f"{count} scenarios of up to {size} values each is too much",
+            file=file,
+            field="parameters",
+            allowed=f"<= {MAX_SWEEP_VALUES} values in all: fewer scenarios or a smaller base",
+        )
     scenarios = []
     for number, combo in enumerate(combos):
         data = copy.deepcopy(base_data)
@@ -536,6 +548,22 @@ def _resolve_paths(data: Any, base: Path | None, *, file: str) -> Any:
             )
         data["weather"] = str(path.resolve())
     return data
+
+
+def _value_count(data: Any) -> int:
+    """Keys, list items and scalars in parsed YAML, shared parts counted at every use."""
+    count, stack = 0, [data]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            count += len(item)
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        if count > MAX_SWEEP_VALUES:
+            break
+    return count
 
 
 def _short_path(path: str) -> str:

@@ -137,6 +137,19 @@ def _sweep_10x10(folder: Path) -> list[str]:
     return ["scenario", "check", "sweep.yaml"]
 
 
+def _sweep_large_base(folder: Path) -> list[str]:
+    """10,000 scenarios of a base with 20,000 building ids: 2.4 GB if every scenario were built."""
+    ids = ", ".join(f"h{i}" for i in range(20000))
+    ten = list(range(10))
+    (folder / "sweep.yaml").write_text(
+        "name: sw\nbase: {name: b, start: '2025-06-01', end: '2025-06-02', changes: {pv: {buildings: ["
+        + ids
+        + f"]}}}}}}\nparameters: {{seed: {ten}, costs.charger_eur: {ten}, costs.pv_eur_per_kwp: {ten}, "
+        + f"costs.lifetime_a: {[t + 1 for t in ten]}}}\n"
+    )
+    return ["scenario", "check", "sweep.yaml"]
+
+
 AT = r"line \d, column \d+: under "
 CASES = {
     "scenario_alias_bomb": (_scenario_bomb, "bomb.yaml: " + AT + "description.*: .*more than 1000000 values"),
@@ -144,6 +157,7 @@ CASES = {
     "scenario_nested_10000": (_scenario_deep, "deep.yaml: " + AT + r"changes\.0\.0\.0.*: .*deeper than 100"),
     "district_nested_10000": (_district_deep, "district.yaml: " + AT + r"buildings\.0\.0.*: .*deeper than 100"),
     "sweep_10_by_10": (_sweep_10x10, r"sweep.yaml: parameters: 10000000000 scenarios is too many"),
+    "sweep_large_base": (_sweep_large_base, r"sweep.yaml: parameters: 10000 scenarios of up to 200\d\d values"),
 }
 
 
