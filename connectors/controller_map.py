@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.maps import DATA_TYPE_SIZES, MAPS_DIR, Point
 from twin.core.errors import ConfigError
+from twin.core.yaml_files import parse_yaml
 
 __all__ = [
     "CONTROLLER_MAP_FILE",
@@ -301,7 +302,7 @@ def format_map(controller_map: ControllerMap, fmt: MapFormat = "table") -> str:
 @functools.cache
 def _load(path: str) -> ControllerMap:
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = parse_yaml(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise ConfigError("controller map file not found", file=path) from err
     except yaml.YAMLError as err:

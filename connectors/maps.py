@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from twin.core.errors import ConfigError
 from twin.core.units import unit_for
+from twin.core.yaml_files import parse_yaml
 
 __all__ = [
     "DATA_TYPE_SIZES",
@@ -380,7 +381,7 @@ def sunspec_model_points(model_id: int) -> tuple[dict[str, Any], ...]:
 @functools.cache
 def _load_map_file(path: str) -> RegisterMap:
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = parse_yaml(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise ConfigError("register map file not found", file=path) from err
     except yaml.YAMLError as err:

@@ -19,14 +19,18 @@ are comments)::
   the start of a year: the live twin counts the year's energy from it.
 
 Duplicate rows (same meter, time and kind) with equal values are dropped; with different values
-they are an error. Every error is one line naming the file, the line and the column.
+they are an error. Limits are checked before anything is stored: times between
+:data:`EARLIEST_TIME_UTC` and :data:`LATEST_TIME_UTC`, at most :data:`MAX_INTERVAL_KWH` per
+quarter-hour, counters at most :data:`MAX_COUNTER_KWH` that never fall from one reading of a meter
+to the next, fields of at most :data:`MAX_FIELD_CHARS` characters, and at least one row per file.
+Every error is one line naming the file, the line and the column.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,12 +38,35 @@ from typing import Final, Literal
 
 from twin.core.errors import ConfigError
 
-__all__ = ["COLUMNS", "INTERVAL_S", "MeterImport", "MeterRecord", "read_meter_files"]
+__all__ = [
+    "COLUMNS",
+    "EARLIEST_TIME_UTC",
+    "INTERVAL_S",
+    "LATEST_TIME_UTC",
+    "MAX_COUNTER_KWH",
+    "MAX_FIELD_CHARS",
+    "MAX_INTERVAL_KWH",
+    "MeterImport",
+    "MeterRecord",
+    "check_counters",
+    "read_meter_files",
+]
 
 #: Columns of a meter data file (``kind`` may be left out).
 COLUMNS: Final[tuple[str, ...]] = ("meter", "time", "import_kwh", "export_kwh", "kind")
 #: The interval length of meter data. [s]
 INTERVAL_S: Final[int] = 900
+#: Earliest time a row may carry (inclusive).
+EARLIEST_TIME_UTC: Final[datetime] = datetime(1990, 1, 1, tzinfo=UTC)
+#: Latest time a row may carry (exclusive); the scenarios' calendar years end here too.
+LATEST_TIME_UTC: Final[datetime] = datetime(2100, 1, 1, tzinfo=UTC)
+#: Most energy one meter may import or export in a quarter-hour: the largest district
+#: transformer the twin models (10,000 kVA) at full load for 15 min. [kW h]
+MAX_INTERVAL_KWH: Final[float] = 10000.0 * INTERVAL_S / 3600.0
+#: Largest counter reading: beyond the 9 digits of any meter register. [kW h]
+MAX_COUNTER_KWH: Final[float] = 1e9
+#: Longest field of a CSV row (Python's csv module default). [characters]
+MAX_FIELD_CHARS: Final[int] = 131072
 _REQUIRED: Final[tuple[str, ...]] = ("meter", "time", "import_kwh")
 _KINDS: Final[tuple[str, ...]] = ("interval", "reading")
 
@@ -130,7 +157,7 @@ def read_meter_files(files: Iterable[str | Path]) -> MeterImport:
         if not lines:
             raise ConfigError("empty meter data file", file=name)
         header_line, header_text = lines[0]
-        header = [column.strip() for column in next(csv.reader([header_text]))]
+        header = _cells(header_text, name, header_line)
         unknown = [column for column in header if column not in COLUMNS]
         if unknown:
             raise ConfigError(
@@ -141,8 +168,12 @@ def read_meter_files(files: Iterable[str | Path]) -> MeterImport:
                 raise ConfigError(
                     f"column {column!r} is missing", file=name, field=f"line {header_line}", allowed=", ".join(COLUMNS)
                 )
+        if len(lines) == 1:
+            raise ConfigError(
+                "no rows: the file has a header but no data", file=name, allowed="one row per quarter-hour or reading"
+            )
         for number, line in lines[1:]:
-            cells = [cell.strip() for cell in next(csv.reader([line]))]
+            cells = _cells(line, name, number)
             if len(cells) != len(header):
                 raise ConfigError(f"{len(cells)} values for {len(header)} columns", file=name, field=f"line {number}")
             row = dict(zip(header, cells, strict=True))
@@ -160,7 +191,49 @@ def read_meter_files(files: Iterable[str | Path]) -> MeterImport:
                 continue
             seen[key] = (record, f"{name} line {number}")
             result.records.append(record)
+    check_counters(result.records)
     return result
+
+
+def check_counters(records: Iterable[MeterRecord], earlier: Mapping[str, Iterable[MeterRecord]] | None = None) -> None:
+    """Check that no meter's counter falls from one reading to the next (in time order).
+
+    Parameters
+    ----------
+    records : iterable of MeterRecord
+        Records read from files; only readings are checked.
+    earlier : mapping of str to iterable of MeterRecord, optional
+        Meter -> readings known before (e.g. stored by an earlier import).
+
+    Raises
+    ------
+    ConfigError
+        Naming the meter, both readings and the file and line of the one read.
+    """
+    by_meter: dict[str, list[MeterRecord]] = {meter: list(known) for meter, known in (earlier or {}).items()}
+    for record in records:
+        if record.kind == "reading":
+            by_meter.setdefault(record.meter, []).append(record)
+    for meter, readings in by_meter.items():
+        readings.sort(key=lambda r: r.time_s)
+        for column in ("import_kwh", "export_kwh"):
+            last: MeterRecord | None = None
+            for reading in readings:
+                value = getattr(reading, column)
+                if math.isnan(value):
+                    continue
+                if last is not None and value < getattr(last, column) and last.time_s < reading.time_s:
+                    bad, other = (reading, last) if reading.file else (last, reading)
+                    source = f"{other.file} line {other.line}" if other.file else "the store"
+                    raise ConfigError(
+                        f"counter of meter {meter!r} falls from {getattr(last, column)} kWh at "
+                        f"{_iso(last.time_s)} to {value} kWh at {_iso(reading.time_s)} "
+                        f"(other reading: {source})",
+                        file=bad.file,
+                        field=f"line {bad.line}: column {column}",
+                        allowed="readings that never fall; a replaced meter starts a new meter id",
+                    )
+                last = reading
 
 
 def _record(row: dict[str, str], file: str, line: int) -> MeterRecord:
@@ -186,6 +259,15 @@ def _record(row: dict[str, str], file: str, line: int) -> MeterRecord:
         raise ConfigError(
             f"time {row['time']!r} has no UTC offset", file=file, field=where("time"), allowed="Z or +HH:MM"
         )
+    if not EARLIEST_TIME_UTC.year <= stamp.year < LATEST_TIME_UTC.year or not (
+        EARLIEST_TIME_UTC <= stamp.astimezone(UTC) < LATEST_TIME_UTC
+    ):
+        raise ConfigError(
+            f"time {row['time']!r} lies outside the years the twin keeps",
+            file=file,
+            field=where("time"),
+            allowed=f"{EARLIEST_TIME_UTC:%Y-%m-%d} to {LATEST_TIME_UTC:%Y-%m-%d} UTC (exclusive)",
+        )
     time_s = int(stamp.astimezone(UTC).timestamp())
     if kind == "interval" and time_s % INTERVAL_S:
         raise ConfigError(f"time {row['time']!r} is not on a quarter-hour", file=file, field=where("time"))
@@ -202,7 +284,12 @@ def _record(row: dict[str, str], file: str, line: int) -> MeterRecord:
         except ValueError:
             raise ConfigError(f"not a number: {cell!r}", file=file, field=where(column)) from None
         if not math.isfinite(value) or value < 0:
-            raise ConfigError(f"must be a finite number >= 0, got {cell}", file=file, field=where(column))
+            raise ConfigError(f"must be a finite number >= 0, got {cell[:40]}", file=file, field=where(column))
+        limit, what = (MAX_INTERVAL_KWH, "a quarter-hour") if kind == "interval" else (MAX_COUNTER_KWH, "a counter")
+        if value > limit:
+            raise ConfigError(
+                f"{cell[:40]} kWh is implausible for {what}", file=file, field=where(column), allowed=f"<= {limit:g}"
+            )
         values[column] = value
     return MeterRecord(
         meter,
@@ -213,6 +300,23 @@ def _record(row: dict[str, str], file: str, line: int) -> MeterRecord:
         file,
         line,
     )
+
+
+def _cells(line: str, file: str, number: int) -> list[str]:
+    """The stripped cells of one CSV line."""
+    try:
+        return [cell.strip() for cell in next(csv.reader([line]))]
+    except csv.Error as err:
+        raise ConfigError(
+            f"not a CSV row: {err}",
+            file=file,
+            field=f"line {number}",
+            allowed=f"fields of <= {MAX_FIELD_CHARS} characters",
+        ) from None
+
+
+def _iso(time_s: int) -> str:
+    return datetime.fromtimestamp(time_s, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _same(a: MeterRecord, b: MeterRecord) -> bool:

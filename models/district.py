@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Hashable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -29,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from models.grid_source import load_pandapower_json, load_simbench_net
 from twin.core.errors import ConfigError
+from twin.core.yaml_files import YamlLimitError, parse_yaml, short_repr
 
 __all__ = [
     "BUILDING_TYPES",
@@ -404,33 +404,16 @@ class _LocatedError(ValueError):
         super().__init__(message)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader that rejects duplicate keys in a mapping."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
-    keys: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in keys:
-            mark = key_node.start_mark
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
-        keys.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _parse_yaml(text: str, *, file: str) -> Any:
     """Parse YAML text, turning syntax errors into one-line ConfigErrors with line and column."""
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        return parse_yaml(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = err.problem or err.context or "invalid YAML"
-        raise ConfigError(f"{where}malformed YAML: {problem}", file=file) from None
+        kind = "" if isinstance(err, YamlLimitError) else "malformed YAML: "
+        raise ConfigError(f"{where}{kind}{problem}", file=file) from None
     except yaml.YAMLError as err:
         raise ConfigError(f"malformed YAML: {err}", file=file) from None
 
@@ -506,13 +489,13 @@ def _config_error(err: ValidationError, data: Any, *, file: str) -> ConfigError:
         message = f"unknown field {str(loc[-1])!r}"
         allowed = _fields_of(loc[:-1], data)
     elif kind in ("literal_error", "enum"):
-        message = f"{first['input']!r} is not allowed"
+        message = f"{_short(first['input'])} is not allowed"
         allowed = str(ctx.get("expected", "")).replace("'", "")
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        message = f"{first['input']!r} is out of range"
+        message = f"{_short(first['input'])} is out of range"
         allowed = _range_text(loc, ctx)
     elif kind == "string_pattern_mismatch":
-        message = f"{first['input']!r} is not a valid id"
+        message = f"{_short(first['input'])} is not a valid id"
         allowed = "letters, digits, '_', '.' and '-', starting with a letter or digit"
     elif kind in ("tuple_type", "list_type"):
         message = f"must be a list (got {_short(first.get('input'))})"
@@ -604,5 +587,4 @@ def _format_loc(loc: list[Any]) -> str:
 
 def _short(value: Any) -> str:
     """A short representation of an offending value."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return short_repr(value)

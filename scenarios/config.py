@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
@@ -29,10 +31,13 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from models.district import BUILT_IN_DISTRICTS
+from models.district import BUILT_IN_DISTRICTS, load_district
 from twin.core.errors import ConfigError
+from twin.core.yaml_files import YamlLimitError, parse_yaml, short_repr
 
 __all__ = [
+    "MAX_SWEEP_SCENARIOS",
+    "MAX_SWEEP_VALUES",
     "OUTPUT_LEVELS",
     "BatteryStrategy",
     "CommunityBatteryChange",
@@ -51,6 +56,7 @@ __all__ = [
     "Sweep",
     "builtin_path",
     "builtin_scenarios",
+    "check_districts",
     "expand_sweep",
     "is_sweep_file",
     "load_scenario",
@@ -66,6 +72,12 @@ OUTPUT_LEVELS: Final[tuple[str, ...]] = get_args(OutputLevel)
 BatteryStrategy = Literal["self_consumption", "peak_shaving"]
 #: The only step the profiles are computed at. [min]
 STEP_MIN: Final[int] = 15
+#: Most scenarios a sweep may expand to; the count is the product (or zip) of the value lists
+#: lengths, checked before any scenario is built.
+MAX_SWEEP_SCENARIOS: Final[int] = 10000
+#: Most values (keys, list items and scalars) all scenarios of a sweep may hold together,
+#: checked with the count before any scenario is built.
+MAX_SWEEP_VALUES: Final[int] = 2_000_000
 _BUILTIN_PACKAGE: Final[str] = "scenarios"
 _BUILTIN_FOLDER: Final[str] = "builtin"
 
@@ -292,7 +304,7 @@ def builtin_scenarios() -> dict[str, str]:
     folder = Path(str(resources.files(_BUILTIN_PACKAGE).joinpath(_BUILTIN_FOLDER)))
     out = {}
     for path in sorted(folder.glob("*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = parse_yaml(path.read_text(encoding="utf-8")) or {}
         kind = "sweep" if "parameters" in data else "scenario"
         out[path.stem] = f"[{kind}] " + " ".join(str(data.get("description", "")).split())
     return out
@@ -318,6 +330,28 @@ def scenario_source(name_or_path: str | Path) -> Path:
         file=text,
         allowed="a file or one of " + ", ".join(builtin_scenarios()),
     )
+
+
+def check_districts(scenarios: Iterable[Scenario], *, file: str) -> None:
+    """Load each district file the scenarios name as a run does: YAML, schema, grid and buses.
+
+    Parameters
+    ----------
+    scenarios : iterable of Scenario
+        Scenarios read from ``file``.
+    file : str
+        The scenario or sweep file, for messages.
+
+    Raises
+    ------
+    ConfigError
+        ``FILE: district: <the district file's own one-line error>``.
+    """
+    for district in sorted({s.district for s in scenarios if s.district not in BUILT_IN_DISTRICTS}):
+        try:
+            load_district(district)
+        except ConfigError as err:
+            raise ConfigError(str(err), file=file, field="district") from None
 
 
 def is_sweep_file(path: Path) -> bool:
@@ -415,11 +449,23 @@ def expand_sweep(sweep: Sweep, *, file: str, base: Path) -> list[Scenario]:
                 field="parameters",
                 allowed="equal lengths, or mode: product",
             )
-        combos = list(zip(*values, strict=True))
+        count = len(values[0])
+        combos: Iterable[tuple[Any, ...]] = zip(*values, strict=True)
     else:
-        combos = list(itertools.product(*values))
-    if len(combos) > 10000:
-        raise ConfigError(f"{len(combos)} scenarios is too many", file=file, field="parameters", allowed="<= 10000")
+        count = math.prod(len(v) for v in values)
+        combos = itertools.product(*values)
+    if count > MAX_SWEEP_SCENARIOS:
+        raise ConfigError(
+            f"{count} scenarios is too many", file=file, field="parameters", allowed=f"<= {MAX_SWEEP_SCENARIOS}"
+        )
+    size = _value_count(base_data) + sum(max(_value_count(v) for v in options) for options in values)
+    if count * size > MAX_SWEEP_VALUES:
+        raise ConfigError(
+            f"{count} scenarios of up to {size} values each is too much",
+            file=file,
+            field="parameters",
+            allowed=f"<= {MAX_SWEEP_VALUES} values in all: fewer scenarios or a smaller base",
+        )
     scenarios = []
     for number, combo in enumerate(combos):
         data = copy.deepcopy(base_data)
@@ -433,7 +479,10 @@ def expand_sweep(sweep: Sweep, *, file: str, base: Path) -> list[Scenario]:
         except ValidationError as err:
             error = _config_error(err, Scenario, file=file)
             raise ConfigError(
-                f"{labels}: {error.message}", file=file, field=f"parameters ({error.field})", allowed=error.allowed
+                f"{labels[:200]}: {error.message}",
+                file=file,
+                field=f"parameters ({error.field})",
+                allowed=error.allowed,
             ) from None
     return scenarios
 
@@ -458,11 +507,12 @@ def _read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"cannot read the file: {err}", file=str(path)) from None
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(f"{where}malformed YAML: {err.problem or err.context}", file=str(path)) from None
+        kind = "" if isinstance(err, YamlLimitError) else "malformed YAML: "
+        raise ConfigError(f"{where}{kind}{err.problem or err.context}", file=str(path)) from None
     except yaml.YAMLError as err:
         raise ConfigError(f"malformed YAML: {err}", file=str(path)) from None
     if data is None:
@@ -500,17 +550,37 @@ def _resolve_paths(data: Any, base: Path | None, *, file: str) -> Any:
     return data
 
 
+def _value_count(data: Any) -> int:
+    """Keys, list items and scalars in parsed YAML, shared parts counted at every use."""
+    count, stack = 0, [data]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            count += len(item)
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        if count > MAX_SWEEP_VALUES:
+            break
+    return count
+
+
 def _short_path(path: str) -> str:
     """A parameter's label: its path without the leading ``changes.`` (``pv.share_frac``)."""
     return path.removeprefix("changes.")
 
 
 def _compact(value: Any) -> str:
+    """A parameter value in a label, at most 60 characters."""
     if isinstance(value, dict):
-        return "/".join(_compact(v) for v in value.values())
+        text = "/".join(_compact(v) for v in itertools.islice(value.values(), 8))
+        return text if len(text) <= 60 else text[:57] + "..."
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return "none" if value is None else str(value)
+    if value is None:
+        return "none"
+    return value[:60] if isinstance(value, str) else short_repr(value)
 
 
 def _check_path(path: str, *, file: str) -> None:
@@ -557,17 +627,16 @@ def _config_error(err: ValidationError, model: type[BaseModel], *, file: str) ->
     elif kind == "extra_forbidden":
         message, allowed = f"unknown field {loc[-1]!r}", _fields(model, loc[:-1])
     elif kind == "literal_error":
-        message, allowed = f"{first['input']!r} is not allowed", str(ctx.get("expected", "")).replace("'", "")
+        message, allowed = f"{short_repr(first['input'])} is not allowed", str(ctx.get("expected", "")).replace("'", "")
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        message = f"{first['input']!r} is out of range"
+        message = f"{short_repr(first['input'])} is out of range"
         allowed = " and ".join(f"{sym} {ctx[key]}" for key, sym in _BOUNDS if key in ctx)
     elif kind == "string_pattern_mismatch":
-        message, allowed = f"{first['input']!r} is not a valid name", "letters, digits, '_', '.', '-'"
+        message, allowed = f"{short_repr(first['input'])} is not a valid name", "letters, digits, '_', '.', '-'"
     elif isinstance(cause, Exception):
         message = str(cause)
     else:
-        text = repr(first.get("input"))
-        message = f"{first['msg']} (got {text if len(text) < 60 else text[:57] + '...'})"
+        message = f"{first['msg']} (got {short_repr(first.get('input'))})"
     field = ".".join(str(part) for part in loc if not str(part).startswith(("literal[", "dict[", "str")))
     return ConfigError(message + more, file=file, field=field or None, allowed=allowed)
 

@@ -428,9 +428,12 @@ def scenario_list() -> None:
 def scenario_check(
     files: Annotated[list[str], typer.Argument(help="Scenario or sweep files (or built-in names).")],
 ) -> None:
-    """Validate scenario and sweep files without running them (exit 2 on the first bad one)."""
+    """Validate scenario and sweep files and their district files without running them (exit 2 on the first bad one)."""
+    from scenarios.config import check_districts
+
     for file in files:
         scenarios = _load_scenarios([file])
+        check_districts(scenarios, file=file)
         print(f"{file}: ok ({len(scenarios)} scenario{'s' if len(scenarios) != 1 else ''})")
 
 
@@ -647,7 +650,7 @@ def import_(
     ] = None,
 ) -> None:
     """Import 15-minute meter data into the state store (back-fill; readings set the year's start)."""
-    from twin.live import import_meter_data
+    from twin.importing import import_meter_data
 
     print(import_meter_data(list(files), store, site_file=site))
 

@@ -9,7 +9,7 @@ import pytest
 from connectors.meter_import import read_meter_files
 from twin.core.errors import ConfigError
 from twin.core.store import MeanTable, StoreLock, read_json, read_table
-from twin.live import METERS_FILE, import_meter_data
+from twin.importing import METERS_FILE, import_meter_data
 
 HEADER = "meter,time,import_kwh,export_kwh,kind\n"
 

@@ -1,0 +1,193 @@
+"""Back-filling the state store from meter data files (``twin import``).
+
+:func:`import_meter_data` reads 15-minute meter data files
+(:func:`connectors.meter_import.read_meter_files`), maps each meter to its boundary (a
+building or the substation) and appends the quarter-hours the store does not hold yet to the
+15-minute table; readings go to the store's readings file and set the year's start.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from connectors.meter_import import MeterRecord, check_counters, read_meter_files
+from connectors.site import Site, load_site
+from twin.core.errors import ConfigError
+from twin.core.schema import SUBSTATION
+from twin.core.store import READINGS_FILE, TIME_CHUNK, MeanTable, StoreLock, read_json, write_json_atomic
+
+__all__ = ["APPEND_BLOCK_BYTES", "METERS_FILE", "import_meter_data", "site_meters"]
+
+#: The meters of the site and their boundaries, written by ``twin live`` for ``twin import``.
+METERS_FILE: Final[str] = "meters.json"
+#: Largest block of rows one append builds: rows x every channel of the table x 9 bytes. [B]
+APPEND_BLOCK_BYTES: Final[int] = 32 * 1024 * 1024
+_BYTES_PER_CELL: Final[int] = 9  # float64 value + int8 quality
+
+
+def import_meter_data(files: list[str | Path], store_dir: str | Path, *, site_file: str | Path | None = None) -> str:
+    """Back-fill a store from 15-minute meter data files; return a one-line summary.
+
+    Quarter-hours the store already holds for a boundary are kept (live data wins); the others
+    are appended. Readings go to the store's readings file and set the year's start; with the
+    readings stored before, no meter's counter may fall. Only the flow channels the files touch
+    are read, and rows are appended in blocks of at most :data:`APPEND_BLOCK_BYTES`, so memory
+    follows the rows imported, not the thousands of channels the table holds. An import cut
+    short leaves whole blocks committed; running it again completes it.
+
+    Raises
+    ------
+    ConfigError
+        A bad file (file, line, column), an unknown meter, a damaged ``meters.json`` or
+        ``readings.json`` of the store, or a store held by another writer.
+    """
+    data = read_meter_files(files)
+    store = Path(store_dir)
+    with StoreLock(store, f"twin import {' '.join(str(f) for f in files)}"):
+        meters = site_meters(load_site(site_file)) if site_file is not None else _stored_meters(store)
+        unknown = [record for record in data.records if record.meter not in meters]
+        if unknown:
+            first = unknown[0]
+            raise ConfigError(
+                f"meter {first.meter!r} is not a building or substation meter of the site",
+                file=first.file,
+                field=f"line {first.line}: column meter",
+                allowed=", ".join(sorted(meters)[:6]) + (", ..." if len(meters) > 6 else "") or "none",
+            )
+        readings = _stored_readings(store)
+        _check_against_stored(data.records, readings)
+        table = MeanTable(store, "15min", writable=True)
+        touched = sorted(
+            {
+                f"flow:{meters[record.meter]}/{flow}"
+                for record in data.records
+                if record.kind == "interval"
+                for flow in ("import_kwh", "export_kwh")
+            }
+        )
+        existing = table.read(channels=touched)
+        have: dict[str, set[int]] = {}
+        stored_times = existing["time"].values.astype("datetime64[s]").astype(np.int64)
+        for index, channel in enumerate(str(c) for c in existing["channel"].values):
+            finite = np.isfinite(existing["value"].values[:, index])
+            have[channel] = set(stored_times[finite].tolist())
+        del existing, stored_times
+        new: dict[int, dict[str, float]] = {}
+        skipped = 0
+        for record in data.records:
+            if record.kind == "reading":
+                entry = {"time_s": record.time_s, "energy_import_kwh": record.import_kwh}
+                if not math.isnan(record.export_kwh):
+                    entry["energy_export_kwh"] = record.export_kwh
+                kept = [r for r in readings.get(record.meter, []) if r["time_s"] != record.time_s]
+                readings[record.meter] = sorted([*kept, entry], key=lambda r: r["time_s"])
+                continue
+            boundary = meters[record.meter]
+            for flow, value in (("import_kwh", record.import_kwh), ("export_kwh", record.export_kwh)):
+                channel = f"flow:{boundary}/{flow}"
+                if record.time_s in have.get(channel, set()):
+                    skipped += 1
+                    continue
+                new.setdefault(record.time_s, {})[channel] = value
+        times = sorted(new)
+        channels = sorted({c for row in new.values() for c in row})
+        width = len(set(table.channels) | set(channels))
+        block_rows = max(TIME_CHUNK, APPEND_BLOCK_BYTES // (_BYTES_PER_CELL * max(width, 1)) // TIME_CHUNK * TIME_CHUNK)
+        for start in range(0, len(times), block_rows):
+            block = times[start : start + block_rows]
+            table.append(
+                np.asarray(block, dtype=np.int64),
+                {c: np.array([new[t].get(c, np.nan) for t in block]) for c in channels},
+            )
+        write_json_atomic(store / READINGS_FILE, readings)
+    gaps = sum(data.gaps().values())
+    n_readings = sum(1 for r in data.records if r.kind == "reading")
+    return (
+        f"imported {len(times)} quarter-hours from {data.files} file(s) into {store}: "
+        f"{skipped} value(s) already in the store kept, {data.duplicates} duplicate row(s) dropped, "
+        f"{gaps} quarter-hour(s) missing in the files, {n_readings} reading(s)"
+    )
+
+
+def site_meters(site: Site) -> dict[str, str]:
+    """Meter device id -> its boundary (a building id, or ``"substation"``)."""
+    return {
+        device.id: (device.building or SUBSTATION) if device.kind == "building_meter" else SUBSTATION
+        for device in site.devices
+        if device.kind in ("building_meter", "substation_meter")
+    }
+
+
+def _stored_meters(store: Path) -> dict[str, str]:
+    """The meters ``twin live`` recorded in the store: meter id -> boundary."""
+    path = store / METERS_FILE
+    meters = _read_store_json(path, None, "meters file")
+    if meters is None:
+        raise ConfigError("the store does not know the site's meters yet: give --site FILE", file=str(store))
+    if not isinstance(meters, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meters.items()):
+        raise ConfigError(
+            "not a meters file: expected an object of meter id -> boundary",
+            file=str(path),
+            allowed="a file written by twin live, or give --site FILE",
+        )
+    return meters
+
+
+def _stored_readings(store: Path) -> dict[str, list[dict[str, float]]]:
+    """The readings earlier imports stored: meter id -> readings in time order."""
+    path = store / READINGS_FILE
+    readings = _read_store_json(path, {}, "readings file")
+    valid = isinstance(readings, dict) and all(
+        isinstance(entries, list)
+        and all(
+            isinstance(entry, dict)
+            and isinstance(entry.get("time_s"), int | float)
+            and all(isinstance(value, int | float) for value in entry.values())
+            for entry in entries
+        )
+        for entries in readings.values()
+    )
+    if not valid:
+        raise ConfigError(
+            "not a readings file: expected an object of meter id -> list of readings",
+            file=str(path),
+            allowed="a file written by twin import; move it away to start the readings anew",
+        )
+    return readings
+
+
+def _read_store_json(path: Path, default: Any, what: str) -> Any:
+    try:
+        return read_json(path, default)
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ConfigError(
+            f"cannot read the store's {what}: {getattr(err, 'strerror', None) or err}",
+            file=str(path),
+            allowed="a file written by the twin",
+        ) from None
+
+
+def _check_against_stored(records: list[MeterRecord], readings: dict[str, list[dict[str, float]]]) -> None:
+    """No counter may fall, the readings stored before included (a new reading replaces one at its time)."""
+    new_times = {(r.meter, r.time_s) for r in records if r.kind == "reading"}
+    new_meters = {meter for meter, _ in new_times}
+    earlier = {
+        meter: [
+            MeterRecord(
+                meter,
+                int(entry["time_s"]),
+                "reading",
+                float(entry.get("energy_import_kwh", math.nan)),
+                float(entry.get("energy_export_kwh", math.nan)),
+            )
+            for entry in entries
+            if (meter, int(entry["time_s"])) not in new_times
+        ]
+        for meter, entries in readings.items()
+        if meter in new_meters
+    }
+    check_counters(records, earlier)
