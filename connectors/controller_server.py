@@ -19,15 +19,23 @@ refreshes. No update for 10 s of wall-clock time makes the quality flag *stale* 
 
 Robustness: a frame whose MBAP header is broken (protocol id not 0, length outside 2..254)
 closes its connection; an unknown unit id gets exception 11; counts outside 1..125 (read) or
-1..123 (write) get exception 3; connections beyond ``max_connections`` are closed at once, and
-connections idle for ``idle_timeout_s`` are closed. Pymodbus answers one request per connection
-at a time: clients must not pipeline requests.
+1..123 (write) get exception 3. Pymodbus answers one request per connection at a time: clients
+must not pipeline requests.
+
+Connections (:mod:`connectors.connection_slots`): each listener counts established
+connections (on the TLS listener only after the handshake, which has its own deadline and
+pool), up to ``max_connections`` and ``max_connections_per_address``. A full listener closes the
+connection least in use (a stalled request, a long silence, the oldest handshake) to admit a new
+one, and refuses the newcomer only when every connection is in use. A request must be complete
+``request_timeout_s`` after its first byte; the idle timer (``idle_timeout_s``) restarts only on
+complete requests, so trickled bytes cannot keep a connection open.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import math
 import ssl
@@ -46,6 +54,7 @@ from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from connectors.codec import decode_point, encode_point
+from connectors.connection_slots import ConnectionLimits, ListenerSlots, ListenerStats, Slot
 from connectors.controller_map import ControllerMap, ControllerPoint, load_controller_map
 from connectors.controller_signal import GridStress, SignalConfig, SignalMachine, SignalStep
 from connectors.controller_snapshot import (
@@ -78,6 +87,10 @@ _WRITE_CODES: Final[frozenset[int]] = frozenset({6, 16})
 _MBAP: Final[struct.Struct] = struct.Struct(">HHHB")
 _FORECAST_HOURS: Final[int] = 6
 _MAX_WRITES_KEPT: Final[int] = 1000
+#: Connections the kernel queues for accept (asyncio's default of 100 drops connects in a burst).
+_BACKLOG: Final[int] = 1024
+#: Longest wait for TLS handshakes to end when a listener stops. [s]
+_SHUTDOWN_WAIT_S: Final[float] = 1.0
 #: Certificate subject of the client whose request is being handled (set per request task).
 _PEER: contextvars.ContextVar[str] = contextvars.ContextVar("controller_peer", default="")
 
@@ -141,9 +154,17 @@ class ControllerServer:
     refresh_s : float, optional
         Refresh period. [s]
     max_connections : int, optional
-        Open connections per listener; more are closed at once.
+        Established connections per listener (on the TLS listener: after the handshake).
+    max_connections_per_address : int, optional
+        Connections, and TLS handshakes, of one client address per listener.
+    max_handshakes : int, optional
+        TLS handshakes in progress.
+    handshake_timeout_s : float, optional
+        A TLS handshake must be done this long after the connect. [s]
+    request_timeout_s : float, optional
+        A request must be complete this long after its first byte. [s]
     idle_timeout_s : float, optional
-        A connection without a request for this long is closed. [s]
+        A connection without a complete request for this long is closed. [s]
     wall_clock : callable, optional
         ``time.time`` by default (tests pass their own).
     """
@@ -163,13 +184,26 @@ class ControllerServer:
         battery_limits_kw: tuple[float, float] | None = None,
         refresh_s: float = 1.0,
         max_connections: int = 200,
+        max_connections_per_address: int = 100,
+        max_handshakes: int = 200,
+        handshake_timeout_s: float = 5.0,
+        request_timeout_s: float = 5.0,
         idle_timeout_s: float = 120.0,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if port is None and tls is None:
             raise ValueError("a controller server needs a plain port or a TLS context")
-        if refresh_s <= 0 or max_connections < 1 or idle_timeout_s <= 0:
-            raise ValueError("refresh_s and idle_timeout_s must be > 0 and max_connections >= 1")
+        if refresh_s <= 0:
+            raise ValueError("refresh_s must be > 0")
+        #: Connection limits of each listener.
+        self.limits = ConnectionLimits(
+            max_connections=max_connections,
+            max_per_address=max_connections_per_address,
+            max_handshakes=max_handshakes,
+            handshake_timeout_s=handshake_timeout_s,
+            request_timeout_s=request_timeout_s,
+            idle_timeout_s=idle_timeout_s,
+        )
         self.provider = provider
         self.sink = sink
         self.host = host
@@ -177,8 +211,6 @@ class ControllerServer:
         self.signal_machine = SignalMachine(signal_config or SignalConfig())
         self.battery_limits_kw = battery_limits_kw
         self.refresh_s = refresh_s
-        self.max_connections = max_connections
-        self.idle_timeout_s = idle_timeout_s
         self.wall_clock = wall_clock
         #: Accepted writes, newest last (at most 1,000 kept).
         self.writes: deque[ControllerWrite] = deque(maxlen=_MAX_WRITES_KEPT)
@@ -193,7 +225,8 @@ class ControllerServer:
         self._tls = tls
         self._n_buildings = n_buildings
         self._regs: list[int] = []
-        self._servers: dict[str, ModbusTcpServer] = {}
+        self._servers: dict[str, _GuardedTcpServer] = {}
+        self._slots: dict[str, ListenerSlots] = {}
         self._refresh_task: asyncio.Task[None] | None = None
         self._provider_failing = False
         self._points_by_offset: dict[str, dict[int, ControllerPoint]] = {}
@@ -214,6 +247,16 @@ class ControllerServer:
     def n_buildings(self) -> int:
         """Building blocks served."""
         return self._n_buildings or 0
+
+    def connection_stats(self) -> dict[str, ListenerStats]:
+        """Connections and TLS handshakes open now, and closing events, per listener.
+
+        Returns
+        -------
+        dict of str to ListenerStats
+            ``"plain"`` and ``"tls"`` (those listening).
+        """
+        return {kind: slots.stats() for kind, slots in self._slots.items()}
 
     async def start(self) -> None:
         """Take the first snapshot, lay out the image and open the listeners.
@@ -361,17 +404,17 @@ class ControllerServer:
         writable = kind == "tls"
         devices = [self._sim_device(unit_id, writable=writable) for unit_id in self.map.unit_ids]
         address = (self.host, self._ports[kind] or 0)
-        server: ModbusTcpServer
+        server: _GuardedTcpServer
         if kind == "tls":
             server = _GuardedTlsServer(devices, address=address, sslctx=self._tls)
         else:
             server = _GuardedTcpServer(devices, address=address)
+        slots = self._slots[kind] = ListenerSlots(f"controller server ({kind})", self.limits)
         server.guard = _Guard(
             codes=_READ_CODES | (_WRITE_CODES if writable else frozenset()),
             unit_ids=frozenset(self.map.unit_ids),
-            max_connections=self.max_connections,
-            idle_timeout_s=self.idle_timeout_s,
-            tls=writable,
+            slots=slots,
+            tls=self._tls if writable else None,
         )
         self._ports[kind] = await listen(server, what=f"controller server ({kind})", address=address)
         self._servers[kind] = server
@@ -515,44 +558,169 @@ class ControllerServer:
 
 
 class _Guard:
-    """What a listener accepts: function codes, unit ids, connections, idle time."""
+    """What a listener accepts: function codes, unit ids; its connection slots and TLS context."""
 
     def __init__(
-        self, *, codes: frozenset[int], unit_ids: frozenset[int], max_connections: int, idle_timeout_s: float, tls: bool
+        self, *, codes: frozenset[int], unit_ids: frozenset[int], slots: ListenerSlots, tls: ssl.SSLContext | None
     ) -> None:
         self.codes = codes
         self.unit_ids = unit_ids
-        self.max_connections = max_connections
-        self.idle_timeout_s = idle_timeout_s
+        self.slots = slots
         self.tls = tls
+        #: TLS handshakes running now.
+        self.handshake_tasks: set[asyncio.Task[None]] = set()
 
 
 class _GuardedHandler(ServerRequestHandler):
-    """Pymodbus' request handler with checks before its decoder, and the client's certificate."""
+    """Pymodbus' request handler with slots, deadlines, checks before its decoder, and TLS.
+
+    The listener accepts plain TCP; on the TLS listener the handler runs the handshake itself
+    (holding a handshake slot, bounded by ``handshake_timeout_s``) and only then becomes a
+    pymodbus connection holding a session slot. The idle timer restarts on complete requests
+    only; the first byte of a request starts a deadline of ``request_timeout_s`` for the rest.
+    """
 
     guard: _Guard
     peer_name: str = ""
+    _host: str = "?"
+    _secured: bool = False
+    _session: Slot | None = None
     _idle: asyncio.TimerHandle | None = None
+    _deadline: asyncio.TimerHandle | None = None
+
+    # --- connection life cycle ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.guard.tls is not None and not self._secured:
+            self._start_handshake(transport)
+            return
+        if not self._secured:
+            self._host = _peer_host(transport)
+        session = Slot(self._host, close=self._drop_evicted)
+        if not self.guard.slots.sessions.admit(session):
+            _abort(transport)
+            return
+        self._session = session
+        self.listener = self.server  # pymodbus' registry of connections, closed at shutdown
+        self.server.active_connections[self.unique_id] = self
+        super().connection_made(transport)
 
     def callback_connected(self) -> None:
         super().callback_connected()
-        listener = self.listener
-        if listener is not None and len(listener.active_connections) > self.guard.max_connections:
-            logger.warning("controller server: more than %d connections, closing one", self.guard.max_connections)
-            self.close()
-            return
-        if self.guard.tls:
+        if self.guard.tls is not None:
             self.peer_name = _subject(self.transport.get_extra_info("peercert"))
             logger.debug("controller server: TLS client %s connected", self.peer_name)
         self._arm_idle()
 
-    def callback_disconnected(self, exc: Exception | None) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        super().callback_disconnected(exc)
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._release()
+        super().connection_lost(exc)
+
+    def close(self, reconnect: bool = False) -> None:
+        self._release()
+        super().close(reconnect)
+
+    def _release(self) -> None:
+        """Give the session slot back and stop the timers (idempotent)."""
+        for timer in (self._idle, self._deadline):
+            if timer is not None:
+                timer.cancel()
+        self._idle = self._deadline = None
+        session, self._session = self._session, None
+        if session is not None:
+            self.guard.slots.sessions.release(session)
+
+    def _drop(self) -> None:
+        """Close at once: abort (no TLS close_notify wait), then let pymodbus clean up."""
+        if self.transport is not None:
+            _abort(self.transport)
+        self.close()
+
+    def _drop_evicted(self) -> None:
+        logger.debug("controller server: closing a connection of %s to make room", self._host)
+        self._drop()
+
+    # --- TLS handshake -----------------------------------------------------------------------
+
+    def _start_handshake(self, raw: asyncio.BaseTransport) -> None:
+        self._host = _peer_host(raw)
+        if not isinstance(raw, asyncio.Transport):  # a listener's sockets are always streams
+            raw.close()
+            return
+        pending = Slot(self._host, close=raw.abort)
+        if not self.guard.slots.handshakes.admit(pending):
+            raw.abort()
+            return
+        task = self.loop.create_task(self._handshake(raw, pending), name="controller-server-tls-handshake")
+        self.guard.handshake_tasks.add(task)
+        task.add_done_callback(self.guard.handshake_tasks.discard)
+
+    async def _handshake(self, raw: asyncio.Transport, pending: Slot) -> None:
+        slots = self.guard.slots
+        assert self.guard.tls is not None
+        timeout_s = slots.limits.handshake_timeout_s
+        timer = self.loop.call_later(timeout_s, self._handshake_timed_out, raw, pending)
+        transport: asyncio.BaseTransport | None = None
+        try:
+            # asyncio's own handshake deadline is only a backstop behind the timer above
+            transport = await self.loop.start_tls(
+                raw,
+                self,
+                self.guard.tls,
+                server_side=True,
+                ssl_handshake_timeout=2 * timeout_s,
+            )
+        except asyncio.CancelledError:
+            slots.handshakes.release(pending)
+            raise
+        except Exception as err:  # noqa: BLE001 - any failure ends this connection, nothing else
+            logger.debug("controller server: TLS handshake with %s failed: %s", self._host, err)
+        finally:
+            timer.cancel()
+        if not slots.handshakes.release(pending):  # evicted or timed out meanwhile
+            if transport is not None:
+                _abort(transport)
+            return
+        if transport is None or transport.is_closing():
+            slots.events["handshake_failed"] += 1
+            raw.abort()
+            return
+        self._secured = True
+        self.connection_made(transport)
+
+    def _handshake_timed_out(self, raw: asyncio.Transport, pending: Slot) -> None:
+        if self.guard.slots.handshakes.release(pending):
+            self.guard.slots.events["handshake_timeout"] += 1
+            logger.debug("controller server: TLS handshake with %s timed out", self._host)
+            raw.abort()
+
+    # --- requests ----------------------------------------------------------------------------
 
     def callback_data(self, data: bytes, addr: tuple[Any, ...] | None = None) -> int:
-        self._arm_idle()
+        used = self._take_frame(data, addr)
+        session = self._session
+        if session is None or self.is_closing:
+            return used
+        now = time.monotonic()
+        if used:
+            session.last_request_s = now
+            session.request_started_s = None
+            self._arm_idle()
+        if len(data) > used:
+            if session.request_started_s is None:
+                session.request_started_s = now
+                self._deadline = self.loop.call_later(
+                    self.guard.slots.limits.request_timeout_s, self._timed_out, "request_timeout"
+                )
+        else:
+            session.request_started_s = None
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+        return used
+
+    def _take_frame(self, data: bytes, addr: tuple[Any, ...] | None) -> int:
+        """Answer one complete frame at the start of ``data``; return the bytes used (0: wait)."""
         if len(data) < _MBAP.size:
             return 0  # wait for the rest of the header
         transaction, protocol, length, unit_id = _MBAP.unpack_from(data)
@@ -582,29 +750,43 @@ class _GuardedHandler(ServerRequestHandler):
     def _arm_idle(self) -> None:
         if self._idle is not None:
             self._idle.cancel()
-        self._idle = self.loop.call_later(self.guard.idle_timeout_s, self._close_idle)
+        self._idle = self.loop.call_later(self.guard.slots.limits.idle_timeout_s, self._timed_out, "idle_timeout")
 
-    def _close_idle(self) -> None:
-        logger.debug("controller server: closing an idle connection")
-        self.close()
+    def _timed_out(self, kind: str) -> None:
+        self.guard.slots.events[kind] += 1
+        logger.debug("controller server: %s of a connection of %s, closing", kind.replace("_", " "), self._host)
+        self._drop()
 
 
 class _GuardedTcpServer(ModbusTcpServer):
+    """Pymodbus' TCP listener: plain TCP accept (TLS is the handler's), no registration at accept."""
+
     guard: _Guard
 
-    def callback_new_connection(self) -> _GuardedHandler:
+    def init_setup_connect_listen(self, host: str, port: int) -> None:
+        super().init_setup_connect_listen(host, port)
+        create = self.call_create
+        if isinstance(create, functools.partial):
+            keywords = {**create.keywords, "ssl": None, "backlog": _BACKLOG}
+            self.call_create = functools.partial(create.func, *create.args, **keywords)
+
+    def handle_new_connection(self) -> _GuardedHandler:
+        # pymodbus registers every accepted socket here and forgets to unregister one whose TLS
+        # handshake fails; the handler registers itself once it holds a session slot
         handler = _GuardedHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
         handler.guard = self.guard
         return handler
 
+    async def shutdown(self) -> None:
+        await super().shutdown()
+        self.guard.slots.close_all()
+        tasks = list(self.guard.handshake_tasks)
+        if tasks:
+            await asyncio.wait(tasks, timeout=_SHUTDOWN_WAIT_S)
 
-class _GuardedTlsServer(ModbusTlsServer):
-    guard: _Guard
 
-    def callback_new_connection(self) -> _GuardedHandler:
-        handler = _GuardedHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
-        handler.guard = self.guard
-        return handler
+class _GuardedTlsServer(_GuardedTcpServer, ModbusTlsServer):
+    """The same for Modbus/TCP Security (pymodbus' TLS framer)."""
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -630,6 +812,20 @@ def _precheck(pdu: bytes, unit_id: int, guard: _Guard) -> ExcCodes | None:
     if not 1 <= count <= 123 or byte_count != 2 * count or len(pdu) != 6 + byte_count:
         return ExcCodes.ILLEGAL_VALUE
     return None
+
+
+def _abort(transport: asyncio.BaseTransport) -> None:
+    """Close a connection at once, without waiting for unsent data or a TLS close_notify."""
+    if isinstance(transport, asyncio.Transport):
+        transport.abort()
+    else:
+        transport.close()
+
+
+def _peer_host(transport: asyncio.BaseTransport) -> str:
+    """The client's address of a connection (``"?"`` if unknown)."""
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
 
 
 def _subject(peercert: Any) -> str:
