@@ -587,6 +587,8 @@ class _GuardedHandler(ServerRequestHandler):
     _session: Slot | None = None
     _idle: asyncio.TimerHandle | None = None
     _deadline: asyncio.TimerHandle | None = None
+    #: Bytes that arrived with the end of the TLS handshake, before the session began.
+    _early: bytes = b""
 
     # --- connection life cycle ---------------------------------------------------------------
 
@@ -604,6 +606,17 @@ class _GuardedHandler(ServerRequestHandler):
         self.listener = self.server  # pymodbus' registry of connections, closed at shutdown
         self.server.active_connections[self.unique_id] = self
         super().connection_made(transport)
+        early, self._early = self._early, b""
+        if early:
+            self.data_received(early)
+
+    def data_received(self, data: bytes) -> None:
+        if self._session is not None:
+            super().data_received(data)
+        else:
+            # asyncio hands over data that came with the client's last handshake message before
+            # the handshake coroutine resumes; keep it for the session (one frame at most)
+            self._early = (self._early + data)[: self.max_buffer_size]
 
     def callback_connected(self) -> None:
         super().callback_connected()
