@@ -7,10 +7,12 @@ either side, evicted, timed out, failed handshake), so the counts cannot leak.
 
 A pool has a capacity and a limit per client address. When a new connection finds its address
 or the pool full, the pool makes room by closing the connection that is furthest from being
-useful, rather than refusing the newcomer: a handshake in progress (oldest first) in the
-handshake pool; in the session pool a connection whose started request is still incomplete
-(oldest first), then one without a complete request for longer than the grace period (longest
-first), taken from the address holding the most slots. Only when no connection qualifies is
+useful, rather than refusing the newcomer, taken from the address holding the most slots: in
+the handshake pool a connection whose client has not sent a byte (oldest first), then the one
+whose bytes came least recently; in the session pool a connection whose started request is
+still incomplete (oldest first), then one without a complete request for longer than the grace
+period (longest first). The handshake pool marks a connection "stalled" until its first bytes,
+so its eviction order needs no grace period. Only when no connection qualifies is
 the newcomer closed. So a client that completes requests keeps its connection, while
 connections that hold a slot without using it (silent, trickling, never authenticated) make way.
 """

@@ -25,10 +25,11 @@ must not pipeline requests.
 Connections (:mod:`connectors.connection_slots`): each listener counts established
 connections (on the TLS listener only after the handshake, which has its own deadline and
 pool), up to ``max_connections`` and ``max_connections_per_address``. A full listener closes the
-connection least in use (a stalled request, a long silence, the oldest handshake) to admit a new
-one, and refuses the newcomer only when every connection is in use. A request must be complete
-``request_timeout_s`` after its first byte; the idle timer (``idle_timeout_s``) restarts only on
-complete requests, so trickled bytes cannot keep a connection open.
+connection least in use (a stalled request, a long silence; a handshake whose client has not
+sent a byte, then the one with the oldest progress) to admit a new one, and refuses the
+newcomer only when every connection is in use. A request must be complete ``request_timeout_s``
+after its first byte; the idle timer (``idle_timeout_s``) restarts only on complete requests, so
+trickled bytes cannot keep a connection open.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import math
 import ssl
 import struct
 import time
+from asyncio import sslproto
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -660,7 +662,9 @@ class _GuardedHandler(ServerRequestHandler):
         if not isinstance(raw, asyncio.Transport):  # a listener's sockets are always streams
             raw.close()
             return
+        # "stalled" until the client's first bytes: silent connects are the first to make room
         pending = Slot(self._host, close=raw.abort)
+        pending.request_started_s = pending.opened_s
         if not self.guard.slots.handshakes.admit(pending):
             raw.abort()
             return
@@ -676,13 +680,7 @@ class _GuardedHandler(ServerRequestHandler):
         transport: asyncio.BaseTransport | None = None
         try:
             # asyncio's own handshake deadline is only a backstop behind the timer above
-            transport = await self.loop.start_tls(
-                raw,
-                self,
-                self.guard.tls,
-                server_side=True,
-                ssl_handshake_timeout=2 * timeout_s,
-            )
+            transport = await _start_tls(raw, self, self.guard.tls, 2 * timeout_s, on_bytes=lambda: _progress(pending))
         except asyncio.CancelledError:
             slots.handshakes.release(pending)
             raise
@@ -800,6 +798,82 @@ class _GuardedTcpServer(ModbusTcpServer):
 
 class _GuardedTlsServer(_GuardedTcpServer, ModbusTlsServer):
     """The same for Modbus/TCP Security (pymodbus' TLS framer)."""
+
+
+class _Watched(asyncio.BufferedProtocol):
+    """asyncio's TLS protocol behind a watcher that reports each read from the socket."""
+
+    def __init__(self, inner: sslproto.SSLProtocol, on_bytes: Callable[[], None]) -> None:
+        self.inner = inner
+        self.on_bytes = on_bytes
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.inner.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+    def get_buffer(self, sizehint: int) -> Any:
+        return self.inner.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.on_bytes()
+        self.inner.buffer_updated(nbytes)
+
+    def eof_received(self) -> None:
+        self.inner.eof_received()
+
+
+async def _start_tls(
+    raw: asyncio.Transport,
+    protocol: asyncio.BaseProtocol,
+    context: ssl.SSLContext,
+    timeout_s: float,
+    *,
+    on_bytes: Callable[[], None],
+) -> asyncio.BaseTransport | None:
+    """``loop.start_tls(..., server_side=True)`` that also reports the client's bytes.
+
+    The steps of asyncio's ``BaseEventLoop.start_tls`` (Python 3.11), with :class:`_Watched`
+    between the socket and the TLS protocol until the handshake is done. Returns the TLS
+    transport (``None`` if the connection closed without an error).
+    """
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
+    ssl_protocol = sslproto.SSLProtocol(
+        loop,
+        protocol,
+        context,
+        waiter,
+        server_side=True,
+        call_connection_made=False,
+        ssl_handshake_timeout=timeout_s,  # type: ignore[arg-type]
+    )
+    raw.pause_reading()
+    raw.set_protocol(_Watched(ssl_protocol, on_bytes))
+    made = loop.call_soon(ssl_protocol.connection_made, raw)
+    resumed = loop.call_soon(raw.resume_reading)
+    try:
+        await waiter
+    except BaseException:
+        raw.close()
+        made.cancel()
+        resumed.cancel()
+        raise
+    raw.set_protocol(ssl_protocol)  # handshake done: no watcher in the data path
+    return ssl_protocol._app_transport  # what asyncio's start_tls returns
+
+
+def _progress(pending: Slot) -> None:
+    """The client of a handshake in progress sent bytes."""
+    pending.request_started_s = None
+    pending.last_request_s = time.monotonic()
 
 
 # --- helpers -------------------------------------------------------------------------------

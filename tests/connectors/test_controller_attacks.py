@@ -287,6 +287,28 @@ async def test_request_sent_with_the_handshake_finish_is_answered(twin: FakeTwin
             writer.transport.abort()
 
 
+async def test_full_handshake_pool_closes_a_silent_connect_before_a_talking_one(
+    twin: FakeTwin, certs: CertFiles
+) -> None:
+    async with _server(twin, certs, max_handshakes=2) as server:
+        assert server.tls_port is not None
+        talking = await asyncio.open_connection("127.0.0.1", server.tls_port)
+        talking[1].write(b"\x16\x03\x01")  # the start of a ClientHello record
+        await asyncio.sleep(0.1)
+        silent = await asyncio.open_connection("127.0.0.1", server.tls_port)
+        assert await _wait_for(lambda: _counts(server)["tls"] == (0, 2), 1.0), _counts(server)
+        newcomer = await asyncio.open_connection("127.0.0.1", server.tls_port)
+        try:
+            with contextlib.suppress(ConnectionResetError):
+                assert await asyncio.wait_for(silent[0].read(100), 1.0) == b""
+            with pytest.raises(TimeoutError):  # still waiting for the rest of its ClientHello
+                await asyncio.wait_for(talking[0].read(100), 0.2)
+            assert server.connection_stats()["tls"].evicted == 1
+        finally:
+            for _, writer in (talking, silent, newcomer):
+                writer.transport.abort()
+
+
 async def test_silent_connect_is_closed_by_the_handshake_deadline(twin: FakeTwin, certs: CertFiles) -> None:
     async with _server(twin, certs, handshake_timeout_s=0.3) as server:
         assert server.tls_port is not None
