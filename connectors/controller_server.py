@@ -19,19 +19,25 @@ refreshes. No update for 10 s of wall-clock time makes the quality flag *stale* 
 
 Robustness: a frame whose MBAP header is broken (protocol id not 0, length outside 2..254)
 closes its connection; an unknown unit id gets exception 11; counts outside 1..125 (read) or
-1..123 (write) get exception 3; connections beyond ``max_connections`` are closed at once, and
-connections idle for ``idle_timeout_s`` are closed. Pymodbus answers one request per connection
-at a time: clients must not pipeline requests.
+1..123 (write) get exception 3. Pymodbus answers one request per connection at a time: clients
+must not pipeline requests.
+
+Connections (:mod:`connectors.controller_listener`, :mod:`connectors.connection_slots`): each
+listener counts established connections (on the TLS listener only after the handshake, which
+has its own deadline and pool), up to ``max_connections`` and ``max_connections_per_address``.
+A full listener closes the connection least in use (a stalled request, a long silence; a
+handshake whose client has not sent a byte, then the one with the oldest progress) to admit a
+new one, and refuses the newcomer only when every connection is in use. A request must be
+complete ``request_timeout_s`` after its first byte; the idle timer (``idle_timeout_s``)
+restarts only on complete requests, so trickled bytes cannot keep a connection open.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import math
 import ssl
-import struct
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -40,12 +46,11 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 from pymodbus.constants import ExcCodes
-from pymodbus.pdu import ExceptionResponse
-from pymodbus.server import ModbusTcpServer, ModbusTlsServer
-from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from connectors.codec import decode_point, encode_point
+from connectors.connection_slots import ConnectionLimits, ListenerSlots, ListenerStats
+from connectors.controller_listener import CLIENT_SUBJECT, Guard, GuardedTcpServer, GuardedTlsServer
 from connectors.controller_map import ControllerMap, ControllerPoint, load_controller_map
 from connectors.controller_signal import GridStress, SignalConfig, SignalMachine, SignalStep
 from connectors.controller_snapshot import (
@@ -75,11 +80,8 @@ DEFAULT_TLS_PORT: Final[int] = 1802
 
 _READ_CODES: Final[frozenset[int]] = frozenset({3})
 _WRITE_CODES: Final[frozenset[int]] = frozenset({6, 16})
-_MBAP: Final[struct.Struct] = struct.Struct(">HHHB")
 _FORECAST_HOURS: Final[int] = 6
 _MAX_WRITES_KEPT: Final[int] = 1000
-#: Certificate subject of the client whose request is being handled (set per request task).
-_PEER: contextvars.ContextVar[str] = contextvars.ContextVar("controller_peer", default="")
 
 
 def writer_ssl_context(cert_file: str | Path, key_file: str | Path, writer_ca_file: str | Path) -> ssl.SSLContext:
@@ -141,9 +143,17 @@ class ControllerServer:
     refresh_s : float, optional
         Refresh period. [s]
     max_connections : int, optional
-        Open connections per listener; more are closed at once.
+        Established connections per listener (on the TLS listener: after the handshake).
+    max_connections_per_address : int, optional
+        Connections, and TLS handshakes, of one client address per listener.
+    max_handshakes : int, optional
+        TLS handshakes in progress.
+    handshake_timeout_s : float, optional
+        A TLS handshake must be done this long after the connect. [s]
+    request_timeout_s : float, optional
+        A request must be complete this long after its first byte. [s]
     idle_timeout_s : float, optional
-        A connection without a request for this long is closed. [s]
+        A connection without a complete request for this long is closed. [s]
     wall_clock : callable, optional
         ``time.time`` by default (tests pass their own).
     """
@@ -163,13 +173,26 @@ class ControllerServer:
         battery_limits_kw: tuple[float, float] | None = None,
         refresh_s: float = 1.0,
         max_connections: int = 200,
+        max_connections_per_address: int = 100,
+        max_handshakes: int = 200,
+        handshake_timeout_s: float = 5.0,
+        request_timeout_s: float = 5.0,
         idle_timeout_s: float = 120.0,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if port is None and tls is None:
             raise ValueError("a controller server needs a plain port or a TLS context")
-        if refresh_s <= 0 or max_connections < 1 or idle_timeout_s <= 0:
-            raise ValueError("refresh_s and idle_timeout_s must be > 0 and max_connections >= 1")
+        if refresh_s <= 0:
+            raise ValueError("refresh_s must be > 0")
+        #: Connection limits of each listener.
+        self.limits = ConnectionLimits(
+            max_connections=max_connections,
+            max_per_address=max_connections_per_address,
+            max_handshakes=max_handshakes,
+            handshake_timeout_s=handshake_timeout_s,
+            request_timeout_s=request_timeout_s,
+            idle_timeout_s=idle_timeout_s,
+        )
         self.provider = provider
         self.sink = sink
         self.host = host
@@ -177,8 +200,6 @@ class ControllerServer:
         self.signal_machine = SignalMachine(signal_config or SignalConfig())
         self.battery_limits_kw = battery_limits_kw
         self.refresh_s = refresh_s
-        self.max_connections = max_connections
-        self.idle_timeout_s = idle_timeout_s
         self.wall_clock = wall_clock
         #: Accepted writes, newest last (at most 1,000 kept).
         self.writes: deque[ControllerWrite] = deque(maxlen=_MAX_WRITES_KEPT)
@@ -193,7 +214,8 @@ class ControllerServer:
         self._tls = tls
         self._n_buildings = n_buildings
         self._regs: list[int] = []
-        self._servers: dict[str, ModbusTcpServer] = {}
+        self._servers: dict[str, GuardedTcpServer] = {}
+        self._slots: dict[str, ListenerSlots] = {}
         self._refresh_task: asyncio.Task[None] | None = None
         self._provider_failing = False
         self._points_by_offset: dict[str, dict[int, ControllerPoint]] = {}
@@ -214,6 +236,16 @@ class ControllerServer:
     def n_buildings(self) -> int:
         """Building blocks served."""
         return self._n_buildings or 0
+
+    def connection_stats(self) -> dict[str, ListenerStats]:
+        """Connections and TLS handshakes open now, and closing events, per listener.
+
+        Returns
+        -------
+        dict of str to ListenerStats
+            ``"plain"`` and ``"tls"`` (those listening).
+        """
+        return {kind: slots.stats() for kind, slots in self._slots.items()}
 
     async def start(self) -> None:
         """Take the first snapshot, lay out the image and open the listeners.
@@ -361,17 +393,17 @@ class ControllerServer:
         writable = kind == "tls"
         devices = [self._sim_device(unit_id, writable=writable) for unit_id in self.map.unit_ids]
         address = (self.host, self._ports[kind] or 0)
-        server: ModbusTcpServer
+        server: GuardedTcpServer
         if kind == "tls":
-            server = _GuardedTlsServer(devices, address=address, sslctx=self._tls)
+            server = GuardedTlsServer(devices, address=address, sslctx=self._tls)
         else:
-            server = _GuardedTcpServer(devices, address=address)
-        server.guard = _Guard(
+            server = GuardedTcpServer(devices, address=address)
+        slots = self._slots[kind] = ListenerSlots(f"controller server ({kind})", self.limits)
+        server.guard = Guard(
             codes=_READ_CODES | (_WRITE_CODES if writable else frozenset()),
             unit_ids=frozenset(self.map.unit_ids),
-            max_connections=self.max_connections,
-            idle_timeout_s=self.idle_timeout_s,
-            tls=writable,
+            slots=slots,
+            tls=self._tls if writable else None,
         )
         self._ports[kind] = await listen(server, what=f"controller server ({kind})", address=address)
         self._servers[kind] = server
@@ -440,7 +472,7 @@ class ControllerServer:
             return await self._read_action(function_code, start_address, address, count, registers, set_values)
         if function_code not in _WRITE_CODES or set_values is None:
             return ExcCodes.ILLEGAL_FUNCTION
-        return self._write(address, [int(value) for value in set_values], _PEER.get())
+        return self._write(address, [int(value) for value in set_values], CLIENT_SUBJECT.get())
 
     def _write(self, address: int, values: list[int], client: str) -> ExcCodes | None:
         """Validate a write, hand it to the sink, and apply it to the image."""
@@ -511,140 +543,7 @@ class ControllerServer:
         return low, high
 
 
-# --- connection guard ----------------------------------------------------------------------
-
-
-class _Guard:
-    """What a listener accepts: function codes, unit ids, connections, idle time."""
-
-    def __init__(
-        self, *, codes: frozenset[int], unit_ids: frozenset[int], max_connections: int, idle_timeout_s: float, tls: bool
-    ) -> None:
-        self.codes = codes
-        self.unit_ids = unit_ids
-        self.max_connections = max_connections
-        self.idle_timeout_s = idle_timeout_s
-        self.tls = tls
-
-
-class _GuardedHandler(ServerRequestHandler):
-    """Pymodbus' request handler with checks before its decoder, and the client's certificate."""
-
-    guard: _Guard
-    peer_name: str = ""
-    _idle: asyncio.TimerHandle | None = None
-
-    def callback_connected(self) -> None:
-        super().callback_connected()
-        listener = self.listener
-        if listener is not None and len(listener.active_connections) > self.guard.max_connections:
-            logger.warning("controller server: more than %d connections, closing one", self.guard.max_connections)
-            self.close()
-            return
-        if self.guard.tls:
-            self.peer_name = _subject(self.transport.get_extra_info("peercert"))
-            logger.debug("controller server: TLS client %s connected", self.peer_name)
-        self._arm_idle()
-
-    def callback_disconnected(self, exc: Exception | None) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        super().callback_disconnected(exc)
-
-    def callback_data(self, data: bytes, addr: tuple[Any, ...] | None = None) -> int:
-        self._arm_idle()
-        if len(data) < _MBAP.size:
-            return 0  # wait for the rest of the header
-        transaction, protocol, length, unit_id = _MBAP.unpack_from(data)
-        if protocol != 0 or not 2 <= length <= 254:
-            logger.debug("controller server: broken MBAP header %s, closing", data[:7].hex())
-            self.close()
-            return len(data)
-        end = 6 + length
-        if len(data) < end:
-            return 0
-        pdu = data[_MBAP.size : end]
-        function_code = pdu[0]
-        code = _precheck(pdu, unit_id, self.guard)
-        if code is not None:
-            response = ExceptionResponse(
-                function_code & 0x7F, exception_code=code, device_id=unit_id, transaction=transaction
-            )
-            self.server_send(response, addr)
-            return end
-        used = super().callback_data(data[:end], addr)
-        return used if used else end
-
-    async def handle_request(self) -> None:
-        _PEER.set(self.peer_name)
-        await super().handle_request()
-
-    def _arm_idle(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        self._idle = self.loop.call_later(self.guard.idle_timeout_s, self._close_idle)
-
-    def _close_idle(self) -> None:
-        logger.debug("controller server: closing an idle connection")
-        self.close()
-
-
-class _GuardedTcpServer(ModbusTcpServer):
-    guard: _Guard
-
-    def callback_new_connection(self) -> _GuardedHandler:
-        handler = _GuardedHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
-        handler.guard = self.guard
-        return handler
-
-
-class _GuardedTlsServer(ModbusTlsServer):
-    guard: _Guard
-
-    def callback_new_connection(self) -> _GuardedHandler:
-        handler = _GuardedHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
-        handler.guard = self.guard
-        return handler
-
-
 # --- helpers -------------------------------------------------------------------------------
-
-
-def _precheck(pdu: bytes, unit_id: int, guard: _Guard) -> ExcCodes | None:
-    """Exception code for a request pymodbus would answer wrongly or not at all, else ``None``."""
-    function_code = pdu[0]
-    if unit_id not in guard.unit_ids:
-        return ExcCodes.GATEWAY_NO_RESPONSE
-    if function_code not in guard.codes:
-        return ExcCodes.ILLEGAL_FUNCTION
-    if function_code == 3:
-        if len(pdu) != 5:
-            return ExcCodes.ILLEGAL_VALUE
-        count = int.from_bytes(pdu[3:5], "big")
-        return None if 1 <= count <= 125 else ExcCodes.ILLEGAL_VALUE
-    if function_code == 6:
-        return None if len(pdu) == 5 else ExcCodes.ILLEGAL_VALUE
-    if len(pdu) < 6:
-        return ExcCodes.ILLEGAL_VALUE
-    count, byte_count = int.from_bytes(pdu[3:5], "big"), pdu[5]
-    if not 1 <= count <= 123 or byte_count != 2 * count or len(pdu) != 6 + byte_count:
-        return ExcCodes.ILLEGAL_VALUE
-    return None
-
-
-def _subject(peercert: Any) -> str:
-    """``"CN=writer,O=Beucha"`` from ``ssl``'s decoded peer certificate."""
-    if not peercert:
-        return "?"
-    parts = [f"{_key_name(key)}={value}" for rdn in peercert.get("subject", ()) for key, value in rdn]
-    return ",".join(parts) or "?"
-
-
-def _key_name(key: str) -> str:
-    """Short attribute names as in RFC 4514 (``commonName`` -> ``CN``)."""
-    return {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU", "countryName": "C"}.get(
-        key, key
-    )
 
 
 def _encode(cpoint: ControllerPoint, value: float | str) -> list[int]:
