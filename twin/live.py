@@ -23,7 +23,7 @@ import os
 import signal
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
@@ -54,6 +54,8 @@ from twin.core.store import (
 )
 from twin.live_controllers import ControllerLink, ControllerOptions, building_order
 from twin.live_grid import DEFAULT_GRID_EVERY_S, prepare_worker, worker_step
+from twin.live_site import DEFAULT_SITE_CHECK_S, SiteWatch
+from twin.live_store import DEFAULT_RETRY_FIRST_S, DEFAULT_RETRY_MAX_S, StoreWriter
 
 __all__ = ["KPI_NAMES", "METERS_FILE", "LiveTwin", "import_meter_data", "run_live", "site_meters"]
 
@@ -107,6 +109,16 @@ class LiveTwin:
         Wall time between two status lines. [s]
     kpi_every_s : float, optional
         Wall time between two KPI updates while no quarter-hour ends. [s]
+    retry_first_s, retry_max_s : float, optional
+        Back-off of store writes that failed: the first wait, doubling up to the longest. [s]
+    max_pending_rows : mapping of str to int, optional
+        Rows kept in memory per table while the store fails (default
+        :data:`twin.live_store.DEFAULT_MAX_PENDING_ROWS`).
+    site_file : str or Path, optional
+        The site file, checked every ``site_check_s`` for changes (:class:`twin.live_site.SiteWatch`):
+        devices that moved to new addresses are polled there. ``None``: not watched.
+    site_check_s : float, optional
+        Wall time between two checks of the site file. [s]
     """
 
     def __init__(
@@ -119,10 +131,18 @@ class LiveTwin:
         status: Callable[[str], None] | None = None,
         status_every_s: float = 5.0,
         kpi_every_s: float = 2.0,
+        retry_first_s: float = DEFAULT_RETRY_FIRST_S,
+        retry_max_s: float = DEFAULT_RETRY_MAX_S,
+        max_pending_rows: Mapping[str, int] | None = None,
+        site_file: str | Path | None = None,
+        site_check_s: float = DEFAULT_SITE_CHECK_S,
     ) -> None:
         self.site = site
         self.store_dir = Path(store_dir)
+        self.base_dir = base_dir
         self.poller = SitePoller(site, base_dir=base_dir)
+        self.site_watch = SiteWatch(site_file, site) if site_file is not None else None
+        self.site_check_s = site_check_s
         self.factors = factors
         self.status = status
         self.status_every_s = status_every_s
@@ -130,10 +150,18 @@ class LiveTwin:
         shortest_s = min(state.interval_s for state in self.poller.states.values())
         self.tick_s = min(max(shortest_s / 2, 0.2), 5.0)
         self.means = {"1min": MeanAccumulator(60), "15min": MeanAccumulator(INTERVAL_S)}
-        self.tables = {name: MeanTable(self.store_dir, name, writable=True) for name in self.means}
+        tables = {name: MeanTable(self.store_dir, name, writable=True) for name in self.means}
+        #: The store's tables and files: failed writes are kept in memory and tried again.
+        self.store = StoreWriter(
+            self.store_dir,
+            tables,
+            max_pending_rows=max_pending_rows,
+            retry_first_s=retry_first_s,
+            retry_max_s=retry_max_s,
+        )
         self.meters = site_meters(site)
         self.boundaries = [*sorted({b for b in self.meters.values() if b != SUBSTATION}), SUBSTATION]
-        write_json_atomic(self.store_dir / METERS_FILE, self.meters)
+        self.store.write_json(self.store_dir / METERS_FILE, self.meters)
         self._counters_end: dict[str, float] = {}
         self._flow_index = {
             f"flow:{boundary}/{flow}": (i, j)
@@ -148,8 +176,9 @@ class LiveTwin:
         self.year_kpi_every_s = max(kpi_every_s, 10.0)
         self._next_year_kpis = 0.0
         self._year_kpis: Future[dict[str, dict[str, float | None]]] | None = None
+        # the year's KPIs and the site file's checks run here, off the event loop
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twin-live-kpis")
-        self._load_history()
+        self._load_history(tables["15min"])
         self.kpis: dict[str, dict[str, dict[str, float | None]]] = {"today": {}, "year": {}}
         self.snapshot: dict[str, Any] = {}
         self.flushes = 0
@@ -164,8 +193,14 @@ class LiveTwin:
         """Poll and keep the store until ``stop`` is set; then flush and close everything."""
         await self.poller.start()
         next_status = time.monotonic() + min(self.status_every_s, 2.0)
+        next_site_check = time.monotonic() + self.site_check_s
         try:
             while not stop.is_set():
+                if self.site_watch is not None and time.monotonic() >= next_site_check:
+                    site = await asyncio.get_running_loop().run_in_executor(self._executor, self.site_watch.check)
+                    if site is not None:
+                        await self.replace_site(site)
+                    next_site_check = time.monotonic() + self.site_check_s
                 self.tick()
                 if self.status is not None and time.monotonic() >= next_status:
                     self.status(self.status_line())
@@ -177,12 +212,34 @@ class LiveTwin:
             self.tick()
             self.close()
 
+    async def replace_site(self, site: Site) -> None:
+        """Poll the same devices as given by a changed site file (new addresses, maps, intervals).
+
+        Values held so far stay, as fresh or stale as they were, until the first reads at the new
+        addresses (:meth:`connectors.poller.SitePoller.adopt`).
+        """
+        poller = SitePoller(site, base_dir=self.base_dir)
+        poller.adopt(self.poller)
+        previous, self.poller, self.site = self.poller, poller, site
+        await previous.stop()
+        await poller.start()
+
     def close(self) -> None:
-        """Finish the year's KPIs (into the last snapshot) and stop the worker thread."""
+        """Write what the store still lacks, finish the year's KPIs (into the last snapshot), stop the worker thread.
+
+        Rows that cannot be written even now are logged and left in :attr:`store` (``pending_rows()``).
+        """
+        if not self.store.flush(force=True):
+            logger.error(
+                "store: %s row(s) could not be written before the stop (%s)",
+                ", ".join(f"{rows} {name}" for name, rows in self.store.pending_rows().items() if rows) or "no",
+                self.store.error,
+            )
         year, self._year_kpis = self._year_kpis, None
         if year is not None:
             self.kpis["year"] = year.result()
-            write_json_atomic(self.store_dir / SNAPSHOT_FILE, {**self.snapshot, "kpis": self.kpis})
+        self.snapshot = {**self.snapshot, "kpis": self.kpis, **self._store_sections()}
+        self.store.write_snapshot(self.store_dir / SNAPSHOT_FILE, self.snapshot)
         self._executor.shutdown(wait=True)
 
     def tick(self) -> None:
@@ -252,15 +309,15 @@ class LiveTwin:
             "devices": devices,
             "balance": {boundary: terms.as_dict() for boundary, terms in balance.items()},
             "kpis": self.kpis,
-            "store": {name: table.rows for name, table in self.tables.items()},
+            **self._store_sections(),
         }
         self.updated_wall_s = newest_wall
         for name, section in self.sections.items():
             self.snapshot[name] = section()
-        write_json_atomic(self.store_dir / SNAPSHOT_FILE, self.snapshot)
+        self.store.write_snapshot(self.store_dir / SNAPSHOT_FILE, self.snapshot)
 
     def status_line(self) -> str:
-        """One line: simulated time, devices ok / failing (named), district balance, today's energy."""
+        """One line: time, devices ok / failing, district balance (marked when stale), today's energy, store failure."""
         snap = self.snapshot
         failing = snap.get("failing", [])
         names = ", ".join(failing[:5]) + (f" +{len(failing) - 5}" if len(failing) > 5 else "")
@@ -276,15 +333,36 @@ class LiveTwin:
             return "?" if value is None else f"{value:.0f}"
 
         counts = f"{snap.get('devices_ok', 0)}/{snap.get('devices_total', 0)}"
+        stale = ""
+        if district.get("quality") == QUALITY_FLAGS["stale"]:
+            # held values of devices that stopped answering: said so, with their age
+            devices = snap.get("devices", {})
+            ages = [devices[d]["age_s"] for d in failing if devices.get(d, {}).get("age_s") is not None]
+            stale = f"(stale: last good read {max(ages):.0f} s ago) " if ages else "(stale) "
         return (
             f"{snap.get('sim_time_utc', '?')[:19]}Z devices {counts} ok"
             + (f", failing: {names}" if failing else "")
-            + f" | grid {kw('grid_kw')} kW (PV {kw('pv_kw')}, load {kw('load_kw')}, heat pumps {kw('heat_pump_kw')},"
+            + f" | grid {stale}{kw('grid_kw')} kW (PV {kw('pv_kw')}, load {kw('load_kw')},"
+            f" heat pumps {kw('heat_pump_kw')},"
             f" EVs {kw('ev_kw')}, batteries {kw('battery_kw')}, losses {kw('losses_kw')})"
             f" | today import {kwh('import_kwh')} kWh, export {kwh('export_kwh')} kWh"
+            + ("" if self.store.error is None else f" | STORE FAILING: {self.store.error}")
         )
 
     # --- store and KPIs -----------------------------------------------------------------
+
+    def _store_sections(self) -> dict[str, Any]:
+        """The snapshot's ``store`` (committed rows per table), ``store_status`` and ``alerts``."""
+        return {
+            "store": dict(self.store.rows),
+            "store_status": self.store.status(),
+            "alerts": self.store.alerts()
+            + (
+                [{"level": "warn", "text": self.site_watch.problem}]
+                if self.site_watch is not None and self.site_watch.problem
+                else []
+            ),
+        }
 
     def _store_means(self, now_sim: float | None) -> None:
         for name, accumulator in self.means.items():
@@ -299,8 +377,9 @@ class LiveTwin:
                         {channel: column[row] for channel, column in flows.items()}
                     )
                 self._matrix = None
-            self.tables[name].append(times, values, flags)
+            self.store.append(name, times, values, flags)
             self.flushes += 1
+        self.store.flush()  # rows kept while the store failed, when the back-off allows
 
     def _quarter_flows(self, times: np.ndarray, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Energy flows per boundary and quarter-hour: import/export from the meters' counters."""
@@ -412,9 +491,8 @@ class LiveTwin:
             out[boundary]["quarters"] = float(matrix.shape[0])
         return out
 
-    def _load_history(self) -> None:
+    def _load_history(self, table: MeanTable) -> None:
         """Take the year's stored flows and the last counter readings from the 15-minute table."""
-        table = self.tables["15min"]
         if table.rows == 0:
             return
         ds = table.read()
@@ -478,7 +556,14 @@ async def run_live(
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     with StoreLock(store_dir, f"twin live --site {site_file}"):
-        twin = LiveTwin(site, store_dir, base_dir=Path(site_file).parent, status=status, status_every_s=status_every_s)
+        twin = LiveTwin(
+            site,
+            store_dir,
+            base_dir=Path(site_file).parent,
+            status=status,
+            status_every_s=status_every_s,
+            site_file=site_file,
+        )
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         running = asyncio.create_task(twin.run(stop), name="twin-live")
