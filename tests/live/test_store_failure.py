@@ -81,6 +81,7 @@ async def test_failed_store_writes_are_kept_retried_and_reported(server_loop: Se
                 lambda: (
                     (s := read_snapshot(store)).get("store_status", {}).get("ok") is False
                     and s["store_status"]["pending_rows"]["1min"] >= 10
+                    and s["store_status"]["pending_rows"]["15min"] >= 1
                     and s
                 ),
                 task=task,
@@ -105,11 +106,13 @@ async def test_failed_store_writes_are_kept_retried_and_reported(server_loop: Se
             lambda: (
                 (s := read_snapshot(store)).get("store_status", {}).get("ok") is True
                 and s["store_status"]["pending_rows"] == {"1min": 0, "15min": 0}
+                and s["store"]["15min"] >= 3
                 and s
             ),
             task=task,
         )
         assert recovered["store_status"]["late_rows"]["1min"] >= 10
+        assert recovered["store_status"]["late_rows"]["15min"] >= 1
         assert recovered["store_status"]["dropped_rows"] == {"1min": 0, "15min": 0}
         assert not recovered["alerts"]
         healthy = create_app(tmp_path, store_dir=store, credentials={"u": "p"}).server.test_client().get("/healthz")
