@@ -3,11 +3,13 @@
 :class:`LiveTwin` wires :class:`connectors.poller.SitePoller` to the twin core: every tick (the
 shortest polling interval, halved) it stamps the latest values with the field's simulated time, derives
 the live balance (:func:`twin.core.balance.live_balance`), writes the snapshot atomically, and
-feeds 1-minute and 15-minute means to the Zarr tables of the store (:mod:`twin.core.store`). At
-the end of each quarter-hour it turns the meters' import/export counters into the quarter's
-energy flows per boundary (:func:`twin.core.kpi.energy_from_counters`) and stores them beside
-the means; the KPIs for today and for the year so far (Europe/Berlin days and years of simulated
-time) come from those flows through :func:`twin.core.kpi.energy_kpis`, the scenarios' KPI code.
+feeds 1-minute and 15-minute means to the Zarr tables of the store (:mod:`twin.core.store`;
+writes that fail are kept and tried again, :mod:`twin.live_store`). At the end of each
+quarter-hour it turns the meters' import/export counters into the quarter's energy flows per
+boundary, missing or estimated where readings are missing (:mod:`twin.live_flows`), and stores
+them beside the means; a changed site file is read again (:mod:`twin.live_site`). The KPIs for
+today and for the year so far (Europe/Berlin days and years of simulated time) come from those
+flows through :func:`twin.core.kpi.energy_kpis`, the scenarios' KPI code.
 :func:`import_meter_data` back-fills the flows from meter data files (``twin import``).
 """
 
