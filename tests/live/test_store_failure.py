@@ -144,3 +144,27 @@ def test_rows_kept_in_memory_are_bounded_and_the_loss_is_reported(tmp_path: Path
     table = read_table(store, "1min")
     assert table["value"].sel(channel="c").values.tolist() == [3.0, 4.0, 5.0, 6.0, 7.0]
     assert not _leftovers(store)
+
+
+@pytest.mark.asyncio
+async def test_stop_while_the_store_fails_names_the_rows_not_written(
+    server_loop: ServerLoopThread, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    running = start_field(server_loop, buildings=1)
+    site = running.field.site(clock_port=running.clock_port, interval_s=0.1, timeout_s=0.3)
+    store = tmp_path / "store"
+    twin = LiveTwin(site, store, retry_first_s=0.1, retry_max_s=0.4)
+    stop, task = run_twin(twin, running)
+    try:
+        await wait_for("minutes stored", lambda: read_snapshot(store).get("store", {}).get("1min", 0) >= 2, task=task)
+        with _unwritable(_table_paths(store)):
+            await wait_for("minutes kept in memory", lambda: twin.store.pending_rows()["1min"] >= 3, task=task)
+            stop.set()
+            await task
+    finally:
+        stop.set()
+        await task
+    assert twin.store.pending_rows()["1min"] >= 3 and twin.store.error
+    stopped = [r.getMessage() for r in caplog.records if "could not be written before the stop" in r.getMessage()]
+    assert len(stopped) == 1 and "1min" in stopped[0], stopped
+    assert not _leftovers(store)
