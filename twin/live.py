@@ -356,7 +356,7 @@ class LiveTwin:
             f" heat pumps {kw('heat_pump_kw')},"
             f" EVs {kw('ev_kw')}, batteries {kw('battery_kw')}, losses {kw('losses_kw')})"
             f" | today import {kwh('import_kwh')} kWh, export {kwh('export_kwh')} kWh"
-            + ("" if self.store.error is None else f" | STORE FAILING: {self.store.error}")
+            + (f" | STORE FAILING: {failure}" if (failure := self.store.error or self.store.snapshot_error) else "")
         )
 
     # --- store and KPIs -----------------------------------------------------------------
