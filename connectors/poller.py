@@ -28,7 +28,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -251,6 +251,31 @@ class SitePoller:
         if self._clock_reader is not None:
             await self._read_clock()
         await asyncio.gather(*(self._read_device(device_id) for device_id in self.states))
+
+    def adopt(self, previous: SitePoller) -> None:
+        """Carry over what a poller of the same devices knew: held values, their read times and flags, the clock.
+
+        For a poller built from a changed site file (the devices moved to new addresses):
+        values stay exactly as fresh or as stale as they were until the first reads at the new
+        addresses. Call it before :meth:`start`.
+        """
+        for device_id, state in self.states.items():
+            old = previous.states.get(device_id)
+            if old is None:
+                continue
+            self.states[device_id] = replace(
+                old,
+                device=state.device,
+                interval_s=state.interval_s,
+                values=dict(old.values),
+                last_flag=dict(old.last_flag),
+                good_mono_s=dict(old.good_mono_s),
+                good_sim_s=dict(old.good_sim_s),
+                good_wall_s=dict(old.good_wall_s),
+            )
+        if previous.clock.sim_s is not None:
+            self.clock = replace(previous.clock)
+        self.polls = previous.polls
 
     # --- state --------------------------------------------------------------------------
 

@@ -131,11 +131,14 @@ def create_app(
 
 def _healthz(config: DashboardConfig) -> Response:
     snapshot = load_snapshot(config.store_dir)
+    store = (snapshot or {}).get("store_status") or {}
+    failing = {"store_error": store.get("error"), "store_pending_rows": store.get("pending_rows")}
     return jsonify(
-        status="ok",
+        status="degraded" if store.get("ok") is False else "ok",
         snapshot=snapshot is not None,
         sim_time_utc=(snapshot or {}).get("sim_time_utc"),
         results=len(list_results(config.results_dir)),
+        **(failing if store.get("ok") is False else {}),
     )
 
 

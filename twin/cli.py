@@ -332,6 +332,9 @@ def live(
             controllers=options,
         )
     )
+    unwritten = ", ".join(f"{rows} {name}" for name, rows in twin.store.pending_rows().items() if rows)
+    if unwritten:
+        raise TwinError(f"{store}: stopped with {unwritten} row(s) the store did not take ({twin.store.error})")
     print(f"twin live: stopped; snapshot and {twin.flushes} flush(es) in {store}", flush=True)
 
 

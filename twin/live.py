@@ -3,11 +3,13 @@
 :class:`LiveTwin` wires :class:`connectors.poller.SitePoller` to the twin core: every tick (the
 shortest polling interval, halved) it stamps the latest values with the field's simulated time, derives
 the live balance (:func:`twin.core.balance.live_balance`), writes the snapshot atomically, and
-feeds 1-minute and 15-minute means to the Zarr tables of the store (:mod:`twin.core.store`). At
-the end of each quarter-hour it turns the meters' import/export counters into the quarter's
-energy flows per boundary (:func:`twin.core.kpi.energy_from_counters`) and stores them beside
-the means; the KPIs for today and for the year so far (Europe/Berlin days and years of simulated
-time) come from those flows through :func:`twin.core.kpi.energy_kpis`, the scenarios' KPI code.
+feeds 1-minute and 15-minute means to the Zarr tables of the store (:mod:`twin.core.store`;
+writes that fail are kept and tried again, :mod:`twin.live_store`). At the end of each
+quarter-hour it turns the meters' import/export counters into the quarter's energy flows per
+boundary, missing or estimated where readings are missing (:mod:`twin.live_flows`), and stores
+them beside the means; a changed site file is read again (:mod:`twin.live_site`). The KPIs for
+today and for the year so far (Europe/Berlin days and years of simulated time) come from those
+flows through :func:`twin.core.kpi.energy_kpis`, the scenarios' KPI code.
 :func:`twin.importing.import_meter_data` back-fills the flows from meter data files (``twin import``).
 """
 
@@ -23,7 +25,7 @@ import os
 import signal
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
@@ -41,7 +43,7 @@ from connectors.poller import SitePoller
 from connectors.site import Site, load_site
 from twin.core.balance import MeteredPower, live_balance
 from twin.core.errors import ConfigError
-from twin.core.kpi import GEG_2024, CarrierFactors, energy_from_counters, energy_kpis
+from twin.core.kpi import GEG_2024, CarrierFactors, energy_kpis
 from twin.core.schema import QUALITY_FLAGS, SUBSTATION
 from twin.core.store import (
     READINGS_FILE,
@@ -50,11 +52,13 @@ from twin.core.store import (
     MeanTable,
     StoreLock,
     read_json,
-    write_json_atomic,
 )
 from twin.importing import METERS_FILE, site_meters
 from twin.live_controllers import ControllerLink, ControllerOptions, building_order
+from twin.live_flows import COUNTED_FLOWS, FLOWS, QuarterFlows, load_terms
 from twin.live_grid import DEFAULT_GRID_EVERY_S, prepare_worker, worker_step
+from twin.live_site import DEFAULT_SITE_CHECK_S, SiteWatch
+from twin.live_store import DEFAULT_RETRY_FIRST_S, DEFAULT_RETRY_MAX_S, StoreWriter
 
 __all__ = ["KPI_NAMES", "METERS_FILE", "LiveTwin", "run_live", "site_meters"]
 
@@ -77,7 +81,6 @@ KPI_NAMES: Final[tuple[str, ...]] = (
     "co2_kg",
 )
 LOCAL_TZ: Final[ZoneInfo] = ZoneInfo("Europe/Berlin")
-_FLOWS: Final[tuple[str, ...]] = ("import_kwh", "export_kwh", "load_kwh", "generation_kwh", "fuel_kwh")
 _FLAG_NAMES: Final[dict[int, str]] = {value: name for name, value in QUALITY_FLAGS.items()}
 _POWER_OF_KIND: Final[dict[str, str]] = {
     "substation_meter": "p_meter_kw",
@@ -106,6 +109,16 @@ class LiveTwin:
         Wall time between two status lines. [s]
     kpi_every_s : float, optional
         Wall time between two KPI updates while no quarter-hour ends. [s]
+    retry_first_s, retry_max_s : float, optional
+        Back-off of store writes that failed: the first wait, doubling up to the longest. [s]
+    max_pending_rows : mapping of str to int, optional
+        Rows kept in memory per table while the store fails (default
+        :data:`twin.live_store.DEFAULT_MAX_PENDING_ROWS`).
+    site_file : str or Path, optional
+        The site file, checked every ``site_check_s`` for changes (:class:`twin.live_site.SiteWatch`):
+        devices that moved to new addresses are polled there. ``None``: not watched.
+    site_check_s : float, optional
+        Wall time between two checks of the site file. [s]
     """
 
     def __init__(
@@ -118,10 +131,18 @@ class LiveTwin:
         status: Callable[[str], None] | None = None,
         status_every_s: float = 5.0,
         kpi_every_s: float = 2.0,
+        retry_first_s: float = DEFAULT_RETRY_FIRST_S,
+        retry_max_s: float = DEFAULT_RETRY_MAX_S,
+        max_pending_rows: Mapping[str, int] | None = None,
+        site_file: str | Path | None = None,
+        site_check_s: float = DEFAULT_SITE_CHECK_S,
     ) -> None:
         self.site = site
         self.store_dir = Path(store_dir)
+        self.base_dir = base_dir
         self.poller = SitePoller(site, base_dir=base_dir)
+        self.site_watch = SiteWatch(site_file, site) if site_file is not None else None
+        self.site_check_s = site_check_s
         self.factors = factors
         self.status = status
         self.status_every_s = status_every_s
@@ -129,26 +150,39 @@ class LiveTwin:
         shortest_s = min(state.interval_s for state in self.poller.states.values())
         self.tick_s = min(max(shortest_s / 2, 0.2), 5.0)
         self.means = {"1min": MeanAccumulator(60), "15min": MeanAccumulator(INTERVAL_S)}
-        self.tables = {name: MeanTable(self.store_dir, name, writable=True) for name in self.means}
+        tables = {name: MeanTable(self.store_dir, name, writable=True) for name in self.means}
+        #: The store's tables and files: failed writes are kept in memory and tried again.
+        self.store = StoreWriter(
+            self.store_dir,
+            tables,
+            max_pending_rows=max_pending_rows,
+            retry_first_s=retry_first_s,
+            retry_max_s=retry_max_s,
+        )
         self.meters = site_meters(site)
         self.boundaries = [*sorted({b for b in self.meters.values() if b != SUBSTATION}), SUBSTATION]
-        write_json_atomic(self.store_dir / METERS_FILE, self.meters)
-        self._counters_end: dict[str, float] = {}
+        self.store.write_json(self.store_dir / METERS_FILE, self.meters)
+        #: The quarters' energy flows from the counters and balance means, with their quality.
+        self.flows = QuarterFlows(site, self.meters, self.boundaries)
         self._flow_index = {
             f"flow:{boundary}/{flow}": (i, j)
             for i, boundary in enumerate(self.boundaries)
-            for j, flow in enumerate(_FLOWS)
+            for j, flow in enumerate(FLOWS)
         }
-        self._flow_shape = (len(self.boundaries), len(_FLOWS))
+        self._flow_shape = (len(self.boundaries), len(FLOWS))
+        # quarter start -> (boundary, flow) energies and their quality flags, for the KPIs
         self._flows: dict[int, np.ndarray] = {}
-        self._matrix: tuple[np.ndarray, np.ndarray] | None = None
+        self._flow_flags: dict[int, np.ndarray] = {}
+        self._matrix: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._next_kpis = 0.0
         self.kpi_every_s = kpi_every_s
         self.year_kpi_every_s = max(kpi_every_s, 10.0)
         self._next_year_kpis = 0.0
         self._year_kpis: Future[dict[str, dict[str, float | None]]] | None = None
+        self._year_flows: tuple[np.ndarray, np.ndarray] | None = None
+        # the year's KPIs and the site file's checks run here, off the event loop
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twin-live-kpis")
-        self._load_history()
+        self._load_history(tables["15min"])
         self.kpis: dict[str, dict[str, dict[str, float | None]]] = {"today": {}, "year": {}}
         self.snapshot: dict[str, Any] = {}
         self.flushes = 0
@@ -163,8 +197,14 @@ class LiveTwin:
         """Poll and keep the store until ``stop`` is set; then flush and close everything."""
         await self.poller.start()
         next_status = time.monotonic() + min(self.status_every_s, 2.0)
+        next_site_check = time.monotonic() + self.site_check_s
         try:
             while not stop.is_set():
+                if self.site_watch is not None and time.monotonic() >= next_site_check:
+                    site = await asyncio.get_running_loop().run_in_executor(self._executor, self.site_watch.check)
+                    if site is not None:
+                        await self.replace_site(site)
+                    next_site_check = time.monotonic() + self.site_check_s
                 self.tick()
                 if self.status is not None and time.monotonic() >= next_status:
                     self.status(self.status_line())
@@ -176,12 +216,36 @@ class LiveTwin:
             self.tick()
             self.close()
 
+    async def replace_site(self, site: Site) -> None:
+        """Poll the same devices as given by a changed site file (new addresses, maps, intervals).
+
+        Values held so far stay, as fresh or stale as they were, until the first reads at the new
+        addresses (:meth:`connectors.poller.SitePoller.adopt`).
+        """
+        poller = SitePoller(site, base_dir=self.base_dir)
+        poller.adopt(self.poller)
+        previous, self.poller, self.site = self.poller, poller, site
+        await previous.stop()
+        await poller.start()
+
     def close(self) -> None:
-        """Finish the year's KPIs (into the last snapshot) and stop the worker thread."""
+        """Write what the store still lacks, finish the year's KPIs (into the last snapshot), stop the worker thread.
+
+        Rows that cannot be written even now are logged and left in :attr:`store` (``pending_rows()``).
+        """
+        if not self.store.flush(force=True):
+            logger.error(
+                "store: %s row(s) could not be written before the stop (%s)",
+                ", ".join(f"{rows} {name}" for name, rows in self.store.pending_rows().items() if rows) or "no",
+                self.store.error,
+            )
         year, self._year_kpis = self._year_kpis, None
         if year is not None:
-            self.kpis["year"] = year.result()
-            write_json_atomic(self.store_dir / SNAPSHOT_FILE, {**self.snapshot, "kpis": self.kpis})
+            year.result()
+        if self._year_flows is not None:  # the last snapshot has the year's KPIs of the last quarters
+            self.kpis["year"] = self._kpis(*self._year_flows)
+        self.snapshot = {**self.snapshot, "kpis": self.kpis, **self._store_sections()}
+        self.store.write_snapshot(self.store_dir / SNAPSHOT_FILE, self.snapshot)
         self._executor.shutdown(wait=True)
 
     def tick(self) -> None:
@@ -229,7 +293,9 @@ class LiveTwin:
         for boundary, terms in balance.items():
             for name, term in terms.as_dict().items():
                 if name.endswith("_kw") and not isinstance(term, str):
-                    sample[f"balance:{boundary}/{name}"] = None if term is None else float(term)
+                    # the means take valid readings only: held values of silent devices are not measurements
+                    ok = term is not None and terms.quality == QUALITY_FLAGS["ok"]
+                    sample[f"balance:{boundary}/{name}"] = float(term) if ok and term is not None else None
                     flags[f"balance:{boundary}/{name}"] = terms.quality
         if any(value is not None for value in sample.values()):  # nothing read yet: no empty interval
             for accumulator in self.means.values():
@@ -251,15 +317,15 @@ class LiveTwin:
             "devices": devices,
             "balance": {boundary: terms.as_dict() for boundary, terms in balance.items()},
             "kpis": self.kpis,
-            "store": {name: table.rows for name, table in self.tables.items()},
+            **self._store_sections(),
         }
         self.updated_wall_s = newest_wall
         for name, section in self.sections.items():
             self.snapshot[name] = section()
-        write_json_atomic(self.store_dir / SNAPSHOT_FILE, self.snapshot)
+        self.store.write_snapshot(self.store_dir / SNAPSHOT_FILE, self.snapshot)
 
     def status_line(self) -> str:
-        """One line: simulated time, devices ok / failing (named), district balance, today's energy."""
+        """One line: time, devices ok / failing, district balance (marked when stale), today's energy, store failure."""
         snap = self.snapshot
         failing = snap.get("failing", [])
         names = ", ".join(failing[:5]) + (f" +{len(failing) - 5}" if len(failing) > 5 else "")
@@ -275,80 +341,89 @@ class LiveTwin:
             return "?" if value is None else f"{value:.0f}"
 
         counts = f"{snap.get('devices_ok', 0)}/{snap.get('devices_total', 0)}"
+        stale = ""
+        if district.get("quality") == QUALITY_FLAGS["stale"]:
+            # held values of devices that stopped answering: said so, with their age
+            devices = snap.get("devices", {})
+            ages = [devices[d]["age_s"] for d in failing if devices.get(d, {}).get("age_s") is not None]
+            stale = f"(stale: last good read {max(ages):.0f} s ago) " if ages else "(stale) "
         return (
             f"{snap.get('sim_time_utc', '?')[:19]}Z devices {counts} ok"
             + (f", failing: {names}" if failing else "")
-            + f" | grid {kw('grid_kw')} kW (PV {kw('pv_kw')}, load {kw('load_kw')}, heat pumps {kw('heat_pump_kw')},"
+            + f" | grid {stale}{kw('grid_kw')} kW (PV {kw('pv_kw')}, load {kw('load_kw')},"
+            f" heat pumps {kw('heat_pump_kw')},"
             f" EVs {kw('ev_kw')}, batteries {kw('battery_kw')}, losses {kw('losses_kw')})"
             f" | today import {kwh('import_kwh')} kWh, export {kwh('export_kwh')} kWh"
+            + (f" | STORE FAILING: {failure}" if (failure := self.store.error or self.store.snapshot_error) else "")
         )
 
     # --- store and KPIs -----------------------------------------------------------------
+
+    def _store_sections(self) -> dict[str, Any]:
+        """The snapshot's ``store`` (committed rows per table), ``store_status`` and ``alerts``."""
+        return {
+            "store": dict(self.store.rows),
+            "store_status": self.store.status(),
+            "alerts": self.store.alerts()
+            + (
+                [{"level": "warn", "text": self.site_watch.problem}]
+                if self.site_watch is not None and self.site_watch.problem
+                else []
+            ),
+        }
 
     def _store_means(self, now_sim: float | None) -> None:
         for name, accumulator in self.means.items():
             times, values, flags = accumulator.pop_complete(now_sim)
             if not times.size:
                 continue
+            earlier: dict[int, dict[str, float]] = {}
             if name == "15min":
-                flows = self._quarter_flows(times, values)
-                values.update(flows)
+                batch = self.flows.compute(times, values, read_json(self.store_dir / READINGS_FILE, {}))
+                values.update(batch.values)
+                flags.update(batch.flags)
                 for row, start in enumerate(times.tolist()):
-                    self._flows[int(start)] = self._flow_row(
-                        {channel: column[row] for channel, column in flows.items()}
+                    self._set_flows(
+                        int(start),
+                        {channel: column[row] for channel, column in batch.values.items()},
+                        {channel: column[row] for channel, column in batch.flags.items()},
                     )
+                earlier = batch.earlier
                 self._matrix = None
-            self.tables[name].append(times, values, flags)
+            self.store.append(name, times, values, flags)
+            if earlier:  # a gap's share of the energy, for quarters stored before (the table merges them)
+                starts = sorted(earlier)
+                channels = sorted({channel for flows in earlier.values() for channel in flows})
+                estimated = QUALITY_FLAGS["estimated"]
+                for start in starts:
+                    self._set_flows(start, earlier[start], dict.fromkeys(earlier[start], estimated))
+                self.store.append(
+                    "15min",
+                    np.asarray(starts, dtype=np.int64),
+                    {c: np.array([earlier[t].get(c, np.nan) for t in starts]) for c in channels},
+                    {
+                        c: np.array([estimated if c in earlier[t] else QUALITY_FLAGS["missing"] for t in starts])
+                        for c in channels
+                    },
+                )
             self.flushes += 1
+        self.store.flush()  # rows kept while the store failed, when the back-off allows
 
-    def _quarter_flows(self, times: np.ndarray, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Energy flows per boundary and quarter-hour: import/export from the meters' counters."""
-        flows: dict[str, np.ndarray] = {}
-        readings = read_json(self.store_dir / READINGS_FILE, {})
-        for meter, boundary in self.meters.items():
-            for flow, counter in (("import_kwh", "energy_import_kwh"), ("export_kwh", "energy_export_kwh")):
-                channel = f"{meter}/{counter}"
-                column = values.get(channel, np.full(times.size, np.nan))
-                initial = self._counters_end.get(channel)
-                if initial is None:
-                    initial = _year_start_reading(readings.get(meter, []), counter, int(times[0]))
-                energy = energy_from_counters(
-                    xr.DataArray(_ffill(column), dims="time"), initial_kwh=math.nan if initial is None else initial
-                ).values
-                energy[~np.isfinite(column)] = np.nan  # the energy of a gap lands in the next good quarter
-                finite = column[np.isfinite(column)]
-                if finite.size:
-                    self._counters_end[channel] = float(finite[-1])
-                flows[f"flow:{boundary}/{flow}"] = energy
-        fuel = {boundary: np.zeros(times.size) for boundary in self.boundaries}
-        for device in self.site.devices:
-            if device.kind == "gas_meter":
-                channel = f"{device.id}/energy_fuel_kwh"
-                column = values.get(channel, np.full(times.size, np.nan))
-                energy = energy_from_counters(
-                    xr.DataArray(_ffill(column), dims="time"),
-                    initial_kwh=self._counters_end.get(channel, math.nan),
-                ).values
-                finite = column[np.isfinite(column)]
-                if finite.size:
-                    self._counters_end[channel] = float(finite[-1])
-                for boundary in {device.building or SUBSTATION, SUBSTATION}:
-                    if boundary in fuel:
-                        fuel[boundary] = fuel[boundary] + np.nan_to_num(energy)
-        for boundary in self.boundaries:
-            load = sum(
-                values.get(f"balance:{boundary}/{term}", np.full(times.size, np.nan)).clip(min=0)
-                for term in _load_terms(boundary)
-            )
-            pv = values.get(f"balance:{boundary}/pv_kw", np.full(times.size, np.nan))
-            flows[f"flow:{boundary}/load_kwh"] = np.asarray(load) * _DT_H
-            flows[f"flow:{boundary}/generation_kwh"] = (-pv).clip(min=0) * _DT_H
-            flows[f"flow:{boundary}/fuel_kwh"] = fuel[boundary]
-        return flows
+    def _set_flows(self, start: int, values: dict[str, float], flags: dict[str, int]) -> None:
+        """Keep a quarter's flows (the given channels) and their flags for the KPIs."""
+        row = self._flows.setdefault(start, np.full(self._flow_shape, np.nan))
+        quality = self._flow_flags.setdefault(start, np.full(self._flow_shape, QUALITY_FLAGS["missing"], dtype=np.int8))
+        for channel, value in values.items():
+            index = self._flow_index.get(channel)
+            if index is not None:
+                row[index] = value
+                quality[index] = flags.get(
+                    channel, QUALITY_FLAGS["ok"] if math.isfinite(value) else QUALITY_FLAGS["missing"]
+                )
 
     def _flow_row(self, flows: dict[str, float]) -> np.ndarray:
         """Flows of one quarter as a (boundary, flow) array, NaN where unknown."""
-        row = np.full((len(self.boundaries), len(_FLOWS)), np.nan)
+        row = np.full((len(self.boundaries), len(FLOWS)), np.nan)
         for channel, value in flows.items():
             index = self._flow_index.get(channel)
             if index is not None:
@@ -369,12 +444,12 @@ class LiveTwin:
         for meter, boundary in self.meters.items():
             for flow, counter in (("import_kwh", "energy_import_kwh"), ("export_kwh", "energy_export_kwh")):
                 channel = f"{meter}/{counter}"
-                now_value, end = sample.get(channel), self._counters_end.get(channel)
+                now_value, end = sample.get(channel), self.flows.last_kwh.get(channel)
                 open_flows[f"flow:{boundary}/{flow}"] = (
                     max(now_value - end, 0.0) if now_value is not None and end is not None else math.nan
                 )
         for boundary, terms in balance_kw.items():
-            load = sum(max(terms.get(t) or 0.0, 0.0) for t in _load_terms(boundary))
+            load = sum(max(terms.get(t) or 0.0, 0.0) for t in load_terms(boundary))
             open_flows[f"flow:{boundary}/load_kwh"] = load * elapsed_h
             open_flows[f"flow:{boundary}/generation_kwh"] = max(-(terms.get("pv_kw") or 0.0), 0.0) * elapsed_h
             open_flows[f"flow:{boundary}/fuel_kwh"] = 0.0
@@ -383,14 +458,25 @@ class LiveTwin:
         year_start = local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
         if self._matrix is None or (self._matrix[0].size and self._matrix[0][0] < year_start):
             self._flows = {start: flows for start, flows in self._flows.items() if start >= year_start}
+            self._flow_flags = {start: self._flow_flags[start] for start in self._flows}
             stored = sorted(self._flows)
             matrix = np.stack([self._flows[t] for t in stored]) if stored else np.zeros((0, *self._flow_shape))
-            self._matrix = (np.asarray(stored, dtype=np.int64), matrix)
-        times, matrix = self._matrix
+            quality = (
+                np.stack([self._flow_flags[t] for t in stored])
+                if stored
+                else np.zeros((0, *self._flow_shape), dtype=np.int8)
+            )
+            self._matrix = (np.asarray(stored, dtype=np.int64), matrix, quality)
+        times, matrix, quality = self._matrix
         closed = times < open_start
         times = np.append(times[closed], open_start)
-        matrix = np.concatenate([matrix[closed], self._flow_row(open_flows)[None]])
-        self.kpis["today"] = self._kpis(matrix[times >= day_start])
+        open_row = self._flow_row(open_flows)
+        matrix = np.concatenate([matrix[closed], open_row[None]])
+        open_flags = np.where(np.isfinite(open_row), QUALITY_FLAGS["ok"], QUALITY_FLAGS["missing"]).astype(np.int8)
+        quality = np.concatenate([quality[closed], open_flags[None]])
+        self.kpis["today"] = self._kpis(matrix[times >= day_start], quality[times >= day_start])
+        in_year = times >= year_start
+        self._year_flows = (matrix[in_year], quality[in_year])
         # the year's KPIs take up to a second late in the year: a worker thread computes them
         # (numpy releases the GIL), at most every year_kpi_every_s, so polling never waits
         year = self._year_kpis
@@ -399,39 +485,43 @@ class LiveTwin:
             self._year_kpis = None
         if self._year_kpis is None and time.monotonic() >= self._next_year_kpis:
             self._next_year_kpis = time.monotonic() + self.year_kpi_every_s
-            self._year_kpis = self._executor.submit(self._kpis, matrix[times >= year_start])
+            self._year_kpis = self._executor.submit(self._kpis, *self._year_flows)
 
-    def _kpis(self, matrix: np.ndarray) -> dict[str, dict[str, float | None]]:
-        data = {flow: (("time", "boundary"), matrix[:, :, index]) for index, flow in enumerate(_FLOWS)}
+    def _kpis(self, matrix: np.ndarray, quality: np.ndarray) -> dict[str, dict[str, float | None]]:
+        """KPIs per boundary of quarters' flows, with how much of the energy is estimated and how many quarters miss."""
+        data = {flow: (("time", "boundary"), matrix[:, :, index]) for index, flow in enumerate(FLOWS)}
         flows = xr.Dataset(data, coords={"boundary": self.boundaries}, attrs={"dt_h": _DT_H, "time_dim": "time"})
         kpis = energy_kpis(flows, factors=self.factors)
+        counted = [FLOWS.index(flow) for flow in COUNTED_FLOWS]
+        estimated = QUALITY_FLAGS["estimated"]
         out: dict[str, dict[str, float | None]] = {}
         for index, boundary in enumerate(self.boundaries):
             out[boundary] = {name: _number(kpis[name].values[index]) for name in KPI_NAMES if name in kpis}
             out[boundary]["quarters"] = float(matrix.shape[0])
+            out[boundary]["estimated_energy_kwh"] = float(
+                np.nansum(np.where(quality[:, index, counted] == estimated, matrix[:, index, counted], 0.0))
+            )
+            out[boundary]["missing_quarters"] = float(
+                np.count_nonzero(~np.isfinite(matrix[:, index, FLOWS.index("import_kwh")]))
+            )
         return out
 
-    def _load_history(self) -> None:
+    def _load_history(self, table: MeanTable) -> None:
         """Take the year's stored flows and the last counter readings from the 15-minute table."""
-        table = self.tables["15min"]
         if table.rows == 0:
             return
         ds = table.read()
         channels = [str(c) for c in ds["channel"].values]
-        values = ds["value"].values
+        values, quality = ds["value"].values, ds["quality"].values
+        starts = ds["time"].values.astype("datetime64[s]").astype(np.int64)
+        counters = set(self.flows.counters)
         for index, channel in enumerate(channels):
             column = values[:, index]
             if channel in self._flow_index:
-                starts = ds["time"].values.astype("datetime64[s]").astype(np.int64)
                 for row in np.flatnonzero(np.isfinite(column)):
-                    start = int(starts[row])
-                    if start not in self._flows:
-                        self._flows[start] = np.full(self._flow_shape, np.nan)
-                    self._flows[start][self._flow_index[channel]] = column[row]
-            elif channel.endswith(("/energy_import_kwh", "/energy_export_kwh", "/energy_fuel_kwh")):
-                finite = column[np.isfinite(column)]
-                if finite.size:
-                    self._counters_end[channel] = float(finite[-1])
+                    self._set_flows(int(starts[row]), {channel: column[row]}, {channel: int(quality[row, index])})
+            elif channel in counters:
+                self.flows.take_history(channel, starts, column)
 
 
 async def run_live(
@@ -477,7 +567,14 @@ async def run_live(
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     with StoreLock(store_dir, f"twin live --site {site_file}"):
-        twin = LiveTwin(site, store_dir, base_dir=Path(site_file).parent, status=status, status_every_s=status_every_s)
+        twin = LiveTwin(
+            site,
+            store_dir,
+            base_dir=Path(site_file).parent,
+            status=status,
+            status_every_s=status_every_s,
+            site_file=site_file,
+        )
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         running = asyncio.create_task(twin.run(stop), name="twin-live")
@@ -588,12 +685,6 @@ class _Services:
                 await asyncio.wait_for(stop.wait(), timeout=every_s)
 
 
-def _load_terms(boundary: str) -> tuple[str, ...]:
-    """Balance terms that make up E_load: at the substation the grid losses too (used inside the district)."""
-    terms = ("load_kw", "heat_pump_kw", "ev_kw")
-    return (*terms, "losses_kw") if boundary == SUBSTATION else terms
-
-
 def _ignore_interrupts() -> None:
     """In the power-flow worker: Ctrl-C is the live process's to handle (it ends the worker itself)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -617,20 +708,6 @@ def _tls_context(certs_dir: Path | None) -> ssl.SSLContext | None:
             field="--certs",
         )
     return writer_ssl_context(files["server.pem"], files["server.key"], files["writer-ca.pem"])
-
-
-def _year_start_reading(readings: list[dict[str, float]], counter: str, before_s: int) -> float | None:
-    """The latest reading of a counter at or before a time (a year's start), if any."""
-    usable = [r for r in readings if r["time_s"] <= before_s and counter in r]
-    return float(max(usable, key=lambda r: r["time_s"])[counter]) if usable else None
-
-
-def _ffill(column: np.ndarray) -> np.ndarray:
-    out = np.asarray(column, dtype=float).copy()
-    for index in range(1, out.size):
-        if not np.isfinite(out[index]):
-            out[index] = out[index - 1]
-    return out
 
 
 def _number(value: Any) -> float | None:

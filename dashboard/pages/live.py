@@ -94,7 +94,7 @@ def live_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
 
 
 def alerts(snapshot: dict[str, Any], *, now_wall: pd.Timestamp | None = None) -> list[tuple[str, str]]:
-    """Alerts as (level, text): devices down, transformer above 100 %, voltage out of band, stale data."""
+    """Alerts as (level, text): devices down, grid limits, the live twin's own (store writes), stale data."""
     found: list[tuple[str, str]] = []
     failing = list(snapshot.get("failing") or [])
     if failing:
@@ -114,6 +114,9 @@ def alerts(snapshot: dict[str, Any], *, now_wall: pd.Timestamp | None = None) ->
         found.append(("bad", f"voltage {vmax:.3f} p.u. above the EN 50160 band ({VOLTAGE_BAND_PU[1]} p.u.)"))
     if grid and grid.get("converged") is False:
         found.append(("warn", "the live power flow did not converge"))
+    for alert in snapshot.get("alerts") or []:  # the live twin's own (e.g. failing store writes)
+        if isinstance(alert, dict) and alert.get("text"):
+            found.append(("bad" if alert.get("level") == "bad" else "warn", str(alert["text"])))
     written = snapshot.get("written_utc")
     if written:
         wall = now_wall if now_wall is not None else pd.Timestamp.now(tz="UTC")

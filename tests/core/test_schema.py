@@ -89,8 +89,8 @@ def test_quality_variable_cf_flags() -> None:
     var = schema.quality_variable([["ok", "stale"], ["missing", "invalid"]], ("time", "asset"))
     assert var.dtype == np.int8
     assert var.values.tolist() == [[0, 1], [2, 3]]
-    assert var.attrs["flag_meanings"] == "ok stale missing invalid"
-    assert var.attrs["flag_values"].tolist() == [0, 1, 2, 3]
+    assert var.attrs["flag_meanings"] == "ok stale missing invalid estimated"
+    assert var.attrs["flag_values"].tolist() == [0, 1, 2, 3, 4]
     with pytest.raises(ConfigError, match="unknown quality flag 'bad'"):
         schema.quality_variable(["bad"], ("time",))
 

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from connectors.site import Site
-from twin.core.store import StoreLock, write_json_atomic
+from twin.core.schema import QUALITY_FLAGS
+from twin.core.store import StoreLock, read_json, write_json_atomic
 from twin.live import LiveTwin
 
+OK, MISSING, ESTIMATED = (QUALITY_FLAGS[name] for name in ("ok", "missing", "estimated"))
 JUNE_1_S = 1_748_736_000  # 2025-06-01T00:00:00Z = 02:00 in Berlin
 
 
@@ -23,7 +25,7 @@ def _site() -> Site:
     )
 
 
-def test_quarter_flows_start_from_the_years_reading_then_from_the_last_quarter(tmp_path: Path) -> None:
+def test_quarter_flows_start_from_the_years_reading_then_spread_a_gap(tmp_path: Path) -> None:
     write_json_atomic(
         tmp_path / "readings.json",
         {"b01/meter": [{"time_s": JUNE_1_S - 86400 * 151, "energy_import_kwh": 1000.0, "energy_export_kwh": 5.0}]},
@@ -41,14 +43,19 @@ def test_quarter_flows_start_from_the_years_reading_then_from_the_last_quarter(t
                 "balance:b01/ev_kw": np.array([0.0, 0.0, 0.0]),
                 "balance:b01/pv_kw": np.array([-1.0, -2.0, -3.0]),
             }
-            flows = twin._quarter_flows(times, values)
+            batch = twin.flows.compute(times, values, read_json(tmp_path / "readings.json"))
         finally:
             twin.close()
-    # the first quarter counts everything since the year's reading; a gap's energy lands after it
-    np.testing.assert_allclose(flows["flow:b01/import_kwh"], [100.0, np.nan, 1.5])
-    np.testing.assert_allclose(flows["flow:b01/export_kwh"], [0.0, np.nan, 1.0])
-    # no reading for the substation: its first quarter is unknown
+    flows, flags = batch.values, batch.flags
+    # the first quarter counts everything since the year's reading (estimated: months in one quarter);
+    # the energy of a quarter without a reading is spread over it and the quarter after, estimated
+    np.testing.assert_allclose(flows["flow:b01/import_kwh"], [100.0, 0.75, 0.75])
+    np.testing.assert_allclose(flows["flow:b01/export_kwh"], [0.0, 0.5, 0.5])
+    assert flags["flow:b01/import_kwh"].tolist() == [ESTIMATED] * 3
+    # no reading for the substation: its first quarter is unknown (missing), then measured
     np.testing.assert_allclose(flows["flow:substation/import_kwh"], [np.nan, 1.0, 1.0])
+    assert flags["flow:substation/import_kwh"].tolist() == [MISSING, OK, OK]
+    assert flags["flow:b01/load_kwh"].tolist() == [OK, OK, MISSING]
     np.testing.assert_allclose(flows["flow:b01/load_kwh"], [0.5, 1.0, np.nan])
     np.testing.assert_allclose(flows["flow:b01/generation_kwh"], [0.25, 0.5, 0.75])
 
@@ -59,7 +66,7 @@ def test_today_starts_at_midnight_in_berlin(tmp_path: Path) -> None:
         try:
             # quarters of 2025-05-31 21:45Z (23:45 Berlin, yesterday) and 22:00Z (00:00 Berlin, today)
             for start, imported in ((JUNE_1_S - 8100, 3.0), (JUNE_1_S - 7200, 2.0)):
-                twin._flows[start] = twin._flow_row({"flow:substation/import_kwh": imported})
+                twin._set_flows(start, {"flow:substation/import_kwh": imported}, {})
             twin._update_kpis(JUNE_1_S - 6300.0, {}, balance_kw={})
         finally:
             twin.close()

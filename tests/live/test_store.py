@@ -36,7 +36,7 @@ def test_append_commit_and_read_back(tmp_path: Path) -> None:
     assert ds["time"].values.astype("datetime64[s]").astype(int).tolist() == [900, 1800, 2700]
     np.testing.assert_array_equal(ds["value"].sel(channel="a").values, [1.0, 2.0, np.nan])
     assert ds["quality"].sel(channel="b").values.tolist() == [2, 2, 1]
-    assert ds["quality"].attrs["flag_meanings"] == "ok stale missing invalid"
+    assert ds["quality"].attrs["flag_meanings"] == "ok stale missing invalid estimated"
 
 
 def test_rows_of_one_time_merge_first_value_wins(tmp_path: Path) -> None:

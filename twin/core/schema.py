@@ -60,8 +60,9 @@ Source = Literal["measured", "simulated", "scenario"]
 ASSET_KINDS: Final[tuple[str, ...]] = ("pv", "load", "heat_pump", "ev", "battery", "gas_boiler")
 #: Where a dataset's numbers come from (the ``source`` attribute).
 SOURCES: Final[tuple[str, ...]] = ("measured", "simulated", "scenario")
-#: Quality flag meanings and their int8 values (CF ``flag_values``).
-QUALITY_FLAGS: Final[dict[str, int]] = {"ok": 0, "stale": 1, "missing": 2, "invalid": 3}
+#: Quality flag meanings and their int8 values (CF ``flag_values``). ``estimated``: not measured for
+#: this interval but derived (the energy a counter gained over a gap, spread over the gap's quarters).
+QUALITY_FLAGS: Final[dict[str, int]] = {"ok": 0, "stale": 1, "missing": 2, "invalid": 3, "estimated": 4}
 #: The boundary name of the district's grid connection.
 SUBSTATION: Final[str] = "substation"
 #: How time is written to NetCDF and Zarr.
@@ -174,7 +175,7 @@ def quality_variable(flags: npt.ArrayLike, dims: Sequence[str]) -> xr.Variable:
         values = np.vectorize(QUALITY_FLAGS.__getitem__, otypes=[np.int8])(values)
     values = values.astype(np.int8)
     if values.size and (values.min() < 0 or values.max() > max(QUALITY_FLAGS.values())):
-        raise ConfigError("quality flag out of range", field="quality", allowed="0 to 3")
+        raise ConfigError("quality flag out of range", field="quality", allowed=f"0 to {max(QUALITY_FLAGS.values())}")
     return xr.Variable(
         dims,
         values,

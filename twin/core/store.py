@@ -74,7 +74,8 @@ _MISSING: Final[int] = QUALITY_FLAGS["missing"]
 def write_json_atomic(path: str | Path, data: Any) -> Path:
     """Write JSON so that readers see the old or the new file, never a torn one.
 
-    Write a temporary file beside the target, fsync it, rename it over the target.
+    Write a temporary file beside the target, fsync it, rename it over the target. A write that
+    fails (full disk, file size limit) removes the temporary file and leaves the target as it was.
 
     Parameters
     ----------
@@ -86,11 +87,15 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     text = json.dumps(_json_safe(data), separators=(",", ":"), allow_nan=False)
-    with tmp.open("w", encoding="utf-8") as file:
-        file.write(text)
-        file.flush()
-        os.fsync(file.fileno())
-    tmp.replace(target)
+    try:
+        with tmp.open("w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        tmp.replace(target)
+    except BaseException:  # a full disk or a size limit: no temporary file is left behind
+        tmp.unlink(missing_ok=True)
+        raise
     return target
 
 

@@ -1,0 +1,124 @@
+"""Quarters of a field outage are missing, never 0 kWh ok; the catch-up energy is spread and flagged estimated.
+
+A small simulated field on 127.0.0.1 at 900 simulated seconds per second (a quarter-hour a
+second); its device servers stop for about three quarters while the clock and the meters' counters
+run on, then serve again on the same ports. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from connectors.device_server import ServerLoopThread
+from connectors.site import Site, SiteDevice
+from tests.live.running import SPEED, read_snapshot, run_twin, start_field, wait_for
+from twin.core.schema import QUALITY_FLAGS
+from twin.core.store import read_table
+from twin.live import LiveTwin
+from twin.live_flows import QuarterFlows
+
+OK, MISSING, ESTIMATED = (QUALITY_FLAGS[name] for name in ("ok", "missing", "estimated"))
+
+
+def _column(quarters: xr.Dataset, channel: str) -> tuple[np.ndarray, np.ndarray]:
+    return quarters["value"].sel(channel=channel).values, quarters["quality"].sel(channel=channel).values
+
+
+def _runs(mask: np.ndarray) -> list[list[int]]:
+    """Index runs where ``mask`` is true (not counting a run at the very start: no reading before it)."""
+    runs: list[list[int]] = []
+    for index in np.flatnonzero(mask).tolist():
+        if runs and runs[-1][-1] == index - 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    return [run for run in runs if run[0] > 0]
+
+
+@pytest.mark.asyncio
+async def test_outage_quarters_are_missing_and_their_energy_estimated(
+    server_loop: ServerLoopThread, tmp_path: Path
+) -> None:
+    running = start_field(server_loop)
+    site = running.field.site(clock_port=running.clock_port, interval_s=0.1, timeout_s=0.3)
+    store = tmp_path / "store"
+    twin = LiveTwin(site, store)
+    stop, task = run_twin(twin, running)
+    try:
+        await wait_for(
+            "two quarters stored", lambda: read_snapshot(store).get("store", {}).get("15min", 0) >= 2, task=task
+        )
+        for server in running.field.servers.values():
+            running.servers.run(server.stop())
+        down_at = time.monotonic()
+        await wait_for("three quarters of outage", lambda: (time.monotonic() - down_at) * SPEED >= 3 * 900, task=task)
+        for server in running.field.servers.values():
+            running.servers.run(server.start())
+        await wait_for(
+            "every device back and two more quarters stored",
+            lambda: (
+                (s := read_snapshot(store)).get("devices_ok") == s.get("devices_total")
+                and s["store"]["15min"] >= 8
+                and s
+            ),
+            within_s=15.0,
+            task=task,
+        )
+    finally:
+        stop.set()
+        await task
+    quarters = read_table(store, "15min")
+    starts = quarters["time"].values.astype("datetime64[s]").astype(np.int64)
+    assert np.all(np.diff(starts) == 900)  # one row per quarter, the estimates merged in
+    counter, _ = _column(quarters, "substation/meter/energy_import_kwh")
+    imported, import_flags = _column(quarters, "flow:substation/import_kwh")
+    load, load_flags = _column(quarters, "flow:substation/load_kwh")
+    silent = ~np.isfinite(counter)
+    gaps = _runs(silent)
+    assert max(len(gap) for gap in gaps) >= 2, counter  # the outage: quarters without a single reading
+    # never 0 kWh ok: a quarter without readings is missing, or estimated once the counter is read again
+    assert not np.any((imported == 0) & (import_flags == OK))
+    assert set(load_flags[silent].tolist()) == {MISSING} and np.all(np.isnan(load[silent]))
+    for gap in gaps:
+        after = gap[-1] + 1
+        if after == counter.size:  # the run ended in it: missing
+            assert set(import_flags[gap].tolist()) == {MISSING} and np.all(np.isnan(imported[gap]))
+            continue
+        # the gap's energy, spread evenly over the gap and the quarter after it; the sum is conserved
+        spread = [*gap, after]
+        assert set(import_flags[spread].tolist()) == {ESTIMATED}
+        assert np.allclose(imported[spread], imported[after]) and imported[after] > 0
+        assert imported[spread].sum() == pytest.approx(counter[after] - counter[gap[0] - 1], abs=1e-6)
+    finite = np.flatnonzero(np.isfinite(counter))
+    assert np.nansum(imported[finite[0] + 1 : finite[-1] + 1]) == pytest.approx(
+        counter[finite[-1]] - counter[finite[0]], abs=1e-6
+    )
+    # the KPIs say how much energy is estimated and how many quarters are missing
+    kpis = read_snapshot(store)["kpis"]
+    for period in ("today", "year"):
+        district = kpis[period]["substation"]
+        assert district["estimated_energy_kwh"] == pytest.approx(imported[import_flags == ESTIMATED].sum(), abs=1e-6)
+        assert district["missing_quarters"] >= 1  # the first quarter: no start reading
+
+
+def test_gap_longer_than_the_spread_limit_is_flagged_in_the_quarter_after() -> None:
+    meter = SiteDevice(id="substation/meter", kind="substation_meter", port=1502, map="sunspec_meter_substation")
+    flows = QuarterFlows(Site(name="one meter", devices=[meter]), {"substation/meter": "substation"}, ["substation"])
+    counter = "substation/meter/energy_import_kwh"
+    first = flows.compute(np.array([0]), {counter: np.array([100.0])})
+    assert np.isnan(first.values["flow:substation/import_kwh"][0])  # no start reading yet
+    later = 900 * (7 * 96 + 5)
+    batch = flows.compute(np.array([later]), {counter: np.array([170.0])})
+    assert batch.values["flow:substation/import_kwh"].tolist() == [70.0]
+    assert batch.flags["flow:substation/import_kwh"].tolist() == [ESTIMATED] and not batch.earlier
+    nothing = flows.compute(np.array([later + 900]), {counter: np.array([np.nan])})
+    assert nothing.flags["flow:substation/import_kwh"].tolist() == [MISSING]
+    assert np.isnan(nothing.values["flow:substation/import_kwh"][0])
+    short = flows.compute(np.array([later + 1800]), {counter: np.array([176.0])})
+    assert short.values["flow:substation/import_kwh"].tolist() == [3.0]
+    assert short.earlier == {later + 900: {"flow:substation/import_kwh": 3.0}}

@@ -1,0 +1,232 @@
+"""The live twin's energy flows per boundary and quarter-hour, with their quality: missing data stays missing.
+
+Import, export (and gas) per boundary come from the meters' cumulative counters: a quarter's
+energy is its last reading minus the reading before. A quarter without a reading of a counter
+(the field was down, the meter did not answer) is *missing*, never 0 kWh. The energy the counter
+gained over such a gap shows at its next reading; it is spread evenly over the gap's quarters and
+that quarter, each flagged *estimated* (:data:`twin.core.schema.QUALITY_FLAGS`): the quarters of
+the gap come as extra rows for times already stored (the table merges them, the first value of a
+channel wins, so they fill what was missing). The sum is conserved. A gap longer than
+:data:`MAX_SPREAD_QUARTERS` (or one that starts at a year-start reading from ``twin import``) is
+not spread: the quarter after it holds the energy, flagged estimated. A counter that went
+backwards (meter exchanged) leaves its quarter missing.
+
+Load and generation come from the balance means of the quarter (means of valid readings only),
+missing where the quarter had none.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+
+from connectors.meter_import import INTERVAL_S
+from connectors.site import Site
+from twin.core.schema import QUALITY_FLAGS, SUBSTATION
+
+__all__ = ["FLOWS", "MAX_SPREAD_QUARTERS", "FlowBatch", "QuarterFlows", "combine_flags", "load_terms"]
+
+logger = logging.getLogger(__name__)
+
+#: The energy flows per boundary and quarter, in the 15-minute table as ``flow:BOUNDARY/FLOW``.
+FLOWS: Final[tuple[str, ...]] = ("import_kwh", "export_kwh", "load_kwh", "generation_kwh", "fuel_kwh")
+#: Longest gap (in quarters, a week) whose energy is spread over its quarters.
+MAX_SPREAD_QUARTERS: Final[int] = 7 * 96
+#: Flows that come from counters (and may be estimated).
+COUNTED_FLOWS: Final[tuple[str, ...]] = ("import_kwh", "export_kwh", "fuel_kwh")
+
+_OK: Final[int] = QUALITY_FLAGS["ok"]
+_MISSING: Final[int] = QUALITY_FLAGS["missing"]
+_ESTIMATED: Final[int] = QUALITY_FLAGS["estimated"]
+_DT_H: Final[float] = INTERVAL_S / 3600.0
+
+
+def load_terms(boundary: str) -> tuple[str, ...]:
+    """Balance terms that make up E_load: at the substation the grid losses too (used inside the district)."""
+    terms = ("load_kw", "heat_pump_kw", "ev_kw")
+    return (*terms, "losses_kw") if boundary == SUBSTATION else terms
+
+
+def combine_flags(flags: list[np.ndarray]) -> np.ndarray:
+    """Quality of a sum: missing if a part is missing (or worse), else estimated if a part is, else ok."""
+    stacked = np.stack(flags)
+    out = np.full(stacked.shape[1], _OK, dtype=np.int8)
+    out[(stacked == _ESTIMATED).any(axis=0)] = _ESTIMATED
+    out[((stacked != _OK) & (stacked != _ESTIMATED)).any(axis=0)] = _MISSING
+    return out
+
+
+@dataclass
+class FlowBatch:
+    """The flows of a batch of quarters, and estimates for earlier quarters (a gap's share).
+
+    ``values``/``flags``: flow channel -> one value/flag per quarter of the batch;
+    ``earlier``: quarter start -> flow channel -> estimated energy (flag estimated).
+    """
+
+    values: dict[str, np.ndarray]
+    flags: dict[str, np.ndarray]
+    earlier: dict[int, dict[str, float]]
+
+
+class QuarterFlows:
+    """Turn quarter means into energy flows per boundary; keeps the counters' last readings.
+
+    Parameters
+    ----------
+    site : Site
+        The site (gas meters count into their building's and the district's fuel).
+    meters : mapping of str to str
+        Meter device id -> boundary (:func:`twin.live.site_meters`).
+    boundaries : list of str
+        The boundaries (buildings, then ``"substation"``).
+    """
+
+    def __init__(self, site: Site, meters: Mapping[str, str], boundaries: list[str]) -> None:
+        self.boundaries = list(boundaries)
+        #: Flow channel -> the counter channels that add up to it.
+        self.sources: dict[str, list[str]] = {}
+        for meter, boundary in meters.items():
+            for flow, counter in (("import_kwh", "energy_import_kwh"), ("export_kwh", "energy_export_kwh")):
+                self.sources.setdefault(f"flow:{boundary}/{flow}", []).append(f"{meter}/{counter}")
+        for device in site.devices:
+            if device.kind == "gas_meter":
+                for boundary in sorted({device.building or SUBSTATION, SUBSTATION} & set(boundaries)):
+                    self.sources.setdefault(f"flow:{boundary}/fuel_kwh", []).append(f"{device.id}/energy_fuel_kwh")
+        self.counters = sorted({c for channels in self.sources.values() for c in channels})
+        #: Counter channel -> its last reading [kWh] and the start of the quarter it ends. [s]
+        self.last_kwh: dict[str, float] = {}
+        self.last_start_s: dict[str, int] = {}
+        # energies of counters that share a flow with others, per recent quarter, for the gap estimates
+        self._shared = {c for channels in self.sources.values() if len(channels) > 1 for c in channels}
+        self._recent: dict[int, dict[str, float]] = {}
+        self._backwards_logged: set[str] = set()
+
+    def compute(
+        self, times: np.ndarray, values: Mapping[str, np.ndarray], readings: Mapping[str, Any] | None = None
+    ) -> FlowBatch:
+        """Flows of quarters just ended (``times``: starts [s]; ``values``: the quarters' means).
+
+        Parameters
+        ----------
+        readings : mapping, optional
+            Meter -> readings (``twin import``): the year-start reading of a counter with no earlier one.
+        """
+        starts = [int(t) for t in np.asarray(times).tolist()]
+        rows = {start: row for row, start in enumerate(starts)}
+        energy: dict[str, np.ndarray] = {}
+        flags: dict[str, np.ndarray] = {}
+        earlier: dict[int, dict[str, float]] = {}
+        for counter in self.counters:
+            energy[counter], flags[counter] = self._counter(counter, starts, rows, values, readings or {}, earlier)
+        out_values: dict[str, np.ndarray] = {}
+        out_flags: dict[str, np.ndarray] = {}
+        for channel, counters in self.sources.items():
+            out_values[channel] = np.sum([energy[c] for c in counters], axis=0)
+            out_flags[channel] = combine_flags([flags[c] for c in counters])
+        n = len(starts)
+        for boundary in self.boundaries:
+            fuel = f"flow:{boundary}/fuel_kwh"
+            if fuel not in self.sources:  # no gas meter behind this boundary: no gas
+                out_values[fuel], out_flags[fuel] = np.zeros(n), np.full(n, _OK, dtype=np.int8)
+            nan = np.full(n, np.nan)
+            load = np.sum(
+                [np.asarray(values.get(f"balance:{boundary}/{t}", nan)).clip(min=0) for t in load_terms(boundary)],
+                axis=0,
+            )
+            pv = np.asarray(values.get(f"balance:{boundary}/pv_kw", nan))
+            for flow, kwh in (("load_kwh", load * _DT_H), ("generation_kwh", (-pv).clip(min=0) * _DT_H)):
+                out_values[f"flow:{boundary}/{flow}"] = kwh
+                out_flags[f"flow:{boundary}/{flow}"] = np.where(np.isfinite(kwh), _OK, _MISSING).astype(np.int8)
+        for start in starts:
+            shared = {c: float(energy[c][rows[start]]) for c in self._shared}
+            if shared:
+                self._recent[start] = shared
+        if self._recent and starts:
+            oldest = max(starts) - MAX_SPREAD_QUARTERS * INTERVAL_S
+            self._recent = {t: e for t, e in self._recent.items() if t >= oldest}
+        return FlowBatch(out_values, out_flags, self._earlier_flows(earlier))
+
+    def take_history(self, channel: str, starts: np.ndarray, column: np.ndarray) -> None:
+        """Take a counter's last reading from the stored 15-minute table."""
+        finite = np.flatnonzero(np.isfinite(column))
+        if finite.size:
+            self.last_kwh[channel] = float(column[finite[-1]])
+            self.last_start_s[channel] = int(starts[finite[-1]])
+
+    # --- private ------------------------------------------------------------------------
+
+    def _counter(
+        self,
+        counter: str,
+        starts: list[int],
+        rows: dict[int, int],
+        values: Mapping[str, np.ndarray],
+        readings: Mapping[str, Any],
+        earlier: dict[int, dict[str, float]],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        column = np.asarray(values.get(counter, np.full(len(starts), np.nan)), dtype=float)
+        energy = np.full(len(starts), np.nan)
+        flags = np.full(len(starts), _MISSING, dtype=np.int8)
+        for row, start in enumerate(starts):
+            reading = float(column[row])
+            if not math.isfinite(reading):
+                continue
+            previous, previous_start = self.last_kwh.get(counter), self.last_start_s.get(counter)
+            from_year_start = False
+            if previous is None:
+                meter, _, quantity = counter.rpartition("/")
+                found = _year_start_reading(readings.get(meter, []), quantity, start)
+                if found is not None:
+                    previous, from_year_start = found[1], True
+                    previous_start = int(found[0] // INTERVAL_S * INTERVAL_S) - INTERVAL_S
+            self.last_kwh[counter], self.last_start_s[counter] = reading, start
+            if previous is None or previous_start is None:
+                continue  # the first quarter: its start reading is unknown
+            gained = reading - previous
+            if gained < 0:
+                if counter not in self._backwards_logged:
+                    logger.warning("%s went backwards (meter exchanged or reset?): that quarter is missing", counter)
+                    self._backwards_logged.add(counter)
+                continue
+            quarters = max((start - previous_start) // INTERVAL_S, 1)
+            if quarters == 1:
+                energy[row], flags[row] = gained, _OK
+            elif quarters > MAX_SPREAD_QUARTERS or from_year_start:
+                energy[row], flags[row] = gained, _ESTIMATED
+            else:
+                share = gained / quarters
+                for gap in range(previous_start + INTERVAL_S, start + 1, INTERVAL_S):
+                    if gap in rows:
+                        energy[rows[gap]], flags[rows[gap]] = share, _ESTIMATED
+                    else:
+                        earlier.setdefault(gap, {})[counter] = share
+        return energy, flags
+
+    def _earlier_flows(self, earlier: dict[int, dict[str, float]]) -> dict[int, dict[str, float]]:
+        """Flows of earlier quarters from the gap estimates (and the other counters' energies then)."""
+        out: dict[int, dict[str, float]] = {}
+        for start, shares in sorted(earlier.items()):
+            known = {**self._recent.get(start, {}), **shares}
+            for channel, counters in self.sources.items():
+                if any(c in shares for c in counters):
+                    parts = [known.get(c, math.nan) for c in counters]
+                    if all(math.isfinite(p) for p in parts):
+                        out.setdefault(start, {})[channel] = float(sum(parts))
+            if start in self._recent:
+                self._recent[start].update({c: e for c, e in shares.items() if c in self._shared})
+        return out
+
+
+def _year_start_reading(readings: list[dict[str, float]], counter: str, before_s: int) -> tuple[float, float] | None:
+    """The latest reading (time [s], value [kWh]) of a counter at or before a time (a year's start), if any."""
+    usable = [r for r in readings if r["time_s"] <= before_s and counter in r]
+    if not usable:
+        return None
+    latest = max(usable, key=lambda r: r["time_s"])
+    return float(latest["time_s"]), float(latest[counter])
