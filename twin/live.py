@@ -42,6 +42,7 @@ from connectors.site import Site, load_site
 from twin.core.balance import MeteredPower, live_balance
 from twin.core.errors import ConfigError
 from twin.core.kpi import GEG_2024, CarrierFactors, energy_from_counters, energy_kpis
+from twin.core.retention import DEFAULT_KEEP_1MIN_DAYS, drop_old_rows
 from twin.core.schema import QUALITY_FLAGS, SUBSTATION
 from twin.core.store import (
     READINGS_FILE,
@@ -107,6 +108,9 @@ class LiveTwin:
         Wall time between two status lines. [s]
     kpi_every_s : float, optional
         Wall time between two KPI updates while no quarter-hour ends. [s]
+    keep_1min_days : float or None, optional
+        Days of 1-minute means to keep (older rows are dropped once a simulated day); ``None``:
+        keep them all. The 15-minute table is kept forever.
     """
 
     def __init__(
@@ -119,8 +123,11 @@ class LiveTwin:
         status: Callable[[str], None] | None = None,
         status_every_s: float = 5.0,
         kpi_every_s: float = 2.0,
+        keep_1min_days: float | None = DEFAULT_KEEP_1MIN_DAYS,
     ) -> None:
         self.site = site
+        self.keep_1min_days = keep_1min_days
+        self._retained_day: int | None = None
         self.store_dir = Path(store_dir)
         self.poller = SitePoller(site, base_dir=base_dir)
         self.factors = factors
@@ -236,6 +243,7 @@ class LiveTwin:
             for accumulator in self.means.values():
                 accumulator.add(now_sim, sample, flags)
         self._store_means(now_sim)  # an open interval is not stored: its means are partial
+        self._drop_old_minutes(now_sim)
         self._update_kpis(now_sim, sample, balance_kw={b: t.as_dict() for b, t in balance.items()})
         failing = self.poller.failing()
         self.snapshot = {
@@ -301,6 +309,25 @@ class LiveTwin:
                 self._matrix = None
             self.tables[name].append(times, values, flags)
             self.flushes += 1
+
+    def _drop_old_minutes(self, now_sim: float) -> None:
+        """Once a simulated day: drop the 1-minute rows older than ``keep_1min_days``."""
+        day = int(now_sim // 86_400)
+        if self.keep_1min_days is None or day == self._retained_day:
+            return
+        self._retained_day = day
+        try:
+            done = drop_old_rows(self.store_dir, now_sim - self.keep_1min_days * 86_400)
+        except (OSError, ConfigError) as err:  # the means and the snapshot matter more than the cleanup
+            logger.warning("1-minute retention failed (retried tomorrow): %s", err)
+            return
+        if done.rows_dropped or done.files_deleted:
+            logger.info(
+                "1-minute retention: %d row(s) dropped, %d file(s) (%d bytes) deleted",
+                done.rows_dropped,
+                done.files_deleted,
+                done.bytes_freed,
+            )
 
     def _quarter_flows(self, times: np.ndarray, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Energy flows per boundary and quarter-hour: import/export from the meters' counters."""
@@ -445,6 +472,7 @@ async def run_live(
     district: str | Path | None = None,
     grid_every_s: float = DEFAULT_GRID_EVERY_S,
     controllers: ControllerOptions | None = None,
+    keep_1min_days: float | None = DEFAULT_KEEP_1MIN_DAYS,
 ) -> LiveTwin:
     """Run ``twin live`` until SIGINT or SIGTERM (or ``stop``), then flush; return the twin.
 
@@ -466,6 +494,8 @@ async def run_live(
     controllers : ControllerOptions, optional
         Serve building controllers (:class:`~connectors.controller_server.ControllerServer`) in
         this event loop; ``None``: no controller server.
+    keep_1min_days : float or None, optional
+        Days of 1-minute means to keep; ``None``: all.
 
     Raises
     ------
@@ -478,7 +508,14 @@ async def run_live(
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     with StoreLock(store_dir, f"twin live --site {site_file}"):
-        twin = LiveTwin(site, store_dir, base_dir=Path(site_file).parent, status=status, status_every_s=status_every_s)
+        twin = LiveTwin(
+            site,
+            store_dir,
+            base_dir=Path(site_file).parent,
+            status=status,
+            status_every_s=status_every_s,
+            keep_1min_days=keep_1min_days,
+        )
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         running = asyncio.create_task(twin.run(stop), name="twin-live")
