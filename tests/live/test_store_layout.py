@@ -98,3 +98,19 @@ def test_a_table_of_the_old_layout_reads_and_appends(tmp_path: Path) -> None:
     assert ds["value"].sel(channel="c300").values[199] != ds["value"].sel(channel="c300").values[199]  # NaN
     np.testing.assert_array_equal(ds["value"].sel(channel="c5").values, np.arange(260) + 5 / 10_000)
     np.testing.assert_array_equal(ds["value"].sel(channel="c300").values[200:], np.arange(200, 260) + 0.03)
+
+
+def test_the_store_bench_runs_a_short_version(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    command = [sys.executable, "bench/bench_store.py", "--days", "1", "--channels", "300", "--read-days", "2"]
+    result = subprocess.run(
+        [*command, "--dir", str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "values as written" in result.stdout
+    assert "(a full year by the layout: 2,321 data files)" in result.stdout
+    assert not list(tmp_path.iterdir())  # the bench cleans up

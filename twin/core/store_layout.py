@@ -4,8 +4,9 @@ A table written row by row for years must stay a bounded number of files: the ``
 ``quality`` arrays are sharded (Zarr v3 ``sharding_indexed``): one file per shard of
 :attr:`TableLayout.shard_rows` rows and up to :attr:`TableLayout.shard_channels` channels, holding
 inner chunks of :attr:`TableLayout.chunk_rows` x :attr:`TableLayout.chunk_channels` that are
-compressed one by one (Blosc zstd with byte shuffle) and read one by one, so a day or a few
-channels are read without the rest of the shard. The ``time`` array has long plain chunks.
+compressed one by one (Blosc LZ4 with byte shuffle: ~3x faster to read than zstd, files ~30 %
+larger) and read one by one, so a day or a few channels are read without the rest of the shard.
+The ``time`` array has long plain chunks.
 
 An append rewrites only the shard it touches, and a shard file is replaced atomically (Zarr's
 local store writes a temporary file and renames it), so the append-and-commit pattern of
@@ -83,7 +84,7 @@ TABLE_LAYOUTS: Final[dict[str, TableLayout]] = {
 LEGACY_LAYOUT: Final[TableLayout] = TableLayout(
     time_chunk_rows=96, shard_rows=0, shard_channels=0, chunk_rows=96, chunk_channels=256
 )
-_COMPRESSOR: Final[BloscCodec] = BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle.shuffle)
+_COMPRESSOR: Final[BloscCodec] = BloscCodec(cname="lz4", clevel=5, shuffle=BloscShuffle.shuffle)
 _MISSING: Final[int] = QUALITY_FLAGS["missing"]
 
 
