@@ -34,7 +34,6 @@ __all__ = ["FORMATS", "export_table", "parse_utc"]
 FORMATS: Final[dict[str, str]] = {".csv": "csv", ".nc": "netcdf"}
 #: Rows read at a time, per table.
 _BLOCK_S: Final[dict[str, int]] = {"1min": 86_400, "15min": 30 * 86_400}
-_FLAG_NAMES: Final[np.ndarray] = np.array(list(QUALITY_FLAGS), dtype=object)
 _EARLIEST: Final[pd.Timestamp] = pd.Timestamp("1970-01-01", tz="UTC")
 _LATEST: Final[pd.Timestamp] = pd.Timestamp("2200-01-01", tz="UTC")
 
@@ -152,13 +151,15 @@ class _CsvWriter:
         self.file.write(",".join(_csv_field(name) for name in header) + "\n")
 
     def write(self, ds: xr.Dataset) -> None:
-        values = ds["value"].values
-        flags = _FLAG_NAMES[ds["quality"].values.astype(np.intp)]
-        text = np.where(np.isfinite(values), values.astype(str), "")  # numpy's str is the shortest round trip
-        cells = np.empty((values.shape[0], 2 * values.shape[1]), dtype=object)
-        cells[:, 0::2], cells[:, 1::2] = text, flags
+        names = list(QUALITY_FLAGS)
         times = pd.DatetimeIndex(ds["time"].values).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.file.writelines(f"{time},{','.join(row)}\n" for time, row in zip(times, cells.tolist(), strict=True))
+        values, flags = ds["value"].values, ds["quality"].values
+        cells: list[str] = [""] * (2 * values.shape[1])
+        for row in range(values.shape[0]):  # row by row: memory stays at one row of text
+            # Python's repr of a float is the shortest text that reads back to the same float64
+            cells[0::2] = [repr(v) if v == v else "" for v in values[row].tolist()]
+            cells[1::2] = [names[f] for f in flags[row].tolist()]
+            self.file.write(f"{times[row]},{','.join(cells)}\n")
 
     def close(self) -> None:
         self.file.close()
