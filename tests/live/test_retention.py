@@ -31,7 +31,7 @@ def _digest(store: Path) -> dict[str, str]:
 
 
 def _data_files(table: Path) -> int:
-    return sum(1 for p in table.rglob("*") if p.is_file() and p.name != "zarr.json")
+    return sum(1 for p in table.rglob("*") if p.is_file() and p.name not in ("zarr.json", "retention.json"))
 
 
 def _write_days(store: Path, days: int, channels: int = 40) -> np.ndarray:
@@ -101,8 +101,8 @@ def test_the_15_minute_table_has_no_retention(tmp_path: Path) -> None:
 
 def test_a_garbage_retention_marker_is_bad_input_naming_the_file(tmp_path: Path) -> None:
     _write_days(tmp_path, 1)
-    (tmp_path / "means_1min.retention.json").write_text("{not json")
-    with pytest.raises(ConfigError, match=r"means_1min\.retention\.json.*not a retention marker"):
+    (tmp_path / "means_1min.zarr" / "retention.json").write_text("{not json")
+    with pytest.raises(ConfigError, match=r"means_1min\.zarr/retention\.json.*not a retention marker"):
         read_table(tmp_path, "1min")
 
 
@@ -173,3 +173,16 @@ def test_the_live_twin_drops_old_minutes_once_a_simulated_day(tmp_path: Path) ->
         assert default.keep_1min_days == 400
     assert read_table(tmp_path, "1min")["time"].size == 720  # the last day and a half before now + 1 day
     assert _digest(tmp_path) == quarters
+
+
+def test_a_table_made_anew_does_not_inherit_the_old_marker(tmp_path: Path) -> None:
+    import shutil
+
+    _write_days(tmp_path, 2)
+    with StoreLock(tmp_path, "test"):
+        drop_old_rows(tmp_path, DAY_S)
+    shutil.rmtree(tmp_path / "means_1min.zarr")  # e.g. the user removed the table with its commit record
+    (tmp_path / "means_1min.commit.json").unlink()
+    with StoreLock(tmp_path, "test"):
+        MeanTable(tmp_path, "1min", writable=True).append(60 * np.arange(10), {"a": np.arange(10.0)})
+    assert read_table(tmp_path, "1min")["value"].values[:, 0].tolist() == list(range(10))

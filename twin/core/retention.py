@@ -2,7 +2,7 @@
 
 A table's rows are in append order and its files hold whole blocks of rows, so old rows are
 dropped from the front without rewriting anything: the retention marker
-``means_1min.retention.json`` (:func:`twin.core.store_layout.first_kept_row`) moves to the first
+``means_1min.zarr/retention.json`` (:func:`twin.core.store_layout.first_kept_row`) moves to the first
 row to keep, then the files that hold only rows before the marker are deleted. Readers start at
 the marker, so they never see a dropped row (nor the fill values of a deleted file).
 

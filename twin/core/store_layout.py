@@ -14,8 +14,9 @@ local store writes a temporary file and renames it), so the append-and-commit pa
 chunks of 96, channel chunks of 256, one file per chunk) keep their layout: they are read and
 appended to as they are.
 
-The retention marker ``means_NAME.retention.json`` says from which row on a table is kept
-(``first_row``; rows before it were dropped by :mod:`twin.core.retention`); readers start there.
+The retention marker ``retention.json`` in a table's folder says from which row on the table is
+kept (``first_row``; rows before it were dropped by :mod:`twin.core.retention`); readers start
+there. It lives inside the table, so a table made anew never inherits an old marker.
 """
 
 from __future__ import annotations
@@ -112,8 +113,8 @@ def create_table_arrays(group: zarr.Group, name: str, layout: TableLayout | None
 
 
 def retention_path(table_path: Path) -> Path:
-    """The retention marker beside a table (``means_1min.zarr`` -> ``means_1min.retention.json``)."""
-    return table_path.with_name(table_path.name.removesuffix(".zarr") + ".retention.json")
+    """The retention marker of a table (``means_1min.zarr/retention.json``)."""
+    return table_path / "retention.json"
 
 
 def first_kept_row(table_path: Path) -> int:
