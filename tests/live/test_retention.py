@@ -186,3 +186,14 @@ def test_a_table_made_anew_does_not_inherit_the_old_marker(tmp_path: Path) -> No
     with StoreLock(tmp_path, "test"):
         MeanTable(tmp_path, "1min", writable=True).append(60 * np.arange(10), {"a": np.arange(10.0)})
     assert read_table(tmp_path, "1min")["value"].values[:, 0].tolist() == list(range(10))
+
+
+def test_a_marker_beyond_the_committed_rows_is_refused_naming_the_file(tmp_path: Path) -> None:
+    _write_days(tmp_path, 1)
+    with StoreLock(tmp_path, "test"):
+        drop_old_rows(tmp_path, 3600)
+    (tmp_path / "means_1min.commit.json").write_text('{"rows": 30, "channels": ["c0"]}')  # an old commit record
+    with pytest.raises(ConfigError, match=r"retention\.json: the retention marker starts at row 60, beyond the 30"):
+        read_table(tmp_path, "1min")
+    with StoreLock(tmp_path, "test"), pytest.raises(ConfigError, match="beyond the 30 committed rows"):
+        drop_old_rows(tmp_path, 7200)

@@ -85,7 +85,7 @@ def drop_old_rows(store_dir: str | Path, before_s: float, *, table: str = _TABLE
         )
     means = MeanTable(store_dir, _TABLE)
     marker = retention_path(means.path)
-    first = first_kept_row(means.path)
+    first = first_kept_row(means.path, means.rows)
     files_below = int(read_json(marker, {}).get("files_below_row", 0)) if first else 0
     if means.rows == 0 or not means.path.exists():
         return Retention(first, 0, 0, 0)

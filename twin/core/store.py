@@ -410,7 +410,7 @@ def _read(
         flags = np.zeros((0, len(selected)), dtype=np.int8)
     else:
         group = zarr.open_group(str(path), mode="r", zarr_format=3)
-        offset = min(max(start_row, 0, first_kept_row(path)), rows)  # rows before it were dropped
+        offset = min(max(start_row, 0, first_kept_row(path, rows)), rows)  # rows before it were dropped
         times = np.asarray(_array(group, "time")[offset:rows])
         keep = np.ones(times.size, dtype=bool)
         if start_s is not None:

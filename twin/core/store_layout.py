@@ -117,13 +117,20 @@ def retention_path(table_path: Path) -> Path:
     return table_path / "retention.json"
 
 
-def first_kept_row(table_path: Path) -> int:
+def first_kept_row(table_path: Path, rows: int | None = None) -> int:
     """The first row a table keeps (0 when it never dropped rows).
+
+    Parameters
+    ----------
+    table_path : Path
+        The table's folder (``means_1min.zarr``).
+    rows : int, optional
+        The table's committed rows: a marker beyond them disagrees with the commit record.
 
     Raises
     ------
     ConfigError
-        The marker is unreadable or not a retention record (names the file).
+        The marker is unreadable, not a retention record, or beyond the committed rows (names the file).
     """
     path = retention_path(table_path)
     try:
@@ -142,4 +149,9 @@ def first_kept_row(table_path: Path) -> int:
         ) from None
     if not isinstance(row, int) or isinstance(row, bool) or row < 0:
         raise ConfigError(f"first_row must be an integer >= 0, got {row!r}", file=str(path))
+    if rows is not None and row > rows:
+        raise ConfigError(
+            f"the retention marker starts at row {row}, beyond the {rows} committed rows of the table",
+            file=str(path),
+        )
     return row
