@@ -285,6 +285,10 @@ def live(
             "certificates are made there if missing).",
         ),
     ] = None,
+    keep_1min_days: Annotated[
+        float,
+        typer.Option("--keep-1min-days", help="Days of 1-minute means to keep (0: all); 15-minute means stay."),
+    ] = 400.0,
 ) -> None:
     """The live twin: poll devices, derive the balance and KPIs, keep the state store (Ctrl-C stops).
 
@@ -299,6 +303,8 @@ def live(
 
     if not 0 < grid_every_s <= 3600:
         raise ConfigError(f"must be > 0 and <= 3600, got {grid_every_s:g}", field="--grid-every")
+    if not 0 <= keep_1min_days <= 36_500:
+        raise ConfigError(f"must be 0 (keep all) to 36500 days, got {keep_1min_days:g}", field="--keep-1min-days")
     for name, port in (("--controller-port", controller_port), ("--controller-tls-port", controller_tls_port)):
         if not 0 <= port <= 65535:
             raise ConfigError(f"must be 0..65535, got {port}", field=name)
@@ -330,6 +336,7 @@ def live(
             district=district,
             grid_every_s=grid_every_s,
             controllers=options,
+            keep_1min_days=keep_1min_days or None,
         )
     )
     unwritten = ", ".join(f"{rows} {name}" for name, rows in twin.store.pending_rows().items() if rows)
@@ -656,6 +663,61 @@ def import_(
     from twin.importing import import_meter_data
 
     print(import_meter_data(list(files), store, site_file=site))
+
+
+store_app = typer.Typer(help="The state store: export tables, drop old 1-minute rows.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("export")
+def store_export(
+    store: Annotated[Path, typer.Option("--store", help="State store folder.")],
+    table: Annotated[str, typer.Option("--table", help="1min or 15min.")],
+    start: Annotated[str, typer.Option("--from", help="Period start, ISO 8601 (naive: UTC), e.g. 2026-06-01.")],
+    end: Annotated[str, typer.Option("--to", help="Period end (excluded), ISO 8601 (naive: UTC).")],
+    out: Annotated[Path, typer.Option("--out", help="Target file: .csv or .nc (NetCDF).")],
+    channel: Annotated[
+        list[str] | None, typer.Option("--channel", help="Only these channels (shell patterns, repeatable).")
+    ] = None,
+) -> None:
+    """Export a period of a table (values and quality) to CSV or NetCDF; safe while 'twin live' writes."""
+    from twin.store_export import export_table, parse_utc
+
+    print(export_table(store, table, parse_utc(start, "--from"), parse_utc(end, "--to"), out, channels=channel))
+
+
+@store_app.command("prune")
+def store_prune(
+    store: Annotated[Path, typer.Option("--store", help="State store folder (takes the writer lock).")],
+    keep_1min_days: Annotated[
+        float, typer.Option("--keep-1min-days", help="Days of 1-minute means to keep, before the newest row.")
+    ] = 400.0,
+) -> None:
+    """Drop 1-minute rows older than the retention period (15-minute rows stay); 'twin live' does it daily."""
+    import time
+
+    from twin.core.retention import drop_old_rows, newest_time_s
+    from twin.core.store import StoreLock
+
+    if not 0 < keep_1min_days <= 36_500:
+        raise ConfigError(f"must be > 0 and <= 36500 days, got {keep_1min_days:g}", field="--keep-1min-days")
+    if not (store / "means_1min.zarr").is_dir():
+        raise ConfigError("no 1-minute table in this store", file=str(store))
+    with StoreLock(store, "twin store prune"):
+        newest = newest_time_s(store)
+        if newest is None:
+            print(f"twin store prune: {store}: the 1-minute table is empty")
+            return
+        before_s = newest + 60 - keep_1min_days * 86_400  # N days up to the end of the newest minute
+        done = drop_old_rows(store, before_s)
+        if done.rows_dropped:  # files go one run late: a reader that just read the old marker finishes first
+            time.sleep(2.0)
+        files = drop_old_rows(store, before_s)
+    print(
+        f"twin store prune: {done.rows_dropped} row(s) dropped (rows from {files.first_row} on kept), "
+        f"{done.files_deleted + files.files_deleted} file(s) deleted "
+        f"({(done.bytes_freed + files.bytes_freed) / 1e6:.1f} MB)"
+    )
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

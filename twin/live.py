@@ -44,6 +44,7 @@ from connectors.site import Site, load_site
 from twin.core.balance import MeteredPower, live_balance
 from twin.core.errors import ConfigError
 from twin.core.kpi import GEG_2024, CarrierFactors, energy_kpis
+from twin.core.retention import DEFAULT_KEEP_1MIN_DAYS, drop_old_rows
 from twin.core.schema import QUALITY_FLAGS, SUBSTATION
 from twin.core.store import (
     READINGS_FILE,
@@ -119,6 +120,9 @@ class LiveTwin:
         devices that moved to new addresses are polled there. ``None``: not watched.
     site_check_s : float, optional
         Wall time between two checks of the site file. [s]
+    keep_1min_days : float or None, optional
+        Days of 1-minute means to keep (older rows are dropped once a simulated day); ``None``:
+        keep them all. The 15-minute table is kept forever.
     """
 
     def __init__(
@@ -136,8 +140,11 @@ class LiveTwin:
         max_pending_rows: Mapping[str, int] | None = None,
         site_file: str | Path | None = None,
         site_check_s: float = DEFAULT_SITE_CHECK_S,
+        keep_1min_days: float | None = DEFAULT_KEEP_1MIN_DAYS,
     ) -> None:
         self.site = site
+        self.keep_1min_days = keep_1min_days
+        self._retained_day: int | None = None
         self.store_dir = Path(store_dir)
         self.base_dir = base_dir
         self.poller = SitePoller(site, base_dir=base_dir)
@@ -301,6 +308,7 @@ class LiveTwin:
             for accumulator in self.means.values():
                 accumulator.add(now_sim, sample, flags)
         self._store_means(now_sim)  # an open interval is not stored: its means are partial
+        self._drop_old_minutes(now_sim)
         self._update_kpis(now_sim, sample, balance_kw={b: t.as_dict() for b, t in balance.items()})
         failing = self.poller.failing()
         self.snapshot = {
@@ -421,6 +429,25 @@ class LiveTwin:
                     channel, QUALITY_FLAGS["ok"] if math.isfinite(value) else QUALITY_FLAGS["missing"]
                 )
 
+    def _drop_old_minutes(self, now_sim: float) -> None:
+        """Once a simulated day: drop the 1-minute rows older than ``keep_1min_days``."""
+        day = int(now_sim // 86_400)
+        if self.keep_1min_days is None or day == self._retained_day:
+            return
+        self._retained_day = day
+        try:
+            done = drop_old_rows(self.store_dir, now_sim - self.keep_1min_days * 86_400)
+        except (OSError, ConfigError) as err:  # the means and the snapshot matter more than the cleanup
+            logger.warning("1-minute retention failed (retried tomorrow): %s", err)
+            return
+        if done.rows_dropped or done.files_deleted:
+            logger.info(
+                "1-minute retention: %d row(s) dropped, %d file(s) (%d bytes) deleted",
+                done.rows_dropped,
+                done.files_deleted,
+                done.bytes_freed,
+            )
+
     def _flow_row(self, flows: dict[str, float]) -> np.ndarray:
         """Flows of one quarter as a (boundary, flow) array, NaN where unknown."""
         row = np.full((len(self.boundaries), len(FLOWS)), np.nan)
@@ -534,6 +561,7 @@ async def run_live(
     district: str | Path | None = None,
     grid_every_s: float = DEFAULT_GRID_EVERY_S,
     controllers: ControllerOptions | None = None,
+    keep_1min_days: float | None = DEFAULT_KEEP_1MIN_DAYS,
 ) -> LiveTwin:
     """Run ``twin live`` until SIGINT or SIGTERM (or ``stop``), then flush; return the twin.
 
@@ -555,6 +583,8 @@ async def run_live(
     controllers : ControllerOptions, optional
         Serve building controllers (:class:`~connectors.controller_server.ControllerServer`) in
         this event loop; ``None``: no controller server.
+    keep_1min_days : float or None, optional
+        Days of 1-minute means to keep; ``None``: all.
 
     Raises
     ------
@@ -574,6 +604,7 @@ async def run_live(
             status=status,
             status_every_s=status_every_s,
             site_file=site_file,
+            keep_1min_days=keep_1min_days,
         )
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)

@@ -44,6 +44,7 @@ import zarr
 
 from twin.core.errors import ConfigError
 from twin.core.schema import QUALITY_FLAGS, quality_variable
+from twin.core.store_layout import create_table_arrays, first_kept_row
 
 __all__ = [
     "LOCK_FILE",
@@ -65,9 +66,8 @@ SNAPSHOT_FILE: Final[str] = "snapshot.json"
 READINGS_FILE: Final[str] = "readings.json"
 #: Table name -> resolution. [s]
 TABLES: Final[dict[str, int]] = {"1min": 60, "15min": 900}
-#: Rows per time chunk (FIELD-NOTES: ~96 keeps file counts sane).
+#: Rows per inner time chunk (new tables shard them: :mod:`twin.core.store_layout`).
 TIME_CHUNK: Final[int] = 96
-_CHANNEL_CHUNK: Final[int] = 256
 _MISSING: Final[int] = QUALITY_FLAGS["missing"]
 
 
@@ -274,10 +274,7 @@ class MeanTable:
         if not self.path.exists():
             group = zarr.open_group(str(self.path), mode="w", zarr_format=3)
             group.attrs.update({"resolution_s": TABLES[self.name], "time_units": "seconds since 1970-01-01 00:00:00"})
-            group.create_array("time", shape=(0,), chunks=(TIME_CHUNK,), dtype="int64", fill_value=0)
-            shape, chunks = (0, _CHANNEL_CHUNK), (TIME_CHUNK, _CHANNEL_CHUNK)
-            group.create_array("value", shape=shape, chunks=chunks, dtype="float64", fill_value=np.nan)
-            group.create_array("quality", shape=shape, chunks=chunks, dtype="int8", fill_value=_MISSING)
+            create_table_arrays(group, self.name)  # sharded: a bounded number of files per year
             self._group = group
             return
         for partial in self.path.rglob("*.partial"):  # a chunk write cut short by a crash
@@ -418,7 +415,7 @@ def _read(
         flags = np.zeros((0, len(selected)), dtype=np.int8)
     else:
         group = zarr.open_group(str(path), mode="r", zarr_format=3)
-        offset = min(max(start_row, 0), rows)
+        offset = min(max(start_row, 0, first_kept_row(path, rows)), rows)  # rows before it were dropped
         times = np.asarray(_array(group, "time")[offset:rows])
         keep = np.ones(times.size, dtype=bool)
         if start_s is not None:
