@@ -37,6 +37,8 @@ district_app = typer.Typer(help="The district: buildings, households, assets and
 scenario_app = typer.Typer(help="Planning scenarios: list, check, run, sweep, compare.", no_args_is_help=True)
 app.add_typer(district_app, name="district")
 app.add_typer(scenario_app, name="scenario")
+store_app = typer.Typer(help="The state store: check its tables, repair what can be proven.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
 
 
 @app.callback()
@@ -617,6 +619,38 @@ def import_(
     from twin.live import import_meter_data
 
     print(import_meter_data(list(files), store, site_file=site))
+
+
+@store_app.command("check")
+def store_check(
+    store: Annotated[Path, typer.Option("--store", help="State store folder.")],
+) -> None:
+    """Check every table against its commit record (reads every chunk; safe while 'twin live' runs)."""
+    from twin.core.store_check import check_store
+
+    checks = check_store(store)
+    for check in checks:
+        print("\n".join(check.lines()))
+    if not checks:
+        print(f"{store}: no tables yet")
+    damaged = [check.name for check in checks if not check.ok]
+    if damaged:
+        raise ConfigError(
+            f"{len(damaged)} damaged table(s) ({', '.join(damaged)}); "
+            f"'twin store repair --store {store}' fixes what it can prove",
+            file=str(store),
+        )
+
+
+@store_app.command("repair")
+def store_repair(
+    store: Annotated[Path, typer.Option("--store", help="State store folder (stop 'twin live' first).")],
+) -> None:
+    """Repair what can be proven; says what it dropped and moves damaged files aside (deletes nothing)."""
+    from twin.core.store_check import repair_store
+
+    for line in repair_store(store):
+        print(line)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -300,7 +300,7 @@ class CommitRecord:
         return width
 
 
-def time_sums(times: npt.ArrayLike, first_row: int = 0) -> dict[int, int]:
+def time_sums(times: npt.ArrayLike, first_row: int = 0, *, skip: npt.ArrayLike | None = None) -> dict[int, int]:
     """Block -> sum (mod 2**64) of the hash of (row, time) over the given rows.
 
     Parameters
@@ -309,10 +309,14 @@ def time_sums(times: npt.ArrayLike, first_row: int = 0) -> dict[int, int]:
         Times of consecutive rows, seconds since 1970-01-01 UTC.
     first_row : int
         Row number of the first time.
+    skip : array-like of bool, optional
+        Rows left out of the sums (void rows).
     """
     values = np.asarray(times, dtype=np.int64).reshape(-1)
     rows = np.arange(first_row, first_row + values.size, dtype=np.uint64)
     hashes = _mix(rows, values)
+    if skip is not None:
+        hashes[np.asarray(skip, dtype=bool).reshape(-1)] = 0
     blocks = rows // np.uint64(SUM_BLOCK_ROWS)
     sums: dict[int, int] = {}
     for block in np.unique(blocks):
@@ -360,6 +364,17 @@ class MeanTable:
             self._accept_without_record()
         if writable:
             self._open_for_writing()
+
+    @classmethod
+    def with_record(cls, store_dir: str | Path, name: str, record: CommitRecord) -> MeanTable:
+        """A read-only table with the given record, opened without any check (for a repair)."""
+        table = cls.__new__(cls)
+        table.name, table.store_dir, table.writable, table.empty_arrays = name, Path(store_dir), False, False
+        table.path = table.store_dir / f"means_{name}.zarr"
+        table.commit_path = table.store_dir / f"means_{name}.commit.json"
+        table.record, table._group = record, None
+        table._index = {channel: i for i, channel in enumerate(record.channels)}
+        return table
 
     @property
     def rows(self) -> int:
@@ -919,7 +934,8 @@ def _verify_chunks(
     one_d = array.ndim == 1
     needed: list[tuple[str, tuple[int, int], tuple[int, int]]] = []
     edges = [entry[0] for entry in record.widths[1:]] + [record.rows]
-    segments = [(row, edge, width) for (row, width), edge in zip(record.widths, edges, strict=True)]
+    # a record of the first format has no widths: which chunks its appends wrote is not known
+    segments = [(row, edge, width) for (row, width), edge in zip(record.widths, edges, strict=False)]
     if one_d:
         segments = [(0, record.rows, 1)]
     object_shape = array.shards or array.chunks
