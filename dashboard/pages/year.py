@@ -30,6 +30,7 @@ from dashboard.data import (
 )
 from dashboard.figures import monthly_figure, year_figure
 from dashboard.pages.common import current, tile
+from twin.core.errors import ConfigError
 
 __all__ = ["BASELINE", "NAME", "PATH", "baseline_projection", "layout", "register_callbacks", "year_view"]
 
@@ -56,7 +57,14 @@ def year_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
     """``tiles``, ``cumulative`` and ``monthly`` of the page."""
     now = sim_time(load_snapshot(config.store_dir)) or pd.Timestamp.now(tz="UTC")
     year = now.tz_convert(LOCAL_TZ).year
-    daily = daily_flows(config.store_dir, "substation", year, cache=cache)
+    try:
+        daily = daily_flows(config.store_dir, "substation", year, cache=cache)
+    except ConfigError as err:  # a damaged 15-minute table: say so instead of guessing
+        return {
+            "tiles": [tile("State store damaged", "no year", note=str(err), tone="bad")],
+            "cumulative": year_figure(pd.DataFrame(), year=year),
+            "monthly": monthly_figure(pd.DataFrame(), year=year),
+        }
     projection, label = baseline_projection(config, year, cache=cache)
     so_far = _balance_mwh(daily)
     tiles = [
