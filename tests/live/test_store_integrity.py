@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zarr
 
 from twin import cli
 from twin.core.errors import ConfigError
 from twin.core.store import MeanTable, StoreLock, read_table
 from twin.core.store_check import repair_store
-from twin.live import METERS_FILE
 
 START_S = 1748736000  # 2025-06-01T00:00Z
 CHANNELS = ["flow:b01/import_kwh", "flow:b01/export_kwh", "b01/meter/p_kw"]
@@ -28,7 +28,7 @@ CHANNELS = ["flow:b01/import_kwh", "flow:b01/export_kwh", "b01/meter/p_kw"]
 def _write_store(store: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Both tables, each from two appends that widen it; returns table -> (times, values) as committed."""
     store.mkdir()
-    (store / METERS_FILE).write_text('{"b01/meter": "b01"}')
+    (store / "meters.json").write_text('{"b01/meter": "b01"}')
     written = {}
     with StoreLock(store, "test"):
         for name, step_s, rows in (("15min", 900, 300), ("1min", 60, 400)):
@@ -61,6 +61,7 @@ CASES = [
     "value chunk garbage",
     "quality chunk deleted",
     "quality chunk garbage",
+    "arrays shorter than the record",
     "group zarr.json empty",
     "value zarr.json torn",
 ]
@@ -86,6 +87,11 @@ def _damage(store: Path, name: str, case: str) -> str:
         _first_file(target).write_bytes(b"\x28\xb5\x2f\xfdgarbage")  # a zstd magic number, then junk
     elif case.endswith("chunk truncated"):
         _first_file(target).write_bytes(b"")
+    elif case == "arrays shorter than the record":  # e.g. an older copy of the table put back
+        group = zarr.open_group(str(table), mode="r+")
+        for array in group.array_values():
+            array.resize((250, *array.shape[1:]))
+        target = table / "time"
     elif case == "group zarr.json empty":
         target = table / "zarr.json"
         target.write_text("")
@@ -158,7 +164,7 @@ def test_damage_is_refused_by_reader_and_writer_and_repaired_without_silent_loss
     np.testing.assert_array_equal(read_values[kept], values[rows][kept])
     lost_rows = times.size - read_times.size
     if lost_rows:
-        assert "left out of reads" in report
+        assert "left out of reads" in report or f"rows 250-{times.size - 1} do not exist any more" in report
     if missing.any():
         assert "now read as missing" in report
         assert (ds["quality"].sel(channel=CHANNELS).values[missing] == 2).all()
@@ -235,3 +241,15 @@ def test_old_commit_record_is_upgraded_by_the_writer(tmp_path: Path) -> None:
     assert record["format"] == 2 and record["rows"] == 300 and len(record["time_sums"]) == 1
     ds = read_table(store, "15min")
     np.testing.assert_array_equal(ds["value"].sel(channel=CHANNELS[0]).values, written["15min"][1][:, 0])
+
+
+def test_store_that_cannot_be_locked_for_writing_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A store whose lock file cannot be opened for writing (read-only, no permission; here a folder in its place)."""
+    store = tmp_path / "store"
+    _write_store(store)
+    (store / "writer.lock").unlink()
+    (store / "writer.lock").mkdir()
+    csv = tmp_path / "data.csv"
+    csv.write_text("meter,time,import_kwh,export_kwh,kind\nb01/meter,2025-07-01T00:00:00Z,0.25,0,interval\n")
+    code, _, err = _run(["import", "--store", str(store), str(csv)], capsys)
+    assert code == 2 and err.count("\n") == 1 and "writer.lock: cannot lock the store for writing" in err

@@ -159,7 +159,10 @@ class StoreLock:
                 f"cannot create the store folder: {err.strerror or err}", file=str(self.store_dir)
             ) from err
         path = self.store_dir / LOCK_FILE
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:  # a read-only store, or no permission
+            raise ConfigError(f"cannot lock the store for writing: {err.strerror or err}", file=str(path)) from err
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
