@@ -213,16 +213,32 @@ def _repair_table(store: Path, check: TableCheck, backup: Path) -> list[str]:
         record = _with_sums(record, time_array, only_blocks={(record.rows - 1) // SUM_BLOCK_ROWS})
     table = MeanTable.with_record(store, name, record)
     problems = verify_table(table, group, decode=True)
+    time_ranges = [problem.rows for problem in problems if problem.array == "time"]
+    proven = _prove_times(table.record, time_array, time_ranges, TABLES[name]) if time_ranges else None
+    if proven is not None:  # the lost times follow from their neighbours, and the checksums confirm them
+        shutil.copytree(zarr_path / "time", backup / zarr_path.name / "time", dirs_exist_ok=True)
+        for problem in problems:
+            if problem.array == "time" and problem.file.is_file():
+                problem.file.unlink()  # its copy is in the backup
+        writer = time_array.with_config({"write_empty_chunks": True})
+        for first, stop, times in proven:
+            writer[first:stop] = times
+            lines.append(
+                f"{prefix}: times of rows {first}-{stop - 1} rebuilt ({TABLES[name]} s apart from their neighbours) "
+                "and proven by the record's checksums"
+            )
+        problems = [problem for problem in problems if problem.array != "time"]
     void = [list(r) for r in table.record.void]
     lost = [list(r) for r in table.record.lost]
     for problem in problems:
-        if problem.file.is_file() and problem.message.find("unreadable") >= 0:
+        if problem.file.is_file() and "unreadable" in problem.message:
             _move_aside(problem.file, store, backup)
         first, stop = problem.rows
         if problem.array == "time":
             void.append([first, stop])
             lines.append(
-                f"{prefix}: rows {first}-{stop - 1} left out of reads: {problem.message} ({problem.file.name})"
+                f"{prefix}: rows {first}-{stop - 1} left out of reads: {problem.message} "
+                f"({problem.file.relative_to(store)}; their values stay in the arrays)"
             )
         else:
             lost.append([first, stop, *problem.columns])
@@ -273,6 +289,58 @@ def _record_from_arrays(group: zarr.Group, time_array: zarr.Array) -> CommitReco
     void += [[int(r), int(r) + 1] for r in np.flatnonzero(times[:rows] == 0)]
     record = CommitRecord(rows, list(channels), kept_widths or [[rows, len(channels)]], [], _merged(void), [])
     return _with_sums(record, time_array)
+
+
+def _prove_times(
+    record: CommitRecord, time_array: zarr.Array, ranges: list[tuple[int, int]], step_s: int
+) -> list[tuple[int, int, np.ndarray]] | None:
+    """Times for the row ranges, ``step_s`` apart from a neighbour, when the record's checksums confirm them.
+
+    Tries the continuation from the row before every range, then from the row after; ``None``
+    when neither matches the checksums of every block concerned (or the record has none).
+    """
+    if record.time_sums is None or not ranges:
+        return None
+    ranges = sorted(ranges)
+    blocks = sorted(
+        {b for first, stop in ranges for b in range(first // SUM_BLOCK_ROWS, (stop - 1) // SUM_BLOCK_ROWS + 1)}
+    )
+    lo = max(blocks[0] * SUM_BLOCK_ROWS - 1, 0)
+    hi = min((blocks[-1] + 1) * SUM_BLOCK_ROWS + 1, record.rows)
+    known = np.zeros(hi - lo, dtype=np.int64)
+    unknown = np.zeros(hi - lo, dtype=bool)
+    for first, stop in ranges:
+        unknown[first - lo : stop - lo] = True
+    chunk = int((time_array.shards or time_array.chunks)[0])
+    for start in range(lo - lo % chunk, hi, chunk):
+        a, b = max(start, lo), min(start + chunk, hi)
+        if unknown[a - lo : b - lo].all():
+            continue
+        try:
+            known[a - lo : b - lo] = np.asarray(time_array[a:b])
+        except (RuntimeError, ValueError, TypeError, OSError, zarr.errors.BaseZarrError):
+            unknown[a - lo : b - lo] = True
+    void = np.zeros(hi - lo, dtype=bool)
+    for a, b in record.void:
+        void[max(a - lo, 0) : max(min(b, hi) - lo, 0)] = True
+    for forward in (True, False):
+        times, filled = known.copy(), unknown.copy()
+        for first, stop in ranges if forward else reversed(ranges):
+            anchor = first - 1 if forward else stop
+            if not lo <= anchor < hi or filled[anchor - lo]:
+                break
+            rows = np.arange(first, stop)
+            times[first - lo : stop - lo] = times[anchor - lo] + step_s * (rows - anchor)
+            filled[first - lo : stop - lo] = False
+        else:
+            if filled.any() and any(
+                filled[b * SUM_BLOCK_ROWS - lo : (b + 1) * SUM_BLOCK_ROWS - lo].any() for b in blocks
+            ):
+                continue
+            sums = time_sums(times, lo, skip=void)
+            if all(sums.get(b, 0) == record.time_sums[b] for b in blocks):
+                return [(first, stop, times[first - lo : stop - lo]) for first, stop in ranges]
+    return None
 
 
 def _truncated(record: CommitRecord, rows: int) -> CommitRecord:
