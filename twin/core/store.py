@@ -7,16 +7,19 @@ A store is a folder::
       snapshot.json               the latest snapshot, replaced atomically after every poll
       readings.json               meter readings that set a year's start (``twin import``)
       means_1min.zarr/            1-minute means   (time x channel)
-      means_1min.commit.json      committed rows and channel names of the table
+      means_1min.commit.json      the commit record of the table
       means_15min.zarr/           15-minute means and per-boundary energy flows
       means_15min.commit.json
 
 A table is a Zarr group with ``time`` (int64, seconds since 1970-01-01 UTC, interval start),
 ``value`` (float64: counters keep their Wh) and ``quality`` (int8 CF flags) over (time, channel). Plain Zarr appends do
 not survive ``kill -9`` (FIELD-NOTES, Storage), so every append is followed by a commit: the
-row count and channel names go to a side file (write, fsync, atomic rename). A writer trims
-every array back to the committed size when it opens the table; readers read committed rows
-only. Rows are appended in any time order; a time may appear more than once (back-fill), and
+commit record (:class:`CommitRecord`: rows, channel names, checksums of the time array, a check
+value over itself) goes to a side file (write, fsync, atomic rename). A writer trims every array
+back to the committed size when it opens the table; readers read committed rows only. The record
+is authoritative: when it is missing or disagrees with the arrays, writers and readers refuse
+with :class:`StoreDamageError` rather than guess (``twin store check/repair``,
+:mod:`twin.core.store_check`). Rows are appended in any time order; a time may appear more than once (back-fill), and
 :func:`read_table` merges such rows (the first non-missing value of each channel wins).
 
 Only one process writes a store: :class:`StoreLock` takes an exclusive ``flock`` on
