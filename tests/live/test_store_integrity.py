@@ -61,9 +61,11 @@ CASES = [
     "value chunk garbage",
     "quality chunk deleted",
     "quality chunk garbage",
+    "quality chunk truncated",
     "arrays shorter than the record",
     "group zarr.json empty",
     "value zarr.json torn",
+    "time zarr.json deleted",
 ]
 
 
@@ -98,6 +100,9 @@ def _damage(store: Path, name: str, case: str) -> str:
     elif case == "value zarr.json torn":
         target = table / "value" / "zarr.json"
         target.write_text('{"shape": [')
+    elif case == "time zarr.json deleted":
+        target = table / "time" / "zarr.json"
+        target.unlink()
     else:
         raise AssertionError(case)
     return str(target.relative_to(store))
@@ -138,8 +143,8 @@ def test_damage_is_refused_by_reader_and_writer_and_repaired_without_silent_loss
             MeanTable(store, name, writable=True)
         except ConfigError as writer_err:
             assert named in str(writer_err) and "twin store repair" in str(writer_err)
-        else:  # a garbage chunk away from the table's end is never read by an appending writer
-            assert "chunk garbage" in case
+        else:  # an unreadable value or quality chunk away from the table's end is never read by an appending writer
+            assert case.split()[0] in ("value", "quality") and case.endswith(("garbage", "truncated"))
     assert _fingerprint(store) == before  # neither changed a thing
 
     code, out, err_text = _run(["store", "check", "--store", str(store)], capsys)
