@@ -175,6 +175,8 @@ def test_damage_is_refused_by_reader_and_writer_and_repaired_without_silent_loss
         assert (ds["quality"].sel(channel=CHANNELS).values[missing] == 2).all()
     if case.startswith("time"):  # regular times: the lost ones follow from their neighbours and the checksums
         assert "rebuilt" in report and "proven by the record's checksums" in report and not lost_rows
+    elif case.startswith("group"):  # the group's metadata follows from the record
+        assert "zarr.json rebuilt from the commit record" in report and not lost_rows and not missing.any()
     elif not case.startswith("commit"):  # a chunk repair reports what it cost
         assert lost_rows or missing.any()
     code, out, _ = _run(["store", "check", "--store", str(store)], capsys)

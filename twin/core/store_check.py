@@ -18,6 +18,7 @@ path inside the store), as is every commit record before it is rewritten.
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -174,18 +175,40 @@ def _repair_table(store: Path, check: TableCheck, backup: Path) -> list[str]:
         return [
             f"{prefix}: LOST all {record.rows} committed rows: the Zarr folder is missing; the record was moved aside"
         ]
+    lines: list[str] = []
+    if record is not None and not _json_ok(zarr_path / "zarr.json"):
+        # the group's metadata holds only attributes the record also knows: write it anew
+        _move_aside(zarr_path / "zarr.json", store, backup)
+        zarr_path.joinpath("zarr.json").write_text(
+            json.dumps(
+                {
+                    "zarr_format": 3,
+                    "node_type": "group",
+                    "attributes": {
+                        "resolution_s": TABLES[name],
+                        "time_units": "seconds since 1970-01-01 00:00:00",
+                        "channels": record.channels,
+                        "widths": record.widths,
+                    },
+                }
+            ),
+            encoding="utf-8",
+        )
+        lines.append(f"{prefix}: the group's zarr.json rebuilt from the commit record")
     try:
         group = zarr.open_group(str(zarr_path), mode="r+", zarr_format=3)
         arrays = {n: group[n] for n in ("time", "value", "quality")}
     except (OSError, ValueError, TypeError, KeyError, zarr.errors.BaseZarrError) as err:
+        bad = next((f for f in sorted(zarr_path.glob("*/zarr.json")) if not _json_ok(f)), zarr_path / "zarr.json")
         return [
-            f"{prefix}: NOT REPAIRED: the Zarr metadata cannot be read ({type(err).__name__}); restore it from a backup"
+            *lines,
+            f"{prefix}: NOT REPAIRED: {bad.relative_to(store)} cannot be read ({type(err).__name__}); "
+            "restore the table from a backup",
         ]
     if not all(isinstance(a, zarr.Array) for a in arrays.values()):
         return [f"{prefix}: NOT REPAIRED: the Zarr group lacks its arrays; restore it from a backup"]
     time_array = arrays["time"]
     assert isinstance(time_array, zarr.Array)
-    lines: list[str] = []
     if record is None:
         rebuilt = _record_from_arrays(group, time_array)
         if isinstance(rebuilt, str):
@@ -395,6 +418,14 @@ def _time_span(time_array: zarr.Array, first: int, stop: int) -> str:
     fmt = "%Y-%m-%dT%H:%MZ"
     low, high = (datetime.fromtimestamp(int(t), UTC).strftime(fmt) for t in (times.min(), times.max()))
     return f" ({low} .. {high})"
+
+
+def _json_ok(path: Path) -> bool:
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _move_aside(path: Path, store: Path, backup: Path) -> None:
