@@ -278,3 +278,32 @@ def test_lost_times_that_cannot_be_proven_are_left_out_and_said(tmp_path: Path) 
     assert "left out of reads" in lines and kept < 300 and f"rows 0-{300 - kept - 1}" in lines
     order = np.argsort(times[300 - kept :])
     np.testing.assert_array_equal(ds["value"].values[:, 0], np.arange(300.0)[300 - kept :][order])
+
+
+def test_rows_dropped_by_retention_are_not_damage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A retention marker moves past old rows and their files go: readers, writers and the check agree."""
+    store = tmp_path / "store"
+    written = _write_store(store)
+    table = store / "means_1min.zarr"
+    (store / "means_1min.retention.json").write_text('{"first_row": 200}')
+    group = zarr.open_group(str(table), mode="r")
+    deleted = 0
+    for array in group.array_values():  # the files that hold only rows before the marker, whatever the layout
+        rows_per_file = int((array.shards or array.chunks)[0])
+        for path in (table / array.basename).rglob("*"):
+            if path.is_file() and path.name != "zarr.json":
+                row_file = int(path.relative_to(table / array.basename).parts[1])
+                if (row_file + 1) * rows_per_file <= 200:
+                    path.unlink()
+                    deleted += 1
+    assert deleted
+    ds = read_table(store, "1min")
+    times, values = written["1min"]
+    assert ds.sizes["time"] == 200
+    np.testing.assert_array_equal(ds["time"].values.astype("datetime64[s]").astype(np.int64), times[200:])
+    np.testing.assert_array_equal(ds["value"].sel(channel=CHANNELS[0]).values, values[200:, 0])
+    code, out, _ = _run(["store", "check", "--store", str(store)], capsys)
+    assert code == 0, out
+    with StoreLock(store, "test"):
+        MeanTable(store, "1min", writable=True).append([times[-1] + 60], {CHANNELS[0]: [1.0]})
+    assert read_table(store, "1min").sizes["time"] == 201

@@ -362,6 +362,7 @@ class MeanTable:
         self.commit_path = self.store_dir / f"means_{name}.commit.json"
         self.writable = writable
         record = load_record(self.store_dir, name)
+        self.kept_from = _retained_from(self.path)
         self.empty_arrays = record is None  # no record: only arrays without rows are accepted
         self.record = record or CommitRecord()
         self._index = {channel: i for i, channel in enumerate(self.record.channels)}
@@ -379,6 +380,7 @@ class MeanTable:
         table.path = table.store_dir / f"means_{name}.zarr"
         table.commit_path = table.store_dir / f"means_{name}.commit.json"
         table.record, table._group = record, None
+        table.kept_from = _retained_from(table.path)
         table._index = {channel: i for i, channel in enumerate(record.channels)}
         return table
 
@@ -649,12 +651,14 @@ def verify_table(
         )
     if problems:
         return problems
-    problems.extend(_read_times(table, arrays["time"], 0, record.rows, decode=decode)[1])
+    problems.extend(_read_times(table, arrays["time"], table.kept_from, record.rows, decode=decode)[1])
     if problems and first_problem_only:
         return problems
     for name in ("value", "quality"):
         problems.extend(
-            _verify_chunks(table, arrays[name], name, 0, record.rows, np.arange(len(record.channels)), decode=decode)
+            _verify_chunks(
+                table, arrays[name], name, table.kept_from, record.rows, np.arange(len(record.channels)), decode=decode
+            )
         )
         if problems and first_problem_only:
             return problems
@@ -823,7 +827,7 @@ def _read(
                 f"({rows} rows, {width} channels)",
                 table.path / short[0],
             )
-        offset = min(max(start_row, 0), rows)
+        offset = min(max(start_row, 0, table.kept_from), rows)  # rows before the marker were dropped
         read_times, problems = _read_times(table, arrays["time"], offset, rows)
         if problems or read_times is None:
             raise table.damage(problems[0].message, problems[0].file)
@@ -890,6 +894,7 @@ def _read_times(
     The whole checksum blocks around the rows are read (at most ``SUM_BLOCK_ROWS - 1`` rows more).
     """
     record = table.record
+    row0 = max(row0, table.kept_from)
     if row1 <= row0:
         return np.zeros(0, dtype=np.int64), []
     if record.time_sums is None:  # first format: no checksums; missing chunks would read as 1970
@@ -905,16 +910,20 @@ def _read_times(
     try:
         times = np.asarray(array[lo:row1], dtype=np.int64)
     except _DECODE_ERRORS:
-        return None, _verify_chunks(table, array, "time", lo, row1, _FIRST, decode=True)
+        return None, _verify_chunks(table, array, "time", row0, row1, _FIRST, decode=True)
+    # rows before the retention marker may be gone with their files: their block is checked only if they are not
+    unchecked = lo < table.kept_from and bool(
+        _verify_chunks(table, array, "time", lo, table.kept_from, _FIRST, decode=False)
+    )
     void = _void_mask(record, lo, row1)
     hashes = _mix(np.arange(lo, row1, dtype=np.uint64), times)
     hashes[void] = 0
     problems: list[Problem] = []
     for block in range(block0, -(-row1 // SUM_BLOCK_ROWS)):
         a, b = block * SUM_BLOCK_ROWS - lo, min((block + 1) * SUM_BLOCK_ROWS, row1) - lo
-        if int(np.sum(hashes[a:b], dtype=np.uint64)) == record.time_sums[block]:
+        if int(np.sum(hashes[a:b], dtype=np.uint64)) == record.time_sums[block] or (unchecked and block == block0):
             continue
-        found = _verify_chunks(table, array, "time", a + lo, b + lo, _FIRST, decode=True)
+        found = _verify_chunks(table, array, "time", max(a + lo, row0), b + lo, _FIRST, decode=True)
         problems.extend(
             found
             or [
@@ -993,6 +1002,26 @@ def _verify_chunks(
                     )
                 )
     return problems
+
+
+def _retained_from(table_path: Path) -> int:
+    """The first row a table keeps by its retention marker (``means_1min.retention.json``); 0 without one.
+
+    Retention drops a table's oldest rows by moving the marker past them and deleting their files
+    later; the commit record keeps counting them, and rows before the marker are neither read nor
+    checked.
+    """
+    path = table_path.with_name(table_path.name.removesuffix(".zarr") + ".retention.json")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return 0
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"the retention marker cannot be read ({err})", file=str(path)) from None
+    row = data.get("first_row") if isinstance(data, dict) else None
+    if not isinstance(row, int) or isinstance(row, bool) or row < 0:
+        raise ConfigError(f"first_row must be an integer >= 0, got {row!r}", file=str(path))
+    return row
 
 
 def _existing(array: zarr.Array, keys: list[str]) -> set[str]:
