@@ -307,3 +307,24 @@ def test_rows_dropped_by_retention_are_not_damage(tmp_path: Path, capsys: pytest
     with StoreLock(store, "test"):
         MeanTable(store, "1min", writable=True).append([times[-1] + 60], {CHANNELS[0]: [1.0]})
     assert read_table(store, "1min").sizes["time"] == 201
+
+
+@pytest.mark.parametrize("name", ["15min", "1min"])
+def test_live_twin_refuses_a_table_without_its_commit_record(tmp_path: Path, name: str) -> None:
+    """``twin live`` opens both tables for writing: a missing record stops it before it trims anything."""
+    from connectors.site import Site
+    from twin.live import LiveTwin
+
+    store = tmp_path / "store"
+    _write_store(store)
+    (store / f"means_{name}.commit.json").unlink()
+    before = _fingerprint(store)
+    site = Site(
+        devices=[{"id": "b01/meter", "kind": "building_meter", "building": "b01", "port": 1502, "map": "sunspec_meter"}]
+    )
+    with (
+        StoreLock(store, "twin live"),
+        pytest.raises(ConfigError, match=f"means_{name}.commit.json.*twin store repair"),
+    ):
+        LiveTwin(site, store)
+    assert _fingerprint(store) == before
