@@ -66,6 +66,9 @@ def main() -> None:
         except ImportError:
             return
         t0 = time.perf_counter()
+        checks = check_store(store, decode=False)
+        print(f"twin store check --quick: {time.perf_counter() - t0:.1f} s")
+        t0 = time.perf_counter()
         checks = check_store(store)
         print(
             f"twin store check (decodes every chunk): {time.perf_counter() - t0:.1f} s, "

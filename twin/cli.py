@@ -624,11 +624,14 @@ def import_(
 @store_app.command("check")
 def store_check(
     store: Annotated[Path, typer.Option("--store", help="State store folder.")],
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Check records, time checksums and that chunks exist; decode no chunk.")
+    ] = False,
 ) -> None:
     """Check every table against its commit record (reads every chunk; safe while 'twin live' runs)."""
     from twin.core.store_check import check_store
 
-    checks = check_store(store)
+    checks = check_store(store, decode=not quick)
     for check in checks:
         print("\n".join(check.lines()))
     if not checks:

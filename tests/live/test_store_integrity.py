@@ -328,3 +328,12 @@ def test_live_twin_refuses_a_table_without_its_commit_record(tmp_path: Path, nam
     ):
         LiveTwin(site, store)
     assert _fingerprint(store) == before
+
+
+def test_quick_check_finds_missing_chunks_without_decoding(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = tmp_path / "store"
+    _write_store(store)
+    assert _run(["store", "check", "--quick", "--store", str(store)], capsys)[0] == 0
+    named = _damage(store, "1min", "quality chunk deleted")
+    code, out, _ = _run(["store", "check", "--quick", "--store", str(store)], capsys)
+    assert code == 2 and named in out and "quality chunk missing" in out
