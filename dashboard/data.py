@@ -418,7 +418,10 @@ def _store_read(store_dir: Path, table: str) -> Iterator[None]:
 
 
 def _table_rows(store_dir: Path, table: str) -> int:
-    commit = read_json(store_dir / f"means_{table}.commit.json", {"rows": 0})
+    try:
+        commit = read_json(store_dir / f"means_{table}.commit.json", {"rows": 0})
+    except ValueError:  # a torn commit record: the read that follows names it
+        return -1
     return int(commit.get("rows", 0)) if isinstance(commit, dict) else 0
 
 

@@ -37,6 +37,10 @@ district_app = typer.Typer(help="The district: buildings, households, assets and
 scenario_app = typer.Typer(help="Planning scenarios: list, check, run, sweep, compare.", no_args_is_help=True)
 app.add_typer(district_app, name="district")
 app.add_typer(scenario_app, name="scenario")
+store_app = typer.Typer(
+    help="The state store: check and repair its tables, export periods, drop old 1-minute rows.", no_args_is_help=True
+)
+app.add_typer(store_app, name="store")
 
 
 @app.callback()
@@ -665,10 +669,6 @@ def import_(
     print(import_meter_data(list(files), store, site_file=site))
 
 
-store_app = typer.Typer(help="The state store: export tables, drop old 1-minute rows.", no_args_is_help=True)
-app.add_typer(store_app, name="store")
-
-
 @store_app.command("export")
 def store_export(
     store: Annotated[Path, typer.Option("--store", help="State store folder.")],
@@ -718,6 +718,41 @@ def store_prune(
         f"{done.files_deleted + files.files_deleted} file(s) deleted "
         f"({(done.bytes_freed + files.bytes_freed) / 1e6:.1f} MB)"
     )
+
+
+@store_app.command("check")
+def store_check(
+    store: Annotated[Path, typer.Option("--store", help="State store folder.")],
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Check records, time checksums and that chunks exist; decode no chunk.")
+    ] = False,
+) -> None:
+    """Check every table against its commit record (reads every chunk; safe while 'twin live' runs)."""
+    from twin.core.store_check import check_store
+
+    checks = check_store(store, decode=not quick)
+    for check in checks:
+        print("\n".join(check.lines()))
+    if not checks:
+        print(f"{store}: no tables yet")
+    damaged = [check.name for check in checks if not check.ok]
+    if damaged:
+        raise ConfigError(
+            f"{len(damaged)} damaged table(s) ({', '.join(damaged)}); "
+            f"'twin store repair --store {store}' fixes what it can prove",
+            file=str(store),
+        )
+
+
+@store_app.command("repair")
+def store_repair(
+    store: Annotated[Path, typer.Option("--store", help="State store folder (stop 'twin live' first).")],
+) -> None:
+    """Repair what can be proven; says what it dropped and moves damaged files aside (deletes nothing)."""
+    from twin.core.store_check import repair_store
+
+    for line in repair_store(store):
+        print(line)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -111,6 +111,14 @@ def test_year_view_with_projection_from_the_baseline(config: DashboardConfig, ca
     assert len(ahead.x) == 2  # from the last measured day (3 June) to 4 June
 
 
+def test_year_view_on_a_damaged_table_names_the_damage(config: DashboardConfig, cache: DataCache) -> None:
+    assert "No year balance" not in _text(year.year_view(config, cache)["tiles"])  # fills the cache
+    (config.store_dir / "means_15min.commit.json").write_text('{"format": 2, "rows"')  # torn
+    view = year.year_view(config, cache)
+    tiles = _text(view["tiles"])
+    assert "No year balance" in tiles and "means_15min.commit.json" in tiles and "twin store repair" in tiles
+
+
 def test_grid_view_live_and_result_steps(config: DashboardConfig, cache: DataCache) -> None:
     assert [o["value"] for o in grid.source_options(config)] == ["live", "baseline", "more_pv"]
     live_view = grid.grid_view(grid.LIVE, 0, config, cache)

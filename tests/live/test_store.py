@@ -22,6 +22,7 @@ from twin.core.store import (
     read_table,
     write_json_atomic,
 )
+from twin.core.store_check import check_store
 
 KILL_TRIALS = int(os.environ.get("TWIN_KILL_TRIALS", "3"))  # bench: TWIN_KILL_TRIALS=30
 
@@ -96,6 +97,7 @@ def test_store_survives_kill_9_during_appends(tmp_path: Path) -> None:
         committed = rows
     with StoreLock(tmp_path, "check"):  # the dead writer's lock is gone; repair on open keeps all rows
         assert MeanTable(tmp_path, "1min", writable=True).rows == committed
+    assert [check.lines() for check in check_store(tmp_path) if not check.ok] == []  # a kill is never damage
 
 
 def test_second_writer_is_refused_with_a_clear_message(tmp_path: Path) -> None:
