@@ -412,7 +412,8 @@ def _store_read(store_dir: Path, table: str) -> Iterator[None]:
     try:
         yield
     except STORE_READ_ERRORS as err:
-        text = " ".join(str(err).split())[:300] or type(err).__name__
+        text = " ".join(str(err).split())  # the store's own errors are one line and name the repair command
+        text = (text if isinstance(err, TwinError) else text[:300]) or type(err).__name__
         label = {"1min": "1-minute", "15min": "15-minute"}.get(table, table)
         raise StoreReadError(f"the {label} table of {store_dir} cannot be read ({type(err).__name__}: {text})") from err
 

@@ -8,7 +8,7 @@ CSV: one header line, then one row per interval: ``time_utc`` (interval start, I
 ``Z``), then per channel its value (column named as the channel, whose name carries the unit,
 e.g. ``b001/meter/p_meter_kw``; empty where unknown; shortest text that reads back to the same
 float64) and its quality (column ``quality:CHANNEL``: ``ok``, ``stale``, ``missing``,
-``invalid``). NetCDF: ``value`` and ``quality`` (CF flags) over (``time``, ``channel``), as the
+``invalid``, ``estimated``). NetCDF: ``value`` and ``quality`` (CF flags) over (``time``, ``channel``), as the
 store holds them.
 """
 

@@ -79,7 +79,7 @@ def test_netcdf_export_round_trips_values_and_quality(tmp_path: Path, twin_exe: 
         np.testing.assert_array_equal(ds["time"].values.astype("datetime64[s]").astype(np.int64), times)
         np.testing.assert_array_equal(ds["value"].values, values[:, :2])
         np.testing.assert_array_equal(ds["quality"].values, flags[:, :2])
-        assert ds["quality"].attrs["flag_meanings"] == "ok stale missing invalid"
+        assert ds["quality"].attrs["flag_meanings"] == "ok stale missing invalid estimated"
         assert ds.attrs["table"] == "1min"
     assert read_table(tmp_path / "live", "1min")["time"].size == times.size  # the store is unchanged
 

@@ -20,18 +20,24 @@ from twin import cli
 from twin.core.errors import ConfigError
 from twin.core.store import MeanTable, StoreLock, read_table
 from twin.core.store_check import repair_store
+from twin.core.store_layout import TABLE_LAYOUTS
 
 START_S = 1748736000  # 2025-06-01T00:00Z
 CHANNELS = ["flow:b01/import_kwh", "flow:b01/export_kwh", "b01/meter/p_kw"]
 
 
-def _write_store(store: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Both tables, each from two appends that widen it; returns table -> (times, values) as committed."""
+def _write_store(store: Path, *, beyond_a_time_chunk: bool = False) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Both tables, each from two appends that widen it; returns table -> (times, values) as committed.
+
+    ``beyond_a_time_chunk``: each table holds more rows than one file of its time array, so that a
+    lost time file has neighbours the repair can prove its times from.
+    """
     store.mkdir()
     (store / "meters.json").write_text('{"b01/meter": "b01"}')
     written = {}
     with StoreLock(store, "test"):
         for name, step_s, rows in (("15min", 900, 300), ("1min", 60, 400)):
+            rows += TABLE_LAYOUTS[name].time_chunk_rows if beyond_a_time_chunk else 0
             table = MeanTable(store, name, writable=True)
             times = START_S + np.arange(rows, dtype=np.int64) * step_s
             values = np.arange(rows * len(CHANNELS), dtype=float).reshape(rows, len(CHANNELS))
@@ -129,7 +135,7 @@ def test_damage_is_refused_by_reader_and_writer_and_repaired_without_silent_loss
     tmp_path: Path, name: str, case: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = tmp_path / "store"
-    written = _write_store(store)
+    written = _write_store(store, beyond_a_time_chunk=case.startswith("time chunk"))
     named = _damage(store, name, case)
     before = _fingerprint(store)
 
@@ -283,9 +289,14 @@ def test_lost_times_that_cannot_be_proven_are_left_out_and_said(tmp_path: Path) 
 def test_rows_dropped_by_retention_are_not_damage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A retention marker moves past old rows and their files go: readers, writers and the check agree."""
     store = tmp_path / "store"
-    written = _write_store(store)
+    store.mkdir()
+    rows, first_row = 1500, 1000  # more rows than two 1-minute shards hold, so whole files can go
+    times = START_S + 60 * np.arange(rows, dtype=np.int64)
+    values = np.arange(rows, dtype=float)
+    with StoreLock(store, "test"):
+        MeanTable(store, "1min", writable=True).append(times, {CHANNELS[0]: values})
     table = store / "means_1min.zarr"
-    (table / "retention.json").write_text('{"first_row": 200}')
+    (table / "retention.json").write_text(json.dumps({"first_row": first_row}))
     group = zarr.open_group(str(table), mode="r")
     deleted = 0
     for array in group.array_values():  # the files that hold only rows before the marker, whatever the layout
@@ -293,20 +304,19 @@ def test_rows_dropped_by_retention_are_not_damage(tmp_path: Path, capsys: pytest
         for path in (table / array.basename).rglob("*"):
             if path.is_file() and path.name != "zarr.json":
                 row_file = int(path.relative_to(table / array.basename).parts[1])
-                if (row_file + 1) * rows_per_file <= 200:
+                if (row_file + 1) * rows_per_file <= first_row:
                     path.unlink()
                     deleted += 1
     assert deleted
     ds = read_table(store, "1min")
-    times, values = written["1min"]
-    assert ds.sizes["time"] == 200
-    np.testing.assert_array_equal(ds["time"].values.astype("datetime64[s]").astype(np.int64), times[200:])
-    np.testing.assert_array_equal(ds["value"].sel(channel=CHANNELS[0]).values, values[200:, 0])
+    assert ds.sizes["time"] == rows - first_row
+    np.testing.assert_array_equal(ds["time"].values.astype("datetime64[s]").astype(np.int64), times[first_row:])
+    np.testing.assert_array_equal(ds["value"].sel(channel=CHANNELS[0]).values, values[first_row:])
     code, out, _ = _run(["store", "check", "--store", str(store)], capsys)
     assert code == 0, out
     with StoreLock(store, "test"):
         MeanTable(store, "1min", writable=True).append([times[-1] + 60], {CHANNELS[0]: [1.0]})
-    assert read_table(store, "1min").sizes["time"] == 201
+    assert read_table(store, "1min").sizes["time"] == rows - first_row + 1
 
 
 @pytest.mark.parametrize("name", ["15min", "1min"])
