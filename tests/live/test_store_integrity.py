@@ -299,7 +299,7 @@ def test_rows_dropped_by_retention_are_not_damage(tmp_path: Path, capsys: pytest
     (table / "retention.json").write_text(json.dumps({"first_row": first_row}))
     group = zarr.open_group(str(table), mode="r")
     deleted = 0
-    for array in group.array_values():  # the files that hold only rows before the marker, whatever the layout
+    for array in (group[name] for name in ("time", "value", "quality")):  # files of rows before the marker only
         rows_per_file = int((array.shards or array.chunks)[0])
         for path in (table / array.basename).rglob("*"):
             if path.is_file() and path.name != "zarr.json":
