@@ -24,22 +24,17 @@ with :class:`StoreDamageError` rather than guess (``twin store check/repair``,
 
 Only one process writes a store: :class:`StoreLock` takes an exclusive ``flock`` on
 ``writer.lock`` (the kernel releases it when the writer dies, even by ``kill -9``) and records
-the writer's pid for the message a second writer gets.
+the writer's pid for the message a second writer gets (:mod:`twin.core.store_files`; the
+commit record and the checks of the arrays against it: :mod:`twin.core.store_record`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import errno
-import fcntl
-import hashlib
 import json
-import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, Literal, Self
+from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -47,11 +42,37 @@ import pandas as pd
 import xarray as xr
 import zarr
 import zarr.errors
-from zarr.core.sync import sync
 
 from twin.core.errors import ConfigError
 from twin.core.schema import QUALITY_FLAGS, quality_variable
+from twin.core.store_files import (
+    LOCK_FILE,
+    READINGS_FILE,
+    SNAPSHOT_FILE,
+    StoreLock,
+    read_json,
+    read_snapshot,
+    write_json_atomic,
+)
 from twin.core.store_layout import create_table_arrays, first_kept_row
+from twin.core.store_record import (
+    ARRAYS,
+    COMMIT_FORMAT,
+    DECODE_ERRORS,
+    SUM_BLOCK_ROWS,
+    SUM_MODULUS,
+    TIME_COLUMN,
+    CommitRecord,
+    Problem,
+    StoreDamageError,
+    load_record,
+    read_times,
+    table_array,
+    time_sums,
+    verify_chunks,
+    verify_table,
+    void_mask,
+)
 
 __all__ = [
     "COMMIT_FORMAT",
@@ -76,263 +97,11 @@ __all__ = [
     "write_json_atomic",
 ]
 
-LOCK_FILE: Final[str] = "writer.lock"
-SNAPSHOT_FILE: Final[str] = "snapshot.json"
-READINGS_FILE: Final[str] = "readings.json"
 #: Table name -> resolution. [s]
 TABLES: Final[dict[str, int]] = {"1min": 60, "15min": 900}
 #: Rows per inner time chunk (new tables shard them: :mod:`twin.core.store_layout`).
 TIME_CHUNK: Final[int] = 96
 _MISSING: Final[int] = QUALITY_FLAGS["missing"]
-#: Format of the commit records this version writes (1: rows and channels only).
-COMMIT_FORMAT: Final[int] = 2
-#: Committed rows per checksum of the time array.
-SUM_BLOCK_ROWS: Final[int] = 1024
-_MOD: Final[int] = 2**64
-_ARRAYS: Final[tuple[str, str, str]] = ("time", "value", "quality")
-_FIRST: Final = np.zeros(1, dtype=np.int64)  # the column index of a 1-D array
-#: What zarr and its codecs raise on a chunk they cannot decode.
-_DECODE_ERRORS: Final = (RuntimeError, ValueError, TypeError, OSError, zarr.errors.BaseZarrError)
-
-
-def write_json_atomic(path: str | Path, data: Any) -> Path:
-    """Write JSON so that readers see the old or the new file, never a torn one.
-
-    Write a temporary file beside the target, fsync it, rename it over the target. A write that
-    fails (full disk, file size limit) removes the temporary file and leaves the target as it was.
-
-    Parameters
-    ----------
-    path : str or Path
-        Target file.
-    data : Any
-        JSON-serialisable data (NaN is written as ``null``).
-    """
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    text = json.dumps(_json_safe(data), separators=(",", ":"), allow_nan=False)
-    try:
-        with tmp.open("w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        tmp.replace(target)
-    except BaseException:  # a full disk or a size limit: no temporary file is left behind
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
-
-
-def read_json(path: str | Path, default: Any = None) -> Any:
-    """Read a JSON file; ``default`` when it does not exist."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return default
-
-
-def read_snapshot(store_dir: str | Path) -> dict[str, Any] | None:
-    """Return the latest snapshot of a store, or ``None`` before the first poll."""
-    data = read_json(Path(store_dir) / SNAPSHOT_FILE)
-    return data if isinstance(data, dict) else None
-
-
-class StoreLock:
-    """The store's single-writer lock (``with StoreLock(dir, "twin live"):``).
-
-    Parameters
-    ----------
-    store_dir : str or Path
-        The store folder (created if missing).
-    writer : str
-        Who writes, for the message another writer gets.
-
-    Raises
-    ------
-    ConfigError
-        On enter, when another process holds the lock (exit code 2).
-    """
-
-    def __init__(self, store_dir: str | Path, writer: str) -> None:
-        self.store_dir = Path(store_dir)
-        self.writer = writer
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        """Take the lock or raise :class:`ConfigError` naming the holder."""
-        try:
-            self.store_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise ConfigError(
-                f"cannot create the store folder: {err.strerror or err}", file=str(self.store_dir)
-            ) from err
-        path = self.store_dir / LOCK_FILE
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as err:  # a read-only store, or no permission
-            raise ConfigError(f"cannot lock the store for writing: {err.strerror or err}", file=str(path)) from err
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            os.close(fd)
-            if err.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            holder = path.read_text(encoding="utf-8", errors="replace").strip() or "unknown"
-            raise ConfigError(
-                f"the store is locked by another writer ({holder}); stop it first, the store has one writer",
-                file=str(self.store_dir),
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()}: {self.writer}\n".encode())
-        os.fsync(fd)
-        self._fd = fd
-
-    def release(self) -> None:
-        """Release the lock (the lock file stays; its lock is what counts)."""
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-
-    def __enter__(self) -> Self:
-        self.acquire()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.release()
-
-
-class StoreDamageError(ConfigError):
-    """A table disagrees with its commit record: one line naming the file and the commands that help (exit 2).
-
-    Parameters
-    ----------
-    message : str
-        What is wrong.
-    file : str or Path
-        The damaged file or folder.
-    store_dir : str or Path
-        The store folder, for the commands in the message.
-    """
-
-    def __init__(self, message: str, *, file: str | Path, store_dir: str | Path) -> None:
-        self.store_dir = Path(store_dir)
-        super().__init__(
-            f"{message}; nothing was changed: 'twin store check --store {store_dir}' lists the damage, "
-            f"'twin store repair --store {store_dir}' fixes what it can prove",
-            file=str(file),
-        )
-
-
-@dataclass
-class CommitRecord:
-    """The commit record of a table: what was committed, and how to tell if the arrays still hold it.
-
-    Attributes
-    ----------
-    rows : int
-        Committed rows (in append order).
-    channels : list of str
-        Channel names, one per column.
-    widths : list of [int, int]
-        ``[first_row, columns]``: from ``first_row`` on (to the next entry) every append wrote
-        columns ``[0, columns)``, so their chunks must exist. Rows before the first entry were
-        written before the record kept this (their chunks are not checked).
-    time_sums : list of int or None
-        Per block of :data:`SUM_BLOCK_ROWS` committed rows, the sum (mod 2**64) of a 64-bit hash of
-        (row, time); ``None`` in a record of the first format (rows and channels only).
-    void : list of [int, int]
-        Row ranges ``[start, stop)`` that a repair found without provable times; readers skip them.
-    lost : list of [int, int, int, int]
-        ``[row_start, row_stop, column_start, column_stop]`` regions whose chunks a repair found
-        missing or unreadable; readers show them as missing.
-    """
-
-    rows: int = 0
-    channels: list[str] = field(default_factory=list)
-    widths: list[list[int]] = field(default_factory=list)
-    time_sums: list[int] | None = field(default_factory=list)
-    void: list[list[int]] = field(default_factory=list)
-    lost: list[list[int]] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        """The record as written, with a check value over its content."""
-        body: dict[str, Any] = {
-            "format": COMMIT_FORMAT,
-            "rows": self.rows,
-            "channels": self.channels,
-            "widths": self.widths,
-            "time_sums": [f"{value:016x}" for value in self.time_sums or []],
-            "void": self.void,
-            "lost": self.lost,
-        }
-        return {**body, "check": _record_check(body)}
-
-    @classmethod
-    def from_json(cls, data: Any) -> CommitRecord:
-        """Parse and verify a record; raise :class:`ValueError` naming what is wrong."""
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
-        if "format" not in data:  # the first format: rows and channels only
-            rows, channels = data.get("rows"), data.get("channels")
-            if not isinstance(rows, int) or rows < 0 or not isinstance(channels, list):
-                raise ValueError("field rows or channels is missing or not valid")
-            return cls(rows, [str(c) for c in channels], [], None, [], [])
-        if data.get("format") != COMMIT_FORMAT:
-            raise ValueError(f"format {data.get('format')!r} is not known (allowed: 1, {COMMIT_FORMAT})")
-        body = {key: value for key, value in data.items() if key != "check"}
-        if data.get("check") != _record_check(body):
-            raise ValueError("its check value does not match its content (edited or torn)")
-        try:
-            record = cls(
-                int(body["rows"]),
-                [str(c) for c in body["channels"]],
-                [[int(a), int(b)] for a, b in body["widths"]],
-                [int(value, 16) for value in body["time_sums"]],
-                [[int(a), int(b)] for a, b in body["void"]],
-                [[int(v) for v in region] for region in body["lost"]],
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"a field is missing or not valid ({err})") from None
-        if record.time_sums is not None and len(record.time_sums) != -(-record.rows // SUM_BLOCK_ROWS):
-            raise ValueError("time_sums does not cover the rows")
-        return record
-
-    def columns_at(self, row: int) -> int | None:
-        """Columns every append wrote at ``row``; ``None`` before the record kept track."""
-        width = None
-        for first, columns in self.widths:
-            if first > row:
-                break
-            width = columns
-        return width
-
-
-def time_sums(times: npt.ArrayLike, first_row: int = 0, *, skip: npt.ArrayLike | None = None) -> dict[int, int]:
-    """Block -> sum (mod 2**64) of the hash of (row, time) over the given rows.
-
-    Parameters
-    ----------
-    times : array-like of int
-        Times of consecutive rows, seconds since 1970-01-01 UTC.
-    first_row : int
-        Row number of the first time.
-    skip : array-like of bool, optional
-        Rows left out of the sums (void rows).
-    """
-    values = np.asarray(times, dtype=np.int64).reshape(-1)
-    rows = np.arange(first_row, first_row + values.size, dtype=np.uint64)
-    hashes = _mix(rows, values)
-    if skip is not None:
-        hashes[np.asarray(skip, dtype=bool).reshape(-1)] = 0
-    blocks = rows // np.uint64(SUM_BLOCK_ROWS)
-    sums: dict[int, int] = {}
-    for block in np.unique(blocks):
-        sums[int(block)] = int(np.sum(hashes[blocks == block], dtype=np.uint64))
-    return sums
 
 
 class MeanTable:
@@ -444,7 +213,7 @@ class MeanTable:
             else:
                 flags[:, self._index[channel]] = np.where(np.isfinite(column_values), 0, _MISSING)
         time_array, value_array, quality_array = (
-            _array(self._group, name).with_config({"write_empty_chunks": True}) for name in _ARRAYS
+            table_array(self._group, name).with_config({"write_empty_chunks": True}) for name in ARRAYS
         )
         width = max(len(channels), int(value_array.shape[1]))
         start, stop = self.rows, self.rows + n
@@ -464,7 +233,7 @@ class MeanTable:
         for index, value in time_sums(times, start).items():
             if index == len(sums):
                 sums.append(0)
-            sums[index] = (sums[index] + value) % _MOD
+            sums[index] = (sums[index] + value) % SUM_MODULUS
         self.record = CommitRecord(stop, channels, widths, sums, record.void, record.lost)
         write_json_atomic(self.commit_path, self.record.to_json())
         self.empty_arrays = False
@@ -485,14 +254,14 @@ class MeanTable:
         """Open the table's Zarr group; a torn or missing ``zarr.json`` is a :class:`StoreDamageError`."""
         try:
             group = zarr.open_group(str(self.path), mode=mode, zarr_format=3)
-            for name in _ARRAYS:
-                _array(group, name)
+            for name in ARRAYS:
+                table_array(group, name)
         except StoreDamageError:
             raise
         except (OSError, ValueError, TypeError, KeyError, zarr.errors.BaseZarrError) as err:
             reason = " ".join(str(err).split())[:160]
             file = self.path
-            for meta in (self.path / "zarr.json", *(self.path / name / "zarr.json" for name in _ARRAYS)):
+            for meta in (self.path / "zarr.json", *(self.path / name / "zarr.json" for name in ARRAYS)):
                 try:
                     json.loads(meta.read_text(encoding="utf-8"))
                 except (OSError, ValueError) as meta_err:
@@ -504,7 +273,7 @@ class MeanTable:
     def _accept_without_record(self) -> None:
         """No record beside existing arrays: accept only arrays without rows (a creation cut short)."""
         try:
-            rows = int(_array(zarr.open_group(str(self.path), mode="r", zarr_format=3), "time").shape[0])
+            rows = int(table_array(zarr.open_group(str(self.path), mode="r", zarr_format=3), "time").shape[0])
         except (OSError, ValueError, TypeError, KeyError, zarr.errors.BaseZarrError):
             rows = -1
         if rows != 0:
@@ -541,21 +310,23 @@ class MeanTable:
         problems = verify_table(self, group, decode=False, first_problem_only=True)
         if not problems and self.rows:  # the chunks of the last row are read back by the next append
             last = self.rows - 1
-            problems = _verify_chunks(self, _array(group, "time"), "time", last, self.rows, _FIRST, decode=True)
+            problems = verify_chunks(
+                self, table_array(group, "time"), "time", last, self.rows, TIME_COLUMN, decode=True
+            )
             for name in ("value", "quality"):
                 every = np.arange(len(self.channels))
-                problems += _verify_chunks(self, _array(group, name), name, last, self.rows, every, decode=True)
+                problems += verify_chunks(self, table_array(group, name), name, last, self.rows, every, decode=True)
         if problems:
             raise self.damage(problems[0].message, problems[0].file)
         # repair: trim every time array back to the committed rows (rows after it may be torn)
-        if _array(group, "time").shape[0] != self.rows:
-            _array(group, "time").resize((self.rows,))
+        if table_array(group, "time").shape[0] != self.rows:
+            table_array(group, "time").resize((self.rows,))
         for name in ("value", "quality"):
-            array = _array(group, name)
+            array = table_array(group, name)
             if array.shape[0] != self.rows:
                 array.resize((self.rows, array.shape[1]))
         if self.record.time_sums is None:  # a record of the first format: add what it lacks
-            times = np.asarray(_array(group, "time")[: self.rows])
+            times = np.asarray(table_array(group, "time")[: self.rows])
             sums = time_sums(times)
             self.record = CommitRecord(
                 self.rows,
@@ -575,124 +346,6 @@ class MeanTable:
         except StoreDamageError:
             return False
         return True
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One disagreement between a table and its commit record.
-
-    Attributes
-    ----------
-    kind : str
-        ``record`` (the record itself), ``rows`` (fewer rows than committed), ``time``
-        (time values), ``chunk`` (a missing or unreadable value/quality chunk).
-    file : Path
-        The file or folder concerned.
-    message : str
-        One line for the user.
-    rows : tuple of int
-        ``(start, stop)`` of the committed rows concerned.
-    columns : tuple of int
-        ``(start, stop)`` of the columns concerned (``(0, 0)`` for time problems).
-    array : str
-        ``time``, ``value`` or ``quality`` (empty for record problems).
-    """
-
-    kind: str
-    file: Path
-    message: str
-    rows: tuple[int, int] = (0, 0)
-    columns: tuple[int, int] = (0, 0)
-    array: str = ""
-
-
-def verify_table(
-    table: MeanTable, group: zarr.Group, *, decode: bool, first_problem_only: bool = False
-) -> list[Problem]:
-    """Compare a table's arrays with its commit record.
-
-    Checks the row counts, the time values against the record's checksums (a missing time chunk
-    reads as 0 and fails them) and that every value and quality chunk the record's appends wrote
-    exists; ``decode`` also reads every such chunk (slow for big tables).
-
-    Parameters
-    ----------
-    table : MeanTable
-        The table (its record).
-    group : zarr.Group
-        Its open Zarr group.
-    decode : bool
-        Read every committed chunk, to find chunks that exist but cannot be decoded.
-    first_problem_only : bool
-        Stop at the first problem.
-
-    Returns
-    -------
-    list of Problem
-        Empty when the arrays hold what the record says.
-    """
-    record, problems = table.record, []
-    arrays = {name: _array(group, name) for name in _ARRAYS}
-    for name, array in arrays.items():
-        if array.shape[0] < record.rows:
-            problems.append(
-                Problem(
-                    "rows",
-                    table.path / name,
-                    f"the commit record {table.commit_path.name} holds {record.rows} rows, "
-                    f"the {name} array only {array.shape[0]}",
-                    (int(array.shape[0]), record.rows),
-                    array=name,
-                )
-            )
-    if len(record.channels) > arrays["value"].shape[1] or len(record.channels) > arrays["quality"].shape[1]:
-        problems.append(
-            Problem(
-                "rows", table.path, f"the commit record names {len(record.channels)} channels, the arrays hold fewer"
-            )
-        )
-    if problems:
-        return problems
-    problems.extend(_read_times(table, arrays["time"], table.kept_from, record.rows, decode=decode)[1])
-    if problems and first_problem_only:
-        return problems
-    for name in ("value", "quality"):
-        problems.extend(
-            _verify_chunks(
-                table, arrays[name], name, table.kept_from, record.rows, np.arange(len(record.channels)), decode=decode
-            )
-        )
-        if problems and first_problem_only:
-            return problems
-    return problems
-
-
-def load_record(store_dir: str | Path, name: str) -> CommitRecord | None:
-    """The commit record of a table; ``None`` when there is none.
-
-    Raises
-    ------
-    StoreDamageError
-        The record is torn, empty, edited, or of an unknown format.
-    """
-    path = Path(store_dir) / f"means_{name}.commit.json"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as err:
-        raise StoreDamageError(f"the commit record cannot be read ({err})", file=path, store_dir=store_dir) from None
-    try:
-        return CommitRecord.from_json(json.loads(text))
-    except ValueError as err:
-        reason = (
-            "it is empty"
-            if not text.strip()
-            else str(err)
-            if not isinstance(err, json.JSONDecodeError)
-            else (f"it is not valid JSON ({err.msg} at character {err.pos})")
-        )
-        raise StoreDamageError(f"the commit record is not valid: {reason}", file=path, store_dir=store_dir) from None
 
 
 def read_table(
@@ -821,7 +474,7 @@ def _read(
         flags = np.zeros((0, len(selected)), dtype=np.int8)
     else:
         group = table.open_group()
-        arrays = {array_name: _array(group, array_name) for array_name in _ARRAYS}
+        arrays = {array_name: table_array(group, array_name) for array_name in ARRAYS}
         short = [n for n, a in arrays.items() if a.shape[0] < rows or (a.ndim == 2 and a.shape[1] < width)]
         if short:
             raise table.damage(
@@ -830,11 +483,11 @@ def _read(
                 table.path / short[0],
             )
         offset = min(max(start_row, 0, table.kept_from), rows)  # rows before the marker were dropped
-        read_times, problems = _read_times(table, arrays["time"], offset, rows)
-        if problems or read_times is None:
+        proven, problems = read_times(table, arrays["time"], offset, rows)
+        if problems or proven is None:
             raise table.damage(problems[0].message, problems[0].file)
-        times = read_times
-        keep = ~_void_mask(record, offset, rows)
+        times = proven
+        keep = ~void_mask(record, offset, rows)
         if start_s is not None:
             keep &= times >= start_s
         if end_s is not None:
@@ -868,13 +521,13 @@ def _read_values(
     """Values and flags of rows ``[first, stop)``; a missing or unreadable chunk is a :class:`StoreDamageError`."""
     blocks = []
     for name in ("value", "quality"):
-        problems = _verify_chunks(table, arrays[name], name, first, stop, columns, decode=False)
+        problems = verify_chunks(table, arrays[name], name, first, stop, columns, decode=False)
         if problems:
             raise table.damage(problems[0].message, problems[0].file)
         try:
             blocks.append(_read_block(arrays[name], first, stop, columns, width))
-        except _DECODE_ERRORS as err:
-            problems = _verify_chunks(table, arrays[name], name, first, stop, columns, decode=True)
+        except DECODE_ERRORS as err:
+            problems = verify_chunks(table, arrays[name], name, first, stop, columns, decode=True)
             if problems:
                 raise table.damage(problems[0].message, problems[0].file) from None
             raise table.damage(f"the {name} array cannot be read ({err})", table.path / name) from None
@@ -886,164 +539,6 @@ def _read_values(
             value[rows, hit] = np.nan
             flags[rows, hit] = _MISSING
     return value, flags
-
-
-def _read_times(
-    table: MeanTable, array: zarr.Array, row0: int, row1: int, *, decode: bool = False
-) -> tuple[np.ndarray | None, list[Problem]]:
-    """Times of rows ``[row0, row1)``, verified against the record's checksums; or the problems found.
-
-    The whole checksum blocks around the rows are read (at most ``SUM_BLOCK_ROWS - 1`` rows more).
-    """
-    record = table.record
-    row0 = max(row0, table.kept_from)
-    if row1 <= row0:
-        return np.zeros(0, dtype=np.int64), []
-    if record.time_sums is None:  # first format: no checksums; missing chunks would read as 1970
-        missing = _verify_chunks(table, array, "time", row0, row1, _FIRST, decode=decode)
-        if missing:
-            return None, missing
-        try:
-            return np.asarray(array[row0:row1], dtype=np.int64), []
-        except _DECODE_ERRORS:
-            return None, _verify_chunks(table, array, "time", row0, row1, _FIRST, decode=True)
-    block0 = row0 // SUM_BLOCK_ROWS
-    lo = block0 * SUM_BLOCK_ROWS
-    try:
-        times = np.asarray(array[lo:row1], dtype=np.int64)
-    except _DECODE_ERRORS:
-        return None, _verify_chunks(table, array, "time", row0, row1, _FIRST, decode=True)
-    # rows before the retention marker may be gone with their files: their block is checked only if they are not
-    unchecked = lo < table.kept_from and bool(
-        _verify_chunks(table, array, "time", lo, table.kept_from, _FIRST, decode=False)
-    )
-    void = _void_mask(record, lo, row1)
-    hashes = _mix(np.arange(lo, row1, dtype=np.uint64), times)
-    hashes[void] = 0
-    problems: list[Problem] = []
-    for block in range(block0, -(-row1 // SUM_BLOCK_ROWS)):
-        a, b = block * SUM_BLOCK_ROWS - lo, min((block + 1) * SUM_BLOCK_ROWS, row1) - lo
-        if int(np.sum(hashes[a:b], dtype=np.uint64)) == record.time_sums[block] or (unchecked and block == block0):
-            continue
-        found = _verify_chunks(table, array, "time", max(a + lo, row0), b + lo, _FIRST, decode=True)
-        problems.extend(
-            found
-            or [
-                Problem(
-                    "time",
-                    table.path / "time",
-                    f"the times of rows {a + lo}-{b + lo - 1} do not match the checksum of the commit record",
-                    (a + lo, b + lo),
-                    array="time",
-                )
-            ]
-        )
-    if problems:
-        return None, problems
-    return times[row0 - lo :], []
-
-
-def _verify_chunks(
-    table: MeanTable, array: zarr.Array, name: str, row0: int, row1: int, columns: np.ndarray, *, decode: bool
-) -> list[Problem]:
-    """Problems of the stored objects (chunks or shards) that committed rows ``[row0, row1)`` of ``columns`` need."""
-    record = table.record
-    one_d = array.ndim == 1
-    needed: list[tuple[str, tuple[int, int], tuple[int, int]]] = []
-    edges = [entry[0] for entry in record.widths[1:]] + [record.rows]
-    # a record of the first format has no widths: which chunks its appends wrote is not known
-    segments = [(row, edge, width) for (row, width), edge in zip(record.widths, edges, strict=False)]
-    if one_d:
-        segments = [(0, record.rows, 1)]
-    object_shape = array.shards or array.chunks
-    rows_per, columns_per = object_shape[0], 1 if one_d else object_shape[1]
-    for seg_start, seg_stop, seg_width in segments:
-        lo, hi = max(seg_start, row0), min(seg_stop, row1)
-        if hi <= lo:
-            continue
-        used = np.unique(columns[columns < seg_width] // columns_per) if not one_d else _FIRST
-        for k in range(lo // rows_per, (hi - 1) // rows_per + 1):
-            rows = (max(lo, k * rows_per), min(hi, (k + 1) * rows_per))
-            if _within(rows, record.void):
-                continue
-            for j in used.tolist():
-                cols = (0, 1) if one_d else (j * columns_per, min((j + 1) * columns_per, seg_width))
-                if any(
-                    r0 <= rows[0] and rows[1] <= r1 and c0 <= cols[0] and cols[1] <= c1
-                    for r0, r1, c0, c1 in record.lost
-                ):
-                    continue
-                key = array.metadata.encode_chunk_key((k,) if one_d else (k, j))
-                needed.append((key, rows, cols))
-    problems = []
-    present = _existing(array, [key for key, _, _ in needed])
-    for key, rows, cols in needed:
-        file = table.path / name / key
-        what = f"rows {rows[0]}-{rows[1] - 1}" + ("" if one_d else f", channels {cols[0]}-{cols[1] - 1}")
-        if key not in present:
-            problems.append(
-                Problem("chunk" if not one_d else "time", file, f"{name} chunk missing ({what})", rows, cols, name)
-            )
-            continue
-        if decode:
-            try:
-                if one_d:
-                    array[rows[0] : rows[1]]
-                else:
-                    array[rows[0] : rows[1], cols[0] : cols[1]]
-            except _DECODE_ERRORS as err:
-                reason = " ".join(str(err).split())[:120]
-                problems.append(
-                    Problem(
-                        "chunk" if not one_d else "time",
-                        file,
-                        f"{name} chunk unreadable ({what}): {reason}",
-                        rows,
-                        cols,
-                        name,
-                    )
-                )
-    return problems
-
-
-def _existing(array: zarr.Array, keys: list[str]) -> set[str]:
-    """The keys (relative to the array) that the store holds."""
-    store, prefix = array.store_path.store, array.store_path.path
-
-    async def check() -> set[str]:
-        if len(keys) > 256:  # one listing is cheaper than many look-ups
-            listed = {key.removeprefix(f"{prefix}/") async for key in store.list_prefix(f"{prefix}/")}
-            return listed.intersection(keys)
-        found = await asyncio.gather(*(store.exists(f"{prefix}/{key}") for key in keys))
-        return {key for key, ok in zip(keys, found, strict=True) if ok}
-
-    return sync(check()) if keys else set()
-
-
-def _within(rows: tuple[int, int], ranges: list[list[int]]) -> bool:
-    return any(a <= rows[0] and rows[1] <= b for a, b in ranges)
-
-
-def _void_mask(record: CommitRecord, row0: int, row1: int) -> np.ndarray:
-    mask = np.zeros(max(row1 - row0, 0), dtype=bool)
-    for a, b in record.void:
-        lo, hi = max(a, row0), min(b, row1)
-        if hi > lo:
-            mask[lo - row0 : hi - row0] = True
-    return mask
-
-
-def _mix(rows: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of (row, time) per row (splitmix64 finaliser)."""
-    z = times.astype(np.int64).view(np.uint64) ^ (rows.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def _record_check(body: Mapping[str, Any]) -> str:
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _read_block(array: zarr.Array, first: int, stop: int, columns: np.ndarray, width: int) -> np.ndarray:
@@ -1058,13 +553,6 @@ def _read_block(array: zarr.Array, first: int, stop: int, columns: np.ndarray, w
     return np.asarray(array.oindex[first:stop, columns])
 
 
-def _array(group: zarr.Group, name: str) -> zarr.Array:
-    array = group[name]
-    if not isinstance(array, zarr.Array):
-        raise ConfigError(f"{name} is not an array", file=str(group.store_path))
-    return array
-
-
 def _merge_rows(times: np.ndarray, value: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One row per time: the first row with a finite value of a channel gives that channel."""
     unique, inverse = np.unique(times, return_inverse=True)
@@ -1076,17 +564,3 @@ def _merge_rows(times: np.ndarray, value: np.ndarray, flags: np.ndarray) -> tupl
         merged[target, finite] = value[row, finite]
         merged_flags[target, finite] = flags[row, finite]
     return unique, merged, merged_flags
-
-
-def _json_safe(data: Any) -> Any:
-    if isinstance(data, float | np.floating):
-        return float(data) if np.isfinite(data) else None
-    if isinstance(data, np.integer):
-        return int(data)
-    if isinstance(data, np.bool_):
-        return bool(data)
-    if isinstance(data, Mapping):
-        return {str(key): _json_safe(value) for key, value in data.items()}
-    if isinstance(data, Iterable) and not isinstance(data, str | bytes):
-        return [_json_safe(value) for value in data]
-    return data
