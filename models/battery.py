@@ -1,14 +1,17 @@
-"""Home batteries: self-consumption dispatch.
+"""Batteries: self-consumption dispatch and setpoint following.
 
 The rule of a plain home storage system: charge from the building's PV surplus,
 discharge to cover its load, within the power limit and the state-of-charge window,
 with separate charge and discharge efficiencies. One compiled loop over time,
-vectorised over batteries. Battery power is load-positive (charging > 0).
+vectorised over batteries. A battery that follows a power setpoint step by step (the
+simulated field's community battery) uses the same limits and the same energy update
+(:func:`follow_setpoint`, :func:`advance_soc`), with one :class:`BatteryUnit` record per
+device. Battery power is load-positive (charging > 0).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
@@ -17,7 +20,14 @@ import pandas as pd
 
 from twin.core.errors import ConfigError
 
-__all__ = ["BatteryDispatch", "BatteryParameters", "self_consumption_dispatch"]
+__all__ = [
+    "BatteryDispatch",
+    "BatteryParameters",
+    "BatteryUnit",
+    "advance_soc",
+    "follow_setpoint",
+    "self_consumption_dispatch",
+]
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,29 @@ class BatteryParameters:
             raise ConfigError(
                 "need 0 <= soc_min_frac <= soc_initial_frac <= soc_max_frac <= 1", field="soc_initial_frac"
             )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatteryUnit:
+    """One battery: its ratings and its efficiencies and state-of-charge window.
+
+    Parameters
+    ----------
+    capacity_kwh : float
+        Usable energy content at ``soc_frac = 1``. [kW h]
+    p_rated_kw : float
+        Charge and discharge power limit (AC). [kW]
+    params : BatteryParameters, optional
+        Efficiencies, SOC window and the state of charge at the start.
+    """
+
+    capacity_kwh: float
+    p_rated_kw: float
+    params: BatteryParameters = field(default_factory=BatteryParameters)
+
+    def __post_init__(self) -> None:
+        if not (self.capacity_kwh > 0 and self.p_rated_kw >= 0):
+            raise ConfigError("battery capacity_kwh must be > 0 and p_rated_kw >= 0", field="capacity_kwh")
 
 
 @dataclass(frozen=True)
@@ -129,6 +162,69 @@ def self_consumption_dispatch(
     )
 
 
+def follow_setpoint(battery: BatteryUnit, setpoint_kw: float, soc_frac: float, dt_h: float) -> float:
+    """The power a battery delivers for a setpoint over the next ``dt_h`` hours.
+
+    Parameters
+    ----------
+    battery : BatteryUnit
+        Ratings and parameters.
+    setpoint_kw : float
+        Requested power, load-positive (charging > 0). [kW]
+    soc_frac : float
+        State of charge now. [1]
+    dt_h : float
+        Length of the step the power is held for (> 0). [h]
+
+    Returns
+    -------
+    p_kw : float
+        The setpoint within the rated power and within what the SOC window allows over
+        the step, with the limits of :func:`self_consumption_dispatch`. [kW]
+    """
+    params, capacity_kwh = battery.params, battery.capacity_kwh
+    p_kw = min(max(setpoint_kw, -battery.p_rated_kw), battery.p_rated_kw)
+    energy_kwh = soc_frac * capacity_kwh
+    if p_kw > 0:
+        return min(p_kw, _charge_limit_kw(energy_kwh, capacity_kwh, params.soc_max_frac, params.eta_charge_frac, dt_h))
+    if p_kw < 0:
+        return max(
+            p_kw, -_discharge_limit_kw(energy_kwh, capacity_kwh, params.soc_min_frac, params.eta_discharge_frac, dt_h)
+        )
+    return 0.0
+
+
+def advance_soc(battery: BatteryUnit, soc_frac: float, p_kw: float, dt_h: float) -> float:
+    """The state of charge after holding ``p_kw`` (load-positive) for ``dt_h`` hours, within [0, 1].
+
+    The stored energy changes as in :func:`self_consumption_dispatch`: by ``p_kw * eta_c * dt_h``
+    while charging and by ``p_kw / eta_d * dt_h`` while discharging.
+    """
+    params = battery.params
+    energy_kwh = soc_frac * battery.capacity_kwh + _stored_change_kwh(
+        p_kw, dt_h, params.eta_charge_frac, params.eta_discharge_frac
+    )
+    return min(max(energy_kwh / battery.capacity_kwh, 0.0), 1.0)
+
+
+@numba.njit(cache=True)
+def _charge_limit_kw(energy_kwh: float, capacity_kwh: float, soc_max: float, eta_c: float, dt_h: float) -> float:
+    """Largest charging power (>= 0) over ``dt_h`` that keeps the energy at or below ``soc_max``."""
+    return max((soc_max * capacity_kwh - energy_kwh) / (eta_c * dt_h), 0.0)
+
+
+@numba.njit(cache=True)
+def _discharge_limit_kw(energy_kwh: float, capacity_kwh: float, soc_min: float, eta_d: float, dt_h: float) -> float:
+    """Largest discharging power (>= 0) over ``dt_h`` that keeps the energy at or above ``soc_min``."""
+    return max((energy_kwh - soc_min * capacity_kwh) * eta_d / dt_h, 0.0)
+
+
+@numba.njit(cache=True)
+def _stored_change_kwh(p_kw: float, dt_h: float, eta_c: float, eta_d: float) -> float:
+    """Change of the stored energy while the AC power ``p_kw`` (load-positive) is held for ``dt_h``."""
+    return p_kw * eta_c * dt_h if p_kw > 0.0 else p_kw / eta_d * dt_h
+
+
 @numba.njit(cache=True)
 def _dispatch(
     net: npt.NDArray[np.float64],
@@ -150,14 +246,12 @@ def _dispatch(
         for b in range(n_batteries):
             demand = net[t, b]
             if demand < 0.0:
-                room = (soc_max * capacity[b] - energy[b]) / (eta_c * dt_h)
-                p = min(-demand, p_max[b], max(room, 0.0))
-                energy[b] += p * eta_c * dt_h
+                p = min(-demand, p_max[b], _charge_limit_kw(energy[b], capacity[b], soc_max, eta_c, dt_h))
+                energy[b] += _stored_change_kwh(p, dt_h, eta_c, eta_d)
                 p_kw[t, b] = p
             elif demand > 0.0:
-                available = (energy[b] - soc_min * capacity[b]) * eta_d / dt_h
-                p = min(demand, p_max[b], max(available, 0.0))
-                energy[b] -= p / eta_d * dt_h
+                p = min(demand, p_max[b], _discharge_limit_kw(energy[b], capacity[b], soc_min, eta_d, dt_h))
+                energy[b] += _stored_change_kwh(-p, dt_h, eta_c, eta_d)
                 p_kw[t, b] = -p
             soc[t, b] = energy[b] / capacity[b]
     return p_kw, soc

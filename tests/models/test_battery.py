@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.battery import BatteryParameters, self_consumption_dispatch
+from models.battery import BatteryParameters, BatteryUnit, advance_soc, follow_setpoint, self_consumption_dispatch
 from twin.core.errors import ConfigError
 
 
@@ -50,3 +50,17 @@ def test_battery_bad_parameters() -> None:
         BatteryParameters(soc_min_frac=0.6, soc_initial_frac=0.5)
     with pytest.raises(ConfigError, match="capacity_kwh"):
         self_consumption_dispatch(_net_load(0), 0.0, 1.0)
+
+
+def test_follow_setpoint_within_rating_and_soc_window() -> None:
+    unit = BatteryUnit(capacity_kwh=10.0, p_rated_kw=4.0)
+    assert follow_setpoint(unit, 9.0, 0.5, 0.25) == 4.0
+    assert follow_setpoint(unit, -9.0, 0.5, 0.25) == -4.0
+    # 0.5 kWh of room above 0.95: at most 0.5 / 0.95 kWh drawn in the quarter hour
+    assert follow_setpoint(unit, 4.0, 0.95, 0.25) == pytest.approx(0.5 / 0.95 / 0.25)
+    assert follow_setpoint(unit, 4.0, 1.0, 0.25) == 0.0
+    assert follow_setpoint(unit, -4.0, 0.05, 0.25) == 0.0
+    assert advance_soc(unit, 0.5, 4.0, 0.25) == pytest.approx(0.5 + 4.0 * 0.95 * 0.25 / 10.0)
+    assert advance_soc(unit, 0.5, -4.0, 0.25) == pytest.approx(0.5 - 4.0 / 0.95 * 0.25 / 10.0)
+    with pytest.raises(ConfigError, match="capacity_kwh"):
+        BatteryUnit(capacity_kwh=0.0, p_rated_kw=4.0)

@@ -4,12 +4,12 @@
 :func:`models.profiles.district_profiles`) into device specifications: a device id,
 its kind (:data:`connectors.site.DEVICE_KINDS`), register map, where it answers (its own
 port, or a gateway port and a unit id) and what it measures as a weighted sum of
-*sources* - columns of the field's value table:
+*sources* (:class:`PowerTerm`) - columns of the field's value table:
 
-* ``p:<asset>``: an asset's active power, load-positive [kW];
-* ``fuel:<asset>``: a gas boiler's gas drawn [kW];
-* ``grid``: the power at the substation from the power flow (buildings + grid losses) [kW];
-* ``community``: the community battery's actual power, set while the field runs [kW].
+* :class:`AssetPower`: an asset's active power, load-positive [kW];
+* :class:`AssetFuel`: a gas boiler's gas drawn [kW];
+* :data:`GRID`: the power at the substation from the power flow (buildings + grid losses) [kW];
+* :data:`COMMUNITY`: the community battery's actual power, set while the field runs [kW].
 
 The devices (DESIGN.md section 4):
 
@@ -51,14 +51,24 @@ from typing import Final
 
 import xarray as xr
 
+from connectors.site import DeviceKind
+from models.battery import BatteryParameters, BatteryUnit
 from models.building_estimates import household_electricity_kwh_per_a
 from models.district import Building, District
 
 __all__ = [
+    "COMMUNITY",
     "COMMUNITY_BATTERY_ID",
+    "DEFAULT_COMMUNITY_BATTERY",
+    "GRID",
     "SUBSTATION_METER_ID",
-    "CommunityBattery",
+    "AssetFuel",
+    "AssetPower",
+    "CommunityPower",
     "DeviceSpec",
+    "GridPower",
+    "PowerTerm",
+    "Source",
     "field_layout",
 ]
 
@@ -70,35 +80,58 @@ COMMUNITY_BATTERY_ID: Final[str] = "community_battery"
 FLAT_TYPES: Final[frozenset[str]] = frozenset({"MFH", "AB"})
 #: PV systems above this peak power serve W with scale factor 1. [kW]
 LARGE_INVERTER_KW: Final[float] = 30.0
+#: The community battery of a field unless told otherwise: 200 kWh, 100 kW, 0.95 each way,
+#: state of charge within 5-95 %, starting at 50 %.
+DEFAULT_COMMUNITY_BATTERY: Final[BatteryUnit] = BatteryUnit(
+    capacity_kwh=200.0,
+    p_rated_kw=100.0,
+    params=BatteryParameters(
+        eta_charge_frac=0.95, eta_discharge_frac=0.95, soc_min_frac=0.05, soc_max_frac=0.95, soc_initial_frac=0.5
+    ),
+)
 
 
 @dataclass(frozen=True)
-class CommunityBattery:
-    """The community battery at the transformer's low-voltage busbar.
+class AssetPower:
+    """An asset's active power [kW], load-positive."""
 
-    Parameters
-    ----------
-    capacity_kwh : float
-        Usable capacity. [kW h]
-    p_rated_kw : float
-        Largest charge and discharge power. [kW]
-    efficiency_frac : float
-        Efficiency of charging and of discharging, each way. [1]
-    soc_min_frac, soc_max_frac : float
-        State-of-charge window. [1]
-    soc_start_frac : float
-        State of charge at the field's start. [1]
-    """
-
-    capacity_kwh: float = 200.0
-    p_rated_kw: float = 100.0
-    efficiency_frac: float = 0.95
-    soc_min_frac: float = 0.05
-    soc_max_frac: float = 0.95
-    soc_start_frac: float = 0.5
+    asset: str
 
 
 @dataclass(frozen=True)
+class AssetFuel:
+    """A gas boiler's gas drawn [kW]."""
+
+    asset: str
+
+
+@dataclass(frozen=True)
+class GridPower:
+    """The power [kW] at the substation from the power flow (buildings and grid losses), import-positive."""
+
+
+@dataclass(frozen=True)
+class CommunityPower:
+    """The community battery's actual power [kW], load-positive, set while the field runs."""
+
+
+#: A column of the field's value table.
+Source = AssetPower | AssetFuel | GridPower | CommunityPower
+#: The substation's power flow result.
+GRID: Final[GridPower] = GridPower()
+#: The community battery's power.
+COMMUNITY: Final[CommunityPower] = CommunityPower()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PowerTerm:
+    """One weighted source of a device's measured power."""
+
+    source: Source
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, kw_only=True)
 class DeviceSpec:
     """One device of the field: identity, register map, endpoint, and what it measures.
 
@@ -108,7 +141,7 @@ class DeviceSpec:
         As in the site file (``building`` is None for district devices).
     map_name : str
         Built-in register map.
-    power : tuple of (str, float)
+    power : tuple of PowerTerm
         The measured power as a weighted sum of sources (module docstring), in the
         twin's sign: load-positive for assets, import-positive for meters. [kW]
     power_quantity : str or None
@@ -126,11 +159,11 @@ class DeviceSpec:
     """
 
     id: str
-    kind: str
+    kind: DeviceKind
     map_name: str
     building: str | None
     bus: str | None
-    power: tuple[tuple[str, float], ...]
+    power: tuple[PowerTerm, ...]
     power_quantity: str | None
     gateway: str | None = None
     unit_id: int = 1
@@ -142,7 +175,7 @@ class DeviceSpec:
 
 
 def field_layout(
-    district: District, assets: xr.Dataset, *, lv_busbar: str, community_battery: CommunityBattery | None
+    district: District, assets: xr.Dataset, *, lv_busbar: str, community_battery: BatteryUnit | None
 ) -> list[DeviceSpec]:
     """Specify every device of the district's simulated field.
 
@@ -154,7 +187,7 @@ def field_layout(
         The district's assets (coordinates ``kind``, ``building``, ``bus`` and ratings).
     lv_busbar : str
         Bus name of the transformer's low-voltage busbar (substation meter, community battery).
-    community_battery : CommunityBattery or None
+    community_battery : BatteryUnit or None
         The community battery, if the field has one.
 
     Returns
@@ -172,33 +205,31 @@ def field_layout(
         key: dict(zip(names, (float(v) for v in assets[key].values), strict=True))
         for key in ("p_peak_kw", "p_rated_kw", "capacity_kwh")
     }
-
-    substation_power: list[tuple[str, float]] = [("grid", 1.0)]
-    devices: list[DeviceSpec] = []
+    substation_power = [PowerTerm(source=GRID)]
     if community_battery is not None:
-        substation_power.append(("community", 1.0))
-    devices.append(
+        substation_power.append(PowerTerm(source=COMMUNITY))
+    devices = [
         DeviceSpec(
-            SUBSTATION_METER_ID,
-            "substation_meter",
-            "sunspec_meter_substation",
-            None,
-            lv_busbar,
-            tuple(substation_power),
-            "p_meter_kw",
+            id=SUBSTATION_METER_ID,
+            kind="substation_meter",
+            map_name="sunspec_meter_substation",
+            building=None,
+            bus=lv_busbar,
+            power=tuple(substation_power),
+            power_quantity="p_meter_kw",
             static={"1.SN": "SUB-0001"},
         )
-    )
+    ]
     if community_battery is not None:
         devices.append(
             DeviceSpec(
-                COMMUNITY_BATTERY_ID,
-                "community_battery",
-                "community_battery",
-                None,
-                lv_busbar,
-                (("community", 1.0),),
-                "p_kw",
+                id=COMMUNITY_BATTERY_ID,
+                kind="community_battery",
+                map_name="community_battery",
+                building=None,
+                bus=lv_busbar,
+                power=(PowerTerm(source=COMMUNITY),),
+                power_quantity="p_kw",
                 capacity_kwh=community_battery.capacity_kwh,
                 p_rated_kw=community_battery.p_rated_kw,
             )
@@ -215,18 +246,17 @@ def _building_devices(
     rating: dict[str, dict[str, float]],
     counters: dict[str, int],
 ) -> list[DeviceSpec]:
-    b = building
-    bid, bus = b.id, b.bus
-    electric = tuple((f"p:{name}", 1.0) for kind, name in assets if kind != "gas_boiler")
+    bid, bus = building.id, building.bus
+    electric = tuple(PowerTerm(source=AssetPower(name)) for kind, name in assets if kind != "gas_boiler")
     devices = [
         DeviceSpec(
-            f"{bid}/meter",
-            "building_meter",
-            "sunspec_meter",
-            bid,
-            bus,
-            electric,
-            "p_meter_kw",
+            id=f"{bid}/meter",
+            kind="building_meter",
+            map_name="sunspec_meter",
+            building=bid,
+            bus=bus,
+            power=electric,
+            power_quantity="p_meter_kw",
             static=_sn("BM", counters),
         )
     ]
@@ -235,50 +265,38 @@ def _building_devices(
         if kind == "pv":
             devices.append(_inverter(bid, bus, name, local, rating["p_peak_kw"][name], counters))
         elif kind == "battery":
-            number = counters["battery"]
-            sunspec_701 = number % 2 == 1
-            static = _sn("BT", counters)
-            if sunspec_701:
-                static["802.WChaRteMax"] = rating["p_rated_kw"][name] * 1000.0
-                static["802.WDisChaRteMax"] = rating["p_rated_kw"][name] * 1000.0
-            else:
-                static["124.WChaMax"] = rating["p_rated_kw"][name] * 1000.0
             devices.append(
-                DeviceSpec(
-                    f"{bid}/{local}",
-                    "battery",
-                    "sunspec_battery_701" if sunspec_701 else "sunspec_battery",
-                    bid,
-                    bus,
-                    ((f"p:{name}", 1.0),),
-                    "p_kw",
-                    soc_asset=name,
-                    static=static,
-                    capacity_kwh=rating["capacity_kwh"][name],
-                    p_rated_kw=rating["p_rated_kw"][name],
-                )
+                _battery(bid, bus, name, local, rating["capacity_kwh"][name], rating["p_rated_kw"][name], counters)
             )
         elif kind == "heat_pump":
             devices.append(
                 DeviceSpec(
-                    f"{bid}/heat_pump_meter",
-                    "heat_pump_meter",
-                    "sdm630",
-                    bid,
-                    bus,
-                    ((f"p:{name}", 1.0),),
-                    "p_kw",
+                    id=f"{bid}/heat_pump_meter",
+                    kind="heat_pump_meter",
+                    map_name="sdm630",
+                    building=bid,
+                    bus=bus,
+                    power=(PowerTerm(source=AssetPower(name)),),
+                    power_quantity="p_kw",
                     p_rated_kw=rating["p_rated_kw"][name],
                 )
             )
         elif kind == "gas_boiler":
             devices.append(
-                DeviceSpec(f"{bid}/gas_meter", "gas_meter", "gas_meter", bid, bus, ((f"fuel:{name}", 1.0),), None)
+                DeviceSpec(
+                    id=f"{bid}/gas_meter",
+                    kind="gas_meter",
+                    map_name="gas_meter",
+                    building=bid,
+                    bus=bus,
+                    power=(PowerTerm(source=AssetFuel(name)),),
+                    power_quantity=None,
+                )
             )
-    devices.extend(_charger_meters(b, bid, bus, [name for kind, name in assets if kind == "ev"]))
+    devices.extend(_charger_meters(building, bid, bus, [name for kind, name in assets if kind == "ev"]))
     load = [name for kind, name in assets if kind == "load"]
-    if b.type in FLAT_TYPES and load:
-        devices.extend(_flat_meters(b, bid, bus, load[0]))
+    if building.type in FLAT_TYPES and load:
+        devices.extend(_flat_meters(building, bid, bus, load[0]))
     return devices
 
 
@@ -289,33 +307,58 @@ def _inverter(bid: str, bus: str, name: str, local: str, p_peak_kw: float, count
     if p_peak_kw > LARGE_INVERTER_KW:
         static[f"{model}.W_SF"] = 1
     return DeviceSpec(
-        f"{bid}/{local}",
-        "pv_inverter",
-        "sunspec_inverter_701" if sunspec_701 else "sunspec_inverter",
-        bid,
-        bus,
-        ((f"p:{name}", 1.0),),
-        "p_kw",
+        id=f"{bid}/{local}",
+        kind="pv_inverter",
+        map_name="sunspec_inverter_701" if sunspec_701 else "sunspec_inverter",
+        building=bid,
+        bus=bus,
+        power=(PowerTerm(source=AssetPower(name)),),
+        power_quantity="p_kw",
         static=static,
         p_peak_kw=p_peak_kw,
+    )
+
+
+def _battery(
+    bid: str, bus: str, name: str, local: str, capacity_kwh: float, p_rated_kw: float, counters: dict[str, int]
+) -> DeviceSpec:
+    sunspec_701 = counters["battery"] % 2 == 1
+    static = _sn("BT", counters)
+    if sunspec_701:
+        static["802.WChaRteMax"] = p_rated_kw * 1000.0
+        static["802.WDisChaRteMax"] = p_rated_kw * 1000.0
+    else:
+        static["124.WChaMax"] = p_rated_kw * 1000.0
+    return DeviceSpec(
+        id=f"{bid}/{local}",
+        kind="battery",
+        map_name="sunspec_battery_701" if sunspec_701 else "sunspec_battery",
+        building=bid,
+        bus=bus,
+        power=(PowerTerm(source=AssetPower(name)),),
+        power_quantity="p_kw",
+        soc_asset=name,
+        static=static,
+        capacity_kwh=capacity_kwh,
+        p_rated_kw=p_rated_kw,
     )
 
 
 def _charger_meters(building: Building, bid: str, bus: str, cars: list[str]) -> list[DeviceSpec]:
     chargers = list(building.chargers)
     points = max(len(chargers), 1 if cars else 0)
-    power: list[list[tuple[str, float]]] = [[] for _ in range(points)]
+    power: list[list[PowerTerm]] = [[] for _ in range(points)]
     for number, car in enumerate(cars):
-        power[min(number, points - 1)].append((f"p:{car}", 1.0))
+        power[min(number, points - 1)].append(PowerTerm(source=AssetPower(car)))
     return [
         DeviceSpec(
-            f"{bid}/charger{index}",
-            "ev_charger_meter",
-            "sdm630",
-            bid,
-            bus,
-            tuple(power[index]),
-            "p_kw",
+            id=f"{bid}/charger{index}",
+            kind="ev_charger_meter",
+            map_name="sdm630",
+            building=bid,
+            bus=bus,
+            power=tuple(power[index]),
+            power_quantity="p_kw",
             p_rated_kw=chargers[index].p_rated_kw if index < len(chargers) else None,
         )
         for index in range(points)
@@ -330,13 +373,13 @@ def _flat_meters(building: Building, bid: str, bus: str, load: str) -> list[Devi
     total = sum(energy)
     return [
         DeviceSpec(
-            f"{bid}/flat{number:02d}",
-            "household_meter",
-            "sdm630",
-            bid,
-            bus,
-            ((f"p:{load}", share / total),),
-            "p_kw",
+            id=f"{bid}/flat{number:02d}",
+            kind="household_meter",
+            map_name="sdm630",
+            building=bid,
+            bus=bus,
+            power=(PowerTerm(source=AssetPower(load), weight=share / total),),
+            power_quantity="p_kw",
             gateway=f"{bid}/gateway",
             unit_id=number,
         )
