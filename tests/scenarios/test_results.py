@@ -50,9 +50,9 @@ def result_name_literals(root: Path) -> list[str]:
             tree = ast.parse(path.read_text(encoding="utf-8"))
             docs = _docstrings(tree)
             for node in ast.walk(tree):
-                if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
-                    if NAMES.search(node.value):
-                        found.append(f"{relative}:{node.lineno}: {node.value!r}")
+                literal = isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
+                if literal and NAMES.search(node.value):
+                    found.append(f"{relative}:{node.lineno}: {node.value!r}")
     return found
 
 
