@@ -21,8 +21,8 @@ from pathlib import Path
 
 from scenarios.config import load_scenario, parse_scenario
 from scenarios.parallel import cluster_client, run_in_process, run_on_dask
-from scenarios.results import write_results
 from scenarios.runner import compute_scenario, prepare_shared
+from scenarios.writer import write_results
 
 
 def main() -> None:

@@ -1,23 +1,76 @@
-"""Modbus and meter data: register maps, polling client, device and controller servers, import."""
+"""Modbus and meter data: register maps, polling client, device and controller servers, import.
 
-from connectors.certs import CertFiles, client_ssl_context, make_test_certs
-from connectors.controller_map import ControllerMap, format_map, load_controller_map
-from connectors.controller_server import ControllerServer, writer_ssl_context
-from connectors.controller_signal import GridStress, SignalConfig, SignalMachine, SignalState
-from connectors.controller_snapshot import (
-    BuildingSnapshot,
-    ControllerSnapshot,
-    ControllerWrite,
-    Quality,
-    SnapshotProvider,
-    WriteSink,
-)
-from connectors.device_server import DEFAULT_HOST, DeviceServer, ServerLoopThread
-from connectors.maps import Point, Quantity, RegisterMap, builtin_map_names, load_map
-from connectors.meter_import import MeterImport, MeterRecord, read_meter_files
-from connectors.poller import DeviceState, SimClock, SitePoller
-from connectors.polling import DeviceExceptionError, DeviceReader, ModbusConnection, Reading, plan_reads
-from connectors.simdevice import Fault, SimulatedDevice
+The public names below are importable from here and loaded on first use, so importing one
+module (``connectors.maps``) costs only what that module imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from connectors.certs import CertFiles, client_ssl_context, make_test_certs
+    from connectors.controller_map import ControllerMap, format_map, load_controller_map
+    from connectors.controller_server import ControllerServer, writer_ssl_context
+    from connectors.controller_signal import GridStress, SignalConfig, SignalMachine, SignalState
+    from connectors.controller_snapshot import (
+        BuildingSnapshot,
+        ControllerSnapshot,
+        ControllerWrite,
+        Quality,
+        SnapshotProvider,
+        WriteSink,
+    )
+    from connectors.device_server import DEFAULT_HOST, DeviceServer, ServerLoopThread
+    from connectors.maps import Point, Quantity, RegisterMap, builtin_map_names, load_map
+    from connectors.meter_import import MeterImport, MeterRecord, read_meter_files
+    from connectors.poller import DeviceState, SimClock, SitePoller
+    from connectors.polling import DeviceExceptionError, DeviceReader, ModbusConnection, Reading, plan_reads
+    from connectors.simdevice import Fault, SimulatedDevice
+
+#: Public name -> the module that defines it.
+_EXPORTS: Final[dict[str, str]] = {
+    "CertFiles": "connectors.certs",
+    "client_ssl_context": "connectors.certs",
+    "make_test_certs": "connectors.certs",
+    "ControllerMap": "connectors.controller_map",
+    "format_map": "connectors.controller_map",
+    "load_controller_map": "connectors.controller_map",
+    "ControllerServer": "connectors.controller_server",
+    "writer_ssl_context": "connectors.controller_server",
+    "GridStress": "connectors.controller_signal",
+    "SignalConfig": "connectors.controller_signal",
+    "SignalMachine": "connectors.controller_signal",
+    "SignalState": "connectors.controller_signal",
+    "BuildingSnapshot": "connectors.controller_snapshot",
+    "ControllerSnapshot": "connectors.controller_snapshot",
+    "ControllerWrite": "connectors.controller_snapshot",
+    "Quality": "connectors.controller_snapshot",
+    "SnapshotProvider": "connectors.controller_snapshot",
+    "WriteSink": "connectors.controller_snapshot",
+    "DEFAULT_HOST": "connectors.device_server",
+    "DeviceServer": "connectors.device_server",
+    "ServerLoopThread": "connectors.device_server",
+    "Point": "connectors.maps",
+    "Quantity": "connectors.maps",
+    "RegisterMap": "connectors.maps",
+    "builtin_map_names": "connectors.maps",
+    "load_map": "connectors.maps",
+    "MeterImport": "connectors.meter_import",
+    "MeterRecord": "connectors.meter_import",
+    "read_meter_files": "connectors.meter_import",
+    "DeviceState": "connectors.poller",
+    "SimClock": "connectors.poller",
+    "SitePoller": "connectors.poller",
+    "DeviceExceptionError": "connectors.polling",
+    "DeviceReader": "connectors.polling",
+    "ModbusConnection": "connectors.polling",
+    "Reading": "connectors.polling",
+    "plan_reads": "connectors.polling",
+    "Fault": "connectors.simdevice",
+    "SimulatedDevice": "connectors.simdevice",
+}
 
 __all__ = [
     "DEFAULT_HOST",
@@ -60,3 +113,16 @@ __all__ = [
     "read_meter_files",
     "writer_ssl_context",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'connectors' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -21,10 +21,11 @@ from flask import Response, abort, jsonify, send_file
 
 from dashboard import pages
 from dashboard.auth import PUBLIC_ROUTES, install_login, load_credentials, password_checker
-from dashboard.data import NETCDF_LOCK, DashboardConfig, DataCache, list_results, load_snapshot, read_result_kpis
+from dashboard.data import DashboardConfig, DataCache, list_results, load_snapshot
 from dashboard.pages.common import CACHE_KEY, CONFIG_KEY
 from dashboard.pages.scenarios import DOWNLOADS
 from dashboard.throttle import LoginThrottle
+from scenarios.results import RESULT_NC
 
 __all__ = ["DEFAULT_RESULTS", "DEFAULT_STORE", "TITLE", "create_app"]
 
@@ -147,26 +148,18 @@ def _download(config: DashboardConfig, name: str, file: str) -> Response:
     result = next((r for r in list_results(config.results_dir) if r.name == name), None)
     if result is None or file not in DOWNLOADS:
         abort(404)
-    if file == "result.nc":
-        path = result.folder / "result.nc"
-        if not path.is_file():
+    if file == RESULT_NC:
+        if not result.has_dataset():
             abort(404)
+        path = result.dataset_path
         return send_file(path, mimetype="application/x-netcdf", as_attachment=True, download_name=f"{name}.nc")
     if file == "kpis.csv":
-        kpis = read_result_kpis(result.folder)
+        kpis = result.kpis()
         frame = pd.DataFrame({"kpi": list(kpis), "value": list(kpis.values())})
     else:
-        import xarray as xr
-
-        path = result.folder / "result.nc"
-        if not path.is_file():
+        if not result.has_dataset():
             abort(404)
-        with NETCDF_LOCK, xr.open_dataset(path) as ds:
-            columns = [v for v in ds.data_vars if ds[v].dims == ("time",)]
-            frame = ds[columns].to_dataframe()
-            units = {v: ds[v].attrs.get("units", "") for v in columns}
-        frame.columns = [f"{c} [{units[c]}]" if units[c] else c for c in frame.columns]
-        frame.index = pd.DatetimeIndex(frame.index).tz_localize("UTC").rename("time_utc")
+        frame = result.time_series()
     buffer = io.StringIO()
     frame.to_csv(buffer, index=file != "kpis.csv")
     return Response(

@@ -1,7 +1,8 @@
 """What the dashboard reads: the live snapshot, the state store and scenario result folders.
 
-Everything here reads files through the twin core (:mod:`twin.core.store`) or plain file
-formats (NetCDF, JSON); nothing imports models or connectors. Times stay UTC here; the
+Everything here reads files through the twin core (:mod:`twin.core.store`) and the
+result-folder readers of :mod:`scenarios.results`; nothing imports models or connectors
+(nor pandapower). Times stay UTC here; the
 figures convert to Europe/Berlin for display. Reads that are costly for a year of data go
 through a :class:`DataCache` owned by the app (memoisation keyed by the file's state: the
 committed row count of a store table, the modification time of a result file), so a
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from scenarios.results import NETCDF_LOCK, ResultFolder, list_results, read_result_kpis
 from twin.core.errors import TwinError
 from twin.core.store import read_json, read_snapshot, read_table
 
@@ -36,7 +37,7 @@ __all__ = [
     "DashboardConfig",
     "DataCache",
     "GridMap",
-    "ResultInfo",
+    "ResultFolder",
     "StoreReadError",
     "balance_history",
     "daily_flows",
@@ -85,9 +86,6 @@ FLOW_TERMS: Final[tuple[str, ...]] = ("import_kwh", "export_kwh", "load_kwh", "g
 HISTORY_STEP_MIN: Final[int] = 5
 
 T = TypeVar("T")
-#: HDF5 (under netCDF4) is not thread-safe: concurrent opens from the server's threads fail
-#: with "NetCDF: HDF error". Every read of a NetCDF file in the dashboard holds this lock.
-NETCDF_LOCK: Final = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,7 @@ class DashboardConfig:
     store_dir : Path
         The live twin's state store (``snapshot.json``, the tables of means).
     results_dir : Path
-        Folder of scenario result folders (each with ``result.nc`` and ``kpis.json``).
+        Folder of scenario result folders (:mod:`scenarios.results`).
     refresh_s : float
         Seconds between updates of the live pages. [s]
     """
@@ -136,15 +134,6 @@ class DataCache:
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         return value
-
-
-@dataclass(frozen=True)
-class ResultInfo:
-    """A scenario result folder."""
-
-    name: str
-    folder: Path
-    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -298,53 +287,29 @@ def step_energy(p_kw: np.ndarray, dt_h: float) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(p, 0.0, None) * dt_h, np.clip(-p, 0.0, None) * dt_h
 
 
-def list_results(results_dir: Path) -> list[ResultInfo]:
-    """Scenario result folders under ``results_dir`` (those holding ``kpis.json``), by name."""
-    if not results_dir.is_dir():
-        return []
-    infos = []
-    for kpis_file in sorted(results_dir.glob("*/kpis.json")):
-        kpis = read_result_kpis(kpis_file.parent)
-        infos.append(ResultInfo(kpis_file.parent.name, kpis_file.parent, str(kpis.get("description", ""))))
-    return infos
-
-
-def read_result_kpis(folder: Path) -> dict[str, Any]:
-    """The flat KPI dict of a result folder (empty when missing or unreadable)."""
-    try:
-        data = read_json(folder / "kpis.json", {})
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def open_result(folder: Path, *, cache: DataCache | None = None) -> xr.Dataset:
-    """The root group of a result's ``result.nc``, loaded into memory (the file is closed).
+    """The root group of a result's dataset, loaded into memory (:meth:`ResultFolder.open_dataset`).
 
     Raises
     ------
     FileNotFoundError
-        When the folder holds no ``result.nc``.
+        When the folder holds no result dataset.
     """
-    path = folder / "result.nc"
-    stamp = path.stat().st_mtime_ns
-
-    def load() -> xr.Dataset:
-        with NETCDF_LOCK, xr.open_dataset(path) as ds:
-            return ds.load()
-
-    return _cached(cache, ("result", str(path), stamp), load)
+    result = ResultFolder(folder)
+    stamp = result.dataset_stamp()
+    return _cached(cache, ("result", str(result.dataset_path), stamp), result.open_dataset)
 
 
 def grid_map_from_net(folder: Path, *, cache: DataCache | None = None) -> GridMap:
-    """Buses, branches and building buses from a result's ``net.json`` (pandapower JSON, read as text).
+    """Buses, branches and building buses of a result's grid (:meth:`ResultFolder.grid_layout`)."""
+    result = ResultFolder(folder)
+    stamp = result.grid_stamp()
 
-    Branch ids follow the result's ``branch`` coordinate: ``"line I"`` / ``"trafo I"`` with the
-    net's element index. Buildings come from the names of loads and generators, ``"BUILDING/..."``.
-    """
-    path = folder / "net.json"
-    stamp = path.stat().st_mtime_ns
-    return _cached(cache, ("net", str(path), stamp), lambda: _parse_net(json.loads(path.read_text(encoding="utf-8"))))
+    def load() -> GridMap:
+        layout = result.grid_layout()
+        return GridMap(buses=layout.buses, branches=layout.branches, building_bus=layout.building_bus)
+
+    return _cached(cache, ("net", str(result.net_path), stamp), load)
 
 
 def grid_map_from_snapshot(snapshot: dict[str, Any] | None) -> GridMap | None:
@@ -362,48 +327,6 @@ def grid_map_from_snapshot(snapshot: dict[str, Any] | None) -> GridMap | None:
         if column not in branches:
             branches[column] = np.nan
     return GridMap(buses=buses.sort_index(), branches=branches)
-
-
-def _parse_net(net: dict[str, Any]) -> GridMap:
-    tables = net.get("_object", net)
-    bus = _net_table(tables, "bus")
-    coords = bus["geo"].map(_point) if "geo" in bus else pd.Series([(np.nan, np.nan)] * len(bus), index=bus.index)
-    buses = pd.DataFrame(
-        {"name": bus.get("name"), "x": [c[0] for c in coords], "y": [c[1] for c in coords]}, index=bus.index
-    )
-    branch_rows = []
-    for kind, from_col, to_col in (("line", "from_bus", "to_bus"), ("trafo", "hv_bus", "lv_bus")):
-        table = _net_table(tables, kind)
-        for index, row in table.iterrows():
-            branch_rows.append((f"{kind} {index}", kind, int(row[from_col]), int(row[to_col])))
-    branches = pd.DataFrame(branch_rows, columns=["branch", "kind", "from_bus", "to_bus"]).set_index("branch")
-    building_bus: dict[str, int] = {}
-    for kind in ("load", "sgen", "storage"):
-        table = _net_table(tables, kind)
-        if "name" in table and "bus" in table:
-            for name, bus_index in zip(table["name"], table["bus"], strict=True):
-                if isinstance(name, str) and "/" in name:
-                    building_bus.setdefault(name.split("/", 1)[0], int(bus_index))
-    return GridMap(buses=buses.sort_index(), branches=branches, building_bus=building_bus)
-
-
-def _net_table(tables: dict[str, Any], name: str) -> pd.DataFrame:
-    """A pandapower JSON table (``{"_object": "<split-oriented frame JSON>"}``) as a DataFrame."""
-    entry = tables.get(name)
-    if not isinstance(entry, dict):
-        return pd.DataFrame()
-    body = entry.get("_object", entry)
-    split = json.loads(body) if isinstance(body, str) else body
-    return pd.DataFrame(split.get("data", []), columns=split.get("columns", []), index=split.get("index", []))
-
-
-def _point(geo: Any) -> tuple[float, float]:
-    try:
-        data = json.loads(geo) if isinstance(geo, str) else geo
-        x, y = data["coordinates"][:2]
-        return float(x), float(y)
-    except (TypeError, ValueError, KeyError, IndexError):
-        return (np.nan, np.nan)
 
 
 @contextlib.contextmanager

@@ -27,7 +27,15 @@ from models.building_estimates import (
 )
 from models.district import RESIDENTIAL_TYPES, Battery, Building, Charger, District, ElectricVehicle, Heating, PvSystem
 from models.grid import GridChanges
-from scenarios.config import Scenario, ScenarioChanges
+from scenarios.config import (
+    EvChange,
+    HeatPumpChange,
+    HomeBatteryChange,
+    PvChange,
+    RetrofitChange,
+    Scenario,
+    ScenarioChanges,
+)
 from twin.core.errors import ConfigError
 
 __all__ = ["AppliedChanges", "apply_changes", "grid_changes"]
@@ -89,81 +97,17 @@ def apply_changes(district: District, scenario: Scenario) -> AppliedChanges:
     changes: ScenarioChanges = scenario.changes
     buildings = list(district.buildings)
     totals = {"pv": 0.0, "bat": 0.0, "hp": 0, "hp_kw": 0.0, "m2": 0.0, "ev": 0, "chargers": 0}
-
+    # the order matters: heat pumps see the retrofitted buildings, batteries the new PV
     if changes.retrofit is not None:
-        change = changes.retrofit
-        states = ("existing", "usual_refurbishment", "advanced_refurbishment")
-        candidates = [
-            i
-            for i, b in enumerate(buildings)
-            if b.type in RESIDENTIAL_TYPES
-            and b.construction_year < change.built_before
-            and states.index(b.retrofit) < states.index(change.state)
-            and b.heat_kwh_per_a is None
-        ]
-        for i in _pick(candidates, change.share_frac, scenario.seed, "retrofit"):
-            totals["m2"] += buildings[i].floor_area_m2
-            buildings[i] = buildings[i].model_copy(update={"retrofit": change.state})
-
+        _retrofit(buildings, changes.retrofit, scenario.seed, totals)
     if changes.heat_pumps is not None:
-        change_hp = changes.heat_pumps
-        candidates = [i for i, b in enumerate(buildings) if b.heating.system == "gas_boiler"]
-        for i in _pick(candidates, change_hp.share_frac, scenario.seed, "heat_pumps"):
-            heat_kwh = estimate_building(buildings[i]).heat_kwh_per_a
-            rated = heat_kwh / change_hp.full_load_hours_h if change_hp.sizing == "full_load_hours" else None
-            totals["hp"] += 1
-            totals["hp_kw"] += heat_kwh / 2000.0 if rated is None else rated
-            buildings[i] = buildings[i].model_copy(update={"heating": Heating(system="heat_pump", p_th_rated_kw=rated)})
-
+        _heat_pumps(buildings, changes.heat_pumps, scenario.seed, totals)
     if changes.pv is not None:
-        change_pv = changes.pv
-        ids = [b.id for b in buildings]
-        unknown = sorted(set(change_pv.buildings) - set(ids))
-        if unknown:
-            raise ConfigError(
-                f"unknown building {unknown[0]!r}", field="changes.pv.buildings", allowed=f"ids such as {ids[0]}"
-            )
-        candidates = [i for i, b in enumerate(buildings) if _new_pv(b, change_pv.usable_frac, change_pv.min_kwp)]
-        chosen = (
-            [i for i in candidates if buildings[i].id in change_pv.buildings]
-            if change_pv.buildings
-            else _pick(candidates, change_pv.share_frac, scenario.seed, "pv")
-        )
-        for i in chosen:
-            systems = _new_pv(buildings[i], change_pv.usable_frac, change_pv.min_kwp)
-            totals["pv"] += sum(s.p_peak_kwp for s in systems)
-            buildings[i] = buildings[i].model_copy(update={"pv": (*buildings[i].pv, *systems)})
-
+        _pv(buildings, changes.pv, scenario.seed, totals)
     if changes.home_batteries is not None:
-        change_bat = changes.home_batteries
-        candidates = [i for i, b in enumerate(buildings) if b.pv and not b.batteries]
-        for i in _pick(candidates, change_bat.share_frac, scenario.seed, "home_batteries"):
-            kwp = sum(s.p_peak_kwp for s in buildings[i].pv)
-            capacity = change_bat.capacity_kwh or (change_bat.kwh_per_kwp or 1.0) * kwp
-            capacity = float(min(capacity, 10000.0))
-            battery = Battery(capacity_kwh=capacity, p_rated_kw=min(capacity * change_bat.c_rate_per_h, 5000.0))
-            totals["bat"] += capacity
-            buildings[i] = buildings[i].model_copy(update={"batteries": (battery,)})
-
+        _home_batteries(buildings, changes.home_batteries, scenario.seed, totals)
     if changes.evs is not None:
-        change_ev = changes.evs
-        candidates = [i for i, b in enumerate(buildings) if b.type in RESIDENTIAL_TYPES and not b.evs]
-        share = change_ev.share_frac if change_ev.count is None else min(change_ev.count / max(len(candidates), 1), 1)
-        chosen = _pick(candidates, share, scenario.seed, "evs")
-        if change_ev.count is not None and change_ev.count > len(candidates):
-            raise ConfigError(
-                f"{change_ev.count} cars asked, but only {len(candidates)} residential buildings have none",
-                field="changes.evs.count",
-                allowed=f"<= {len(candidates)}",
-            )
-        for i in chosen:
-            car = ElectricVehicle(capacity_kwh=change_ev.capacity_kwh, distance_km_per_a=change_ev.distance_km_per_a)
-            update: dict[str, object] = {"evs": (car,)}
-            totals["ev"] += 1
-            if not buildings[i].chargers:
-                update["chargers"] = (Charger(p_rated_kw=change_ev.charger_kw),)
-                totals["chargers"] += 1
-            buildings[i] = buildings[i].model_copy(update=update)
+        _evs(buildings, changes.evs, scenario.seed, totals)
 
     new = District.model_validate({**district.model_dump(), "buildings": [b.model_dump() for b in buildings]})
     return AppliedChanges(
@@ -176,6 +120,88 @@ def apply_changes(district: District, scenario: Scenario) -> AppliedChanges:
         evs_added=int(totals["ev"]),
         chargers_added=int(totals["chargers"]),
     )
+
+
+def _retrofit(buildings: list[Building], change: RetrofitChange, seed: int, totals: dict[str, float]) -> None:
+    """Apply ``changes.retrofit`` to ``buildings`` in place and add what it adds to ``totals``."""
+    states = ("existing", "usual_refurbishment", "advanced_refurbishment")
+    candidates = [
+        i
+        for i, b in enumerate(buildings)
+        if b.type in RESIDENTIAL_TYPES
+        and b.construction_year < change.built_before
+        and states.index(b.retrofit) < states.index(change.state)
+        and b.heat_kwh_per_a is None
+    ]
+    for i in _pick(candidates, change.share_frac, seed, "retrofit"):
+        totals["m2"] += buildings[i].floor_area_m2
+        buildings[i] = buildings[i].model_copy(update={"retrofit": change.state})
+
+
+def _heat_pumps(buildings: list[Building], change_hp: HeatPumpChange, seed: int, totals: dict[str, float]) -> None:
+    """Apply ``changes.heat_pumps`` to ``buildings`` in place and add what it adds to ``totals``."""
+    candidates = [i for i, b in enumerate(buildings) if b.heating.system == "gas_boiler"]
+    for i in _pick(candidates, change_hp.share_frac, seed, "heat_pumps"):
+        heat_kwh = estimate_building(buildings[i]).heat_kwh_per_a
+        rated = heat_kwh / change_hp.full_load_hours_h if change_hp.sizing == "full_load_hours" else None
+        totals["hp"] += 1
+        totals["hp_kw"] += heat_kwh / 2000.0 if rated is None else rated
+        buildings[i] = buildings[i].model_copy(update={"heating": Heating(system="heat_pump", p_th_rated_kw=rated)})
+
+
+def _pv(buildings: list[Building], change_pv: PvChange, seed: int, totals: dict[str, float]) -> None:
+    """Apply ``changes.pv`` to ``buildings`` in place and add what it adds to ``totals``."""
+    ids = [b.id for b in buildings]
+    unknown = sorted(set(change_pv.buildings) - set(ids))
+    if unknown:
+        raise ConfigError(
+            f"unknown building {unknown[0]!r}", field="changes.pv.buildings", allowed=f"ids such as {ids[0]}"
+        )
+    candidates = [i for i, b in enumerate(buildings) if _new_pv(b, change_pv.usable_frac, change_pv.min_kwp)]
+    chosen = (
+        [i for i in candidates if buildings[i].id in change_pv.buildings]
+        if change_pv.buildings
+        else _pick(candidates, change_pv.share_frac, seed, "pv")
+    )
+    for i in chosen:
+        systems = _new_pv(buildings[i], change_pv.usable_frac, change_pv.min_kwp)
+        totals["pv"] += sum(s.p_peak_kwp for s in systems)
+        buildings[i] = buildings[i].model_copy(update={"pv": (*buildings[i].pv, *systems)})
+
+
+def _home_batteries(
+    buildings: list[Building], change_bat: HomeBatteryChange, seed: int, totals: dict[str, float]
+) -> None:
+    """Apply ``changes.home_batteries`` to ``buildings`` in place and add what it adds to ``totals``."""
+    candidates = [i for i, b in enumerate(buildings) if b.pv and not b.batteries]
+    for i in _pick(candidates, change_bat.share_frac, seed, "home_batteries"):
+        kwp = sum(s.p_peak_kwp for s in buildings[i].pv)
+        capacity = change_bat.capacity_kwh or (change_bat.kwh_per_kwp or 1.0) * kwp
+        capacity = float(min(capacity, 10000.0))
+        battery = Battery(capacity_kwh=capacity, p_rated_kw=min(capacity * change_bat.c_rate_per_h, 5000.0))
+        totals["bat"] += capacity
+        buildings[i] = buildings[i].model_copy(update={"batteries": (battery,)})
+
+
+def _evs(buildings: list[Building], change_ev: EvChange, seed: int, totals: dict[str, float]) -> None:
+    """Apply ``changes.evs`` to ``buildings`` in place and add what it adds to ``totals``."""
+    candidates = [i for i, b in enumerate(buildings) if b.type in RESIDENTIAL_TYPES and not b.evs]
+    share = change_ev.share_frac if change_ev.count is None else min(change_ev.count / max(len(candidates), 1), 1)
+    chosen = _pick(candidates, share, seed, "evs")
+    if change_ev.count is not None and change_ev.count > len(candidates):
+        raise ConfigError(
+            f"{change_ev.count} cars asked, but only {len(candidates)} residential buildings have none",
+            field="changes.evs.count",
+            allowed=f"<= {len(candidates)}",
+        )
+    for i in chosen:
+        car = ElectricVehicle(capacity_kwh=change_ev.capacity_kwh, distance_km_per_a=change_ev.distance_km_per_a)
+        update: dict[str, object] = {"evs": (car,)}
+        totals["ev"] += 1
+        if not buildings[i].chargers:
+            update["chargers"] = (Charger(p_rated_kw=change_ev.charger_kw),)
+            totals["chargers"] += 1
+        buildings[i] = buildings[i].model_copy(update=update)
 
 
 def grid_changes(scenario: Scenario) -> GridChanges | None:

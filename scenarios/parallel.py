@@ -21,6 +21,7 @@ from typing import Any
 
 from scenarios.config import Scenario
 from scenarios.report import write_plotly_js
+from scenarios.results import SHARED_PLOTLY_JS
 from scenarios.runner import SharedInputs, prepare_shared, run_scenario, shared_key
 from twin.core.errors import ConfigError, TwinError
 
@@ -50,7 +51,7 @@ def run_scenario_task(scenario: Scenario, out_dir: str | None) -> dict[str, Any]
     """
     try:
         shared = worker_shared(*shared_key(scenario))
-        return run_scenario(scenario, shared, out_dir, plotly_js="../plotly.min.js" if out_dir else None)
+        return run_scenario(scenario, shared, out_dir, plotly_js=SHARED_PLOTLY_JS if out_dir else None)
     except TwinError as err:
         return {"scenario": scenario.name, "error": str(err)}
 
@@ -68,7 +69,7 @@ def run_in_process(
         write_plotly_js(Path(out_dir))
     for scenario in scenarios:
         shared = worker_shared(*shared_key(scenario), threads=threads)
-        kpis = run_scenario(scenario, shared, out_dir, plotly_js="../plotly.min.js" if out_dir else None)
+        kpis = run_scenario(scenario, shared, out_dir, plotly_js=SHARED_PLOTLY_JS if out_dir else None)
         results.append(kpis)
         if progress:
             progress(kpis, None)

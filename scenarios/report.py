@@ -23,11 +23,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 
-from scenarios.results import read_kpis
+from scenarios.results import PLOTLY_JS, SHARED_PLOTLY_JS, read_kpis
 from twin.core.kpi import LOAD_KINDS
 
 if TYPE_CHECKING:
-    from scenarios.runner import ScenarioResult
+    from scenarios.results import ScenarioResult
 
 __all__ = ["COMPARE_KPIS", "compare_table", "format_value", "write_compare_html", "write_plotly_js", "write_report"]
 
@@ -78,16 +78,16 @@ $figures
 
 def write_plotly_js(folder: Path) -> Path:
     """Write ``plotly.min.js`` into a folder once (atomically) and return its path."""
-    path = folder / "plotly.min.js"
+    path = folder / PLOTLY_JS
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".plotly.min.js.{os.getpid()}.tmp")
+        tmp = path.with_name(f".{PLOTLY_JS}.{os.getpid()}.tmp")
         tmp.write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
         tmp.replace(path)
     return path
 
 
-def write_report(result: ScenarioResult, path: Path, *, plotly_js: str = "../plotly.min.js") -> Path:
+def write_report(result: ScenarioResult, path: Path, *, plotly_js: str = SHARED_PLOTLY_JS) -> Path:
     """Write a scenario's ``report.html``."""
     figures = [
         _kpi_table(result.kpis),

@@ -1,154 +1,310 @@
-"""Result files of a scenario run, each written atomically under ``OUT/NAME/``.
+"""A scenario's result folder: its file names, :class:`ScenarioResult` and the readers.
 
-* ``result.nc`` - NetCDF4, float32, quantised (:data:`_DIGITS`) and zlib-compressed, CF attributes, time as
-  :data:`twin.core.schema.TIME_ENCODING`. Output level ``kpis``: the KPIs as scalar
-  variables plus the substation's exchange, losses and curtailment over time;
-  ``grid`` (default): plus every bus (``vm_pu``, ``p_bus_kw``, ``q_bus_kvar``, the
-  assets summed per bus) and branch (``loading_percent``); ``full``: plus the
-  groups ``assets`` (every asset's ``p_kw``, ``p_fuel_kw``, ``soc_frac``) and
-  ``meters`` (building meters and the substation).
-* ``kpis.json`` - the flat KPI dict.
-* ``net.json`` - the pandapower net with an element per asset, no profile tables;
-  the result's ``bus`` coordinate is this net's bus index.
-* ``scenario.resolved.yaml`` - the scenario with every default filled in, the input
-  files and the sha256 ``input_hash`` of scenario, district, grid and weather bytes and
-  the package version.
-* ``report.html`` - see :mod:`scenarios.report`.
+Every file of a result folder ``OUT/NAME/`` is named here and nowhere else; the writer
+(:mod:`scenarios.writer`), the CLI and the dashboard go through these names and readers.
+
+* ``result.nc`` (:data:`RESULT_NC`) - NetCDF4, float32, quantised and zlib-compressed, CF
+  attributes, time as :data:`twin.core.schema.TIME_ENCODING`. Output level ``kpis``: the
+  KPIs as scalar variables plus the substation's exchange, losses and curtailment over
+  time; ``grid`` (default): plus every bus (``vm_pu``, ``p_bus_kw``, ``q_bus_kvar``, the
+  assets summed per bus) and branch (``loading_percent``); ``full``: plus the groups
+  ``assets`` (every asset's ``p_kw``, ``p_fuel_kw``, ``soc_frac``) and ``meters``
+  (building meters and the substation).
+* ``kpis.json`` (:data:`KPIS_JSON`) - the flat KPI dict.
+* ``net.json`` (:data:`NET_JSON`) - the pandapower net with an element per asset, no
+  profile tables; the result's ``bus`` coordinate is this net's bus index.
+* ``scenario.resolved.yaml`` (:data:`RESOLVED_YAML`) - the scenario with every default
+  filled in, the input files and the sha256 ``input_hash`` of scenario, district, grid
+  and weather bytes and the package version.
+* ``report.html`` (:data:`REPORT_HTML`) - see :mod:`scenarios.report`; it refers to one
+  shared ``plotly.min.js`` (:data:`PLOTLY_JS`) in the folder of all results.
+
+The readers import neither pandapower nor the runner: ``net.json`` is read as JSON text.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import numpy as np
-import xarray as xr
-import yaml
-
-from models.grid import district_net, write_net_json
-from twin.core.schema import TIME_ENCODING, meters_from_assets
-
 if TYPE_CHECKING:
-    from scenarios.runner import ScenarioResult
+    import pandas as pd
+    import xarray as xr
 
-__all__ = ["read_kpis", "result_dataset", "write_results"]
+    from scenarios.apply import AppliedChanges
+    from scenarios.config import Scenario
 
-_COMPRESSION: Final[dict[str, Any]] = {"zlib": True, "complevel": 4, "shuffle": True}
-#: Decimal digits kept per unit before compression (netCDF4 quantisation): 1e-5 p.u., 0.01 %,
-#: 1 W / 1 var; far below model accuracy, and it makes the files 3-4x smaller.
-_DIGITS: Final[dict[str, int]] = {"1": 5, "%": 2, "kW": 3, "kvar": 3}
-_KPI_UNITS: Final[dict[str, str]] = {"_kwh": "kW h", "_kw": "kW", "_frac": "1", "_pu": "1", "_percent": "%"}
+__all__ = [
+    "KPIS_JSON",
+    "NETCDF_LOCK",
+    "NET_JSON",
+    "PLOTLY_JS",
+    "REPORT_HTML",
+    "RESOLVED_YAML",
+    "RESULT_FILES",
+    "RESULT_NC",
+    "SHARED_PLOTLY_JS",
+    "GridLayout",
+    "ResultFolder",
+    "ScenarioResult",
+    "is_result_folder",
+    "list_results",
+    "read_kpis",
+]
+
+#: The result dataset (NetCDF4).
+RESULT_NC: Final[str] = "result.nc"
+#: The flat KPI dict (JSON).
+KPIS_JSON: Final[str] = "kpis.json"
+#: The grid the power flow ran on, with an element per asset (pandapower JSON).
+NET_JSON: Final[str] = "net.json"
+#: The scenario with every default filled in and the input hash (YAML).
+RESOLVED_YAML: Final[str] = "scenario.resolved.yaml"
+#: The scenario report (HTML).
+REPORT_HTML: Final[str] = "report.html"
+#: plotly.js, once in the folder of all results.
+PLOTLY_JS: Final[str] = "plotly.min.js"
+#: plotly.js as a report refers to it.
+SHARED_PLOTLY_JS: Final[str] = f"../{PLOTLY_JS}"
+#: Every file of a result folder.
+RESULT_FILES: Final[tuple[str, ...]] = (RESULT_NC, KPIS_JSON, NET_JSON, RESOLVED_YAML, REPORT_HTML)
+#: HDF5 (under netCDF4) is not thread-safe: concurrent opens from threads fail with
+#: "NetCDF: HDF error". Every read of a result dataset holds this lock.
+NETCDF_LOCK: Final = threading.Lock()
 
 
-def write_results(result: ScenarioResult, out_dir: Path, *, plotly_js: str | None = None, files_hash: str = "") -> Path:
-    """Write every result file of a scenario into ``out_dir/NAME/`` and return that folder."""
-    from scenarios.report import write_plotly_js, write_report
+@dataclass(frozen=True)
+class ScenarioResult:
+    """Everything a scenario run computed (what :mod:`scenarios.writer` writes).
 
-    folder = out_dir / result.scenario.name
-    folder.mkdir(parents=True, exist_ok=True)
-    dataset = result_dataset(result)
-    _atomic(folder / "result.nc", lambda tmp: _to_netcdf(dataset, result, tmp))
-    _atomic(folder / "kpis.json", lambda tmp: tmp.write_text(json.dumps(result.kpis, indent=1), encoding="utf-8"))
-    write_net_json(district_net(result.net, result.assets), folder / "net.json")
-    resolved = {
-        **result.scenario.model_dump(mode="json"),
-        "inputs": {
-            "files_hash": files_hash,
-            "weather_source": str(result.assets.attrs.get("weather", "")),
-        },
-        "input_hash": result.kpis["input_hash"],
-    }
-    text = "# The scenario with every default filled in; input_hash = sha256 of it and the input files.\n"
-    text += yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True)
-    _atomic(folder / "scenario.resolved.yaml", lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    if plotly_js is None:
-        write_plotly_js(out_dir)
-        plotly_js = "../plotly.min.js"
-    write_report(result, folder / "report.html", plotly_js=plotly_js)
-    return folder
+    Attributes
+    ----------
+    scenario : Scenario
+    kpis : dict
+        Flat KPI dict (see :func:`scenarios.runner.run_scenario`).
+    assets : xarray.Dataset
+        Every asset after dispatch and curtailment.
+    grid : xarray.Dataset
+        Power-flow results.
+    net : pandapowerNet
+        The grid the power flow ran on (grid changes applied).
+    applied : AppliedChanges
+    curtailed_kw : xarray.DataArray
+        PV curtailed by the feed-in limit, over time. [kW]
+    """
+
+    scenario: Scenario
+    kpis: dict[str, Any]
+    assets: xr.Dataset
+    grid: xr.Dataset
+    net: Any
+    applied: AppliedChanges
+    curtailed_kw: xr.DataArray
+
+
+@dataclass(frozen=True)
+class GridLayout:
+    """The grid of a result as drawn: buses with coordinates, branches between buses, buildings at buses.
+
+    ``buses``: index bus (int), columns ``name``, ``x`` (longitude), ``y`` (latitude);
+    ``branches``: index branch id (``"line 3"``, ``"trafo 0"``, the result's ``branch``
+    coordinate), columns ``kind``, ``from_bus``, ``to_bus``; ``building_bus``: building id -> bus.
+    """
+
+    buses: pd.DataFrame
+    branches: pd.DataFrame
+    building_bus: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ResultFolder:
+    """One scenario result folder ``OUT/NAME/``.
+
+    Attributes
+    ----------
+    folder : pathlib.Path
+    name : str
+        The scenario name (the folder's name).
+    description : str
+        The scenario's one-line description (from its KPIs).
+    """
+
+    folder: Path
+    name: str = ""
+    description: str = ""
+
+    @classmethod
+    def at(cls, folder: str | Path) -> ResultFolder:
+        """The result folder at ``folder`` with its name and description."""
+        path = Path(folder)
+        return cls(path, path.name, str(read_result_kpis(path).get("description", "")))
+
+    @property
+    def dataset_path(self) -> Path:
+        """The result dataset (``result.nc``)."""
+        return self.folder / RESULT_NC
+
+    @property
+    def kpis_path(self) -> Path:
+        """The KPI file (``kpis.json``)."""
+        return self.folder / KPIS_JSON
+
+    @property
+    def net_path(self) -> Path:
+        """The grid (``net.json``)."""
+        return self.folder / NET_JSON
+
+    @property
+    def report_path(self) -> Path:
+        """The report (``report.html``)."""
+        return self.folder / REPORT_HTML
+
+    def has_dataset(self) -> bool:
+        """Whether the folder holds a result dataset."""
+        return self.dataset_path.is_file()
+
+    def has_grid(self) -> bool:
+        """Whether the folder holds the grid the power flow ran on."""
+        return self.net_path.is_file()
+
+    def dataset_stamp(self) -> int:
+        """Modification time of the result dataset, for cache keys, in ns.
+
+        Raises
+        ------
+        FileNotFoundError
+            When the folder holds no result dataset.
+        """
+        return self.dataset_path.stat().st_mtime_ns
+
+    def grid_stamp(self) -> int:
+        """Modification time of the grid file, for cache keys, in ns (FileNotFoundError when missing)."""
+        return self.net_path.stat().st_mtime_ns
+
+    def kpis(self) -> dict[str, Any]:
+        """The flat KPI dict (empty when missing or unreadable)."""
+        return read_result_kpis(self.folder)
+
+    def open_dataset(self) -> xr.Dataset:
+        """The root group of the result dataset, loaded into memory (the file is closed).
+
+        Raises
+        ------
+        FileNotFoundError
+            When the folder holds no result dataset.
+        """
+        import xarray as xr
+
+        if not self.has_dataset():
+            raise FileNotFoundError(str(self.dataset_path))
+        with NETCDF_LOCK, xr.open_dataset(self.dataset_path) as ds:
+            return ds.load()
+
+    def time_series(self) -> pd.DataFrame:
+        """The substation's time series of the result dataset, columns ``"NAME [UNIT]"``, index ``time_utc``.
+
+        Raises
+        ------
+        FileNotFoundError
+            When the folder holds no result dataset.
+        """
+        import pandas as pd
+
+        ds = self.open_dataset()
+        columns = [v for v in ds.data_vars if ds[v].dims == ("time",)]
+        frame = ds[columns].to_dataframe()
+        units = {v: ds[v].attrs.get("units", "") for v in columns}
+        frame.columns = [f"{c} [{units[c]}]" if units[c] else c for c in frame.columns]
+        frame.index = pd.DatetimeIndex(frame.index).tz_localize("UTC").rename("time_utc")
+        return frame
+
+    def grid_layout(self) -> GridLayout:
+        """Buses, branches and building buses of the grid file (pandapower JSON, read as text).
+
+        Branch ids follow the result's ``branch`` coordinate: ``"line I"`` / ``"trafo I"`` with
+        the net's element index. Buildings come from the names of loads and generators,
+        ``"BUILDING/..."``.
+
+        Raises
+        ------
+        FileNotFoundError
+            When the folder holds no grid file.
+        """
+        return _parse_net(json.loads(self.net_path.read_text(encoding="utf-8")))
+
+
+def is_result_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` is a scenario result folder (it holds the KPI file)."""
+    return (Path(folder) / KPIS_JSON).is_file()
+
+
+def list_results(results_dir: str | Path) -> list[ResultFolder]:
+    """The scenario result folders under ``results_dir`` (those holding the KPI file), by name."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        return []
+    return [ResultFolder.at(path.parent) for path in sorted(root.glob(f"*/{KPIS_JSON}"))]
 
 
 def read_kpis(folder: str | Path) -> dict[str, Any]:
-    """Read ``kpis.json`` of a result folder."""
-    return dict(json.loads((Path(folder) / "kpis.json").read_text(encoding="utf-8")))
+    """Read the KPI file of a result folder (OSError when missing, ValueError when not JSON)."""
+    return dict(json.loads((Path(folder) / KPIS_JSON).read_text(encoding="utf-8")))
 
 
-def result_dataset(result: ScenarioResult) -> xr.Dataset:
-    """The root group of ``result.nc`` at the scenario's output level."""
-    level = result.scenario.output
-    grid = result.grid
-    time_only = ["p_grid_kw", "p_loss_kw", "q_grid_kvar", "converged"]
-    keep = [name for name in time_only if name in grid] + (
-        ["vm_pu", "loading_percent", "p_bus_kw", "q_bus_kvar"] if level != "kpis" else []
-    )
-    ds = grid[keep]
-    if level == "kpis":
-        ds = ds.drop_dims(["bus", "branch"], errors="ignore")
-    ds = ds.copy()
-    ds["converged"] = ds["converged"].astype(np.int8).assign_attrs(long_name="power flow converged", units="1")
-    ds["curtailed_kw"] = result.curtailed_kw.assign_attrs(long_name="PV curtailed by the feed-in limit", units="kW")
-    for key, value in result.kpis.items():
-        if isinstance(value, bool):
-            ds[key] = xr.DataArray(np.int8(value), attrs={"long_name": key.replace("_", " "), "units": "1"})
-        elif isinstance(value, int | float) and key not in ("steps",):
-            units = next((u for suffix, u in _KPI_UNITS.items() if key.endswith(suffix)), None)
-            units = units or (
-                "h" if key.endswith("_h") else "EUR" if key.endswith("_eur") else "s" if key.endswith("_s") else "1"
-            )
-            ds["kpi_" + key] = xr.DataArray(np.float64(np.nan if value is None else value), attrs={"units": units})
-    ds.attrs = {
-        "title": f"scenario {result.scenario.name}",
-        "source": "scenario",
-        "scenario": result.scenario.name,
-        "description": result.scenario.description,
-        "output_level": level,
-        "input_hash": result.kpis["input_hash"],
-        "Conventions": "CF-1.10",
-        "sign_convention": "load-positive at assets and buses, import-positive at the substation",
-    }
-    return ds
-
-
-def _to_netcdf(ds: xr.Dataset, result: ScenarioResult, path: Path) -> None:
-    _clean_attrs(ds)
-    ds.to_netcdf(path, engine="netcdf4", format="NETCDF4", encoding=_encoding(ds))
-    if result.scenario.output != "full":
-        return
-    assets = result.assets.rename({"bus": "asset_bus"})
-    meters = meters_from_assets(result.assets, p_loss_kw=result.grid["p_loss_kw"].fillna(0.0).values)
-    for group, data in (("assets", assets), ("meters", meters)):
-        data = data.copy()
-        _clean_attrs(data)
-        data.to_netcdf(path, mode="a", group=group, engine="netcdf4", encoding=_encoding(data))
-
-
-def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
-    encoding: dict[str, dict[str, Any]] = {}
-    for name, variable in ds.variables.items():
-        if name == "time":
-            encoding["time"] = dict(TIME_ENCODING)
-        elif variable.dtype.kind == "f" and variable.ndim > 0:
-            digits = _DIGITS.get(str(variable.attrs.get("units")), 3)
-            encoding[str(name)] = {**_COMPRESSION, "dtype": "float32", "least_significant_digit": digits}
-    return encoding
-
-
-def _clean_attrs(ds: xr.Dataset) -> None:
-    targets: list[Any] = [ds, *ds.variables.values()]
-    for target in targets:
-        for key, value in list(target.attrs.items()):
-            if isinstance(value, bool):
-                target.attrs[key] = int(value)
-            elif value is None:
-                target.attrs[key] = ""
-
-
-def _atomic(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def read_result_kpis(folder: str | Path) -> dict[str, Any]:
+    """The flat KPI dict of a result folder (empty when missing or unreadable)."""
     try:
-        write(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        data = json.loads((Path(folder) / KPIS_JSON).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _parse_net(net: dict[str, Any]) -> GridLayout:
+    import numpy as np
+    import pandas as pd
+
+    tables = net.get("_object", net)
+    bus = _net_table(tables, "bus")
+    coords = bus["geo"].map(_point) if "geo" in bus else pd.Series([(np.nan, np.nan)] * len(bus), index=bus.index)
+    buses = pd.DataFrame(
+        {"name": bus.get("name"), "x": [c[0] for c in coords], "y": [c[1] for c in coords]}, index=bus.index
+    )
+    branch_rows = []
+    for kind, from_col, to_col in (("line", "from_bus", "to_bus"), ("trafo", "hv_bus", "lv_bus")):
+        table = _net_table(tables, kind)
+        for index, row in table.iterrows():
+            branch_rows.append((f"{kind} {index}", kind, int(row[from_col]), int(row[to_col])))
+    branches = pd.DataFrame(branch_rows, columns=["branch", "kind", "from_bus", "to_bus"]).set_index("branch")
+    building_bus: dict[str, int] = {}
+    for kind in ("load", "sgen", "storage"):
+        table = _net_table(tables, kind)
+        if "name" in table and "bus" in table:
+            for name, bus_index in zip(table["name"], table["bus"], strict=True):
+                if isinstance(name, str) and "/" in name:
+                    building_bus.setdefault(name.split("/", 1)[0], int(bus_index))
+    return GridLayout(buses=buses.sort_index(), branches=branches, building_bus=building_bus)
+
+
+def _net_table(tables: dict[str, Any], name: str) -> pd.DataFrame:
+    """A pandapower JSON table (``{"_object": "<split-oriented frame JSON>"}``) as a DataFrame."""
+    import pandas as pd
+
+    entry = tables.get(name)
+    if not isinstance(entry, dict):
+        return pd.DataFrame()
+    body = entry.get("_object", entry)
+    split = json.loads(body) if isinstance(body, str) else body
+    return pd.DataFrame(split.get("data", []), columns=split.get("columns", []), index=split.get("index", []))
+
+
+def _point(geo: Any) -> tuple[float, float]:
+    try:
+        data = json.loads(geo) if isinstance(geo, str) else geo
+        x, y = data["coordinates"][:2]
+        return float(x), float(y)
+    except (TypeError, ValueError, KeyError, IndexError):
+        return (float("nan"), float("nan"))

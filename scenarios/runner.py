@@ -6,7 +6,7 @@ BDEW load and heat shapes (:func:`models.profiles.prepare_inputs`), and, lazily,
 prepared :class:`models.powerflow.BatchPowerFlow` per grid variant - plus a hash of
 the input files. :func:`run_scenario` takes a scenario and those shared inputs and
 returns the KPIs as a flat dict of plain numbers; with ``out_dir`` it writes the
-result files (:mod:`scenarios.results`). It holds no live connections, so it pickles
+result files (:mod:`scenarios.writer`). It holds no live connections, so it pickles
 for Dask.
 
 The order inside a scenario: building changes (:mod:`scenarios.apply`), profiles
@@ -28,22 +28,23 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Final
 
-import numba
 import numpy as np
-import pandas as pd
 import xarray as xr
 
-from models.battery import BatteryParameters, self_consumption_dispatch
+from models.community_battery import CommunityBatteryParameters, add_community_battery
 from models.district import BUILT_IN_DISTRICTS, LoadedDistrict, district_path, load_district
+from models.feed_in import limit_feed_in
 from models.grid import GridChanges, apply_grid_changes, grid_kpis_of, lv_busbar, run_power_flow
 from models.powerflow import BatchPowerFlow, PowerFlowOptions
 from models.profiles import ProfileInputs, ProfileOptions, district_profiles, prepare_inputs
 from models.weather import default_weather_path
-from scenarios.apply import AppliedChanges, apply_changes, grid_changes
-from scenarios.config import CommunityBatteryChange, Scenario
+from scenarios.apply import apply_changes, grid_changes
+from scenarios.config import Scenario
+from scenarios.costs import scenario_costs
+from scenarios.kpis import installed, plain, substation_assets
+from scenarios.results import ScenarioResult
 from twin.core.errors import ConfigError
-from twin.core.kpi import LOAD_KINDS, CarrierFactors, boundary_flows, energy_kpis
-from twin.core.schema import build_assets, step_hours
+from twin.core.kpi import CarrierFactors, boundary_flows, energy_kpis
 
 __all__ = ["PACKAGE", "ScenarioResult", "SharedInputs", "prepare_shared", "run_scenario", "shared_key"]
 
@@ -51,8 +52,6 @@ logger = logging.getLogger(__name__)
 
 #: The distribution whose version enters the input hash.
 PACKAGE: Final[str] = "beucha-twin"
-#: Building id of the community battery's asset.
-COMMUNITY: Final[str] = "community"
 
 
 @dataclass
@@ -87,35 +86,6 @@ class SharedInputs:
             options = PowerFlowOptions(threads=self.threads, on_divergence="flag")
             self._flows[changes] = (net, BatchPowerFlow(net, options))
         return self._flows[changes]
-
-
-@dataclass(frozen=True)
-class ScenarioResult:
-    """Everything a scenario run computed (what :mod:`scenarios.results` writes).
-
-    Attributes
-    ----------
-    scenario : Scenario
-    kpis : dict
-        Flat KPI dict (see :func:`run_scenario`).
-    assets : xarray.Dataset
-        Every asset after dispatch and curtailment.
-    grid : xarray.Dataset
-        Power-flow results.
-    net : pandapowerNet
-        The grid the power flow ran on (grid changes applied).
-    applied : AppliedChanges
-    curtailed_kw : xarray.DataArray
-        PV curtailed by the feed-in limit, over time. [kW]
-    """
-
-    scenario: Scenario
-    kpis: dict[str, Any]
-    assets: xr.Dataset
-    grid: xr.Dataset
-    net: Any
-    applied: AppliedChanges
-    curtailed_kw: xr.DataArray
 
 
 def shared_key(scenario: Scenario) -> tuple[str, str | None, int]:
@@ -208,7 +178,7 @@ def run_scenario(
     result = compute_scenario(scenario, shared)
     result.kpis["run_s"] = round(time.perf_counter() - started, 3)
     if out_dir is not None:
-        from scenarios.results import write_results
+        from scenarios.writer import write_results
 
         started = time.perf_counter()
         write_results(result, Path(out_dir), plotly_js=plotly_js, files_hash=shared.files_hash)
@@ -243,7 +213,7 @@ def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult
     curtailed = np.zeros(assets.sizes["time"])
     limit = scenario.changes.feed_in_limit
     if limit is not None and limit.at == "building":
-        p_kw, curtailed = _limit_feed_in(assets, limit.frac_of_kwp, per_building=True)
+        p_kw, curtailed = limit_feed_in(assets, limit.frac_of_kwp, per_building=True)
         assets = _replace_power(assets, p_kw)
     battery = scenario.changes.community_battery
     if battery is not None:
@@ -252,16 +222,16 @@ def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult
             raise ConfigError(
                 f"bus {bus!r} is not a bus of the grid", field="changes.community_battery.bus", allowed="a bus name"
             )
-        assets = _add_community_battery(assets, battery, bus)
+        assets = add_community_battery(assets, CommunityBatteryParameters(**battery.model_dump(exclude={"bus"})), bus)
     if limit is not None and limit.at == "district":
-        p_kw, curtailed = _limit_feed_in(assets, limit.frac_of_kwp, per_building=False)
+        p_kw, curtailed = limit_feed_in(assets, limit.frac_of_kwp, per_building=False)
         assets = _replace_power(assets, p_kw)
     assets.attrs.update({"source": "scenario", "scenario": scenario.name})
     lap("dispatch")
     grid = run_power_flow(net, assets, shared.loaded.district.reactive_power, flow=flow)
     lap("power_flow")
     p_loss = grid["p_loss_kw"].fillna(0.0)
-    flows = boundary_flows(_substation_assets(assets), p_loss_kw=p_loss)
+    flows = boundary_flows(substation_assets(assets), p_loss_kw=p_loss)
     p_peak = float(np.nansum(assets["p_peak_kw"].values))
     factors = CarrierFactors(**scenario.factors.model_dump())
     energy = energy_kpis(flows, factors=factors, p_peak_kw=p_peak or None)
@@ -275,285 +245,24 @@ def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult
         "steps": int(assets.sizes["time"]),
         "input_hash": input_hash(scenario, shared),
     }
-    kpis.update({str(k): _plain(v) for k, v in energy.data_vars.items()})
+    kpis.update({str(k): plain(v) for k, v in energy.data_vars.items()})
     kpis["losses_kwh"] = float(p_loss.sum()) * dt_h
     kpis["battery_net_charge_kwh"] = float(assets["p_kw"].where(assets["kind"] == "battery", 0).sum()) * dt_h
     kpis["curtailed_kwh"] = float(curtailed.sum()) * dt_h
-    kpis.update({str(k): _plain(v) for k, v in gridk.data_vars.items()})
+    kpis.update({str(k): plain(v) for k, v in gridk.data_vars.items()})
     kpis["steps_not_converged"] = int(gridk.attrs.get("steps_not_converged", 0))
     lap("kpis")
     kpis.update(stages)
     kpis["transformer_s_rated_kva"] = float(net.trafo["sn_mva"].sum() * 1000.0)
-    kpis.update(_installed(assets))
-    kpis.update(_costs(scenario, applied, kpis, net, changes, hours=kpis["steps"] * dt_h))
+    kpis.update(installed(assets))
+    kpis.update(scenario_costs(scenario, applied, kpis, net, changes, hours=kpis["steps"] * dt_h))
     curtailed_kw = xr.DataArray(
         curtailed.astype(np.float32), dims="time", coords={"time": assets["time"].values}, attrs={"units": "kW"}
     )
     return ScenarioResult(scenario, kpis, assets, grid, net, applied, curtailed_kw)
 
 
-def _plain(value: xr.DataArray) -> Any:
-    item = value.values.item()
-    if isinstance(item, bool | np.bool_):
-        return bool(item)
-    number = float(item)
-    return None if not np.isfinite(number) else number
-
-
 def _replace_power(assets: xr.Dataset, p_kw: np.ndarray) -> xr.Dataset:
     out = assets.copy()
     out["p_kw"] = assets["p_kw"].copy(data=p_kw.astype(np.float32, copy=False))
     return out
-
-
-def _limit_feed_in(assets: xr.Dataset, frac: float, *, per_building: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Curtail PV so no building (or the district as a whole) exports more than ``frac`` x its kWp.
-
-    Returns the limited power (time x asset) and the curtailed energy rate per step
-    (>= 0: what PV no longer feeds in). [kW]
-    """
-    p_kw = assets["p_kw"].values
-    is_pv = assets["kind"].values == "pv"
-    if not is_pv.any():
-        return p_kw, np.zeros(p_kw.shape[0])
-    if per_building:
-        _, group = np.unique(assets["building"].values.astype(str), return_inverse=True)
-    else:
-        group = np.zeros(p_kw.shape[1], dtype=np.int64)
-    group = group.astype(np.int64)
-    kwp = np.bincount(
-        group[is_pv], weights=np.nan_to_num(assets["p_peak_kw"].values[is_pv]), minlength=int(group.max()) + 1
-    )
-    return _limit_feed_in_loop(np.ascontiguousarray(p_kw), group, is_pv, kwp, frac)
-
-
-@numba.njit(cache=True)
-def _limit_feed_in_loop(
-    p_kw: np.ndarray, group: np.ndarray, is_pv: np.ndarray, kwp: np.ndarray, frac: float
-) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """Per step: each group's export beyond ``frac * kWp`` is taken off its PV in proportion."""
-    n_steps, n_assets = p_kw.shape
-    limited = p_kw.copy()
-    curtailed = np.zeros(n_steps)
-    net = np.zeros(len(kwp))
-    generation = np.zeros(len(kwp))
-    for t in range(n_steps):
-        net[:] = 0.0
-        generation[:] = 0.0
-        for a in range(n_assets):
-            p = float(p_kw[t, a])
-            net[group[a]] += p
-            if is_pv[a] and p < 0.0:
-                generation[group[a]] -= p
-        for a in range(n_assets):
-            g = group[a]
-            p = float(p_kw[t, a])
-            if not is_pv[a] or p >= 0.0 or generation[g] <= 0.0:
-                continue
-            excess = -net[g] - frac * kwp[g]
-            if excess > 0.0:
-                limited[t, a] = p * (1.0 - min(excess / generation[g], 1.0))
-                curtailed[t] += float(limited[t, a]) - p
-    return limited, curtailed
-
-
-def _add_community_battery(assets: xr.Dataset, battery: CommunityBatteryChange, bus: str) -> xr.Dataset:
-    """Dispatch a battery on the district's net load at the substation.
-
-    ``self_consumption``: charge from district surplus, discharge into district
-    import (:func:`models.battery.self_consumption_dispatch`). ``peak_shaving``:
-    discharge what the import exceeds ``peak_limit_kw`` by, charge what the export
-    exceeds ``export_limit_kw`` by, and between peaks drift back to
-    ``target_soc_frac`` without pushing the exchange past either limit
-    (:func:`_peak_shaving`).
-    """
-    net_kw = assets["p_kw"].values.sum(axis=1, dtype=np.float64)
-    time_index = pd.DatetimeIndex(assets["time"].values)
-    capacity_kwh, p_rated_kw = battery.capacity_kwh, battery.p_rated_kw
-    if battery.strategy == "self_consumption":
-        dispatch = self_consumption_dispatch(
-            pd.DataFrame({"b": net_kw}, index=time_index), [capacity_kwh], [p_rated_kw]
-        )
-        p_battery, soc_battery = dispatch.p_kw.to_numpy()[:, 0], dispatch.soc_frac.to_numpy()[:, 0]
-    else:
-        params = BatteryParameters()
-        p_battery, soc_battery = _peak_shaving(
-            net_kw,
-            capacity_kwh,
-            p_rated_kw,
-            np.inf if battery.peak_limit_kw is None else battery.peak_limit_kw,
-            np.inf if battery.export_limit_kw is None else battery.export_limit_kw,
-            battery.target_soc_frac,
-            step_hours(time_index),
-            params.eta_charge_frac,
-            params.eta_discharge_frac,
-            params.soc_min_frac,
-            params.soc_max_frac,
-            params.soc_initial_frac,
-        )
-    n = assets.sizes["asset"]
-    soc = assets["soc_frac"].values if "soc_frac" in assets else np.full(assets["p_kw"].shape, np.nan, np.float32)
-    out = build_assets(
-        assets["time"].values,
-        asset=[*assets["asset"].values.tolist(), f"{COMMUNITY}/battery0"],
-        kind=[*assets["kind"].values.tolist(), "battery"],
-        building=[*assets["building"].values.tolist(), COMMUNITY],
-        bus=[*assets["bus"].values.tolist(), bus],
-        p_kw=np.column_stack([assets["p_kw"].values, p_battery]),
-        p_fuel_kw=np.column_stack([assets["p_fuel_kw"].values, np.zeros(len(time_index))]),
-        soc_frac=np.column_stack([soc, soc_battery]),
-        p_rated_kw=[*assets["p_rated_kw"].values[:n], p_rated_kw],
-        p_peak_kw=[*assets["p_peak_kw"].values[:n], np.nan],
-        capacity_kwh=[*assets["capacity_kwh"].values[:n], capacity_kwh],
-        source="scenario",
-    )
-    out.attrs = {**assets.attrs, **out.attrs}
-    return out
-
-
-def _substation_assets(assets: xr.Dataset) -> xr.Dataset:
-    """Four pseudo-assets whose flows at the substation equal those of all assets, exactly.
-
-    :func:`twin.core.kpi.boundary_flows` clips each asset before summing (load = positive
-    part of loads, heat pumps, EVs and PV; generation = negative part of PV); summing the
-    clipped parts first gives the same totals and saves the (time x asset) xarray work.
-    """
-    kind = assets["kind"].values
-    code = np.zeros(len(kind), dtype=np.int64)
-    code[np.isin(kind, LOAD_KINDS)] = 1
-    code[kind == "pv"] = 2
-    p_kw = assets["p_kw"].values
-    parts = _substation_sums(np.ascontiguousarray(p_kw), code)
-    fuel = assets["p_fuel_kw"].values.sum(axis=1, dtype=np.float64)
-    return build_assets(
-        assets["time"].values,
-        asset=["consumption", "generation", "rest", "fuel"],
-        kind=["load", "pv", "battery", "gas_boiler"],
-        building=["district"] * 4,
-        bus=["substation"] * 4,
-        p_kw=np.column_stack([parts, np.zeros_like(fuel)]),
-        p_fuel_kw=np.column_stack([np.zeros((len(fuel), 3)), fuel]),
-        source="scenario",
-    )
-
-
-@numba.njit(cache=True)
-def _substation_sums(p_kw: np.ndarray, code: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
-    """Sum the assets' power into (time x 3) columns: consumption, generation, the rest.
-
-    Consumption: positive part of loads and PV; generation: negative part of PV; the rest:
-    negative part of loads, batteries and all else.
-    """
-    n_steps, n_assets = p_kw.shape
-    out = np.zeros((n_steps, 3))
-    for t in range(n_steps):
-        for a in range(n_assets):
-            p = float(p_kw[t, a])
-            if code[a] == 0:
-                out[t, 2] += p
-            elif p > 0.0:
-                out[t, 0] += p
-            elif code[a] == 2:
-                out[t, 1] += p
-            else:
-                out[t, 2] += p
-    return out
-
-
-@numba.njit(cache=True)
-def _peak_shaving(
-    net: np.ndarray,
-    capacity: float,
-    p_max: float,
-    import_limit: float,
-    export_limit: float,
-    target: float,
-    dt_h: float,
-    eta_c: float,
-    eta_d: float,
-    soc_min: float,
-    soc_max: float,
-    soc_initial: float,
-) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """Peak-shaving loop: battery power (load-positive) and state of charge at the end of each step."""
-    n = net.shape[0]
-    p_kw = np.zeros(n)
-    soc = np.zeros(n)
-    energy = soc_initial * capacity
-    for t in range(n):
-        room = max((soc_max * capacity - energy) / (eta_c * dt_h), 0.0)
-        available = max((energy - soc_min * capacity) * eta_d / dt_h, 0.0)
-        if net[t] > import_limit:
-            p = -min(net[t] - import_limit, p_max, available)
-        elif -net[t] > export_limit:
-            p = min(-net[t] - export_limit, p_max, room)
-        elif energy > target * capacity:
-            # discharge towards the target, never exporting more than the export limit
-            excess = (energy - target * capacity) * eta_d / dt_h
-            p = -min(excess, p_max, available, max(net[t] + export_limit, 0.0))
-        else:
-            # charge towards the target, never importing more than the import limit
-            missing = (target * capacity - energy) / (eta_c * dt_h)
-            p = min(missing, p_max, room, max(import_limit - net[t], 0.0))
-        energy += p * eta_c * dt_h if p > 0 else p / eta_d * dt_h
-        p_kw[t] = p
-        soc[t] = energy / capacity
-    return p_kw, soc
-
-
-def _installed(assets: xr.Dataset) -> dict[str, float]:
-    kind = assets["kind"].values
-    building = assets["building"].values
-    home = (kind == "battery") & (building != COMMUNITY)
-    return {
-        "pv_kwp": float(np.nansum(assets["p_peak_kw"].values[kind == "pv"])),
-        "home_battery_kwh": float(np.nansum(assets["capacity_kwh"].values[home])),
-        "community_battery_kwh": float(np.nansum(assets["capacity_kwh"].values[building == COMMUNITY])),
-        "n_heat_pumps": int((kind == "heat_pump").sum()),
-        "n_gas_boilers": int((kind == "gas_boiler").sum()),
-        "n_evs": int((kind == "ev").sum()),
-    }
-
-
-def _costs(
-    scenario: Scenario,
-    applied: AppliedChanges,
-    kpis: dict[str, Any],
-    net: Any,
-    changes: GridChanges | None,
-    *,
-    hours: float,
-) -> dict[str, float]:
-    """Energy cost of the period scaled to a year, investment, its annuity and the annual cost."""
-    costs = scenario.costs
-    energy_eur = (
-        kpis["import_kwh"] * costs.import_eur_per_kwh
-        + kpis["fuel_kwh"] * costs.gas_eur_per_kwh
-        - kpis["export_kwh"] * costs.export_eur_per_kwh
-    )
-    per_year = 8760.0 / hours
-    investment = (
-        applied.pv_added_kwp * costs.pv_eur_per_kwp
-        + applied.batteries_added_kwh * costs.battery_eur_per_kwh
-        + kpis["community_battery_kwh"] * costs.community_battery_eur_per_kwh
-        + applied.heat_pumps_added_kw * costs.heat_pump_eur_per_kw
-        + applied.retrofit_m2 * costs.retrofit_eur_per_m2
-        + applied.chargers_added * costs.charger_eur
-    )
-    if changes is not None:
-        if changes.transformer_s_rated_kva is not None:
-            investment += changes.transformer_s_rated_kva * costs.transformer_eur_per_kva
-        if changes.line_std_type is not None or changes.parallel_cables is not None:
-            names = net.line["name"].astype(str)
-            chosen = names.isin(changes.lines) if changes.lines else np.ones(len(names), bool)
-            investment += float(net.line.loc[chosen, "length_km"].sum()) * costs.cable_eur_per_km
-    rate, years = costs.interest_frac, costs.lifetime_a
-    factor = 1.0 / years if rate == 0 else rate * (1 + rate) ** years / ((1 + rate) ** years - 1)
-    annuity = investment * factor
-    return {
-        "energy_cost_eur": float(energy_eur),
-        "energy_cost_per_year_eur": float(energy_eur * per_year),
-        "investment_eur": float(investment),
-        "annuity_eur": float(annuity),
-        "annual_cost_eur": float(energy_eur * per_year + annuity),
-    }

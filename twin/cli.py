@@ -466,7 +466,7 @@ def scenario_run(
     scheduler: Annotated[
         str | None, typer.Option(help="Address of a dask.distributed scheduler; --out must be shared storage.")
     ] = None,
-    level: Annotated[str | None, typer.Option(help="Output level of result.nc: kpis, grid or full.")] = None,
+    level: Annotated[str | None, typer.Option(help="Output level of the result dataset: kpis, grid or full.")] = None,
 ) -> None:
     """Run scenarios: profiles, dispatch, power flow, KPIs, result files and reports."""
     loaded = _load_scenarios(scenarios)
@@ -480,7 +480,7 @@ def scenario_sweep(
     out: Annotated[Path | None, typer.Option(help="Results folder; default <data root>/scenarios.")] = None,
     workers: Annotated[int | None, typer.Option(help="Local Dask worker processes (0: in this process).")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Address of a dask.distributed scheduler.")] = None,
-    level: Annotated[str | None, typer.Option(help="Output level of result.nc: kpis, grid or full.")] = None,
+    level: Annotated[str | None, typer.Option(help="Output level of the result dataset: kpis, grid or full.")] = None,
 ) -> None:
     """Run a sweep of scenarios on Dask and print their KPIs side by side."""
     loaded = _load_scenarios([file])
@@ -489,18 +489,19 @@ def scenario_sweep(
 
 @scenario_app.command("compare")
 def scenario_compare(
-    dirs: Annotated[list[Path], typer.Argument(help="Scenario result folders (each with kpis.json).")],
+    dirs: Annotated[list[Path], typer.Argument(help="Scenario result folders (each with its KPI file).")],
     html: Annotated[Path | None, typer.Option(help="Also write the comparison as a self-contained HTML page.")] = None,
 ) -> None:
     """Compare scenario results side by side."""
     from rich.table import Table
 
     from scenarios.report import compare_table, write_compare_html
+    from scenarios.results import KPIS_JSON, is_result_folder
     from twin.core.errors import ConfigError
 
     for folder in dirs:
-        if not (folder / "kpis.json").is_file():
-            raise ConfigError("no kpis.json in this folder", file=str(folder), allowed="a scenario result folder")
+        if not is_result_folder(folder):
+            raise ConfigError(f"no {KPIS_JSON} in this folder", file=str(folder), allowed="a scenario result folder")
     table = compare_table(dirs)
     _print_table(table, Table)
     if html is not None:

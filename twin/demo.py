@@ -36,6 +36,7 @@ from typing import Final
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from scenarios.results import is_result_folder
 from twin.core.errors import ConfigError, TwinError
 
 __all__ = ["DemoOptions", "demo_login", "run_demo"]
@@ -207,7 +208,7 @@ def run_demo(options: DemoOptions) -> int:
                 logs,
             )
         )
-        if options.run_baseline and not (results / "baseline" / "kpis.json").is_file():
+        if options.run_baseline and not is_result_folder(results / "baseline"):
             children.append(
                 _start(
                     "baseline scenario",

@@ -27,6 +27,7 @@ from dashboard.data import (
 )
 from dashboard.figures import building_balance_figure, empty_figure, grid_figure, history_figure
 from dashboard.pages.common import current, format_frac, local_time, refresh_ms, shown, table, tile
+from scenarios.results import NET_JSON
 
 __all__ = ["NAME", "PATH", "building_options", "building_view", "clicked_building", "layout", "register_callbacks"]
 
@@ -172,14 +173,14 @@ def _building_map(config: DashboardConfig, cache: DataCache | None) -> GridMap |
     results = list_results(config.results_dir)
     results.sort(key=lambda r: (r.name != "baseline", r.name))
     for result in results:
-        if (result.folder / "net.json").is_file():
+        if result.has_grid():
             return grid_map_from_net(result.folder, cache=cache)
     return None
 
 
 def _map(grid: GridMap | None, building: str | None, snapshot: dict[str, Any]) -> Any:
     if grid is None:
-        return empty_figure("no grid map: the map comes from a scenario result's net.json")
+        return empty_figure(f"no grid map: the map comes from a scenario result's {NET_JSON}")
     bus = grid.building_bus.get(building) if building else None
     live = grid_map_from_snapshot(snapshot)
     return grid_figure(

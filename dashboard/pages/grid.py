@@ -64,10 +64,10 @@ def layout() -> html.Div:
 
 
 def source_options(config: DashboardConfig) -> list[dict[str, str]]:
-    """The live state and every result with a grid (``result.nc`` and ``net.json``)."""
+    """The live state and every result with a grid (a result dataset and its grid file)."""
     options = [{"label": "live state", "value": LIVE}]
     for result in list_results(config.results_dir):
-        if (result.folder / "result.nc").is_file() and (result.folder / "net.json").is_file():
+        if result.has_dataset() and result.has_grid():
             options.append({"label": f"scenario {result.name}", "value": result.name})
     return options
 
@@ -191,7 +191,7 @@ def _result(source: str | None, config: DashboardConfig, cache: DataCache | None
     if not source or source == LIVE:
         return None
     result = next((r for r in list_results(config.results_dir) if r.name == source), None)
-    if result is None or not (result.folder / "result.nc").is_file():
+    if result is None or not result.has_dataset():
         return None
     ds = open_result(result.folder, cache=cache)
     return ds if "vm_pu" in ds and "loading_percent" in ds else None

@@ -12,9 +12,10 @@ from typing import Any, Final
 import numpy as np
 from dash import Dash, Input, Output, dcc, html
 
-from dashboard.data import DashboardConfig, DataCache, list_results, open_result, read_result_kpis
+from dashboard.data import DashboardConfig, DataCache, list_results, open_result
 from dashboard.figures import duration_figure, empty_figure, monthly_exchange, scenario_monthly_figure
 from dashboard.pages.common import current, table
+from scenarios.results import RESULT_NC
 
 __all__ = ["DOWNLOADS", "KPI_ROWS", "NAME", "PATH", "comparison_view", "layout", "register_callbacks"]
 
@@ -22,11 +23,11 @@ PATH: Final[str] = "/scenarios"
 NAME: Final[str] = "Scenarios"
 #: Files offered for download per result: file name -> what it is.
 DOWNLOADS: Final[dict[str, str]] = {
-    "result.nc": "NetCDF result",
+    RESULT_NC: "NetCDF result",
     "timeseries.csv": "substation time series (CSV)",
     "kpis.csv": "KPIs (CSV)",
 }
-#: KPI rows of the comparison: key in kpis.json, label with unit, scale, format.
+#: KPI rows of the comparison: key in the KPI file, label with unit, scale, format.
 KPI_ROWS: Final[tuple[tuple[str, str, float, str], ...]] = (
     ("energy_balance_kwh", "balance, all carriers [MWh/a]", 1e-3, ",.0f"),
     ("electricity_balance_kwh", "balance, electricity [MWh/a]", 1e-3, ",.0f"),
@@ -77,18 +78,18 @@ def comparison_view(names: list[str] | None, config: DashboardConfig, cache: Dat
     if not chosen:
         blank = empty_figure("choose two or more scenario results")
         return {"kpis": html.P("No result chosen."), "monthly": blank, "duration": blank, "downloads": []}
-    kpis = {name: read_result_kpis(results[name].folder) for name in chosen}
+    kpis = {name: results[name].kpis() for name in chosen}
     rows = [
         [label] + [_format(kpis[name].get(key), scale, fmt) for name in chosen] for key, label, scale, fmt in KPI_ROWS
     ]
     monthly, series = {}, {}
     dt_h = 0.25
     for name in chosen:
-        if not (results[name].folder / "result.nc").is_file():
+        if not results[name].has_dataset():
             continue
         ds = open_result(results[name].folder, cache=cache)
         if "p_grid_kw" in ds:
-            stamp = (results[name].folder / "result.nc").stat().st_mtime_ns
+            stamp = results[name].dataset_stamp()
             build = functools.partial(monthly_exchange, ds["p_grid_kw"])
             monthly[name] = cache.get(("monthly", name, stamp), build) if cache is not None else build()
             series[name] = ds["p_grid_kw"].values

@@ -26,7 +26,6 @@ from dashboard.data import (
     list_results,
     load_snapshot,
     open_result,
-    read_result_kpis,
     sim_time,
     step_energy,
 )
@@ -115,18 +114,18 @@ def baseline_projection(
         ``fuel_kwh`` [kW h]; ``(None, "")`` without a baseline result.
     """
     result = next((r for r in list_results(config.results_dir) if r.name == BASELINE), None)
-    if result is None or not (result.folder / "result.nc").is_file():
+    if result is None or not result.has_dataset():
         return None, ""
     ds = open_result(result.folder, cache=cache)
     if "p_grid_kw" not in ds:
         return None, ""
-    key = ("projection", str(result.folder), year, (result.folder / "result.nc").stat().st_mtime_ns)
+    key = ("projection", str(result.folder), year, result.dataset_stamp())
 
     def build() -> pd.DataFrame:
         times = pd.DatetimeIndex(ds["time"].values).tz_localize("UTC")
         dt_h = float(np.median(np.diff(times.asi8))) / 3.6e12 if times.size > 1 else 0.25
         import_kwh, export_kwh = step_energy(ds["p_grid_kw"].values, dt_h)
-        fuel_total = float(read_result_kpis(result.folder).get("fuel_kwh") or 0.0)
+        fuel_total = float(result.kpis().get("fuel_kwh") or 0.0)
         fuel = np.full(times.size, fuel_total / max(times.size, 1))
         frame = pd.DataFrame(
             {"import_kwh": import_kwh, "export_kwh": export_kwh, "fuel_kwh": fuel}, index=times.tz_convert(LOCAL_TZ)
