@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import IntEnum
+
+from twin.core.vocabulary import Quality
 
 __all__ = [
     "BuildingSnapshot",
@@ -26,15 +27,6 @@ __all__ = [
 ]
 
 _NAN = math.nan
-
-
-class Quality(IntEnum):
-    """Data-quality flag (DESIGN.md section 3: ok, stale, missing, invalid)."""
-
-    OK = 0
-    STALE = 1
-    MISSING = 2
-    INVALID = 3
 
 
 @dataclass(frozen=True)

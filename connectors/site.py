@@ -46,6 +46,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from twin.core.errors import ConfigError
+from twin.core.vocabulary import DEVICE_KINDS, DeviceKind
 from twin.core.yaml_files import read_yaml, validation_error
 
 __all__ = [
@@ -59,21 +60,6 @@ __all__ = [
     "dump_site",
     "load_site",
 ]
-
-DeviceKind = Literal[
-    "substation_meter",
-    "building_meter",
-    "pv_inverter",
-    "battery",
-    "community_battery",
-    "heat_pump_meter",
-    "ev_charger_meter",
-    "household_meter",
-    "gas_meter",
-]
-
-#: Every device kind a site file may list.
-DEVICE_KINDS: Final[tuple[str, ...]] = DeviceKind.__args__  # type: ignore[attr-defined]
 
 #: The asset kind (twin core) a device measures, where it measures one asset.
 ASSET_KIND_OF_DEVICE: Final[dict[str, str]] = {

@@ -25,11 +25,13 @@ import pandas as pd
 import xarray as xr
 
 from twin.core.errors import TwinError
-from twin.core.store import read_json, read_snapshot, read_table
+from twin.core.store import TABLES, read_json, read_snapshot, read_table
+from twin.core.vocabulary import BALANCE_TERMS, DEFAULT_TIMEZONE, FLOW_TERMS
 
 __all__ = [
     "BALANCE_TERMS",
     "FLOW_TERMS",
+    "HISTORY_TERMS",
     "LOCAL_TZ",
     "NETCDF_LOCK",
     "STORE_READ_ERRORS",
@@ -67,20 +69,10 @@ class StoreReadError(Exception):
     """A store table the dashboard cannot read (damaged or unreadable); the message is one line."""
 
 
-LOCAL_TZ: Final[str] = "Europe/Berlin"
-#: Balance terms of a boundary in the snapshot and the store (load-positive; grid import-positive). [kW]
-BALANCE_TERMS: Final[tuple[str, ...]] = (
-    "grid_kw",
-    "pv_kw",
-    "battery_kw",
-    "community_battery_kw",
-    "heat_pump_kw",
-    "ev_kw",
-    "load_kw",
-    "losses_kw",
-)
-#: Per-quarter energy flows of a boundary in the 15-minute table. [kW h]
-FLOW_TERMS: Final[tuple[str, ...]] = ("import_kwh", "export_kwh", "load_kwh", "generation_kwh", "fuel_kwh")
+#: The time zone the dashboard shows.
+LOCAL_TZ: Final[str] = DEFAULT_TIMEZONE
+#: Balance terms of a boundary the history chart reads (load-positive; grid import-positive). [kW]
+HISTORY_TERMS: Final[tuple[str, ...]] = (*BALANCE_TERMS, "community_battery_kw", "losses_kw")
 #: Resolution of the last-24-hours chart when read from the 1-minute table. [min]
 HISTORY_STEP_MIN: Final[int] = 5
 
@@ -190,7 +182,7 @@ def balance_history(
     -------
     pandas.DataFrame
         Index: interval start (tz-aware UTC); columns: the terms present of
-        :data:`BALANCE_TERMS` (load-positive). [kW]
+        :data:`HISTORY_TERMS` (load-positive). [kW]
 
     Raises
     ------
@@ -199,8 +191,8 @@ def balance_history(
     """
     end_s = int(end.timestamp())
     start_s = end_s - int(hours * 3600)
-    wanted = [f"balance:{boundary}/{term}" for term in BALANCE_TERMS]
-    for table, resolution_s in (("1min", 60), ("15min", 900)):
+    wanted = [f"balance:{boundary}/{term}" for term in HISTORY_TERMS]
+    for table, resolution_s in TABLES.items():
         with _store_read(store_dir, table):
             rows = _table_rows(store_dir, table)
             tail = int(1.5 * hours * 3600 / resolution_s) + 16

@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 import xarray as xr
 
 from dashboard.data import LOCAL_TZ, GridMap, step_energy
+from twin.core.vocabulary import STEP_H
 
 __all__ = [
     "COLOURS",
@@ -147,7 +148,7 @@ def history_figure(frame: pd.DataFrame, *, title: str = "Last 24 hours") -> go.F
     Parameters
     ----------
     frame : pandas.DataFrame
-        Balance terms over time (tz-aware UTC index; columns as :data:`dashboard.data.BALANCE_TERMS`). [kW]
+        Balance terms over time (tz-aware UTC index; columns as :data:`dashboard.data.HISTORY_TERMS`). [kW]
     """
     if frame is None or frame.empty:
         return empty_figure("no stored data for the last 24 hours yet")
@@ -190,7 +191,7 @@ def history_figure(frame: pd.DataFrame, *, title: str = "Last 24 hours") -> go.F
                 hovertemplate="%{y:,.1f} kW",
             )
         )
-    fig.update_layout(**_LAYOUT, title=title + " · Europe/Berlin", yaxis_title="power [kW] (consumption +, supply -)")
+    fig.update_layout(**_LAYOUT, title=f"{title} · {LOCAL_TZ}", yaxis_title="power [kW] (consumption +, supply -)")
     return fig
 
 
@@ -272,7 +273,7 @@ def year_figure(
         **_LAYOUT,
         title=f"Cumulative balance {year}: import + gas - export",
         yaxis_title="cumulative balance [MW h] (> 0: not yet neutral)",
-        xaxis={"title": "date (Europe/Berlin)", "range": [start, end]},
+        xaxis={"title": f"date ({LOCAL_TZ})", "range": [start, end]},
     )
     return fig
 
@@ -387,7 +388,7 @@ def monthly_exchange(p_grid_kw: xr.DataArray) -> pd.DataFrame:
         Index month number 1-12; columns ``import_kwh``, ``export_kwh``. [kW h]
     """
     times = pd.DatetimeIndex(p_grid_kw["time"].values).tz_localize("UTC")
-    dt_h = float(np.median(np.diff(times.asi8))) / 3.6e12 if times.size > 1 else 0.25
+    dt_h = float(np.median(np.diff(times.asi8))) / 3.6e12 if times.size > 1 else STEP_H
     import_kwh, export_kwh = step_energy(p_grid_kw.values, dt_h)
     frame = pd.DataFrame({"import_kwh": import_kwh, "export_kwh": export_kwh}, index=times.tz_convert(LOCAL_TZ))
     return frame.groupby(frame.index.month).sum()
@@ -421,7 +422,7 @@ def scenario_monthly_figure(monthly: Mapping[str, pd.DataFrame]) -> go.Figure:
     return fig
 
 
-def duration_figure(series: Mapping[str, np.ndarray], *, dt_h: float = 0.25) -> go.Figure:
+def duration_figure(series: Mapping[str, np.ndarray], *, dt_h: float = STEP_H) -> go.Figure:
     """Load duration curves of the substation exchange (import +), sorted high to low.
 
     Parameters

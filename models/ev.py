@@ -22,13 +22,14 @@ import pandas as pd
 import simpy
 
 from twin.core.errors import ConfigError
+from twin.core.vocabulary import DEFAULT_TIMEZONE
 
 __all__ = ["ChargingMode", "EVParameters", "EVResult", "ev_charging_kw"]
 
 ChargingMode = Literal["uncontrolled", "pv_surplus"]
 
 #: The mobility plans follow the local wall clock.
-LOCAL_TZ = "Europe/Berlin"
+LOCAL_TZ = DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import scipy.signal
 from demandlib import bdew
 
 from twin.core.errors import ConfigError
+from twin.core.vocabulary import DEFAULT_TIMEZONE, STEP_S
 
 __all__ = [
     "BDEW_1999_PROFILES",
@@ -40,9 +41,9 @@ BDEW_1999_PROFILES = ("h0", "h0_dyn", "g0", "g1", "g2", "g3", "g4", "g5", "g6", 
 #: Profiles of the 2025 BDEW set, from ``demandlib.bdew.H25`` etc.
 BDEW_2025_PROFILES = {"H25": bdew.H25, "G25": bdew.G25, "L25": bdew.L25, "P25": bdew.P25, "S25": bdew.S25}
 #: The wall clock the BDEW profiles follow.
-LOCAL_TZ = "Europe/Berlin"
+LOCAL_TZ = DEFAULT_TIMEZONE
 #: BDEW profiles are given in quarter hours.
-STEP = pd.Timedelta(minutes=15)
+STEP = pd.Timedelta(seconds=STEP_S)
 
 
 @dataclass(frozen=True)

@@ -576,19 +576,23 @@ def _run(
         results = run_scenarios(scenarios, out_dir, workers=workers, scheduler=scheduler, progress=advance)
     import pandas as pd
 
-    columns = {
-        "energy_balance_kwh": "balance all [MWh]",
-        "electricity_balance_kwh": "electricity [MWh]",
-        "self_sufficiency_frac": "self-suff.",
-        "pv_kwp": "PV [kWp]",
-        "trafo_loading_max_percent": "trafo max [%]",
-        "vm_max_pu": "V max [pu]",
-        "annual_cost_eur": "cost [kEUR/a]",
-    }
-    scale = {"energy_balance_kwh": 1e-3, "electricity_balance_kwh": 1e-3, "annual_cost_eur": 1e-3}
+    from twin.core.vocabulary import kpi
+
+    shown = [
+        kpi(name)
+        for name in (
+            "energy_balance_kwh",
+            "electricity_balance_kwh",
+            "self_sufficiency_frac",
+            "pv_kwp",
+            "trafo_loading_max_percent",
+            "vm_max_pu",
+            "annual_cost_eur",
+        )
+    ]
     rows = {
         k["scenario"]: {
-            **{label: (k.get(key) or 0.0) * scale.get(key, 1.0) for key, label in columns.items()},
+            **{spec.short_heading: (k.get(spec.name) or 0.0) * spec.scale for spec in shown},
             "changes": k.get("description", "").split(": ", 1)[-1] if "-" in k["scenario"] else "",
         }
         for k in results

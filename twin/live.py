@@ -38,14 +38,13 @@ import xarray as xr
 
 from connectors.certs import make_test_certs
 from connectors.controller_server import ControllerServer, writer_ssl_context
-from connectors.meter_import import INTERVAL_S
 from connectors.poller import SitePoller
 from connectors.site import Site, load_site
 from twin.core.balance import MeteredPower, live_balance
 from twin.core.errors import ConfigError
 from twin.core.kpi import GEG_2024, CarrierFactors, energy_kpis
 from twin.core.retention import DEFAULT_KEEP_1MIN_DAYS, drop_old_rows
-from twin.core.schema import QUALITY_FLAGS, SUBSTATION
+from twin.core.schema import SUBSTATION
 from twin.core.store import (
     READINGS_FILE,
     SNAPSHOT_FILE,
@@ -54,6 +53,7 @@ from twin.core.store import (
     StoreLock,
     read_json,
 )
+from twin.core.vocabulary import DEFAULT_TIMEZONE, QUALITY_FLAGS, STEP_S
 from twin.importing import METERS_FILE, site_meters
 from twin.live_controllers import ControllerLink, ControllerOptions, building_order
 from twin.live_flows import COUNTED_FLOWS, FLOWS, QuarterFlows, load_terms
@@ -81,14 +81,14 @@ KPI_NAMES: Final[tuple[str, ...]] = (
     "peak_export_kw",
     "co2_kg",
 )
-LOCAL_TZ: Final[ZoneInfo] = ZoneInfo("Europe/Berlin")
+LOCAL_TZ: Final[ZoneInfo] = ZoneInfo(DEFAULT_TIMEZONE)
 _FLAG_NAMES: Final[dict[int, str]] = {value: name for name, value in QUALITY_FLAGS.items()}
 _POWER_OF_KIND: Final[dict[str, str]] = {
     "substation_meter": "p_meter_kw",
     "building_meter": "p_meter_kw",
     "household_meter": "p_kw",
 }
-_DT_H: Final[float] = INTERVAL_S / 3600.0
+_DT_H: Final[float] = STEP_S / 3600.0
 
 
 class LiveTwin:
@@ -156,7 +156,7 @@ class LiveTwin:
         # half the shortest interval: a new value is in the snapshot within 1.5 intervals of its change
         shortest_s = min(state.interval_s for state in self.poller.states.values())
         self.tick_s = min(max(shortest_s / 2, 0.2), 5.0)
-        self.means = {"1min": MeanAccumulator(60), "15min": MeanAccumulator(INTERVAL_S)}
+        self.means = {"1min": MeanAccumulator(60), "15min": MeanAccumulator(STEP_S)}
         tables = {name: MeanTable(self.store_dir, name, writable=True) for name in self.means}
         #: The store's tables and files: failed writes are kept in memory and tried again.
         self.store = StoreWriter(
@@ -465,7 +465,7 @@ class LiveTwin:
         if self._matrix is not None and time.monotonic() < self._next_kpis:
             return
         self._next_kpis = time.monotonic() + self.kpi_every_s
-        open_start = int(now_sim // INTERVAL_S) * INTERVAL_S
+        open_start = int(now_sim // STEP_S) * STEP_S
         open_flows: dict[str, float] = {}
         elapsed_h = (now_sim - open_start) / 3600.0
         for meter, boundary in self.meters.items():

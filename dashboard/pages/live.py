@@ -12,7 +12,15 @@ from typing import Any, Final
 import pandas as pd
 from dash import Dash, Input, Output, dcc, html
 
-from dashboard.data import DashboardConfig, DataCache, StoreReadError, balance_history, load_snapshot, sim_time
+from dashboard.data import (
+    LOCAL_TZ,
+    DashboardConfig,
+    DataCache,
+    StoreReadError,
+    balance_history,
+    load_snapshot,
+    sim_time,
+)
 from dashboard.figures import empty_figure, flow_sankey, history_figure
 from dashboard.pages.common import current, format_frac, format_kw, local_time, refresh_ms, table, tile
 
@@ -78,7 +86,7 @@ def live_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
         history, unreadable = None, [html.Div(f"No history: {err}", className="alert bad")]
     status = (
         f"{snapshot.get('site', 'site')} · time {local_time(snapshot.get('sim_time_utc'), '%d.%m.%Y %H:%M:%S')}"
-        f" (Europe/Berlin) · snapshot written {local_time(snapshot.get('written_utc'), '%H:%M:%S')}"
+        f" ({LOCAL_TZ}) · snapshot written {local_time(snapshot.get('written_utc'), '%H:%M:%S')}"
     )
     return {
         "status": status,

@@ -14,13 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from twin.core.schema import QUALITY_FLAGS, SUBSTATION
+from twin.core.schema import SUBSTATION
+from twin.core.vocabulary import BALANCE_TERMS, QUALITY_FLAGS, SUBSTATION_TERMS
 
 __all__ = ["BALANCE_TERMS", "BoundaryBalance", "MeteredPower", "live_balance"]
-
-#: The terms of a balance, each a power [kW]: grid exchange (import-positive) and the assets'
-#: load-positive powers (PV and battery discharge < 0).
-BALANCE_TERMS: Final[tuple[str, ...]] = ("grid_kw", "pv_kw", "battery_kw", "heat_pump_kw", "ev_kw", "load_kw")
 
 _TERM_OF_KIND: Final[dict[str, str]] = {
     "pv_inverter": "pv_kw",
@@ -75,9 +72,9 @@ class BoundaryBalance:
     def as_dict(self) -> dict[str, float | int | str | None]:
         """The balance as a JSON-ready mapping."""
         out: dict[str, float | int | str | None] = {"boundary": self.boundary}
-        for name in (*BALANCE_TERMS, "buildings_kw", "community_battery_kw", "losses_kw"):
+        for name in (*BALANCE_TERMS, *SUBSTATION_TERMS):
             value = getattr(self, name)
-            if self.boundary != SUBSTATION and name in ("buildings_kw", "community_battery_kw", "losses_kw"):
+            if self.boundary != SUBSTATION and name in SUBSTATION_TERMS:
                 continue
             out[name] = value
         out["quality"] = self.quality

@@ -52,6 +52,7 @@ from zarr.core.sync import sync
 from twin.core.errors import ConfigError
 from twin.core.schema import QUALITY_FLAGS, quality_variable
 from twin.core.store_layout import create_table_arrays, first_kept_row
+from twin.core.vocabulary import STEP_S
 
 __all__ = [
     "COMMIT_FORMAT",
@@ -80,7 +81,7 @@ LOCK_FILE: Final[str] = "writer.lock"
 SNAPSHOT_FILE: Final[str] = "snapshot.json"
 READINGS_FILE: Final[str] = "readings.json"
 #: Table name -> resolution. [s]
-TABLES: Final[dict[str, int]] = {"1min": 60, "15min": 900}
+TABLES: Final[dict[str, int]] = {"1min": 60, "15min": STEP_S}
 #: Rows per inner time chunk (new tables shard them: :mod:`twin.core.store_layout`).
 TIME_CHUNK: Final[int] = 96
 _MISSING: Final[int] = QUALITY_FLAGS["missing"]

@@ -67,6 +67,7 @@ from models.grid import lv_busbar, run_power_flow
 from models.powerflow import PowerFlowOptions
 from models.profiles import ProfileOptions, district_profiles, prepare_inputs
 from twin.core.errors import ConfigError, ConnectorError
+from twin.core.vocabulary import STEP_S
 from twin.field.layout import COMMUNITY_BATTERY_ID, CommunityBattery, DeviceSpec, field_layout
 from twin.field.plan import FaultEntry, FaultPlan
 
@@ -92,8 +93,6 @@ BASE_READING_KWH: Final[float] = 1.0
 V_PHASE_NOMINAL_V: Final[float] = 400.0 / 3.0**0.5
 #: The community battery of a field unless told otherwise: 200 kWh, 100 kW at the LV busbar.
 DEFAULT_COMMUNITY_BATTERY: Final[CommunityBattery] = CommunityBattery()
-#: Profile step. [s]
-STEP_S: Final[int] = 900
 
 
 def default_start_utc() -> pd.Timestamp:
