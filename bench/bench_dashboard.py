@@ -242,7 +242,7 @@ def _snapshot(boundaries: list[str], end_s: int) -> dict[str, Any]:
         "grid": {
             "sim_time_utc": now,
             "converged": True,
-            "max_trafo_loading_percent": 50.0,
+            "trafo_loading_max_percent": 50.0,
             "vm_min_pu": 0.98,
             "vm_max_pu": 1.03,
             "buses": {str(i): {"name": f"bus {i}", "vm_pu": 1.0, "x": x, "y": y} for i, (x, y) in enumerate(bus_xy)},

@@ -24,7 +24,7 @@ from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.grid_source import load_pandapower_json, load_simbench_net
 from twin.core.errors import ConfigError
@@ -162,7 +162,12 @@ class Roof(_Record):
 class PvSystem(_Record):
     """A PV system on one of the building's roof faces."""
 
-    p_peak_kwp: float = Field(gt=0, le=5000, description="DC peak power. [kWp]")
+    p_peak_kw: float = Field(
+        gt=0,
+        le=5000,
+        validation_alias=AliasChoices("p_peak_kw", "p_peak_kwp"),
+        description="DC peak power (kWp); district files may still call it p_peak_kwp. [kW]",
+    )
     roof: int = Field(default=0, ge=0, description="Index of the roof face in the building's roofs.")
     year: int | None = Field(default=None, ge=1990, le=2100, description="Year of commissioning.")
 

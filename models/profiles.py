@@ -296,11 +296,11 @@ def district_profiles(
             weather,
             [b.roofs[s.roof].tilt_deg for b, s in pv_buildings],
             [b.roofs[s.roof].azimuth_deg for b, s in pv_buildings],
-            [s.p_peak_kwp for _, s in pv_buildings],
+            [s.p_peak_kw for _, s in pv_buildings],
             names=[f"{b.id}/pv{i}" for b, i in _numbered(pv_buildings)],
         )
         columns.append(
-            _Columns(pv_kw, "pv", [b for b, _ in pv_buildings], p_peak_kw=[s.p_peak_kwp for _, s in pv_buildings])
+            _Columns(pv_kw, "pv", [b for b, _ in pv_buildings], p_peak_kw=[s.p_peak_kw for _, s in pv_buildings])
         )
 
     step("heat demand")

@@ -697,7 +697,7 @@ class _Services:
         assert self.worker is not None and self.link is not None
         loop = asyncio.get_running_loop()
         link = self.link
-        step = functools.partial(worker_step, pv_peak_kw=link.pv_peak_kw)
+        step = functools.partial(worker_step, p_peak_kw=link.p_peak_kw)
         while not stop.is_set():
             snap = self.twin.snapshot
             if snap.get("balance"):

@@ -122,7 +122,7 @@ class ControllerLink:
         self.battery_limits_kw = (
             (-battery.p_rated_kw, battery.p_rated_kw) if battery is not None and battery.p_rated_kw else None
         )
-        self.pv_peak_kw = float(sum(d.p_peak_kw or 0.0 for d in site.devices if d.kind == "pv_inverter"))
+        self.p_peak_kw = float(sum(d.p_peak_kw or 0.0 for d in site.devices if d.kind == "pv_inverter"))
         self._capacity_kwh = {d.id: d.capacity_kwh for d in site.devices}
         self._batteries: dict[str, list[str]] = {}
         for device in site.devices:
@@ -189,8 +189,8 @@ class ControllerLink:
             self_sufficiency_today_frac=_f(today.get(SUBSTATION, {}).get("self_sufficiency_frac")),
             p_surplus_forecast_kw=self.forecast_kw,
             clear_sky_index=self.clear_sky_index,
-            loading_trafo_max_percent=_f(grid.get("max_trafo_loading_percent")),
-            loading_line_max_percent=_f(grid.get("max_line_loading_percent")),
+            trafo_loading_max_percent=_f(grid.get("trafo_loading_max_percent")),
+            line_loading_max_percent=_f(grid.get("line_loading_max_percent")),
             vm_min_pu=_f(grid.get("vm_min_pu")),
             vm_max_pu=_f(grid.get("vm_max_pu")),
             quality=Quality.OK if district.get("quality", 3) == 0 else Quality.INVALID,

@@ -102,7 +102,7 @@ def grid_view(source: str, step: int, config: DashboardConfig, cache: DataCache 
         info = (snapshot or {}).get("grid") or {}
         summary = (
             f"live {local_time(info.get('sim_time_utc'), '%d.%m.%Y %H:%M:%S')}: transformer "
-            f"{_pct(info.get('max_trafo_loading_percent'))}, max line {_pct(info.get('max_line_loading_percent'))}, "
+            f"{_pct(info.get('trafo_loading_max_percent'))}, max line {_pct(info.get('line_loading_max_percent'))}, "
             f"voltage {_pu(info.get('vm_min_pu'))} to {_pu(info.get('vm_max_pu'))}, losses {_kw(info.get('p_loss_kw'))}"
         )
         return {

@@ -109,10 +109,10 @@ def alerts(snapshot: dict[str, Any], *, now_wall: pd.Timestamp | None = None) ->
         shown = ", ".join(failing[:8]) + (f" and {len(failing) - 8} more" if len(failing) > 8 else "")
         found.append(("bad", f"{len(failing)} device(s) down: {shown}"))
     grid = snapshot.get("grid") or {}
-    trafo = _float(grid.get("max_trafo_loading_percent"))
+    trafo = _float(grid.get("trafo_loading_max_percent"))
     if trafo is not None and trafo > 100.0:
         found.append(("bad", f"transformer loaded {trafo:.0f} % (above 100 %)"))
-    line = _float(grid.get("max_line_loading_percent"))
+    line = _float(grid.get("line_loading_max_percent"))
     if line is not None and line > 100.0:
         found.append(("bad", f"a line is loaded {line:.0f} % (above 100 %)"))
     vmin, vmax = _float(grid.get("vm_min_pu")), _float(grid.get("vm_max_pu"))

@@ -275,13 +275,13 @@ def _add_today_assets(buildings: list[dict[str, Any]], sgen_kwp: dict[str, float
     # PV where SimBench has its generators, with their sizes (older systems, 2009-2019).
     for bus, p_kwp in sorted(sgen_kwp.items()):
         building = by_bus[bus][0]
-        building["pv"] = [{"p_peak_kwp": p_kwp, "roof": _south_face(building), "year": int(rng.integers(2009, 2020))}]
+        building["pv"] = [{"p_peak_kw": p_kwp, "roof": _south_face(building), "year": int(rng.integers(2009, 2020))}]
     houses = [b for b in buildings if b["type"] in ("SFH", "TH") and "pv" not in b]
     # Newer rooftop PV 2020-2025 on 14 houses, 6-12 kWp, 70 % with a battery (~1 kWh per kWp, 0.5 C).
     for index in rng.choice(len(houses), size=14, replace=False):
         building = houses[int(index)]
         p_kwp = float(rng.integers(12, 25)) / 2.0
-        building["pv"] = [{"p_peak_kwp": p_kwp, "roof": _south_face(building), "year": int(rng.integers(2020, 2026))}]
+        building["pv"] = [{"p_peak_kw": p_kwp, "roof": _south_face(building), "year": int(rng.integers(2020, 2026))}]
         if rng.random() < 0.7:
             building["batteries"] = [{"capacity_kwh": p_kwp, "p_rated_kw": round(p_kwp / 2.0, 1)}]
     # Heat pumps: houses built 2010 or later, plus two after advanced refurbishment.

@@ -97,7 +97,7 @@ def test_provider_maps_the_live_state() -> None:
     assert mfh1.quality is Quality.INVALID and sfh1.quality is Quality.OK
     assert sfh1.soc_battery_frac == 0.25 and sfh1.p_meter_kw == -2.0
     assert math.isnan(sfh1.energy_balance_year_kwh)  # export unknown
-    assert link.battery_limits_kw == (-50.0, 50.0) and link.pv_peak_kw == 8.0
+    assert link.battery_limits_kw == (-50.0, 50.0) and link.p_peak_kw == 8.0
     assert link.provide() is snap  # unchanged state: the same snapshot, no work
 
 

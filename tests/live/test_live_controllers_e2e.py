@@ -150,7 +150,7 @@ def test_reads_match_the_snapshot(running: Running) -> None:
                 "p_battery_kw": district["battery_kw"],
                 "p_surplus_kw": max(-district["grid_kw"], 0.0),
                 "vm_min_pu": grid["vm_min_pu"],
-                "loading_trafo_max_percent": grid["max_trafo_loading_percent"],
+                "loading_trafo_max_percent": grid["trafo_loading_max_percent"],
             }
             got = {name: _float(client, CMAP.district_point(name).offset) for name in expected}
             mismatch = {
