@@ -58,13 +58,13 @@ _LAYOUT: Final[dict[str, Any]] = {
     "legend": {"orientation": "h", "y": -0.15},
 }
 _TERMS: Final[tuple[tuple[str, str, str], ...]] = (
-    ("load_kw", "households", "load"),
-    ("heat_pump_kw", "heat pumps", "heat_pump"),
-    ("ev_kw", "EVs", "ev"),
-    ("battery_kw", "batteries", "battery"),
-    ("community_battery_kw", "community battery", "battery"),
-    ("losses_kw", "grid losses", "losses"),
-    ("pv_kw", "PV", "pv"),
+    ("p_load_kw", "households", "load"),
+    ("p_heat_pump_kw", "heat pumps", "heat_pump"),
+    ("p_ev_kw", "EVs", "ev"),
+    ("p_battery_kw", "batteries", "battery"),
+    ("p_community_battery_kw", "community battery", "battery"),
+    ("p_loss_kw", "grid losses", "losses"),
+    ("p_pv_kw", "PV", "pv"),
 )
 _MONTHS: Final[list[str]] = [pd.Timestamp(year=2001, month=m, day=1).strftime("%b") for m in range(1, 13)]
 _PALETTE: Final[tuple[str, ...]] = ("#264653", "#e76f51", "#2a9d8f", "#e9c46a", "#8e6c8a", "#577590")
@@ -94,8 +94,8 @@ def flow_sankey(balance: Mapping[str, Any] | None, *, title: str = "Power flows 
     Parameters
     ----------
     balance : mapping
-        A snapshot balance entry: ``grid_kw`` (import-positive), ``pv_kw``, ``battery_kw``,
-        ``community_battery_kw``, ``heat_pump_kw``, ``ev_kw``, ``load_kw``, ``losses_kw``
+        A snapshot balance entry: ``p_grid_kw`` (import-positive), ``p_pv_kw``, ``p_battery_kw``,
+        ``p_community_battery_kw``, ``p_heat_pump_kw``, ``p_ev_kw``, ``p_load_kw``, ``p_loss_kw``
         (load-positive; PV and discharge negative). [kW]
 
     Notes
@@ -105,20 +105,20 @@ def flow_sankey(balance: Mapping[str, Any] | None, *, title: str = "Power flows 
     """
     if not balance:
         return empty_figure("no balance in the snapshot yet")
-    value = {key: _number(balance.get(key)) for key in ("grid_kw", *(t[0] for t in _TERMS))}
-    battery = value["battery_kw"] + value["community_battery_kw"]
+    value = {key: _number(balance.get(key)) for key in ("p_grid_kw", *(t[0] for t in _TERMS))}
+    battery = value["p_battery_kw"] + value["p_community_battery_kw"]
     sources = [
-        ("PV", -value["pv_kw"], COLOURS["pv"]),
-        ("grid import", value["grid_kw"], COLOURS["grid_import"]),
+        ("PV", -value["p_pv_kw"], COLOURS["pv"]),
+        ("grid import", value["p_grid_kw"], COLOURS["grid_import"]),
         ("battery discharge", -battery, COLOURS["battery"]),
     ]
     sinks = [
-        ("households", value["load_kw"], COLOURS["load"]),
-        ("heat pumps", value["heat_pump_kw"], COLOURS["heat_pump"]),
-        ("EVs", value["ev_kw"], COLOURS["ev"]),
+        ("households", value["p_load_kw"], COLOURS["load"]),
+        ("heat pumps", value["p_heat_pump_kw"], COLOURS["heat_pump"]),
+        ("EVs", value["p_ev_kw"], COLOURS["ev"]),
         ("battery charge", battery, COLOURS["battery"]),
-        ("grid export", -value["grid_kw"], COLOURS["grid_export"]),
-        ("grid losses", value["losses_kw"], COLOURS["losses"]),
+        ("grid export", -value["p_grid_kw"], COLOURS["grid_export"]),
+        ("grid losses", value["p_loss_kw"], COLOURS["losses"]),
     ]
     sources = [s for s in sources if s[1] > 1e-3]
     sinks = [s for s in sinks if s[1] > 1e-3]
@@ -159,7 +159,7 @@ def history_figure(frame: pd.DataFrame, *, title: str = "Last 24 hours") -> go.F
         if column not in frame:
             continue
         series = frame[column].astype(float)
-        if column in ("battery_kw", "community_battery_kw"):
+        if column in ("p_battery_kw", "p_community_battery_kw"):
             parts = [
                 (series.clip(lower=0), name + " (charge)", "pos"),
                 (series.clip(upper=0), name + " (discharge)", "neg"),
@@ -181,11 +181,11 @@ def history_figure(frame: pd.DataFrame, *, title: str = "Last 24 hours") -> go.F
                     hovertemplate="%{y:,.1f} kW",
                 )
             )
-    if "grid_kw" in frame:
+    if "p_grid_kw" in frame:
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=frame["grid_kw"].values,
+                y=frame["p_grid_kw"].values,
                 name="grid exchange (import +)",
                 line={"color": "black", "width": 2},
                 hovertemplate="%{y:,.1f} kW",
@@ -199,7 +199,7 @@ def building_balance_figure(balance: Mapping[str, Any] | None, *, title: str) ->
     """One boundary's terms now as horizontal bars, load-positive [kW]."""
     if not balance:
         return empty_figure("no balance for this building in the snapshot")
-    rows = [("grid exchange", _number(balance.get("grid_kw")), COLOURS["grid_import"])]
+    rows = [("grid exchange", _number(balance.get("p_grid_kw")), COLOURS["grid_import"])]
     rows += [(name, _number(balance.get(key)), COLOURS[c]) for key, name, c in _TERMS if key in balance]
     fig = go.Figure(
         go.Bar(

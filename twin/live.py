@@ -312,7 +312,7 @@ class LiveTwin:
         self._update_kpis(now_sim, sample, balance_kw={b: t.as_dict() for b, t in balance.items()})
         failing = self.poller.failing()
         self.snapshot = {
-            "version": 1,
+            "version": 2,
             "site": self.site.name,
             "written_utc": _iso(now_wall),
             "sim_time_utc": _iso(now_sim),
@@ -358,9 +358,9 @@ class LiveTwin:
         return (
             f"{snap.get('sim_time_utc', '?')[:19]}Z devices {counts} ok"
             + (f", failing: {names}" if failing else "")
-            + f" | grid {stale}{kw('grid_kw')} kW (PV {kw('pv_kw')}, load {kw('load_kw')},"
-            f" heat pumps {kw('heat_pump_kw')},"
-            f" EVs {kw('ev_kw')}, batteries {kw('battery_kw')}, losses {kw('losses_kw')})"
+            + f" | grid {stale}{kw('p_grid_kw')} kW (PV {kw('p_pv_kw')}, load {kw('p_load_kw')},"
+            f" heat pumps {kw('p_heat_pump_kw')},"
+            f" EVs {kw('p_ev_kw')}, batteries {kw('p_battery_kw')}, losses {kw('p_loss_kw')})"
             f" | today import {kwh('import_kwh')} kWh, export {kwh('export_kwh')} kWh"
             + (f" | STORE FAILING: {failure}" if (failure := self.store.error or self.store.snapshot_error) else "")
         )
@@ -478,7 +478,7 @@ class LiveTwin:
         for boundary, terms in balance_kw.items():
             load = sum(max(terms.get(t) or 0.0, 0.0) for t in load_terms(boundary))
             open_flows[f"flow:{boundary}/load_kwh"] = load * elapsed_h
-            open_flows[f"flow:{boundary}/generation_kwh"] = max(-(terms.get("pv_kw") or 0.0), 0.0) * elapsed_h
+            open_flows[f"flow:{boundary}/generation_kwh"] = max(-(terms.get("p_pv_kw") or 0.0), 0.0) * elapsed_h
             open_flows[f"flow:{boundary}/fuel_kwh"] = 0.0
         local = datetime.fromtimestamp(now_sim, UTC).astimezone(LOCAL_TZ)
         day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()

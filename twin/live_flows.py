@@ -48,8 +48,8 @@ _DT_H: Final[float] = STEP_S / 3600.0
 
 def load_terms(boundary: str) -> tuple[str, ...]:
     """Balance terms that make up E_load: at the substation the grid losses too (used inside the district)."""
-    terms = ("load_kw", "heat_pump_kw", "ev_kw")
-    return (*terms, "losses_kw") if boundary == SUBSTATION else terms
+    terms = ("p_load_kw", "p_heat_pump_kw", "p_ev_kw")
+    return (*terms, "p_loss_kw") if boundary == SUBSTATION else terms
 
 
 def combine_flags(flags: list[np.ndarray]) -> np.ndarray:
@@ -139,7 +139,7 @@ class QuarterFlows:
                 [np.asarray(values.get(f"balance:{boundary}/{t}", nan)).clip(min=0) for t in load_terms(boundary)],
                 axis=0,
             )
-            pv = np.asarray(values.get(f"balance:{boundary}/pv_kw", nan))
+            pv = np.asarray(values.get(f"balance:{boundary}/p_pv_kw", nan))
             for flow, kwh in (("load_kwh", load * _DT_H), ("generation_kwh", (-pv).clip(min=0) * _DT_H)):
                 out_values[f"flow:{boundary}/{flow}"] = kwh
                 out_flags[f"flow:{boundary}/{flow}"] = np.where(np.isfinite(kwh), _OK, _MISSING).astype(np.int8)

@@ -153,11 +153,11 @@ def register_callbacks(app: Dash) -> None:
 
 def _tiles(snapshot: dict[str, Any], substation: dict[str, Any]) -> list[html.Div]:
     today = ((snapshot.get("kpis") or {}).get("today") or {}).get("substation") or {}
-    grid_kw = _float(substation.get("grid_kw"))
-    if grid_kw is None:
+    p_grid_kw = _float(substation.get("p_grid_kw"))
+    if p_grid_kw is None:
         exchange, note = "-", "unknown"
     else:
-        exchange, note = format_kw(abs(grid_kw)), "import from the grid" if grid_kw >= 0 else "export to the grid"
+        exchange, note = format_kw(abs(p_grid_kw)), "import from the grid" if p_grid_kw >= 0 else "export to the grid"
     controller = snapshot.get("controller") or {}
     signal = controller.get("signal")
     signal_note = (

@@ -38,10 +38,10 @@ def test_quarter_flows_start_from_the_years_reading_then_spread_a_gap(tmp_path: 
                 "b01/meter/energy_import_kwh": np.array([1100.0, np.nan, 1101.5]),
                 "b01/meter/energy_export_kwh": np.array([5.0, np.nan, 6.0]),
                 "sub/meter/energy_import_kwh": np.array([50.0, 51.0, 52.0]),
-                "balance:b01/load_kw": np.array([1.0, 3.0, np.nan]),
-                "balance:b01/heat_pump_kw": np.array([1.0, 1.0, 1.0]),
-                "balance:b01/ev_kw": np.array([0.0, 0.0, 0.0]),
-                "balance:b01/pv_kw": np.array([-1.0, -2.0, -3.0]),
+                "balance:b01/p_load_kw": np.array([1.0, 3.0, np.nan]),
+                "balance:b01/p_heat_pump_kw": np.array([1.0, 1.0, 1.0]),
+                "balance:b01/p_ev_kw": np.array([0.0, 0.0, 0.0]),
+                "balance:b01/p_pv_kw": np.array([-1.0, -2.0, -3.0]),
             }
             batch = twin.flows.compute(times, values, read_json(tmp_path / "readings.json"))
         finally:

@@ -20,6 +20,7 @@ __all__ = [
     "COUNTED_FLOW_TERMS",
     "DEFAULT_TIMEZONE",
     "DEVICE_KINDS",
+    "EARLIER_BALANCE_TERMS",
     "FLOW_TERMS",
     "KPI_CATALOGUE",
     "LOAD_KINDS",
@@ -93,10 +94,30 @@ DEVICE_KINDS: Final[tuple[str, ...]] = DeviceKind.__args__  # type: ignore[attr-
 #: The terms of every boundary's live balance, each a power: grid exchange at the boundary's
 #: meter (import-positive) and the assets' load-positive powers (PV and discharge < 0). In the
 #: snapshot and the store as ``balance:BOUNDARY/TERM``. [kW]
-BALANCE_TERMS: Final[tuple[str, ...]] = ("grid_kw", "pv_kw", "battery_kw", "heat_pump_kw", "ev_kw", "load_kw")
+BALANCE_TERMS: Final[tuple[str, ...]] = (
+    "p_grid_kw",
+    "p_pv_kw",
+    "p_battery_kw",
+    "p_heat_pump_kw",
+    "p_ev_kw",
+    "p_load_kw",
+)
 #: The district's further terms: the sum of the building meters, the community battery and the
 #: grid losses (substation - buildings - community battery). [kW]
-SUBSTATION_TERMS: Final[tuple[str, ...]] = ("buildings_kw", "community_battery_kw", "losses_kw")
+SUBSTATION_TERMS: Final[tuple[str, ...]] = ("p_buildings_kw", "p_community_battery_kw", "p_loss_kw")
+#: Balance terms under the names of stores written before the terms carried the ``p_`` prefix:
+#: earlier name -> name now. Readers of the store map them on read; writers use the names now.
+EARLIER_BALANCE_TERMS: Final[dict[str, str]] = {
+    "grid_kw": "p_grid_kw",
+    "pv_kw": "p_pv_kw",
+    "battery_kw": "p_battery_kw",
+    "heat_pump_kw": "p_heat_pump_kw",
+    "ev_kw": "p_ev_kw",
+    "load_kw": "p_load_kw",
+    "buildings_kw": "p_buildings_kw",
+    "community_battery_kw": "p_community_battery_kw",
+    "losses_kw": "p_loss_kw",
+}
 #: The energy flows per boundary and quarter, in the 15-minute store table as ``flow:BOUNDARY/FLOW``
 #: and in the KPI code. [kW h]
 FLOW_TERMS: Final[tuple[str, ...]] = ("import_kwh", "export_kwh", "load_kwh", "generation_kwh", "fuel_kwh")
