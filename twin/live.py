@@ -8,7 +8,7 @@ writes that fail are kept and tried again, :mod:`twin.live_store`). At the end o
 quarter-hour it turns the meters' import/export counters into the quarter's energy flows per
 boundary, missing or estimated where readings are missing (:mod:`twin.live_flows`), and stores
 them beside the means; a changed site file is read again (:mod:`twin.live_site`). The KPIs for
-today and for the year so far (Europe/Berlin days and years of simulated time) come from those
+today and for the year so far (days and years of simulated time in the site's time zone) come from those
 flows through :func:`twin.core.kpi.energy_kpis`, the scenarios' KPI code.
 :func:`twin.importing.import_meter_data` back-fills the flows from meter data files (``twin import``).
 """
@@ -53,7 +53,7 @@ from twin.core.store import (
     StoreLock,
     read_json,
 )
-from twin.core.vocabulary import DEFAULT_TIMEZONE, QUALITY_FLAGS, STEP_S
+from twin.core.vocabulary import QUALITY_FLAGS, STEP_S
 from twin.importing import METERS_FILE, site_meters
 from twin.live_controllers import ControllerLink, ControllerOptions, building_order
 from twin.live_flows import COUNTED_FLOWS, FLOWS, QuarterFlows, load_terms
@@ -81,7 +81,6 @@ KPI_NAMES: Final[tuple[str, ...]] = (
     "peak_export_kw",
     "co2_kg",
 )
-LOCAL_TZ: Final[ZoneInfo] = ZoneInfo(DEFAULT_TIMEZONE)
 _FLAG_NAMES: Final[dict[int, str]] = {value: name for name, value in QUALITY_FLAGS.items()}
 _POWER_OF_KIND: Final[dict[str, str]] = {
     "substation_meter": "p_meter_kw",
@@ -480,7 +479,7 @@ class LiveTwin:
             open_flows[f"flow:{boundary}/load_kwh"] = load * elapsed_h
             open_flows[f"flow:{boundary}/generation_kwh"] = max(-(terms.get("p_pv_kw") or 0.0), 0.0) * elapsed_h
             open_flows[f"flow:{boundary}/fuel_kwh"] = 0.0
-        local = datetime.fromtimestamp(now_sim, UTC).astimezone(LOCAL_TZ)
+        local = datetime.fromtimestamp(now_sim, UTC).astimezone(ZoneInfo(self.site.timezone))
         day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
         year_start = local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
         if self._matrix is None or (self._matrix[0].size and self._matrix[0][0] < year_start):

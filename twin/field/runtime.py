@@ -559,6 +559,7 @@ class Field:
             name=f"{self.loaded.district.name} (simulated field)",
             start_utc=self.start_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
             speed=self.speed,
+            timezone=self.loaded.district.location.timezone,
             clock=FieldClock(host=self._clock_server.host, port=self._clock_server.port),
             devices=tuple(devices),
         )
