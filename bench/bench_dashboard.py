@@ -46,7 +46,7 @@ YEAR = 2025
 N_BUILDINGS = 106
 N_DEVICES = 480
 N_BUSES = 111
-BALANCE = ("grid_kw", "pv_kw", "battery_kw", "heat_pump_kw", "ev_kw", "load_kw")
+BALANCE = ("p_grid_kw", "p_pv_kw", "p_battery_kw", "p_heat_pump_kw", "p_ev_kw", "p_load_kw")
 FLOWS = ("import_kwh", "export_kwh", "load_kwh", "generation_kwh", "fuel_kwh")
 QUANTITIES = ("p_kw", "energy_import_kwh", "energy_export_kwh", "v_l1_v", "frequency_hz")
 
@@ -154,17 +154,17 @@ def build_store(store: Path) -> Path:
             scale = 100.0 if b == "substation" else 1.0
             pv = -4.0 * scale * sun[rows]
             load = scale * (0.6 + 0.3 * rng.random(n)) * heat[rows]
-            grid_kw = load + pv
+            p_grid_kw = load + pv
             values.update(
                 {
-                    f"balance:{b}/grid_kw": grid_kw,
-                    f"balance:{b}/pv_kw": pv,
-                    f"balance:{b}/load_kw": load,
-                    f"balance:{b}/heat_pump_kw": 0.2 * scale * heat[rows],
-                    f"balance:{b}/ev_kw": np.zeros(n),
-                    f"balance:{b}/battery_kw": np.zeros(n),
-                    f"flow:{b}/import_kwh": np.clip(grid_kw, 0, None) / 4,
-                    f"flow:{b}/export_kwh": np.clip(-grid_kw, 0, None) / 4,
+                    f"balance:{b}/p_grid_kw": p_grid_kw,
+                    f"balance:{b}/p_pv_kw": pv,
+                    f"balance:{b}/p_load_kw": load,
+                    f"balance:{b}/p_heat_pump_kw": 0.2 * scale * heat[rows],
+                    f"balance:{b}/p_ev_kw": np.zeros(n),
+                    f"balance:{b}/p_battery_kw": np.zeros(n),
+                    f"flow:{b}/import_kwh": np.clip(p_grid_kw, 0, None) / 4,
+                    f"flow:{b}/export_kwh": np.clip(-p_grid_kw, 0, None) / 4,
                     f"flow:{b}/load_kwh": load / 4,
                     f"flow:{b}/generation_kwh": -pv / 4,
                     f"flow:{b}/fuel_kwh": 3.0 * scale * heat[rows] / 4,
@@ -242,7 +242,7 @@ def _snapshot(boundaries: list[str], end_s: int) -> dict[str, Any]:
         "grid": {
             "sim_time_utc": now,
             "converged": True,
-            "max_trafo_loading_percent": 50.0,
+            "trafo_loading_max_percent": 50.0,
             "vm_min_pu": 0.98,
             "vm_max_pu": 1.03,
             "buses": {str(i): {"name": f"bus {i}", "vm_pu": 1.0, "x": x, "y": y} for i, (x, y) in enumerate(bus_xy)},

@@ -41,7 +41,7 @@ FLOWS = ("import_kwh", "export_kwh", "load_kwh", "generation_kwh", "fuel_kwh")
 def channel_names(count: int) -> list[str]:
     """Balance terms of the boundaries, then device quantities, ``count`` in all."""
     boundaries = ["substation"] + [f"b{i:03d}" for i in range(1, BOUNDARIES)]
-    names = [f"balance:{b}/{t}" for b in boundaries for t in ("grid_kw", "pv_kw", "load_kw", "heat_pump_kw")]
+    names = [f"balance:{b}/{t}" for b in boundaries for t in ("p_grid_kw", "p_pv_kw", "p_load_kw", "p_heat_pump_kw")]
     quantities = ("p_kw", "energy_import_kwh", "energy_export_kwh", "v_l1_v", "frequency_hz", "soc_frac")
     device = 0
     while len(names) < count:

@@ -564,8 +564,8 @@ def _stress(snapshot: ControllerSnapshot | None) -> GridStress:
     if snapshot is None:
         return GridStress()
     return GridStress(
-        loading_trafo_max_percent=snapshot.loading_trafo_max_percent,
-        loading_line_max_percent=snapshot.loading_line_max_percent,
+        trafo_loading_max_percent=snapshot.trafo_loading_max_percent,
+        line_loading_max_percent=snapshot.line_loading_max_percent,
         vm_min_pu=snapshot.vm_min_pu,
         vm_max_pu=snapshot.vm_max_pu,
         p_grid_kw=snapshot.p_grid_kw if math.isfinite(snapshot.p_grid_kw) else 0.0,
@@ -614,8 +614,8 @@ def _district_values(server: ControllerServer, snapshot: ControllerSnapshot | No
         energy_export_year_kwh=s.energy_export_year_kwh,
         energy_balance_year_kwh=s.energy_import_year_kwh - s.energy_export_year_kwh,
         self_sufficiency_today_percent=_percent(s.self_sufficiency_today_frac),
-        loading_trafo_max_percent=s.loading_trafo_max_percent,
-        loading_line_max_percent=s.loading_line_max_percent,
+        loading_trafo_max_percent=s.trafo_loading_max_percent,  # register names of the published map
+        loading_line_max_percent=s.line_loading_max_percent,
         vm_min_pu=s.vm_min_pu,
         vm_max_pu=s.vm_max_pu,
         clear_sky_index=s.clear_sky_index,

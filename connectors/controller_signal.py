@@ -77,9 +77,9 @@ class GridStress:
 
     Parameters
     ----------
-    loading_trafo_max_percent : float
+    trafo_loading_max_percent : float
         Highest transformer loading. [%]
-    loading_line_max_percent : float
+    line_loading_max_percent : float
         Highest line loading. [%]
     vm_min_pu, vm_max_pu : float
         Lowest and highest bus voltage. [p.u.]
@@ -87,8 +87,8 @@ class GridStress:
         Exchange at the substation, import > 0 (tells import stress from export stress). [kW]
     """
 
-    loading_trafo_max_percent: float = math.nan
-    loading_line_max_percent: float = math.nan
+    trafo_loading_max_percent: float = math.nan
+    line_loading_max_percent: float = math.nan
     vm_min_pu: float = math.nan
     vm_max_pu: float = math.nan
     p_grid_kw: float = 0.0
@@ -238,8 +238,8 @@ class SignalMachine:
         loading = (c.loading_enter_percent, c.loading_leave_percent)
         for flag, value, enter, leave in (
             (SignalReason.SURPLUS, p_surplus_kw, c.surplus_enter_kw, c.surplus_leave_kw),
-            (SignalReason.TRANSFORMER, stress.loading_trafo_max_percent, *loading),
-            (SignalReason.LINE, stress.loading_line_max_percent, *loading),
+            (SignalReason.TRANSFORMER, stress.trafo_loading_max_percent, *loading),
+            (SignalReason.LINE, stress.line_loading_max_percent, *loading),
             (SignalReason.OVERVOLTAGE, stress.vm_max_pu, c.vm_high_enter_pu, c.vm_high_leave_pu),
             (SignalReason.UNDERVOLTAGE, -stress.vm_min_pu, -c.vm_low_enter_pu, -c.vm_low_leave_pu),
         ):

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import IntEnum
+
+from twin.core.vocabulary import Quality
 
 __all__ = [
     "BuildingSnapshot",
@@ -26,15 +27,6 @@ __all__ = [
 ]
 
 _NAN = math.nan
-
-
-class Quality(IntEnum):
-    """Data-quality flag (DESIGN.md section 3: ok, stale, missing, invalid)."""
-
-    OK = 0
-    STALE = 1
-    MISSING = 2
-    INVALID = 3
 
 
 @dataclass(frozen=True)
@@ -101,7 +93,7 @@ class ControllerSnapshot:
         Expected surplus, mean of each of the next hours (served: up to 6). [kW]
     clear_sky_index : float
         Measured clear-sky index behind the forecast.
-    loading_trafo_max_percent, loading_line_max_percent : float
+    trafo_loading_max_percent, line_loading_max_percent : float
         Highest transformer and line loading of the latest power flow. [%]
     vm_min_pu, vm_max_pu : float
         Lowest and highest bus voltage of the latest power flow. [p.u.]
@@ -124,8 +116,8 @@ class ControllerSnapshot:
     self_sufficiency_today_frac: float = _NAN
     p_surplus_forecast_kw: tuple[float, ...] = ()
     clear_sky_index: float = _NAN
-    loading_trafo_max_percent: float = _NAN
-    loading_line_max_percent: float = _NAN
+    trafo_loading_max_percent: float = _NAN
+    line_loading_max_percent: float = _NAN
     vm_min_pu: float = _NAN
     vm_max_pu: float = _NAN
     quality: Quality = Quality.OK

@@ -37,11 +37,11 @@ from pathlib import Path
 from typing import Final, Literal
 
 from twin.core.errors import ConfigError
+from twin.core.vocabulary import STEP_S
 
 __all__ = [
     "COLUMNS",
     "EARLIEST_TIME_UTC",
-    "INTERVAL_S",
     "LATEST_TIME_UTC",
     "MAX_COUNTER_KWH",
     "MAX_FIELD_CHARS",
@@ -54,15 +54,13 @@ __all__ = [
 
 #: Columns of a meter data file (``kind`` may be left out).
 COLUMNS: Final[tuple[str, ...]] = ("meter", "time", "import_kwh", "export_kwh", "kind")
-#: The interval length of meter data. [s]
-INTERVAL_S: Final[int] = 900
 #: Earliest time a row may carry (inclusive).
 EARLIEST_TIME_UTC: Final[datetime] = datetime(1990, 1, 1, tzinfo=UTC)
 #: Latest time a row may carry (exclusive); the scenarios' calendar years end here too.
 LATEST_TIME_UTC: Final[datetime] = datetime(2100, 1, 1, tzinfo=UTC)
 #: Most energy one meter may import or export in a quarter-hour: the largest district
 #: transformer the twin models (10,000 kVA) at full load for 15 min. [kW h]
-MAX_INTERVAL_KWH: Final[float] = 10000.0 * INTERVAL_S / 3600.0
+MAX_INTERVAL_KWH: Final[float] = 10000.0 * STEP_S / 3600.0
 #: Largest counter reading: beyond the 9 digits of any meter register. [kW h]
 MAX_COUNTER_KWH: Final[float] = 1e9
 #: Longest field of a CSV row (Python's csv module default). [characters]
@@ -115,8 +113,7 @@ class MeterImport:
             if record.kind == "interval":
                 times.setdefault(record.meter, set()).add(record.time_s)
         return {
-            meter: (max(stamps) - min(stamps)) // INTERVAL_S + 1 - len(stamps)
-            for meter, stamps in sorted(times.items())
+            meter: (max(stamps) - min(stamps)) // STEP_S + 1 - len(stamps) for meter, stamps in sorted(times.items())
         }
 
 
@@ -269,7 +266,7 @@ def _record(row: dict[str, str], file: str, line: int) -> MeterRecord:
             allowed=f"{EARLIEST_TIME_UTC:%Y-%m-%d} to {LATEST_TIME_UTC:%Y-%m-%d} UTC (exclusive)",
         )
     time_s = int(stamp.astimezone(UTC).timestamp())
-    if kind == "interval" and time_s % INTERVAL_S:
+    if kind == "interval" and time_s % STEP_S:
         raise ConfigError(f"time {row['time']!r} is not on a quarter-hour", file=file, field=where("time"))
     values = {}
     for column in ("import_kwh", "export_kwh"):

@@ -41,11 +41,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from twin.core.errors import ConfigError
+from twin.core.vocabulary import DEFAULT_TIMEZONE, DEVICE_KINDS, DeviceKind
 from twin.core.yaml_files import read_yaml, validation_error
 
 __all__ = [
@@ -59,21 +61,6 @@ __all__ = [
     "dump_site",
     "load_site",
 ]
-
-DeviceKind = Literal[
-    "substation_meter",
-    "building_meter",
-    "pv_inverter",
-    "battery",
-    "community_battery",
-    "heat_pump_meter",
-    "ev_charger_meter",
-    "household_meter",
-    "gas_meter",
-]
-
-#: Every device kind a site file may list.
-DEVICE_KINDS: Final[tuple[str, ...]] = DeviceKind.__args__  # type: ignore[attr-defined]
 
 #: The asset kind (twin core) a device measures, where it measures one asset.
 ASSET_KIND_OF_DEVICE: Final[dict[str, str]] = {
@@ -141,9 +128,21 @@ class Site(_Record):
     name: str = Field(default="site", max_length=120)
     start_utc: str | None = Field(default=None, description="Simulated start, ISO 8601 UTC.")
     speed: float | None = Field(default=None, gt=0, le=10000, description="Simulated seconds per wall second.")
+    timezone: str = Field(
+        default=DEFAULT_TIMEZONE, description="IANA time zone of the quarter: its local days and years (KPIs)."
+    )
     clock: FieldClock | None = None
     defaults: DeviceDefaults = DeviceDefaults()
     devices: tuple[SiteDevice, ...] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {value!r} (allowed: an IANA name such as {DEFAULT_TIMEZONE})") from err
+        return value
 
     @model_validator(mode="after")
     def _unique(self) -> Site:

@@ -21,7 +21,7 @@ from flask import Response, abort, jsonify, send_file
 
 from dashboard import pages
 from dashboard.auth import PUBLIC_ROUTES, install_login, load_credentials, password_checker
-from dashboard.data import DashboardConfig, DataCache, list_results, load_snapshot
+from dashboard.data import LOCAL_TZ, DashboardConfig, DataCache, list_results, load_snapshot
 from dashboard.pages.common import CACHE_KEY, CONFIG_KEY
 from dashboard.pages.scenarios import DOWNLOADS
 from dashboard.throttle import LoginThrottle
@@ -107,7 +107,7 @@ def create_app(
                     html.Nav(
                         [dcc.Link(page.NAME, href=page.PATH, id=f"nav-{page.NAME.lower()}") for page in pages.PAGES]
                     ),
-                    html.Span("times in Europe/Berlin", className="note"),
+                    html.Span(f"times in {LOCAL_TZ}", className="note"),
                 ]
             ),
             html.Main(dash.page_container),

@@ -26,11 +26,13 @@ import xarray as xr
 
 from scenarios.results import NETCDF_LOCK, ResultFolder, list_results, read_result_kpis
 from twin.core.errors import TwinError
-from twin.core.store import read_json, read_snapshot, read_table
+from twin.core.store import TABLES, read_json, read_snapshot, read_table
+from twin.core.vocabulary import BALANCE_TERMS, DEFAULT_TIMEZONE, EARLIER_BALANCE_TERMS, FLOW_TERMS
 
 __all__ = [
     "BALANCE_TERMS",
     "FLOW_TERMS",
+    "HISTORY_TERMS",
     "LOCAL_TZ",
     "NETCDF_LOCK",
     "STORE_READ_ERRORS",
@@ -68,20 +70,10 @@ class StoreReadError(Exception):
     """A store table the dashboard cannot read (damaged or unreadable); the message is one line."""
 
 
-LOCAL_TZ: Final[str] = "Europe/Berlin"
-#: Balance terms of a boundary in the snapshot and the store (load-positive; grid import-positive). [kW]
-BALANCE_TERMS: Final[tuple[str, ...]] = (
-    "grid_kw",
-    "pv_kw",
-    "battery_kw",
-    "community_battery_kw",
-    "heat_pump_kw",
-    "ev_kw",
-    "load_kw",
-    "losses_kw",
-)
-#: Per-quarter energy flows of a boundary in the 15-minute table. [kW h]
-FLOW_TERMS: Final[tuple[str, ...]] = ("import_kwh", "export_kwh", "load_kwh", "generation_kwh", "fuel_kwh")
+#: The time zone the dashboard shows.
+LOCAL_TZ: Final[str] = DEFAULT_TIMEZONE
+#: Balance terms of a boundary the history chart reads (load-positive; grid import-positive). [kW]
+HISTORY_TERMS: Final[tuple[str, ...]] = (*BALANCE_TERMS, "p_community_battery_kw", "p_loss_kw")
 #: Resolution of the last-24-hours chart when read from the 1-minute table. [min]
 HISTORY_STEP_MIN: Final[int] = 5
 
@@ -179,7 +171,7 @@ def balance_history(
     -------
     pandas.DataFrame
         Index: interval start (tz-aware UTC); columns: the terms present of
-        :data:`BALANCE_TERMS` (load-positive). [kW]
+        :data:`HISTORY_TERMS` (load-positive). [kW]
 
     Raises
     ------
@@ -188,15 +180,19 @@ def balance_history(
     """
     end_s = int(end.timestamp())
     start_s = end_s - int(hours * 3600)
-    wanted = [f"balance:{boundary}/{term}" for term in BALANCE_TERMS]
-    for table, resolution_s in (("1min", 60), ("15min", 900)):
+    wanted = [f"balance:{boundary}/{term}" for term in HISTORY_TERMS]
+    earlier = [f"balance:{boundary}/{old}" for old, new in EARLIER_BALANCE_TERMS.items() if new in HISTORY_TERMS]
+    for table, resolution_s in TABLES.items():
         with _store_read(store_dir, table):
             rows = _table_rows(store_dir, table)
             tail = int(1.5 * hours * 3600 / resolution_s) + 16
             key = ("history", str(store_dir), table, rows, boundary, start_s // 60, end_s // 60)
-            load = functools.partial(_read_recent, store_dir, table, wanted, start_s, end_s, max(rows - tail, 0))
+            load = functools.partial(
+                _read_recent, store_dir, table, wanted + earlier, start_s, end_s, max(rows - tail, 0)
+            )
             frame = _cached(cache, key, load)
         if len(frame):
+            frame = _current_terms(frame)
             if table == "1min":
                 frame = frame.resample(f"{HISTORY_STEP_MIN}min").mean().dropna(how="all")
             return frame
@@ -347,6 +343,18 @@ def _table_rows(store_dir: Path, table: str) -> int:
     except ValueError:  # a torn commit record: the read that follows names it
         return -1
     return int(commit.get("rows", 0)) if isinstance(commit, dict) else 0
+
+
+def _current_terms(frame: pd.DataFrame) -> pd.DataFrame:
+    """Balance terms stored under their earlier names (:data:`EARLIER_BALANCE_TERMS`) joined to the names now."""
+    if not any(old in frame for old in EARLIER_BALANCE_TERMS):
+        return frame
+    frame = frame.copy()  # the cached frame stays as read
+    for old, new in EARLIER_BALANCE_TERMS.items():
+        if old in frame:
+            frame[new] = frame[new].combine_first(frame[old]) if new in frame else frame[old]
+            frame = frame.drop(columns=old)
+    return frame
 
 
 def _read_frame(store_dir: Path, table: str, wanted: list[str], start_s: int, end_s: int) -> pd.DataFrame:

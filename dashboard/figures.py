@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 import xarray as xr
 
 from dashboard.data import LOCAL_TZ, GridMap, step_energy
+from twin.core.vocabulary import STEP_H
 
 __all__ = [
     "COLOURS",
@@ -57,13 +58,13 @@ _LAYOUT: Final[dict[str, Any]] = {
     "legend": {"orientation": "h", "y": -0.15},
 }
 _TERMS: Final[tuple[tuple[str, str, str], ...]] = (
-    ("load_kw", "households", "load"),
-    ("heat_pump_kw", "heat pumps", "heat_pump"),
-    ("ev_kw", "EVs", "ev"),
-    ("battery_kw", "batteries", "battery"),
-    ("community_battery_kw", "community battery", "battery"),
-    ("losses_kw", "grid losses", "losses"),
-    ("pv_kw", "PV", "pv"),
+    ("p_load_kw", "households", "load"),
+    ("p_heat_pump_kw", "heat pumps", "heat_pump"),
+    ("p_ev_kw", "EVs", "ev"),
+    ("p_battery_kw", "batteries", "battery"),
+    ("p_community_battery_kw", "community battery", "battery"),
+    ("p_loss_kw", "grid losses", "losses"),
+    ("p_pv_kw", "PV", "pv"),
 )
 _MONTHS: Final[list[str]] = [pd.Timestamp(year=2001, month=m, day=1).strftime("%b") for m in range(1, 13)]
 _PALETTE: Final[tuple[str, ...]] = ("#264653", "#e76f51", "#2a9d8f", "#e9c46a", "#8e6c8a", "#577590")
@@ -93,8 +94,8 @@ def flow_sankey(balance: Mapping[str, Any] | None, *, title: str = "Power flows 
     Parameters
     ----------
     balance : mapping
-        A snapshot balance entry: ``grid_kw`` (import-positive), ``pv_kw``, ``battery_kw``,
-        ``community_battery_kw``, ``heat_pump_kw``, ``ev_kw``, ``load_kw``, ``losses_kw``
+        A snapshot balance entry: ``p_grid_kw`` (import-positive), ``p_pv_kw``, ``p_battery_kw``,
+        ``p_community_battery_kw``, ``p_heat_pump_kw``, ``p_ev_kw``, ``p_load_kw``, ``p_loss_kw``
         (load-positive; PV and discharge negative). [kW]
 
     Notes
@@ -104,20 +105,20 @@ def flow_sankey(balance: Mapping[str, Any] | None, *, title: str = "Power flows 
     """
     if not balance:
         return empty_figure("no balance in the snapshot yet")
-    value = {key: _number(balance.get(key)) for key in ("grid_kw", *(t[0] for t in _TERMS))}
-    battery = value["battery_kw"] + value["community_battery_kw"]
+    value = {key: _number(balance.get(key)) for key in ("p_grid_kw", *(t[0] for t in _TERMS))}
+    battery = value["p_battery_kw"] + value["p_community_battery_kw"]
     sources = [
-        ("PV", -value["pv_kw"], COLOURS["pv"]),
-        ("grid import", value["grid_kw"], COLOURS["grid_import"]),
+        ("PV", -value["p_pv_kw"], COLOURS["pv"]),
+        ("grid import", value["p_grid_kw"], COLOURS["grid_import"]),
         ("battery discharge", -battery, COLOURS["battery"]),
     ]
     sinks = [
-        ("households", value["load_kw"], COLOURS["load"]),
-        ("heat pumps", value["heat_pump_kw"], COLOURS["heat_pump"]),
-        ("EVs", value["ev_kw"], COLOURS["ev"]),
+        ("households", value["p_load_kw"], COLOURS["load"]),
+        ("heat pumps", value["p_heat_pump_kw"], COLOURS["heat_pump"]),
+        ("EVs", value["p_ev_kw"], COLOURS["ev"]),
         ("battery charge", battery, COLOURS["battery"]),
-        ("grid export", -value["grid_kw"], COLOURS["grid_export"]),
-        ("grid losses", value["losses_kw"], COLOURS["losses"]),
+        ("grid export", -value["p_grid_kw"], COLOURS["grid_export"]),
+        ("grid losses", value["p_loss_kw"], COLOURS["losses"]),
     ]
     sources = [s for s in sources if s[1] > 1e-3]
     sinks = [s for s in sinks if s[1] > 1e-3]
@@ -147,7 +148,7 @@ def history_figure(frame: pd.DataFrame, *, title: str = "Last 24 hours") -> go.F
     Parameters
     ----------
     frame : pandas.DataFrame
-        Balance terms over time (tz-aware UTC index; columns as :data:`dashboard.data.BALANCE_TERMS`). [kW]
+        Balance terms over time (tz-aware UTC index; columns as :data:`dashboard.data.HISTORY_TERMS`). [kW]
     """
     if frame is None or frame.empty:
         return empty_figure("no stored data for the last 24 hours yet")
@@ -158,7 +159,7 @@ def history_figure(frame: pd.DataFrame, *, title: str = "Last 24 hours") -> go.F
         if column not in frame:
             continue
         series = frame[column].astype(float)
-        if column in ("battery_kw", "community_battery_kw"):
+        if column in ("p_battery_kw", "p_community_battery_kw"):
             parts = [
                 (series.clip(lower=0), name + " (charge)", "pos"),
                 (series.clip(upper=0), name + " (discharge)", "neg"),
@@ -180,17 +181,17 @@ def history_figure(frame: pd.DataFrame, *, title: str = "Last 24 hours") -> go.F
                     hovertemplate="%{y:,.1f} kW",
                 )
             )
-    if "grid_kw" in frame:
+    if "p_grid_kw" in frame:
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=frame["grid_kw"].values,
+                y=frame["p_grid_kw"].values,
                 name="grid exchange (import +)",
                 line={"color": "black", "width": 2},
                 hovertemplate="%{y:,.1f} kW",
             )
         )
-    fig.update_layout(**_LAYOUT, title=title + " · Europe/Berlin", yaxis_title="power [kW] (consumption +, supply -)")
+    fig.update_layout(**_LAYOUT, title=f"{title} · {LOCAL_TZ}", yaxis_title="power [kW] (consumption +, supply -)")
     return fig
 
 
@@ -198,7 +199,7 @@ def building_balance_figure(balance: Mapping[str, Any] | None, *, title: str) ->
     """One boundary's terms now as horizontal bars, load-positive [kW]."""
     if not balance:
         return empty_figure("no balance for this building in the snapshot")
-    rows = [("grid exchange", _number(balance.get("grid_kw")), COLOURS["grid_import"])]
+    rows = [("grid exchange", _number(balance.get("p_grid_kw")), COLOURS["grid_import"])]
     rows += [(name, _number(balance.get(key)), COLOURS[c]) for key, name, c in _TERMS if key in balance]
     fig = go.Figure(
         go.Bar(
@@ -272,7 +273,7 @@ def year_figure(
         **_LAYOUT,
         title=f"Cumulative balance {year}: import + gas - export",
         yaxis_title="cumulative balance [MW h] (> 0: not yet neutral)",
-        xaxis={"title": "date (Europe/Berlin)", "range": [start, end]},
+        xaxis={"title": f"date ({LOCAL_TZ})", "range": [start, end]},
     )
     return fig
 
@@ -387,7 +388,7 @@ def monthly_exchange(p_grid_kw: xr.DataArray) -> pd.DataFrame:
         Index month number 1-12; columns ``import_kwh``, ``export_kwh``. [kW h]
     """
     times = pd.DatetimeIndex(p_grid_kw["time"].values).tz_localize("UTC")
-    dt_h = float(np.median(np.diff(times.asi8))) / 3.6e12 if times.size > 1 else 0.25
+    dt_h = float(np.median(np.diff(times.asi8))) / 3.6e12 if times.size > 1 else STEP_H
     import_kwh, export_kwh = step_energy(p_grid_kw.values, dt_h)
     frame = pd.DataFrame({"import_kwh": import_kwh, "export_kwh": export_kwh}, index=times.tz_convert(LOCAL_TZ))
     return frame.groupby(frame.index.month).sum()
@@ -421,7 +422,7 @@ def scenario_monthly_figure(monthly: Mapping[str, pd.DataFrame]) -> go.Figure:
     return fig
 
 
-def duration_figure(series: Mapping[str, np.ndarray], *, dt_h: float = 0.25) -> go.Figure:
+def duration_figure(series: Mapping[str, np.ndarray], *, dt_h: float = STEP_H) -> go.Figure:
     """Load duration curves of the substation exchange (import +), sorted high to low.
 
     Parameters

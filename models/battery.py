@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from twin.core.errors import ConfigError
+from twin.core.vocabulary import STEP_H
 
 __all__ = [
     "BatteryDispatch",
@@ -142,7 +143,7 @@ def self_consumption_dispatch(
     p_max = np.broadcast_to(np.asarray(p_max_kw, dtype=float), (n_batteries,)).copy()
     if (capacity <= 0).any() or (p_max < 0).any():
         raise ConfigError("battery capacity_kwh must be > 0 and p_max_kw >= 0", field="capacity_kwh")
-    dt_h = (net_load_kw.index[1] - net_load_kw.index[0]) / pd.Timedelta(hours=1) if n_steps > 1 else 0.25
+    dt_h = (net_load_kw.index[1] - net_load_kw.index[0]) / pd.Timedelta(hours=1) if n_steps > 1 else STEP_H
     net = np.ascontiguousarray(net_load_kw.to_numpy(dtype=float))
     p_kw, soc = _dispatch(
         net,

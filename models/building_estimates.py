@@ -343,17 +343,17 @@ def pv_potential_kwp(roofs: tuple[Roof, ...] | list[Roof]) -> float:
 
     Returns
     -------
-    p_peak_kwp : float
+    p_peak_kw : float
         [kWp]
     """
-    p_peak_kwp = 0.0
+    p_peak_kw = 0.0
     for roof in roofs:
         usable_m2 = roof.area_m2 * roof.usable_frac
         if roof.tilt_deg < FLAT_ROOF_TILT_DEG:
-            p_peak_kwp += usable_m2 / ROOF_M2_PER_KWP_FLAT
+            p_peak_kw += usable_m2 / ROOF_M2_PER_KWP_FLAT
         elif PV_AZIMUTH_RANGE_DEG[0] <= roof.azimuth_deg <= PV_AZIMUTH_RANGE_DEG[1]:
-            p_peak_kwp += usable_m2 / ROOF_M2_PER_KWP_PITCHED
-    return p_peak_kwp
+            p_peak_kw += usable_m2 / ROOF_M2_PER_KWP_PITCHED
+    return p_peak_kw
 
 
 def estimate_building(building: Building) -> BuildingEstimate:
@@ -416,7 +416,7 @@ def summarize_district(district: District) -> DistrictSummary:
         n_persons=sum(building.n_persons for building in buildings),
         roof_area_m2=sum(e.roof_area_m2 for e in estimates.values()),
         pv_potential_kwp=sum(e.pv_potential_kwp for e in estimates.values()),
-        pv_today_kwp=sum(system.p_peak_kwp for building in buildings for system in building.pv),
+        pv_today_kwp=sum(system.p_peak_kw for building in buildings for system in building.pv),
         n_pv_systems=sum(len(building.pv) for building in buildings),
         n_heat_pumps=systems["heat_pump"],
         n_gas_boilers=systems["gas_boiler"],

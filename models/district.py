@@ -24,10 +24,11 @@ from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.grid_source import load_pandapower_json, load_simbench_net
 from twin.core.errors import ConfigError
+from twin.core.vocabulary import DEFAULT_TIMEZONE
 from twin.core.yaml_files import YamlLimitError, parse_yaml, short_repr
 
 __all__ = [
@@ -86,7 +87,7 @@ class Location(_Record):
     latitude_deg: float = Field(ge=-90, le=90, description="Latitude, north positive. [deg]")
     longitude_deg: float = Field(ge=-180, le=180, description="Longitude, east positive. [deg]")
     altitude_m: float = Field(ge=-500, le=9000, description="Height above sea level. [m]")
-    timezone: str = Field(description="IANA time zone, e.g. Europe/Berlin.")
+    timezone: str = Field(description=f"IANA time zone, e.g. {DEFAULT_TIMEZONE}.")
 
     @field_validator("timezone")
     @classmethod
@@ -94,7 +95,7 @@ class Location(_Record):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as err:
-            raise ValueError(f"unknown time zone {value!r} (allowed: an IANA name such as Europe/Berlin)") from err
+            raise ValueError(f"unknown time zone {value!r} (allowed: an IANA name such as {DEFAULT_TIMEZONE})") from err
         return value
 
 
@@ -161,7 +162,12 @@ class Roof(_Record):
 class PvSystem(_Record):
     """A PV system on one of the building's roof faces."""
 
-    p_peak_kwp: float = Field(gt=0, le=5000, description="DC peak power. [kWp]")
+    p_peak_kw: float = Field(
+        gt=0,
+        le=5000,
+        validation_alias=AliasChoices("p_peak_kw", "p_peak_kwp"),
+        description="DC peak power (kWp); district files may still call it p_peak_kwp. [kW]",
+    )
     roof: int = Field(default=0, ge=0, description="Index of the roof face in the building's roofs.")
     year: int | None = Field(default=None, ge=1990, le=2100, description="Year of commissioning.")
 

@@ -22,13 +22,11 @@ import pandas as pd
 import simpy
 
 from twin.core.errors import ConfigError
+from twin.core.vocabulary import DEFAULT_TIMEZONE
 
 __all__ = ["ChargingMode", "EVParameters", "EVResult", "ev_charging_kw"]
 
 ChargingMode = Literal["uncontrolled", "pv_surplus"]
-
-#: The mobility plans follow the local wall clock.
-LOCAL_TZ = "Europe/Berlin"
 
 
 @dataclass(frozen=True)
@@ -111,6 +109,7 @@ def ev_charging_kw(
     surplus_kw: pd.DataFrame | None = None,
     params: EVParameters | None = None,
     names: list[str] | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> EVResult:
     """Simulate home charging of cars over a period.
 
@@ -132,6 +131,8 @@ def ev_charging_kw(
         Car and mobility assumptions.
     names : list of str, optional
         Column names; default ``"ev0", "ev1", ...``.
+    timezone : str, optional
+        IANA time zone of the wall clock the mobility plans follow (the district's).
 
     Returns
     -------
@@ -164,7 +165,7 @@ def ev_charging_kw(
         surplus = np.clip(surplus_kw.to_numpy(dtype=float), 0.0, None)
     step_s = (index[1] - index[0]).total_seconds()
     period_s = step_s * len(index)
-    plans = [_day_plans(index, params, np.random.default_rng([seed, car])) for car in range(len(chargers))]
+    plans = [_day_plans(index, params, np.random.default_rng([seed, car]), timezone) for car in range(len(chargers))]
     env = simpy.Environment()
     sessions: list[dict[str, float]] = []
     energy_kwh = np.zeros((len(index), len(chargers)))
@@ -189,10 +190,12 @@ def ev_charging_kw(
     )
 
 
-def _day_plans(index: pd.DatetimeIndex, params: EVParameters, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+def _day_plans(
+    index: pd.DatetimeIndex, params: EVParameters, rng: np.random.Generator, timezone: str
+) -> npt.NDArray[np.float64]:
     """Return rows (departure_s, arrival_s, distance_km) of one car's days of use."""
-    start = index[0].tz_convert(LOCAL_TZ).normalize()
-    end = (index[-1] + (index[1] - index[0])).tz_convert(LOCAL_TZ)
+    start = index[0].tz_convert(timezone).normalize()
+    end = (index[-1] + (index[1] - index[0])).tz_convert(timezone)
     days = pd.date_range(start, end, freq="D")
     weekend = np.asarray(days.dayofweek) >= 5
     n = len(days)

@@ -37,14 +37,14 @@ def expected_surplus_kw(
     *,
     p_pv_kw: float,
     p_load_kw: float,
-    pv_peak_kw: float,
+    p_peak_kw: float,
     hours: int = 6,
     night_index: float = 0.5,
     location: pvlib.location.Location = BEUCHA,
 ) -> tuple[tuple[float, ...], float]:
     """Return the expected surplus of each of the next hours and the clear-sky index used.
 
-    Clear-sky PV of the district is ``pv_peak_kw x GHI_clear / 1000 W/m2 x 0.86`` (PVWatts'
+    Clear-sky PV of the district is ``p_peak_kw x GHI_clear / 1000 W/m2 x 0.86`` (PVWatts'
     14 % losses); the clear-sky index is measured PV / clear-sky PV now, clipped to 0-1.2, or
     ``night_index`` while clear-sky GHI is below 50 W/m2.
 
@@ -56,7 +56,7 @@ def expected_surplus_kw(
         District PV power now, load-positive (generation < 0). [kW]
     p_load_kw : float
         District load now (> 0), held for the coming hours. [kW]
-    pv_peak_kw : float
+    p_peak_kw : float
         Installed PV peak power of the district. [kW]
     hours : int, optional
         Hours to forecast.
@@ -74,9 +74,9 @@ def expected_surplus_kw(
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     offsets = pd.to_timedelta((np.arange(hours * _STEPS_PER_HOUR) + 0.5) / _STEPS_PER_HOUR, unit="h")
     times = pd.DatetimeIndex([now, *(now + offsets)])
-    clear_pv_kw = pv_peak_kw * clear_sky_ghi_w_m2(times, location) / 1000.0 * _PERFORMANCE_RATIO
+    clear_pv_kw = p_peak_kw * clear_sky_ghi_w_m2(times, location) / 1000.0 * _PERFORMANCE_RATIO
     generation_kw = max(0.0, -p_pv_kw) if math.isfinite(p_pv_kw) else 0.0
-    if clear_pv_kw[0] > 0 and clear_pv_kw[0] >= pv_peak_kw * _MIN_GHI_W_M2 / 1000.0 * _PERFORMANCE_RATIO:
+    if clear_pv_kw[0] > 0 and clear_pv_kw[0] >= p_peak_kw * _MIN_GHI_W_M2 / 1000.0 * _PERFORMANCE_RATIO:
         index = min(1.2, generation_kw / clear_pv_kw[0])
     else:
         index = night_index

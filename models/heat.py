@@ -20,8 +20,9 @@ import numpy.typing as npt
 import pandas as pd
 from demandlib import bdew
 
-from models.load import LOCAL_TZ, saxony_holidays
+from models.load import saxony_holidays
 from twin.core.errors import ConfigError, TwinWarning
+from twin.core.vocabulary import DEFAULT_TIMEZONE
 
 __all__ = [
     "DHW_DAILY_SHAPE",
@@ -128,7 +129,9 @@ class HeatDemand:
         return self.space_kw + self.dhw_kw
 
 
-def space_heat_shapes(temp_air_degc: pd.Series, types: Iterable[HeatProfileType]) -> pd.DataFrame:
+def space_heat_shapes(
+    temp_air_degc: pd.Series, types: Iterable[HeatProfileType], *, timezone: str = DEFAULT_TIMEZONE
+) -> pd.DataFrame:
     """Normalised BDEW space-heating shapes on the weather's UTC index.
 
     Parameters
@@ -138,6 +141,8 @@ def space_heat_shapes(temp_air_degc: pd.Series, types: Iterable[HeatProfileType]
         hour), e.g. ``weather["temp_air_degc"]``. [degC]
     types : iterable of HeatProfileType
         The profile types; each distinct one is computed once.
+    timezone : str, optional
+        IANA time zone of the local wall clock (the district's).
 
     Returns
     -------
@@ -165,13 +170,13 @@ def space_heat_shapes(temp_air_degc: pd.Series, types: Iterable[HeatProfileType]
             stacklevel=2,
         )
     hourly_utc = temp_air_degc.resample("h").mean()
-    wall_hourly = hourly_utc.index.tz_convert(LOCAL_TZ).tz_localize(None)
+    wall_hourly = hourly_utc.index.tz_convert(timezone).tz_localize(None)
     temp_wall = pd.Series(hourly_utc.to_numpy(), index=wall_hourly).groupby(level=0).mean()
     local_index = pd.date_range(wall_hourly[0].floor("D"), wall_hourly[-1].floor("D") + pd.Timedelta(days=1), freq="h")
     local_index = local_index[:-1]
     temp_local = temp_wall.reindex(local_index).interpolate(limit_direction="both").clip(-20.0, 40.0)
     holiday_dates = saxony_holidays(range(local_index[0].year, local_index[-1].year + 1))
-    wall_steps = index.tz_convert(LOCAL_TZ).tz_localize(None).floor("h")
+    wall_steps = index.tz_convert(timezone).tz_localize(None).floor("h")
     rows = local_index.get_indexer(wall_steps)
     shapes = {}
     for kind in dict.fromkeys(types):
@@ -192,13 +197,15 @@ def space_heat_shapes(temp_air_degc: pd.Series, types: Iterable[HeatProfileType]
     return frame
 
 
-def dhw_shape(index: pd.DatetimeIndex) -> pd.Series:
+def dhw_shape(index: pd.DatetimeIndex, *, timezone: str = DEFAULT_TIMEZONE) -> pd.Series:
     """Normalised domestic-hot-water shape on a UTC index.
 
     Parameters
     ----------
     index : pandas.DatetimeIndex
         Regular UTC interval starts (step dividing an hour).
+    timezone : str, optional
+        IANA time zone of the local wall clock (the district's).
 
     Returns
     -------
@@ -212,7 +219,7 @@ def dhw_shape(index: pd.DatetimeIndex) -> pd.Series:
     full = pd.date_range(
         f"{index[0].year}-01-01", f"{index[-1].year + 1}-01-01", freq=step, tz="UTC", inclusive="left", name="time"
     )
-    local = full.tz_convert(LOCAL_TZ)
+    local = full.tz_convert(timezone)
     seasonal = 1.0 + DHW_SEASONAL_AMPLITUDE * np.cos(2 * np.pi * (np.asarray(local.dayofyear) - 15) / 365.0)
     values = DHW_DAILY_SHAPE[np.asarray(local.hour)] * seasonal
     frame = pd.DataFrame({"dhw": values}, index=full)
@@ -228,6 +235,7 @@ def heat_demand_kw(
     *,
     names: list[str] | None = None,
     shapes: pd.DataFrame | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> HeatDemand:
     """Space-heating and hot-water demand of many buildings.
 
@@ -246,6 +254,8 @@ def heat_demand_kw(
         Column names; default ``"heat0", "heat1", ...``.
     shapes : pandas.DataFrame, optional
         Precomputed :func:`space_heat_shapes` on the same index, to reuse.
+    timezone : str, optional
+        IANA time zone of the local wall clock (the district's).
 
     Returns
     -------
@@ -266,11 +276,11 @@ def heat_demand_kw(
         raise ConfigError(f"{len(kinds)} heat profile types for {len(space)} buildings", field="profile_type")
     keys = [kind.key for kind in kinds]
     if shapes is None or not set(keys) <= set(shapes.columns):
-        shapes = space_heat_shapes(temp_air_degc, kinds)
+        shapes = space_heat_shapes(temp_air_degc, kinds, timezone=timezone)
     index = temp_air_degc.index
     columns = names if names is not None else [f"heat{i}" for i in range(len(space))]
     space_kw = shapes[keys].to_numpy() * space[np.newaxis, :]
-    dhw_kw = dhw_shape(index).to_numpy()[:, np.newaxis] * dhw[np.newaxis, :]
+    dhw_kw = dhw_shape(index, timezone=timezone).to_numpy()[:, np.newaxis] * dhw[np.newaxis, :]
     return HeatDemand(
         space_kw=pd.DataFrame(space_kw, index=index, columns=columns),
         dhw_kw=pd.DataFrame(dhw_kw, index=index, columns=columns),

@@ -24,11 +24,11 @@ import scipy.signal
 from demandlib import bdew
 
 from twin.core.errors import ConfigError
+from twin.core.vocabulary import DEFAULT_TIMEZONE, STEP_S
 
 __all__ = [
     "BDEW_1999_PROFILES",
     "BDEW_2025_PROFILES",
-    "LOCAL_TZ",
     "LoadVariation",
     "bdew_shapes",
     "electricity_load_kw",
@@ -39,10 +39,8 @@ __all__ = [
 BDEW_1999_PROFILES = ("h0", "h0_dyn", "g0", "g1", "g2", "g3", "g4", "g5", "g6", "l0", "l1", "l2")
 #: Profiles of the 2025 BDEW set, from ``demandlib.bdew.H25`` etc.
 BDEW_2025_PROFILES = {"H25": bdew.H25, "G25": bdew.G25, "L25": bdew.L25, "P25": bdew.P25, "S25": bdew.S25}
-#: The wall clock the BDEW profiles follow.
-LOCAL_TZ = "Europe/Berlin"
 #: BDEW profiles are given in quarter hours.
-STEP = pd.Timedelta(minutes=15)
+STEP = pd.Timedelta(seconds=STEP_S)
 
 
 @dataclass(frozen=True)
@@ -90,7 +88,7 @@ def saxony_holidays(years: Iterable[int]) -> dict[object, str]:
     return dict(holidays.country_holidays("DE", subdiv="SN", years=list(years)).items())
 
 
-def bdew_shapes(profiles: Iterable[str], years: Iterable[int]) -> pd.DataFrame:
+def bdew_shapes(profiles: Iterable[str], years: Iterable[int], *, timezone: str = DEFAULT_TIMEZONE) -> pd.DataFrame:
     """BDEW load profiles for whole UTC years, each normalised to 1 kWh per year.
 
     Parameters
@@ -99,6 +97,8 @@ def bdew_shapes(profiles: Iterable[str], years: Iterable[int]) -> pd.DataFrame:
         Names from :data:`BDEW_1999_PROFILES` or :data:`BDEW_2025_PROFILES`.
     years : iterable of int
         UTC calendar years to cover.
+    timezone : str, optional
+        IANA time zone of the wall clock the profiles follow (the district's).
 
     Returns
     -------
@@ -114,7 +114,7 @@ def bdew_shapes(profiles: Iterable[str], years: Iterable[int]) -> pd.DataFrame:
 
     Notes
     -----
-    The profile is evaluated on the local wall clock of each UTC step (Europe/Berlin):
+    The profile is evaluated on the local wall clock of each UTC step (``timezone``):
     on the spring-forward day the skipped local hour is dropped, on the fall-back day
     the repeated hour is drawn twice; the renormalisation absorbs both. Saxony's
     holidays count as Sundays.
@@ -130,7 +130,7 @@ def bdew_shapes(profiles: Iterable[str], years: Iterable[int]) -> pd.DataFrame:
     utc_years = sorted(set(years))
     index = pd.date_range(f"{utc_years[0]}-01-01", f"{utc_years[-1] + 1}-01-01", freq=STEP, tz="UTC", inclusive="left")
     index.name = "time"
-    wall = index.tz_convert(LOCAL_TZ).tz_localize(None)
+    wall = index.tz_convert(timezone).tz_localize(None)
     local_years = list(range(wall[0].year, wall[-1].year + 1))
     holiday_dates = saxony_holidays(local_years)
     shapes = {}

@@ -228,9 +228,9 @@ def prepare_inputs(
     )
     frame = read_weather(weather, year=year, site=site)
     types = {building.type for building in district.buildings}
-    load_shapes = bdew_shapes(sorted({ELECTRICITY_PROFILE[t] for t in types}), [year])
+    load_shapes = bdew_shapes(sorted({ELECTRICITY_PROFILE[t] for t in types}), [year], timezone=location.timezone)
     heat_types = sorted({_heat_type(building) for building in district.buildings}, key=lambda t: t.key)
-    heat_shapes = space_heat_shapes(frame["temp_air_degc"], heat_types)
+    heat_shapes = space_heat_shapes(frame["temp_air_degc"], heat_types, timezone=location.timezone)
     source = str(weather) if weather is not None else "DWD TRY2010 region 4 (embedded)"
     return ProfileInputs(frame, load_shapes, heat_shapes, year, source)
 
@@ -296,15 +296,15 @@ def district_profiles(
             weather,
             [b.roofs[s.roof].tilt_deg for b, s in pv_buildings],
             [b.roofs[s.roof].azimuth_deg for b, s in pv_buildings],
-            [s.p_peak_kwp for _, s in pv_buildings],
+            [s.p_peak_kw for _, s in pv_buildings],
             names=[f"{b.id}/pv{i}" for b, i in _numbered(pv_buildings)],
         )
         columns.append(
-            _Columns(pv_kw, "pv", [b for b, _ in pv_buildings], p_peak_kw=[s.p_peak_kwp for _, s in pv_buildings])
+            _Columns(pv_kw, "pv", [b for b, _ in pv_buildings], p_peak_kw=[s.p_peak_kw for _, s in pv_buildings])
         )
 
     step("heat demand")
-    heat = _heat_demand(buildings, estimates, temp, inputs.heat_shapes)
+    heat = _heat_demand(buildings, estimates, temp, inputs.heat_shapes, district.location.timezone)
 
     step("heat pumps")
     hp_buildings = [b for b in buildings if b.heating.system == "heat_pump"]
@@ -344,7 +344,7 @@ def district_profiles(
     step("EV charging")
     ev_cars = [(b, ev) for b in buildings for ev in b.evs]
     if ev_cars:
-        columns.append(_ev_columns(ev_cars, index, columns, options, seed))
+        columns.append(_ev_columns(ev_cars, index, columns, options, seed, district.location.timezone))
 
     step("batteries")
     battery_units = [(b, unit) for b in buildings for unit in b.batteries]
@@ -413,7 +413,7 @@ def _heat_type(building: Building) -> HeatProfileType:
 
 
 def _heat_demand(
-    buildings: Sequence[Building], estimates: dict[str, Any], temp: pd.Series, shapes: pd.DataFrame
+    buildings: Sequence[Building], estimates: dict[str, Any], temp: pd.Series, shapes: pd.DataFrame, timezone: str
 ) -> _Heat:
     """Space heat and hot water of every building; the estimate's total split by the TABULA hot-water share."""
     total = np.array([estimates[b.id].heat_kwh_per_a for b in buildings])
@@ -425,6 +425,7 @@ def _heat_demand(
         dhw,
         names=[b.id for b in buildings],
         shapes=shapes,
+        timezone=timezone,
     )
     return _Heat(demand.space_kw, demand.dhw_kw)
 
@@ -447,6 +448,7 @@ def _ev_columns(
     columns: list[_Columns],
     options: ProfileOptions,
     seed: int,
+    timezone: str,
 ) -> _Columns:
     charger_kw = [b.chargers[0].p_rated_kw if b.chargers else SOCKET_KW for b, _ in cars]
     surplus = None
@@ -471,6 +473,7 @@ def _ev_columns(
             surplus_kw=None if surplus is None else surplus[[name]],
             params=params,
             names=[name],
+            timezone=timezone,
         )
         frames.append(result.p_kw)
     return _Columns(pd.concat(frames, axis=1), "ev", [b for b, _ in cars], p_rated_kw=charger_kw)

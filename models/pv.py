@@ -203,7 +203,7 @@ def pv_power_kw(
     weather: pd.DataFrame,
     tilt_deg: npt.ArrayLike,
     azimuth_deg: npt.ArrayLike,
-    peak_power_kw: npt.ArrayLike,
+    p_peak_kw: npt.ArrayLike,
     *,
     names: list[str] | None = None,
     params: PVParameters | None = None,
@@ -218,7 +218,7 @@ def pv_power_kw(
         Tilt of each system. [deg]
     azimuth_deg : array_like
         Azimuth of each system, clockwise from north. [deg]
-    peak_power_kw : array_like
+    p_peak_kw : array_like
         DC peak power of each system. [kW]
     names : list of str, optional
         Column names; default ``"pv0", "pv1", ...``.
@@ -234,19 +234,19 @@ def pv_power_kw(
     Notes
     -----
     Each distinct (tilt, azimuth) is computed once by
-    :func:`pv_specific_ac_kw_per_kwp` and scaled by ``peak_power_kw``; the PVWatts
+    :func:`pv_specific_ac_kw_per_kwp` and scaled by ``p_peak_kw``; the PVWatts
     models are homogeneous in size, so this equals a per-system computation.
     """
     tilt = np.atleast_1d(np.asarray(tilt_deg, dtype=float))
     azimuth = np.atleast_1d(np.asarray(azimuth_deg, dtype=float))
-    peak = np.atleast_1d(np.asarray(peak_power_kw, dtype=float))
+    peak = np.atleast_1d(np.asarray(p_peak_kw, dtype=float))
     if not tilt.shape == azimuth.shape == peak.shape or tilt.ndim != 1:
         raise ConfigError(
-            f"tilt_deg, azimuth_deg and peak_power_kw need one value per system, got {tilt.shape}, "
+            f"tilt_deg, azimuth_deg and p_peak_kw need one value per system, got {tilt.shape}, "
             f"{azimuth.shape}, {peak.shape}"
         )
     if (peak < 0).any():
-        raise ConfigError("peak_power_kw must be >= 0", field="peak_power_kw")
+        raise ConfigError("p_peak_kw must be >= 0", field="p_peak_kw")
     orientations, inverse = np.unique(np.column_stack([tilt, azimuth]), axis=0, return_inverse=True)
     specific = pv_specific_ac_kw_per_kwp(weather, orientations[:, 0], orientations[:, 1], params=params)
     p_kw = -specific[:, inverse.ravel()] * peak[np.newaxis, :]

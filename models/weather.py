@@ -27,6 +27,7 @@ import pandas as pd
 import pvlib
 
 from twin.core.errors import ConfigError
+from twin.core.vocabulary import STEP_FREQ
 
 __all__ = [
     "BEUCHA",
@@ -268,7 +269,7 @@ def read_weather(
     path: str | Path | None,
     *,
     year: int,
-    freq: str = "15min",
+    freq: str = STEP_FREQ,
     site: Site = BEUCHA,
     weather_format: WeatherFormat | None = None,
 ) -> pd.DataFrame:
@@ -316,7 +317,7 @@ def read_weather(
     return resample_weather(_hourly_to_year(hourly, year, file), freq=freq, site=site)
 
 
-def resample_weather(hourly: pd.DataFrame, *, freq: str = "15min", site: Site = BEUCHA) -> pd.DataFrame:
+def resample_weather(hourly: pd.DataFrame, *, freq: str = STEP_FREQ, site: Site = BEUCHA) -> pd.DataFrame:
     """Resample hourly UTC weather to the model step and add the solar position.
 
     Parameters

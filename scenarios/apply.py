@@ -165,7 +165,7 @@ def _pv(buildings: list[Building], change_pv: PvChange, seed: int, totals: dict[
     )
     for i in chosen:
         systems = _new_pv(buildings[i], change_pv.usable_frac, change_pv.min_kwp)
-        totals["pv"] += sum(s.p_peak_kwp for s in systems)
+        totals["pv"] += sum(s.p_peak_kw for s in systems)
         buildings[i] = buildings[i].model_copy(update={"pv": (*buildings[i].pv, *systems)})
 
 
@@ -175,7 +175,7 @@ def _home_batteries(
     """Apply ``changes.home_batteries`` to ``buildings`` in place and add what it adds to ``totals``."""
     candidates = [i for i, b in enumerate(buildings) if b.pv and not b.batteries]
     for i in _pick(candidates, change_bat.share_frac, seed, "home_batteries"):
-        kwp = sum(s.p_peak_kwp for s in buildings[i].pv)
+        kwp = sum(s.p_peak_kw for s in buildings[i].pv)
         capacity = change_bat.capacity_kwh or (change_bat.kwh_per_kwp or 1.0) * kwp
         capacity = float(min(capacity, 10000.0))
         battery = Battery(capacity_kwh=capacity, p_rated_kw=min(capacity * change_bat.c_rate_per_h, 5000.0))
@@ -232,7 +232,7 @@ def _new_pv(building: Building, usable_frac: float | None, min_kwp: float) -> tu
         else:
             continue
         if kwp >= max(min_kwp, 1e-3):
-            systems.append(PvSystem(p_peak_kwp=round(min(kwp, 5000.0), 2), roof=index))
+            systems.append(PvSystem(p_peak_kw=round(min(kwp, 5000.0), 2), roof=index))
     return tuple(systems)
 
 

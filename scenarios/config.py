@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from models.district import BUILT_IN_DISTRICTS, load_district
 from twin.core.errors import ConfigError
+from twin.core.vocabulary import STEP_FREQ, STEP_MIN
 from twin.core.yaml_files import YamlLimitError, parse_yaml, short_repr
 
 __all__ = [
@@ -70,8 +71,6 @@ OutputLevel = Literal["kpis", "grid", "full"]
 #: and branch), ``full`` (plus every asset and meter).
 OUTPUT_LEVELS: Final[tuple[str, ...]] = get_args(OutputLevel)
 BatteryStrategy = Literal["self_consumption", "peak_shaving"]
-#: The only step the profiles are computed at. [min]
-STEP_MIN: Final[int] = 15
 #: Most scenarios a sweep may expand to; the count is the product (or zip) of the value lists
 #: lengths, checked before any scenario is built.
 MAX_SWEEP_SCENARIOS: Final[int] = 10000
@@ -251,7 +250,7 @@ class Scenario(_Config):
     @model_validator(mode="after")
     def _period(self) -> Scenario:
         if self.step_min != STEP_MIN:
-            raise _LocatedError(["step_min"], f"step {self.step_min} min is not supported", allowed="15")
+            raise _LocatedError(["step_min"], f"step {self.step_min} min is not supported", allowed=str(STEP_MIN))
         year_start = pd.Timestamp(f"{self.year}-01-01")
         year_end = pd.Timestamp(f"{self.year + 1}-01-01")
         stamps = {}
@@ -264,7 +263,7 @@ class Scenario(_Config):
                 ) from None
             if stamp.tzinfo is not None:
                 stamp = stamp.tz_convert("UTC").tz_localize(None)
-            if stamp != stamp.floor("15min"):
+            if stamp != stamp.floor(STEP_FREQ):
                 raise _LocatedError([name], f"{value!r} is not on the 15-minute grid", allowed="a quarter hour")
             if not year_start <= stamp <= year_end:
                 raise _LocatedError(

@@ -24,45 +24,15 @@ import plotly.graph_objects as go
 import plotly.offline
 
 from scenarios.results import PLOTLY_JS, SHARED_PLOTLY_JS, read_kpis
-from twin.core.kpi import LOAD_KINDS
+from twin.core.vocabulary import KPI_CATALOGUE, LOAD_KINDS
 
 if TYPE_CHECKING:
     from scenarios.results import ScenarioResult
 
 __all__ = ["COMPARE_KPIS", "compare_table", "format_value", "write_compare_html", "write_plotly_js", "write_report"]
 
-#: KPIs in the comparison, in order, with their display names.
-COMPARE_KPIS: Final[dict[str, str]] = {
-    "energy_balance_kwh": "all-carrier balance [kWh]",
-    "electricity_balance_kwh": "electricity balance [kWh]",
-    "energy_neutral": "energy-neutral",
-    "import_kwh": "grid import [kWh]",
-    "export_kwh": "grid export [kWh]",
-    "fuel_kwh": "gas [kWh]",
-    "load_kwh": "load [kWh]",
-    "generation_kwh": "PV [kWh]",
-    "losses_kwh": "grid losses [kWh]",
-    "curtailed_kwh": "curtailed [kWh]",
-    "self_sufficiency_frac": "self-sufficiency",
-    "self_consumption_frac": "self-consumption",
-    "peak_import_kw": "peak import [kW]",
-    "peak_export_kw": "peak export [kW]",
-    "trafo_loading_max_percent": "max trafo loading [%]",
-    "trafo_loading_p99_percent": "p99 trafo loading [%]",
-    "line_loading_max_percent": "max line loading [%]",
-    "vm_min_pu": "min voltage [pu]",
-    "vm_max_pu": "max voltage [pu]",
-    "outside_band_h": "hours outside +-10 %",
-    "rise_above_limit_h": "hours rise > 3 %",
-    "co2_kg": "CO2 [kg]",
-    "pv_kwp": "PV [kWp]",
-    "home_battery_kwh": "home batteries [kWh]",
-    "community_battery_kwh": "community battery [kWh]",
-    "n_heat_pumps": "heat pumps",
-    "n_evs": "EVs",
-    "investment_eur": "investment [EUR]",
-    "annual_cost_eur": "annual cost [EUR]",
-}
+#: KPIs in the comparison, in order, with their display names (the catalogue's, stored units).
+COMPARE_KPIS: Final[dict[str, str]] = {spec.name: spec.heading for spec in KPI_CATALOGUE}
 
 _PAGE: Final[Template] = Template(
     """<!DOCTYPE html>

@@ -163,6 +163,7 @@ def _district_year(district: Any, *, weather: Path | None, calendar_year: int, s
 
     from models.profiles import PROFILE_STAGES, ProfileOptions, district_profiles, prepare_inputs
     from twin.core.kpi import GEG_2024, boundary_flows, energy_kpis
+    from twin.core.vocabulary import STEP_MIN
 
     with Progress(
         TextColumn("{task.description:<40}"),
@@ -190,7 +191,7 @@ def _district_year(district: Any, *, weather: Path | None, calendar_year: int, s
     neutral = "energy-neutral" if k["energy_balance_kwh"] <= 0 else "not energy-neutral"
     yield_text = f", {k['full_load_hours_h']:,.0f} kWh/kWp" if p_peak_kw else ""
     return [
-        f"  year      {calendar_year}, 15-minute steps, weather {inputs.weather_source}, seed {seed}",
+        f"  year      {calendar_year}, {STEP_MIN}-minute steps, weather {inputs.weather_source}, seed {seed}",
         f"  energy    loads {mwh.get('load', 0.0):,.0f} MWh, heat pumps {mwh.get('heat_pump', 0.0):,.0f}, "
         f"EVs {mwh.get('ev', 0.0):,.0f}, battery losses {mwh.get('battery', 0.0):,.1f}, "
         f"PV {-mwh.get('pv', 0.0):,.0f} MWh{yield_text}, gas {gas_mwh:,.0f} MWh",
@@ -577,19 +578,23 @@ def _run(
         results = run_scenarios(scenarios, out_dir, workers=workers, scheduler=scheduler, progress=advance)
     import pandas as pd
 
-    columns = {
-        "energy_balance_kwh": "balance all [MWh]",
-        "electricity_balance_kwh": "electricity [MWh]",
-        "self_sufficiency_frac": "self-suff.",
-        "pv_kwp": "PV [kWp]",
-        "trafo_loading_max_percent": "trafo max [%]",
-        "vm_max_pu": "V max [pu]",
-        "annual_cost_eur": "cost [kEUR/a]",
-    }
-    scale = {"energy_balance_kwh": 1e-3, "electricity_balance_kwh": 1e-3, "annual_cost_eur": 1e-3}
+    from twin.core.vocabulary import kpi
+
+    shown = [
+        kpi(name)
+        for name in (
+            "energy_balance_kwh",
+            "electricity_balance_kwh",
+            "self_sufficiency_frac",
+            "pv_kwp",
+            "trafo_loading_max_percent",
+            "vm_max_pu",
+            "annual_cost_eur",
+        )
+    ]
     rows = {
         k["scenario"]: {
-            **{label: (k.get(key) or 0.0) * scale.get(key, 1.0) for key, label in columns.items()},
+            **{spec.short_heading: (k.get(spec.name) or 0.0) * spec.scale for spec in shown},
             "changes": k.get("description", "").split(": ", 1)[-1] if "-" in k["scenario"] else "",
         }
         for k in results

@@ -8,7 +8,7 @@ writes that fail are kept and tried again, :mod:`twin.live_store`). At the end o
 quarter-hour it turns the meters' import/export counters into the quarter's energy flows per
 boundary, missing or estimated where readings are missing (:mod:`twin.live_flows`), and stores
 them beside the means; a changed site file is read again (:mod:`twin.live_site`). The KPIs for
-today and for the year so far (Europe/Berlin days and years of simulated time) come from those
+today and for the year so far (days and years of simulated time in the site's time zone) come from those
 flows through :func:`twin.core.kpi.energy_kpis`, the scenarios' KPI code.
 :func:`twin.importing.import_meter_data` back-fills the flows from meter data files (``twin import``).
 """
@@ -38,14 +38,13 @@ import xarray as xr
 
 from connectors.certs import make_test_certs
 from connectors.controller_server import ControllerServer, writer_ssl_context
-from connectors.meter_import import INTERVAL_S
 from connectors.poller import SitePoller
 from connectors.site import Site, load_site
 from twin.core.balance import MeteredPower, live_balance
 from twin.core.errors import ConfigError
 from twin.core.kpi import GEG_2024, CarrierFactors, energy_kpis
 from twin.core.retention import DEFAULT_KEEP_1MIN_DAYS, drop_old_rows
-from twin.core.schema import QUALITY_FLAGS, SUBSTATION
+from twin.core.schema import SUBSTATION
 from twin.core.store import (
     READINGS_FILE,
     SNAPSHOT_FILE,
@@ -54,6 +53,7 @@ from twin.core.store import (
     StoreLock,
     read_json,
 )
+from twin.core.vocabulary import QUALITY_FLAGS, STEP_S
 from twin.importing import METERS_FILE, site_meters
 from twin.live_controllers import ControllerLink, ControllerOptions, building_order
 from twin.live_flows import COUNTED_FLOWS, FLOWS, QuarterFlows, load_terms
@@ -81,14 +81,13 @@ KPI_NAMES: Final[tuple[str, ...]] = (
     "peak_export_kw",
     "co2_kg",
 )
-LOCAL_TZ: Final[ZoneInfo] = ZoneInfo("Europe/Berlin")
 _FLAG_NAMES: Final[dict[int, str]] = {value: name for name, value in QUALITY_FLAGS.items()}
 _POWER_OF_KIND: Final[dict[str, str]] = {
     "substation_meter": "p_meter_kw",
     "building_meter": "p_meter_kw",
     "household_meter": "p_kw",
 }
-_DT_H: Final[float] = INTERVAL_S / 3600.0
+_DT_H: Final[float] = STEP_S / 3600.0
 
 
 class LiveTwin:
@@ -156,7 +155,7 @@ class LiveTwin:
         # half the shortest interval: a new value is in the snapshot within 1.5 intervals of its change
         shortest_s = min(state.interval_s for state in self.poller.states.values())
         self.tick_s = min(max(shortest_s / 2, 0.2), 5.0)
-        self.means = {"1min": MeanAccumulator(60), "15min": MeanAccumulator(INTERVAL_S)}
+        self.means = {"1min": MeanAccumulator(60), "15min": MeanAccumulator(STEP_S)}
         tables = {name: MeanTable(self.store_dir, name, writable=True) for name in self.means}
         #: The store's tables and files: failed writes are kept in memory and tried again.
         self.store = StoreWriter(
@@ -312,7 +311,7 @@ class LiveTwin:
         self._update_kpis(now_sim, sample, balance_kw={b: t.as_dict() for b, t in balance.items()})
         failing = self.poller.failing()
         self.snapshot = {
-            "version": 1,
+            "version": 2,
             "site": self.site.name,
             "written_utc": _iso(now_wall),
             "sim_time_utc": _iso(now_sim),
@@ -358,9 +357,9 @@ class LiveTwin:
         return (
             f"{snap.get('sim_time_utc', '?')[:19]}Z devices {counts} ok"
             + (f", failing: {names}" if failing else "")
-            + f" | grid {stale}{kw('grid_kw')} kW (PV {kw('pv_kw')}, load {kw('load_kw')},"
-            f" heat pumps {kw('heat_pump_kw')},"
-            f" EVs {kw('ev_kw')}, batteries {kw('battery_kw')}, losses {kw('losses_kw')})"
+            + f" | grid {stale}{kw('p_grid_kw')} kW (PV {kw('p_pv_kw')}, load {kw('p_load_kw')},"
+            f" heat pumps {kw('p_heat_pump_kw')},"
+            f" EVs {kw('p_ev_kw')}, batteries {kw('p_battery_kw')}, losses {kw('p_loss_kw')})"
             f" | today import {kwh('import_kwh')} kWh, export {kwh('export_kwh')} kWh"
             + (f" | STORE FAILING: {failure}" if (failure := self.store.error or self.store.snapshot_error) else "")
         )
@@ -465,7 +464,7 @@ class LiveTwin:
         if self._matrix is not None and time.monotonic() < self._next_kpis:
             return
         self._next_kpis = time.monotonic() + self.kpi_every_s
-        open_start = int(now_sim // INTERVAL_S) * INTERVAL_S
+        open_start = int(now_sim // STEP_S) * STEP_S
         open_flows: dict[str, float] = {}
         elapsed_h = (now_sim - open_start) / 3600.0
         for meter, boundary in self.meters.items():
@@ -478,9 +477,9 @@ class LiveTwin:
         for boundary, terms in balance_kw.items():
             load = sum(max(terms.get(t) or 0.0, 0.0) for t in load_terms(boundary))
             open_flows[f"flow:{boundary}/load_kwh"] = load * elapsed_h
-            open_flows[f"flow:{boundary}/generation_kwh"] = max(-(terms.get("pv_kw") or 0.0), 0.0) * elapsed_h
+            open_flows[f"flow:{boundary}/generation_kwh"] = max(-(terms.get("p_pv_kw") or 0.0), 0.0) * elapsed_h
             open_flows[f"flow:{boundary}/fuel_kwh"] = 0.0
-        local = datetime.fromtimestamp(now_sim, UTC).astimezone(LOCAL_TZ)
+        local = datetime.fromtimestamp(now_sim, UTC).astimezone(ZoneInfo(self.site.timezone))
         day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
         year_start = local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
         if self._matrix is None or (self._matrix[0].size and self._matrix[0][0] < year_start):
@@ -697,7 +696,7 @@ class _Services:
         assert self.worker is not None and self.link is not None
         loop = asyncio.get_running_loop()
         link = self.link
-        step = functools.partial(worker_step, pv_peak_kw=link.pv_peak_kw)
+        step = functools.partial(worker_step, p_peak_kw=link.p_peak_kw)
         while not stop.is_set():
             snap = self.twin.snapshot
             if snap.get("balance"):

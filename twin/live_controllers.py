@@ -122,7 +122,7 @@ class ControllerLink:
         self.battery_limits_kw = (
             (-battery.p_rated_kw, battery.p_rated_kw) if battery is not None and battery.p_rated_kw else None
         )
-        self.pv_peak_kw = float(sum(d.p_peak_kw or 0.0 for d in site.devices if d.kind == "pv_inverter"))
+        self.p_peak_kw = float(sum(d.p_peak_kw or 0.0 for d in site.devices if d.kind == "pv_inverter"))
         self._capacity_kwh = {d.id: d.capacity_kwh for d in site.devices}
         self._batteries: dict[str, list[str]] = {}
         for device in site.devices:
@@ -166,8 +166,8 @@ class ControllerLink:
         today = snap.get("kpis", {}).get("today", {})
         year = snap.get("kpis", {}).get("year", {})
         devices = snap.get("devices", {})
-        p_grid = _f(district.get("grid_kw"))
-        p_load = _sum(district.get(t) for t in ("load_kw", "heat_pump_kw", "ev_kw"))
+        p_grid = _f(district.get("p_grid_kw"))
+        p_load = _sum(district.get(t) for t in ("p_load_kw", "p_heat_pump_kw", "p_ev_kw"))
         if self.battery_id is not None and self.battery_id in devices:
             soc = _f(devices[self.battery_id]["values"].get("soc_frac"))
         else:
@@ -178,9 +178,9 @@ class ControllerLink:
         return ControllerSnapshot(
             sim_time_s=float(snap.get("sim_time_s", _NAN)),
             updated_unix_s=updated,
-            p_pv_kw=_f(district.get("pv_kw")),
+            p_pv_kw=_f(district.get("p_pv_kw")),
             p_load_kw=p_load,
-            p_battery_kw=_f(district.get("battery_kw")),
+            p_battery_kw=_f(district.get("p_battery_kw")),
             soc_battery_frac=soc,
             p_grid_kw=p_grid,
             p_surplus_kw=max(-p_grid, 0.0) if math.isfinite(p_grid) else _NAN,
@@ -189,8 +189,8 @@ class ControllerLink:
             self_sufficiency_today_frac=_f(today.get(SUBSTATION, {}).get("self_sufficiency_frac")),
             p_surplus_forecast_kw=self.forecast_kw,
             clear_sky_index=self.clear_sky_index,
-            loading_trafo_max_percent=_f(grid.get("max_trafo_loading_percent")),
-            loading_line_max_percent=_f(grid.get("max_line_loading_percent")),
+            trafo_loading_max_percent=_f(grid.get("trafo_loading_max_percent")),
+            line_loading_max_percent=_f(grid.get("line_loading_max_percent")),
             vm_min_pu=_f(grid.get("vm_min_pu")),
             vm_max_pu=_f(grid.get("vm_max_pu")),
             quality=Quality.OK if district.get("quality", 3) == 0 else Quality.INVALID,
@@ -208,12 +208,12 @@ class ControllerLink:
         imported, exported = _f(year.get("import_kwh")), _f(year.get("export_kwh"))
         return BuildingSnapshot(
             building_id=building,
-            p_meter_kw=_f(terms.get("grid_kw")),
-            p_pv_kw=_f(terms.get("pv_kw")),
-            p_battery_kw=_f(terms.get("battery_kw")),
+            p_meter_kw=_f(terms.get("p_grid_kw")),
+            p_pv_kw=_f(terms.get("p_pv_kw")),
+            p_battery_kw=_f(terms.get("p_battery_kw")),
             soc_battery_frac=self._soc(self._batteries.get(building, []), devices),
-            p_heat_pump_kw=_f(terms.get("heat_pump_kw")),
-            p_ev_kw=_f(terms.get("ev_kw")),
+            p_heat_pump_kw=_f(terms.get("p_heat_pump_kw")),
+            p_ev_kw=_f(terms.get("p_ev_kw")),
             energy_balance_year_kwh=imported - exported,
             self_sufficiency_today_frac=_f(today.get("self_sufficiency_frac")),
             vm_pu=self.building_vm_pu.get(building, _NAN),

@@ -25,31 +25,31 @@ from typing import Any, Final
 
 import numpy as np
 
-from connectors.meter_import import INTERVAL_S
 from connectors.site import Site
-from twin.core.schema import QUALITY_FLAGS, SUBSTATION
+from twin.core.schema import SUBSTATION
+from twin.core.vocabulary import COUNTED_FLOW_TERMS, FLOW_TERMS, QUALITY_FLAGS, STEP_S, STEPS_PER_DAY
 
 __all__ = ["FLOWS", "MAX_SPREAD_QUARTERS", "FlowBatch", "QuarterFlows", "combine_flags", "load_terms"]
 
 logger = logging.getLogger(__name__)
 
 #: The energy flows per boundary and quarter, in the 15-minute table as ``flow:BOUNDARY/FLOW``.
-FLOWS: Final[tuple[str, ...]] = ("import_kwh", "export_kwh", "load_kwh", "generation_kwh", "fuel_kwh")
+FLOWS: Final[tuple[str, ...]] = FLOW_TERMS
 #: Longest gap (in quarters, a week) whose energy is spread over its quarters.
-MAX_SPREAD_QUARTERS: Final[int] = 7 * 96
+MAX_SPREAD_QUARTERS: Final[int] = 7 * STEPS_PER_DAY
 #: Flows that come from counters (and may be estimated).
-COUNTED_FLOWS: Final[tuple[str, ...]] = ("import_kwh", "export_kwh", "fuel_kwh")
+COUNTED_FLOWS: Final[tuple[str, ...]] = COUNTED_FLOW_TERMS
 
 _OK: Final[int] = QUALITY_FLAGS["ok"]
 _MISSING: Final[int] = QUALITY_FLAGS["missing"]
 _ESTIMATED: Final[int] = QUALITY_FLAGS["estimated"]
-_DT_H: Final[float] = INTERVAL_S / 3600.0
+_DT_H: Final[float] = STEP_S / 3600.0
 
 
 def load_terms(boundary: str) -> tuple[str, ...]:
     """Balance terms that make up E_load: at the substation the grid losses too (used inside the district)."""
-    terms = ("load_kw", "heat_pump_kw", "ev_kw")
-    return (*terms, "losses_kw") if boundary == SUBSTATION else terms
+    terms = ("p_load_kw", "p_heat_pump_kw", "p_ev_kw")
+    return (*terms, "p_loss_kw") if boundary == SUBSTATION else terms
 
 
 def combine_flags(flags: list[np.ndarray]) -> np.ndarray:
@@ -139,7 +139,7 @@ class QuarterFlows:
                 [np.asarray(values.get(f"balance:{boundary}/{t}", nan)).clip(min=0) for t in load_terms(boundary)],
                 axis=0,
             )
-            pv = np.asarray(values.get(f"balance:{boundary}/pv_kw", nan))
+            pv = np.asarray(values.get(f"balance:{boundary}/p_pv_kw", nan))
             for flow, kwh in (("load_kwh", load * _DT_H), ("generation_kwh", (-pv).clip(min=0) * _DT_H)):
                 out_values[f"flow:{boundary}/{flow}"] = kwh
                 out_flags[f"flow:{boundary}/{flow}"] = np.where(np.isfinite(kwh), _OK, _MISSING).astype(np.int8)
@@ -148,7 +148,7 @@ class QuarterFlows:
             if shared:
                 self._recent[start] = shared
         if self._recent and starts:
-            oldest = max(starts) - MAX_SPREAD_QUARTERS * INTERVAL_S
+            oldest = max(starts) - MAX_SPREAD_QUARTERS * STEP_S
             self._recent = {t: e for t, e in self._recent.items() if t >= oldest}
         return FlowBatch(out_values, out_flags, self._earlier_flows(earlier))
 
@@ -184,7 +184,7 @@ class QuarterFlows:
                 found = _year_start_reading(readings.get(meter, []), quantity, start)
                 if found is not None:
                     previous, from_year_start = found[1], True
-                    previous_start = int(found[0] // INTERVAL_S * INTERVAL_S) - INTERVAL_S
+                    previous_start = int(found[0] // STEP_S * STEP_S) - STEP_S
             self.last_kwh[counter], self.last_start_s[counter] = reading, start
             if previous is None or previous_start is None:
                 continue  # the first quarter: its start reading is unknown
@@ -194,14 +194,14 @@ class QuarterFlows:
                     logger.warning("%s went backwards (meter exchanged or reset?): that quarter is missing", counter)
                     self._backwards_logged.add(counter)
                 continue
-            quarters = max((start - previous_start) // INTERVAL_S, 1)
+            quarters = max((start - previous_start) // STEP_S, 1)
             if quarters == 1:
                 energy[row], flags[row] = gained, _OK
             elif quarters > MAX_SPREAD_QUARTERS or from_year_start:
                 energy[row], flags[row] = gained, _ESTIMATED
             else:
                 share = gained / quarters
-                for gap in range(previous_start + INTERVAL_S, start + 1, INTERVAL_S):
+                for gap in range(previous_start + STEP_S, start + 1, STEP_S):
                     if gap in rows:
                         energy[rows[gap]], flags[rows[gap]] = share, _ESTIMATED
                     else:

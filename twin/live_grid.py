@@ -106,8 +106,8 @@ class LiveGrid:
         Parameters
         ----------
         balance : mapping
-            The snapshot's ``balance``: boundary -> terms (``grid_kw`` of a building is its meter,
-            the substation's ``community_battery_kw`` the community battery).
+            The snapshot's ``balance``: boundary -> terms (``p_grid_kw`` of a building is its meter,
+            the substation's ``p_community_battery_kw`` the community battery).
 
         Returns
         -------
@@ -119,12 +119,12 @@ class LiveGrid:
         p_kw = np.zeros(len(self.bus_index))
         missing = []
         for building, bus in self.building_bus.items():
-            value = balance.get(building, {}).get("grid_kw")
+            value = balance.get(building, {}).get("p_grid_kw")
             if value is None or not math.isfinite(value):
                 missing.append(building)
                 continue
             p_kw[self._position[bus]] += float(value)
-        battery = balance.get(SUBSTATION, {}).get("community_battery_kw")
+        battery = balance.get(SUBSTATION, {}).get("p_community_battery_kw")
         if battery is not None and math.isfinite(battery):
             p_kw[self._position[self.lv_busbar]] += float(battery)
         q_kvar = np.clip(p_kw, 0.0, None) * self.tan_phi
@@ -143,8 +143,8 @@ class LiveGrid:
         Returns
         -------
         dict
-            ``sim_time_utc``, ``converged``, ``p_loss_kw``, ``p_grid_kw``, ``max_trafo_loading_percent``,
-            ``max_line_loading_percent``, ``vm_min_pu``, ``vm_max_pu``, ``inputs_missing``,
+            ``sim_time_utc``, ``converged``, ``p_loss_kw``, ``p_grid_kw``, ``trafo_loading_max_percent``,
+            ``line_loading_max_percent``, ``vm_min_pu``, ``vm_max_pu``, ``inputs_missing``,
             ``solve_ms``, ``buses`` (index -> name, vm_pu, x, y) and ``branches`` (id -> kind,
             from_bus, to_bus, loading_percent); NaN results are ``null``.
         """
@@ -163,8 +163,8 @@ class LiveGrid:
             "converged": converged,
             "p_loss_kw": _number(result["p_loss_kw"].values[0]),
             "p_grid_kw": _number(result["p_grid_kw"].values[0]),
-            "max_trafo_loading_percent": _max(loading[self._is_trafo]),
-            "max_line_loading_percent": _max(loading[~self._is_trafo]),
+            "trafo_loading_max_percent": _max(loading[self._is_trafo]),
+            "line_loading_max_percent": _max(loading[~self._is_trafo]),
             "vm_min_pu": _number(np.nanmin(vm_pu)) if np.isfinite(vm_pu).any() else None,
             "vm_max_pu": _number(np.nanmax(vm_pu)) if np.isfinite(vm_pu).any() else None,
             "inputs_missing": missing,
@@ -204,7 +204,7 @@ def prepare_worker(district: str | Path, site: Site | None, parent_pid: int) -> 
     return [b.id for b in loaded.district.buildings]
 
 
-def worker_step(sim_time_s: float, balance: Mapping[str, Mapping[str, Any]], *, pv_peak_kw: float) -> dict[str, Any]:
+def worker_step(sim_time_s: float, balance: Mapping[str, Mapping[str, Any]], *, p_peak_kw: float) -> dict[str, Any]:
     """One live step in the worker process: the power flow and the expected surplus.
 
     Returns
@@ -220,14 +220,14 @@ def worker_step(sim_time_s: float, balance: Mapping[str, Mapping[str, Any]], *, 
     forecast: tuple[float, ...] = ()
     index = math.nan
     district = balance.get(SUBSTATION, {})
-    if pv_peak_kw > 0 and math.isfinite(sim_time_s):
-        load_kw = sum(float(district.get(t) or 0.0) for t in ("load_kw", "heat_pump_kw", "ev_kw"))
-        pv_kw = district.get("pv_kw")
+    if p_peak_kw > 0 and math.isfinite(sim_time_s):
+        p_load_kw = sum(float(district.get(t) or 0.0) for t in ("p_load_kw", "p_heat_pump_kw", "p_ev_kw"))
+        p_pv_kw = district.get("p_pv_kw")
         forecast, index = expected_surplus_kw(
             pd.Timestamp(sim_time_s, unit="s"),
-            p_pv_kw=math.nan if pv_kw is None else float(pv_kw),
-            p_load_kw=load_kw,
-            pv_peak_kw=pv_peak_kw,
+            p_pv_kw=math.nan if p_pv_kw is None else float(p_pv_kw),
+            p_load_kw=p_load_kw,
+            p_peak_kw=p_peak_kw,
             hours=_FORECAST_HOURS,
         )
     return {

@@ -15,6 +15,7 @@ import pandas as pd
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboard.data import (
+    LOCAL_TZ,
     DashboardConfig,
     DataCache,
     grid_map_from_net,
@@ -101,7 +102,7 @@ def grid_view(source: str, step: int, config: DashboardConfig, cache: DataCache 
         info = (snapshot or {}).get("grid") or {}
         summary = (
             f"live {local_time(info.get('sim_time_utc'), '%d.%m.%Y %H:%M:%S')}: transformer "
-            f"{_pct(info.get('max_trafo_loading_percent'))}, max line {_pct(info.get('max_line_loading_percent'))}, "
+            f"{_pct(info.get('trafo_loading_max_percent'))}, max line {_pct(info.get('line_loading_max_percent'))}, "
             f"voltage {_pu(info.get('vm_min_pu'))} to {_pu(info.get('vm_max_pu'))}, losses {_kw(info.get('p_loss_kw'))}"
         )
         return {
@@ -126,7 +127,7 @@ def grid_view(source: str, step: int, config: DashboardConfig, cache: DataCache 
     trafo = loading[[b for b in loading.index if b.startswith("trafo")]]
     when = local_time(pd.Timestamp(ds["time"].values[step]))
     summary = (
-        f"scenario {source}, step {step} ({when}, Europe/Berlin): transformer {_pct(trafo.max())}, "
+        f"scenario {source}, step {step} ({when}, {LOCAL_TZ}): transformer {_pct(trafo.max())}, "
         f"max line {_pct(loading.drop(trafo.index).max())}, voltage {_pu(vm.min())} to {_pu(vm.max())}"
     )
     grid = grid_map_from_net(result.folder, cache=cache)

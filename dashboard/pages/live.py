@@ -12,7 +12,15 @@ from typing import Any, Final
 import pandas as pd
 from dash import Dash, Input, Output, dcc, html
 
-from dashboard.data import DashboardConfig, DataCache, StoreReadError, balance_history, load_snapshot, sim_time
+from dashboard.data import (
+    LOCAL_TZ,
+    DashboardConfig,
+    DataCache,
+    StoreReadError,
+    balance_history,
+    load_snapshot,
+    sim_time,
+)
 from dashboard.figures import empty_figure, flow_sankey, history_figure
 from dashboard.pages.common import current, format_frac, format_kw, local_time, refresh_ms, table, tile
 
@@ -78,7 +86,7 @@ def live_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
         history, unreadable = None, [html.Div(f"No history: {err}", className="alert bad")]
     status = (
         f"{snapshot.get('site', 'site')} · time {local_time(snapshot.get('sim_time_utc'), '%d.%m.%Y %H:%M:%S')}"
-        f" (Europe/Berlin) · snapshot written {local_time(snapshot.get('written_utc'), '%H:%M:%S')}"
+        f" ({LOCAL_TZ}) · snapshot written {local_time(snapshot.get('written_utc'), '%H:%M:%S')}"
     )
     return {
         "status": status,
@@ -101,10 +109,10 @@ def alerts(snapshot: dict[str, Any], *, now_wall: pd.Timestamp | None = None) ->
         shown = ", ".join(failing[:8]) + (f" and {len(failing) - 8} more" if len(failing) > 8 else "")
         found.append(("bad", f"{len(failing)} device(s) down: {shown}"))
     grid = snapshot.get("grid") or {}
-    trafo = _float(grid.get("max_trafo_loading_percent"))
+    trafo = _float(grid.get("trafo_loading_max_percent"))
     if trafo is not None and trafo > 100.0:
         found.append(("bad", f"transformer loaded {trafo:.0f} % (above 100 %)"))
-    line = _float(grid.get("max_line_loading_percent"))
+    line = _float(grid.get("line_loading_max_percent"))
     if line is not None and line > 100.0:
         found.append(("bad", f"a line is loaded {line:.0f} % (above 100 %)"))
     vmin, vmax = _float(grid.get("vm_min_pu")), _float(grid.get("vm_max_pu"))
@@ -145,11 +153,11 @@ def register_callbacks(app: Dash) -> None:
 
 def _tiles(snapshot: dict[str, Any], substation: dict[str, Any]) -> list[html.Div]:
     today = ((snapshot.get("kpis") or {}).get("today") or {}).get("substation") or {}
-    grid_kw = _float(substation.get("grid_kw"))
-    if grid_kw is None:
+    p_grid_kw = _float(substation.get("p_grid_kw"))
+    if p_grid_kw is None:
         exchange, note = "-", "unknown"
     else:
-        exchange, note = format_kw(abs(grid_kw)), "import from the grid" if grid_kw >= 0 else "export to the grid"
+        exchange, note = format_kw(abs(p_grid_kw)), "import from the grid" if p_grid_kw >= 0 else "export to the grid"
     controller = snapshot.get("controller") or {}
     signal = controller.get("signal")
     signal_note = (

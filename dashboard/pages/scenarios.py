@@ -16,6 +16,7 @@ from dashboard.data import DashboardConfig, DataCache, list_results, open_result
 from dashboard.figures import duration_figure, empty_figure, monthly_exchange, scenario_monthly_figure
 from dashboard.pages.common import current, table
 from scenarios.results import RESULT_NC
+from twin.core.vocabulary import STEP_H, kpi
 
 __all__ = ["DOWNLOADS", "KPI_ROWS", "NAME", "PATH", "comparison_view", "layout", "register_callbacks"]
 
@@ -27,25 +28,29 @@ DOWNLOADS: Final[dict[str, str]] = {
     "timeseries.csv": "substation time series (CSV)",
     "kpis.csv": "KPIs (CSV)",
 }
-#: KPI rows of the comparison: key in the KPI file, label with unit, scale, format.
-KPI_ROWS: Final[tuple[tuple[str, str, float, str], ...]] = (
-    ("energy_balance_kwh", "balance, all carriers [MWh/a]", 1e-3, ",.0f"),
-    ("electricity_balance_kwh", "balance, electricity [MWh/a]", 1e-3, ",.0f"),
-    ("import_kwh", "grid import [MWh/a]", 1e-3, ",.0f"),
-    ("export_kwh", "grid export [MWh/a]", 1e-3, ",.0f"),
-    ("fuel_kwh", "gas [MWh/a]", 1e-3, ",.0f"),
-    ("self_sufficiency_frac", "self-sufficiency [%]", 100.0, ".1f"),
-    ("self_consumption_frac", "self-consumption [%]", 100.0, ".1f"),
-    ("pv_kwp", "PV [kWp]", 1.0, ",.0f"),
-    ("peak_import_kw", "peak import [kW]", 1.0, ",.0f"),
-    ("peak_export_kw", "peak export [kW]", 1.0, ",.0f"),
-    ("trafo_loading_max_percent", "transformer max [%]", 1.0, ".0f"),
-    ("line_loading_max_percent", "line max [%]", 1.0, ".0f"),
-    ("vm_min_pu", "voltage min [p.u.]", 1.0, ".3f"),
-    ("vm_max_pu", "voltage max [p.u.]", 1.0, ".3f"),
-    ("outside_band_h", "hours outside +-10 % [h]", 1.0, ",.0f"),
-    ("co2_kg", "CO2 [t/a]", 1e-3, ",.0f"),
-    ("annual_cost_eur", "annual cost [EUR/a]", 1.0, ",.0f"),
+#: The KPIs the comparison shows, in order (labels, units and scales from the catalogue).
+_SHOWN_KPIS: Final[tuple[str, ...]] = (
+    "energy_balance_kwh",
+    "electricity_balance_kwh",
+    "import_kwh",
+    "export_kwh",
+    "fuel_kwh",
+    "self_sufficiency_frac",
+    "self_consumption_frac",
+    "pv_kwp",
+    "peak_import_kw",
+    "peak_export_kw",
+    "trafo_loading_max_percent",
+    "line_loading_max_percent",
+    "vm_min_pu",
+    "vm_max_pu",
+    "outside_band_h",
+    "co2_kg",
+    "annual_cost_eur",
+)
+#: KPI rows of the comparison, from the catalogue: key in kpis.json, label with unit, scale, format.
+KPI_ROWS: Final[tuple[tuple[str, str, float, str], ...]] = tuple(
+    (spec.name, spec.display_heading, spec.scale, spec.fmt) for spec in (kpi(name) for name in _SHOWN_KPIS)
 )
 
 
@@ -83,7 +88,7 @@ def comparison_view(names: list[str] | None, config: DashboardConfig, cache: Dat
         [label] + [_format(kpis[name].get(key), scale, fmt) for name in chosen] for key, label, scale, fmt in KPI_ROWS
     ]
     monthly, series = {}, {}
-    dt_h = 0.25
+    dt_h = STEP_H
     for name in chosen:
         if not results[name].has_dataset():
             continue

@@ -31,6 +31,7 @@ from dashboard.data import (
 )
 from dashboard.figures import empty_figure, monthly_figure, year_figure
 from dashboard.pages.common import current, tile
+from twin.core.vocabulary import STEP_H
 
 __all__ = ["BASELINE", "NAME", "PATH", "baseline_projection", "layout", "register_callbacks", "year_view"]
 
@@ -123,7 +124,7 @@ def baseline_projection(
 
     def build() -> pd.DataFrame:
         times = pd.DatetimeIndex(ds["time"].values).tz_localize("UTC")
-        dt_h = float(np.median(np.diff(times.asi8))) / 3.6e12 if times.size > 1 else 0.25
+        dt_h = float(np.median(np.diff(times.asi8))) / 3.6e12 if times.size > 1 else STEP_H
         import_kwh, export_kwh = step_energy(ds["p_grid_kw"].values, dt_h)
         fuel_total = float(result.kpis().get("fuel_kwh") or 0.0)
         fuel = np.full(times.size, fuel_total / max(times.size, 1))

@@ -26,8 +26,8 @@ def fake_snapshot(**changes: object) -> ControllerSnapshot:
         self_sufficiency_today_frac=0.875,
         p_surplus_forecast_kw=(70.0, 60.5, 40.0, 10.0, 0.0, 0.0),
         clear_sky_index=0.8125,
-        loading_trafo_max_percent=41.5,
-        loading_line_max_percent=38.25,
+        trafo_loading_max_percent=41.5,
+        line_loading_max_percent=38.25,
         vm_min_pu=0.985,
         vm_max_pu=1.0325,
         buildings=(

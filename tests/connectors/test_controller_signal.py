@@ -15,7 +15,7 @@ from connectors.controller_signal import (
     limit_14a_kw,
 )
 
-CALM = GridStress(loading_trafo_max_percent=40.0, loading_line_max_percent=30.0, vm_min_pu=0.98, vm_max_pu=1.03)
+CALM = GridStress(trafo_loading_max_percent=40.0, line_loading_max_percent=30.0, vm_min_pu=0.98, vm_max_pu=1.03)
 
 
 def run(machine: SignalMachine, steps: list[tuple[float, float, GridStress]]) -> list[SignalState]:
@@ -71,8 +71,8 @@ def test_signal_leaves_after_dwell_when_surplus_drops() -> None:
 @pytest.mark.parametrize(
     ("stress", "reason"),
     [
-        (GridStress(loading_trafo_max_percent=96.0, p_grid_kw=500.0), SignalReason.TRANSFORMER),
-        (GridStress(loading_line_max_percent=101.0, p_grid_kw=300.0), SignalReason.LINE),
+        (GridStress(trafo_loading_max_percent=96.0, p_grid_kw=500.0), SignalReason.TRANSFORMER),
+        (GridStress(line_loading_max_percent=101.0, p_grid_kw=300.0), SignalReason.LINE),
         (GridStress(vm_min_pu=0.92, p_grid_kw=100.0), SignalReason.UNDERVOLTAGE),
     ],
 )
@@ -89,7 +89,7 @@ def test_signal_import_stress_blocks_at_once(stress: GridStress, reason: SignalR
     "stress",
     [
         GridStress(vm_max_pu=1.085, p_grid_kw=-300.0),
-        GridStress(loading_trafo_max_percent=97.0, p_grid_kw=-600.0),
+        GridStress(trafo_loading_max_percent=97.0, p_grid_kw=-600.0),
     ],
 )
 def test_signal_export_stress_forces_on_after_dwell(stress: GridStress) -> None:
@@ -104,9 +104,9 @@ def test_signal_export_stress_forces_on_after_dwell(stress: GridStress) -> None:
 
 def test_signal_block_releases_only_below_leave_threshold() -> None:
     machine = SignalMachine()
-    hot = GridStress(loading_trafo_max_percent=96.0, p_grid_kw=500.0)
-    warm = GridStress(loading_trafo_max_percent=90.0, p_grid_kw=500.0)
-    cool = GridStress(loading_trafo_max_percent=80.0, p_grid_kw=500.0)
+    hot = GridStress(trafo_loading_max_percent=96.0, p_grid_kw=500.0)
+    warm = GridStress(trafo_loading_max_percent=90.0, p_grid_kw=500.0)
+    cool = GridStress(trafo_loading_max_percent=80.0, p_grid_kw=500.0)
     machine.update(0.0, p_surplus_kw=0.0, stress=hot)
     assert run(machine, [(1000, 0, warm), (2000, 0, warm)]) == [SignalState.BLOCK] * 2
     assert run(machine, [(2100, 0, cool)]) == [SignalState.NORMAL]

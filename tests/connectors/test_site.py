@@ -6,6 +6,7 @@ import pytest
 
 from connectors.site import Site, SiteDevice, dump_site, load_site
 from twin.core.errors import ConfigError
+from twin.core.vocabulary import DEFAULT_TIMEZONE
 
 GOOD = """\
 version: 1
@@ -26,6 +27,7 @@ def test_load_site_round_trip(tmp_path: Path) -> None:
     site = load_site(path)
     assert [d.id for d in site.devices] == ["substation", "b1/meter", "b1/pv0"]
     assert site.setting(site.devices[0], "interval_s") == 1.0
+    assert site.timezone == DEFAULT_TIMEZONE
     again = load_site(dump_site(site, tmp_path / "again.yaml"))
     assert again == site
 
@@ -42,6 +44,10 @@ def test_load_site_round_trip(tmp_path: Path) -> None:
         (GOOD.replace("id: b1/pv0", "id: b1/meter"), "duplicate device id 'b1/meter'"),
         (GOOD.replace("unit_id: 2, ", ""), "same host, port and unit id"),
         (GOOD.replace("speed: 60", "speed: -1"), "speed: Input should be greater than 0"),
+        (
+            GOOD.replace("speed: 60", "speed: 60\ntimezone: Mars/Olympus"),
+            "timezone: .*unknown time zone 'Mars/Olympus'",
+        ),
         (GOOD.replace("version: 1", "version: 2\ncolour: red"), "version: Input should be 1"),
     ],
 )

@@ -27,15 +27,15 @@ def test_live_balance_household_load_and_losses() -> None:
     ]
     balance = live_balance(records)
     assert list(balance) == ["a", "b", "substation"]
-    assert balance["a"].load_kw == pytest.approx(1.5)
-    assert balance["b"].load_kw == pytest.approx(1.0)
+    assert balance["a"].p_load_kw == pytest.approx(1.5)
+    assert balance["b"].p_load_kw == pytest.approx(1.0)
     district = balance["substation"]
-    assert district.buildings_kw == pytest.approx(3.5)
-    assert district.losses_kw == pytest.approx(0.4)
-    assert district.battery_kw == pytest.approx(10.5)
-    assert district.load_kw == pytest.approx(2.5)
-    assert district.as_dict()["grid_kw"] == pytest.approx(13.9)
-    assert "losses_kw" not in balance["a"].as_dict()
+    assert district.p_buildings_kw == pytest.approx(3.5)
+    assert district.p_loss_kw == pytest.approx(0.4)
+    assert district.p_battery_kw == pytest.approx(10.5)
+    assert district.p_load_kw == pytest.approx(2.5)
+    assert district.as_dict()["p_grid_kw"] == pytest.approx(13.9)
+    assert "p_loss_kw" not in balance["a"].as_dict()
 
 
 @pytest.mark.parametrize(("quality", "usable"), [(STALE, True), (MISSING, False), (INVALID, False)])
@@ -47,10 +47,10 @@ def test_live_balance_unusable_input_poisons_derived_values(quality: int, usable
     ]
     balance = live_balance(records)
     assert balance["a"].quality == quality and balance["substation"].quality == quality
-    assert (balance["a"].load_kw is not None) is usable
-    assert balance["substation"].losses_kw == pytest.approx(0.1)  # meters alone give the losses
+    assert (balance["a"].p_load_kw is not None) is usable
+    assert balance["substation"].p_loss_kw == pytest.approx(0.1)  # meters alone give the losses
 
 
 def test_live_balance_building_without_meter_has_no_load() -> None:
     balance = live_balance([_p("a/pv", "pv_inverter", "a", -1.0), _p("sub", "substation_meter", None, 0.0)])
-    assert balance["a"].load_kw is None and balance["substation"].buildings_kw is None
+    assert balance["a"].p_load_kw is None and balance["substation"].p_buildings_kw is None

@@ -30,21 +30,28 @@ BRANCHES = {"line 0": ("line", 1, 2), "line 1": ("line", 1, 3), "trafo 0": ("tra
 BUILDING_BUS = {"b1": 2, "b2": 3, "b3": 3}
 
 
-def snapshot(*, grid_kw: float = 12.5, trafo_percent: float = 40.0, vm_min_pu: float = 0.98) -> dict[str, Any]:
+def snapshot(*, p_grid_kw: float = 12.5, trafo_percent: float = 40.0, vm_min_pu: float = 0.98) -> dict[str, Any]:
     """A live snapshot as ``twin live`` writes it, with the ``grid`` and ``controller`` keys."""
     balance = {
-        b: {"grid_kw": 2.0 + i, "pv_kw": -1.0, "battery_kw": 0.5, "heat_pump_kw": 1.0, "ev_kw": 0.0, "load_kw": 1.5 + i}
+        b: {
+            "p_grid_kw": 2.0 + i,
+            "p_pv_kw": -1.0,
+            "p_battery_kw": 0.5,
+            "p_heat_pump_kw": 1.0,
+            "p_ev_kw": 0.0,
+            "p_load_kw": 1.5 + i,
+        }
         for i, b in enumerate(BUILDINGS)
     }
     balance["substation"] = {
-        "grid_kw": grid_kw,
-        "pv_kw": -8.0,
-        "battery_kw": 1.5,
-        "community_battery_kw": -2.0,
-        "heat_pump_kw": 3.0,
-        "ev_kw": 4.0,
-        "load_kw": 13.5,
-        "losses_kw": 0.5,
+        "p_grid_kw": p_grid_kw,
+        "p_pv_kw": -8.0,
+        "p_battery_kw": 1.5,
+        "p_community_battery_kw": -2.0,
+        "p_heat_pump_kw": 3.0,
+        "p_ev_kw": 4.0,
+        "p_load_kw": 13.5,
+        "p_loss_kw": 0.5,
         "quality": 0,
     }
     devices = {
@@ -70,7 +77,7 @@ def snapshot(*, grid_kw: float = 12.5, trafo_percent: float = 40.0, vm_min_pu: f
     }
     kpi = {"self_sufficiency_frac": 0.42, "self_consumption_frac": 0.87, "import_kwh": 50.0, "export_kwh": 5.0}
     return {
-        "version": 1,
+        "version": 2,
         "site": "sample site",
         "written_utc": pd.Timestamp.now(tz="UTC").isoformat(),
         "sim_time_utc": SIM_TIME.isoformat(),
@@ -87,8 +94,8 @@ def snapshot(*, grid_kw: float = 12.5, trafo_percent: float = 40.0, vm_min_pu: f
             "sim_time_utc": SIM_TIME.isoformat(),
             "converged": True,
             "p_loss_kw": 0.5,
-            "max_trafo_loading_percent": trafo_percent,
-            "max_line_loading_percent": 30.0,
+            "trafo_loading_max_percent": trafo_percent,
+            "line_loading_max_percent": 30.0,
             "vm_min_pu": vm_min_pu,
             "vm_max_pu": 1.02,
             "buses": {str(i): {"name": n, "vm_pu": 1.0 - 0.01 * i, "x": x, "y": y} for i, (n, x, y) in BUSES.items()},
@@ -129,19 +136,19 @@ def write_store(store: Path, snap: dict[str, Any] | None = None) -> Path:
         values[f"flow:{boundary}/load_kwh"] = np.full(n, 3.0)
         values[f"flow:{boundary}/generation_kwh"] = np.full(n, 1.5)
         values[f"flow:{boundary}/fuel_kwh"] = np.full(n, 1.0)
-        values[f"balance:{boundary}/grid_kw"] = np.full(n, 6.0)
-        values[f"balance:{boundary}/pv_kw"] = -np.linspace(0, 5, n)
-        values[f"balance:{boundary}/load_kw"] = np.full(n, 8.0)
+        values[f"balance:{boundary}/p_grid_kw"] = np.full(n, 6.0)
+        values[f"balance:{boundary}/p_pv_kw"] = -np.linspace(0, 5, n)
+        values[f"balance:{boundary}/p_load_kw"] = np.full(n, 8.0)
     MeanTable(store, "15min", writable=True).append(t_s, values)
     minutes = pd.date_range(SIM_TIME - pd.Timedelta(hours=2), SIM_TIME, freq="1min", inclusive="left")
     m_s = (minutes.asi8 // 10**9).astype(np.int64)
     MeanTable(store, "1min", writable=True).append(
         m_s,
         {
-            "balance:substation/grid_kw": np.full(m_s.size, 5.0),
-            "balance:substation/pv_kw": np.full(m_s.size, -4.0),
-            "balance:substation/load_kw": np.full(m_s.size, 9.0),
-            "balance:substation/battery_kw": np.where(np.arange(m_s.size) % 2, 1.0, -1.0),
+            "balance:substation/p_grid_kw": np.full(m_s.size, 5.0),
+            "balance:substation/p_pv_kw": np.full(m_s.size, -4.0),
+            "balance:substation/p_load_kw": np.full(m_s.size, 9.0),
+            "balance:substation/p_battery_kw": np.where(np.arange(m_s.size) % 2, 1.0, -1.0),
         },
     )
     return store

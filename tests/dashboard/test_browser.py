@@ -117,7 +117,7 @@ def test_live_page_updates_without_reload(served: tuple[str, Path], tab: Page) -
     _shot(tab, "live")
     tab.evaluate("window.__no_reload = 1")
     try:
-        write_json_atomic(store / "snapshot.json", snapshot(grid_kw=-33.3, trafo_percent=111.0))
+        write_json_atomic(store / "snapshot.json", snapshot(p_grid_kw=-33.3, trafo_percent=111.0))
         expect(tiles).to_contain_text("33.3 kW")
         expect(tiles).to_contain_text("export to the grid")
         expect(tab.locator("#live-alerts")).to_contain_text("transformer loaded 111 %")

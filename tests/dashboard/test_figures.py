@@ -36,7 +36,7 @@ def test_flow_sankey_sources_equal_sinks_for_a_closed_balance() -> None:
 
 
 def test_flow_sankey_export_is_a_sink() -> None:
-    balance = {**snapshot()["balance"]["substation"], "grid_kw": -5.0}
+    balance = {**snapshot()["balance"]["substation"], "p_grid_kw": -5.0}
     labels = flow_sankey(balance).data[0].node.label
     assert "grid export 5.0 kW" in labels and not any(label.startswith("grid import") for label in labels)
 
@@ -51,10 +51,10 @@ def test_history_figure_local_time_stacks_and_grid_line() -> None:
     index = pd.date_range("2025-06-03T08:00Z", periods=4, freq="15min")
     frame = pd.DataFrame(
         {
-            "grid_kw": [1.0, 2, 3, 4],
-            "pv_kw": [-1.0, -2, -1, 0],
-            "load_kw": [2.0, 4, 4, 4],
-            "battery_kw": [1, -1, 1, -1],
+            "p_grid_kw": [1.0, 2, 3, 4],
+            "p_pv_kw": [-1.0, -2, -1, 0],
+            "p_load_kw": [2.0, 4, 4, 4],
+            "p_battery_kw": [1, -1, 1, -1],
         },
         index=index,
     )
@@ -67,7 +67,7 @@ def test_history_figure_local_time_stacks_and_grid_line() -> None:
 
 def test_history_figure_thins_long_series() -> None:
     index = pd.date_range("2025-01-01", periods=10 * MAX_POINTS, freq="1min", tz="UTC")
-    fig = history_figure(pd.DataFrame({"load_kw": np.ones(index.size)}, index=index))
+    fig = history_figure(pd.DataFrame({"p_load_kw": np.ones(index.size)}, index=index))
     assert len(fig.data[0].y) <= MAX_POINTS
 
 

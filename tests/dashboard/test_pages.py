@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -171,6 +172,23 @@ def test_daily_flows_read_only_new_rows_and_keep_first_values(config: DashboardC
 def test_history_reads_the_last_rows_or_everything(config: DashboardConfig) -> None:
     end = pd.Timestamp("2025-06-03T10:00Z")
     recent = balance_history(config.store_dir, "substation", end)
-    assert len(recent) == 24 and recent["grid_kw"].eq(5.0).all()  # 2 h of 1-minute rows at 5 minutes
+    assert len(recent) == 24 and recent["p_grid_kw"].eq(5.0).all()  # 2 h of 1-minute rows at 5 minutes
     old = balance_history(config.store_dir, "b1", end, hours=60)  # 15-minute table: reads all rows
     assert old.index[0] == pd.Timestamp("2025-05-31T22:00Z")
+
+
+def test_history_reads_balance_terms_under_their_earlier_names(tmp_path: Path) -> None:
+    end = pd.Timestamp("2025-06-03T10:00Z")
+    minutes = pd.date_range(end - pd.Timedelta(hours=2), end, freq="1min", inclusive="left")
+    m_s = (minutes.asi8 // 10**9).astype(np.int64)
+    table = MeanTable(tmp_path, "1min", writable=True)
+    half = m_s.size // 2
+    table.append(
+        m_s[:half],
+        {"balance:substation/grid_kw": np.full(half, 5.0), "balance:substation/losses_kw": np.full(half, 1.0)},
+    )
+    table.append(m_s[half:], {"balance:substation/p_grid_kw": np.full(m_s.size - half, 7.0)})
+    history = balance_history(tmp_path, "substation", end)
+    assert "grid_kw" not in history and "losses_kw" not in history
+    assert history["p_grid_kw"].tolist() == [5.0] * 12 + [7.0] * 12
+    assert history["p_loss_kw"].iloc[:12].eq(1.0).all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,12 +17,13 @@ OK, MISSING, ESTIMATED = (QUALITY_FLAGS[name] for name in ("ok", "missing", "est
 JUNE_1_S = 1_748_736_000  # 2025-06-01T00:00:00Z = 02:00 in Berlin
 
 
-def _site() -> Site:
+def _site(**settings: Any) -> Site:
     return Site(
+        **settings,
         devices=[
             {"id": "b01/meter", "kind": "building_meter", "building": "b01", "port": 1502, "map": "sunspec_meter"},
             {"id": "sub/meter", "kind": "substation_meter", "port": 1503, "map": "sunspec_meter_substation"},
-        ]
+        ],
     )
 
 
@@ -38,10 +40,10 @@ def test_quarter_flows_start_from_the_years_reading_then_spread_a_gap(tmp_path: 
                 "b01/meter/energy_import_kwh": np.array([1100.0, np.nan, 1101.5]),
                 "b01/meter/energy_export_kwh": np.array([5.0, np.nan, 6.0]),
                 "sub/meter/energy_import_kwh": np.array([50.0, 51.0, 52.0]),
-                "balance:b01/load_kw": np.array([1.0, 3.0, np.nan]),
-                "balance:b01/heat_pump_kw": np.array([1.0, 1.0, 1.0]),
-                "balance:b01/ev_kw": np.array([0.0, 0.0, 0.0]),
-                "balance:b01/pv_kw": np.array([-1.0, -2.0, -3.0]),
+                "balance:b01/p_load_kw": np.array([1.0, 3.0, np.nan]),
+                "balance:b01/p_heat_pump_kw": np.array([1.0, 1.0, 1.0]),
+                "balance:b01/p_ev_kw": np.array([0.0, 0.0, 0.0]),
+                "balance:b01/p_pv_kw": np.array([-1.0, -2.0, -3.0]),
             }
             batch = twin.flows.compute(times, values, read_json(tmp_path / "readings.json"))
         finally:
@@ -73,3 +75,17 @@ def test_today_starts_at_midnight_in_berlin(tmp_path: Path) -> None:
     today, year = twin.kpis["today"]["substation"], twin.kpis["year"]["substation"]
     assert today["import_kwh"] == pytest.approx(2.0) and today["quarters"] == 2  # 00:00 and the open 00:15
     assert year["import_kwh"] == pytest.approx(5.0)
+
+
+def test_today_starts_at_midnight_in_the_sites_time_zone(tmp_path: Path) -> None:
+    with StoreLock(tmp_path, "test"):
+        twin = LiveTwin(_site(timezone="UTC"), tmp_path, kpi_every_s=0.0)
+        try:
+            # quarters of 2025-05-31 22:00Z (yesterday in UTC) and 2025-06-01 00:00Z (today)
+            for start, imported in ((JUNE_1_S - 7200, 3.0), (JUNE_1_S, 2.0)):
+                twin._set_flows(start, {"flow:substation/import_kwh": imported}, {})
+            twin._update_kpis(JUNE_1_S + 900.0, {}, balance_kw={})
+        finally:
+            twin.close()
+    today = twin.kpis["today"]["substation"]
+    assert today["import_kwh"] == pytest.approx(2.0) and today["quarters"] == 2  # 00:00 and the open 00:15

@@ -42,21 +42,28 @@ def _site(*, battery: bool = True) -> Site:
     return Site(devices=tuple(devices))
 
 
-def _snapshot(grid_kw: float = -60.0, quality: int = 0) -> dict[str, Any]:
-    district = {"grid_kw": grid_kw, "pv_kw": -80.0, "load_kw": 15.0, "heat_pump_kw": 3.0, "ev_kw": 2.0}
+def _snapshot(p_grid_kw: float = -60.0, quality: int = 0) -> dict[str, Any]:
+    district = {"p_grid_kw": p_grid_kw, "p_pv_kw": -80.0, "p_load_kw": 15.0, "p_heat_pump_kw": 3.0, "p_ev_kw": 2.0}
     return {
         "sim_time_s": SIM_S,
         "balance": {
             "sfh1": {
-                "grid_kw": -2.0,
-                "pv_kw": -5.0,
-                "battery_kw": 1.0,
-                "heat_pump_kw": 0.0,
-                "ev_kw": 0.0,
+                "p_grid_kw": -2.0,
+                "p_pv_kw": -5.0,
+                "p_battery_kw": 1.0,
+                "p_heat_pump_kw": 0.0,
+                "p_ev_kw": 0.0,
                 "quality": 0,
             },
-            "mfh1": {"grid_kw": 4.0, "pv_kw": 0.0, "battery_kw": 0.0, "heat_pump_kw": 0.0, "ev_kw": 0.0, "quality": 3},
-            "substation": {**district, "battery_kw": 1.0, "community_battery_kw": 5.0, "quality": quality},
+            "mfh1": {
+                "p_grid_kw": 4.0,
+                "p_pv_kw": 0.0,
+                "p_battery_kw": 0.0,
+                "p_heat_pump_kw": 0.0,
+                "p_ev_kw": 0.0,
+                "quality": 3,
+            },
+            "substation": {**district, "p_battery_kw": 1.0, "p_community_battery_kw": 5.0, "quality": quality},
         },
         "devices": {
             "sfh1/battery": {"values": {"soc_frac": 0.25}},
@@ -97,7 +104,7 @@ def test_provider_maps_the_live_state() -> None:
     assert mfh1.quality is Quality.INVALID and sfh1.quality is Quality.OK
     assert sfh1.soc_battery_frac == 0.25 and sfh1.p_meter_kw == -2.0
     assert math.isnan(sfh1.energy_balance_year_kwh)  # export unknown
-    assert link.battery_limits_kw == (-50.0, 50.0) and link.pv_peak_kw == 8.0
+    assert link.battery_limits_kw == (-50.0, 50.0) and link.p_peak_kw == 8.0
     assert link.provide() is snap  # unchanged state: the same snapshot, no work
 
 
@@ -156,10 +163,10 @@ def test_live_grid_bus_powers(tmp_path: Path) -> None:
     loaded = load_district(path)
     grid = LiveGrid(loaded, None)
     balance: dict[str, dict[str, Any]] = {
-        "sfh3": {"grid_kw": 4.0},
-        "sfh4": {"grid_kw": -6.0},
-        "sfh5": {"grid_kw": None},
-        "substation": {"community_battery_kw": 10.0},
+        "sfh3": {"p_grid_kw": 4.0},
+        "sfh4": {"p_grid_kw": -6.0},
+        "sfh5": {"p_grid_kw": None},
+        "substation": {"p_community_battery_kw": 10.0},
     }
     p_kw, q_kvar, missing = grid.bus_powers(balance)
     position = {bus: i for i, bus in enumerate(grid.bus_index)}

@@ -145,12 +145,12 @@ def test_reads_match_the_snapshot(running: Running) -> None:
             district = snap["balance"]["substation"]
             grid = snap["grid"]
             expected = {
-                "p_grid_kw": district["grid_kw"],
-                "p_pv_kw": district["pv_kw"],
-                "p_battery_kw": district["battery_kw"],
-                "p_surplus_kw": max(-district["grid_kw"], 0.0),
+                "p_grid_kw": district["p_grid_kw"],
+                "p_pv_kw": district["p_pv_kw"],
+                "p_battery_kw": district["p_battery_kw"],
+                "p_surplus_kw": max(-district["p_grid_kw"], 0.0),
                 "vm_min_pu": grid["vm_min_pu"],
-                "loading_trafo_max_percent": grid["max_trafo_loading_percent"],
+                "loading_trafo_max_percent": grid["trafo_loading_max_percent"],
             }
             got = {name: _float(client, CMAP.district_point(name).offset) for name in expected}
             mismatch = {
@@ -231,7 +231,7 @@ def test_snapshot_has_the_grid_and_the_controller(running: Running) -> None:
     # meter carries the losses of the field's own power flow)
     running.wait(
         "the power flow's exchange at the substation meter's",
-        lambda s: abs(s["grid"]["p_grid_kw"] - s["balance"]["substation"]["grid_kw"]) < 1.0,
+        lambda s: abs(s["grid"]["p_grid_kw"] - s["balance"]["substation"]["p_grid_kw"]) < 1.0,
     )
     controller = snap["controller"]
     assert controller["signal"] in {"block", "normal", "recommended_on", "forced_on"}

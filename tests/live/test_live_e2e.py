@@ -87,9 +87,9 @@ def test_twin_live_end_to_end(
         assert snap["clock"] == "field"
         # building meters add up to the substation within the simulated losses
         district = snap["balance"]["substation"]
-        assert district["grid_kw"] - district["buildings_kw"] == pytest.approx(LOSSES_KW, abs=0.05)
+        assert district["p_grid_kw"] - district["p_buildings_kw"] == pytest.approx(LOSSES_KW, abs=0.05)
         for building, household in field.household_kw.items():
-            assert snap["balance"][building]["load_kw"] == pytest.approx(household, abs=0.05)
+            assert snap["balance"][building]["p_load_kw"] == pytest.approx(household, abs=0.05)
         assert snap["store"]["15min"] >= 3, "no quarter-hours stored"
         today = snap["kpis"]["today"]["substation"]
         assert today["import_kwh"] > 0 and today["load_kwh"] > 0

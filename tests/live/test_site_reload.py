@@ -77,7 +77,7 @@ async def test_field_on_new_ports_is_polled_again_after_the_site_file_changes(
             "every device ok at the new ports",
             lambda: (
                 (s := read_snapshot(store)).get("devices_ok") == total
-                and s["balance"]["substation"]["grid_kw"] == 66.0
+                and s["balance"]["substation"]["p_grid_kw"] == 66.0
                 and s
             ),
             task=task,

@@ -96,7 +96,7 @@ async def test_failed_store_writes_are_kept_retried_and_reported(server_loop: Se
             running.field.devices["substation/meter"].set_quantities({"p_meter_kw": 77.0})
             await wait_for(
                 "the new substation power in the snapshot",
-                lambda: read_snapshot(store).get("balance", {}).get("substation", {}).get("grid_kw") == 77.0,
+                lambda: read_snapshot(store).get("balance", {}).get("substation", {}).get("p_grid_kw") == 77.0,
                 task=task,
             )
             assert read_table(store, "1min")["time"].size <= before + 1  # nothing committed meanwhile

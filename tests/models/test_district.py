@@ -69,7 +69,7 @@ def small_district(grid_file: Path) -> dict[str, Any]:
                     {"area_m2": 60, "tilt_deg": 35, "azimuth_deg": 0},
                 ],
                 "heating": {"system": "gas_boiler"},
-                "pv": [{"p_peak_kwp": 6.0, "roof": 0}],
+                "pv": [{"p_peak_kw": 6.0, "roof": 0}],
             },
             {
                 "id": "shop",
@@ -167,6 +167,13 @@ def test_custom_district_with_pandapower_json(tmp_path: Path, small_net_file: Pa
     assert summary.n_households == 1
     assert summary.pv_today_kwp == 6.0
     assert summary.n_heat_pumps == 1
+
+
+def test_pv_peak_under_its_earlier_name(tmp_path: Path, small_net_file: Path) -> None:
+    document = small_district(small_net_file)
+    document["buildings"][0]["pv"] = [{"p_peak_kwp": 6.0, "roof": 0}]
+    loaded = load_district(write_district(tmp_path, small_net_file, document))
+    assert loaded.district.buildings[0].pv[0].p_peak_kw == 6.0
 
 
 def test_schema_is_frozen(tmp_path: Path, small_net_file: Path) -> None:

@@ -174,3 +174,22 @@ def test_meter_time_is_utc_interval_start(year: DistrictProfiles) -> None:
     index = pd.DatetimeIndex(year.assets["time"].values)
     assert index[0] == pd.Timestamp("2025-01-01 00:00")
     assert index[-1] == pd.Timestamp("2025-12-31 23:45")
+
+
+def test_profiles_follow_the_districts_time_zone(district: District, inputs: Any) -> None:
+    location = district.location.model_copy(update={"timezone": "Europe/London"})
+    london = district.model_copy(update={"location": location})
+    shifted = prepare_inputs(london, year=2025)
+    berlin_load = inputs.load_shapes.to_numpy()
+    london_load = shifted.load_shapes.to_numpy()
+    assert not np.allclose(london_load, berlin_load)
+    # the same wall-clock profile, an hour (four steps) later in UTC
+    assert min(np.corrcoef(london_load[4:, i], berlin_load[:-4, i])[0, 1] for i in range(berlin_load.shape[1])) > 0.99
+    options = ProfileOptions(year=2025, seed=3, start="2025-01-15", end="2025-01-16")
+    day_london = district_profiles(london, shifted, options)
+    day_berlin = district_profiles(district, inputs, options)
+    assert not np.allclose(day_london.assets["p_fuel_kw"].values, day_berlin.assets["p_fuel_kw"].values)
+    ev = [a for a in day_berlin.assets["asset"].values.tolist() if str(a).endswith("/ev0")]
+    assert ev and not np.allclose(
+        day_london.assets["p_kw"].sel(asset=ev).values, day_berlin.assets["p_kw"].sel(asset=ev).values
+    )

@@ -57,7 +57,7 @@ def test_pv_power_kw_clips_at_inverter_rating(try2010_weather: pd.DataFrame) -> 
 @pytest.mark.parametrize(
     ("tilt", "azimuth", "peak", "match"),
     [
-        ([30], [180], [-1.0], "peak_power_kw must be >= 0"),
+        ([30], [180], [-1.0], "p_peak_kw must be >= 0"),
         ([95], [180], [1.0], "tilt must be in"),
         ([30, 20], [180], [1.0], "one value per system"),
     ],

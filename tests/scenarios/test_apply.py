@@ -31,8 +31,8 @@ def test_apply_changes_heat_pumps_share_is_seeded_and_nested(shared: SharedInput
 def test_apply_changes_pv_sized_from_roofs(shared: SharedInputs) -> None:
     district = shared.loaded.district
     applied = apply_changes(district, _scenario({"pv": {"share_frac": 1.0, "min_kwp": 0.0}}))
-    today = sum(s.p_peak_kwp for b in district.buildings for s in b.pv)
-    total = sum(s.p_peak_kwp for b in applied.district.buildings for s in b.pv)
+    today = sum(s.p_peak_kw for b in district.buildings for s in b.pv)
+    total = sum(s.p_peak_kw for b in applied.district.buildings for s in b.pv)
     potential = sum(pv_potential_kwp(b.roofs) for b in district.buildings)
     assert total == pytest.approx(today + applied.pv_added_kwp, abs=0.1)
     # new systems fill the faces that carry no PV today; existing systems keep their size
@@ -53,7 +53,7 @@ def test_apply_changes_batteries_evs_and_grid(shared: SharedInputs) -> None:
     )
     applied = apply_changes(district, scenario)
     school = next(b for b in applied.district.buildings if b.id == "school")
-    assert school.batteries[0].capacity_kwh == pytest.approx(2.0 * sum(s.p_peak_kwp for s in school.pv))
+    assert school.batteries[0].capacity_kwh == pytest.approx(2.0 * sum(s.p_peak_kw for s in school.pv))
     assert applied.evs_added == 5
     assert sum(len(b.evs) for b in applied.district.buildings) == sum(len(b.evs) for b in district.buildings) + 5
     changes = grid_changes(scenario)

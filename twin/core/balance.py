@@ -14,19 +14,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from twin.core.schema import QUALITY_FLAGS, SUBSTATION
+from twin.core.schema import SUBSTATION
+from twin.core.vocabulary import BALANCE_TERMS, QUALITY_FLAGS, SUBSTATION_TERMS
 
 __all__ = ["BALANCE_TERMS", "BoundaryBalance", "MeteredPower", "live_balance"]
 
-#: The terms of a balance, each a power [kW]: grid exchange (import-positive) and the assets'
-#: load-positive powers (PV and battery discharge < 0).
-BALANCE_TERMS: Final[tuple[str, ...]] = ("grid_kw", "pv_kw", "battery_kw", "heat_pump_kw", "ev_kw", "load_kw")
-
 _TERM_OF_KIND: Final[dict[str, str]] = {
-    "pv_inverter": "pv_kw",
-    "battery": "battery_kw",
-    "heat_pump_meter": "heat_pump_kw",
-    "ev_charger_meter": "ev_kw",
+    "pv_inverter": "p_pv_kw",
+    "battery": "p_battery_kw",
+    "heat_pump_meter": "p_heat_pump_kw",
+    "ev_charger_meter": "p_ev_kw",
 }
 _USABLE: Final[int] = QUALITY_FLAGS["stale"]
 
@@ -61,23 +58,23 @@ class BoundaryBalance:
     """The balance at one boundary (a building or the district); powers in kW, quality flags."""
 
     boundary: str
-    grid_kw: float | None = None
-    pv_kw: float | None = 0.0
-    battery_kw: float | None = 0.0
-    heat_pump_kw: float | None = 0.0
-    ev_kw: float | None = 0.0
-    load_kw: float | None = None
+    p_grid_kw: float | None = None
+    p_pv_kw: float | None = 0.0
+    p_battery_kw: float | None = 0.0
+    p_heat_pump_kw: float | None = 0.0
+    p_ev_kw: float | None = 0.0
+    p_load_kw: float | None = None
     quality: int = QUALITY_FLAGS["ok"]
-    buildings_kw: float | None = None
-    community_battery_kw: float | None = None
-    losses_kw: float | None = None
+    p_buildings_kw: float | None = None
+    p_community_battery_kw: float | None = None
+    p_loss_kw: float | None = None
 
     def as_dict(self) -> dict[str, float | int | str | None]:
         """The balance as a JSON-ready mapping."""
         out: dict[str, float | int | str | None] = {"boundary": self.boundary}
-        for name in (*BALANCE_TERMS, "buildings_kw", "community_battery_kw", "losses_kw"):
+        for name in (*BALANCE_TERMS, *SUBSTATION_TERMS):
             value = getattr(self, name)
-            if self.boundary != SUBSTATION and name in ("buildings_kw", "community_battery_kw", "losses_kw"):
+            if self.boundary != SUBSTATION and name in SUBSTATION_TERMS:
                 continue
             out[name] = value
         out["quality"] = self.quality
@@ -95,52 +92,52 @@ def live_balance(devices: Iterable[MeteredPower]) -> dict[str, BoundaryBalance]:
     Returns
     -------
     dict of str to BoundaryBalance
-        Building id -> balance (``load_kw`` = meter - PV - battery - heat pumps - EVs), and
-        ``"substation"`` -> the district: ``grid_kw`` at the substation meter,
-        ``buildings_kw`` the sum of the building meters, ``losses_kw`` = grid - buildings -
-        community battery, and the sums of the buildings' terms (``battery_kw`` includes the
+        Building id -> balance (``p_load_kw`` = meter - PV - battery - heat pumps - EVs), and
+        ``"substation"`` -> the district: ``p_grid_kw`` at the substation meter,
+        ``p_buildings_kw`` the sum of the building meters, ``p_loss_kw`` = grid - buildings -
+        community battery, and the sums of the buildings' terms (``p_battery_kw`` includes the
         community battery).
     """
     records = list(devices)
     buildings: dict[str, BoundaryBalance] = {}
-    district = BoundaryBalance(SUBSTATION, buildings_kw=0.0, community_battery_kw=None)
+    district = BoundaryBalance(SUBSTATION, p_buildings_kw=0.0, p_community_battery_kw=None)
     for record in records:
         if record.building is not None and record.kind in (*_TERM_OF_KIND, "building_meter"):
             buildings.setdefault(record.building, BoundaryBalance(record.building))
     for record in records:
         if record.kind == "substation_meter":
-            district.grid_kw, district.quality = _combine(district.grid_kw, record, district.quality, start=True)
+            district.p_grid_kw, district.quality = _combine(district.p_grid_kw, record, district.quality, start=True)
         elif record.kind == "community_battery":
-            district.community_battery_kw, district.quality = _combine(
-                district.community_battery_kw, record, district.quality, start=True
+            district.p_community_battery_kw, district.quality = _combine(
+                district.p_community_battery_kw, record, district.quality, start=True
             )
         elif record.building in buildings:
             balance = buildings[record.building]
             if record.kind == "building_meter":
-                balance.grid_kw, balance.quality = _combine(balance.grid_kw, record, balance.quality, start=True)
+                balance.p_grid_kw, balance.quality = _combine(balance.p_grid_kw, record, balance.quality, start=True)
             elif record.kind in _TERM_OF_KIND:
                 term = _TERM_OF_KIND[record.kind]
                 value, balance.quality = _combine(getattr(balance, term), record, balance.quality)
                 setattr(balance, term, value)
     for balance in buildings.values():
-        balance.load_kw = _minus(
-            balance.grid_kw, balance.pv_kw, balance.battery_kw, balance.heat_pump_kw, balance.ev_kw
+        balance.p_load_kw = _minus(
+            balance.p_grid_kw, balance.p_pv_kw, balance.p_battery_kw, balance.p_heat_pump_kw, balance.p_ev_kw
         )
     _district_sums(district, list(buildings.values()))
     return {**dict(sorted(buildings.items())), SUBSTATION: district}
 
 
 def _district_sums(district: BoundaryBalance, buildings: list[BoundaryBalance]) -> None:
-    for term in ("pv_kw", "battery_kw", "heat_pump_kw", "ev_kw", "load_kw"):
+    for term in ("p_pv_kw", "p_battery_kw", "p_heat_pump_kw", "p_ev_kw", "p_load_kw"):
         values = [getattr(balance, term) for balance in buildings]
         setattr(district, term, None if any(v is None for v in values) else float(sum(values)))
-    meters = [balance.grid_kw for balance in buildings]
-    district.buildings_kw = None if any(v is None for v in meters) else float(sum(v for v in meters if v is not None))
+    meters = [balance.p_grid_kw for balance in buildings]
+    district.p_buildings_kw = None if any(v is None for v in meters) else float(sum(v for v in meters if v is not None))
     for balance in buildings:
         district.quality = max(district.quality, balance.quality)
-    if district.community_battery_kw is not None and district.battery_kw is not None:
-        district.battery_kw += district.community_battery_kw
-    district.losses_kw = _minus(district.grid_kw, district.buildings_kw, district.community_battery_kw or 0.0)
+    if district.p_community_battery_kw is not None and district.p_battery_kw is not None:
+        district.p_battery_kw += district.p_community_battery_kw
+    district.p_loss_kw = _minus(district.p_grid_kw, district.p_buildings_kw, district.p_community_battery_kw or 0.0)
 
 
 def _combine(

@@ -29,6 +29,7 @@ import xarray as xr
 
 from twin.core.errors import ConfigError, TwinWarning
 from twin.core.schema import SUBSTATION, step_hours, validate_assets
+from twin.core.vocabulary import FLOW_TERMS, LOAD_KINDS
 
 __all__ = [
     "GEG_2024",
@@ -42,9 +43,6 @@ __all__ = [
     "flows_from_power",
     "grid_kpis",
 ]
-
-#: Asset kinds whose consumption counts as E_load.
-LOAD_KINDS: Final[tuple[str, ...]] = ("load", "heat_pump", "ev")
 
 
 @dataclass(frozen=True)
@@ -403,7 +401,7 @@ def curtail_feed_in(p_kw: xr.DataArray, limit_kw: float | xr.DataArray) -> tuple
     return p_limited.assign_attrs(units="kW"), (p_limited - p).assign_attrs(units="kW")
 
 
-_FLOW_NAMES: Final[tuple[str, ...]] = ("import_kwh", "export_kwh", "load_kwh", "generation_kwh", "fuel_kwh")
+_FLOW_NAMES: Final[tuple[str, ...]] = FLOW_TERMS
 
 _KPI_UNITS: Final[dict[str, str]] = {
     **dict.fromkeys(_FLOW_NAMES, "kW h"),

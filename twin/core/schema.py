@@ -32,6 +32,7 @@ import xarray as xr
 
 from twin.core.errors import ConfigError
 from twin.core.units import check_units, unit_for
+from twin.core.vocabulary import ASSET_KINDS, QUALITY_FLAGS, AssetKind
 
 __all__ = [
     "ASSET_KINDS",
@@ -53,16 +54,10 @@ __all__ = [
     "validate_meters",
 ]
 
-AssetKind = Literal["pv", "load", "heat_pump", "ev", "battery", "gas_boiler"]
 Source = Literal["measured", "simulated", "scenario"]
 
-#: The kinds of asset, in the order summaries list them.
-ASSET_KINDS: Final[tuple[str, ...]] = ("pv", "load", "heat_pump", "ev", "battery", "gas_boiler")
 #: Where a dataset's numbers come from (the ``source`` attribute).
 SOURCES: Final[tuple[str, ...]] = ("measured", "simulated", "scenario")
-#: Quality flag meanings and their int8 values (CF ``flag_values``). ``estimated``: not measured for
-#: this interval but derived (the energy a counter gained over a gap, spread over the gap's quarters).
-QUALITY_FLAGS: Final[dict[str, int]] = {"ok": 0, "stale": 1, "missing": 2, "invalid": 3, "estimated": 4}
 #: The boundary name of the district's grid connection.
 SUBSTATION: Final[str] = "substation"
 #: How time is written to NetCDF and Zarr.

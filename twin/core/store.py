@@ -73,6 +73,7 @@ from twin.core.store_record import (
     verify_table,
     void_mask,
 )
+from twin.core.vocabulary import STEP_S
 
 __all__ = [
     "COMMIT_FORMAT",
@@ -98,7 +99,7 @@ __all__ = [
 ]
 
 #: Table name -> resolution. [s]
-TABLES: Final[dict[str, int]] = {"1min": 60, "15min": 900}
+TABLES: Final[dict[str, int]] = {"1min": 60, "15min": STEP_S}
 #: Rows per inner time chunk (new tables shard them: :mod:`twin.core.store_layout`).
 TIME_CHUNK: Final[int] = 96
 _MISSING: Final[int] = QUALITY_FLAGS["missing"]

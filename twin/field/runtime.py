@@ -203,7 +203,9 @@ class Field:
         self.servers.publish(self.values.values())
         self.servers.serve()
         self.site = self.servers.site(
-            name=f"{district.name} (simulated field)", start_utc=self.start_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+            name=f"{district.name} (simulated field)",
+            start_utc=self.start_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            timezone=district.location.timezone,
         )
         logger.info(
             "field of %s: %d devices on %d ports ready in %.1f s (start %s, speed %g)",

@@ -145,7 +145,7 @@ class FieldServers:
             finally:
                 loop.stop()
 
-    def site(self, *, name: str, start_utc: str) -> Site:
+    def site(self, *, name: str, start_utc: str, timezone: str) -> Site:
         """The site file's description of the served devices and the clock."""
         assert self._clock_server is not None, "serve() comes first"
         devices = []
@@ -171,6 +171,7 @@ class FieldServers:
             name=name,
             start_utc=start_utc,
             speed=self.speed,
+            timezone=timezone,
             clock=FieldClock(host=self._clock_server.host, port=self._clock_server.port),
             devices=tuple(devices),
         )

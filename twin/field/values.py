@@ -36,6 +36,7 @@ from models.district import LoadedDistrict
 from models.grid import run_power_flow
 from models.powerflow import PowerFlowOptions
 from models.profiles import ProfileOptions, district_profiles, prepare_inputs
+from twin.core.vocabulary import STEP_S
 from twin.field.layout import COMMUNITY, COMMUNITY_BATTERY_ID, GRID, AssetFuel, AssetPower, DeviceSpec, Source
 
 __all__ = [
@@ -53,8 +54,6 @@ logger = logging.getLogger(__name__)
 BASE_READING_KWH: Final[float] = 1.0
 #: Phase-to-neutral voltage at 1 p.u. of a 400 V grid. [V]
 V_PHASE_NOMINAL_V: Final[float] = 400.0 / 3.0**0.5
-#: Profile step. [s]
-STEP_S: Final[int] = 900
 #: Rows of the value table integrated at once when the counters start. [1]
 _CHUNK_STEPS: Final[int] = 4096
 
