@@ -108,14 +108,14 @@ def test_pv_inverters_from_the_file_every_third_speaks_701(laid: Laid) -> None:
     assert inverters == [f"{bid}/pv{n}" for bid, n, _ in systems]
     for count, (bid, n, pv) in enumerate(systems):
         spec = laid.devices[f"{bid}/pv{n}"]
-        assert spec.p_peak_kw == pv["p_peak_kwp"]
+        assert spec.p_peak_kw == pv["p_peak_kw"]
         assert _assets(spec) == [f"{bid}/pv{n}"]
         model = "701" if count % 3 == 2 else "103"
         assert spec.map_name == ("sunspec_inverter_701" if model == "701" else "sunspec_inverter")
         assert spec.static["1.SN"] == f"PV-{count + 1:05d}"
         # int16 W at scale factor 0 ends at 32.7 kW
-        assert (f"{model}.W_SF" in spec.static) == (pv["p_peak_kwp"] > 30.0)
-    assert any(pv["p_peak_kwp"] > 30.0 for _, _, pv in systems)
+        assert (f"{model}.W_SF" in spec.static) == (pv["p_peak_kw"] > 30.0)
+    assert any(pv["p_peak_kw"] > 30.0 for _, _, pv in systems)
 
 
 def test_home_batteries_from_the_file_every_second_speaks_701(laid: Laid) -> None:
