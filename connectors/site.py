@@ -41,13 +41,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Final, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from twin.core.errors import ConfigError
-from twin.core.vocabulary import DEFAULT_TIMEZONE, DEVICE_KINDS, DeviceKind
+from twin.core.vocabulary import DEFAULT_TIMEZONE, DEVICE_KINDS, DeviceKind, check_timezone
 from twin.core.yaml_files import read_yaml, validation_error
 
 __all__ = [
@@ -138,11 +137,7 @@ class Site(_Record):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as err:
-            raise ValueError(f"unknown time zone {value!r} (allowed: an IANA name such as {DEFAULT_TIMEZONE})") from err
-        return value
+        return check_timezone(value)
 
     @model_validator(mode="after")
     def _unique(self) -> Site:

@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.grid_source import load_pandapower_json, load_simbench_net
 from twin.core.errors import ConfigError
-from twin.core.vocabulary import DEFAULT_TIMEZONE
+from twin.core.vocabulary import DEFAULT_TIMEZONE, check_timezone
 from twin.core.yaml_files import YamlLimitError, parse_yaml, short_repr
 
 __all__ = [
@@ -92,11 +91,7 @@ class Location(_Record):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as err:
-            raise ValueError(f"unknown time zone {value!r} (allowed: an IANA name such as {DEFAULT_TIMEZONE})") from err
-        return value
+        return check_timezone(value)
 
 
 class GridSource(_Record):

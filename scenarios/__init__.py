@@ -11,8 +11,9 @@ that module imports): :mod:`scenarios.config` (scenario and sweep files),
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
+
+from twin.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from scenarios.config import Scenario, Sweep, builtin_scenarios, load_scenario, load_sweep
@@ -57,14 +58,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'scenarios' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports("scenarios", _EXPORTS, globals())

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
     "ASSET_KINDS",
@@ -35,6 +36,7 @@ __all__ = [
     "DeviceKind",
     "KpiSpec",
     "Quality",
+    "check_timezone",
     "kpi",
 ]
 
@@ -52,6 +54,15 @@ STEPS_PER_DAY: Final[int] = 86_400 // STEP_S
 #: The IANA time zone of the quarter, used where no district file names one (local days and
 #: years of KPIs, BDEW profiles, the dashboard's display). The store keeps UTC.
 DEFAULT_TIMEZONE: Final[str] = "Europe/Berlin"
+
+
+def check_timezone(value: str) -> str:
+    """Return ``value`` if it names an IANA time zone; raise :class:`ValueError` naming the allowed values."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(f"unknown time zone {value!r} (allowed: an IANA name such as {DEFAULT_TIMEZONE})") from err
+    return value
 
 
 class Quality(IntEnum):
