@@ -89,30 +89,8 @@ def create_app(
     server = app.server
     server.config[CONFIG_KEY] = config
     server.config[CACHE_KEY] = DataCache()
-    for order, page in enumerate(pages.PAGES):
-        dash.register_page(
-            page.__name__,
-            path=page.PATH,
-            name=page.NAME,
-            title=f"{page.NAME} - {TITLE}",
-            layout=page.layout,
-            order=order,
-        )
-        page.register_callbacks(app)
-    app.layout = html.Div(
-        [
-            html.Header(
-                [
-                    html.Span(TITLE, className="brand"),
-                    html.Nav(
-                        [dcc.Link(page.NAME, href=page.PATH, id=f"nav-{page.NAME.lower()}") for page in pages.PAGES]
-                    ),
-                    html.Span(f"times in {LOCAL_TZ}", className="note"),
-                ]
-            ),
-            html.Main(dash.page_container),
-        ]
-    )
+    _register_pages(app)
+    app.layout = _layout()
     server.add_url_rule("/healthz", "healthz", lambda: _healthz(config))
     server.add_url_rule("/download/<name>/<file>", "download", lambda name, file: _download(config, name, file))
     # Dash registers the bundles it may serve while it renders the index page: a gunicorn
@@ -128,6 +106,38 @@ def create_app(
         public_routes=list(PUBLIC_ROUTES),
     )
     return app
+
+
+def _register_pages(app: Dash) -> None:
+    """Register every page of :data:`dashboard.pages.PAGES` and its callbacks, in menu order."""
+    for order, page in enumerate(pages.PAGES):
+        dash.register_page(
+            page.__name__,
+            path=page.PATH,
+            name=page.NAME,
+            title=f"{page.NAME} - {TITLE}",
+            layout=page.layout,
+            order=order,
+        )
+        page.register_callbacks(app)
+
+
+def _layout() -> html.Div:
+    """The frame around every page: header with the menu, and the page container."""
+    return html.Div(
+        [
+            html.Header(
+                [
+                    html.Span(TITLE, className="brand"),
+                    html.Nav(
+                        [dcc.Link(page.NAME, href=page.PATH, id=f"nav-{page.NAME.lower()}") for page in pages.PAGES]
+                    ),
+                    html.Span(f"times in {LOCAL_TZ}", className="note"),
+                ]
+            ),
+            html.Main(dash.page_container),
+        ]
+    )
 
 
 def _healthz(config: DashboardConfig) -> Response:

@@ -69,13 +69,7 @@ def import_meter_data(files: list[str | Path], store_dir: str | Path, *, site_fi
                 for flow in ("import_kwh", "export_kwh")
             }
         )
-        existing = table.read(channels=touched)
-        have: dict[str, set[int]] = {}
-        stored_times = existing["time"].values.astype("datetime64[s]").astype(np.int64)
-        for index, channel in enumerate(str(c) for c in existing["channel"].values):
-            finite = np.isfinite(existing["value"].values[:, index])
-            have[channel] = set(stored_times[finite].tolist())
-        del existing, stored_times
+        have = _stored_times(table, touched)
         new: dict[int, dict[str, float]] = {}
         skipped = 0
         for record in data.records:
@@ -93,16 +87,7 @@ def import_meter_data(files: list[str | Path], store_dir: str | Path, *, site_fi
                     skipped += 1
                     continue
                 new.setdefault(record.time_s, {})[channel] = value
-        times = sorted(new)
-        channels = sorted({c for row in new.values() for c in row})
-        width = len(set(table.channels) | set(channels))
-        block_rows = max(TIME_CHUNK, APPEND_BLOCK_BYTES // (_BYTES_PER_CELL * max(width, 1)) // TIME_CHUNK * TIME_CHUNK)
-        for start in range(0, len(times), block_rows):
-            block = times[start : start + block_rows]
-            table.append(
-                np.asarray(block, dtype=np.int64),
-                {c: np.array([new[t].get(c, np.nan) for t in block]) for c in channels},
-            )
+        times = _append_in_blocks(table, new)
         write_json_atomic(store / READINGS_FILE, readings)
     gaps = sum(data.gaps().values())
     n_readings = sum(1 for r in data.records if r.kind == "reading")
@@ -111,6 +96,35 @@ def import_meter_data(files: list[str | Path], store_dir: str | Path, *, site_fi
         f"{skipped} value(s) already in the store kept, {data.duplicates} duplicate row(s) dropped, "
         f"{gaps} quarter-hour(s) missing in the files, {n_readings} reading(s)"
     )
+
+
+def _stored_times(table: MeanTable, channels: list[str]) -> dict[str, set[int]]:
+    """The quarter-hours (epoch seconds) with a finite value, per channel of ``channels``."""
+    existing = table.read(channels=channels)
+    have: dict[str, set[int]] = {}
+    stored_times = existing["time"].values.astype("datetime64[s]").astype(np.int64)
+    for index, channel in enumerate(str(c) for c in existing["channel"].values):
+        finite = np.isfinite(existing["value"].values[:, index])
+        have[channel] = set(stored_times[finite].tolist())
+    return have
+
+
+def _append_in_blocks(table: MeanTable, new: dict[int, dict[str, float]]) -> list[int]:
+    """Append the rows ``new`` (time -> channel -> value) in blocks; return the sorted times.
+
+    A block holds at most :data:`APPEND_BLOCK_BYTES` of cells over the table's channels.
+    """
+    times = sorted(new)
+    channels = sorted({c for row in new.values() for c in row})
+    width = len(set(table.channels) | set(channels))
+    block_rows = max(TIME_CHUNK, APPEND_BLOCK_BYTES // (_BYTES_PER_CELL * max(width, 1)) // TIME_CHUNK * TIME_CHUNK)
+    for start in range(0, len(times), block_rows):
+        block = times[start : start + block_rows]
+        table.append(
+            np.asarray(block, dtype=np.int64),
+            {c: np.array([new[t].get(c, np.nan) for t in block]) for c in channels},
+        )
+    return times
 
 
 def site_meters(site: Site) -> dict[str, str]:
