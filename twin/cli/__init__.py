@@ -1,0 +1,42 @@
+"""The ``twin`` command: the user interface of the district twin.
+
+A thin layer over the packages: it parses arguments, configures logging (the
+only place that does), and turns the project's errors into one-line messages
+and exit codes: 0 success, 2 bad input (:class:`~twin.core.errors.ConfigError`),
+1 internal error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+# importing the command modules registers their commands on ``app``
+from twin.cli import district, scenario, services, store  # noqa: F401
+from twin.cli.common import _fail, app
+from twin.cli.common import _without_frame_dumps as _without_frame_dumps
+from twin.core.errors import TwinError
+
+__all__ = ["app", "main"]
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Run the ``twin`` command and exit with its code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; default ``sys.argv[1:]``.
+    """
+    try:
+        app(args=argv, prog_name="twin")
+    except TwinError as err:
+        _fail(f"twin: {err}", err.exit_code)
+    except KeyboardInterrupt:
+        _fail("twin: interrupted", 130)
+    except Exception as err:
+        if os.environ.get("TWIN_DEBUG"):
+            raise
+        _fail(f"twin: internal error: {type(err).__name__}: {err} (set TWIN_DEBUG=1 for the traceback)", 1)
+    sys.exit(0)

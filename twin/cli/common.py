@@ -1,0 +1,68 @@
+"""The ``twin`` command's typer application, its sub-command groups and shared helpers."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DATA_ROOT = Path("data")
+
+app = typer.Typer(
+    name="twin",
+    help="Digital twin of the Zukunftsquartier Beucha: live data, planning scenarios, dashboard.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+district_app = typer.Typer(help="The district: buildings, households, assets and grid.", no_args_is_help=True)
+scenario_app = typer.Typer(help="Planning scenarios: list, check, run, sweep, compare.", no_args_is_help=True)
+app.add_typer(district_app, name="district")
+app.add_typer(scenario_app, name="scenario")
+store_app = typer.Typer(
+    help="The state store: check and repair its tables, export periods, drop old 1-minute rows.", no_args_is_help=True
+)
+app.add_typer(store_app, name="store")
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    data_root: Annotated[
+        Path,
+        typer.Option(envvar="TWIN_DATA_ROOT", help="Root folder of all data the twin writes."),
+    ] = DEFAULT_DATA_ROOT,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")] = 0,
+) -> None:
+    """Digital twin of the Zukunftsquartier Beucha."""
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)  # libraries such as distributed set their own loggers to INFO
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if verbose < 2:
+        handler.addFilter(_without_frame_dumps)
+    logging.basicConfig(level=level, handlers=[handler])
+    ctx.obj = {"data_root": data_root}
+
+
+def _without_frame_dumps(record: logging.LogRecord) -> bool:
+    """Cut the hex dump of the last Modbus frames that pymodbus appends to its errors (kept at -vv)."""
+    if record.name.startswith("pymodbus") and isinstance(record.msg, str) and "\n>>>>>" in record.msg:
+        record.msg = record.msg.split("\n>>>>>", 1)[0]
+    return True
+
+
+def _join(counts: dict[str, int]) -> str:
+    """``{"SFH": 62, "TH": 18}`` -> ``"SFH 62 · TH 18"``."""
+    return " · ".join(f"{key} {value}" for key, value in counts.items())
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(message, file=sys.stderr)
+    sys.exit(code)

@@ -1,0 +1,201 @@
+"""``twin scenario``: list, check, run, sweep and compare planning scenarios."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from twin.cli.common import scenario_app
+from twin.core.errors import ConfigError
+
+
+@scenario_app.command("list")
+def scenario_list() -> None:
+    """List the built-in scenarios and sweeps."""
+    from scenarios.config import builtin_scenarios
+
+    console = Console(highlight=False, soft_wrap=True)
+    for name, description in builtin_scenarios().items():
+        console.print(f"{name:<20} {description}")
+
+
+@scenario_app.command("check")
+def scenario_check(
+    files: Annotated[list[str], typer.Argument(help="Scenario or sweep files (or built-in names).")],
+) -> None:
+    """Validate scenario and sweep files and their district files without running them (exit 2 on the first bad one)."""
+    from scenarios.config import check_districts
+
+    for file in files:
+        scenarios = _load_scenarios([file])
+        check_districts(scenarios, file=file)
+        print(f"{file}: ok ({len(scenarios)} scenario{'s' if len(scenarios) != 1 else ''})")
+
+
+@scenario_app.command("run")
+def scenario_run(
+    ctx: typer.Context,
+    scenarios: Annotated[list[str], typer.Argument(help="Built-in names, scenario files or sweep files.")],
+    out: Annotated[Path | None, typer.Option(help="Results folder; default <data root>/scenarios.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Local Dask worker processes (0: run in this process). Default: in this process for one "
+            "scenario, else one worker per core."
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Address of a dask.distributed scheduler; --out must be shared storage.")
+    ] = None,
+    level: Annotated[str | None, typer.Option(help="Output level of the result dataset: kpis, grid or full.")] = None,
+) -> None:
+    """Run scenarios: profiles, dispatch, power flow, KPIs, result files and reports."""
+    loaded = _load_scenarios(scenarios)
+    _run(ctx, loaded, out=out, workers=workers, scheduler=scheduler, level=level)
+
+
+@scenario_app.command("sweep")
+def scenario_sweep(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="Sweep file or built-in sweep name.")],
+    out: Annotated[Path | None, typer.Option(help="Results folder; default <data root>/scenarios.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Local Dask worker processes (0: in this process).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Address of a dask.distributed scheduler.")] = None,
+    level: Annotated[str | None, typer.Option(help="Output level of the result dataset: kpis, grid or full.")] = None,
+) -> None:
+    """Run a sweep of scenarios on Dask and print their KPIs side by side."""
+    loaded = _load_scenarios([file])
+    _run(ctx, loaded, out=out, workers=workers, scheduler=scheduler, level=level)
+
+
+@scenario_app.command("compare")
+def scenario_compare(
+    dirs: Annotated[list[Path], typer.Argument(help="Scenario result folders (each with its KPI file).")],
+    html: Annotated[Path | None, typer.Option(help="Also write the comparison as a self-contained HTML page.")] = None,
+) -> None:
+    """Compare scenario results side by side."""
+    from rich.table import Table
+
+    from scenarios.report import compare_table, write_compare_html
+    from scenarios.results import KPIS_JSON, is_result_folder
+
+    for folder in dirs:
+        if not is_result_folder(folder):
+            raise ConfigError(f"no {KPIS_JSON} in this folder", file=str(folder), allowed="a scenario result folder")
+    table = compare_table(dirs)
+    _print_table(table, Table)
+    if html is not None:
+        write_compare_html(table, html)
+        print(f"wrote {html}", file=sys.stderr)
+
+
+def _load_scenarios(names: list[str]) -> list[Any]:
+    """Scenarios of built-in names, scenario files and sweep files, in order."""
+    from scenarios.config import is_sweep_file, load_scenario, load_sweep, scenario_source
+
+    out = []
+    for name in names:
+        path = scenario_source(name)
+        if is_sweep_file(path):
+            out.extend(load_sweep(name)[1])
+        else:
+            out.append(load_scenario(name))
+    seen: set[str] = set()
+    for scenario in out:
+        if scenario.name in seen:
+            from twin.core.errors import ConfigError
+
+            raise ConfigError(f"two scenarios are named {scenario.name!r}", field="name", allowed="unique names")
+        seen.add(scenario.name)
+    return out
+
+
+def _run(
+    ctx: typer.Context,
+    scenarios: list[Any],
+    *,
+    out: Path | None,
+    workers: int | None,
+    scheduler: str | None,
+    level: str | None,
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from scenarios.config import OUTPUT_LEVELS
+    from scenarios.parallel import run_scenarios
+
+    if level is not None:
+        if level not in OUTPUT_LEVELS:
+            raise ConfigError(f"{level!r} is not an output level", field="--level", allowed=", ".join(OUTPUT_LEVELS))
+        scenarios = [s.model_copy(update={"output": level}) for s in scenarios]
+    if workers is not None and scheduler is not None:
+        raise ConfigError("give --workers or --scheduler, not both", field="--workers")
+    if workers is not None and workers < 0:
+        raise ConfigError("must be >= 0", field="--workers")
+    if workers is None and scheduler is None and len(scenarios) == 1:
+        workers = 0
+    out_dir = out if out is not None else Path(ctx.obj["data_root"]) / "scenarios"
+    failed: list[str] = []
+    with Progress(
+        TextColumn("{task.description:<40}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"{len(scenarios)} scenario(s)", total=len(scenarios))
+
+        def advance(kpis: dict[str, Any] | None, error: str | None) -> None:
+            name = (kpis or {}).get("scenario", "")
+            if error:
+                failed.append(f"{name}: {error}")
+            progress.update(task, advance=1, description=f"done: {name}")
+
+        results = run_scenarios(scenarios, out_dir, workers=workers, scheduler=scheduler, progress=advance)
+    import pandas as pd
+
+    from twin.core.vocabulary import kpi
+
+    shown = [
+        kpi(name)
+        for name in (
+            "energy_balance_kwh",
+            "electricity_balance_kwh",
+            "self_sufficiency_frac",
+            "pv_kwp",
+            "trafo_loading_max_percent",
+            "vm_max_pu",
+            "annual_cost_eur",
+        )
+    ]
+    rows = {
+        k["scenario"]: {
+            **{spec.short_heading: (k.get(spec.name) or 0.0) * spec.scale for spec in shown},
+            "changes": k.get("description", "").split(": ", 1)[-1] if "-" in k["scenario"] else "",
+        }
+        for k in results
+        if "error" not in k
+    }
+    _print_table(pd.DataFrame(rows).T, Table, first="scenario")
+    print(f"results in {out_dir}", file=sys.stderr)
+    if failed:
+        raise ConfigError(f"{len(failed)} scenario(s) failed, first: {failed[0]}")
+
+
+def _print_table(table: Any, table_class: Any, *, first: str = "KPI") -> None:
+    from rich.markup import escape
+
+    from scenarios.report import format_value
+
+    rich_table = table_class(first, *[escape(str(c)) for c in table.columns])
+    for label, row in table.iterrows():
+        rich_table.add_row(escape(str(label)), *[escape(format_value(v)) for v in row.tolist()])
+    # tables take the width they need (rich does not stretch them); never squeeze their headers
+    console = Console()
+    Console(width=max(console.width, 240)).print(rich_table)

@@ -1,0 +1,310 @@
+"""The long-running commands: ``twin demo``, ``field``, ``live``, ``dashboard``; ``registers`` and ``certs``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from twin.cli.common import _join, app
+from twin.core.errors import ConfigError, TwinError
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    district: Annotated[str, typer.Option(help="Built-in district name or district file.")] = "beucha",
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 60.0,
+    host: Annotated[str, typer.Option(help="Interface every server binds.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Dashboard port.")] = 8050,
+    controller_port: Annotated[int, typer.Option(help="Controller Modbus TCP port (read-only).")] = 1502,
+    controller_tls_port: Annotated[int, typer.Option(help="Controller Modbus/TCP Security port (writers).")] = 1802,
+    baseline: Annotated[
+        bool, typer.Option("--baseline/--no-baseline", help="Run the baseline scenario if its result is missing.")
+    ] = True,
+) -> None:
+    """Simulated field + live twin + controller server + dashboard, in one command."""
+    from twin.demo import DemoOptions, check_ports, run_demo
+
+    options = DemoOptions(
+        data_root=Path(ctx.obj["data_root"]),
+        district=district,
+        speed=speed,
+        host=host,
+        dashboard_port=port,
+        controller_port=controller_port,
+        controller_tls_port=controller_tls_port,
+        run_baseline=baseline,
+    )
+    check_ports(options)
+    raise typer.Exit(run_demo(options))
+
+
+@app.command()
+def field(
+    site: Annotated[Path, typer.Option("--site", help="Site file to write (devices, ports, maps, clock).")],
+    district: Annotated[str, typer.Option(help="Built-in district name or district file.")] = "beucha",
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second (> 0, <= 10000).")] = 1.0,
+    start: Annotated[
+        str | None, typer.Option(help="Simulated start, ISO 8601 (UTC unless it says otherwise); default now.")
+    ] = None,
+    faults: Annotated[Path | None, typer.Option(help="Fault plan (YAML) to play while the field runs.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of load variation and EV mobility.")] = 0,
+    weather: Annotated[Path | None, typer.Option(help="Weather file; default DWD TRY2010 region 4.")] = None,
+    host: Annotated[str, typer.Option(help="Interface every device server binds.")] = "127.0.0.1",
+) -> None:
+    """The simulated field: the district's devices as Modbus TCP servers.
+
+    Computes the year of the simulated start with the scenarios' models, serves every
+    device on its own port (household meters behind one gateway port per building) and
+    writes the site file. Runs until Ctrl-C or SIGTERM.
+    """
+    import signal
+    import threading
+
+    from models.district import load_district
+    from twin.field import Field, FieldOptions, load_fault_plan
+    from twin.field.runtime import parse_start_utc
+
+    plan = load_fault_plan(faults) if faults is not None else None
+    options = FieldOptions(
+        speed=speed, start_utc=parse_start_utc(start), seed=seed, weather=weather, host=host, fault_plan=plan
+    )
+    loaded = load_district(district)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sim = Field(loaded, options)
+    try:
+        described = sim.start_background()
+        sim.write_site(site)
+        kinds: dict[str, int] = {}
+        for device in described.devices:
+            kinds[device.kind] = kinds.get(device.kind, 0) + 1
+        print(
+            f"twin field: {len(described.devices)} devices of {loaded.district.name} on {host} "
+            f"({_join(kinds)}); site file {site}; start {described.start_utc}, speed {speed:g}; Ctrl-C stops",
+            file=sys.stderr,
+        )
+        while not stop.wait(0.5) and not sim.wait(0):
+            pass
+    finally:
+        sim.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@app.command()
+def live(
+    ctx: typer.Context,
+    site: Annotated[Path, typer.Option("--site", help="Site file (written by 'twin field' or by hand).")],
+    store: Annotated[Path, typer.Option("--store", help="State store folder (this command is its only writer).")],
+    status_every_s: Annotated[float, typer.Option("--status-every", help="Seconds between status lines.")] = 5.0,
+    district: Annotated[
+        str, typer.Option(help="Built-in district name or district file: the grid of the live power flow.")
+    ] = "beucha",
+    grid_every_s: Annotated[
+        float, typer.Option("--grid-every", help="Seconds (wall) between two live power flows.")
+    ] = 5.0,
+    controllers: Annotated[
+        bool, typer.Option("--controllers/--no-controllers", help="Serve building controllers (Modbus TCP and TLS).")
+    ] = True,
+    controller_host: Annotated[str, typer.Option("--controller-host", help="Interface of both listeners.")] = (
+        "127.0.0.1"
+    ),
+    controller_port: Annotated[
+        int, typer.Option("--controller-port", help="Plain Modbus TCP port, read-only (0: any free port).")
+    ] = 1502,
+    controller_tls_port: Annotated[
+        int, typer.Option("--controller-tls-port", help="Modbus/TCP Security port for writers (0: any free port).")
+    ] = 1802,
+    certs: Annotated[
+        Path | None,
+        typer.Option(
+            "--certs",
+            help="Folder with server.pem, server.key, writer-ca.pem (default DATA_ROOT/certs; test "
+            "certificates are made there if missing).",
+        ),
+    ] = None,
+    keep_1min_days: Annotated[
+        float,
+        typer.Option("--keep-1min-days", help="Days of 1-minute means to keep (0: all); 15-minute means stay."),
+    ] = 400.0,
+) -> None:
+    """The live twin: poll devices, derive the balance and KPIs, keep the state store (Ctrl-C stops).
+
+    Also solves the district's power flow on the latest state every few seconds and serves building
+    controllers: plain Modbus TCP (read-only) and Modbus/TCP Security (writers with a certificate of
+    the writer CA).
+    """
+    import asyncio
+
+    from twin.live import run_live
+    from twin.live_controllers import ControllerOptions
+
+    if not 0 < grid_every_s <= 3600:
+        raise ConfigError(f"must be > 0 and <= 3600, got {grid_every_s:g}", field="--grid-every")
+    if not 0 <= keep_1min_days <= 36_500:
+        raise ConfigError(f"must be 0 (keep all) to 36500 days, got {keep_1min_days:g}", field="--keep-1min-days")
+    for name, port in (("--controller-port", controller_port), ("--controller-tls-port", controller_tls_port)):
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"must be 0..65535, got {port}", field=name)
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        # pymodbus warns at every failed connect; the status line names failing devices instead
+        logging.getLogger("pymodbus").setLevel(logging.ERROR)
+    # every accepted controller write is logged with the client certificate's name
+    logging.getLogger("twin.live_controllers").setLevel(logging.INFO)
+    options = (
+        ControllerOptions(
+            host=controller_host,
+            port=controller_port,
+            tls_port=controller_tls_port,
+            certs_dir=certs or ctx.obj["data_root"] / "certs",
+        )
+        if controllers
+        else None
+    )
+
+    def status(line: str) -> None:
+        print(line, flush=True)
+
+    twin = asyncio.run(
+        run_live(
+            site,
+            store,
+            status=status,
+            status_every_s=status_every_s,
+            district=district,
+            grid_every_s=grid_every_s,
+            controllers=options,
+            keep_1min_days=keep_1min_days or None,
+        )
+    )
+    unwritten = ", ".join(f"{rows} {name}" for name, rows in twin.store.pending_rows().items() if rows)
+    if unwritten:
+        raise TwinError(f"{store}: stopped with {unwritten} row(s) the store did not take ({twin.store.error})")
+    print(f"twin live: stopped; snapshot and {twin.flushes} flush(es) in {store}", flush=True)
+
+
+@app.command()
+def dashboard(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8050,
+    store: Annotated[
+        Path | None, typer.Option("--store", help="State store of 'twin live' (default: DATA_ROOT/live).")
+    ] = None,
+    results: Annotated[
+        Path | None, typer.Option("--results", help="Scenario results folder (default: DATA_ROOT/scenarios).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="gunicorn worker processes.")] = 2,
+    threads: Annotated[int, typer.Option(help="Threads per worker.")] = 4,
+    certfile: Annotated[
+        Path | None, typer.Option("--certfile", help="PEM certificate (chain) of HTTPS; needs --keyfile.")
+    ] = None,
+    keyfile: Annotated[Path | None, typer.Option("--keyfile", help="PEM private key of --certfile.")] = None,
+) -> None:
+    """The dashboard for energy managers (login from TWIN_DASHBOARD_USER/_PASSWORD or DATA_ROOT/dashboard-users.json).
+
+    Served by gunicorn; /healthz is public, every other route needs the login.
+    With --certfile and --keyfile it serves HTTPS only.
+    """
+    from gunicorn.app.base import BaseApplication
+
+    from dashboard import create_app
+
+    if not 0 < port < 65536:
+        raise ConfigError(f"port {port} is out of range", field="--port", allowed="1-65535")
+    tls = _dashboard_tls(certfile, keyfile)
+    data_root = ctx.obj["data_root"]
+    server = create_app(data_root, store_dir=store, results_dir=results).server
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self) -> None:
+            settings = {
+                "bind": f"{host}:{port}",
+                "workers": workers,
+                "threads": threads,
+                "accesslog": None,
+                "control_socket_disable": True,  # gunicorn's control socket is a shared file in $HOME
+                **tls,
+            }
+            for key, value in settings.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return server
+
+    scheme = "https" if tls else "http"
+    print(
+        f"twin dashboard: {scheme}://{host}:{port}/ (data root {data_root}); Ctrl-C stops", file=sys.stderr, flush=True
+    )
+    _Gunicorn().run()
+
+
+def _dashboard_tls(certfile: Path | None, keyfile: Path | None) -> dict[str, str]:
+    """The TLS settings of gunicorn, after loading the pair once (exit 2 on a missing or bad file)."""
+    import ssl
+
+    if certfile is None and keyfile is None:
+        return {}
+    if certfile is None or keyfile is None:
+        raise ConfigError(
+            "--certfile and --keyfile go together", field="--certfile" if certfile is None else "--keyfile"
+        )
+    for option, path in (("--certfile", certfile), ("--keyfile", keyfile)):
+        if not path.is_file():
+            raise ConfigError("no such file", file=str(path), field=option)
+    try:
+        # an encrypted key would make gunicorn ask on the terminal: refuse it here instead
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile, password=lambda: b"")
+    except (ssl.SSLError, OSError, ValueError) as err:
+        raise ConfigError(
+            f"not a PEM certificate and its private key: {err}", file=f"{certfile}, {keyfile}", field="--certfile"
+        ) from err
+    return {"certfile": str(certfile), "keyfile": str(keyfile)}
+
+
+@app.command()
+def registers(
+    format: Annotated[str, typer.Option("--format", help="table, markdown, csv or json.")] = "table",
+    map_file: Annotated[Path | None, typer.Option("--map", help="Another controller map file.")] = None,
+) -> None:
+    """The controller register map: addresses, types, units, access and meaning."""
+    from connectors.controller_map import MAP_FORMATS, format_map, load_controller_map
+
+    if format not in MAP_FORMATS:
+        raise ConfigError(f"unknown format {format!r}", field="--format", allowed=", ".join(MAP_FORMATS))
+    sys.stdout.write(format_map(load_controller_map(map_file), format))  # type: ignore[arg-type]
+
+
+@app.command()
+def certs(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the PEM files (default: DATA_ROOT/certs).")
+    ] = None,
+    days: Annotated[int, typer.Option(help="Validity of the certificates. [days]")] = 825,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files.")] = False,
+) -> None:
+    """A test CA and certificates for Modbus/TCP Security (controller writers)."""
+    from connectors.certs import make_test_certs
+
+    folder = out or ctx.obj["data_root"] / "certs"
+    files = make_test_certs(folder, days=days, overwrite=overwrite)
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(f"test certificates in {folder} (ECDSA P-256, {days} days):")
+    for label, path in (
+        ("quarter writer CA (the server trusts it)", files.writer_ca),
+        ("server certificate, 127.0.0.1/localhost", files.server_cert),
+        ("server key", files.server_key),
+        ("writer client certificate", files.writer_cert),
+        ("writer client key", files.writer_key),
+        ("other CA (not trusted)", files.other_ca),
+        ("client certificate of the other CA", files.other_cert),
+        ("its key", files.other_key),
+    ):
+        console.print(f"  {path.name:<18} {label}")
