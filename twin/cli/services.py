@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from twin.cli.common import _join, app
 from twin.core.errors import ConfigError, TwinError
+
+if TYPE_CHECKING:
+    from twin.live import LiveTwin
 
 
 @app.command()
@@ -145,18 +148,12 @@ def live(
     from twin.live import run_live
     from twin.live_controllers import ControllerOptions
 
-    if not 0 < grid_every_s <= 3600:
-        raise ConfigError(f"must be > 0 and <= 3600, got {grid_every_s:g}", field="--grid-every")
-    if not 0 <= keep_1min_days <= 36_500:
-        raise ConfigError(f"must be 0 (keep all) to 36500 days, got {keep_1min_days:g}", field="--keep-1min-days")
-    for name, port in (("--controller-port", controller_port), ("--controller-tls-port", controller_tls_port)):
-        if not 0 <= port <= 65535:
-            raise ConfigError(f"must be 0..65535, got {port}", field=name)
-    if not logging.getLogger().isEnabledFor(logging.INFO):
-        # pymodbus warns at every failed connect; the status line names failing devices instead
-        logging.getLogger("pymodbus").setLevel(logging.ERROR)
-    # every accepted controller write is logged with the client certificate's name
-    logging.getLogger("twin.live_controllers").setLevel(logging.INFO)
+    _check_live_options(
+        grid_every_s=grid_every_s,
+        keep_1min_days=keep_1min_days,
+        ports={"--controller-port": controller_port, "--controller-tls-port": controller_tls_port},
+    )
+    _quiet_live_logging()
     options = (
         ControllerOptions(
             host=controller_host,
@@ -183,10 +180,35 @@ def live(
             keep_1min_days=keep_1min_days or None,
         )
     )
+    _report_live_stop(twin, store)
+
+
+def _report_live_stop(twin: LiveTwin, store: Path) -> None:
+    """Say how ``twin live`` stopped; ``TwinError`` when the store did not take every row."""
     unwritten = ", ".join(f"{rows} {name}" for name, rows in twin.store.pending_rows().items() if rows)
     if unwritten:
         raise TwinError(f"{store}: stopped with {unwritten} row(s) the store did not take ({twin.store.error})")
     print(f"twin live: stopped; snapshot and {twin.flushes} flush(es) in {store}", flush=True)
+
+
+def _check_live_options(*, grid_every_s: float, keep_1min_days: float, ports: dict[str, int]) -> None:
+    """Reject out-of-range options of ``twin live`` (``ConfigError`` naming the option)."""
+    if not 0 < grid_every_s <= 3600:
+        raise ConfigError(f"must be > 0 and <= 3600, got {grid_every_s:g}", field="--grid-every")
+    if not 0 <= keep_1min_days <= 36_500:
+        raise ConfigError(f"must be 0 (keep all) to 36500 days, got {keep_1min_days:g}", field="--keep-1min-days")
+    for name, port in ports.items():
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"must be 0..65535, got {port}", field=name)
+
+
+def _quiet_live_logging() -> None:
+    """Log levels of ``twin live``: no pymodbus connect warnings below -v, controller writes always."""
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        # pymodbus warns at every failed connect; the status line names failing devices instead
+        logging.getLogger("pymodbus").setLevel(logging.ERROR)
+    # every accepted controller write is logged with the client certificate's name
+    logging.getLogger("twin.live_controllers").setLevel(logging.INFO)
 
 
 @app.command()
