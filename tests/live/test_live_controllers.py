@@ -183,7 +183,7 @@ def test_live_grid_bus_powers(tmp_path: Path) -> None:
 
 def test_tls_context_makes_test_certificates_when_none_exist(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from twin.core.errors import ConfigError
-    from twin.live import _tls_context
+    from twin.live_services import _tls_context
 
     folder = tmp_path / "certs"
     with caplog.at_level(logging.WARNING, logger="twin.live"):

@@ -145,8 +145,8 @@ def live(
     """
     import asyncio
 
-    from twin.live import run_live
     from twin.live_controllers import ControllerOptions
+    from twin.live_services import run_live
 
     _check_live_options(
         grid_every_s=grid_every_s,
