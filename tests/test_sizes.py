@@ -31,7 +31,6 @@ ALLOWED_LONG_FUNCTIONS: dict[str, str] = {
     "models/load.py:electricity_load_kw": "being split",
     "twin/core/schema.py:build_grid_results": "being split",
     "twin/demo.py:run_demo": "being split",
-    "twin/core/store_check.py:_repair_table": "being split",
 }
 
 

@@ -181,23 +181,7 @@ def _repair_table(store: Path, check: TableCheck, backup: Path) -> list[str]:
         ]
     lines: list[str] = []
     if record is not None and not _json_ok(zarr_path / "zarr.json"):
-        # the group's metadata holds only attributes the record also knows: write it anew
-        _move_aside(zarr_path / "zarr.json", store, backup)
-        zarr_path.joinpath("zarr.json").write_text(
-            json.dumps(
-                {
-                    "zarr_format": 3,
-                    "node_type": "group",
-                    "attributes": {
-                        "resolution_s": TABLES[name],
-                        "time_units": "seconds since 1970-01-01 00:00:00",
-                        "channels": record.channels,
-                        "widths": record.widths,
-                    },
-                }
-            ),
-            encoding="utf-8",
-        )
+        _rebuild_group_metadata(zarr_path, name, record, store, backup)
         lines.append(f"{prefix}: the group's zarr.json rebuilt from the commit record")
     try:
         group = zarr.open_group(str(zarr_path), mode="r+", zarr_format=3)
@@ -243,38 +227,12 @@ def _repair_table(store: Path, check: TableCheck, backup: Path) -> list[str]:
     time_ranges = [problem.rows for problem in problems if problem.array == "time"]
     proven = _prove_times(table.record, time_array, time_ranges, TABLES[name]) if time_ranges else None
     if proven is not None:  # the lost times follow from their neighbours, and the checksums confirm them
-        shutil.copytree(zarr_path / "time", backup / zarr_path.name / "time", dirs_exist_ok=True)
-        for problem in problems:
-            if problem.array == "time" and problem.file.is_file():
-                problem.file.unlink()  # its copy is in the backup
-        writer = time_array.with_config({"write_empty_chunks": True})
-        for first, stop, times in proven:
-            writer[first:stop] = times
-            lines.append(
-                f"{prefix}: times of rows {first}-{stop - 1} rebuilt ({TABLES[name]} s apart from their neighbours) "
-                "and proven by the record's checksums"
-            )
+        lines += _write_proven_times(prefix, name, zarr_path, backup, problems, proven, time_array)
         problems = [problem for problem in problems if problem.array != "time"]
     void = [list(r) for r in table.record.void]
     lost = [list(r) for r in table.record.lost]
     for problem in problems:
-        if problem.file.is_file() and "unreadable" in problem.message:
-            _move_aside(problem.file, store, backup)
-        first, stop = problem.rows
-        if problem.array == "time":
-            void.append([first, stop])
-            lines.append(
-                f"{prefix}: rows {first}-{stop - 1} left out of reads: {problem.message} "
-                f"({problem.file.relative_to(store)}; their values stay in the arrays)"
-            )
-        else:
-            lost.append([first, stop, *problem.columns])
-            names = table.record.channels[problem.columns[0] : problem.columns[1]]
-            span = _time_span(time_array, first, stop)
-            lines.append(
-                f"{prefix}: {problem.array} of {len(names)} channel(s) ({names[0]} .. {names[-1]}) in rows "
-                f"{first}-{stop - 1}{span} now read as missing: {problem.message}"
-            )
+        lines.append(_mark_problem(prefix, store, backup, table.record, problem, time_array, void=void, lost=lost))
     record = CommitRecord(
         table.record.rows, table.record.channels, table.record.widths, table.record.time_sums, _merged(void), lost
     )
@@ -287,6 +245,84 @@ def _repair_table(store: Path, check: TableCheck, backup: Path) -> list[str]:
     if remaining:
         lines.append(f"{prefix}: still damaged after the repair: {remaining[0].file}: {remaining[0].message}")
     return lines or [f"{prefix}: nothing to repair"]
+
+
+def _rebuild_group_metadata(zarr_path: Path, name: str, record: CommitRecord, store: Path, backup: Path) -> None:
+    """Move the group's damaged ``zarr.json`` aside and write it anew from the commit record.
+
+    The group's metadata holds only attributes the record also knows.
+    """
+    _move_aside(zarr_path / "zarr.json", store, backup)
+    zarr_path.joinpath("zarr.json").write_text(
+        json.dumps(
+            {
+                "zarr_format": 3,
+                "node_type": "group",
+                "attributes": {
+                    "resolution_s": TABLES[name],
+                    "time_units": "seconds since 1970-01-01 00:00:00",
+                    "channels": record.channels,
+                    "widths": record.widths,
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+
+
+def _write_proven_times(
+    prefix: str,
+    name: str,
+    zarr_path: Path,
+    backup: Path,
+    problems: list[Problem],
+    proven: list[tuple[int, int, np.ndarray]],
+    time_array: zarr.Array,
+) -> list[str]:
+    """Write the times proven by the record's checksums over the damaged time chunks (copied aside first)."""
+    shutil.copytree(zarr_path / "time", backup / zarr_path.name / "time", dirs_exist_ok=True)
+    for problem in problems:
+        if problem.array == "time" and problem.file.is_file():
+            problem.file.unlink()  # its copy is in the backup
+    writer = time_array.with_config({"write_empty_chunks": True})
+    lines = []
+    for first, stop, times in proven:
+        writer[first:stop] = times
+        lines.append(
+            f"{prefix}: times of rows {first}-{stop - 1} rebuilt ({TABLES[name]} s apart from their neighbours) "
+            "and proven by the record's checksums"
+        )
+    return lines
+
+
+def _mark_problem(
+    prefix: str,
+    store: Path,
+    backup: Path,
+    record: CommitRecord,
+    problem: Problem,
+    time_array: zarr.Array,
+    *,
+    void: list[list[int]],
+    lost: list[list[int]],
+) -> str:
+    """Enter a damaged chunk in ``void`` (time) or ``lost`` (values), moving an unreadable file aside."""
+    if problem.file.is_file() and "unreadable" in problem.message:
+        _move_aside(problem.file, store, backup)
+    first, stop = problem.rows
+    if problem.array == "time":
+        void.append([first, stop])
+        return (
+            f"{prefix}: rows {first}-{stop - 1} left out of reads: {problem.message} "
+            f"({problem.file.relative_to(store)}; their values stay in the arrays)"
+        )
+    lost.append([first, stop, *problem.columns])
+    names = record.channels[problem.columns[0] : problem.columns[1]]
+    span = _time_span(time_array, first, stop)
+    return (
+        f"{prefix}: {problem.array} of {len(names)} channel(s) ({names[0]} .. {names[-1]}) in rows "
+        f"{first}-{stop - 1}{span} now read as missing: {problem.message}"
+    )
 
 
 def _record_from_arrays(group: zarr.Group, time_array: zarr.Array) -> CommitRecord | str:
