@@ -30,7 +30,6 @@ ALLOWED_LONG_FUNCTIONS: dict[str, str] = {
     "models/ev.py:ev_charging_kw": "being split",
     "models/load.py:electricity_load_kw": "being split",
     "twin/core/schema.py:build_grid_results": "being split",
-    "twin/demo.py:run_demo": "being split",
 }
 
 

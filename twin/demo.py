@@ -30,6 +30,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -143,71 +144,12 @@ def run_demo(options: DemoOptions) -> int:
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        children.append(
-            _start(
-                "field",
-                [
-                    "field",
-                    "--district",
-                    options.district,
-                    "--speed",
-                    str(options.speed),
-                    "--host",
-                    options.host,
-                    "--site",
-                    str(site),
-                ],
-                root,
-                logs,
-            )
-        )
+        children.append(_start("field", _field_args(options, site), root, logs))
         _wait_for(
             lambda: site.is_file(), children, "the field's site file", timeout_s=120.0, stop=lambda: stop_requested
         )
-        children.append(
-            _start(
-                "live",
-                [
-                    "live",
-                    "--site",
-                    str(site),
-                    "--store",
-                    str(store),
-                    "--district",
-                    options.district,
-                    "--controller-host",
-                    options.host,
-                    "--controller-port",
-                    str(options.controller_port),
-                    "--controller-tls-port",
-                    str(options.controller_tls_port),
-                    "--certs",
-                    str(certs),
-                ],
-                root,
-                logs,
-            )
-        )
-        children.append(
-            _start(
-                "dashboard",
-                [
-                    "dashboard",
-                    "--host",
-                    options.host,
-                    "--port",
-                    str(options.dashboard_port),
-                    "--store",
-                    str(store),
-                    "--results",
-                    str(results),
-                    "--workers",
-                    "1",
-                ],
-                root,
-                logs,
-            )
-        )
+        children.append(_start("live", _live_args(options, site, store, certs), root, logs))
+        children.append(_start("dashboard", _dashboard_args(options, store, results), root, logs))
         if options.run_baseline and not is_result_folder(results / "baseline"):
             children.append(
                 _start(
@@ -236,22 +178,80 @@ def run_demo(options: DemoOptions) -> int:
                 ]
             )
         )
-        while not stop_requested:
-            for child in children:
-                code = child.process.poll()
-                if code is None or child.stopped:
-                    continue
-                child.stopped = True
-                if child.essential:
-                    _say(f"twin demo: {child.name} stopped on its own (exit {code}); see {child.log}")
-                    return 1
-                _say(f"twin demo: {child.name} finished (exit {code})")
-            time.sleep(0.2)
-        return 0
+        return _supervise(children, lambda: stop_requested)
     finally:
         _stop_all(children)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _field_args(options: DemoOptions, site: Path) -> list[str]:
+    """Arguments of ``twin field`` in the demo."""
+    return [
+        "field",
+        "--district",
+        options.district,
+        "--speed",
+        str(options.speed),
+        "--host",
+        options.host,
+        "--site",
+        str(site),
+    ]
+
+
+def _live_args(options: DemoOptions, site: Path, store: Path, certs: Path) -> list[str]:
+    """Arguments of ``twin live`` in the demo."""
+    return [
+        "live",
+        "--site",
+        str(site),
+        "--store",
+        str(store),
+        "--district",
+        options.district,
+        "--controller-host",
+        options.host,
+        "--controller-port",
+        str(options.controller_port),
+        "--controller-tls-port",
+        str(options.controller_tls_port),
+        "--certs",
+        str(certs),
+    ]
+
+
+def _dashboard_args(options: DemoOptions, store: Path, results: Path) -> list[str]:
+    """Arguments of ``twin dashboard`` in the demo."""
+    return [
+        "dashboard",
+        "--host",
+        options.host,
+        "--port",
+        str(options.dashboard_port),
+        "--store",
+        str(store),
+        "--results",
+        str(results),
+        "--workers",
+        "1",
+    ]
+
+
+def _supervise(children: list[_Child], stop_requested: Callable[[], bool]) -> int:
+    """Watch the children until a stop is requested (0) or an essential one dies on its own (1)."""
+    while not stop_requested():
+        for child in children:
+            code = child.process.poll()
+            if code is None or child.stopped:
+                continue
+            child.stopped = True
+            if child.essential:
+                _say(f"twin demo: {child.name} stopped on its own (exit {code}); see {child.log}")
+                return 1
+            _say(f"twin demo: {child.name} finished (exit {code})")
+        time.sleep(0.2)
+    return 0
 
 
 def _start(name: str, args: list[str], root: Path, logs: Path, *, essential: bool = True) -> _Child:
