@@ -19,6 +19,7 @@ MODULES = [
     "twin/cli.py",
     "twin/field/runtime.py",
     "twin/live.py",
+    "twin/live_services.py",
     "twin/demo.py",
     "twin/live_controllers.py",
     "twin/live_grid.py",
