@@ -15,7 +15,7 @@ Every ``refresh_s`` (1 s) the server asks the snapshot provider for the latest
 :class:`~connectors.controller_snapshot.ControllerSnapshot`, advances the signal
 (:mod:`connectors.controller_signal`), and re-encodes the image; the heartbeat register counts
 refreshes. No update for 10 s of wall-clock time makes the quality flag *stale* and the signal
-*normal*.
+*normal*. The block values are computed in :mod:`connectors.controller_values`.
 
 Robustness: a frame whose MBAP header is broken (protocol id not 0, length outside 2..254)
 closes its connection; an unknown unit id gets exception 11; counts outside 1..125 (read) or
@@ -43,24 +43,24 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Final, Self
 
 from pymodbus.constants import ExcCodes
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from connectors.codec import decode_point, encode_point
+from connectors.codec import decode_point
 from connectors.connection_slots import ConnectionLimits, ListenerSlots, ListenerStats
 from connectors.controller_listener import CLIENT_SUBJECT, Guard, GuardedTcpServer, GuardedTlsServer
 from connectors.controller_map import ControllerMap, ControllerPoint, load_controller_map
-from connectors.controller_signal import GridStress, SignalConfig, SignalMachine, SignalStep
+from connectors.controller_signal import SignalConfig, SignalMachine, SignalStep
 from connectors.controller_snapshot import (
-    BuildingSnapshot,
     ControllerSnapshot,
     ControllerWrite,
     Quality,
     SnapshotProvider,
     WriteSink,
 )
+from connectors.controller_values import building_values, district_values, encode_value, grid_stress
 from connectors.device_server import DEFAULT_HOST, listen
 from twin.core.errors import ConfigError, ConnectorError
 
@@ -80,7 +80,6 @@ DEFAULT_TLS_PORT: Final[int] = 1802
 
 _READ_CODES: Final[frozenset[int]] = frozenset({3})
 _WRITE_CODES: Final[frozenset[int]] = frozenset({6, 16})
-_FORECAST_HOURS: Final[int] = 6
 _MAX_WRITES_KEPT: Final[int] = 1000
 
 
@@ -324,14 +323,14 @@ class ControllerServer:
         else:
             self.quality = Quality(snapshot.quality)
         sim_time_s = snapshot.sim_time_s if snapshot is not None else 0.0
-        stress = _stress(snapshot)
+        stress = grid_stress(snapshot)
         surplus = snapshot.p_surplus_kw if snapshot is not None else math.nan
         self.signal = self.signal_machine.update(sim_time_s, p_surplus_kw=surplus, stress=stress, stale=stale)
-        self._encode_block("district", 0, _district_values(self, snapshot, age_s))
+        self._encode_block("district", 0, district_values(self, snapshot, age_s))
         buildings = snapshot.buildings if snapshot is not None else ()
         for number in range(1, self.n_buildings + 1):
             building = buildings[number - 1] if number <= len(buildings) else None
-            self._encode_block("building", number, _building_values(self, number, building))
+            self._encode_block("building", number, building_values(self, number, building))
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -374,7 +373,7 @@ class ControllerServer:
             if cpoint.point.writable:
                 continue  # written by clients only
             value = values.get(cpoint.name, math.nan)
-            self._regs[base + cpoint.offset : base + cpoint.offset + cpoint.point.size] = _encode(cpoint, value)
+            self._regs[base + cpoint.offset : base + cpoint.offset + cpoint.point.size] = encode_value(cpoint, value)
 
     def _init_writable(self) -> None:
         blocks = [("district", 0)] + [("building", n) for n in range(1, self.n_buildings + 1)]
@@ -383,7 +382,7 @@ class ControllerServer:
             for cpoint in self._block_points(block):
                 if cpoint.point.writable:
                     initial = math.nan if cpoint.point.data_type == "float32" else 0
-                    self._regs[base + cpoint.offset : base + cpoint.offset + cpoint.point.size] = _encode(
+                    self._regs[base + cpoint.offset : base + cpoint.offset + cpoint.point.size] = encode_value(
                         cpoint, initial
                     )
 
@@ -541,115 +540,3 @@ class ControllerServer:
         if cpoint.name == "battery_setpoint_kw" and self.battery_limits_kw is not None:
             low, high = max(low, self.battery_limits_kw[0]), min(high, self.battery_limits_kw[1])
         return low, high
-
-
-# --- helpers -------------------------------------------------------------------------------
-
-
-def _encode(cpoint: ControllerPoint, value: float | str) -> list[int]:
-    point = cpoint.point
-    if point.data_type in {"uint16", "int16", "uint32", "int32"}:
-        number = float(value) if not isinstance(value, str) else math.nan
-        if not math.isfinite(number):
-            number = 0.0
-        return encode_point(point, number)
-    if point.data_type == "string":
-        text = str(value) if isinstance(value, str) else ""
-        encoded = text.encode("utf-8")[: 2 * point.size].decode("utf-8", "ignore")
-        return encode_point(point, encoded)
-    return encode_point(point, value if not isinstance(value, str) else math.nan)
-
-
-def _stress(snapshot: ControllerSnapshot | None) -> GridStress:
-    if snapshot is None:
-        return GridStress()
-    return GridStress(
-        trafo_loading_max_percent=snapshot.trafo_loading_max_percent,
-        line_loading_max_percent=snapshot.line_loading_max_percent,
-        vm_min_pu=snapshot.vm_min_pu,
-        vm_max_pu=snapshot.vm_max_pu,
-        p_grid_kw=snapshot.p_grid_kw if math.isfinite(snapshot.p_grid_kw) else 0.0,
-    )
-
-
-def _percent(frac: float) -> float:
-    return frac * 100.0
-
-
-def _district_values(server: ControllerServer, snapshot: ControllerSnapshot | None, age_s: float) -> dict[str, float]:
-    cm = server.map
-    signal = server.signal
-    assert signal is not None
-    values: dict[str, float] = {
-        "map_version": cm.version,
-        "building_count": server.n_buildings,
-        "building_base": cm.building_base,
-        "building_stride": cm.building_stride,
-        "heartbeat": server.heartbeat % 65536,
-        "quality": int(server.quality),
-        "sg_ready_state": int(signal.state),
-        "signal_reasons": int(signal.reasons),
-        "signal_since_s": max(0.0, signal.since_s),
-        "p_limit_14a_kw": signal.p_limit_14a_kw,
-        "data_age_s": age_s,
-    }
-    if snapshot is None:
-        return values
-    s = snapshot
-    forecast = {
-        f"p_surplus_forecast_{hour}h_kw": s.p_surplus_forecast_kw[hour - 1]
-        if hour <= len(s.p_surplus_forecast_kw)
-        else math.nan
-        for hour in range(1, _FORECAST_HOURS + 1)
-    }
-    values.update(
-        sim_time_s=max(0.0, s.sim_time_s),
-        p_pv_kw=s.p_pv_kw,
-        p_load_kw=s.p_load_kw,
-        p_battery_kw=s.p_battery_kw,
-        soc_battery_percent=_percent(s.soc_battery_frac),
-        p_grid_kw=s.p_grid_kw,
-        p_surplus_kw=s.p_surplus_kw,
-        energy_import_year_kwh=s.energy_import_year_kwh,
-        energy_export_year_kwh=s.energy_export_year_kwh,
-        energy_balance_year_kwh=s.energy_import_year_kwh - s.energy_export_year_kwh,
-        self_sufficiency_today_percent=_percent(s.self_sufficiency_today_frac),
-        loading_trafo_max_percent=s.trafo_loading_max_percent,  # register names of the published map
-        loading_line_max_percent=s.line_loading_max_percent,
-        vm_min_pu=s.vm_min_pu,
-        vm_max_pu=s.vm_max_pu,
-        clear_sky_index=s.clear_sky_index,
-        **forecast,
-    )
-    return values
-
-
-def _building_values(server: ControllerServer, number: int, building: BuildingSnapshot | None) -> dict[str, Any]:
-    signal = server.signal
-    assert signal is not None
-    quality = server.quality
-    values: dict[str, Any] = {
-        "building_number": number,
-        "sg_ready_state": int(signal.state),
-        "p_limit_14a_kw": signal.p_limit_14a_kw,
-    }
-    if building is None:
-        values["quality"] = int(Quality.MISSING)
-        return values
-    if quality is Quality.OK:
-        quality = Quality(building.quality)
-    b = building
-    values.update(
-        quality=int(quality),
-        building_id=b.building_id,
-        p_meter_kw=b.p_meter_kw,
-        p_pv_kw=b.p_pv_kw,
-        p_battery_kw=b.p_battery_kw,
-        soc_battery_percent=_percent(b.soc_battery_frac),
-        p_heat_pump_kw=b.p_heat_pump_kw,
-        p_ev_kw=b.p_ev_kw,
-        energy_balance_year_kwh=b.energy_balance_year_kwh,
-        self_sufficiency_today_percent=_percent(b.self_sufficiency_today_frac),
-        vm_pu=b.vm_pu,
-    )
-    return values

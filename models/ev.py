@@ -151,18 +151,7 @@ def ev_charging_kw(
     cut short by departure leaves the car lower, and the next session asks for more.
     """
     params = params or EVParameters()
-    if not isinstance(index, pd.DatetimeIndex) or index.tz is None or str(index.tz) != "UTC" or len(index) < 2:
-        raise ConfigError("time index must be a tz-aware UTC pandas.DatetimeIndex", field="index")
-    chargers = np.atleast_1d(np.asarray(charger_kw, dtype=float))
-    if (chargers <= 0).any():
-        raise ConfigError("charger_kw must be > 0", field="charger_kw")
-    if mode not in ("uncontrolled", "pv_surplus"):
-        raise ConfigError(f"unknown charging mode {mode!r}", field="mode", allowed="uncontrolled, pv_surplus")
-    surplus = None
-    if mode == "pv_surplus":
-        if surplus_kw is None or surplus_kw.shape != (len(index), len(chargers)):
-            raise ConfigError("pv_surplus charging needs surplus_kw with one column per car", field="surplus_kw")
-        surplus = np.clip(surplus_kw.to_numpy(dtype=float), 0.0, None)
+    chargers, surplus = _checked_inputs(index, charger_kw, mode, surplus_kw)
     step_s = (index[1] - index[0]).total_seconds()
     period_s = step_s * len(index)
     plans = [_day_plans(index, params, np.random.default_rng([seed, car]), timezone) for car in range(len(chargers))]
@@ -188,6 +177,25 @@ def ev_charging_kw(
         p_kw=pd.DataFrame(energy_kwh / (step_s / 3600.0), index=index, columns=columns),
         sessions=table,
     )
+
+
+def _checked_inputs(
+    index: pd.DatetimeIndex, charger_kw: npt.ArrayLike, mode: ChargingMode, surplus_kw: pd.DataFrame | None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None]:
+    """Charger power per car and the surplus (>= 0, ``pv_surplus`` only), checked (kW)."""
+    if not isinstance(index, pd.DatetimeIndex) or index.tz is None or str(index.tz) != "UTC" or len(index) < 2:
+        raise ConfigError("time index must be a tz-aware UTC pandas.DatetimeIndex", field="index")
+    chargers = np.atleast_1d(np.asarray(charger_kw, dtype=float))
+    if (chargers <= 0).any():
+        raise ConfigError("charger_kw must be > 0", field="charger_kw")
+    if mode not in ("uncontrolled", "pv_surplus"):
+        raise ConfigError(f"unknown charging mode {mode!r}", field="mode", allowed="uncontrolled, pv_surplus")
+    surplus = None
+    if mode == "pv_surplus":
+        if surplus_kw is None or surplus_kw.shape != (len(index), len(chargers)):
+            raise ConfigError("pv_surplus charging needs surplus_kw with one column per car", field="surplus_kw")
+        surplus = np.clip(surplus_kw.to_numpy(dtype=float), 0.0, None)
+    return chargers, surplus
 
 
 def _day_plans(

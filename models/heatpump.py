@@ -300,18 +300,8 @@ def heat_pump_power_kw(
     temp = temp_air_degc.to_numpy(dtype=float)
     space = space_heat_kw.to_numpy(dtype=float)
     dhw = dhw_heat_kw.to_numpy(dtype=float)
-    if p_design_kw is None:
-        dt_h = (temp_air_degc.index[1] - temp_air_degc.index[0]) / pd.Timedelta(hours=1)
-        space_kwh = space.sum(axis=0) * dt_h  # heat and degree hours of the same period: any period works
-        mean_dhw_kw = dhw.mean(axis=0)
-        rating = design_heat_load_kw(temp_air_degc, space_kwh, params=params) + params.dhw_sizing_factor * mean_dhw_kw
-    else:
-        rating = np.broadcast_to(np.asarray(p_design_kw, dtype=float), (n_buildings,)).copy()
-    curves, inverse = np.unique(design_flow, return_inverse=True)
-    cop_space_by_curve = np.column_stack(
-        [cop_fn(temp, heating_curve_flow_temp_degc(temp, curve, params=params)) for curve in curves]
-    )
-    cop_space = cop_space_by_curve[:, inverse.ravel()]
+    rating = _rating_kw(temp_air_degc, space, dhw, p_design_kw, n_buildings, params)
+    cop_space = _cop_space(temp, design_flow, cop_fn, params)
     cop_dhw = cop_fn(temp, np.full_like(temp, params.dhw_flow_temp_degc))[:, np.newaxis]
     usable_space = cop_space > 1.0
     usable_dhw = cop_dhw > 1.0
@@ -319,7 +309,51 @@ def heat_pump_power_kw(
     space_unit = np.where(usable_space, np.minimum(space, rating - dhw_unit), 0.0)
     compressor = dhw_unit / cop_dhw + space_unit / np.where(usable_space, cop_space, 1.0)
     backup = (space - space_unit) + (dhw - dhw_unit)
-    index, columns = space_heat_kw.index, space_heat_kw.columns
+    return _result(space_heat_kw, compressor, backup, space_unit + dhw_unit, rating)
+
+
+def _rating_kw(
+    temp_air_degc: pd.Series,
+    space: npt.NDArray[np.float64],
+    dhw: npt.NDArray[np.float64],
+    p_design_kw: npt.ArrayLike | None,
+    n_buildings: int,
+    params: HeatPumpParameters,
+) -> npt.NDArray[np.float64]:
+    """Thermal rating per unit: ``p_design_kw``, or sized on the period's heat and temperatures (kW)."""
+    if p_design_kw is None:
+        dt_h = (temp_air_degc.index[1] - temp_air_degc.index[0]) / pd.Timedelta(hours=1)
+        space_kwh = space.sum(axis=0) * dt_h  # heat and degree hours of the same period: any period works
+        mean_dhw_kw = dhw.mean(axis=0)
+        rating = design_heat_load_kw(temp_air_degc, space_kwh, params=params) + params.dhw_sizing_factor * mean_dhw_kw
+    else:
+        rating = np.broadcast_to(np.asarray(p_design_kw, dtype=float), (n_buildings,)).copy()
+    return rating
+
+
+def _cop_space(
+    temp: npt.NDArray[np.float64],
+    design_flow: npt.NDArray[np.float64],
+    cop_fn: Callable[[npt.NDArray[np.float64], npt.NDArray[np.float64]], npt.NDArray[np.float64]],
+    params: HeatPumpParameters,
+) -> npt.NDArray[np.float64]:
+    """(time x building) COP of space heating on each building's heating curve (each curve computed once)."""
+    curves, inverse = np.unique(design_flow, return_inverse=True)
+    cop_space_by_curve = np.column_stack(
+        [cop_fn(temp, heating_curve_flow_temp_degc(temp, curve, params=params)) for curve in curves]
+    )
+    return cop_space_by_curve[:, inverse.ravel()]
+
+
+def _result(
+    like: pd.DataFrame,
+    compressor: npt.NDArray[np.float64],
+    backup: npt.NDArray[np.float64],
+    heat_unit: npt.NDArray[np.float64],
+    rating: npt.NDArray[np.float64],
+) -> HeatPumpResult:
+    """The result's frames on the index and buildings of ``like``."""
+    index, columns = like.index, like.columns
 
     def frame(values: npt.NDArray[np.float64]) -> pd.DataFrame:
         return pd.DataFrame(values, index=index, columns=columns)
@@ -328,7 +362,7 @@ def heat_pump_power_kw(
         p_kw=frame(compressor + backup),
         p_compressor_kw=frame(compressor),
         p_backup_kw=frame(backup),
-        heat_unit_kw=frame(space_unit + dhw_unit),
+        heat_unit_kw=frame(heat_unit),
         p_design_kw=pd.Series(rating, index=columns),
     )
 

@@ -203,7 +203,18 @@ def electricity_load_kw(
         shapes = bdew_shapes(kinds, years)
     full_index = shapes.index
     base = shapes[kinds].to_numpy(dtype=float).T  # (building, time): rows are contiguous
-    rng = np.random.default_rng(seed)
+    curves = _varied_curves(base, np.random.default_rng(seed), variation).T
+    n_buildings = curves.shape[1]
+    _normalise_per_year(curves, full_index)
+    rows = full_index.get_indexer(index)
+    columns = names if names is not None else [f"load{i}" for i in range(n_buildings)]
+    return pd.DataFrame(curves[rows] * energy[np.newaxis, :], index=index, columns=columns)
+
+
+def _varied_curves(
+    base: npt.NDArray[np.float64], rng: np.random.Generator, variation: LoadVariation
+) -> npt.NDArray[np.float64]:
+    """(building x time) shapes, each shifted circularly by its time shift, times its noise."""
     n_buildings, n_steps = base.shape
     shift_sd = variation.time_shift_sd_min / 15.0
     shifts = np.rint(np.clip(rng.normal(0.0, 1.0, n_buildings), -3.0, 3.0) * shift_sd).astype(int)
@@ -218,11 +229,7 @@ def electricity_load_kw(
         ar1 *= sigma
         ar1 -= 0.5 * sigma**2
         curves *= np.exp(ar1, out=ar1)
-    curves = curves.T
-    _normalise_per_year(curves, full_index)
-    rows = full_index.get_indexer(index)
-    columns = names if names is not None else [f"load{i}" for i in range(n_buildings)]
-    return pd.DataFrame(curves[rows] * energy[np.newaxis, :], index=index, columns=columns)
+    return curves
 
 
 def _local_profile(name: str, local_years: list[int], holiday_dates: dict[object, str]) -> pd.Series:

@@ -40,11 +40,12 @@ import pandas as pd
 import xarray as xr
 
 from models.battery import self_consumption_dispatch
-from models.building_estimates import DHW_NEED_KWH_PER_M2A, estimate_building
-from models.district import RESIDENTIAL_TYPES, Building, District
+from models.building_estimates import BuildingEstimate, estimate_building
+from models.building_heat import BuildingHeat, building_heat_demand
+from models.district import Building, District
 from models.ev import EVParameters, ev_charging_kw
 from models.gas import gas_boiler_fuel_kw
-from models.heat import HeatProfileType, heat_demand_kw, space_heat_shapes
+from models.heat import HeatProfileType, space_heat_shapes
 from models.heatpump import heat_pump_power_kw
 from models.load import bdew_shapes, electricity_load_kw
 from models.pv import pv_power_kw
@@ -279,99 +280,27 @@ def district_profiles(
     columns: list[_Columns] = []
 
     step("household and business electricity")
-    load_kw = electricity_load_kw(
-        index,
-        [estimates[b.id].electricity_kwh_per_a for b in buildings],
-        [ELECTRICITY_PROFILE[b.type] for b in buildings],
-        seed=seed,
-        names=[f"{b.id}/load" for b in buildings],
-        shapes=inputs.load_shapes,
-    )
-    columns.append(_Columns(load_kw, "load", [b for b in buildings]))
+    columns.append(_load_columns(buildings, estimates, index, seed, inputs.load_shapes))
 
     step("PV")
-    pv_buildings = [(b, system) for b in buildings for system in b.pv]
-    if pv_buildings:
-        pv_kw = pv_power_kw(
-            weather,
-            [b.roofs[s.roof].tilt_deg for b, s in pv_buildings],
-            [b.roofs[s.roof].azimuth_deg for b, s in pv_buildings],
-            [s.p_peak_kw for _, s in pv_buildings],
-            names=[f"{b.id}/pv{i}" for b, i in _numbered(pv_buildings)],
-        )
-        columns.append(
-            _Columns(pv_kw, "pv", [b for b, _ in pv_buildings], p_peak_kw=[s.p_peak_kw for _, s in pv_buildings])
-        )
+    columns.extend(_pv_columns(buildings, weather))
 
     step("heat demand")
-    heat = _heat_demand(buildings, estimates, temp, inputs.heat_shapes, district.location.timezone)
+    heat_types = [_heat_type(b) for b in buildings]
+    heat = building_heat_demand(buildings, estimates, heat_types, temp, inputs.heat_shapes, district.location.timezone)
 
     step("heat pumps")
-    hp_buildings = [b for b in buildings if b.heating.system == "heat_pump"]
-    if hp_buildings:
-        names = [b.id for b in hp_buildings]
-        space, dhw = heat.space_kw[names], heat.dhw_kw[names]
-        # the unit's rating: the district file's, else sized on the year (norm outside temperature)
-        sized = heat_pump_power_kw(temp, space, dhw, [b.retrofit for b in hp_buildings]).p_design_kw.to_numpy()
-        rated = [
-            b.heating.p_th_rated_kw if b.heating.p_th_rated_kw is not None else float(sized[i])
-            for i, b in enumerate(hp_buildings)
-        ]
-        result = heat_pump_power_kw(temp, space, dhw, [b.retrofit for b in hp_buildings], p_design_kw=rated)
-        columns.append(
-            _Columns(
-                result.p_kw.set_axis([f"{n}/heat_pump" for n in names], axis=1),
-                "heat_pump",
-                hp_buildings,
-                p_rated_kw=list(result.p_design_kw.to_numpy()),
-            )
-        )
+    columns.extend(_heat_pump_columns(buildings, heat, temp))
 
     step("gas boilers")
-    gas_buildings = [b for b in buildings if b.heating.system == "gas_boiler"]
-    if gas_buildings:
-        names = [b.id for b in gas_buildings]
-        fuel_kw = gas_boiler_fuel_kw(heat.space_kw[names] + heat.dhw_kw[names], options.boiler_efficiency)
-        columns.append(
-            _Columns(
-                pd.DataFrame(0.0, index=index, columns=[f"{n}/gas_boiler" for n in names]),
-                "gas_boiler",
-                gas_buildings,
-                p_fuel_kw=fuel_kw.to_numpy(),
-            )
-        )
+    columns.extend(_gas_boiler_columns(buildings, heat, index, options.boiler_efficiency))
 
     step("EV charging")
-    ev_cars = [(b, ev) for b in buildings for ev in b.evs]
-    if ev_cars:
-        columns.append(_ev_columns(ev_cars, index, columns, options, seed, district.location.timezone))
+    columns.extend(_ev_columns(buildings, index, columns, options, seed, district.location.timezone))
 
     step("batteries")
-    battery_units = [(b, unit) for b in buildings for unit in b.batteries]
-    soc = None
-    if battery_units:
-        net_by_building = _net_load_by_building(columns, index)
-        net_load = pd.DataFrame(
-            {
-                f"{b.id}/battery{i}": net_by_building[b.id] / _count(battery_units, b)
-                for b, i in _numbered(battery_units)
-            }
-        )
-        dispatch = self_consumption_dispatch(
-            net_load,
-            [u.capacity_kwh for _, u in battery_units],
-            [u.p_rated_kw for _, u in battery_units],
-        )
-        columns.append(
-            _Columns(
-                dispatch.p_kw,
-                "battery",
-                [b for b, _ in battery_units],
-                p_rated_kw=[u.p_rated_kw for _, u in battery_units],
-                capacity_kwh=[u.capacity_kwh for _, u in battery_units],
-            )
-        )
-        soc = dispatch.soc_frac
+    batteries, soc = _battery_columns(buildings, columns, index)
+    columns.extend(batteries)
 
     step("assets and meters")
     period = _period(index, options)
@@ -402,54 +331,125 @@ class _Columns:
     capacity_kwh: Sequence[float] | None = None
 
 
-class _Heat:
-    def __init__(self, space_kw: pd.DataFrame, dhw_kw: pd.DataFrame) -> None:
-        self.space_kw = space_kw
-        self.dhw_kw = dhw_kw
+def _load_columns(
+    buildings: Sequence[Building],
+    estimates: dict[str, BuildingEstimate],
+    index: pd.DatetimeIndex,
+    seed: int,
+    shapes: pd.DataFrame,
+) -> _Columns:
+    """Household and business electricity of every building."""
+    load_kw = electricity_load_kw(
+        index,
+        [estimates[b.id].electricity_kwh_per_a for b in buildings],
+        [ELECTRICITY_PROFILE[b.type] for b in buildings],
+        seed=seed,
+        names=[f"{b.id}/load" for b in buildings],
+        shapes=shapes,
+    )
+    return _Columns(load_kw, "load", [b for b in buildings])
+
+
+def _pv_columns(buildings: Sequence[Building], weather: pd.DataFrame) -> list[_Columns]:
+    """Every PV system's output (none without PV)."""
+    pv_buildings = [(b, system) for b in buildings for system in b.pv]
+    if not pv_buildings:
+        return []
+    pv_kw = pv_power_kw(
+        weather,
+        [b.roofs[s.roof].tilt_deg for b, s in pv_buildings],
+        [b.roofs[s.roof].azimuth_deg for b, s in pv_buildings],
+        [s.p_peak_kw for _, s in pv_buildings],
+        names=[f"{b.id}/pv{i}" for b, i in _numbered(pv_buildings)],
+    )
+    return [_Columns(pv_kw, "pv", [b for b, _ in pv_buildings], p_peak_kw=[s.p_peak_kw for _, s in pv_buildings])]
+
+
+def _heat_pump_columns(buildings: Sequence[Building], heat: BuildingHeat, temp: pd.Series) -> list[_Columns]:
+    """Every heat pump's electric power (none without heat pumps)."""
+    hp_buildings = [b for b in buildings if b.heating.system == "heat_pump"]
+    if not hp_buildings:
+        return []
+    names = [b.id for b in hp_buildings]
+    space, dhw = heat.space_kw[names], heat.dhw_kw[names]
+    # the unit's rating: the district file's, else sized on the year (norm outside temperature)
+    sized = heat_pump_power_kw(temp, space, dhw, [b.retrofit for b in hp_buildings]).p_design_kw.to_numpy()
+    rated = [
+        b.heating.p_th_rated_kw if b.heating.p_th_rated_kw is not None else float(sized[i])
+        for i, b in enumerate(hp_buildings)
+    ]
+    result = heat_pump_power_kw(temp, space, dhw, [b.retrofit for b in hp_buildings], p_design_kw=rated)
+    return [
+        _Columns(
+            result.p_kw.set_axis([f"{n}/heat_pump" for n in names], axis=1),
+            "heat_pump",
+            hp_buildings,
+            p_rated_kw=list(result.p_design_kw.to_numpy()),
+        )
+    ]
+
+
+def _gas_boiler_columns(
+    buildings: Sequence[Building], heat: BuildingHeat, index: pd.DatetimeIndex, efficiency: str | float
+) -> list[_Columns]:
+    """Every gas boiler: no electric power, the fuel it burns (none without boilers)."""
+    gas_buildings = [b for b in buildings if b.heating.system == "gas_boiler"]
+    if not gas_buildings:
+        return []
+    names = [b.id for b in gas_buildings]
+    fuel_kw = gas_boiler_fuel_kw(heat.space_kw[names] + heat.dhw_kw[names], efficiency)
+    return [
+        _Columns(
+            pd.DataFrame(0.0, index=index, columns=[f"{n}/gas_boiler" for n in names]),
+            "gas_boiler",
+            gas_buildings,
+            p_fuel_kw=fuel_kw.to_numpy(),
+        )
+    ]
+
+
+def _battery_columns(
+    buildings: Sequence[Building], columns: list[_Columns], index: pd.DatetimeIndex
+) -> tuple[list[_Columns], pd.DataFrame | None]:
+    """Home batteries on their building's net load (self-consumption), and their state of charge."""
+    battery_units = [(b, unit) for b in buildings for unit in b.batteries]
+    if not battery_units:
+        return [], None
+    net_by_building = _net_load_by_building(columns, index)
+    net_load = pd.DataFrame(
+        {f"{b.id}/battery{i}": net_by_building[b.id] / _count(battery_units, b) for b, i in _numbered(battery_units)}
+    )
+    dispatch = self_consumption_dispatch(
+        net_load,
+        [u.capacity_kwh for _, u in battery_units],
+        [u.p_rated_kw for _, u in battery_units],
+    )
+    batteries = _Columns(
+        dispatch.p_kw,
+        "battery",
+        [b for b, _ in battery_units],
+        p_rated_kw=[u.p_rated_kw for _, u in battery_units],
+        capacity_kwh=[u.capacity_kwh for _, u in battery_units],
+    )
+    return [batteries], dispatch.soc_frac
 
 
 def _heat_type(building: Building) -> HeatProfileType:
     return HeatProfileType(HEAT_PROFILE[building.type])
 
 
-def _heat_demand(
-    buildings: Sequence[Building], estimates: dict[str, Any], temp: pd.Series, shapes: pd.DataFrame, timezone: str
-) -> _Heat:
-    """Space heat and hot water of every building; the estimate's total split by the TABULA hot-water share."""
-    total = np.array([estimates[b.id].heat_kwh_per_a for b in buildings])
-    dhw = np.array([_dhw_kwh_per_a(b, estimates[b.id].heat_kwh_per_a) for b in buildings])
-    demand = heat_demand_kw(
-        temp,
-        total - dhw,
-        [_heat_type(b) for b in buildings],
-        dhw,
-        names=[b.id for b in buildings],
-        shapes=shapes,
-        timezone=timezone,
-    )
-    return _Heat(demand.space_kw, demand.dhw_kw)
-
-
-def _dhw_kwh_per_a(building: Building, heat_kwh: float) -> float:
-    """Hot-water part of a building's annual heat.
-
-    Residential: the TABULA hot-water need per m2 (:data:`DHW_NEED_KWH_PER_M2A`),
-    at most 30 % of the total. Non-residential: 5 % of the total (schools, offices
-    and shops draw little hot water; assumption).
-    """
-    if building.type in RESIDENTIAL_TYPES:
-        return min(DHW_NEED_KWH_PER_M2A[building.type] * building.floor_area_m2, 0.3 * heat_kwh)
-    return 0.05 * heat_kwh
-
-
 def _ev_columns(
-    cars: list[tuple[Building, Any]],
+    buildings: Sequence[Building],
     index: pd.DatetimeIndex,
     columns: list[_Columns],
     options: ProfileOptions,
     seed: int,
     timezone: str,
-) -> _Columns:
+) -> list[_Columns]:
+    """Every car's charging power (none without cars)."""
+    cars = [(b, ev) for b in buildings for ev in b.evs]
+    if not cars:
+        return []
     charger_kw = [b.chargers[0].p_rated_kw if b.chargers else SOCKET_KW for b, _ in cars]
     surplus = None
     if options.ev_charging == "pv_surplus":
@@ -476,7 +476,7 @@ def _ev_columns(
             timezone=timezone,
         )
         frames.append(result.p_kw)
-    return _Columns(pd.concat(frames, axis=1), "ev", [b for b, _ in cars], p_rated_kw=charger_kw)
+    return [_Columns(pd.concat(frames, axis=1), "ev", [b for b, _ in cars], p_rated_kw=charger_kw)]
 
 
 def _net_load_by_building(columns: list[_Columns], index: pd.DatetimeIndex) -> dict[str, pd.Series]:

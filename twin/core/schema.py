@@ -474,6 +474,27 @@ def build_grid_results(
         "p_loss_kw": (("time",), _as_float32(p_loss_kw, (n_t,), "p_loss_kw")),
         "p_grid_kw": (("time",), _as_float32(p_grid_kw, (n_t,), "p_grid_kw")),
     }
+    optional: Mapping[str, tuple[str, npt.ArrayLike | None, int]] = {
+        "vn_kv": ("bus", vn_kv, n_bus),
+        "s_rated_kva": ("branch", s_rated_kva, n_branch),
+        "i_rated_ka": ("branch", i_rated_ka, n_branch),
+    }
+    coords = _grid_coords(index, bus, branch, kinds, bus_name, optional)
+    ds = xr.Dataset(data_vars, coords=coords, attrs={"source": source, "title": "grid results"})
+    _decorate(ds)
+    validate_grid_results(ds)
+    return ds
+
+
+def _grid_coords(
+    index: pd.DatetimeIndex,
+    bus: Sequence[int],
+    branch: Sequence[str],
+    kinds: Sequence[str],
+    bus_name: Sequence[str] | None,
+    optional: Mapping[str, tuple[str, npt.ArrayLike | None, int]],
+) -> dict[str, Any]:
+    """The coordinates of a grid-results dataset; ``optional``: name -> (dim, values or None, size)."""
     coords: dict[str, Any] = {
         "time": index,
         "bus": np.asarray(bus, dtype=np.int64),
@@ -482,18 +503,10 @@ def build_grid_results(
     }
     if bus_name is not None:
         coords["bus_name"] = ("bus", np.asarray(bus_name, dtype=object))
-    optional: Mapping[str, tuple[str, npt.ArrayLike | None, int]] = {
-        "vn_kv": ("bus", vn_kv, n_bus),
-        "s_rated_kva": ("branch", s_rated_kva, n_branch),
-        "i_rated_ka": ("branch", i_rated_ka, n_branch),
-    }
     for name, (dim, values, size) in optional.items():
         if values is not None:
             coords[name] = (dim, _check_shape(np.asarray(values, dtype=float), (size,), name))
-    ds = xr.Dataset(data_vars, coords=coords, attrs={"source": source, "title": "grid results"})
-    _decorate(ds)
-    validate_grid_results(ds)
-    return ds
+    return coords
 
 
 def validate_grid_results(ds: xr.Dataset) -> None:

@@ -1,0 +1,268 @@
+"""The records of a scenario file and a sweep file: pydantic v2, frozen, unknown keys rejected.
+
+A scenario names the district, the weather, the calendar year and period, the step (15 min),
+the seed, the output level and the changes against the district as it is today; then the CO2
+and primary-energy factors and the prices and investment costs of the cost KPI. A sweep names
+a base scenario and parameters with value lists. Reading and validating the files with
+one-line errors is :mod:`scenarios.scenario_files` (scenarios) and :mod:`scenarios.sweep`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal, get_args
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from twin.core.vocabulary import STEP_FREQ, STEP_MIN
+
+__all__ = [
+    "OUTPUT_LEVELS",
+    "BatteryStrategy",
+    "CommunityBatteryChange",
+    "Costs",
+    "EvChange",
+    "Factors",
+    "FeedInLimit",
+    "GridChange",
+    "HeatPumpChange",
+    "HomeBatteryChange",
+    "LocatedError",
+    "OutputLevel",
+    "PvChange",
+    "RetrofitChange",
+    "Scenario",
+    "ScenarioChanges",
+    "Sweep",
+]
+
+OutputLevel = Literal["kpis", "grid", "full"]
+#: What ``result.nc`` holds: ``kpis`` (KPIs and the substation), ``grid`` (plus every bus
+#: and branch), ``full`` (plus every asset and meter).
+OUTPUT_LEVELS: Final[tuple[str, ...]] = get_args(OutputLevel)
+BatteryStrategy = Literal["self_consumption", "peak_shaving"]
+
+
+class _Config(BaseModel):
+    """Base of every scenario record: unknown keys rejected, frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PvChange(_Config):
+    """PV on roofs: every suitable face of the chosen buildings, sized from its usable area.
+
+    Suitable faces are flat or face east to west (:mod:`models.building_estimates`);
+    kWp = area x usable share / m2 per kWp (5.5 pitched, 8 flat). Faces that carry PV
+    today keep it.
+    """
+
+    share_frac: float = Field(default=1.0, ge=0, le=1, description="Share of buildings with a suitable roof. [1]")
+    buildings: tuple[str, ...] = Field(default=(), description="Building ids; overrides share_frac when given.")
+    usable_frac: float | None = Field(default=None, gt=0, le=1, description="Overrides each roof's usable share. [1]")
+    min_kwp: float = Field(default=1.0, ge=0, le=100, description="Smallest system worth building. [kWp]")
+
+
+class HomeBatteryChange(_Config):
+    """Home batteries in buildings with PV that have none (self-consumption dispatch)."""
+
+    share_frac: float = Field(default=1.0, ge=0, le=1, description="Share of PV buildings without a battery. [1]")
+    kwh_per_kwp: float | None = Field(default=1.0, gt=0, le=10, description="Capacity per kWp of the building's PV.")
+    capacity_kwh: float | None = Field(default=None, gt=0, le=1000, description="Fixed capacity instead. [kW h]")
+    c_rate_per_h: float = Field(default=0.5, gt=0, le=4, description="Power = capacity x C-rate. [h-1]")
+
+
+class CommunityBatteryChange(_Config):
+    """A battery at a bus of the grid, dispatched on the district's net load at the substation."""
+
+    capacity_kwh: float = Field(gt=0, le=100000, description="Usable capacity. [kW h]")
+    p_rated_kw: float = Field(gt=0, le=50000, description="Charge and discharge power limit. [kW]")
+    bus: str | None = Field(default=None, description="Bus name; default the transformer's LV busbar.")
+    strategy: BatteryStrategy = Field(default="self_consumption", description="self_consumption or peak_shaving.")
+    peak_limit_kw: float | None = Field(
+        default=None, ge=0, le=50000, description="peak_shaving: import held below this. [kW]"
+    )
+    export_limit_kw: float | None = Field(
+        default=None, ge=0, le=50000, description="peak_shaving: export held below this. [kW]"
+    )
+    target_soc_frac: float = Field(
+        default=0.5, ge=0, le=1, description="peak_shaving: state of charge kept between peaks. [1]"
+    )
+
+    @model_validator(mode="after")
+    def _limit_for_peak_shaving(self) -> CommunityBatteryChange:
+        if self.strategy == "peak_shaving" and self.peak_limit_kw is None and self.export_limit_kw is None:
+            raise ValueError("strategy peak_shaving needs peak_limit_kw, export_limit_kw or both")
+        return self
+
+
+class HeatPumpChange(_Config):
+    """Air/water heat pumps replacing gas boilers."""
+
+    share_frac: float = Field(default=1.0, ge=0, le=1, description="Share of the gas-heated buildings. [1]")
+    sizing: Literal["design", "full_load_hours"] = Field(
+        default="design", description="design: sized at the norm outside temperature; full_load_hours: heat / hours."
+    )
+    full_load_hours_h: float = Field(default=2000.0, gt=0, le=8760, description="For sizing full_load_hours. [h]")
+
+
+class RetrofitChange(_Config):
+    """Building envelope refurbishment (TABULA states) of residential buildings not yet at the target."""
+
+    share_frac: float = Field(default=1.0, ge=0, le=1, description="Share of buildings below the target state. [1]")
+    state: Literal["usual_refurbishment", "advanced_refurbishment"] = Field(default="advanced_refurbishment")
+    built_before: int = Field(default=1995, ge=1500, le=2100, description="Only buildings built before this year.")
+
+
+class EvChange(_Config):
+    """Electric cars with a wallbox at residential buildings (one car per chosen building)."""
+
+    count: int | None = Field(default=None, ge=0, le=5000, description="Number of new cars; overrides share_frac.")
+    share_frac: float = Field(default=0.0, ge=0, le=1, description="Share of residential buildings. [1]")
+    charger_kw: float = Field(default=11.0, gt=0, le=350, description="Wallbox power. [kW]")
+    capacity_kwh: float = Field(default=60.0, gt=0, le=300, description="Car battery. [kW h]")
+    distance_km_per_a: float = Field(default=12300.0, gt=0, le=100000, description="Annual distance (KBA mean). [km]")
+    charging: Literal["uncontrolled", "pv_surplus"] = Field(
+        default="uncontrolled", description="Charging rule of every car in the district."
+    )
+
+
+class GridChange(_Config):
+    """Grid reinforcements (:class:`models.grid.GridChanges`)."""
+
+    transformer_s_rated_kva: float | None = Field(default=None, gt=0, le=10000, description="New rating. [kVA]")
+    line_std_type: str | None = Field(default=None, description="pandapower cable type, e.g. NAYY 4x240 SE.")
+    parallel_cables: int | None = Field(default=None, ge=1, le=4, description="Cables in parallel.")
+    lines: tuple[str, ...] = Field(default=(), description="Line names to upgrade; empty = all.")
+
+
+class FeedInLimit(_Config):
+    """Export limit as a share of the PV peak power (e.g. 0.6 without a smart meter gateway).
+
+    ``at: building`` limits each PV building's meter to ``frac x`` its kWp (the rule of
+    the grid connection); ``at: district`` limits the substation's export to ``frac x``
+    the district's kWp. PV is curtailed by the excess; the energy is a KPI.
+    """
+
+    frac_of_kwp: float = Field(ge=0, le=1, description="Largest export per kWp installed. [1]")
+    at: Literal["building", "district"] = Field(default="building")
+
+
+class ScenarioChanges(_Config):
+    """What a scenario changes against today's district; each block is optional."""
+
+    pv: PvChange | None = None
+    home_batteries: HomeBatteryChange | None = None
+    community_battery: CommunityBatteryChange | None = None
+    heat_pumps: HeatPumpChange | None = None
+    retrofit: RetrofitChange | None = None
+    evs: EvChange | None = None
+    grid: GridChange | None = None
+    feed_in_limit: FeedInLimit | None = None
+
+
+class Factors(_Config):
+    """CO2 and primary-energy factors (:class:`twin.core.kpi.CarrierFactors`); default GEG 2024."""
+
+    co2_grid_g_per_kwh: float = Field(default=560.0, ge=0, le=2000)
+    co2_gas_g_per_kwh: float = Field(default=240.0, ge=0, le=2000)
+    primary_energy_factor_grid: float = Field(default=1.8, ge=0, le=5)
+    primary_energy_factor_gas: float = Field(default=1.1, ge=0, le=5)
+
+
+class Costs(_Config):
+    """Prices and investment costs of the cost KPI (2025 German figures, assumptions).
+
+    ``annual_cost_eur`` = energy cost of the period scaled to a year + the annuity of
+    the investment (interest ``interest_frac``, ``lifetime_a`` years).
+    """
+
+    import_eur_per_kwh: float = Field(default=0.35, ge=0, le=5, description="Household tariff. [EUR/kWh]")
+    export_eur_per_kwh: float = Field(default=0.08, ge=0, le=5, description="Feed-in payment. [EUR/kWh]")
+    gas_eur_per_kwh: float = Field(default=0.11, ge=0, le=5, description="Gas tariff. [EUR/kWh]")
+    pv_eur_per_kwp: float = Field(default=1400.0, ge=0, le=10000)
+    battery_eur_per_kwh: float = Field(default=700.0, ge=0, le=10000, description="Home battery.")
+    community_battery_eur_per_kwh: float = Field(default=450.0, ge=0, le=10000)
+    heat_pump_eur_per_kw: float = Field(default=1800.0, ge=0, le=20000, description="Per kW thermal, installed.")
+    retrofit_eur_per_m2: float = Field(default=250.0, ge=0, le=5000, description="Per m2 floor area.")
+    charger_eur: float = Field(default=1500.0, ge=0, le=100000, description="Per wallbox (cars not counted).")
+    transformer_eur_per_kva: float = Field(default=60.0, ge=0, le=10000)
+    cable_eur_per_km: float = Field(default=120000.0, ge=0, le=1e7)
+    interest_frac: float = Field(default=0.03, ge=0, le=0.5)
+    lifetime_a: int = Field(default=20, ge=1, le=100)
+
+
+class Scenario(_Config):
+    """A scenario file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80, description="Folder name of results.")
+    description: str = Field(default="", max_length=500)
+    district: str = Field(default="beucha", description="Built-in district or a file relative to the scenario.")
+    weather: str | None = Field(default=None, description="Weather file relative to the scenario; default TRY2010.")
+    year: int = Field(default=2025, ge=1990, le=2100, description="Calendar year (UTC).")
+    start: str | None = Field(default=None, description="Period start, ISO date or time (UTC).")
+    end: str | None = Field(default=None, description="Period end, exclusive (UTC).")
+    step_min: int = Field(default=STEP_MIN, description="Step length; only 15. [min]")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    output: OutputLevel = Field(default="grid")
+    changes: ScenarioChanges = Field(default_factory=ScenarioChanges)
+    factors: Factors = Field(default_factory=Factors)
+    costs: Costs = Field(default_factory=Costs)
+
+    @model_validator(mode="after")
+    def _period(self) -> Scenario:
+        if self.step_min != STEP_MIN:
+            raise LocatedError(["step_min"], f"step {self.step_min} min is not supported", allowed=str(STEP_MIN))
+        year_start = pd.Timestamp(f"{self.year}-01-01")
+        year_end = pd.Timestamp(f"{self.year + 1}-01-01")
+        stamps = {}
+        for name, value, default in (("start", self.start, year_start), ("end", self.end, year_end)):
+            try:
+                stamp = default if value is None else pd.Timestamp(value)
+            except (ValueError, TypeError):
+                raise LocatedError(
+                    [name], f"{value!r} is not a date or time", allowed="ISO 8601, e.g. 2025-06-01"
+                ) from None
+            if stamp.tzinfo is not None:
+                stamp = stamp.tz_convert("UTC").tz_localize(None)
+            if stamp != stamp.floor(STEP_FREQ):
+                raise LocatedError([name], f"{value!r} is not on the 15-minute grid", allowed="a quarter hour")
+            if not year_start <= stamp <= year_end:
+                raise LocatedError(
+                    [name], f"{value!r} lies outside the year {self.year}", allowed=f"within {self.year}"
+                )
+            stamps[name] = stamp
+        if stamps["end"] - stamps["start"] < pd.Timedelta(hours=1):
+            raise LocatedError(["end"], "the period must be at least one hour long", allowed="end > start + 1 h")
+        return self
+
+    @property
+    def period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """``[start, end)`` in UTC (tz-naive)."""
+        start = pd.Timestamp(self.start) if self.start else pd.Timestamp(f"{self.year}-01-01")
+        end = pd.Timestamp(self.end) if self.end else pd.Timestamp(f"{self.year + 1}-01-01")
+        return _naive_utc(start), _naive_utc(end)
+
+
+class Sweep(_Config):
+    """A sweep file: a base scenario and parameters with value lists."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=60)
+    description: str = Field(default="", max_length=500)
+    base: str | dict[str, Any] = Field(description="Built-in scenario name, scenario file, or an inline scenario.")
+    mode: Literal["product", "list"] = Field(default="product", description="product or list (zip).")
+    parameters: dict[str, list[Any]] = Field(min_length=1, description="Dotted path -> list of values.")
+
+
+class LocatedError(ValueError):
+    """A model-level error that knows the field it concerns."""
+
+    def __init__(self, loc: list[str | int], message: str, *, allowed: str | None = None) -> None:
+        self.loc = loc
+        self.message = message
+        self.allowed = allowed
+        super().__init__(message)
+
+
+def _naive_utc(stamp: pd.Timestamp) -> pd.Timestamp:
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
