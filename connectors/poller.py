@@ -246,12 +246,6 @@ class SitePoller:
         if self._clock_reader is not None:
             self._clock_reader.connection.close()
 
-    async def poll_once(self) -> None:
-        """Read every device (and the clock) once, concurrently; for tests and one-shot use."""
-        if self._clock_reader is not None:
-            await self._read_clock()
-        await asyncio.gather(*(self._read_device(device_id) for device_id in self.states))
-
     def adopt(self, previous: SitePoller) -> None:
         """Carry over what a poller of the same devices knew: held values, their read times and flags, the clock.
 

@@ -559,10 +559,6 @@ def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def _dt_h(index: pd.DatetimeIndex) -> float:
-    return float((index[1] - index[0]) / pd.Timedelta(hours=1))
-
-
 def _numbered(items: Sequence[tuple[Building, Any]]) -> list[tuple[Building, int]]:
     """(building, n-th item of that building) for each item."""
     seen: dict[str, int] = {}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
 
 import numpy as np
 
@@ -39,9 +38,6 @@ from scenarios.config import (
 from twin.core.errors import ConfigError
 
 __all__ = ["AppliedChanges", "apply_changes", "grid_changes"]
-
-#: Order in which changes are applied (PV before home batteries, which size on PV).
-CHANGE_ORDER: Final[tuple[str, ...]] = ("retrofit", "heat_pumps", "pv", "home_batteries", "evs")
 
 
 @dataclass(frozen=True)
