@@ -163,27 +163,21 @@ def resolve_paths(data: Any, base: Path | None, *, file: str) -> Any:
     data = dict(data)
     district = data.get("district")
     if isinstance(district, str) and district not in BUILT_IN_DISTRICTS:
-        path = Path(district) if Path(district).is_absolute() else base / district
-        if not path.is_file():
-            raise ConfigError(
-                f"district file {district!r} not found",
-                file=file,
-                field="district",
-                allowed="a built-in district (" + ", ".join(BUILT_IN_DISTRICTS) + ") or a district file",
-            )
-        data["district"] = str(path.resolve())
+        allowed = "a built-in district (" + ", ".join(BUILT_IN_DISTRICTS) + ") or a district file"
+        data["district"] = _existing_file(district, base, file=file, field="district", allowed=allowed)
     weather = data.get("weather")
     if isinstance(weather, str):
-        path = Path(weather) if Path(weather).is_absolute() else base / weather
-        if not path.is_file():
-            raise ConfigError(
-                f"weather file {weather!r} not found",
-                file=file,
-                field="weather",
-                allowed="a DWD TRY .dat, EPW, TMY3 .csv or PVGIS .json file, or null for the embedded TRY2010",
-            )
-        data["weather"] = str(path.resolve())
+        allowed = "a DWD TRY .dat, EPW, TMY3 .csv or PVGIS .json file, or null for the embedded TRY2010"
+        data["weather"] = _existing_file(weather, base, file=file, field="weather", allowed=allowed)
     return data
+
+
+def _existing_file(value: str, base: Path, *, file: str, field: str, allowed: str) -> str:
+    """``value`` as an absolute path (relative to ``base``) to a file that exists, or a one-line error."""
+    path = Path(value) if Path(value).is_absolute() else base / value
+    if not path.is_file():
+        raise ConfigError(f"{field} file {value!r} not found", file=file, field=field, allowed=allowed)
+    return str(path.resolve())
 
 
 def config_error(err: ValidationError, model: type[BaseModel], *, file: str) -> ConfigError:
