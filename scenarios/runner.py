@@ -31,7 +31,9 @@ from typing import Any, Final
 import numpy as np
 import xarray as xr
 
-from models.community_battery import CommunityBatteryParameters, add_community_battery
+from models.battery import BatteryUnit
+from models.battery_control import battery_strategy
+from models.community_battery import add_community_battery
 from models.district import BUILT_IN_DISTRICTS, LoadedDistrict, district_path, load_district
 from models.feed_in import limit_feed_in
 from models.grid import GridChanges, apply_grid_changes, grid_kpis_of, lv_busbar, run_power_flow
@@ -222,7 +224,8 @@ def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult
             raise ConfigError(
                 f"bus {bus!r} is not a bus of the grid", field="changes.community_battery.bus", allowed="a bus name"
             )
-        assets = add_community_battery(assets, CommunityBatteryParameters(**battery.model_dump(exclude={"bus"})), bus)
+        unit = BatteryUnit(capacity_kwh=battery.capacity_kwh, p_rated_kw=battery.p_rated_kw)
+        assets = add_community_battery(assets, unit, battery_strategy(battery.strategy, battery.model_dump()), bus)
     if limit is not None and limit.at == "district":
         p_kw, curtailed = limit_feed_in(assets, limit.frac_of_kwp, per_building=False)
         assets = _replace_power(assets, p_kw)
