@@ -103,3 +103,11 @@ def test_follow_setpoint_is_the_setpoint_within_the_limits() -> None:
     # a setpoint s is self-consumption on a net load of -s
     mirrored, _ = battery_strategy("self_consumption").dispatch(-setpoints, INDEX, BATTERY)
     np.testing.assert_allclose(p_kw, mirrored, rtol=1e-12, atol=1e-9)
+
+
+def test_the_scenarios_strategies_are_registered() -> None:
+    from typing import get_args
+
+    from scenarios.records import BatteryStrategy as ScenarioStrategy
+
+    assert set(get_args(ScenarioStrategy)) <= set(BATTERY_STRATEGIES)
