@@ -13,12 +13,10 @@ checked *while* the document is composed, before anything is built from it:
 * dates and times stay the text written (``start: 2025-06-01`` is the string
   ``"2025-06-01"``), for fields that take an ISO 8601 string.
 
-Every violation is a :class:`yaml.MarkedYAMLError` with the line and column, so each loader
-turns it into its own one-line message. :func:`read_yaml` does that for the site file and the
-fault plan; :func:`validation_error` turns the first error of a pydantic validation into one
-naming the file, the dotted field and, where pydantic knows them, the allowed values;
-:func:`short_repr` shows an offending value in a bounded number of characters however large
-the value is.
+Every violation is a :class:`yaml.MarkedYAMLError` with the line and column;
+:mod:`twin.core.config_loader` turns it into the one-line message of every input file.
+:func:`read_yaml` reads the fault plan; :func:`short_repr` shows an offending value in a
+bounded number of characters however large the value is.
 """
 
 from __future__ import annotations
@@ -29,7 +27,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import yaml
-from pydantic import ValidationError
 
 from twin.core.errors import ConfigError
 
@@ -41,7 +38,6 @@ __all__ = [
     "parse_yaml",
     "read_yaml",
     "short_repr",
-    "validation_error",
 ]
 
 #: Largest YAML input. [characters]
@@ -118,21 +114,6 @@ def short_repr(value: Any, limit: int = 60) -> str:
     """``repr`` of a value cut to ``limit`` characters, built without walking all of a large value."""
     text = _REPR.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def validation_error(err: ValidationError, *, file: str) -> ConfigError:
-    """The first error of a pydantic validation as a one-line :class:`ConfigError`.
-
-    The field is the dotted location; ``Value error, `` prefixes are dropped; a
-    literal's expected values become the allowed values.
-    """
-    first = err.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or None
-    message = first["msg"].removeprefix("Value error, ")
-    allowed = None
-    if first["type"] == "literal_error":
-        allowed = ", ".join(str(v) for v in str(first.get("ctx", {}).get("expected", "")).split(" or "))
-    return ConfigError(message, file=file, field=field, allowed=allowed)
 
 
 class _BoundedLoader(yaml.SafeLoader):
