@@ -1,7 +1,7 @@
 """The one loader of the twin's input files: read, parse, validate, one-line errors.
 
 Every file kind the twin reads (scenario and sweep files, district files, site files, device
-maps, controller maps) is a pydantic record (or a union of records) that declares its fields:
+maps, controller maps, fault plans) is a pydantic record (or a union of records) that declares its fields:
 types, ranges (``ge``/``gt``/``le``/``lt``), allowed values (``Literal``) and unknown keys
 rejected. :func:`load_config` reads a file with the bounded YAML parser
 (:func:`twin.core.yaml_files.parse_yaml`), checks it is a mapping and validates it against

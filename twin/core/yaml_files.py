@@ -1,4 +1,4 @@
-"""Reading YAML input files with bounded work and one-line errors, shared by every file the twin validates.
+"""Parsing YAML input with bounded work, shared by every file the twin validates.
 
 :func:`parse_yaml` is the one way the twin parses YAML. It is PyYAML's safe loader with limits
 checked *while* the document is composed, before anything is built from it:
@@ -15,20 +15,17 @@ checked *while* the document is composed, before anything is built from it:
 
 Every violation is a :class:`yaml.MarkedYAMLError` with the line and column;
 :mod:`twin.core.config_loader` turns it into the one-line message of every input file.
-:func:`read_yaml` reads the fault plan; :func:`short_repr` shows an offending value in a
-bounded number of characters however large the value is.
+:func:`short_repr` shows an offending value in a bounded number of characters however large
+the value is.
 """
 
 from __future__ import annotations
 
 import reprlib
 from collections.abc import Hashable, Iterator
-from pathlib import Path
 from typing import Any, Final
 
 import yaml
-
-from twin.core.errors import ConfigError
 
 __all__ = [
     "MAX_YAML_CHARS",
@@ -36,7 +33,6 @@ __all__ = [
     "MAX_YAML_NODES",
     "YamlLimitError",
     "parse_yaml",
-    "read_yaml",
     "short_repr",
 ]
 
@@ -80,34 +76,6 @@ def parse_yaml(text: str) -> Any:
         return loader.get_single_data()
     finally:
         loader.dispose()
-
-
-def read_yaml(path: str | Path, *, what: str) -> Any:
-    """Read and parse a YAML file (:func:`parse_yaml`).
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-        The file.
-    what : str
-        What the file is, for the message (e.g. ``"site file"``).
-
-    Raises
-    ------
-    ConfigError
-        ``cannot read the <what>`` or ``not valid YAML`` with the line.
-    """
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read the {what}: {getattr(err, 'strerror', None) or err}", file=file) from err
-    try:
-        return parse_yaml(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else None
-        raise ConfigError(f"not valid YAML: {getattr(err, 'problem', err)}", file=file, field=where) from err
 
 
 def short_repr(value: Any, limit: int = 60) -> str:
