@@ -45,7 +45,7 @@ from scenarios.config import Scenario
 from scenarios.costs import scenario_costs
 from scenarios.kpis import installed, plain, substation_assets
 from scenarios.results import ScenarioResult
-from twin.core.errors import ConfigError
+from twin.core.errors import ConfigError, ModelError
 from twin.core.kpi import CarrierFactors, boundary_flows, energy_kpis
 
 __all__ = ["PACKAGE", "ScenarioResult", "SharedInputs", "prepare_shared", "run_scenario", "shared_key"]
@@ -169,10 +169,13 @@ def run_scenario(
     Raises
     ------
     ConfigError
-        If the scenario does not fit the shared inputs or names an unknown bus.
+        If the scenario names an unknown bus.
+    ModelError
+        If the shared inputs were prepared for another district, weather or year, or the
+        grid's no-load power flow fails.
     """
     if shared.key is not None and shared_key(scenario) != shared.key:
-        raise ConfigError(
+        raise ModelError(
             f"the shared inputs are for {shared.key}, the scenario needs {shared_key(scenario)}",
             field="district/weather/year",
         )
