@@ -39,6 +39,7 @@ from twin.core.errors import ConfigError
 from twin.core.kpi import GEG_2024, CarrierFactors, energy_kpis
 from twin.core.live_parts import Where, utc_time
 from twin.core.live_state import (
+    ENERGY_KPI_NAMES,
     SNAPSHOT_VERSION,
     Alert,
     BoundaryState,
@@ -67,21 +68,7 @@ __all__ = ["KPI_NAMES", "METERS_FILE", "LiveTwin", "site_meters"]
 logger = logging.getLogger(__name__)
 
 #: KPIs the snapshot carries for today and the year so far, per boundary.
-KPI_NAMES: Final[tuple[str, ...]] = (
-    "import_kwh",
-    "export_kwh",
-    "load_kwh",
-    "generation_kwh",
-    "fuel_kwh",
-    "self_sufficiency_frac",
-    "self_consumption_frac",
-    "electricity_balance_kwh",
-    "energy_balance_kwh",
-    "net_zero_degree_frac",
-    "peak_import_kw",
-    "peak_export_kw",
-    "co2_kg",
-)
+KPI_NAMES: Final[tuple[str, ...]] = ENERGY_KPI_NAMES
 _POWER_OF_KIND: Final[dict[str, str]] = {
     "substation_meter": "p_meter_kw",
     "building_meter": "p_meter_kw",

@@ -296,6 +296,24 @@ def test_a_version_2_snapshot_written_before_reads_and_writes_back_the_same() ->
     assert written == expected
 
 
+def test_a_snapshot_file_twin_live_wrote_reads_and_writes_back_unchanged() -> None:
+    # data/snapshot_v2.json: version 2 as twin live wrote it on the small district, with grid and controller
+    path = Path(__file__).with_name("data") / "snapshot_v2.json"
+    written = json.loads(path.read_text(encoding="utf-8"))
+    snapshot = LiveSnapshot.from_json(written, file=str(path))
+    assert snapshot.to_json() == written
+    assert snapshot.version == 2 and snapshot.timezone is None  # written before the snapshot named it
+    assert snapshot.grid is not None and len(snapshot.grid.buses) == len(written["grid"]["buses"]) > 0
+    assert snapshot.grid.converged is True and snapshot.grid.vm_min_pu == written["grid"]["vm_min_pu"]
+    assert snapshot.controller is not None and snapshot.controller.signal == written["controller"]["signal"]
+    district = snapshot.district
+    assert district is not None and district.p_grid_kw == written["balance"]["substation"]["p_grid_kw"]
+    assert district.quality == written["balance"]["substation"]["quality"]
+    assert set(snapshot.devices) == set(written["devices"]) and snapshot.buildings == [
+        b for b in written["balance"] if b != SUBSTATION
+    ]
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

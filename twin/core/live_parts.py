@@ -21,6 +21,8 @@ from twin.core.schema import SUBSTATION
 from twin.core.vocabulary import BALANCE_TERMS, QUALITY_FLAGS, SUBSTATION_TERMS, Quality
 
 __all__ = [
+    "ENERGY_KPI_NAMES",
+    "KPI_COUNT_NAMES",
     "LIVE_KPI_NAMES",
     "Alert",
     "BoundaryKpis",
@@ -351,6 +353,10 @@ class BoundaryKpis:
 
 #: The names of :class:`BoundaryKpis`, in the order the snapshot lists them.
 LIVE_KPI_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in fields(BoundaryKpis))
+#: The counts beside the KPIs: quarters of the period, quarters without import, estimated energy.
+KPI_COUNT_NAMES: Final[tuple[str, ...]] = ("quarters", "estimated_energy_kwh", "missing_quarters")
+#: The energy KPIs of :func:`twin.core.kpi.energy_kpis` the snapshot carries.
+ENERGY_KPI_NAMES: Final[tuple[str, ...]] = tuple(n for n in LIVE_KPI_NAMES if n not in KPI_COUNT_NAMES)
 
 
 @dataclass(frozen=True)

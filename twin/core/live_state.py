@@ -22,6 +22,8 @@ from typing import Any, Final, Self
 
 from twin.core.balance import BoundaryBalance
 from twin.core.live_parts import (
+    ENERGY_KPI_NAMES,
+    KPI_COUNT_NAMES,
     LIVE_KPI_NAMES,
     Alert,
     BoundaryKpis,
@@ -47,6 +49,8 @@ from twin.core.store_files import SNAPSHOT_FILE
 from twin.core.vocabulary import Quality
 
 __all__ = [
+    "ENERGY_KPI_NAMES",
+    "KPI_COUNT_NAMES",
     "LIVE_KPI_NAMES",
     "SNAPSHOT_VERSION",
     "Alert",
