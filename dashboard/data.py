@@ -30,7 +30,7 @@ from scenarios.results import NETCDF_LOCK, ResultFolder, list_results, read_resu
 from twin.core.channels import Channel
 from twin.core.errors import TwinError
 from twin.core.live_state import LiveSnapshot, read_snapshot
-from twin.core.store import TABLES, read_json, read_table
+from twin.core.store import SNAPSHOT_FILE, TABLES, read_json, read_table
 from twin.core.vocabulary import BALANCE_TERMS, DEFAULT_TIMEZONE, EARLIER_BALANCE_TERMS, FLOW_TERMS, check_timezone
 
 __all__ = [
@@ -83,6 +83,9 @@ _BRANCH_COLUMNS: Final[tuple[str, ...]] = ("kind", "from_bus", "to_bus", "loadin
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
+#: The last snapshot read, keyed by its file's path, modification time, size and inode.
+_SNAPSHOTS: dict[tuple[str, int, int, int], LiveSnapshot | None] = {}
+_SNAPSHOT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -148,12 +151,32 @@ class GridMap:
 
 
 def load_snapshot(store_dir: Path) -> LiveSnapshot | None:
-    """The live snapshot, or ``None`` before the first poll (or while it cannot be read: logged)."""
+    """The live snapshot, or ``None`` before the first poll (or while it cannot be read: logged).
+
+    The file is read again only when it changed (its modification time and size): the pages of
+    one refresh share one read. The snapshot is frozen, so sharing it between threads is safe.
+    """
+    path = Path(store_dir) / SNAPSHOT_FILE
     try:
-        return read_snapshot(store_dir)
-    except (OSError, ValueError) as err:  # a SnapshotError is a ValueError naming the file and field
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as err:
         logger.warning("live snapshot not read: %s", err)
         return None
+    key = (str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    with _SNAPSHOT_LOCK:
+        if key in _SNAPSHOTS:
+            return _SNAPSHOTS[key]
+    try:
+        snapshot = read_snapshot(store_dir)
+    except (OSError, ValueError) as err:  # a SnapshotError is a ValueError naming the file and field
+        logger.warning("live snapshot not read: %s", err)
+        snapshot = None
+    with _SNAPSHOT_LOCK:
+        _SNAPSHOTS.clear()  # the latest file of each store is what counts: keep one
+        _SNAPSHOTS[key] = snapshot
+    return snapshot
 
 
 def sim_time(snapshot: LiveSnapshot | None) -> pd.Timestamp | None:

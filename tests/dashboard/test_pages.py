@@ -227,3 +227,11 @@ def test_a_snapshot_of_another_version_is_not_shown(config: DashboardConfig, cap
     assert load_snapshot(config.store_dir) is None
     assert "snapshot.json: version: 3 is not supported" in caplog.text
     assert "no live snapshot" in live.live_view(config)["status"]
+
+
+def test_the_snapshot_is_read_again_only_when_it_changed(config: DashboardConfig) -> None:
+    first = load_snapshot(config.store_dir)
+    assert first is not None and load_snapshot(config.store_dir) is first  # unchanged file: no new read
+    write_json_atomic(config.store_dir / "snapshot.json", {**snapshot(), "site": "other site"})
+    again = load_snapshot(config.store_dir)
+    assert again is not None and again is not first and again.site == "other site"
