@@ -346,6 +346,11 @@ def test_a_missing_or_unknown_version_is_refused(change: dict[str, Any], message
         (("controller", "writes"), 0, "controller.writes", "expected a list, got int 0"),
         (("alerts",), [{"level": "bad"}], "alerts.0", "needs a level and a text"),
         (("balance",), [], "balance", "expected an object, got list"),
+        (("balance", "b01", "p_grid_kW"), 1.0, "balance.b01.p_grid_kW", "unknown field (allowed: boundary, p_grid_kw"),
+        (("devices", "b01/meter", "value"), {}, "devices.b01/meter.value", "unknown field"),
+        (("controller", "listeners", "tls"), 1, "controller.listeners.tls", "unknown field (allowed: host, port"),
+        (("controller", "writes"), [{"nme": "x"}], "controller.writes.0.nme", "unknown field"),
+        (("store_status", "okay"), True, "store_status.okay", "unknown field"),
     ],
 )
 def test_a_malformed_field_is_named_in_one_line(path: tuple[str, ...], value: Any, field: str, expected: str) -> None:

@@ -10,7 +10,7 @@ sections are in :mod:`twin.core.live_sections`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -32,6 +32,7 @@ __all__ = [
     "SnapshotError",
     "StoreStatus",
     "Where",
+    "field_names",
     "iso_utc",
     "utc_time",
 ]
@@ -51,6 +52,11 @@ def utc_time(seconds: float) -> datetime | None:
     if not math.isfinite(seconds):
         return None
     return _EPOCH + timedelta(seconds=seconds)
+
+
+def field_names(record: type) -> tuple[str, ...]:
+    """The field names of a record class, in order (the keys its JSON may have)."""
+    return tuple(f.name for f in fields(record))
 
 
 def iso_utc(seconds: float) -> str | None:
@@ -83,6 +89,15 @@ class Where:
         if not isinstance(value, Mapping):
             raise self.fail(None, f"expected an object, got {_shown(value)}")
         return value
+
+    def record(self, value: Any, allowed: Iterable[str]) -> Mapping[str, Any]:
+        """The value here as an object of the allowed keys only (an unknown key is an error)."""
+        obj = self.mapping(value)
+        known = tuple(allowed)
+        for key in obj:
+            if key not in known:
+                raise self.fail(str(key), f"unknown field (allowed: {', '.join(known)})")
+        return obj
 
     def number(self, obj: Mapping[str, Any], key: str) -> float | None:
         """A number or ``None``."""
@@ -213,7 +228,7 @@ class DeviceState:
     @classmethod
     def from_json(cls, data: Any, where: Where) -> DeviceState:
         """Read a device's entry."""
-        obj = where.mapping(data)
+        obj = where.record(data, field_names(DeviceState))
         flags = where.child("quality")
         quality = flags.mapping(obj.get("quality", {}), missing_ok=True)
         parsed = {str(name): flags.quality(quality, name) for name in quality}
@@ -283,7 +298,7 @@ class BoundaryState:
     @classmethod
     def from_json(cls, data: Any, where: Where, boundary: str) -> BoundaryState:
         """Read a boundary's entry (its key names the boundary)."""
-        obj = where.mapping(data)
+        obj = where.record(data, field_names(BoundaryState))
         named = where.text(obj, "boundary")
         if named is not None and named != boundary:
             raise where.fail("boundary", f"{named!r} differs from its key {boundary!r}")
@@ -422,7 +437,7 @@ class StoreStatus:
     @classmethod
     def from_json(cls, data: Any, where: Where) -> StoreStatus:
         """Read the ``store_status`` section."""
-        obj = where.mapping(data)
+        obj = where.record(data, field_names(StoreStatus))
         return cls(
             ok=where.flag(obj, "ok"),
             error=where.text(obj, "error"),
@@ -449,7 +464,7 @@ class Alert:
     @classmethod
     def from_json(cls, data: Any, where: Where) -> Alert:
         """Read an alert (level and text required)."""
-        obj = where.mapping(data)
+        obj = where.record(data, field_names(Alert))
         level, text = where.text(obj, "level"), where.text(obj, "text")
         if level is None or text is None:
             raise where.fail(None, "an alert needs a level and a text")

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from twin.core.live_parts import Where
+from twin.core.live_parts import Where, field_names
 from twin.core.vocabulary import Quality
 
 __all__ = ["BranchState", "BusState", "ControllerAck", "ControllerState", "ControllerWriteRecord", "GridState"]
+
+_LISTENER_KEYS: Final[tuple[str, ...]] = ("host", "port", "tls_port")
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class BusState:
     @classmethod
     def from_json(cls, data: Any, where: Where) -> BusState:
         """Read a bus."""
-        obj = where.mapping(data)
+        obj = where.record(data, field_names(BusState))
         return cls(where.text(obj, "name"), where.number(obj, "x"), where.number(obj, "y"), where.number(obj, "vm_pu"))
 
 
@@ -58,7 +60,7 @@ class BranchState:
     @classmethod
     def from_json(cls, data: Any, where: Where) -> BranchState:
         """Read a branch."""
-        obj = where.mapping(data)
+        obj = where.record(data, field_names(BranchState))
         return cls(
             where.text(obj, "kind"),
             where.integer(obj, "from_bus"),
@@ -126,7 +128,7 @@ class GridState:
     @classmethod
     def from_json(cls, data: Any, where: Where) -> GridState:
         """Read the ``grid`` section."""
-        obj = where.mapping(data)
+        obj = where.record(data, field_names(GridState))
         buses, branches = where.child("buses"), where.child("branches")
         bus_items = buses.mapping(obj.get("buses"), missing_ok=True).items()
         return cls(
@@ -163,7 +165,7 @@ class ControllerAck:
     @classmethod
     def from_json(cls, data: Any, where: Where) -> ControllerAck:
         """Read an acknowledgement."""
-        obj = where.mapping(data)
+        obj = where.record(data, field_names(ControllerAck))
         return cls(where.integer(obj, "state"), where.time(obj, "wall_time_utc"), where.text(obj, "client"))
 
 
@@ -200,7 +202,7 @@ class ControllerWriteRecord:
     @classmethod
     def from_json(cls, data: Any, where: Where) -> ControllerWriteRecord:
         """Read a write."""
-        obj = where.mapping(data)
+        obj = where.record(data, field_names(ControllerWriteRecord))
         return cls(
             name=where.text(obj, "name"),
             value=where.number(obj, "value"),
@@ -260,9 +262,9 @@ class ControllerState:
     @classmethod
     def from_json(cls, data: Any, where: Where) -> ControllerState:
         """Read the ``controller`` section."""
-        obj = where.mapping(data)
+        obj = where.record(data, _CONTROLLER_KEYS)
         here = where.child("listeners")
-        listeners = here.mapping(obj.get("listeners", {}), missing_ok=True)
+        listeners = {} if obj.get("listeners") is None else here.record(obj["listeners"], _LISTENER_KEYS)
         acks, writes = where.child("acks"), where.child("writes")
         ack_items = acks.mapping(obj.get("acks", {}), missing_ok=True).items()
         return cls(
@@ -284,3 +286,10 @@ class ControllerState:
                 ControllerWriteRecord.from_json(v, writes.child(i)) for i, v in enumerate(where.items(obj, "writes"))
             ),
         )
+
+
+#: The keys of the ``controller`` section: its fields, the listeners' three in one object.
+_CONTROLLER_KEYS: Final[tuple[str, ...]] = (
+    *(name for name in field_names(ControllerState) if name not in _LISTENER_KEYS),
+    "listeners",
+)
