@@ -6,9 +6,9 @@ controller provider and the live power flow read it through :func:`read_snapshot
 :meth:`LiveSnapshot.from_json`. A value the snapshot lacks is ``None`` (shown as missing), never
 a guessed number. The JSON keeps the layout of snapshot version :data:`SNAPSHOT_VERSION`;
 :meth:`~LiveSnapshot.from_json` refuses another or a missing version, and a field of the wrong
-type, with a one-line :class:`SnapshotError` naming the field. Keys it does not know are kept
-(:attr:`LiveSnapshot.extra`) and written back. The parts are in :mod:`twin.core.live_parts` and
-:mod:`twin.core.live_sections`.
+type or an unknown key inside a section, with a one-line :class:`SnapshotError` naming the field.
+Top-level keys it does not know are kept (:attr:`LiveSnapshot.extra`) and written back. The
+parts are in :mod:`twin.core.live_parts` and :mod:`twin.core.live_sections`.
 """
 
 from __future__ import annotations
