@@ -230,6 +230,7 @@ def _snapshot(boundaries: list[str], end_s: int) -> dict[str, Any]:
     kpi = {"self_sufficiency_frac": 0.4, "self_consumption_frac": 0.9, "import_kwh": 100.0, "export_kwh": 10.0}
     bus_xy = _bus_xy()
     return {
+        "version": 2,
         "site": "bench",
         "written_utc": pd.Timestamp.now(tz="UTC").isoformat(),
         "sim_time_utc": now,

@@ -88,7 +88,7 @@ class ControllerSnapshot:
     energy_import_year_kwh, energy_export_year_kwh : float
         Substation counters since the start of the (simulated) year. [kWh]
     self_sufficiency_today_frac : float
-        1 - import / load today (Europe/Berlin day), 0-1.
+        1 - import / load today (the site's local day), 0-1.
     p_surplus_forecast_kw : tuple of float
         Expected surplus, mean of each of the next hours (served: up to 6). [kW]
     clear_sky_index : float

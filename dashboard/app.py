@@ -9,6 +9,7 @@ needs the login (:mod:`dashboard.auth`).
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,7 +22,7 @@ from flask import Response, abort, jsonify, send_file
 
 from dashboard import pages
 from dashboard.auth import PUBLIC_ROUTES, install_login, load_credentials, password_checker
-from dashboard.data import LOCAL_TZ, DashboardConfig, DataCache, list_results, load_snapshot
+from dashboard.data import DashboardConfig, DataCache, display_timezone, list_results, load_snapshot
 from dashboard.pages.common import CACHE_KEY, CONFIG_KEY
 from dashboard.pages.scenarios import DOWNLOADS
 from dashboard.throttle import LoginThrottle
@@ -90,7 +91,7 @@ def create_app(
     server.config[CONFIG_KEY] = config
     server.config[CACHE_KEY] = DataCache()
     _register_pages(app)
-    app.layout = _layout()
+    app.layout = functools.partial(_layout, config)  # per page load: the time zone of the latest snapshot
     server.add_url_rule("/healthz", "healthz", lambda: _healthz(config))
     server.add_url_rule("/download/<name>/<file>", "download", lambda name, file: _download(config, name, file))
     # Dash registers the bundles it may serve while it renders the index page: a gunicorn
@@ -122,8 +123,8 @@ def _register_pages(app: Dash) -> None:
         page.register_callbacks(app)
 
 
-def _layout() -> html.Div:
-    """The frame around every page: header with the menu, and the page container."""
+def _layout(config: DashboardConfig) -> html.Div:
+    """The frame around every page: header with the menu, the time zone shown, and the page container."""
     return html.Div(
         [
             html.Header(
@@ -132,7 +133,7 @@ def _layout() -> html.Div:
                     html.Nav(
                         [dcc.Link(page.NAME, href=page.PATH, id=f"nav-{page.NAME.lower()}") for page in pages.PAGES]
                     ),
-                    html.Span(f"times in {LOCAL_TZ}", className="note"),
+                    html.Span(f"times in {display_timezone(load_snapshot(config.store_dir))}", className="note"),
                 ]
             ),
             html.Main(dash.page_container),
@@ -142,14 +143,15 @@ def _layout() -> html.Div:
 
 def _healthz(config: DashboardConfig) -> Response:
     snapshot = load_snapshot(config.store_dir)
-    store = (snapshot or {}).get("store_status") or {}
-    failing = {"store_error": store.get("error"), "store_pending_rows": store.get("pending_rows")}
+    store = snapshot.store_status if snapshot is not None else None
+    degraded = store is not None and store.ok is False
+    failing = {"store_error": store.error, "store_pending_rows": store.pending_rows} if store is not None else {}
     return jsonify(
-        status="degraded" if store.get("ok") is False else "ok",
+        status="degraded" if degraded else "ok",
         snapshot=snapshot is not None,
-        sim_time_utc=(snapshot or {}).get("sim_time_utc"),
+        sim_time_utc=snapshot.to_json()["sim_time_utc"] if snapshot is not None else None,
         results=len(list_results(config.results_dir)),
-        **(failing if store.get("ok") is False else {}),
+        **(failing if degraded else {}),
     )
 
 

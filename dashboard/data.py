@@ -2,8 +2,9 @@
 
 Everything here reads files through the twin core (:mod:`twin.core.store`) and the
 result-folder readers of :mod:`scenarios.results`; nothing imports models or connectors
-(nor pandapower). Times stay UTC here; the
-figures convert to Europe/Berlin for display. Reads that are costly for a year of data go
+(nor pandapower). The live snapshot is read as a :class:`twin.core.live_state.LiveSnapshot`.
+Times stay UTC here; the pages and figures show them in the site's time zone, which the
+snapshot names (:func:`display_timezone`). Reads that are costly for a year of data go
 through a :class:`DataCache` owned by the app (memoisation keyed by the file's state: the
 committed row count of a store table, the modification time of a result file), so a
 callback pays a full read only when the data changed.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
@@ -25,15 +27,16 @@ import pandas as pd
 import xarray as xr
 
 from scenarios.results import NETCDF_LOCK, ResultFolder, list_results, read_result_kpis
+from twin.core.channels import Channel
 from twin.core.errors import TwinError
-from twin.core.store import TABLES, read_json, read_snapshot, read_table
-from twin.core.vocabulary import BALANCE_TERMS, DEFAULT_TIMEZONE, EARLIER_BALANCE_TERMS, FLOW_TERMS
+from twin.core.live_state import LiveSnapshot, read_snapshot
+from twin.core.store import SNAPSHOT_FILE, TABLES, read_json, read_table
+from twin.core.vocabulary import BALANCE_TERMS, DEFAULT_TIMEZONE, EARLIER_BALANCE_TERMS, FLOW_TERMS, check_timezone
 
 __all__ = [
     "BALANCE_TERMS",
     "FLOW_TERMS",
     "HISTORY_TERMS",
-    "LOCAL_TZ",
     "NETCDF_LOCK",
     "STORE_READ_ERRORS",
     "DashboardConfig",
@@ -43,6 +46,7 @@ __all__ = [
     "StoreReadError",
     "balance_history",
     "daily_flows",
+    "display_timezone",
     "grid_map_from_net",
     "grid_map_from_snapshot",
     "list_results",
@@ -70,14 +74,18 @@ class StoreReadError(Exception):
     """A store table the dashboard cannot read (damaged or unreadable); the message is one line."""
 
 
-#: The time zone the dashboard shows.
-LOCAL_TZ: Final[str] = DEFAULT_TIMEZONE
 #: Balance terms of a boundary the history chart reads (load-positive; grid import-positive). [kW]
 HISTORY_TERMS: Final[tuple[str, ...]] = (*BALANCE_TERMS, "p_community_battery_kw", "p_loss_kw")
 #: Resolution of the last-24-hours chart when read from the 1-minute table. [min]
 HISTORY_STEP_MIN: Final[int] = 5
+_BUS_COLUMNS: Final[tuple[str, ...]] = ("name", "x", "y", "vm_pu")
+_BRANCH_COLUMNS: Final[tuple[str, ...]] = ("kind", "from_bus", "to_bus", "loading_percent")
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+#: The last snapshot read, keyed by its file's path, modification time, size and inode.
+_SNAPSHOTS: dict[tuple[str, int, int, int], LiveSnapshot | None] = {}
+_SNAPSHOT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -142,19 +150,55 @@ class GridMap:
     building_bus: dict[str, int] = field(default_factory=dict)
 
 
-def load_snapshot(store_dir: Path) -> dict[str, Any] | None:
-    """The live snapshot, or ``None`` before the first poll (or while it cannot be read)."""
+def load_snapshot(store_dir: Path) -> LiveSnapshot | None:
+    """The live snapshot, or ``None`` before the first poll (or while it cannot be read: logged).
+
+    The file is read again only when it changed (its modification time and size): the pages of
+    one refresh share one read. The snapshot is frozen, so sharing it between threads is safe.
+    """
+    path = Path(store_dir) / SNAPSHOT_FILE
     try:
-        return read_snapshot(store_dir)
-    except (OSError, ValueError):
+        stat = path.stat()
+    except FileNotFoundError:
         return None
+    except OSError as err:
+        logger.warning("live snapshot not read: %s", err)
+        return None
+    key = (str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    with _SNAPSHOT_LOCK:
+        if key in _SNAPSHOTS:
+            return _SNAPSHOTS[key]
+    try:
+        snapshot = read_snapshot(store_dir)
+    except (OSError, ValueError) as err:  # a SnapshotError is a ValueError naming the file and field
+        logger.warning("live snapshot not read: %s", err)
+        snapshot = None
+    with _SNAPSHOT_LOCK:
+        _SNAPSHOTS.clear()  # the latest file of each store is what counts: keep one
+        _SNAPSHOTS[key] = snapshot
+    return snapshot
 
 
-def sim_time(snapshot: dict[str, Any] | None) -> pd.Timestamp | None:
+def sim_time(snapshot: LiveSnapshot | None) -> pd.Timestamp | None:
     """The snapshot's (simulated) time, tz-aware UTC."""
-    if not snapshot or not snapshot.get("sim_time_utc"):
+    if snapshot is None or snapshot.sim_time_utc is None:
         return None
-    return pd.Timestamp(snapshot["sim_time_utc"]).tz_convert("UTC")
+    return pd.Timestamp(snapshot.sim_time_utc).tz_convert("UTC")
+
+
+def display_timezone(snapshot: LiveSnapshot | None) -> str:
+    """The time zone the dashboard shows: the site's, as the snapshot names it, else the default.
+
+    A snapshot written before it named the time zone, or naming one this machine does not know,
+    gives :data:`twin.core.vocabulary.DEFAULT_TIMEZONE`.
+    """
+    if snapshot is None or not snapshot.timezone:
+        return DEFAULT_TIMEZONE
+    try:
+        return check_timezone(snapshot.timezone)
+    except ValueError as err:
+        logger.warning("live snapshot: %s; times shown in %s", err, DEFAULT_TIMEZONE)
+        return DEFAULT_TIMEZONE
 
 
 def balance_history(
@@ -180,8 +224,8 @@ def balance_history(
     """
     end_s = int(end.timestamp())
     start_s = end_s - int(hours * 3600)
-    wanted = [f"balance:{boundary}/{term}" for term in HISTORY_TERMS]
-    earlier = [f"balance:{boundary}/{old}" for old, new in EARLIER_BALANCE_TERMS.items() if new in HISTORY_TERMS]
+    wanted = [Channel.balance(boundary, term).key for term in HISTORY_TERMS]
+    earlier = [Channel.balance(boundary, old).key for old, new in EARLIER_BALANCE_TERMS.items() if new in HISTORY_TERMS]
     for table, resolution_s in TABLES.items():
         with _store_read(store_dir, table):
             rows = _table_rows(store_dir, table)
@@ -196,7 +240,7 @@ def balance_history(
             if table == "1min":
                 frame = frame.resample(f"{HISTORY_STEP_MIN}min").mean().dropna(how="all")
             return frame
-    return pd.DataFrame(columns=[w.split("/", 1)[1] for w in wanted], index=pd.DatetimeIndex([], tz="UTC"))
+    return pd.DataFrame(columns=list(HISTORY_TERMS), index=pd.DatetimeIndex([], tz="UTC"))
 
 
 class _DailySums:
@@ -209,8 +253,10 @@ class _DailySums:
         self.lock = threading.Lock()
 
 
-def daily_flows(store_dir: Path, boundary: str, year: int, *, cache: DataCache | None = None) -> pd.DataFrame:
-    """A boundary's energy flows per local day of ``year`` from the 15-minute table.
+def daily_flows(
+    store_dir: Path, boundary: str, year: int, *, cache: DataCache | None = None, tz: str = DEFAULT_TIMEZONE
+) -> pd.DataFrame:
+    """A boundary's energy flows per local day (time zone ``tz``) of ``year`` from the 15-minute table.
 
     With a cache, the sums are kept and later calls read only the rows appended since
     (a quarter-hour already counted keeps its first value, as :func:`read_table` does).
@@ -218,7 +264,7 @@ def daily_flows(store_dir: Path, boundary: str, year: int, *, cache: DataCache |
     Returns
     -------
     pandas.DataFrame
-        Index: Europe/Berlin dates (``DatetimeIndex`` at local midnight); columns
+        Index: local dates (``DatetimeIndex`` at local midnight in ``tz``); columns
         :data:`FLOW_TERMS`; days without data are left out. [kW h]
 
     Raises
@@ -226,18 +272,18 @@ def daily_flows(store_dir: Path, boundary: str, year: int, *, cache: DataCache |
     StoreReadError
         When the table cannot be read (one line naming the store and the cause).
     """
-    sums = _cached(cache, ("daily", str(store_dir), boundary, year), _DailySums)
+    sums = _cached(cache, ("daily", str(store_dir), boundary, year, tz), _DailySums)
     with sums.lock:
         with _store_read(store_dir, "15min"):
             if sums.rows == 0 or sums.rows != _table_rows(store_dir, "15min"):
-                _extend_daily(sums, store_dir, boundary, year)
+                _extend_daily(sums, store_dir, boundary, year, tz)
         return sums.days.copy()
 
 
-def _extend_daily(sums: _DailySums, store_dir: Path, boundary: str, year: int) -> None:
-    start = pd.Timestamp(year=year, month=1, day=1, tz=LOCAL_TZ).tz_convert("UTC")
-    end = pd.Timestamp(year=year + 1, month=1, day=1, tz=LOCAL_TZ).tz_convert("UTC")
-    wanted = [f"flow:{boundary}/{term}" for term in FLOW_TERMS]
+def _extend_daily(sums: _DailySums, store_dir: Path, boundary: str, year: int, tz: str) -> None:
+    start = pd.Timestamp(year=year, month=1, day=1, tz=tz).tz_convert("UTC")
+    end = pd.Timestamp(year=year + 1, month=1, day=1, tz=tz).tz_convert("UTC")
+    wanted = [Channel.flow(boundary, term).key for term in FLOW_TERMS]
     ds = read_table(
         store_dir,
         "15min",
@@ -254,8 +300,8 @@ def _extend_daily(sums: _DailySums, store_dir: Path, boundary: str, year: int) -
     sums.seen.update(times[new].tolist())
     frame = pd.DataFrame(
         ds["value"].values[new],
-        index=pd.DatetimeIndex(ds["time"].values[new]).tz_localize("UTC").tz_convert(LOCAL_TZ),
-        columns=[str(channel).split("/", 1)[1] for channel in ds["channel"].values],
+        index=pd.DatetimeIndex(ds["time"].values[new]).tz_localize("UTC").tz_convert(tz),
+        columns=[Channel.parse(str(channel)).name for channel in ds["channel"].values],
     ).dropna(how="all")
     if frame.empty:
         return
@@ -308,20 +354,23 @@ def grid_map_from_net(folder: Path, *, cache: DataCache | None = None) -> GridMa
     return _cached(cache, ("net", str(result.net_path), stamp), load)
 
 
-def grid_map_from_snapshot(snapshot: dict[str, Any] | None) -> GridMap | None:
-    """The grid drawn from the live snapshot's ``grid`` key (``None`` when the snapshot has none)."""
-    grid = (snapshot or {}).get("grid")
-    if not isinstance(grid, dict) or not grid.get("buses"):
+def grid_map_from_snapshot(snapshot: LiveSnapshot | None) -> GridMap | None:
+    """The grid drawn from the live snapshot's ``grid`` section (``None`` when the snapshot has none).
+
+    A value the snapshot lacks (a bus without position or voltage) is NaN in the frames.
+    """
+    grid = snapshot.grid if snapshot is not None else None
+    if grid is None or not grid.buses:
         return None
-    buses = pd.DataFrame.from_dict(grid["buses"], orient="index")
-    buses.index = buses.index.astype(int)
-    for column in ("name", "x", "y", "vm_pu"):
-        if column not in buses:
-            buses[column] = np.nan
-    branches = pd.DataFrame.from_dict(grid.get("branches") or {}, orient="index")
-    for column in ("kind", "from_bus", "to_bus", "loading_percent"):
-        if column not in branches:
-            branches[column] = np.nan
+    buses = pd.DataFrame.from_dict(
+        {int(key): bus.to_json() for key, bus in grid.buses.items()}, orient="index", columns=list(_BUS_COLUMNS)
+    )
+    branches = pd.DataFrame.from_dict(
+        {key: branch.to_json() for key, branch in grid.branches.items()}, orient="index", columns=list(_BRANCH_COLUMNS)
+    )
+    for frame, numeric in ((buses, ("x", "y", "vm_pu")), (branches, ("loading_percent",))):
+        for column in numeric:
+            frame[column] = frame[column].astype(float)
     return GridMap(buses=buses.sort_index(), branches=branches)
 
 
@@ -365,7 +414,7 @@ def _frame(ds: xr.Dataset) -> pd.DataFrame:
     frame = pd.DataFrame(
         ds["value"].values,
         index=pd.DatetimeIndex(ds["time"].values).tz_localize("UTC"),
-        columns=[str(channel).split("/", 1)[1] for channel in ds["channel"].values],
+        columns=[Channel.parse(str(channel)).name for channel in ds["channel"].values],
     )
     return frame.dropna(how="all")
 

@@ -17,8 +17,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import xarray as xr
 
-from dashboard.data import LOCAL_TZ, GridMap, step_energy
-from twin.core.vocabulary import STEP_H
+from dashboard.data import GridMap, step_energy
+from twin.core.vocabulary import DEFAULT_TIMEZONE, STEP_H
 
 __all__ = [
     "COLOURS",
@@ -142,18 +142,20 @@ def flow_sankey(balance: Mapping[str, Any] | None, *, title: str = "Power flows 
     return fig
 
 
-def history_figure(frame: pd.DataFrame, *, title: str = "Last 24 hours") -> go.Figure:
+def history_figure(frame: pd.DataFrame, *, title: str = "Last 24 hours", tz: str = DEFAULT_TIMEZONE) -> go.Figure:
     """Consumers stacked above zero, generation and discharge below, grid exchange as a line.
 
     Parameters
     ----------
     frame : pandas.DataFrame
         Balance terms over time (tz-aware UTC index; columns as :data:`dashboard.data.HISTORY_TERMS`). [kW]
+    tz : str, optional
+        The time zone shown (the site's).
     """
     if frame is None or frame.empty:
         return empty_figure("no stored data for the last 24 hours yet")
     frame = _thin_frame(frame)
-    x = frame.index.tz_convert(LOCAL_TZ)
+    x = frame.index.tz_convert(tz)
     fig = go.Figure()
     for column, name, colour in _TERMS:
         if column not in frame:
@@ -191,7 +193,7 @@ def history_figure(frame: pd.DataFrame, *, title: str = "Last 24 hours") -> go.F
                 hovertemplate="%{y:,.1f} kW",
             )
         )
-    fig.update_layout(**_LAYOUT, title=f"{title} · {LOCAL_TZ}", yaxis_title="power [kW] (consumption +, supply -)")
+    fig.update_layout(**_LAYOUT, title=f"{title} · {tz}", yaxis_title="power [kW] (consumption +, supply -)")
     return fig
 
 
@@ -217,7 +219,12 @@ def building_balance_figure(balance: Mapping[str, Any] | None, *, title: str) ->
 
 
 def year_figure(
-    daily: pd.DataFrame, *, year: int, projection: pd.DataFrame | None = None, projection_label: str = ""
+    daily: pd.DataFrame,
+    *,
+    year: int,
+    projection: pd.DataFrame | None = None,
+    projection_label: str = "",
+    tz: str = DEFAULT_TIMEZONE,
 ) -> go.Figure:
     """Cumulative balance since 1 January (all carriers and electricity only) against net zero.
 
@@ -228,9 +235,11 @@ def year_figure(
         ``fuel_kwh``. [kW h]
     projection : pandas.DataFrame, optional
         The same columns for the days still to come (from the baseline scenario). [kW h]
+    tz : str, optional
+        The time zone of the local days (the site's).
     """
-    start = pd.Timestamp(year=year, month=1, day=1, tz=LOCAL_TZ)
-    end = pd.Timestamp(year=year, month=12, day=31, tz=LOCAL_TZ)
+    start = pd.Timestamp(year=year, month=1, day=1, tz=tz)
+    end = pd.Timestamp(year=year, month=12, day=31, tz=tz)
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(x=[start, end], y=[0, 0], name="net zero", line={"color": "black", "dash": "dot", "width": 1})
@@ -273,7 +282,7 @@ def year_figure(
         **_LAYOUT,
         title=f"Cumulative balance {year}: import + gas - export",
         yaxis_title="cumulative balance [MW h] (> 0: not yet neutral)",
-        xaxis={"title": f"date ({LOCAL_TZ})", "range": [start, end]},
+        xaxis={"title": f"date ({tz})", "range": [start, end]},
     )
     return fig
 
@@ -390,7 +399,7 @@ def monthly_exchange(p_grid_kw: xr.DataArray) -> pd.DataFrame:
     times = pd.DatetimeIndex(p_grid_kw["time"].values).tz_localize("UTC")
     dt_h = float(np.median(np.diff(times.asi8))) / 3.6e12 if times.size > 1 else STEP_H
     import_kwh, export_kwh = step_energy(p_grid_kw.values, dt_h)
-    frame = pd.DataFrame({"import_kwh": import_kwh, "export_kwh": export_kwh}, index=times.tz_convert(LOCAL_TZ))
+    frame = pd.DataFrame({"import_kwh": import_kwh, "export_kwh": export_kwh}, index=times.tz_convert(DEFAULT_TIMEZONE))
     return frame.groupby(frame.index.month).sum()
 
 

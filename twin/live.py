@@ -23,7 +23,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -34,8 +34,20 @@ import xarray as xr
 from connectors.poller import SitePoller
 from connectors.site import Site
 from twin.core.balance import MeteredPower, live_balance
+from twin.core.channels import Channel
 from twin.core.errors import ConfigError
 from twin.core.kpi import GEG_2024, CarrierFactors, energy_kpis
+from twin.core.live_parts import Where, utc_time
+from twin.core.live_state import (
+    ENERGY_KPI_NAMES,
+    SNAPSHOT_VERSION,
+    Alert,
+    BoundaryState,
+    DeviceState,
+    KpiPeriods,
+    LiveSnapshot,
+    StoreStatus,
+)
 from twin.core.retention import DEFAULT_KEEP_1MIN_DAYS, drop_old_rows
 from twin.core.schema import SUBSTATION
 from twin.core.store import (
@@ -45,7 +57,7 @@ from twin.core.store import (
     MeanTable,
     read_json,
 )
-from twin.core.vocabulary import QUALITY_FLAGS, STEP_S
+from twin.core.vocabulary import QUALITY_FLAGS, STEP_S, Quality
 from twin.importing import METERS_FILE, site_meters
 from twin.live_flows import COUNTED_FLOWS, FLOWS, QuarterFlows, load_terms
 from twin.live_site import DEFAULT_SITE_CHECK_S, SiteWatch
@@ -56,22 +68,7 @@ __all__ = ["KPI_NAMES", "METERS_FILE", "LiveTwin", "site_meters"]
 logger = logging.getLogger(__name__)
 
 #: KPIs the snapshot carries for today and the year so far, per boundary.
-KPI_NAMES: Final[tuple[str, ...]] = (
-    "import_kwh",
-    "export_kwh",
-    "load_kwh",
-    "generation_kwh",
-    "fuel_kwh",
-    "self_sufficiency_frac",
-    "self_consumption_frac",
-    "electricity_balance_kwh",
-    "energy_balance_kwh",
-    "net_zero_degree_frac",
-    "peak_import_kw",
-    "peak_export_kw",
-    "co2_kg",
-)
-_FLAG_NAMES: Final[dict[int, str]] = {value: name for name, value in QUALITY_FLAGS.items()}
+KPI_NAMES: Final[tuple[str, ...]] = ENERGY_KPI_NAMES
 _POWER_OF_KIND: Final[dict[str, str]] = {
     "substation_meter": "p_meter_kw",
     "building_meter": "p_meter_kw",
@@ -161,7 +158,7 @@ class LiveTwin:
         #: The quarters' energy flows from the counters and balance means, with their quality.
         self.flows = QuarterFlows(site, self.meters, self.boundaries)
         self._flow_index = {
-            f"flow:{boundary}/{flow}": (i, j)
+            Channel.flow(boundary, flow).key: (i, j)
             for i, boundary in enumerate(self.boundaries)
             for j, flow in enumerate(FLOWS)
         }
@@ -180,7 +177,8 @@ class LiveTwin:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twin-live-kpis")
         self._load_history(tables["15min"])
         self.kpis: dict[str, dict[str, dict[str, float | None]]] = {"today": {}, "year": {}}
-        self.snapshot: dict[str, Any] = {}
+        #: The latest snapshot (``None`` before the first tick).
+        self.snapshot: LiveSnapshot | None = None
         self.flushes = 0
         #: Wall time (``time.time()``) of the newest good device read; NaN before the first. [s]
         self.updated_wall_s = math.nan
@@ -240,24 +238,70 @@ class LiveTwin:
             year.result()
         if self._year_flows is not None:  # the last snapshot has the year's KPIs of the last quarters
             self.kpis["year"] = self._kpis(*self._year_flows)
-        self.snapshot = {**self.snapshot, "kpis": self.kpis, **self._store_sections()}
-        self.store.write_snapshot(self.store_dir / SNAPSHOT_FILE, self.snapshot)
+        if self.snapshot is not None:
+            self.snapshot = self.snapshot.with_sections(kpis=KpiPeriods.of(self.kpis), **self._store_sections())
+            self.store.write_snapshot(self.store_dir / SNAPSHOT_FILE, self.snapshot.to_json())
         self._executor.shutdown(wait=True)
 
     def tick(self) -> None:
         """Sample the devices, write the snapshot, and store the means of ended intervals."""
         now_sim = self.poller.sim_now_s()
-        now_mono, now_wall = time.monotonic(), time.time()
-        devices: dict[str, Any] = {}
+        now_wall = time.time()
         sample: dict[str, float | None] = {}
         flags: dict[str, int] = {}
         powers: list[MeteredPower] = []
+        devices = self._sample_devices(now_wall, sample, flags, powers)
+        balance = live_balance(powers)
+        for boundary, terms in balance.items():
+            for name, term in terms.as_dict().items():
+                if name.endswith("_kw") and not isinstance(term, str):
+                    # the means take valid readings only: held values of silent devices are not measurements
+                    ok = term is not None and terms.quality == QUALITY_FLAGS["ok"]
+                    channel = Channel.balance(boundary, name).key
+                    sample[channel] = float(term) if ok and term is not None else None
+                    flags[channel] = terms.quality
+        if any(value is not None for value in sample.values()):  # nothing read yet: no empty interval
+            for accumulator in self.means.values():
+                accumulator.add(now_sim, sample, flags)
+        self._store_means(now_sim)  # an open interval is not stored: its means are partial
+        self._drop_old_minutes(now_sim)
+        states = {boundary: BoundaryState.of(terms) for boundary, terms in balance.items()}
+        self._update_kpis(now_sim, sample, balance_kw=states)
+        failing = self.poller.failing()
+        field_clock = self.poller.clock.sim_s is not None
+        sections: dict[str, Any] = {name: section() for name, section in self.sections.items()}
+        self.snapshot = LiveSnapshot(
+            version=SNAPSHOT_VERSION,
+            site=self.site.name,
+            timezone=self.site.timezone,
+            written_utc=utc_time(now_wall),
+            sim_time_utc=utc_time(now_sim),
+            sim_time_s=now_sim,
+            clock="field" if field_clock else "wall",
+            speed=self.poller.clock.speed if field_clock else 1.0,
+            devices_total=len(devices),
+            devices_ok=len(devices) - len(failing),
+            failing=tuple(failing),
+            devices=devices,
+            balance=states,
+            kpis=KpiPeriods.of(self.kpis),
+            **self._store_sections(),
+            **sections,
+        )
+        self.store.write_snapshot(self.store_dir / SNAPSHOT_FILE, self.snapshot.to_json())
+
+    def _sample_devices(
+        self, now_wall: float, sample: dict[str, float | None], flags: dict[str, int], powers: list[MeteredPower]
+    ) -> dict[str, DeviceState]:
+        """Every device's state now; fills the sample and flags of its channels and the metered powers."""
+        now_mono = time.monotonic()
+        devices: dict[str, DeviceState] = {}
         newest_wall = self.updated_wall_s
         for device_id, state in self.poller.states.items():
             quality = self.poller.quality(device_id, now_mono)
             device = state.device
             for name, value in state.values.items():
-                channel = f"{device_id}/{name}"
+                channel = Channel.device(device_id, name).key
                 sample[channel] = value if quality.get(name) == QUALITY_FLAGS["ok"] else None
                 flags[channel] = quality.get(name, QUALITY_FLAGS["missing"])
             power = _POWER_OF_KIND.get(device.kind, "p_kw")
@@ -274,78 +318,45 @@ class LiveTwin:
             good = list(state.good_wall_s.values())
             if good:
                 newest_wall = max(newest_wall, max(good)) if math.isfinite(newest_wall) else max(good)
-            devices[device_id] = {
-                "kind": device.kind,
-                "building": device.building,
-                "ok": state.last_read_ok,
-                "error": state.error,
-                "values": dict(state.values),
-                "quality": {name: _FLAG_NAMES[flag] for name, flag in quality.items()},
-                "read_utc": _iso(max(state.good_sim_s.values())) if state.good_sim_s else None,
-                "read_wall_utc": _iso(min(good)) if good else None,
-                "age_s": round(now_wall - min(good), 3) if good else None,
-            }
-        balance = live_balance(powers)
-        for boundary, terms in balance.items():
-            for name, term in terms.as_dict().items():
-                if name.endswith("_kw") and not isinstance(term, str):
-                    # the means take valid readings only: held values of silent devices are not measurements
-                    ok = term is not None and terms.quality == QUALITY_FLAGS["ok"]
-                    sample[f"balance:{boundary}/{name}"] = float(term) if ok and term is not None else None
-                    flags[f"balance:{boundary}/{name}"] = terms.quality
-        if any(value is not None for value in sample.values()):  # nothing read yet: no empty interval
-            for accumulator in self.means.values():
-                accumulator.add(now_sim, sample, flags)
-        self._store_means(now_sim)  # an open interval is not stored: its means are partial
-        self._drop_old_minutes(now_sim)
-        self._update_kpis(now_sim, sample, balance_kw={b: t.as_dict() for b, t in balance.items()})
-        failing = self.poller.failing()
-        self.snapshot = {
-            "version": 2,
-            "site": self.site.name,
-            "written_utc": _iso(now_wall),
-            "sim_time_utc": _iso(now_sim),
-            "sim_time_s": now_sim,
-            "clock": "field" if self.poller.clock.sim_s is not None else "wall",
-            "speed": self.poller.clock.speed if self.poller.clock.sim_s is not None else 1.0,
-            "devices_total": len(devices),
-            "devices_ok": len(devices) - len(failing),
-            "failing": failing,
-            "devices": devices,
-            "balance": {boundary: terms.as_dict() for boundary, terms in balance.items()},
-            "kpis": self.kpis,
-            **self._store_sections(),
-        }
+            devices[device_id] = DeviceState(
+                kind=device.kind,
+                building=device.building,
+                ok=state.last_read_ok,
+                error=state.error,
+                values=dict(state.values),
+                quality={name: Quality(flag) for name, flag in quality.items()},
+                read_utc=utc_time(max(state.good_sim_s.values())) if state.good_sim_s else None,
+                read_wall_utc=utc_time(min(good)) if good else None,
+                age_s=round(now_wall - min(good), 3) if good else None,
+            )
         self.updated_wall_s = newest_wall
-        for name, section in self.sections.items():
-            self.snapshot[name] = section()
-        self.store.write_snapshot(self.store_dir / SNAPSHOT_FILE, self.snapshot)
+        return devices
 
     def status_line(self) -> str:
         """One line: time, devices ok / failing, district balance (marked when stale), today's energy, store failure."""
         snap = self.snapshot
-        failing = snap.get("failing", [])
+        failing = list(snap.failing) if snap is not None else []
         names = ", ".join(failing[:5]) + (f" +{len(failing) - 5}" if len(failing) > 5 else "")
-        district = snap.get("balance", {}).get(SUBSTATION, {})
-        today = self.kpis.get("today", {}).get(SUBSTATION, {})
+        district = snap.district if snap is not None else None
+        today = KpiPeriods.of(self.kpis).today.get(SUBSTATION)
 
         def kw(name: str) -> str:
-            value = district.get(name)
+            value = district.term(name) if district is not None else None
             return "?" if value is None else f"{value:+.1f}"
 
         def kwh(name: str) -> str:
-            value = today.get(name)
+            value = today.get(name) if today is not None else None
             return "?" if value is None else f"{value:.0f}"
 
-        counts = f"{snap.get('devices_ok', 0)}/{snap.get('devices_total', 0)}"
+        counts = "?/?" if snap is None else f"{_count(snap.devices_ok)}/{_count(snap.devices_total)}"
         stale = ""
-        if district.get("quality") == QUALITY_FLAGS["stale"]:
+        if snap is not None and district is not None and district.quality is Quality.STALE:
             # held values of devices that stopped answering: said so, with their age
-            devices = snap.get("devices", {})
-            ages = [devices[d]["age_s"] for d in failing if devices.get(d, {}).get("age_s") is not None]
+            ages = [a for d in failing if d in snap.devices and (a := snap.devices[d].age_s) is not None]
             stale = f"(stale: last good read {max(ages):.0f} s ago) " if ages else "(stale) "
+        when = Where.iso(snap.sim_time_utc) if snap is not None else None
         return (
-            f"{snap.get('sim_time_utc', '?')[:19]}Z devices {counts} ok"
+            f"{(when or '?')[:19]}Z devices {counts} ok"
             + (f", failing: {names}" if failing else "")
             + f" | grid {stale}{kw('p_grid_kw')} kW (PV {kw('p_pv_kw')}, load {kw('p_load_kw')},"
             f" heat pumps {kw('p_heat_pump_kw')},"
@@ -358,15 +369,13 @@ class LiveTwin:
 
     def _store_sections(self) -> dict[str, Any]:
         """The snapshot's ``store`` (committed rows per table), ``store_status`` and ``alerts``."""
+        alerts = [Alert(entry["level"], entry["text"]) for entry in self.store.alerts()]
+        if self.site_watch is not None and self.site_watch.problem:
+            alerts.append(Alert("warn", self.site_watch.problem))
         return {
             "store": dict(self.store.rows),
-            "store_status": self.store.status(),
-            "alerts": self.store.alerts()
-            + (
-                [{"level": "warn", "text": self.site_watch.problem}]
-                if self.site_watch is not None and self.site_watch.problem
-                else []
-            ),
+            "store_status": StoreStatus.from_json(self.store.status(), Where(None, "store_status")),
+            "alerts": tuple(alerts),
         }
 
     def _store_means(self, now_sim: float | None) -> None:
@@ -446,7 +455,9 @@ class LiveTwin:
                 row[index] = value
         return row
 
-    def _update_kpis(self, now_sim: float, sample: dict[str, float | None], *, balance_kw: dict[str, Any]) -> None:
+    def _update_kpis(
+        self, now_sim: float, sample: dict[str, float | None], *, balance_kw: Mapping[str, BoundaryState]
+    ) -> None:
         """KPIs of today and the year so far: stored quarters plus the open one (from the counters now).
 
         Recomputed when a quarter was stored, else at most every ``kpi_every_s`` of wall time.
@@ -459,16 +470,18 @@ class LiveTwin:
         elapsed_h = (now_sim - open_start) / 3600.0
         for meter, boundary in self.meters.items():
             for flow, counter in (("import_kwh", "energy_import_kwh"), ("export_kwh", "energy_export_kwh")):
-                channel = f"{meter}/{counter}"
+                channel = Channel.device(meter, counter).key
                 now_value, end = sample.get(channel), self.flows.last_kwh.get(channel)
-                open_flows[f"flow:{boundary}/{flow}"] = (
+                open_flows[Channel.flow(boundary, flow).key] = (
                     max(now_value - end, 0.0) if now_value is not None and end is not None else math.nan
                 )
         for boundary, terms in balance_kw.items():
-            load = sum(max(terms.get(t) or 0.0, 0.0) for t in load_terms(boundary))
-            open_flows[f"flow:{boundary}/load_kwh"] = load * elapsed_h
-            open_flows[f"flow:{boundary}/generation_kwh"] = max(-(terms.get("p_pv_kw") or 0.0), 0.0) * elapsed_h
-            open_flows[f"flow:{boundary}/fuel_kwh"] = 0.0
+            # the open quarter's load and PV so far: a missing term adds nothing (the stored quarters have their flags)
+            load = sum(max(terms.term(t) or 0.0, 0.0) for t in load_terms(boundary))
+            open_flows[Channel.flow(boundary, "load_kwh").key] = load * elapsed_h
+            pv_kw = terms.p_pv_kw
+            open_flows[Channel.flow(boundary, "generation_kwh").key] = max(-(pv_kw or 0.0), 0.0) * elapsed_h
+            open_flows[Channel.flow(boundary, "fuel_kwh").key] = 0.0
         local = datetime.fromtimestamp(now_sim, UTC).astimezone(ZoneInfo(self.site.timezone))
         day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
         year_start = local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
@@ -545,5 +558,5 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _iso(seconds: float) -> str:
-    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+def _count(value: int | None) -> str:
+    return "?" if value is None else str(value)

@@ -39,7 +39,6 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -49,6 +48,17 @@ from connectors.device_server import DEFAULT_HOST
 from connectors.poller import SitePoller
 from connectors.site import Site
 from twin.core.errors import ConnectorError
+from twin.core.live_parts import Where, iso_utc, utc_time
+from twin.core.live_state import (
+    BoundaryKpis,
+    BoundaryState,
+    ControllerAck,
+    ControllerState,
+    ControllerWriteRecord,
+    DeviceState,
+    GridState,
+    LiveSnapshot,
+)
 from twin.core.schema import SUBSTATION
 from twin.core.signal import SignalReason
 
@@ -89,7 +99,7 @@ class ControllerOptions:
 class LiveState(Protocol):
     """What the link reads of the live twin (:class:`twin.live.LiveTwin`)."""
 
-    snapshot: dict[str, Any]
+    snapshot: LiveSnapshot | None
     updated_wall_s: float
     poller: SitePoller
 
@@ -129,8 +139,8 @@ class ControllerLink:
             if device.kind == "battery" and device.building:
                 self._batteries.setdefault(device.building, []).append(device.id)
         self.server: ControllerServer | None = None
-        #: The latest grid section of the snapshot (set by the live power flow).
-        self.grid: Mapping[str, Any] = {}
+        #: The latest grid section of the snapshot (set by the live power flow; ``None`` before the first).
+        self.grid: GridState | None = None
         self.building_vm_pu: dict[str, float] = {}
         self.forecast_kw: tuple[float, ...] = ()
         self.clear_sky_index = _NAN
@@ -157,74 +167,74 @@ class ControllerLink:
         self.provider_s = time.perf_counter() - started
         return result
 
-    def _build(self, snap: Mapping[str, Any], grid: Mapping[str, Any]) -> ControllerSnapshot | None:
+    def _build(self, snap: LiveSnapshot | None, grid: GridState | None) -> ControllerSnapshot | None:
         updated = self.live.updated_wall_s
-        if not snap or not math.isfinite(updated):
+        if snap is None or not math.isfinite(updated):
             return None
-        balance = snap.get("balance", {})
-        district = balance.get(SUBSTATION, {})
-        today = snap.get("kpis", {}).get("today", {})
-        year = snap.get("kpis", {}).get("year", {})
-        devices = snap.get("devices", {})
-        p_grid = _f(district.get("p_grid_kw"))
-        p_load = _sum(district.get(t) for t in ("p_load_kw", "p_heat_pump_kw", "p_ev_kw"))
-        if self.battery_id is not None and self.battery_id in devices:
-            soc = _f(devices[self.battery_id]["values"].get("soc_frac"))
+        district = snap.district or BoundaryState(SUBSTATION)
+        today, year = snap.kpis.today, snap.kpis.year
+        p_grid = _f(district.p_grid_kw)
+        p_load = _sum((district.p_load_kw, district.p_heat_pump_kw, district.p_ev_kw))
+        if self.battery_id is not None and self.battery_id in snap.devices:
+            soc = _f(snap.device_value(self.battery_id, "soc_frac"))
         else:
-            soc = self._soc([d for ids in self._batteries.values() for d in ids], devices)
+            soc = self._soc([d for ids in self._batteries.values() for d in ids], snap.devices)
         buildings = tuple(
-            self._building(b, balance.get(b, {}), today.get(b, {}), year.get(b, {}), devices) for b in self.buildings
+            self._building(b, snap.boundary(b), today.get(b), year.get(b), snap.devices) for b in self.buildings
         )
+        year_district, today_district = year.get(SUBSTATION), today.get(SUBSTATION)
         return ControllerSnapshot(
-            sim_time_s=float(snap.get("sim_time_s", _NAN)),
+            sim_time_s=_f(snap.sim_time_s),
             updated_unix_s=updated,
-            p_pv_kw=_f(district.get("p_pv_kw")),
+            p_pv_kw=_f(district.p_pv_kw),
             p_load_kw=p_load,
-            p_battery_kw=_f(district.get("p_battery_kw")),
+            p_battery_kw=_f(district.p_battery_kw),
             soc_battery_frac=soc,
             p_grid_kw=p_grid,
             p_surplus_kw=max(-p_grid, 0.0) if math.isfinite(p_grid) else _NAN,
-            energy_import_year_kwh=_f(year.get(SUBSTATION, {}).get("import_kwh")),
-            energy_export_year_kwh=_f(year.get(SUBSTATION, {}).get("export_kwh")),
-            self_sufficiency_today_frac=_f(today.get(SUBSTATION, {}).get("self_sufficiency_frac")),
+            energy_import_year_kwh=_kpi(year_district, "import_kwh"),
+            energy_export_year_kwh=_kpi(year_district, "export_kwh"),
+            self_sufficiency_today_frac=_kpi(today_district, "self_sufficiency_frac"),
             p_surplus_forecast_kw=self.forecast_kw,
             clear_sky_index=self.clear_sky_index,
-            trafo_loading_max_percent=_f(grid.get("trafo_loading_max_percent")),
-            line_loading_max_percent=_f(grid.get("line_loading_max_percent")),
-            vm_min_pu=_f(grid.get("vm_min_pu")),
-            vm_max_pu=_f(grid.get("vm_max_pu")),
-            quality=Quality.OK if district.get("quality", 3) == 0 else Quality.INVALID,
+            trafo_loading_max_percent=_f(grid.trafo_loading_max_percent if grid is not None else None),
+            line_loading_max_percent=_f(grid.line_loading_max_percent if grid is not None else None),
+            vm_min_pu=_f(grid.vm_min_pu if grid is not None else None),
+            vm_max_pu=_f(grid.vm_max_pu if grid is not None else None),
+            quality=Quality.OK if district.ok else Quality.INVALID,
             buildings=buildings,
         )
 
     def _building(
         self,
         building: str,
-        terms: Mapping[str, Any],
-        today: Mapping[str, Any],
-        year: Mapping[str, Any],
-        devices: Mapping[str, Any],
+        terms: BoundaryState | None,
+        today: BoundaryKpis | None,
+        year: BoundaryKpis | None,
+        devices: Mapping[str, DeviceState],
     ) -> BuildingSnapshot:
-        imported, exported = _f(year.get("import_kwh")), _f(year.get("export_kwh"))
+        terms = terms or BoundaryState(building)
+        imported, exported = _kpi(year, "import_kwh"), _kpi(year, "export_kwh")
         return BuildingSnapshot(
             building_id=building,
-            p_meter_kw=_f(terms.get("p_grid_kw")),
-            p_pv_kw=_f(terms.get("p_pv_kw")),
-            p_battery_kw=_f(terms.get("p_battery_kw")),
+            p_meter_kw=_f(terms.p_grid_kw),
+            p_pv_kw=_f(terms.p_pv_kw),
+            p_battery_kw=_f(terms.p_battery_kw),
             soc_battery_frac=self._soc(self._batteries.get(building, []), devices),
-            p_heat_pump_kw=_f(terms.get("p_heat_pump_kw")),
-            p_ev_kw=_f(terms.get("p_ev_kw")),
+            p_heat_pump_kw=_f(terms.p_heat_pump_kw),
+            p_ev_kw=_f(terms.p_ev_kw),
             energy_balance_year_kwh=imported - exported,
-            self_sufficiency_today_frac=_f(today.get("self_sufficiency_frac")),
+            self_sufficiency_today_frac=_kpi(today, "self_sufficiency_frac"),
             vm_pu=self.building_vm_pu.get(building, _NAN),
-            quality=Quality.OK if terms.get("quality", 3) == 0 else Quality.INVALID,
+            quality=Quality.OK if terms.ok else Quality.INVALID,
         )
 
-    def _soc(self, battery_ids: list[str], devices: Mapping[str, Any]) -> float:
+    def _soc(self, battery_ids: list[str], devices: Mapping[str, DeviceState]) -> float:
         """Capacity-weighted mean SOC (plain mean where a capacity is unknown); NaN without a value."""
         pairs = []
         for device_id in battery_ids:
-            value = devices.get(device_id, {}).get("values", {}).get("soc_frac")
+            device = devices.get(device_id)
+            value = device.values.get("soc_frac") if device is not None else None
             if value is not None and math.isfinite(value):
                 pairs.append((float(value), self._capacity_kwh.get(device_id) or 1.0))
         if not pairs:
@@ -238,7 +248,7 @@ class ControllerLink:
         self.building_vm_pu = dict(step["building_vm_pu"])
         self.forecast_kw = tuple(step["forecast_kw"])
         self.clear_sky_index = float(step["clear_sky_index"])
-        self.grid = step["grid"]
+        self.grid = step["grid"]  # a GridState
 
     # --- sink -----------------------------------------------------------------------------
 
@@ -256,8 +266,8 @@ class ControllerLink:
             "building_number": write.building_number,
             "building_id": write.building_id,
             "client": write.client,
-            "sim_time_utc": _iso(write.sim_time_s),
-            "wall_time_utc": _iso(write.wall_time_s),
+            "sim_time_utc": iso_utc(write.sim_time_s),
+            "wall_time_utc": iso_utc(write.wall_time_s),
             "result": "recorded",
         }
         where = write.building_id or (str(write.building_number) if write.building_number else None)
@@ -308,30 +318,32 @@ class ControllerLink:
 
     # --- snapshot section -----------------------------------------------------------------
 
-    def section(self) -> dict[str, Any]:
+    def section(self) -> ControllerState:
         """The snapshot's ``controller`` section: signal, limit, quality, listeners and writes."""
         server = self.server
         step = server.signal if server is not None else None
         reasons = step.reasons if step is not None else SignalReason.NONE
-        return {
-            "signal": step.state.name.lower() if step is not None else None,
-            "signal_code": int(step.state) if step is not None else None,
-            "since_utc": _iso(step.since_s) if step is not None else None,
-            "reasons": [flag.name.lower() for flag in SignalReason if flag and flag in reasons and flag.name],
-            "limit_14a_kw": step.p_limit_14a_kw if step is not None else None,
-            "quality": server.quality.name.lower() if server is not None else "missing",
-            "heartbeat": server.heartbeat if server is not None else 0,
-            "listeners": {
-                "host": server.host if server is not None else None,
-                "port": server.port if server is not None else None,
-                "tls_port": server.tls_port if server is not None else None,
-            },
-            "buildings": len(self.buildings),
-            "battery_mode": self.battery_mode,
-            "flexible_power_kw": dict(self.flexible_power_kw),
-            "acks": dict(self.acks),
-            "writes": [dict(entry) for entry in self.writes],
-        }
+        where = Where(None, "controller")
+        return ControllerState(
+            signal=step.state.name.lower() if step is not None else None,
+            signal_code=int(step.state) if step is not None else None,
+            since_utc=utc_time(step.since_s) if step is not None else None,
+            reasons=tuple(flag.name.lower() for flag in SignalReason if flag and flag in reasons and flag.name),
+            limit_14a_kw=step.p_limit_14a_kw if step is not None else None,
+            quality=server.quality if server is not None else Quality.MISSING,
+            heartbeat=server.heartbeat if server is not None else 0,
+            host=server.host if server is not None else None,
+            port=server.port if server is not None else None,
+            tls_port=server.tls_port if server is not None else None,
+            buildings=len(self.buildings),
+            battery_mode=self.battery_mode,
+            flexible_power_kw=dict(self.flexible_power_kw),
+            acks={key: ControllerAck.from_json(ack, where.child("acks").child(key)) for key, ack in self.acks.items()},
+            writes=tuple(
+                ControllerWriteRecord.from_json(entry, where.child("writes").child(i))
+                for i, entry in enumerate(self.writes)
+            ),
+        )
 
 
 def _f(value: Any) -> float:
@@ -343,7 +355,6 @@ def _sum(values: Any) -> float:
     return float(sum(terms))
 
 
-def _iso(seconds: float) -> str | None:
-    if not math.isfinite(seconds):
-        return None
-    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+def _kpi(kpis: BoundaryKpis | None, name: str) -> float:
+    """A KPI of a boundary, NaN when the boundary or the KPI is missing."""
+    return _f(kpis.get(name) if kpis is not None else None)

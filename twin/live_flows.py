@@ -26,6 +26,7 @@ from typing import Any, Final
 import numpy as np
 
 from connectors.site import Site
+from twin.core.channels import Channel
 from twin.core.schema import SUBSTATION
 from twin.core.vocabulary import COUNTED_FLOW_TERMS, FLOW_TERMS, QUALITY_FLAGS, STEP_S, STEPS_PER_DAY
 
@@ -93,11 +94,12 @@ class QuarterFlows:
         self.sources: dict[str, list[str]] = {}
         for meter, boundary in meters.items():
             for flow, counter in (("import_kwh", "energy_import_kwh"), ("export_kwh", "energy_export_kwh")):
-                self.sources.setdefault(f"flow:{boundary}/{flow}", []).append(f"{meter}/{counter}")
+                self.sources.setdefault(Channel.flow(boundary, flow).key, []).append(Channel.device(meter, counter).key)
         for device in site.devices:
             if device.kind == "gas_meter":
                 for boundary in sorted({device.building or SUBSTATION, SUBSTATION} & set(boundaries)):
-                    self.sources.setdefault(f"flow:{boundary}/fuel_kwh", []).append(f"{device.id}/energy_fuel_kwh")
+                    fuel = Channel.flow(boundary, "fuel_kwh").key
+                    self.sources.setdefault(fuel, []).append(Channel.device(device.id, "energy_fuel_kwh").key)
         self.counters = sorted({c for channels in self.sources.values() for c in channels})
         #: Counter channel -> its last reading [kWh] and the start of the quarter it ends. [s]
         self.last_kwh: dict[str, float] = {}
@@ -131,18 +133,22 @@ class QuarterFlows:
             out_flags[channel] = combine_flags([flags[c] for c in counters])
         n = len(starts)
         for boundary in self.boundaries:
-            fuel = f"flow:{boundary}/fuel_kwh"
+            fuel = Channel.flow(boundary, "fuel_kwh").key
             if fuel not in self.sources:  # no gas meter behind this boundary: no gas
                 out_values[fuel], out_flags[fuel] = np.zeros(n), np.full(n, _OK, dtype=np.int8)
             nan = np.full(n, np.nan)
             load = np.sum(
-                [np.asarray(values.get(f"balance:{boundary}/{t}", nan)).clip(min=0) for t in load_terms(boundary)],
+                [
+                    np.asarray(values.get(Channel.balance(boundary, t).key, nan)).clip(min=0)
+                    for t in load_terms(boundary)
+                ],
                 axis=0,
             )
-            pv = np.asarray(values.get(f"balance:{boundary}/p_pv_kw", nan))
+            pv = np.asarray(values.get(Channel.balance(boundary, "p_pv_kw").key, nan))
             for flow, kwh in (("load_kwh", load * _DT_H), ("generation_kwh", (-pv).clip(min=0) * _DT_H)):
-                out_values[f"flow:{boundary}/{flow}"] = kwh
-                out_flags[f"flow:{boundary}/{flow}"] = np.where(np.isfinite(kwh), _OK, _MISSING).astype(np.int8)
+                channel = Channel.flow(boundary, flow).key
+                out_values[channel] = kwh
+                out_flags[channel] = np.where(np.isfinite(kwh), _OK, _MISSING).astype(np.int8)
         for start in starts:
             shared = {c: float(energy[c][rows[start]]) for c in self._shared}
             if shared:

@@ -9,7 +9,9 @@ again. Reactive power is a simplification: every bus that draws (p > 0) draws
 ``p tan(arccos(load_cos_phi))`` with the district's load cos phi; a bus that feeds in (p <= 0)
 gets q = 0 (the PV cos phi(P) characteristic of the scenarios needs PV and load apart, which the
 building meter does not give). A building meter without a usable value counts 0 kW and is named
-in ``inputs_missing``. The result is the snapshot's ``grid`` section (:meth:`LiveGrid.solve`).
+in ``inputs_missing``. It reads the balance as :class:`twin.core.live_state.BoundaryState` records;
+the result is the snapshot's ``grid`` section, a :class:`twin.core.live_state.GridState`
+(:meth:`LiveGrid.solve`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -29,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from twin.core.errors import ConfigError, TwinWarning
+from twin.core.live_state import BoundaryState, BranchState, BusState, GridState, utc_time
 from twin.core.schema import SUBSTATION
 
 if TYPE_CHECKING:
@@ -86,28 +89,28 @@ class LiveGrid:
         self.lv_busbar = lv_busbar(net)
         self.tan_phi = math.tan(math.acos(loaded.district.reactive_power.load_cos_phi))
         self._buses = {
-            str(bus): {"name": str(names.loc[bus]), **_lon_lat(net.bus["geo"].loc[bus] if "geo" in net.bus else None)}
+            str(bus): BusState(str(names.loc[bus]), *_lon_lat(net.bus["geo"].loc[bus] if "geo" in net.bus else None))
             for bus in self.bus_index
         }
         ends = {f"line {i}": ("line", row.from_bus, row.to_bus) for i, row in net.line.iterrows()}
         ends.update({f"trafo {i}": ("trafo", row.hv_bus, row.lv_bus) for i, row in net.trafo.iterrows()})
         self.branch_ids = self.flow.branch_ids
         self._branches = {
-            branch: {"kind": ends[branch][0], "from_bus": int(ends[branch][1]), "to_bus": int(ends[branch][2])}
+            branch: BranchState(ends[branch][0], int(ends[branch][1]), int(ends[branch][2]))
             for branch in self.branch_ids
         }
         self._is_trafo = np.array([branch.startswith("trafo") for branch in self.branch_ids])
         #: Wall time of the last solve. [s]
         self.last_solve_s = math.nan
 
-    def bus_powers(self, balance: Mapping[str, Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    def bus_powers(self, balance: Mapping[str, BoundaryState]) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Active and reactive demand per bus (in :attr:`bus_index` order) from a live balance.
 
         Parameters
         ----------
-        balance : mapping
-            The snapshot's ``balance``: boundary -> terms (``p_grid_kw`` of a building is its meter,
-            the substation's ``p_community_battery_kw`` the community battery).
+        balance : mapping of str to BoundaryState
+            The snapshot's ``balance`` (``p_grid_kw`` of a building is its meter, the substation's
+            ``p_community_battery_kw`` the community battery).
 
         Returns
         -------
@@ -119,34 +122,34 @@ class LiveGrid:
         p_kw = np.zeros(len(self.bus_index))
         missing = []
         for building, bus in self.building_bus.items():
-            value = balance.get(building, {}).get("p_grid_kw")
+            terms = balance.get(building)
+            value = terms.p_grid_kw if terms is not None else None
             if value is None or not math.isfinite(value):
                 missing.append(building)
                 continue
             p_kw[self._position[bus]] += float(value)
-        battery = balance.get(SUBSTATION, {}).get("p_community_battery_kw")
+        district = balance.get(SUBSTATION)
+        battery = district.p_community_battery_kw if district is not None else None
         if battery is not None and math.isfinite(battery):
             p_kw[self._position[self.lv_busbar]] += float(battery)
         q_kvar = np.clip(p_kw, 0.0, None) * self.tan_phi
         return p_kw, q_kvar, missing
 
-    def solve(self, sim_time_s: float, balance: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    def solve(self, sim_time_s: float, balance: Mapping[str, BoundaryState]) -> GridState:
         """Solve one step and return the snapshot's ``grid`` section.
 
         Parameters
         ----------
         sim_time_s : float
             Simulated time of the balance, UNIX seconds. [s]
-        balance : mapping
+        balance : mapping of str to BoundaryState
             The snapshot's ``balance``.
 
         Returns
         -------
-        dict
-            ``sim_time_utc``, ``converged``, ``p_loss_kw``, ``p_grid_kw``, ``trafo_loading_max_percent``,
-            ``line_loading_max_percent``, ``vm_min_pu``, ``vm_max_pu``, ``inputs_missing``,
-            ``solve_ms``, ``buses`` (index -> name, vm_pu, x, y) and ``branches`` (id -> kind,
-            from_bus, to_bus, loading_percent); NaN results are ``null``.
+        GridState
+            Converged or not, losses, exchange, highest loadings, voltage range, the buildings
+            missing, the solve time, and every bus (voltage) and branch (loading); NaN results are ``None``.
         """
         started = time.perf_counter()
         p_kw, q_kvar, missing = self.bus_powers(balance)
@@ -158,33 +161,34 @@ class LiveGrid:
         loading = result["loading_percent"].values[0].astype(float)
         converged = bool(result["converged"].values[0])
         self.last_solve_s = time.time()
-        return {
-            "sim_time_utc": datetime.fromtimestamp(sim_time_s, UTC).isoformat().replace("+00:00", "Z"),
-            "converged": converged,
-            "p_loss_kw": _number(result["p_loss_kw"].values[0]),
-            "p_grid_kw": _number(result["p_grid_kw"].values[0]),
-            "trafo_loading_max_percent": _max(loading[self._is_trafo]),
-            "line_loading_max_percent": _max(loading[~self._is_trafo]),
-            "vm_min_pu": _number(np.nanmin(vm_pu)) if np.isfinite(vm_pu).any() else None,
-            "vm_max_pu": _number(np.nanmax(vm_pu)) if np.isfinite(vm_pu).any() else None,
-            "inputs_missing": missing,
-            "solve_ms": round((time.perf_counter() - started) * 1000.0, 2),
-            "buses": {
-                key: {**static, "vm_pu": _number(vm)}
+        any_vm = bool(np.isfinite(vm_pu).any())
+        return GridState(
+            sim_time_utc=utc_time(sim_time_s),
+            converged=converged,
+            p_loss_kw=_number(result["p_loss_kw"].values[0]),
+            p_grid_kw=_number(result["p_grid_kw"].values[0]),
+            trafo_loading_max_percent=_max(loading[self._is_trafo]),
+            line_loading_max_percent=_max(loading[~self._is_trafo]),
+            vm_min_pu=_number(np.nanmin(vm_pu)) if any_vm else None,
+            vm_max_pu=_number(np.nanmax(vm_pu)) if any_vm else None,
+            inputs_missing=tuple(missing),
+            solve_ms=round((time.perf_counter() - started) * 1000.0, 2),
+            buses={
+                key: replace(static, vm_pu=_number(vm))
                 for (key, static), vm in zip(self._buses.items(), vm_pu, strict=True)
             },
-            "branches": {
-                key: {**static, "loading_percent": _number(value)}
+            branches={
+                key: replace(static, loading_percent=_number(value))
                 for (key, static), value in zip(self._branches.items(), loading, strict=True)
             },
-        }
+        )
 
-    def building_vm_pu(self, grid: Mapping[str, Any]) -> dict[str, float]:
+    def building_vm_pu(self, grid: GridState) -> dict[str, float]:
         """Return the voltage at each building's bus in a ``grid`` section, NaN if unknown [p.u.]."""
-        buses = grid.get("buses", {})
         out = {}
         for building, bus in self.building_bus.items():
-            value = buses.get(str(bus), {}).get("vm_pu")
+            state = grid.buses.get(str(bus))
+            value = state.vm_pu if state is not None else None
             out[building] = math.nan if value is None else float(value)
         return out
 
@@ -204,13 +208,14 @@ def prepare_worker(district: str | Path, site: Site | None, parent_pid: int) -> 
     return [b.id for b in loaded.district.buildings]
 
 
-def worker_step(sim_time_s: float, balance: Mapping[str, Mapping[str, Any]], *, p_peak_kw: float) -> dict[str, Any]:
+def worker_step(sim_time_s: float, balance: Mapping[str, BoundaryState], *, p_peak_kw: float) -> dict[str, Any]:
     """One live step in the worker process: the power flow and the expected surplus.
 
     Returns
     -------
     dict
-        ``grid`` (:meth:`LiveGrid.solve`), ``building_vm_pu`` (building id -> p.u.),
+        ``grid`` (a :class:`~twin.core.live_state.GridState`, :meth:`LiveGrid.solve`),
+        ``building_vm_pu`` (building id -> p.u.),
         ``forecast_kw`` (expected surplus of the next six hours, kW) and ``clear_sky_index``.
     """
     from models.forecast import expected_surplus_kw
@@ -219,10 +224,11 @@ def worker_step(sim_time_s: float, balance: Mapping[str, Mapping[str, Any]], *, 
     result = grid.solve(sim_time_s, balance)
     forecast: tuple[float, ...] = ()
     index = math.nan
-    district = balance.get(SUBSTATION, {})
+    district = balance.get(SUBSTATION) or BoundaryState(SUBSTATION)
     if p_peak_kw > 0 and math.isfinite(sim_time_s):
-        p_load_kw = sum(float(district.get(t) or 0.0) for t in ("p_load_kw", "p_heat_pump_kw", "p_ev_kw"))
-        p_pv_kw = district.get("p_pv_kw")
+        # the forecast's load now: a missing term counts 0 kW (as the forecast always did)
+        p_load_kw = sum(float(district.term(t) or 0.0) for t in ("p_load_kw", "p_heat_pump_kw", "p_ev_kw"))
+        p_pv_kw = district.p_pv_kw
         forecast, index = expected_surplus_kw(
             pd.Timestamp(sim_time_s, unit="s"),
             p_pv_kw=math.nan if p_pv_kw is None else float(p_pv_kw),
@@ -245,15 +251,15 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
-def _lon_lat(geo: Any) -> dict[str, float | None]:
+def _lon_lat(geo: Any) -> tuple[float | None, float | None]:
     """``x`` (longitude) and ``y`` (latitude) of a GeoJSON Point string; ``None`` without one."""
     if isinstance(geo, str):
         try:
             coordinates = json.loads(geo).get("coordinates")
-            return {"x": float(coordinates[0]), "y": float(coordinates[1])}
+            return float(coordinates[0]), float(coordinates[1])
         except (ValueError, TypeError, AttributeError, IndexError):
             pass
-    return {"x": None, "y": None}
+    return None, None
 
 
 def _number(value: Any) -> float | None:

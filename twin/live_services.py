@@ -166,7 +166,7 @@ class _Services:
             link.server = self.server
             self.twin.sections["controller"] = link.section
         if self.worker is not None:
-            self.twin.sections["grid"] = lambda: link.grid or None
+            self.twin.sections["grid"] = lambda: link.grid
             self.task = asyncio.create_task(self._grid_loop(grid_every_s, stop), name="twin-live-grid")
 
     async def stop(self) -> None:
@@ -189,10 +189,10 @@ class _Services:
         step = functools.partial(worker_step, p_peak_kw=link.p_peak_kw)
         while not stop.is_set():
             snap = self.twin.snapshot
-            if snap.get("balance"):
+            if snap is not None and snap.balance and snap.sim_time_s is not None:
                 started = time.perf_counter()
                 try:
-                    result = await loop.run_in_executor(self.worker, step, float(snap["sim_time_s"]), snap["balance"])
+                    result = await loop.run_in_executor(self.worker, step, snap.sim_time_s, snap.balance)
                 except BrokenProcessPool:
                     logger.error("live power flow: the worker process died; no more grid updates")
                     return

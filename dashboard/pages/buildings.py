@@ -2,7 +2,9 @@
 
 The building is chosen from a list or by clicking its bus on the grid map (the map and
 the building-bus assignment come from a scenario result's ``net.json``, preferably the
-baseline's; buildings are named ``BUILDING/...`` in the net's loads and generators).
+baseline's; buildings are named ``BUILDING/...`` in the net's loads and generators). The live
+values come from the snapshot (a :class:`twin.core.live_state.LiveSnapshot`), times in the
+site's time zone; a value the snapshot lacks is shown as ``-``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dashboard.data import (
     GridMap,
     StoreReadError,
     balance_history,
+    display_timezone,
     grid_map_from_net,
     grid_map_from_snapshot,
     list_results,
@@ -28,6 +31,7 @@ from dashboard.data import (
 from dashboard.figures import building_balance_figure, empty_figure, grid_figure, history_figure
 from dashboard.pages.common import current, format_frac, local_time, refresh_ms, shown, table, tile
 from scenarios.results import NET_JSON
+from twin.core.live_state import BoundaryKpis, DeviceState, LiveSnapshot
 
 __all__ = ["NAME", "PATH", "building_options", "building_view", "clicked_building", "layout", "register_callbacks"]
 
@@ -63,8 +67,8 @@ def layout() -> html.Div:
 
 def building_options(config: DashboardConfig, cache: DataCache | None = None) -> list[dict[str, str]]:
     """Buildings of the snapshot's balance (else of the grid map), for the dropdown."""
-    snapshot = load_snapshot(config.store_dir) or {}
-    names = [name for name in (snapshot.get("balance") or {}) if name != "substation"]
+    snapshot = load_snapshot(config.store_dir)
+    names = snapshot.buildings if snapshot is not None else []
     if not names:
         grid = _building_map(config, cache)
         names = sorted(grid.building_bus) if grid else []
@@ -90,36 +94,29 @@ def clicked_building(
 def building_view(building: str | None, config: DashboardConfig, cache: DataCache | None = None) -> dict[str, Any]:
     """What the page shows for one building: ``tiles``, ``devices``, ``balance``, ``map``, ``history``."""
     grid = _building_map(config, cache)
-    snapshot = load_snapshot(config.store_dir) or {}
+    snapshot = load_snapshot(config.store_dir)
     if not building:
         blank = empty_figure("choose a building")
         return {"tiles": [], "devices": [], "balance": blank, "map": _map(grid, None, snapshot), "history": blank}
-    balance = (snapshot.get("balance") or {}).get(building)
-    kpis = snapshot.get("kpis") or {}
-    today = (kpis.get("today") or {}).get(building) or {}
-    year = (kpis.get("year") or {}).get(building) or {}
+    tz = display_timezone(snapshot)
+    balance = snapshot.boundary(building) if snapshot is not None else None
+    today = snapshot.kpis.today.get(building) if snapshot is not None else None
+    year = snapshot.kpis.year.get(building) if snapshot is not None else None
     tiles = [
-        tile("Self-sufficiency today", format_frac(today.get("self_sufficiency_frac"))),
-        tile("Self-consumption today", format_frac(today.get("self_consumption_frac"))),
-        tile("Import / export today", f"{_kwh(today.get('import_kwh'))} / {_kwh(today.get('export_kwh'))}"),
-        tile("Balance this year", _kwh(year.get("energy_balance_kwh")), note="import + gas - export"),
-        tile("Gas this year", _kwh(year.get("fuel_kwh"))),
+        tile("Self-sufficiency today", format_frac(_kpi(today, "self_sufficiency_frac"))),
+        tile("Self-consumption today", format_frac(_kpi(today, "self_consumption_frac"))),
+        tile("Import / export today", f"{_kwh(_kpi(today, 'import_kwh'))} / {_kwh(_kpi(today, 'export_kwh'))}"),
+        tile("Balance this year", _kwh(_kpi(year, "energy_balance_kwh")), note="import + gas - export"),
+        tile("Gas this year", _kwh(_kpi(year, "fuel_kwh"))),
     ]
-    devices = {name: d for name, d in (snapshot.get("devices") or {}).items() if d.get("building") == building}
-    rows = [
-        (
-            name,
-            str(d.get("kind", "")).replace("_", " "),
-            "ok" if d.get("ok") else "failing",
-            ", ".join(f"{key} {_value(value)}" for key, value in (d.get("values") or {}).items()),
-            local_time(d.get("read_utc"), "%H:%M:%S"),
-        )
-        for name, d in sorted(devices.items())
-    ]
+    devices = {
+        name: d for name, d in (snapshot.devices if snapshot is not None else {}).items() if d.building == building
+    }
+    rows = [_device_row(name, d, tz) for name, d in sorted(devices.items())]
     now = sim_time(snapshot)
     try:
         history = balance_history(config.store_dir, building, now, cache=cache) if now is not None else pd.DataFrame()
-        history_shown = history_figure(history, title=f"{building}, last 24 hours [kW]")
+        history_shown = history_figure(history, title=f"{building}, last 24 hours [kW]", tz=tz)
     except StoreReadError as err:
         logger.error("buildings page: %s", err)
         history_shown = empty_figure(f"no history: {err}")
@@ -133,7 +130,9 @@ def building_view(building: str | None, config: DashboardConfig, cache: DataCach
                 table_id="building-device-table",
             ),
         ],
-        "balance": building_balance_figure(balance, title=f"{building}: power now"),
+        "balance": building_balance_figure(
+            balance.terms() if balance is not None else None, title=f"{building}: power now"
+        ),
         "map": _map(grid, building, snapshot),
         "history": history_shown,
     }
@@ -178,7 +177,7 @@ def _building_map(config: DashboardConfig, cache: DataCache | None) -> GridMap |
     return None
 
 
-def _map(grid: GridMap | None, building: str | None, snapshot: dict[str, Any]) -> Any:
+def _map(grid: GridMap | None, building: str | None, snapshot: LiveSnapshot | None) -> Any:
     if grid is None:
         return empty_figure(f"no grid map: the map comes from a scenario result's {NET_JSON}")
     bus = grid.building_bus.get(building) if building else None
@@ -192,9 +191,25 @@ def _map(grid: GridMap | None, building: str | None, snapshot: dict[str, Any]) -
     )
 
 
+def _device_row(name: str, device: DeviceState, tz: str) -> tuple[str, str, str, str, str]:
+    """A device's row: id, kind, state, its values (``-`` where missing) and the time of its last good read."""
+    return (
+        name,
+        (device.kind or "").replace("_", " "),
+        "ok" if device.ok else "failing",
+        ", ".join(f"{key} {_value(value)}" for key, value in device.values.items()),
+        local_time(device.read_utc, "%H:%M:%S", tz=tz),
+    )
+
+
+def _kpi(kpis: BoundaryKpis | None, name: str) -> float | None:
+    """A KPI of the building, ``None`` when the snapshot has none."""
+    return kpis.get(name) if kpis is not None else None
+
+
 def _kwh(value: Any) -> str:
     return shown(value, ",.0f", "kWh")
 
 
-def _value(value: Any) -> str:
-    return f"{value:,.2f}" if isinstance(value, int | float) else str(value)
+def _value(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"

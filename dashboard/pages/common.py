@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Final
 
 import pandas as pd
 from dash import html
 from flask import current_app
 
-from dashboard.data import LOCAL_TZ, DashboardConfig, DataCache
+from dashboard.data import DashboardConfig, DataCache
+from twin.core.vocabulary import DEFAULT_TIMEZONE
 
 __all__ = [
     "CACHE_KEY",
@@ -66,13 +68,15 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, table_id: str
     )
 
 
-def local_time(stamp: pd.Timestamp | str | None, fmt: str = "%d.%m.%Y %H:%M") -> str:
-    """A UTC time shown in Europe/Berlin (``"-"`` when unknown)."""
+def local_time(
+    stamp: pd.Timestamp | datetime | str | None, fmt: str = "%d.%m.%Y %H:%M", *, tz: str = DEFAULT_TIMEZONE
+) -> str:
+    """A UTC time shown in the time zone ``tz`` (the site's; ``"-"`` when unknown)."""
     if stamp is None or stamp == "":
         return "-"
     ts = pd.Timestamp(stamp)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts
-    return ts.tz_convert(LOCAL_TZ).strftime(fmt)
+    return ts.tz_convert(tz).strftime(fmt)
 
 
 def shown(value: Any, spec: str = ",.1f", unit: str = "", *, scale: float = 1.0) -> str:

@@ -15,9 +15,9 @@ import pandas as pd
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboard.data import (
-    LOCAL_TZ,
     DashboardConfig,
     DataCache,
+    display_timezone,
     grid_map_from_net,
     grid_map_from_snapshot,
     list_results,
@@ -99,11 +99,12 @@ def grid_view(source: str, step: int, config: DashboardConfig, cache: DataCache 
                 "summary": "live: no grid state",
                 "steps": 0,
             }
-        info = (snapshot or {}).get("grid") or {}
+        info = snapshot.grid if snapshot is not None else None
+        assert info is not None  # a snapshot with a grid map has its grid section
         summary = (
-            f"live {local_time(info.get('sim_time_utc'), '%d.%m.%Y %H:%M:%S')}: transformer "
-            f"{_pct(info.get('trafo_loading_max_percent'))}, max line {_pct(info.get('line_loading_max_percent'))}, "
-            f"voltage {_pu(info.get('vm_min_pu'))} to {_pu(info.get('vm_max_pu'))}, losses {_kw(info.get('p_loss_kw'))}"
+            f"live {local_time(info.sim_time_utc, '%d.%m.%Y %H:%M:%S', tz=display_timezone(snapshot))}: transformer "
+            f"{_pct(info.trafo_loading_max_percent)}, max line {_pct(info.line_loading_max_percent)}, "
+            f"voltage {_pu(info.vm_min_pu)} to {_pu(info.vm_max_pu)}, losses {_kw(info.p_loss_kw)}"
         )
         return {
             "figure": grid_figure(
@@ -125,9 +126,10 @@ def grid_view(source: str, step: int, config: DashboardConfig, cache: DataCache 
     vm = pd.Series(at["vm_pu"].values.astype(float), index=at["bus"].values.astype(int))
     loading = pd.Series(at["loading_percent"].values.astype(float), index=at["branch"].values.astype(str))
     trafo = loading[[b for b in loading.index if b.startswith("trafo")]]
-    when = local_time(pd.Timestamp(ds["time"].values[step]))
+    tz = display_timezone(load_snapshot(config.store_dir))
+    when = local_time(pd.Timestamp(ds["time"].values[step]), tz=tz)
     summary = (
-        f"scenario {source}, step {step} ({when}, {LOCAL_TZ}): transformer {_pct(trafo.max())}, "
+        f"scenario {source}, step {step} ({when}, {tz}): transformer {_pct(trafo.max())}, "
         f"max line {_pct(loading.drop(trafo.index).max())}, voltage {_pu(vm.min())} to {_pu(vm.max())}"
     )
     grid = grid_map_from_net(result.folder, cache=cache)

@@ -1,7 +1,8 @@
 """Live page: the quarter's flows now, KPI tiles, the last 24 hours, device health and alerts.
 
-Refreshed every few seconds by a ``dcc.Interval`` from the live snapshot and the store,
-without a page reload.
+Refreshed every few seconds by a ``dcc.Interval`` from the live snapshot (a
+:class:`twin.core.live_state.LiveSnapshot`) and the store, without a page reload. Times are shown
+in the site's time zone; a value the snapshot lacks is shown as ``-``.
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ import pandas as pd
 from dash import Dash, Input, Output, dcc, html
 
 from dashboard.data import (
-    LOCAL_TZ,
     DashboardConfig,
     DataCache,
     StoreReadError,
     balance_history,
+    display_timezone,
     load_snapshot,
     sim_time,
 )
 from dashboard.figures import empty_figure, flow_sankey, history_figure
 from dashboard.pages.common import current, format_frac, format_kw, local_time, refresh_ms, table, tile
+from twin.core.live_state import BoundaryState, GridState, LiveSnapshot
+from twin.core.schema import SUBSTATION
 
 __all__ = ["NAME", "PATH", "alerts", "layout", "live_view", "register_callbacks"]
 
@@ -74,59 +77,51 @@ def live_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
             "sankey": empty_figure("no live data"),
             "history": empty_figure("no live data"),
         }
-    substation = (snapshot.get("balance") or {}).get("substation") or {}
+    substation = snapshot.district
+    tz = display_timezone(snapshot)
     now = sim_time(snapshot)
     unreadable: list[html.Div] = []
     try:
-        history = (
-            balance_history(config.store_dir, "substation", now, cache=cache) if now is not None else pd.DataFrame()
-        )
+        history = balance_history(config.store_dir, SUBSTATION, now, cache=cache) if now is not None else pd.DataFrame()
     except StoreReadError as err:
         logger.error("live page: %s", err)
         history, unreadable = None, [html.Div(f"No history: {err}", className="alert bad")]
     status = (
-        f"{snapshot.get('site', 'site')} · time {local_time(snapshot.get('sim_time_utc'), '%d.%m.%Y %H:%M:%S')}"
-        f" ({LOCAL_TZ}) · snapshot written {local_time(snapshot.get('written_utc'), '%H:%M:%S')}"
+        f"{snapshot.site or 'site'} · time {local_time(snapshot.sim_time_utc, '%d.%m.%Y %H:%M:%S', tz=tz)}"
+        f" ({tz}) · snapshot written {local_time(snapshot.written_utc, '%H:%M:%S', tz=tz)}"
     )
     return {
         "status": status,
         "alerts": unreadable + [html.Div(text, className=f"alert {level}") for level, text in alerts(snapshot)]
         or [html.Div("no alerts", className="alert ok")],
-        "tiles": _tiles(snapshot, substation),
-        "health": _health(snapshot),
-        "sankey": flow_sankey(substation, title="District power flows now [kW]"),
+        "tiles": _tiles(snapshot, substation, tz),
+        "health": _health(snapshot, tz),
+        "sankey": flow_sankey(
+            substation.terms() if substation is not None else None, title="District power flows now [kW]"
+        ),
         "history": empty_figure("the stored history cannot be read")
         if history is None
-        else history_figure(history, title="District, last 24 hours [kW]"),
+        else history_figure(history, title="District, last 24 hours [kW]", tz=tz),
     }
 
 
-def alerts(snapshot: dict[str, Any], *, now_wall: pd.Timestamp | None = None) -> list[tuple[str, str]]:
+def alerts(snapshot: LiveSnapshot, *, now_wall: pd.Timestamp | None = None) -> list[tuple[str, str]]:
     """Alerts as (level, text): devices down, grid limits, the live twin's own (store writes), stale data."""
     found: list[tuple[str, str]] = []
-    failing = list(snapshot.get("failing") or [])
+    failing = list(snapshot.failing)
     if failing:
         shown = ", ".join(failing[:8]) + (f" and {len(failing) - 8} more" if len(failing) > 8 else "")
         found.append(("bad", f"{len(failing)} device(s) down: {shown}"))
-    grid = snapshot.get("grid") or {}
-    trafo = _float(grid.get("trafo_loading_max_percent"))
-    if trafo is not None and trafo > 100.0:
-        found.append(("bad", f"transformer loaded {trafo:.0f} % (above 100 %)"))
-    line = _float(grid.get("line_loading_max_percent"))
-    if line is not None and line > 100.0:
-        found.append(("bad", f"a line is loaded {line:.0f} % (above 100 %)"))
-    vmin, vmax = _float(grid.get("vm_min_pu")), _float(grid.get("vm_max_pu"))
-    if vmin is not None and vmin < VOLTAGE_BAND_PU[0]:
-        found.append(("bad", f"voltage {vmin:.3f} p.u. below the EN 50160 band ({VOLTAGE_BAND_PU[0]} p.u.)"))
-    if vmax is not None and vmax > VOLTAGE_BAND_PU[1]:
-        found.append(("bad", f"voltage {vmax:.3f} p.u. above the EN 50160 band ({VOLTAGE_BAND_PU[1]} p.u.)"))
-    if grid and grid.get("converged") is False:
-        found.append(("warn", "the live power flow did not converge"))
-    for alert in snapshot.get("alerts") or []:  # the live twin's own (e.g. failing store writes)
-        if isinstance(alert, dict) and alert.get("text"):
-            found.append(("bad" if alert.get("level") == "bad" else "warn", str(alert["text"])))
-    written = snapshot.get("written_utc")
-    if written:
+    grid = snapshot.grid
+    if grid is not None:
+        found += _grid_alerts(grid)
+        if grid.converged is False:
+            found.append(("warn", "the live power flow did not converge"))
+    for alert in snapshot.alerts:  # the live twin's own (e.g. failing store writes)
+        if alert.text:
+            found.append(("bad" if alert.level == "bad" else "warn", alert.text))
+    written = snapshot.written_utc
+    if written is not None:
         wall = now_wall if now_wall is not None else pd.Timestamp.now(tz="UTC")
         age_s = (wall - pd.Timestamp(written).tz_convert("UTC")).total_seconds()
         if age_s > STALE_AFTER_S:
@@ -151,38 +146,61 @@ def register_callbacks(app: Dash) -> None:
         return view["status"], view["alerts"], view["tiles"], view["health"], view["sankey"], view["history"]
 
 
-def _tiles(snapshot: dict[str, Any], substation: dict[str, Any]) -> list[html.Div]:
-    today = ((snapshot.get("kpis") or {}).get("today") or {}).get("substation") or {}
-    p_grid_kw = _float(substation.get("p_grid_kw"))
+def _grid_alerts(grid: GridState) -> list[tuple[str, str]]:
+    """The live power flow's limits passed: loadings above 100 %, voltages outside the EN 50160 band."""
+    found: list[tuple[str, str]] = []
+    trafo, line = grid.trafo_loading_max_percent, grid.line_loading_max_percent
+    vmin, vmax = grid.vm_min_pu, grid.vm_max_pu
+    if trafo is not None and trafo > 100.0:
+        found.append(("bad", f"transformer loaded {trafo:.0f} % (above 100 %)"))
+    if line is not None and line > 100.0:
+        found.append(("bad", f"a line is loaded {line:.0f} % (above 100 %)"))
+    if vmin is not None and vmin < VOLTAGE_BAND_PU[0]:
+        found.append(("bad", f"voltage {vmin:.3f} p.u. below the EN 50160 band ({VOLTAGE_BAND_PU[0]} p.u.)"))
+    if vmax is not None and vmax > VOLTAGE_BAND_PU[1]:
+        found.append(("bad", f"voltage {vmax:.3f} p.u. above the EN 50160 band ({VOLTAGE_BAND_PU[1]} p.u.)"))
+    return found
+
+
+def _tiles(snapshot: LiveSnapshot, substation: BoundaryState | None, tz: str) -> list[html.Div]:
+    today = snapshot.kpis.today.get(SUBSTATION)
+    p_grid_kw = substation.p_grid_kw if substation is not None else None
     if p_grid_kw is None:
         exchange, note = "-", "unknown"
     else:
         exchange, note = format_kw(abs(p_grid_kw)), "import from the grid" if p_grid_kw >= 0 else "export to the grid"
-    controller = snapshot.get("controller") or {}
-    signal = controller.get("signal")
-    signal_note = (
-        f"since {local_time(controller.get('since_utc'), '%H:%M')}" if signal else "no controller data in the snapshot"
-    )
+    controller = snapshot.controller
+    signal = controller.signal if controller is not None else None
+    since = controller.since_utc if controller is not None else None
+    signal_note = f"since {local_time(since, '%H:%M', tz=tz)}" if signal else "no controller data in the snapshot"
     return [
-        tile("Self-sufficiency today", format_frac(today.get("self_sufficiency_frac")), note="1 - import / load"),
-        tile("Self-consumption today", format_frac(today.get("self_consumption_frac")), note="1 - export / PV"),
+        tile(
+            "Self-sufficiency today",
+            format_frac(today.self_sufficiency_frac if today is not None else None),
+            note="1 - import / load",
+        ),
+        tile(
+            "Self-consumption today",
+            format_frac(today.self_consumption_frac if today is not None else None),
+            note="1 - export / PV",
+        ),
         tile("Grid exchange now", exchange, note=note),
         tile("Signal to controllers", str(signal) if signal else "-", note=signal_note, tone="signal"),
         tile(
             "Devices ok",
-            f"{snapshot.get('devices_ok', '-')} / {snapshot.get('devices_total', '-')}",
-            tone="bad" if snapshot.get("failing") else "",
+            f"{_count(snapshot.devices_ok)} / {_count(snapshot.devices_total)}",
+            tone="bad" if snapshot.failing else "",
         ),
     ]
 
 
-def _health(snapshot: dict[str, Any]) -> list[Any]:
-    devices: dict[str, Any] = snapshot.get("devices") or {}
+def _health(snapshot: LiveSnapshot, tz: str) -> list[Any]:
+    devices = snapshot.devices
     by_kind: dict[str, list[int]] = {}
     for device in devices.values():
-        counts = by_kind.setdefault(str(device.get("kind", "other")), [0, 0])
-        counts[0 if device.get("ok") else 1] += 1
-    failing = [(name, devices.get(name, {})) for name in snapshot.get("failing") or []]
+        counts = by_kind.setdefault(device.kind or "other", [0, 0])
+        counts[0 if device.ok else 1] += 1
+    failing = [(name, devices.get(name)) for name in snapshot.failing]
     rows = [(kind.replace("_", " "), ok, bad) for kind, (ok, bad) in sorted(by_kind.items())]
     parts: list[Any] = [html.H3("Device health"), table(["kind", "ok", "failing"], rows, table_id="live-health-table")]
     if failing:
@@ -191,7 +209,12 @@ def _health(snapshot: dict[str, Any]) -> list[Any]:
             table(
                 ["device", "kind", "error", "last good value"],
                 [
-                    (name, str(d.get("kind", "")), str(d.get("error") or ""), local_time(d.get("read_utc")))
+                    (
+                        name,
+                        (d.kind or "") if d is not None else "",
+                        (d.error or "") if d is not None else "",
+                        local_time(d.read_utc if d is not None else None, tz=tz),
+                    )
                     for name, d in failing
                 ],
                 table_id="live-failing-table",
@@ -202,8 +225,5 @@ def _health(snapshot: dict[str, Any]) -> list[Any]:
     return parts
 
 
-def _float(value: Any) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)

@@ -18,11 +18,11 @@ import pandas as pd
 from dash import Dash, Input, Output, dcc, html
 
 from dashboard.data import (
-    LOCAL_TZ,
     DashboardConfig,
     DataCache,
     StoreReadError,
     daily_flows,
+    display_timezone,
     list_results,
     load_snapshot,
     open_result,
@@ -31,7 +31,7 @@ from dashboard.data import (
 )
 from dashboard.figures import empty_figure, monthly_figure, year_figure
 from dashboard.pages.common import current, tile
-from twin.core.vocabulary import STEP_H
+from twin.core.vocabulary import DEFAULT_TIMEZONE, STEP_H
 
 __all__ = ["BASELINE", "NAME", "PATH", "baseline_projection", "layout", "register_callbacks", "year_view"]
 
@@ -62,10 +62,12 @@ def year_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
     When the store's 15-minute table cannot be read, the tiles hold a message saying so
     (and the log one line) instead of numbers.
     """
-    now = sim_time(load_snapshot(config.store_dir)) or pd.Timestamp.now(tz="UTC")
-    year = now.tz_convert(LOCAL_TZ).year
+    snapshot = load_snapshot(config.store_dir)
+    tz = display_timezone(snapshot)
+    now = sim_time(snapshot) or pd.Timestamp.now(tz="UTC")
+    year = now.tz_convert(tz).year
     try:
-        daily = daily_flows(config.store_dir, "substation", year, cache=cache)
+        daily = daily_flows(config.store_dir, "substation", year, cache=cache, tz=tz)
     except StoreReadError as err:
         logger.error("year page: %s", err)
         note = "the stored data cannot be read"
@@ -74,7 +76,7 @@ def year_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
             "cumulative": empty_figure(note),
             "monthly": empty_figure(note),
         }
-    projection, label = baseline_projection(config, year, cache=cache)
+    projection, label = baseline_projection(config, year, cache=cache, tz=tz)
     so_far = _balance_mwh(daily)
     tiles = [
         tile(f"Balance {year} so far", _mwh(so_far[0]), note="import + gas - export (all carriers)"),
@@ -82,11 +84,7 @@ def year_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
         tile("Days with data", f"{len(daily)}"),
     ]
     if projection is not None and not projection.empty:
-        last = (
-            daily.index[-1]
-            if len(daily)
-            else pd.Timestamp(year=year, month=1, day=1, tz=LOCAL_TZ) - pd.Timedelta(days=1)
-        )
+        last = daily.index[-1] if len(daily) else pd.Timestamp(year=year, month=1, day=1, tz=tz) - pd.Timedelta(days=1)
         ahead = _balance_mwh(projection[projection.index > last])
         tiles.append(
             tile(
@@ -98,13 +96,13 @@ def year_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
         )
     return {
         "tiles": tiles,
-        "cumulative": year_figure(daily, year=year, projection=projection, projection_label=label),
+        "cumulative": year_figure(daily, year=year, projection=projection, projection_label=label, tz=tz),
         "monthly": monthly_figure(daily, year=year),
     }
 
 
 def baseline_projection(
-    config: DashboardConfig, year: int, *, cache: DataCache | None = None
+    config: DashboardConfig, year: int, *, cache: DataCache | None = None, tz: str = DEFAULT_TIMEZONE
 ) -> tuple[pd.DataFrame | None, str]:
     """Daily import, export and gas of the baseline result, moved to ``year`` by calendar day.
 
@@ -120,7 +118,7 @@ def baseline_projection(
     ds = open_result(result.folder, cache=cache)
     if "p_grid_kw" not in ds:
         return None, ""
-    key = ("projection", str(result.folder), year, result.dataset_stamp())
+    key = ("projection", str(result.folder), year, result.dataset_stamp(), tz)
 
     def build() -> pd.DataFrame:
         times = pd.DatetimeIndex(ds["time"].values).tz_localize("UTC")
@@ -129,13 +127,13 @@ def baseline_projection(
         fuel_total = float(result.kpis().get("fuel_kwh") or 0.0)
         fuel = np.full(times.size, fuel_total / max(times.size, 1))
         frame = pd.DataFrame(
-            {"import_kwh": import_kwh, "export_kwh": export_kwh, "fuel_kwh": fuel}, index=times.tz_convert(LOCAL_TZ)
+            {"import_kwh": import_kwh, "export_kwh": export_kwh, "fuel_kwh": fuel}, index=times.tz_convert(tz)
         )
         days = frame.groupby(frame.index.normalize()).sum()
         moved = {}
         for day, row in days.iterrows():
             try:
-                moved[pd.Timestamp(year=year, month=day.month, day=day.day, tz=LOCAL_TZ)] = row
+                moved[pd.Timestamp(year=year, month=day.month, day=day.day, tz=tz)] = row
             except ValueError:  # 29 February in a year without it
                 continue
         return pd.DataFrame(moved).T.sort_index()

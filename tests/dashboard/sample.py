@@ -116,7 +116,7 @@ def snapshot(*, p_grid_kw: float = 12.5, trafo_percent: float = 40.0, vm_min_pu:
             "reasons": ["PV surplus"],
             "limit_14a_kw": 4.2,
             "quality": "ok",
-            "writes": 0,
+            "writes": [],
         },
     }
 

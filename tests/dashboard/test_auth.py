@@ -49,7 +49,7 @@ def test_healthz_is_public(client) -> None:
     assert response.json == {
         "status": "ok",
         "snapshot": True,
-        "sim_time_utc": "2025-06-03T10:00:00+00:00",
+        "sim_time_utc": "2025-06-03T10:00:00Z",  # as the snapshot type writes UTC times
         "results": 2,
     }
 

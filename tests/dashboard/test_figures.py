@@ -21,6 +21,7 @@ from dashboard.figures import (
     year_figure,
 )
 from tests.dashboard.sample import snapshot
+from twin.core.live_state import LiveSnapshot
 
 
 def test_flow_sankey_sources_equal_sinks_for_a_closed_balance() -> None:
@@ -110,7 +111,7 @@ def test_monthly_exchange_splits_import_and_export_per_step() -> None:
 
 
 def test_grid_figure_colours_buses_by_voltage_and_branches_by_loading() -> None:
-    grid = grid_map_from_snapshot(snapshot(trafo_percent=120.0))
+    grid = grid_map_from_snapshot(LiveSnapshot.from_json(snapshot(trafo_percent=120.0)))
     assert grid is not None
     fig = grid_figure(
         grid, vm_pu=grid.buses["vm_pu"], loading_percent=grid.branches["loading_percent"], highlight_bus=2

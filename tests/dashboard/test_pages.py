@@ -12,6 +12,7 @@ import pytest
 from dashboard.data import DashboardConfig, DataCache, balance_history, daily_flows, list_results, load_snapshot
 from dashboard.pages import buildings, grid, live, scenarios, year
 from tests.dashboard.sample import snapshot, write_result
+from twin.core.live_state import LiveSnapshot
 from twin.core.store import MeanTable, write_json_atomic
 
 
@@ -45,7 +46,7 @@ def test_live_view_without_snapshot(tmp_path: Path) -> None:
     ],
 )
 def test_alerts(changes: dict, expected: list[str]) -> None:
-    texts = " | ".join(text for _, text in live.alerts(snapshot(**changes)))
+    texts = " | ".join(text for _, text in live.alerts(LiveSnapshot.from_json(snapshot(**changes))))
     for part in expected:
         assert part in texts
 
@@ -54,12 +55,12 @@ def test_alerts_without_grid_and_controller_keys() -> None:
     snap = snapshot()
     del snap["grid"], snap["controller"]
     snap["failing"] = []
-    assert live.alerts(snap) == []
+    assert live.alerts(LiveSnapshot.from_json(snap)) == []
 
 
 def test_alerts_stale_snapshot() -> None:
     snap = {**snapshot(), "failing": [], "written_utc": "2025-06-03T10:00:00Z"}
-    [(level, text)] = live.alerts(snap, now_wall=pd.Timestamp("2025-06-03T10:05:00Z"))
+    [(level, text)] = live.alerts(LiveSnapshot.from_json(snap), now_wall=pd.Timestamp("2025-06-03T10:05:00Z"))
     assert level == "warn" and "300 s old" in text
 
 
@@ -192,3 +193,45 @@ def test_history_reads_balance_terms_under_their_earlier_names(tmp_path: Path) -
     assert "grid_kw" not in history and "losses_kw" not in history
     assert history["p_grid_kw"].tolist() == [5.0] * 12 + [7.0] * 12
     assert history["p_loss_kw"].iloc[:12].eq(1.0).all()
+
+
+def test_pages_show_times_in_the_sites_time_zone(config: DashboardConfig, cache: DataCache) -> None:
+    write_json_atomic(config.store_dir / "snapshot.json", {**snapshot(), "timezone": "America/New_York"})
+    view = live.live_view(config, cache)
+    assert "America/New_York" in view["status"] and "03.06.2025 06:00:00" in view["status"]
+    assert "since 05:30" in _text(view["tiles"])  # the signal's time, local
+    assert view["history"].layout.title.text.endswith("· America/New_York")
+    assert str(view["history"].data[0].x[-1]).endswith("-04:00")
+    b2 = buildings.building_view("b2", config, cache)
+    assert "05:40:00" in _text(b2["devices"])  # b2/pv0's last good read, local
+    assert "America/New_York" in year.year_view(config, cache)["cumulative"].layout.xaxis.title.text
+    assert "03.06.2025 06:00:00" in grid.grid_view(grid.LIVE, 0, config)["summary"]
+    write_json_atomic(config.store_dir / "snapshot.json", {**snapshot(), "timezone": "Mars/Olympus"})
+    assert "(Europe/Berlin)" in live.live_view(config, cache)["status"]  # a zone this machine does not know
+
+
+def test_missing_snapshot_values_show_as_missing(config: DashboardConfig, cache: DataCache) -> None:
+    snap = snapshot()
+    snap["balance"]["substation"]["p_grid_kw"] = None
+    del snap["kpis"]["today"]["substation"]["self_sufficiency_frac"]
+    del snap["devices_ok"]
+    write_json_atomic(config.store_dir / "snapshot.json", snap)
+    tiles = _text(live.live_view(config, cache)["tiles"])
+    assert "unknown" in tiles and "- / 4" in tiles and "87 %" in tiles
+    devices = _text(buildings.building_view("b2", config, cache)["devices"])
+    assert "p_kw -" in devices and "None" not in devices
+
+
+def test_a_snapshot_of_another_version_is_not_shown(config: DashboardConfig, caplog: pytest.LogCaptureFixture) -> None:
+    write_json_atomic(config.store_dir / "snapshot.json", {**snapshot(), "version": 3})
+    assert load_snapshot(config.store_dir) is None
+    assert "snapshot.json: version: 3 is not supported" in caplog.text
+    assert "no live snapshot" in live.live_view(config)["status"]
+
+
+def test_the_snapshot_is_read_again_only_when_it_changed(config: DashboardConfig) -> None:
+    first = load_snapshot(config.store_dir)
+    assert first is not None and load_snapshot(config.store_dir) is first  # unchanged file: no new read
+    write_json_atomic(config.store_dir / "snapshot.json", {**snapshot(), "site": "other site"})
+    again = load_snapshot(config.store_dir)
+    assert again is not None and again is not first and again.site == "other site"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from connectors.site import Site, SiteDevice
 from models.controller_signal import SignalMachine, SignalState
 from models.district import load_district
 from tests.field.conftest import SMALL_DISTRICT
+from twin.core.live_parts import Where
+from twin.core.live_state import BoundaryState, GridState, LiveSnapshot
 from twin.live_controllers import ControllerLink, building_order
 from twin.live_grid import LiveGrid
 
@@ -42,9 +44,14 @@ def _site(*, battery: bool = True) -> Site:
     return Site(devices=tuple(devices))
 
 
-def _snapshot(p_grid_kw: float = -60.0, quality: int = 0) -> dict[str, Any]:
+def _snapshot(p_grid_kw: float = -60.0, quality: int = 0) -> LiveSnapshot:
     district = {"p_grid_kw": p_grid_kw, "p_pv_kw": -80.0, "p_load_kw": 15.0, "p_heat_pump_kw": 3.0, "p_ev_kw": 2.0}
+    return LiveSnapshot.from_json(_snapshot_json(district, quality))
+
+
+def _snapshot_json(district: dict[str, float], quality: int) -> dict[str, Any]:
     return {
+        "version": 2,
         "sim_time_s": SIM_S,
         "balance": {
             "sfh1": {
@@ -79,7 +86,7 @@ def _snapshot(p_grid_kw: float = -60.0, quality: int = 0) -> dict[str, Any]:
 @dataclass
 class FakeLive:
     site: Site
-    snapshot: dict[str, Any] = field(default_factory=_snapshot)
+    snapshot: LiveSnapshot | None = field(default_factory=_snapshot)
     updated_wall_s: float = NOW_S
 
     def __post_init__(self) -> None:
@@ -124,16 +131,17 @@ async def test_stale_data_gives_normal_and_stale() -> None:
     async with server:
         link.server = server
         for minutes in range(7):  # 60 kW surplus held past the dwell time
-            live.snapshot = {**_snapshot(), "sim_time_s": SIM_S + 60.0 * minutes}
+            live.snapshot = replace(_snapshot(), sim_time_s=SIM_S + 60.0 * minutes)
             server.refresh()
         assert server.signal is not None and server.signal.state is SignalState.RECOMMENDED_ON
-        assert link.section()["signal"] == "recommended_on" and link.section()["reasons"] == ["surplus"]
+        assert link.section().signal == "recommended_on" and link.section().reasons == ("surplus",)
         now[0] = NOW_S + 10.5  # polling stopped: no newer read for more than 10 s
         server.refresh()
         section = link.section()
     assert server.quality is Quality.STALE and server.signal.state is SignalState.NORMAL
-    assert section["signal"] == "normal" and section["signal_code"] == 2
-    assert section["quality"] == "stale" and section["reasons"] == ["stale"]
+    assert section.signal == "normal" and section.signal_code == 2
+    assert section.quality is Quality.STALE and section.reasons == ("stale",)
+    assert section.to_json()["quality"] == "stale" and section.to_json()["reasons"] == ["stale"]
 
 
 @pytest.mark.asyncio
@@ -150,13 +158,13 @@ async def test_sink_records_writes_and_refuses_a_setpoint_without_battery() -> N
     link.sink(write("signal_ack", 3, 1))
     link.sink(write("battery_mode", 1))
     section = link.section()
-    assert section["flexible_power_kw"] == {"sfh1": 3.5}
-    assert section["acks"]["mfh1"]["state"] == 3 and section["battery_mode"] == 1
-    assert [w["name"] for w in section["writes"]] == ["flexible_power_kw", "signal_ack", "battery_mode"]
-    assert section["writes"][0]["client"] == "CN=writer,O=Beucha"
+    assert section.flexible_power_kw == {"sfh1": 3.5}
+    assert section.acks["mfh1"].state == 3 and section.battery_mode == 1
+    assert [w.name for w in section.writes] == ["flexible_power_kw", "signal_ack", "battery_mode"]
+    assert section.writes[0].client == "CN=writer,O=Beucha"
     for number in range(25):
         link.sink(write("flexible_power_kw", float(number), 1))
-    assert len(link.section()["writes"]) == 20
+    assert len(link.section().writes) == 20
 
 
 def test_live_grid_bus_powers(tmp_path: Path) -> None:
@@ -164,11 +172,11 @@ def test_live_grid_bus_powers(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(SMALL_DISTRICT, sort_keys=False), encoding="utf-8")
     loaded = load_district(path)
     grid = LiveGrid(loaded, None)
-    balance: dict[str, dict[str, Any]] = {
-        "sfh3": {"p_grid_kw": 4.0},
-        "sfh4": {"p_grid_kw": -6.0},
-        "sfh5": {"p_grid_kw": None},
-        "substation": {"p_community_battery_kw": 10.0},
+    balance = {
+        "sfh3": BoundaryState("sfh3", p_grid_kw=4.0),
+        "sfh4": BoundaryState("sfh4", p_grid_kw=-6.0),
+        "sfh5": BoundaryState("sfh5", p_grid_kw=None),
+        "substation": BoundaryState("substation", p_community_battery_kw=10.0),
     }
     p_kw, q_kvar, missing = grid.bus_powers(balance)
     position = {bus: i for i, bus in enumerate(grid.bus_index)}
@@ -178,9 +186,12 @@ def test_live_grid_bus_powers(tmp_path: Path) -> None:
     assert p_kw[position[grid.lv_busbar]] == 10.0
     assert "sfh5" in missing and p_kw.sum() == pytest.approx(8.0)
     result = grid.solve(SIM_S, balance)
-    assert result["converged"] and result["inputs_missing"] == missing
-    assert np.isclose(result["p_grid_kw"], 8.0 + result["p_loss_kw"], atol=1e-3)
-    assert len(result["buses"]) == len(loaded.net.bus) and 0.9 < result["vm_min_pu"] <= result["vm_max_pu"] < 1.1
+    assert result.converged and list(result.inputs_missing) == missing
+    assert result.p_grid_kw is not None and result.p_loss_kw is not None
+    assert np.isclose(result.p_grid_kw, 8.0 + result.p_loss_kw, atol=1e-3)
+    assert result.vm_min_pu is not None and result.vm_max_pu is not None
+    assert len(result.buses) == len(loaded.net.bus) and 0.9 < result.vm_min_pu <= result.vm_max_pu < 1.1
+    assert GridState.from_json(result.to_json(), Where(None, "grid")) == result
 
 
 def test_tls_context_makes_test_certificates_when_none_exist(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -26,6 +26,8 @@ from connectors.certs import CertFiles, client_ssl_context, make_test_certs
 from connectors.controller_map import load_controller_map
 from models.district import load_district
 from tests.field.conftest import SMALL_DISTRICT
+from twin.core.live_state import LiveSnapshot
+from twin.core.vocabulary import Quality
 from twin.field import Field, FieldOptions
 
 pytestmark = pytest.mark.e2e
@@ -238,3 +240,9 @@ def test_snapshot_has_the_grid_and_the_controller(running: Running) -> None:
     assert 1 <= controller["signal_code"] <= 4 and controller["limit_14a_kw"] >= 4.2
     assert controller["quality"] == "ok" and controller["since_utc"].endswith("Z")
     assert isinstance(controller["reasons"], list) and isinstance(controller["writes"], list)
+    typed = LiveSnapshot.from_json(snap)  # the live twin's file, with both sections, through the type
+    assert typed.to_json() == snap
+    assert typed.grid is not None and typed.grid.converged is True and typed.grid.inputs_missing == ()
+    assert set(typed.grid.buses) == set(grid["buses"]) and typed.grid.vm_min_pu == grid["vm_min_pu"]
+    assert typed.controller is not None and typed.controller.signal == controller["signal"]
+    assert typed.controller.quality is Quality.OK and typed.controller.port == controller["listeners"]["port"]

@@ -18,6 +18,7 @@ from connectors.device_server import ServerLoopThread
 from connectors.maps import load_map
 from connectors.simdevice import SimulatedDevice
 from tests.connectors.small_field import LOSSES_KW, SmallField, small_field
+from twin.core.live_state import read_snapshot
 from twin.core.store import read_table
 
 pytestmark = pytest.mark.e2e
@@ -115,6 +116,15 @@ def test_twin_live_end_to_end(
     status = [line for line in out.splitlines() if " devices " in line]
     assert status and "devices 14/14 ok" in status[-1] and "grid +" in status[-1]
     assert "stopped" in out.splitlines()[-1]
+    # the snapshot file the live twin wrote reads through the typed state, and writes back unchanged
+    written = json.loads((store / "snapshot.json").read_text())
+    typed = read_snapshot(store)
+    assert typed is not None and typed.version == written["version"] == 2 and typed.to_json() == written
+    assert typed.timezone == "Europe/Berlin" and typed.sim_time_s == written["sim_time_s"]
+    assert set(typed.devices) == set(field.devices) and typed.devices_total == len(field.devices)
+    assert typed.district is not None and typed.district.p_grid_kw == written["balance"]["substation"]["p_grid_kw"]
+    assert typed.kpis.today["substation"].import_kwh == written["kpis"]["today"]["substation"]["import_kwh"]
+    assert typed.store["15min"] >= 3 and typed.store_status is not None and typed.store_status.ok
     minutes = read_table(store, "1min")
     quarters = read_table(store, "15min")
     assert minutes["time"].size >= 5 and quarters["time"].size >= 3

@@ -21,6 +21,7 @@ from connectors.device_server import ServerLoopThread
 from dashboard import create_app
 from dashboard.pages.live import alerts
 from tests.live.running import read_snapshot, run_twin, start_field, wait_for
+from twin.core.live_state import LiveSnapshot
 from twin.core.store import MeanTable, read_table
 from twin.live import LiveTwin
 from twin.live_store import StoreWriter
@@ -87,7 +88,9 @@ async def test_failed_store_writes_are_kept_retried_and_reported(server_loop: Se
                 task=task,
             )
             assert failing["store_status"]["error"], failing["store_status"]
-            assert any("store writes fail" in text for level, text in alerts(failing) if level == "bad")
+            assert any(
+                "store writes fail" in text for level, text in alerts(LiveSnapshot.from_json(failing)) if level == "bad"
+            )
             health = create_app(tmp_path, store_dir=store, credentials={"u": "p"}).server.test_client().get("/healthz")
             assert health.status_code == 200
             assert health.json["status"] == "degraded" and health.json["store_error"], health.json

@@ -51,7 +51,6 @@ from twin.core.store_files import (
     SNAPSHOT_FILE,
     StoreLock,
     read_json,
-    read_snapshot,
     write_json_atomic,
 )
 from twin.core.store_layout import create_table_arrays, first_kept_row
@@ -91,7 +90,6 @@ __all__ = [
     "StoreLock",
     "load_record",
     "read_json",
-    "read_snapshot",
     "read_table",
     "time_sums",
     "verify_table",

@@ -3,7 +3,8 @@
 Only one process writes a store: :class:`StoreLock` takes an exclusive ``flock`` on
 ``writer.lock`` (the kernel releases it when the writer dies, even by ``kill -9``) and records
 the writer's pid for the message a second writer gets. JSON files (snapshot, readings, meters)
-are replaced atomically: readers see the old or the new file, never a torn one.
+are replaced atomically: readers see the old or the new file, never a torn one. The snapshot
+is read and written through :mod:`twin.core.live_state`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ __all__ = [
     "SNAPSHOT_FILE",
     "StoreLock",
     "read_json",
-    "read_snapshot",
     "write_json_atomic",
 ]
 
@@ -70,12 +70,6 @@ def read_json(path: str | Path, default: Any = None) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return default
-
-
-def read_snapshot(store_dir: str | Path) -> dict[str, Any] | None:
-    """Return the latest snapshot of a store, or ``None`` before the first poll."""
-    data = read_json(Path(store_dir) / SNAPSHOT_FILE)
-    return data if isinstance(data, dict) else None
 
 
 class StoreLock:
