@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import hplib.hplib as hpl
+import numba
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -323,24 +324,23 @@ def heat_pump_power_kw(
     emitters = _emitters(emitter, n_buildings)
     design_flow = _design_flows(design_flow_temp_degc, emitters)
     temp = temp_air_degc.to_numpy(dtype=float)
-    space = space_heat_kw.to_numpy(dtype=float)
-    dhw = dhw_heat_kw.to_numpy(dtype=float)
+    space = np.ascontiguousarray(space_heat_kw.to_numpy(dtype=float))
+    dhw = np.ascontiguousarray(dhw_heat_kw.to_numpy(dtype=float))
     rating = _rating_kw(temp_air_degc, space, dhw, p_design_kw, n_buildings, params)
-    running = (temp >= params.operating_limit_degc)[:, np.newaxis]
-    cop_space = _cop_space(temp, design_flow, emitters, cop_fn, params)
-    cop_dhw = cop_fn(temp, np.full_like(temp, params.dhw_flow_temp_degc))[:, np.newaxis]
-    usable_space = running & (cop_space > 1.0)
-    usable_dhw = running & (cop_dhw > 1.0)
-    dhw_unit = np.where(usable_dhw, np.minimum(dhw, rating), 0.0)
-    space_unit = np.where(usable_space, np.clip(np.minimum(space, rating - dhw_unit), 0.0, None), 0.0)
-    plf = _part_load_factor(space_unit, rating, params)
-    compressor = (
-        params.standby_kw
-        + dhw_unit / np.where(usable_dhw, cop_dhw, 1.0)
-        + space_unit / np.where(usable_space, cop_space * plf, 1.0)
+    cop_by_curve, curve_of = _cop_curves(temp, design_flow, emitters, cop_fn, params)
+    cop_dhw = cop_fn(temp, np.full_like(temp, params.dhw_flow_temp_degc))
+    running = temp >= params.operating_limit_degc
+    compressor, backup, heat_unit = _run_units(
+        space,
+        dhw,
+        np.ascontiguousarray(cop_by_curve),
+        curve_of,
+        np.asarray(cop_dhw, dtype=float),
+        running,
+        rating,
+        np.array([params.standby_kw, params.min_modulation_frac, params.cycling_cd_frac]),
     )
-    backup = (space - space_unit) + (dhw - dhw_unit)
-    return _result(space_heat_kw, compressor, backup, space_unit + dhw_unit, rating)
+    return _result(space_heat_kw, compressor, backup, heat_unit, rating)
 
 
 def sized_rating_kw(
@@ -388,14 +388,46 @@ def _design_flows(values: npt.ArrayLike | str | Sequence[str], emitters: list[st
     return np.concatenate(flows)
 
 
-def _part_load_factor(
-    space_unit: npt.NDArray[np.float64], rating: npt.NDArray[np.float64], params: HeatPumpParameters
-) -> npt.NDArray[np.float64]:
-    """EN 14825 part-load factor ``CR / (Cd CR + 1 - Cd)`` of a unit cycling below its lowest modulation."""
-    min_output = np.maximum(params.min_modulation_frac * rating, 1e-9)
-    ratio = np.clip(space_unit / min_output, 0.0, 1.0)
-    cd = params.cycling_cd_frac
-    return np.where(ratio > 0.0, ratio / np.maximum(cd * ratio + 1.0 - cd, 1e-12), 1.0)
+@numba.njit(cache=True)
+def _run_units(
+    space: np.ndarray,
+    dhw: np.ndarray,
+    cop_by_curve: np.ndarray,
+    curve_of: np.ndarray,
+    cop_dhw: np.ndarray,
+    running: np.ndarray,
+    rating: np.ndarray,
+    settings: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Per step and unit: hot water first, then space heat up to the rating; cycling below the lowest modulation.
+
+    ``settings`` = (standby kW, lowest modulation share, EN 14825 Cd). Returns the unit's
+    electricity, the backup heater's and the unit's heat (kW).
+    """
+    standby, min_mod, cd = settings[0], settings[1], settings[2]
+    n_steps, n_units = space.shape
+    compressor = np.empty((n_steps, n_units))
+    backup = np.empty((n_steps, n_units))
+    heat = np.empty((n_steps, n_units))
+    for t in range(n_steps):
+        for u in range(n_units):
+            electricity = standby
+            dhw_unit = 0.0
+            space_unit = 0.0
+            if running[t] and cop_dhw[t] > 1.0:
+                dhw_unit = min(dhw[t, u], rating[u])
+                electricity += dhw_unit / cop_dhw[t]
+            c = cop_by_curve[t, curve_of[u]]
+            if running[t] and c > 1.0:
+                space_unit = max(min(space[t, u], rating[u] - dhw_unit), 0.0)
+                if space_unit > 0.0:
+                    ratio = min(space_unit / max(min_mod * rating[u], 1e-9), 1.0)
+                    plf = ratio / max(cd * ratio + 1.0 - cd, 1e-12)
+                    electricity += space_unit / (c * plf)
+            compressor[t, u] = electricity
+            heat[t, u] = dhw_unit + space_unit
+            backup[t, u] = space[t, u] - space_unit + dhw[t, u] - dhw_unit
+    return compressor, backup, heat
 
 
 def _rating_kw(
@@ -417,20 +449,20 @@ def _rating_kw(
     return rating
 
 
-def _cop_space(
+def _cop_curves(
     temp: npt.NDArray[np.float64],
     design_flow: npt.NDArray[np.float64],
     emitters: list[str],
     cop_fn: CopFunction,
     params: HeatPumpParameters,
-) -> npt.NDArray[np.float64]:
-    """(time x building) COP of space heating on each building's heating curve (each curve computed once)."""
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """(time x curve) COP of space heating on each distinct heating curve, and each building's curve."""
     keys = [(name, float(flow)) for name, flow in zip(emitters, design_flow, strict=True)]
     curves = list(dict.fromkeys(keys))
     by_curve = np.column_stack(
         [cop_fn(temp, heating_curve_flow_temp_degc(temp, flow, emitter=name, params=params)) for name, flow in curves]
     )
-    return by_curve[:, [curves.index(key) for key in keys]]
+    return by_curve.astype(float), np.asarray([curves.index(key) for key in keys], dtype=np.int64)
 
 
 def _result(
