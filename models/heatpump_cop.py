@@ -21,6 +21,7 @@ import numpy.typing as npt
 __all__ = [
     "DATASHEET_POINTS",
     "DATASHEET_SOURCE",
+    "DEFAULT_RH_FRAC",
     "EN14511_RH_FRAC",
     "CopParameters",
     "cop",
@@ -153,7 +154,7 @@ def cop(
     -----
     Against :data:`DATASHEET_POINTS`: A7/W35 4.92 (datasheets 4.92/4.83), A2/W35 3.80
     at the test's 84 % humidity (4.08/3.65), A-7/W35 3.06 (3.04/2.92), A7/W55 2.77
-    (2.94/2.94), A-7/W55 1.99 (2.05/1.82); A-10/W55 1.87, A-20/W55 1.53.
+    (2.94/2.94), A-7/W55 1.99 (2.05/1.82); A-10/W55 1.86, A-20/W55 1.52.
     """
     params = params or CopParameters()
     t_flow_k = np.asarray(t_flow_degc, dtype=float) + _KELVIN
