@@ -100,7 +100,7 @@ def main() -> None:
     dhw = demand.dhw_kw
     states = ["existing", "usual_refurbishment", "advanced_refurbishment"] * (n_hp // 3)
     timed(
-        f"heat pumps: {n_hp} (hplib generic)",
+        f"heat pumps: {n_hp} (datasheet-fit COP)",
         lambda: heat_pump_power_kw(temp, space.iloc[:, :n_hp], dhw.iloc[:, :n_hp], states),
     )
     timed(

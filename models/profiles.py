@@ -46,7 +46,7 @@ from models.district import Building, District
 from models.ev import EVParameters, ev_charging_kw
 from models.gas import gas_boiler_fuel_kw
 from models.heat import HeatProfileType, space_heat_shapes
-from models.heatpump import heat_pump_power_kw
+from models.heatpump_district import HeatPumpRun, district_heat_pumps
 from models.load import bdew_shapes, electricity_load_kw
 from models.pv import pv_power_kw
 from models.weather import Site, read_weather
@@ -168,11 +168,16 @@ class DistrictProfiles:
         Every asset's ``p_kw`` (load-positive) and ``p_fuel_kw``, with ratings;
         see :func:`twin.core.schema.build_assets`.
     heat_kw : pandas.DataFrame
-        (time x building) useful heat demand, space heating plus hot water. [kW]
+        (time x building) heat demand: space heating, hot water and its storage and
+        circulation losses. [kW]
+    heat_pumps : pandas.DataFrame, optional
+        Per heat-pump building over the period: heat delivered, electricity, backup
+        heat and SPF (:meth:`models.heatpump_district.HeatPumpRun.summary`).
     """
 
     assets: xr.Dataset
     heat_kw: pd.DataFrame
+    heat_pumps: pd.DataFrame | None = None
 
     @cached_property
     def meters(self) -> xr.Dataset:
@@ -290,7 +295,7 @@ def district_profiles(
     heat = building_heat_demand(buildings, estimates, heat_types, temp, inputs.heat_shapes, district.location.timezone)
 
     step("heat pumps")
-    columns.extend(_heat_pump_columns(buildings, heat, temp))
+    columns.extend(_heat_pump_columns(buildings, heat_pumps := district_heat_pumps(buildings, heat, temp)))
 
     step("gas boilers")
     columns.extend(_gas_boiler_columns(buildings, heat, index, options.boiler_efficiency))
@@ -305,7 +310,6 @@ def district_profiles(
     step("assets and meters")
     period = _period(index, options)
     assets = _assemble(columns, soc, period)
-    heat_kw = heat.space_kw.add(heat.dhw_kw).loc[period]
     assets.attrs.update(
         {
             "district": district.name,
@@ -315,7 +319,8 @@ def district_profiles(
             "ev_charging": options.ev_charging,
         }
     )
-    return DistrictProfiles(assets=assets, heat_kw=heat_kw)
+    summary = None if heat_pumps is None else heat_pumps.summary(period)
+    return DistrictProfiles(assets=assets, heat_kw=heat.total_kw.loc[period], heat_pumps=summary)
 
 
 @dataclass
@@ -365,23 +370,15 @@ def _pv_columns(buildings: Sequence[Building], weather: pd.DataFrame) -> list[_C
     return [_Columns(pv_kw, "pv", [b for b, _ in pv_buildings], p_peak_kw=[s.p_peak_kw for _, s in pv_buildings])]
 
 
-def _heat_pump_columns(buildings: Sequence[Building], heat: BuildingHeat, temp: pd.Series) -> list[_Columns]:
+def _heat_pump_columns(buildings: Sequence[Building], heat_pumps: HeatPumpRun | None) -> list[_Columns]:
     """Every heat pump's electric power (none without heat pumps)."""
-    hp_buildings = [b for b in buildings if b.heating.system == "heat_pump"]
-    if not hp_buildings:
+    if heat_pumps is None:
         return []
-    names = [b.id for b in hp_buildings]
-    space, dhw = heat.space_kw[names], heat.dhw_kw[names]
-    # the unit's rating: the district file's, else sized on the year (norm outside temperature)
-    sized = heat_pump_power_kw(temp, space, dhw, [b.retrofit for b in hp_buildings]).p_design_kw.to_numpy()
-    rated = [
-        b.heating.p_th_rated_kw if b.heating.p_th_rated_kw is not None else float(sized[i])
-        for i, b in enumerate(hp_buildings)
-    ]
-    result = heat_pump_power_kw(temp, space, dhw, [b.retrofit for b in hp_buildings], p_design_kw=rated)
+    result = heat_pumps.result
+    hp_buildings = [b for b in buildings if b.heating.system == "heat_pump"]
     return [
         _Columns(
-            result.p_kw.set_axis([f"{n}/heat_pump" for n in names], axis=1),
+            result.p_kw.set_axis([f"{b.id}/heat_pump" for b in hp_buildings], axis=1),
             "heat_pump",
             hp_buildings,
             p_rated_kw=list(result.p_design_kw.to_numpy()),
@@ -397,7 +394,7 @@ def _gas_boiler_columns(
     if not gas_buildings:
         return []
     names = [b.id for b in gas_buildings]
-    fuel_kw = gas_boiler_fuel_kw(heat.space_kw[names] + heat.dhw_kw[names], efficiency)
+    fuel_kw = gas_boiler_fuel_kw(heat.total_kw[names], efficiency)
     return [
         _Columns(
             pd.DataFrame(0.0, index=index, columns=[f"{n}/gas_boiler" for n in names]),

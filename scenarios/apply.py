@@ -136,7 +136,7 @@ def _retrofit(buildings: list[Building], change: RetrofitChange, seed: int, tota
 
 def _heat_pumps(buildings: list[Building], change_hp: HeatPumpChange, seed: int, totals: dict[str, float]) -> None:
     """Apply ``changes.heat_pumps`` to ``buildings`` in place and add what it adds to ``totals``."""
-    candidates = [i for i, b in enumerate(buildings) if b.heating.system == "gas_boiler"]
+    candidates = [i for i, b in enumerate(buildings) if b.heating.system in change_hp.replaces]
     for i in _pick(candidates, change_hp.share_frac, seed, "heat_pumps"):
         heat_kwh = estimate_building(buildings[i]).heat_kwh_per_a
         rated = heat_kwh / change_hp.full_load_hours_h if change_hp.sizing == "full_load_hours" else None

@@ -56,6 +56,7 @@ def scenario_costs(
         applied.pv_added_kwp * costs.pv_eur_per_kwp
         + applied.batteries_added_kwh * costs.battery_eur_per_kwh
         + kpis["community_battery_kwh"] * costs.community_battery_eur_per_kwh
+        + (scenario.changes.solar_park.p_peak_kw if scenario.changes.solar_park else 0.0) * costs.solar_park_eur_per_kwp
         + applied.heat_pumps_added_kw * costs.heat_pump_eur_per_kw
         + applied.retrofit_m2 * costs.retrofit_eur_per_m2
         + applied.chargers_added * costs.charger_eur

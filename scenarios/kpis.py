@@ -11,13 +11,15 @@ from typing import Any
 
 import numba
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from models.community_battery import COMMUNITY
+from models.heatpump_district import by_class
 from twin.core.kpi import LOAD_KINDS
 from twin.core.schema import build_assets
 
-__all__ = ["installed", "plain", "substation_assets"]
+__all__ = ["heat_pump_kpis", "installed", "plain", "substation_assets"]
 
 
 def plain(value: xr.DataArray) -> Any:
@@ -42,6 +44,33 @@ def installed(assets: xr.Dataset) -> dict[str, float]:
         "n_gas_boilers": int((kind == "gas_boiler").sum()),
         "n_evs": int((kind == "ev").sum()),
     }
+
+
+def heat_pump_kpis(summary: pd.DataFrame | None) -> dict[str, float | None]:
+    """Heat delivered, electricity, backup heat and SPF of all heat pumps, and the SPF per building class.
+
+    ``summary`` is :attr:`models.profiles.DistrictProfiles.heat_pumps` (None without heat
+    pumps). Keys: ``hp_heat_kwh``, ``hp_electricity_kwh``, ``hp_backup_kwh``,
+    ``hp_backup_frac`` (backup heat / all heat), ``hp_spf`` (all heat / all electricity,
+    backup included) and ``hp_spf_<retrofit>_<emitter>`` per class
+    (:func:`models.heatpump_district.building_class`); None where there is no heat.
+    """
+    if summary is None or summary.empty:
+        none: dict[str, float | None] = {"hp_heat_kwh": 0.0, "hp_electricity_kwh": 0.0, "hp_backup_kwh": 0.0}
+        return {**none, "hp_backup_frac": None, "hp_spf": None}
+    classes = by_class(summary)
+    total = classes.loc["all"]
+    heat = float(total["heat_kwh"])
+    kpis: dict[str, float | None] = {
+        "hp_heat_kwh": heat,
+        "hp_electricity_kwh": float(total["electricity_kwh"]),
+        "hp_backup_kwh": float(total["backup_kwh"]),
+        "hp_backup_frac": float(total["backup_kwh"]) / heat if heat > 0 else None,
+    }
+    for name, row in classes.iterrows():
+        key = "hp_spf" if name == "all" else "hp_spf_" + str(name).replace("/", "_")
+        kpis[key] = float(row["spf"]) if np.isfinite(row["spf"]) else None
+    return kpis
 
 
 def substation_assets(assets: xr.Dataset) -> xr.Dataset:

@@ -100,13 +100,25 @@ class CommunityBatteryChange(_Config):
 
 
 class HeatPumpChange(_Config):
-    """Air/water heat pumps replacing gas boilers."""
+    """Air/water heat pumps replacing gas boilers (and, if asked, the other heating: oil, wood...)."""
 
-    share_frac: float = Field(default=1.0, ge=0, le=1, description="Share of the gas-heated buildings. [1]")
+    share_frac: float = Field(default=1.0, ge=0, le=1, description="Share of the buildings they may replace. [1]")
+    replaces: tuple[Literal["gas_boiler", "other"], ...] = Field(
+        default=("gas_boiler",), min_length=1, description="Heating systems they replace."
+    )
     sizing: Literal["design", "full_load_hours"] = Field(
         default="design", description="design: sized at the norm outside temperature; full_load_hours: heat / hours."
     )
     full_load_hours_h: float = Field(default=2000.0, gt=0, le=8760, description="For sizing full_load_hours. [h]")
+
+
+class SolarParkChange(_Config):
+    """A ground-mounted PV park on its own connection (:func:`models.solar_park.add_solar_park`)."""
+
+    p_peak_kw: float = Field(gt=0, le=50000, description="DC peak power. [kW]")
+    tilt_deg: float = Field(default=20.0, ge=0, le=90, description="Tilt of the rows. [deg]")
+    azimuth_deg: float = Field(default=180.0, ge=0, lt=360, description="Azimuth, clockwise from north. [deg]")
+    bus: str | None = Field(default=None, description="Bus name; default the transformer's high-voltage bus.")
 
 
 class RetrofitChange(_Config):
@@ -157,6 +169,7 @@ class ScenarioChanges(_Config):
     pv: PvChange | None = None
     home_batteries: HomeBatteryChange | None = None
     community_battery: CommunityBatteryChange | None = None
+    solar_park: SolarParkChange | None = None
     heat_pumps: HeatPumpChange | None = None
     retrofit: RetrofitChange | None = None
     evs: EvChange | None = None
@@ -184,6 +197,9 @@ class Costs(_Config):
     export_eur_per_kwh: float = Field(default=0.08, ge=0, le=5, description="Feed-in payment. [EUR/kWh]")
     gas_eur_per_kwh: float = Field(default=0.11, ge=0, le=5, description="Gas tariff. [EUR/kWh]")
     pv_eur_per_kwp: float = Field(default=1400.0, ge=0, le=10000)
+    solar_park_eur_per_kwp: float = Field(
+        default=750.0, ge=0, le=10000, description="Ground-mounted PV park with its grid connection."
+    )
     battery_eur_per_kwh: float = Field(default=700.0, ge=0, le=10000, description="Home battery.")
     community_battery_eur_per_kwh: float = Field(default=450.0, ge=0, le=10000)
     heat_pump_eur_per_kw: float = Field(default=1800.0, ge=0, le=20000, description="Per kW thermal, installed.")

@@ -39,11 +39,12 @@ from models.feed_in import limit_feed_in
 from models.grid import GridChanges, apply_grid_changes, grid_kpis_of, lv_busbar, run_power_flow
 from models.powerflow import BatchPowerFlow, PowerFlowOptions
 from models.profiles import ProfileInputs, ProfileOptions, district_profiles, prepare_inputs
+from models.solar_park import add_solar_park
 from models.weather import default_weather_path
 from scenarios.apply import apply_changes, grid_changes
 from scenarios.config import Scenario
 from scenarios.costs import scenario_costs
-from scenarios.kpis import installed, plain, substation_assets
+from scenarios.kpis import heat_pump_kpis, installed, plain, substation_assets
 from scenarios.results import ScenarioResult
 from twin.core.errors import ConfigError, ModelError
 from twin.core.kpi import CarrierFactors, boundary_flows, energy_kpis
@@ -220,15 +221,7 @@ def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult
     if limit is not None and limit.at == "building":
         p_kw, curtailed = limit_feed_in(assets, limit.frac_of_kwp, per_building=True)
         assets = _replace_power(assets, p_kw)
-    battery = scenario.changes.community_battery
-    if battery is not None:
-        bus = battery.bus or str(net.bus.at[lv_busbar(net), "name"])
-        if bus not in set(net.bus["name"].astype(str)):
-            raise ConfigError(
-                f"bus {bus!r} is not a bus of the grid", field="changes.community_battery.bus", allowed="a bus name"
-            )
-        unit = BatteryUnit(capacity_kwh=battery.capacity_kwh, p_rated_kw=battery.p_rated_kw)
-        assets = add_community_battery(assets, unit, battery_strategy(battery.strategy, battery.model_dump()), bus)
+    assets = _add_community_assets(scenario, shared, net, assets)
     if limit is not None and limit.at == "district":
         p_kw, curtailed = limit_feed_in(assets, limit.frac_of_kwp, per_building=False)
         assets = _replace_power(assets, p_kw)
@@ -261,11 +254,35 @@ def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult
     kpis.update(stages)
     kpis["transformer_s_rated_kva"] = float(net.trafo["sn_mva"].sum() * 1000.0)
     kpis.update(installed(assets))
+    kpis.update(heat_pump_kpis(profiles.heat_pumps))
     kpis.update(scenario_costs(scenario, applied, kpis, net, changes, hours=kpis["steps"] * dt_h))
     curtailed_kw = xr.DataArray(
         curtailed.astype(np.float32), dims="time", coords={"time": assets["time"].values}, attrs={"units": "kW"}
     )
     return ScenarioResult(scenario, kpis, assets, grid, net, applied, curtailed_kw)
+
+
+def _add_community_assets(scenario: Scenario, shared: SharedInputs, net: Any, assets: xr.Dataset) -> xr.Dataset:
+    """The assets plus the scenario's solar park and community battery (dispatched on the net load with the park)."""
+    park = scenario.changes.solar_park
+    if park is not None:
+        hv_bus = str(net.bus.at[int(net.trafo["hv_bus"].iloc[0]), "name"])
+        bus = _bus_name(net, park.bus or hv_bus, "solar_park")
+        orientation = {"tilt_deg": park.tilt_deg, "azimuth_deg": park.azimuth_deg}
+        assets = add_solar_park(assets, shared.inputs.weather, park.p_peak_kw, bus, **orientation)
+    battery = scenario.changes.community_battery
+    if battery is not None:
+        bus = _bus_name(net, battery.bus or str(net.bus.at[lv_busbar(net), "name"]), "community_battery")
+        unit = BatteryUnit(capacity_kwh=battery.capacity_kwh, p_rated_kw=battery.p_rated_kw)
+        assets = add_community_battery(assets, unit, battery_strategy(battery.strategy, battery.model_dump()), bus)
+    return assets
+
+
+def _bus_name(net: Any, bus: str, change: str) -> str:
+    """``bus`` if it names a bus of ``net``; else a ConfigError naming ``changes.<change>.bus``."""
+    if bus not in set(net.bus["name"].astype(str)):
+        raise ConfigError(f"bus {bus!r} is not a bus of the grid", field=f"changes.{change}.bus", allowed="a bus name")
+    return bus
 
 
 def _replace_power(assets: xr.Dataset, p_kw: np.ndarray) -> xr.Dataset:
