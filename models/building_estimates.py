@@ -81,8 +81,10 @@ FLAT_ELECTRICITY_FACTOR = 0.7
 #: (Potsdam). Classes DE.11 and DE.12 are new buildings; their three variants are the building
 #: standards EnEV minimum / KfW-Effizienzhaus 70 (DE.11) or 55 (DE.12) / KfW-Effizienzhaus 40,
 #: mapped here onto existing / usual / advanced. TABULA has no TH before 1860 and no AB before
-#: 1860 or after 1978: those cells repeat the nearest class (TH, AB DE.01 = DE.02) or use the
-#: MFH values (AB DE.07-DE.12), marked "(filled)". TABULA's q_h_nd is a calculation under
+#: 1860 or after 1978: those cells repeat the nearest class (TH, AB DE.01 = DE.02) or, for AB DE.07-DE.12,
+#: scale the MFH cell of the same class by the AB/MFH ratio of the latest TABULA AB class
+#: (DE.06: 0.823 / 0.817 / 0.823 for existing / usual / advanced; apartment blocks have less
+#: envelope per m2 than MFH), marked "(filled)". TABULA's q_h_nd is a calculation under
 #: standard conditions; for poorly insulated buildings it is known to exceed metered
 #: consumption (IWU 2015 gives a calibration to typical consumption that is not applied here).
 HEAT_NEED_KWH_PER_M2A: dict[str, dict[str, tuple[float, float, float]]] = {
@@ -135,12 +137,12 @@ HEAT_NEED_KWH_PER_M2A: dict[str, dict[str, tuple[float, float, float]]] = {
         "DE.04": (164.0, 68.1, 41.8),
         "DE.05": (143.3, 63.1, 39.3),
         "DE.06": (121.7, 59.3, 37.3),
-        "DE.07": (122.6, 66.5, 42.0),  # (filled) = MFH
-        "DE.08": (127.6, 70.5, 44.0),  # (filled) = MFH
-        "DE.09": (80.6, 53.0, 44.0),  # (filled) = MFH
-        "DE.10": (49.9, 44.9, 41.3),  # (filled) = MFH
-        "DE.11": (72.7, 44.7, 35.3),  # (filled) = MFH
-        "DE.12": (71.4, 49.1, 35.3),  # (filled) = MFH
+        "DE.07": (100.9, 54.3, 34.6),  # (filled) = MFH x AB/MFH of DE.06
+        "DE.08": (105.0, 57.6, 36.2),  # (filled) = MFH x AB/MFH of DE.06
+        "DE.09": (66.3, 43.3, 36.2),  # (filled) = MFH x AB/MFH of DE.06
+        "DE.10": (41.1, 36.7, 34.0),  # (filled) = MFH x AB/MFH of DE.06
+        "DE.11": (59.8, 36.5, 29.1),  # (filled) = MFH x AB/MFH of DE.06
+        "DE.12": (58.8, 40.1, 29.1),  # (filled) = MFH x AB/MFH of DE.06
     },
 }
 #: Domestic hot water need per m2 of reference area: TABULA boundary conditions EU.SUH
