@@ -77,8 +77,12 @@ def community_battery_dispatch(
     """
     capacity_kwh, p_rated_kw = battery.capacity_kwh, battery.p_rated_kw
     if battery.strategy == "self_consumption":
+        # the plant's auxiliary supply is metered on its own: no standby draw on the dispatch
         dispatch = self_consumption_dispatch(
-            pd.DataFrame({"b": net_kw}, index=time_index), [capacity_kwh], [p_rated_kw]
+            pd.DataFrame({"b": net_kw}, index=time_index),
+            [capacity_kwh],
+            [p_rated_kw],
+            params=BatteryParameters(standby_kw=0.0),
         )
         return dispatch.p_kw.to_numpy()[:, 0], dispatch.soc_frac.to_numpy()[:, 0]
     params = BatteryParameters()

@@ -32,6 +32,7 @@ from models.heatpump import COP_MODELS, HeatPumpParameters, heat_pump_power_kw
 from models.load import bdew_shapes, household_load_kw
 from models.pv import pv_specific_ac_kw_per_kwp
 from models.weather import BEUCHA, read_weather
+from twin.core.vocabulary import STEP_H
 
 __all__ = ["COMPUTED_REFERENCES", "MODEL_QUANTITIES", "ValidationContext"]
 
@@ -44,7 +45,6 @@ PV_ORIENTATIONS: dict[str, tuple[float, float]] = {
     "west": (35.0, 270.0),
     "flat": (10.0, 180.0),
 }
-_DT_H = 0.25
 #: Mean annual distance of a German car, KBA "Verkehr in Kilometern" 2023. [km]
 KBA_KM_PER_A = 12320.0
 #: The reference house of the heat-pump quantities: TABULA SFH 1958-68, 140 m2.
@@ -79,7 +79,7 @@ class ValidationContext:
         """Annual AC yield per kWp of :data:`PV_ORIENTATIONS` by :mod:`models.pv`."""
         tilt, azimuth = zip(*PV_ORIENTATIONS.values(), strict=True)
         ac = pv_specific_ac_kw_per_kwp(self.weather, list(tilt), list(azimuth))
-        return dict(zip(PV_ORIENTATIONS, ac.sum(axis=0) * _DT_H, strict=True))
+        return dict(zip(PV_ORIENTATIONS, ac.sum(axis=0) * STEP_H, strict=True))
 
 
 def _spf(ctx: ValidationContext, state: str) -> float:
@@ -137,7 +137,7 @@ def _pv_modelchain_kwh(ctx: ValidationContext, ref_id: str) -> float:
     )
     chain.run_model(weather)
     ac = np.clip(np.asarray(chain.results.ac, dtype=float), 0.0, None)
-    return float(np.nan_to_num(ac).sum() * _DT_H)
+    return float(np.nan_to_num(ac).sum() * STEP_H)
 
 
 def _round_trip(ctx: ValidationContext) -> float:
@@ -168,7 +168,7 @@ def _household_kwh(ctx: ValidationContext, persons: int) -> float:
     """Annual energy of one household's stochastic profile (a house, not a flat)."""
     energy = household_electricity_kwh_per_a(persons, flat=False)
     load = household_load_kw(ctx.index, [energy], [1], seed=persons, shapes=ctx.load_shapes)
-    return float(load.to_numpy().sum() * _DT_H)
+    return float(load.to_numpy().sum() * STEP_H)
 
 
 def _admd(ctx: ValidationContext) -> float:
@@ -189,7 +189,7 @@ def _space_heat(ctx: ValidationContext, kind: str, age_class: str, variant: int)
     profile = HeatProfileType("EFH" if kind in ("SFH", "TH") else "MFH")
     annual_kwh = HEAT_NEED_KWH_PER_M2A[kind][age_class][variant] * 100.0
     demand = heat_demand_kw(temp, [annual_kwh], profile, [0.0], shapes=space_heat_shapes(temp, [profile]))
-    return float(demand.space_kw.to_numpy().sum() * _DT_H / 100.0)
+    return float(demand.space_kw.to_numpy().sum() * STEP_H / 100.0)
 
 
 def _dhw_per_person(ctx: ValidationContext) -> float:
@@ -210,7 +210,7 @@ def _ev_kwh(ctx: ValidationContext) -> float:
         daily_distance_mean_km=car.distance_km_per_a / use_days,
     )
     result = ev_charging_kw(ctx.index, np.full(20, 11.0), seed=20, params=params)
-    return float(result.p_kw.to_numpy().sum() * _DT_H / 20)
+    return float(result.p_kw.to_numpy().sum() * STEP_H / 20)
 
 
 def _district_base_peak_kw(ctx: ValidationContext) -> float:
