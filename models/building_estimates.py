@@ -30,6 +30,7 @@ __all__ = [
     "AGE_CLASSES",
     "DHW_NEED_KWH_PER_M2A",
     "FLAT_ELECTRICITY_FACTOR",
+    "FUEL_BOILER_EFFICIENCY_FRAC",
     "HEAT_NEED_KWH_PER_M2A",
     "HEAT_PUMP_SEASONAL_COP",
     "HOUSEHOLD_ELECTRICITY_KWH_PER_A",
@@ -40,6 +41,7 @@ __all__ = [
     "DistrictSummary",
     "age_class",
     "estimate_building",
+    "fuel_kwh_by_carrier",
     "heat_kwh_per_a",
     "household_electricity_kwh_per_a",
     "pv_potential_kwp",
@@ -188,6 +190,34 @@ PV_AZIMUTH_RANGE_DEG = (90.0, 270.0)
 #: estimate: Fraunhofer ISE field test "WPsmart im Bestand" (2020-2022): mean ~3.1 for
 #: air/water heat pumps. [1]
 HEAT_PUMP_SEASONAL_COP = 3.1
+
+
+#: Seasonal efficiency of oil and wood boilers by heating system and the carrier they burn.
+#: Assumptions in the range of field measurements of German heating systems: older oil
+#: low-temperature boilers ~0.85, log and pellet boilers ~0.7-0.85. [1]
+FUEL_BOILER_EFFICIENCY_FRAC: dict[str, tuple[str, float]] = {"oil_boiler": ("oil", 0.85), "wood_boiler": ("wood", 0.75)}
+
+
+def fuel_kwh_by_carrier(buildings: list[Building], heat_kwh: list[float]) -> dict[str, float]:
+    """Oil and wood burnt for the heat of the buildings heated by oil or wood boilers.
+
+    Parameters
+    ----------
+    buildings : list of Building
+    heat_kwh : list of float
+        Useful heat of each building over the period (space heating and hot water). [kW h]
+
+    Returns
+    -------
+    fuel_kwh : dict
+        ``{"oil": ..., "wood": ...}``: heat / seasonal efficiency summed per carrier. [kW h]
+    """
+    fuel = dict.fromkeys((carrier for carrier, _ in FUEL_BOILER_EFFICIENCY_FRAC.values()), 0.0)
+    for building, heat in zip(buildings, heat_kwh, strict=True):
+        if building.heating.system in FUEL_BOILER_EFFICIENCY_FRAC:
+            carrier, efficiency = FUEL_BOILER_EFFICIENCY_FRAC[building.heating.system]
+            fuel[carrier] += heat / efficiency
+    return fuel
 
 
 @dataclass(frozen=True)
@@ -422,7 +452,7 @@ def summarize_district(district: District) -> DistrictSummary:
         n_pv_systems=sum(len(building.pv) for building in buildings),
         n_heat_pumps=systems["heat_pump"],
         n_gas_boilers=systems["gas_boiler"],
-        n_other_heating=systems["other"],
+        n_other_heating=len(buildings) - systems["heat_pump"] - systems["gas_boiler"],
         n_evs=sum(len(building.evs) for building in buildings),
         n_chargers=sum(len(building.chargers) for building in buildings),
         n_batteries=sum(len(building.batteries) for building in buildings),

@@ -168,6 +168,10 @@ class Factors(_Config):
     co2_gas_g_per_kwh: float = Field(default=240.0, ge=0, le=2000)
     primary_energy_factor_grid: float = Field(default=1.8, ge=0, le=5)
     primary_energy_factor_gas: float = Field(default=1.1, ge=0, le=5)
+    co2_oil_g_per_kwh: float = Field(default=310.0, ge=0, le=2000)
+    co2_wood_g_per_kwh: float = Field(default=20.0, ge=0, le=2000)
+    primary_energy_factor_oil: float = Field(default=1.1, ge=0, le=5)
+    primary_energy_factor_wood: float = Field(default=0.2, ge=0, le=5)
 
 
 class Costs(_Config):

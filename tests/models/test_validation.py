@@ -156,3 +156,14 @@ def test_households_are_stochastic_keep_their_energy_and_add_up_to_the_standard_
 def test_household_events_reject_bad_parameters():
     with pytest.raises(ConfigError):
         HouseholdEvents(base_frac=1.5)
+
+
+def test_oil_and_wood_boilers_burn_heat_over_their_efficiency():
+    from models.building_estimates import fuel_kwh_by_carrier
+    from models.district import load_district
+
+    district = load_district("beucha").district
+    systems = [b.heating.system for b in district.buildings]
+    assert systems.count("oil_boiler") == 4 and systems.count("wood_boiler") == 2 and "other" not in systems
+    fuel = fuel_kwh_by_carrier(list(district.buildings), [1000.0] * len(district.buildings))
+    assert fuel == {"oil": pytest.approx(4 * 1000.0 / 0.85), "wood": pytest.approx(2 * 1000.0 / 0.75)}
