@@ -29,7 +29,8 @@ from models.district import ElectricVehicle, LoadedDistrict, load_district
 from models.ev import EVParameters, ev_charging_kw
 from models.heat import HeatProfileType, heat_demand_kw, space_heat_shapes
 from models.heatpump import COP_MODELS, HeatPumpParameters, heat_pump_power_kw
-from models.load import bdew_shapes, household_load_kw
+from models.load import bdew_shapes, electricity_load_kw, household_load_kw
+from models.profiles import ELECTRICITY_PROFILE, HOUSEHOLD_PROFILE
 from models.pv import pv_specific_ac_kw_per_kwp
 from models.weather import BEUCHA, read_weather
 from twin.core.vocabulary import STEP_H
@@ -214,13 +215,19 @@ def _ev_kwh(ctx: ValidationContext) -> float:
 
 
 def _district_base_peak_kw(ctx: ValidationContext) -> float:
-    """Year peak of the district's household and business load at 15 min."""
-    from models.profiles import district_profiles, prepare_inputs
-
-    district = ctx.district.district
-    assets = district_profiles(district, prepare_inputs(district, year=VALIDATION_YEAR)).assets
-    load = assets["p_kw"].where(assets["kind"] == "load", 0.0).sum("asset")
-    return float(load.max())
+    """Year peak of the district's household and business load at 15 min, as the profiles draw it."""
+    buildings = list(ctx.district.district.buildings)
+    energy = {b.id: estimate_building(b).electricity_kwh_per_a for b in buildings}
+    homes = [b for b in buildings if b.households and ELECTRICITY_PROFILE[b.type] == HOUSEHOLD_PROFILE]
+    others = [b for b in buildings if b not in homes]
+    shapes = bdew_shapes(sorted({ELECTRICITY_PROFILE[b.type] for b in buildings}), [VALIDATION_YEAR])
+    household = household_load_kw(
+        ctx.index, [energy[b.id] for b in homes], [b.n_households for b in homes], seed=1, shapes=shapes
+    )
+    business = electricity_load_kw(
+        ctx.index, [energy[b.id] for b in others], [ELECTRICITY_PROFILE[b.type] for b in others], seed=2, shapes=shapes
+    )
+    return float((household.to_numpy().sum(axis=1) + business.to_numpy().sum(axis=1)).max())
 
 
 def _simbench_hl_kw(ctx: ValidationContext, ref_id: str) -> float:

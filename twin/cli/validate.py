@@ -65,6 +65,12 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
+def _tolerance_cell(row: ValidationRow) -> str:
+    """The tolerance as written, with the interval it gives unless it is one."""
+    text = row.reference.tolerance_text()
+    return text if "range" in row.reference.tolerance else f"{text} ({_number(row.low)}..{_number(row.high)})"
+
+
 def report_html(rows: list[ValidationRow]) -> str:
     """A self-contained HTML page of the validation report, every source cited with its link."""
     n_failed = sum(not row.passed for row in rows)
@@ -77,7 +83,7 @@ def report_html(rows: list[ValidationRow]) -> str:
         body.append(
             f"<tr><td>{html.escape(ref.quantity)}</td><td>{html.escape(ref.unit)}</td>"
             f'<td class="num">{_number(row.model_value)}</td><td class="num">{_number(row.reference_value)}</td>'
-            f"<td>{html.escape(ref.tolerance_text())} ({_number(row.low)}..{_number(row.high)})</td>{result}"
+            f"<td>{html.escape(_tolerance_cell(row))}</td>{result}"
             f'<td>{source} <a href="{url}">{url}</a>'
             + (f"<br><small>{html.escape(ref.note)}</small>" if ref.note else "")
             + "</td></tr>"
