@@ -33,6 +33,7 @@ from pymodbus.client import AsyncModbusTcpClient, AsyncModbusTlsClient
 from connectors.certs import CertFiles, client_ssl_context, make_test_certs
 from connectors.controller_map import load_controller_map
 from connectors.controller_server import ControllerServer, writer_ssl_context
+from models.controller_signal import SignalMachine
 
 SILENT_TLS_CONNECTS = 200
 WRONG_CA_CLIENTS = 50
@@ -57,7 +58,7 @@ def _serve_in_child(cert_dir: str, seconds: float, per_address: int, pipe: Conne
     async def serve() -> None:
         tls = writer_ssl_context(certs.server_cert, certs.server_key, certs.writer_ca)
         async with ControllerServer(
-            lambda: None, port=0, tls_port=0, tls=tls, max_connections_per_address=per_address
+            lambda: None, signal=SignalMachine(), port=0, tls_port=0, tls=tls, max_connections_per_address=per_address
         ) as server:
             pipe.send((server.port, server.tls_port))
             await asyncio.sleep(seconds + 15.0)  # the attackers leave, then the counts are read

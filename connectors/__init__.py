@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from connectors.certs import CertFiles, client_ssl_context, make_test_certs
     from connectors.controller_map import ControllerMap, format_map, load_controller_map
     from connectors.controller_server import ControllerServer, writer_ssl_context
-    from connectors.controller_signal import GridStress, SignalConfig, SignalMachine, SignalState
     from connectors.controller_snapshot import (
         BuildingSnapshot,
         ControllerSnapshot,
@@ -40,10 +39,6 @@ _EXPORTS: Final[dict[str, str]] = {
     "load_controller_map": "connectors.controller_map",
     "ControllerServer": "connectors.controller_server",
     "writer_ssl_context": "connectors.controller_server",
-    "GridStress": "connectors.controller_signal",
-    "SignalConfig": "connectors.controller_signal",
-    "SignalMachine": "connectors.controller_signal",
-    "SignalState": "connectors.controller_signal",
     "BuildingSnapshot": "connectors.controller_snapshot",
     "ControllerSnapshot": "connectors.controller_snapshot",
     "ControllerWrite": "connectors.controller_snapshot",
@@ -86,7 +81,6 @@ __all__ = [
     "DeviceServer",
     "DeviceState",
     "Fault",
-    "GridStress",
     "MeterImport",
     "MeterRecord",
     "ModbusConnection",
@@ -96,9 +90,6 @@ __all__ = [
     "Reading",
     "RegisterMap",
     "ServerLoopThread",
-    "SignalConfig",
-    "SignalMachine",
-    "SignalState",
     "SimClock",
     "SimulatedDevice",
     "SitePoller",

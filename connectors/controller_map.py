@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.maps import DATA_TYPE_SIZES, MAPS_DIR, Point
+from twin.core.config_loader import load_config
 from twin.core.errors import ConfigError
-from twin.core.yaml_files import parse_yaml
 
 __all__ = [
     "CONTROLLER_MAP_FILE",
@@ -301,17 +300,7 @@ def format_map(controller_map: ControllerMap, fmt: MapFormat = "table") -> str:
 
 @functools.cache
 def _load(path: str) -> ControllerMap:
-    try:
-        raw = parse_yaml(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise ConfigError("controller map file not found", file=path) from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"not valid YAML: {' '.join(str(err).split())}", file=path) from err
-    try:
-        spec = _ControllerMapFile.model_validate(raw)
-    except ValidationError as err:
-        first = err.errors()[0]
-        raise ConfigError(first["msg"], file=path, field=".".join(map(str, first["loc"])) or None) from err
+    spec: _ControllerMapFile = load_config(path, _ControllerMapFile, what="controller map file")
     district = _points("district", spec.district.points, spec.district.size, path)
     building = _points("building", spec.building.points, spec.building.stride, path)
     if not any(cp.name == "map_version" and cp.offset == VERSION_ADDRESS for cp in district):

@@ -12,8 +12,9 @@ on two listeners that share one register image:
   go to the write sink, are logged with the certificate's subject, and read back.
 
 Every ``refresh_s`` (1 s) the server asks the snapshot provider for the latest
-:class:`~connectors.controller_snapshot.ControllerSnapshot`, advances the signal
-(:mod:`connectors.controller_signal`), and re-encodes the image; the heartbeat register counts
+:class:`~connectors.controller_snapshot.ControllerSnapshot`, advances the signal it was given
+(a :class:`SignalSource`: the state machine of :mod:`models.controller_signal`), and re-encodes
+the image; the heartbeat register counts
 refreshes. No update for 10 s of wall-clock time makes the quality flag *stale* and the signal
 *normal*. The block values are computed in :mod:`connectors.controller_values`.
 
@@ -43,7 +44,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Self
+from typing import Final, Protocol, Self
 
 from pymodbus.constants import ExcCodes
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -52,7 +53,6 @@ from connectors.codec import decode_point
 from connectors.connection_slots import ConnectionLimits, ListenerSlots, ListenerStats
 from connectors.controller_listener import CLIENT_SUBJECT, Guard, GuardedTcpServer, GuardedTlsServer
 from connectors.controller_map import ControllerMap, ControllerPoint, load_controller_map
-from connectors.controller_signal import SignalConfig, SignalMachine, SignalStep
 from connectors.controller_snapshot import (
     ControllerSnapshot,
     ControllerWrite,
@@ -63,11 +63,13 @@ from connectors.controller_snapshot import (
 from connectors.controller_values import building_values, district_values, encode_value, grid_stress
 from connectors.device_server import DEFAULT_HOST, listen
 from twin.core.errors import ConfigError, ConnectorError
+from twin.core.signal import GridStress, SignalStep
 
 __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_TLS_PORT",
     "ControllerServer",
+    "SignalSource",
     "writer_ssl_context",
 ]
 
@@ -81,6 +83,19 @@ DEFAULT_TLS_PORT: Final[int] = 1802
 _READ_CODES: Final[frozenset[int]] = frozenset({3})
 _WRITE_CODES: Final[frozenset[int]] = frozenset({6, 16})
 _MAX_WRITES_KEPT: Final[int] = 1000
+
+
+class SignalSource(Protocol):
+    """The controller signal the server advances at every refresh (e.g. ``models.controller_signal.SignalMachine``)."""
+
+    @property
+    def stale_after_s(self) -> float:
+        """Return the wall-clock time [s] without a snapshot update after which the data is stale."""
+        ...
+
+    def update(self, sim_time_s: float, *, p_surplus_kw: float, stress: GridStress, stale: bool = False) -> SignalStep:
+        """Advance to ``sim_time_s`` with the latest inputs and return the signal."""
+        ...
 
 
 def writer_ssl_context(cert_file: str | Path, key_file: str | Path, writer_ca_file: str | Path) -> ssl.SSLContext:
@@ -121,6 +136,8 @@ class ControllerServer:
     ----------
     provider : SnapshotProvider
         Returns the latest snapshot (or ``None``); called every ``refresh_s``.
+    signal : SignalSource
+        The controller signal (thresholds, dwell time, staleness limit), advanced at every refresh.
     sink : WriteSink, optional
         Takes accepted writes (default: only logged and kept in :attr:`writes`).
     host : str, optional
@@ -135,8 +152,6 @@ class ControllerServer:
         Default: the built-in map.
     n_buildings : int, optional
         Building blocks to serve; default: as many as the first snapshot has (0 without one).
-    signal_config : SignalConfig, optional
-        Signal thresholds, dwell time and staleness limit.
     battery_limits_kw : tuple of float, optional
         Community battery setpoint limits (load-positive), narrower than the map's range. [kW]
     refresh_s : float, optional
@@ -162,13 +177,13 @@ class ControllerServer:
         provider: SnapshotProvider,
         sink: WriteSink | None = None,
         *,
+        signal: SignalSource,
         host: str = DEFAULT_HOST,
         port: int | None = DEFAULT_PORT,
         tls_port: int = DEFAULT_TLS_PORT,
         tls: ssl.SSLContext | None = None,
         controller_map: ControllerMap | None = None,
         n_buildings: int | None = None,
-        signal_config: SignalConfig | None = None,
         battery_limits_kw: tuple[float, float] | None = None,
         refresh_s: float = 1.0,
         max_connections: int = 200,
@@ -196,7 +211,8 @@ class ControllerServer:
         self.sink = sink
         self.host = host
         self.map = controller_map or load_controller_map()
-        self.signal_machine = SignalMachine(signal_config or SignalConfig())
+        #: The signal's state machine.
+        self.signal_machine = signal
         self.battery_limits_kw = battery_limits_kw
         self.refresh_s = refresh_s
         self.wall_clock = wall_clock
@@ -315,7 +331,7 @@ class ControllerServer:
         self.heartbeat += 1
         now = self.wall_clock()
         age_s = now - snapshot.updated_unix_s if snapshot is not None else math.nan
-        stale = snapshot is None or not age_s <= self.signal_machine.config.stale_after_s
+        stale = snapshot is None or not age_s <= self.signal_machine.stale_after_s
         if snapshot is None:
             self.quality = Quality.MISSING
         elif stale:

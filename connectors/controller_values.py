@@ -14,8 +14,8 @@ from typing import Any, Final, Protocol
 
 from connectors.codec import encode_point
 from connectors.controller_map import ControllerMap, ControllerPoint
-from connectors.controller_signal import GridStress, SignalStep
 from connectors.controller_snapshot import BuildingSnapshot, ControllerSnapshot, Quality
+from twin.core.signal import GridStress, SignalStep
 
 __all__ = ["ImageState", "building_values", "district_values", "encode_value", "grid_stress"]
 

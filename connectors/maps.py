@@ -31,12 +31,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Final, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from twin.core.config_loader import load_config
 from twin.core.errors import ConfigError
 from twin.core.units import unit_for
-from twin.core.yaml_files import parse_yaml
 
 __all__ = [
     "DATA_TYPE_SIZES",
@@ -307,11 +306,6 @@ class GenericMapFile(_MapFile):
 _MapFileAdapter = Annotated[SunSpecMapFile | GenericMapFile, Field(discriminator="kind")]
 
 
-class _AnyMap(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    root: _MapFileAdapter
-
-
 # --- public API ------------------------------------------------------------------------------
 
 
@@ -380,20 +374,7 @@ def sunspec_model_points(model_id: int) -> tuple[dict[str, Any], ...]:
 
 @functools.cache
 def _load_map_file(path: str) -> RegisterMap:
-    try:
-        raw = parse_yaml(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise ConfigError("register map file not found", file=path) from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"not valid YAML: {' '.join(str(err).split())}", file=path) from err
-    if not isinstance(raw, dict):
-        raise ConfigError("a register map must be a mapping with kind, name, ...", file=path)
-    try:
-        spec = _AnyMap.model_validate({"root": raw}).root
-    except ValidationError as err:
-        first = err.errors()[0]
-        location = ".".join(str(part) for part in first["loc"][1:] if part not in {"sunspec", "generic"})
-        raise ConfigError(first["msg"], file=path, field=location or None) from err
+    spec: SunSpecMapFile | GenericMapFile = load_config(path, _MapFileAdapter, what="register map file")
     if isinstance(spec, SunSpecMapFile):
         points = _sunspec_points(spec, path)
         models: tuple[int, ...] = tuple(spec.models)

@@ -43,11 +43,10 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from twin.core.errors import ConfigError
+from twin.core.config_loader import LocatedError, load_config
 from twin.core.vocabulary import DEFAULT_TIMEZONE, DEVICE_KINDS, DeviceKind, check_timezone
-from twin.core.yaml_files import read_yaml, validation_error
 
 __all__ = [
     "ASSET_KIND_OF_DEVICE",
@@ -98,7 +97,12 @@ class FieldClock(_Record):
 class SiteDevice(_Record):
     """One Modbus device of the quarter."""
 
-    id: str = Field(pattern=_ID, max_length=80, description="Unique device id.")
+    id: str = Field(
+        pattern=_ID,
+        max_length=80,
+        description="Unique device id.",
+        json_schema_extra={"allowed": "letters, digits, '_', '.', ':', '/', '-', starting with a letter or digit"},
+    )
     kind: DeviceKind
     building: str | None = Field(default=None, description="Building id the device belongs to.")
     bus: str | None = Field(default=None, description="Name of the grid bus the device sits at.")
@@ -145,13 +149,17 @@ class Site(_Record):
         endpoints: dict[tuple[str, int, int], str] = {}
         for index, device in enumerate(self.devices):
             if device.id in seen:
-                raise ValueError(f"devices[{index}].id: duplicate device id {device.id!r}")
+                raise LocatedError(
+                    ["devices", index, "id"],
+                    f"duplicate device id {device.id!r}, first used by devices.{seen[device.id]}",
+                    allowed="an id no other device uses",
+                )
             seen[device.id] = index
             endpoint = (device.host, device.port, device.unit_id)
             if endpoint in endpoints:
-                raise ValueError(
-                    f"devices[{index}]: {device.id!r} answers at the same host, port and unit id as "
-                    f"{endpoints[endpoint]!r}"
+                raise LocatedError(
+                    ["devices", index],
+                    f"{device.id!r} answers at the same host, port and unit id as {endpoints[endpoint]!r}",
                 )
             endpoints[endpoint] = device.id
         return self
@@ -170,14 +178,8 @@ def load_site(path: str | Path) -> Site:
     ConfigError
         One line naming the file, the field and what is allowed.
     """
-    file = str(path)
-    data = read_yaml(path, what="site file")
-    if not isinstance(data, dict):
-        raise ConfigError("a site file is a mapping with 'devices'", file=file)
-    try:
-        return Site.model_validate(data)
-    except ValidationError as err:
-        raise validation_error(err, file=file) from err
+    site: Site = load_config(path, Site, what="site file")
+    return site
 
 
 def dump_site(site: Site, path: str | Path) -> Path:

@@ -9,26 +9,24 @@ operator's pandapower JSON file. The schema is pydantic v2 (unknown keys rejecte
 frozen); :func:`load_district` turns every problem - malformed YAML, a missing or
 unknown field, a value out of range, a duplicate id, a bus that is not in the
 grid, an unknown SimBench code, a grid file that is no pandapower net - into one
-line naming the file, the field (``buildings[12].roofs[0].tilt_deg``) and what is
+line naming the file, the field (``buildings.12.roofs.0.tilt_deg``) and what is
 allowed. The built-in district ``beucha`` ships as ``models/data/beucha.yaml``.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from models.grid_source import load_pandapower_json, load_simbench_net
+from twin.core.config_loader import LocatedError, read_config, validate_config
 from twin.core.errors import ConfigError
 from twin.core.vocabulary import DEFAULT_TIMEZONE, check_timezone
-from twin.core.yaml_files import YamlLimitError, parse_yaml, short_repr
 
 __all__ = [
     "BUILDING_TYPES",
@@ -72,6 +70,7 @@ HeatingSystem = Literal["gas_boiler", "heat_pump", "oil_boiler", "wood_boiler", 
 
 #: Built-in districts shipped in ``models/data``.
 BUILT_IN_DISTRICTS = ("beucha",)
+_WHAT = "district file"
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -202,7 +201,12 @@ class Heating(_Record):
 class Building(_Record):
     """A building: TABULA archetype inputs, households, roofs, today's assets and its grid bus."""
 
-    id: str = Field(pattern=_ID_PATTERN, max_length=64, description="Unique id within the district.")
+    id: str = Field(
+        pattern=_ID_PATTERN,
+        max_length=64,
+        description="Unique id within the district.",
+        json_schema_extra={"allowed": "letters, digits, '_', '.' and '-', starting with a letter or digit"},
+    )
     name: str | None = Field(default=None, max_length=120, description="Optional label, e.g. Kulturhaus.")
     type: BuildingType = Field(description="TABULA building type or non-residential use.")
     construction_year: int = Field(ge=1500, le=2100, description="Year of construction.")
@@ -234,13 +238,13 @@ class Building(_Record):
         for index, system in enumerate(self.pv):
             if system.roof >= len(self.roofs):
                 allowed = f"0..{len(self.roofs) - 1}" if self.roofs else "none: add a roof face to roofs first"
-                raise _LocatedError(
+                raise LocatedError(
                     ["pv", index, "roof"],
                     f"roof face {system.roof} does not exist; the building has {len(self.roofs)} roof face(s)",
                     allowed=allowed,
                 )
         if self.type in RESIDENTIAL_TYPES and not self.households:
-            raise _LocatedError(
+            raise LocatedError(
                 ["households"],
                 f"a residential building ({self.type}) needs at least one household group",
                 allowed="a list of {count, persons}",
@@ -273,9 +277,9 @@ class District(_Record):
         seen: dict[str, int] = {}
         for index, building in enumerate(self.buildings):
             if building.id in seen:
-                raise _LocatedError(
+                raise LocatedError(
                     ["buildings", index, "id"],
-                    f"duplicate building id {building.id!r}, first used by buildings[{seen[building.id]}]",
+                    f"duplicate building id {building.id!r}, first used by buildings.{seen[building.id]}",
                     allowed="an id no other building uses",
                 )
             seen[building.id] = index
@@ -352,18 +356,8 @@ def parse_district(data: Any, *, file: str) -> District:
     ConfigError
         Naming the file, the field path and what is allowed.
     """
-    if data is None:
-        raise ConfigError("the district file is empty", file=file, allowed="keys " + ", ".join(District.model_fields))
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"a district file must be a mapping of keys, got {type(data).__name__}",
-            file=file,
-            allowed="keys " + ", ".join(District.model_fields),
-        )
-    try:
-        return District.model_validate(data)
-    except ValidationError as err:
-        raise _config_error(err, data, file=file) from None
+    district: District = validate_config(data, District, file=file, what=_WHAT)
+    return district
 
 
 def load_district(name_or_path: str | Path) -> LoadedDistrict:
@@ -389,38 +383,10 @@ def load_district(name_or_path: str | Path) -> LoadedDistrict:
     """
     path = district_path(name_or_path)
     file = str(name_or_path) if str(name_or_path) in BUILT_IN_DISTRICTS else str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read the district file: {err}", file=file) from err
-    district = parse_district(_parse_yaml(text, file=file), file=file)
+    district = parse_district(read_config(path, what=_WHAT, file=file), file=file)
     net = _load_grid(district.grid, base=path.parent, file=file)
     _check_buses(district, net, file=file)
     return LoadedDistrict(district=district, net=net, source=file)
-
-
-class _LocatedError(ValueError):
-    """A model-level validation error that knows the field below the model it concerns."""
-
-    def __init__(self, sub_loc: list[str | int], message: str, *, allowed: str | None = None) -> None:
-        self.sub_loc = sub_loc
-        self.message = message
-        self.allowed = allowed
-        super().__init__(message)
-
-
-def _parse_yaml(text: str, *, file: str) -> Any:
-    """Parse YAML text, turning syntax errors into one-line ConfigErrors with line and column."""
-    try:
-        return parse_yaml(text)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = err.problem or err.context or "invalid YAML"
-        kind = "" if isinstance(err, YamlLimitError) else "malformed YAML: "
-        raise ConfigError(f"{where}{kind}{problem}", file=file) from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"malformed YAML: {err}", file=file) from None
 
 
 def _load_grid(grid: GridSource, *, base: Path, file: str) -> Any:
@@ -453,143 +419,12 @@ def _check_buses(district: District, net: Any, *, file: str) -> None:
             raise ConfigError(
                 f"bus {building.bus!r} is not a bus of the grid",
                 file=file,
-                field=f"buildings[{index}].bus",
+                field=f"buildings.{index}.bus",
                 allowed=f"a bus name of the grid ({len(known)} buses, e.g. {examples})",
             )
         if building.bus in duplicated:
             raise ConfigError(
                 f"bus name {building.bus!r} occurs more than once in the grid; names must be unique",
                 file=file,
-                field=f"buildings[{index}].bus",
+                field=f"buildings.{index}.bus",
             )
-
-
-def _config_error(err: ValidationError, data: Any, *, file: str) -> ConfigError:
-    """Turn the first pydantic error into a one-line ConfigError; count the others."""
-    errors = err.errors(include_url=False)
-    # "buildings: at least 1 item" only echoes that every item failed: report the items instead.
-    errors = [
-        error
-        for error in errors
-        if not (
-            error["type"] == "too_short"
-            and any(other is not error and other["loc"][: len(error["loc"])] == error["loc"] for other in errors)
-        )
-    ] or errors
-    # An unknown key is usually a misspelt one, which also makes a required field "missing": report it first.
-    first = min(errors, key=lambda error: error["type"] != "extra_forbidden")
-    loc = list(first["loc"])
-    kind = first["type"]
-    ctx = first.get("ctx") or {}
-    cause = ctx.get("error")
-    if isinstance(cause, _LocatedError):
-        loc = loc + cause.sub_loc
-    field = _format_loc(loc)
-    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-    allowed: str | None = None
-    if kind == "missing":
-        message = "required field is missing"
-        allowed = _fields_of(loc[:-1], data)
-    elif kind == "extra_forbidden":
-        message = f"unknown field {str(loc[-1])!r}"
-        allowed = _fields_of(loc[:-1], data)
-    elif kind in ("literal_error", "enum"):
-        message = f"{_short(first['input'])} is not allowed"
-        allowed = str(ctx.get("expected", "")).replace("'", "")
-    elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        message = f"{_short(first['input'])} is out of range"
-        allowed = _range_text(loc, ctx)
-    elif kind == "string_pattern_mismatch":
-        message = f"{_short(first['input'])} is not a valid id"
-        allowed = "letters, digits, '_', '.' and '-', starting with a letter or digit"
-    elif kind in ("tuple_type", "list_type"):
-        message = f"must be a list (got {_short(first.get('input'))})"
-    elif isinstance(cause, _LocatedError):
-        message, allowed = cause.message, cause.allowed
-    elif isinstance(cause, Exception):
-        message = str(cause)
-    else:
-        text = str(first["msg"]).replace("Tuple should", "List should")
-        message = f"{text} (got {_short(first.get('input'))})"
-    return ConfigError(message + more, file=file, field=field or None, allowed=allowed)
-
-
-_BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
-
-
-def _range_text(loc: list[Any], ctx: dict[str, Any]) -> str:
-    """Describe the allowed range of a numeric field from its pydantic metadata."""
-    field_info = _field_info(loc)
-    parts: list[str] = []
-    if field_info is not None:
-        for item in field_info.metadata:
-            for attr, symbol in _BOUNDS:
-                value = getattr(item, attr, None)
-                if value is not None:
-                    parts.append(f"{symbol} {value}")
-    if not parts:
-        parts = [f"{symbol} {ctx[attr]}" for attr, symbol in _BOUNDS if attr in ctx]
-    return " and ".join(parts)
-
-
-def _field_info(loc: list[Any]) -> Any:
-    """Return the pydantic FieldInfo at a location path, or None."""
-    model: Any = District
-    info = None
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        fields = getattr(model, "model_fields", None)
-        if not fields or part not in fields:
-            return None
-        info = fields[part]
-        model = _record_type(info.annotation)
-    return info
-
-
-def _record_type(annotation: Any) -> Any:
-    """The record class inside an annotation such as ``tuple[Roof, ...]`` or ``Heating``."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _record_type(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _fields_of(loc: list[Any], data: Any) -> str:
-    """List the field names of the record at a location path."""
-    model: Any = District
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        fields = getattr(model, "model_fields", None)
-        if not fields or part not in fields:
-            return ""
-        model = _record_type(fields[part].annotation)
-    fields = getattr(model, "model_fields", None)
-    if not fields:
-        return ""
-    required = [name for name, info in fields.items() if info.is_required()]
-    optional = [name for name, info in fields.items() if not info.is_required()]
-    text = "fields " + ", ".join(required) if required else "fields"
-    return text + ("; optional " + ", ".join(optional) if optional else "")
-
-
-def _format_loc(loc: list[Any]) -> str:
-    """``["buildings", 12, "roofs", 0, "tilt_deg"]`` -> ``"buildings[12].roofs[0].tilt_deg"``."""
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif str(part).startswith(("function-", "literal[")) or part in ("function-after", "function-before"):
-            continue
-        else:
-            text += f".{part}" if text else str(part)
-    return re.sub(r"^\.", "", text)
-
-
-def _short(value: Any) -> str:
-    """A short representation of an offending value."""
-    return short_repr(value)

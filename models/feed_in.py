@@ -13,6 +13,8 @@ import numba
 import numpy as np
 import xarray as xr
 
+from twin.core.errors import ConfigError
+
 __all__ = ["limit_feed_in"]
 
 
@@ -34,7 +36,14 @@ def limit_feed_in(assets: xr.Dataset, frac: float, *, per_building: bool) -> tup
         The limited power (time x asset), load-positive. [kW]
     curtailed_kw : numpy.ndarray
         Curtailed power per step (>= 0: what PV no longer feeds in). [kW]
+
+    Raises
+    ------
+    ConfigError
+        If ``frac`` is negative.
     """
+    if not frac >= 0:
+        raise ConfigError(f"feed-in limit must be >= 0, got {frac}", field="frac")
     p_kw = assets["p_kw"].values
     is_pv = assets["kind"].values == "pv"
     if not is_pv.any():

@@ -115,7 +115,9 @@ class BatchPowerFlow:
     Raises
     ------
     ConfigError
-        If the net has no external grid or its no-load power flow fails.
+        If the net has no external grid in service or buses without connection to it.
+    ModelError
+        If the no-load power flow that seeds the solver fails.
 
     Examples
     --------
@@ -279,7 +281,7 @@ def _prepare(net: Any) -> _Prepared:
         # 3-6 s numba spends compiling pandapower's Newton-Raphson in every new process
         pp.runpp(solver_net, lightsim2grid=False, numba=False)
     except Exception as err:
-        raise ConfigError(f"the grid's no-load power flow fails: {err}", field="grid") from err
+        raise ModelError(f"the grid's no-load power flow fails: {err}", field="grid") from err
     v_init = (solver_net.res_bus["vm_pu"] * np.exp(1j * np.deg2rad(solver_net.res_bus["va_degree"]))).to_numpy()
     if not np.isfinite(v_init).all():
         raise ConfigError("the grid has buses without connection to the external grid", field="grid")

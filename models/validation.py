@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from models.validation_quantities import COMPUTED_REFERENCES, MODEL_QUANTITIES, ValidationContext
+from twin.core.config_loader import read_config
 from twin.core.errors import ConfigError
-from twin.core.yaml_files import read_yaml
 
 __all__ = [
     "Reference",
@@ -161,7 +161,7 @@ def load_references(path: str | Path | None = None) -> list[Reference]:
         reference without a full source or a malformed tolerance.
     """
     file = Path(path) if path is not None else default_references_path()
-    data = read_yaml(file, what="validation reference file")
+    data = read_config(file, what="validation reference file")
     entries = data.get("references") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not entries:
         raise ConfigError("needs a non-empty list 'references'", file=str(file))

@@ -14,6 +14,7 @@ from typing import Any, Final, Literal, get_args
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from twin.core.config_loader import LocatedError
 from twin.core.vocabulary import STEP_FREQ, STEP_MIN
 
 __all__ = [
@@ -41,6 +42,8 @@ OutputLevel = Literal["kpis", "grid", "full"]
 #: and branch), ``full`` (plus every asset and meter).
 OUTPUT_LEVELS: Final[tuple[str, ...]] = get_args(OutputLevel)
 BatteryStrategy = Literal["self_consumption", "peak_shaving"]
+_NAME_PATTERN: Final[str] = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_NAME_ALLOWED: Final[str] = "letters, digits, '_', '.', '-'"
 
 
 class _Config(BaseModel):
@@ -199,7 +202,12 @@ class Costs(_Config):
 class Scenario(_Config):
     """A scenario file."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80, description="Folder name of results.")
+    name: str = Field(
+        pattern=_NAME_PATTERN,
+        max_length=80,
+        description="Folder name of results.",
+        json_schema_extra={"allowed": _NAME_ALLOWED},
+    )
     description: str = Field(default="", max_length=500)
     district: str = Field(default="beucha", description="Built-in district or a file relative to the scenario.")
     weather: str | None = Field(default=None, description="Weather file relative to the scenario; default TRY2010.")
@@ -251,21 +259,11 @@ class Scenario(_Config):
 class Sweep(_Config):
     """A sweep file: a base scenario and parameters with value lists."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=60)
+    name: str = Field(pattern=_NAME_PATTERN, max_length=60, json_schema_extra={"allowed": _NAME_ALLOWED})
     description: str = Field(default="", max_length=500)
     base: str | dict[str, Any] = Field(description="Built-in scenario name, scenario file, or an inline scenario.")
     mode: Literal["product", "list"] = Field(default="product", description="product or list (zip).")
     parameters: dict[str, list[Any]] = Field(min_length=1, description="Dotted path -> list of values.")
-
-
-class LocatedError(ValueError):
-    """A model-level error that knows the field it concerns."""
-
-    def __init__(self, loc: list[str | int], message: str, *, allowed: str | None = None) -> None:
-        self.loc = loc
-        self.message = message
-        self.allowed = allowed
-        super().__init__(message)
 
 
 def _naive_utc(stamp: pd.Timestamp) -> pd.Timestamp:

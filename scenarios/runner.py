@@ -31,8 +31,10 @@ from typing import Any, Final
 import numpy as np
 import xarray as xr
 
+from models.battery import BatteryParameters, BatteryUnit
+from models.battery_control import battery_strategy
 from models.building_estimates import fuel_kwh_by_carrier
-from models.community_battery import CommunityBatteryParameters, add_community_battery
+from models.community_battery import add_community_battery
 from models.district import BUILT_IN_DISTRICTS, LoadedDistrict, district_path, load_district
 from models.feed_in import limit_feed_in
 from models.grid import GridChanges, apply_grid_changes, grid_kpis_of, lv_busbar, run_power_flow
@@ -44,7 +46,7 @@ from scenarios.config import Scenario
 from scenarios.costs import scenario_costs
 from scenarios.kpis import installed, plain, substation_assets
 from scenarios.results import ScenarioResult
-from twin.core.errors import ConfigError
+from twin.core.errors import ConfigError, ModelError
 from twin.core.kpi import CarrierFactors, add_fuel_carriers, boundary_flows, energy_kpis
 
 __all__ = ["PACKAGE", "ScenarioResult", "SharedInputs", "prepare_shared", "run_scenario", "shared_key"]
@@ -168,10 +170,13 @@ def run_scenario(
     Raises
     ------
     ConfigError
-        If the scenario does not fit the shared inputs or names an unknown bus.
+        If the scenario names an unknown bus.
+    ModelError
+        If the shared inputs were prepared for another district, weather or year, or the
+        grid's no-load power flow fails.
     """
     if shared.key is not None and shared_key(scenario) != shared.key:
-        raise ConfigError(
+        raise ModelError(
             f"the shared inputs are for {shared.key}, the scenario needs {shared_key(scenario)}",
             field="district/weather/year",
         )
@@ -223,7 +228,10 @@ def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult
             raise ConfigError(
                 f"bus {bus!r} is not a bus of the grid", field="changes.community_battery.bus", allowed="a bus name"
             )
-        assets = add_community_battery(assets, CommunityBatteryParameters(**battery.model_dump(exclude={"bus"})), bus)
+        # a plant's auxiliary supply is metered on its own: no standby draw in its dispatch
+        standby_free = BatteryParameters(standby_kw=0.0)
+        unit = BatteryUnit(capacity_kwh=battery.capacity_kwh, p_rated_kw=battery.p_rated_kw, params=standby_free)
+        assets = add_community_battery(assets, unit, battery_strategy(battery.strategy, battery.model_dump()), bus)
     if limit is not None and limit.at == "district":
         p_kw, curtailed = limit_feed_in(assets, limit.frac_of_kwp, per_building=False)
         assets = _replace_power(assets, p_kw)

@@ -3,7 +3,7 @@
 Every problem of a file - malformed YAML, an unknown or missing key, a value out of range, a
 step other than 15 min, a period outside the year - is one
 :class:`~twin.core.errors.ConfigError` naming the file, the dotted field and what is allowed
-(:func:`config_error`). The district and weather paths are resolved against the scenario
+(:func:`twin.core.config_loader.load_config`). The district and weather paths are resolved against the scenario
 file's folder.
 """
 
@@ -14,28 +14,29 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final, get_args
 
-import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from models.district import BUILT_IN_DISTRICTS, load_district
-from scenarios.records import LocatedError, Scenario
+from scenarios.records import Scenario
+from twin.core.config_loader import read_config, validate_config
 from twin.core.errors import ConfigError
-from twin.core.yaml_files import YamlLimitError, parse_yaml, short_repr
+from twin.core.yaml_files import parse_yaml
 
 __all__ = [
+    "SCENARIO_FILE",
     "builtin_path",
     "builtin_scenarios",
     "check_districts",
-    "config_error",
     "is_sweep_file",
     "load_scenario",
     "model_in",
     "parse_scenario",
-    "read_yaml",
     "resolve_paths",
     "scenario_source",
 ]
 
+#: What a scenario file is called in messages.
+SCENARIO_FILE: Final[str] = "scenario file"
 _BUILTIN_PACKAGE: Final[str] = "scenarios"
 _BUILTIN_FOLDER: Final[str] = "builtin"
 
@@ -103,7 +104,7 @@ def check_districts(scenarios: Iterable[Scenario], *, file: str) -> None:
 
 def is_sweep_file(path: Path) -> bool:
     """True when a YAML file has a ``parameters`` key (a sweep)."""
-    data = read_yaml(path)
+    data = read_config(path, what=SCENARIO_FILE)
     return isinstance(data, dict) and "parameters" in data
 
 
@@ -118,42 +119,14 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         One line: file, dotted field, allowed values.
     """
     path = scenario_source(name_or_path)
-    return parse_scenario(read_yaml(path), file=str(name_or_path), base=path.parent)
+    data = read_config(path, what=SCENARIO_FILE)
+    return parse_scenario(data, file=str(name_or_path), base=path.parent)
 
 
 def parse_scenario(data: Any, *, file: str, base: Path | None = None) -> Scenario:
     """Validate parsed YAML as a scenario (paths resolved against ``base``)."""
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"a scenario file must be a mapping of keys, got {type(data).__name__}",
-            file=file,
-            allowed="keys " + ", ".join(Scenario.model_fields),
-        )
-    data = resolve_paths(data, base, file=file)
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as err:
-        raise config_error(err, Scenario, file=file) from None
-
-
-def read_yaml(path: Path) -> Any:
-    """Parse a YAML file; unreadable, malformed or empty is a :class:`ConfigError`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read the file: {err}", file=str(path)) from None
-    try:
-        data = parse_yaml(text)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        kind = "" if isinstance(err, YamlLimitError) else "malformed YAML: "
-        raise ConfigError(f"{where}{kind}{err.problem or err.context}", file=str(path)) from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"malformed YAML: {err}", file=str(path)) from None
-    if data is None:
-        raise ConfigError("the file is empty", file=str(path), allowed="keys " + ", ".join(Scenario.model_fields))
-    return data
+    scenario: Scenario = validate_config(resolve_paths(data, base, file=file), Scenario, file=file, what=SCENARIO_FILE)
+    return scenario
 
 
 def resolve_paths(data: Any, base: Path | None, *, file: str) -> Any:
@@ -178,50 +151,6 @@ def _existing_file(value: str, base: Path, *, file: str, field: str, allowed: st
     if not path.is_file():
         raise ConfigError(f"{field} file {value!r} not found", file=file, field=field, allowed=allowed)
     return str(path.resolve())
-
-
-def config_error(err: ValidationError, model: type[BaseModel], *, file: str) -> ConfigError:
-    """Turn the first pydantic error into one line: file, dotted field, allowed values."""
-    errors = err.errors(include_url=False)
-    first = min(errors, key=lambda e: e["type"] != "extra_forbidden")
-    loc: list[Any] = [part for part in first["loc"] if not str(part).startswith("function-")]
-    kind, ctx = first["type"], first.get("ctx") or {}
-    cause = ctx.get("error")
-    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-    allowed: str | None = None
-    if isinstance(cause, LocatedError):
-        loc, message, allowed = loc + cause.loc, cause.message, cause.allowed
-    elif kind == "missing":
-        message, allowed = "required field is missing", _fields(model, loc[:-1])
-    elif kind == "extra_forbidden":
-        message, allowed = f"unknown field {loc[-1]!r}", _fields(model, loc[:-1])
-    elif kind == "literal_error":
-        message, allowed = f"{short_repr(first['input'])} is not allowed", str(ctx.get("expected", "")).replace("'", "")
-    elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        message = f"{short_repr(first['input'])} is out of range"
-        allowed = " and ".join(f"{sym} {ctx[key]}" for key, sym in _BOUNDS if key in ctx)
-    elif kind == "string_pattern_mismatch":
-        message, allowed = f"{short_repr(first['input'])} is not a valid name", "letters, digits, '_', '.', '-'"
-    elif isinstance(cause, Exception):
-        message = str(cause)
-    else:
-        message = f"{first['msg']} (got {short_repr(first.get('input'))})"
-    field = ".".join(str(part) for part in loc if not str(part).startswith(("literal[", "dict[", "str")))
-    return ConfigError(message + more, file=file, field=field or None, allowed=allowed)
-
-
-_BOUNDS: Final[tuple[tuple[str, str], ...]] = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
-
-
-def _fields(model: type[BaseModel], loc: list[Any]) -> str:
-    current: Any = model
-    for part in loc:
-        fields = getattr(current, "model_fields", None)
-        if not fields or part not in fields:
-            return ""
-        current = model_in(fields[part].annotation)
-    fields = getattr(current, "model_fields", None)
-    return "fields " + ", ".join(fields) if fields else ""
 
 
 def model_in(annotation: Any) -> Any:

@@ -18,12 +18,15 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from scenarios.records import Scenario, Sweep
-from scenarios.scenario_files import config_error, model_in, parse_scenario, read_yaml, resolve_paths, scenario_source
+from scenarios.scenario_files import SCENARIO_FILE, model_in, parse_scenario, resolve_paths, scenario_source
+from twin.core.config_loader import config_error, read_config, validate_config
 from twin.core.errors import ConfigError
 from twin.core.yaml_files import short_repr
 
 __all__ = ["MAX_SWEEP_SCENARIOS", "MAX_SWEEP_VALUES", "expand_sweep", "load_sweep"]
 
+#: What a sweep file is called in messages.
+SWEEP_FILE: Final[str] = "sweep file"
 #: Most scenarios a sweep may expand to; the count is the product (or zip) of the value lists
 #: lengths, checked before any scenario is built.
 MAX_SWEEP_SCENARIOS: Final[int] = 10000
@@ -48,15 +51,7 @@ def load_sweep(path: str | Path) -> tuple[Sweep, list[Scenario]]:
     """
     source = scenario_source(path)
     file = str(path)
-    data = read_yaml(source)
-    if not isinstance(data, dict):
-        raise ConfigError(
-            "a sweep file must be a mapping of keys", file=file, allowed="keys " + ", ".join(Sweep.model_fields)
-        )
-    try:
-        sweep = Sweep.model_validate(data)
-    except ValidationError as err:
-        raise config_error(err, Sweep, file=file) from None
+    sweep: Sweep = validate_config(read_config(source, what=SWEEP_FILE), Sweep, file=file, what=SWEEP_FILE)
     return sweep, expand_sweep(sweep, file=file, base=source.parent)
 
 
@@ -68,7 +63,7 @@ def expand_sweep(sweep: Sweep, *, file: str, base: Path) -> list[Scenario]:
     else:
         candidate = base / sweep.base
         source = candidate if candidate.is_file() else scenario_source(sweep.base)
-        base_data = resolve_paths(read_yaml(source), source.parent, file=str(source))
+        base_data = resolve_paths(read_config(source, what=SCENARIO_FILE), source.parent, file=str(source))
         base_file = str(source)
     parse_scenario(base_data, file=base_file)  # the base must be valid on its own
     paths = list(sweep.parameters)

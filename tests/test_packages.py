@@ -104,6 +104,22 @@ def test_one_connector_module_costs_only_what_it_imports() -> None:
     assert not {"pymodbus", "cryptography", "connectors.poller", "connectors.controller_server"} & modules
 
 
+@pytest.mark.parametrize(
+    "module",
+    [
+        "connectors.maps",
+        "connectors.controller_map",
+        "connectors.site",
+        "models.district",
+        "twin.core.config_loader",
+        "twin.core.units",
+    ],
+)
+def test_reading_a_config_file_pulls_no_array_library(module: str) -> None:
+    modules = _imported(f"import {module}")
+    assert not {"xarray", "pandas", "numpy", "pandapower", "pymodbus"} & modules
+
+
 @pytest.mark.parametrize("package", ["connectors", "scenarios"])
 def test_lazy_packages_keep_their_public_names(package: str) -> None:
     module = importlib.import_module(package)

@@ -44,13 +44,13 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from connectors.controller_server import DEFAULT_PORT, DEFAULT_TLS_PORT, ControllerServer
-from connectors.controller_signal import SignalReason
 from connectors.controller_snapshot import BuildingSnapshot, ControllerSnapshot, ControllerWrite, Quality
 from connectors.device_server import DEFAULT_HOST
 from connectors.poller import SitePoller
 from connectors.site import Site
 from twin.core.errors import ConnectorError
 from twin.core.schema import SUBSTATION
+from twin.core.signal import SignalReason
 
 __all__ = ["WRITES_IN_SNAPSHOT", "ControllerLink", "ControllerOptions", "LiveState", "building_order"]
 

@@ -29,6 +29,7 @@ from pymodbus.client import AsyncModbusTcpClient, AsyncModbusTlsClient
 from connectors.certs import CertFiles, client_ssl_context, make_test_certs
 from connectors.controller_map import load_controller_map
 from connectors.controller_server import ControllerServer, writer_ssl_context
+from models.controller_signal import SignalMachine
 from tests.connectors.controller_fakes import FakeTwin
 
 pytestmark = pytest.mark.asyncio
@@ -78,7 +79,9 @@ def twin() -> FakeTwin:
 
 def _server(twin: FakeTwin, certs: CertFiles, **options: Any) -> ControllerServer:
     tls = writer_ssl_context(certs.server_cert, certs.server_key, certs.writer_ca)
-    return ControllerServer(twin.provide, twin.sink, port=0, tls_port=0, tls=tls, refresh_s=0.2, **options)
+    return ControllerServer(
+        twin.provide, twin.sink, signal=SignalMachine(), port=0, tls_port=0, tls=tls, refresh_s=0.2, **options
+    )
 
 
 # --- attackers -------------------------------------------------------------------------------

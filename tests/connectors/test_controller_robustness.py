@@ -17,6 +17,7 @@ from pymodbus.client import AsyncModbusTcpClient
 
 from connectors.controller_map import load_controller_map
 from connectors.controller_server import ControllerServer
+from models.controller_signal import SignalMachine
 from tests.connectors.controller_fakes import FakeTwin, fake_snapshot
 
 pytestmark = pytest.mark.asyncio
@@ -37,7 +38,9 @@ ANSWER_WAIT_S = 1.0
 @pytest_asyncio.fixture
 async def server() -> AsyncIterator[ControllerServer]:
     twin = FakeTwin()
-    async with ControllerServer(twin.provide, twin.sink, port=0, refresh_s=0.2, max_connections=100) as srv:
+    async with ControllerServer(
+        twin.provide, twin.sink, signal=SignalMachine(), port=0, refresh_s=0.2, max_connections=100
+    ) as srv:
         yield srv
 
 
@@ -182,7 +185,7 @@ async def test_fifty_clients_polling_once_a_second(server: ControllerServer) -> 
 
 async def test_connections_beyond_the_limit_are_closed_others_served() -> None:
     twin = FakeTwin()
-    async with ControllerServer(twin.provide, port=0, max_connections=5, refresh_s=3600) as srv:
+    async with ControllerServer(twin.provide, signal=SignalMachine(), port=0, max_connections=5, refresh_s=3600) as srv:
         assert srv.port is not None
         streams = [await asyncio.open_connection("127.0.0.1", srv.port) for _ in range(5)]
         try:
@@ -199,7 +202,9 @@ async def test_connections_beyond_the_limit_are_closed_others_served() -> None:
 
 async def test_idle_connections_are_closed() -> None:
     twin = FakeTwin()
-    async with ControllerServer(twin.provide, port=0, idle_timeout_s=0.2, refresh_s=3600) as srv:
+    async with ControllerServer(
+        twin.provide, signal=SignalMachine(), port=0, idle_timeout_s=0.2, refresh_s=3600
+    ) as srv:
         assert srv.port is not None
         reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
         writer.write(b"\x00\x01\x00")  # half a header, then silence

@@ -18,6 +18,7 @@ from connectors.certs import CertFiles, client_ssl_context, make_test_certs
 from connectors.controller_map import load_controller_map
 from connectors.controller_server import ControllerServer, writer_ssl_context
 from connectors.controller_snapshot import Quality
+from models.controller_signal import SignalConfig, SignalMachine, SignalReason
 from tests.connectors.controller_fakes import SIM_START_S, FakeTwin, fake_snapshot
 
 pytestmark = pytest.mark.asyncio
@@ -40,7 +41,14 @@ def twin() -> FakeTwin:
 async def server(twin: FakeTwin, certs: CertFiles) -> AsyncIterator[ControllerServer]:
     tls = writer_ssl_context(certs.server_cert, certs.server_key, certs.writer_ca)
     async with ControllerServer(
-        twin.provide, twin.sink, port=0, tls_port=0, tls=tls, battery_limits_kw=(-100.0, 150.0), refresh_s=0.05
+        twin.provide,
+        twin.sink,
+        signal=SignalMachine(),
+        port=0,
+        tls_port=0,
+        tls=tls,
+        battery_limits_kw=(-100.0, 150.0),
+        refresh_s=0.05,
     ) as srv:
         yield srv
 
@@ -156,7 +164,7 @@ async def test_heartbeat_counts_and_values_follow_the_provider(
 async def test_stale_snapshot_sets_quality_and_normal(twin: FakeTwin, certs: CertFiles) -> None:
     now = [time.time()]
     twin.snapshot = fake_snapshot(updated_unix_s=now[0], vm_min_pu=0.9, p_grid_kw=200.0)
-    srv = ControllerServer(twin.provide, port=0, refresh_s=3600, wall_clock=lambda: now[0])
+    srv = ControllerServer(twin.provide, signal=SignalMachine(), port=0, refresh_s=3600, wall_clock=lambda: now[0])
     async with srv:
         assert srv.signal is not None and srv.signal.state == 1  # undervoltage blocks at once
         now[0] += 9.0
@@ -170,9 +178,21 @@ async def test_stale_snapshot_sets_quality_and_normal(twin: FakeTwin, certs: Cer
         assert srv.read_point("data_age_s") == pytest.approx(11.0)
 
 
+async def test_the_server_uses_the_signal_it_is_given(twin: FakeTwin) -> None:
+    now = [time.time()]
+    twin.snapshot = fake_snapshot(updated_unix_s=now[0])
+    machine = SignalMachine(SignalConfig(stale_after_s=3.0))
+    async with ControllerServer(twin.provide, signal=machine, port=0, refresh_s=3600, wall_clock=lambda: now[0]) as srv:
+        assert srv.signal_machine is machine and srv.quality is Quality.OK
+        now[0] += 4.0
+        srv.refresh()
+        assert srv.quality is Quality.STALE and srv.read_point("signal_reasons") == 32
+        assert machine.reasons == SignalReason.STALE
+
+
 async def test_no_snapshot_means_missing_and_a_failing_provider_goes_stale(twin: FakeTwin) -> None:
     twin.snapshot = None
-    async with ControllerServer(twin.provide, port=0, n_buildings=2, refresh_s=3600) as srv:
+    async with ControllerServer(twin.provide, signal=SignalMachine(), port=0, n_buildings=2, refresh_s=3600) as srv:
         assert srv.quality is Quality.MISSING and srv.read_point("sg_ready_state") == 2
         assert srv.read_point("quality", 1) == Quality.MISSING
 
@@ -181,7 +201,9 @@ async def test_no_snapshot_means_missing_and_a_failing_provider_goes_stale(twin:
     def failing() -> None:
         raise OSError("snapshot file unreadable")
 
-    async with ControllerServer(failing, port=0, refresh_s=3600, wall_clock=lambda: now[0]) as srv:
+    async with ControllerServer(
+        failing, signal=SignalMachine(), port=0, refresh_s=3600, wall_clock=lambda: now[0]
+    ) as srv:
         assert srv.quality is Quality.MISSING
     snapshots = [fake_snapshot(updated_unix_s=now[0])]
     calls = iter([*snapshots, *([None] * 5)])
@@ -192,7 +214,9 @@ async def test_no_snapshot_means_missing_and_a_failing_provider_goes_stale(twin:
             raise OSError("gone")
         return value
 
-    async with ControllerServer(flaky, port=0, refresh_s=3600, wall_clock=lambda: now[0]) as srv:  # type: ignore[arg-type]
+    async with ControllerServer(
+        flaky, signal=SignalMachine(), port=0, refresh_s=3600, wall_clock=lambda: now[0]
+    ) as srv:  # type: ignore[arg-type]
         now[0] += 20.0
         srv.refresh()
         assert srv.quality is Quality.STALE
@@ -337,6 +361,6 @@ async def test_many_buildings_fit_the_map(twin: FakeTwin) -> None:
     twin.snapshot = replace(
         base, buildings=tuple(replace(base.buildings[0], building_id=f"b{i:03d}") for i in range(120))
     )
-    async with ControllerServer(twin.provide, port=0, refresh_s=3600) as srv:
+    async with ControllerServer(twin.provide, signal=SignalMachine(), port=0, refresh_s=3600) as srv:
         assert srv.n_buildings == 120
         assert srv.read_point("building_id", 120) == "b119"

@@ -112,10 +112,22 @@ quantities:
 @pytest.mark.parametrize(
     ("text", "field", "match"),
     [
-        (GOOD_GENERIC.replace("kind: generic", "kind: modbus"), None, "kind"),
-        (GOOD_GENERIC + "colour: red\n", "colour", "Extra inputs"),
-        (GOOD_GENERIC.replace("address: 0", "address: -1"), "points.0.address", "greater than or equal"),
-        (GOOD_GENERIC.replace("uint32", "int128"), "points.0.data_type", "Input should be"),
+        (
+            GOOD_GENERIC.replace("kind: generic", "kind: modbus"),
+            "kind",
+            r"'modbus' is not allowed \(allowed: sunspec, generic\)",
+        ),
+        (GOOD_GENERIC + "colour: red\n", "colour", "unknown field 'colour'"),
+        (
+            GOOD_GENERIC.replace("address: 0", "address: -1"),
+            "points.0.address",
+            r"-1 is out of range \(allowed: >= 0 and <= 65535\)",
+        ),
+        (
+            GOOD_GENERIC.replace("uint32", "int128"),
+            "points.0.data_type",
+            r"'int128' is not allowed \(allowed: .*uint32",
+        ),
         (GOOD_GENERIC.replace("{point: e,", "{point: x,"), "quantities.energy_import_kwh.point", "unknown point"),
         (GOOD_GENERIC.replace("energy_import_kwh:", "energy_import:"), "quantities.energy_import", "unit suffix"),
         (GOOD_GENERIC.replace("unit: kWh", "unit: m3"), "quantities.energy_import_kwh", "cannot convert"),
@@ -123,7 +135,7 @@ quantities:
         ("kind: sunspec\nname: s\nmodels: [1, 99999]\n", "models.1", "not defined in pysunspec2"),
         ("kind: sunspec\nname: s\nmodels: [1, 103]\nstatic: {103.Watts: 1}\n", "static.103.Watts", "unknown point"),
         ("- just a list\n", None, "mapping"),
-        ("kind: [unclosed\n", None, "not valid YAML"),
+        ("kind: [unclosed\n", None, "malformed YAML"),
     ],
 )
 def test_load_map_bad_file(tmp_path: Path, text: str, field: str | None, match: str) -> None:

@@ -35,20 +35,27 @@ def test_load_site_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        ("devices: [\n", "not valid YAML"),
-        ("- a\n- b\n", "a site file is a mapping"),
-        ("devices: []\n", "devices: Tuple should have at least 1 item"),
-        (GOOD.replace("kind: pv_inverter", "kind: windmill"), r"devices\.2\.kind: .*allowed: .*pv_inverter"),
-        (GOOD.replace("port: 15021", "port: 99999"), r"devices\.0\.port: Input should be less than or equal to 65535"),
+        ("devices: [\n", "line 2, column 1: malformed YAML"),
+        ("- a\n- b\n", "a site file must be a mapping of keys, got list"),
+        ("devices: []\n", r"devices: needs at least 1 item\(s\), got 0"),
+        (GOOD.replace("kind: pv_inverter", "kind: windmill"), r"devices\.2\.kind: .*allowed: .*pv_inverter, battery"),
+        (
+            GOOD.replace("port: 15021", "port: 99999"),
+            r"devices\.0\.port: 99999 is out of range \(allowed: >= 1 and <= 65535\)",
+        ),
         (GOOD.replace("building: b1, bus", "bus"), r"devices\.1: .*belongs to a building"),
-        (GOOD.replace("id: b1/pv0", "id: b1/meter"), "duplicate device id 'b1/meter'"),
+        (GOOD.replace("id: b1/pv0", "id: b1/meter"), "devices.2.id: duplicate device id 'b1/meter'"),
         (GOOD.replace("unit_id: 2, ", ""), "same host, port and unit id"),
-        (GOOD.replace("speed: 60", "speed: -1"), "speed: Input should be greater than 0"),
+        (GOOD.replace("speed: 60", "speed: -1"), r"speed: -1 is out of range \(allowed: > 0 and <= 10000\)"),
         (
             GOOD.replace("speed: 60", "speed: 60\ntimezone: Mars/Olympus"),
             "timezone: .*unknown time zone 'Mars/Olympus'",
         ),
-        (GOOD.replace("version: 1", "version: 2\ncolour: red"), "version: Input should be 1"),
+        (GOOD.replace("version: 1", "version: 2"), r"version: 2 is not allowed \(allowed: 1\)"),
+        (
+            GOOD.replace("version: 1", "version: 2\ncolour: red"),
+            r"colour: unknown field 'colour' \(and 1 more problem\(s\)\)",
+        ),
     ],
 )
 def test_bad_site_files(tmp_path: Path, text: str, match: str) -> None:

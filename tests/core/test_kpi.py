@@ -229,15 +229,6 @@ def test_grid_kpis_unknown_reference_bus() -> None:
         kpi.grid_kpis(vm, loading, reference_bus=9)
 
 
-def test_curtail_feed_in() -> None:
-    p = xr.DataArray([1.0, -3.0, -8.0], dims="time")
-    limited, curtailed = kpi.curtail_feed_in(p, 6.0)
-    np.testing.assert_allclose(limited.values, [1.0, -3.0, -6.0])
-    np.testing.assert_allclose(curtailed.values, [0.0, 0.0, 2.0])
-    with pytest.raises(ConfigError, match="limit_kw: feed-in limit must be >= 0"):
-        kpi.curtail_feed_in(p, -1.0)
-
-
 def test_carrier_factors_validated() -> None:
     with pytest.raises(ConfigError, match="co2_gas_g_per_kwh: must be a finite number >= 0"):
         kpi.CarrierFactors(co2_gas_g_per_kwh=-1.0)

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from twin.core.config_loader import read_config
 from twin.core.errors import ConfigError
 from twin.core.yaml_files import (
     MAX_YAML_DEPTH,
     MAX_YAML_NODES,
     YamlLimitError,
     parse_yaml,
-    read_yaml,
     short_repr,
 )
 
@@ -90,11 +90,11 @@ def test_short_repr_is_bounded_for_a_huge_shared_value() -> None:
     assert time.monotonic() - started < 0.1
 
 
-def test_read_yaml_names_file_and_line(tmp_path: Path) -> None:
+def test_read_config_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "site.yaml"
     path.write_text("devices: []\ndevices: []\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"site.yaml: line 2: not valid YAML: duplicate key 'devices'"):
-        read_yaml(path, what="site file")
+    with pytest.raises(ConfigError, match=r"site.yaml: line 2, column 1: duplicate key 'devices'"):
+        read_config(path, what="site file")
 
 
 def test_syntax_errors_stay_yaml_errors() -> None:

@@ -51,12 +51,16 @@ def test_empty_fault_plan(tmp_path: Path) -> None:
     ("text", "match"),
     [
         ("faults:\n  - {device: a, fault: explode}\n", r"faults\.0\.fault: .*allowed: stop, hang, exception"),
-        ("faults:\n  - {device: a, fault: hang, at_s: -1}\n", r"faults\.0\.at_s: .*greater than or equal to 0"),
-        ("faults:\n  - {device: a, fault: hang, exception_code: 3}\n", r"exception_code applies to fault"),
-        ("faults:\n  - {device: a, fault: hang, when: 3}\n", r"faults\.0\.when: unknown key"),
+        ("faults:\n  - {device: a, fault: hang, at_s: -1}\n", r"faults\.0\.at_s: -1 is out of range \(allowed: >= 0\)"),
+        (
+            "faults:\n  - {device: a, fault: hang, exception_code: 3}\n",
+            r"faults\.0\.exception_code: applies to fault 'exception', "
+            r"not 'hang' \(allowed: exception\)",
+        ),
+        ("faults:\n  - {device: a, fault: hang, when: 3}\n", r"faults\.0\.when: unknown field 'when'"),
         ("faults:\n  - {device: a, fault: hang, clock: sundial}\n", r"allowed: wall, simulated"),
-        ("- a\n", r"a fault plan is a mapping"),
-        ("faults: [\n", r"not valid YAML"),
+        ("- a\n", r"a fault plan must be a mapping"),
+        ("faults: [\n", r"line 2, column 1: malformed YAML"),
     ],
 )
 def test_bad_fault_plan_is_one_line(tmp_path: Path, text: str, match: str) -> None:

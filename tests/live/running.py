@@ -20,7 +20,7 @@ import pytest
 from connectors.device_server import DeviceServer, ServerLoopThread
 from connectors.maps import load_map
 from connectors.simdevice import SimulatedDevice
-from tests.live.field import SmallField, small_field
+from tests.connectors.small_field import SmallField, small_field
 from twin.live import LiveTwin
 
 START_S = 1_748_772_000.0  # 2025-06-01T10:00:00Z

@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from connectors.controller_server import ControllerServer
-from connectors.controller_signal import SignalState
 from connectors.controller_snapshot import ControllerWrite, Quality
 from connectors.poller import SitePoller
 from connectors.site import Site, SiteDevice
+from models.controller_signal import SignalMachine, SignalState
 from models.district import load_district
 from tests.field.conftest import SMALL_DISTRICT
 from twin.live_controllers import ControllerLink, building_order
@@ -118,7 +118,9 @@ async def test_stale_data_gives_normal_and_stale() -> None:
     live = FakeLive(_site())
     link = ControllerLink(live, ["mfh1", "sfh1"])
     now = [NOW_S]
-    server = ControllerServer(link.provide, link.sink, port=0, n_buildings=2, wall_clock=lambda: now[0])
+    server = ControllerServer(
+        link.provide, link.sink, signal=SignalMachine(), port=0, n_buildings=2, wall_clock=lambda: now[0]
+    )
     async with server:
         link.server = server
         for minutes in range(7):  # 60 kW surplus held past the dwell time

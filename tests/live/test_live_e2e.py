@@ -17,7 +17,7 @@ import pytest
 from connectors.device_server import ServerLoopThread
 from connectors.maps import load_map
 from connectors.simdevice import SimulatedDevice
-from tests.live.field import LOSSES_KW, SmallField, small_field
+from tests.connectors.small_field import LOSSES_KW, SmallField, small_field
 from twin.core.store import read_table
 
 pytestmark = pytest.mark.e2e

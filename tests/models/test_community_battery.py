@@ -4,13 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.battery import BatteryParameters
-from models.community_battery import (
-    COMMUNITY,
-    CommunityBatteryParameters,
-    add_community_battery,
-    community_battery_dispatch,
-)
+from models.battery import BatteryParameters, BatteryUnit
+from models.battery_control import battery_strategy
+from models.community_battery import COMMUNITY, add_community_battery, community_battery_dispatch
 from twin.core.schema import build_assets
 
 INDEX = pd.date_range("2025-06-10", periods=4 * 24 * 2, freq="15min", tz="UTC")
@@ -23,10 +19,11 @@ def _net_kw() -> np.ndarray:
 
 def test_peak_shaving_holds_export_and_import_limits() -> None:
     net = _net_kw()
-    battery = CommunityBatteryParameters(
-        4000.0, 300.0, strategy="peak_shaving", peak_limit_kw=140.0, export_limit_kw=200.0, target_soc_frac=0.4
+    battery = BatteryUnit(capacity_kwh=4000.0, p_rated_kw=300.0)
+    strategy = battery_strategy(
+        "peak_shaving", {"peak_limit_kw": 140.0, "export_limit_kw": 200.0, "target_soc_frac": 0.4}
     )
-    p, soc = community_battery_dispatch(net, INDEX, battery)
+    p, soc = community_battery_dispatch(net, INDEX, battery, strategy)
     after = net + p
     assert net.min() < -400.0 and after.min() >= -200.0 - 1e-9
     assert after.max() <= max(140.0, net.max() - 300.0) + 1e-9
@@ -40,7 +37,9 @@ def test_peak_shaving_holds_export_and_import_limits() -> None:
 
 def test_self_consumption_only_moves_surplus() -> None:
     net = _net_kw()
-    p, soc = community_battery_dispatch(net, INDEX, CommunityBatteryParameters(500.0, 200.0))
+    # as the scenarios dispatch a community battery: its auxiliary supply is metered on its own
+    battery = BatteryUnit(capacity_kwh=500.0, p_rated_kw=200.0, params=BatteryParameters(standby_kw=0.0))
+    p, soc = community_battery_dispatch(net, INDEX, battery, battery_strategy("self_consumption"))
     assert (p[net > 0] <= 1e-9).all() and (p[net < 0] >= -1e-9).all()
     assert ((net + p)[net < 0] <= 1e-9).all() and ((net + p)[net > 0] >= -1e-9).all()
     assert p.max() > 0 and p.min() < 0 and soc.shape == net.shape
@@ -58,13 +57,14 @@ def test_add_community_battery_appends_one_asset() -> None:
         p_peak_kw=[np.nan, 600.0],
         source="scenario",
     )
-    battery = CommunityBatteryParameters(800.0, 250.0)
-    out = add_community_battery(assets, battery, "busbar")
+    battery = BatteryUnit(capacity_kwh=800.0, p_rated_kw=250.0)
+    strategy = battery_strategy("self_consumption")
+    out = add_community_battery(assets, battery, strategy, "busbar")
     assert out["asset"].values.tolist() == ["h/load", "h/pv0", f"{COMMUNITY}/battery0"]
     added = out.sel(asset=f"{COMMUNITY}/battery0")
     assert (added["kind"].item(), added["building"].item(), added["bus"].item()) == ("battery", COMMUNITY, "busbar")
     assert added["capacity_kwh"].item() == 800.0 and added["p_rated_kw"].item() == 250.0
-    p, soc = community_battery_dispatch(assets["p_kw"].values.sum(axis=1, dtype=np.float64), INDEX, battery)
+    p, soc = community_battery_dispatch(assets["p_kw"].values.sum(axis=1, dtype=np.float64), INDEX, battery, strategy)
     np.testing.assert_allclose(added["p_kw"].values, p.astype(np.float32))
     np.testing.assert_allclose(added["soc_frac"].values, soc.astype(np.float32))
     np.testing.assert_array_equal(out["p_kw"].values[:, :2], assets["p_kw"].values)

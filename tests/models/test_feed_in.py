@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from models.feed_in import limit_feed_in
+from twin.core.errors import ConfigError
 from twin.core.schema import build_assets
 
 
@@ -55,3 +56,23 @@ def test_without_pv_nothing_changes() -> None:
     limited, curtailed = limit_feed_in(ds, 0.0, per_building=True)
     np.testing.assert_array_equal(limited, P_KW)
     assert curtailed.shape == (3,) and not curtailed.any()
+
+
+def test_boundary_export_is_clipped_at_the_limit() -> None:
+    """One building, a 1 kW load and 10 kWp of PV: at 60 % its exchange never falls below -6 kW."""
+    time = pd.date_range("2025-06-10", periods=3, freq="15min", tz="UTC")
+    assets = build_assets(
+        time,
+        asset=["a/load", "a/pv0"],
+        kind=["load", "pv"],
+        building=["a", "a"],
+        bus=["x", "x"],
+        p_kw=np.array([[1.0, 0.0], [1.0, -4.0], [1.0, -9.0]]),
+        p_peak_kw=[np.nan, 10.0],
+        source="scenario",
+    )
+    limited, curtailed = limit_feed_in(assets, 0.6, per_building=True)
+    np.testing.assert_allclose(limited.sum(axis=1), [1.0, -3.0, -6.0])
+    np.testing.assert_allclose(curtailed, [0.0, 0.0, 2.0])
+    with pytest.raises(ConfigError, match="frac: feed-in limit must be >= 0"):
+        limit_feed_in(assets, -1.0, per_building=True)

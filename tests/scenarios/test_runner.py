@@ -146,7 +146,8 @@ def test_run_scenario_is_deterministic(shared: SharedInputs) -> None:
 
 
 def test_run_scenario_rejects_other_shared_inputs(shared: SharedInputs) -> None:
-    from twin.core.errors import ConfigError
+    from twin.core.errors import ModelError
 
-    with pytest.raises(ConfigError, match="shared inputs"):
+    with pytest.raises(ModelError, match="shared inputs") as info:
         run_scenario(_scenario("y", {}, year=2024, start="2024-06-10", end="2024-06-11"), shared)
+    assert info.value.exit_code == 1  # a caller's mistake, not bad input

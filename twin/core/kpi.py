@@ -38,7 +38,6 @@ __all__ = [
     "CarrierFactors",
     "add_fuel_carriers",
     "boundary_flows",
-    "curtail_feed_in",
     "energy_from_counters",
     "energy_kpis",
     "flows_from_power",
@@ -429,31 +428,6 @@ def grid_kpis(
     for name in kpis.data_vars:
         kpis[name].attrs["units"] = _KPI_UNITS[str(name)]
     return kpis
-
-
-def curtail_feed_in(p_kw: xr.DataArray, limit_kw: float | xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """Apply a feed-in limit to a boundary's power.
-
-    Parameters
-    ----------
-    p_kw : xarray.DataArray
-        Power at the boundary, import-positive (export < 0). [kW]
-    limit_kw : float or xarray.DataArray
-        Largest admissible export, >= 0 (e.g. 60 % of the PV peak power). [kW]
-
-    Returns
-    -------
-    p_limited_kw : xarray.DataArray
-        Power after curtailment, never below ``-limit_kw``. [kW]
-    curtailed_kw : xarray.DataArray
-        PV power curtailed, >= 0. [kW]
-    """
-    limit = xr.DataArray(limit_kw).astype(np.float64)
-    if bool((limit < 0).any()):
-        raise ConfigError("feed-in limit must be >= 0", field="limit_kw")
-    p = p_kw.astype(np.float64)
-    p_limited = p.clip(min=-limit)
-    return p_limited.assign_attrs(units="kW"), (p_limited - p).assign_attrs(units="kW")
 
 
 _FLOW_NAMES: Final[tuple[str, ...]] = FLOW_TERMS

@@ -10,8 +10,10 @@ dataset keeps both in agreement.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
+from typing import TYPE_CHECKING
 
-import xarray as xr
+if TYPE_CHECKING:  # only the type of check_units' argument: importing the unit table costs no xarray
+    import xarray as xr
 
 __all__ = [
     "DIMENSIONLESS_NAMES",

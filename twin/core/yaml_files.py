@@ -1,4 +1,4 @@
-"""Reading YAML input files with bounded work and one-line errors, shared by every file the twin validates.
+"""Parsing YAML input with bounded work, shared by every file the twin validates.
 
 :func:`parse_yaml` is the one way the twin parses YAML. It is PyYAML's safe loader with limits
 checked *while* the document is composed, before anything is built from it:
@@ -13,10 +13,8 @@ checked *while* the document is composed, before anything is built from it:
 * dates and times stay the text written (``start: 2025-06-01`` is the string
   ``"2025-06-01"``), for fields that take an ISO 8601 string.
 
-Every violation is a :class:`yaml.MarkedYAMLError` with the line and column, so each loader
-turns it into its own one-line message. :func:`read_yaml` does that for the site file and the
-fault plan; :func:`validation_error` turns the first error of a pydantic validation into one
-naming the file, the dotted field and, where pydantic knows them, the allowed values;
+Every violation is a :class:`yaml.MarkedYAMLError` with the line and column;
+:mod:`twin.core.config_loader` turns it into the one-line message of every input file.
 :func:`short_repr` shows an offending value in a bounded number of characters however large
 the value is.
 """
@@ -25,13 +23,9 @@ from __future__ import annotations
 
 import reprlib
 from collections.abc import Hashable, Iterator
-from pathlib import Path
 from typing import Any, Final
 
 import yaml
-from pydantic import ValidationError
-
-from twin.core.errors import ConfigError
 
 __all__ = [
     "MAX_YAML_CHARS",
@@ -39,9 +33,7 @@ __all__ = [
     "MAX_YAML_NODES",
     "YamlLimitError",
     "parse_yaml",
-    "read_yaml",
     "short_repr",
-    "validation_error",
 ]
 
 #: Largest YAML input. [characters]
@@ -86,53 +78,10 @@ def parse_yaml(text: str) -> Any:
         loader.dispose()
 
 
-def read_yaml(path: str | Path, *, what: str) -> Any:
-    """Read and parse a YAML file (:func:`parse_yaml`).
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-        The file.
-    what : str
-        What the file is, for the message (e.g. ``"site file"``).
-
-    Raises
-    ------
-    ConfigError
-        ``cannot read the <what>`` or ``not valid YAML`` with the line.
-    """
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read the {what}: {getattr(err, 'strerror', None) or err}", file=file) from err
-    try:
-        return parse_yaml(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else None
-        raise ConfigError(f"not valid YAML: {getattr(err, 'problem', err)}", file=file, field=where) from err
-
-
 def short_repr(value: Any, limit: int = 60) -> str:
     """``repr`` of a value cut to ``limit`` characters, built without walking all of a large value."""
     text = _REPR.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def validation_error(err: ValidationError, *, file: str) -> ConfigError:
-    """The first error of a pydantic validation as a one-line :class:`ConfigError`.
-
-    The field is the dotted location; ``Value error, `` prefixes are dropped; a
-    literal's expected values become the allowed values.
-    """
-    first = err.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or None
-    message = first["msg"].removeprefix("Value error, ")
-    allowed = None
-    if first["type"] == "literal_error":
-        allowed = ", ".join(str(v) for v in str(first.get("ctx", {}).get("expected", "")).split(" or "))
-    return ConfigError(message, file=file, field=field, allowed=allowed)
 
 
 class _BoundedLoader(yaml.SafeLoader):

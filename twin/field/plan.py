@@ -30,10 +30,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from twin.core.config_loader import LocatedError, read_config, validate_config
 from twin.core.errors import ConfigError
-from twin.core.yaml_files import read_yaml
 
 __all__ = ["FAULT_KINDS", "FaultClock", "FaultEntry", "FaultKind", "FaultPlan", "load_fault_plan"]
 
@@ -44,6 +44,7 @@ FaultClock = Literal["wall", "simulated"]
 FAULT_KINDS: Final[tuple[str, ...]] = FaultKind.__args__  # type: ignore[attr-defined]
 #: Time a restarting device stays down unless the plan says otherwise. [s]
 DEFAULT_RESTART_DOWN_S: Final[float] = 2.0
+_WHAT: Final[str] = "fault plan"
 
 
 class FaultEntry(BaseModel):
@@ -63,7 +64,9 @@ class FaultEntry(BaseModel):
     @model_validator(mode="after")
     def _code_only_for_exception(self) -> FaultEntry:
         if self.exception_code is not None and self.fault != "exception":
-            raise ValueError(f"exception_code applies to fault 'exception', not {self.fault!r}")
+            raise LocatedError(
+                ["exception_code"], f"applies to fault 'exception', not {self.fault!r}", allowed="exception"
+            )
         return self
 
     @property
@@ -109,22 +112,8 @@ def load_fault_plan(path: str | Path) -> FaultPlan:
     ConfigError
         One line naming the file, the field and what is allowed.
     """
-    file = str(path)
-    data = read_yaml(path, what="fault plan")
+    data = read_config(path, what=_WHAT)
     if data is None:
         return FaultPlan()
-    if not isinstance(data, dict):
-        raise ConfigError("a fault plan is a mapping with 'faults'", file=file)
-    try:
-        return FaultPlan.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or None
-        message = first["msg"].removeprefix("Value error, ")
-        allowed = None
-        if first["type"] == "literal_error":
-            allowed = ", ".join(FAULT_KINDS) if first["loc"][-1] == "fault" else "wall, simulated"
-        elif first["type"] == "extra_forbidden":
-            message = "unknown key"
-            allowed = ", ".join(FaultEntry.model_fields) if len(first["loc"]) > 1 else "faults"
-        raise ConfigError(message, file=file, field=field, allowed=allowed) from err
+    plan: FaultPlan = validate_config(data, FaultPlan, file=str(path), what=_WHAT)
+    return plan

@@ -29,9 +29,9 @@ Year change
 Community battery
     It follows the setpoint written to its ``p_setpoint`` register (load-positive in the
     twin, discharge-positive on the wire), limited to its rated power and, step by step,
-    to what its SOC window allows (:func:`models.battery.follow_setpoint`); its power shows
-    in the substation meter. Its effect on grid losses is neglected (it is not in the power
-    flow).
+    to what its SOC window allows (the strategy ``follow_setpoint`` of
+    :mod:`models.battery_control`); its power shows in the substation meter. Its effect on
+    grid losses is neglected (it is not in the power flow).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ boundary is integrated piece by piece. Voltages come from the power flow at the 
 bus. When simulated time enters the next year, that year is computed.
 
 The community battery follows the setpoint written to it within its rated power and
-its SOC window with :func:`models.battery.follow_setpoint` and
+its SOC window with the ``follow_setpoint`` strategy of :mod:`models.battery_control` and
 :func:`models.battery.advance_soc` (one :class:`models.battery.BatteryUnit` record).
 """
 
@@ -31,7 +31,8 @@ import pandas as pd
 import xarray as xr
 from scipy import sparse
 
-from models.battery import BatteryUnit, advance_soc, follow_setpoint
+from models.battery import BatteryUnit, advance_soc
+from models.battery_control import battery_strategy
 from models.district import LoadedDistrict
 from models.grid import run_power_flow
 from models.powerflow import PowerFlowOptions
@@ -107,13 +108,14 @@ class CommunityBatteryState:
 
     def __init__(self, battery: BatteryUnit) -> None:
         self.battery = battery
+        self.strategy = battery_strategy("follow_setpoint")
         self.setpoint_kw = 0.0
         self.p_kw = 0.0
         self.soc_frac = battery.params.soc_initial_frac
 
     def plan(self, step_s: float) -> None:
         """Set the power for the next ``step_s`` simulated seconds: the setpoint within the limits."""
-        self.p_kw = follow_setpoint(self.battery, self.setpoint_kw, self.soc_frac, step_s / 3600.0)
+        self.p_kw = self.strategy.step(self.setpoint_kw, self.soc_frac, step_s / 3600.0, self.battery)
 
     def integrate(self, dt_h: float) -> None:
         """Hold the planned power for ``dt_h`` hours."""

@@ -14,7 +14,7 @@ from connectors.maps import load_map
 from connectors.poller import SitePoller
 from connectors.simdevice import Fault, SimulatedDevice
 from connectors.site import Site
-from tests.live.field import SmallField, small_field
+from tests.connectors.small_field import SmallField, small_field
 from twin.core.errors import ConnectorError
 from twin.core.schema import QUALITY_FLAGS
 

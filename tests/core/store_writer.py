@@ -1,6 +1,6 @@
 """A store writer for the kill -9 tests: appends rows (value = row index) and commits, until killed.
 
-python -m tests.live.store_writer STORE_DIR
+python -m tests.core.store_writer STORE_DIR
 """
 
 from __future__ import annotations

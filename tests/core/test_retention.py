@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.live.test_store_layout import _legacy_store
+from tests.core.test_store_layout import _legacy_store
 from twin.core.errors import ConfigError
 from twin.core.retention import drop_old_rows
 from twin.core.store import MeanTable, StoreLock, read_table
@@ -116,7 +116,7 @@ def test_retention_survives_kill_9(tmp_path: Path) -> None:
     committed = 0
     for trial in range(KILL_TRIALS):
         writer = subprocess.Popen(
-            [sys.executable, "-m", "tests.live.retention_writer", str(tmp_path), str(keep)],
+            [sys.executable, "-m", "tests.core.retention_writer", str(tmp_path), str(keep)],
             cwd=REPO_ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -144,34 +144,6 @@ def test_retention_survives_kill_9(tmp_path: Path) -> None:
         np.testing.assert_array_equal(values[:, 0], minutes)
         np.testing.assert_array_equal(values[finite, 1], minutes[finite] + 0.299)
         committed = rows
-    assert _digest(tmp_path) == quarters
-
-
-def test_the_live_twin_drops_old_minutes_once_a_simulated_day(tmp_path: Path) -> None:
-    from tests.live.test_kpis import _site
-    from twin.live import LiveTwin
-
-    times = _write_days(tmp_path, 4)
-    quarters = _digest(tmp_path)
-    files = _data_files(tmp_path / "means_1min.zarr")
-    with StoreLock(tmp_path, "test"):
-        twin = LiveTwin(_site(), tmp_path, keep_1min_days=1.5)
-        try:
-            now = float(times[-1] + 60)
-            twin._drop_old_minutes(now)
-            kept = read_table(tmp_path, "1min")["time"].values.astype("datetime64[s]").astype(np.int64)
-            np.testing.assert_array_equal(kept, times[times >= now - 1.5 * DAY_S])
-            twin._drop_old_minutes(now + 3600)  # the same simulated day: nothing happens
-            assert read_table(tmp_path, "1min")["time"].size == kept.size
-            assert _data_files(tmp_path / "means_1min.zarr") == files
-            twin._drop_old_minutes(now + DAY_S)  # the next day: the files of yesterday's drop go
-            assert _data_files(tmp_path / "means_1min.zarr") < files
-        finally:
-            twin.close()
-        default = LiveTwin(_site(), tmp_path)
-        default.close()
-        assert default.keep_1min_days == 400
-    assert read_table(tmp_path, "1min")["time"].size == 720  # the last day and a half before now + 1 day
     assert _digest(tmp_path) == quarters
 
 

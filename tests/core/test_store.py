@@ -70,7 +70,7 @@ def test_store_survives_kill_9_during_appends(tmp_path: Path) -> None:
     committed = 0
     for trial in range(KILL_TRIALS):
         writer = subprocess.Popen(
-            [sys.executable, "-m", "tests.live.store_writer", str(tmp_path)],
+            [sys.executable, "-m", "tests.core.store_writer", str(tmp_path)],
             cwd=REPO_ROOT,
             env=env,
             stdout=subprocess.PIPE,

@@ -1,6 +1,10 @@
 """The controller signal: SG-Ready's four states from surplus and grid stress, without flapping.
 
 A pure state machine over simulated time; it knows no Modbus and no physics, only thresholds.
+Its records (:class:`~twin.core.signal.SignalState`, :class:`~twin.core.signal.SignalReason`,
+:class:`~twin.core.signal.GridStress`, :class:`~twin.core.signal.SignalStep`) are in the twin
+core, where the controller server (:mod:`connectors.controller_server`) reads them; the live
+twin gives the server this machine.
 
 The rule (defaults of :class:`SignalConfig`; every threshold has an *enter* and a lower *leave*
 value, a Schmitt trigger, so a value near a threshold cannot flip a condition back and forth):
@@ -32,8 +36,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from enum import IntEnum, IntFlag
 from typing import Final
+
+from twin.core.signal import GridStress, SignalReason, SignalState, SignalStep
 
 __all__ = [
     "P_LIMIT_14A_MIN_KW",
@@ -48,50 +53,6 @@ __all__ = [
 
 #: Lowest power a section 14a EnWG limit may leave a controllable device. [kW]
 P_LIMIT_14A_MIN_KW: Final[float] = 4.2
-
-
-class SignalState(IntEnum):
-    """SG-Ready operating states (the register value)."""
-
-    BLOCK = 1
-    NORMAL = 2
-    RECOMMENDED_ON = 3
-    FORCED_ON = 4
-
-
-class SignalReason(IntFlag):
-    """Why the signal is what it is (the ``signal_reasons`` register's bits)."""
-
-    NONE = 0
-    SURPLUS = 1
-    TRANSFORMER = 2
-    LINE = 4
-    UNDERVOLTAGE = 8
-    OVERVOLTAGE = 16
-    STALE = 32
-
-
-@dataclass(frozen=True)
-class GridStress:
-    """Grid-stress inputs from the latest power flow (NaN: not known, counts as no stress).
-
-    Parameters
-    ----------
-    trafo_loading_max_percent : float
-        Highest transformer loading. [%]
-    line_loading_max_percent : float
-        Highest line loading. [%]
-    vm_min_pu, vm_max_pu : float
-        Lowest and highest bus voltage. [p.u.]
-    p_grid_kw : float
-        Exchange at the substation, import > 0 (tells import stress from export stress). [kW]
-    """
-
-    trafo_loading_max_percent: float = math.nan
-    line_loading_max_percent: float = math.nan
-    vm_min_pu: float = math.nan
-    vm_max_pu: float = math.nan
-    p_grid_kw: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -145,28 +106,6 @@ class SignalConfig:
             raise ValueError(f"stale_after_s = {self.stale_after_s}; must be > 0")
 
 
-@dataclass(frozen=True)
-class SignalStep:
-    """The signal after one update.
-
-    Parameters
-    ----------
-    state : SignalState
-        The state in force.
-    reasons : SignalReason
-        The conditions that hold (after hysteresis), or ``STALE``.
-    since_s : float
-        Simulated time the state was entered. [s]
-    p_limit_14a_kw : float
-        Section 14a limit per controllable device. [kW]
-    """
-
-    state: SignalState
-    reasons: SignalReason
-    since_s: float
-    p_limit_14a_kw: float
-
-
 @dataclass
 class SignalMachine:
     """The signal's state with hysteresis and minimum dwell time; feed it with :meth:`update`.
@@ -189,6 +128,11 @@ class SignalMachine:
     state: SignalState = SignalState.NORMAL
     since_s: float | None = None
     reasons: SignalReason = SignalReason.NONE
+
+    @property
+    def stale_after_s(self) -> float:
+        """Return the wall-clock time [s] without a snapshot update after which the data is stale."""
+        return self.config.stale_after_s
 
     def update(self, sim_time_s: float, *, p_surplus_kw: float, stress: GridStress, stale: bool = False) -> SignalStep:
         """Advance to ``sim_time_s`` with the latest inputs and return the signal.

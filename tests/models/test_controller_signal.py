@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from connectors.controller_signal import (
+from models.controller_signal import (
     P_LIMIT_14A_MIN_KW,
     GridStress,
     SignalConfig,
@@ -169,3 +169,19 @@ def test_signal_config_rejects_bad_thresholds(kwargs: dict[str, float]) -> None:
 @pytest.mark.parametrize("reasons", [SignalReason.NONE, SignalReason.TRANSFORMER, SignalReason.STALE])
 def test_limit_14a_kw_never_below_minimum(state: SignalState, reasons: SignalReason) -> None:
     assert limit_14a_kw(state, reasons) >= P_LIMIT_14A_MIN_KW
+
+
+def test_the_machine_speaks_the_core_records() -> None:
+    """The controller server reads the machine's records from the twin core, not from models."""
+    from twin.core import signal as core
+
+    step = SignalMachine().update(0.0, p_surplus_kw=0.0, stress=core.GridStress(vm_min_pu=0.9, p_grid_kw=10.0))
+    assert type(step) is core.SignalStep and type(step.state) is core.SignalState
+    assert step.state is core.SignalState.BLOCK and step.reasons == core.SignalReason.UNDERVOLTAGE
+    assert step.p_limit_14a_kw == P_LIMIT_14A_MIN_KW
+    assert (GridStress, SignalState, SignalReason) == (core.GridStress, core.SignalState, core.SignalReason)
+
+
+def test_stale_after_s_is_the_configured_one() -> None:
+    assert SignalMachine().stale_after_s == 10.0
+    assert SignalMachine(SignalConfig(stale_after_s=3.0)).stale_after_s == 3.0

@@ -1,6 +1,6 @@
 """A writer for the kill -9 tests of retention: appends 1-minute rows and drops old ones, until killed.
 
-python -m tests.live.retention_writer STORE_DIR KEEP_ROWS
+python -m tests.core.retention_writer STORE_DIR KEEP_ROWS
 
 Like ``twin live``: every append (30 rows, 300 channels, value = minute index + channel / 1000)
 is followed by a retention run that keeps the newest KEEP_ROWS minutes.
