@@ -28,6 +28,7 @@ __all__ = [
     "advance_soc",
     "follow_setpoint",
     "self_consumption_dispatch",
+    "with_standby_kw",
 ]
 
 
@@ -143,9 +144,8 @@ def self_consumption_dispatch(
     Per step ``dt``: with surplus ``s = -net > 0`` the battery charges
     ``min(s, p_max, (soc_max - soc) * C / (eta_c * dt))``; with load ``net > 0`` it
     discharges ``min(net, p_max, (soc - soc_min) * C * eta_d / dt)``. Stored energy
-    changes by ``p_charge * eta_c * dt`` or ``-p_discharge / eta_d * dt``. In a step where
-    the battery neither charges nor discharges, the system draws ``standby_kw`` from the
-    building (load-positive, not stored).
+    changes by ``p_charge * eta_c * dt`` or ``-p_discharge / eta_d * dt``. The standby draw
+    of a home system is added by :func:`with_standby_kw`.
     """
     params = params or BatteryParameters()
     n_steps, n_batteries = net_load_kw.shape
@@ -166,13 +166,30 @@ def self_consumption_dispatch(
         params.soc_max_frac,
         params.soc_initial_frac,
     )
-    if params.standby_kw > 0:
-        p_kw[p_kw == 0.0] = params.standby_kw
     index, columns = net_load_kw.index, net_load_kw.columns
     return BatteryDispatch(
         p_kw=pd.DataFrame(p_kw, index=index, columns=columns),
         soc_frac=pd.DataFrame(soc, index=index, columns=columns),
     )
+
+
+def with_standby_kw(p_kw: pd.DataFrame, params: BatteryParameters | None = None) -> pd.DataFrame:
+    """Battery power with the system's standby draw in the steps where it neither charges nor discharges.
+
+    Parameters
+    ----------
+    p_kw : pandas.DataFrame
+        (time x battery) AC power of a dispatch, load-positive. [kW]
+    params : BatteryParameters, optional
+        Its ``standby_kw`` is drawn from the building (load-positive, not stored).
+
+    Returns
+    -------
+    p_kw : pandas.DataFrame
+        A copy with ``standby_kw`` in every idle step. [kW]
+    """
+    standby_kw = (params or BatteryParameters()).standby_kw
+    return p_kw.mask(p_kw == 0.0, standby_kw) if standby_kw > 0 else p_kw.copy()
 
 
 def follow_setpoint(battery: BatteryUnit, setpoint_kw: float, soc_frac: float, dt_h: float) -> float:

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from models.battery import self_consumption_dispatch
+from models.battery import self_consumption_dispatch, with_standby_kw
 from models.building_estimates import BuildingEstimate, estimate_building
 from models.building_heat import BuildingHeat, building_heat_demand
 from models.district import Building, District
@@ -446,7 +446,7 @@ def _battery_columns(
         [u.p_rated_kw for _, u in battery_units],
     )
     batteries = _Columns(
-        dispatch.p_kw,
+        with_standby_kw(dispatch.p_kw),
         "battery",
         [b for b, _ in battery_units],
         p_rated_kw=[u.p_rated_kw for _, u in battery_units],

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pvlib
 
-from models.battery import BatteryParameters, self_consumption_dispatch
+from models.battery import BatteryParameters, self_consumption_dispatch, with_standby_kw
 from models.building_estimates import (
     DHW_NEED_KWH_PER_M2A,
     HEAT_NEED_KWH_PER_M2A,
@@ -160,7 +160,7 @@ def _self_sufficiency(ctx: ValidationContext, battery_kwh: float) -> float:
     net = load - pv
     if battery_kwh > 0:
         battery = self_consumption_dispatch(pd.DataFrame(net, index=ctx.index), battery_kwh, battery_kwh / 2.0)
-        net = net + battery.p_kw.to_numpy()
+        net = net + with_standby_kw(battery.p_kw).to_numpy()
     imported = np.clip(net, 0.0, None).sum(axis=0)
     return float(np.mean(1.0 - imported / load.sum(axis=0)))
 

@@ -31,7 +31,7 @@ from typing import Any, Final
 import numpy as np
 import xarray as xr
 
-from models.battery import BatteryParameters, BatteryUnit
+from models.battery import BatteryUnit
 from models.battery_control import battery_strategy
 from models.building_estimates import fuel_kwh_by_carrier
 from models.community_battery import add_community_battery
@@ -228,9 +228,7 @@ def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult
             raise ConfigError(
                 f"bus {bus!r} is not a bus of the grid", field="changes.community_battery.bus", allowed="a bus name"
             )
-        # a plant's auxiliary supply is metered on its own: no standby draw in its dispatch
-        standby_free = BatteryParameters(standby_kw=0.0)
-        unit = BatteryUnit(capacity_kwh=battery.capacity_kwh, p_rated_kw=battery.p_rated_kw, params=standby_free)
+        unit = BatteryUnit(capacity_kwh=battery.capacity_kwh, p_rated_kw=battery.p_rated_kw)
         assets = add_community_battery(assets, unit, battery_strategy(battery.strategy, battery.model_dump()), bus)
     if limit is not None and limit.at == "district":
         p_kw, curtailed = limit_feed_in(assets, limit.frac_of_kwp, per_building=False)

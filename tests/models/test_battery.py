@@ -19,7 +19,7 @@ def _net_load(seed: int, n_steps: int = 4 * 24 * 3, n_batteries: int = 3) -> pd.
 
 def test_battery_energy_conserved_with_losses() -> None:
     net = _net_load(1)
-    params = BatteryParameters(eta_charge_frac=0.96, eta_discharge_frac=0.94, soc_initial_frac=0.3, standby_kw=0.0)
+    params = BatteryParameters(eta_charge_frac=0.96, eta_discharge_frac=0.94, soc_initial_frac=0.3)
     capacity = np.array([5.0, 10.0, 2.0])
     result = self_consumption_dispatch(net, capacity, [3.0, 5.0, 1.0], params=params)
     p = result.p_kw.to_numpy()
@@ -32,7 +32,7 @@ def test_battery_energy_conserved_with_losses() -> None:
 
 def test_battery_limits_and_signs() -> None:
     net = _net_load(2)
-    params = BatteryParameters(soc_min_frac=0.1, soc_max_frac=0.9, soc_initial_frac=0.5, standby_kw=0.0)
+    params = BatteryParameters(soc_min_frac=0.1, soc_max_frac=0.9, soc_initial_frac=0.5)
     result = self_consumption_dispatch(net, 5.0, 2.0, params=params)
     p, soc, n = result.p_kw.to_numpy(), result.soc_frac.to_numpy(), net.to_numpy()
     assert (np.abs(p) <= 2.0 + 1e-12).all()

@@ -37,8 +37,7 @@ def test_peak_shaving_holds_export_and_import_limits() -> None:
 
 def test_self_consumption_only_moves_surplus() -> None:
     net = _net_kw()
-    # as the scenarios dispatch a community battery: its auxiliary supply is metered on its own
-    battery = BatteryUnit(capacity_kwh=500.0, p_rated_kw=200.0, params=BatteryParameters(standby_kw=0.0))
+    battery = BatteryUnit(capacity_kwh=500.0, p_rated_kw=200.0)
     p, soc = community_battery_dispatch(net, INDEX, battery, battery_strategy("self_consumption"))
     assert (p[net > 0] <= 1e-9).all() and (p[net < 0] >= -1e-9).all()
     assert ((net + p)[net < 0] <= 1e-9).all() and ((net + p)[net > 0] >= -1e-9).all()

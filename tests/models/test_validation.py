@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.battery import BatteryParameters, self_consumption_dispatch
+from models.battery import BatteryParameters, self_consumption_dispatch, with_standby_kw
 from models.building_estimates import HEAT_NEED_KWH_PER_M2A
 from models.load import HouseholdEvents, bdew_shapes, household_load_kw
 from models.pv import PVParameters, pv_specific_ac_kw_per_kwp
@@ -126,7 +126,7 @@ def test_battery_round_trip_is_an_ac_system_value_and_idle_steps_draw_standby():
     assert 0.80 <= params.eta_charge_frac * params.eta_discharge_frac <= 0.92
     index = YEAR[:8]
     net = pd.DataFrame({"b": [-1.0, -1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0]}, index=index)
-    p_kw = self_consumption_dispatch(net, 5.0, 2.0).p_kw["b"].to_numpy()
+    p_kw = with_standby_kw(self_consumption_dispatch(net, 5.0, 2.0).p_kw)["b"].to_numpy()
     assert p_kw[2] == pytest.approx(params.standby_kw) and params.standby_kw == pytest.approx(0.01)
     assert p_kw[0] == pytest.approx(1.0) and p_kw[4] == pytest.approx(-1.0)
 
