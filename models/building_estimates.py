@@ -30,6 +30,7 @@ __all__ = [
     "AGE_CLASSES",
     "DHW_NEED_KWH_PER_M2A",
     "FLAT_ELECTRICITY_FACTOR",
+    "FUEL_BOILER_EFFICIENCY_FRAC",
     "HEAT_NEED_KWH_PER_M2A",
     "HEAT_PUMP_SEASONAL_COP",
     "HOUSEHOLD_ELECTRICITY_KWH_PER_A",
@@ -40,6 +41,7 @@ __all__ = [
     "DistrictSummary",
     "age_class",
     "estimate_building",
+    "fuel_kwh_by_carrier",
     "heat_kwh_per_a",
     "household_electricity_kwh_per_a",
     "pv_potential_kwp",
@@ -81,8 +83,10 @@ FLAT_ELECTRICITY_FACTOR = 0.7
 #: (Potsdam). Classes DE.11 and DE.12 are new buildings; their three variants are the building
 #: standards EnEV minimum / KfW-Effizienzhaus 70 (DE.11) or 55 (DE.12) / KfW-Effizienzhaus 40,
 #: mapped here onto existing / usual / advanced. TABULA has no TH before 1860 and no AB before
-#: 1860 or after 1978: those cells repeat the nearest class (TH, AB DE.01 = DE.02) or use the
-#: MFH values (AB DE.07-DE.12), marked "(filled)". TABULA's q_h_nd is a calculation under
+#: 1860 or after 1978: those cells repeat the nearest class (TH, AB DE.01 = DE.02) or, for AB DE.07-DE.12,
+#: scale the MFH cell of the same class by the AB/MFH ratio of the latest TABULA AB class
+#: (DE.06: 0.823 / 0.817 / 0.823 for existing / usual / advanced; apartment blocks have less
+#: envelope per m2 than MFH), marked "(filled)". TABULA's q_h_nd is a calculation under
 #: standard conditions; for poorly insulated buildings it is known to exceed metered
 #: consumption (IWU 2015 gives a calibration to typical consumption that is not applied here).
 HEAT_NEED_KWH_PER_M2A: dict[str, dict[str, tuple[float, float, float]]] = {
@@ -135,12 +139,12 @@ HEAT_NEED_KWH_PER_M2A: dict[str, dict[str, tuple[float, float, float]]] = {
         "DE.04": (164.0, 68.1, 41.8),
         "DE.05": (143.3, 63.1, 39.3),
         "DE.06": (121.7, 59.3, 37.3),
-        "DE.07": (122.6, 66.5, 42.0),  # (filled) = MFH
-        "DE.08": (127.6, 70.5, 44.0),  # (filled) = MFH
-        "DE.09": (80.6, 53.0, 44.0),  # (filled) = MFH
-        "DE.10": (49.9, 44.9, 41.3),  # (filled) = MFH
-        "DE.11": (72.7, 44.7, 35.3),  # (filled) = MFH
-        "DE.12": (71.4, 49.1, 35.3),  # (filled) = MFH
+        "DE.07": (100.9, 54.3, 34.6),  # (filled) = MFH x AB/MFH of DE.06
+        "DE.08": (105.0, 57.6, 36.2),  # (filled) = MFH x AB/MFH of DE.06
+        "DE.09": (66.3, 43.3, 36.2),  # (filled) = MFH x AB/MFH of DE.06
+        "DE.10": (41.1, 36.7, 34.0),  # (filled) = MFH x AB/MFH of DE.06
+        "DE.11": (59.8, 36.5, 29.1),  # (filled) = MFH x AB/MFH of DE.06
+        "DE.12": (58.8, 40.1, 29.1),  # (filled) = MFH x AB/MFH of DE.06
     },
 }
 #: Domestic hot water need per m2 of reference area: TABULA boundary conditions EU.SUH
@@ -186,6 +190,34 @@ PV_AZIMUTH_RANGE_DEG = (90.0, 270.0)
 #: estimate: Fraunhofer ISE field test "WPsmart im Bestand" (2020-2022): mean ~3.1 for
 #: air/water heat pumps. [1]
 HEAT_PUMP_SEASONAL_COP = 3.1
+
+
+#: Seasonal efficiency of oil and wood boilers by heating system and the carrier they burn.
+#: Assumptions in the range of field measurements of German heating systems: older oil
+#: low-temperature boilers ~0.85, log and pellet boilers ~0.7-0.85. [1]
+FUEL_BOILER_EFFICIENCY_FRAC: dict[str, tuple[str, float]] = {"oil_boiler": ("oil", 0.85), "wood_boiler": ("wood", 0.75)}
+
+
+def fuel_kwh_by_carrier(buildings: list[Building], heat_kwh: list[float]) -> dict[str, float]:
+    """Oil and wood burnt for the heat of the buildings heated by oil or wood boilers.
+
+    Parameters
+    ----------
+    buildings : list of Building
+    heat_kwh : list of float
+        Useful heat of each building over the period (space heating and hot water). [kW h]
+
+    Returns
+    -------
+    fuel_kwh : dict
+        ``{"oil": ..., "wood": ...}``: heat / seasonal efficiency summed per carrier. [kW h]
+    """
+    fuel = dict.fromkeys((carrier for carrier, _ in FUEL_BOILER_EFFICIENCY_FRAC.values()), 0.0)
+    for building, heat in zip(buildings, heat_kwh, strict=True):
+        if building.heating.system in FUEL_BOILER_EFFICIENCY_FRAC:
+            carrier, efficiency = FUEL_BOILER_EFFICIENCY_FRAC[building.heating.system]
+            fuel[carrier] += heat / efficiency
+    return fuel
 
 
 @dataclass(frozen=True)
@@ -420,7 +452,7 @@ def summarize_district(district: District) -> DistrictSummary:
         n_pv_systems=sum(len(building.pv) for building in buildings),
         n_heat_pumps=systems["heat_pump"],
         n_gas_boilers=systems["gas_boiler"],
-        n_other_heating=systems["other"],
+        n_other_heating=len(buildings) - systems["heat_pump"] - systems["gas_boiler"],
         n_evs=sum(len(building.evs) for building in buildings),
         n_chargers=sum(len(building.chargers) for building in buildings),
         n_batteries=sum(len(building.batteries) for building in buildings),

@@ -64,7 +64,9 @@ BuildingType = Literal["SFH", "TH", "MFH", "AB", "school", "kindergarten", "busi
 BUILDING_TYPES: tuple[str, ...] = get_args(BuildingType)
 #: TABULA's three refurbishment variants: as built, usual and advanced refurbishment.
 RetrofitState = Literal["existing", "usual_refurbishment", "advanced_refurbishment"]
-HeatingSystem = Literal["gas_boiler", "heat_pump", "other"]
+#: Heat generators: gas, oil and wood boilers burn their carrier (counted in the all-carrier
+#: balance); ``other`` (district heat, electric storage heaters, unknown) stays outside it.
+HeatingSystem = Literal["gas_boiler", "heat_pump", "oil_boiler", "wood_boiler", "other"]
 
 #: Built-in districts shipped in ``models/data``.
 BUILT_IN_DISTRICTS = ("beucha",)
@@ -190,7 +192,9 @@ class Charger(_Record):
 class Heating(_Record):
     """The building's heat generator."""
 
-    system: HeatingSystem = Field(description="gas_boiler, heat_pump or other (oil, wood, electric...).")
+    system: HeatingSystem = Field(
+        description="gas_boiler, heat_pump, oil_boiler, wood_boiler or other (district heat, electric...)."
+    )
     p_th_rated_kw: float | None = Field(default=None, gt=0, le=5000, description="Rated heat output. [kW]")
 
 

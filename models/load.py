@@ -8,6 +8,13 @@ every UTC step: the shapes are computed once per profile and period and scaled t
 each building's annual energy. Seeded per-building variation (a time shift and
 smooth multiplicative noise, :class:`LoadVariation`) keeps a hundred houses from
 drawing one curve, and every building keeps its annual energy exactly.
+
+Households are not smooth: one household's quarter hours jump between a few hundred
+watts and several kilowatts (kettle, oven, washing machine). :func:`household_load_kw`
+draws each household's appliance use as seeded random events whose expected rate
+follows the standard profile (:class:`HouseholdEvents`), so a single household peaks at
+several kilowatts while the sum of many still follows the BDEW shape and every building
+keeps its annual energy.
 """
 
 from __future__ import annotations
@@ -29,9 +36,11 @@ from twin.core.vocabulary import DEFAULT_TIMEZONE, STEP_S
 __all__ = [
     "BDEW_1999_PROFILES",
     "BDEW_2025_PROFILES",
+    "HouseholdEvents",
     "LoadVariation",
     "bdew_shapes",
     "electricity_load_kw",
+    "household_load_kw",
     "saxony_holidays",
 ]
 
@@ -70,6 +79,41 @@ class LoadVariation:
     time_shift_sd_min: float = 30.0
     noise_sd_frac: float = 0.2
     noise_correlation_h: float = 1.0
+
+
+@dataclass(frozen=True)
+class HouseholdEvents:
+    """Seeded appliance events of individual households on top of a smooth base load.
+
+    Parameters
+    ----------
+    base_frac : float, default 0.4
+        Share of the annual energy drawn smoothly along the standard profile (fridge,
+        standby, lighting base). [1]
+    event_kwh : float, default 0.25
+        Mean energy of one appliance event (a cooking session, a wash cycle, a kettle run):
+        an event of 0.25 kWh within a quarter hour is 1 kW. [kW h]
+    event_shape : float, default 4
+        Shape of the gamma distribution of one event's energy (1 would be exponential). [1]
+
+    Notes
+    -----
+    Per household and quarter hour the number of events is Poisson with a mean
+    proportional to the standard profile's value there, each event's energy gamma
+    distributed; summed over a building's households (a sum of Poisson counts is Poisson)
+    this stays one draw per building and step. The expected curve is the standard profile,
+    so the aggregate of many households follows it. The parameters are assumptions, chosen
+    so that the validation report's quantities (single-household peak, after-diversity
+    maximum demand, self-sufficiency of a PV home) fall in their published ranges.
+    """
+
+    base_frac: float = 0.4
+    event_kwh: float = 0.25
+    event_shape: float = 4.0
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.base_frac <= 1.0 and self.event_kwh > 0 and self.event_shape > 0):
+            raise ConfigError("need 0 <= base_frac <= 1, event_kwh > 0 and event_shape > 0", field="household events")
 
 
 def saxony_holidays(years: Iterable[int]) -> dict[object, str]:
@@ -208,6 +252,76 @@ def electricity_load_kw(
     _normalise_per_year(curves, full_index)
     rows = full_index.get_indexer(index)
     columns = names if names is not None else [f"load{i}" for i in range(n_buildings)]
+    return pd.DataFrame(curves[rows] * energy[np.newaxis, :], index=index, columns=columns)
+
+
+def household_load_kw(
+    index: pd.DatetimeIndex,
+    annual_energy_kwh: npt.ArrayLike,
+    n_households: npt.ArrayLike,
+    *,
+    seed: int,
+    profile: str = "h0_dyn",
+    events: HouseholdEvents | None = None,
+    names: list[str] | None = None,
+    shapes: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Electric load of residential buildings as the sum of stochastic individual households.
+
+    Parameters
+    ----------
+    index : pandas.DatetimeIndex
+        UTC interval starts at a 15-minute step (a year, or part of one).
+    annual_energy_kwh : array_like
+        Annual household electricity of each building (all its households). [kW h]
+    n_households : array_like
+        Number of households in each building (>= 1).
+    seed : int
+        Seed of ``numpy.random.default_rng``: the same seed gives the same curves.
+    profile : str, default "h0_dyn"
+        The BDEW profile the households follow on average.
+    events : HouseholdEvents, optional
+        Base share and event sizes; default :class:`HouseholdEvents()`.
+    names : list of str, optional
+        Column names; default ``"load0", "load1", ...``.
+    shapes : pandas.DataFrame, optional
+        Shapes from :func:`bdew_shapes` covering the years of ``index``.
+
+    Returns
+    -------
+    p_kw : pandas.DataFrame
+        (time x building) mean power over each interval, consumption > 0; every UTC
+        calendar year of the computed years holds exactly ``annual_energy_kwh``. [kW]
+
+    Raises
+    ------
+    ConfigError
+        For a bad index, a negative energy or a building without households.
+    """
+    events = events or HouseholdEvents()
+    _check_index(index)
+    energy = np.atleast_1d(np.asarray(annual_energy_kwh, dtype=float))
+    count = np.atleast_1d(np.asarray(n_households, dtype=float))
+    if energy.ndim != 1 or (energy < 0).any() or not np.isfinite(energy).all():
+        raise ConfigError("annual_energy_kwh must be one finite value >= 0 per building", field="annual_energy_kwh")
+    if count.shape != energy.shape or (count < 1).any():
+        raise ConfigError("n_households must be one number >= 1 per building", field="n_households")
+    years = range(index[0].year, index[-1].year + 1)
+    if shapes is None or profile not in shapes.columns or not index.isin(shapes.index).all():
+        shapes = bdew_shapes([profile], years)
+    full_index = shapes.index
+    shape = shapes[profile].to_numpy(dtype=float)  # kW per kWh/a: sum * 0.25 h = 1 per year
+    dt_h = STEP / pd.Timedelta(hours=1)
+    rng = np.random.default_rng(seed)
+    # expected event energy per step and building: (1 - base) * E * shape * dt
+    event_kwh_per_step = (1.0 - events.base_frac) * energy[:, np.newaxis] * shape[np.newaxis, :] * dt_h
+    mean_events = event_kwh_per_step / events.event_kwh
+    n_events = rng.poisson(mean_events)
+    drawn_kwh = rng.gamma(n_events * events.event_shape, events.event_kwh / events.event_shape)
+    curves = (events.base_frac * shape[np.newaxis, :] + drawn_kwh / dt_h / np.maximum(energy[:, np.newaxis], 1e-12)).T
+    _normalise_per_year(curves, full_index)
+    rows = full_index.get_indexer(index)
+    columns = names if names is not None else [f"load{i}" for i in range(len(energy))]
     return pd.DataFrame(curves[rows] * energy[np.newaxis, :], index=index, columns=columns)
 
 

@@ -5,7 +5,8 @@ layer, like ``ModelChain``): it reads what each building has and calls the
 vectorised model functions once per kind of asset for all buildings together.
 
 * ``load``: one per building, household and business electricity from BDEW
-  profiles (:mod:`models.load`), scaled to the building's annual estimate;
+  profiles (:mod:`models.load`), scaled to the building's annual estimate; the
+  households of a building as stochastic individual households;
 * ``pv``: one per PV system, on its roof face's tilt and azimuth (:mod:`models.pv`);
 * ``heat_pump``: one per building heated by a heat pump, space heating and hot
   water from :mod:`models.heat`, electricity from :mod:`models.heatpump`;
@@ -39,7 +40,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from models.battery import self_consumption_dispatch
+from models.battery import self_consumption_dispatch, with_standby_kw
 from models.building_estimates import BuildingEstimate, estimate_building
 from models.building_heat import BuildingHeat, building_heat_demand
 from models.district import Building, District
@@ -47,7 +48,7 @@ from models.ev import EVParameters, ev_charging_kw
 from models.gas import gas_boiler_fuel_kw
 from models.heat import HeatProfileType, space_heat_shapes
 from models.heatpump_district import HeatPumpRun, district_heat_pumps
-from models.load import bdew_shapes, electricity_load_kw
+from models.load import bdew_shapes, electricity_load_kw, household_load_kw
 from models.pv import pv_power_kw
 from models.weather import Site, read_weather
 from twin.core.errors import ConfigError
@@ -64,6 +65,9 @@ __all__ = [
     "district_profiles",
     "prepare_inputs",
 ]
+
+#: The BDEW profile households follow on average (:func:`models.load.household_load_kw`).
+HOUSEHOLD_PROFILE: Final[str] = "h0_dyn"
 
 #: The calendar year profiles are computed for unless a scenario says otherwise.
 DEFAULT_YEAR: Final[int] = 2025
@@ -343,15 +347,32 @@ def _load_columns(
     seed: int,
     shapes: pd.DataFrame,
 ) -> _Columns:
-    """Household and business electricity of every building."""
-    load_kw = electricity_load_kw(
-        index,
-        [estimates[b.id].electricity_kwh_per_a for b in buildings],
-        [ELECTRICITY_PROFILE[b.type] for b in buildings],
-        seed=seed,
-        names=[f"{b.id}/load" for b in buildings],
-        shapes=shapes,
-    )
+    """Household and business electricity of every building (households stochastic, :mod:`models.load`)."""
+    homes = [b for b in buildings if b.households and ELECTRICITY_PROFILE[b.type] == HOUSEHOLD_PROFILE]
+    others = [b for b in buildings if b not in homes]
+    energy = {b.id: estimates[b.id].electricity_kwh_per_a for b in buildings}
+    frames = []
+    if homes:
+        counts = [b.n_households for b in homes]
+        names = [f"{b.id}/load" for b in homes]
+        frames.append(
+            household_load_kw(
+                index,
+                [energy[b.id] for b in homes],
+                counts,
+                seed=seed,
+                profile=HOUSEHOLD_PROFILE,
+                names=names,
+                shapes=shapes,
+            )
+        )
+    if others:
+        profiles = [ELECTRICITY_PROFILE[b.type] for b in others]
+        names = [f"{b.id}/load" for b in others]
+        frames.append(
+            electricity_load_kw(index, [energy[b.id] for b in others], profiles, seed=seed, names=names, shapes=shapes)
+        )
+    load_kw = pd.concat(frames, axis=1)[[f"{b.id}/load" for b in buildings]]
     return _Columns(load_kw, "load", [b for b in buildings])
 
 
@@ -422,7 +443,7 @@ def _battery_columns(
         [u.p_rated_kw for _, u in battery_units],
     )
     batteries = _Columns(
-        dispatch.p_kw,
+        with_standby_kw(dispatch.p_kw),
         "battery",
         [b for b, _ in battery_units],
         p_rated_kw=[u.p_rated_kw for _, u in battery_units],

@@ -103,7 +103,7 @@ class HeatPumpChange(_Config):
     """Air/water heat pumps replacing gas boilers (and, if asked, the other heating: oil, wood...)."""
 
     share_frac: float = Field(default=1.0, ge=0, le=1, description="Share of the buildings they may replace. [1]")
-    replaces: tuple[Literal["gas_boiler", "other"], ...] = Field(
+    replaces: tuple[Literal["gas_boiler", "oil_boiler", "wood_boiler", "other"], ...] = Field(
         default=("gas_boiler",), min_length=1, description="Heating systems they replace."
     )
     sizing: Literal["design", "full_load_hours"] = Field(
@@ -184,6 +184,10 @@ class Factors(_Config):
     co2_gas_g_per_kwh: float = Field(default=240.0, ge=0, le=2000)
     primary_energy_factor_grid: float = Field(default=1.8, ge=0, le=5)
     primary_energy_factor_gas: float = Field(default=1.1, ge=0, le=5)
+    co2_oil_g_per_kwh: float = Field(default=310.0, ge=0, le=2000)
+    co2_wood_g_per_kwh: float = Field(default=20.0, ge=0, le=2000)
+    primary_energy_factor_oil: float = Field(default=1.1, ge=0, le=5)
+    primary_energy_factor_wood: float = Field(default=0.2, ge=0, le=5)
 
 
 class Costs(_Config):

@@ -33,6 +33,7 @@ import xarray as xr
 
 from models.battery import BatteryUnit
 from models.battery_control import battery_strategy
+from models.building_estimates import fuel_kwh_by_carrier
 from models.community_battery import add_community_battery
 from models.district import BUILT_IN_DISTRICTS, LoadedDistrict, district_path, load_district
 from models.feed_in import limit_feed_in
@@ -47,7 +48,7 @@ from scenarios.costs import scenario_costs
 from scenarios.kpis import heat_pump_kpis, installed, plain, substation_assets
 from scenarios.results import ScenarioResult
 from twin.core.errors import ConfigError, ModelError
-from twin.core.kpi import CarrierFactors, boundary_flows, energy_kpis
+from twin.core.kpi import CarrierFactors, add_fuel_carriers, boundary_flows, energy_kpis
 
 __all__ = ["PACKAGE", "ScenarioResult", "SharedInputs", "prepare_shared", "run_scenario", "shared_key"]
 
@@ -234,6 +235,9 @@ def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult
     p_peak = float(np.nansum(assets["p_peak_kw"].values))
     factors = CarrierFactors(**scenario.factors.model_dump())
     energy = energy_kpis(flows, factors=factors, p_peak_kw=p_peak or None)
+    buildings = list(applied.district.buildings)
+    heat_kwh = profiles.heat_kw[[b.id for b in buildings]].to_numpy().sum(axis=0) * float(flows.attrs["dt_h"])
+    energy = add_fuel_carriers(energy, fuel_kwh_by_carrier(buildings, list(heat_kwh)), factors)
     gridk = grid_kpis_of(grid, net)
     dt_h = float(flows.attrs["dt_h"])
     kpis: dict[str, Any] = {

@@ -291,10 +291,10 @@ def _add_today_assets(buildings: list[dict[str, Any]], sgen_kwp: dict[str, float
         heat_kwh = heat_kwh_per_a(Building.model_validate(building))
         # ~2,000 full-load hours for space heating and hot water (assumption after VDI 4645 sizing).
         building["heating"] = {"system": "heat_pump", "p_th_rated_kw": round(max(heat_kwh / 2000.0, 4.0), 1)}
-    # Other heating (oil, wood pellets) in six old houses.
+    # Oil boilers in four and wood (log, pellet) boilers in two old houses.
     old_houses = [b for b in buildings if b["type"] == "SFH" and b["construction_year"] < 1949]
-    for building in old_houses[:6]:
-        building["heating"] = {"system": "other"}
+    for number, building in enumerate(old_houses[:6]):
+        building["heating"] = {"system": "oil_boiler" if number < 4 else "wood_boiler"}
     # Electric cars in 10 houses, preferably with PV: 50-77 kWh, 10,000-15,000 km/a
     # (KBA: ~12,300 km/a mean of private cars), an 11 kW wallbox each.
     with_pv = [b for b in buildings if b["type"] in ("SFH", "TH") and "pv" in b]
@@ -336,7 +336,7 @@ HEADER = """\
 # - today's PV: the 9 SimBench generators (3.5-51 kWp, 2009-2019) plus 14 house systems of 6-12 kWp
 #   (2020-2025), 70 % of those with a battery of ~1 kWh/kWp at 0.5 C.
 # - heating: gas boilers, except heat pumps in houses built since 2010 and two after advanced
-#   refurbishment (rated ~annual heat / 2,000 full-load hours), and oil/wood ("other") in six old houses.
+#   refurbishment (rated ~annual heat / 2,000 full-load hours), and oil (4) and wood (2) boilers in six old houses.
 # - EVs: 10 cars (50-77 kWh, 10,000-15,000 km/a; KBA mean ~12,300 km/a) with 11 kW wallboxes;
 #   two public 22 kW charging points at the Kulturhaus.
 # - reactive power: loads cos phi 0.93 inductive, as SimBench's loads of this grid (q/p = 0.395);

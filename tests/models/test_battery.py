@@ -53,7 +53,9 @@ def test_battery_bad_parameters() -> None:
 
 
 def test_follow_setpoint_within_rating_and_soc_window() -> None:
-    unit = BatteryUnit(capacity_kwh=10.0, p_rated_kw=4.0)
+    unit = BatteryUnit(
+        capacity_kwh=10.0, p_rated_kw=4.0, params=BatteryParameters(eta_charge_frac=0.95, eta_discharge_frac=0.95)
+    )
     assert follow_setpoint(unit, 9.0, 0.5, 0.25) == 4.0
     assert follow_setpoint(unit, -9.0, 0.5, 0.25) == -4.0
     # 0.5 kWh of room above 0.95: at most 0.5 / 0.95 kWh drawn in the quarter hour

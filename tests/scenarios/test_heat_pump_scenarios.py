@@ -68,8 +68,10 @@ def test_solar_park_feeds_the_mv_bus_and_counts(shared: SharedInputs) -> None:
 def test_heat_pumps_can_replace_other_heating(shared: SharedInputs) -> None:
     district = shared.loaded.district
     n_gas = sum(b.heating.system == "gas_boiler" for b in district.buildings)
-    n_other = sum(b.heating.system == "other" for b in district.buildings)
-    both = apply_changes(district, _short("both", {"heat_pumps": {"replaces": ["gas_boiler", "other"]}}))
+    others = ("oil_boiler", "wood_boiler", "other")
+    n_other = sum(b.heating.system in others for b in district.buildings)
+    assert n_other > 0
+    both = apply_changes(district, _short("both", {"heat_pumps": {"replaces": ["gas_boiler", *others]}}))
     gas_only = apply_changes(district, _short("gas", {"heat_pumps": {}}))
     assert both.heat_pumps_added == n_gas + n_other and gas_only.heat_pumps_added == n_gas
     kpis = compute_scenario(_short("gas", {"heat_pumps": {}}), shared).kpis

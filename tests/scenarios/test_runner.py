@@ -85,7 +85,10 @@ def test_energy_balance_closes(shared: SharedInputs) -> None:
     # the substation meter of the power flow is the asset sum plus losses
     p_grid = result.grid["p_grid_kw"].values.astype(np.float64)
     assert np.allclose(p_grid, p.sum(axis=1) + result.grid["p_loss_kw"].values, atol=0.05)
-    assert k["energy_balance_kwh"] == pytest.approx(lhs + k["fuel_kwh"], rel=1e-9)
+    # all carriers: electricity, the boilers' gas, and the oil and wood the district's old houses burn
+    fuels = k["fuel_kwh"] + k["fuel_oil_kwh"] + k["fuel_wood_kwh"]
+    assert k["energy_balance_kwh"] == pytest.approx(lhs + fuels, rel=1e-9)
+    assert k["fuel_oil_kwh"] > 0 and k["fuel_wood_kwh"] > 0
     assert k["steps_not_converged"] == 0
     assert k["community_battery_kwh"] == 300.0 and k["transformer_s_rated_kva"] == 800.0
 

@@ -36,6 +36,7 @@ __all__ = [
     "LOAD_KINDS",
     "UBA_MIX",
     "CarrierFactors",
+    "add_fuel_carriers",
     "boundary_flows",
     "energy_from_counters",
     "energy_kpis",
@@ -58,12 +59,20 @@ class CarrierFactors:
         Non-renewable primary-energy factor of grid electricity. [1]
     primary_energy_factor_gas : float
         Primary-energy factor of natural gas. [1]
+    co2_oil_g_per_kwh, co2_wood_g_per_kwh : float
+        CO2 of heating oil and of wood (logs, chips, pellets), per kWh of fuel. [g kW-1 h-1]
+    primary_energy_factor_oil, primary_energy_factor_wood : float
+        Non-renewable primary-energy factors of heating oil and wood. [1]
     """
 
     co2_grid_g_per_kwh: float = 560.0
     co2_gas_g_per_kwh: float = 240.0
     primary_energy_factor_grid: float = 1.8
     primary_energy_factor_gas: float = 1.1
+    co2_oil_g_per_kwh: float = 310.0
+    co2_wood_g_per_kwh: float = 20.0
+    primary_energy_factor_oil: float = 1.1
+    primary_energy_factor_wood: float = 0.2
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
@@ -305,6 +314,52 @@ def energy_kpis(
         if units:
             kpis[name].attrs["units"] = units
     return kpis
+
+
+#: Fuels besides gas that buildings burn without an asset in the twin (their fuel is not metered).
+FUEL_CARRIERS: Final[tuple[str, ...]] = ("oil", "wood")
+
+
+def add_fuel_carriers(kpis: xr.Dataset, fuel_kwh: dict[str, float], factors: CarrierFactors = GEG_2024) -> xr.Dataset:
+    """Add heating oil and wood burnt inside the boundary to the all-carrier KPIs.
+
+    Parameters
+    ----------
+    kpis : xarray.Dataset
+        The result of :func:`energy_kpis`.
+    fuel_kwh : dict
+        Fuel drawn over the same period per carrier of :data:`FUEL_CARRIERS`. [kW h]
+    factors : CarrierFactors
+        The same factors as for :func:`energy_kpis`.
+
+    Returns
+    -------
+    kpis : xarray.Dataset
+        With ``fuel_oil_kwh`` and ``fuel_wood_kwh``; ``energy_balance_kwh``,
+        ``energy_neutral``, ``co2_kg`` and ``primary_energy_kwh`` count them too
+        (``fuel_kwh`` stays the gas drawn by the boilers among the assets).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown carrier or a negative amount.
+    """
+    unknown = set(fuel_kwh) - set(FUEL_CARRIERS)
+    if unknown or any(not np.isfinite(v) or v < 0 for v in fuel_kwh.values()):
+        raise ConfigError("fuel must be finite amounts >= 0 of oil and wood", field="fuel_kwh")
+    oil, wood = (float(fuel_kwh.get(carrier, 0.0)) for carrier in FUEL_CARRIERS)
+    out = kpis.copy()
+    out["fuel_oil_kwh"] = xr.DataArray(oil, attrs={"units": "kW h"})
+    out["fuel_wood_kwh"] = xr.DataArray(wood, attrs={"units": "kW h"})
+    out["energy_balance_kwh"] = kpis["energy_balance_kwh"] + oil + wood
+    out["energy_neutral"] = out["energy_balance_kwh"] <= 0
+    co2_g = oil * factors.co2_oil_g_per_kwh + wood * factors.co2_wood_g_per_kwh
+    out["co2_kg"] = kpis["co2_kg"] + co2_g / 1000
+    pe_kwh = oil * factors.primary_energy_factor_oil + wood * factors.primary_energy_factor_wood
+    out["primary_energy_kwh"] = kpis["primary_energy_kwh"] + pe_kwh
+    for name in ("energy_balance_kwh", "co2_kg", "primary_energy_kwh"):
+        out[name].attrs = kpis[name].attrs
+    return out
 
 
 def grid_kpis(
