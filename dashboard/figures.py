@@ -400,8 +400,14 @@ def grid_figure(
         )
     fig.update_layout(**_LAYOUT, title=title, xaxis_title="longitude [°]", yaxis_title="latitude [°]", height=560)
     fig.update_yaxes(scaleanchor="x", scaleratio=1.6)
+    _add_caption(fig, grid_caption(buses))
+    return fig
+
+
+def _add_caption(fig: go.Figure, text: str) -> None:
+    """A small note above the plot area, left-aligned."""
     fig.add_annotation(
-        text=grid_caption(buses),
+        text=text,
         showarrow=False,
         xref="paper",
         yref="paper",
@@ -411,7 +417,6 @@ def grid_figure(
         yanchor="bottom",
         font={"size": 11, "color": "#555"},
     )
-    return fig
 
 
 def grid_caption(buses: pd.DataFrame) -> str:
