@@ -16,6 +16,8 @@ import pytest
 from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
+from connectors.controller_map import load_controller_map
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SHORT_SCENARIO = """\
@@ -101,7 +103,8 @@ def test_demo_starts_serves_and_stops_cleanly(tmp_path: Path, twin_exe: Path, gr
     try:
         logs = tmp_path / "data" / "demo" / "logs"
         _wait(lambda: _healthy(f"http://127.0.0.1:{web}/healthz"), 180, "the dashboard's /healthz", demo, logs)
-        _wait(lambda: _controller_version(plain) == 1, 60, "the controller map version", demo, logs)
+        version = load_controller_map().version  # the shipped map
+        _wait(lambda: _controller_version(plain) == version, 60, "the controller map version", demo, logs)
         login = (tmp_path / "data" / "demo-login.json").read_text()
         assert "manager" in login
 
