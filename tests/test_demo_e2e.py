@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -137,6 +138,11 @@ def test_demo_starts_serves_and_stops_cleanly(tmp_path: Path, twin_exe: Path, gr
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 probe.bind(("127.0.0.1", port))
     finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait(timeout=10)
+        if demo.poll() is None:  # a failed check: stop the demo and its services, none left behind
+            with contextlib.suppress(psutil.NoSuchProcess):
+                leftover = psutil.Process(demo.pid).children(recursive=True)
+                demo.kill()
+                demo.wait(timeout=10)
+                for child in leftover:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        child.kill()
