@@ -34,6 +34,42 @@ def test_build_assets_layout() -> None:
     assert ds["time"].encoding["units"].startswith("seconds since 1970-01-01")
 
 
+def test_append_asset_equals_building_all_columns_and_leaves_the_input() -> None:
+    ds = _assets()
+    before = ds["p_kw"].values.copy()
+    out = schema.append_asset(
+        ds,
+        asset="bat1",
+        kind="battery",
+        building="c",
+        bus="LV2",
+        p_kw=[1.0, -1.0, 0.5],
+        soc_frac=[0.2, 0.1, 0.15],
+        capacity_kwh=10.0,
+    )
+    full = _assets(
+        asset=["pv1", "hh1", "gas1", "bat1"],
+        kind=["pv", "load", "gas_boiler", "battery"],
+        building=["b1", "b1", "b2", "c"],
+        bus=["LV1", "LV1", "LV2", "LV2"],
+        p_kw=[[-2.0, 1.0, 0.0, 1.0], [-1.0, 1.0, 0.0, -1.0], [0.0, 2.0, 0.0, 0.5]],
+        p_fuel_kw=[[0, 0, 3.0, 0], [0, 0, 2.0, 0], [0, 0, 1.0, 0]],
+        soc_frac=[[np.nan, np.nan, np.nan, 0.2], [np.nan, np.nan, np.nan, 0.1], [np.nan, np.nan, np.nan, 0.15]],
+        capacity_kwh=[np.nan, np.nan, np.nan, 10.0],
+    )
+    xr.testing.assert_identical(out.drop_attrs(), full.drop_attrs())
+    out["p_kw"].values[:] = 99.0
+    np.testing.assert_array_equal(ds["p_kw"].values, before)
+
+
+def test_build_assets_copies_unless_handed_over() -> None:
+    p_kw = np.zeros((3, 3), dtype=np.float32)
+    kept = _assets(p_kw=p_kw)
+    taken = _assets(p_kw=p_kw, copy=False)
+    assert not np.shares_memory(kept["p_kw"].values, p_kw)
+    assert np.shares_memory(taken["p_kw"].values, p_kw)
+
+
 def test_build_assets_time_is_utc_naive() -> None:
     ds = _assets()
     # 01:00 Europe/Berlin in winter is 00:00 UTC
