@@ -33,6 +33,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors.derived_points import DerivedRule
 from twin.core.config_loader import load_config
 from twin.core.errors import ConfigError
 from twin.core.units import unit_for
@@ -221,6 +222,9 @@ class RegisterMap:
         SunSpec model ids in order (empty for generic maps).
     file : str or None
         The YAML file the map came from.
+    derived : mapping of str to str
+        Points a simulated device derives from its live values, and the rule
+        (:mod:`connectors.derived_points`).
     """
 
     name: str
@@ -232,6 +236,7 @@ class RegisterMap:
     max_gap: int = 16
     models: tuple[int, ...] = ()
     file: str | None = None
+    derived: Mapping[str, str] = field(default_factory=dict)
 
     def point_of(self, quantity: str) -> Point:
         """Return the point behind a quantity (raises ``KeyError`` for unknown names)."""
@@ -293,6 +298,7 @@ class SunSpecMapFile(_MapFile):
 
     kind: Literal["sunspec"]
     models: Annotated[list[int], Field(min_length=1)]
+    derived: dict[str, DerivedRule] = Field(default_factory=dict)
 
 
 class GenericMapFile(_MapFile):
@@ -385,6 +391,16 @@ def _load_map_file(path: str) -> RegisterMap:
     for key in spec.static:
         if key not in points:
             raise ConfigError(f"unknown point {key!r}", file=path, field=f"static.{key}")
+    derived = dict(spec.derived) if isinstance(spec, SunSpecMapFile) else {}
+    quantity_points = {quantity.point for quantity in quantities.values()}
+    for key in derived:
+        if key not in points or key in quantity_points or key in spec.static:
+            raise ConfigError(
+                f"cannot derive {key!r}",
+                file=path,
+                field=f"derived.{key}",
+                allowed="a point that is no quantity or static",
+            )
     logger.debug("loaded register map %s from %s: %d points", spec.name, path, len(points))
     # loaded maps are cached and shared: hand out read-only views
     return RegisterMap(
@@ -397,6 +413,7 @@ def _load_map_file(path: str) -> RegisterMap:
         max_gap=spec.max_gap,
         models=models,
         file=path,
+        derived=MappingProxyType(derived),
     )
 
 

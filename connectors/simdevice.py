@@ -33,6 +33,7 @@ from connectors.codec import (
     not_implemented_registers,
     raw_limits,
 )
+from connectors.derived_points import V_PHASE_NOMINAL_V, DerivedInputs, derived_value
 from connectors.maps import Point, RegisterMap, RegisterType
 
 __all__ = ["Fault", "SimulatedDevice", "WriteCallback"]
@@ -47,6 +48,8 @@ WriteCallback = Callable[[str, float], None]
 _READ_CODES: Final[dict[int, RegisterType]] = {3: "holding", 4: "input"}
 _WRITE_CODES: Final[frozenset[int]] = frozenset({6, 16})
 _MAX_ABSURD_SF_STEPS: Final[int] = 12
+#: The quantities derived points follow (connectors.derived_points).
+_DERIVE_INPUTS: Final[frozenset[str]] = frozenset({"p_kw", "p_meter_kw", "v_l1_v", "capacity_kwh"})
 
 
 class Fault(StrEnum):
@@ -116,6 +119,9 @@ class SimulatedDevice:
         self._hang = False
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self.requests_served = 0
+        self._derive_inputs: dict[str, float] = {}
+        self._derive_plan: list[tuple[str, Point, int, tuple[int, int], list[int]]] | None = None
+        self._derive_v_dc_v: float | None = None
         for point in register_map.points.values():
             self._store(point, not_implemented_registers(point, sunspec=self._sunspec))
         self.set_points({**register_map.static, **(static or {})})
@@ -154,6 +160,7 @@ class SimulatedDevice:
                 encoded.append((point, regs))
             for point, regs in encoded:
                 self._store(point, regs)
+            self._derive(values)
 
     def add_energy(self, name: str, delta: float) -> float:
         """Advance an energy counter and return its new value.
@@ -200,6 +207,8 @@ class SimulatedDevice:
             for point in sorted(points, key=lambda point: point.data_type != "sunssf"):
                 sf = 0 if point.data_type == "sunssf" else self._sf(point)
                 self._store(point, encode_point(point, values[point.name], sf=sf))
+            self._derive_plan = None  # scale factors may have changed
+            self._derive()
 
     def quantity(self, name: str) -> float | None:
         """Return a quantity as the registers carry it now (faults not applied)."""
@@ -331,6 +340,51 @@ class SimulatedDevice:
     # --- helpers ------------------------------------------------------------------------
 
     _overlay_kind: Fault = Fault.NOT_IMPLEMENTED
+
+    def _derive(self, values: Mapping[str, float] | None = None) -> None:
+        """Recompute the map's derived points from the power, voltage and capacity served now.
+
+        ``values`` are the quantities just set; the others keep their last values.
+        """
+        if not self.register_map.derived:
+            return
+        if values:
+            self._derive_inputs.update({k: v for k, v in values.items() if k in _DERIVE_INPUTS})
+        if self._derive_plan is None:
+            self._derive_plan = self._plan_derived()
+        live = self._derive_inputs
+        inputs = DerivedInputs(
+            p_kw=live.get("p_kw", live.get("p_meter_kw", 0.0)),
+            v_phase_v=live.get("v_l1_v") or V_PHASE_NOMINAL_V,
+            v_dc_v=self._derive_v_dc_v,
+            capacity_kwh=live.get("capacity_kwh"),
+        )
+        by_rule: dict[str, float | None] = {}
+        for rule, point, sf, (low, high), absent in self._derive_plan:
+            value = by_rule[rule] if rule in by_rule else by_rule.setdefault(rule, derived_value(rule, inputs))
+            if value is None:
+                self._store(point, absent)
+            elif point.size == 1:  # 16-bit integer points: encoded here, the hot path of every field tick
+                raw = round(value / 10.0**sf)
+                self._store(point, [raw & 0xFFFF] if low <= raw <= high else absent)
+            else:
+                try:
+                    self._store(point, encode_point(point, value, sf=sf, sunspec=True))
+                except ValueError:  # beyond what the register can carry: served as not implemented
+                    self._store(point, absent)
+
+    def _plan_derived(self) -> list[tuple[str, Point, int, tuple[int, int], list[int]]]:
+        """Each derived point with its (static) scale factor, raw limits and not-implemented registers."""
+        points = self.register_map.points
+        plan = []
+        for name, rule in self.register_map.derived.items():
+            point = points[name]
+            limits = raw_limits(point, sunspec=True) if point.size == 1 else (0, 0)
+            plan.append((rule, point, self._sf(point), limits, not_implemented_registers(point, sunspec=True)))
+            if rule in ("dc_current_a", "charge_capacity_ah"):  # a battery bank's DC voltage: its model's "V"
+                v_dc = self._decode(points[f"{name.split('.')[0]}.V"])
+                self._derive_v_dc_v = float(v_dc) if isinstance(v_dc, float | int) else None
+        return plan
 
     def _build_blocks(self) -> dict[str, _Block]:
         spans: dict[str, tuple[int, int]] = {}

@@ -134,6 +134,17 @@ quantities:
         (GOOD_GENERIC.replace("unit: kWh}", "unit: kWh, write_range: [0, 1]}"), "points.0.write_range", "writable"),
         ("kind: sunspec\nname: s\nmodels: [1, 99999]\n", "models.1", "not defined in pysunspec2"),
         ("kind: sunspec\nname: s\nmodels: [1, 103]\nstatic: {103.Watts: 1}\n", "static.103.Watts", "unknown point"),
+        (
+            "kind: sunspec\nname: s\nmodels: [1, 103]\nderived: {103.A: amps}\n",
+            "derived.103.A",
+            "'amps' is not allowed",
+        ),
+        (
+            "kind: sunspec\nname: s\nmodels: [1, 103]\nderived: {103.W: dc_power_w}\n"
+            "quantities: {p_kw: {point: 103.W, positive_is: generation}}\n",
+            "derived.103.W",
+            "cannot derive",
+        ),
         ("- just a list\n", None, "mapping"),
         ("kind: [unclosed\n", None, "malformed YAML"),
     ],
