@@ -53,6 +53,8 @@ _PYMODBUS_TYPES: Final[dict[str, ModbusTcpClient.DATATYPE]] = {
 }
 #: Raw value of a SunSpec scale factor that is not implemented.
 SUNSPEC_SF_NOT_IMPLEMENTED: Final[int] = -0x8000
+#: SunSpec scale factors lie within -10..10; a value beyond (the sentinel, garbage) gives no value.
+SUNSPEC_SF_LIMIT: Final[int] = 10
 #: Raw "not implemented" value of each SunSpec integer type (as the signed/unsigned raw value).
 _SENTINELS: Final[dict[str, int]] = {
     "int16": -0x8000,
@@ -210,7 +212,7 @@ def decode_point(
         return None
     if point.data_type == "sunssf":
         return float(raw)
-    if sf is None or sf == SUNSPEC_SF_NOT_IMPLEMENTED:
+    if sf is None or not -SUNSPEC_SF_LIMIT <= sf <= SUNSPEC_SF_LIMIT:  # not implemented, or a device that lies
         return None
     return raw * point.scale * 10.0**sf
 

@@ -50,6 +50,7 @@ __all__ = [
     "WordOrder",
     "builtin_map_names",
     "load_map",
+    "sunspec_model_at",
     "sunspec_model_points",
 ]
 
@@ -421,33 +422,60 @@ def _sunspec_points(spec: SunSpecMapFile, path: str) -> dict[str, Point]:
     points: dict[str, Point] = {"SunS": Point("SunS", "holding", SUNSPEC_BASE_ADDRESS, "uint32", 2)}
     address = SUNSPEC_BASE_ADDRESS + 2
     for index, model_id in enumerate(spec.models):
+        if any(name.startswith(f"{model_id}.") for name in points):
+            raise ConfigError(f"model {model_id} appears twice", file=path, field=f"models.{index}")
         try:
-            definitions = sunspec_model_points(model_id)
+            model_points, length = sunspec_model_at(model_id, address)
         except ConfigError as err:
             raise ConfigError(err.message, file=path, field=f"models.{index}") from err
-        offset = 0
-        for definition in definitions:
-            data_type = definition["type"]
-            size = int(definition.get("size") or DATA_TYPE_SIZES.get(data_type, 1))
-            name = f"{model_id}.{definition['name']}"
-            if name in points:
-                raise ConfigError(f"model {model_id} appears twice", file=path, field=f"models.{index}")
-            if data_type not in _SUNSPEC_IGNORED_TYPES:
-                sf = definition.get("sf")
-                points[name] = Point(
-                    name=name,
-                    register="holding",
-                    address=address + offset,
-                    data_type=data_type,
-                    size=size,
-                    unit=definition.get("units"),
-                    sf_point=f"{model_id}.{sf}" if isinstance(sf, str) else None,
-                )
-            offset += size
-        address += offset
+        points.update(model_points)
+        address += length
     points["end.ID"] = Point("end.ID", "holding", address, "uint16", 1)
     points["end.L"] = Point("end.L", "holding", address + 1, "uint16", 1)
     return points
+
+
+def sunspec_model_at(model_id: int, address: int) -> tuple[dict[str, Point], int]:
+    """The fixed points of a SunSpec model whose ``ID`` register is at ``address``.
+
+    Parameters
+    ----------
+    model_id : int
+        SunSpec model id, e.g. 103.
+    address : int
+        0-based wire address of the model's ``ID`` register.
+
+    Returns
+    -------
+    points : dict of str to Point
+        Named ``"<model>.<point>"``, scale factors as ``sf_point``.
+    length : int
+        Registers of the fixed part, ``ID`` and ``L`` included.
+
+    Raises
+    ------
+    ConfigError
+        pysunspec2 has no definition of the model.
+    """
+    points: dict[str, Point] = {}
+    offset = 0
+    for definition in sunspec_model_points(model_id):
+        data_type = definition["type"]
+        size = int(definition.get("size") or DATA_TYPE_SIZES.get(data_type, 1))
+        if data_type not in _SUNSPEC_IGNORED_TYPES:
+            sf = definition.get("sf")
+            name = f"{model_id}.{definition['name']}"
+            points[name] = Point(
+                name=name,
+                register="holding",
+                address=address + offset,
+                data_type=data_type,
+                size=size,
+                unit=definition.get("units"),
+                sf_point=f"{model_id}.{sf}" if isinstance(sf, str) else None,
+            )
+        offset += size
+    return points, offset
 
 
 def _sunspec_headers(points: Mapping[str, Point]) -> dict[str, float | str]:

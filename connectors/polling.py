@@ -14,6 +14,7 @@ The multi-device poller of the live twin builds on these two classes.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -26,6 +27,7 @@ from pymodbus.pdu import ModbusPDU
 
 from connectors.codec import decode_quantity, encode_point, in_valid_range, point_values
 from connectors.maps import Point, RegisterMap, RegisterType
+from connectors.sunspec_chain import read_model_chain, relocate, same_layout
 from twin.core.errors import ConnectorError
 from twin.core.schema import QUALITY_FLAGS
 
@@ -325,9 +327,30 @@ class DeviceReader:
         self.quantities = list(quantities if quantities is not None else register_map.quantities)
         self.requests = plan_reads(register_map, self.quantities)
         self.p_limit_kw = p_limit_kw
+        self._map_as_given = register_map
 
     async def read(self) -> Reading:
-        """Read every planned block and return flagged values (never raises for device faults)."""
+        """Read every planned block and return flagged values (never raises for device faults).
+
+        A SunSpec device whose models are not where the map expects them has its model chain
+        walked once (:mod:`connectors.sunspec_chain`) and is read where it keeps them.
+        """
+        reading, wrong_models = await self._read_planned()
+        if wrong_models and self.register_map.kind == "sunspec" and self.connection.connected:
+            try:
+                chain = await read_model_chain(self._read_holding, self.name)
+                if not same_layout(self.register_map, chain):
+                    self.register_map = relocate(self._map_as_given, chain, self.name)
+                    self.requests = plan_reads(self.register_map, self.quantities)
+                    reading, _ = await self._read_planned()
+            except ConnectorError as err:
+                reading = dataclasses.replace(reading, error="; ".join(filter(None, [reading.error, str(err)])))
+        return reading
+
+    async def _read_holding(self, address: int, count: int) -> list[int]:
+        return await self.connection.read("holding", address, count, unit_id=self.unit_id)
+
+    async def _read_planned(self) -> tuple[Reading, set[str]]:
         started = time.perf_counter()
         registers: dict[str, list[int]] = {}
         errors: list[str] = []
@@ -370,7 +393,8 @@ class DeviceReader:
                 quality[name] = _INVALID
             else:
                 quality[name] = _OK
-        return Reading(self.name, values, quality, "; ".join(errors) or None, time.perf_counter() - started)
+        error = "; ".join(errors) or None
+        return Reading(self.name, values, quality, error, time.perf_counter() - started), wrong_models
 
     async def write(self, quantity: str, value: float) -> None:
         """Write a quantity to a writable point and return when the device accepted it.

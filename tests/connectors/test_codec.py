@@ -82,6 +82,9 @@ def test_decode_point_scale_factor_not_implemented() -> None:
     point = _point("int16", 1, sf_point="sf")
     assert decode_point(point, [100], sf=-0x8000, sunspec=True) is None
     assert decode_point(point, [100], sf=None, sunspec=True) is None
+    assert decode_point(point, [100], sf=16_000, sunspec=True) is None  # a lying device: no overflow, no value
+    assert decode_point(point, [100], sf=-11, sunspec=True) is None
+    assert decode_point(point, [100], sf=10, sunspec=True) == pytest.approx(1e12)
 
 
 @pytest.mark.parametrize(("data_type", "value", "sf"), [("int16", 40_000.0, 0), ("uint16", -1.0, 0), ("int16", 1e9, 2)])

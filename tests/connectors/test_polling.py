@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -203,6 +204,36 @@ async def test_device_reader_wrong_model_is_invalid(servers, connections) -> Non
     reading = await reader.read()
     assert set(reading.quality.values()) == {INVALID}
     assert "103" in (reading.error or "")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("chain", [[1, 113], [1, 120, 113], [1, 101]])
+async def test_device_reader_walks_another_model_chain(servers, connections, tmp_path: Path, chain: list[int]) -> None:
+    """An inverter with other models (float 113, a nameplate model first, single-phase 101) read with the 103 map."""
+    served = load_map("sunspec_inverter_float")
+    if chain != [1, 113]:
+        model = chain[-1]
+        text = (
+            f"kind: sunspec\nname: other\nmodels: {chain}\n"
+            + ("static: {101.W_SF: 0, 101.WH_SF: 0, 101.V_SF: -1, 101.Hz_SF: -2}\n" if model == 101 else "")
+            + f"quantities:\n  p_kw: {{point: {model}.W, positive_is: generation}}\n"
+            f"  energy_export_kwh: {{point: {model}.WH, counter: true}}\n"
+            f"  v_l1_v: {{point: {model}.PhVphA, unit: V}}\n  frequency_hz: {{point: {model}.Hz, unit: Hz}}\n"
+        )
+        (tmp_path / "other.yaml").write_text(text, encoding="utf-8")
+        served = load_map(tmp_path / "other.yaml")
+    device = SimulatedDevice(served)
+    device.set_quantities({"p_kw": -4.25, "energy_export_kwh": 1234.0, "v_l1_v": 231.5, "frequency_hz": 50.01})
+    server = await _serve(servers, device)
+    reader = DeviceReader(_connect(connections, server.port), load_map("sunspec_inverter"))  # expects 1 + 103
+    for _ in range(2):  # the chain is walked once; the second read uses the relocated points
+        reading = await reader.read()
+        assert reading.ok, reading.error
+        assert reading.values["p_kw"] == pytest.approx(-4.25)
+        assert reading.values["energy_export_kwh"] == pytest.approx(1234.0)
+        assert reading.values["v_l1_v"] == pytest.approx(231.5, abs=0.05)
+        assert reading.values["frequency_hz"] == pytest.approx(50.01, abs=0.005)
+    assert reader.register_map.models == tuple(chain)
 
 
 @pytest.mark.asyncio
