@@ -156,6 +156,9 @@ class DeviceSpec:
         Point values set once (serial number, scale factors).
     capacity_kwh, p_rated_kw, p_peak_kw : float or None
         Ratings written to the site file.
+    served_map : str or None
+        The map the device serves where it differs from ``map_name`` (the site file's): a
+        device with another SunSpec model chain, which the poller discovers.
     """
 
     id: str
@@ -172,6 +175,7 @@ class DeviceSpec:
     capacity_kwh: float | None = None
     p_rated_kw: float | None = None
     p_peak_kw: float | None = None
+    served_map: str | None = None
 
 
 def field_layout(
@@ -302,9 +306,12 @@ def _building_devices(
 
 def _inverter(bid: str, bus: str, name: str, local: str, p_peak_kw: float, counters: dict[str, int]) -> DeviceSpec:
     sunspec_701 = counters["pv"] % 3 == 2
+    # every sixth inverter (from the second) carries the float model 113: the site file names the
+    # integer map, and the poller finds the float points by walking the device's model chain
+    sunspec_float = counters["pv"] % 6 == 1
     model = "701" if sunspec_701 else "103"
     static = _sn("PV", counters)
-    if p_peak_kw > LARGE_INVERTER_KW:
+    if p_peak_kw > LARGE_INVERTER_KW and not sunspec_float:
         static[f"{model}.W_SF"] = 1
     return DeviceSpec(
         id=f"{bid}/{local}",
@@ -316,6 +323,7 @@ def _inverter(bid: str, bus: str, name: str, local: str, p_peak_kw: float, count
         power_quantity="p_kw",
         static=static,
         p_peak_kw=p_peak_kw,
+        served_map="sunspec_inverter_float" if sunspec_float else None,
     )
 
 

@@ -73,7 +73,7 @@ class FieldServers:
 
     def add(self, spec: DeviceSpec, on_write: Callable[[str, float], None] | None = None) -> ServedDevice:
         """Build the device of a spec (not served yet) with its static values."""
-        register_map = load_map(spec.map_name)
+        register_map = load_map(spec.served_map or spec.map_name)
         quantities = frozenset(register_map.quantities)
         device = SimulatedDevice(
             register_map, unit_id=spec.unit_id, name=spec.id, static=spec.static, on_write=on_write
