@@ -6,6 +6,7 @@ The fault test comes first: the module's field plays its fault plan from its sta
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 from sunspec2.modbus.client import SunSpecModbusClientDeviceTCP
 
+from connectors.maps import load_map
+from connectors.polling import DeviceReader, ModbusConnection, Reading
 from connectors.site import SiteDevice, load_site
 from twin.field import Field
 
@@ -169,6 +172,28 @@ def test_pysunspec2_scans_every_sunspec_kind(field: Field, map_name: str) -> Non
         phase_v = points["PhVphA"].cvalue
         assert points["AphA"].cvalue == pytest.approx(abs(points["W"].cvalue) / (3 * phase_v), abs=0.11)
         assert points["A"].cvalue == pytest.approx(3 * points["AphB"].cvalue, abs=0.31)
+
+
+def test_poller_reads_an_inverter_with_another_model_chain(field: Field) -> None:
+    """The float inverter (1 + 113) is in the site file under the integer map; the poller finds its points."""
+    floats = [s.device for s in field.servers.devices.values() if s.spec.served_map == "sunspec_inverter_float"]
+    assert floats, "the field has no inverter with the float model chain"
+    device = _device(field, floats[0].name)
+    assert device.map == "sunspec_inverter"
+
+    async def read() -> Reading:
+        connection = ModbusConnection(HOST, device.port, timeout_s=2.0)
+        try:
+            return await DeviceReader(connection, load_map(device.map), unit_id=device.unit_id).read()
+        finally:
+            connection.close()
+
+    reading, clock_s = _in_one_quarter(field, lambda: asyncio.run(read()))
+    assert reading.ok, reading.error
+    expected = field.expected(device.id, clock_s)
+    assert reading.values["p_kw"] == pytest.approx(expected["p_kw"], abs=1e-3)
+    assert reading.values["v_l1_v"] == pytest.approx(expected["v_l1_v"], abs=0.01)
+    assert reading.values["energy_export_kwh"] > 0
 
 
 def _missing_mandatory(scanned: SunSpecModbusClientDeviceTCP) -> list[str]:
