@@ -16,7 +16,7 @@ import xarray as xr
 
 from models.battery import BatteryUnit
 from models.battery_control import BatteryStrategy
-from twin.core.schema import append_asset
+from twin.core.asset_append import append_asset
 
 __all__ = ["COMMUNITY", "add_community_battery", "community_battery_dispatch"]
 

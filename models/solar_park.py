@@ -16,7 +16,7 @@ import xarray as xr
 
 from models.community_battery import COMMUNITY
 from models.pv import pv_power_kw
-from twin.core.schema import append_asset
+from twin.core.asset_append import append_asset
 
 __all__ = ["add_solar_park"]
 

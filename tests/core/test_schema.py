@@ -6,6 +6,7 @@ import pytest
 import xarray as xr
 
 from twin.core import schema
+from twin.core.asset_append import append_asset
 from twin.core.errors import ConfigError
 
 TIME = pd.date_range("2025-01-01 00:00", periods=3, freq="15min", tz="Europe/Berlin")
@@ -37,7 +38,7 @@ def test_build_assets_layout() -> None:
 def test_append_asset_equals_building_all_columns_and_leaves_the_input() -> None:
     ds = _assets()
     before = ds["p_kw"].values.copy()
-    out = schema.append_asset(
+    out = append_asset(
         ds,
         asset="bat1",
         kind="battery",

@@ -111,3 +111,60 @@ def _district_year(district: Any, *, weather: Path | None, calendar_year: int, s
         f"{k['co2_kg'] / 1000:,.0f} t (GEG 2024: grid {GEG_2024.co2_grid_g_per_kwh:.0f} g/kWh, "
         f"gas {GEG_2024.co2_gas_g_per_kwh:.0f} g/kWh)",
     ]
+
+
+@district_app.command("template")
+def district_template(
+    file: Annotated[Path, typer.Argument(help="Building list to write: .csv, or .xlsx (with a sheet that explains)")],
+) -> None:
+    """Write an annotated empty building list (one example row) to fill in for `twin district import`."""
+    from models.building_list import write_template
+
+    written = write_template(file)
+    Console(highlight=False).print(f"wrote {written}: one row per building; columns explained in the file")
+
+
+@district_app.command("export")
+def district_export(
+    file: Annotated[Path, typer.Argument(help="Building list to write: .csv or .xlsx")],
+    district: Annotated[str, typer.Option(help="Built-in district name or district file.")] = "beucha",
+) -> None:
+    """Write a district's buildings as a building list (reads back with `twin district import`)."""
+    from models.building_list import write_building_list
+    from models.district import load_district
+
+    loaded = load_district(district)
+    written = write_building_list(loaded.district.buildings, file)
+    Console(highlight=False).print(f"wrote {written}: {len(loaded.district.buildings)} buildings")
+
+
+@district_app.command("import")
+def district_import(
+    file: Annotated[Path, typer.Argument(help="Building list (.csv, .xlsx) or footprints (.geojson, .json).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="District file to write (YAML).")],
+    like: Annotated[
+        str, typer.Option(help="District (name or file) whose location, grid and reactive power the new one takes.")
+    ] = "beucha",
+    name: Annotated[str | None, typer.Option(help="Name of the new district; default: the list's file name.")] = None,
+    default_type: Annotated[
+        str, typer.Option("--default-type", help="Building type of footprints whose properties name none.")
+    ] = "SFH",
+    show_defaults: Annotated[
+        int, typer.Option("--show-defaults", help="Buildings listed with their estimated fields (all: -1).")
+    ] = 20,
+) -> None:
+    """A district file from a municipality's building list or footprints; every estimated field is listed."""
+    from models.district_writer import import_district
+
+    result = import_district(file, like=like, name=name, default_type=default_type, out=out)
+    console = Console(highlight=False, soft_wrap=True)
+    n_defaulted = sum(1 for fields in result.defaulted.values() if fields)
+    console.print(
+        f"wrote {out}: {len(result.district.buildings)} buildings from {file} in {result.seconds:.1f} s; "
+        f"{n_defaulted} with estimated fields"
+    )
+    listed = list(result.defaulted.items())
+    for building_id, fields in listed if show_defaults < 0 else listed[:show_defaults]:
+        console.print(f"  {building_id:<24} estimated: {', '.join(fields)}")
+    if 0 <= show_defaults < len(listed):
+        console.print(f"  ... and {len(listed) - show_defaults} more (--show-defaults -1 lists all)")
