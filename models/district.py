@@ -23,7 +23,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from models.grid_source import load_pandapower_json, load_simbench_net, place_net
+from models.grid_source import load_pandapower_excel, load_pandapower_json, load_simbench_net, place_net
 from twin.core.config_loader import LocatedError, read_config, validate_config
 from twin.core.errors import ConfigError
 from twin.core.vocabulary import DEFAULT_TIMEZONE, check_timezone
@@ -96,18 +96,27 @@ class Location(_Record):
 
 
 class GridSource(_Record):
-    """The grid: exactly one of a SimBench code or a pandapower JSON file."""
+    """The grid: exactly one of a SimBench code, a pandapower JSON file or a pandapower Excel file."""
 
     simbench_code: str | None = Field(default=None, description="SimBench code, e.g. 1-LV-semiurb5--0-sw.")
     pandapower_json: str | None = Field(
         default=None, description="Path of a pandapower JSON file, relative to the district file."
     )
+    pandapower_excel: str | None = Field(
+        default=None,
+        description="Path of a pandapower Excel file (pandapower.to_excel), relative to the district file.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> GridSource:
-        if (self.simbench_code is None) == (self.pandapower_json is None):
-            raise ValueError("give exactly one of simbench_code or pandapower_json")
+        if sum(v is not None for v in (self.simbench_code, self.pandapower_json, self.pandapower_excel)) != 1:
+            raise ValueError("give exactly one of simbench_code, pandapower_json or pandapower_excel")
         return self
+
+    @property
+    def file(self) -> str | None:
+        """The grid file (JSON or Excel), or None for a SimBench grid."""
+        return self.pandapower_json or self.pandapower_excel
 
 
 class CosPhiPoint(_Record):
@@ -395,10 +404,12 @@ def _load_grid(grid: GridSource, *, base: Path, file: str) -> Any:
     """Return the net named by a grid source."""
     if grid.simbench_code is not None:
         return load_simbench_net(grid.simbench_code, file=file, field="grid.simbench_code")
-    assert grid.pandapower_json is not None  # the schema guarantees exactly one
-    path = Path(grid.pandapower_json)
+    assert grid.file is not None  # the schema guarantees exactly one
+    path = Path(grid.file)
     if not path.is_absolute():
         path = base / path
+    if grid.pandapower_excel is not None:
+        return load_pandapower_excel(path, file=file, field="grid.pandapower_excel")
     return load_pandapower_json(path, file=file, field="grid.pandapower_json")
 
 

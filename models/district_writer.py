@@ -68,8 +68,9 @@ def import_district(
     imported = buildings_from_rows(rows, file=str(source), buses=nearest_buses(template.net))
     base = template.district
     grid = base.grid.model_dump(mode="json", exclude_none=True)
-    if grid.get("pandapower_json") and not Path(grid["pandapower_json"]).is_absolute():
-        grid["pandapower_json"] = str((Path(template.source).parent / grid["pandapower_json"]).resolve())
+    for key in ("pandapower_json", "pandapower_excel"):
+        if grid.get(key) and not Path(grid[key]).is_absolute():
+            grid[key] = str((Path(template.source).parent / grid[key]).resolve())
     data = {
         "name": name or source.stem,
         "description": f"Imported from {source.name} ({len(imported.buildings)} buildings) on the grid of {base.name}.",

@@ -28,7 +28,9 @@ __all__ = [
     "CACHE_DIR_ENV",
     "GridSummary",
     "cache_dir",
+    "check_net",
     "grid_summary",
+    "load_pandapower_excel",
     "load_pandapower_json",
     "load_simbench_net",
     "place_net",
@@ -201,29 +203,64 @@ def load_pandapower_json(path: Path, *, file: str | None = None, field: str | No
     Raises
     ------
     ConfigError
-        If the file is missing or is not a pandapower net with buses.
+        If the file is missing, is not a pandapower net, or lacks what a power flow needs
+        (:func:`check_net`).
     """
+    import pandapower as pp
+
+    return _load(path, pp.from_json, "a JSON file written by pandapower.to_json", file=file, field=field)
+
+
+def load_pandapower_excel(path: Path, *, file: str | None = None, field: str | None = None) -> Any:
+    """Read a grid operator's pandapower net from an Excel file (``pandapower.to_excel``).
+
+    As :func:`load_pandapower_json`, for the Excel format grid operators exchange.
+    """
+    import pandapower as pp
+
+    return _load(path, pp.from_excel, "an Excel file written by pandapower.to_excel", file=file, field=field)
+
+
+def check_net(net: Any, *, where: str, file: str | None = None, field: str | None = None) -> None:
+    """Refuse a net that lacks what the twin's power flow needs, naming what is missing.
+
+    A net needs buses, an external grid (the slack), a transformer to the medium-voltage grid,
+    and lines with impedances (from a standard type or their own ``r_ohm_per_km``/``x_ohm_per_km``).
+    Bus coordinates are optional (the dashboard's grid map and matching buildings to buses by
+    location need them).
+    """
+    problems = []
+    if "bus" not in net or len(net.bus) == 0:
+        problems.append("no buses")
+    if "ext_grid" not in net or len(net.ext_grid) == 0:
+        problems.append("no external grid (slack) - add pandapower.create_ext_grid at the medium-voltage bus")
+    if "trafo" not in net or len(net.trafo) == 0:
+        problems.append("no transformer - the twin rates the district against it")
+    if "line" in net and len(net.line):
+        for column in ("r_ohm_per_km", "x_ohm_per_km", "length_km"):
+            bad = net.line[column].isna() if column in net.line else None
+            if bad is None or bad.any():
+                count = len(net.line) if bad is None else int(bad.sum())
+                problems.append(f"{count} line(s) without {column} (a line type or its own values)")
+    if problems:
+        raise ConfigError(f"grid {where} is not usable: " + "; ".join(problems), file=file, field=field)
+
+
+def _load(path: Path, reader: Any, allowed: str, *, file: str | None, field: str | None) -> Any:
     import pandapower as pp
 
     if not path.is_file():
         raise ConfigError(f"grid file {str(path)!r} does not exist", file=file, field=field)
     try:
-        net = pp.from_json(str(path))
+        net = reader(str(path))
     except Exception as err:
         reason = " ".join(str(err).split())[:160] or type(err).__name__
         raise ConfigError(
-            f"grid file {str(path)!r} is not a pandapower net ({reason})",
-            file=file,
-            field=field,
-            allowed="a JSON file written by pandapower.to_json",
+            f"grid file {str(path)!r} is not a pandapower net ({reason})", file=file, field=field, allowed=allowed
         ) from err
-    if not isinstance(net, pp.pandapowerNet) or "bus" not in net or len(net.bus) == 0:
-        raise ConfigError(
-            f"grid file {str(path)!r} is not a pandapower net with buses",
-            file=file,
-            field=field,
-            allowed="a JSON file written by pandapower.to_json",
-        )
+    if not isinstance(net, pp.pandapowerNet):
+        raise ConfigError(f"grid file {str(path)!r} is not a pandapower net", file=file, field=field, allowed=allowed)
+    check_net(net, where=repr(str(path)), file=file, field=field)
     return net
 
 

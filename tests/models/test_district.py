@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -373,10 +375,19 @@ def test_failed_items_do_not_also_report_an_empty_list(tmp_path: Path, small_net
     assert "more problem" not in str(info.value)
 
 
+def _with_transformer(net: Any, lv_bus: int) -> Any:
+    """A medium-voltage bus with the slack and a transformer to ``lv_bus``: what every grid needs."""
+    mv = pp.create_bus(net, vn_kv=20.0, name="mv")
+    pp.create_ext_grid(net, mv)
+    pp.create_transformer(net, mv, lv_bus, std_type="0.25 MVA 20/0.4 kV")
+    return net
+
+
 def test_bus_given_as_number(tmp_path: Path) -> None:
     net = pp.create_empty_network()
     for name in ("1", "2"):
         pp.create_bus(net, vn_kv=0.4, name=name)
+    _with_transformer(net, 0)
     pp.to_json(net, str(tmp_path / "numbered.json"))
     document = small_district(tmp_path / "numbered.json")
     document["buildings"][0]["bus"] = 2
@@ -389,10 +400,49 @@ def test_bus_given_as_number(tmp_path: Path) -> None:
 def test_grid_without_bus_names(tmp_path: Path) -> None:
     net = pp.create_empty_network()
     pp.create_bus(net, vn_kv=0.4)
+    _with_transformer(net, 0)
+    net.bus["name"] = None
     pp.to_json(net, str(tmp_path / "nameless.json"))
     path = tmp_path / "district.yaml"
     path.write_text(yaml.safe_dump(small_district(tmp_path / "nameless.json")), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"district.yaml: grid: the grid's buses have no names"):
+        load_district(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "missing"),
+    [
+        (lambda net: net.ext_grid.drop(net.ext_grid.index, inplace=True), "no external grid"),
+        (lambda net: net.trafo.drop(net.trafo.index, inplace=True), "no transformer"),
+        (lambda net: net.line.__setitem__("r_ohm_per_km", float("nan")), "2 line(s) without r_ohm_per_km"),
+    ],
+)
+def test_grid_missing_what_a_power_flow_needs(
+    tmp_path: Path, small_net_file: Path, change: Callable[[Any], None], missing: str
+) -> None:
+    net = pp.from_json(str(small_net_file))
+    change(net)
+    pp.to_json(net, str(tmp_path / "broken.json"))
+    path = tmp_path / "district.yaml"
+    path.write_text(yaml.safe_dump(small_district(tmp_path / "broken.json")), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"grid.pandapower_json: grid .* is not usable: .*" + re.escape(missing)):
+        load_district(path)
+
+
+def test_grid_as_pandapower_excel_gives_the_same_power_flow(tmp_path: Path, small_net_file: Path) -> None:
+    net = pp.from_json(str(small_net_file))
+    pp.to_excel(net, str(tmp_path / "grid.xlsx"))
+    document = small_district(small_net_file)
+    document["grid"] = {"pandapower_excel": "grid.xlsx"}
+    path = tmp_path / "district.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    loaded = load_district(path)
+    pp.runpp(net)
+    pp.runpp(loaded.net)
+    assert (loaded.net.res_bus.vm_pu - net.res_bus.vm_pu).abs().max() < 1e-9
+    document["grid"] = {"pandapower_excel": "grid.xlsx", "pandapower_json": small_net_file.name}
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    with pytest.raises(ConfigError, match="exactly one of simbench_code, pandapower_json or pandapower_excel"):
         load_district(path)
 
 

@@ -32,7 +32,7 @@ def district_show(
     loaded = load_district(district)
     summary = summarize_district(loaded.district)
     grid = grid_summary(loaded.net)
-    source = loaded.district.grid.simbench_code or f"pandapower file {loaded.district.grid.pandapower_json}"
+    source = loaded.district.grid.simbench_code or f"pandapower file {loaded.district.grid.file}"
     years = {code: f"{first}-{last}" if first else f"-{last}" for code, first, last in AGE_CLASSES}
     years["DE.12"] = f"{AGE_CLASSES[-1][1]}+"
     mwh = summary.electricity_kwh_per_a / 1000.0
