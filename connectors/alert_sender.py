@@ -6,6 +6,8 @@ voltage outside the EN 50160 band (0.9-1.1 p.u.), and the live twin's own bad al
 that cannot write). :class:`AlertSender` compares them with the conditions it last saw and
 sends one message when a condition starts and one recovery message when it ends:
 
+- a condition is raised once it has lasted ``raise_after_s`` (a device not read yet at start,
+  one missed poll, are not incidents);
 - a condition that ends and starts again within ``min_interval_s`` sends nothing new (a device
   that flaps does not flood the inbox); its recovery is sent when it has stayed away;
 - at most ``max_per_minute`` messages a minute per channel; what is over the cap is sent as
@@ -129,6 +131,8 @@ class AlertSender:
         Where e-mails go.
     min_interval_s : float
         A condition that ends and starts again within this time sends nothing new. [s]
+    raise_after_s : float
+        How long a condition must last before it is raised. [s]
     max_per_minute : int
         Messages a minute per channel before the rest is summarised.
     clock : callable
@@ -142,11 +146,14 @@ class AlertSender:
         webhook_url: str | None = None,
         smtp: SmtpSettings | None = None,
         min_interval_s: float = 300.0,
+        raise_after_s: float = 15.0,
         max_per_minute: int = 20,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.site = site
         self.min_interval_s = min_interval_s
+        self.raise_after_s = raise_after_s
+        self._first_seen: dict[str, float] = {}  # conditions not raised yet, since when
         self.max_per_minute = max_per_minute
         self.clock = clock
         self.error: str | None = None
@@ -167,10 +174,15 @@ class AlertSender:
         """Compare with the last conditions and queue the messages; returns what was queued."""
         now = self.clock()
         out: list[Notification] = []
+        for key in [k for k in self._first_seen if k not in conditions]:
+            del self._first_seen[key]  # over before it was raised
         for key, text in conditions.items():
             if key in self._gone_since:  # back within the interval: still the same incident
                 del self._gone_since[key]
             elif key not in self._active:
+                if now - self._first_seen.setdefault(key, now) < self.raise_after_s:
+                    continue
+                del self._first_seen[key]
                 out.append(Notification(key, text, "raised", self.site, time_utc))
             self._active[key] = text
         for key in [k for k in self._active if k not in conditions]:

@@ -184,6 +184,8 @@ class LiveTwin:
         self.updated_wall_s = math.nan
         #: Further snapshot sections (``grid``, ``controller``): name -> callable giving its content.
         self.sections: dict[str, Callable[[], Any]] = {}
+        #: Called with every snapshot after it is written (MQTT, alerts); a failing listener is logged.
+        self.listeners: list[Callable[[LiveSnapshot], None]] = []
 
     # --- running ------------------------------------------------------------------------
 
@@ -290,6 +292,11 @@ class LiveTwin:
             **sections,
         )
         self.store.write_snapshot(self.store_dir / SNAPSHOT_FILE, self.snapshot.to_json())
+        for listener in self.listeners:
+            try:
+                listener(self.snapshot)
+            except Exception:  # an outlet never stops the live twin
+                logger.exception("snapshot listener %r failed", listener)
 
     def _sample_devices(
         self, now_wall: float, sample: dict[str, float | None], flags: dict[str, int], powers: list[MeteredPower]

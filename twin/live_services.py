@@ -33,6 +33,7 @@ from twin.core.store import (
 from twin.live import LiveTwin
 from twin.live_controllers import ControllerLink, ControllerOptions, building_order
 from twin.live_grid import DEFAULT_GRID_EVERY_S, prepare_worker, worker_step
+from twin.live_outlets import OutletOptions, Outlets
 
 __all__ = ["run_live"]
 
@@ -50,6 +51,7 @@ async def run_live(
     grid_every_s: float = DEFAULT_GRID_EVERY_S,
     controllers: ControllerOptions | None = None,
     keep_1min_days: float | None = DEFAULT_KEEP_1MIN_DAYS,
+    outlets: OutletOptions | None = None,
 ) -> LiveTwin:
     """Run ``twin live`` until SIGINT or SIGTERM (or ``stop``), then flush; return the twin.
 
@@ -73,6 +75,8 @@ async def run_live(
         this event loop; ``None``: no controller server.
     keep_1min_days : float or None, optional
         Days of 1-minute means to keep; ``None``: all.
+    outlets : OutletOptions, optional
+        MQTT publishing and alert messages (:mod:`twin.live_outlets`); ``None``: none.
 
     Raises
     ------
@@ -96,6 +100,9 @@ async def run_live(
         )
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        sinks = Outlets(outlets, site.name) if outlets is not None and outlets.any else None
+        if sinks is not None:
+            twin.listeners.append(sinks.publish)
         running = asyncio.create_task(twin.run(stop), name="twin-live")
         services = _Services(twin, site)
         try:
@@ -105,6 +112,8 @@ async def run_live(
             stop.set()
             await asyncio.gather(running, return_exceptions=True)
             await services.stop()
+            if sinks is not None:
+                await asyncio.to_thread(sinks.close)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
         running.result()  # a failure of the polling loop is the command's failure

@@ -77,10 +77,16 @@ def test_device_down_then_back_one_message_each_per_channel(webhook: Any, smtp: 
     url, posts = webhook
     settings, inbox = smtp
     now = [0.0]
-    sender = AlertSender("Beucha", webhook_url=url, smtp=settings, min_interval_s=60.0, clock=lambda: now[0])
+    sender = AlertSender(
+        "Beucha", webhook_url=url, smtp=settings, min_interval_s=60.0, raise_after_s=15.0, clock=lambda: now[0]
+    )
     down = LiveSnapshot.from_json(snapshot())  # the sample has b2/pv0 failing
     conditions = snapshot_conditions(down)
     assert conditions == {"device:b2/pv0": "device b2/pv0 does not answer: timeout"}
+    assert sender.update(conditions) == []  # a condition of 0 s is no incident yet
+    sender.update({})  # over before it was raised: nothing, ever
+    now[0] += 20.0
+    assert sender.update(conditions) == []
     for _ in range(5):  # the same condition in every snapshot: one message
         sender.update(conditions, "2025-06-03T10:00:00Z")
         now[0] += 10.0
@@ -101,7 +107,7 @@ def test_device_down_then_back_one_message_each_per_channel(webhook: Any, smtp: 
 
 def test_grid_conditions_and_rate_limit(webhook: Any) -> None:
     url, posts = webhook
-    sender = AlertSender("Beucha", webhook_url=url, min_interval_s=0.0, max_per_minute=3)
+    sender = AlertSender("Beucha", webhook_url=url, min_interval_s=0.0, raise_after_s=0.0, max_per_minute=3)
     overloaded = snapshot_conditions(LiveSnapshot.from_json(snapshot(trafo_percent=121.0, vm_min_pu=0.87)))
     assert overloaded["grid:trafo"] == "transformer at 121 % loading"
     assert overloaded["grid:voltage_low"] == "voltage 0.870 p.u. below 0.9"
@@ -112,7 +118,9 @@ def test_grid_conditions_and_rate_limit(webhook: Any) -> None:
 
 
 def test_a_dead_webhook_never_blocks_and_is_reported() -> None:
-    sender = AlertSender("Beucha", webhook_url=f"http://{HOST}:{_free_port()}/hook", min_interval_s=0.0)
+    sender = AlertSender(
+        "Beucha", webhook_url=f"http://{HOST}:{_free_port()}/hook", min_interval_s=0.0, raise_after_s=0.0
+    )
     started = time.monotonic()
     sender.update({"device:x": "device x does not answer"})
     assert time.monotonic() - started < 1.0
