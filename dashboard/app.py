@@ -21,6 +21,7 @@ from dash import Dash, Input, Output, dcc, html
 from flask import Response, abort, jsonify, send_file
 
 from dashboard import pages
+from dashboard.api import install_api
 from dashboard.auth import PUBLIC_ROUTES, install_login, load_credentials, password_checker
 from dashboard.data import DashboardConfig, DataCache, display_timezone, list_results, load_snapshot
 from dashboard.pages.common import CACHE_KEY, CONFIG_KEY
@@ -96,6 +97,7 @@ def create_app(
     app.layout = functools.partial(_layout, config)  # per page load: the time zone of the latest snapshot
     server.add_url_rule("/healthz", "healthz", lambda: _healthz(config))
     server.add_url_rule("/download/<name>/<file>", "download", lambda name, file: _download(config, name, file))
+    install_api(server, config)
     # Dash registers the bundles it may serve while it renders the index page: a gunicorn
     # worker that never rendered it refuses them ("dash" is not a registered library) when
     # the browser's requests spread over workers. Render it once here, before workers fork.
