@@ -29,7 +29,7 @@ from twin.core.schema import TIME_ENCODING, meters_from_assets
 
 __all__ = ["result_dataset", "write_results"]
 
-_COMPRESSION: Final[dict[str, Any]] = {"zlib": True, "complevel": 4, "shuffle": True}
+_COMPRESSION: Final[dict[str, Any]] = {"zlib": True, "complevel": 1, "shuffle": True}
 #: Decimal digits kept per unit before compression (netCDF4 quantisation): 1e-5 p.u., 0.01 %,
 #: 1 W / 1 var; far below model accuracy, and it makes the files 3-4x smaller.
 _DIGITS: Final[dict[str, int]] = {"1": 5, "%": 2, "kW": 3, "kvar": 3}
