@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import xarray as xr
@@ -100,7 +100,7 @@ def result_dataset(result: ScenarioResult) -> xr.Dataset:
 
 def _to_netcdf(ds: xr.Dataset, result: ScenarioResult, path: Path) -> None:
     _clean_attrs(ds)
-    ds.to_netcdf(path, engine="netcdf4", format="NETCDF4", encoding=_encoding(ds))
+    _write_netcdf(ds, path, mode="w")
     if result.scenario.output != "full":
         return
     assets = result.assets.rename({"bus": "asset_bus"})
@@ -108,7 +108,25 @@ def _to_netcdf(ds: xr.Dataset, result: ScenarioResult, path: Path) -> None:
     for group, data in (("assets", assets), ("meters", meters)):
         data = data.copy()
         _clean_attrs(data)
-        data.to_netcdf(path, mode="a", group=group, engine="netcdf4", encoding=_encoding(data))
+        _write_netcdf(data, path, mode="a", group=group)
+
+
+def _write_netcdf(ds: xr.Dataset, path: Path, *, mode: Literal["w", "a"], group: str | None = None) -> None:
+    """``ds.to_netcdf(path, mode=mode, group=group, engine="netcdf4", format="NETCDF4")`` with :func:`_encoding`.
+
+    The same file, through the same netCDF4 store, with the process-wide netCDF lock:
+    ``to_netcdf`` would first ask dask which scheduler runs, and that imports
+    ``dask.distributed`` (a third of a second) in a process that has no Dask.
+    """
+    from xarray.backends import NetCDF4DataStore
+    from xarray.backends.netCDF4_ import NETCDF4_PYTHON_LOCK
+
+    store = NetCDF4DataStore.open(str(path), mode=mode, format="NETCDF4", lock=NETCDF4_PYTHON_LOCK)
+    try:
+        target = store.get_child_store(group) if group is not None else store
+        ds.dump_to_store(target, encoding=_encoding(ds))
+    finally:
+        store.close()
 
 
 def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
