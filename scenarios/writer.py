@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -41,7 +42,18 @@ def write_results(result: ScenarioResult, out_dir: Path, *, plotly_js: str | Non
     folder = out_dir / result.scenario.name
     folder.mkdir(parents=True, exist_ok=True)
     dataset = result_dataset(result)
-    _atomic(folder / RESULT_NC, lambda tmp: _to_netcdf(dataset, result, tmp))
+    # netCDF4 compresses without the GIL: result.nc is written beside the other files
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="result-nc") as pool:
+        netcdf = pool.submit(_atomic, folder / RESULT_NC, lambda tmp: _to_netcdf(dataset, result, tmp))
+        _write_other_files(result, folder, out_dir, plotly_js=plotly_js, files_hash=files_hash)
+        netcdf.result()
+    return folder
+
+
+def _write_other_files(
+    result: ScenarioResult, folder: Path, out_dir: Path, *, plotly_js: str | None, files_hash: str
+) -> None:
+    """Every result file but ``result.nc``."""
     _atomic(folder / KPIS_JSON, lambda tmp: tmp.write_text(json.dumps(result.kpis, indent=1), encoding="utf-8"))
     write_net_json(district_net(result.net, result.assets), folder / NET_JSON)
     resolved = {
@@ -59,7 +71,6 @@ def write_results(result: ScenarioResult, out_dir: Path, *, plotly_js: str | Non
         write_plotly_js(out_dir)
         plotly_js = SHARED_PLOTLY_JS
     write_report(result, folder / REPORT_HTML, plotly_js=plotly_js)
-    return folder
 
 
 def result_dataset(result: ScenarioResult) -> xr.Dataset:
