@@ -8,7 +8,10 @@ max of the wall time and of the child's CPU time (user + sys, which depends less
 what else the machine runs), and the load average before the runs. ``--no-cache`` passes
 the same option to every run (the shared inputs prepared afresh each time) for comparison.
 
-    .venv/bin/python bench/bench_cold_run.py [--runs 5] [--scenario baseline] [--no-cache]
+    .venv/bin/python bench/bench_cold_run.py [--runs 5] [--scenario baseline] [--no-cache] [--root DIR]
+
+``--root DIR`` runs the twin of another checkout (``python -m twin`` there, with this
+environment), e.g. a ``git worktree`` of an older commit, for a before/after comparison.
 """
 
 from __future__ import annotations
@@ -30,34 +33,39 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="runs with the cache warm")
     parser.add_argument("--scenario", default="baseline")
     parser.add_argument("--no-cache", action="store_true", help="pass --no-cache to every run")
+    parser.add_argument("--root", type=Path, help="the checkout whose twin runs (default this one)")
     args = parser.parse_args()
 
     twin = ROOT / ".venv" / "bin" / "twin"
-    command = [str(twin) if twin.exists() else sys.executable, *([] if twin.exists() else ["-m", "twin"])]
+    root = args.root.resolve() if args.root else ROOT
+    command = [str(twin)] if args.root is None and twin.exists() else [sys.executable, "-m", "twin"]
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "TWIN_CACHE_DIR": str(Path(folder) / "cache")}
         env["NUMBA_CACHE_DIR"] = str(Path(folder) / "numba")
+        if args.root is not None:
+            env["PYTHONPATH"] = str(root)
         run = [*command, "scenario", "run", args.scenario, "--out", str(Path(folder) / "out")]
         run += ["--no-cache"] if args.no_cache else []
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        wall, cpu = _run(run, env)
+        wall, cpu = _run(run, env, root)
         print(f"first run, empty cache folder: {wall:.2f} s wall, {cpu:.2f} s CPU")
         walls, cpus = [], []
         for _ in range(args.runs):
-            wall, cpu = _run(run, env)
+            wall, cpu = _run(run, env, root)
             walls.append(wall)
             cpus.append(cpu)
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     label = "no cache" if args.no_cache else "cache warm"
-    print(f"{args.scenario}, {label}, {args.runs} runs: wall " + _stats(walls) + "; CPU (user+sys) " + _stats(cpus))
+    print(f"{root}: {args.scenario}, {label}, {args.runs} runs:")
+    print("  wall " + _stats(walls) + "; CPU (user+sys) " + _stats(cpus))
     print("target: median wall <= 4 s")
 
 
-def _run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+def _run(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
     """Wall and CPU (user + sys) seconds of one run in a new process."""
     before = os.times()
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     after = os.times()
     if done.returncode != 0:

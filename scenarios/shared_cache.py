@@ -39,6 +39,7 @@ from models.grid_source import cache_dir
 from models.weather import default_weather_path
 from scenarios.runner import SharedInputs, prepare_shared
 from twin.core.errors import ConfigError
+from twin.core.yaml_files import parse_yaml
 
 __all__ = ["SHARED_CACHE_FOLDER", "cached_shared", "shared_cache_key", "shared_cache_path"]
 
@@ -128,7 +129,10 @@ def shared_cache_key(district: str, weather: str | None, year: int) -> str | Non
 
 def _grid_file(district_file: Path) -> Path | None:
     """The pandapower JSON file a district file names, if any."""
-    data = yaml.safe_load(district_file.read_text(encoding="utf-8"))
+    text = district_file.read_text(encoding="utf-8")
+    if "pandapower_json" not in text:  # a SimBench grid: no need to parse the whole file
+        return None
+    data = parse_yaml(text)
     grid = data.get("grid") if isinstance(data, dict) else None
     name = grid.get("pandapower_json") if isinstance(grid, dict) else None
     if not isinstance(name, str):

@@ -77,6 +77,20 @@ def test_changed_weather_or_district_file_is_a_new_key(tmp_path: Path, cache: Pa
     assert shared_cache_key(str(tmp_path / "missing.yaml"), None, 2025) is None
 
 
+def test_changed_grid_file_is_a_new_key(tmp_path: Path) -> None:
+    district = tmp_path / "district.yaml"
+    district.write_text("name: x\ngrid: {pandapower_json: grid/net.json}\n", encoding="utf-8")
+    (tmp_path / "grid").mkdir()
+    grid = tmp_path / "grid" / "net.json"
+    grid.write_text('{"a": 1}', encoding="utf-8")
+    key = shared_cache_key(str(district), None, 2025)
+    assert key is not None
+    grid.write_text('{"a": 2}', encoding="utf-8")
+    assert shared_cache_key(str(district), None, 2025) not in (None, key)
+    grid.unlink()
+    assert shared_cache_key(str(district), None, 2025) is None  # left to prepare_shared to name the file
+
+
 def test_changed_district_file_is_prepared_again(tmp_path: Path, cache: Path) -> None:
     district = tmp_path / "district.yaml"
     shutil.copy(district_path("beucha"), district)
