@@ -103,11 +103,11 @@ def test_changed_district_file_is_prepared_again(tmp_path: Path, cache: Path) ->
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty"])
-def test_corrupt_cache_file_is_rebuilt(cache: Path, damage: str, caplog: pytest.LogCaptureFixture) -> None:
-    cached_shared("beucha", None, 2025)
-    path = shared_cache_path("beucha", None, 2025)
-    assert path is not None
+def test_damaged_cache_file_reads_as_missing(cache: Path, shared: SharedInputs, damage: str) -> None:
+    path = cache / "shared" / "damaged.pkl"
+    _write(path, shared)
     data = path.read_bytes()
+    assert _read(path) is not None
     damaged = {
         "truncate": data[: len(data) // 2],
         "flip": data[:-100] + bytes([data[-100] ^ 0xFF]) + data[-99:],
@@ -116,11 +116,19 @@ def test_corrupt_cache_file_is_rebuilt(cache: Path, damage: str, caplog: pytest.
     }[damage]
     path.write_bytes(damaged)
     assert _read(path) is None
-    shared = cached_shared("beucha", None, 2025)
-    assert shared.key == ("beucha", None, 2025) and _read(path) is not None
-    assert path.read_bytes() != damaged
-    if damage != "empty":
-        assert "corrupt" in caplog.text
+
+
+def test_corrupt_cache_file_is_rebuilt(cache: Path, shared: SharedInputs, caplog: pytest.LogCaptureFixture) -> None:
+    path = shared_cache_path("beucha", None, 2025)
+    assert path is not None
+    _write(path, shared)
+    data = path.read_bytes()
+    damaged = data[:-100] + bytes([data[-100] ^ 0xFF]) + data[-99:]
+    path.write_bytes(damaged)
+    rebuilt = cached_shared("beucha", None, 2025)
+    assert rebuilt.key == ("beucha", None, 2025) and rebuilt.files_hash == shared.files_hash
+    assert "corrupt" in caplog.text
+    assert path.read_bytes() != damaged and _read(path) is not None
 
 
 def _write_many(path: str, shared: SharedInputs, times: int) -> None:
