@@ -9,9 +9,9 @@ of :func:`models.grid_source.cache_dir`: ``$TWIN_CACHE_DIR``, else
 
 The key is a sha256 over everything the shared inputs depend on: the district, weather
 and year as asked for, the bytes of the district file, of its pandapower JSON grid file
-and of the weather file, the source of the packages that build them (``models``,
-``twin.core`` and this module's package files that prepare them), the Python version and
-the names of every installed distribution (which carry their versions). Any change to
+and of the weather file, the source files that build them (the packages ``models`` and
+``twin.core``, :mod:`scenarios.runner` and this module), the Python version and the names
+of every installed distribution (which carry their versions). Any change to
 one of them is a new key; old files are never read again. A file starts with a magic
 line and the sha256 of its payload: a torn, truncated or otherwise corrupt file fails
 that check (or unpickling) and is rebuilt; a cache that cannot be written is skipped. A
