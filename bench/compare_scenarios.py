@@ -5,7 +5,10 @@ relative difference is printed and the exit code is 1 when it exceeds ``--rtol``
 KPI is missing on either side.
 
     .venv/bin/python bench/compare_scenarios.py --write ref.json
-    .venv/bin/python bench/compare_scenarios.py --against ref.json [--rtol 1e-9]
+    .venv/bin/python bench/compare_scenarios.py --against ref.json [--rtol 1e-9] [--cached]
+
+``--cached`` takes the shared inputs from their disk cache (:mod:`scenarios.shared_cache`),
+written by the first such run and read by the next, as ``twin scenario run`` does.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 from scenarios.config import Scenario, load_scenario, parse_scenario
 from scenarios.runner import compute_scenario, prepare_shared
+from scenarios.shared_cache import cached_shared
 
 DEFAULT_SCENARIOS = [
     "baseline",
@@ -48,15 +52,15 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def year_kpis(names: list[str]) -> dict[str, dict[str, Any]]:
-    """The KPIs of each scenario, timings left out."""
+def year_kpis(names: list[str], *, cached: bool = False) -> dict[str, dict[str, Any]]:
+    """The KPIs of each scenario, timings left out (shared inputs from the disk cache if ``cached``)."""
     shared = None
     out: dict[str, dict[str, Any]] = {}
     for name in names:
         scenario = variant(name) if name in VARIANTS else load_scenario(name)
         key = (scenario.district, scenario.weather, scenario.year)
         if shared is None or shared.key != key:
-            shared = prepare_shared(*key, threads=2)
+            shared = cached_shared(*key, threads=2) if cached else prepare_shared(*key, threads=2)
         kpis = compute_scenario(scenario, shared).kpis
         out[name] = {k: v for k, v in kpis.items() if not k.endswith("_s") and k != "input_hash"}
         print(f"{name}: {len(out[name])} KPIs", file=sys.stderr)
@@ -106,8 +110,9 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="write the KPIs of this run as the reference")
     parser.add_argument("--against", type=Path, help="compare this run with a reference JSON")
     parser.add_argument("--rtol", type=float, default=1e-9)
+    parser.add_argument("--cached", action="store_true", help="shared inputs from the disk cache")
     args = parser.parse_args()
-    current = year_kpis(args.scenarios)
+    current = year_kpis(args.scenarios, cached=args.cached)
     if args.write:
         args.write.write_text(json.dumps(current, indent=1, sort_keys=True), encoding="utf-8")
         print(f"wrote {args.write}: {len(current)} scenarios")

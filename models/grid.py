@@ -388,8 +388,9 @@ def write_net_json(net: Any, path: str | Path) -> Path:
     The result's ``bus`` coordinate is the bus index of this file's net.
     """
     target = Path(path)
-    net = copy.deepcopy(net)
-    net.pop("profiles", None)
+    if "profiles" in net:  # leave the caller's net as it is
+        net = copy.deepcopy(net)
+        net.pop("profiles", None)
     text = pp.to_json(net)
     json.loads(text)  # never write a file that does not parse
     tmp = target.with_suffix(target.suffix + ".tmp")

@@ -22,7 +22,8 @@ from typing import Any
 from scenarios.config import Scenario
 from scenarios.report import write_plotly_js
 from scenarios.results import SHARED_PLOTLY_JS
-from scenarios.runner import SharedInputs, prepare_shared, run_scenario, shared_key
+from scenarios.runner import SharedInputs, run_scenario, shared_key
+from scenarios.shared_cache import cached_shared
 from twin.core.errors import ConfigError, TwinError
 
 __all__ = ["cluster_client", "run_in_process", "run_on_dask", "run_scenarios", "worker_shared"]
@@ -33,24 +34,30 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[dict[str, Any] | None, str | None], None]
 
 
-def worker_shared(district: str, weather: str | None, year: int, threads: int = 1) -> SharedInputs:
-    """Shared inputs, computed once per process and key (the cache of a Dask worker)."""
-    return _cached_shared(district, weather, year, threads)
+def worker_shared(
+    district: str, weather: str | None, year: int, threads: int = 1, *, use_cache: bool = True
+) -> SharedInputs:
+    """Shared inputs, computed once per process and key (the cache of a Dask worker).
+
+    A new process reads them from the disk cache (:func:`scenarios.shared_cache.cached_shared`)
+    unless ``use_cache`` is False.
+    """
+    return _cached_shared(district, weather, year, threads, use_cache)
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_shared(district: str, weather: str | None, year: int, threads: int) -> SharedInputs:
-    return prepare_shared(district, weather, year, threads=threads)
+def _cached_shared(district: str, weather: str | None, year: int, threads: int, use_cache: bool) -> SharedInputs:
+    return cached_shared(district, weather, year, threads=threads, use_cache=use_cache)
 
 
-def run_scenario_task(scenario: Scenario, out_dir: str | None) -> dict[str, Any]:
+def run_scenario_task(scenario: Scenario, out_dir: str | None, use_cache: bool = True) -> dict[str, Any]:
     """One Dask task: run a scenario with the worker's cached shared inputs.
 
     Bad input is returned as ``{"scenario": name, "error": message}`` so that one bad
     scenario does not stop a sweep.
     """
     try:
-        shared = worker_shared(*shared_key(scenario))
+        shared = worker_shared(*shared_key(scenario), use_cache=use_cache)
         return run_scenario(scenario, shared, out_dir, plotly_js=SHARED_PLOTLY_JS if out_dir else None)
     except TwinError as err:
         return {"scenario": scenario.name, "error": str(err)}
@@ -62,13 +69,14 @@ def run_in_process(
     *,
     threads: int = 2,
     progress: Progress | None = None,
+    use_cache: bool = True,
 ) -> list[dict[str, Any]]:
     """Run scenarios one after the other in this process (shared inputs computed once per key)."""
     results = []
     if out_dir is not None:
         write_plotly_js(Path(out_dir))
     for scenario in scenarios:
-        shared = worker_shared(*shared_key(scenario), threads=threads)
+        shared = worker_shared(*shared_key(scenario), threads=threads, use_cache=use_cache)
         kpis = run_scenario(scenario, shared, out_dir, plotly_js=SHARED_PLOTLY_JS if out_dir else None)
         results.append(kpis)
         if progress:
@@ -128,6 +136,7 @@ def run_on_dask(
     out_dir: str | Path | None,
     *,
     progress: Progress | None = None,
+    use_cache: bool = True,
 ) -> list[dict[str, Any]]:
     """Submit one task per scenario and collect the KPIs as they complete (in input order)."""
     from dask.distributed import as_completed
@@ -136,7 +145,9 @@ def run_on_dask(
     if target is not None:
         write_plotly_js(Path(target))
     futures = [
-        client.submit(run_scenario_task, scenario, target, key=f"scenario-{scenario.name}-{number}", pure=False)
+        client.submit(
+            run_scenario_task, scenario, target, use_cache, key=f"scenario-{scenario.name}-{number}", pure=False
+        )
         for number, scenario in enumerate(scenarios)
     ]
     position = {future.key: number for number, future in enumerate(futures)}
@@ -156,6 +167,7 @@ def run_scenarios(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: Progress | None = None,
+    use_cache: bool = True,
 ) -> list[dict[str, Any]]:
     """Run scenarios where asked: ``workers=0`` in this process, else on Dask.
 
@@ -170,8 +182,10 @@ def run_scenarios(
         Address of a running dask.distributed scheduler, e.g. ``tcp://10.0.0.5:8786``.
     progress : callable, optional
         Called after each scenario.
+    use_cache : bool
+        Read and write the shared inputs' disk cache (:mod:`scenarios.shared_cache`).
     """
     if scheduler is None and workers == 0:
-        return run_in_process(scenarios, out_dir, progress=progress)
+        return run_in_process(scenarios, out_dir, progress=progress, use_cache=use_cache)
     with cluster_client(workers=workers, scheduler=scheduler) as client:
-        return run_on_dask(client, scenarios, out_dir, progress=progress)
+        return run_on_dask(client, scenarios, out_dir, progress=progress, use_cache=use_cache)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import xarray as xr
@@ -29,7 +30,7 @@ from twin.core.schema import TIME_ENCODING, meters_from_assets
 
 __all__ = ["result_dataset", "write_results"]
 
-_COMPRESSION: Final[dict[str, Any]] = {"zlib": True, "complevel": 4, "shuffle": True}
+_COMPRESSION: Final[dict[str, Any]] = {"zlib": True, "complevel": 1, "shuffle": True}
 #: Decimal digits kept per unit before compression (netCDF4 quantisation): 1e-5 p.u., 0.01 %,
 #: 1 W / 1 var; far below model accuracy, and it makes the files 3-4x smaller.
 _DIGITS: Final[dict[str, int]] = {"1": 5, "%": 2, "kW": 3, "kvar": 3}
@@ -41,7 +42,18 @@ def write_results(result: ScenarioResult, out_dir: Path, *, plotly_js: str | Non
     folder = out_dir / result.scenario.name
     folder.mkdir(parents=True, exist_ok=True)
     dataset = result_dataset(result)
-    _atomic(folder / RESULT_NC, lambda tmp: _to_netcdf(dataset, result, tmp))
+    # netCDF4 compresses without the GIL: result.nc is written beside the other files
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="result-nc") as pool:
+        netcdf = pool.submit(_atomic, folder / RESULT_NC, lambda tmp: _to_netcdf(dataset, result, tmp))
+        _write_other_files(result, folder, out_dir, plotly_js=plotly_js, files_hash=files_hash)
+        netcdf.result()
+    return folder
+
+
+def _write_other_files(
+    result: ScenarioResult, folder: Path, out_dir: Path, *, plotly_js: str | None, files_hash: str
+) -> None:
+    """Every result file but ``result.nc``."""
     _atomic(folder / KPIS_JSON, lambda tmp: tmp.write_text(json.dumps(result.kpis, indent=1), encoding="utf-8"))
     write_net_json(district_net(result.net, result.assets), folder / NET_JSON)
     resolved = {
@@ -59,7 +71,6 @@ def write_results(result: ScenarioResult, out_dir: Path, *, plotly_js: str | Non
         write_plotly_js(out_dir)
         plotly_js = SHARED_PLOTLY_JS
     write_report(result, folder / REPORT_HTML, plotly_js=plotly_js)
-    return folder
 
 
 def result_dataset(result: ScenarioResult) -> xr.Dataset:
@@ -100,7 +111,7 @@ def result_dataset(result: ScenarioResult) -> xr.Dataset:
 
 def _to_netcdf(ds: xr.Dataset, result: ScenarioResult, path: Path) -> None:
     _clean_attrs(ds)
-    ds.to_netcdf(path, engine="netcdf4", format="NETCDF4", encoding=_encoding(ds))
+    _write_netcdf(ds, path, mode="w")
     if result.scenario.output != "full":
         return
     assets = result.assets.rename({"bus": "asset_bus"})
@@ -108,7 +119,25 @@ def _to_netcdf(ds: xr.Dataset, result: ScenarioResult, path: Path) -> None:
     for group, data in (("assets", assets), ("meters", meters)):
         data = data.copy()
         _clean_attrs(data)
-        data.to_netcdf(path, mode="a", group=group, engine="netcdf4", encoding=_encoding(data))
+        _write_netcdf(data, path, mode="a", group=group)
+
+
+def _write_netcdf(ds: xr.Dataset, path: Path, *, mode: Literal["w", "a"], group: str | None = None) -> None:
+    """``ds.to_netcdf(path, mode=mode, group=group, engine="netcdf4", format="NETCDF4")`` with :func:`_encoding`.
+
+    The same file, through the same netCDF4 store, with the process-wide netCDF lock:
+    ``to_netcdf`` would first ask dask which scheduler runs, and that imports
+    ``dask.distributed`` (a third of a second) in a process that has no Dask.
+    """
+    from xarray.backends import NetCDF4DataStore
+    from xarray.backends.netCDF4_ import NETCDF4_PYTHON_LOCK
+
+    store = NetCDF4DataStore.open(str(path), mode=mode, format="NETCDF4", lock=NETCDF4_PYTHON_LOCK)
+    try:
+        target = store.get_child_store(group) if group is not None else store
+        ds.dump_to_store(target, encoding=_encoding(ds))
+    finally:
+        store.close()
 
 
 def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:

@@ -188,6 +188,17 @@ def test_net_json_round_trip_keeps_bus_index(beucha: LoadedDistrict, heavy: Dist
     assert len(again.load) == len(net.load)
 
 
+def test_net_json_leaves_the_callers_net_as_it_is(beucha: LoadedDistrict, tmp_path: Any) -> None:
+    net = copy.deepcopy(beucha.net)
+    net["profiles"] = {"load.p_mw": net.load[["p_mw"]].T}
+    write_net_json(net, tmp_path / "with.json")
+    assert "profiles" in net
+    assert "profiles" not in pp.from_json(str(tmp_path / "with.json"))
+    del net["profiles"]
+    write_net_json(net, tmp_path / "without.json")
+    assert (tmp_path / "with.json").read_bytes() == (tmp_path / "without.json").read_bytes()
+
+
 def test_unknown_bus_of_an_asset(beucha: LoadedDistrict, heavy: DistrictProfiles) -> None:
     assets = heavy.assets.assign_coords(bus=("asset", ["nowhere"] * heavy.assets.sizes["asset"]))
     with pytest.raises(KeyError):

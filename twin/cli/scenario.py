@@ -52,10 +52,13 @@ def scenario_run(
         str | None, typer.Option(help="Address of a dask.distributed scheduler; --out must be shared storage.")
     ] = None,
     level: Annotated[str | None, typer.Option(help="Output level of the result dataset: kpis, grid or full.")] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Prepare the shared inputs afresh; neither read nor write their cache.")
+    ] = False,
 ) -> None:
     """Run scenarios: profiles, dispatch, power flow, KPIs, result files and reports."""
     loaded = _load_scenarios(scenarios)
-    _run(ctx, loaded, out=out, workers=workers, scheduler=scheduler, level=level)
+    _run(ctx, loaded, out=out, workers=workers, scheduler=scheduler, level=level, use_cache=not no_cache)
 
 
 @scenario_app.command("sweep")
@@ -66,10 +69,13 @@ def scenario_sweep(
     workers: Annotated[int | None, typer.Option(help="Local Dask worker processes (0: in this process).")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Address of a dask.distributed scheduler.")] = None,
     level: Annotated[str | None, typer.Option(help="Output level of the result dataset: kpis, grid or full.")] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Prepare the shared inputs afresh; neither read nor write their cache.")
+    ] = False,
 ) -> None:
     """Run a sweep of scenarios on Dask and print their KPIs side by side."""
     loaded = _load_scenarios([file])
-    _run(ctx, loaded, out=out, workers=workers, scheduler=scheduler, level=level)
+    _run(ctx, loaded, out=out, workers=workers, scheduler=scheduler, level=level, use_cache=not no_cache)
 
 
 @scenario_app.command("compare")
@@ -122,6 +128,7 @@ def _run(
     workers: int | None,
     scheduler: str | None,
     level: str | None,
+    use_cache: bool = True,
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
@@ -157,7 +164,9 @@ def _run(
                 failed.append(f"{name}: {error}")
             progress.update(task, advance=1, description=f"done: {name}")
 
-        results = run_scenarios(scenarios, out_dir, workers=workers, scheduler=scheduler, progress=advance)
+        results = run_scenarios(
+            scenarios, out_dir, workers=workers, scheduler=scheduler, progress=advance, use_cache=use_cache
+        )
     import pandas as pd
 
     from twin.core.vocabulary import kpi
