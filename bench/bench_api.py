@@ -58,9 +58,8 @@ def main() -> None:
                 seconds.append(time.perf_counter() - start_time)
                 assert response.status_code == 200, response.get_data(as_text=True)
             ms = np.array(seconds) * 1000
-            print(
-                f"{name:<16} median {np.median(ms):6.1f} ms, p95 {np.percentile(ms, 95):6.1f} ms ({args.requests} requests)"
-            )
+            median, p95 = np.median(ms), np.percentile(ms, 95)
+            print(f"{name:<16} median {median:6.1f} ms, p95 {p95:6.1f} ms ({args.requests} requests)")
 
 
 if __name__ == "__main__":

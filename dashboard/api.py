@@ -14,6 +14,7 @@ basic authentication with a dashboard user.
 
 from __future__ import annotations
 
+import functools
 import io
 import threading
 from collections import OrderedDict
@@ -23,6 +24,7 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+import yaml
 from flask import Flask, Response, current_app, jsonify, request
 
 from dashboard.data import DashboardConfig, load_snapshot
@@ -227,116 +229,9 @@ def _plain(value: Any) -> bool:
     return value is None or isinstance(value, str | bool | int) or (isinstance(value, float) and np.isfinite(value))
 
 
+@functools.cache
 def openapi_document() -> dict[str, Any]:
-    """The API's OpenAPI 3.1 description."""
-    time_param = {"in": "query", "required": True, "schema": {"type": "string", "format": "date-time"}}
-    error = {
-        "description": "bad request",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Beucha district twin API", "version": "1", "description": (__doc__ or "").split("\n\n")[1]},
-        "components": {
-            "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
-            "schemas": {
-                "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
-            },
-        },
-        "security": [{"basic": []}],
-        "paths": {
-            f"{PREFIX}/snapshot": {
-                "get": {
-                    "summary": "The live twin's latest snapshot",
-                    "responses": {
-                        "200": {
-                            "description": "the snapshot (version 2)",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
-                        },
-                        "404": error,
-                    },
-                }
-            },
-            f"{PREFIX}/channels": {
-                "get": {
-                    "summary": "Channels of the 1-minute and 15-minute tables",
-                    "responses": {
-                        "200": {
-                            "description": "channel names per table",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "additionalProperties": {"type": "array", "items": {"type": "string"}},
-                                    }
-                                }
-                            },
-                        }
-                    },
-                }
-            },
-            f"{PREFIX}/history": {
-                "get": {
-                    "summary": "Values of channels over a period",
-                    "parameters": [
-                        {
-                            "name": "channel",
-                            "in": "query",
-                            "required": True,
-                            "explode": True,
-                            "schema": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_CHANNELS},
-                        },
-                        {"name": "from", **time_param},
-                        {"name": "to", **time_param},
-                        {
-                            "name": "resolution",
-                            "in": "query",
-                            "schema": {"type": "string", "enum": list(RESOLUTIONS), "default": "15min"},
-                        },
-                        {
-                            "name": "format",
-                            "in": "query",
-                            "schema": {"type": "string", "enum": ["json", "csv", "nc"], "default": "json"},
-                        },
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "the series",
-                            "content": {
-                                "application/json": {"schema": {"type": "object"}},
-                                "text/csv": {"schema": {"type": "string"}},
-                                "application/x-netcdf": {
-                                    "schema": {"type": "string", "contentMediaType": "application/x-netcdf"}
-                                },
-                            },
-                        },
-                        "400": error,
-                        "404": error,
-                        "503": error,
-                    },
-                }
-            },
-            f"{PREFIX}/scenarios": {
-                "get": {
-                    "summary": "Scenario results and their KPIs",
-                    "responses": {
-                        "200": {
-                            "description": "results",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
-                        }
-                    },
-                }
-            },
-            f"{PREFIX}/openapi.json": {
-                "get": {
-                    "summary": "This description",
-                    "responses": {
-                        "200": {
-                            "description": "OpenAPI 3.1",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
-                        }
-                    },
-                }
-            },
-        },
-    }
+    """The API's OpenAPI 3.1 description (``dashboard/openapi.yaml``)."""
+    text = Path(__file__).with_name("openapi.yaml").read_text(encoding="utf-8")
+    document: dict[str, Any] = yaml.safe_load(text)
+    return document

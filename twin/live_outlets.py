@@ -8,13 +8,19 @@ publisher (:mod:`connectors.mqtt_publisher`) and its conditions to the alert sen
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.alert_sender import AlertSender, SmtpSettings, snapshot_conditions
 from connectors.mqtt_publisher import MqttPublisher, MqttSettings
+from twin.core.config_loader import load_config
+from twin.core.errors import ConfigError
 from twin.core.live_state import LiveSnapshot
 
-__all__ = ["OutletOptions", "Outlets"]
+__all__ = ["OutletOptions", "Outlets", "load_outlets"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +39,79 @@ class OutletOptions:
     def any(self) -> bool:
         """Whether any outlet is configured."""
         return self.mqtt is not None or self.webhook_url is not None or self.smtp is not None
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttFile(_Record):
+    """``mqtt:`` of the outlets file (the password comes from ``$TWIN_MQTT_PASSWORD``)."""
+
+    url: str = Field(description="mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS).")
+    user: str | None = None
+    ca_file: str | None = Field(default=None, description="CA of the broker's certificate (TLS).")
+    cert_file: str | None = None
+    key_file: str | None = None
+    prefix: str | None = Field(default=None, description="Topic prefix; default beucha-twin/<site>.")
+    discovery_prefix: str = "homeassistant"
+
+
+class SmtpFile(_Record):
+    """``alerts.smtp:`` of the outlets file (the password comes from ``$TWIN_SMTP_PASSWORD``)."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: str = Field(default="twin@localhost", alias="from")
+    to: tuple[str, ...] = Field(min_length=1)
+    user: str | None = None
+    starttls: bool = False
+
+
+class AlertsFile(_Record):
+    """``alerts:`` of the outlets file."""
+
+    webhook: str | None = Field(default=None, pattern=r"^https?://", description="URL of the JSON POSTs.")
+    smtp: SmtpFile | None = None
+    after_s: float = Field(default=15.0, ge=0, le=86_400, description="How long a condition lasts before it is raised.")
+    min_interval_s: float = Field(
+        default=300.0, ge=0, le=86_400, description="How long a condition stays away before its recovery is sent."
+    )
+
+
+class OutletsFile(_Record):
+    """The outlets file of ``twin live --outlets``."""
+
+    mqtt: MqttFile | None = None
+    alerts: AlertsFile | None = None
+
+
+def load_outlets(path: str | Path) -> OutletOptions:
+    """Read an outlets file (one-line ``ConfigError`` naming the file and field)."""
+    spec: OutletsFile = load_config(path, OutletsFile, what="outlets file")
+    mqtt = None
+    if spec.mqtt is not None:
+        m = spec.mqtt
+        mqtt = MqttSettings(
+            m.url,
+            m.user,
+            os.environ.get("TWIN_MQTT_PASSWORD"),
+            m.ca_file,
+            m.cert_file,
+            m.key_file,
+            m.prefix,
+            m.discovery_prefix,
+        )
+        try:
+            mqtt.endpoint()
+        except ConfigError as err:
+            raise ConfigError(err.message, file=str(path), field="mqtt.url", allowed=err.allowed) from None
+    alerts = spec.alerts or AlertsFile()
+    smtp = None
+    if alerts.smtp is not None:
+        a = alerts.smtp
+        smtp = SmtpSettings(a.host, a.port, a.sender, a.to, a.user, os.environ.get("TWIN_SMTP_PASSWORD"), a.starttls)
+    return OutletOptions(mqtt, alerts.webhook, smtp, alerts.min_interval_s, alerts.after_s)
 
 
 class Outlets:

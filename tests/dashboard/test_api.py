@@ -13,6 +13,7 @@ import xarray as xr
 from openapi_spec_validator import validate
 
 from dashboard import create_app
+from dashboard.api import MAX_CHANNELS, RESOLUTIONS
 from tests.dashboard.conftest import USERS
 
 FLOW = "flow:substation/import_kwh"  # 2.0 kWh every quarter in the sample store (1 to 3 June)
@@ -34,6 +35,9 @@ def test_api_needs_the_login_and_describes_itself(client) -> None:
     document = client.get("/api/v1/openapi.json", headers=_auth()).get_json()
     validate(document)  # raises when the document is not valid OpenAPI
     assert set(document["paths"]) >= {"/api/v1/snapshot", "/api/v1/history", "/api/v1/channels", "/api/v1/scenarios"}
+    parameters = {p["name"]: p for p in document["paths"]["/api/v1/history"]["get"]["parameters"]}
+    assert parameters["resolution"]["schema"]["enum"] == list(RESOLUTIONS)  # the description says what the code does
+    assert parameters["channel"]["schema"]["maxItems"] == MAX_CHANNELS
 
 
 def test_snapshot_and_channels(client) -> None:

@@ -102,7 +102,7 @@ def test_substation_meter_and_community_battery_at_the_lv_busbar(laid: Laid) -> 
     assert len(laid.no_battery) == len(laid.devices) - 1
 
 
-def test_pv_inverters_from_the_file_every_third_speaks_701(laid: Laid) -> None:
+def test_pv_inverters_from_the_file_every_third_speaks_701_every_sixth_float(laid: Laid) -> None:
     systems = [(b["id"], n, pv) for b in _buildings(laid) for n, pv in enumerate(b.get("pv", []))]
     inverters = [i for i in laid.order if laid.devices[i].kind == "pv_inverter"]
     assert inverters == [f"{bid}/pv{n}" for bid, n, _ in systems]
@@ -113,8 +113,10 @@ def test_pv_inverters_from_the_file_every_third_speaks_701(laid: Laid) -> None:
         model = "701" if count % 3 == 2 else "103"
         assert spec.map_name == ("sunspec_inverter_701" if model == "701" else "sunspec_inverter")
         assert spec.static["1.SN"] == f"PV-{count + 1:05d}"
-        # int16 W at scale factor 0 ends at 32.7 kW
-        assert (f"{model}.W_SF" in spec.static) == (pv["p_peak_kw"] > 30.0)
+        floating = count % 6 == 1  # serves the float chain 1 + 113 under the integer map's name
+        assert spec.served_map == ("sunspec_inverter_float" if floating else None)
+        # int16 W at scale factor 0 ends at 32.7 kW; float points need no scale factor
+        assert (f"{model}.W_SF" in spec.static) == (pv["p_peak_kw"] > 30.0 and not floating)
     assert any(pv["p_peak_kw"] > 30.0 for _, _, pv in systems)
 
 

@@ -1,4 +1,4 @@
-"""``twin live --mqtt ... --alert-webhook ... --alert-smtp ...`` end to end: a small field, a real broker,
+"""``twin live --outlets FILE`` (MQTT, webhook, e-mail) end to end: a small field, a real broker,
 a real webhook and SMTP server; a value change reaches MQTT, a failing device one alert and one recovery."""
 
 from __future__ import annotations
@@ -55,27 +55,17 @@ def test_live_publishes_to_mqtt_and_sends_alerts(
     settings, mails = smtp
     site = field.write_site(tmp_path / "site.yaml", interval_s=0.1, timeout_s=0.3)
     inbox = Inbox(broker)
+    outlets = tmp_path / "outlets.yaml"
+    outlets.write_text(
+        f"mqtt: {{url: 'mqtt://{HOST}:{broker}'}}\n"
+        f"alerts:\n  webhook: '{url}'\n  after_s: 2\n  min_interval_s: 0\n"
+        f"  smtp: {{host: {HOST}, port: {settings.port}, to: [manager@beucha.example]}}\n",
+        encoding="utf-8",
+    )
     command = [
-        str(twin_exe),
-        "live",
-        "--site",
-        str(site),
-        "--store",
-        str(tmp_path / "store"),
-        "--no-controllers",
-        "--status-every",
-        "60",
-        "--mqtt",
-        f"mqtt://{HOST}:{broker}",
-        "--alert-webhook",
-        url,
-        "--alert-smtp",
-        f"{HOST}:{settings.port}",
-        "--alert-to",
-        "manager@beucha.example",
-        "--alert-min-interval",
-        "0",
-    ]
+        str(twin_exe), "live", "--site", str(site), "--store", str(tmp_path / "store"), "--no-controllers",
+        "--status-every", "60", "--outlets", str(outlets),
+    ]  # fmt: skip
     live = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     topic = "beucha-twin/test_field/b01/state"
     try:
@@ -95,6 +85,7 @@ def test_live_publishes_to_mqtt_and_sends_alerts(
         field.devices[DEVICE].clear_fault()
         _until(lambda: len(posts) == 2 and len(mails.messages) == 2, "one recovery by webhook and e-mail", live)
         assert posts[1]["kind"] == "recovered" and "RECOVERED" in mails.messages[1]["Subject"]
+        assert mails.messages[0]["To"] == "manager@beucha.example"
         time.sleep(1.0)
         assert len(posts) == 2  # nothing more while all is well
     finally:
@@ -102,3 +93,24 @@ def test_live_publishes_to_mqtt_and_sends_alerts(
         live.communicate(timeout=30)
         inbox.close()
     assert inbox.messages["beucha-twin/test_field/status"] == b"offline"
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("mqtt: {url: 'http://x'}\n", "mqtt.url"),
+        ("alerts: {webhook: 'ftp://x'}\n", "alerts.webhook"),
+        ("alerts: {smtp: {host: m}}\n", "alerts.smtp.to"),
+        ("alerts: {after_s: -1}\n", "alerts.after_s"),
+        ("mqt: {url: 'mqtt://x'}\n", "mqt"),
+    ],
+)
+def test_bad_outlets_file_names_the_field(tmp_path: Path, text: str, field: str) -> None:
+    from twin.core.errors import ConfigError
+    from twin.live_outlets import load_outlets
+
+    path = tmp_path / "outlets.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_outlets(path)
+    assert info.value.field == field and str(path) in str(info.value) and "\n" not in str(info.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from pathlib import Path
@@ -15,7 +16,6 @@ from twin.core.errors import ConfigError, TwinError
 
 if TYPE_CHECKING:
     from twin.live import LiveTwin
-    from twin.live_outlets import OutletOptions
 
 
 @app.command()
@@ -137,40 +137,10 @@ def live(
         float,
         typer.Option("--keep-1min-days", help="Days of 1-minute means to keep (0: all); 15-minute means stay."),
     ] = 400.0,
-    mqtt: Annotated[
-        str | None,
-        typer.Option(
-            help="Publish to this MQTT broker (mqtt://HOST[:PORT], mqtts:// for TLS), with Home Assistant "
-            "discovery; password from $TWIN_MQTT_PASSWORD."
-        ),
+    outlets: Annotated[
+        Path | None,
+        typer.Option(help="MQTT (Home Assistant) and alert settings (YAML; README: MQTT, Home Assistant and alerts)."),
     ] = None,
-    mqtt_user: Annotated[str | None, typer.Option("--mqtt-user", help="MQTT user name.")] = None,
-    mqtt_ca: Annotated[Path | None, typer.Option("--mqtt-ca", help="CA file of the broker's TLS certificate.")] = None,
-    mqtt_prefix: Annotated[
-        str | None, typer.Option("--mqtt-prefix", help="Topic prefix (default beucha-twin/<site>).")
-    ] = None,
-    alert_webhook: Annotated[
-        str | None, typer.Option("--alert-webhook", help="URL that gets a JSON POST per alert and recovery.")
-    ] = None,
-    alert_smtp: Annotated[
-        str | None,
-        typer.Option(
-            "--alert-smtp", help="SMTP server HOST[:PORT] for alert e-mails; password from $TWIN_SMTP_PASSWORD."
-        ),
-    ] = None,
-    alert_to: Annotated[
-        list[str] | None, typer.Option("--alert-to", help="Recipient of alert e-mails (repeat).")
-    ] = None,
-    alert_from: Annotated[str, typer.Option("--alert-from", help="Sender of alert e-mails.")] = "twin@localhost",
-    alert_smtp_user: Annotated[str | None, typer.Option("--alert-smtp-user", help="SMTP user name.")] = None,
-    alert_starttls: Annotated[bool, typer.Option("--alert-starttls", help="SMTP with STARTTLS.")] = False,
-    alert_min_interval_s: Annotated[
-        float,
-        typer.Option("--alert-min-interval", help="Seconds a condition must stay away before its recovery is sent."),
-    ] = 300.0,
-    alert_after_s: Annotated[
-        float, typer.Option("--alert-after", help="Seconds a condition must last before it is raised.")
-    ] = 15.0,
 ) -> None:
     """The live twin: poll devices, derive the balance and KPIs, keep the state store (Ctrl-C stops).
 
@@ -181,6 +151,7 @@ def live(
     import asyncio
 
     from twin.live_controllers import ControllerOptions
+    from twin.live_outlets import load_outlets
     from twin.live_services import run_live
 
     _check_live_options(
@@ -189,95 +160,24 @@ def live(
         ports={"--controller-port": controller_port, "--controller-tls-port": controller_tls_port},
     )
     _quiet_live_logging()
+    certs_dir = certs or ctx.obj["data_root"] / "certs"
     options = (
-        ControllerOptions(
-            host=controller_host,
-            port=controller_port,
-            tls_port=controller_tls_port,
-            certs_dir=certs or ctx.obj["data_root"] / "certs",
-        )
-        if controllers
-        else None
+        ControllerOptions(controller_host, controller_port, controller_tls_port, certs_dir) if controllers else None
     )
-
-    def status(line: str) -> None:
-        print(line, flush=True)
-
     twin = asyncio.run(
         run_live(
             site,
             store,
-            status=status,
+            status=functools.partial(print, flush=True),
             status_every_s=status_every_s,
             district=district,
             grid_every_s=grid_every_s,
             controllers=options,
             keep_1min_days=keep_1min_days or None,
-            outlets=_outlet_options(
-                mqtt=mqtt,
-                mqtt_user=mqtt_user,
-                mqtt_ca=mqtt_ca,
-                mqtt_prefix=mqtt_prefix,
-                webhook=alert_webhook,
-                smtp=alert_smtp,
-                to=alert_to or [],
-                sender=alert_from,
-                smtp_user=alert_smtp_user,
-                starttls=alert_starttls,
-                min_interval_s=alert_min_interval_s,
-                after_s=alert_after_s,
-            ),
+            outlets=load_outlets(outlets) if outlets is not None else None,
         )
     )
     _report_live_stop(twin, store)
-
-
-def _outlet_options(
-    *,
-    mqtt: str | None,
-    mqtt_user: str | None,
-    mqtt_ca: Path | None,
-    mqtt_prefix: str | None,
-    webhook: str | None,
-    smtp: str | None,
-    to: list[str],
-    sender: str,
-    smtp_user: str | None,
-    starttls: bool,
-    min_interval_s: float,
-    after_s: float,
-) -> OutletOptions:
-    """The MQTT and alert options of ``twin live`` as settings (``ConfigError`` naming the option)."""
-    import os
-
-    from connectors.alert_sender import SmtpSettings
-    from connectors.mqtt_publisher import MqttSettings
-    from twin.live_outlets import OutletOptions
-
-    mqtt_settings = None
-    if mqtt is not None:
-        mqtt_settings = MqttSettings(
-            mqtt,
-            username=mqtt_user,
-            password=os.environ.get("TWIN_MQTT_PASSWORD"),
-            ca_file=str(mqtt_ca) if mqtt_ca else None,
-            prefix=mqtt_prefix,
-        )
-        mqtt_settings.endpoint()  # a bad URL fails here, before polling starts
-    smtp_settings = None
-    if smtp is not None:
-        host, _, port = smtp.partition(":")
-        if not host or (port and not port.isdigit()) or not to:
-            raise ConfigError(f"{smtp!r} needs HOST[:PORT] and at least one --alert-to", field="--alert-smtp")
-        smtp_settings = SmtpSettings(
-            host, int(port or 25), sender, tuple(to), smtp_user, os.environ.get("TWIN_SMTP_PASSWORD"), starttls
-        )
-    if webhook is not None and not webhook.startswith(("http://", "https://")):
-        raise ConfigError(f"{webhook!r} is not an http(s) URL", field="--alert-webhook")
-    for name, seconds in (("--alert-min-interval", min_interval_s), ("--alert-after", after_s)):
-        if not 0 <= seconds <= 86_400:
-            raise ConfigError(f"must be 0..86400 s, got {seconds:g}", field=name)
-    return OutletOptions(mqtt_settings, webhook, smtp_settings, min_interval_s, after_s)
 
 
 def _report_live_stop(twin: LiveTwin, store: Path) -> None:
