@@ -109,6 +109,7 @@ def write_ensemble(summary: EnsembleSummary, out_dir: str | Path) -> Path:
     document = {
         "scenario": summary.scenario,
         "members": len(summary.members),
+        "member_table": MEMBERS_CSV,
         "settings": summary.settings,
         "probabilities": summary.probabilities,
         "probability_definitions": {name: spec[3] for name, spec in PROBABILITIES.items()},
@@ -136,7 +137,7 @@ def read_ensemble(folder: str | Path) -> EnsembleSummary:
     document = json.loads(path.read_text(encoding="utf-8"))
     percentiles = pd.DataFrame.from_dict(document["percentiles"], orient="index").astype(float)
     percentiles.index.name = "kpi"
-    members = pd.read_csv(folder / MEMBERS_CSV)
+    members = pd.read_csv(folder / MEMBERS_CSV, float_precision="round_trip")
     return EnsembleSummary(
         document["scenario"], percentiles, dict(document["probabilities"]), members, document["settings"]
     )
