@@ -47,6 +47,7 @@ from twin.core.errors import ConfigError
 
 __all__ = [
     "REFERENCE_YEARS",
+    "heating_degree_days",
     "read_reference_year",
     "reference_year_path",
     "resample_days",
@@ -160,6 +161,25 @@ def resampled_weather(
     hourly = resample_days([read_reference_year(name) for name in names], seed=seed)
     source = f"resampled from {'+'.join(names)}, seed {seed}"
     return typical_year_weather(hourly, year=year, site=site, source=source), source
+
+
+def heating_degree_days(temp_air_degc: pd.Series, *, room_degc: float = 20.0, limit_degc: float = 15.0) -> float:
+    """Heating degree days G20/15 (VDI 3807-1): the sum of ``room - daily mean`` over days below the limit.
+
+    Parameters
+    ----------
+    temp_air_degc : pandas.Series
+        Air temperature on a regular time index (days are its calendar days). [degC]
+    room_degc, limit_degc : float
+        Room temperature and heating limit. [degC]
+
+    Returns
+    -------
+    degree_days : float
+        [K d]
+    """
+    daily = temp_air_degc.groupby(temp_air_degc.index.floor("D")).mean().to_numpy()
+    return float(np.sum(np.where(daily < limit_degc, room_degc - daily, 0.0)))
 
 
 def _by_day(frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray]:

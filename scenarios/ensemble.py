@@ -11,8 +11,11 @@ from ``numpy.random.default_rng([S, k])``, so a record alone re-runs its member 
 Members run as Dask tasks like the scenarios of a sweep (:mod:`scenarios.parallel`): a worker
 keeps the district, the grid's prepared power flows and the load shapes once
 (:func:`scenarios.parallel.worker_shared`) and computes only the member's weather, heat shapes
-and year. Members write no result folders; their KPIs come back to the client, which writes
-the member table and the summary (:mod:`scenarios.ensemble_summary`).
+and year. The district's annual space heat holds for the reference climate (Potsdam, TRY2010
+region 4); a member scales it by its weather's heating degree days (:func:`heat_factor`), so a
+cold year needs more heat - a single ``twin scenario run`` keeps the estimate on any weather.
+Members write no result folders; their KPIs come back to the client, which writes the member
+table and the summary (:mod:`scenarios.ensemble_summary`).
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
+import pandas as pd
 
 from models.heat import HeatProfileType, space_heat_shapes
 from models.profiles import HEAT_PROFILE, ProfileInputs
 from models.variation import ModelVariation
 from models.weather import Site
-from models.weather_years import resampled_weather
+from models.weather_years import heating_degree_days, resampled_weather
 from scenarios.ensemble_settings import PARAMETER_NAMES, EnsembleSettings
 from scenarios.parallel import cluster_client, worker_shared
 from scenarios.records import Scenario
@@ -40,6 +44,7 @@ __all__ = [
     "TIMING_KPIS",
     "MemberRecord",
     "draw_members",
+    "heat_factor",
     "member_kpis",
     "run_member",
     "run_members",
@@ -142,7 +147,8 @@ def run_member(scenario: Scenario, record: MemberRecord) -> dict[str, float | bo
     """Run one member of ``scenario`` and return its numeric KPIs.
 
     The worker's shared inputs of the district and year are reused
-    (:func:`scenarios.parallel.worker_shared`); the member's weather and heat shapes are its own.
+    (:func:`scenarios.parallel.worker_shared`); the member's weather and heat shapes are its own,
+    its space heat scaled by :func:`heat_factor` (returned as ``space_heat_factor``).
     """
     base = worker_shared(scenario.district, None, scenario.year)
     inputs = _member_inputs(scenario.district, scenario.year, record.weather, record.weather_years, record.weather_seed)
@@ -156,7 +162,11 @@ def run_member(scenario: Scenario, record: MemberRecord) -> dict[str, float | bo
     )
     member = scenario.model_copy(update={"seed": record.seed, "name": f"{scenario.name}-m{record.member:04d}"})
     result = compute_scenario(member, shared, variation=record.variation)
-    return member_kpis(result.kpis)
+    kpis = member_kpis(result.kpis)
+    location = base.loaded.district.location
+    site = Site(location.latitude_deg, location.longitude_deg, location.altitude_m)
+    kpis["space_heat_factor"] = heat_factor(inputs.weather, year=scenario.year, site=site)
+    return kpis
 
 
 def run_member_task(scenario: Scenario, record: MemberRecord) -> dict[str, Any]:
@@ -226,4 +236,21 @@ def _member_inputs(district: str, year: int, weather: str, weather_years: str, w
     heat_shapes = space_heat_shapes(
         frame["temp_air_degc"], sorted(types, key=lambda t: t.key), timezone=location.timezone
     )
-    return ProfileInputs(frame, base.inputs.load_shapes, heat_shapes, year, source)
+    factor = heat_factor(frame, year=year, site=site)
+    return ProfileInputs(frame, base.inputs.load_shapes, heat_shapes * factor, year, source)
+
+
+def heat_factor(weather: pd.DataFrame, *, year: int, site: Site) -> float:
+    """A member's space heat relative to the district's estimate: its degree days over those of ``try2010``.
+
+    The district's annual space heat (TABULA) holds for the German reference climate of Potsdam,
+    the station of DWD TRY2010 region 4; a member's weather scales it by the ratio of the heating
+    degree days G20/15 (:func:`models.weather_years.heating_degree_days`).
+    """
+    reference, _ = _reference_weather(year, site)
+    return heating_degree_days(weather["temp_air_degc"]) / heating_degree_days(reference["temp_air_degc"])
+
+
+@functools.lru_cache(maxsize=2)
+def _reference_weather(year: int, site: Site) -> tuple[pd.DataFrame, str]:
+    return resampled_weather(["try2010"], seed=None, year=year, site=site)

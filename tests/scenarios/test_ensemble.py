@@ -14,7 +14,8 @@ from scenarios.config import load_scenario, load_sweep
 from scenarios.ensemble import MemberRecord, draw_members, run_member, run_members
 from scenarios.ensemble_settings import ensemble_settings
 from scenarios.ensemble_summary import read_ensemble, summarise
-from scenarios.results import ENSEMBLE_JSON, MEMBERS_CSV
+from scenarios.results import ENSEMBLE_JSON, MEMBERS_CSV, REPORT_HTML
+from twin.cli import main
 
 #: One week in January: heat pumps at work, the transformer loaded; members stay a few seconds each.
 WEEK = {"start": "2025-01-13", "end": "2025-01-20"}
@@ -46,7 +47,9 @@ def test_members_are_drawn_from_their_seed() -> None:
 
 
 @pytest.mark.e2e
-def test_ensemble_percentiles_reproducible(twin_exe: Path, tmp_path: Path, write_yaml: Any) -> None:
+def test_ensemble_percentiles_reproducible(
+    twin_exe: Path, tmp_path: Path, write_yaml: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The command's percentiles are ordered, a member re-runs from its row, the same inputs give the same answer."""
     file = write_yaml(
         {
@@ -90,6 +93,22 @@ def test_ensemble_percentiles_reproducible(twin_exe: Path, tmp_path: Path, write
     assert again.probabilities == summary.probabilities
     saved = json.loads((folder / ENSEMBLE_JSON).read_text())
     assert saved["settings"]["members"] == 3 and saved["settings"]["seed"] == 4
+    # each member's weather scales its space heat by its degree days
+    factors = summary.members["space_heat_factor"]
+    assert factors.nunique() == 3 and ((factors > 0.8) & (factors < 1.1)).all()
+
+    # the report and the comparison of ensembles show the intervals and probabilities
+    assert "P50 (P10 - P90)" in (folder / REPORT_HTML).read_text()
+    with pytest.raises(SystemExit) as info:
+        main(["scenario", "compare", str(folder), str(folder)])
+    assert info.value.code == 0
+    shown = capsys.readouterr().out
+    assert "P(all-carrier balance <= 0)" in shown and " - " in shown
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "kpis.json").write_text("{}")
+    with pytest.raises(SystemExit) as info:
+        main(["scenario", "compare", str(folder), str(tmp_path / "plain")])
+    assert info.value.code == 2 and "ensembles only" in capsys.readouterr().err
 
 
 @pytest.mark.e2e

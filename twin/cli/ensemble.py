@@ -45,6 +45,7 @@ def scenario_ensemble(
 
     from scenarios.config import load_scenario
     from scenarios.ensemble import draw_members, run_members
+    from scenarios.ensemble_report import write_ensemble_report
     from scenarios.ensemble_settings import ensemble_settings
     from scenarios.ensemble_summary import summarise, write_ensemble
 
@@ -72,6 +73,7 @@ def scenario_ensemble(
         kpis = run_members(scenario, records, workers=workers, scheduler=scheduler, progress=advance)
     summary = summarise(scenario.name, settings, records, kpis)
     folder = write_ensemble(summary, out if out is not None else Path(ctx.obj["data_root"]) / "scenarios")
+    write_ensemble_report(summary, folder)
     _print_summary(summary)
     print(f"{len(records)} members in {time.perf_counter() - started:.1f} s; results in {folder}", file=sys.stderr)
 
