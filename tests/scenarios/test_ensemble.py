@@ -112,37 +112,44 @@ def test_ensemble_percentiles_reproducible(
 
 
 @pytest.mark.e2e
+def test_zero_members_exit_2(twin_exe: Path, tmp_path: Path, write_yaml: Any) -> None:
+    """``--members 0`` from the shell: exit 2, one line naming the option, no traceback."""
+    file = write_yaml({"name": "bad", **WEEK})
+    done = _twin(twin_exe, "scenario", "ensemble", str(file), "--workers", "0", "--members", "0", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr and "--members" in lines[0]
+
+
 @pytest.mark.parametrize(
-    ("args", "block", "field"),
+    ("block", "field"),
     [
-        (["--members", "0"], None, "--members"),
-        ([], {"members": 0}, "ensemble.members"),
-        ([], {"weather": {"years": ["try2010", "try1999"]}}, "ensemble.weather.years.1"),
+        ({"members": 0}, "ensemble.members"),
+        ({"weather": {"years": ["try2010", "try1999"]}}, "ensemble.weather.years.1"),
         (
-            [],
             {"parameters": {"battery_round_trip_frac": {"distribution": "uniform", "low": 0.8, "high": 1.1}}},
             "ensemble.parameters.battery_round_trip_frac.high",
         ),
         (
-            [],
+            {"parameters": {"pv_losses_percent": {"distribution": "fixed", "value": 5.0}}},
+            "ensemble.parameters.pv_losses_percent.value",
+        ),
+        (
             {"parameters": {"hp_cop_scale": {"distribution": "triangular", "low": 0.9, "mode": 1.2, "high": 1.1}}},
             "ensemble.parameters.hp_cop_scale.mode",
         ),
     ],
 )
 def test_bad_ensemble_settings_exit_2(
-    twin_exe: Path, tmp_path: Path, write_yaml: Any, args: list[str], block: Any, field: str
+    write_yaml: Any, capsys: pytest.CaptureFixture[str], block: Any, field: str
 ) -> None:
     """0 members, an unknown weather year, a distribution outside its range: exit 2, one line naming the field."""
-    data: dict[str, Any] = {"name": "bad", **WEEK}
-    if block is not None:
-        data["ensemble"] = block
-    file = write_yaml(data)
-    done = _twin(twin_exe, "scenario", "ensemble", str(file), "--workers", "0", *args, cwd=tmp_path)
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in done.stderr
-    assert field in lines[0]
+    file = write_yaml({"name": "bad", **WEEK, "ensemble": block})
+    with pytest.raises(SystemExit) as info:
+        main(["scenario", "ensemble", str(file), "--workers", "0"])
+    assert info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and str(file) in lines[0] and field in lines[0]
 
 
 def test_weather_sweeps_over_named_years(write_yaml: Any) -> None:
