@@ -145,11 +145,12 @@ def test_bad_ensemble_settings_exit_2(
 ) -> None:
     """0 members, an unknown weather year, a distribution outside its range: exit 2, one line naming the field."""
     file = write_yaml({"name": "bad", **WEEK, "ensemble": block})
-    with pytest.raises(SystemExit) as info:
-        main(["scenario", "ensemble", str(file), "--workers", "0"])
-    assert info.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and str(file) in lines[0] and field in lines[0]
+    for command in (["scenario", "ensemble", str(file), "--workers", "0"], ["scenario", "check", str(file)]):
+        with pytest.raises(SystemExit) as info:
+            main(command)
+        assert info.value.code == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and str(file) in lines[0] and field in lines[0]
 
 
 def test_weather_sweeps_over_named_years(write_yaml: Any) -> None:

@@ -33,6 +33,11 @@ def scenario_check(
     for file in files:
         scenarios = _load_scenarios([file])
         check_districts(scenarios, file=file)
+        if any(s.ensemble is not None for s in scenarios):
+            from scenarios.ensemble_settings import ensemble_settings
+
+            for scenario in scenarios:
+                ensemble_settings(scenario.ensemble, file=file)
         print(f"{file}: ok ({len(scenarios)} scenario{'s' if len(scenarios) != 1 else ''})")
 
 
