@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -49,7 +49,8 @@ from models.gas import gas_boiler_fuel_kw
 from models.heat import HeatProfileType, space_heat_shapes
 from models.heatpump_district import HeatPumpRun, district_heat_pumps
 from models.load import bdew_shapes, electricity_load_kw, household_load_kw
-from models.pv import pv_power_kw
+from models.pv import PVParameters, pv_power_kw
+from models.variation import ModelVariation
 from models.weather import Site, read_weather
 from twin.core.errors import ConfigError
 from twin.core.schema import build_assets, meters_from_assets
@@ -72,9 +73,8 @@ HOUSEHOLD_PROFILE: Final[str] = "h0_dyn"
 #: The calendar year profiles are computed for unless a scenario says otherwise.
 DEFAULT_YEAR: Final[int] = 2025
 
-#: BDEW electricity profile per building type: H0 (dynamised) for homes, G1
-#: (weekdays 8-18 h) for school, kindergarten and offices, G0 (trade in general)
-#: for businesses.
+#: BDEW electricity profile per building type: H0 (dynamised) for homes, G1 (weekdays 8-18 h) for school,
+#: kindergarten and offices, G0 (trade in general) for businesses.
 ELECTRICITY_PROFILE: Final[dict[str, str]] = {
     "SFH": "h0_dyn",
     "TH": "h0_dyn",
@@ -86,9 +86,8 @@ ELECTRICITY_PROFILE: Final[dict[str, str]] = {
     "office": "g1",
 }
 
-#: BDEW heat (gas) profile type per building type: EFH single-family, MFH
-#: multi-family, GKO public bodies (school, kindergarten), GHA retail and trade,
-#: GBD offices and services.
+#: BDEW heat (gas) profile type per building type: EFH single-family, MFH multi-family, GKO public bodies
+#: (school, kindergarten), GHA retail and trade, GBD offices and services.
 HEAT_PROFILE: Final[dict[str, str]] = {
     "SFH": "EFH",
     "TH": "EFH",
@@ -100,9 +99,8 @@ HEAT_PROFILE: Final[dict[str, str]] = {
     "office": "GBD",
 }
 
-#: Share of the days on which a car is used: 5 weekdays x 0.8 + 2 weekend days x
-#: 0.6 (the defaults of :class:`models.ev.EVParameters`), to turn a car's annual
-#: distance into its mean distance on a day of use.
+#: Share of the days on which a car is used: 5 weekdays x 0.8 + 2 weekend days x 0.6 (the defaults of
+#: :class:`models.ev.EVParameters`), to turn a car's annual distance into its mean distance on a day of use.
 _USE_DAYS_PER_YEAR: Final[float] = 365.0 * (5 * 0.8 + 2 * 0.6) / 7
 #: Charger power of a car whose building lists no charger: a household socket. [kW]
 SOCKET_KW: Final[float] = 3.7
@@ -125,8 +123,9 @@ class ProfileOptions:
     ev_charging : {"uncontrolled", "pv_surplus"}
         Charging rule of every car.
     boiler_efficiency : str or float
-        Seasonal gas boiler efficiency, a name of
-        :data:`models.gas.BOILER_EFFICIENCY_FRAC` or a number. [1]
+        Seasonal gas boiler efficiency, a name of :data:`models.gas.BOILER_EFFICIENCY_FRAC` or a number. [1]
+    variation : ModelVariation
+        Heat-pump COP level, PV losses and battery efficiency; default the models' own.
     """
 
     year: int = DEFAULT_YEAR
@@ -135,6 +134,7 @@ class ProfileOptions:
     seed: int = 0
     ev_charging: ChargingMode = "uncontrolled"
     boiler_efficiency: str | float = "condensing"
+    variation: ModelVariation = field(default_factory=ModelVariation)
 
 
 @dataclass(frozen=True)
@@ -169,11 +169,9 @@ class DistrictProfiles:
     Attributes
     ----------
     assets : xarray.Dataset
-        Every asset's ``p_kw`` (load-positive) and ``p_fuel_kw``, with ratings;
-        see :func:`twin.core.schema.build_assets`.
+        Every asset's ``p_kw`` (load-positive) and ``p_fuel_kw``, with ratings (:func:`twin.core.schema.build_assets`).
     heat_kw : pandas.DataFrame
-        (time x building) heat demand: space heating, hot water and its storage and
-        circulation losses. [kW]
+        (time x building) heat demand: space heating, hot water and its storage and circulation losses. [kW]
     heat_pumps : pandas.DataFrame, optional
         Per heat-pump building over the period: heat delivered, electricity, backup
         heat and SPF (:meth:`models.heatpump_district.HeatPumpRun.summary`).
@@ -279,8 +277,7 @@ def district_profiles(
     if options.year != inputs.year:
         raise ConfigError(f"inputs are for {inputs.year}, options ask for {options.year}", field="year")
     step = progress or (lambda label: None)
-    weather = inputs.weather
-    index = weather.index
+    weather, index = inputs.weather, inputs.weather.index
     temp = weather["temp_air_degc"]
     buildings = district.buildings
     estimates = {b.id: estimate_building(b) for b in buildings}
@@ -292,14 +289,15 @@ def district_profiles(
     columns.append(_load_columns(buildings, estimates, index, seed, inputs.load_shapes))
 
     step("PV")
-    columns.extend(_pv_columns(buildings, weather))
+    columns.extend(_pv_columns(buildings, weather, options.variation.pv_parameters()))
 
     step("heat demand")
     heat_types = [_heat_type(b) for b in buildings]
     heat = building_heat_demand(buildings, estimates, heat_types, temp, inputs.heat_shapes, district.location.timezone)
 
     step("heat pumps")
-    columns.extend(_heat_pump_columns(buildings, heat_pumps := district_heat_pumps(buildings, heat, temp)))
+    heat_pumps = district_heat_pumps(buildings, heat, temp, params=options.variation.heat_pump_parameters())
+    columns.extend(_heat_pump_columns(buildings, heat_pumps))
 
     step("gas boilers")
     columns.extend(_gas_boiler_columns(buildings, heat, index, options.boiler_efficiency))
@@ -308,7 +306,7 @@ def district_profiles(
     columns.extend(_ev_columns(buildings, index, columns, options, seed, district.location.timezone))
 
     step("batteries")
-    batteries, soc = _battery_columns(buildings, columns, index)
+    batteries, soc = _battery_columns(buildings, columns, index, options.variation)
     columns.extend(batteries)
 
     step("assets and meters")
@@ -376,7 +374,7 @@ def _load_columns(
     return _Columns(load_kw, "load", [b for b in buildings])
 
 
-def _pv_columns(buildings: Sequence[Building], weather: pd.DataFrame) -> list[_Columns]:
+def _pv_columns(buildings: Sequence[Building], weather: pd.DataFrame, params: PVParameters | None) -> list[_Columns]:
     """Every PV system's output (none without PV)."""
     pv_buildings = [(b, system) for b in buildings for system in b.pv]
     if not pv_buildings:
@@ -387,6 +385,7 @@ def _pv_columns(buildings: Sequence[Building], weather: pd.DataFrame) -> list[_C
         [b.roofs[s.roof].azimuth_deg for b, s in pv_buildings],
         [s.p_peak_kw for _, s in pv_buildings],
         names=[f"{b.id}/pv{i}" for b, i in _numbered(pv_buildings)],
+        params=params,
     )
     return [_Columns(pv_kw, "pv", [b for b, _ in pv_buildings], p_peak_kw=[s.p_peak_kw for _, s in pv_buildings])]
 
@@ -427,7 +426,7 @@ def _gas_boiler_columns(
 
 
 def _battery_columns(
-    buildings: Sequence[Building], columns: list[_Columns], index: pd.DatetimeIndex
+    buildings: Sequence[Building], columns: list[_Columns], index: pd.DatetimeIndex, variation: ModelVariation
 ) -> tuple[list[_Columns], pd.DataFrame | None]:
     """Home batteries on their building's net load (self-consumption), and their state of charge."""
     battery_units = [(b, unit) for b in buildings for unit in b.batteries]
@@ -441,6 +440,7 @@ def _battery_columns(
         net_load,
         [u.capacity_kwh for _, u in battery_units],
         [u.p_rated_kw for _, u in battery_units],
+        params=variation.battery_parameters(),
     )
     batteries = _Columns(
         with_standby_kw(dispatch.p_kw),

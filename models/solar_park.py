@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from models.community_battery import COMMUNITY
-from models.pv import pv_power_kw
+from models.pv import PVParameters, pv_power_kw
 from twin.core.asset_append import append_asset
 
 __all__ = ["add_solar_park"]
@@ -29,6 +29,7 @@ def add_solar_park(
     *,
     tilt_deg: float = 20.0,
     azimuth_deg: float = 180.0,
+    params: PVParameters | None = None,
 ) -> xr.Dataset:
     """The assets plus a PV park ``community/pv0`` at ``bus``.
 
@@ -44,6 +45,8 @@ def add_solar_park(
         Name of the bus it feeds.
     tilt_deg, azimuth_deg : float
         Orientation of its rows. [deg]
+    params : PVParameters, optional
+        Module, loss and inverter parameters; default :class:`models.pv.PVParameters`.
 
     Returns
     -------
@@ -54,7 +57,8 @@ def add_solar_park(
     if time_index.tz is None:
         time_index = time_index.tz_localize("UTC")
     frame = weather.loc[weather.index.isin(time_index)]
-    p_park = pv_power_kw(frame, [tilt_deg], [azimuth_deg], [p_peak_kw]).to_numpy()[:, 0].astype(np.float32)
+    p_park = pv_power_kw(frame, [tilt_deg], [azimuth_deg], [p_peak_kw], params=params).to_numpy()[:, 0]
+    p_park = p_park.astype(np.float32)
     return append_asset(
         assets, asset=f"{COMMUNITY}/pv0", kind="pv", building=COMMUNITY, bus=bus, p_kw=p_park, p_peak_kw=p_peak_kw
     )

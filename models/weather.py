@@ -42,6 +42,7 @@ __all__ = [
     "read_try2010_dat",
     "read_weather",
     "resample_weather",
+    "typical_year_weather",
 ]
 
 #: Columns of the frame :func:`read_weather` returns.
@@ -315,6 +316,16 @@ def read_weather(
         )
     hourly = WEATHER_FORMATS[name](file)
     return resample_weather(_hourly_to_year(hourly, year, file), freq=freq, site=site)
+
+
+def typical_year_weather(
+    hourly: pd.DataFrame, *, year: int, freq: str = STEP_FREQ, site: Site = BEUCHA, source: str = "weather"
+) -> pd.DataFrame:
+    """A typical year already read (as a reader returns it) laid on a calendar year, as :func:`read_weather` does.
+
+    ``source`` names the year in messages.
+    """
+    return resample_weather(_hourly_to_year(hourly, year, Path(source)), freq=freq, site=site)
 
 
 def resample_weather(hourly: pd.DataFrame, *, freq: str = STEP_FREQ, site: Site = BEUCHA) -> pd.DataFrame:

@@ -226,7 +226,10 @@ class Scenario(_Config):
     )
     description: str = Field(default="", max_length=500)
     district: str = Field(default="beucha", description="Built-in district or a file relative to the scenario.")
-    weather: str | None = Field(default=None, description="Weather file relative to the scenario; default TRY2010.")
+    weather: str | None = Field(
+        default=None,
+        description="Weather file relative to the scenario, or try2010, try2015, try2045; default try2010.",
+    )
     year: int = Field(default=2025, ge=1990, le=2100, description="Calendar year (UTC).")
     start: str | None = Field(default=None, description="Period start, ISO date or time (UTC).")
     end: str | None = Field(default=None, description="Period end, exclusive (UTC).")
@@ -236,6 +239,11 @@ class Scenario(_Config):
     changes: ScenarioChanges = Field(default_factory=ScenarioChanges)
     factors: Factors = Field(default_factory=Factors)
     costs: Costs = Field(default_factory=Costs)
+    ensemble: dict[str, Any] | None = Field(
+        default=None,
+        exclude=True,
+        description="Ensemble settings for twin scenario ensemble (scenarios.ensemble_settings); not part of a run.",
+    )
 
     @model_validator(mode="after")
     def _period(self) -> Scenario:

@@ -19,6 +19,10 @@ Every file of a result folder ``OUT/NAME/`` is named here and nowhere else; the 
 * ``report.html`` (:data:`REPORT_HTML`) - see :mod:`scenarios.report`; it refers to one
   shared ``plotly.min.js`` (:data:`PLOTLY_JS`) in the folder of all results.
 
+An ensemble's folder ``OUT/NAME-ensemble/`` holds ``members.csv`` (:data:`MEMBERS_CSV`: one row
+per member, its record and its KPIs) and ``ensemble.json`` (:data:`ENSEMBLE_JSON`: settings,
+P10/P50/P90 of every KPI and the probabilities; :mod:`scenarios.ensemble_summary`).
+
 The readers import neither pandapower nor the runner: ``net.json`` is read as JSON text.
 """
 
@@ -38,7 +42,10 @@ if TYPE_CHECKING:
     from scenarios.config import Scenario
 
 __all__ = [
+    "ENSEMBLE_JSON",
+    "ENSEMBLE_SUFFIX",
     "KPIS_JSON",
+    "MEMBERS_CSV",
     "NETCDF_LOCK",
     "NET_JSON",
     "PLOTLY_JS",
@@ -71,6 +78,12 @@ PLOTLY_JS: Final[str] = "plotly.min.js"
 SHARED_PLOTLY_JS: Final[str] = f"../{PLOTLY_JS}"
 #: Every file of a result folder.
 RESULT_FILES: Final[tuple[str, ...]] = (RESULT_NC, KPIS_JSON, NET_JSON, RESOLVED_YAML, REPORT_HTML)
+#: An ensemble's member table: record and KPIs of every member (CSV).
+MEMBERS_CSV: Final[str] = "members.csv"
+#: An ensemble's settings, percentiles and probabilities (JSON).
+ENSEMBLE_JSON: Final[str] = "ensemble.json"
+#: An ensemble's folder is the scenario's name plus this.
+ENSEMBLE_SUFFIX: Final[str] = "-ensemble"
 #: HDF5 (under netCDF4) is not thread-safe: concurrent opens from threads fail with
 #: "NetCDF: HDF error". Every read of a result dataset holds this lock.
 NETCDF_LOCK: Final = threading.Lock()

@@ -41,6 +41,7 @@ from models.grid import GridChanges, apply_grid_changes, grid_kpis_of, lv_busbar
 from models.powerflow import BatchPowerFlow, PowerFlowOptions
 from models.profiles import ProfileInputs, ProfileOptions, district_profiles, prepare_inputs
 from models.solar_park import add_solar_park
+from models.variation import ModelVariation
 from models.weather import default_weather_path
 from scenarios.apply import apply_changes, grid_changes
 from scenarios.config import Scenario
@@ -193,8 +194,14 @@ def run_scenario(
     return result.kpis
 
 
-def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult:
-    """All computations of :func:`run_scenario`, returning the datasets too (no files)."""
+def compute_scenario(
+    scenario: Scenario, shared: SharedInputs, *, variation: ModelVariation | None = None
+) -> ScenarioResult:
+    """All computations of :func:`run_scenario`, returning the datasets too (no files).
+
+    ``variation`` sets the uncertain model parameters (an ensemble member's draw); default the models' own.
+    """
+    variation = variation or ModelVariation()
     clock = [time.perf_counter()]
     stages: dict[str, float] = {}
 
@@ -211,6 +218,7 @@ def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult
         end=end,
         seed=scenario.seed,
         ev_charging=scenario.changes.evs.charging if scenario.changes.evs else "uncontrolled",
+        variation=variation,
     )
     profiles = district_profiles(applied.district, shared.inputs, options)
     lap("profiles")
@@ -222,7 +230,7 @@ def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult
     if limit is not None and limit.at == "building":
         p_kw, curtailed = limit_feed_in(assets, limit.frac_of_kwp, per_building=True)
         assets = _replace_power(assets, p_kw)
-    assets = _add_community_assets(scenario, shared, net, assets)
+    assets = _add_community_assets(scenario, shared, net, assets, variation)
     if limit is not None and limit.at == "district":
         p_kw, curtailed = limit_feed_in(assets, limit.frac_of_kwp, per_building=False)
         assets = _replace_power(assets, p_kw)
@@ -266,18 +274,23 @@ def compute_scenario(scenario: Scenario, shared: SharedInputs) -> ScenarioResult
     return ScenarioResult(scenario, kpis, assets, grid, net, applied, curtailed_kw)
 
 
-def _add_community_assets(scenario: Scenario, shared: SharedInputs, net: Any, assets: xr.Dataset) -> xr.Dataset:
+def _add_community_assets(
+    scenario: Scenario, shared: SharedInputs, net: Any, assets: xr.Dataset, variation: ModelVariation
+) -> xr.Dataset:
     """The assets plus the scenario's solar park and community battery (dispatched on the net load with the park)."""
     park = scenario.changes.solar_park
     if park is not None:
         hv_bus = str(net.bus.at[int(net.trafo["hv_bus"].iloc[0]), "name"])
         bus = _bus_name(net, park.bus or hv_bus, "solar_park")
         orientation = {"tilt_deg": park.tilt_deg, "azimuth_deg": park.azimuth_deg}
-        assets = add_solar_park(assets, shared.inputs.weather, park.p_peak_kw, bus, **orientation)
+        params = variation.pv_parameters()
+        assets = add_solar_park(assets, shared.inputs.weather, park.p_peak_kw, bus, **orientation, params=params)
     battery = scenario.changes.community_battery
     if battery is not None:
         bus = _bus_name(net, battery.bus or str(net.bus.at[lv_busbar(net), "name"]), "community_battery")
-        unit = BatteryUnit(capacity_kwh=battery.capacity_kwh, p_rated_kw=battery.p_rated_kw)
+        unit = BatteryUnit(
+            capacity_kwh=battery.capacity_kwh, p_rated_kw=battery.p_rated_kw, params=variation.battery_parameters()
+        )
         assets = add_community_battery(assets, unit, battery_strategy(battery.strategy, battery.model_dump()), bus)
     return assets
 

@@ -140,9 +140,18 @@ def resolve_paths(data: Any, base: Path | None, *, file: str) -> Any:
         data["district"] = _existing_file(district, base, file=file, field="district", allowed=allowed)
     weather = data.get("weather")
     if isinstance(weather, str):
-        allowed = "a DWD TRY .dat, EPW, TMY3 .csv or PVGIS .json file, or null for the embedded TRY2010"
-        data["weather"] = _existing_file(weather, base, file=file, field="weather", allowed=allowed)
+        data["weather"] = resolve_weather(weather, base, file=file, field="weather")
     return data
+
+
+def resolve_weather(weather: str, base: Path, *, file: str, field: str) -> str:
+    """A weather file (relative to ``base``) or a test reference year's name, as an absolute path."""
+    from models.weather_years import REFERENCE_YEARS, reference_year_path
+
+    if weather in REFERENCE_YEARS:
+        return str(reference_year_path(weather))
+    allowed = "a DWD TRY .dat, EPW, TMY3 .csv or PVGIS .json file, or " + ", ".join(REFERENCE_YEARS)
+    return _existing_file(weather, base, file=file, field=field, allowed=allowed)
 
 
 def _existing_file(value: str, base: Path, *, file: str, field: str, allowed: str) -> str:

@@ -18,7 +18,14 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from scenarios.records import Scenario, Sweep
-from scenarios.scenario_files import SCENARIO_FILE, model_in, parse_scenario, resolve_paths, scenario_source
+from scenarios.scenario_files import (
+    SCENARIO_FILE,
+    model_in,
+    parse_scenario,
+    resolve_paths,
+    resolve_weather,
+    scenario_source,
+)
 from twin.core.config_loader import config_error, read_config, validate_config
 from twin.core.errors import ConfigError
 from twin.core.yaml_files import short_repr
@@ -72,12 +79,17 @@ def expand_sweep(sweep: Sweep, *, file: str, base: Path) -> list[Scenario]:
         if not options:
             raise ConfigError("needs at least one value", file=file, field=f"parameters.{path}")
         _check_path(path, file=file)
-        if path.split(".")[0] in ("name", "district", "weather", "year"):
+        if path.split(".")[0] in ("name", "district", "year", "ensemble"):
             raise ConfigError(
-                "a sweep varies changes, factors, costs, period, seed or output; not name, district, weather or year",
+                "a sweep varies changes, factors, costs, period, seed, weather or output; not name, district or year",
                 file=file,
                 field=f"parameters.{path}",
             )
+        if path == "weather":
+            values[paths.index(path)] = options = [
+                resolve_weather(v, base, file=file, field=f"parameters.weather.{i}") if isinstance(v, str) else v
+                for i, v in enumerate(options)
+            ]
     if sweep.mode == "list":
         lengths = {len(v) for v in values}
         if len(lengths) > 1:

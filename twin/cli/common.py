@@ -22,7 +22,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 district_app = typer.Typer(help="The district: buildings, households, assets and grid.", no_args_is_help=True)
-scenario_app = typer.Typer(help="Planning scenarios: list, check, run, sweep, compare.", no_args_is_help=True)
+scenario_app = typer.Typer(help="Planning scenarios: list, check, run, sweep, ensemble, compare.", no_args_is_help=True)
 app.add_typer(district_app, name="district")
 app.add_typer(scenario_app, name="scenario")
 store_app = typer.Typer(

@@ -33,6 +33,11 @@ def scenario_check(
     for file in files:
         scenarios = _load_scenarios([file])
         check_districts(scenarios, file=file)
+        if any(s.ensemble is not None for s in scenarios):
+            from scenarios.ensemble_settings import ensemble_settings
+
+            for scenario in scenarios:
+                ensemble_settings(scenario.ensemble, file=file)
         print(f"{file}: ok ({len(scenarios)} scenario{'s' if len(scenarios) != 1 else ''})")
 
 
@@ -89,6 +94,8 @@ def scenario_compare(
     from scenarios.report import compare_table, display_table, write_compare_html
     from scenarios.results import KPIS_JSON, is_result_folder
 
+    if _compare_ensembles(dirs, html):
+        return
     for folder in dirs:
         if not is_result_folder(folder):
             raise ConfigError(f"no {KPIS_JSON} in this folder", file=str(folder), allowed="a scenario result folder")
@@ -97,6 +104,26 @@ def scenario_compare(
     if html is not None:
         write_compare_html(table, html)
         print(f"wrote {html}", file=sys.stderr)
+
+
+def _compare_ensembles(dirs: list[Path], html: Path | None) -> bool:
+    """Compare ensemble folders (P50 with P10 - P90, probabilities); False when none is one."""
+    from rich.table import Table
+
+    from scenarios.ensemble_report import compare_ensembles, is_ensemble_folder, write_compare_page
+
+    kinds = [is_ensemble_folder(folder) for folder in dirs]
+    if not any(kinds):
+        return False
+    if not all(kinds):
+        other = dirs[kinds.index(False)]
+        raise ConfigError("an ensemble compares with ensembles only", file=str(other), allowed="ensemble folders")
+    table = compare_ensembles(dirs)
+    _print_table(table, Table)
+    if html is not None:
+        write_compare_page(table, html)
+        print(f"wrote {html}", file=sys.stderr)
+    return True
 
 
 def _load_scenarios(names: list[str]) -> list[Any]:

@@ -1,0 +1,96 @@
+"""``twin scenario ensemble``: a scenario's members on Dask, P10/P50/P90 of its KPIs and the probabilities."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from twin.cli.common import scenario_app
+from twin.core.errors import ConfigError
+
+#: The KPIs of the terminal table (every KPI is in the member table and ensemble.json).
+SHOWN_KPIS = (
+    "energy_balance_kwh",
+    "electricity_balance_kwh",
+    "self_sufficiency_frac",
+    "hp_spf",
+    "trafo_loading_max_percent",
+    "line_loading_max_percent",
+    "outside_band_h",
+    "annual_cost_eur",
+)
+
+
+@scenario_app.command("ensemble")
+def scenario_ensemble(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="Scenario file or built-in name.")],
+    members: Annotated[
+        int | None, typer.Option(help="Number of members; default the scenario's ensemble block, else 50.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Local Dask worker processes (0: in this process); default one per core.")
+    ] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Address of a dask.distributed scheduler.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the members' draws; default the block's, else 0.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results folder; default <data root>/scenarios.")] = None,
+) -> None:
+    """Run an ensemble of a scenario (weather years, seeds, uncertain parameters): P10/P50/P90 and probabilities."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from scenarios.config import load_scenario
+    from scenarios.ensemble import draw_members, run_members
+    from scenarios.ensemble_report import write_ensemble_report
+    from scenarios.ensemble_settings import ensemble_settings
+    from scenarios.ensemble_summary import summarise, write_ensemble
+
+    if workers is not None and scheduler is not None:
+        raise ConfigError("give --workers or --scheduler, not both", field="--workers")
+    if workers is not None and workers < 0:
+        raise ConfigError("must be >= 0", field="--workers")
+    scenario = load_scenario(file)
+    settings = ensemble_settings(scenario.ensemble, file=file, members=members, seed=seed)
+    records = draw_members(settings)
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("{task.description:<32}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"{scenario.name}: {len(records)} members", total=len(records))
+
+        def advance(number: int, kpis: dict[str, Any] | None, error: str | None) -> None:
+            progress.update(task, advance=1, description=f"member {number} {'failed' if error else 'done'}")
+
+        kpis = run_members(scenario, records, workers=workers, scheduler=scheduler, progress=advance)
+    summary = summarise(scenario.name, settings, records, kpis)
+    folder = write_ensemble(summary, out if out is not None else Path(ctx.obj["data_root"]) / "scenarios")
+    write_ensemble_report(summary, folder)
+    _print_summary(summary)
+    print(f"{len(records)} members in {time.perf_counter() - started:.1f} s; results in {folder}", file=sys.stderr)
+
+
+def _print_summary(summary: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from scenarios.ensemble_summary import PROBABILITIES
+    from twin.core.vocabulary import kpi
+
+    table = Table(f"{escape(summary.scenario)} ({len(summary.members)} members)", "P10", "P50", "P90")
+    for name in SHOWN_KPIS:
+        if name in summary.percentiles.index:
+            spec = kpi(name)
+            row = summary.percentiles.loc[name]
+            table.add_row(escape(spec.short_heading), *[spec.display(row[c]) for c in ("p10", "p50", "p90")])
+    for name, probability in summary.probabilities.items():
+        table.add_row(f"P({PROBABILITIES[name][3]})", "", f"{probability:.0%}", "")
+    Console(width=max(Console().width, 120)).print(table)
