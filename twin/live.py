@@ -9,7 +9,7 @@ quarter-hour it turns the meters' import/export counters into the quarter's ener
 boundary, missing or estimated where readings are missing (:mod:`twin.live_flows`), and stores
 them beside the means; a changed site file is read again (:mod:`twin.live_site`). The KPIs for
 today and for the year so far (days and years of simulated time in the site's time zone) come from those
-flows through :func:`twin.core.kpi.energy_kpis`, the scenarios' KPI code.
+flows through :mod:`twin.core.kpi_totals` (the scenarios' formulas on running totals).
 :func:`twin.importing.import_meter_data` back-fills the flows from meter data files (``twin import``).
 :func:`twin.live_services.run_live` runs it beside the live power flow and the controller server.
 """
@@ -22,20 +22,20 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import xarray as xr
 
 from connectors.poller import SitePoller
 from connectors.site import Site
 from twin.core.balance import MeteredPower, live_balance
 from twin.core.errors import ConfigError
-from twin.core.kpi import GEG_2024, CarrierFactors, energy_kpis
+from twin.core.kpi import GEG_2024, CarrierFactors
+from twin.core.kpi_totals import FlowTotals, flow_totals, kpis_from_totals
 from twin.core.retention import DEFAULT_KEEP_1MIN_DAYS, drop_old_rows
 from twin.core.schema import SUBSTATION
 from twin.core.store import (
@@ -47,7 +47,7 @@ from twin.core.store import (
 )
 from twin.core.vocabulary import QUALITY_FLAGS, STEP_S
 from twin.importing import METERS_FILE, site_meters
-from twin.live_flows import COUNTED_FLOWS, FLOWS, QuarterFlows, load_terms
+from twin.live_flows import COUNTED_FLOWS, LIVE_FLOWS, QuarterFlows, load_terms
 from twin.live_site import DEFAULT_SITE_CHECK_S, SiteWatch
 from twin.live_store import DEFAULT_RETRY_FIRST_S, DEFAULT_RETRY_MAX_S, StoreWriter
 
@@ -163,19 +163,17 @@ class LiveTwin:
         self._flow_index = {
             f"flow:{boundary}/{flow}": (i, j)
             for i, boundary in enumerate(self.boundaries)
-            for j, flow in enumerate(FLOWS)
+            for j, flow in enumerate(LIVE_FLOWS)
         }
-        self._flow_shape = (len(self.boundaries), len(FLOWS))
+        self._flow_shape = (len(self.boundaries), len(LIVE_FLOWS))
         # quarter start -> (boundary, flow) energies and their quality flags, for the KPIs
         self._flows: dict[int, np.ndarray] = {}
         self._flow_flags: dict[int, np.ndarray] = {}
         self._matrix: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._next_kpis = 0.0
         self.kpi_every_s = kpi_every_s
-        self.year_kpi_every_s = max(kpi_every_s, 10.0)
-        self._next_year_kpis = 0.0
-        self._year_kpis: Future[dict[str, dict[str, float | None]]] | None = None
-        self._year_flows: tuple[np.ndarray, np.ndarray] | None = None
+        # totals of the stored quarters: of the year, and of the stored quarters of today
+        self._closed_totals: tuple[tuple[int, float], FlowTotals, FlowTotals, np.ndarray, np.ndarray] | None = None
         # the year's KPIs and the site file's checks run here, off the event loop
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twin-live-kpis")
         self._load_history(tables["15min"])
@@ -235,11 +233,6 @@ class LiveTwin:
                 ", ".join(f"{rows} {name}" for name, rows in self.store.pending_rows().items() if rows) or "no",
                 self.store.error,
             )
-        year, self._year_kpis = self._year_kpis, None
-        if year is not None:
-            year.result()
-        if self._year_flows is not None:  # the last snapshot has the year's KPIs of the last quarters
-            self.kpis["year"] = self._kpis(*self._year_flows)
         self.snapshot = {**self.snapshot, "kpis": self.kpis, **self._store_sections()}
         self.store.write_snapshot(self.store_dir / SNAPSHOT_FILE, self.snapshot)
         self._executor.shutdown(wait=True)
@@ -259,6 +252,7 @@ class LiveTwin:
             for name, value in state.values.items():
                 channel = f"{device_id}/{name}"
                 sample[channel] = value if quality.get(name) == QUALITY_FLAGS["ok"] else None
+                self.flows.see(channel, state.good_sim_s.get(name), sample[channel])
                 flags[channel] = quality.get(name, QUALITY_FLAGS["missing"])
             power = _POWER_OF_KIND.get(device.kind, "p_kw")
             if device.kind != "gas_meter":
@@ -439,7 +433,7 @@ class LiveTwin:
 
     def _flow_row(self, flows: dict[str, float]) -> np.ndarray:
         """Flows of one quarter as a (boundary, flow) array, NaN where unknown."""
-        row = np.full((len(self.boundaries), len(FLOWS)), np.nan)
+        row = np.full((len(self.boundaries), len(LIVE_FLOWS)), np.nan)
         for channel, value in flows.items():
             index = self._flow_index.get(channel)
             if index is not None:
@@ -469,6 +463,9 @@ class LiveTwin:
             open_flows[f"flow:{boundary}/load_kwh"] = load * elapsed_h
             open_flows[f"flow:{boundary}/generation_kwh"] = max(-(terms.get("p_pv_kw") or 0.0), 0.0) * elapsed_h
             open_flows[f"flow:{boundary}/fuel_kwh"] = 0.0
+            battery = (terms.get("p_battery_kw") or 0.0) + (terms.get("p_community_battery_kw") or 0.0)
+            open_flows[f"flow:{boundary}/battery_charge_kwh"] = max(battery, 0.0) * elapsed_h
+            open_flows[f"flow:{boundary}/battery_discharge_kwh"] = max(-battery, 0.0) * elapsed_h
         local = datetime.fromtimestamp(now_sim, UTC).astimezone(ZoneInfo(self.site.timezone))
         day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
         year_start = local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
@@ -483,43 +480,40 @@ class LiveTwin:
                 else np.zeros((0, *self._flow_shape), dtype=np.int8)
             )
             self._matrix = (np.asarray(stored, dtype=np.int64), matrix, quality)
+            self._closed_totals = None
         times, matrix, quality = self._matrix
         closed = times < open_start
-        times = np.append(times[closed], open_start)
         open_row = self._flow_row(open_flows)
-        matrix = np.concatenate([matrix[closed], open_row[None]])
-        open_flags = np.where(np.isfinite(open_row), QUALITY_FLAGS["ok"], QUALITY_FLAGS["missing"]).astype(np.int8)
-        quality = np.concatenate([quality[closed], open_flags[None]])
-        self.kpis["today"] = self._kpis(matrix[times >= day_start], quality[times >= day_start])
-        in_year = times >= year_start
-        self._year_flows = (matrix[in_year], quality[in_year])
-        # the year's KPIs take up to a second late in the year: a worker thread computes them
-        # (numpy releases the GIL), at most every year_kpi_every_s, so polling never waits
-        year = self._year_kpis
-        if year is not None and year.done():
-            self.kpis["year"] = year.result()
-            self._year_kpis = None
-        if self._year_kpis is None and time.monotonic() >= self._next_year_kpis:
-            self._next_year_kpis = time.monotonic() + self.year_kpi_every_s
-            self._year_kpis = self._executor.submit(self._kpis, *self._year_flows)
+        if self._closed_totals is None or self._closed_totals[0] != (open_start, day_start):
+            # totals of the stored quarters, once per stored quarter: the open quarter adds to both
+            in_year, in_today = closed & (times >= year_start), closed & (times >= day_start)
+            self._closed_totals = (
+                (open_start, day_start),
+                flow_totals(matrix[in_year], LIVE_FLOWS),
+                flow_totals(matrix[in_today], LIVE_FLOWS),
+                self._estimated(matrix[in_year], quality[in_year]),
+                self._estimated(matrix[in_today], quality[in_today]),
+            )
+        _, year, today, year_estimated, today_estimated = self._closed_totals
+        open_totals = flow_totals(open_row[None], LIVE_FLOWS)
+        self.kpis["today"] = self._kpis(today.plus(open_totals), today_estimated)
+        self.kpis["year"] = self._kpis(year.plus(open_totals), year_estimated)
 
-    def _kpis(self, matrix: np.ndarray, quality: np.ndarray) -> dict[str, dict[str, float | None]]:
-        """KPIs per boundary of quarters' flows, with how much of the energy is estimated and how many quarters miss."""
-        data = {flow: (("time", "boundary"), matrix[:, :, index]) for index, flow in enumerate(FLOWS)}
-        flows = xr.Dataset(data, coords={"boundary": self.boundaries}, attrs={"dt_h": _DT_H, "time_dim": "time"})
-        kpis = energy_kpis(flows, factors=self.factors)
-        counted = [FLOWS.index(flow) for flow in COUNTED_FLOWS]
-        estimated = QUALITY_FLAGS["estimated"]
+    def _estimated(self, matrix: np.ndarray, quality: np.ndarray) -> np.ndarray:
+        """Energy [kWh] of the counted flows flagged estimated, per boundary."""
+        counted = [LIVE_FLOWS.index(flow) for flow in COUNTED_FLOWS]
+        part = matrix[:, :, counted]
+        return np.nansum(np.where(quality[:, :, counted] == QUALITY_FLAGS["estimated"], part, 0.0), axis=(0, 2))
+
+    def _kpis(self, totals: FlowTotals, estimated: np.ndarray) -> dict[str, dict[str, float | None]]:
+        """KPIs per boundary of quarters' totals, with the estimated energy and the quarters without import."""
+        kpis = kpis_from_totals(totals, dt_h=_DT_H, factors=self.factors)
         out: dict[str, dict[str, float | None]] = {}
         for index, boundary in enumerate(self.boundaries):
-            out[boundary] = {name: _number(kpis[name].values[index]) for name in KPI_NAMES if name in kpis}
-            out[boundary]["quarters"] = float(matrix.shape[0])
-            out[boundary]["estimated_energy_kwh"] = float(
-                np.nansum(np.where(quality[:, index, counted] == estimated, matrix[:, index, counted], 0.0))
-            )
-            out[boundary]["missing_quarters"] = float(
-                np.count_nonzero(~np.isfinite(matrix[:, index, FLOWS.index("import_kwh")]))
-            )
+            out[boundary] = {name: _number(kpis[name][index]) for name in KPI_NAMES if name in kpis}
+            out[boundary]["quarters"] = float(totals.quarters)
+            out[boundary]["estimated_energy_kwh"] = float(estimated[index])
+            out[boundary]["missing_quarters"] = float(totals.missing[index])
         return out
 
     def _load_history(self, table: MeanTable) -> None:

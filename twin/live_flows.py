@@ -9,10 +9,17 @@ the gap come as extra rows for times already stored (the table merges them, the 
 channel wins, so they fill what was missing). The sum is conserved. A gap longer than
 :data:`MAX_SPREAD_QUARTERS` (or one that starts at a year-start reading from ``twin import``) is
 not spread: the quarter after it holds the energy, flagged estimated. A counter that went
-backwards (meter exchanged) leaves its quarter missing.
+backwards (meter exchanged or its counter restarted) leaves its quarter missing and counts on
+from its new reading.
 
-Load and generation come from the balance means of the quarter (means of valid readings only),
-missing where the quarter had none.
+The first quarter of a counter without an earlier reading (a new store started in the middle
+of a quarter) is extrapolated from the readings the quarter had (:meth:`QuarterFlows.see`:
+the energy between the first and the last read, at that rate over the whole quarter), flagged
+estimated; with a single read it stays missing.
+
+Load, generation and the batteries' charge and discharge come from the balance means of the
+quarter (means of valid readings only), missing where the quarter had none. At the substation
+the batteries are the home batteries and the community battery.
 """
 
 from __future__ import annotations
@@ -29,12 +36,25 @@ from connectors.site import Site
 from twin.core.schema import SUBSTATION
 from twin.core.vocabulary import COUNTED_FLOW_TERMS, FLOW_TERMS, QUALITY_FLAGS, STEP_S, STEPS_PER_DAY
 
-__all__ = ["FLOWS", "MAX_SPREAD_QUARTERS", "FlowBatch", "QuarterFlows", "combine_flags", "load_terms"]
+__all__ = [
+    "BATTERY_FLOWS",
+    "FLOWS",
+    "LIVE_FLOWS",
+    "MAX_SPREAD_QUARTERS",
+    "FlowBatch",
+    "QuarterFlows",
+    "combine_flags",
+    "load_terms",
+]
 
 logger = logging.getLogger(__name__)
 
 #: The energy flows per boundary and quarter, in the 15-minute table as ``flow:BOUNDARY/FLOW``.
 FLOWS: Final[tuple[str, ...]] = FLOW_TERMS
+#: The batteries' charge and discharge per boundary and quarter, from the balance means. [kW h]
+BATTERY_FLOWS: Final[tuple[str, ...]] = ("battery_charge_kwh", "battery_discharge_kwh")
+#: Every flow the live twin keeps per boundary and quarter.
+LIVE_FLOWS: Final[tuple[str, ...]] = (*FLOW_TERMS, *BATTERY_FLOWS)
 #: Longest gap (in quarters, a week) whose energy is spread over its quarters.
 MAX_SPREAD_QUARTERS: Final[int] = 7 * STEPS_PER_DAY
 #: Flows that come from counters (and may be estimated).
@@ -106,6 +126,17 @@ class QuarterFlows:
         self._shared = {c for channels in self.sources.values() if len(channels) > 1 for c in channels}
         self._recent: dict[int, dict[str, float]] = {}
         self._backwards_logged: set[str] = set()
+        # counters without an earlier reading: (first, last) read (simulated time [s], value [kWh])
+        self._first_reads: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {}
+        self._counter_set = frozenset(self.counters)
+
+    def see(self, counter: str, read_s: float | None, value: float | None) -> None:
+        """Note a counter's read (simulated time of the read, value) while it has no earlier reading."""
+        if read_s is None or value is None or counter in self.last_kwh or counter not in self._counter_set:
+            return
+        first = self._first_reads.get(counter)
+        read = (float(read_s), float(value))
+        self._first_reads[counter] = (read if first is None else first[0], read)
 
     def compute(
         self, times: np.ndarray, values: Mapping[str, np.ndarray], readings: Mapping[str, Any] | None = None
@@ -140,7 +171,16 @@ class QuarterFlows:
                 axis=0,
             )
             pv = np.asarray(values.get(f"balance:{boundary}/p_pv_kw", nan))
-            for flow, kwh in (("load_kwh", load * _DT_H), ("generation_kwh", (-pv).clip(min=0) * _DT_H)):
+            battery = np.asarray(values.get(f"balance:{boundary}/p_battery_kw", nan), dtype=float)
+            if boundary == SUBSTATION and f"balance:{boundary}/p_community_battery_kw" in values:
+                community = np.asarray(values[f"balance:{boundary}/p_community_battery_kw"], dtype=float)
+                battery = battery + np.where(np.isfinite(community), community, 0.0)
+            for flow, kwh in (
+                ("load_kwh", load * _DT_H),
+                ("generation_kwh", (-pv).clip(min=0) * _DT_H),
+                ("battery_charge_kwh", battery.clip(min=0) * _DT_H),
+                ("battery_discharge_kwh", (-battery).clip(min=0) * _DT_H),
+            ):
                 out_values[f"flow:{boundary}/{flow}"] = kwh
                 out_flags[f"flow:{boundary}/{flow}"] = np.where(np.isfinite(kwh), _OK, _MISSING).astype(np.int8)
         for start in starts:
@@ -187,7 +227,11 @@ class QuarterFlows:
                     previous_start = int(found[0] // STEP_S * STEP_S) - STEP_S
             self.last_kwh[counter], self.last_start_s[counter] = reading, start
             if previous is None or previous_start is None:
-                continue  # the first quarter: its start reading is unknown
+                # the first quarter: its start reading is unknown, its reads give the rate
+                energy[row], flags[row] = self._first_quarter(counter, start, reading), _ESTIMATED
+                if not math.isfinite(energy[row]):
+                    flags[row] = _MISSING
+                continue
             gained = reading - previous
             if gained < 0:
                 if counter not in self._backwards_logged:
@@ -207,6 +251,18 @@ class QuarterFlows:
                     else:
                         earlier.setdefault(gap, {})[counter] = share
         return energy, flags
+
+    def _first_quarter(self, counter: str, start: int, reading: float) -> float:
+        """Energy of a counter's first quarter, extrapolated from its reads in it; NaN if it had one."""
+        reads = self._first_reads.pop(counter, None)
+        if reads is None:
+            return math.nan
+        (first_s, first_kwh), (last_s, last_kwh) = reads
+        first_s = max(first_s, float(start))
+        if last_s - first_s <= 0 or reading < first_kwh or not start <= last_s <= start + STEP_S:
+            return math.nan
+        rate = (last_kwh - first_kwh) / (last_s - first_s)
+        return reading - first_kwh + rate * max(STEP_S - (last_s - first_s), 0.0)
 
     def _earlier_flows(self, earlier: dict[int, dict[str, float]]) -> dict[int, dict[str, float]]:
         """Flows of earlier quarters from the gap estimates (and the other counters' energies then)."""
