@@ -6,7 +6,8 @@ energy is its last reading minus the reading before. A quarter without a reading
 gained over such a gap shows at its next reading; it is spread evenly over the gap's quarters and
 that quarter, each flagged *estimated* (:data:`twin.core.schema.QUALITY_FLAGS`): the quarters of
 the gap come as extra rows for times already stored (the table merges them, the first value of a
-channel wins, so they fill what was missing). The sum is conserved. A gap longer than
+channel wins, so they fill what was missing); the quarter after the gap keeps what its own reads
+show (extrapolated over the quarter, below), the rest is spread over the gap. The sum is conserved. A gap longer than
 :data:`MAX_SPREAD_QUARTERS` (or one that starts at a year-start reading from ``twin import``) is
 not spread: the quarter after it holds the energy, flagged estimated. A counter that went
 backwards (meter exchanged or its counter restarted) leaves its quarter missing and counts on
@@ -16,6 +17,9 @@ The first quarter of a counter without an earlier reading (a new store started i
 of a quarter) is extrapolated from the readings the quarter had (:meth:`QuarterFlows.see`:
 the energy between the first and the last read, at that rate over the whole quarter), flagged
 estimated; with a single read it stays missing.
+
+The reads used are those that show a new value (the time of a read that first shows it is
+closest to the time the device took it).
 
 Load, generation and the batteries' charge and discharge come from the balance means of the
 quarter (means of valid readings only), missing where the quarter had none. At the substation
@@ -126,17 +130,28 @@ class QuarterFlows:
         self._shared = {c for channels in self.sources.values() if len(channels) > 1 for c in channels}
         self._recent: dict[int, dict[str, float]] = {}
         self._backwards_logged: set[str] = set()
-        # counters without an earlier reading: (first, last) read (simulated time [s], value [kWh])
-        self._first_reads: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {}
+        # per counter: the quarter (start [s]) of its reads, its first and last change in it (time [s], value [kWh])
+        self._reads: dict[str, tuple[int, tuple[float, float], tuple[float, float]]] = {}
+        self._last_read: dict[str, float] = {}
+        self._last_read_s: dict[str, float] = {}
         self._counter_set = frozenset(self.counters)
 
     def see(self, counter: str, read_s: float | None, value: float | None) -> None:
-        """Note a counter's read (simulated time of the read, value) while it has no earlier reading."""
-        if read_s is None or value is None or counter in self.last_kwh or counter not in self._counter_set:
+        """Note a counter's read (simulated time of the read, value): its first and last change in each quarter.
+
+        A device updates its counter now and then; the read that first shows a new value is the
+        one whose time is closest to the value's own time.
+        """
+        if read_s is None or value is None or counter not in self._counter_set:
             return
-        first = self._first_reads.get(counter)
+        previous, self._last_read[counter] = self._last_read.get(counter), float(value)
+        self._last_read_s[counter] = float(read_s)
+        if previous is not None and previous == value:
+            return
+        quarter = int(read_s // STEP_S) * STEP_S
         read = (float(read_s), float(value))
-        self._first_reads[counter] = (read if first is None else first[0], read)
+        known = self._reads.get(counter)
+        self._reads[counter] = (quarter, read if known is None or known[0] != quarter else known[1], read)
 
     def compute(
         self, times: np.ndarray, values: Mapping[str, np.ndarray], readings: Mapping[str, Any] | None = None
@@ -244,21 +259,31 @@ class QuarterFlows:
             elif quarters > MAX_SPREAD_QUARTERS or from_year_start:
                 energy[row], flags[row] = gained, _ESTIMATED
             else:
-                share = gained / quarters
+                # the quarter's own reads give its share; the rest is spread over the gap before it
+                own = self._first_quarter(counter, start, reading)
+                own = min(max(own, 0.0), gained) if math.isfinite(own) else gained / quarters
+                share = (gained - own) / (quarters - 1)
                 for gap in range(previous_start + STEP_S, start + 1, STEP_S):
+                    part = own if gap == start else share
                     if gap in rows:
-                        energy[rows[gap]], flags[rows[gap]] = share, _ESTIMATED
+                        energy[rows[gap]], flags[rows[gap]] = part, _ESTIMATED
                     else:
-                        earlier.setdefault(gap, {})[counter] = share
+                        earlier.setdefault(gap, {})[counter] = part
         return energy, flags
 
     def _first_quarter(self, counter: str, start: int, reading: float) -> float:
-        """Energy of a counter's first quarter, extrapolated from its reads in it; NaN if it had one."""
-        reads = self._first_reads.pop(counter, None)
-        if reads is None:
+        """A counter's energy in a quarter from its reads in it, over the whole quarter; NaN if it had one."""
+        reads = self._reads.get(counter)
+        if reads is None or reads[0] != start:
             return math.nan
-        (first_s, first_kwh), (last_s, last_kwh) = reads
+        _, (first_s, first_kwh), (last_s, last_kwh) = reads
         first_s = max(first_s, float(start))
+        if (
+            last_s <= first_s
+            and reading == first_kwh
+            and self._last_read_s.get(counter, first_s) - first_s >= STEP_S / 3
+        ):
+            return 0.0  # read unchanged over a third of the quarter and more: nothing counted
         if last_s - first_s <= 0 or reading < first_kwh or not start <= last_s <= start + STEP_S:
             return math.nan
         rate = (last_kwh - first_kwh) / (last_s - first_s)

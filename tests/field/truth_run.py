@@ -22,6 +22,8 @@ from connectors.site import dump_site, load_site
 
 #: Wall time the field gets to compute its year and write the site file. [s]
 FIELD_READY_S = 120.0
+#: Quarters every run of the live twin stores at least. [1]
+MIN_QUARTERS = 2
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,15 @@ def _sim_time_s(store: Path) -> float:
         return float(json.loads((store / "snapshot.json").read_text(encoding="utf-8"))["sim_time_s"])
     except (OSError, ValueError, KeyError, TypeError):
         return float("-inf")
+
+
+def _rows(store: Path) -> int:
+    """Rows of the 15-minute table the snapshot says are committed (0 before the first)."""
+    try:
+        snapshot = json.loads((store / "snapshot.json").read_text(encoding="utf-8"))
+        return int(snapshot.get("store", {}).get("15min", 0))
+    except (OSError, ValueError, TypeError):
+        return 0
 
 
 def _stop(proc: subprocess.Popen[str], log: Path, timeout_s: float = 30.0) -> str:
@@ -112,9 +123,15 @@ def run_truth(
         phases = [restart_after_s, sim_s] if restart_after_s is not None else [sim_s]
         for run, until_s in enumerate(phases):
             log = workdir / f"live{run}.log"
+            rows = _rows(store)
             with _process(live_args, log) as live:
                 wall_s = 60.0 + (until_s - max(_sim_time_s(store) - start_s, 0.0)) / speed * 3
-                _wait(lambda u=until_s: _sim_time_s(store) >= start_s + u, wall_s, "the live twin runs", live)
+
+                def done(until_s: float = until_s, rows: int = rows) -> bool:
+                    # a slow start must not end a run before it stored quarters of its own
+                    return _sim_time_s(store) >= start_s + until_s and _rows(store) >= rows + MIN_QUARTERS
+
+                _wait(done, wall_s, "the live twin runs", live)
             logs.append(log.read_text(encoding="utf-8"))
             assert live.returncode == 0, logs[-1]
         end_s = _sim_time_s(store)
