@@ -148,6 +148,7 @@ def _healthz(config: DashboardConfig) -> Response:
         status="degraded" if store.get("ok") is False else "ok",
         snapshot=snapshot is not None,
         sim_time_utc=(snapshot or {}).get("sim_time_utc"),
+        timeline_start_utc=(snapshot or {}).get("timeline_start_utc"),
         results=len(list_results(config.results_dir)),
         **(failing if store.get("ok") is False else {}),
     )

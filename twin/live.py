@@ -176,7 +176,16 @@ class LiveTwin:
         self._closed_totals: tuple[tuple[int, float], FlowTotals, FlowTotals, np.ndarray, np.ndarray] | None = None
         # the year's KPIs and the site file's checks run here, off the event loop
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twin-live-kpis")
+        #: The store's timeline: its first quarter's start and the latest simulated time it holds. [s]
+        self.timeline_start_s: float | None = None
+        self.timeline_end_s: float | None = None
+        self._timeline_checked = False
+        #: Set when the store's timeline is later than the clock: nothing is written then.
+        self.refused = False
         self._load_history(tables["15min"])
+        previous = read_json(self.store_dir / SNAPSHOT_FILE, {})
+        if isinstance(previous, dict) and isinstance(previous.get("sim_time_s"), int | float):
+            self.timeline_end_s = max(self.timeline_end_s or -math.inf, float(previous["sim_time_s"]))
         self.kpis: dict[str, dict[str, dict[str, float | None]]] = {"today": {}, "year": {}}
         self.snapshot: dict[str, Any] = {}
         self.flushes = 0
@@ -227,6 +236,9 @@ class LiveTwin:
 
         Rows that cannot be written even now are logged and left in :attr:`store` (``pending_rows()``).
         """
+        if self.refused:  # the store stays as it was
+            self._executor.shutdown(wait=True)
+            return
         if not self.store.flush(force=True):
             logger.error(
                 "store: %s row(s) could not be written before the stop (%s)",
@@ -239,7 +251,10 @@ class LiveTwin:
 
     def tick(self) -> None:
         """Sample the devices, write the snapshot, and store the means of ended intervals."""
+        if self.refused:
+            return
         now_sim = self.poller.sim_now_s()
+        self._check_timeline(now_sim)
         now_mono, now_wall = time.monotonic(), time.time()
         devices: dict[str, Any] = {}
         sample: dict[str, float | None] = {}
@@ -300,6 +315,7 @@ class LiveTwin:
             "written_utc": _iso(now_wall),
             "sim_time_utc": _iso(now_sim),
             "sim_time_s": now_sim,
+            "timeline_start_utc": _iso(self.timeline_start_s if self.timeline_start_s is not None else now_sim),
             "clock": "field" if self.poller.clock.sim_s is not None else "wall",
             "speed": self.poller.clock.speed if self.poller.clock.sim_s is not None else 1.0,
             "devices_total": len(devices),
@@ -516,6 +532,28 @@ class LiveTwin:
             out[boundary]["missing_quarters"] = float(totals.missing[index])
         return out
 
+    def _check_timeline(self, now_sim: float) -> None:
+        """Refuse a clock earlier than the store's timeline (once, when the field's clock is known).
+
+        Raises
+        ------
+        ConfigError
+            Simulated time would go back in the store.
+        """
+        if self._timeline_checked or (self.poller.clock.sim_s is None and self.site.clock is not None):
+            return
+        self._timeline_checked = True
+        if self.timeline_end_s is not None and now_sim < self.timeline_end_s - 1.0:
+            self.refused = True
+            raise ConfigError(
+                f"its timeline runs to {_iso(self.timeline_end_s)[:19]}Z but the clock is at {_iso(now_sim)[:19]}Z"
+                " (time cannot go back in a store): use a new store, or start the field after it"
+                f" (twin field --start {_iso(self.timeline_end_s)[:19]}Z)",
+                file=str(self.store_dir),
+            )
+        if self.timeline_start_s is None:
+            self.timeline_start_s = now_sim
+
     def _load_history(self, table: MeanTable) -> None:
         """Take the year's stored flows and the last counter readings from the 15-minute table."""
         if table.rows == 0:
@@ -524,6 +562,8 @@ class LiveTwin:
         channels = [str(c) for c in ds["channel"].values]
         values, quality = ds["value"].values, ds["quality"].values
         starts = ds["time"].values.astype("datetime64[s]").astype(np.int64)
+        if starts.size:
+            self.timeline_start_s, self.timeline_end_s = float(starts.min()), float(starts.max() + STEP_S)
         counters = set(self.flows.counters)
         for index, channel in enumerate(channels):
             column = values[:, index]
