@@ -253,8 +253,7 @@ class LiveTwin:
         """Sample the devices, write the snapshot, and store the means of ended intervals."""
         if self.refused:
             return
-        now_sim = self.poller.sim_now_s()
-        self._check_timeline(now_sim)
+        now_sim = self._check_timeline(self.poller.sim_now_s())
         now_mono, now_wall = time.monotonic(), time.time()
         devices: dict[str, Any] = {}
         sample: dict[str, float | None] = {}
@@ -532,8 +531,8 @@ class LiveTwin:
             out[boundary]["missing_quarters"] = float(totals.missing[index])
         return out
 
-    def _check_timeline(self, now_sim: float) -> None:
-        """Refuse a clock earlier than the store's timeline (once, when the field's clock is known).
+    def _check_timeline(self, now_sim: float) -> float:
+        """Refuse a clock earlier than the store's timeline (once, when the field's clock is known); pass it on.
 
         Raises
         ------
@@ -541,7 +540,7 @@ class LiveTwin:
             Simulated time would go back in the store.
         """
         if self._timeline_checked or (self.poller.clock.sim_s is None and self.site.clock is not None):
-            return
+            return now_sim
         self._timeline_checked = True
         if self.timeline_end_s is not None and now_sim < self.timeline_end_s - 1.0:
             self.refused = True
@@ -553,6 +552,7 @@ class LiveTwin:
             )
         if self.timeline_start_s is None:
             self.timeline_start_s = now_sim
+        return now_sim
 
     def _load_history(self, table: MeanTable) -> None:
         """Take the year's stored flows and the last counter readings from the 15-minute table."""
