@@ -32,11 +32,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from connectors.site import load_site
 from scenarios.results import is_result_folder
 from twin.core.errors import ConfigError, TwinError
 
@@ -148,6 +150,7 @@ def run_demo(options: DemoOptions) -> int:
         _wait_for(
             lambda: site.is_file(), children, "the field's site file", timeout_s=120.0, stop=lambda: stop_requested
         )
+        _new_store_if_later(store, site)
         children.append(_start("live", _live_args(options, site, store, certs), root, logs))
         children.append(_start("dashboard", _dashboard_args(options, store, results), root, logs))
         if options.run_baseline and not is_result_folder(results / "baseline"):
@@ -198,6 +201,25 @@ def _field_args(options: DemoOptions, site: Path) -> list[str]:
         "--site",
         str(site),
     ]
+
+
+def _new_store_if_later(store: Path, site: Path) -> None:
+    """Move a store whose timeline is later than the field's start aside (``live.until-TIME``).
+
+    One timeline per store: the demo's field starts at now, an earlier demo at a high speed may
+    have run ahead of it. Nothing is deleted.
+    """
+    try:
+        end_s = float(json.loads((store / "snapshot.json").read_text(encoding="utf-8"))["sim_time_s"])
+        start_utc = load_site(site).start_utc
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if start_utc is None or end_s <= datetime.fromisoformat(start_utc.replace("Z", "+00:00")).timestamp():
+        return
+    until = datetime.fromtimestamp(end_s, UTC).strftime("%Y%m%dT%H%M%SZ")
+    kept = store.with_name(f"{store.name}.until-{until}")
+    store.rename(kept)
+    logger.warning("the store's timeline runs to %s, after the field's start: kept as %s; a new store", until, kept)
 
 
 def _live_args(options: DemoOptions, site: Path, store: Path, certs: Path) -> list[str]:

@@ -6,13 +6,24 @@ energy is its last reading minus the reading before. A quarter without a reading
 gained over such a gap shows at its next reading; it is spread evenly over the gap's quarters and
 that quarter, each flagged *estimated* (:data:`twin.core.schema.QUALITY_FLAGS`): the quarters of
 the gap come as extra rows for times already stored (the table merges them, the first value of a
-channel wins, so they fill what was missing). The sum is conserved. A gap longer than
+channel wins, so they fill what was missing); the quarter after the gap keeps what its own reads
+show (extrapolated over the quarter, below), the rest is spread over the gap. The sum is conserved. A gap longer than
 :data:`MAX_SPREAD_QUARTERS` (or one that starts at a year-start reading from ``twin import``) is
 not spread: the quarter after it holds the energy, flagged estimated. A counter that went
-backwards (meter exchanged) leaves its quarter missing.
+backwards (meter exchanged or its counter restarted) leaves its quarter missing and counts on
+from its new reading.
 
-Load and generation come from the balance means of the quarter (means of valid readings only),
-missing where the quarter had none.
+The first quarter of a counter without an earlier reading (a new store started in the middle
+of a quarter) is extrapolated from the readings the quarter had (:meth:`QuarterFlows.see`:
+the energy between the first and the last read, at that rate over the whole quarter), flagged
+estimated; with a single read it stays missing.
+
+The reads used are those that show a new value (the time of a read that first shows it is
+closest to the time the device took it).
+
+Load, generation and the batteries' charge and discharge come from the balance means of the
+quarter (means of valid readings only), missing where the quarter had none. At the substation
+the batteries are the home batteries and the community battery.
 """
 
 from __future__ import annotations
@@ -30,12 +41,25 @@ from twin.core.channels import Channel
 from twin.core.schema import SUBSTATION
 from twin.core.vocabulary import COUNTED_FLOW_TERMS, FLOW_TERMS, QUALITY_FLAGS, STEP_S, STEPS_PER_DAY
 
-__all__ = ["FLOWS", "MAX_SPREAD_QUARTERS", "FlowBatch", "QuarterFlows", "combine_flags", "load_terms"]
+__all__ = [
+    "BATTERY_FLOWS",
+    "FLOWS",
+    "LIVE_FLOWS",
+    "MAX_SPREAD_QUARTERS",
+    "FlowBatch",
+    "QuarterFlows",
+    "combine_flags",
+    "load_terms",
+]
 
 logger = logging.getLogger(__name__)
 
 #: The energy flows per boundary and quarter, in the 15-minute table as ``flow:BOUNDARY/FLOW``.
 FLOWS: Final[tuple[str, ...]] = FLOW_TERMS
+#: The batteries' charge and discharge per boundary and quarter, from the balance means. [kW h]
+BATTERY_FLOWS: Final[tuple[str, ...]] = ("battery_charge_kwh", "battery_discharge_kwh")
+#: Every flow the live twin keeps per boundary and quarter.
+LIVE_FLOWS: Final[tuple[str, ...]] = (*FLOW_TERMS, *BATTERY_FLOWS)
 #: Longest gap (in quarters, a week) whose energy is spread over its quarters.
 MAX_SPREAD_QUARTERS: Final[int] = 7 * STEPS_PER_DAY
 #: Flows that come from counters (and may be estimated).
@@ -108,6 +132,28 @@ class QuarterFlows:
         self._shared = {c for channels in self.sources.values() if len(channels) > 1 for c in channels}
         self._recent: dict[int, dict[str, float]] = {}
         self._backwards_logged: set[str] = set()
+        # per counter: the quarter (start [s]) of its reads, its first and last change in it (time [s], value [kWh])
+        self._reads: dict[str, tuple[int, tuple[float, float], tuple[float, float]]] = {}
+        self._last_read: dict[str, float] = {}
+        self._last_read_s: dict[str, float] = {}
+        self._counter_set = frozenset(self.counters)
+
+    def see(self, counter: str, read_s: float | None, value: float | None) -> None:
+        """Note a counter's read (simulated time of the read, value): its first and last change in each quarter.
+
+        A device updates its counter now and then; the read that first shows a new value is the
+        one whose time is closest to the value's own time.
+        """
+        if read_s is None or value is None or counter not in self._counter_set:
+            return
+        previous, self._last_read[counter] = self._last_read.get(counter), float(value)
+        self._last_read_s[counter] = float(read_s)
+        if previous is not None and previous == value:
+            return
+        quarter = int(read_s // STEP_S) * STEP_S
+        read = (float(read_s), float(value))
+        known = self._reads.get(counter)
+        self._reads[counter] = (quarter, read if known is None or known[0] != quarter else known[1], read)
 
     def compute(
         self, times: np.ndarray, values: Mapping[str, np.ndarray], readings: Mapping[str, Any] | None = None
@@ -145,7 +191,17 @@ class QuarterFlows:
                 axis=0,
             )
             pv = np.asarray(values.get(Channel.balance(boundary, "p_pv_kw").key, nan))
-            for flow, kwh in (("load_kwh", load * _DT_H), ("generation_kwh", (-pv).clip(min=0) * _DT_H)):
+            battery = np.asarray(values.get(Channel.balance(boundary, "p_battery_kw").key, nan), dtype=float)
+            community_key = Channel.balance(boundary, "p_community_battery_kw").key
+            if boundary == SUBSTATION and community_key in values:
+                community = np.asarray(values[community_key], dtype=float)
+                battery = battery + np.where(np.isfinite(community), community, 0.0)
+            for flow, kwh in (
+                ("load_kwh", load * _DT_H),
+                ("generation_kwh", (-pv).clip(min=0) * _DT_H),
+                ("battery_charge_kwh", battery.clip(min=0) * _DT_H),
+                ("battery_discharge_kwh", (-battery).clip(min=0) * _DT_H),
+            ):
                 channel = Channel.flow(boundary, flow).key
                 out_values[channel] = kwh
                 out_flags[channel] = np.where(np.isfinite(kwh), _OK, _MISSING).astype(np.int8)
@@ -193,7 +249,11 @@ class QuarterFlows:
                     previous_start = int(found[0] // STEP_S * STEP_S) - STEP_S
             self.last_kwh[counter], self.last_start_s[counter] = reading, start
             if previous is None or previous_start is None:
-                continue  # the first quarter: its start reading is unknown
+                # the first quarter: its start reading is unknown, its reads give the rate
+                energy[row], flags[row] = self._first_quarter(counter, start, reading), _ESTIMATED
+                if not math.isfinite(energy[row]):
+                    flags[row] = _MISSING
+                continue
             gained = reading - previous
             if gained < 0:
                 if counter not in self._backwards_logged:
@@ -206,13 +266,35 @@ class QuarterFlows:
             elif quarters > MAX_SPREAD_QUARTERS or from_year_start:
                 energy[row], flags[row] = gained, _ESTIMATED
             else:
-                share = gained / quarters
+                # the quarter's own reads give its share; the rest is spread over the gap before it
+                own = self._first_quarter(counter, start, reading)
+                own = min(max(own, 0.0), gained) if math.isfinite(own) else gained / quarters
+                share = (gained - own) / (quarters - 1)
                 for gap in range(previous_start + STEP_S, start + 1, STEP_S):
+                    part = own if gap == start else share
                     if gap in rows:
-                        energy[rows[gap]], flags[rows[gap]] = share, _ESTIMATED
+                        energy[rows[gap]], flags[rows[gap]] = part, _ESTIMATED
                     else:
-                        earlier.setdefault(gap, {})[counter] = share
+                        earlier.setdefault(gap, {})[counter] = part
         return energy, flags
+
+    def _first_quarter(self, counter: str, start: int, reading: float) -> float:
+        """A counter's energy in a quarter from its reads in it, over the whole quarter; NaN if it had one."""
+        reads = self._reads.get(counter)
+        if reads is None or reads[0] != start:
+            return math.nan
+        _, (first_s, first_kwh), (last_s, last_kwh) = reads
+        first_s = max(first_s, float(start))
+        if (
+            last_s <= first_s
+            and reading == first_kwh
+            and self._last_read_s.get(counter, first_s) - first_s >= STEP_S / 3
+        ):
+            return 0.0  # read unchanged over a third of the quarter and more: nothing counted
+        if last_s - first_s <= 0 or reading < first_kwh or not start <= last_s <= start + STEP_S:
+            return math.nan
+        rate = (last_kwh - first_kwh) / (last_s - first_s)
+        return reading - first_kwh + rate * max(STEP_S - (last_s - first_s), 0.0)
 
     def _earlier_flows(self, earlier: dict[int, dict[str, float]]) -> dict[int, dict[str, float]]:
         """Flows of earlier quarters from the gap estimates (and the other counters' energies then)."""

@@ -38,9 +38,7 @@ def test_the_reference_file_has_at_least_15_sourced_quantities():
 @pytest.mark.slow
 def test_every_quantity_within_its_tolerance(rows):
     failed = [
-        f"{r.reference.id}: model {r.model_value:.4g} not in [{r.low:.4g}, {r.high:.4g}]"
-        for r in rows
-        if not r.passed
+        f"{r.reference.id}: model {r.model_value:.4g} not in [{r.low:.4g}, {r.high:.4g}]" for r in rows if not r.passed
     ]
     assert not failed, failed
     assert len(rows) >= 15

@@ -59,6 +59,10 @@ def field(
     seed: Annotated[int, typer.Option(help="Seed of load variation and EV mobility.")] = 0,
     weather: Annotated[Path | None, typer.Option(help="Weather file; default DWD TRY2010 region 4.")] = None,
     host: Annotated[str, typer.Option(help="Interface every device server binds.")] = "127.0.0.1",
+    truth: Annotated[
+        Path | None,
+        typer.Option("--truth", help="Truth file (CSV) to write: every device's and boundary's energy per quarter."),
+    ] = None,
 ) -> None:
     """The simulated field: the district's devices as Modbus TCP servers.
 
@@ -75,7 +79,13 @@ def field(
 
     plan = load_fault_plan(faults) if faults is not None else None
     options = FieldOptions(
-        speed=speed, start_utc=parse_start_utc(start), seed=seed, weather=weather, host=host, fault_plan=plan
+        speed=speed,
+        start_utc=parse_start_utc(start),
+        seed=seed,
+        weather=weather,
+        host=host,
+        fault_plan=plan,
+        truth_path=truth,
     )
     loaded = load_district(district)
     stop = threading.Event()

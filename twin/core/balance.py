@@ -95,8 +95,8 @@ def live_balance(devices: Iterable[MeteredPower]) -> dict[str, BoundaryBalance]:
         Building id -> balance (``p_load_kw`` = meter - PV - battery - heat pumps - EVs), and
         ``"substation"`` -> the district: ``p_grid_kw`` at the substation meter,
         ``p_buildings_kw`` the sum of the building meters, ``p_loss_kw`` = grid - buildings -
-        community battery, and the sums of the buildings' terms (``p_battery_kw`` includes the
-        community battery).
+        community battery (``p_community_battery_kw``), and the sums of the buildings' terms
+        (``p_battery_kw`` the home batteries; the community battery is not in it).
     """
     records = list(devices)
     buildings: dict[str, BoundaryBalance] = {}
@@ -135,8 +135,6 @@ def _district_sums(district: BoundaryBalance, buildings: list[BoundaryBalance]) 
     district.p_buildings_kw = None if any(v is None for v in meters) else float(sum(v for v in meters if v is not None))
     for balance in buildings:
         district.quality = max(district.quality, balance.quality)
-    if district.p_community_battery_kw is not None and district.p_battery_kw is not None:
-        district.p_battery_kw += district.p_community_battery_kw
     district.p_loss_kw = _minus(district.p_grid_kw, district.p_buildings_kw, district.p_community_battery_kw or 0.0)
 
 

@@ -59,6 +59,7 @@ from twin.field.faults import FaultPlayer
 from twin.field.layout import COMMUNITY_BATTERY_ID, DEFAULT_COMMUNITY_BATTERY, field_layout
 from twin.field.plan import FaultPlan
 from twin.field.servers import FieldServers, ServedDevice
+from twin.field.truth import TruthWriter
 from twin.field.values import BASE_READING_KWH, ValueModel
 
 __all__ = [
@@ -124,6 +125,9 @@ class FieldOptions:
         :data:`twin.field.layout.DEFAULT_COMMUNITY_BATTERY`.
     fault_plan : FaultPlan, optional
         Faults to play while the field runs.
+    truth_path : str or pathlib.Path, optional
+        Truth file to write while the field runs (:mod:`twin.field.truth`): the true energy
+        of every device and boundary per quarter hour.
     """
 
     speed: float = 1.0
@@ -133,6 +137,7 @@ class FieldOptions:
     weather: str | Path | None = None
     community_battery: BatteryUnit | None = DEFAULT_COMMUNITY_BATTERY
     fault_plan: FaultPlan | None = None
+    truth_path: str | Path | None = None
 
 
 class Field:
@@ -173,6 +178,7 @@ class Field:
         self._stop = threading.Event()
         self._faults = FaultPlayer(self.servers, self._stop)
         self._sim_thread: threading.Thread | None = None
+        self.truth: TruthWriter | None = None
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -197,6 +203,9 @@ class Field:
             self.servers.add(spec, self._on_setpoint if spec.id == COMMUNITY_BATTERY_ID else None) for spec in specs
         ]
         self.values.index(specs, [s.quantities for s in served])
+        if self.options.truth_path is not None:
+            self.truth = TruthWriter(self.options.truth_path, specs)
+            self.values.on_quarter = self.truth.quarter
         if self.options.fault_plan is not None:
             self.options.fault_plan.check_devices(frozenset(self.servers.devices))
         self.values.start_counters(DEVICE_PERIOD_WALL_S * self.speed)
@@ -248,6 +257,8 @@ class Field:
         if self._sim_thread is not None and self._sim_thread is not threading.current_thread():
             self._sim_thread.join(10.0)
         self.servers.stop()
+        if self.truth is not None:
+            self.truth.close()
         logger.info("field stopped")
 
     def __enter__(self) -> Self:
