@@ -98,7 +98,11 @@ class ControllerSnapshot:
     vm_min_pu, vm_max_pu : float
         Lowest and highest bus voltage of the latest power flow. [p.u.]
     quality : Quality
-        ``OK`` or ``INVALID`` (some inputs missing or invalid); the server adds stale and missing.
+        ``OK``, ``PARTIAL`` (the grid exchange is good, some inputs of the sums over the
+        buildings are missing: ``inputs_missing``) or ``INVALID`` (the substation meter is not
+        good); the server adds stale and missing.
+    inputs_missing : int
+        Inputs of the district's sums that are missing or invalid (0 when complete).
     buildings : tuple of BuildingSnapshot
         One per building, in the district's building order (building n = index + 1).
     """
@@ -121,6 +125,7 @@ class ControllerSnapshot:
     vm_min_pu: float = _NAN
     vm_max_pu: float = _NAN
     quality: Quality = Quality.OK
+    inputs_missing: int = 0
     buildings: tuple[BuildingSnapshot, ...] = ()
 
 

@@ -80,6 +80,7 @@ def district_values(server: ImageState, snapshot: ControllerSnapshot | None, age
         "building_stride": cm.building_stride,
         "heartbeat": server.heartbeat % 65536,
         "quality": int(server.quality),
+        "inputs_missing": 0,
         "sg_ready_state": int(signal.state),
         "signal_reasons": int(signal.reasons),
         "signal_since_s": max(0.0, signal.since_s),
@@ -97,6 +98,7 @@ def district_values(server: ImageState, snapshot: ControllerSnapshot | None, age
     }
     values.update(
         sim_time_s=max(0.0, s.sim_time_s),
+        inputs_missing=s.inputs_missing if server.quality is Quality.PARTIAL else 0,
         p_pv_kw=s.p_pv_kw,
         p_load_kw=s.p_load_kw,
         p_battery_kw=s.p_battery_kw,
@@ -118,7 +120,7 @@ def district_values(server: ImageState, snapshot: ControllerSnapshot | None, age
 
 
 def building_values(server: ImageState, number: int, building: BuildingSnapshot | None) -> dict[str, Any]:
-    """A building block's values: the signal, then the building's snapshot (quality: the server's unless OK)."""
+    """A building block's values: the signal, then the building's snapshot (quality: the server's unless usable)."""
     signal = server.signal
     assert signal is not None
     quality = server.quality
@@ -130,7 +132,7 @@ def building_values(server: ImageState, number: int, building: BuildingSnapshot 
     if building is None:
         values["quality"] = int(Quality.MISSING)
         return values
-    if quality is Quality.OK:
+    if quality in (Quality.OK, Quality.PARTIAL):  # a partial district says nothing about this building
         quality = Quality(building.quality)
     b = building
     values.update(

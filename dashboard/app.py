@@ -17,7 +17,7 @@ from typing import Final
 
 import dash
 import pandas as pd
-from dash import Dash, dcc, html
+from dash import Dash, Input, Output, dcc, html
 from flask import Response, abort, jsonify, send_file
 
 from dashboard import pages
@@ -28,7 +28,7 @@ from dashboard.pages.scenarios import DOWNLOADS
 from dashboard.throttle import LoginThrottle
 from scenarios.results import RESULT_NC
 
-__all__ = ["DEFAULT_RESULTS", "DEFAULT_STORE", "TITLE", "create_app"]
+__all__ = ["DEFAULT_RESULTS", "DEFAULT_STORE", "TITLE", "create_app", "nav_classes"]
 
 TITLE: Final[str] = "Beucha district twin"
 #: Default folders under the data root.
@@ -91,6 +91,7 @@ def create_app(
     server.config[CONFIG_KEY] = config
     server.config[CACHE_KEY] = DataCache()
     _register_pages(app)
+    _register_nav(app)
     app.layout = functools.partial(_layout, config)  # per page load: the time zone of the latest snapshot
     server.add_url_rule("/healthz", "healthz", lambda: _healthz(config))
     server.add_url_rule("/download/<name>/<file>", "download", lambda name, file: _download(config, name, file))
@@ -121,6 +122,23 @@ def _register_pages(app: Dash) -> None:
             order=order,
         )
         page.register_callbacks(app)
+
+
+def nav_classes(pathname: str | None) -> list[str]:
+    """The class of each menu link (:data:`dashboard.pages.PAGES` order): ``active`` for the page shown."""
+    path = (pathname or "/").rstrip("/") or "/"
+    return ["active" if path == page.PATH else "" for page in pages.PAGES]
+
+
+def _register_nav(app: Dash) -> None:
+    """Mark the menu link of the page shown (Dash Pages' own location drives it)."""
+
+    @app.callback(
+        [Output(f"nav-{page.NAME.lower()}", "className") for page in pages.PAGES],
+        Input("_pages_location", "pathname"),
+    )
+    def _mark(pathname: str | None) -> list[str]:
+        return nav_classes(pathname)
 
 
 def _layout(config: DashboardConfig) -> html.Div:

@@ -27,6 +27,7 @@ __all__ = [
     "duration_figure",
     "empty_figure",
     "flow_sankey",
+    "grid_caption",
     "grid_figure",
     "history_figure",
     "monthly_exchange",
@@ -61,7 +62,7 @@ _TERMS: Final[tuple[tuple[str, str, str], ...]] = (
     ("p_load_kw", "households", "load"),
     ("p_heat_pump_kw", "heat pumps", "heat_pump"),
     ("p_ev_kw", "EVs", "ev"),
-    ("p_battery_kw", "batteries", "battery"),
+    ("p_battery_kw", "home batteries", "battery"),
     ("p_community_battery_kw", "community battery", "battery"),
     ("p_loss_kw", "grid losses", "losses"),
     ("p_pv_kw", "PV", "pv"),
@@ -106,7 +107,7 @@ def flow_sankey(balance: Mapping[str, Any] | None, *, title: str = "Power flows 
     if not balance:
         return empty_figure("no balance in the snapshot yet")
     value = {key: _number(balance.get(key)) for key in ("p_grid_kw", *(t[0] for t in _TERMS))}
-    battery = value["p_battery_kw"] + value["p_community_battery_kw"]
+    battery = value["p_battery_kw"] + value["p_community_battery_kw"]  # home batteries + community battery
     sources = [
         ("PV", -value["p_pv_kw"], COLOURS["pv"]),
         ("grid import", value["p_grid_kw"], COLOURS["grid_import"]),
@@ -281,14 +282,14 @@ def year_figure(
     fig.update_layout(
         **_LAYOUT,
         title=f"Cumulative balance {year}: import + gas - export",
-        yaxis_title="cumulative balance [MW h] (> 0: not yet neutral)",
+        yaxis_title="cumulative balance [MWh] (> 0: not yet neutral)",
         xaxis={"title": f"date ({tz})", "range": [start, end]},
     )
     return fig
 
 
 def monthly_figure(daily: pd.DataFrame, *, year: int) -> go.Figure:
-    """Monthly electricity import, export (below zero) and gas as bars [MW h]."""
+    """Monthly electricity import, export (below zero) and gas as bars [MWh]."""
     if daily is None or daily.empty:
         return empty_figure("no stored quarter-hours this year yet")
     months = daily.groupby(daily.index.month).sum(min_count=1)
@@ -305,7 +306,7 @@ def monthly_figure(daily: pd.DataFrame, *, year: int) -> go.Figure:
         **_LAYOUT,
         barmode="relative",
         title=f"Monthly balance {year}",
-        yaxis_title="energy [MW h] (export -)",
+        yaxis_title="energy [MWh] (export -)",
         xaxis={"categoryorder": "array", "categoryarray": _MONTHS, "range": [-0.5, 11.5]},
     )
     return fig
@@ -385,7 +386,32 @@ def grid_figure(
         )
     fig.update_layout(**_LAYOUT, title=title, xaxis_title="longitude [°]", yaxis_title="latitude [°]", height=560)
     fig.update_yaxes(scaleanchor="x", scaleratio=1.6)
+    _add_caption(fig, grid_caption(buses))
     return fig
+
+
+def _add_caption(fig: go.Figure, text: str) -> None:
+    """A small note above the plot area, left-aligned."""
+    fig.add_annotation(
+        text=text,
+        showarrow=False,
+        xref="paper",
+        yref="paper",
+        x=0.0,
+        y=1.0,
+        xanchor="left",
+        yanchor="bottom",
+        font={"size": 11, "color": "#555"},
+    )
+
+
+def grid_caption(buses: pd.DataFrame) -> str:
+    """Where the map sits: the buses' centroid, SimBench geodata shifted to the district's location."""
+    lat, lon = float(buses["y"].astype(float).mean()), float(buses["x"].astype(float).mean())
+    return (
+        f"bus positions: the grid's geodata, a SimBench grid shifted so its centroid lies at the district's"
+        f" location ({abs(lat):.3f} {'N' if lat >= 0 else 'S'}, {abs(lon):.3f} {'E' if lon >= 0 else 'W'})"
+    )
 
 
 def monthly_exchange(p_grid_kw: xr.DataArray) -> pd.DataFrame:
@@ -404,7 +430,7 @@ def monthly_exchange(p_grid_kw: xr.DataArray) -> pd.DataFrame:
 
 
 def scenario_monthly_figure(monthly: Mapping[str, pd.DataFrame]) -> go.Figure:
-    """Monthly electricity exchange of several scenarios side by side, export below zero [MW h]."""
+    """Monthly electricity exchange of several scenarios side by side, export below zero [MWh]."""
     if not monthly:
         return empty_figure("choose scenario results")
     fig = go.Figure()
@@ -426,7 +452,7 @@ def scenario_monthly_figure(monthly: Mapping[str, pd.DataFrame]) -> go.Figure:
             )
         )
     fig.update_layout(
-        **_LAYOUT, barmode="relative", title="Monthly grid exchange", yaxis_title="energy [MW h] (export -)"
+        **_LAYOUT, barmode="relative", title="Monthly grid exchange", yaxis_title="energy [MWh] (export -)"
     )
     return fig
 

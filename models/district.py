@@ -23,7 +23,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from models.grid_source import load_pandapower_json, load_simbench_net
+from models.grid_source import load_pandapower_json, load_simbench_net, place_net
 from twin.core.config_loader import LocatedError, read_config, validate_config
 from twin.core.errors import ConfigError
 from twin.core.vocabulary import DEFAULT_TIMEZONE, check_timezone
@@ -385,6 +385,8 @@ def load_district(name_or_path: str | Path) -> LoadedDistrict:
     file = str(name_or_path) if str(name_or_path) in BUILT_IN_DISTRICTS else str(path)
     district = parse_district(read_config(path, what=_WHAT, file=file), file=file)
     net = _load_grid(district.grid, base=path.parent, file=file)
+    if district.grid.simbench_code is not None:  # SimBench's own coordinates are near 53.4 N, 11.8 E
+        place_net(net, district.location.latitude_deg, district.location.longitude_deg)
     _check_buses(district, net, file=file)
     return LoadedDistrict(district=district, net=net, source=file)
 

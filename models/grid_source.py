@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import logging
 import os
 import tempfile
@@ -30,6 +31,7 @@ __all__ = [
     "grid_summary",
     "load_pandapower_json",
     "load_simbench_net",
+    "place_net",
     "simbench_codes",
 ]
 
@@ -129,6 +131,56 @@ def load_simbench_net(code: str, *, file: str | None = None, field: str | None =
             allowed="a code of simbench.collect_all_simbench_codes(), e.g. " + ", ".join(lv_examples[:6]),
         )
     return copy.deepcopy(_simbench_net_cached(code, str(cache_dir())))
+
+
+def place_net(net: Any, latitude_deg: float, longitude_deg: float) -> tuple[float, float] | None:
+    """Shift a net's geodata so the centroid of its buses lies at a location (in place).
+
+    SimBench places its grids near 53.4 N, 11.8 E; a district elsewhere draws its grid at its own
+    location: every bus and line coordinate (GeoJSON in ``geo``) moves by the same offset in
+    degrees, so shapes and distances stay as SimBench drew them.
+
+    Returns
+    -------
+    tuple of float or None
+        The shift (longitude, latitude) in degrees; ``None`` when the buses have no coordinates.
+    """
+    points = [_geo(value) for value in net.bus["geo"]] if "geo" in net.bus else []
+    coordinates = [c for point in points if point and isinstance((c := point.get("coordinates")), list) and len(c) >= 2]
+    if not coordinates:
+        return None
+    d_lon = longitude_deg - sum(float(c[0]) for c in coordinates) / len(coordinates)
+    d_lat = latitude_deg - sum(float(c[1]) for c in coordinates) / len(coordinates)
+    for table in ("bus", "line"):
+        frame = net[table]
+        if "geo" in frame:
+            frame["geo"] = [_shifted(value, d_lon, d_lat) for value in frame["geo"]]
+    return d_lon, d_lat
+
+
+def _geo(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _shifted(value: Any, d_lon: float, d_lat: float) -> Any:
+    """A GeoJSON Point or LineString string moved by the offset (anything else unchanged)."""
+    data = _geo(value)
+    if data is None:
+        return value
+
+    def move(c: Any) -> Any:
+        if isinstance(c, list) and len(c) >= 2 and all(isinstance(v, int | float) for v in c[:2]):
+            return [round(float(c[0]) + d_lon, 7), round(float(c[1]) + d_lat, 7), *c[2:]]
+        return [move(inner) for inner in c] if isinstance(c, list) else c
+
+    data["coordinates"] = move(data.get("coordinates"))
+    return json.dumps(data)
 
 
 def load_pandapower_json(path: Path, *, file: str | None = None, field: str | None = None) -> Any:

@@ -24,12 +24,21 @@ import plotly.graph_objects as go
 import plotly.offline
 
 from scenarios.results import PLOTLY_JS, SHARED_PLOTLY_JS, read_kpis
-from twin.core.vocabulary import KPI_CATALOGUE, LOAD_KINDS
+from twin.core.vocabulary import KPI_CATALOGUE, LOAD_KINDS, kpi
 
 if TYPE_CHECKING:
     from scenarios.results import ScenarioResult
 
-__all__ = ["COMPARE_KPIS", "compare_table", "format_value", "write_compare_html", "write_plotly_js", "write_report"]
+__all__ = [
+    "COMPARE_KPIS",
+    "compare_table",
+    "display_table",
+    "format_kpi",
+    "format_value",
+    "write_compare_html",
+    "write_plotly_js",
+    "write_report",
+]
 
 #: KPIs in the comparison, in order, with their display names (the catalogue's, stored units).
 COMPARE_KPIS: Final[dict[str, str]] = {spec.name: spec.heading for spec in KPI_CATALOGUE}
@@ -89,9 +98,34 @@ def compare_table(folders: Sequence[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(columns).rename(index=COMPARE_KPIS)
 
 
+def display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`compare_table` as shown: rows by the catalogue's display heading, values as text in its display unit."""
+    name_of = {heading: name for name, heading in COMPARE_KPIS.items()}
+    rows = {
+        kpi(name_of[str(label)]).display_heading: [format_kpi(name_of[str(label)], v) for v in row.tolist()]
+        for label, row in table.iterrows()
+    }
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(table.columns))
+
+
+def format_kpi(name: str, value: Any) -> str:
+    """A KPI value as the catalogue shows it (:meth:`~twin.core.vocabulary.KpiSpec.display`): ``54.3`` for 0.543.
+
+    Booleans read yes/no, missing values ``-``, text stays text.
+    """
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "-"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | float | np.number):
+        return kpi(name).display(value)
+    return str(value)
+
+
 def write_compare_html(table: pd.DataFrame, path: Path) -> Path:
     """Write the comparison as a self-contained page (plotly.js embedded)."""
-    cells = [[str(i) for i in table.index]] + [[format_value(v) for v in table[c]] for c in table.columns]
+    shown = display_table(table)
+    cells = [[str(i) for i in shown.index]] + [list(shown[c]) for c in shown.columns]
     fig = go.Figure(go.Table(header={"values": ["KPI", *table.columns]}, cells={"values": cells, "align": "right"}))
     fig.update_layout(title="Scenarios side by side", height=60 + 28 * len(table))
     balance = table.loc[COMPARE_KPIS["energy_balance_kwh"]].astype(float) / 1000
@@ -126,7 +160,7 @@ def _kpi_table(kpis: dict[str, Any]) -> go.Figure:
         go.Table(
             header={"values": ["KPI", "value"]},
             cells={
-                "values": [[COMPARE_KPIS[k] for k in names], [format_value(kpis[k]) for k in names]],
+                "values": [[kpi(k).display_heading for k in names], [format_kpi(k, kpis[k]) for k in names]],
                 "align": "right",
             },
         )

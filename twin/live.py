@@ -263,10 +263,11 @@ class LiveTwin:
             for name, term in terms.as_dict().items():
                 if name.endswith("_kw") and not isinstance(term, str):
                     # the means take valid readings only: held values of silent devices are not measurements
-                    ok = term is not None and terms.quality == QUALITY_FLAGS["ok"]
+                    flag = terms.flag(name)  # each term as good as its own inputs; a partial sum is not stored
+                    ok = term is not None and flag == QUALITY_FLAGS["ok"]
                     channel = Channel.balance(boundary, name).key
                     sample[channel] = float(term) if ok and term is not None else None
-                    flags[channel] = terms.quality
+                    flags[channel] = QUALITY_FLAGS["missing"] if flag == Quality.PARTIAL else flag
         if any(value is not None for value in sample.values()):  # nothing read yet: no empty interval
             for accumulator in self.means.values():
                 accumulator.add(now_sim, sample, flags)

@@ -19,8 +19,11 @@
   order, then the site's other buildings in site order. Each block: its meter, PV, battery (and
   SOC), heat pump, EV, the year's balance (import - export KPIs), today's self-sufficiency and the
   voltage at its bus.
-- **Quality**: ``OK`` while every input of the district balance is ok, else ``INVALID`` (some input
-  stale, missing or invalid); ``updated_unix_s`` is the wall time of the newest good device read,
+- **Quality** per quantity: the grid exchange is as good as the substation meter. ``OK`` while
+  every input of the district balance is ok; ``PARTIAL`` while the substation meter is ok but
+  some inputs of the sums over the buildings (building meters, their devices, the community
+  battery) are missing or invalid, ``inputs_missing`` counting them; else ``INVALID``. A building
+  is ``OK`` or ``INVALID`` by its own devices; ``updated_unix_s`` is the wall time of the newest good device read,
   so the server calls the data stale when polling stops for 10 s.
 - **Writes**: ``battery_setpoint_kw`` goes to the community battery's ``p_setpoint_kw``
   (:meth:`connectors.poller.SitePoller.write`, read back to confirm) in a task of the event loop,
@@ -201,7 +204,8 @@ class ControllerLink:
             line_loading_max_percent=_f(grid.line_loading_max_percent if grid is not None else None),
             vm_min_pu=_f(grid.vm_min_pu if grid is not None else None),
             vm_max_pu=_f(grid.vm_max_pu if grid is not None else None),
-            quality=Quality.OK if district.ok else Quality.INVALID,
+            quality=_district_quality(district),
+            inputs_missing=district.inputs_missing or 0,
             buildings=buildings,
         )
 
@@ -344,6 +348,13 @@ class ControllerLink:
                 for i, entry in enumerate(self.writes)
             ),
         )
+
+
+def _district_quality(district: BoundaryState) -> Quality:
+    """``OK``, ``PARTIAL`` (substation meter ok, some building inputs missing) or ``INVALID``."""
+    if district.quality in (Quality.OK, Quality.PARTIAL):
+        return district.quality
+    return Quality.INVALID
 
 
 def _f(value: Any) -> float:

@@ -29,7 +29,7 @@ from dashboard.data import (
     sim_time,
 )
 from dashboard.figures import building_balance_figure, empty_figure, grid_figure, history_figure
-from dashboard.pages.common import current, format_frac, local_time, refresh_ms, shown, table, tile
+from dashboard.pages.common import current, format_kpi, local_time, refresh_ms, shown, table, tile
 from scenarios.results import NET_JSON
 from twin.core.live_state import BoundaryKpis, DeviceState, LiveSnapshot
 
@@ -103,8 +103,8 @@ def building_view(building: str | None, config: DashboardConfig, cache: DataCach
     today = snapshot.kpis.today.get(building) if snapshot is not None else None
     year = snapshot.kpis.year.get(building) if snapshot is not None else None
     tiles = [
-        tile("Self-sufficiency today", format_frac(_kpi(today, "self_sufficiency_frac"))),
-        tile("Self-consumption today", format_frac(_kpi(today, "self_consumption_frac"))),
+        tile("Self-sufficiency today", format_kpi("self_sufficiency_frac", _kpi(today, "self_sufficiency_frac"))),
+        tile("Self-consumption today", format_kpi("self_consumption_frac", _kpi(today, "self_consumption_frac"))),
         tile("Import / export today", f"{_kwh(_kpi(today, 'import_kwh'))} / {_kwh(_kpi(today, 'export_kwh'))}"),
         tile("Balance this year", _kwh(_kpi(year, "energy_balance_kwh")), note="import + gas - export"),
         tile("Gas this year", _kwh(_kpi(year, "fuel_kwh"))),

@@ -11,13 +11,13 @@ from dash import html
 from flask import current_app
 
 from dashboard.data import DashboardConfig, DataCache
-from twin.core.vocabulary import DEFAULT_TIMEZONE
+from twin.core.vocabulary import DEFAULT_TIMEZONE, kpi
 
 __all__ = [
     "CACHE_KEY",
     "CONFIG_KEY",
     "current",
-    "format_frac",
+    "format_kpi",
     "format_kw",
     "local_time",
     "refresh_ms",
@@ -95,6 +95,16 @@ def format_kw(value: Any) -> str:
     return shown(value, ",.1f", "kW")
 
 
-def format_frac(value: Any) -> str:
-    """A fraction as a percentage (``54 %``)."""
-    return shown(value, ".0f", "%", scale=100.0)
+def format_kpi(name: str, value: Any) -> str:
+    """A KPI as the catalogue shows it everywhere (:data:`~twin.core.vocabulary.KPI_CATALOGUE`).
+
+    E.g. ``format_kpi("self_sufficiency_frac", 0.543)`` -> ``54.3 %``; ``-`` when unknown.
+    """
+    spec = kpi(name)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "-"
+    if number != number:
+        return "-"
+    return f"{spec.display(number)} {spec.display_unit}".rstrip()

@@ -23,9 +23,10 @@ from dashboard.data import (
     sim_time,
 )
 from dashboard.figures import empty_figure, flow_sankey, history_figure
-from dashboard.pages.common import current, format_frac, format_kw, local_time, refresh_ms, table, tile
+from dashboard.pages.common import current, format_kpi, format_kw, local_time, refresh_ms, table, tile
 from twin.core.live_state import BoundaryState, GridState, LiveSnapshot
 from twin.core.schema import SUBSTATION
+from twin.core.vocabulary import Quality
 
 __all__ = ["NAME", "PATH", "alerts", "layout", "live_view", "register_callbacks"]
 
@@ -87,8 +88,8 @@ def live_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
         logger.error("live page: %s", err)
         history, unreadable = None, [html.Div(f"No history: {err}", className="alert bad")]
     status = (
-        f"{snapshot.site or 'site'} · time {local_time(snapshot.sim_time_utc, '%d.%m.%Y %H:%M:%S', tz=tz)}"
-        f" ({tz}) · snapshot written {local_time(snapshot.written_utc, '%H:%M:%S', tz=tz)}"
+        f"{snapshot.site or 'site'} · simulated time {local_time(snapshot.sim_time_utc, '%d.%m.%Y %H:%M:%S', tz=tz)}"
+        f" ({tz}) · last update {local_time(snapshot.written_utc, '%H:%M:%S', tz=tz)} wall-clock time"
     )
     return {
         "status": status,
@@ -117,6 +118,7 @@ def alerts(snapshot: LiveSnapshot, *, now_wall: pd.Timestamp | None = None) -> l
         found += _grid_alerts(grid)
         if grid.converged is False:
             found.append(("warn", "the live power flow did not converge"))
+    found += _quality_alerts(snapshot.district)
     for alert in snapshot.alerts:  # the live twin's own (e.g. failing store writes)
         if alert.text:
             found.append(("bad" if alert.level == "bad" else "warn", alert.text))
@@ -144,6 +146,22 @@ def register_callbacks(app: Dash) -> None:
     def _update(_n: int) -> tuple[Any, ...]:
         view = live_view(*current())
         return view["status"], view["alerts"], view["tiles"], view["health"], view["sankey"], view["history"]
+
+
+def _quality_alerts(district: BoundaryState | None) -> list[tuple[str, str]]:
+    """The district balance's quality per quantity: the grid exchange by the substation meter, sums partial."""
+    if district is None or district.quality is None or district.quality is Quality.OK:
+        return []
+    if district.quality is Quality.PARTIAL:
+        missing = district.inputs_missing if district.inputs_missing is not None else "some"
+        return [
+            (
+                "warn",
+                f"district sums partial: {missing} input(s) not ok (PV, load and battery cover the devices that"
+                " answer); the grid exchange is measured",
+            )
+        ]
+    return [("bad", f"the substation meter is {district.quality.name.lower()}: the grid exchange is not measured now")]
 
 
 def _grid_alerts(grid: GridState) -> list[tuple[str, str]]:
@@ -176,12 +194,12 @@ def _tiles(snapshot: LiveSnapshot, substation: BoundaryState | None, tz: str) ->
     return [
         tile(
             "Self-sufficiency today",
-            format_frac(today.self_sufficiency_frac if today is not None else None),
+            format_kpi("self_sufficiency_frac", today.self_sufficiency_frac if today is not None else None),
             note="1 - import / load",
         ),
         tile(
             "Self-consumption today",
-            format_frac(today.self_consumption_frac if today is not None else None),
+            format_kpi("self_consumption_frac", today.self_consumption_frac if today is not None else None),
             note="1 - export / PV",
         ),
         tile("Grid exchange now", exchange, note=note),

@@ -7,6 +7,7 @@ step, and watches the live page follow a changed snapshot without a reload. Scre
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,6 +125,20 @@ def test_live_page_updates_without_reload(served: tuple[str, Path], tab: Page) -
         assert tab.evaluate("window.__no_reload") == 1
     finally:
         write_json_atomic(store / "snapshot.json", snapshot())
+
+
+def test_nav_bar_marks_the_active_page(served: tuple[str, Path], tab: Page) -> None:
+    tab.set_default_timeout(TIMEOUT_MS)
+    tab.goto(served[0] + "/year")
+    expect(tab.locator("#nav-year")).to_have_class(re.compile(r"\bactive\b"))
+    expect(tab.locator("#nav-live")).not_to_have_class(re.compile(r"\bactive\b"))
+    tab.locator("#nav-grid").click()  # a page change inside the app, without a reload
+    expect(tab.locator("#nav-grid")).to_have_class(re.compile(r"\bactive\b"))
+    expect(tab.locator("#nav-year")).not_to_have_class(re.compile(r"\bactive\b"))
+    tab.locator("#nav-live").click()
+    expect(tab.locator("#nav-live")).to_have_class(re.compile(r"\bactive\b"))
+    weight = tab.locator("#nav-live").evaluate("e => getComputedStyle(e).fontWeight")
+    assert int(weight) >= 700  # the mark shows
 
 
 def test_buildings_page_and_a_building(served: tuple[str, Path], tab: Page) -> None:

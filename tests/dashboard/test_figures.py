@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from dashboard.data import grid_map_from_snapshot
+from dashboard.data import GridMap, grid_map_from_snapshot
 from dashboard.figures import (
     MAX_POINTS,
     building_balance_figure,
@@ -61,7 +61,13 @@ def test_history_figure_local_time_stacks_and_grid_line() -> None:
     )
     fig = history_figure(frame)
     names = [trace.name for trace in fig.data]
-    assert names == ["households", "batteries (charge)", "batteries (discharge)", "PV", "grid exchange (import +)"]
+    assert names == [
+        "households",
+        "home batteries (charge)",
+        "home batteries (discharge)",
+        "PV",
+        "grid exchange (import +)",
+    ]
     assert str(fig.data[0].x[0]).startswith("2025-06-03 10:00:00+02:00")  # Europe/Berlin
     assert "[kW]" in fig.layout.yaxis.title.text
 
@@ -90,7 +96,7 @@ def test_year_figure_cumulative_and_projection() -> None:
     assert list(traces["electricity only"].y) == [0.5, 1.0, 1.5]
     assert list(traces["projection: baseline scenario"].y) == [4.5, 2.5, 0.5]
     assert list(traces["net zero"].y) == [0, 0]
-    assert "[MW h]" in fig.layout.yaxis.title.text
+    assert "[MWh]" in fig.layout.yaxis.title.text
 
 
 def test_monthly_figure_exports_below_zero() -> None:
@@ -133,3 +139,56 @@ def test_scenario_figures_overlay_each_result() -> None:
 
 def test_empty_figure_message() -> None:
     assert empty_figure("nothing").layout.annotations[0].text == "nothing"
+
+
+def test_history_figure_counts_the_community_battery_once() -> None:
+    """The district's battery term is the home batteries; the community battery is stacked beside it, once."""
+    index = pd.date_range("2025-06-03T08:00Z", periods=2, freq="15min")
+    frame = pd.DataFrame(
+        {
+            "p_grid_kw": [77.0, 77.0],
+            "p_load_kw": [42.0, 42.0],
+            "p_battery_kw": [10.0, 10.0],  # the home batteries
+            "p_community_battery_kw": [25.0, 25.0],
+        },
+        index=index,
+    )
+    fig = history_figure(frame)
+    stacked = sum(float(t.y[0]) for t in fig.data if getattr(t, "stackgroup", None) == "pos")
+    assert stacked == pytest.approx(77.0)  # the stack meets the grid line
+    by_name = {t.name: float(t.y[0]) for t in fig.data}
+    assert by_name["home batteries (charge)"] == pytest.approx(10.0)
+    assert by_name["community battery (charge)"] == pytest.approx(25.0)
+
+
+def test_history_figure_without_home_batteries_shows_the_community_battery_alone() -> None:
+    index = pd.date_range("2025-06-03T08:00Z", periods=2, freq="15min")
+    frame = pd.DataFrame(
+        {
+            "p_grid_kw": [77.0, 77.0],
+            "p_load_kw": [52.0, 52.0],
+            "p_battery_kw": [0.0, 0.0],
+            "p_community_battery_kw": [25.0, 25.0],
+        },
+        index=index,
+    )
+    fig = history_figure(frame)
+    stacked = sum(float(t.y[0]) for t in fig.data if getattr(t, "stackgroup", None) == "pos")
+    assert stacked == pytest.approx(77.0)
+    assert "home batteries (charge)" not in [t.name for t in fig.data]
+    assert "community battery (charge)" in [t.name for t in fig.data]
+
+
+def test_flow_sankey_counts_the_community_battery_once() -> None:
+    """Home batteries and the community battery are separate terms; the Sankey shows their sum once."""
+    balance = {"p_grid_kw": 10.0, "p_load_kw": 5.0, "p_battery_kw": 2.0, "p_community_battery_kw": 3.0}
+    labels = list(flow_sankey(balance).data[0].node.label)
+    assert "battery charge 5.0 kW" in labels
+
+
+def test_grid_figure_says_where_the_map_sits() -> None:
+    buses = pd.DataFrame({"name": ["a", "b"], "x": [12.566, 12.568], "y": [51.323, 51.325]}, index=[0, 1])
+    branches = pd.DataFrame({"kind": ["line"], "from_bus": [0], "to_bus": [1]}, index=["line 0"])
+    fig = grid_figure(GridMap(buses=buses, branches=branches))
+    caption = " ".join(a.text for a in fig.layout.annotations)
+    assert "51.324 N, 12.567 E" in caption and "SimBench" in caption

@@ -23,7 +23,7 @@ def _text(component) -> str:
 def test_live_view_tiles_flows_history_and_health(config: DashboardConfig, cache: DataCache) -> None:
     view = live.live_view(config, cache)
     tiles = _text(view["tiles"])
-    assert "42 %" in tiles and "87 %" in tiles and "12.5 kW" in tiles and "import from the grid" in tiles
+    assert "42.0 %" in tiles and "87.0 %" in tiles and "12.5 kW" in tiles and "import from the grid" in tiles
     assert "surplus" in tiles
     assert "Europe/Berlin" in view["status"] and "03.06.2025 12:00:00" in view["status"]
     assert view["sankey"].data[0].type == "sankey"
@@ -80,7 +80,7 @@ def test_building_view_and_choice_on_the_map(config: DashboardConfig, cache: Dat
     assert "b2/pv0" in _text(view["devices"]) and "failing" in _text(view["devices"])
     assert view["map"].data[-1].name == "chosen building"
     b1 = buildings.building_view("b1", config, cache)
-    assert "321 kWh" in _text(b1["tiles"]) and "42 %" in _text(b1["tiles"])
+    assert "321 kWh" in _text(b1["tiles"]) and "42.0 %" in _text(b1["tiles"])
     click = {"points": [{"customdata": ["3", "bus b2", 1.0]}]}
     assert buildings.clicked_building(click, config, cache) == "b2"
     assert buildings.clicked_building({"points": [{"customdata": ["1"]}]}, config, cache) is None
@@ -217,7 +217,7 @@ def test_missing_snapshot_values_show_as_missing(config: DashboardConfig, cache:
     del snap["devices_ok"]
     write_json_atomic(config.store_dir / "snapshot.json", snap)
     tiles = _text(live.live_view(config, cache)["tiles"])
-    assert "unknown" in tiles and "- / 4" in tiles and "87 %" in tiles
+    assert "unknown" in tiles and "- / 4" in tiles and "87.0 %" in tiles
     devices = _text(buildings.building_view("b2", config, cache)["devices"])
     assert "p_kw -" in devices and "None" not in devices
 
@@ -235,3 +235,41 @@ def test_the_snapshot_is_read_again_only_when_it_changed(config: DashboardConfig
     write_json_atomic(config.store_dir / "snapshot.json", {**snapshot(), "site": "other site"})
     again = load_snapshot(config.store_dir)
     assert again is not None and again is not first and again.site == "other site"
+
+
+def test_live_status_names_simulated_and_wall_clock_time(config: DashboardConfig, cache: DataCache) -> None:
+    status = live.live_view(config, cache)["status"]
+    assert "simulated time 03.06.2025 12:00:00" in status and "wall-clock time" in status
+    assert "snapshot written" not in status
+
+
+@pytest.mark.parametrize(
+    ("quality", "inputs_missing", "expected"),
+    [
+        (0, None, None),
+        (5, 1, "district sums partial: 1 input(s) not ok"),
+        (1, None, "the substation meter is stale"),
+        (3, None, "the substation meter is invalid"),
+    ],
+)
+def test_alerts_follow_the_quality_per_quantity(quality: int, inputs_missing: int | None, expected: str | None) -> None:
+    snap = snapshot()
+    snap["failing"] = []
+    del snap["grid"]
+    snap["balance"]["substation"]["quality"] = quality
+    if inputs_missing is not None:
+        snap["balance"]["substation"]["inputs_missing"] = inputs_missing
+    texts = [text for _, text in live.alerts(LiveSnapshot.from_json(snap))]
+    if expected is None:
+        assert texts == []
+    else:
+        assert len(texts) == 1 and expected in texts[0]
+
+
+def test_nav_classes_mark_the_page_shown() -> None:
+    from dashboard.app import nav_classes
+
+    assert nav_classes("/") == ["active", "", "", "", ""]
+    assert nav_classes("/year/") == ["", "", "active", "", ""]
+    assert nav_classes("/scenarios") == ["", "", "", "", "active"]
+    assert nav_classes(None) == ["active", "", "", "", ""]

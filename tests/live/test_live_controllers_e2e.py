@@ -246,3 +246,49 @@ def test_snapshot_has_the_grid_and_the_controller(running: Running) -> None:
     assert set(typed.grid.buses) == set(grid["buses"]) and typed.grid.vm_min_pu == grid["vm_min_pu"]
     assert typed.controller is not None and typed.controller.signal == controller["signal"]
     assert typed.controller.quality is Quality.OK and typed.controller.port == controller["listeners"]["port"]
+
+
+def _register(client: ModbusTcpClient, name: str) -> int:
+    rr = client.read_holding_registers(CMAP.district_point(name).offset, count=1, device_id=1)
+    assert not rr.isError(), rr
+    value: int = rr.registers[0]
+    return value
+
+
+def _until_registers(client: ModbusTcpClient, what: str, expected: dict[str, int]) -> None:
+    got: dict[str, int] = {}
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        got = {name: _register(client, name) for name in expected}
+        if got == expected:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{what}: registers {got} within {WAIT_S} s, expected {expected}")
+
+
+def test_quality_goes_per_quantity(running: Running) -> None:
+    """A silent household meter makes the district partial (one input missing); a silent substation meter invalid."""
+    household = next(d for d in running.field.devices if d.endswith("/meter") and d != "substation/meter")
+    client = _plain(running)
+    try:
+        _until_registers(client, "all devices answer", {"quality": int(Quality.OK), "inputs_missing": 0})
+        running.field.inject(household, "stop")
+        try:
+            _until_registers(client, f"{household} silent", {"quality": int(Quality.PARTIAL), "inputs_missing": 1})
+            snap = running.snapshot()
+            assert snap["balance"]["substation"]["inputs_missing"] == 1
+            assert _float(client, CMAP.district_point("p_grid_kw").offset) == pytest.approx(
+                snap["balance"]["substation"]["p_grid_kw"], rel=0.05, abs=0.5
+            )
+        finally:
+            running.field.clear_fault(household)
+        _until_registers(client, f"{household} back", {"quality": int(Quality.OK), "inputs_missing": 0})
+        running.field.inject("substation/meter", "stop")
+        try:
+            _until_registers(client, "the substation meter silent", {"quality": int(Quality.INVALID)})
+            assert running.snapshot()["balance"]["substation"]["quality"] == int(Quality.STALE)
+        finally:
+            running.field.clear_fault("substation/meter")
+        _until_registers(client, "the substation meter back", {"quality": int(Quality.OK)})
+    finally:
+        client.close()

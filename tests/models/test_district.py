@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from models.building_estimates import (
     summarize_district,
 )
 from models.district import BUILDING_TYPES, Building, LoadedDistrict, Roof, district_path, load_district
-from models.grid_source import grid_summary, load_simbench_net
+from models.grid_source import grid_summary, load_simbench_net, place_net
 from twin.core.errors import ConfigError
 
 BUS_NAMES = ("station", "bus a", "bus b")
@@ -146,6 +147,37 @@ def test_simbench_net_is_a_private_copy(beucha: LoadedDistrict) -> None:
     first.bus.loc[:, "name"] = "changed"
     second = load_simbench_net("1-LV-semiurb5--0-sw")
     assert "changed" not in set(second.bus.name)
+
+
+def test_simbench_grid_sits_at_the_district_location(beucha: LoadedDistrict) -> None:
+    """SimBench draws its grids near 53.42 N, 11.82 E; the district's grid is drawn at Beucha."""
+    points = [json.loads(geo)["coordinates"] for geo in beucha.net.bus["geo"] if isinstance(geo, str)]
+    assert len(points) == len(beucha.net.bus)
+    lon = sum(p[0] for p in points) / len(points)
+    lat = sum(p[1] for p in points) / len(points)
+    location = beucha.district.location
+    assert (lat, lon) == pytest.approx((location.latitude_deg, location.longitude_deg), abs=1e-6)
+    original = load_simbench_net("1-LV-semiurb5--0-sw")
+    first = json.loads(original.bus["geo"].iloc[0])["coordinates"]
+    shifted = points[0]
+    span = max(p[0] for p in points) - min(p[0] for p in points)
+    assert 0 < span < 0.1  # the shape is kept: a shift, not a collapse
+    assert shifted[0] - first[0] == pytest.approx(
+        lon - sum(json.loads(g)["coordinates"][0] for g in original.bus["geo"]) / len(points), abs=1e-6
+    )
+
+
+def test_place_net_moves_lines_too() -> None:
+    net = load_simbench_net("1-LV-semiurb5--0-sw")
+    net.line.loc[net.line.index[0], "geo"] = json.dumps(
+        {"type": "LineString", "coordinates": [[11.0, 53.0], [11.1, 53.1]]}
+    )
+    shift = place_net(net, 51.0, 12.0)
+    assert shift is not None
+    moved = json.loads(net.line["geo"].iloc[0])["coordinates"]
+    assert moved[0] == pytest.approx([11.0 + shift[0], 53.0 + shift[1]])
+    net.bus["geo"] = None
+    assert place_net(net, 51.0, 12.0) is None  # no coordinates: nothing to place
 
 
 def test_simbench_cache_written(beucha: LoadedDistrict, grid_cache_dir: Path) -> None:

@@ -67,6 +67,7 @@ def test_scenario_run_and_compare(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert info.value.code == 0
     table = capsys.readouterr().out
     assert "one" in table and "two" in table and "max trafo loading" in table
+    assert "self-sufficiency [%]" in table and "grid import [MWh]" in table  # as the dashboard shows them
     assert html.stat().st_size > 1_000_000  # plotly.js embedded, works offline
     with pytest.raises(SystemExit) as info:
         main(["scenario", "compare", str(tmp_path)])

@@ -42,6 +42,9 @@ def test_energy_neutral_is_energy_neutral_over_the_year(shared: SharedInputs) ->
     assert kpis["energy_neutral"] is True
     assert 2.8 <= kpis["hp_spf"] <= 3.8
     assert kpis["n_gas_boilers"] == 0
+    # every carrier counts: no gas, heating oil or wood left, and the backup heater stays small
+    assert kpis["fuel_kwh"] == kpis["fuel_oil_kwh"] == kpis["fuel_wood_kwh"] == 0.0
+    assert kpis["hp_backup_frac"] < 0.05
     assert kpis["trafo_loading_max_percent"] < 100.0
 
 

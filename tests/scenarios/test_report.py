@@ -9,7 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scenarios.report import COMPARE_KPIS, compare_table, format_value, write_compare_html, write_plotly_js
+from scenarios.report import (
+    COMPARE_KPIS,
+    compare_table,
+    display_table,
+    format_kpi,
+    format_value,
+    write_compare_html,
+    write_plotly_js,
+)
 from scenarios.results import KPIS_JSON, PLOTLY_JS
 
 
@@ -53,7 +61,20 @@ def test_compare_table_puts_scenarios_side_by_side(tmp_path: Path) -> None:
 
     page = write_compare_html(table, tmp_path / "compare.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and "<title>Scenario comparison</title>" in page
-    assert "pv_all" in page and "120,000" in page and "-3,000" in page
+    # shown as the catalogue shows it: MWh, not the stored kWh
+    assert "pv_all" in page and "all-carrier balance [MWh]" in page and '"120"' in page and '"-3"' in page
+
+
+def test_display_table_renders_from_the_catalogue(tmp_path: Path) -> None:
+    folder = _result(tmp_path / "a", "today", 120_000.0, 55.0)
+    kpis = json.loads((folder / KPIS_JSON).read_text(encoding="utf-8"))
+    kpis["self_sufficiency_frac"] = 0.5432
+    (folder / KPIS_JSON).write_text(json.dumps(kpis), encoding="utf-8")
+    shown = display_table(compare_table([folder]))
+    assert shown.loc["self-sufficiency [%]", "today"] == "54.3"  # a percentage, as the dashboard shows it
+    assert shown.loc["all-carrier balance [MWh]", "today"] == "120"
+    assert shown.loc["grid import [MWh]", "today"] == "-"
+    assert format_kpi("self_sufficiency_frac", 0.5432) == "54.3" and format_kpi("energy_neutral", True) == "yes"
 
 
 def test_compare_table_of_a_folder_without_kpis_fails(tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ def _district_year(district: Any, *, weather: Path | None, calendar_year: int, s
 
     from models.profiles import PROFILE_STAGES, ProfileOptions, district_profiles, prepare_inputs
     from twin.core.kpi import GEG_2024, boundary_flows, energy_kpis
-    from twin.core.vocabulary import STEP_MIN
+    from twin.core.vocabulary import STEP_MIN, kpi
 
     with Progress(
         TextColumn("{task.description:<40}"),
@@ -105,8 +105,9 @@ def _district_year(district: Any, *, weather: Path | None, calendar_year: int, s
         f"  balance   electricity import {k['import_kwh'] / 1000:,.0f} MWh, export {k['export_kwh'] / 1000:,.0f} MWh, "
         f"balance {k['electricity_balance_kwh'] / 1000:+,.0f} MWh; all carriers {k['energy_balance_kwh'] / 1000:+,.0f}"
         f" MWh: {neutral} (substation, before grid losses)",
-        f"  KPIs      self-sufficiency {k['self_sufficiency_frac']:.1%}, self-consumption "
-        f"{k['self_consumption_frac']:.1%}, peak import {k['peak_import_kw']:,.0f} kW, CO2 "
+        f"  KPIs      self-sufficiency {kpi('self_sufficiency_frac').display(k['self_sufficiency_frac'])} %,"
+        f" self-consumption {kpi('self_consumption_frac').display(k['self_consumption_frac'])} %,"
+        f" peak import {k['peak_import_kw']:,.0f} kW, CO2 "
         f"{k['co2_kg'] / 1000:,.0f} t (GEG 2024: grid {GEG_2024.co2_grid_g_per_kwh:.0f} g/kWh, "
         f"gas {GEG_2024.co2_gas_g_per_kwh:.0f} g/kWh)",
     ]

@@ -80,14 +80,14 @@ def scenario_compare(
     """Compare scenario results side by side."""
     from rich.table import Table
 
-    from scenarios.report import compare_table, write_compare_html
+    from scenarios.report import compare_table, display_table, write_compare_html
     from scenarios.results import KPIS_JSON, is_result_folder
 
     for folder in dirs:
         if not is_result_folder(folder):
             raise ConfigError(f"no {KPIS_JSON} in this folder", file=str(folder), allowed="a scenario result folder")
     table = compare_table(dirs)
-    _print_table(table, Table)
+    _print_table(display_table(table), Table)
     if html is not None:
         write_compare_html(table, html)
         print(f"wrote {html}", file=sys.stderr)
@@ -176,7 +176,7 @@ def _run(
     ]
     rows = {
         k["scenario"]: {
-            **{spec.short_heading: (k.get(spec.name) or 0.0) * spec.scale for spec in shown},
+            **{spec.short_heading: spec.display(k.get(spec.name) or 0.0) for spec in shown},
             "changes": k.get("description", "").split(": ", 1)[-1] if "-" in k["scenario"] else "",
         }
         for k in results

@@ -18,7 +18,7 @@ from typing import Any, Final
 from twin.core.balance import BoundaryBalance
 from twin.core.errors import ConfigError
 from twin.core.schema import SUBSTATION
-from twin.core.vocabulary import BALANCE_TERMS, QUALITY_FLAGS, SUBSTATION_TERMS, Quality
+from twin.core.vocabulary import BALANCE_TERMS, SUBSTATION_TERMS, Quality
 
 __all__ = [
     "ENERGY_KPI_NAMES",
@@ -182,11 +182,12 @@ class Where:
         value = obj.get(key)
         if value is None:
             return None
-        if isinstance(value, str) and value in QUALITY_FLAGS:
-            return Quality(QUALITY_FLAGS[value])
-        if isinstance(value, int) and not isinstance(value, bool) and value in QUALITY_FLAGS.values():
+        flags = {flag.name.lower(): int(flag) for flag in Quality}
+        if isinstance(value, str) and value in flags:
+            return Quality(flags[value])
+        if isinstance(value, int) and not isinstance(value, bool) and value in flags.values():
             return Quality(value)
-        allowed = ", ".join(f"{value} ({name})" for name, value in QUALITY_FLAGS.items())
+        allowed = ", ".join(f"{value} ({name})" for name, value in flags.items())
         raise self.fail(key, f"expected a quality flag, got {_shown(value)} (allowed: {allowed})")
 
     @staticmethod
@@ -251,7 +252,10 @@ class BoundaryState:
 
     ``None`` where the snapshot has no value (an input missing or invalid). The district's further
     terms (:data:`~twin.core.vocabulary.SUBSTATION_TERMS`) are in the JSON of ``substation`` only.
-    ``quality`` is the worst flag of the inputs, ``None`` when the snapshot names none.
+    ``quality`` is the worst flag of the inputs, ``None`` when the snapshot names none; the
+    district's is the substation meter's while that is unusable, else ``PARTIAL`` while some
+    inputs of its sums over the buildings are missing, ``inputs_missing`` counting them (in the
+    JSON only when set).
     """
 
     boundary: str
@@ -265,6 +269,7 @@ class BoundaryState:
     p_community_battery_kw: float | None = None
     p_loss_kw: float | None = None
     quality: Quality | None = None
+    inputs_missing: int | None = None
 
     @property
     def term_names(self) -> tuple[str, ...]:
@@ -288,12 +293,15 @@ class BoundaryState:
         return self.quality is Quality.OK
 
     def to_json(self) -> dict[str, Any]:
-        """The boundary's entry of ``balance``."""
-        return {
+        """The boundary's entry of ``balance`` (``inputs_missing`` only when set)."""
+        out = {
             "boundary": self.boundary,
             **self.terms(),
             "quality": None if self.quality is None else int(self.quality),
         }
+        if self.inputs_missing is not None:
+            out["inputs_missing"] = self.inputs_missing
+        return out
 
     @classmethod
     def from_json(cls, data: Any, where: Where, boundary: str) -> BoundaryState:
@@ -303,7 +311,12 @@ class BoundaryState:
         if named is not None and named != boundary:
             raise where.fail("boundary", f"{named!r} differs from its key {boundary!r}")
         values = {name: where.number(obj, name) for name in (*BALANCE_TERMS, *SUBSTATION_TERMS)}
-        return cls(boundary, **values, quality=where.quality(obj, "quality"))
+        return cls(
+            boundary,
+            **values,
+            quality=where.quality(obj, "quality"),
+            inputs_missing=where.integer(obj, "inputs_missing"),
+        )
 
     @classmethod
     def of(cls, balance: BoundaryBalance) -> BoundaryState:
@@ -311,7 +324,7 @@ class BoundaryState:
         values = {name: getattr(balance, name) for name in (*BALANCE_TERMS, *SUBSTATION_TERMS)}
         if balance.boundary != SUBSTATION:
             values.update(dict.fromkeys(SUBSTATION_TERMS))
-        return cls(balance.boundary, **values, quality=Quality(balance.quality))
+        return cls(balance.boundary, **values, quality=Quality(balance.quality), inputs_missing=balance.inputs_missing)
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,10 @@ class Quality(IntEnum):
     """Data-quality flag (CF ``flag_values``; DESIGN.md section 3).
 
     ``ESTIMATED``: not measured for this interval but derived (the energy a counter gained over
-    a gap, spread over the gap's quarters). The controller register map serves 0-3 only.
+    a gap, spread over the gap's quarters). ``PARTIAL``: a sum over several inputs with some of
+    them missing (the live balance's district sums, the controller's quality); the snapshot
+    counts the missing inputs, the store never holds this flag. The controller register map
+    serves 0-3 and 5.
     """
 
     OK = 0
@@ -77,10 +80,11 @@ class Quality(IntEnum):
     MISSING = 2
     INVALID = 3
     ESTIMATED = 4
+    PARTIAL = 5
 
 
-#: Quality flag meanings and their int8 values, in value order (CF ``flag_meanings``).
-QUALITY_FLAGS: Final[dict[str, int]] = {flag.name.lower(): int(flag) for flag in Quality}
+#: Stored quality flag meanings and their int8 values, in value order (CF ``flag_meanings``).
+QUALITY_FLAGS: Final[dict[str, int]] = {flag.name.lower(): int(flag) for flag in Quality if flag is not Quality.PARTIAL}
 
 AssetKind = Literal["pv", "load", "heat_pump", "ev", "battery", "gas_boiler"]
 #: The kinds of asset, in the order summaries list them.
