@@ -3,20 +3,22 @@
 Import, export (and gas) per boundary come from the meters' cumulative counters: a quarter's
 energy is its last reading minus the reading before. A quarter without a reading of a counter
 (the field was down, the meter did not answer) is *missing*, never 0 kWh. The energy the counter
-gained over such a gap shows at its next reading; it is spread evenly over the gap's quarters and
-that quarter, each flagged *estimated* (:data:`twin.core.schema.QUALITY_FLAGS`): the quarters of
+gained over such a gap shows at its next reading; it is spread over the gap's quarters and that
+quarter, each flagged *estimated* (:data:`twin.core.schema.QUALITY_FLAGS`): the quarters of
 the gap come as extra rows for times already stored (the table merges them, the first value of a
-channel wins, so they fill what was missing); the quarter after the gap keeps what its own reads
-show (extrapolated over the quarter, below), the rest is spread over the gap. The sum is conserved. A gap longer than
-:data:`MAX_SPREAD_QUARTERS` (or one that starts at a year-start reading from ``twin import``) is
-not spread: the quarter after it holds the energy, flagged estimated. A counter that went
-backwards (meter exchanged or its counter restarted) leaves its quarter missing and counts on
-from its new reading.
+channel wins, so they fill what was missing). The quarter after the gap keeps what its own reads
+measured (from its first changed read to its reading, never extrapolated); the rest is spread
+over the time not observed (the gap's quarters and the start of that quarter) in proportion to
+that time. The sum is conserved. A gap longer than :data:`MAX_SPREAD_QUARTERS` (or one that
+starts at a year-start reading from ``twin import``) is not spread: the quarter after it holds
+the energy, flagged estimated. A counter that went backwards (meter exchanged or its counter
+restarted) leaves its quarter missing and counts on from its new reading.
 
 The first quarter of a counter without an earlier reading (a new store started in the middle
-of a quarter) is extrapolated from the readings the quarter had (:meth:`QuarterFlows.see`:
-the energy between the first and the last read, at that rate over the whole quarter), flagged
-estimated; with a single read it stays missing.
+of a quarter) stays missing: what happened before the first read is not known, and a rate from
+a part of a quarter is a poor guess for loads that peak for minutes. Its reading is the start of
+the next quarter. The ratio KPIs leave quarters with estimated counter energies out
+(:mod:`twin.core.kpi_totals`).
 
 The reads used are those that show a new value (the time of a read that first shows it is
 closest to the time the device took it).
@@ -132,8 +134,10 @@ class QuarterFlows:
         self._shared = {c for channels in self.sources.values() if len(channels) > 1 for c in channels}
         self._recent: dict[int, dict[str, float]] = {}
         self._backwards_logged: set[str] = set()
-        # per counter: the quarter (start [s]) of its reads, its first and last change in it (time [s], value [kWh])
-        self._reads: dict[str, tuple[int, tuple[float, float], tuple[float, float]]] = {}
+        # per counter: the quarter (start [s]) of its reads, its first and last change in it (time [s],
+        # value [kWh]) and the number of changes in it
+        self._reads: dict[str, tuple[int, tuple[float, float], tuple[float, float], int]] = {}
+        self._previous_reads: dict[str, tuple[int, tuple[float, float], tuple[float, float], int]] = {}
         self._last_read: dict[str, float] = {}
         self._last_read_s: dict[str, float] = {}
         self._counter_set = frozenset(self.counters)
@@ -153,7 +157,12 @@ class QuarterFlows:
         quarter = int(read_s // STEP_S) * STEP_S
         read = (float(read_s), float(value))
         known = self._reads.get(counter)
-        self._reads[counter] = (quarter, read if known is None or known[0] != quarter else known[1], read)
+        if known is None or known[0] != quarter:
+            if known is not None:
+                self._previous_reads[counter] = known
+            self._reads[counter] = (quarter, read, read, 1)
+        else:
+            self._reads[counter] = (quarter, known[1], read, known[3] + 1)
 
     def compute(
         self, times: np.ndarray, values: Mapping[str, np.ndarray], readings: Mapping[str, Any] | None = None
@@ -247,13 +256,10 @@ class QuarterFlows:
                 if found is not None:
                     previous, from_year_start = found[1], True
                     previous_start = int(found[0] // STEP_S * STEP_S) - STEP_S
+            reading = reading + self._carry(counter, start, reading)
             self.last_kwh[counter], self.last_start_s[counter] = reading, start
             if previous is None or previous_start is None:
-                # the first quarter: its start reading is unknown, its reads give the rate
-                energy[row], flags[row] = self._first_quarter(counter, start, reading), _ESTIMATED
-                if not math.isfinite(energy[row]):
-                    flags[row] = _MISSING
-                continue
+                continue  # the first quarter: its start reading is unknown, its energy stays missing
             gained = reading - previous
             if gained < 0:
                 if counter not in self._backwards_logged:
@@ -266,35 +272,63 @@ class QuarterFlows:
             elif quarters > MAX_SPREAD_QUARTERS or from_year_start:
                 energy[row], flags[row] = gained, _ESTIMATED
             else:
-                # the quarter's own reads give its share; the rest is spread over the gap before it
-                own = self._first_quarter(counter, start, reading)
-                own = min(max(own, 0.0), gained) if math.isfinite(own) else gained / quarters
-                share = (gained - own) / (quarters - 1)
+                # the quarter keeps what its own reads measured; the rest is spread over the time not
+                # observed (the gap's quarters and the start of this one), in proportion to that time
+                measured, unobserved_s = self._measured(counter, start, reading)
+                measured = min(max(measured, 0.0), gained) if math.isfinite(measured) else 0.0
+                gap_s = (quarters - 1) * STEP_S + unobserved_s
+                rest = gained - measured
+                share = rest * STEP_S / gap_s
                 for gap in range(previous_start + STEP_S, start + 1, STEP_S):
-                    part = own if gap == start else share
+                    part = measured + rest * unobserved_s / gap_s if gap == start else share
                     if gap in rows:
                         energy[rows[gap]], flags[rows[gap]] = part, _ESTIMATED
                     else:
                         earlier.setdefault(gap, {})[counter] = part
         return energy, flags
 
-    def _first_quarter(self, counter: str, start: int, reading: float) -> float:
-        """A counter's energy in a quarter from its reads in it, over the whole quarter; NaN if it had one."""
-        reads = self._reads.get(counter)
-        if reads is None or reads[0] != start:
-            return math.nan
-        _, (first_s, first_kwh), (last_s, last_kwh) = reads
-        first_s = max(first_s, float(start))
-        if (
-            last_s <= first_s
-            and reading == first_kwh
-            and self._last_read_s.get(counter, first_s) - first_s >= STEP_S / 3
-        ):
-            return 0.0  # read unchanged over a third of the quarter and more: nothing counted
-        if last_s - first_s <= 0 or reading < first_kwh or not start <= last_s <= start + STEP_S:
-            return math.nan
-        rate = (last_kwh - first_kwh) / (last_s - first_s)
-        return reading - first_kwh + rate * max(STEP_S - (last_s - first_s), 0.0)
+    def _reads_in(self, counter: str, start: int) -> tuple[int, tuple[float, float], tuple[float, float], int] | None:
+        """A counter's changes in the quarter that starts at ``start`` (that or the one after may be running)."""
+        for reads in (self._reads.get(counter), self._previous_reads.get(counter)):
+            if reads is not None and reads[0] == start:
+                return reads
+        return None
+
+    def _carry(self, counter: str, start: int, reading: float) -> float:
+        """What a counter gained from its last change in a quarter to the quarter's end [kWh] (0 if unknown).
+
+        A device updates its counter now and then, so the quarter's last reading was taken up to
+        one update before the quarter's end; the energy since then belongs to this quarter, not
+        the next. It is the quarter's own rate (between its first and last change) over that
+        time, and only when that time is at most one update interval of the counter in the
+        quarter (a counter that stopped answering earlier carries nothing).
+        """
+        reads = self._reads_in(counter, start)
+        if reads is None or reads[3] < 3:
+            return 0.0
+        _, (first_s, first_kwh), (last_s, last_kwh), changes = reads
+        if reading != last_kwh or last_s <= first_s:
+            return 0.0
+        interval_s = (last_s - first_s) / (changes - 1)
+        remaining_s = start + STEP_S - last_s
+        if not 0.0 < remaining_s <= interval_s:
+            return 0.0
+        return max((last_kwh - first_kwh) / (last_s - first_s), 0.0) * remaining_s
+
+    def _measured(self, counter: str, start: int, reading: float) -> tuple[float, float]:
+        """What a counter measured in a quarter from its first read in it, and the seconds before that read.
+
+        The energy between the quarter's first changed read and its reading [kWh] (NaN without a
+        read in the quarter: then the whole quarter counts as not observed) and the time from the
+        quarter's start to that read [s]. Nothing is extrapolated.
+        """
+        reads = self._reads_in(counter, start)
+        if reads is None:
+            return math.nan, float(STEP_S)
+        _, (first_s, first_kwh), _, _ = reads
+        if reading < first_kwh:
+            return math.nan, float(STEP_S)
+        return reading - first_kwh, min(max(first_s - start, 0.0), float(STEP_S))
 
     def _earlier_flows(self, earlier: dict[int, dict[str, float]]) -> dict[int, dict[str, float]]:
         """Flows of earlier quarters from the gap estimates (and the other counters' energies then)."""

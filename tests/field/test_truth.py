@@ -74,4 +74,4 @@ def test_no_generation_no_discharge_means_no_self_sufficiency(truth_run: TruthRu
         today = snapshot["kpis"]["today"][building]
         assert today["generation_kwh"] == 0.0
         assert today["self_sufficiency_frac"] == 0.0
-        assert today["load_kwh"] > 0.1
+        assert today["load_kwh"] > 0.05  # a night's base load of about 60 W over 1.5 h: a load to supply

@@ -7,8 +7,10 @@ quarter's, and can never show less than today's. The formulas are those of
 :func:`twin.core.kpi.energy_kpis`, with the rules measured data needs:
 
 * The ratios (self-sufficiency, self-consumption) take only the quarters in which import,
-  export, load and generation are all known (*paired* quarters): a quarter whose import is
-  missing but whose load is known would otherwise count as self-supplied.
+  export, load and generation are all known and import and export measured, not estimated
+  (*paired* quarters): a quarter whose import is missing but whose load is known would
+  otherwise count as self-supplied, and a gap's energy spread over quarters is no measure of
+  what each of them imported.
 * Self-sufficiency is the share of the load not imported, at most what generation and battery
   discharge supplied, within 0..1: with no generation and no battery discharge it is exactly 0.
 * Self-consumption is 1 - export / generation within 0..1.
@@ -54,11 +56,17 @@ class FlowTotals:
         )
 
 
-def flow_totals(matrix: np.ndarray, flows: Sequence[str]) -> FlowTotals:
-    """Totals of a (quarter, boundary, flow) matrix of energies [kWh], NaN where unknown."""
+def flow_totals(matrix: np.ndarray, flows: Sequence[str], estimated: np.ndarray | None = None) -> FlowTotals:
+    """Totals of a (quarter, boundary, flow) matrix of energies [kWh], NaN where unknown.
+
+    ``estimated``: optional (quarter, boundary) mask of quarters whose import or export is
+    estimated; they count in the sums but not in the ratios' paired quarters.
+    """
     index = {flow: i for i, flow in enumerate(flows)}
     n_boundaries = matrix.shape[1]
     paired_rows = np.all(np.isfinite(matrix[:, :, [index[f] for f in _PAIRED]]), axis=2)
+    if estimated is not None:
+        paired_rows &= ~np.asarray(estimated, dtype=bool).reshape(paired_rows.shape)
     sums = {flow: np.nansum(matrix[:, :, i], axis=0) for flow, i in index.items()}
     paired = {flow: np.where(paired_rows, np.nan_to_num(matrix[:, :, i]), 0.0).sum(axis=0) for flow, i in index.items()}
     peaks = {}

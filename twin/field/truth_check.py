@@ -10,8 +10,9 @@ store of ``twin live`` and compares, per boundary (every building and ``substati
 * today's and the year's KPIs of the snapshot (self-sufficiency and self-consumption judged;
   import, export, load and generation shown) with the same KPIs of the truth
   (:mod:`twin.core.kpi_totals`) from the store's first quarter (or midnight, or 1 January)
-  up to the snapshot's time; the truth's ratios over the quarters the store knows (a quarter
-  without a load cannot be judged by the live twin either; the daily energies show it).
+  up to the snapshot's time; the truth's ratios over the quarters the live ratios take (import,
+  export, load and generation known, import and export measured rather than estimated: a
+  quarter without a load cannot be judged by the live twin either; the daily energies show it).
 
 Targets (:data:`DAILY_REL`, :data:`DAILY_ABS_KWH`, :data:`KPI_POINTS`): every daily energy
 within 1 % (or 0.1 kWh where that is larger), the ratio KPIs within 0.5 percentage points.
@@ -32,7 +33,7 @@ import pandas as pd
 from twin.core.kpi_totals import flow_totals, kpis_from_totals
 from twin.core.live_state import read_snapshot
 from twin.core.store import read_table
-from twin.core.vocabulary import STEP_S
+from twin.core.vocabulary import QUALITY_FLAGS, STEP_S
 
 __all__ = ["DAILY_ABS_KWH", "DAILY_REL", "KPI_POINTS", "TRUTH_FLOWS", "TruthCheck", "check_truth", "read_truth"]
 
@@ -85,10 +86,11 @@ def read_truth(path: str | Path) -> pd.DataFrame:
     return out[[*TRUTH_FLOWS, "fuel_kwh"]].astype(float)
 
 
-def _live_flows(store_dir: Path, boundaries: list[str]) -> pd.DataFrame:
+def _live_flows(store_dir: Path, boundaries: list[str], *, variable: str = "value") -> pd.DataFrame:
+    """The store's flows (or with ``variable="quality"`` their flags) as (time, boundary) -> flow."""
     channels = [f"flow:{b}/{f}" for b in boundaries for f in _KPI_FLOWS]
     ds = read_table(store_dir, "15min", channels=channels)
-    values = pd.DataFrame(ds["value"].values, index=pd.DatetimeIndex(ds["time"].values), columns=ds["channel"].values)
+    values = pd.DataFrame(ds[variable].values, index=pd.DatetimeIndex(ds["time"].values), columns=ds["channel"].values)
     values = values.reindex(columns=channels)
     values.columns = pd.MultiIndex.from_tuples(
         [tuple(c.removeprefix("flow:").split("/", 1)) for c in channels], names=["boundary", "flow"]
@@ -144,9 +146,12 @@ def check_truth(
     quarters = diff_q.groupby(level="boundary").max().stack().rename("max_quarter_diff_kwh").reset_index()
     quarters.columns = ["boundary", "flow", "max_quarter_diff_kwh"]
     first_s = int(live.index.get_level_values("time").min().timestamp()) if len(live) else 0
-    # the ratios of the truth over the quarters whose import, export, load and generation the store knows
+    # the ratios of the truth over the quarters whose import, export, load and generation the store
+    # knows, import and export measured (estimated ones are left out of the live ratios too)
     paired = ["import_kwh", "export_kwh", "load_kwh", "generation_kwh"]
-    unknown = live.index[live[paired].isna().any(axis=1).to_numpy()].intersection(truth.index)
+    flags = _live_flows(store_dir, boundaries, variable="quality").reindex(live.index)
+    estimated = (flags[["import_kwh", "export_kwh"]] == QUALITY_FLAGS["estimated"]).any(axis=1).to_numpy()
+    unknown = live.index[live[paired].isna().any(axis=1).to_numpy() | estimated].intersection(truth.index)
     comparable = truth.copy()
     comparable.loc[unknown, paired] = np.nan
     kpis = _check_kpis(store_dir, comparable, boundaries, zone, failures, first_s, kpi_points)
