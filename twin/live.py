@@ -59,7 +59,7 @@ from twin.core.store import (
 )
 from twin.core.vocabulary import QUALITY_FLAGS, STEP_S, Quality
 from twin.importing import METERS_FILE, site_meters
-from twin.live_flows import COUNTED_FLOWS, LIVE_FLOWS, QuarterFlows, load_terms
+from twin.live_flows import COUNTED_FLOWS, LIVE_FLOWS, QuarterFlows, estimated_exchange, load_terms
 from twin.live_site import DEFAULT_SITE_CHECK_S, SiteWatch
 from twin.live_store import DEFAULT_RETRY_FIRST_S, DEFAULT_RETRY_MAX_S, StoreWriter
 
@@ -518,8 +518,8 @@ class LiveTwin:
             in_year, in_today = closed & (times >= year_start), closed & (times >= day_start)
             self._closed_totals = (
                 (open_start, day_start),
-                flow_totals(matrix[in_year], LIVE_FLOWS, self._counted_estimated(quality[in_year])),
-                flow_totals(matrix[in_today], LIVE_FLOWS, self._counted_estimated(quality[in_today])),
+                flow_totals(matrix[in_year], LIVE_FLOWS, estimated_exchange(quality[in_year])),
+                flow_totals(matrix[in_today], LIVE_FLOWS, estimated_exchange(quality[in_today])),
                 self._estimated(matrix[in_year], quality[in_year]),
                 self._estimated(matrix[in_today], quality[in_today]),
             )
@@ -527,12 +527,6 @@ class LiveTwin:
         open_totals = flow_totals(open_row[None], LIVE_FLOWS)
         self.kpis["today"] = self._kpis(today.plus(open_totals), today_estimated)
         self.kpis["year"] = self._kpis(year.plus(open_totals), year_estimated)
-
-    @staticmethod
-    def _counted_estimated(quality: np.ndarray) -> np.ndarray:
-        """(quarter, boundary) mask: import or export flagged estimated (left out of the ratios)."""
-        counted = [LIVE_FLOWS.index(flow) for flow in ("import_kwh", "export_kwh")]
-        return np.asarray((quality[:, :, counted] == QUALITY_FLAGS["estimated"]).any(axis=2))
 
     def _estimated(self, matrix: np.ndarray, quality: np.ndarray) -> np.ndarray:
         """Energy [kWh] of the counted flows flagged estimated, per boundary."""

@@ -51,6 +51,7 @@ __all__ = [
     "FlowBatch",
     "QuarterFlows",
     "combine_flags",
+    "estimated_exchange",
     "load_terms",
 ]
 
@@ -86,6 +87,12 @@ def combine_flags(flags: list[np.ndarray]) -> np.ndarray:
     out[(stacked == _ESTIMATED).any(axis=0)] = _ESTIMATED
     out[((stacked != _OK) & (stacked != _ESTIMATED)).any(axis=0)] = _MISSING
     return out
+
+
+def estimated_exchange(quality: np.ndarray) -> np.ndarray:
+    """(quarter, boundary) mask of a (quarter, boundary, :data:`LIVE_FLOWS`) flag matrix: import or export estimated."""
+    counted = [LIVE_FLOWS.index(flow) for flow in ("import_kwh", "export_kwh")]
+    return np.asarray((quality[:, :, counted] == _ESTIMATED).any(axis=2))
 
 
 @dataclass
