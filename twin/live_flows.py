@@ -2,7 +2,8 @@
 
 Import, export (and gas) per boundary come from the meters' cumulative counters: a quarter's
 energy is its last reading minus the reading before. A quarter without a reading of a counter
-(the field was down, the meter did not answer) is *missing*, never 0 kWh. The energy the counter
+(the field was down, the meter did not answer) is *missing*, never 0 kWh; so is a quarter whose
+counter was last read more than a third of a quarter before its end (a gap began in it). The energy the counter
 gained over such a gap shows at its next reading; it is spread over the gap's quarters and that
 quarter, each flagged *estimated* (:data:`twin.core.schema.QUALITY_FLAGS`): the quarters of
 the gap come as extra rows for times already stored (the table merges them, the first value of a
@@ -45,6 +46,7 @@ from twin.core.vocabulary import COUNTED_FLOW_TERMS, FLOW_TERMS, QUALITY_FLAGS, 
 
 __all__ = [
     "BATTERY_FLOWS",
+    "CARRY_INTERVALS",
     "FLOWS",
     "LIVE_FLOWS",
     "MAX_SPREAD_QUARTERS",
@@ -65,6 +67,8 @@ BATTERY_FLOWS: Final[tuple[str, ...]] = ("battery_charge_kwh", "battery_discharg
 LIVE_FLOWS: Final[tuple[str, ...]] = (*FLOW_TERMS, *BATTERY_FLOWS)
 #: Longest gap (in quarters, a week) whose energy is spread over its quarters.
 MAX_SPREAD_QUARTERS: Final[int] = 7 * STEPS_PER_DAY
+#: A quarter's last reading is carried to the quarter's end over at most this many update intervals. [1]
+CARRY_INTERVALS: Final[float] = 2.0
 #: Flows that come from counters (and may be estimated).
 COUNTED_FLOWS: Final[tuple[str, ...]] = COUNTED_FLOW_TERMS
 
@@ -146,23 +150,31 @@ class QuarterFlows:
         self._reads: dict[str, tuple[int, tuple[float, float], tuple[float, float], int]] = {}
         self._previous_reads: dict[str, tuple[int, tuple[float, float], tuple[float, float], int]] = {}
         self._last_read: dict[str, float] = {}
+        #: Counter channel -> its last reading as read (``last_kwh`` is carried to the quarter's end). [kWh]
+        self._last_raw: dict[str, float] = {}
         self._last_read_s: dict[str, float] = {}
         self._counter_set = frozenset(self.counters)
 
     def see(self, counter: str, read_s: float | None, value: float | None) -> None:
         """Note a counter's read (simulated time of the read, value): its first and last change in each quarter.
 
-        A device updates its counter now and then; the read that first shows a new value is the
-        one whose time is closest to the value's own time.
+        A device updates its counter now and then; the new value was taken between the read
+        before (which still showed the old value) and the read that first shows it: the change
+        is timed midway, within the quarter of that read (at the read itself when the read before
+        was more than a third of a quarter earlier). The first read of a counter is no change.
         """
         if read_s is None or value is None or counter not in self._counter_set:
             return
         previous, self._last_read[counter] = self._last_read.get(counter), float(value)
-        self._last_read_s[counter] = float(read_s)
-        if previous is not None and previous == value:
-            return
+        previous_s, self._last_read_s[counter] = self._last_read_s.get(counter), float(read_s)
+        if previous is None or previous == value:
+            return  # the first read shows a value taken at an unknown time before it: no change to time
         quarter = int(read_s // STEP_S) * STEP_S
-        read = (float(read_s), float(value))
+        if previous_s is None or read_s - previous_s > STEP_S / 3:  # after a gap in the reads: not timed closer
+            changed_s = float(read_s)
+        else:
+            changed_s = max((previous_s + read_s) / 2.0, float(quarter))
+        read = (changed_s, float(value))
         known = self._reads.get(counter)
         if known is None or known[0] != quarter:
             if known is not None:
@@ -234,7 +246,7 @@ class QuarterFlows:
         """Take a counter's last reading from the stored 15-minute table."""
         finite = np.flatnonzero(np.isfinite(column))
         if finite.size:
-            self.last_kwh[channel] = float(column[finite[-1]])
+            self.last_kwh[channel] = self._last_raw[channel] = float(column[finite[-1]])
             self.last_start_s[channel] = int(starts[finite[-1]])
 
     # --- private ------------------------------------------------------------------------
@@ -253,8 +265,8 @@ class QuarterFlows:
         flags = np.full(len(starts), _MISSING, dtype=np.int8)
         for row, start in enumerate(starts):
             reading = float(column[row])
-            if not math.isfinite(reading):
-                continue
+            if not math.isfinite(reading) or self._last_read_s.get(counter, math.inf) < start + STEP_S - STEP_S / 3:
+                continue  # no reading, or none in the quarter's last third: it ends in a gap
             previous, previous_start = self.last_kwh.get(counter), self.last_start_s.get(counter)
             from_year_start = False
             if previous is None:
@@ -263,12 +275,17 @@ class QuarterFlows:
                 if found is not None:
                     previous, from_year_start = found[1], True
                     previous_start = int(found[0] // STEP_S * STEP_S) - STEP_S
+            raw, previous_raw = reading, self._last_raw.get(counter, previous)
             reading = reading + self._carry(counter, start, reading)
+            if previous is not None and previous_raw is not None and raw >= previous_raw:
+                # a carry that went further than the counter did is taken back from the quarters after it
+                reading = max(reading, previous)
             self.last_kwh[counter], self.last_start_s[counter] = reading, start
+            self._last_raw[counter] = raw
             if previous is None or previous_start is None:
                 continue  # the first quarter: its start reading is unknown, its energy stays missing
             gained = reading - previous
-            if gained < 0:
+            if previous_raw is not None and raw < previous_raw:
                 if counter not in self._backwards_logged:
                     logger.warning("%s went backwards (meter exchanged or reset?): that quarter is missing", counter)
                     self._backwards_logged.add(counter)
@@ -307,8 +324,9 @@ class QuarterFlows:
         A device updates its counter now and then, so the quarter's last reading was taken up to
         one update before the quarter's end; the energy since then belongs to this quarter, not
         the next. It is the quarter's own rate (between its first and last change) over that
-        time, and only when that time is at most one update interval of the counter in the
-        quarter (a counter that stopped answering earlier carries nothing).
+        time, and only when that time is at most :data:`CARRY_INTERVALS` mean update intervals of
+        the counter in the quarter (the reads see an update up to a poll late; a counter that
+        stopped answering earlier carries nothing).
         """
         reads = self._reads_in(counter, start)
         if reads is None or reads[3] < 3:
@@ -318,7 +336,8 @@ class QuarterFlows:
             return 0.0
         interval_s = (last_s - first_s) / (changes - 1)
         remaining_s = start + STEP_S - last_s
-        if not 0.0 < remaining_s <= interval_s:
+
+        if not 0.0 < remaining_s <= CARRY_INTERVALS * interval_s:
             return 0.0
         return max((last_kwh - first_kwh) / (last_s - first_s), 0.0) * remaining_s
 

@@ -89,6 +89,8 @@ async def test_outage_quarters_are_missing_and_their_energy_estimated(
     assert not np.any((imported == 0) & (import_flags == OK))
     assert set(load_flags[silent].tolist()) == {MISSING} and np.all(np.isnan(load[silent]))
     for gap in gaps:
+        if gap[0] > 1 and import_flags[gap[0] - 1] != OK:  # the outage began early in the quarter before
+            gap = [gap[0] - 1, *gap]
         after = gap[-1] + 1
         if after == counter.size:  # the run ended in it: missing
             assert set(import_flags[gap].tolist()) == {MISSING} and np.all(np.isnan(imported[gap]))
@@ -138,20 +140,26 @@ def _one_meter() -> tuple[QuarterFlows, str]:
 
 
 def test_first_quarter_is_not_extrapolated_and_readings_are_carried_to_the_quarter_end() -> None:
-    """A store started at 300 s: the first quarter stays missing; its last reading (at 800 s, the
-    counter updated every 100 s at 0.1 kWh each) counts on from the quarter's end (0.1 kWh more)."""
+    """A store started at 325 s: the first quarter stays missing; its last reading (the counter
+    updated every 100 s by 0.1 kWh, read every 50 s) counts on from the quarter's end (0.1 kWh more)."""
     flows, counter = _one_meter()
-    for read_s in range(300, 900, 50):  # polled twice per update of the counter
+    for read_s in range(325, 900, 50):
         flows.see(counter, float(read_s), 10.0 + 0.1 * ((read_s - 300) // 100))
     first = flows.compute(np.array([0]), {counter: np.array([10.5])})
     assert np.isnan(first.values["flow:substation/import_kwh"][0])
     assert first.flags["flow:substation/import_kwh"].tolist() == [MISSING]
-    assert flows.last_kwh[counter] == pytest.approx(10.6)  # 10.5 read at 800 s, + 100 s at 0.1 kWh / 100 s
-    for read_s in range(900, 1800, 100):
-        flows.see(counter, float(read_s) + 1.0, 10.6 + 0.1 * ((read_s - 900) // 100))
+    assert flows.last_kwh[counter] == pytest.approx(10.6, abs=0.01)  # 10.5 since 800 s, + 100 s at the rate
+    for read_s in range(925, 1800, 50):
+        flows.see(counter, float(read_s), 10.6 + 0.1 * ((read_s - 900) // 100))
     second = flows.compute(np.array([900]), {counter: np.array([11.4])})
     assert second.values["flow:substation/import_kwh"][0] == pytest.approx(0.9, abs=0.01)
     assert second.flags["flow:substation/import_kwh"].tolist() == [OK]
+    # the load drops at the quarter's end: the counter stays; the carry is taken back, never a negative quarter
+    for read_s in range(1825, 2700, 50):
+        flows.see(counter, float(read_s), 11.4)
+    third = flows.compute(np.array([1800]), {counter: np.array([11.4])})
+    assert third.values["flow:substation/import_kwh"].tolist() == [0.0]
+    assert third.flags["flow:substation/import_kwh"].tolist() == [OK]
 
 
 def test_ratios_leave_quarters_with_estimated_import_out() -> None:
