@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import pandas as pd
 
-from connectors.meter_import import MeterRecord, check_counters, read_meter_files
+from connectors.meter_import import IntervalBlock, MeterImport, MeterRecord, check_counters, read_meter_files
 from connectors.site import Site, load_site
 from twin.core.errors import ConfigError
 from twin.core.schema import SUBSTATION
@@ -46,55 +47,65 @@ def import_meter_data(files: list[str | Path], store_dir: str | Path, *, site_fi
         ``readings.json`` of the store, or a store held by another writer.
     """
     data = read_meter_files(files)
+    intervals = data.intervals()
+    reading_records = data.readings()
     store = Path(store_dir)
     with StoreLock(store, f"twin import {' '.join(str(f) for f in files)}"):
         meters = site_meters(load_site(site_file)) if site_file is not None else _stored_meters(store)
-        unknown = [record for record in data.records if record.meter not in meters]
-        if unknown:
-            first = unknown[0]
-            raise ConfigError(
-                f"meter {first.meter!r} is not a building or substation meter of the site",
-                file=first.file,
-                field=f"line {first.line}: column meter",
-                allowed=", ".join(sorted(meters)[:6]) + (", ..." if len(meters) > 6 else "") or "none",
-            )
+        _check_known(data, intervals, meters)
         readings = _stored_readings(store)
-        _check_against_stored(data.records, readings)
+        _check_against_stored(reading_records, readings)
         table = MeanTable(store, "15min", writable=True)
+        codes, interval_meters = pd.factorize(intervals.meter)
         touched = sorted(
-            {
-                f"flow:{meters[record.meter]}/{flow}"
-                for record in data.records
-                if record.kind == "interval"
-                for flow in ("import_kwh", "export_kwh")
-            }
+            {f"flow:{meters[str(m)]}/{flow}" for m in interval_meters for flow in ("import_kwh", "export_kwh")}
         )
         have = _stored_times(table, touched)
-        new: dict[int, dict[str, float]] = {}
+        for record in reading_records:
+            entry = {"time_s": record.time_s, "energy_import_kwh": record.import_kwh}
+            if not math.isnan(record.export_kwh):
+                entry["energy_export_kwh"] = record.export_kwh
+            kept = [r for r in readings.get(record.meter, []) if r["time_s"] != record.time_s]
+            readings[record.meter] = sorted([*kept, entry], key=lambda r: r["time_s"])
+        ordered = np.sort(intervals.time_s)
+        times = ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if ordered.size else ordered
+        column = {channel: index for index, channel in enumerate(touched)}
+        new = np.full((times.size, len(touched)), np.nan)
         skipped = 0
-        for record in data.records:
-            if record.kind == "reading":
-                entry = {"time_s": record.time_s, "energy_import_kwh": record.import_kwh}
-                if not math.isnan(record.export_kwh):
-                    entry["energy_export_kwh"] = record.export_kwh
-                kept = [r for r in readings.get(record.meter, []) if r["time_s"] != record.time_s]
-                readings[record.meter] = sorted([*kept, entry], key=lambda r: r["time_s"])
-                continue
-            boundary = meters[record.meter]
-            for flow, value in (("import_kwh", record.import_kwh), ("export_kwh", record.export_kwh)):
-                channel = f"flow:{boundary}/{flow}"
-                if record.time_s in have.get(channel, set()):
-                    skipped += 1
-                    continue
-                new.setdefault(record.time_s, {})[channel] = value
-        times = _append_in_blocks(table, new)
+        for code, meter in enumerate(interval_meters):
+            rows = codes == code
+            at = np.searchsorted(times, intervals.time_s[rows])
+            for flow, values in (("import_kwh", intervals.import_kwh), ("export_kwh", intervals.export_kwh)):
+                channel = f"flow:{meters[str(meter)]}/{flow}"
+                stored = np.isin(intervals.time_s[rows], np.fromiter(have.get(channel, ()), dtype=np.int64))
+                skipped += int(stored.sum())
+                new[at[~stored], column[channel]] = values[rows][~stored]
+        keep = np.isfinite(new).any(axis=1)
+        _append_in_blocks(table, times[keep], touched, new[keep])
         write_json_atomic(store / READINGS_FILE, readings)
     gaps = sum(data.gaps().values())
-    n_readings = sum(1 for r in data.records if r.kind == "reading")
     return (
-        f"imported {len(times)} quarter-hours from {data.files} file(s) into {store}: "
+        f"imported {int(keep.sum())} quarter-hours from {data.files} file(s) into {store}: "
         f"{skipped} value(s) already in the store kept, {data.duplicates} duplicate row(s) dropped, "
-        f"{gaps} quarter-hour(s) missing in the files, {n_readings} reading(s)"
+        f"{gaps} quarter-hour(s) missing in the files, {len(reading_records)} reading(s)"
+    )
+
+
+def _check_known(data: MeterImport, intervals: IntervalBlock, meters: dict[str, str]) -> None:
+    """Refuse a meter the site does not have, naming the first row of it."""
+    unknown = {str(m) for m in pd.unique(intervals.meter)} | {r.meter for r in data.readings()}
+    unknown -= set(meters)
+    if not unknown:
+        return
+    first = next((r for r in data.rows if r.meter in unknown), None)
+    if first is None:
+        block = next(b for b in data.blocks if np.isin(b.meter, list(unknown)).any())
+        first = block.record(int(np.flatnonzero(np.isin(block.meter, list(unknown)))[0]))
+    raise ConfigError(
+        f"meter {first.meter!r} is not a building or substation meter of the site",
+        file=first.file,
+        field=f"line {first.line}: column meter",
+        allowed=", ".join(sorted(meters)[:6]) + (", ..." if len(meters) > 6 else "") or "none",
     )
 
 
@@ -109,22 +120,19 @@ def _stored_times(table: MeanTable, channels: list[str]) -> dict[str, set[int]]:
     return have
 
 
-def _append_in_blocks(table: MeanTable, new: dict[int, dict[str, float]]) -> list[int]:
-    """Append the rows ``new`` (time -> channel -> value) in blocks; return the sorted times.
+def _append_in_blocks(table: MeanTable, times: np.ndarray, channels: list[str], values: np.ndarray) -> None:
+    """Append rows (``times`` x ``channels`` of ``values``, NaN where a channel has none) in blocks.
 
     A block holds at most :data:`APPEND_BLOCK_BYTES` of cells over the table's channels.
     """
-    times = sorted(new)
-    channels = sorted({c for row in new.values() for c in row})
     width = len(set(table.channels) | set(channels))
     block_rows = max(TIME_CHUNK, APPEND_BLOCK_BYTES // (_BYTES_PER_CELL * max(width, 1)) // TIME_CHUNK * TIME_CHUNK)
-    for start in range(0, len(times), block_rows):
-        block = times[start : start + block_rows]
+    for start in range(0, times.size, block_rows):
+        block = slice(start, start + block_rows)
         table.append(
-            np.asarray(block, dtype=np.int64),
-            {c: np.array([new[t].get(c, np.nan) for t in block]) for c in channels},
+            np.asarray(times[block], dtype=np.int64),
+            {c: values[block, index] for index, c in enumerate(channels)},
         )
-    return times
 
 
 def site_meters(site: Site) -> dict[str, str]:

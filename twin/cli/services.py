@@ -49,11 +49,17 @@ def demo(
 
 @app.command()
 def field(
-    site: Annotated[Path, typer.Option("--site", help="Site file to write (devices, ports, maps, clock).")],
+    site: Annotated[
+        Path | None, typer.Option("--site", help="Site file to write (devices, ports, maps, clock).")
+    ] = None,
     district: Annotated[str, typer.Option(help="Built-in district name or district file.")] = "beucha",
     speed: Annotated[float, typer.Option(help="Simulated seconds per wall second (> 0, <= 10000).")] = 1.0,
     start: Annotated[
-        str | None, typer.Option(help="Simulated start, ISO 8601 (UTC unless it says otherwise); default now.")
+        str | None,
+        typer.Option(
+            help="Simulated start, ISO 8601: UTC (2026-11-25T10:00Z) or with an offset (2026-11-25T11:00+01:00); "
+            "default now."
+        ),
     ] = None,
     faults: Annotated[Path | None, typer.Option(help="Fault plan (YAML) to play while the field runs.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of load variation and EV mobility.")] = 0,
@@ -63,6 +69,17 @@ def field(
         Path | None,
         typer.Option("--truth", help="Truth file (CSV) to write: every device's and boundary's energy per quarter."),
     ] = None,
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            "--history",
+            help="Meter data file (CSV for 'twin import') to write before the clock runs: the meters' 15-minute "
+            "energy from 1 January (UTC) to the start, and their readings then.",
+        ),
+    ] = None,
+    history_only: Annotated[
+        bool, typer.Option("--history-only", help="Write --history and exit (no servers, no site file).")
+    ] = False,
 ) -> None:
     """The simulated field: the district's devices as Modbus TCP servers.
 
@@ -77,17 +94,33 @@ def field(
     from twin.field import Field, FieldOptions, load_fault_plan
     from twin.field.runtime import parse_start_utc
 
+    start_utc = parse_start_utc(start)
+    if history_only and history is None:
+        raise ConfigError("needs --history FILE", field="--history-only")
+    if site is None and not history_only:
+        raise ConfigError("missing option (the site file to write)", field="--site")
     plan = load_fault_plan(faults) if faults is not None else None
     options = FieldOptions(
         speed=speed,
-        start_utc=parse_start_utc(start),
+        start_utc=start_utc,
         seed=seed,
         weather=weather,
         host=host,
         fault_plan=plan,
         truth_path=truth,
+        history_path=None if history_only else history,
     )
     loaded = load_district(district)
+    if history_only:
+        assert history is not None
+        written = Field(loaded, options).write_history(history)
+        print(
+            f"twin field: meter history of {written.meters} meters, {written.quarters} quarter-hours each, "
+            f"to {_utc(written.end_s)} in {written.path}",
+            file=sys.stderr,
+        )
+        return
+    assert site is not None
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     sim = Field(loaded, options)
@@ -97,6 +130,8 @@ def field(
         kinds: dict[str, int] = {}
         for device in described.devices:
             kinds[device.kind] = kinds.get(device.kind, 0) + 1
+        if history is not None:
+            print(f"twin field: meter history in {history}", file=sys.stderr)
         print(
             f"twin field: {len(described.devices)} devices of {loaded.district.name} on {host} "
             f"({_join(kinds)}); site file {site}; start {described.start_utc}, speed {speed:g}; Ctrl-C stops",
@@ -191,6 +226,12 @@ def live(
         )
     )
     _report_live_stop(twin, store)
+
+
+def _utc(time_s: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(time_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _report_live_stop(twin: LiveTwin, store: Path) -> None:

@@ -233,6 +233,45 @@ class ValueModel:
         if self.battery is not None:
             self.battery.plan(first_step_s)
 
+    def quarter_energies(
+        self, indices: Sequence[int], end_s: float
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Devices' energy per quarter hour from 1 January (UTC) of the start's year to ``end_s``.
+
+        What the devices' counters count for the quarters before the start (the community
+        battery idle, as :meth:`start_counters` counts them).
+
+        Parameters
+        ----------
+        indices : sequence of int
+            The devices (positions in device order).
+        end_s : float
+            UNIX time on a quarter-hour boundary in the start's year, at most the start. [s]
+
+        Returns
+        -------
+        starts_s, import_kwh, export_kwh
+            Quarter starts (UNIX time [s]) and the energy with positive / negative power per
+            quarter and device (quarters x devices). [kW h]
+        """
+        assert self._weights is not None and self._columns is not None, "index() comes first"
+        table, _ = self.step_of(self.start_s)
+        n = max(int((end_s - table.start_s) // STEP_S), 0)
+        weights = self._dense_weights[:, list(indices)]
+        community = self._columns.source[COMMUNITY]
+        dt_h = STEP_S / 3600.0
+        import_kwh = np.empty((n, weights.shape[1]))
+        export_kwh = np.empty((n, weights.shape[1]))
+        for first in range(0, n, _CHUNK_STEPS):
+            last = min(n, first + _CHUNK_STEPS)
+            chunk = table.sources[first:last].astype(np.float64)
+            chunk[:, community] = 0.0
+            power = chunk @ weights
+            import_kwh[first:last] = np.clip(power, 0.0, None) * dt_h
+            export_kwh[first:last] = np.clip(-power, 0.0, None) * dt_h
+        starts_s = int(table.start_s) + np.arange(n, dtype=np.int64) * STEP_S
+        return starts_s, import_kwh, export_kwh
+
     def advance(self, now_s: float, next_step_s: float) -> None:
         """Integrate the counters up to ``now_s`` (since the start) and plan the battery's next step."""
         t = self.now_s
