@@ -580,12 +580,24 @@ class LiveTwin:
             self.timeline_start_s, self.timeline_end_s = float(starts.min()), float(starts.max() + STEP_S)
         counters = set(self.flows.counters)
         for index, channel in enumerate(channels):
-            column = values[:, index]
-            if channel in self._flow_index:
-                for row in np.flatnonzero(np.isfinite(column)):
-                    self._set_flows(int(starts[row]), {channel: column[row]}, {channel: int(quality[row, index])})
-            elif channel in counters:
-                self.flows.take_history(channel, starts, column)
+            if channel in counters:
+                self.flows.take_history(channel, starts, values[:, index])
+        # the flows, a whole year of quarters at once (a back-filled year holds millions of values)
+        columns = [(index, self._flow_index[c]) for index, c in enumerate(channels) if c in self._flow_index]
+        if not columns:
+            return
+        source = np.asarray([index for index, _ in columns])
+        at_b, at_f = (np.asarray(axis) for axis in zip(*(where for _, where in columns), strict=True))
+        block = values[:, source]
+        finite = np.isfinite(block)
+        missing = QUALITY_FLAGS["missing"]
+        flows = np.full((starts.size, *self._flow_shape), np.nan)
+        flags = np.full((starts.size, *self._flow_shape), missing, dtype=np.int8)
+        flows[:, at_b, at_f] = np.where(finite, block, np.nan)
+        flags[:, at_b, at_f] = np.where(finite, quality[:, source], missing)
+        for row in np.flatnonzero(finite.any(axis=1)).tolist():
+            self._flows[int(starts[row])] = flows[row]
+            self._flow_flags[int(starts[row])] = flags[row]
 
 
 def _number(value: Any) -> float | None:

@@ -29,8 +29,23 @@ def demo(
     baseline: Annotated[
         bool, typer.Option("--baseline/--no-baseline", help="Run the baseline scenario if its result is missing.")
     ] = True,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="Simulated start, ISO 8601: UTC (2026-11-25T10:00Z) or with an offset (2026-11-25T11:00+01:00); "
+            "default today 10:00 UTC."
+        ),
+    ] = None,
+    history: Annotated[
+        bool,
+        typer.Option(
+            "--history/--no-history",
+            help="Back-fill a new store with the year so far (1 January to the start) before the live twin starts.",
+        ),
+    ] = True,
 ) -> None:
     """Simulated field + live twin + controller server + dashboard, in one command."""
+    from twin.core.times import parse_start_utc
     from twin.demo import DemoOptions, check_ports, run_demo
 
     options = DemoOptions(
@@ -42,6 +57,8 @@ def demo(
         controller_port=controller_port,
         controller_tls_port=controller_tls_port,
         run_baseline=baseline,
+        start=parse_start_utc(start) if start is not None else None,
+        history=history,
     )
     check_ports(options)
     raise typer.Exit(run_demo(options))
@@ -80,6 +97,10 @@ def field(
     history_only: Annotated[
         bool, typer.Option("--history-only", help="Write --history and exit (no servers, no site file).")
     ] = False,
+    hold_clock: Annotated[
+        bool,
+        typer.Option("--hold-clock", help="Hold simulated time at the start until the clock device is first read."),
+    ] = False,
 ) -> None:
     """The simulated field: the district's devices as Modbus TCP servers.
 
@@ -109,6 +130,7 @@ def field(
         fault_plan=plan,
         truth_path=truth,
         history_path=None if history_only else history,
+        hold_clock=hold_clock,
     )
     loaded = load_district(district)
     if history_only:

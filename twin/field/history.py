@@ -5,7 +5,7 @@ German smart meters deliver 15-minute energy through the metering point operator
 counted from 1 January (UTC) of the start's year up to the start, in the CSV format of
 ``twin import`` (:mod:`connectors.meter_import`): one ``interval`` row per meter and quarter
 hour (energy imported and exported in it, kWh with 4 decimals) and one ``reading`` row per
-meter at the end (the counters 1.8.0 / 2.8.0 as the field's devices show them then). The
+meter at the end (the counters 1.8.0 / 2.8.0 as the field's devices show them then, to 10 Wh). The
 energies are those the field's counters integrate (:meth:`twin.field.values.ValueModel.
 quarter_energies`): imported with ``twin import``, the history and the live quarters join
 without a gap or an overlap, and the reading lets the live twin count the first live
@@ -17,6 +17,7 @@ that began before the start is the first live one.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,8 +30,11 @@ import numpy.typing as npt
 
 from twin.core.vocabulary import STEP_S
 
-__all__ = ["HISTORY_METER_KINDS", "History", "history_end_s", "write_history"]
+__all__ = ["HISTORY_METER_KINDS", "READING_RESOLUTION_KWH", "History", "history_end_s", "write_history"]
 
+#: Resolution of the readings: a multiple of every field meter's counter register (1 Wh, the
+#: substation's 10 Wh), floored, so that the first value the live twin reads is never below it. [kW h]
+READING_RESOLUTION_KWH: Final[float] = 0.01
 #: The devices whose 15-minute data the metering point operator delivers (as ``twin import`` takes them).
 HISTORY_METER_KINDS: Final[tuple[str, ...]] = ("building_meter", "substation_meter")
 
@@ -104,14 +108,19 @@ def write_history(
                 )
             )
         for column, meter in enumerate(meters):
-            counter_import = base_kwh + float(import_kwh[:, column].sum())
-            counter_export = base_kwh + float(export_kwh[:, column].sum())
-            handle.write(f"{meter},{end},{counter_import:.6f},{counter_export:.6f},reading\n")
+            counter_import = _floor_reading(base_kwh + float(import_kwh[:, column].sum()))
+            counter_export = _floor_reading(base_kwh + float(export_kwh[:, column].sum()))
+            handle.write(f"{meter},{end},{counter_import:.2f},{counter_export:.2f},reading\n")
         handle.flush()
         os.fsync(handle.fileno())
     tmp.replace(out)
     first = int(starts_s[0]) if starts_s.size else end_s
     return History(path=out, meters=len(meters), quarters=int(starts_s.size), start_s=first, end_s=end_s)
+
+
+def _floor_reading(kwh: float) -> float:
+    """A counter as a register shows it, to :data:`READING_RESOLUTION_KWH` (floored: never above the device's)."""
+    return math.floor(kwh / READING_RESOLUTION_KWH) * READING_RESOLUTION_KWH
 
 
 def _iso(time_s: int) -> str:

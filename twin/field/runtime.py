@@ -129,6 +129,10 @@ class FieldOptions:
     history_path : str or pathlib.Path, optional
         Meter history file that :meth:`Field.start` writes before the clock runs
         (:mod:`twin.field.history`): 15-minute data of the meters from 1 January to the start.
+    hold_clock : bool
+        Hold simulated time at the start until a client first reads the clock device (the
+        live twin then sees the field from its start on, and nothing is lost between a
+        back-filled history and the first live quarter).
     """
 
     speed: float = 1.0
@@ -140,6 +144,7 @@ class FieldOptions:
     fault_plan: FaultPlan | None = None
     truth_path: str | Path | None = None
     history_path: str | Path | None = None
+    hold_clock: bool = False
 
 
 class Field:
@@ -252,6 +257,10 @@ class Field:
         """Advance simulated time in real time until :meth:`stop` (blocks; call after :meth:`start`)."""
         if self.site is None:
             raise ConnectorError("the field is not started: call start() first")
+        while self.options.hold_clock and not self.servers.clock_read and not self._stop.is_set():
+            self._stop.wait(CLOCK_PERIOD_WALL_S / 2)
+        if self._stop.is_set():
+            return
         env = simpy.rt.RealtimeEnvironment(initial_time=0.0, factor=1.0 / self.speed, strict=False)
         done = env.event()
         env.process(self._clock_process(env, done))
