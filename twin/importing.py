@@ -2,8 +2,9 @@
 
 :func:`import_meter_data` reads 15-minute meter data files
 (:func:`connectors.meter_import.read_meter_files`), maps each meter to its boundary (a
-building or the substation) and appends the quarter-hours the store does not hold yet to the
-15-minute table; readings go to the store's readings file and set the year's start.
+building or the substation; a gas meter's import is its building's gas) and appends the
+quarter-hours the store does not hold yet to the 15-minute table; readings go to the store's
+readings file and set the year's start.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ METERS_FILE: Final[str] = "meters.json"
 #: Largest block of rows one append builds: rows x every channel of the table x 9 bytes. [B]
 APPEND_BLOCK_BYTES: Final[int] = 32 * 1024 * 1024
 _BYTES_PER_CELL: Final[int] = 9  # float64 value + int8 quality
+#: (file column, flow) of an electricity meter.
+_ELECTRIC: Final[tuple[tuple[str, str], ...]] = (("import_kwh", "import_kwh"), ("export_kwh", "export_kwh"))
 
 
 def import_meter_data(files: list[str | Path], store_dir: str | Path, *, site_file: str | Path | None = None) -> str:
@@ -51,19 +54,27 @@ def import_meter_data(files: list[str | Path], store_dir: str | Path, *, site_fi
     reading_records = data.readings()
     store = Path(store_dir)
     with StoreLock(store, f"twin import {' '.join(str(f) for f in files)}"):
-        meters = site_meters(load_site(site_file)) if site_file is not None else _stored_meters(store)
+        site = load_site(site_file) if site_file is not None else None
+        meters = site_meters(site) if site is not None else _stored_meters(store)
+        gas = {d.id: d.building or SUBSTATION for d in site.devices if d.kind == "gas_meter"} if site else {}
+        meters = {**meters, **gas}
         _check_known(data, intervals, meters)
+        _check_gas(data, gas)
         readings = _stored_readings(store)
         _check_against_stored(reading_records, readings)
         table = MeanTable(store, "15min", writable=True)
         codes, interval_meters = pd.factorize(intervals.meter)
-        touched = sorted(
-            {f"flow:{meters[str(m)]}/{flow}" for m in interval_meters for flow in ("import_kwh", "export_kwh")}
-        )
+
+        def flows(meter: str) -> tuple[tuple[str, str], ...]:
+            """(file column, flow) of a meter: a gas meter's import is the gas drawn."""
+            return (("import_kwh", "fuel_kwh"),) if meter in gas else _ELECTRIC
+
+        touched = sorted({f"flow:{meters[str(m)]}/{flow}" for m in interval_meters for _, flow in flows(str(m))})
         have = _stored_times(table, touched)
         for record in reading_records:
-            entry = {"time_s": record.time_s, "energy_import_kwh": record.import_kwh}
-            if not math.isnan(record.export_kwh):
+            counter = "energy_fuel_kwh" if record.meter in gas else "energy_import_kwh"
+            entry = {"time_s": record.time_s, counter: record.import_kwh}
+            if not math.isnan(record.export_kwh) and record.meter not in gas:
                 entry["energy_export_kwh"] = record.export_kwh
             kept = [r for r in readings.get(record.meter, []) if r["time_s"] != record.time_s]
             readings[record.meter] = sorted([*kept, entry], key=lambda r: r["time_s"])
@@ -75,7 +86,8 @@ def import_meter_data(files: list[str | Path], store_dir: str | Path, *, site_fi
         for code, meter in enumerate(interval_meters):
             rows = codes == code
             at = np.searchsorted(times, intervals.time_s[rows])
-            for flow, values in (("import_kwh", intervals.import_kwh), ("export_kwh", intervals.export_kwh)):
+            for column_name, flow in flows(str(meter)):
+                values = intervals.import_kwh if column_name == "import_kwh" else intervals.export_kwh
                 channel = f"flow:{meters[str(meter)]}/{flow}"
                 stored = np.isin(intervals.time_s[rows], np.fromiter(have.get(channel, ()), dtype=np.int64))
                 skipped += int(stored.sum())
@@ -102,7 +114,7 @@ def _check_known(data: MeterImport, intervals: IntervalBlock, meters: dict[str, 
         block = next(b for b in data.blocks if np.isin(b.meter, list(unknown)).any())
         first = block.record(int(np.flatnonzero(np.isin(block.meter, list(unknown)))[0]))
     raise ConfigError(
-        f"meter {first.meter!r} is not a building or substation meter of the site",
+        f"meter {first.meter!r} is not a building, substation or gas meter of the site (gas meters need --site)",
         file=first.file,
         field=f"line {first.line}: column meter",
         allowed=", ".join(sorted(meters)[:6]) + (", ..." if len(meters) > 6 else "") or "none",
@@ -118,6 +130,25 @@ def _stored_times(table: MeanTable, channels: list[str]) -> dict[str, set[int]]:
         finite = np.isfinite(existing["value"].values[:, index])
         have[channel] = set(stored_times[finite].tolist())
     return have
+
+
+def _check_gas(data: MeterImport, gas: dict[str, str]) -> None:
+    """A gas meter exports nothing: refuse an export, naming the file and line of the first."""
+    if not gas:
+        return
+    first = next((r for r in data.rows if r.meter in gas and r.kind == "interval" and r.export_kwh != 0.0), None)
+    for block in data.blocks if first is None else ():
+        bad = np.flatnonzero(np.isin(block.meter, list(gas)) & (block.export_kwh != 0.0))
+        if bad.size:
+            first = block.record(int(bad[0]))
+            break
+    if first is not None:
+        raise ConfigError(
+            f"gas meter {first.meter!r} exports {first.export_kwh:g} kWh",
+            file=first.file,
+            field=f"line {first.line}: column export_kwh",
+            allowed="0 or empty for a gas meter",
+        )
 
 
 def _append_in_blocks(table: MeanTable, times: np.ndarray, channels: list[str], values: np.ndarray) -> None:
@@ -203,7 +234,7 @@ def _check_against_stored(records: list[MeterRecord], readings: dict[str, list[d
                 meter,
                 int(entry["time_s"]),
                 "reading",
-                float(entry.get("energy_import_kwh", math.nan)),
+                float(entry.get("energy_import_kwh", entry.get("energy_fuel_kwh", math.nan))),
                 float(entry.get("energy_export_kwh", math.nan)),
             )
             for entry in entries

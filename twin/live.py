@@ -60,6 +60,7 @@ from twin.core.store import (
 from twin.core.vocabulary import QUALITY_FLAGS, STEP_S, Quality
 from twin.importing import METERS_FILE, site_meters
 from twin.live_flows import COUNTED_FLOWS, LIVE_FLOWS, QuarterFlows, estimated_exchange, load_terms
+from twin.live_history import stored_flows
 from twin.live_site import DEFAULT_SITE_CHECK_S, SiteWatch
 from twin.live_store import DEFAULT_RETRY_FIRST_S, DEFAULT_RETRY_MAX_S, StoreWriter
 
@@ -582,22 +583,9 @@ class LiveTwin:
         for index, channel in enumerate(channels):
             if channel in counters:
                 self.flows.take_history(channel, starts, values[:, index])
-        # the flows, a whole year of quarters at once (a back-filled year holds millions of values)
-        columns = [(index, self._flow_index[c]) for index, c in enumerate(channels) if c in self._flow_index]
-        if not columns:
-            return
-        source = np.asarray([index for index, _ in columns])
-        at_b, at_f = (np.asarray(axis) for axis in zip(*(where for _, where in columns), strict=True))
-        block = values[:, source]
-        finite = np.isfinite(block)
-        missing = QUALITY_FLAGS["missing"]
-        flows = np.full((starts.size, *self._flow_shape), np.nan)
-        flags = np.full((starts.size, *self._flow_shape), missing, dtype=np.int8)
-        flows[:, at_b, at_f] = np.where(finite, block, np.nan)
-        flags[:, at_b, at_f] = np.where(finite, quality[:, source], missing)
-        for row in np.flatnonzero(finite.any(axis=1)).tolist():
-            self._flows[int(starts[row])] = flows[row]
-            self._flow_flags[int(starts[row])] = flags[row]
+        # a back-filled year holds millions of values: taken all at once
+        for start, flows, flags in stored_flows(channels, values, quality, starts, self._flow_index, self._flow_shape):
+            self._flows[start], self._flow_flags[start] = flows, flags
 
 
 def _number(value: Any) -> float | None:

@@ -14,6 +14,7 @@ from twin.cli.common import _join, app
 from twin.core.errors import ConfigError, TwinError
 
 if TYPE_CHECKING:
+    from twin.field import Field
     from twin.live import LiveTwin
 
 
@@ -108,18 +109,12 @@ def field(
     device on its own port (household meters behind one gateway port per building) and
     writes the site file. Runs until Ctrl-C or SIGTERM.
     """
-    import signal
-    import threading
-
     from models.district import load_district
     from twin.field import Field, FieldOptions, load_fault_plan
     from twin.field.runtime import parse_start_utc
 
     start_utc = parse_start_utc(start)
-    if history_only and history is None:
-        raise ConfigError("needs --history FILE", field="--history-only")
-    if site is None and not history_only:
-        raise ConfigError("missing option (the site file to write)", field="--site")
+    _check_field_files(site, history, history_only)
     plan = load_fault_plan(faults) if faults is not None else None
     options = FieldOptions(
         speed=speed,
@@ -133,30 +128,30 @@ def field(
         hold_clock=hold_clock,
     )
     loaded = load_district(district)
-    if history_only:
-        assert history is not None
+    if history_only and history is not None:
         written = Field(loaded, options).write_history(history)
-        print(
-            f"twin field: meter history of {written.meters} meters, {written.quarters} quarter-hours each, "
-            f"to {_utc(written.end_s)} in {written.path}",
-            file=sys.stderr,
-        )
+        print(f"twin field: meter history {written.describe()}", file=sys.stderr)
         return
     assert site is not None
+    _serve_field(Field(loaded, options), site)
+
+
+def _serve_field(sim: Field, site: Path) -> None:
+    """Start the field, write its site file, and run until Ctrl-C or SIGTERM (every server stopped)."""
+    import signal
+    import threading
+
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    sim = Field(loaded, options)
     try:
         described = sim.start_background()
         sim.write_site(site)
         kinds: dict[str, int] = {}
         for device in described.devices:
             kinds[device.kind] = kinds.get(device.kind, 0) + 1
-        if history is not None:
-            print(f"twin field: meter history in {history}", file=sys.stderr)
         print(
-            f"twin field: {len(described.devices)} devices of {loaded.district.name} on {host} "
-            f"({_join(kinds)}); site file {site}; start {described.start_utc}, speed {speed:g}; Ctrl-C stops",
+            f"twin field: {len(described.devices)} devices of {sim.loaded.district.name} on {sim.options.host} "
+            f"({_join(kinds)}); site file {site}; start {described.start_utc}, speed {sim.speed:g}; Ctrl-C stops",
             file=sys.stderr,
         )
         while not stop.wait(0.5) and not sim.wait(0):
@@ -250,10 +245,12 @@ def live(
     _report_live_stop(twin, store)
 
 
-def _utc(time_s: int) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(time_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _check_field_files(site: Path | None, history: Path | None, history_only: bool) -> None:
+    """``--site`` unless only the history is written, which needs ``--history``."""
+    if history_only and history is None:
+        raise ConfigError("needs --history FILE", field="--history-only")
+    if site is None and not history_only:
+        raise ConfigError("missing option (the site file to write)", field="--site")
 
 
 def _report_live_stop(twin: LiveTwin, store: Path) -> None:

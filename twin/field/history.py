@@ -1,8 +1,8 @@
 """The field's meter history: the year so far as a metering point operator delivers it.
 
 German smart meters deliver 15-minute energy through the metering point operator.
-:func:`write_history` writes what the field's building meters and its substation meter
-counted from 1 January (UTC) of the start's year up to the start, in the CSV format of
+:func:`write_history` writes what the field's building meters, its substation meter and its
+gas meters counted from 1 January (UTC) of the start's year up to the start, in the CSV format of
 ``twin import`` (:mod:`connectors.meter_import`): one ``interval`` row per meter and quarter
 hour (energy imported and exported in it, kWh with 4 decimals) and one ``reading`` row per
 meter at the end (the counters 1.8.0 / 2.8.0 as the field's devices show them then, to 10 Wh). The
@@ -36,7 +36,7 @@ __all__ = ["HISTORY_METER_KINDS", "READING_RESOLUTION_KWH", "History", "history_
 #: substation's 10 Wh), floored, so that the first value the live twin reads is never below it. [kW h]
 READING_RESOLUTION_KWH: Final[float] = 0.01
 #: The devices whose 15-minute data the metering point operator delivers (as ``twin import`` takes them).
-HISTORY_METER_KINDS: Final[tuple[str, ...]] = ("building_meter", "substation_meter")
+HISTORY_METER_KINDS: Final[tuple[str, ...]] = ("building_meter", "substation_meter", "gas_meter")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,13 @@ class History:
     start_s: int
     end_s: int
 
+    def describe(self) -> str:
+        """One line: meters, quarters, period and file."""
+        return (
+            f"of {self.meters} meters, {self.quarters} quarter-hours each, "
+            f"{_iso(self.start_s)} to {_iso(self.end_s)} in {self.path}"
+        )
+
 
 def history_end_s(start_s: float) -> int:
     """The end of the history for a simulated start: the start floored to the quarter hour [s]."""
@@ -74,6 +81,7 @@ def write_history(
     export_kwh: npt.NDArray[np.float64],
     end_s: int,
     base_kwh: float,
+    gas: frozenset[str] = frozenset(),
 ) -> History:
     """Write 15-minute meter data and each meter's closing reading (``twin import`` format).
 
@@ -91,6 +99,8 @@ def write_history(
         Time of the readings (the end of the last quarter). [s]
     base_kwh : float
         The counters' reading at 1 January 00:00 UTC. [kW h]
+    gas : frozenset of str
+        The gas meters among ``meters`` (their readings have no export counter).
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +120,8 @@ def write_history(
         for column, meter in enumerate(meters):
             counter_import = _floor_reading(base_kwh + float(import_kwh[:, column].sum()))
             counter_export = _floor_reading(base_kwh + float(export_kwh[:, column].sum()))
-            handle.write(f"{meter},{end},{counter_import:.2f},{counter_export:.2f},reading\n")
+            exported = "" if meter in gas else f"{counter_export:.2f}"
+            handle.write(f"{meter},{end},{counter_import:.2f},{exported},reading\n")
         handle.flush()
         os.fsync(handle.fileno())
     tmp.replace(out)

@@ -206,14 +206,7 @@ class Field:
         district = self.loaded.district
         if self.options.history_path is not None:
             history = self.write_history(self.options.history_path)
-            logger.info(
-                "meter history of %d meters, %d quarters to %s in %s (%.1f s)",
-                history.meters,
-                history.quarters,
-                pd.Timestamp(history.end_s, unit="s", tz="UTC").isoformat(),
-                history.path,
-                time.perf_counter() - started,
-            )
+            logger.info("meter history %s (%.1f s)", history.describe(), time.perf_counter() - started)
         if self.options.truth_path is not None:
             self.truth = TruthWriter(self.options.truth_path, specs)
             self.values.on_quarter = self.truth.quarter
@@ -303,8 +296,8 @@ class Field:
     def write_history(self, path: str | Path) -> History:
         """Write the meter history from 1 January (UTC) to the start (:mod:`twin.field.history`).
 
-        The building meters' and the substation meter's 15-minute energy as ``twin import``
-        takes it, and their readings at the end (the start floored to the quarter hour).
+        The building meters', the substation meter's and the gas meters' 15-minute energy as
+        ``twin import`` takes it, and their readings at the end (the start floored to the quarter hour).
         Computes the start's year first if :meth:`start` has not; serves nothing.
         """
         self._build()
@@ -320,6 +313,7 @@ class Field:
             export_kwh=export_kwh,
             end_s=end_s,
             base_kwh=BASE_READING_KWH,
+            gas=frozenset(m for m in meters if self.servers.devices[m].spec.kind == "gas_meter"),
         )
 
     def write_site(self, path: str | Path) -> Path:
