@@ -25,6 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import psutil
+
 from dashboard.data import DashboardConfig, daily_flows
 from dashboard.pages.year import year_view
 
@@ -34,6 +36,16 @@ TWIN = [sys.executable, "-m", "twin"]
 def _cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu_s(process: subprocess.Popen[bytes]) -> float:
+    """CPU time of a running child and its children so far. [s]"""
+    parent = psutil.Process(process.pid)
+    total = 0.0
+    for each in [parent, *parent.children(recursive=True)]:
+        times = each.cpu_times()
+        total += times.user + times.system
+    return total
 
 
 def _wait(condition: object, process: subprocess.Popen[bytes], what: str, timeout_s: float = 600.0) -> None:
@@ -66,7 +78,7 @@ def main() -> int:
         live: subprocess.Popen[bytes] | None = None
         try:
             _wait(site.is_file, field, "the field's site file")
-            t_field = time.monotonic() - started
+            t_field, cpu_field = time.monotonic() - started, _process_cpu_s(field)
             rows = sum(1 for _ in history.open(encoding="utf-8")) - 1
             size_mb = history.stat().st_size / 1e6
             started, cpu = time.monotonic(), _cpu_s()
@@ -86,7 +98,7 @@ def main() -> int:
                 stderr=subprocess.DEVNULL,
             )
             _wait((store / "snapshot.json").is_file, live, "the live twin's first snapshot")
-            t_live = time.monotonic() - started
+            t_live, cpu_live = time.monotonic() - started, _process_cpu_s(live)
             snapshot = json.loads((store / "snapshot.json").read_text(encoding="utf-8"))
         finally:
             for process in (live, field):
@@ -99,10 +111,13 @@ def main() -> int:
         )
         print(f"start {args.start}, district {args.district}; load average {os.getloadavg()[0]:.1f}")
         print(f"history: {rows:,} rows, {size_mb:.0f} MB; field log: {history_line.split('INFO')[-1].strip()}")
-        print(f"twin field until its site file (year, history, servers): {t_field:.1f} s")
+        print(f"twin field until its site file (year, history, servers): {t_field:.1f} s wall, {cpu_field:.1f} s CPU")
         print(f"twin import: {t_import:.1f} s wall, {cpu_import:.1f} s CPU ({imported.stdout.strip()})")
-        print(f"twin live until its first snapshot: {t_live:.1f} s")
-        print(f"back-fill in all (field + import + live): {t_field + t_import + t_live:.1f} s")
+        print(f"twin live until its first snapshot: {t_live:.1f} s wall, {cpu_live:.1f} s CPU")
+        print(
+            f"back-fill in all (field + import + live): {t_field + t_import + t_live:.1f} s wall, "
+            f"{cpu_field + cpu_import + cpu_live:.1f} s CPU"
+        )
         year = snapshot["kpis"]["year"]["substation"]
         print(
             f"first snapshot at {snapshot['sim_time_utc']}: timeline from {snapshot.get('timeline_start_utc')}, "

@@ -63,13 +63,12 @@ def import_meter_data(files: list[str | Path], store_dir: str | Path, *, site_fi
         readings = _stored_readings(store)
         _check_against_stored(reading_records, readings)
         table = MeanTable(store, "15min", writable=True)
-        codes, interval_meters = pd.factorize(intervals.meter)
+        interval_meters = pd.unique(intervals.meter)
 
-        def flows(meter: str) -> tuple[tuple[str, str], ...]:
-            """(file column, flow) of a meter: a gas meter's import is the gas drawn."""
-            return (("import_kwh", "fuel_kwh"),) if meter in gas else _ELECTRIC
-
-        touched = sorted({f"flow:{meters[str(m)]}/{flow}" for m in interval_meters for _, flow in flows(str(m))})
+        touched = sorted(
+            {f"flow:{meters[str(m)]}/{flow}" for m in interval_meters for _, flow in _flows(str(m) in gas)}
+            | ({f"flow:{SUBSTATION}/fuel_kwh"} if set(gas) <= {str(m) for m in interval_meters} and gas else set())
+        )
         have = _stored_times(table, touched)
         for record in reading_records:
             counter = "energy_fuel_kwh" if record.meter in gas else "energy_import_kwh"
@@ -78,20 +77,7 @@ def import_meter_data(files: list[str | Path], store_dir: str | Path, *, site_fi
                 entry["energy_export_kwh"] = record.export_kwh
             kept = [r for r in readings.get(record.meter, []) if r["time_s"] != record.time_s]
             readings[record.meter] = sorted([*kept, entry], key=lambda r: r["time_s"])
-        ordered = np.sort(intervals.time_s)
-        times = ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if ordered.size else ordered
-        column = {channel: index for index, channel in enumerate(touched)}
-        new = np.full((times.size, len(touched)), np.nan)
-        skipped = 0
-        for code, meter in enumerate(interval_meters):
-            rows = codes == code
-            at = np.searchsorted(times, intervals.time_s[rows])
-            for column_name, flow in flows(str(meter)):
-                values = intervals.import_kwh if column_name == "import_kwh" else intervals.export_kwh
-                channel = f"flow:{meters[str(meter)]}/{flow}"
-                stored = np.isin(intervals.time_s[rows], np.fromiter(have.get(channel, ()), dtype=np.int64))
-                skipped += int(stored.sum())
-                new[at[~stored], column[channel]] = values[rows][~stored]
+        times, new, skipped = _new_rows(intervals, meters, gas, touched, have)
         keep = np.isfinite(new).any(axis=1)
         _append_in_blocks(table, times[keep], touched, new[keep])
         write_json_atomic(store / READINGS_FILE, readings)
@@ -101,6 +87,53 @@ def import_meter_data(files: list[str | Path], store_dir: str | Path, *, site_fi
         f"{skipped} value(s) already in the store kept, {data.duplicates} duplicate row(s) dropped, "
         f"{gaps} quarter-hour(s) missing in the files, {len(reading_records)} reading(s)"
     )
+
+
+def _flows(gas: bool) -> tuple[tuple[str, str], ...]:
+    """(file column, flow) of a meter: a gas meter's import is the gas drawn."""
+    return (("import_kwh", "fuel_kwh"),) if gas else _ELECTRIC
+
+
+def _new_rows(
+    intervals: IntervalBlock,
+    meters: dict[str, str],
+    gas: dict[str, str],
+    touched: list[str],
+    have: dict[str, set[int]],
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The quarter starts, the values (quarters x ``touched``, NaN: none) to append, and the values kept.
+
+    Gas meters of one boundary add up; the district's gas is the sum of every gas meter of the
+    site, in the quarters all of them have (as the live twin counts it).
+    """
+    codes, interval_meters = pd.factorize(intervals.meter)
+    ordered = np.sort(intervals.time_s)
+    times = ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if ordered.size else ordered
+    column = {channel: index for index, channel in enumerate(touched)}
+    new = np.full((times.size, len(touched)), np.nan)
+    district_gas, gas_meters = np.zeros(times.size), np.zeros(times.size, dtype=np.int64)
+    skipped = 0
+    for code, meter in enumerate(str(m) for m in interval_meters):
+        rows = codes == code
+        at = np.searchsorted(times, intervals.time_s[rows])
+        for column_name, flow in _flows(meter in gas):
+            values = (intervals.import_kwh if column_name == "import_kwh" else intervals.export_kwh)[rows]
+            channel = f"flow:{meters[meter]}/{flow}"
+            stored = np.isin(intervals.time_s[rows], np.fromiter(have.get(channel, ()), dtype=np.int64))
+            skipped += int(stored.sum())
+            target = new[:, column[channel]]
+            if meter in gas:
+                earlier = target[at[~stored]]
+                target[at[~stored]] = np.where(np.isfinite(earlier), earlier, 0.0) + values[~stored]
+                np.add.at(district_gas, at, values)
+                np.add.at(gas_meters, at, 1)
+            else:
+                target[at[~stored]] = values[~stored]
+    district = column.get(f"flow:{SUBSTATION}/fuel_kwh")
+    if district is not None:
+        complete = (gas_meters == len(gas)) & ~np.isin(times, np.fromiter(have.get(touched[district], ()), np.int64))
+        new[complete, district] = district_gas[complete]
+    return times, new, skipped
 
 
 def _check_known(data: MeterImport, intervals: IntervalBlock, meters: dict[str, str]) -> None:

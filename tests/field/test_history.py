@@ -95,6 +95,9 @@ def test_history_equals_the_fields_profiles_and_imports_them(small_district: Loa
     assert (
         daily_flows(store, "sfh1", 2025)["fuel_kwh"].sum() == pytest.approx(sum(gas_kwh), rel=1e-9) and sum(gas_kwh) > 0
     )
+    # the district's gas: every gas meter of the site, as the Year page's all-carrier balance counts it
+    all_gas = sum(float(r["import_kwh"]) for r in intervals if r["meter"].endswith("/gas_meter"))
+    assert daily["fuel_kwh"].sum() == pytest.approx(all_gas, rel=1e-9) and all_gas > sum(gas_kwh)
     stored_readings = json.loads((store / "readings.json").read_text(encoding="utf-8"))
     assert set(stored_readings["sfh1/gas_meter"][0]) == {"time_s", "energy_fuel_kwh"}
 
