@@ -13,6 +13,8 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 PAGES = {"live": "/", "buildings": "/buildings", "year": "/year", "grid": "/grid", "scenarios": "/scenarios"}
+#: What shows that a page's callbacks filled it (the Year page reads a year of quarters first).
+READY = {"year": "#year-tiles > div"}
 
 
 def main() -> None:
@@ -28,6 +30,8 @@ def main() -> None:
         for name, path in PAGES.items():
             page.goto(base + path)
             page.wait_for_selector(".main-svg", timeout=30_000)
+            if name in READY:
+                page.wait_for_selector(READY[name], timeout=60_000)
             if name == "grid" and len(sys.argv) > 3:  # a scenario's worst hour instead of the live state
                 page.locator("#grid-source").click()
                 page.get_by_role("option", name=f"scenario {sys.argv[3]}").click()

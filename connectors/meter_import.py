@@ -29,12 +29,17 @@ Every error is one line naming the file, the line and the column.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
 
 from twin.core.errors import ConfigError
 from twin.core.vocabulary import STEP_S
@@ -42,10 +47,12 @@ from twin.core.vocabulary import STEP_S
 __all__ = [
     "COLUMNS",
     "EARLIEST_TIME_UTC",
+    "FAST_MIN_ROWS",
     "LATEST_TIME_UTC",
     "MAX_COUNTER_KWH",
     "MAX_FIELD_CHARS",
     "MAX_INTERVAL_KWH",
+    "IntervalBlock",
     "MeterImport",
     "MeterRecord",
     "check_counters",
@@ -65,6 +72,10 @@ MAX_INTERVAL_KWH: Final[float] = 10000.0 * STEP_S / 3600.0
 MAX_COUNTER_KWH: Final[float] = 1e9
 #: Longest field of a CSV row (Python's csv module default). [characters]
 MAX_FIELD_CHARS: Final[int] = 131072
+#: Files with at least this many rows are first read column-wise (a year of a district's meters in
+#: seconds); a file that is not plain (comments, quotes, blanks, spaces, duplicates) or has a bad
+#: row is read row by row, which names the first bad row. [rows]
+FAST_MIN_ROWS: Final[int] = 10_000
 _REQUIRED: Final[tuple[str, ...]] = ("meter", "time", "import_kwh")
 _KINDS: Final[tuple[str, ...]] = ("interval", "reading")
 
@@ -98,23 +109,104 @@ class MeterRecord:
     line: int = 0
 
 
+@dataclass(frozen=True)
+class IntervalBlock:
+    """The interval rows of one file read column-wise, as arrays (rows in file order).
+
+    Attributes
+    ----------
+    file : str
+        The file, for messages.
+    meter : numpy.ndarray
+        Meter ids (object array of str).
+    time_s : numpy.ndarray
+        Quarter-hour starts, seconds since 1970-01-01 UTC.
+    import_kwh, export_kwh : numpy.ndarray
+        Energy of the quarter-hour. [kWh]
+    line : numpy.ndarray
+        Line of each row in the file.
+    """
+
+    file: str
+    meter: npt.NDArray[np.object_]
+    time_s: npt.NDArray[np.int64]
+    import_kwh: npt.NDArray[np.float64]
+    export_kwh: npt.NDArray[np.float64]
+    line: npt.NDArray[np.int64]
+
+    def record(self, row: int) -> MeterRecord:
+        """One row as a record."""
+        return MeterRecord(
+            str(self.meter[row]),
+            int(self.time_s[row]),
+            "interval",
+            float(self.import_kwh[row]),
+            float(self.export_kwh[row]),
+            self.file,
+            int(self.line[row]),
+        )
+
+
 @dataclass
 class MeterImport:
-    """Everything read from some files: records without duplicates, and what was dropped."""
+    """Everything read from some files, duplicates dropped, and what was dropped.
 
-    records: list[MeterRecord]
+    ``rows`` holds the readings and the rows of files read row by row, ``blocks`` the
+    interval rows of files read column-wise (:data:`FAST_MIN_ROWS`); :attr:`records` gives
+    them all as records, :meth:`intervals` every interval as arrays.
+    """
+
+    rows: list[MeterRecord]
     duplicates: int = 0
     files: int = 0
+    blocks: list[IntervalBlock] = field(default_factory=list)
+
+    @property
+    def records(self) -> list[MeterRecord]:
+        """Every row as a record: ``rows`` in file order, then the blocks' rows."""
+        return [*self.rows, *(block.record(row) for block in self.blocks for row in range(block.time_s.size))]
+
+    def readings(self) -> list[MeterRecord]:
+        """The counter readings."""
+        return [record for record in self.rows if record.kind == "reading"]
+
+    def intervals(self) -> IntervalBlock:
+        """Every interval row (``rows`` first, then the blocks) as one block (``file`` empty)."""
+        rows = [r for r in self.rows if r.kind == "interval"]
+        parts = [
+            IntervalBlock(
+                "",
+                np.asarray([r.meter for r in rows], dtype=object),
+                np.asarray([r.time_s for r in rows], dtype=np.int64),
+                np.asarray([r.import_kwh for r in rows], dtype=np.float64),
+                np.asarray([r.export_kwh for r in rows], dtype=np.float64),
+                np.asarray([r.line for r in rows], dtype=np.int64),
+            ),
+            *self.blocks,
+        ]
+        return IntervalBlock(
+            "",
+            np.concatenate([p.meter for p in parts]),
+            np.concatenate([p.time_s for p in parts]),
+            np.concatenate([p.import_kwh for p in parts]),
+            np.concatenate([p.export_kwh for p in parts]),
+            np.concatenate([p.line for p in parts]),
+        )
 
     def gaps(self) -> dict[str, int]:
         """Missing quarter-hours between each meter's first and last interval."""
-        times: dict[str, set[int]] = {}
-        for record in self.records:
-            if record.kind == "interval":
-                times.setdefault(record.meter, set()).add(record.time_s)
-        return {
-            meter: (max(stamps) - min(stamps)) // STEP_S + 1 - len(stamps) for meter, stamps in sorted(times.items())
-        }
+        intervals = self.intervals()
+        out: dict[str, int] = {}
+        codes, meters = pd.factorize(intervals.meter)
+        if not codes.size:
+            return out
+        order = np.lexsort((intervals.time_s, codes))
+        codes, stamps = codes[order], intervals.time_s[order]
+        bounds = np.flatnonzero(np.diff(codes)) + 1
+        for part_codes, part in zip(np.split(codes, bounds), np.split(stamps, bounds), strict=True):
+            distinct = 1 + int(np.count_nonzero(np.diff(part)))
+            out[str(meters[part_codes[0]])] = int((part[-1] - part[0]) // STEP_S + 1 - distinct)
+        return dict(sorted(out.items()))
 
 
 def read_meter_files(files: Iterable[str | Path]) -> MeterImport:
@@ -135,8 +227,17 @@ def read_meter_files(files: Iterable[str | Path]) -> MeterImport:
     ConfigError
         ``FILE: line N: column C: what is wrong`` for the first bad row.
     """
+    paths = list(files)
+    result = _read(paths, column_wise=True)
+    if result.blocks and _duplicates_across(result):
+        result = _read(paths, column_wise=False)  # row by row: drops equal duplicates, names different ones
+    check_counters(result.rows)
+    return result
+
+
+def _read(files: list[str | Path], *, column_wise: bool) -> MeterImport:
     seen: dict[tuple[str, int, str], tuple[MeterRecord, str]] = {}
-    result = MeterImport(records=[])
+    result = MeterImport(rows=[])
     for path in files:
         result.files += 1
         name = str(path)
@@ -146,6 +247,12 @@ def read_meter_files(files: Iterable[str | Path]) -> MeterImport:
             raise ConfigError(
                 f"cannot read the meter data file: {getattr(err, 'strerror', None) or err}", file=name
             ) from err
+        block = _read_columns(text, name) if column_wise else None
+        if block is not None:
+            intervals, readings = block
+            result.blocks.append(intervals)
+            result.rows.extend(readings)
+            continue
         lines = [
             (number, line)
             for number, line in enumerate(text.splitlines(), 1)
@@ -187,9 +294,98 @@ def read_meter_files(files: Iterable[str | Path]) -> MeterImport:
                 result.duplicates += 1
                 continue
             seen[key] = (record, f"{name} line {number}")
-            result.records.append(record)
-    check_counters(result.records)
+            result.rows.append(record)
     return result
+
+
+def _duplicates_across(data: MeterImport) -> bool:
+    """Whether some meter has two intervals or two readings at one time (across files)."""
+    intervals = data.intervals()
+    codes, _ = pd.factorize(intervals.meter)
+    keys = codes.astype(np.int64) * (1 << 40) + intervals.time_s
+    readings = {(r.meter, r.time_s) for r in data.readings()}
+    return _repeats(keys) or len(readings) != len(data.readings())
+
+
+def _read_columns(text: str, file: str) -> tuple[IntervalBlock, list[MeterRecord]] | None:
+    """Read a plain file column-wise: its intervals and its readings; None to read it row by row.
+
+    Plain: at least :data:`FAST_MIN_ROWS` rows, a valid header on line 1, no comment, blank
+    line, quote, carriage return, space or tab, the header's number of cells in every row and
+    no duplicate. Any row the row-by-row reader would refuse also makes it return None.
+    """
+    if text.count("\n") < FAST_MIN_ROWS or any(c in text for c in '#"\r \t') or "\n\n" in text:
+        return None
+    header = text[: text.find("\n")].split(",")
+    if set(header) - set(COLUMNS) or not set(_REQUIRED) <= set(header) or len(set(header)) != len(header):
+        return None
+    body = text[text.find("\n") + 1 :]
+    rows = body.count("\n") + (0 if body.endswith("\n") else 1)
+    if body.count(",") != rows * (len(header) - 1):
+        return None
+    try:
+        frame = pd.read_csv(io.StringIO(body), names=header, dtype=str, na_filter=False, engine="c")
+    except (ValueError, pd.errors.ParserError):
+        return None
+    if len(frame) != rows:
+        return None
+    meter = frame["meter"].to_numpy(dtype=object)
+    kinds = frame["kind"].to_numpy(dtype=object) if "kind" in frame else np.full(rows, "", dtype=object)
+    reading = kinds == "reading"
+    if (meter == "").any() or not (reading | (kinds == "interval") | (kinds == "")).all():
+        return None
+    time_codes, time_texts = pd.factorize(frame["time"].to_numpy(dtype=object))
+    try:
+        unique_s = np.asarray([_time_s(str(t)) for t in time_texts], dtype=np.int64)
+        import_kwh = frame["import_kwh"].to_numpy(dtype=object).astype(np.float64)
+        export_text = frame["export_kwh"].to_numpy(dtype=object) if "export_kwh" in frame else np.full(rows, "")
+        empty = export_text == ""
+        export_kwh = np.where(empty, "nan", export_text).astype(np.float64)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    time_s = unique_s[time_codes]
+    export_kwh = np.where(empty & ~reading, 0.0, export_kwh)
+    limit = np.where(reading, MAX_COUNTER_KWH, MAX_INTERVAL_KWH)
+    known = ~empty | ~reading
+    if (
+        (frame["import_kwh"].to_numpy(dtype=object) == "").any()
+        or not (np.isfinite(import_kwh) & (import_kwh >= 0) & (import_kwh <= limit)).all()
+        or not (np.isfinite(export_kwh[known]) & (export_kwh[known] >= 0) & (export_kwh[known] <= limit[known])).all()
+        or (time_s[~reading] % STEP_S).any()
+    ):
+        return None
+    codes, _ = pd.factorize(meter)
+    keys = (codes.astype(np.int64) * (1 << 40) + time_s) * 2 + reading
+    if _repeats(keys):
+        return None
+    line = np.arange(2, rows + 2, dtype=np.int64)
+    interval = ~reading
+    block = IntervalBlock(
+        file, meter[interval], time_s[interval], import_kwh[interval], export_kwh[interval], line[interval]
+    )
+    readings = [
+        MeterRecord(
+            str(meter[i]), int(time_s[i]), "reading", float(import_kwh[i]), float(export_kwh[i]), file, int(line[i])
+        )
+        for i in np.flatnonzero(reading).tolist()
+    ]
+    return block, readings
+
+
+def _repeats(keys: npt.NDArray[np.int64]) -> bool:
+    """Whether a value occurs twice (by sorting: faster than hashing millions of keys)."""
+    ordered = np.sort(keys)
+    return bool((ordered[1:] == ordered[:-1]).any())
+
+
+def _time_s(text: str) -> int:
+    """A time cell as seconds since 1970 (ValueError where the row-by-row reader would refuse it)."""
+    stamp = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if stamp.tzinfo is None or not EARLIEST_TIME_UTC.year <= stamp.year < LATEST_TIME_UTC.year:
+        raise ValueError(text)
+    if not EARLIEST_TIME_UTC <= stamp.astimezone(UTC) < LATEST_TIME_UTC:
+        raise ValueError(text)
+    return int(stamp.astimezone(UTC).timestamp())
 
 
 def check_counters(records: Iterable[MeterRecord], earlier: Mapping[str, Iterable[MeterRecord]] | None = None) -> None:

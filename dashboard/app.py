@@ -171,6 +171,7 @@ def _healthz(config: DashboardConfig) -> Response:
         status="degraded" if degraded else "ok",
         snapshot=snapshot is not None,
         sim_time_utc=Where.iso(snapshot.sim_time_utc) if snapshot is not None else None,
+        timeline_start_utc=Where.iso(snapshot.timeline_start_utc) if snapshot is not None else None,
         results=len(list_results(config.results_dir)),
         **(failing if degraded else {}),
     )

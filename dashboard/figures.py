@@ -107,7 +107,7 @@ def flow_sankey(balance: Mapping[str, Any] | None, *, title: str = "Power flows 
     if not balance:
         return empty_figure("no balance in the snapshot yet")
     value = {key: _number(balance.get(key)) for key in ("p_grid_kw", *(t[0] for t in _TERMS))}
-    battery = value["p_battery_kw"]  # the district's includes the community battery
+    battery = value["p_battery_kw"] + value["p_community_battery_kw"]  # home batteries + community battery
     sources = [
         ("PV", -value["p_pv_kw"], COLOURS["pv"]),
         ("grid import", value["p_grid_kw"], COLOURS["grid_import"]),
@@ -155,7 +155,7 @@ def history_figure(frame: pd.DataFrame, *, title: str = "Last 24 hours", tz: str
     """
     if frame is None or frame.empty:
         return empty_figure("no stored data for the last 24 hours yet")
-    frame = _home_batteries(_thin_frame(frame))
+    frame = _thin_frame(frame)
     x = frame.index.tz_convert(tz)
     fig = go.Figure()
     for column, name, colour in _TERMS:
@@ -196,20 +196,6 @@ def history_figure(frame: pd.DataFrame, *, title: str = "Last 24 hours", tz: str
         )
     fig.update_layout(**_LAYOUT, title=f"{title} · {tz}", yaxis_title="power [kW] (consumption +, supply -)")
     return fig
-
-
-def _home_batteries(frame: pd.DataFrame) -> pd.DataFrame:
-    """The district's ``p_battery_kw`` (home + community) as the home batteries alone, beside the community battery.
-
-    The live balance's district battery term includes the community battery
-    (:func:`twin.core.balance.live_balance`); stacking both would count it twice.
-    """
-    if "p_battery_kw" not in frame or "p_community_battery_kw" not in frame:
-        return frame
-    community = frame["p_community_battery_kw"].astype(float)
-    frame = frame.copy()
-    frame["p_battery_kw"] = frame["p_battery_kw"].astype(float) - community.fillna(0.0)
-    return frame
 
 
 def building_balance_figure(balance: Mapping[str, Any] | None, *, title: str) -> go.Figure:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import signal
@@ -18,6 +19,7 @@ from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
 from connectors.controller_map import load_controller_map
+from twin.core.store import read_table
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -98,7 +100,9 @@ def _controller_version(port: int) -> int | None:
 def test_demo_starts_serves_and_stops_cleanly(tmp_path: Path, twin_exe: Path, grid_cache_dir: Path) -> None:
     web, plain, tls = _free_port(), _free_port(), _free_port()
     env = {**os.environ, "TWIN_CACHE_DIR": str(grid_cache_dir)}
+    # a start early in a year: the back-fill of the year so far (1 January to the start) stays short
     command = [str(twin_exe), "--data-root", str(tmp_path / "data"), "demo", "--no-baseline"]
+    command += ["--start", "2025-01-02T11:00+01:00"]
     command += ["--port", str(web), "--controller-port", str(plain), "--controller-tls-port", str(tls)]
     demo = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -108,6 +112,11 @@ def test_demo_starts_serves_and_stops_cleanly(tmp_path: Path, twin_exe: Path, gr
         _wait(lambda: _controller_version(plain) == version, 60, "the controller map version", demo, logs)
         login = (tmp_path / "data" / "demo-login.json").read_text()
         assert "manager" in login
+        # the year so far was imported before the live twin took the store, which continues it
+        table = read_table(tmp_path / "data" / "live", "15min")
+        assert str(table["time"].values[0]).startswith("2025-01-01T00:00")
+        readings = json.loads((tmp_path / "data" / "live" / "readings.json").read_text(encoding="utf-8"))
+        assert readings["substation/meter"][0]["time_s"] == 1735812000  # 2025-01-02T10:00:00Z
 
         scenario = tmp_path / "short.yaml"
         scenario.write_text(SHORT_SCENARIO)
@@ -132,6 +141,7 @@ def test_demo_starts_serves_and_stops_cleanly(tmp_path: Path, twin_exe: Path, gr
         text = output.decode(errors="replace")
         assert f"http://127.0.0.1:{web}/" in text
         assert f"127.0.0.1:{plain}" in text
+        assert "start 2025-01-02T10:00:00Z (the year so far from meter-history.csv)" in text
         # the ports are free again
         for port in (web, plain, tls):
             with socket.socket() as probe:

@@ -3,8 +3,12 @@
 The demo runs each part as its own ``twin`` process - exactly the commands a
 newcomer can also start one by one - and supervises them:
 
-1. ``twin field`` on a fast clock writes the site file;
-2. ``twin live`` polls it into the state store and serves building controllers
+1. ``twin field`` on a fast clock, from the simulated start (default: today at 10:00 UTC,
+   :func:`twin.core.times.default_demo_start`), writes the meters' history from 1 January
+   to the start (:mod:`twin.field.history`) and the site file; its clock holds at the start
+   until the live twin first reads it;
+2. ``twin import`` back-fills a new state store with that history, then ``twin live``
+   continues it from the start, polls the field and serves building controllers
    (plain Modbus TCP and Modbus/TCP Security);
 3. ``twin dashboard`` serves the energy managers;
 4. ``twin scenario run baseline`` runs in the background when no baseline
@@ -32,13 +36,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from connectors.site import load_site
 from scenarios.results import is_result_folder
 from twin.core.errors import ConfigError, TwinError
+from twin.core.times import default_demo_start
 
 __all__ = ["DemoOptions", "demo_login", "run_demo"]
 
@@ -70,6 +77,12 @@ class DemoOptions:
         Ports of the dashboard, the plain and the TLS controller listener.
     run_baseline : bool
         Run the baseline scenario in the background when its result is missing.
+    start : datetime, optional
+        The field's simulated start (aware); default :func:`twin.core.times.default_demo_start`.
+    history : bool
+        Back-fill a new store with the year so far before the live twin starts (an existing
+        store is kept beside it); without, the store is continued when its timeline ends before
+        the start.
     """
 
     data_root: Path
@@ -80,6 +93,12 @@ class DemoOptions:
     controller_port: int = 1502
     controller_tls_port: int = 1802
     run_baseline: bool = True
+    start: datetime | None = None
+    history: bool = True
+
+
+#: How long the back-fill (``twin import`` of the year so far) may take. [s]
+IMPORT_TIMEOUT_S: Final[float] = 600.0
 
 
 @dataclass
@@ -143,11 +162,19 @@ def run_demo(options: DemoOptions) -> int:
         stop_requested = True
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    start = options.start or default_demo_start()
+    history = demo_dir / "meter-history.csv"
     try:
-        children.append(_start("field", _field_args(options, site), root, logs))
+        if options.history:
+            _keep_store_aside(store)
+        children.append(_start("field", _field_args(options, site, start, history), root, logs))
         _wait_for(
-            lambda: site.is_file(), children, "the field's site file", timeout_s=120.0, stop=lambda: stop_requested
+            lambda: site.is_file(), children, "the field's site file", timeout_s=180.0, stop=lambda: stop_requested
         )
+        if options.history:
+            _import_history(root, store, site, history, logs)
+        else:
+            _new_store_if_later(store, site)
         children.append(_start("live", _live_args(options, site, store, certs), root, logs))
         children.append(_start("dashboard", _dashboard_args(options, store, results), root, logs))
         if options.run_baseline and not is_result_folder(results / "baseline"):
@@ -171,7 +198,9 @@ def run_demo(options: DemoOptions) -> int:
                     f"  dashboard        {url}   login: {user} / {password}",
                     f"  controllers      modbus tcp://{options.host}:{options.controller_port} (read-only), "
                     f"modbus+tls://{options.host}:{options.controller_tls_port} (writers; certificates in {certs})",
-                    f"  simulated field  site file {site}, speed {options.speed:g}x",
+                    f"  simulated field  site file {site}, speed {options.speed:g}x, "
+                    f"start {start:%Y-%m-%dT%H:%M:%SZ}"
+                    + (f" (the year so far from {history.name})" if options.history else ""),
                     f"  state store      {store}",
                     f"  scenarios        {results}",
                     f"  logs             {logs}",
@@ -185,9 +214,9 @@ def run_demo(options: DemoOptions) -> int:
             signal.signal(sig, handler)
 
 
-def _field_args(options: DemoOptions, site: Path) -> list[str]:
+def _field_args(options: DemoOptions, site: Path, start: datetime, history: Path) -> list[str]:
     """Arguments of ``twin field`` in the demo."""
-    return [
+    args = [
         "field",
         "--district",
         options.district,
@@ -197,7 +226,70 @@ def _field_args(options: DemoOptions, site: Path) -> list[str]:
         options.host,
         "--site",
         str(site),
+        "--start",
+        start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     ]
+    return [*args, "--history", str(history), "--hold-clock"] if options.history else args
+
+
+def _keep_store_aside(store: Path) -> None:
+    """Move a store that holds anything aside (``live.until-TIME``): the back-fill begins a new one.
+
+    TIME is the store's simulated time (its snapshot's), else the wall time. Nothing is deleted.
+    """
+    if not store.is_dir() or not any(store.iterdir()):
+        return
+    try:
+        end_s = float(json.loads((store / "snapshot.json").read_text(encoding="utf-8"))["sim_time_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        end_s = time.time()
+    until = datetime.fromtimestamp(end_s, UTC).strftime("%Y%m%dT%H%M%SZ")
+    kept = store.with_name(f"{store.name}.until-{until}")
+    suffix = 1
+    while kept.exists():
+        suffix += 1
+        kept = store.with_name(f"{store.name}.until-{until}-{suffix}")
+    store.rename(kept)
+    logger.warning("the year so far goes into a new store; the previous one is kept as %s", kept)
+
+
+def _import_history(root: Path, store: Path, site: Path, history: Path, logs: Path) -> None:
+    """``twin import`` of the field's history into the (new) store, before the live twin takes it."""
+    log = logs / "import.log"
+    command = [sys.executable, "-m", "twin", "--data-root", str(root), "import", "--store", str(store)]
+    command += ["--site", str(site), str(history)]
+    started = time.monotonic()
+    with log.open("ab") as handle:
+        done = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            check=False,
+            timeout=IMPORT_TIMEOUT_S,
+        )
+    if done.returncode != 0:
+        raise TwinError(f"the import of the year so far failed (exit {done.returncode}); see {log}")
+    logger.info("the year so far imported in %.1f s", time.monotonic() - started)
+
+
+def _new_store_if_later(store: Path, site: Path) -> None:
+    """Move a store whose timeline is later than the field's start aside (``live.until-TIME``).
+
+    One timeline per store: the demo's field starts at now, an earlier demo at a high speed may
+    have run ahead of it. Nothing is deleted.
+    """
+    try:
+        end_s = float(json.loads((store / "snapshot.json").read_text(encoding="utf-8"))["sim_time_s"])
+        start_utc = load_site(site).start_utc
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if start_utc is None or end_s <= datetime.fromisoformat(start_utc.replace("Z", "+00:00")).timestamp():
+        return
+    until = datetime.fromtimestamp(end_s, UTC).strftime("%Y%m%dT%H%M%SZ")
+    kept = store.with_name(f"{store.name}.until-{until}")
+    store.rename(kept)
+    logger.warning("the store's timeline runs to %s, after the field's start: kept as %s; a new store", until, kept)
 
 
 def _live_args(options: DemoOptions, site: Path, store: Path, certs: Path) -> list[str]:

@@ -9,7 +9,7 @@ quarter-hour it turns the meters' import/export counters into the quarter's ener
 boundary, missing or estimated where readings are missing (:mod:`twin.live_flows`), and stores
 them beside the means; a changed site file is read again (:mod:`twin.live_site`). The KPIs for
 today and for the year so far (days and years of simulated time in the site's time zone) come from those
-flows through :func:`twin.core.kpi.energy_kpis`, the scenarios' KPI code.
+flows through :mod:`twin.core.kpi_totals` (the scenarios' formulas on running totals).
 :func:`twin.importing.import_meter_data` back-fills the flows from meter data files (``twin import``).
 :func:`twin.live_services.run_live` runs it beside the live power flow and the controller server.
 """
@@ -22,22 +22,22 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import xarray as xr
 
 from connectors.poller import SitePoller
 from connectors.site import Site
 from twin.core.balance import MeteredPower, live_balance
 from twin.core.channels import Channel
 from twin.core.errors import ConfigError
-from twin.core.kpi import GEG_2024, CarrierFactors, energy_kpis
-from twin.core.live_parts import Where, utc_time
+from twin.core.kpi import GEG_2024, CarrierFactors
+from twin.core.kpi_totals import FlowTotals, flow_totals, kpis_from_totals
+from twin.core.live_parts import Where, iso_utc, utc_time
 from twin.core.live_state import (
     ENERGY_KPI_NAMES,
     SNAPSHOT_VERSION,
@@ -59,7 +59,8 @@ from twin.core.store import (
 )
 from twin.core.vocabulary import QUALITY_FLAGS, STEP_S, Quality
 from twin.importing import METERS_FILE, site_meters
-from twin.live_flows import COUNTED_FLOWS, FLOWS, QuarterFlows, load_terms
+from twin.live_flows import COUNTED_FLOWS, LIVE_FLOWS, QuarterFlows, estimated_exchange, load_terms
+from twin.live_history import stored_flows
 from twin.live_site import DEFAULT_SITE_CHECK_S, SiteWatch
 from twin.live_store import DEFAULT_RETRY_FIRST_S, DEFAULT_RETRY_MAX_S, StoreWriter
 
@@ -160,22 +161,29 @@ class LiveTwin:
         self._flow_index = {
             Channel.flow(boundary, flow).key: (i, j)
             for i, boundary in enumerate(self.boundaries)
-            for j, flow in enumerate(FLOWS)
+            for j, flow in enumerate(LIVE_FLOWS)
         }
-        self._flow_shape = (len(self.boundaries), len(FLOWS))
+        self._flow_shape = (len(self.boundaries), len(LIVE_FLOWS))
         # quarter start -> (boundary, flow) energies and their quality flags, for the KPIs
         self._flows: dict[int, np.ndarray] = {}
         self._flow_flags: dict[int, np.ndarray] = {}
         self._matrix: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._next_kpis = 0.0
         self.kpi_every_s = kpi_every_s
-        self.year_kpi_every_s = max(kpi_every_s, 10.0)
-        self._next_year_kpis = 0.0
-        self._year_kpis: Future[dict[str, dict[str, float | None]]] | None = None
-        self._year_flows: tuple[np.ndarray, np.ndarray] | None = None
+        # totals of the stored quarters: of the year, and of the stored quarters of today
+        self._closed_totals: tuple[tuple[int, float], FlowTotals, FlowTotals, np.ndarray, np.ndarray] | None = None
         # the year's KPIs and the site file's checks run here, off the event loop
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twin-live-kpis")
+        #: The store's timeline: its first quarter's start and the latest simulated time it holds. [s]
+        self.timeline_start_s: float | None = None
+        self.timeline_end_s: float | None = None
+        self._timeline_checked = False
+        #: Set when the store's timeline is later than the clock: nothing is written then.
+        self.refused = False
         self._load_history(tables["15min"])
+        previous = read_json(self.store_dir / SNAPSHOT_FILE, {})
+        if isinstance(previous, dict) and isinstance(previous.get("sim_time_s"), int | float):
+            self.timeline_end_s = max(self.timeline_end_s or -math.inf, float(previous["sim_time_s"]))
         self.kpis: dict[str, dict[str, dict[str, float | None]]] = {"today": {}, "year": {}}
         #: The latest snapshot (``None`` before the first tick).
         self.snapshot: LiveSnapshot | None = None
@@ -229,17 +237,15 @@ class LiveTwin:
 
         Rows that cannot be written even now are logged and left in :attr:`store` (``pending_rows()``).
         """
+        if self.refused:  # the store stays as it was
+            self._executor.shutdown(wait=True)
+            return
         if not self.store.flush(force=True):
             logger.error(
                 "store: %s row(s) could not be written before the stop (%s)",
                 ", ".join(f"{rows} {name}" for name, rows in self.store.pending_rows().items() if rows) or "no",
                 self.store.error,
             )
-        year, self._year_kpis = self._year_kpis, None
-        if year is not None:
-            year.result()
-        if self._year_flows is not None:  # the last snapshot has the year's KPIs of the last quarters
-            self.kpis["year"] = self._kpis(*self._year_flows)
         if self.snapshot is not None:
             self.snapshot = self.snapshot.with_sections(kpis=KpiPeriods.of(self.kpis), **self._store_sections())
             self.store.write_snapshot(self.store_dir / SNAPSHOT_FILE, self.snapshot.to_json())
@@ -247,7 +253,9 @@ class LiveTwin:
 
     def tick(self) -> None:
         """Sample the devices, write the snapshot, and store the means of ended intervals."""
-        now_sim = self.poller.sim_now_s()
+        if self.refused:
+            return
+        now_sim = self._check_timeline(self.poller.sim_now_s())
         now_wall = time.time()
         sample: dict[str, float | None] = {}
         flags: dict[str, int] = {}
@@ -280,6 +288,7 @@ class LiveTwin:
             written_utc=utc_time(now_wall),
             sim_time_utc=utc_time(now_sim),
             sim_time_s=now_sim,
+            timeline_start_utc=utc_time(self.timeline_start_s if self.timeline_start_s is not None else now_sim),
             clock="field" if field_clock else "wall",
             speed=self.poller.clock.speed if field_clock else 1.0,
             devices_total=len(devices),
@@ -311,6 +320,7 @@ class LiveTwin:
             for name, value in state.values.items():
                 channel = Channel.device(device_id, name).key
                 sample[channel] = value if quality.get(name) == QUALITY_FLAGS["ok"] else None
+                self.flows.see(channel, state.good_sim_s.get(name), sample[channel])
                 flags[channel] = quality.get(name, QUALITY_FLAGS["missing"])
             power = _POWER_OF_KIND.get(device.kind, "p_kw")
             if device.kind != "gas_meter":
@@ -456,7 +466,7 @@ class LiveTwin:
 
     def _flow_row(self, flows: dict[str, float]) -> np.ndarray:
         """Flows of one quarter as a (boundary, flow) array, NaN where unknown."""
-        row = np.full((len(self.boundaries), len(FLOWS)), np.nan)
+        row = np.full((len(self.boundaries), len(LIVE_FLOWS)), np.nan)
         for channel, value in flows.items():
             index = self._flow_index.get(channel)
             if index is not None:
@@ -490,6 +500,9 @@ class LiveTwin:
             pv_kw = terms.p_pv_kw
             open_flows[Channel.flow(boundary, "generation_kwh").key] = max(-(pv_kw or 0.0), 0.0) * elapsed_h
             open_flows[Channel.flow(boundary, "fuel_kwh").key] = 0.0
+            battery = (terms.p_battery_kw or 0.0) + (terms.p_community_battery_kw or 0.0)
+            open_flows[Channel.flow(boundary, "battery_charge_kwh").key] = max(battery, 0.0) * elapsed_h
+            open_flows[Channel.flow(boundary, "battery_discharge_kwh").key] = max(-battery, 0.0) * elapsed_h
         local = datetime.fromtimestamp(now_sim, UTC).astimezone(ZoneInfo(self.site.timezone))
         day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
         year_start = local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
@@ -504,44 +517,64 @@ class LiveTwin:
                 else np.zeros((0, *self._flow_shape), dtype=np.int8)
             )
             self._matrix = (np.asarray(stored, dtype=np.int64), matrix, quality)
+            self._closed_totals = None
         times, matrix, quality = self._matrix
         closed = times < open_start
-        times = np.append(times[closed], open_start)
         open_row = self._flow_row(open_flows)
-        matrix = np.concatenate([matrix[closed], open_row[None]])
-        open_flags = np.where(np.isfinite(open_row), QUALITY_FLAGS["ok"], QUALITY_FLAGS["missing"]).astype(np.int8)
-        quality = np.concatenate([quality[closed], open_flags[None]])
-        self.kpis["today"] = self._kpis(matrix[times >= day_start], quality[times >= day_start])
-        in_year = times >= year_start
-        self._year_flows = (matrix[in_year], quality[in_year])
-        # the year's KPIs take up to a second late in the year: a worker thread computes them
-        # (numpy releases the GIL), at most every year_kpi_every_s, so polling never waits
-        year = self._year_kpis
-        if year is not None and year.done():
-            self.kpis["year"] = year.result()
-            self._year_kpis = None
-        if self._year_kpis is None and time.monotonic() >= self._next_year_kpis:
-            self._next_year_kpis = time.monotonic() + self.year_kpi_every_s
-            self._year_kpis = self._executor.submit(self._kpis, *self._year_flows)
+        if self._closed_totals is None or self._closed_totals[0] != (open_start, day_start):
+            # totals of the stored quarters, once per stored quarter: the open quarter adds to both
+            in_year, in_today = closed & (times >= year_start), closed & (times >= day_start)
+            self._closed_totals = (
+                (open_start, day_start),
+                flow_totals(matrix[in_year], LIVE_FLOWS, estimated_exchange(quality[in_year])),
+                flow_totals(matrix[in_today], LIVE_FLOWS, estimated_exchange(quality[in_today])),
+                self._estimated(matrix[in_year], quality[in_year]),
+                self._estimated(matrix[in_today], quality[in_today]),
+            )
+        _, year, today, year_estimated, today_estimated = self._closed_totals
+        open_totals = flow_totals(open_row[None], LIVE_FLOWS)
+        self.kpis["today"] = self._kpis(today.plus(open_totals), today_estimated)
+        self.kpis["year"] = self._kpis(year.plus(open_totals), year_estimated)
 
-    def _kpis(self, matrix: np.ndarray, quality: np.ndarray) -> dict[str, dict[str, float | None]]:
-        """KPIs per boundary of quarters' flows, with how much of the energy is estimated and how many quarters miss."""
-        data = {flow: (("time", "boundary"), matrix[:, :, index]) for index, flow in enumerate(FLOWS)}
-        flows = xr.Dataset(data, coords={"boundary": self.boundaries}, attrs={"dt_h": _DT_H, "time_dim": "time"})
-        kpis = energy_kpis(flows, factors=self.factors)
-        counted = [FLOWS.index(flow) for flow in COUNTED_FLOWS]
-        estimated = QUALITY_FLAGS["estimated"]
+    def _estimated(self, matrix: np.ndarray, quality: np.ndarray) -> np.ndarray:
+        """Energy [kWh] of the counted flows flagged estimated, per boundary."""
+        counted = [LIVE_FLOWS.index(flow) for flow in COUNTED_FLOWS]
+        part = matrix[:, :, counted]
+        return np.nansum(np.where(quality[:, :, counted] == QUALITY_FLAGS["estimated"], part, 0.0), axis=(0, 2))
+
+    def _kpis(self, totals: FlowTotals, estimated: np.ndarray) -> dict[str, dict[str, float | None]]:
+        """KPIs per boundary of quarters' totals, with the estimated energy and the quarters without import."""
+        kpis = kpis_from_totals(totals, dt_h=_DT_H, factors=self.factors)
         out: dict[str, dict[str, float | None]] = {}
         for index, boundary in enumerate(self.boundaries):
-            out[boundary] = {name: _number(kpis[name].values[index]) for name in KPI_NAMES if name in kpis}
-            out[boundary]["quarters"] = float(matrix.shape[0])
-            out[boundary]["estimated_energy_kwh"] = float(
-                np.nansum(np.where(quality[:, index, counted] == estimated, matrix[:, index, counted], 0.0))
-            )
-            out[boundary]["missing_quarters"] = float(
-                np.count_nonzero(~np.isfinite(matrix[:, index, FLOWS.index("import_kwh")]))
-            )
+            out[boundary] = {name: _number(kpis[name][index]) for name in KPI_NAMES if name in kpis}
+            out[boundary]["quarters"] = float(totals.quarters)
+            out[boundary]["estimated_energy_kwh"] = float(estimated[index])
+            out[boundary]["missing_quarters"] = float(totals.missing[index])
         return out
+
+    def _check_timeline(self, now_sim: float) -> float:
+        """Refuse a clock earlier than the store's timeline (once, when the field's clock is known); pass it on.
+
+        Raises
+        ------
+        ConfigError
+            Simulated time would go back in the store.
+        """
+        if self._timeline_checked or (self.poller.clock.sim_s is None and self.site.clock is not None):
+            return now_sim
+        self._timeline_checked = True
+        if self.timeline_end_s is not None and now_sim < self.timeline_end_s - 1.0:
+            self.refused = True
+            raise ConfigError(
+                f"its timeline runs to {iso_utc(self.timeline_end_s)} but the clock is at {iso_utc(now_sim)}"
+                " (time cannot go back in a store): use a new store, or start the field after it"
+                f" (twin field --start {iso_utc(self.timeline_end_s)})",
+                file=str(self.store_dir),
+            )
+        if self.timeline_start_s is None:
+            self.timeline_start_s = now_sim
+        return now_sim
 
     def _load_history(self, table: MeanTable) -> None:
         """Take the year's stored flows and the last counter readings from the 15-minute table."""
@@ -551,14 +584,15 @@ class LiveTwin:
         channels = [str(c) for c in ds["channel"].values]
         values, quality = ds["value"].values, ds["quality"].values
         starts = ds["time"].values.astype("datetime64[s]").astype(np.int64)
+        if starts.size:
+            self.timeline_start_s, self.timeline_end_s = float(starts.min()), float(starts.max() + STEP_S)
         counters = set(self.flows.counters)
         for index, channel in enumerate(channels):
-            column = values[:, index]
-            if channel in self._flow_index:
-                for row in np.flatnonzero(np.isfinite(column)):
-                    self._set_flows(int(starts[row]), {channel: column[row]}, {channel: int(quality[row, index])})
-            elif channel in counters:
-                self.flows.take_history(channel, starts, column)
+            if channel in counters:
+                self.flows.take_history(channel, starts, values[:, index])
+        # a back-filled year holds millions of values: taken all at once
+        for start, flows, flags in stored_flows(channels, values, quality, starts, self._flow_index, self._flow_shape):
+            self._flows[start], self._flow_flags[start] = flows, flags
 
 
 def _number(value: Any) -> float | None:

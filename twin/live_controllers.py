@@ -191,7 +191,7 @@ class ControllerLink:
             updated_unix_s=updated,
             p_pv_kw=_f(district.p_pv_kw),
             p_load_kw=p_load,
-            p_battery_kw=_f(district.p_battery_kw),
+            p_battery_kw=_f(district.p_battery_kw) + _f(district.p_community_battery_kw or 0.0),
             soc_battery_frac=soc,
             p_grid_kw=p_grid,
             p_surplus_kw=max(-p_grid, 0.0) if math.isfinite(p_grid) else _NAN,

@@ -2,17 +2,31 @@
 
 Import, export (and gas) per boundary come from the meters' cumulative counters: a quarter's
 energy is its last reading minus the reading before. A quarter without a reading of a counter
-(the field was down, the meter did not answer) is *missing*, never 0 kWh. The energy the counter
-gained over such a gap shows at its next reading; it is spread evenly over the gap's quarters and
-that quarter, each flagged *estimated* (:data:`twin.core.schema.QUALITY_FLAGS`): the quarters of
+(the field was down, the meter did not answer) is *missing*, never 0 kWh; so is a quarter whose
+counter was last read more than a third of a quarter before its end (a gap began in it). The energy the counter
+gained over such a gap shows at its next reading; it is spread over the gap's quarters and that
+quarter, each flagged *estimated* (:data:`twin.core.schema.QUALITY_FLAGS`): the quarters of
 the gap come as extra rows for times already stored (the table merges them, the first value of a
-channel wins, so they fill what was missing). The sum is conserved. A gap longer than
-:data:`MAX_SPREAD_QUARTERS` (or one that starts at a year-start reading from ``twin import``) is
-not spread: the quarter after it holds the energy, flagged estimated. A counter that went
-backwards (meter exchanged) leaves its quarter missing.
+channel wins, so they fill what was missing). The quarter after the gap keeps what its own reads
+measured (from its first changed read to its reading, never extrapolated); the rest is spread
+over the time not observed (the gap's quarters and the start of that quarter) in proportion to
+that time. The sum is conserved. A gap longer than :data:`MAX_SPREAD_QUARTERS` (or one that
+starts at a year-start reading from ``twin import``) is not spread: the quarter after it holds
+the energy, flagged estimated. A counter that went backwards (meter exchanged or its counter
+restarted) leaves its quarter missing and counts on from its new reading.
 
-Load and generation come from the balance means of the quarter (means of valid readings only),
-missing where the quarter had none.
+The first quarter of a counter without an earlier reading (a new store started in the middle
+of a quarter) stays missing: what happened before the first read is not known, and a rate from
+a part of a quarter is a poor guess for loads that peak for minutes. Its reading is the start of
+the next quarter. The ratio KPIs leave quarters with estimated counter energies out
+(:mod:`twin.core.kpi_totals`).
+
+The reads used are those that show a new value (the time of a read that first shows it is
+closest to the time the device took it).
+
+Load, generation and the batteries' charge and discharge come from the balance means of the
+quarter (means of valid readings only), missing where the quarter had none. At the substation
+the batteries are the home batteries and the community battery.
 """
 
 from __future__ import annotations
@@ -30,14 +44,31 @@ from twin.core.channels import Channel
 from twin.core.schema import SUBSTATION
 from twin.core.vocabulary import COUNTED_FLOW_TERMS, FLOW_TERMS, QUALITY_FLAGS, STEP_S, STEPS_PER_DAY
 
-__all__ = ["FLOWS", "MAX_SPREAD_QUARTERS", "FlowBatch", "QuarterFlows", "combine_flags", "load_terms"]
+__all__ = [
+    "BATTERY_FLOWS",
+    "CARRY_INTERVALS",
+    "FLOWS",
+    "LIVE_FLOWS",
+    "MAX_SPREAD_QUARTERS",
+    "FlowBatch",
+    "QuarterFlows",
+    "combine_flags",
+    "estimated_exchange",
+    "load_terms",
+]
 
 logger = logging.getLogger(__name__)
 
 #: The energy flows per boundary and quarter, in the 15-minute table as ``flow:BOUNDARY/FLOW``.
 FLOWS: Final[tuple[str, ...]] = FLOW_TERMS
+#: The batteries' charge and discharge per boundary and quarter, from the balance means. [kW h]
+BATTERY_FLOWS: Final[tuple[str, ...]] = ("battery_charge_kwh", "battery_discharge_kwh")
+#: Every flow the live twin keeps per boundary and quarter.
+LIVE_FLOWS: Final[tuple[str, ...]] = (*FLOW_TERMS, *BATTERY_FLOWS)
 #: Longest gap (in quarters, a week) whose energy is spread over its quarters.
 MAX_SPREAD_QUARTERS: Final[int] = 7 * STEPS_PER_DAY
+#: A quarter's last reading is carried to the quarter's end over at most this many update intervals. [1]
+CARRY_INTERVALS: Final[float] = 2.0
 #: Flows that come from counters (and may be estimated).
 COUNTED_FLOWS: Final[tuple[str, ...]] = COUNTED_FLOW_TERMS
 
@@ -60,6 +91,12 @@ def combine_flags(flags: list[np.ndarray]) -> np.ndarray:
     out[(stacked == _ESTIMATED).any(axis=0)] = _ESTIMATED
     out[((stacked != _OK) & (stacked != _ESTIMATED)).any(axis=0)] = _MISSING
     return out
+
+
+def estimated_exchange(quality: np.ndarray) -> np.ndarray:
+    """(quarter, boundary) mask of a (quarter, boundary, :data:`LIVE_FLOWS`) flag matrix: import or export estimated."""
+    counted = [LIVE_FLOWS.index(flow) for flow in ("import_kwh", "export_kwh")]
+    return np.asarray((quality[:, :, counted] == _ESTIMATED).any(axis=2))
 
 
 @dataclass
@@ -108,6 +145,43 @@ class QuarterFlows:
         self._shared = {c for channels in self.sources.values() if len(channels) > 1 for c in channels}
         self._recent: dict[int, dict[str, float]] = {}
         self._backwards_logged: set[str] = set()
+        # per counter: the quarter (start [s]) of its reads, its first and last change in it (time [s],
+        # value [kWh]) and the number of changes in it
+        self._reads: dict[str, tuple[int, tuple[float, float], tuple[float, float], int]] = {}
+        self._previous_reads: dict[str, tuple[int, tuple[float, float], tuple[float, float], int]] = {}
+        self._last_read: dict[str, float] = {}
+        #: Counter channel -> its last reading as read (``last_kwh`` is carried to the quarter's end). [kWh]
+        self._last_raw: dict[str, float] = {}
+        self._last_read_s: dict[str, float] = {}
+        self._counter_set = frozenset(self.counters)
+
+    def see(self, counter: str, read_s: float | None, value: float | None) -> None:
+        """Note a counter's read (simulated time of the read, value): its first and last change in each quarter.
+
+        A device updates its counter now and then; the new value was taken between the read
+        before (which still showed the old value) and the read that first shows it: the change
+        is timed midway, within the quarter of that read (at the read itself when the read before
+        was more than a third of a quarter earlier). The first read of a counter is no change.
+        """
+        if read_s is None or value is None or counter not in self._counter_set:
+            return
+        previous, self._last_read[counter] = self._last_read.get(counter), float(value)
+        previous_s, self._last_read_s[counter] = self._last_read_s.get(counter), float(read_s)
+        if previous is None or previous == value:
+            return  # the first read shows a value taken at an unknown time before it: no change to time
+        quarter = int(read_s // STEP_S) * STEP_S
+        if previous_s is None or read_s - previous_s > STEP_S / 3:  # after a gap in the reads: not timed closer
+            changed_s = float(read_s)
+        else:
+            changed_s = max((previous_s + read_s) / 2.0, float(quarter))
+        read = (changed_s, float(value))
+        known = self._reads.get(counter)
+        if known is None or known[0] != quarter:
+            if known is not None:
+                self._previous_reads[counter] = known
+            self._reads[counter] = (quarter, read, read, 1)
+        else:
+            self._reads[counter] = (quarter, known[1], read, known[3] + 1)
 
     def compute(
         self, times: np.ndarray, values: Mapping[str, np.ndarray], readings: Mapping[str, Any] | None = None
@@ -145,7 +219,17 @@ class QuarterFlows:
                 axis=0,
             )
             pv = np.asarray(values.get(Channel.balance(boundary, "p_pv_kw").key, nan))
-            for flow, kwh in (("load_kwh", load * _DT_H), ("generation_kwh", (-pv).clip(min=0) * _DT_H)):
+            battery = np.asarray(values.get(Channel.balance(boundary, "p_battery_kw").key, nan), dtype=float)
+            community_key = Channel.balance(boundary, "p_community_battery_kw").key
+            if boundary == SUBSTATION and community_key in values:
+                community = np.asarray(values[community_key], dtype=float)
+                battery = battery + np.where(np.isfinite(community), community, 0.0)
+            for flow, kwh in (
+                ("load_kwh", load * _DT_H),
+                ("generation_kwh", (-pv).clip(min=0) * _DT_H),
+                ("battery_charge_kwh", battery.clip(min=0) * _DT_H),
+                ("battery_discharge_kwh", (-battery).clip(min=0) * _DT_H),
+            ):
                 channel = Channel.flow(boundary, flow).key
                 out_values[channel] = kwh
                 out_flags[channel] = np.where(np.isfinite(kwh), _OK, _MISSING).astype(np.int8)
@@ -162,7 +246,7 @@ class QuarterFlows:
         """Take a counter's last reading from the stored 15-minute table."""
         finite = np.flatnonzero(np.isfinite(column))
         if finite.size:
-            self.last_kwh[channel] = float(column[finite[-1]])
+            self.last_kwh[channel] = self._last_raw[channel] = float(column[finite[-1]])
             self.last_start_s[channel] = int(starts[finite[-1]])
 
     # --- private ------------------------------------------------------------------------
@@ -181,8 +265,8 @@ class QuarterFlows:
         flags = np.full(len(starts), _MISSING, dtype=np.int8)
         for row, start in enumerate(starts):
             reading = float(column[row])
-            if not math.isfinite(reading):
-                continue
+            if not math.isfinite(reading) or self._last_read_s.get(counter, math.inf) < start + STEP_S - STEP_S / 3:
+                continue  # no reading, or none in the quarter's last third: it ends in a gap
             previous, previous_start = self.last_kwh.get(counter), self.last_start_s.get(counter)
             from_year_start = False
             if previous is None:
@@ -191,11 +275,17 @@ class QuarterFlows:
                 if found is not None:
                     previous, from_year_start = found[1], True
                     previous_start = int(found[0] // STEP_S * STEP_S) - STEP_S
+            raw, previous_raw = reading, self._last_raw.get(counter, previous)
+            reading = reading + self._carry(counter, start, reading)
+            if previous is not None and previous_raw is not None and raw >= previous_raw:
+                # a carry that went further than the counter did is taken back from the quarters after it
+                reading = max(reading, previous)
             self.last_kwh[counter], self.last_start_s[counter] = reading, start
+            self._last_raw[counter] = raw
             if previous is None or previous_start is None:
-                continue  # the first quarter: its start reading is unknown
+                continue  # the first quarter: its start reading is unknown, its energy stays missing
             gained = reading - previous
-            if gained < 0:
+            if previous_raw is not None and raw < previous_raw:
                 if counter not in self._backwards_logged:
                     logger.warning("%s went backwards (meter exchanged or reset?): that quarter is missing", counter)
                     self._backwards_logged.add(counter)
@@ -206,13 +296,65 @@ class QuarterFlows:
             elif quarters > MAX_SPREAD_QUARTERS or from_year_start:
                 energy[row], flags[row] = gained, _ESTIMATED
             else:
-                share = gained / quarters
+                # the quarter keeps what its own reads measured; the rest is spread over the time not
+                # observed (the gap's quarters and the start of this one), in proportion to that time
+                measured, unobserved_s = self._measured(counter, start, reading)
+                measured = min(max(measured, 0.0), gained) if math.isfinite(measured) else 0.0
+                gap_s = (quarters - 1) * STEP_S + unobserved_s
+                rest = gained - measured
+                share = rest * STEP_S / gap_s
                 for gap in range(previous_start + STEP_S, start + 1, STEP_S):
+                    part = measured + rest * unobserved_s / gap_s if gap == start else share
                     if gap in rows:
-                        energy[rows[gap]], flags[rows[gap]] = share, _ESTIMATED
+                        energy[rows[gap]], flags[rows[gap]] = part, _ESTIMATED
                     else:
-                        earlier.setdefault(gap, {})[counter] = share
+                        earlier.setdefault(gap, {})[counter] = part
         return energy, flags
+
+    def _reads_in(self, counter: str, start: int) -> tuple[int, tuple[float, float], tuple[float, float], int] | None:
+        """A counter's changes in the quarter that starts at ``start`` (that or the one after may be running)."""
+        for reads in (self._reads.get(counter), self._previous_reads.get(counter)):
+            if reads is not None and reads[0] == start:
+                return reads
+        return None
+
+    def _carry(self, counter: str, start: int, reading: float) -> float:
+        """What a counter gained from its last change in a quarter to the quarter's end [kWh] (0 if unknown).
+
+        A device updates its counter now and then, so the quarter's last reading was taken up to
+        one update before the quarter's end; the energy since then belongs to this quarter, not
+        the next. It is the quarter's own rate (between its first and last change) over that
+        time, and only when that time is at most :data:`CARRY_INTERVALS` mean update intervals of
+        the counter in the quarter (the reads see an update up to a poll late; a counter that
+        stopped answering earlier carries nothing).
+        """
+        reads = self._reads_in(counter, start)
+        if reads is None or reads[3] < 3:
+            return 0.0
+        _, (first_s, first_kwh), (last_s, last_kwh), changes = reads
+        if reading != last_kwh or last_s <= first_s:
+            return 0.0
+        interval_s = (last_s - first_s) / (changes - 1)
+        remaining_s = start + STEP_S - last_s
+
+        if not 0.0 < remaining_s <= CARRY_INTERVALS * interval_s:
+            return 0.0
+        return max((last_kwh - first_kwh) / (last_s - first_s), 0.0) * remaining_s
+
+    def _measured(self, counter: str, start: int, reading: float) -> tuple[float, float]:
+        """What a counter measured in a quarter from its first read in it, and the seconds before that read.
+
+        The energy between the quarter's first changed read and its reading [kWh] (NaN without a
+        read in the quarter: then the whole quarter counts as not observed) and the time from the
+        quarter's start to that read [s]. Nothing is extrapolated.
+        """
+        reads = self._reads_in(counter, start)
+        if reads is None:
+            return math.nan, float(STEP_S)
+        _, (first_s, first_kwh), _, _ = reads
+        if reading < first_kwh:
+            return math.nan, float(STEP_S)
+        return reading - first_kwh, min(max(first_s - start, 0.0), float(STEP_S))
 
     def _earlier_flows(self, earlier: dict[int, dict[str, float]]) -> dict[int, dict[str, float]]:
         """Flows of earlier quarters from the gap estimates (and the other counters' energies then)."""

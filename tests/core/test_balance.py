@@ -32,7 +32,9 @@ def test_live_balance_household_load_and_losses() -> None:
     district = balance["substation"]
     assert district.p_buildings_kw == pytest.approx(3.5)
     assert district.p_loss_kw == pytest.approx(0.4)
-    assert district.p_battery_kw == pytest.approx(10.5)
+    # the home batteries; the community battery is its own term (a chart stacking both counts it once)
+    assert district.p_battery_kw == pytest.approx(0.5)
+    assert district.p_community_battery_kw == pytest.approx(10.0)
     assert district.p_load_kw == pytest.approx(2.5)
     assert district.as_dict()["p_grid_kw"] == pytest.approx(13.9)
     assert "p_loss_kw" not in balance["a"].as_dict()
@@ -75,7 +77,8 @@ def test_live_balance_district_partial_sums_count_the_missing_meters() -> None:
     assert district.p_grid_kw == pytest.approx(7.0) and district.flag("p_grid_kw") == OK
     assert district.p_buildings_kw == pytest.approx(2.0) and district.flag("p_buildings_kw") == PARTIAL
     assert district.p_load_kw == pytest.approx(3.0) and district.flag("p_load_kw") == PARTIAL
-    assert district.p_battery_kw == pytest.approx(3.0)
+    assert district.p_community_battery_kw == pytest.approx(3.0) and district.flag("p_community_battery_kw") == OK
+    assert not district.p_battery_kw  # no home batteries: the community battery is not in the sum
     assert district.p_loss_kw is None and district.flag("p_loss_kw") == INVALID  # losses need every meter
     assert district.as_dict()["inputs_missing"] == 2
 

@@ -46,7 +46,7 @@ def snapshot(*, p_grid_kw: float = 12.5, trafo_percent: float = 40.0, vm_min_pu:
     balance["substation"] = {
         "p_grid_kw": p_grid_kw,
         "p_pv_kw": -8.0,
-        "p_battery_kw": -0.5,  # as the live balance has it: home batteries 1.5 + community battery -2.0
+        "p_battery_kw": 1.5,  # as the live balance has it: the home batteries only (3 x 0.5)
         "p_community_battery_kw": -2.0,
         "p_heat_pump_kw": 3.0,
         "p_ev_kw": 4.0,

@@ -50,6 +50,7 @@ def test_healthz_is_public(client) -> None:
         "status": "ok",
         "snapshot": True,
         "sim_time_utc": "2025-06-03T10:00:00Z",  # as the snapshot type writes UTC times
+        "timeline_start_utc": None,  # a snapshot of a store written before the timeline was kept
         "results": 2,
     }
 

@@ -142,13 +142,13 @@ def test_empty_figure_message() -> None:
 
 
 def test_history_figure_counts_the_community_battery_once() -> None:
-    """The district's battery term includes the community battery: the stack shows it once."""
+    """The district's battery term is the home batteries; the community battery is stacked beside it, once."""
     index = pd.date_range("2025-06-03T08:00Z", periods=2, freq="15min")
     frame = pd.DataFrame(
         {
             "p_grid_kw": [77.0, 77.0],
-            "p_load_kw": [52.0, 52.0],
-            "p_battery_kw": [25.0, 25.0],  # home 0 + community 25
+            "p_load_kw": [42.0, 42.0],
+            "p_battery_kw": [10.0, 10.0],  # the home batteries
             "p_community_battery_kw": [25.0, 25.0],
         },
         index=index,
@@ -156,12 +156,32 @@ def test_history_figure_counts_the_community_battery_once() -> None:
     fig = history_figure(frame)
     stacked = sum(float(t.y[0]) for t in fig.data if getattr(t, "stackgroup", None) == "pos")
     assert stacked == pytest.approx(77.0)  # the stack meets the grid line
+    by_name = {t.name: float(t.y[0]) for t in fig.data}
+    assert by_name["home batteries (charge)"] == pytest.approx(10.0)
+    assert by_name["community battery (charge)"] == pytest.approx(25.0)
+
+
+def test_history_figure_without_home_batteries_shows_the_community_battery_alone() -> None:
+    index = pd.date_range("2025-06-03T08:00Z", periods=2, freq="15min")
+    frame = pd.DataFrame(
+        {
+            "p_grid_kw": [77.0, 77.0],
+            "p_load_kw": [52.0, 52.0],
+            "p_battery_kw": [0.0, 0.0],
+            "p_community_battery_kw": [25.0, 25.0],
+        },
+        index=index,
+    )
+    fig = history_figure(frame)
+    stacked = sum(float(t.y[0]) for t in fig.data if getattr(t, "stackgroup", None) == "pos")
+    assert stacked == pytest.approx(77.0)
     assert "home batteries (charge)" not in [t.name for t in fig.data]
     assert "community battery (charge)" in [t.name for t in fig.data]
 
 
 def test_flow_sankey_counts_the_community_battery_once() -> None:
-    balance = {"p_grid_kw": 10.0, "p_load_kw": 5.0, "p_battery_kw": 5.0, "p_community_battery_kw": 5.0}
+    """Home batteries and the community battery are separate terms; the Sankey shows their sum once."""
+    balance = {"p_grid_kw": 10.0, "p_load_kw": 5.0, "p_battery_kw": 2.0, "p_community_battery_kw": 3.0}
     labels = list(flow_sankey(balance).data[0].node.label)
     assert "battery charge 5.0 kW" in labels
 

@@ -104,6 +104,7 @@ def test_provider_maps_the_live_state() -> None:
     assert snap.p_grid_kw == -60.0 and snap.p_surplus_kw == 60.0
     assert snap.p_load_kw == 20.0 and snap.p_pv_kw == -80.0
     assert snap.soc_battery_frac == 0.5  # the community battery's
+    assert snap.p_battery_kw == 6.0  # the home batteries (1 kW) + the community battery (5 kW), each once
     assert snap.energy_export_year_kwh == 300.0 and snap.self_sufficiency_today_frac == 0.75
     assert snap.quality is Quality.OK and snap.updated_unix_s == NOW_S
     assert [b.building_id for b in snap.buildings] == ["mfh1", "sfh1"]

@@ -15,6 +15,7 @@ from twin.cli.common import _join, app
 from twin.core.errors import ConfigError, TwinError
 
 if TYPE_CHECKING:
+    from twin.field import Field
     from twin.live import LiveTwin
 
 
@@ -30,8 +31,23 @@ def demo(
     baseline: Annotated[
         bool, typer.Option("--baseline/--no-baseline", help="Run the baseline scenario if its result is missing.")
     ] = True,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="Simulated start, ISO 8601: UTC (2026-11-25T10:00Z) or with an offset (2026-11-25T11:00+01:00); "
+            "default today 10:00 UTC."
+        ),
+    ] = None,
+    history: Annotated[
+        bool,
+        typer.Option(
+            "--history/--no-history",
+            help="Back-fill a new store with the year so far (1 January to the start) before the live twin starts.",
+        ),
+    ] = True,
 ) -> None:
     """Simulated field + live twin + controller server + dashboard, in one command."""
+    from twin.core.times import parse_start_utc
     from twin.demo import DemoOptions, check_ports, run_demo
 
     options = DemoOptions(
@@ -43,6 +59,8 @@ def demo(
         controller_port=controller_port,
         controller_tls_port=controller_tls_port,
         run_baseline=baseline,
+        start=parse_start_utc(start) if start is not None else None,
+        history=history,
     )
     check_ports(options)
     raise typer.Exit(run_demo(options))
@@ -50,16 +68,41 @@ def demo(
 
 @app.command()
 def field(
-    site: Annotated[Path, typer.Option("--site", help="Site file to write (devices, ports, maps, clock).")],
+    site: Annotated[
+        Path | None, typer.Option("--site", help="Site file to write (devices, ports, maps, clock).")
+    ] = None,
     district: Annotated[str, typer.Option(help="Built-in district name or district file.")] = "beucha",
     speed: Annotated[float, typer.Option(help="Simulated seconds per wall second (> 0, <= 10000).")] = 1.0,
     start: Annotated[
-        str | None, typer.Option(help="Simulated start, ISO 8601 (UTC unless it says otherwise); default now.")
+        str | None,
+        typer.Option(
+            help="Simulated start, ISO 8601: UTC (2026-11-25T10:00Z) or with an offset (2026-11-25T11:00+01:00); "
+            "default now."
+        ),
     ] = None,
     faults: Annotated[Path | None, typer.Option(help="Fault plan (YAML) to play while the field runs.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of load variation and EV mobility.")] = 0,
     weather: Annotated[Path | None, typer.Option(help="Weather file; default DWD TRY2010 region 4.")] = None,
     host: Annotated[str, typer.Option(help="Interface every device server binds.")] = "127.0.0.1",
+    truth: Annotated[
+        Path | None,
+        typer.Option("--truth", help="Truth file (CSV) to write: every device's and boundary's energy per quarter."),
+    ] = None,
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            "--history",
+            help="Meter data file (CSV for 'twin import') to write before the clock runs: the meters' 15-minute "
+            "energy from 1 January (UTC) to the start, and their readings then.",
+        ),
+    ] = None,
+    history_only: Annotated[
+        bool, typer.Option("--history-only", help="Write --history and exit (no servers, no site file).")
+    ] = False,
+    hold_clock: Annotated[
+        bool,
+        typer.Option("--hold-clock", help="Hold simulated time at the start until the clock device is first read."),
+    ] = False,
 ) -> None:
     """The simulated field: the district's devices as Modbus TCP servers.
 
@@ -67,21 +110,40 @@ def field(
     device on its own port (household meters behind one gateway port per building) and
     writes the site file. Runs until Ctrl-C or SIGTERM.
     """
-    import signal
-    import threading
-
     from models.district import load_district
     from twin.field import Field, FieldOptions, load_fault_plan
     from twin.field.runtime import parse_start_utc
 
+    start_utc = parse_start_utc(start)
+    _check_field_files(site, history, history_only)
     plan = load_fault_plan(faults) if faults is not None else None
     options = FieldOptions(
-        speed=speed, start_utc=parse_start_utc(start), seed=seed, weather=weather, host=host, fault_plan=plan
+        speed=speed,
+        start_utc=start_utc,
+        seed=seed,
+        weather=weather,
+        host=host,
+        fault_plan=plan,
+        truth_path=truth,
+        history_path=None if history_only else history,
+        hold_clock=hold_clock,
     )
     loaded = load_district(district)
+    if history_only and history is not None:
+        written = Field(loaded, options).write_history(history)
+        print(f"twin field: meter history {written.describe()}", file=sys.stderr)
+        return
+    assert site is not None
+    _serve_field(Field(loaded, options), site)
+
+
+def _serve_field(sim: Field, site: Path) -> None:
+    """Start the field, write its site file, and run until Ctrl-C or SIGTERM (every server stopped)."""
+    import signal
+    import threading
+
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    sim = Field(loaded, options)
     try:
         described = sim.start_background()
         sim.write_site(site)
@@ -89,8 +151,8 @@ def field(
         for device in described.devices:
             kinds[device.kind] = kinds.get(device.kind, 0) + 1
         print(
-            f"twin field: {len(described.devices)} devices of {loaded.district.name} on {host} "
-            f"({_join(kinds)}); site file {site}; start {described.start_utc}, speed {speed:g}; Ctrl-C stops",
+            f"twin field: {len(described.devices)} devices of {sim.loaded.district.name} on {sim.options.host} "
+            f"({_join(kinds)}); site file {site}; start {described.start_utc}, speed {sim.speed:g}; Ctrl-C stops",
             file=sys.stderr,
         )
         while not stop.wait(0.5) and not sim.wait(0):
@@ -178,6 +240,14 @@ def live(
         )
     )
     _report_live_stop(twin, store)
+
+
+def _check_field_files(site: Path | None, history: Path | None, history_only: bool) -> None:
+    """``--site`` unless only the history is written, which needs ``--history``."""
+    if history_only and history is None:
+        raise ConfigError("needs --history FILE", field="--history-only")
+    if site is None and not history_only:
+        raise ConfigError("missing option (the site file to write)", field="--site")
 
 
 def _report_live_stop(twin: LiveTwin, store: Path) -> None:

@@ -124,10 +124,10 @@ def live_balance(devices: Iterable[MeteredPower]) -> dict[str, BoundaryBalance]:
         Building id -> balance (``p_load_kw`` = meter - PV - battery - heat pumps - EVs), and
         ``"substation"`` -> the district: ``p_grid_kw`` at the substation meter (as good as that
         meter), ``p_buildings_kw`` the sum of the building meters, ``p_loss_kw`` = grid -
-        buildings - community battery, and the sums of the buildings' terms (``p_battery_kw``
-        includes the community battery). A sum with some inputs not ok is flagged ``PARTIAL``:
-        stale inputs count with their held value, missing and invalid ones are left out; the
-        losses need every meter.
+        buildings - community battery (``p_community_battery_kw``), and the sums of the
+        buildings' terms (``p_battery_kw`` the home batteries; the community battery is not in
+        it). A sum with some inputs not ok is flagged ``PARTIAL``: stale inputs count with their
+        held value, missing and invalid ones are left out; the losses need every meter.
     """
     records = list(devices)
     buildings: dict[str, BoundaryBalance] = {}
@@ -185,9 +185,6 @@ def _district_sums(district: BoundaryBalance, buildings: list[BoundaryBalance], 
     for term, source in (*((t, t) for t in _SUMMED), ("p_buildings_kw", "p_grid_kw")):
         values = [getattr(balance, source) for balance in buildings]
         flags = [balance.flag(source) for balance in buildings]
-        if term == "p_battery_kw" and "p_community_battery_kw" in district.flags:
-            values.append(district.p_community_battery_kw)
-            flags.append(district.flag("p_community_battery_kw"))
         known = [v for v in values if v is not None]
         if values and not known:
             value, flag = None, max(flags)

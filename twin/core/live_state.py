@@ -83,6 +83,7 @@ _KEYS: Final[tuple[str, ...]] = (
     "written_utc",
     "sim_time_utc",
     "sim_time_s",
+    "timeline_start_utc",
     "clock",
     "speed",
     "devices_total",
@@ -115,6 +116,9 @@ class LiveSnapshot:
         Wall time of the write and the field's simulated time, UTC.
     sim_time_s : float or None
         Simulated time, UNIX seconds. [s]
+    timeline_start_utc : datetime or None
+        Start of the store's timeline (its first quarter, UTC); simulated time never goes back
+        before the latest time a store holds. ``None`` in snapshots written before it was kept.
     clock : str or None
         ``field`` (the field's clock) or ``wall``.
     speed : float or None
@@ -149,6 +153,7 @@ class LiveSnapshot:
     written_utc: datetime | None = None
     sim_time_utc: datetime | None = None
     sim_time_s: float | None = None
+    timeline_start_utc: datetime | None = None
     clock: str | None = None
     speed: float | None = None
     devices_total: int | None = None
@@ -200,6 +205,7 @@ class LiveSnapshot:
             "written_utc": Where.iso(self.written_utc),
             "sim_time_utc": Where.iso(self.sim_time_utc),
             "sim_time_s": self.sim_time_s,
+            "timeline_start_utc": Where.iso(self.timeline_start_utc),
             "clock": self.clock,
             "speed": self.speed,
             "devices_total": self.devices_total,
@@ -214,6 +220,8 @@ class LiveSnapshot:
         }
         if self.timezone is None:
             del out["timezone"]
+        if self.timeline_start_utc is None:
+            del out["timeline_start_utc"]
         if self.store_status is None:
             del out["store_status"]
         if self.grid is not None:
@@ -258,6 +266,7 @@ class LiveSnapshot:
             written_utc=root.time(top, "written_utc"),
             sim_time_utc=root.time(top, "sim_time_utc"),
             sim_time_s=root.number(top, "sim_time_s"),
+            timeline_start_utc=root.time(top, "timeline_start_utc"),
             clock=root.text(top, "clock"),
             speed=root.number(top, "speed"),
             devices_total=root.integer(top, "devices_total"),

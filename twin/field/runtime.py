@@ -55,10 +55,13 @@ from models.battery import BatteryUnit
 from models.district import LoadedDistrict
 from models.grid import lv_busbar
 from twin.core.errors import ConfigError, ConnectorError
+from twin.core.times import parse_start_utc as parse_utc_start
 from twin.field.faults import FaultPlayer
-from twin.field.layout import COMMUNITY_BATTERY_ID, DEFAULT_COMMUNITY_BATTERY, field_layout
+from twin.field.history import HISTORY_METER_KINDS, History, history_end_s, write_history
+from twin.field.layout import COMMUNITY_BATTERY_ID, DEFAULT_COMMUNITY_BATTERY, DeviceSpec, field_layout
 from twin.field.plan import FaultPlan
 from twin.field.servers import FieldServers, ServedDevice
+from twin.field.truth import TruthWriter
 from twin.field.values import BASE_READING_KWH, ValueModel
 
 __all__ = [
@@ -85,22 +88,18 @@ def default_start_utc() -> pd.Timestamp:
 
 
 def parse_start_utc(text: str | None) -> pd.Timestamp | None:
-    """Parse a simulated start (ISO 8601; naive times are UTC); None stays None.
+    """Parse a simulated start (ISO 8601; without an offset UTC; :func:`twin.core.times.parse_start_utc`).
+
+    None stays None.
 
     Raises
     ------
     ConfigError
-        The text is not a time.
+        The text is not a time of the years 1990 to 2099.
     """
     if text is None:
         return None
-    try:
-        stamp = pd.Timestamp(text)
-    except (ValueError, TypeError) as err:
-        raise ConfigError(f"{text!r} is not an ISO 8601 time, e.g. 2026-06-21T10:00:00Z", field="--start") from err
-    if stamp is pd.NaT:
-        raise ConfigError(f"{text!r} is not a time", field="--start")
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return pd.Timestamp(parse_utc_start(text))
 
 
 @dataclass(frozen=True)
@@ -124,6 +123,16 @@ class FieldOptions:
         :data:`twin.field.layout.DEFAULT_COMMUNITY_BATTERY`.
     fault_plan : FaultPlan, optional
         Faults to play while the field runs.
+    truth_path : str or pathlib.Path, optional
+        Truth file to write while the field runs (:mod:`twin.field.truth`): the true energy
+        of every device and boundary per quarter hour.
+    history_path : str or pathlib.Path, optional
+        Meter history file that :meth:`Field.start` writes before the clock runs
+        (:mod:`twin.field.history`): 15-minute data of the meters from 1 January to the start.
+    hold_clock : bool
+        Hold simulated time at the start until a client first reads the clock device (the
+        live twin then sees the field from its start on, and nothing is lost between a
+        back-filled history and the first live quarter).
     """
 
     speed: float = 1.0
@@ -133,6 +142,9 @@ class FieldOptions:
     weather: str | Path | None = None
     community_battery: BatteryUnit | None = DEFAULT_COMMUNITY_BATTERY
     fault_plan: FaultPlan | None = None
+    truth_path: str | Path | None = None
+    history_path: str | Path | None = None
+    hold_clock: bool = False
 
 
 class Field:
@@ -173,6 +185,7 @@ class Field:
         self._stop = threading.Event()
         self._faults = FaultPlayer(self.servers, self._stop)
         self._sim_thread: threading.Thread | None = None
+        self.truth: TruthWriter | None = None
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -189,14 +202,14 @@ class Field:
             A server cannot bind its port.
         """
         started = time.perf_counter()
-        assets = self.values.first_year()
+        specs = self._build()
         district = self.loaded.district
-        busbar = str(self.loaded.net.bus.at[lv_busbar(self.loaded.net), "name"])
-        specs = field_layout(district, assets, lv_busbar=busbar, community_battery=self.options.community_battery)
-        served = [
-            self.servers.add(spec, self._on_setpoint if spec.id == COMMUNITY_BATTERY_ID else None) for spec in specs
-        ]
-        self.values.index(specs, [s.quantities for s in served])
+        if self.options.history_path is not None:
+            history = self.write_history(self.options.history_path)
+            logger.info("meter history %s (%.1f s)", history.describe(), time.perf_counter() - started)
+        if self.options.truth_path is not None:
+            self.truth = TruthWriter(self.options.truth_path, specs)
+            self.values.on_quarter = self.truth.quarter
         if self.options.fault_plan is not None:
             self.options.fault_plan.check_devices(frozenset(self.servers.devices))
         self.values.start_counters(DEVICE_PERIOD_WALL_S * self.speed)
@@ -218,10 +231,29 @@ class Field:
         )
         return self.site
 
+    def _build(self) -> list[DeviceSpec]:
+        """Compute the start's year, build every device (not served yet) and index their values."""
+        if self.servers.devices:
+            return [served.spec for served in self.servers.devices.values()]
+        assets = self.values.first_year()
+        busbar = str(self.loaded.net.bus.at[lv_busbar(self.loaded.net), "name"])
+        specs = field_layout(
+            self.loaded.district, assets, lv_busbar=busbar, community_battery=self.options.community_battery
+        )
+        served = [
+            self.servers.add(spec, self._on_setpoint if spec.id == COMMUNITY_BATTERY_ID else None) for spec in specs
+        ]
+        self.values.index(specs, [s.quantities for s in served])
+        return specs
+
     def run(self) -> None:
         """Advance simulated time in real time until :meth:`stop` (blocks; call after :meth:`start`)."""
         if self.site is None:
             raise ConnectorError("the field is not started: call start() first")
+        while self.options.hold_clock and not self.servers.clock_read and not self._stop.is_set():
+            self._stop.wait(CLOCK_PERIOD_WALL_S / 2)
+        if self._stop.is_set():
+            return
         env = simpy.rt.RealtimeEnvironment(initial_time=0.0, factor=1.0 / self.speed, strict=False)
         done = env.event()
         env.process(self._clock_process(env, done))
@@ -248,6 +280,8 @@ class Field:
         if self._sim_thread is not None and self._sim_thread is not threading.current_thread():
             self._sim_thread.join(10.0)
         self.servers.stop()
+        if self.truth is not None:
+            self.truth.close()
         logger.info("field stopped")
 
     def __enter__(self) -> Self:
@@ -258,6 +292,29 @@ class Field:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    def write_history(self, path: str | Path) -> History:
+        """Write the meter history from 1 January (UTC) to the start (:mod:`twin.field.history`).
+
+        The building meters', the substation meter's and the gas meters' 15-minute energy as
+        ``twin import`` takes it, and their readings at the end (the start floored to the quarter hour).
+        Computes the start's year first if :meth:`start` has not; serves nothing.
+        """
+        self._build()
+        ids = list(self.servers.devices)
+        meters = [i for i, d in self.servers.devices.items() if d.spec.kind in HISTORY_METER_KINDS]
+        end_s = history_end_s(self.start_s)
+        starts_s, import_kwh, export_kwh = self.values.quarter_energies([ids.index(m) for m in meters], end_s)
+        return write_history(
+            path,
+            meters=meters,
+            starts_s=starts_s,
+            import_kwh=import_kwh,
+            export_kwh=export_kwh,
+            end_s=end_s,
+            base_kwh=BASE_READING_KWH,
+            gas=frozenset(m for m in meters if self.servers.devices[m].spec.kind == "gas_meter"),
+        )
 
     def write_site(self, path: str | Path) -> Path:
         """Write the site file (atomically) and return its path."""

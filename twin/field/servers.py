@@ -91,6 +91,11 @@ class FieldServers:
         for served, device_values in zip(self.devices.values(), values, strict=True):
             served.device.set_quantities(device_values)
 
+    @property
+    def clock_read(self) -> bool:
+        """Whether a client has read the clock device."""
+        return self._clock is not None and self._clock.requests_served > 0
+
     def publish_clock(self, sim_time_s: float) -> None:
         """Set the clock's simulated time (UNIX time [s])."""
         if self._clock is not None:

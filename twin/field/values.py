@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -163,6 +163,12 @@ class ValueModel:
         self._bus_of_device = np.zeros(0, dtype=np.int64)
         self.energy_import_kwh = np.zeros(0)
         self.energy_export_kwh = np.zeros(0)
+        #: Called with (quarter start [s], simulated seconds of it, import, export per device [kWh])
+        #: when simulated time leaves a quarter hour (:mod:`twin.field.truth`).
+        self.on_quarter: Callable[[float, float, npt.NDArray[np.float64], npt.NDArray[np.float64]], None] | None = None
+        self._quarter_import_kwh = np.zeros(0)
+        self._quarter_export_kwh = np.zeros(0)
+        self._quarter_from_s = 0.0
 
     @property
     def community_p_kw(self) -> float:
@@ -221,8 +227,50 @@ class ValueModel:
         if offset_s > whole * STEP_S:
             self._integrate(table, whole, (offset_s - whole * STEP_S) / 3600.0, 0.0)
         self.now_s = 0.0
+        self._quarter_import_kwh = np.zeros(n)
+        self._quarter_export_kwh = np.zeros(n)
+        self._quarter_from_s = self.start_s
         if self.battery is not None:
             self.battery.plan(first_step_s)
+
+    def quarter_energies(
+        self, indices: Sequence[int], end_s: float
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Devices' energy per quarter hour from 1 January (UTC) of the start's year to ``end_s``.
+
+        What the devices' counters count for the quarters before the start (the community
+        battery idle, as :meth:`start_counters` counts them).
+
+        Parameters
+        ----------
+        indices : sequence of int
+            The devices (positions in device order).
+        end_s : float
+            UNIX time on a quarter-hour boundary in the start's year, at most the start. [s]
+
+        Returns
+        -------
+        starts_s, import_kwh, export_kwh
+            Quarter starts (UNIX time [s]) and the energy with positive / negative power per
+            quarter and device (quarters x devices). [kW h]
+        """
+        assert self._weights is not None and self._columns is not None, "index() comes first"
+        table, _ = self.step_of(self.start_s)
+        n = max(int((end_s - table.start_s) // STEP_S), 0)
+        weights = self._dense_weights[:, list(indices)]
+        community = self._columns.source[COMMUNITY]
+        dt_h = STEP_S / 3600.0
+        import_kwh = np.empty((n, weights.shape[1]))
+        export_kwh = np.empty((n, weights.shape[1]))
+        for first in range(0, n, _CHUNK_STEPS):
+            last = min(n, first + _CHUNK_STEPS)
+            chunk = table.sources[first:last].astype(np.float64)
+            chunk[:, community] = 0.0
+            power = chunk @ weights
+            import_kwh[first:last] = np.clip(power, 0.0, None) * dt_h
+            export_kwh[first:last] = np.clip(-power, 0.0, None) * dt_h
+        starts_s = int(table.start_s) + np.arange(n, dtype=np.int64) * STEP_S
+        return starts_s, import_kwh, export_kwh
 
     def advance(self, now_s: float, next_step_s: float) -> None:
         """Integrate the counters up to ``now_s`` (since the start) and plan the battery's next step."""
@@ -233,10 +281,12 @@ class ValueModel:
             boundary_s = table.start_s + (step + 1) * STEP_S - self.start_s
             until = min(now_s, boundary_s)
             dt_h = (until - t) / 3600.0
-            self._integrate(table, step, dt_h, p_cb_kw)
+            self._integrate(table, step, dt_h, p_cb_kw, quarter=True)
             if self.battery is not None:
                 self.battery.integrate(dt_h)
             t = until
+            if until == boundary_s:
+                self._end_quarter(float(round(self.start_s + boundary_s)))
         self.now_s = now_s
         if self.battery is not None:
             self.battery.plan(next_step_s)
@@ -291,10 +341,24 @@ class ValueModel:
         step = int((sim_time_s - table.start_s) // STEP_S)
         return table, min(max(step, 0), table.n_steps - 1)
 
-    def _integrate(self, table: YearTable, step: int, dt_h: float, p_cb_kw: float) -> None:
+    def _integrate(self, table: YearTable, step: int, dt_h: float, p_cb_kw: float, *, quarter: bool = False) -> None:
         power = self._power(table, step, p_cb_kw)
-        self.energy_import_kwh += np.clip(power, 0.0, None) * dt_h
-        self.energy_export_kwh += np.clip(-power, 0.0, None) * dt_h
+        imported, exported = np.clip(power, 0.0, None) * dt_h, np.clip(-power, 0.0, None) * dt_h
+        self.energy_import_kwh += imported
+        self.energy_export_kwh += exported
+        if quarter:
+            self._quarter_import_kwh += imported
+            self._quarter_export_kwh += exported
+
+    def _end_quarter(self, end_s: float) -> None:
+        """Hand the ended quarter's energies to :attr:`on_quarter` and start the next quarter."""
+        start_s = end_s - STEP_S
+        if self.on_quarter is not None:
+            seconds = end_s - max(start_s, self._quarter_from_s)
+            self.on_quarter(start_s, seconds, self._quarter_import_kwh.copy(), self._quarter_export_kwh.copy())
+        self._quarter_import_kwh[:] = 0.0
+        self._quarter_export_kwh[:] = 0.0
+        self._quarter_from_s = end_s
 
     def _power(self, table: YearTable, step: int, p_cb_kw: float) -> npt.NDArray[np.float64]:
         assert self._columns is not None
@@ -322,10 +386,16 @@ class ValueModel:
         n_assets = p_kw.shape[1]
         sources = np.zeros((p_kw.shape[0], n_assets + gas.size + 2), dtype=np.float32)
         sources[:, :n_assets] = p_kw
-        sources[:, n_assets : n_assets + gas.size] = assets["p_fuel_kw"].to_numpy()[:, gas]
+        if gas.size:
+            sources[:, n_assets : n_assets + gas.size] = assets["p_fuel_kw"].to_numpy()[:, gas]
         sources[:, -2] = grid["p_grid_kw"].to_numpy()
         batteries = np.flatnonzero(kinds == "battery")
-        soc = np.nan_to_num(assets["soc_frac"].to_numpy()[:, batteries])
+        # a district without home batteries has no SOC in its assets
+        soc = (
+            np.nan_to_num(assets["soc_frac"].to_numpy()[:, batteries])
+            if batteries.size
+            else np.zeros((p_kw.shape[0], 0))
+        )
         if self._columns is None:
             names = [str(name) for name in assets["asset"].values]
             source: dict[Source, int] = {AssetPower(name): col for col, name in enumerate(names)}
