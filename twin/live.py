@@ -146,13 +146,8 @@ class LiveTwin:
         self.means = {"1min": MeanAccumulator(60), "15min": MeanAccumulator(STEP_S)}
         tables = {name: MeanTable(self.store_dir, name, writable=True) for name in self.means}
         #: The store's tables and files: failed writes are kept in memory and tried again.
-        self.store = StoreWriter(
-            self.store_dir,
-            tables,
-            max_pending_rows=max_pending_rows,
-            retry_first_s=retry_first_s,
-            retry_max_s=retry_max_s,
-        )
+        retry = {"retry_first_s": retry_first_s, "retry_max_s": retry_max_s}
+        self.store = StoreWriter(self.store_dir, tables, max_pending_rows=max_pending_rows, **retry)
         self.meters = site_meters(site)
         self.boundaries = [*sorted({b for b in self.meters.values() if b != SUBSTATION}), SUBSTATION]
         self.store.write_json(self.store_dir / METERS_FILE, self.meters)
@@ -192,7 +187,7 @@ class LiveTwin:
         self.updated_wall_s = math.nan
         #: Further snapshot sections (``grid``, ``controller``): name -> callable giving its content.
         self.sections: dict[str, Callable[[], Any]] = {}
-        #: Called with every snapshot after it is written (MQTT, alerts); a failing listener is logged.
+        #: Called with every snapshot after it is written (MQTT, alerts); they must not raise.
         self.listeners: list[Callable[[LiveSnapshot], None]] = []
 
     # --- running ------------------------------------------------------------------------
@@ -301,11 +296,8 @@ class LiveTwin:
             **sections,
         )
         self.store.write_snapshot(self.store_dir / SNAPSHOT_FILE, self.snapshot.to_json())
-        for listener in self.listeners:
-            try:
-                listener(self.snapshot)
-            except Exception:  # an outlet never stops the live twin
-                logger.exception("snapshot listener %r failed", listener)
+        for listener in self.listeners:  # listeners catch their own failures: they never stop the live twin
+            listener(self.snapshot)
 
     def _sample_devices(
         self, now_wall: float, sample: dict[str, float | None], flags: dict[str, int], powers: list[MeteredPower]
@@ -577,7 +569,7 @@ class LiveTwin:
         return now_sim
 
     def _load_history(self, table: MeanTable) -> None:
-        """Take the year's stored flows and the last counter readings from the 15-minute table."""
+        """Take the year's stored flows (a back-filled year: millions of values, all at once) and last readings."""
         if table.rows == 0:
             return
         ds = table.read()
@@ -590,7 +582,6 @@ class LiveTwin:
         for index, channel in enumerate(channels):
             if channel in counters:
                 self.flows.take_history(channel, starts, values[:, index])
-        # a back-filled year holds millions of values: taken all at once
         for start, flows, flags in stored_flows(channels, values, quality, starts, self._flow_index, self._flow_shape):
             self._flows[start], self._flow_flags[start] = flows, flags
 

@@ -134,12 +134,15 @@ class Outlets:
             self.mqtt.start()
 
     def publish(self, snapshot: LiveSnapshot) -> None:
-        """Hand a snapshot to MQTT and its conditions to the alert sender."""
-        if self.mqtt is not None:
-            self.mqtt.publish(snapshot)
-        if self.alerts is not None and snapshot.devices_total:  # nothing read yet: no conditions to judge
-            time_utc = None if snapshot.sim_time_utc is None else snapshot.sim_time_utc.isoformat()
-            self.alerts.update(snapshot_conditions(snapshot), time_utc)
+        """Hand a snapshot to MQTT and its conditions to the alert sender; a failure is logged, never raised."""
+        try:
+            if self.mqtt is not None:
+                self.mqtt.publish(snapshot)
+            if self.alerts is not None and snapshot.devices_total:  # nothing read yet: no conditions to judge
+                time_utc = None if snapshot.sim_time_utc is None else snapshot.sim_time_utc.isoformat()
+                self.alerts.update(snapshot_conditions(snapshot), time_utc)
+        except Exception:  # an outlet never stops the live twin
+            logger.exception("publishing the snapshot failed")
 
     def problems(self) -> list[str]:
         """What an outlet could not do lately (for the status line and the log)."""
