@@ -27,6 +27,7 @@ from dashboard.pages.common import CACHE_KEY, CONFIG_KEY
 from dashboard.pages.scenarios import DOWNLOADS
 from dashboard.throttle import LoginThrottle
 from scenarios.results import RESULT_NC
+from twin.core.live_parts import Where
 
 __all__ = ["DEFAULT_RESULTS", "DEFAULT_STORE", "TITLE", "create_app", "nav_classes"]
 
@@ -167,8 +168,8 @@ def _healthz(config: DashboardConfig) -> Response:
     return jsonify(
         status="degraded" if degraded else "ok",
         snapshot=snapshot is not None,
-        sim_time_utc=snapshot.to_json()["sim_time_utc"] if snapshot is not None else None,
-        timeline_start_utc=snapshot.to_json().get("timeline_start_utc") if snapshot is not None else None,
+        sim_time_utc=Where.iso(snapshot.sim_time_utc) if snapshot is not None else None,
+        timeline_start_utc=Where.iso(snapshot.timeline_start_utc) if snapshot is not None else None,
         results=len(list_results(config.results_dir)),
         **(failing if degraded else {}),
     )

@@ -16,7 +16,7 @@ import xarray as xr
 
 from models.battery import BatteryUnit
 from models.battery_control import BatteryStrategy
-from twin.core.schema import build_assets
+from twin.core.schema import append_asset
 
 __all__ = ["COMMUNITY", "add_community_battery", "community_battery_dispatch"]
 
@@ -55,21 +55,14 @@ def add_community_battery(assets: xr.Dataset, battery: BatteryUnit, strategy: Ba
     net_kw = assets["p_kw"].values.sum(axis=1, dtype=np.float64)
     time_index = pd.DatetimeIndex(assets["time"].values)
     p_battery, soc_battery = community_battery_dispatch(net_kw, time_index, battery, strategy)
-    n = assets.sizes["asset"]
-    soc = assets["soc_frac"].values if "soc_frac" in assets else np.full(assets["p_kw"].shape, np.nan, np.float32)
-    out = build_assets(
-        assets["time"].values,
-        asset=[*assets["asset"].values.tolist(), f"{COMMUNITY}/battery0"],
-        kind=[*assets["kind"].values.tolist(), "battery"],
-        building=[*assets["building"].values.tolist(), COMMUNITY],
-        bus=[*assets["bus"].values.tolist(), bus],
-        p_kw=np.column_stack([assets["p_kw"].values, p_battery]),
-        p_fuel_kw=np.column_stack([assets["p_fuel_kw"].values, np.zeros(len(time_index))]),
-        soc_frac=np.column_stack([soc, soc_battery]),
-        p_rated_kw=[*assets["p_rated_kw"].values[:n], battery.p_rated_kw],
-        p_peak_kw=[*assets["p_peak_kw"].values[:n], np.nan],
-        capacity_kwh=[*assets["capacity_kwh"].values[:n], battery.capacity_kwh],
-        source="scenario",
+    return append_asset(
+        assets,
+        asset=f"{COMMUNITY}/battery0",
+        kind="battery",
+        building=COMMUNITY,
+        bus=bus,
+        p_kw=p_battery,
+        soc_frac=soc_battery,
+        p_rated_kw=battery.p_rated_kw,
+        capacity_kwh=battery.capacity_kwh,
     )
-    out.attrs = {**assets.attrs, **out.attrs}
-    return out

@@ -24,8 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from models.heating_curve import EMITTERS, NORM_OUTSIDE_TEMP_DEGC
-from models.heating_curve import heating_curve_flow_temp_degc as _curve
+from models.heating_curve import EMITTERS, NORM_OUTSIDE_TEMP_DEGC, heating_curve_flow_temp_degc
 from models.heatpump_cop import cop as cop_datasheet_fit
 from models.parameters import per_asset_values
 from twin.core.errors import ConfigError
@@ -40,7 +39,6 @@ __all__ = [
     "cop_hplib_generic",
     "design_heat_load_kw",
     "heat_pump_power_kw",
-    "heating_curve_flow_temp_degc",
     "sized_rating_kw",
 ]
 
@@ -129,37 +127,6 @@ class HeatPumpResult:
     def heat_kw(self) -> pd.DataFrame:
         """All heat delivered, the unit's plus the backup heater's, in kW."""
         return self.heat_unit_kw + self.p_backup_kw
-
-
-def heating_curve_flow_temp_degc(
-    temp_air_degc: npt.ArrayLike,
-    design_flow_temp_degc: float,
-    *,
-    emitter: str = "radiator",
-    params: HeatPumpParameters | None = None,
-) -> npt.NDArray[np.float64]:
-    """Flow temperature of an emitter's heating curve (:func:`models.heating_curve.heating_curve_flow_temp_degc`).
-
-    Parameters
-    ----------
-    temp_air_degc : array_like
-        Outside air temperature. [degC]
-    design_flow_temp_degc : float
-        Flow temperature at the norm outside temperature. [degC]
-    emitter : str, default "radiator"
-        ``"radiator"`` or ``"floor"``.
-    params : HeatPumpParameters, optional
-        The norm outside temperature.
-
-    Returns
-    -------
-    flow_temp_degc : numpy.ndarray
-        [degC]
-    """
-    params = params or HeatPumpParameters()
-    return _curve(
-        temp_air_degc, design_flow_temp_degc, emitter=emitter, norm_outside_temp_degc=params.norm_outside_temp_degc
-    )
 
 
 def cop_hplib_generic(
@@ -460,7 +427,15 @@ def _cop_curves(
     keys = [(name, float(flow)) for name, flow in zip(emitters, design_flow, strict=True)]
     curves = list(dict.fromkeys(keys))
     by_curve = np.column_stack(
-        [cop_fn(temp, heating_curve_flow_temp_degc(temp, flow, emitter=name, params=params)) for name, flow in curves]
+        [
+            cop_fn(
+                temp,
+                heating_curve_flow_temp_degc(
+                    temp, flow, emitter=name, norm_outside_temp_degc=params.norm_outside_temp_degc
+                ),
+            )
+            for name, flow in curves
+        ]
     )
     return by_curve.astype(float), np.asarray([curves.index(key) for key in keys], dtype=np.int64)
 

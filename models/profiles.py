@@ -552,6 +552,7 @@ def _assemble(columns: list[_Columns], soc: pd.DataFrame | None, period: slice) 
         p_peak_kw=ratings["p_peak_kw"],
         capacity_kwh=ratings["capacity_kwh"],
         source="simulated",
+        copy=False,
     )
 
 

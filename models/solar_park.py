@@ -16,7 +16,7 @@ import xarray as xr
 
 from models.community_battery import COMMUNITY
 from models.pv import pv_power_kw
-from twin.core.schema import build_assets
+from twin.core.schema import append_asset
 
 __all__ = ["add_solar_park"]
 
@@ -55,30 +55,6 @@ def add_solar_park(
         time_index = time_index.tz_localize("UTC")
     frame = weather.loc[weather.index.isin(time_index)]
     p_park = pv_power_kw(frame, [tilt_deg], [azimuth_deg], [p_peak_kw]).to_numpy()[:, 0].astype(np.float32)
-    n = assets.sizes["asset"]
-    columns = {name: assets[name].values[:n] for name in ("p_rated_kw", "p_peak_kw", "capacity_kwh")}
-    soc = assets["soc_frac"].values if "soc_frac" in assets else None
-    out = build_assets(
-        assets["time"].values,
-        asset=[*assets["asset"].values.tolist(), f"{COMMUNITY}/pv0"],
-        kind=[*assets["kind"].values.tolist(), "pv"],
-        building=[*assets["building"].values.tolist(), COMMUNITY],
-        bus=[*assets["bus"].values.tolist(), bus],
-        p_kw=_append(assets["p_kw"].values, p_park),
-        p_fuel_kw=_append(assets["p_fuel_kw"].values, np.zeros_like(p_park)),
-        soc_frac=None if soc is None else _append(soc, np.full_like(p_park, np.nan)),
-        p_rated_kw=[*columns["p_rated_kw"], np.nan],
-        p_peak_kw=[*columns["p_peak_kw"], p_peak_kw],
-        capacity_kwh=[*columns["capacity_kwh"], np.nan],
-        source="scenario",
+    return append_asset(
+        assets, asset=f"{COMMUNITY}/pv0", kind="pv", building=COMMUNITY, bus=bus, p_kw=p_park, p_peak_kw=p_peak_kw
     )
-    out.attrs = {**assets.attrs, **out.attrs}
-    return out
-
-
-def _append(block: np.ndarray, column: np.ndarray) -> np.ndarray:
-    """``block`` (time x asset) with ``column`` appended, float32 (one copy, no float64 detour)."""
-    out = np.empty((block.shape[0], block.shape[1] + 1), dtype=np.float32)
-    out[:, :-1] = block
-    out[:, -1] = column
-    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -15,6 +16,8 @@ import psutil
 import pytest
 from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ModbusException
+
+from connectors.controller_map import load_controller_map
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -101,7 +104,8 @@ def test_demo_starts_serves_and_stops_cleanly(tmp_path: Path, twin_exe: Path, gr
     try:
         logs = tmp_path / "data" / "demo" / "logs"
         _wait(lambda: _healthy(f"http://127.0.0.1:{web}/healthz"), 180, "the dashboard's /healthz", demo, logs)
-        _wait(lambda: _controller_version(plain) == 1, 60, "the controller map version", demo, logs)
+        version = load_controller_map().version  # the shipped map
+        _wait(lambda: _controller_version(plain) == version, 60, "the controller map version", demo, logs)
         login = (tmp_path / "data" / "demo-login.json").read_text()
         assert "manager" in login
 
@@ -134,6 +138,11 @@ def test_demo_starts_serves_and_stops_cleanly(tmp_path: Path, twin_exe: Path, gr
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 probe.bind(("127.0.0.1", port))
     finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait(timeout=10)
+        if demo.poll() is None:  # a failed check: stop the demo and its services, none left behind
+            with contextlib.suppress(psutil.NoSuchProcess):
+                leftover = psutil.Process(demo.pid).children(recursive=True)
+                demo.kill()
+                demo.wait(timeout=10)
+                for child in leftover:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        child.kill()

@@ -5,14 +5,13 @@ import pandas as pd
 import pytest
 
 from models.gas import BOILER_EFFICIENCY_FRAC, gas_boiler_fuel_kw
-from models.heating_curve import EMITTERS, emitter_of
+from models.heating_curve import EMITTERS, emitter_of, heating_curve_flow_temp_degc
 from models.heatpump import (
     HeatPumpParameters,
     cop_carnot,
     cop_hplib_generic,
     design_heat_load_kw,
     heat_pump_power_kw,
-    heating_curve_flow_temp_degc,
 )
 from models.heatpump_cop import DATASHEET_POINTS, EN14511_RH_FRAC, cop, defrost_factor
 from twin.core.errors import ConfigError

@@ -42,6 +42,7 @@ __all__ = [
     "TIME_ENCODING",
     "AssetKind",
     "Source",
+    "append_asset",
     "as_utc_time",
     "build_assets",
     "build_grid_results",
@@ -197,6 +198,7 @@ def build_assets(
     capacity_kwh: npt.ArrayLike | None = None,
     quality: npt.ArrayLike | None = None,
     source: Source = "simulated",
+    copy: bool = True,
 ) -> xr.Dataset:
     """Build an assets dataset (dims ``time`` x ``asset``).
 
@@ -221,6 +223,9 @@ def build_assets(
         Quality flags (see :func:`quality_variable`).
     source : {"measured", "simulated", "scenario"}
         Where the numbers come from.
+    copy : bool
+        False: float32 C-ordered arrays are taken over, not copied (the caller
+        built them for this dataset and no longer changes them).
 
     Returns
     -------
@@ -231,11 +236,11 @@ def build_assets(
     n_asset = len(asset)
     dims = ("time", "asset")
     shape = (len(index), n_asset)
-    data_vars: dict[str, Any] = {"p_kw": (dims, _as_float32(p_kw, shape, "p_kw"))}
-    fuel = np.zeros(shape, np.float32) if p_fuel_kw is None else _as_float32(p_fuel_kw, shape, "p_fuel_kw")
+    data_vars: dict[str, Any] = {"p_kw": (dims, _as_float32(p_kw, shape, "p_kw", copy))}
+    fuel = np.zeros(shape, np.float32) if p_fuel_kw is None else _as_float32(p_fuel_kw, shape, "p_fuel_kw", copy)
     data_vars["p_fuel_kw"] = (dims, fuel)
     if soc_frac is not None:
-        data_vars["soc_frac"] = (dims, _as_float32(soc_frac, shape, "soc_frac"))
+        data_vars["soc_frac"] = (dims, _as_float32(soc_frac, shape, "soc_frac", copy))
     if quality is not None:
         data_vars["quality"] = quality_variable(np.broadcast_to(np.asarray(quality), shape), dims)
     coords: dict[str, Any] = {
@@ -252,6 +257,72 @@ def build_assets(
     _decorate(ds)
     validate_assets(ds)
     return ds
+
+
+def append_asset(
+    assets: xr.Dataset,
+    *,
+    asset: str,
+    kind: str,
+    building: str,
+    bus: str,
+    p_kw: npt.ArrayLike,
+    soc_frac: npt.ArrayLike | None = None,
+    p_rated_kw: float = np.nan,
+    p_peak_kw: float = np.nan,
+    capacity_kwh: float = np.nan,
+    source: Source = "scenario",
+) -> xr.Dataset:
+    """``assets`` with one electric asset appended (no fuel), each array copied once.
+
+    Parameters
+    ----------
+    assets : xarray.Dataset
+        An assets dataset (see :func:`build_assets`); its attributes are kept.
+    asset, kind, building, bus : str
+        The new asset's id, kind, building and bus.
+    p_kw : array-like, shape (time,)
+        Its active power, load-positive. [kW]
+    soc_frac : array-like, shape (time,), optional
+        Its state of charge (batteries). [1]
+    p_rated_kw, p_peak_kw, capacity_kwh : float
+        Its ratings; NaN where they do not apply. [kW], [kW], [kWh]
+    source : {"measured", "simulated", "scenario"}
+        Where the new dataset's numbers come from.
+
+    Returns
+    -------
+    assets : xarray.Dataset
+        Passes :func:`validate_assets`.
+    """
+    n = assets.sizes["asset"]
+
+    def widened(name: str, column: npt.ArrayLike, fill: float) -> npt.NDArray[np.float32]:
+        out = np.empty((assets.sizes["time"], n + 1), dtype=np.float32)
+        out[:, :-1] = assets[name].transpose("time", "asset").values if name in assets else fill
+        out[:, -1] = column
+        return out
+
+    soc = None
+    if soc_frac is not None or "soc_frac" in assets:
+        soc = widened("soc_frac", np.nan if soc_frac is None else soc_frac, np.nan)
+    out = build_assets(
+        assets["time"].values,
+        asset=[*assets["asset"].values.tolist(), asset],
+        kind=[*assets["kind"].values.tolist(), kind],
+        building=[*assets["building"].values.tolist(), building],
+        bus=[*assets["bus"].values.tolist(), bus],
+        p_kw=widened("p_kw", p_kw, np.nan),
+        p_fuel_kw=widened("p_fuel_kw", 0.0, 0.0),
+        soc_frac=soc,
+        p_rated_kw=[*assets["p_rated_kw"].values[:n], p_rated_kw],
+        p_peak_kw=[*assets["p_peak_kw"].values[:n], p_peak_kw],
+        capacity_kwh=[*assets["capacity_kwh"].values[:n], capacity_kwh],
+        source=source,
+        copy=False,
+    )
+    out.attrs = {**assets.attrs, **out.attrs}
+    return out
 
 
 def validate_assets(ds: xr.Dataset) -> None:
@@ -581,8 +652,9 @@ def _require_unique(ds: xr.Dataset, dim: str) -> None:
         raise ConfigError(f"duplicate id {duplicated!r}", field=dim, allowed="unique ids")
 
 
-def _as_float32(values: npt.ArrayLike, shape: tuple[int, ...], name: str) -> npt.NDArray[np.float32]:
-    array = np.array(values, dtype=np.float32, order="C")  # one copy: never the caller's memory
+def _as_float32(values: npt.ArrayLike, shape: tuple[int, ...], name: str, copy: bool = True) -> npt.NDArray[np.float32]:
+    # one copy (never the caller's memory) unless the caller hands its float32 array over
+    array = np.array(values, dtype=np.float32, order="C", copy=True if copy else None)
     return _check_shape(np.broadcast_to(array, shape).copy() if array.ndim == 0 else array, shape, name)
 
 
