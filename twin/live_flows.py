@@ -26,7 +26,8 @@ closest to the time the device took it).
 
 Load, generation and the batteries' charge and discharge come from the balance means of the
 quarter (means of valid readings only), missing where the quarter had none. At the substation
-the batteries are the home batteries and the community battery.
+the batteries' charge and discharge are every building's (a battery charging while another one
+discharges counts in both) and the community battery's.
 """
 
 from __future__ import annotations
@@ -235,6 +236,8 @@ class QuarterFlows:
             out_values[channel] = np.sum([energy[c] for c in counters], axis=0)
             out_flags[channel] = combine_flags([flags[c] for c in counters])
         n = len(starts)
+        buildings_charge: list[np.ndarray] = []
+        buildings_discharge: list[np.ndarray] = []
         for boundary in self.boundaries:
             fuel = Channel.flow(boundary, "fuel_kwh").key
             if fuel not in self.sources:  # no gas meter behind this boundary: no gas
@@ -249,15 +252,23 @@ class QuarterFlows:
             )
             pv = np.asarray(values.get(Channel.balance(boundary, "p_pv_kw").key, nan))
             battery = np.asarray(values.get(Channel.balance(boundary, "p_battery_kw").key, nan), dtype=float)
+            charge_kw, discharge_kw = battery.clip(min=0), (-battery).clip(min=0)
             community_key = Channel.balance(boundary, "p_community_battery_kw").key
+            if boundary == SUBSTATION and buildings_charge:
+                # each building's charge and discharge (one charging while another discharges: both count)
+                charge_kw, discharge_kw = np.sum(buildings_charge, axis=0), np.sum(buildings_discharge, axis=0)
             if boundary == SUBSTATION and community_key in values:
                 community = np.asarray(values[community_key], dtype=float)
-                battery = battery + np.where(np.isfinite(community), community, 0.0)
+                community = np.where(np.isfinite(community), community, 0.0)
+                charge_kw, discharge_kw = charge_kw + community.clip(min=0), discharge_kw + (-community).clip(min=0)
+            if boundary != SUBSTATION:
+                buildings_charge.append(charge_kw)
+                buildings_discharge.append(discharge_kw)
             for flow, kwh in (
                 ("load_kwh", load * _DT_H),
                 ("generation_kwh", (-pv).clip(min=0) * _DT_H),
-                ("battery_charge_kwh", battery.clip(min=0) * _DT_H),
-                ("battery_discharge_kwh", (-battery).clip(min=0) * _DT_H),
+                ("battery_charge_kwh", charge_kw * _DT_H),
+                ("battery_discharge_kwh", discharge_kw * _DT_H),
             ):
                 channel = Channel.flow(boundary, flow).key
                 out_values[channel] = kwh
