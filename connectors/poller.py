@@ -38,12 +38,14 @@ from connectors.site import FieldClock, Site, SiteDevice
 from twin.core.errors import ConfigError, ConnectorError
 from twin.core.schema import QUALITY_FLAGS
 
-__all__ = ["DEFAULT_STALE_INTERVALS", "DeviceState", "SimClock", "SitePoller"]
+__all__ = ["CLOCK_STALE_MAX_WALL_S", "DEFAULT_STALE_INTERVALS", "DeviceState", "SimClock", "SitePoller"]
 
 logger = logging.getLogger(__name__)
 
 #: A value is stale when its last good read is older than this many polling intervals.
 DEFAULT_STALE_INTERVALS: Final[float] = 3.0
+#: A clock reading this much (wall time) behind the running simulated time is taken as stale, not as a jump. [s]
+CLOCK_STALE_MAX_WALL_S: Final[float] = 0.25
 
 _OK: Final[int] = QUALITY_FLAGS["ok"]
 _STALE: Final[int] = QUALITY_FLAGS["stale"]
@@ -119,7 +121,11 @@ class DeviceState:
 class SimClock:
     """Simulated time from the field's clock device, extrapolated between reads.
 
-    Without a clock reading it is wall-clock UTC (``time.time()``).
+    Without a clock reading it is wall-clock UTC (``time.time()``). A clock register is never
+    ahead of the field's time, only behind (the field sets it every tick, the answer waits in a
+    busy event loop): a reading up to :data:`CLOCK_STALE_MAX_WALL_S` of wall time (at the clock's
+    speed) behind the running time leaves it running; one further behind starts it again there
+    (the field slowed down or started anew), one ahead moves it forward.
     """
 
     sim_s: float | None = None
@@ -145,8 +151,12 @@ class SimClock:
         if reading.quality.get("sim_start_s") == _OK and start:
             self.start_s = float(start)
         # the answer left the device about half a round trip ago
-        self.mono_s = time.monotonic() - reading.duration_s / 2
-        self.sim_s = float(sim_s)
+        mono_s = time.monotonic() - reading.duration_s / 2
+        if self.sim_s is not None:
+            behind_s = self.sim_s + (mono_s - self.mono_s) * self.speed - float(sim_s)
+            if 0.0 <= behind_s <= CLOCK_STALE_MAX_WALL_S * self.speed:
+                return True  # a stale reading: the running time is closer
+        self.mono_s, self.sim_s = mono_s, float(sim_s)
         return True
 
 

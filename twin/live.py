@@ -364,11 +364,16 @@ class LiveTwin:
             # held values of devices that stopped answering: said so, with their age
             ages = [a for d in failing if d in snap.devices and (a := snap.devices[d].age_s) is not None]
             stale = f"(stale: last good read {max(ages):.0f} s ago) " if ages else "(stale) "
+        sums = ""
+        if district is not None and district.quality is Quality.PARTIAL:
+            # the grid exchange is measured; the sums over the buildings lack some inputs
+            missing = district.inputs_missing
+            sums = f"partial ({missing} missing): " if missing is not None else "partial: "
         when = Where.iso(snap.sim_time_utc) if snap is not None else None
         return (
             f"{(when or '?')[:19]}Z devices {counts} ok"
             + (f", failing: {names}" if failing else "")
-            + f" | grid {stale}{kw('p_grid_kw')} kW (PV {kw('p_pv_kw')}, load {kw('p_load_kw')},"
+            + f" | grid {stale}{kw('p_grid_kw')} kW ({sums}PV {kw('p_pv_kw')}, load {kw('p_load_kw')},"
             f" heat pumps {kw('p_heat_pump_kw')},"
             f" EVs {kw('p_ev_kw')}, batteries {kw('p_battery_kw')}, losses {kw('p_loss_kw')})"
             f" | today import {kwh('import_kwh')} kWh, export {kwh('export_kwh')} kWh"

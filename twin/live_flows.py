@@ -26,7 +26,8 @@ closest to the time the device took it).
 
 Load, generation and the batteries' charge and discharge come from the balance means of the
 quarter (means of valid readings only), missing where the quarter had none. At the substation
-the batteries are the home batteries and the community battery.
+the batteries' charge and discharge are every building's (a battery charging while another one
+discharges counts in both) and the community battery's.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ _OK: Final[int] = QUALITY_FLAGS["ok"]
 _MISSING: Final[int] = QUALITY_FLAGS["missing"]
 _ESTIMATED: Final[int] = QUALITY_FLAGS["estimated"]
 _DT_H: Final[float] = STEP_S / 3600.0
+#: Quarters before the running one whose counter changes are kept (quarters are computed after they end). [1]
+_KEPT_QUARTERS: Final[int] = 3
 
 
 def load_terms(boundary: str) -> tuple[str, ...]:
@@ -148,12 +151,18 @@ class QuarterFlows:
         # per counter: the quarter (start [s]) of its reads, its first and last change in it (time [s],
         # value [kWh]) and the number of changes in it
         self._reads: dict[str, tuple[int, tuple[float, float], tuple[float, float], int]] = {}
-        self._previous_reads: dict[str, tuple[int, tuple[float, float], tuple[float, float], int]] = {}
+        # the same of the quarters before (the last few), for the quarters computed after them
+        self._earlier_reads: dict[str, dict[int, tuple[int, tuple[float, float], tuple[float, float], int]]] = {}
         self._last_read: dict[str, float] = {}
         #: Counter channel -> its last reading as read (``last_kwh`` is carried to the quarter's end). [kWh]
         self._last_raw: dict[str, float] = {}
         self._last_read_s: dict[str, float] = {}
         self._counter_set = frozenset(self.counters)
+        # per counter: the quarter (start [s]) of its reads and since when it is read without a gap in it [s]
+        self._observed: dict[str, tuple[int, float]] = {}
+        self._previous_observed: dict[str, tuple[int, float]] = {}
+        #: Counters whose last quarter was read over less than its last two thirds (its reading uncertain).
+        self._partial_end: set[str] = set()
 
     def see(self, counter: str, read_s: float | None, value: float | None) -> None:
         """Note a counter's read (simulated time of the read, value): its first and last change in each quarter.
@@ -167,21 +176,42 @@ class QuarterFlows:
             return
         previous, self._last_read[counter] = self._last_read.get(counter), float(value)
         previous_s, self._last_read_s[counter] = self._last_read_s.get(counter), float(read_s)
+        quarter = int(read_s // STEP_S) * STEP_S
+        after_gap = previous_s is None or read_s - previous_s > STEP_S / 3
+        self._observe(counter, quarter, float(read_s), after_gap)
         if previous is None or previous == value:
             return  # the first read shows a value taken at an unknown time before it: no change to time
-        quarter = int(read_s // STEP_S) * STEP_S
-        if previous_s is None or read_s - previous_s > STEP_S / 3:  # after a gap in the reads: not timed closer
-            changed_s = float(read_s)
-        else:
+        changed_s = float(read_s)  # after a gap in the reads: not timed closer
+        if not after_gap and previous_s is not None:
             changed_s = max((previous_s + read_s) / 2.0, float(quarter))
         read = (changed_s, float(value))
         known = self._reads.get(counter)
         if known is None or known[0] != quarter:
             if known is not None:
-                self._previous_reads[counter] = known
+                kept = self._earlier_reads.setdefault(counter, {})
+                kept[known[0]] = known
+                for old in [q for q in kept if q < quarter - _KEPT_QUARTERS * STEP_S]:
+                    del kept[old]
             self._reads[counter] = (quarter, read, read, 1)
         else:
             self._reads[counter] = (quarter, known[1], read, known[3] + 1)
+
+    def _observe(self, counter: str, quarter: int, read_s: float, after_gap: bool) -> None:
+        """Note since when a counter is read without a gap in a quarter (its start when the reads run on)."""
+        known = self._observed.get(counter)
+        if known is None or known[0] != quarter:
+            if known is not None:
+                self._previous_observed[counter] = known
+            self._observed[counter] = (quarter, read_s if after_gap else float(quarter))
+        elif after_gap:
+            self._observed[counter] = (quarter, read_s)
+
+    def _partly_observed(self, counter: str, start: int) -> bool:
+        """True when a counter was read without a gap over less than the last two thirds of a quarter."""
+        for known in (self._observed.get(counter), self._previous_observed.get(counter)):
+            if known is not None and known[0] == start:
+                return known[1] > start + STEP_S / 3
+        return False  # no read of it noted in that quarter: nothing to say
 
     def compute(
         self, times: np.ndarray, values: Mapping[str, np.ndarray], readings: Mapping[str, Any] | None = None
@@ -206,6 +236,8 @@ class QuarterFlows:
             out_values[channel] = np.sum([energy[c] for c in counters], axis=0)
             out_flags[channel] = combine_flags([flags[c] for c in counters])
         n = len(starts)
+        buildings_charge: list[np.ndarray] = []
+        buildings_discharge: list[np.ndarray] = []
         for boundary in self.boundaries:
             fuel = Channel.flow(boundary, "fuel_kwh").key
             if fuel not in self.sources:  # no gas meter behind this boundary: no gas
@@ -220,15 +252,23 @@ class QuarterFlows:
             )
             pv = np.asarray(values.get(Channel.balance(boundary, "p_pv_kw").key, nan))
             battery = np.asarray(values.get(Channel.balance(boundary, "p_battery_kw").key, nan), dtype=float)
+            charge_kw, discharge_kw = battery.clip(min=0), (-battery).clip(min=0)
             community_key = Channel.balance(boundary, "p_community_battery_kw").key
+            if boundary == SUBSTATION and buildings_charge:
+                # each building's charge and discharge (one charging while another discharges: both count)
+                charge_kw, discharge_kw = np.sum(buildings_charge, axis=0), np.sum(buildings_discharge, axis=0)
             if boundary == SUBSTATION and community_key in values:
                 community = np.asarray(values[community_key], dtype=float)
-                battery = battery + np.where(np.isfinite(community), community, 0.0)
+                community = np.where(np.isfinite(community), community, 0.0)
+                charge_kw, discharge_kw = charge_kw + community.clip(min=0), discharge_kw + (-community).clip(min=0)
+            if boundary != SUBSTATION:
+                buildings_charge.append(charge_kw)
+                buildings_discharge.append(discharge_kw)
             for flow, kwh in (
                 ("load_kwh", load * _DT_H),
                 ("generation_kwh", (-pv).clip(min=0) * _DT_H),
-                ("battery_charge_kwh", battery.clip(min=0) * _DT_H),
-                ("battery_discharge_kwh", (-battery).clip(min=0) * _DT_H),
+                ("battery_charge_kwh", charge_kw * _DT_H),
+                ("battery_discharge_kwh", discharge_kw * _DT_H),
             ):
                 channel = Channel.flow(boundary, flow).key
                 out_values[channel] = kwh
@@ -282,6 +322,11 @@ class QuarterFlows:
                 reading = max(reading, previous)
             self.last_kwh[counter], self.last_start_s[counter] = reading, start
             self._last_raw[counter] = raw
+            started_partly = counter in self._partial_end
+            if self._partly_observed(counter, start):
+                self._partial_end.add(counter)
+            else:
+                self._partial_end.discard(counter)
             if previous is None or previous_start is None:
                 continue  # the first quarter: its start reading is unknown, its energy stays missing
             gained = reading - previous
@@ -291,7 +336,13 @@ class QuarterFlows:
                     self._backwards_logged.add(counter)
                 continue
             quarters = max((start - previous_start) // STEP_S, 1)
-            if quarters == 1:
+            if quarters == 1 and started_partly:
+                # a start reading carried from a part of a quarter may be off by an update of the counter:
+                # the counter at the quarter's start is taken between the changes on either side of it
+                start_kwh = self._across(counter, previous_start, start)
+                energy[row] = reading - (previous if start_kwh is None else start_kwh)
+                flags[row] = _ESTIMATED
+            elif quarters == 1:
                 energy[row], flags[row] = gained, _OK
             elif quarters > MAX_SPREAD_QUARTERS or from_year_start:
                 energy[row], flags[row] = gained, _ESTIMATED
@@ -313,7 +364,7 @@ class QuarterFlows:
 
     def _reads_in(self, counter: str, start: int) -> tuple[int, tuple[float, float], tuple[float, float], int] | None:
         """A counter's changes in the quarter that starts at ``start`` (that or the one after may be running)."""
-        for reads in (self._reads.get(counter), self._previous_reads.get(counter)):
+        for reads in (self._reads.get(counter), self._earlier_reads.get(counter, {}).get(start)):
             if reads is not None and reads[0] == start:
                 return reads
         return None
@@ -340,6 +391,19 @@ class QuarterFlows:
         if not 0.0 < remaining_s <= CARRY_INTERVALS * interval_s:
             return 0.0
         return max((last_kwh - first_kwh) / (last_s - first_s), 0.0) * remaining_s
+
+    def _across(self, counter: str, before: int, start: int) -> float | None:
+        """A counter at a quarter's start [kWh], between its last change before and its first change after.
+
+        None where a side has no change, or the value would not lie between the two changes.
+        """
+        last_before, first_after = self._reads_in(counter, before), self._reads_in(counter, start)
+        if last_before is None or first_after is None:
+            return None
+        (t1, v1), (t2, v2) = last_before[2], first_after[1]
+        if not t1 < start <= t2 or v2 < v1:
+            return None
+        return v1 + (v2 - v1) * (start - t1) / (t2 - t1)
 
     def _measured(self, counter: str, start: int, reading: float) -> tuple[float, float]:
         """What a counter measured in a quarter from its first read in it, and the seconds before that read.

@@ -11,7 +11,8 @@ import pytest_asyncio
 
 from connectors.device_server import DeviceServer
 from connectors.maps import load_map
-from connectors.poller import SitePoller
+from connectors.poller import CLOCK_STALE_MAX_WALL_S, SimClock, SitePoller
+from connectors.polling import Reading
 from connectors.simdevice import Fault, SimulatedDevice
 from connectors.site import Site
 from tests.connectors.small_field import SmallField, small_field
@@ -192,3 +193,26 @@ async def test_readings_are_stamped_with_the_fields_simulated_time() -> None:
                 await poller.stop()
         finally:
             await asyncio.gather(*(s.stop() for s in f.servers.values()))
+
+
+def test_stale_clock_readings_leave_the_running_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The field sets its clock every tick: a reading shows the last tick, never a later time."""
+    wall = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: wall[0])
+    ok = {"sim_time_s": QUALITY_FLAGS["ok"], "speed_factor": QUALITY_FLAGS["ok"]}
+
+    def reading(sim_s: float) -> Reading:
+        return Reading("clock", {"sim_time_s": sim_s, "speed_factor": 100.0}, ok, None, 0.0)
+
+    clock = SimClock()
+    assert clock.set(reading(1000.0))  # read right at a tick
+    wall[0] += 0.15
+    assert clock.set(reading(1005.0))  # the tick of 0.1 s ago (at 1010 s): the running time stays
+    assert clock.now_s() == pytest.approx(1015.0)
+    wall[0] += 0.05
+    assert clock.set(reading(1025.0))  # ahead of the running time (it was too slow): taken
+    assert clock.now_s() == pytest.approx(1025.0)
+    wall[0] += 0.1
+    behind = 1035.0 - 100.0 * CLOCK_STALE_MAX_WALL_S - 1.0
+    assert clock.set(reading(behind))  # much further behind than a tick: the field slowed down, taken
+    assert clock.now_s() == pytest.approx(behind)

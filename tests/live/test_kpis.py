@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from connectors.site import Site
+from twin.core.live_parts import BoundaryState, Quality
+from twin.core.live_state import LiveSnapshot
 from twin.core.schema import QUALITY_FLAGS
 from twin.core.store import StoreLock, read_json, write_json_atomic
 from twin.live import LiveTwin
@@ -89,3 +91,23 @@ def test_today_starts_at_midnight_in_the_sites_time_zone(tmp_path: Path) -> None
             twin.close()
     today = twin.kpis["today"]["substation"]
     assert today["import_kwh"] == pytest.approx(2.0) and today["quarters"] == 2  # 00:00 and the open 00:15
+
+
+@pytest.mark.parametrize(
+    ("quality", "missing", "shown"), [("PARTIAL", 3, "(partial (3 missing): PV"), ("OK", None, "(PV")]
+)
+def test_status_line_marks_sums_over_buildings_with_missing_inputs_partial(
+    tmp_path: Path, quality: str, missing: int | None, shown: str
+) -> None:
+    district = BoundaryState(
+        "substation", p_grid_kw=2.0, p_pv_kw=-1.0, quality=Quality[quality], inputs_missing=missing
+    )
+    with StoreLock(tmp_path, "test"):
+        twin = LiveTwin(_site(), tmp_path)
+        try:
+            twin.snapshot = LiveSnapshot(site="test", balance={"substation": district})
+            line = twin.status_line()
+        finally:
+            twin.close()
+    assert f"grid +2.0 kW {shown} -1.0" in line
+    assert "invalid" not in line

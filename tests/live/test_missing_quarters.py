@@ -153,7 +153,8 @@ def test_first_quarter_is_not_extrapolated_and_readings_are_carried_to_the_quart
         flows.see(counter, float(read_s), 10.6 + 0.1 * ((read_s - 900) // 100))
     second = flows.compute(np.array([900]), {counter: np.array([11.4])})
     assert second.values["flow:substation/import_kwh"][0] == pytest.approx(0.9, abs=0.01)
-    assert second.flags["flow:substation/import_kwh"].tolist() == [OK]
+    # its start reading came from the last two thirds of a quarter only: estimated, left out of the ratios
+    assert second.flags["flow:substation/import_kwh"].tolist() == [ESTIMATED]
     # the load drops at the quarter's end: the counter stays; the carry is taken back, never a negative quarter
     for read_s in range(1825, 2700, 50):
         flows.see(counter, float(read_s), 11.4)
@@ -173,3 +174,24 @@ def test_ratios_leave_quarters_with_estimated_import_out() -> None:
     assert kpis["self_sufficiency_frac"][0] == pytest.approx(0.5)
     assert kpis["import_kwh"][0] == pytest.approx(2.5)  # the energies keep every quarter
     assert kpis_from_totals(flow_totals(matrix, flows), dt_h=0.25)["self_sufficiency_frac"][0] == 0.0
+
+
+def test_district_battery_flows_count_every_buildings_charge_and_discharge() -> None:
+    """One home battery charges while another discharges: the district counts both, and the community battery."""
+    meters = {f"{b}/meter": b for b in ("b1", "b2")} | {"substation/meter": "substation"}
+    devices = [
+        SiteDevice(id=meter, kind="substation_meter", port=1502 + i, map="sunspec_meter_substation")
+        for i, meter in enumerate(meters)
+    ]
+    flows = QuarterFlows(Site(name="two houses", devices=devices), meters, ["b1", "b2", "substation"])
+    values = {
+        "balance:b1/p_battery_kw": np.array([2.0]),
+        "balance:b2/p_battery_kw": np.array([-1.0]),
+        "balance:substation/p_battery_kw": np.array([1.0]),  # the home batteries' net
+        "balance:substation/p_community_battery_kw": np.array([-4.0]),
+    }
+    batch = flows.compute(np.array([0]), values)
+    assert batch.values["flow:b1/battery_charge_kwh"].tolist() == [0.5]
+    assert batch.values["flow:b2/battery_discharge_kwh"].tolist() == [0.25]
+    assert batch.values["flow:substation/battery_charge_kwh"].tolist() == [0.5]
+    assert batch.values["flow:substation/battery_discharge_kwh"].tolist() == [1.25]
