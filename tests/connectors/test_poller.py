@@ -195,7 +195,7 @@ async def test_readings_are_stamped_with_the_fields_simulated_time() -> None:
             await asyncio.gather(*(s.stop() for s in f.servers.values()))
 
 
-def test_stale_clock_readings_leave_the_running_time(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_stale_clock_readings_leave_the_running_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """The field sets its clock every tick: a reading shows the last tick, never a later time."""
     wall = [100.0]
     monkeypatch.setattr(time, "monotonic", lambda: wall[0])
