@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from connectors.poller import CLOCK_STALE_MAX_WALL_S
 from dashboard.data import daily_flows
 from models.district import LoadedDistrict
 from twin.core.store import read_table
@@ -35,7 +36,7 @@ START = "2025-11-25T07:00:00+01:00"
 SPEED = 60
 #: Polling interval of the live twin in the timeline test. [wall s]
 POLL_S = 0.25
-TIMING_S = (POLL_S + DEVICE_PERIOD_WALL_S) * SPEED
+TIMING_S = (POLL_S + DEVICE_PERIOD_WALL_S + CLOCK_STALE_MAX_WALL_S) * SPEED
 START_UTC = pd.Timestamp("2025-11-25T06:00:00Z")
 YEAR_START_UTC = pd.Timestamp("2025-01-01T00:00:00Z")
 QUARTERS = int((START_UTC - YEAR_START_UTC).total_seconds() // 900)
@@ -170,8 +171,8 @@ def test_live_continues_the_imported_timeline(small_district_file: Path, tmp_pat
         column = channels.index(f"flow:{boundary}/import_kwh")
         assert table["quality"].values[row, column] == 0  # measured: neither missing nor estimated
         true_kwh = float(truth_rows[(boundary, first_live)]["import_kwh"])
-        # the sampling bound of the truth check: a counter read at the quarter's ends is up to one field update
-        # plus one poll late, TIMING_S simulated seconds at the import power on either side of each end
+        # the sampling bound of the truth check: a counter read at the quarter's ends is up to one field update,
+        # one poll and the clock's tolerance late, TIMING_S simulated seconds at the import power around each end
         before_kw = float(table["value"].values[row - 1, column]) / 0.25
         bound_kwh = TIMING_S / 3600.0 * (before_kw + 2 * true_kwh / 0.25)
         assert abs(table["value"].values[row, column] - true_kwh) <= max(0.05, bound_kwh), (boundary, bound_kwh)

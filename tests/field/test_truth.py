@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from connectors.poller import CLOCK_STALE_MAX_WALL_S
 from tests.field.truth_run import TruthRun, run_truth
 from twin.field.runtime import DEVICE_PERIOD_WALL_S
 from twin.field.truth_check import TRUTH_FLOWS, check_truth
@@ -27,10 +28,11 @@ SIM_S = 3300.0
 RESTART_AFTER_S = 1200.0
 INTERVAL_S = 0.5
 #: Polled as often as the field updates its devices (every 0.5 wall seconds): faster polls add CPU, not accuracy.
-#: A reading of a counter is up to one of the field's device updates old and seen up to one poll
-#: later (100 simulated seconds at speed 100): a ratio passes within 0.5 points or within its sampling
-#: bound for that time (``sampling_points``), whichever is larger.
-TIMING_S = SPEED * (DEVICE_PERIOD_WALL_S + INTERVAL_S)
+#: A reading of a counter is up to one of the field's device updates old, seen up to one poll later,
+#: and stamped with the live twin's running clock, which a clock reading up to CLOCK_STALE_MAX_WALL_S
+#: behind does not correct (125 simulated seconds at speed 100): a ratio passes within 0.5 points or
+#: within its sampling bound for that time (``sampling_points``), whichever is larger.
+TIMING_S = SPEED * (DEVICE_PERIOD_WALL_S + INTERVAL_S + CLOCK_STALE_MAX_WALL_S)
 FAULTS = "faults:\n  - {device: sfh4/meter, fault: stop, at_s: 600, duration_s: 300, clock: simulated}\n"
 
 
