@@ -63,10 +63,13 @@ async def test_outage_quarters_are_missing_and_their_energy_estimated(
         await wait_for("three quarters of outage", lambda: (time.monotonic() - down_at) * SPEED >= 3 * 900, task=task)
         for server in running.field.servers.values():
             running.servers.run(server.start())
+        back_at = time.monotonic()
+        # two whole quarters read after the outage (the store's append count also counts merged estimates)
         await wait_for(
             "every device back and two more quarters stored",
             lambda: (
                 (s := read_snapshot(store)).get("devices_ok") == s.get("devices_total")
+                and (time.monotonic() - back_at) * SPEED >= 3 * 900
                 and s["store"]["15min"] >= 8
                 and s
             ),
@@ -103,9 +106,12 @@ async def test_outage_quarters_are_missing_and_their_energy_estimated(
         assert imported[spread].sum() == pytest.approx(
             counter[after] - counter[gap[0] - 1], abs=CARRY_QUARTER_SHARE * np.nanmax(imported)
         )
-    finite = np.flatnonzero(np.isfinite(counter))
-    assert np.nansum(imported[finite[0] + 1 : finite[-1] + 1]) == pytest.approx(
-        counter[finite[-1]] - counter[finite[0]], abs=CARRY_QUARTER_SHARE * np.nanmax(imported)
+    # conserved up to the last quarter with a flow: a last quarter whose counter was read only early in
+    # it ends in a gap (its energy is estimated at the next reading, after the run)
+    first = np.flatnonzero(np.isfinite(counter))[0]
+    last = np.flatnonzero(np.isfinite(counter) & np.isfinite(imported))[-1]
+    assert np.nansum(imported[first + 1 : last + 1]) == pytest.approx(
+        counter[last] - counter[first], abs=CARRY_QUARTER_SHARE * np.nanmax(imported)
     )
     # the KPIs say how much energy is estimated and how many quarters are missing
     kpis = read_snapshot(store)["kpis"]
