@@ -22,9 +22,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from models.building_list import write_building_list
 from models.cgmes_reader import cgmes_profiles, load_cgmes
 from models.cgmes_writer import write_cgmes
 from models.district import LoadedDistrict, district_path, load_district
+from models.district_writer import import_district
+from models.grid_source import load_pandapower_excel, load_pandapower_json
 from models.powerflow import BatchPowerFlow
 from twin.cli import main
 from twin.core.errors import ConfigError
@@ -237,6 +240,36 @@ def test_district_on_a_cgmes_grid(beucha: LoadedDistrict, beucha_zip: Path, tmp_
     assert loaded.district.grid.file == "grid.zip"
     assert [b.bus for b in loaded.district.buildings] == [b.bus for b in beucha.district.buildings]
     assert len(loaded.net.bus) == len(beucha.net.bus)
+
+
+def test_import_buildings_onto_a_cgmes_grid(beucha: LoadedDistrict, beucha_zip: Path, tmp_path: Path) -> None:
+    (tmp_path / "grid.zip").write_bytes(beucha_zip.read_bytes())
+    like = _district_on("grid.zip", tmp_path)
+    write_building_list(beucha.district.buildings, tmp_path / "list.csv")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = import_district(tmp_path / "list.csv", like=str(like), out=elsewhere / "quarter.yaml")
+    assert result.district.grid.cgmes == str((tmp_path / "grid.zip").resolve())
+    assert [b.bus for b in load_district(elsewhere / "quarter.yaml").district.buildings] == [
+        b.bus for b in beucha.district.buildings
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".json", ".xlsx"])
+def test_cli_export_grid_as_pandapower_file(
+    beucha: LoadedDistrict, tmp_path: Path, suffix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / f"grid{suffix}"
+    with pytest.raises(SystemExit) as info:
+        main(["district", "export-grid", str(out)])
+    assert info.value.code == 0
+    assert "pandapower " + ("JSON" if suffix == ".json" else "Excel") in capsys.readouterr().out
+    net = load_pandapower_json(out) if suffix == ".json" else load_pandapower_excel(out)
+    assert list(net.bus["name"]) == list(beucha.net.bus["name"])
+    with pytest.raises(SystemExit) as info:
+        main(["district", "export-grid", str(tmp_path / "grid.txt")])
+    assert info.value.code == 2
+    assert "unknown grid format '.txt' (allowed: .zip, .json, .xlsx)" in capsys.readouterr().err
 
 
 def _twin(*args: str, grid_cache_dir: Path) -> subprocess.CompletedProcess[str]:
