@@ -14,6 +14,8 @@ import math
 import warnings
 from typing import Any
 
+import numpy as np
+
 from models.cgmes_nodes import (
     CgmesModel,
     Nodes,
@@ -165,7 +167,8 @@ def _tap(trafo: Any, name: str) -> tuple[str, int, int, int, int, float] | None:
         return None
     kind = trafo.get("tap_changer_type")
     kind = None if kind is None or (isinstance(kind, float) and math.isnan(kind)) or kind == "" else str(kind)
-    if kind not in (None, "Ratio") or bool(trafo.get("tap_dependency_table", False) is True):
+    table = trafo.get("tap_dependency_table", False)
+    if kind not in (None, "Ratio") or (isinstance(table, bool | np.bool_) and bool(table)):
         raise ConfigError(
             f"transformer {name!r}: tap changer {kind or 'with a characteristic table'} is not exported "
             "(ratio tap changers are)",
@@ -216,8 +219,13 @@ def write_slack(model: CgmesModel, net: Any, nodes: Nodes) -> None:
     for index, ext in net.ext_grid.iterrows():
         i, bus = int(index), int(ext["bus"])
         injection, control = model.id("ExternalNetworkInjection", i), model.id("RegulatingControl", i)
-        s_sc = ext.get("s_sc_max_mva")
-        s_sc_f = float(s_sc) if isinstance(s_sc, int | float) else math.nan
+        # pandapower's reader turns the short-circuit currents back into powers at the set-point voltage
+        u_set_kv = float(ext["vm_pu"]) * nodes.vn_kv[bus]
+        i_sc_ka = {
+            key: float(value) / (math.sqrt(3.0) * u_set_kv) if isinstance(value, int | float) else None
+            for key in ("s_sc_max_mva", "s_sc_min_mva")
+            for value in (ext.get(key),)
+        }
         model.add(
             "EQ",
             "ExternalNetworkInjection",
@@ -225,7 +233,10 @@ def write_slack(model: CgmesModel, net: Any, nodes: Nodes) -> None:
             IdentifiedObject__name=name_or(ext["name"], f"ext_grid {i}"),
             Equipment__EquipmentContainer=ref(nodes.vl[bus]),
             RegulatingCondEq__RegulatingControl=ref(control),
-            ExternalNetworkInjection__maxInitialSymShCCurrent=s_sc_f / (math.sqrt(3.0) * nodes.vn_kv[bus]) * 1000.0,
+            ExternalNetworkInjection__maxInitialSymShCCurrent=_amperes(i_sc_ka["s_sc_max_mva"]),
+            ExternalNetworkInjection__minInitialSymShCCurrent=_amperes(i_sc_ka["s_sc_min_mva"]),
+            ExternalNetworkInjection__maxR1ToX1Ratio=_number(ext.get("rx_max")),
+            ExternalNetworkInjection__minR1ToX1Ratio=_number(ext.get("rx_min")),
         )
         terminal = add_terminal(model, nodes, injection, 1, bus, connected=bool(ext["in_service"]))
         model.add(
@@ -242,7 +253,7 @@ def write_slack(model: CgmesModel, net: Any, nodes: Nodes) -> None:
             "#" + control,
             RegulatingControl__discrete=False,
             RegulatingControl__enabled=True,
-            RegulatingControl__targetValue=float(ext["vm_pu"]) * nodes.vn_kv[bus],
+            RegulatingControl__targetValue=u_set_kv,
             RegulatingControl__targetDeadband=0.0,
             RegulatingControl__targetValueUnitMultiplier=enum("UnitMultiplier.k"),
         )
@@ -255,6 +266,14 @@ def write_slack(model: CgmesModel, net: Any, nodes: Nodes) -> None:
             ExternalNetworkInjection__referencePriority=1,
             RegulatingCondEq__controlEnabled=True,
         )
+
+
+def _amperes(i_ka: float | None) -> float | None:
+    return None if i_ka is None else i_ka * 1000.0
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def write_injections(model: CgmesModel, net: Any, nodes: Nodes) -> None:

@@ -115,7 +115,7 @@ def _small_net() -> Any:
     mv = pp.create_bus(net, 20.0, name="mv", geodata=(12.50, 51.30))
     names = ("lv", "a", "b", "c", "d")
     lv, a, b, c, d = (pp.create_bus(net, 0.4, name=n, geodata=(12.50 + 0.001 * i, 51.30)) for i, n in enumerate(names))
-    pp.create_ext_grid(net, mv, vm_pu=1.02, va_degree=3.0)
+    pp.create_ext_grid(net, mv, vm_pu=1.02, va_degree=3.0, s_sc_max_mva=100.0, rx_max=0.1)
     trafo = pp.create_transformer(net, mv, lv, std_type="0.4 MVA 20/0.4 kV", tap_pos=-1)
     net.trafo.at[trafo, "tap_changer_type"] = "Ratio"
     net.trafo.at[trafo, "vector_group"] = "Dyn5"
@@ -148,12 +148,29 @@ def test_every_element_kind_round_trips(tmp_path: Path) -> None:
     assert float((after["vm_pu"] - before["vm_pu"]).abs().max()) < 1e-9
     assert float((after["va_degree"] - before["va_degree"]).abs().max()) < 1e-7
     assert net.res_ext_grid.at[0, "p_mw"] == pytest.approx(imported.res_ext_grid.at[0, "p_mw"], abs=1e-9)
+    assert imported.ext_grid.at[0, "s_sc_max_mva"] == pytest.approx(100.0, rel=1e-12)
+    assert imported.ext_grid.at[0, "rx_max"] == pytest.approx(0.1, rel=1e-12)
     assert imported.trafo.at[0, "vector_group"] == "Dyn"
     assert int(imported.trafo.at[0, "tap_pos"]) == -1
     assert not imported.load.set_index("name").at["disconnected", "in_service"]
     assert imported.sgen.set_index("name").at["pv b", "type"] == "PV"
     line_geo = json.loads(imported.line.set_index("name").at["lv-a", "geo"])
     assert line_geo["coordinates"] == [[12.5, 51.3], [12.501, 51.3]]
+
+
+@pytest.mark.parametrize(("side", "position"), [("lv", 2), ("hv", -2)])
+def test_tap_changer_on_either_side(tmp_path: Path, side: str, position: int) -> None:
+    net = _small_net()
+    net.trafo.loc[0, ["tap_side", "tap_pos"]] = [side, position]
+    write_cgmes(net, tmp_path / "tap.zip")
+    imported = load_cgmes(tmp_path / "tap.zip")
+    assert (imported.trafo.at[0, "tap_side"], int(imported.trafo.at[0, "tap_pos"])) == (side, position)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pp.runpp(net, numba=False)
+        pp.runpp(imported, numba=False)
+    lv_before = net.res_bus.set_axis(net.bus["name"]).at["lv", "vm_pu"]
+    assert imported.res_bus.set_axis(imported.bus["name"]).at["lv", "vm_pu"] == pytest.approx(lv_before, abs=1e-9)
 
 
 def test_same_net_same_files(tmp_path: Path) -> None:
