@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 import yaml
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, has_app_context, jsonify, request
 
 from dashboard.data import DashboardConfig, load_snapshot
 from scenarios.results import list_results
@@ -174,11 +174,18 @@ def _kpis(config: DashboardConfig) -> Response:
 
 
 def period_frame(
-    store_dir: Path, channels: list[str], resolution: str, start: pd.Timestamp, end: pd.Timestamp
+    store_dir: Path,
+    channels: list[str],
+    resolution: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    *,
+    cache: SeriesCache | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Values of channels over ``[start, end)`` at a resolution of :data:`RESOLUTIONS`, and their counts.
 
-    Through the app's :class:`SeriesCache` (whole channels, extended by appended rows).
+    Through ``cache``, by default the app's :class:`SeriesCache` (whole channels, extended by
+    appended rows; a new one outside an app).
 
     Raises
     ------
@@ -186,7 +193,8 @@ def period_frame(
         404 for a channel the table lacks, 503 when the store cannot be read.
     """
     table, rule = RESOLUTIONS[resolution]
-    cache: SeriesCache = current_app.config.setdefault(SERIES_CACHE_KEY, SeriesCache())
+    if cache is None:
+        cache = app_series_cache()
     naive_start, naive_end = start.tz_convert("UTC").tz_localize(None), end.tz_convert("UTC").tz_localize(None)
     columns = {}
     for channel in channels:
@@ -198,6 +206,23 @@ def period_frame(
     if rule is not None:
         frame, counts = _resampled(frame, rule)
     return frame, counts
+
+
+def app_series_cache() -> SeriesCache:
+    """The running app's :class:`SeriesCache` (a new, unshared one outside an app)."""
+    if not has_app_context():
+        return SeriesCache()
+    cache: SeriesCache = current_app.config.setdefault(SERIES_CACHE_KEY, SeriesCache())
+    return cache
+
+
+def table_channels(store_dir: Path, table: str) -> list[str]:
+    """The channel names of a store table (empty when it cannot be read)."""
+    try:
+        data = read_table(store_dir, table, start_row=10**12)  # no rows: the channel names only
+    except (OSError, ValueError, KeyError):
+        return []
+    return [str(c) for c in data["channel"].values]
 
 
 def _between(series: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
@@ -227,11 +252,7 @@ def _check_period(start: pd.Timestamp, end: pd.Timestamp) -> None:
 
 
 def _table_channels(config: DashboardConfig, table: str) -> list[str]:
-    try:
-        data = read_table(config.store_dir, table, start_row=10**12)  # no rows: the channel names only
-    except (OSError, ValueError, KeyError):
-        return []
-    return [str(c) for c in data["channel"].values]
+    return table_channels(config.store_dir, table)
 
 
 def _iso(stamp: pd.Timestamp) -> str:
