@@ -269,19 +269,25 @@ class SeriesCache:
 
     A history request reads a channel's rows once; later requests read only the rows appended
     since (``start_row``), so a year costs what its first read cost only once per channel and
-    worker. A table whose row count went down (pruned, repaired) is read again.
+    worker. While the table's commit record is the same file as at the last read (its
+    modification time, size and inode), nothing was appended and the store is not read at all.
+    A table whose row count went down (pruned, repaired) is read again.
     """
 
     def __init__(self, size: int = 64) -> None:
         self.size = size
-        self._items: OrderedDict[tuple[str, str, str], tuple[int, pd.Series]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str, str], tuple[int, pd.Series, tuple[int, ...] | None]] = OrderedDict()
         self._lock = threading.Lock()
 
     def series(self, store_dir: Path, table: str, channel: str) -> pd.Series:
         """The channel's values by time (tz-naive UTC); ApiError 404 when the table has no such channel."""
         key = (str(store_dir), table, channel)
+        stamp = _commit_stamp(store_dir, table)  # before the read: a commit after it makes the next call read
         with self._lock:
             cached = self._items.get(key)
+            if cached is not None and stamp is not None and cached[2] == stamp:
+                self._items.move_to_end(key)
+                return cached[1]
         try:
             start_row = cached[0] if cached is not None else 0
             data = read_table(store_dir, table, channels=[channel], start_row=start_row)
@@ -295,13 +301,22 @@ class SeriesCache:
             with self._lock:
                 self._items.pop(key, None)
             return self.series(store_dir, table, channel)
-        series = new if cached is None else cached[1].combine_first(new)  # the earlier value of a time wins
+        series = new if cached is None or new.empty else cached[1].combine_first(new)  # the earlier value wins
         with self._lock:
-            self._items[key] = (rows, series)
+            self._items[key] = (rows, series, stamp)
             self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         return series
+
+
+def _commit_stamp(store_dir: Path, table: str) -> tuple[int, ...] | None:
+    """Modification time, size and inode of a table's commit record (``None`` when it cannot be seen)."""
+    try:
+        stat = (Path(store_dir) / f"means_{table}.commit.json").stat()
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
 
 def _resampled(frame: pd.DataFrame, rule: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -130,3 +130,22 @@ def test_export_of_measured_data_as_csv_and_netcdf(client) -> None:
     assert client.get("/api/v1/export", query_string=query).status_code == 401
     bad = client.get("/api/v1/export", query_string={**query, "format": "json"}, headers=_auth())
     assert bad.status_code == 400 and "format" in bad.get_json()["error"]
+
+
+def test_an_unchanged_table_is_not_read_again(client, data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashboard import api
+    from tests.dashboard.sample import SIM_TIME
+    from twin.core.store import MeanTable
+
+    reads: list[int] = []
+    real = api.read_table
+    monkeypatch.setattr(api, "read_table", lambda *a, **k: reads.append(1) or real(*a, **k))
+    query = {"channel": FLOW, "from": "2025-06-01T00:00:00Z", "to": "2025-06-10T00:00:00Z"}
+    first = client.get("/api/v1/history", query_string=query, headers=_auth()).get_json()
+    assert len(reads) == 1
+    client.get("/api/v1/history", query_string=query, headers=_auth())
+    assert len(reads) == 1  # the commit record did not change: served from memory
+    t_s = np.array([int(SIM_TIME.timestamp())], dtype=np.int64)
+    MeanTable(data_root / "live", "15min", writable=True).append(t_s, {FLOW: np.array([7.5])})
+    after = client.get("/api/v1/history", query_string=query, headers=_auth()).get_json()
+    assert len(reads) == 2 and len(after["time_utc"]) == len(first["time_utc"]) + 1
