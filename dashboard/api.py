@@ -36,7 +36,7 @@ from twin.core.channels import Channel
 from twin.core.kpi import energy_kpis
 from twin.core.schema import SUBSTATION
 from twin.core.store import read_table
-from twin.core.vocabulary import FLOW_TERMS
+from twin.core.vocabulary import FLOW_TERMS, STEP_FREQ
 
 __all__ = [
     "RESOLUTIONS",
@@ -145,9 +145,9 @@ def _kpis(config: DashboardConfig) -> Response:
     frame, _ = period_frame(config.store_dir, [c for c in channels if c in present], "15min", start, end)
     frame = frame.rename(columns=lambda c: Channel.parse(str(c)).name)
     grid = pd.date_range(
-        start.tz_convert("UTC").tz_localize(None).ceil("15min"),
+        start.tz_convert("UTC").tz_localize(None).ceil(STEP_FREQ),
         end.tz_convert("UTC").tz_localize(None),
-        freq="15min",
+        freq=STEP_FREQ,
         inclusive="left",
     )
     if grid.size < 2:

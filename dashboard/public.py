@@ -38,7 +38,7 @@ __all__ = ["PUBLIC_PATH", "mount_public_page", "public_context"]
 #: Where the public page is served.
 PUBLIC_PATH: Final[str] = "/public"
 #: Size of the year chart's drawing area. [px]
-CHART_WIDTH: Final[int] = 900
+CHART_WIDTH: Final[int] = 960
 CHART_HEIGHT: Final[int] = 320
 _MARGIN: Final[dict[str, int]] = {"left": 70, "right": 20, "top": 20, "bottom": 40}
 
