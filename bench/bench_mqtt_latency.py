@@ -12,6 +12,7 @@ message is the latency. The first state on MQTT is awaited before the first roun
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import socket
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +48,7 @@ def main() -> None:
         site = field.write_site(root / "site.yaml", interval_s=args.interval_s, timeout_s=0.5)
         outlets = root / "outlets.yaml"
         outlets.write_text(f"mqtt: {{url: 'mqtt://{HOST}:{port}'}}\n", encoding="utf-8")
-        messages: dict[str, bytes] = {}
+        messages: dict[str, bytes | bytearray] = {}
         inbox = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-inbox")
         inbox.on_message = lambda c, u, m: messages.__setitem__(m.topic, m.payload)
         inbox.connect(HOST, port)
@@ -66,7 +68,7 @@ def main() -> None:
                 value = round(5.0 + 0.25 * index, 2)
                 meter.set_quantities({"p_meter_kw": value})
                 changed = time.monotonic()
-                _wait(lambda value=value: json.loads(messages[TOPIC]).get("p_grid_kw") == value, 30.0, live, "value")
+                _wait(functools.partial(_carries, messages, value), 30.0, live, f"p_grid_kw {value} on MQTT")
                 latencies_s.append(time.monotonic() - changed)
                 time.sleep(0.37 * args.interval_s)  # changes fall at different phases of the poll cycle
         finally:
@@ -81,6 +83,10 @@ def main() -> None:
         f"field -> MQTT (poll every {args.interval_s:g} s, {args.rounds} changes): "
         f"median {np.median(seconds):.2f} s, p95 {np.percentile(seconds, 95):.2f} s, max {seconds.max():.2f} s"
     )
+
+
+def _carries(messages: dict[str, bytes | bytearray], value: float) -> bool:
+    return bool(json.loads(messages[TOPIC]).get("p_grid_kw") == value)
 
 
 def _free_port() -> int:
@@ -105,11 +111,11 @@ def _start_broker(root: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit(f"mosquitto did not listen on port {port} within 10 s")
 
 
-def _wait(check: object, timeout_s: float, live: subprocess.Popen[str], what: str) -> None:
+def _wait(check: Callable[[], bool], timeout_s: float, live: subprocess.Popen[str], what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if check():  # type: ignore[operator]
+            if check():
                 return
         except (KeyError, ValueError):
             pass
