@@ -59,6 +59,7 @@ def test_run_bad_block_exits_2_before_running(
     assert code == 2
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "ensemble.weather.years.0" in lines[0] and "try1999" in lines[0]
+    assert str(bad) in lines[0]
     assert not (out / "good").exists()
 
 
@@ -91,6 +92,20 @@ def test_sweep_with_ensemble_block_gives_percentiles_per_point(
     # the same members (seeds) at every point: the comparison is between the changes, not the draws
     assert list(points[0].members["seed"]) == list(points[1].members["seed"])
     assert json.loads((out / "pvens-001-ensemble" / ENSEMBLE_JSON).read_text())["members"] == 3
+
+
+def test_ensemble_command_on_a_sweep_file(write_yaml: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``twin scenario ensemble SWEEP --members N`` runs every point as an ensemble of N members."""
+    sweep = write_yaml(
+        {"name": "seeds", "base": {"name": "b", **DAYS}, "parameters": {"changes.pv.share_frac": [0.5, 1.0]}},
+        "sweep.yaml",
+    )
+    out = tmp_path / "out"
+    command = ["scenario", "ensemble", str(sweep), "--members", "1", "--workers", "0", "--out", str(out)]
+    code, stdout, stderr = _main(command, capsys)
+    assert code == 0, stderr
+    assert [len(read_ensemble(out / f"seeds-{n:03d}-ensemble").members) for n in (0, 1)] == [1, 1]
+    assert "seeds-001" in stdout
 
 
 def test_weather_swept_in_an_ensemble_sweep(write_yaml: Any) -> None:

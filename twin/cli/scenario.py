@@ -72,10 +72,11 @@ def scenario_run(
     loaded = _load_scenarios(scenarios)
     plain, ensembles = _split_ensembles(loaded, single=no_ensemble)
     file = scenarios[0] if len(scenarios) == 1 else None
-    if ensembles:  # bad ensemble settings stop the command before anything runs
+    if ensembles:  # bad ensemble settings stop the command before anything runs, naming their file
         from scenarios.ensemble_points import ensemble_jobs
 
-        ensemble_jobs(ensembles, file=file)
+        for name in scenarios:
+            ensemble_jobs(_split_ensembles(_load_scenarios([name]), single=False)[1], file=name)
     if plain:
         _run(ctx, plain, out=out, workers=workers, scheduler=scheduler, level=level, use_cache=not no_cache)
     if ensembles:
