@@ -45,6 +45,7 @@ __all__ = [
     "NAME",
     "PATH",
     "band_note",
+    "band_value",
     "baseline_band",
     "baseline_projection",
     "layout",
@@ -120,7 +121,7 @@ def year_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
         tiles.append(
             tile(
                 BAND_TILE,
-                f"{_mwh(end['p10'])} to {_mwh(end['p90'])}",
+                band_value(_mwh(end["p10"]), _mwh(end["p90"])),
                 note=band_note(members, round(end["neutral_frac"] * members)),
                 tone="bad" if end["p50"] > 0 else "good",
             )
@@ -201,6 +202,11 @@ def baseline_band(
         return empty, 0
     band = projection_band(members, year=year, last_day=last_day, so_far_mwh=so_far_mwh)
     return band, len(members)
+
+
+def band_value(p10: str, p90: str) -> str:
+    """The value of the band's tile: ``-27.7 MWh to 22.0 MWh``."""
+    return f"{p10} to {p90}"
 
 
 def band_note(members: int, neutral: int) -> str:
