@@ -29,7 +29,8 @@ from dashboard.pages.common import CACHE_KEY, CONFIG_KEY
 from dashboard.pages.scenarios import DOWNLOADS
 from dashboard.public import mount_public_page
 from dashboard.throttle import LoginThrottle
-from scenarios.results import RESULT_NC
+from scenarios.ensemble_results import list_ensembles
+from scenarios.results import MEMBERS_CSV, RESULT_NC
 from twin.core.live_parts import Where
 
 __all__ = ["DEFAULT_RESULTS", "DEFAULT_STORE", "TITLE", "create_app", "nav_classes"]
@@ -184,8 +185,18 @@ def _healthz(config: DashboardConfig) -> Response:
     )
 
 
+def _download_members(config: DashboardConfig, name: str) -> Response:
+    """An ensemble's member table (``NAME-ensemble/members.csv``); 404 for anything else."""
+    found = next((e for e in list_ensembles(config.results_dir) if e.name == name), None)
+    if found is None or not found.members_path.is_file():
+        abort(404)
+    return send_file(found.members_path, mimetype="text/csv", as_attachment=True, download_name=f"{name}-{MEMBERS_CSV}")
+
+
 def _download(config: DashboardConfig, name: str, file: str) -> Response:
     """A result file, or a CSV made from it; 404 for anything not offered."""
+    if file == MEMBERS_CSV:
+        return _download_members(config, name)
     result = next((r for r in list_results(config.results_dir) if r.name == name), None)
     if result is None or file not in DOWNLOADS:
         abort(404)

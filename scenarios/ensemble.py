@@ -34,6 +34,7 @@ from models.profiles import HEAT_PROFILE, ProfileInputs
 from models.variation import ModelVariation
 from models.weather import Site
 from models.weather_years import heating_degree_days, resampled_weather
+from scenarios.ensemble_results import monthly_energy
 from scenarios.ensemble_settings import PARAMETER_NAMES, EnsembleSettings
 from scenarios.parallel import cluster_client, worker_shared
 from scenarios.records import Scenario
@@ -148,7 +149,8 @@ def run_member(scenario: Scenario, record: MemberRecord) -> dict[str, float | bo
 
     The worker's shared inputs of the district and year are reused
     (:func:`scenarios.parallel.worker_shared`); the member's weather and heat shapes are its own,
-    its space heat scaled by :func:`heat_factor` (returned as ``space_heat_factor``).
+    its space heat scaled by :func:`heat_factor` (returned as ``space_heat_factor``), and its
+    import, export and gas per calendar month (:func:`scenarios.ensemble_results.monthly_energy`).
     """
     base = worker_shared(scenario.district, None, scenario.year)
     inputs = _member_inputs(scenario.district, scenario.year, record.weather, record.weather_years, record.weather_seed)
@@ -166,6 +168,7 @@ def run_member(scenario: Scenario, record: MemberRecord) -> dict[str, float | bo
     location = base.loaded.district.location
     site = Site(location.latitude_deg, location.longitude_deg, location.altitude_m)
     kpis["space_heat_factor"] = heat_factor(inputs.weather, year=scenario.year, site=site)
+    kpis.update(monthly_energy(result, timezone=location.timezone))
     return kpis
 
 

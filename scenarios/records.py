@@ -288,6 +288,10 @@ class Sweep(_Config):
     base: str | dict[str, Any] = Field(description="Built-in scenario name, scenario file, or an inline scenario.")
     mode: Literal["product", "list"] = Field(default="product", description="product or list (zip).")
     parameters: dict[str, list[Any]] = Field(min_length=1, description="Dotted path -> list of values.")
+    ensemble: dict[str, Any] | None = Field(
+        default=None,
+        description="Ensemble settings (scenarios.ensemble_settings): every sweep point runs as an ensemble.",
+    )
 
 
 def _naive_utc(stamp: pd.Timestamp) -> pd.Timestamp:

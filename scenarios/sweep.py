@@ -2,7 +2,10 @@
 
 The parameters are dotted paths into the scenario such as ``changes.pv.share_frac``; their
 product (``mode: product``) or their zip (``mode: list``) becomes the scenarios, named
-``<sweep>-000``, ``<sweep>-001``, ... Each problem is one
+``<sweep>-000``, ``<sweep>-001``, ... A sweep file's ``ensemble:`` block (keys of
+:mod:`scenarios.ensemble_settings`, over the base scenario's own block) makes every point an
+ensemble: each point's scenario carries the block, and ``weather`` swept by test reference year
+name becomes the only source year of that point's members. Each problem is one
 :class:`~twin.core.errors.ConfigError` naming the file, the parameter and what is allowed.
 """
 
@@ -73,18 +76,11 @@ def expand_sweep(sweep: Sweep, *, file: str, base: Path) -> list[Scenario]:
         base_data = resolve_paths(read_config(source, what=SCENARIO_FILE), source.parent, file=str(source))
         base_file = str(source)
     parse_scenario(base_data, file=base_file)  # the base must be valid on its own
+    block = _ensemble_block(sweep, base_data, file=file)
     paths = list(sweep.parameters)
     values = [sweep.parameters[p] for p in paths]
     for path, options in zip(paths, values, strict=True):
-        if not options:
-            raise ConfigError("needs at least one value", file=file, field=f"parameters.{path}")
-        _check_path(path, file=file)
-        if path.split(".")[0] in ("name", "district", "year", "ensemble"):
-            raise ConfigError(
-                "a sweep varies changes, factors, costs, period, seed, weather or output; not name, district or year",
-                file=file,
-                field=f"parameters.{path}",
-            )
+        _check_parameter(path, options, file=file, ensemble=block is not None)
         if path == "weather":
             values[paths.index(path)] = options = [
                 resolve_weather(v, base, file=file, field=f"parameters.weather.{i}") if isinstance(v, str) else v
@@ -121,6 +117,8 @@ def expand_sweep(sweep: Sweep, *, file: str, base: Path) -> list[Scenario]:
         data = copy.deepcopy(base_data)
         for path, value in zip(paths, combo, strict=True):
             _set_path(data, path, value, file=file)
+        if block is not None:
+            data["ensemble"] = _point_block(block, paths, combo)
         data["name"] = f"{sweep.name}-{number:03d}"
         labels = ", ".join(f"{_short_path(p)}={_compact(v)}" for p, v in zip(paths, combo, strict=True))
         data["description"] = f"{sweep.name}: {labels}"[:500]
@@ -135,6 +133,61 @@ def expand_sweep(sweep: Sweep, *, file: str, base: Path) -> list[Scenario]:
                 allowed=error.allowed,
             ) from None
     return scenarios
+
+
+def _check_parameter(path: str, options: list[Any], *, file: str, ensemble: bool) -> None:
+    """A swept parameter must name a field a sweep may vary and have values."""
+    if not options:
+        raise ConfigError("needs at least one value", file=file, field=f"parameters.{path}")
+    _check_path(path, file=file)
+    if path.split(".")[0] in ("name", "district", "year", "ensemble"):
+        raise ConfigError(
+            "a sweep varies changes, factors, costs, period, seed, weather or output; not name, district or year",
+            file=file,
+            field=f"parameters.{path}",
+        )
+    if path == "weather" and ensemble:
+        from models.weather_years import REFERENCE_YEARS
+
+        for number, value in enumerate(options):
+            if value not in REFERENCE_YEARS:
+                raise ConfigError(
+                    f"{_compact(value)!r}: an ensemble sweep varies its members' weather by test reference year",
+                    file=file,
+                    field=f"parameters.weather.{number}",
+                    allowed=", ".join(REFERENCE_YEARS),
+                )
+
+
+def _ensemble_block(sweep: Sweep, base_data: dict[str, Any], *, file: str) -> dict[str, Any] | None:
+    """The ensemble block of every point: the base's, with the sweep's keys over it; checked here."""
+    base_block = base_data.get("ensemble")
+    if sweep.ensemble is None and base_block is None:
+        return None
+    from scenarios.ensemble_settings import ensemble_settings
+
+    block = dict(base_block or {}) if isinstance(base_block, dict) else {}
+    for key, value in (sweep.ensemble or {}).items():
+        if key == "parameters" and isinstance(value, dict) and isinstance(block.get(key), dict):
+            value = {**block[key], **value}
+        block[key] = value
+    ensemble_settings(block, file=file)
+    return block
+
+
+def _point_block(block: dict[str, Any], paths: list[str], combo: tuple[Any, ...]) -> dict[str, Any]:
+    """A point's ensemble block: a swept weather year becomes its members' only source year."""
+    point = copy.deepcopy(block)
+    if "weather" in paths:
+        from models.weather_years import REFERENCE_YEARS, reference_year_path
+        from scenarios.ensemble_settings import default_settings_path
+
+        names = {str(reference_year_path(name)): name for name in REFERENCE_YEARS}
+        value = combo[paths.index("weather")]
+        if not isinstance(point.get("weather"), dict):
+            point["weather"] = read_config(default_settings_path(), what="ensemble file")["weather"]
+        point["weather"] = {**point["weather"], "years": [names.get(value, value)]}
+    return point
 
 
 def _value_count(data: Any) -> int:

@@ -2,7 +2,9 @@
 
 KPIs, monthly exchange and load duration curves, with downloads (CSV and NetCDF) through the
 authenticated ``/download/NAME/FILE`` route, and beside them the measured data of the district
-(``/api/v1/export``: the year so far at 15 minutes, and per day).
+(``/api/v1/export``: the year so far at 15 minutes, and per day); below them the ensembles
+(``NAME-ensemble/``): KPI intervals P50 (P10 - P90), the probabilities, every member's all-carrier
+balance against net zero and the member table for download.
 """
 
 from __future__ import annotations
@@ -22,10 +24,18 @@ from dashboard.data import (
     open_result,
     sim_time,
 )
+from dashboard.ensembles import (
+    INTERVAL_HEADER,
+    PROBABILITY_HEADER,
+    interval_rows,
+    members_figure,
+    probability_rows,
+)
 from dashboard.figures import duration_figure, empty_figure, monthly_exchange, scenario_monthly_figure
 from dashboard.history import download_links, period_bounds
 from dashboard.pages.common import current, table
-from scenarios.results import RESULT_NC
+from scenarios.ensemble_results import list_ensembles
+from scenarios.results import MEMBERS_CSV, RESULT_NC
 from twin.core.schema import SUBSTATION
 from twin.core.vocabulary import STEP_H, kpi
 
@@ -35,6 +45,8 @@ __all__ = [
     "NAME",
     "PATH",
     "comparison_view",
+    "ensemble_option",
+    "ensemble_view",
     "layout",
     "measured_downloads",
     "register_callbacks",
@@ -52,6 +64,17 @@ DOWNLOADS: Final[dict[str, str]] = {
     "timeseries.csv": "substation time series (CSV)",
     "kpis.csv": "KPIs (CSV)",
 }
+#: Texts of the ensemble section.
+ENSEMBLE_HEADING: Final[str] = "Ensembles: how sure?"
+ENSEMBLE_SELECT_LABEL: Final[str] = "Ensembles"
+ENSEMBLE_KPI_HEADING: Final[str] = "KPI intervals"
+ENSEMBLE_NOTE: Final[str] = (
+    "P10/P50/P90 over the members (weather year, stochastic draws, uncertain model parameters): "
+    "10 % of the members lie below P10 and 10 % above P90. Probabilities are shares of members."
+)
+PROBABILITY_HEADING: Final[str] = "Probabilities"
+MEMBERS_LINK: Final[str] = "member table (CSV)"
+NO_ENSEMBLE: Final[str] = "No ensemble chosen (twin scenario ensemble NAME writes one)."
 #: The KPIs the comparison shows, in order (labels, units and scales from the catalogue).
 _SHOWN_KPIS: Final[tuple[str, ...]] = (
     "energy_balance_kwh",
@@ -97,8 +120,40 @@ def layout() -> html.Div:
             ),
             html.Div(id="scenario-downloads", className="panel"),
             html.Div(id="scenario-measured", className="panel"),
+            html.H2(ENSEMBLE_HEADING),
+            html.Div(
+                [
+                    html.Label(ENSEMBLE_SELECT_LABEL, htmlFor="ensemble-select"),
+                    dcc.Dropdown(id="ensemble-select", multi=True),
+                ],
+                className="control wide",
+            ),
+            html.Div(id="ensemble-kpis", className="panel"),
+            dcc.Graph(id="ensemble-members"),
         ]
     )
+
+
+def ensemble_view(names: list[str] | None, config: DashboardConfig) -> dict[str, Any]:
+    """``kpis`` (interval and probability tables with the member tables' links) and ``members`` (figure)."""
+    found = {e.name: e for e in list_ensembles(config.results_dir)}
+    chosen = [found[name] for name in names or [] if name in found]
+    if not chosen:
+        return {"kpis": html.P(NO_ENSEMBLE), "members": empty_figure(NO_ENSEMBLE)}
+    header = [e.scenario for e in chosen]
+    links = [
+        html.Li(html.A(f"{e.scenario}: {MEMBERS_LINK}", href=f"/download/{e.name}/{MEMBERS_CSV}", className="download"))
+        for e in chosen
+    ]
+    kpis = [
+        html.H3(ENSEMBLE_KPI_HEADING),
+        html.P(ENSEMBLE_NOTE),
+        table([INTERVAL_HEADER, *header], interval_rows(chosen), table_id="ensemble-kpi-table"),
+        html.H3(PROBABILITY_HEADING),
+        table([PROBABILITY_HEADER, *header], probability_rows(chosen), table_id="ensemble-probability-table"),
+        html.Ul(links),
+    ]
+    return {"kpis": kpis, "members": members_figure(chosen)}
 
 
 def comparison_view(names: list[str] | None, config: DashboardConfig, cache: DataCache | None = None) -> dict[str, Any]:
@@ -192,6 +247,30 @@ def register_callbacks(app: Dash) -> None:
     @app.callback(Output("scenario-measured", "children"), Input("scenario-select", "id"))
     def _measured(_id: str) -> list[Any]:
         return measured_downloads(current()[0])
+
+    _ensemble_callbacks(app)
+
+
+def _ensemble_callbacks(app: Dash) -> None:
+    @app.callback(
+        Output("ensemble-select", "options"), Output("ensemble-select", "value"), Input("ensemble-select", "id")
+    )
+    def _options(_id: str) -> tuple[Any, Any]:
+        found = list_ensembles(current()[0].results_dir)
+        options = [{"label": ensemble_option(e.scenario, e.members), "value": e.name} for e in found]
+        return options, [e.name for e in found[:2]]
+
+    @app.callback(
+        Output("ensemble-kpis", "children"), Output("ensemble-members", "figure"), Input("ensemble-select", "value")
+    )
+    def _update(names: list[str] | None) -> tuple[Any, ...]:
+        view = ensemble_view(names, current()[0])
+        return view["kpis"], view["members"]
+
+
+def ensemble_option(scenario: str, members: int) -> str:
+    """An ensemble's entry in the choice: ``energy_neutral (50 members)``."""
+    return f"{scenario} ({members} members)"
 
 
 def _format(value: Any, scale: float, fmt: str) -> str:

@@ -5,7 +5,10 @@ With a projection to the year's end from the baseline scenario, and monthly elec
 The year is the Europe/Berlin year of the live snapshot's time. The projection continues the
 measured curve with the baseline scenario's days still to come (matched by calendar day).
 A result at output level ``grid`` holds no gas time series, so its year's gas (``fuel_kwh``
-of ``kpis.json``) is spread evenly over its steps; the legend says so.
+of ``kpis.json``) is spread evenly over its steps; the legend says so. With an ensemble of the
+baseline (``baseline-ensemble/``), a shaded band shows P10 to P90 over its members of the same
+continuation, each member with its own months still to come (its gas by month), and a tile the
+band's year end.
 """
 
 from __future__ import annotations
@@ -29,16 +32,33 @@ from dashboard.data import (
     sim_time,
     step_energy,
 )
+from dashboard.ensembles import add_band, projection_band
 from dashboard.figures import empty_figure, monthly_figure, year_figure
 from dashboard.pages.common import current, tile
+from scenarios.ensemble_results import list_ensembles
+from scenarios.results import ENSEMBLE_SUFFIX
 from twin.core.vocabulary import DEFAULT_TIMEZONE, STEP_H
 
-__all__ = ["BASELINE", "NAME", "PATH", "baseline_projection", "layout", "register_callbacks", "year_view"]
+__all__ = [
+    "BAND_TILE",
+    "BASELINE",
+    "NAME",
+    "PATH",
+    "band_note",
+    "band_value",
+    "baseline_band",
+    "baseline_projection",
+    "layout",
+    "register_callbacks",
+    "year_view",
+]
 
 PATH: Final[str] = "/year"
 NAME: Final[str] = "Year"
 #: Name of the result folder the projection comes from.
 BASELINE: Final[str] = "baseline"
+#: Label of the tile with the band's year end.
+BAND_TILE: Final[str] = "Projected year end, P10 to P90"
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +98,8 @@ def year_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
         }
     projection, label = baseline_projection(config, year, cache=cache, tz=tz)
     so_far = _balance_mwh(daily)
+    last_day = daily.index[-1] if len(daily) else pd.Timestamp(year=year, month=1, day=1, tz=tz) - pd.Timedelta(days=1)
+    band, members = baseline_band(config, year, last_day=last_day, so_far_mwh=so_far[0], cache=cache)
     tiles = [
         tile(f"Balance {year} so far", _mwh(so_far[0]), note="import + gas - export (all carriers)"),
         tile("Electricity only", _mwh(so_far[1]), note="import - export"),
@@ -94,9 +116,20 @@ def year_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
                 tone="bad" if so_far[0] + ahead[0] > 0 else "good",
             )
         )
+    if not band.empty:
+        end = band.iloc[-1]
+        tiles.append(
+            tile(
+                BAND_TILE,
+                band_value(_mwh(end["p10"]), _mwh(end["p90"])),
+                note=band_note(members, round(end["neutral_frac"] * members)),
+                tone="bad" if end["p50"] > 0 else "good",
+            )
+        )
+    cumulative = year_figure(daily, year=year, projection=projection, projection_label=label, tz=tz)
     return {
         "tiles": tiles,
-        "cumulative": year_figure(daily, year=year, projection=projection, projection_label=label, tz=tz),
+        "cumulative": add_band(cumulative, band),
         "monthly": monthly_figure(daily, year=year),
     }
 
@@ -140,6 +173,45 @@ def baseline_projection(
 
     frame = cache.get(key, build) if cache is not None else build()
     return frame, "baseline scenario"
+
+
+def baseline_band(
+    config: DashboardConfig,
+    year: int,
+    *,
+    last_day: pd.Timestamp,
+    so_far_mwh: float,
+    cache: DataCache | None = None,
+) -> tuple[pd.DataFrame, int]:
+    """The P10-P90 band of the projection from the baseline's ensemble, and its number of members.
+
+    Reads ``baseline-ensemble/`` (``twin scenario ensemble baseline``); an empty band without it,
+    without monthly columns in its member table, or when the year has no days to come
+    (:func:`dashboard.ensembles.projection_band`).
+    """
+    found = next((e for e in list_ensembles(config.results_dir) if e.name == BASELINE + ENSEMBLE_SUFFIX), None)
+    empty = pd.DataFrame(columns=["p10", "p50", "p90", "neutral_frac"])
+    if found is None:
+        return empty, 0
+    try:
+        stamp = found.members_path.stat().st_mtime_ns
+        key = ("members", str(found.members_path), stamp)
+        members = cache.get(key, found.member_table) if cache is not None else found.member_table()
+    except (OSError, ValueError) as err:
+        logger.error("year page: %s: %s", found.members_path, err)
+        return empty, 0
+    band = projection_band(members, year=year, last_day=last_day, so_far_mwh=so_far_mwh)
+    return band, len(members)
+
+
+def band_value(p10: str, p90: str) -> str:
+    """The value of the band's tile: ``-27.7 MWh to 22.0 MWh``."""
+    return f"{p10} to {p90}"
+
+
+def band_note(members: int, neutral: int) -> str:
+    """The note of the band's tile: how many members end the year energy-neutral."""
+    return f"P10 to P90 of {members} baseline ensemble members; {neutral} of {members} end at or below net zero"
 
 
 def register_callbacks(app: Dash) -> None:

@@ -60,10 +60,29 @@ def scenario_run(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Prepare the shared inputs afresh; neither read nor write their cache.")
     ] = False,
+    no_ensemble: Annotated[
+        bool, typer.Option("--no-ensemble", help="Run scenarios with an ensemble: block once, as plain scenarios.")
+    ] = False,
 ) -> None:
-    """Run scenarios: profiles, dispatch, power flow, KPIs, result files and reports."""
+    """Run scenarios: profiles, dispatch, power flow, KPIs, result files and reports.
+
+    A scenario (or sweep) file with an ``ensemble:`` block runs as an ensemble (per sweep point):
+    ``OUT/NAME-ensemble/`` with P10/P50/P90 and the probabilities, unless ``--no-ensemble``.
+    """
     loaded = _load_scenarios(scenarios)
-    _run(ctx, loaded, out=out, workers=workers, scheduler=scheduler, level=level, use_cache=not no_cache)
+    plain, ensembles = _split_ensembles(loaded, single=no_ensemble)
+    file = scenarios[0] if len(scenarios) == 1 else None
+    if ensembles:  # bad ensemble settings stop the command before anything runs, naming their file
+        from scenarios.ensemble_points import ensemble_jobs
+
+        for name in scenarios:
+            ensemble_jobs(_split_ensembles(_load_scenarios([name]), single=False)[1], file=name)
+    if plain:
+        _run(ctx, plain, out=out, workers=workers, scheduler=scheduler, level=level, use_cache=not no_cache)
+    if ensembles:
+        from twin.cli.ensemble import run_ensemble_scenarios
+
+        run_ensemble_scenarios(ctx, ensembles, file=file, out=out, workers=workers, scheduler=scheduler)
 
 
 @scenario_app.command("sweep")
@@ -78,9 +97,18 @@ def scenario_sweep(
         bool, typer.Option("--no-cache", help="Prepare the shared inputs afresh; neither read nor write their cache.")
     ] = False,
 ) -> None:
-    """Run a sweep of scenarios on Dask and print their KPIs side by side."""
+    """Run a sweep of scenarios on Dask and print their KPIs side by side.
+
+    A sweep file (or its base) with an ``ensemble:`` block runs every point as an ensemble.
+    """
     loaded = _load_scenarios([file])
-    _run(ctx, loaded, out=out, workers=workers, scheduler=scheduler, level=level, use_cache=not no_cache)
+    plain, ensembles = _split_ensembles(loaded, single=False)
+    if plain:
+        _run(ctx, plain, out=out, workers=workers, scheduler=scheduler, level=level, use_cache=not no_cache)
+    if ensembles:
+        from twin.cli.ensemble import run_ensemble_scenarios
+
+        run_ensemble_scenarios(ctx, ensembles, file=file, out=out, workers=workers, scheduler=scheduler)
 
 
 @scenario_app.command("compare")
@@ -124,6 +152,13 @@ def _compare_ensembles(dirs: list[Path], html: Path | None) -> bool:
         write_compare_page(table, html)
         print(f"wrote {html}", file=sys.stderr)
     return True
+
+
+def _split_ensembles(scenarios: list[Any], *, single: bool) -> tuple[list[Any], list[Any]]:
+    """The scenarios to run once and those to run as ensembles (an ``ensemble:`` block; none if ``single``)."""
+    if single:
+        return scenarios, []
+    return [s for s in scenarios if s.ensemble is None], [s for s in scenarios if s.ensemble is not None]
 
 
 def _load_scenarios(names: list[str]) -> list[Any]:
