@@ -353,13 +353,19 @@ def _is_sum_row(cells: list[str], layout: _Layout) -> bool:
 
 
 def _decimal(rows: list[tuple[int, list[str]]], layout: _Layout, file: str) -> Literal["comma", "point"]:
-    """The decimal mark: a comma in any value, else a point unless every point may be a thousands dot."""
+    """The decimal mark: a comma in any value, else a point unless every point may be a thousands dot.
+
+    With ``;`` between fields (chosen because the comma is the decimal mark) such points are
+    thousands dots; with a tab or ``,`` they are ambiguous.
+    """
     cells = [cells[c.index] for _, cells in rows for c in layout.values if c.index < len(cells)]
     if any("," in cell for cell in cells):
         return "comma"
     dotted = [cell for cell in cells if "." in cell]
     if not dotted or any(not re.fullmatch(r"[+-]?[1-9]\d{0,2}(\.\d{3})+", cell) for cell in dotted):
         return "point"
+    if layout.separator == ";":
+        return "comma"
     raise ConfigError(
         f"the decimal mark is ambiguous ({dotted[0]!r} may be a thousands dot)",
         file=file,

@@ -163,7 +163,7 @@ def apply_import(
         kept = [r for r in readings.get(record.meter, []) if r["time_s"] != record.time_s]
         readings[record.meter] = sorted([*kept, entry], key=lambda r: r["time_s"])
     rows = _NewRows.of(intervals, meters, gas, touched, have, open_from_s)
-    keep = np.isfinite(rows.values).any(axis=1) | (rows.flags != _MISSING).any(axis=1)
+    keep = rows.given
     _append_in_blocks(table, append, rows.times[keep], touched, rows.values[keep], rows.flags[keep])
     if prepared.readings:
         write_readings(readings)
@@ -217,6 +217,8 @@ class _NewRows:
     differ: int = 0
     late: int = 0
     examples: list[str] = field(default_factory=list)
+    #: Quarters given a finite value by the files (the rows appended).
+    given: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     @classmethod
     def of(
@@ -238,7 +240,7 @@ class _NewRows:
         times = ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if ordered.size else ordered
         column = {channel: index for index, channel in enumerate(touched)}
         rows = cls(times, np.full((times.size, len(touched)), np.nan), np.full((times.size, len(touched)), _MISSING))
-        rows.flags = rows.flags.astype(np.int8)
+        rows.flags, rows.given = rows.flags.astype(np.int8), np.zeros(times.size, dtype=bool)
         district_gas, gas_meters = np.zeros(times.size), np.zeros(times.size, dtype=np.int64)
         district_estimated = np.zeros(times.size, dtype=bool)
         for code, meter in enumerate(str(m) for m in interval_meters):
@@ -255,6 +257,7 @@ class _NewRows:
                     rows.late += int(late.sum())
                     stored |= late
                 new = ~stored
+                rows.given[at[new & np.isfinite(values)]] = True  # an unusable value alone adds no row
                 target, target_flags = rows.values[:, column[channel]], rows.flags[:, column[channel]]
                 if meter in gas:
                     earlier = target[at[new]]
@@ -274,6 +277,7 @@ class _NewRows:
             complete = (gas_meters == len(gas)) & ~np.isin(times, stored_times)
             if open_from_s is not None:
                 complete &= times < open_from_s
+            rows.given |= complete
             rows.values[complete, district] = district_gas[complete]
             rows.flags[complete, district] = np.where(
                 district_estimated[complete], _ESTIMATED, np.where(np.isfinite(district_gas[complete]), _OK, _MISSING)
