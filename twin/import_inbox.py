@@ -43,7 +43,7 @@ def live_inbox(store: Path) -> Path | None:
         holder = (store / LOCK_FILE).read_text(encoding="utf-8", errors="replace")
     except (OSError, ValueError):
         return None
-    if not isinstance(live, dict) or not holder.startswith(f"pid {live.get('pid')}:"):
+    if not isinstance(live, dict) or not holder.startswith(f"pid {live.get('pid')}: twin live"):
         return None
     return inbox
 

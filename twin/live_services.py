@@ -104,8 +104,7 @@ async def run_live(
         sinks = Outlets(outlets, site.name) if outlets is not None and outlets.any else None
         if sinks is not None:
             twin.listeners.append(sinks.publish)
-        inbox = ImportInbox(twin)  # twin import while twin live runs: applied by this writer
-        twin.listeners.append(inbox)
+        twin.listeners.append(inbox := ImportInbox(twin))  # twin import while twin live runs, by this writer
         running = asyncio.create_task(twin.run(stop), name="twin-live")
         services = _Services(twin, site)
         try:
