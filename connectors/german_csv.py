@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from twin.core.errors import ConfigError
 from twin.core.vocabulary import DEFAULT_TIMEZONE, STEP_S
 
@@ -272,7 +274,25 @@ def read_german_csv(path: str | Path, options: CsvOptions | None = None) -> list
             direction = column.direction or obis_direction(product) or options.direction or "import"
             energy = _energy(cells[column.index], decimal, unit, status, name, where)
             out.append(PointValue(point, direction, start_s, energy, status, name, where, product))
+    _check_quarter_hours(out, name)
     return out
+
+
+def _check_quarter_hours(values: list[PointValue], file: str) -> None:
+    """Refuse hourly or daily values: each series' starts must come 15 minutes apart somewhere."""
+    series: dict[tuple[str, str], list[int]] = {}
+    for value in values:
+        series.setdefault((value.meter_point, value.direction), []).append(value.start_s)
+    for (point, direction), starts in series.items():
+        steps = np.diff(np.unique(np.asarray(starts, dtype=np.int64)))
+        if steps.size and int(steps.min()) > STEP_S:
+            first = next(v for v in values if (v.meter_point, v.direction) == (point, direction))
+            raise ConfigError(
+                f"the {direction} values of {point} are {int(steps.min()) // 60} minutes apart, not quarter-hours",
+                file=file,
+                field=first.where,
+                allowed="15-minute values (a load profile)",
+            )
 
 
 def _layout(lines: list[str], file: str, options: CsvOptions) -> _Layout:

@@ -187,6 +187,11 @@ def test_import_and_export_columns_statuses_and_wh(tmp_path: Path) -> None:
         ("Datum;Uhrzeit;Wert [kWh];Status\n01.06.2025;00:15;0,5;X\n", {}, r"line 3: column Status: unknown status"),
         ("Datum;Uhrzeit;Wert [kWh]\n31.06.2025;00:15;0,5\n", {}, r"line 3: column Uhrzeit: not a date and time"),
         ("Datum;Kommentar\n01.06.2025;x\n", {}, r"no table header found"),
+        (
+            "Datum;Uhrzeit;Wert [kWh]\n01.06.2025;00:00;1\n01.06.2025;01:00;1\n",
+            {},
+            r"line 3: column Wert \[kWh\]: the import values of DE\d+ are 60 minutes apart, not quarter-hours",
+        ),
     ],
 )
 def test_bad_german_files_name_file_line_and_column(
