@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 #: Wall time between two looks into the inbox. [s]
 DEFAULT_CHECK_EVERY_S: Final[float] = 0.25
+_CUT_SHORT: Final[str] = (
+    "the live twin stopped while applying this import: whole blocks may be stored; run the import again"
+    " (quarters already stored are kept)"
+)
 
 
 class ImportInbox:
@@ -49,6 +53,9 @@ class ImportInbox:
         self.twin = twin
         self.folder = Path(twin.store_dir) / INBOX_DIR
         self.folder.mkdir(parents=True, exist_ok=True)
+        for stale in self.folder.glob("*.applying"):  # a live twin stopped while applying it
+            write_result(stale, {"ok": False, "error": _CUT_SHORT})
+            stale.unlink()
         write_json_atomic(self.folder / LIVE_FILE, {"pid": os.getpid()})
         self.check_every_s = check_every_s
         self._next_check = 0.0

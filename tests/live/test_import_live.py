@@ -12,6 +12,7 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -24,6 +25,7 @@ from twin.core.store import StoreLock, read_table
 from twin.core.vocabulary import DEFAULT_TIMEZONE
 from twin.import_inbox import INBOX_DIR, LIVE_FILE
 from twin.importing import import_meter_data
+from twin.live_imports import ImportInbox
 from twin.live_services import run_live
 
 MELO = "DE0001234567890000000000000000001"
@@ -123,3 +125,15 @@ def test_an_import_the_live_twin_does_not_take_is_withdrawn(tmp_path: Path) -> N
         assert sorted(p.name for p in (store / INBOX_DIR).iterdir()) == [LIVE_FILE]
     with StoreLock(store, "twin store repair"), pytest.raises(ConfigError, match="locked by another writer"):
         import_meter_data([data], store, meter_map=meter_map)  # another writer than twin live: no inbox
+
+
+def test_an_import_cut_short_by_a_stop_is_answered_at_the_next_start(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    inbox = store / INBOX_DIR
+    inbox.mkdir(parents=True)
+    (inbox / "1-2.applying").write_bytes(b"claimed, never finished")
+    ImportInbox(SimpleNamespace(store_dir=store))  # type: ignore[arg-type]
+    result = json.loads((inbox / "1-2.result.json").read_text())
+    assert result["ok"] is False and "run the import again" in result["error"]
+    assert sorted(p.name for p in inbox.iterdir()) == ["1-2.result.json", LIVE_FILE]
+    assert json.loads((inbox / LIVE_FILE).read_text()) == {"pid": os.getpid()}
