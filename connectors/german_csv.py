@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final, Literal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
@@ -116,7 +116,7 @@ class CsvOptions:
         The decimal mark.
     time_label : {"start", "end"}, optional
         Whether a single time column labels the start or the end of an interval (detected:
-        ``24:00`` means end, otherwise start).
+        ``24:00``, or rows from 00:15 to 00:00, mean end; otherwise start).
     meter_point : str, optional
         The meter point of a file that names none.
     direction : {"import", "export"}, optional
@@ -239,7 +239,12 @@ def read_german_csv(path: str | Path, options: CsvOptions | None = None) -> list
         raise ConfigError("no rows: the table has a header but no data", file=name, field=f"line {layout.header_line}")
     decimal = options.decimal or _decimal(rows, layout, name)
     label = options.time_label or _time_label(rows, layout)
-    zone = ZoneInfo(options.timezone or DEFAULT_TIMEZONE)
+    try:
+        zone = ZoneInfo(options.timezone or DEFAULT_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"unknown time zone {options.timezone!r}", file=name, allowed=f"an IANA name such as {DEFAULT_TIMEZONE}"
+        ) from None
     seen: dict[tuple[str, datetime], int] = {}
     out: list[PointValue] = []
     for number, cells in rows:
@@ -395,12 +400,18 @@ def _decimal(rows: list[tuple[int, list[str]]], layout: _Layout, file: str) -> L
 
 
 def _time_label(rows: list[tuple[int, list[str]]], layout: _Layout) -> Literal["start", "end"]:
-    """End when only an end column is given or a time reads 24:00, else start."""
+    """End when only an end column is given, a time reads 24:00, or whole days run from 00:15 to 00:00."""
     if "end" in layout.roles and "time" not in layout.roles:
         return "end"
-    column = layout.roles.get("time", layout.roles.get("end", layout.roles.get("date")))
-    if column is not None and any("24:00" in cells[column] for _, cells in rows if column < len(cells)):
+    column = layout.roles.get("time", layout.roles.get("date"))
+    if column is None:
+        return "start"
+    times = [cells[column] for _, cells in rows if column < len(cells)]
+    if any("24:00" in text for text in times):
         return "end"
+    first, last = (_TIME.search(text.split(" ")[-1] if " " in text else text) for text in (times[0], times[-1]))
+    if first and last and len(times) > 1 and first.group(1, 2) in (("00", "15"), ("0", "15")):
+        return "end" if last.group(1, 2) in (("00", "00"), ("0", "00")) else "start"
     return "start"
 
 

@@ -27,7 +27,7 @@ from connectors.mscons import read_mscons
 from connectors.site import Site
 from twin.core.errors import ConfigError
 from twin.core.schema import SUBSTATION
-from twin.core.store import read_json
+from twin.core.store import SNAPSHOT_FILE, read_json
 from twin.core.vocabulary import STEP_S
 
 __all__ = ["METERS_FILE", "PreparedImport", "file_format", "prepare_import", "read_store_json", "site_meters"]
@@ -111,8 +111,10 @@ def prepare_import(
     points: list[PointValue] = []
     mapping = read_meter_map(meter_map, meters) if meter_map is not None else MeterMap({})
     csv = csv or CsvOptions()
-    if site is not None and csv.timezone is None:
-        csv = replace(csv, timezone=site.timezone)
+    if csv.timezone is None:  # the site's, else the one the live twin wrote into the store's snapshot
+        snapshot = read_store_json(store / SNAPSHOT_FILE, {}, "snapshot") if site is None else {}
+        zone = site.timezone if site is not None else snapshot.get("timezone") if isinstance(snapshot, dict) else None
+        csv = replace(csv, timezone=zone if isinstance(zone, str) and zone else None)
     for path in files:
         if formats[str(path)] == "german":
             points.extend(read_german_csv(path, csv))

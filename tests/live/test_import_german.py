@@ -90,6 +90,15 @@ def end_labels(series: dict[int, float]) -> tuple[str, str]:
     return "\n".join(lines) + "\n", "cp1252"
 
 
+def end_at_midnight(series: dict[int, float]) -> tuple[str, str]:
+    """Times label the interval's end, the day's last one 00:00 of the next date (detected: 00:15 ... 00:00)."""
+    lines = [f"Zählpunkt;{MELO}", "Datum;Zeit;Wert [kWh]"]
+    for t, v in series.items():
+        end, _ = _wall(t + 900)
+        lines.append(f"{end:%d.%m.%Y};{end:%H:%M};{_comma(v)}")
+    return "\n".join(lines) + "\n", "utf-8"
+
+
 def offsets_in_kw(series: dict[int, float]) -> tuple[str, str]:
     """ISO dates, an offset column, mean power in kW with a decimal point, tab-separated."""
     lines = [f"Zählpunkt\t{MELO}", "Zeitpunkt\tUTC-Offset\tLeistung (kW)"]
@@ -100,7 +109,13 @@ def offsets_in_kw(series: dict[int, float]) -> tuple[str, str]:
     return "\n".join(lines) + "\n", "utf-8"
 
 
-DIALECTS: list[Callable[[dict[int, float]], tuple[str, str]]] = [portal, from_to_ab, end_labels, offsets_in_kw]
+DIALECTS: list[Callable[[dict[int, float]], tuple[str, str]]] = [
+    portal,
+    from_to_ab,
+    end_labels,
+    end_at_midnight,
+    offsets_in_kw,
+]
 
 
 def _store(tmp_path: Path) -> Path:
@@ -282,3 +297,13 @@ def test_meter_map_checks_ids_directions_and_meters(tmp_path: Path) -> None:
         bad.write_text(f"meter_point;direction;meter\n{row}\n")
         with pytest.raises(ConfigError, match=match):
             import_meter_data([data], store, meter_map=bad)
+
+
+def test_local_times_follow_the_time_zone_the_live_twin_recorded(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    (store / "snapshot.json").write_text('{"timezone": "UTC", "sim_time_s": 0}')
+    path = tmp_path / "utc.csv"
+    path.write_text(f"Zählpunkt;{MELO}\nDatum;Uhrzeit;Wert [kWh]\n01.06.2025;00:00;0,5\n", encoding="utf-8")
+    import_meter_data([path], store, meter_map=_map(tmp_path))
+    times = read_table(store, "15min")["time"].values.astype("datetime64[s]").astype(np.int64)
+    assert times.tolist() == [int(datetime(2025, 6, 1, tzinfo=UTC).timestamp())]  # not 22:00Z the day before
