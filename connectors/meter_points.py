@@ -23,7 +23,7 @@ import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -32,7 +32,16 @@ from connectors.meter_import import IntervalBlock
 from twin.core.errors import ConfigError
 from twin.core.vocabulary import QUALITY_FLAGS
 
-__all__ = ["STATUS_FLAGS", "MeterMap", "Resolved", "is_malo", "is_melo", "read_meter_map", "resolve"]
+__all__ = [
+    "STATUS_FLAGS",
+    "MeterMap",
+    "Resolved",
+    "is_malo",
+    "is_melo",
+    "read_meter_map",
+    "resolve",
+    "site_meter_points",
+]
 
 #: Status of a value -> the quality flag it is stored with (an unusable value is stored as missing).
 STATUS_FLAGS: Final[dict[str, int]] = {
@@ -71,6 +80,19 @@ class MeterMap:
     def meter(self, point: str, direction: str) -> str | None:
         """The meter of a meter point's direction, None when the map has none."""
         return self.entries.get((point, direction)) or self.entries.get((point, None))
+
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[str, str]], file: str = "") -> MeterMap:
+        """A map of (``ID``, ``ID:import`` or ``ID:export``; meter id) pairs, as site files give them."""
+        entries: dict[tuple[str, str | None], str] = {}
+        for entry, meter in pairs:
+            point, _, direction = entry.partition(":")
+            entries[(point, direction or None)] = meter
+        return cls(entries, file)
+
+    def then(self, other: MeterMap) -> MeterMap:
+        """The entries of both maps (``other`` wins where both map a meter point)."""
+        return MeterMap({**self.entries, **other.entries}, other.file or self.file)
 
 
 def read_meter_map(path: str | Path, known: Collection[str]) -> MeterMap:
@@ -132,6 +154,11 @@ def read_meter_map(path: str | Path, known: Collection[str]) -> MeterMap:
             raise ConfigError(f"meter point {point} mapped twice", file=name, field=f"line {number}")
         entries[(point, direction)] = meter
     return MeterMap(entries, name)
+
+
+def site_meter_points(devices: Iterable[Any]) -> list[tuple[str, str]]:
+    """(meter point entry, meter id) of the site's devices that name their meter points."""
+    return [(entry, device.id) for device in devices for entry in getattr(device, "meter_points", ())]
 
 
 @dataclass

@@ -22,7 +22,7 @@ import pandas as pd
 
 from connectors.german_csv import CsvOptions, PointValue, read_german_csv
 from connectors.meter_import import COLUMNS, IntervalBlock, MeterImport, MeterRecord, read_meter_files
-from connectors.meter_points import MeterMap, read_meter_map, resolve
+from connectors.meter_points import MeterMap, read_meter_map, resolve, site_meter_points
 from connectors.mscons import read_mscons
 from connectors.site import Site
 from twin.core.errors import ConfigError
@@ -30,10 +30,20 @@ from twin.core.schema import SUBSTATION
 from twin.core.store import SNAPSHOT_FILE, read_json
 from twin.core.vocabulary import STEP_S
 
-__all__ = ["METERS_FILE", "PreparedImport", "file_format", "prepare_import", "read_store_json", "site_meters"]
+__all__ = [
+    "METERS_FILE",
+    "METER_POINTS_FILE",
+    "PreparedImport",
+    "file_format",
+    "prepare_import",
+    "read_store_json",
+    "site_meters",
+]
 
 #: The meters of the site and their boundaries, written by ``twin live`` for ``twin import``.
 METERS_FILE: Final[str] = "meters.json"
+#: The site's meter points ([entry, meter id] pairs), written by ``twin live`` for ``twin import``.
+METER_POINTS_FILE: Final[str] = "meter_points.json"
 
 
 @dataclass
@@ -109,7 +119,9 @@ def prepare_import(
     data = read_meter_files(own) if own else MeterImport(rows=[])
     data.files = len(files)
     points: list[PointValue] = []
-    mapping = read_meter_map(meter_map, meters) if meter_map is not None else MeterMap({})
+    mapping = MeterMap.of(site_meter_points(site.devices) if site is not None else _stored_meter_points(store))
+    if meter_map is not None:
+        mapping = mapping.then(read_meter_map(meter_map, meters))
     csv = csv or CsvOptions()
     if csv.timezone is None:  # the site's, else the one the live twin wrote into the store's snapshot
         snapshot = read_store_json(store / SNAPSHOT_FILE, {}, "snapshot") if site is None else {}
@@ -253,3 +265,14 @@ def read_store_json(path: Path, default: Any, what: str) -> Any:
             file=str(path),
             allowed="a file written by the twin",
         ) from None
+
+
+def _stored_meter_points(store: Path) -> list[tuple[str, str]]:
+    """The site's meter points ``twin live`` recorded in the store (none when it recorded none)."""
+    path = store / METER_POINTS_FILE
+    pairs = read_store_json(path, [], "meter points file")
+    if not isinstance(pairs, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs
+    ):
+        raise ConfigError("not a meter points file: expected a list of [meter point, meter id]", file=str(path))
+    return [(point, meter) for point, meter in pairs]

@@ -16,11 +16,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from connectors.meter_points import site_meter_points
 from twin.core.errors import ConfigError
 from twin.core.live_state import LiveSnapshot
 from twin.core.store import READINGS_FILE, MeanTable, write_json_atomic
 from twin.core.vocabulary import STEP_S
 from twin.import_inbox import INBOX_DIR, LIVE_FILE, load_request, write_result
+from twin.import_sources import METER_POINTS_FILE
 from twin.importing import apply_import
 
 if TYPE_CHECKING:
@@ -56,6 +58,9 @@ class ImportInbox:
         for stale in self.folder.glob("*.applying"):  # a live twin stopped while applying it
             write_result(stale, {"ok": False, "error": _CUT_SHORT})
             stale.unlink()
+        site = getattr(twin, "site", None)
+        if site is not None:  # the site's meter points, for twin import without --site
+            write_json_atomic(Path(twin.store_dir) / METER_POINTS_FILE, site_meter_points(site.devices))
         write_json_atomic(self.folder / LIVE_FILE, {"pid": os.getpid()})
         self.check_every_s = check_every_s
         self._next_check = 0.0

@@ -17,8 +17,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+import yaml
 
 from connectors.device_server import ServerLoopThread
+from connectors.site import load_site
 from tests.live.running import START_S, read_snapshot, start_field, wait_for
 from twin.core.errors import ConfigError, TwinError
 from twin.core.store import StoreLock, read_table
@@ -63,6 +65,11 @@ async def test_import_while_twin_live_runs_loses_neither_the_import_nor_live_row
     site = running.field.write_site(
         tmp_path / "site.yaml", clock_port=running.clock_port, interval_s=0.1, timeout_s=0.3
     )
+    entries = yaml.safe_load(site.read_text(encoding="utf-8"))
+    for device in entries["devices"]:  # the site file names b01's meter point: no --meter-map needed
+        if device["id"] == "b01/meter":
+            device["meter_points"] = [f"{MELO}:import"]
+    site.write_text(yaml.safe_dump(entries), encoding="utf-8")
     store = tmp_path / "store"
     data = tmp_path / "day.csv"
     series = _day_before_start(data)
@@ -76,9 +83,7 @@ async def test_import_while_twin_live_runs_loses_neither_the_import_nor_live_row
             "two live quarters stored", lambda: read_snapshot(store).get("store", {}).get("15min", 0) >= 2, task=live
         )
         before = read_table(store, "15min")
-        code, out, err = await _twin_import(
-            twin_exe, str(data), "--store", str(store), "--meter-map", str(meter_map), "--wait-s", "30"
-        )
+        code, out, err = await _twin_import(twin_exe, str(data), "--store", str(store), "--wait-s", "30")
         assert code == 0, err
         assert out.startswith("imported 96 quarter-hours from 1 file(s)"), out
         rows = read_snapshot(store)["store"]["15min"]
@@ -106,7 +111,7 @@ async def test_import_while_twin_live_runs_loses_neither_the_import_nor_live_row
     inbox = store / INBOX_DIR
     assert sorted(p.name for p in inbox.iterdir()) == []  # nothing left behind; live.json gone at the stop
     assert not (inbox / LIVE_FILE).exists()
-    assert json.loads((store / "meters.json").read_text())["b01/meter"] == "b01"
+    assert json.loads((store / "meter_points.json").read_text()) == [[f"{MELO}:import", "b01/meter"]]
 
 
 def test_an_import_the_live_twin_does_not_take_is_withdrawn(tmp_path: Path) -> None:
@@ -137,3 +142,23 @@ def test_an_import_cut_short_by_a_stop_is_answered_at_the_next_start(tmp_path: P
     assert result["ok"] is False and "run the import again" in result["error"]
     assert sorted(p.name for p in inbox.iterdir()) == ["1-2.result.json", LIVE_FILE]
     assert json.loads((inbox / LIVE_FILE).read_text()) == {"pid": os.getpid()}
+
+
+def test_site_file_meter_points_are_checked(tmp_path: Path) -> None:
+    running_site = {
+        "name": "x",
+        "devices": [
+            {
+                "id": "b01/meter",
+                "kind": "building_meter",
+                "building": "b01",
+                "port": 1502,
+                "map": "sunspec_meter",
+                "meter_points": [MELO, "51238696782"],
+            },
+        ],
+    }
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(running_site), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"site.yaml: devices.0.meter_points: .*'51238696782' is not a meter point"):
+        load_site(path)
