@@ -1,13 +1,13 @@
 """Back-filling the state store from meter data files (``twin import``).
 
 :func:`import_meter_data` reads meter data files in three formats, told apart by their
-content (:func:`file_format`): the twin's own CSV (:func:`connectors.meter_import.read_meter_files`),
-the German CSV dialects of portals and metering point operators
+content (:func:`twin.import_sources.file_format`): the twin's own CSV
+(:func:`connectors.meter_import.read_meter_files`), the German CSV dialects of portals and metering point operators
 (:func:`connectors.german_csv.read_german_csv`) and MSCONS interchanges
 (:func:`connectors.mscons.read_mscons`). Meter points are mapped to the site's meters
 (:mod:`connectors.meter_points`); each meter goes to its boundary (a building or the
 substation; a gas meter's import is its building's gas). Everything is read and checked before
-anything is stored (:func:`prepare_import`); then :func:`apply_import` appends the quarter-hours
+anything is stored (:func:`twin.import_sources.prepare_import`); then :func:`apply_import` appends the quarter-hours
 the store does not hold yet to the 15-minute table, and readings go to the store's readings
 file. While ``twin live`` holds the store, the checked import goes to its inbox
 (:mod:`twin.import_inbox`) and the live twin applies it.
@@ -31,6 +31,7 @@ from twin.core.errors import ConfigError
 from twin.core.schema import SUBSTATION
 from twin.core.store import READINGS_FILE, TIME_CHUNK, MeanTable, StoreLock, write_json_atomic
 from twin.core.vocabulary import QUALITY_FLAGS
+from twin.import_inbox import live_inbox, submit
 from twin.import_sources import METERS_FILE, PreparedImport, prepare_import, read_store_json, site_meters
 
 __all__ = [
@@ -99,8 +100,6 @@ def import_meter_data(
     try:
         lock.acquire()
     except ConfigError:
-        from twin.import_inbox import live_inbox, submit
-
         if live_inbox(store) is None:
             raise
         return submit(store, prepared, wait_s=wait_s)
