@@ -294,16 +294,24 @@ def _requests(names: list[str]) -> dict[str, dict[str, Any]]:
         }
 
     return {
-        "live": body(
-            [("live-status", "children"), ("live-alerts", "children"), ("live-tiles", "children"),
-             ("live-health", "children"), ("live-sankey", "figure"), ("live-history", "figure")],
-            [("live-interval", "n_intervals", 1)],
-        ),
-        "buildings": body(
-            [("building-tiles", "children"), ("building-devices", "children"), ("building-balance", "figure"),
-             ("building-map", "figure"), ("building-history", "figure")],
-            [("building-select", "value", "b001"), ("building-interval", "n_intervals", 1)],
-        ),
+        **{
+            f"live, {period}": body(
+                [("live-status", "children"), ("live-alerts", "children"), ("live-tiles", "children"),
+                 ("live-health", "children"), ("live-sankey", "figure"), ("live-history", "figure"),
+                 ("live-downloads", "children")],
+                [("live-interval", "n_intervals", 1), ("live-period", "value", period), ("live-until", "date", None)],
+            )
+            for period in ("day", "year")
+        },
+        **{
+            f"buildings, {period}": body(
+                [("building-tiles", "children"), ("building-devices", "children"), ("building-balance", "figure"),
+                 ("building-map", "figure"), ("building-history", "figure"), ("building-downloads", "children")],
+                [("building-select", "value", "b001"), ("building-interval", "n_intervals", 1),
+                 ("building-period", "value", period), ("building-until", "date", None)],
+            )
+            for period in ("day", "year")
+        },
         "year": body(
             [("year-tiles", "children"), ("year-cumulative", "figure"), ("year-monthly", "figure")],
             [("year-interval", "n_intervals", 1)],

@@ -3,8 +3,9 @@
 :class:`MqttPublisher` publishes each live snapshot to a broker: per boundary (the district and
 every building) one retained JSON state message, the controller signal and the device health,
 and once per connection the Home Assistant MQTT discovery configs of the sensors, so that Home
-Assistant's energy dashboard finds the quarter's grid import and export and its PV generation
-without configuration. Topics (``PREFIX`` is ``beucha-twin/<site>`` by default)::
+Assistant's energy dashboard finds the quarter's grid import and export, its PV generation and
+the energy into and out of its batteries without configuration. Topics (``PREFIX`` is
+``beucha-twin/<site>`` by default)::
 
     PREFIX/status                     online / offline (retained; offline is the last will)
     PREFIX/<boundary>/state           {"p_grid_kw": .., "import_kwh": .., ...}  (retained)
@@ -52,6 +53,8 @@ SENSORS: Final[tuple[tuple[str, str, str | None, str | None, str, str], ...]] = 
     ("import_kwh", "Grid import (year)", "kWh", "energy", "total_increasing", "year"),
     ("export_kwh", "Grid export (year)", "kWh", "energy", "total_increasing", "year"),
     ("generation_kwh", "PV generation (year)", "kWh", "energy", "total_increasing", "year"),
+    ("battery_charge_kwh", "Battery charge (year)", "kWh", "energy", "total_increasing", "year"),
+    ("battery_discharge_kwh", "Battery discharge (year)", "kWh", "energy", "total_increasing", "year"),
     ("self_sufficiency_today_percent", "Self-sufficiency today", "%", None, "measurement", "today"),
 )
 
@@ -119,7 +122,7 @@ def state_payloads(snapshot: LiveSnapshot) -> dict[str, dict[str, Any]]:
         }
         year = snapshot.kpis.year.get(boundary)
         today = snapshot.kpis.today.get(boundary)
-        for name in ("import_kwh", "export_kwh", "generation_kwh"):
+        for name in ("import_kwh", "export_kwh", "generation_kwh", "battery_charge_kwh", "battery_discharge_kwh"):
             payload[name] = None if year is None else getattr(year, name)
         ratio = None if today is None else today.self_sufficiency_frac
         payload["self_sufficiency_today_percent"] = None if ratio is None else round(100.0 * ratio, 1)

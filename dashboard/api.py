@@ -1,7 +1,9 @@
 """A read-only REST/JSON API beside the dashboard, behind the same login.
 
 ``/api/v1/...`` serves the live snapshot, the store's channels and their history at 1-minute,
-15-minute, hourly or daily resolution (JSON, CSV or NetCDF), and the scenario results. The
+15-minute, hourly or daily resolution (JSON, CSV or NetCDF), the energy KPIs of a boundary for
+a period (``/kpis``), a boundary's measured data as a CSV or NetCDF file (``/export``), and the
+scenario results. The
 OpenAPI 3.1 description is at ``/api/v1/openapi.json``. Times are UTC (ISO 8601); hourly and
 daily values are the sums of the 15-minute values for energy channels (``..._kwh``) and their
 means otherwise, over the 15-minute values that exist (``count`` says how many; a bucket with
@@ -24,14 +26,27 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 import yaml
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, has_app_context, jsonify, request
 
 from dashboard.data import DashboardConfig, load_snapshot
 from scenarios.results import list_results
+from twin.core.channels import Channel
+from twin.core.kpi import energy_kpis
+from twin.core.schema import SUBSTATION
 from twin.core.store import read_table
+from twin.core.vocabulary import FLOW_TERMS, STEP_FREQ
 
-__all__ = ["RESOLUTIONS", "install_api", "openapi_document"]
+__all__ = [
+    "RESOLUTIONS",
+    "SERIES_CACHE_KEY",
+    "ApiError",
+    "SeriesCache",
+    "install_api",
+    "openapi_document",
+    "period_frame",
+]
 
 #: Resolution name -> (table read, resample rule or None).
 RESOLUTIONS: Final[dict[str, tuple[str, str | None]]] = {
@@ -76,6 +91,8 @@ def install_api(server: Flask, config: DashboardConfig) -> None:
     route("/channels", "channels", lambda: _channels(config))
     route("/history", "history", lambda: _history(config))
     route("/scenarios", "scenarios", lambda: _scenarios(config))
+    route("/kpis", "kpis", lambda: _kpis(config))
+    route("/export", "export", lambda: _export(config))
 
 
 def _snapshot(config: DashboardConfig) -> Response:
@@ -86,42 +103,165 @@ def _snapshot(config: DashboardConfig) -> Response:
 
 
 def _channels(config: DashboardConfig) -> Response:
-    out: dict[str, list[str]] = {}
-    for table in ("1min", "15min"):
-        try:
-            data = read_table(config.store_dir, table, start_row=10**12)  # no rows: the channel names only
-            out[table] = [str(c) for c in data["channel"].values]
-        except (OSError, ValueError, KeyError):
-            out[table] = []
-    return jsonify(out)
+    return jsonify({table: _table_channels(config, table) for table in ("1min", "15min")})
 
 
 def _history(config: DashboardConfig) -> Response:
     channels = request.args.getlist("channel")
     if not channels or len(channels) > MAX_CHANNELS:
         raise ApiError(f"channel: give 1 to {MAX_CHANNELS} channel parameters")
-    resolution = request.args.get("resolution", "15min")
-    if resolution not in RESOLUTIONS:
-        raise ApiError(f"resolution: {resolution!r} is not one of {', '.join(RESOLUTIONS)}")
+    resolution, start, end, form = _period_args(formats=("json", "csv", "nc"), default_format="json")
+    frame, counts = period_frame(config.store_dir, list(dict.fromkeys(channels)), resolution, start, end)
+    return _respond(frame, counts, form, resolution)
+
+
+def _export(config: DashboardConfig) -> Response:
+    """Every balance and flow channel of one boundary over a period, as a CSV or NetCDF file."""
+    boundary = request.args.get("boundary", "")
+    if not boundary:
+        raise ApiError("boundary: give the boundary (substation or a building id)")
+    resolution, start, end, form = _period_args(formats=("csv", "nc"), default_format="csv")
+    table = RESOLUTIONS[resolution][0]
+    channels = [c for c in _table_channels(config, table) if c.split(":", 1)[-1].split("/", 1)[0] == boundary]
+    channels = [c for c in channels if c.startswith(("balance:", "flow:"))]
+    if not channels:
+        raise ApiError(f"boundary: {boundary!r} has no balance or flow channel in the {table} table", status=404)
+    frame, counts = period_frame(config.store_dir, channels, resolution, start, end)
+    response = _respond(frame, counts, form, resolution)
+    stamp = f"{start:%Y%m%dT%H%MZ}-{end:%Y%m%dT%H%MZ}"
+    response.headers["Content-Disposition"] = f'attachment; filename="{boundary}-{resolution}-{stamp}.{form}"'
+    return response
+
+
+def _kpis(config: DashboardConfig) -> Response:
+    """The energy KPIs of one boundary over a period, from its 15-minute flows."""
+    boundary = request.args.get("boundary", SUBSTATION)
     start, end = _time_arg("from"), _time_arg("to")
-    if end <= start or (end - start) > pd.Timedelta(days=MAX_DAYS):
-        raise ApiError(f"from/to: the period must be positive and at most {MAX_DAYS} days")
-    form = request.args.get("format", "json")
-    if form not in ("json", "csv", "nc"):
-        raise ApiError(f"format: {form!r} is not one of json, csv, nc")
+    _check_period(start, end)
+    channels = [Channel.flow(boundary, term).key for term in FLOW_TERMS]
+    present = set(_table_channels(config, "15min"))
+    if not any(c in present for c in channels):
+        raise ApiError(f"boundary: {boundary!r} has no flows in the 15min table", status=404)
+    frame, _ = period_frame(config.store_dir, [c for c in channels if c in present], "15min", start, end)
+    frame = frame.rename(columns=lambda c: Channel.parse(str(c)).name)
+    grid = pd.date_range(
+        start.tz_convert("UTC").tz_localize(None).ceil(STEP_FREQ),
+        end.tz_convert("UTC").tz_localize(None),
+        freq=STEP_FREQ,
+        inclusive="left",
+    )
+    if grid.size < 2:
+        raise ApiError("from/to: the period must cover at least two quarter-hours")
+    frame = frame.reindex(grid)
+    measured = int(frame.notna().any(axis=1).sum())
+    flows = xr.Dataset(
+        {
+            term: ("time", frame[term].fillna(0.0).to_numpy() if term in frame else np.zeros(grid.size))
+            for term in FLOW_TERMS
+        },
+        coords={"time": grid.values},
+    )
+    kpis = energy_kpis(flows, dim="time")
+    values = {name: _plain_value(kpis[name].values) for name in kpis.data_vars}
+    return jsonify(
+        boundary=boundary,
+        from_utc=_iso(start),
+        to_utc=_iso(end),
+        quarters=int(grid.size),
+        quarters_measured=measured,
+        kpis={k: v for k, v in values.items() if _plain(v)},
+    )
+
+
+def period_frame(
+    store_dir: Path,
+    channels: list[str],
+    resolution: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    *,
+    cache: SeriesCache | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Values of channels over ``[start, end)`` at a resolution of :data:`RESOLUTIONS`, and their counts.
+
+    Through ``cache``, by default the app's :class:`SeriesCache` (whole channels, extended by
+    appended rows; a new one outside an app).
+
+    Raises
+    ------
+    ApiError
+        404 for a channel the table lacks, 503 when the store cannot be read.
+    """
     table, rule = RESOLUTIONS[resolution]
-    cache: SeriesCache = current_app.config.setdefault(SERIES_CACHE_KEY, SeriesCache())
-    naive_start, naive_end = start.tz_localize(None), end.tz_localize(None)
+    if cache is None:
+        cache = app_series_cache()
+    naive_start, naive_end = start.tz_convert("UTC").tz_localize(None), end.tz_convert("UTC").tz_localize(None)
     columns = {}
-    for channel in dict.fromkeys(channels):
-        series = cache.series(config.store_dir, table, channel)
-        columns[channel] = series[(series.index >= naive_start) & (series.index < naive_end)]
+    for channel in channels:
+        series = cache.series(store_dir, table, channel)
+        columns[channel] = _between(series, naive_start, naive_end)
     frame = pd.DataFrame(columns)
     frame.index.name = "time"
     counts = frame.notna().astype(int)
     if rule is not None:
         frame, counts = _resampled(frame, rule)
-    return _respond(frame, counts, form, resolution)
+    return frame, counts
+
+
+def app_series_cache() -> SeriesCache:
+    """The running app's :class:`SeriesCache` (a new, unshared one outside an app)."""
+    if not has_app_context():
+        return SeriesCache()
+    cache: SeriesCache = current_app.config.setdefault(SERIES_CACHE_KEY, SeriesCache())
+    return cache
+
+
+def table_channels(store_dir: Path, table: str) -> list[str]:
+    """The channel names of a store table (empty when it cannot be read)."""
+    try:
+        data = read_table(store_dir, table, start_row=10**12)  # no rows: the channel names only
+    except (OSError, ValueError, KeyError):
+        return []
+    return [str(c) for c in data["channel"].values]
+
+
+def _between(series: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    """The rows of a time-sorted series in ``[start, end)`` (binary search: no full-length mask)."""
+    index = series.index
+    if index.is_monotonic_increasing:
+        lo, hi = index.searchsorted(start, side="left"), index.searchsorted(end, side="left")
+        return series.iloc[lo:hi]
+    return series[(index >= start) & (index < end)]
+
+
+def _period_args(*, formats: tuple[str, ...], default_format: str) -> tuple[str, pd.Timestamp, pd.Timestamp, str]:
+    resolution = request.args.get("resolution", "15min")
+    if resolution not in RESOLUTIONS:
+        raise ApiError(f"resolution: {resolution!r} is not one of {', '.join(RESOLUTIONS)}")
+    start, end = _time_arg("from"), _time_arg("to")
+    _check_period(start, end)
+    form = request.args.get("format", default_format)
+    if form not in formats:
+        raise ApiError(f"format: {form!r} is not one of {', '.join(formats)}")
+    return resolution, start, end, form
+
+
+def _check_period(start: pd.Timestamp, end: pd.Timestamp) -> None:
+    if end <= start or (end - start) > pd.Timedelta(days=MAX_DAYS):
+        raise ApiError(f"from/to: the period must be positive and at most {MAX_DAYS} days")
+
+
+def _table_channels(config: DashboardConfig, table: str) -> list[str]:
+    return table_channels(config.store_dir, table)
+
+
+def _iso(stamp: pd.Timestamp) -> str:
+    return stamp.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _plain_value(value: Any) -> Any:
+    item = np.asarray(value).item()
+    return bool(item) if isinstance(item, np.bool_) else item
 
 
 class SeriesCache:
@@ -129,19 +269,25 @@ class SeriesCache:
 
     A history request reads a channel's rows once; later requests read only the rows appended
     since (``start_row``), so a year costs what its first read cost only once per channel and
-    worker. A table whose row count went down (pruned, repaired) is read again.
+    worker. While the table's commit record is the same file as at the last read (its
+    modification time, size and inode), nothing was appended and the store is not read at all.
+    A table whose row count went down (pruned, repaired) is read again.
     """
 
     def __init__(self, size: int = 64) -> None:
         self.size = size
-        self._items: OrderedDict[tuple[str, str, str], tuple[int, pd.Series]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str, str], tuple[int, pd.Series, tuple[int, ...] | None]] = OrderedDict()
         self._lock = threading.Lock()
 
     def series(self, store_dir: Path, table: str, channel: str) -> pd.Series:
         """The channel's values by time (tz-naive UTC); ApiError 404 when the table has no such channel."""
         key = (str(store_dir), table, channel)
+        stamp = _commit_stamp(store_dir, table)  # before the read: a commit after it makes the next call read
         with self._lock:
             cached = self._items.get(key)
+            if cached is not None and stamp is not None and cached[2] == stamp:
+                self._items.move_to_end(key)
+                return cached[1]
         try:
             start_row = cached[0] if cached is not None else 0
             data = read_table(store_dir, table, channels=[channel], start_row=start_row)
@@ -155,13 +301,22 @@ class SeriesCache:
             with self._lock:
                 self._items.pop(key, None)
             return self.series(store_dir, table, channel)
-        series = new if cached is None else cached[1].combine_first(new)  # the earlier value of a time wins
+        series = new if cached is None or new.empty else cached[1].combine_first(new)  # the earlier value wins
         with self._lock:
-            self._items[key] = (rows, series)
+            self._items[key] = (rows, series, stamp)
             self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         return series
+
+
+def _commit_stamp(store_dir: Path, table: str) -> tuple[int, ...] | None:
+    """Modification time, size and inode of a table's commit record (``None`` when it cannot be seen)."""
+    try:
+        stat = (Path(store_dir) / f"means_{table}.commit.json").stat()
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
 
 def _resampled(frame: pd.DataFrame, rule: str) -> tuple[pd.DataFrame, pd.DataFrame]:

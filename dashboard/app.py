@@ -4,7 +4,8 @@
 pages are registered with Dash Pages and their callbacks attached to this app only. The
 data paths and the data cache live in the Flask config of the app's server, so callbacks
 read them without globals. ``/healthz`` is public; everything else, the downloads included,
-needs the login (:mod:`dashboard.auth`).
+needs the login (:mod:`dashboard.auth`), except the public page for citizens at ``/public/``
+(:mod:`dashboard.public`: a separate app in front of this one, aggregates only).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dashboard.auth import PUBLIC_ROUTES, install_login, load_credentials, passw
 from dashboard.data import DashboardConfig, DataCache, display_timezone, list_results, load_snapshot
 from dashboard.pages.common import CACHE_KEY, CONFIG_KEY
 from dashboard.pages.scenarios import DOWNLOADS
+from dashboard.public import mount_public_page
 from dashboard.throttle import LoginThrottle
 from scenarios.results import RESULT_NC
 from twin.core.live_parts import Where
@@ -46,6 +48,7 @@ def create_app(
     *,
     refresh_s: float = 3.0,
     throttle: LoginThrottle | None = None,
+    households: Mapping[str, int] | None = None,
 ) -> Dash:
     """Build the dashboard.
 
@@ -65,6 +68,9 @@ def create_app(
     throttle : LoginThrottle, optional
         The failed-login limit per client address; default a new
         :class:`~dashboard.throttle.LoginThrottle` shared by the workers forked from this app.
+    households : mapping of str to int, optional
+        Households per building for the public page (:mod:`dashboard.public`, no login); default
+        counted from the live snapshot's household meters.
 
     Raises
     ------
@@ -98,6 +104,7 @@ def create_app(
     server.add_url_rule("/healthz", "healthz", lambda: _healthz(config))
     server.add_url_rule("/download/<name>/<file>", "download", lambda name, file: _download(config, name, file))
     install_api(server, config)
+    mount_public_page(server, config, households=households, cache=server.config[CACHE_KEY])
     # Dash registers the bundles it may serve while it renders the index page: a gunicorn
     # worker that never rendered it refuses them ("dash" is not a registered library) when
     # the browser's requests spread over workers. Render it once here, before workers fork.

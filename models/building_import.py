@@ -205,7 +205,7 @@ def _cells(row: Mapping[str, str], name: str, file: str, line: str) -> list[dict
         "chargers": (lambda v: {"p_rated_kw": v[0]}, (1,), "/"),
     }
     parse, sizes, sep = options[name]
-    return list_cell(text, parse, sizes=sizes, sep=sep, field=name, file=file, line=line)
+    return list_cell(text, parse, sizes=sizes, sep=sep, field=name, file=file, line=line, at=name == "pv")
 
 
 def _estimated_floor_area(kind: str, footprint: float | None, storeys: float) -> float:

@@ -221,11 +221,16 @@ def list_cell(
     field: str,
     file: str,
     line: str,
+    at: bool = False,
 ) -> list[dict[str, Any]]:
-    """Items of a compact list cell (``;`` between items, ``sep`` between an item's numbers)."""
+    """Items of a compact list cell (``;`` between items, ``sep`` between an item's numbers).
+
+    ``at`` accepts ``@`` for the first separator as well (``KWP@ROOF/YEAR`` in the ``pv`` column);
+    other columns refuse it.
+    """
     items = []
     for item in filter(None, (part.strip() for part in text.split(";"))):
-        parts = [p.strip() for p in item.replace("@", sep).split(sep)] if sep == "/" else item.split(sep)
+        parts = [p.strip() for p in (item.replace("@", sep, 1) if at else item).split(sep)]
         if len(parts) not in sizes:
             raise ConfigError(
                 f"line {line}: item {item!r} has {len(parts)} numbers, expected {' or '.join(map(str, sizes))}",

@@ -23,6 +23,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from models.cgmes_reader import load_cgmes
 from models.grid_source import load_pandapower_excel, load_pandapower_json, load_simbench_net, place_net
 from twin.core.config_loader import LocatedError, read_config, validate_config
 from twin.core.errors import ConfigError
@@ -96,7 +97,7 @@ class Location(_Record):
 
 
 class GridSource(_Record):
-    """The grid: exactly one of a SimBench code, a pandapower JSON file or a pandapower Excel file."""
+    """The grid: exactly one of a SimBench code, a pandapower JSON or Excel file, or a CGMES zip."""
 
     simbench_code: str | None = Field(default=None, description="SimBench code, e.g. 1-LV-semiurb5--0-sw.")
     pandapower_json: str | None = Field(
@@ -106,17 +107,22 @@ class GridSource(_Record):
         default=None,
         description="Path of a pandapower Excel file (pandapower.to_excel), relative to the district file.",
     )
+    cgmes: str | None = Field(
+        default=None,
+        description="Path of a CIM/CGMES zip (EQ, SSH, TP, GL profiles), relative to the district file.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> GridSource:
-        if sum(v is not None for v in (self.simbench_code, self.pandapower_json, self.pandapower_excel)) != 1:
-            raise ValueError("give exactly one of simbench_code, pandapower_json or pandapower_excel")
+        sources = (self.simbench_code, self.pandapower_json, self.pandapower_excel, self.cgmes)
+        if sum(v is not None for v in sources) != 1:
+            raise ValueError("give exactly one of simbench_code, pandapower_json or pandapower_excel or cgmes")
         return self
 
     @property
     def file(self) -> str | None:
-        """The grid file (JSON or Excel), or None for a SimBench grid."""
-        return self.pandapower_json or self.pandapower_excel
+        """The grid file (JSON, Excel or CGMES zip), or None for a SimBench grid."""
+        return self.pandapower_json or self.pandapower_excel or self.cgmes
 
 
 class CosPhiPoint(_Record):
@@ -410,6 +416,8 @@ def _load_grid(grid: GridSource, *, base: Path, file: str) -> Any:
         path = base / path
     if grid.pandapower_excel is not None:
         return load_pandapower_excel(path, file=file, field="grid.pandapower_excel")
+    if grid.cgmes is not None:
+        return load_cgmes(path, file=file, field="grid.cgmes")
     return load_pandapower_json(path, file=file, field="grid.pandapower_json")
 
 

@@ -68,7 +68,7 @@ def import_district(
     imported = buildings_from_rows(rows, file=str(source), buses=nearest_buses(template.net))
     base = template.district
     grid = base.grid.model_dump(mode="json", exclude_none=True)
-    for key in ("pandapower_json", "pandapower_excel"):
+    for key in ("pandapower_json", "pandapower_excel", "cgmes"):
         if grid.get(key) and not Path(grid[key]).is_absolute():
             grid[key] = str((Path(template.source).parent / grid[key]).resolve())
     data = {

@@ -35,6 +35,7 @@ __all__ = [
     "load_simbench_net",
     "place_net",
     "simbench_codes",
+    "write_pandapower",
 ]
 
 logger = logging.getLogger(__name__)
@@ -219,6 +220,25 @@ def load_pandapower_excel(path: Path, *, file: str | None = None, field: str | N
     import pandapower as pp
 
     return _load(path, pp.from_excel, "an Excel file written by pandapower.to_excel", file=file, field=field)
+
+
+def write_pandapower(net: Any, path: Path) -> None:
+    """Write a net as a pandapower JSON (``.json``) or Excel (``.xlsx``) file, which the loaders read back.
+
+    Parameters
+    ----------
+    net : pandapower.auxiliary.pandapowerNet
+        The grid.
+    path : pathlib.Path
+        File to write; the suffix chooses the format.
+    """
+    import pandapower as pp
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".xlsx":
+        pp.to_excel(net, str(path))
+    else:
+        pp.to_json(net, str(path))
 
 
 def check_net(net: Any, *, where: str, file: str | None = None, field: str | None = None) -> None:

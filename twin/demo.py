@@ -327,6 +327,8 @@ def _dashboard_args(options: DemoOptions, store: Path, results: Path) -> list[st
         str(results),
         "--workers",
         "1",
+        "--district",
+        options.district,
     ]
 
 

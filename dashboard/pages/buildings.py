@@ -1,4 +1,4 @@
-"""Buildings page: one building's balance now, its devices, KPIs and last 24 hours.
+"""Buildings page: one building's balance now, its devices, KPIs and history (a day to the year).
 
 The building is chosen from a list or by clicking its bus on the grid map (the map and
 the building-bus assignment come from a scenario result's ``net.json``, preferably the
@@ -20,7 +20,6 @@ from dashboard.data import (
     DataCache,
     GridMap,
     StoreReadError,
-    balance_history,
     display_timezone,
     grid_map_from_net,
     grid_map_from_snapshot,
@@ -29,6 +28,7 @@ from dashboard.data import (
     sim_time,
 )
 from dashboard.figures import building_balance_figure, empty_figure, grid_figure, history_figure
+from dashboard.history import download_links, period_bounds, period_controls, period_history, period_title
 from dashboard.pages.common import current, format_kpi, local_time, refresh_ms, shown, table, tile
 from scenarios.results import NET_JSON
 from twin.core.live_state import BoundaryKpis, DeviceState, LiveSnapshot
@@ -60,6 +60,7 @@ def layout() -> html.Div:
                 className="row",
             ),
             html.Div(id="building-devices", className="panel"),
+            period_controls("building"),
             dcc.Graph(id="building-history"),
         ]
     )
@@ -91,13 +92,30 @@ def clicked_building(
     return at_bus[0] if at_bus else None
 
 
-def building_view(building: str | None, config: DashboardConfig, cache: DataCache | None = None) -> dict[str, Any]:
-    """What the page shows for one building: ``tiles``, ``devices``, ``balance``, ``map``, ``history``."""
+def building_view(
+    building: str | None,
+    config: DashboardConfig,
+    cache: DataCache | None = None,
+    *,
+    period: str | None = "day",
+    until: str | None = None,
+) -> dict[str, Any]:
+    """What the page shows for one building: ``tiles``, ``devices``, ``balance``, ``map``, ``history``, ``downloads``.
+
+    ``period`` and ``until`` choose the history's period (:func:`dashboard.history.period_bounds`).
+    """
     grid = _building_map(config, cache)
     snapshot = load_snapshot(config.store_dir)
     if not building:
         blank = empty_figure("choose a building")
-        return {"tiles": [], "devices": [], "balance": blank, "map": _map(grid, None, snapshot), "history": blank}
+        return {
+            "tiles": [],
+            "devices": [],
+            "balance": blank,
+            "map": _map(grid, None, snapshot),
+            "history": blank,
+            "downloads": [],
+        }
     tz = display_timezone(snapshot)
     balance = snapshot.boundary(building) if snapshot is not None else None
     today = snapshot.kpis.today.get(building) if snapshot is not None else None
@@ -114,9 +132,15 @@ def building_view(building: str | None, config: DashboardConfig, cache: DataCach
     }
     rows = [_device_row(name, d, tz) for name, d in sorted(devices.items())]
     now = sim_time(snapshot)
+    start, end = period_bounds(period, until, now, tz)
     try:
-        history = balance_history(config.store_dir, building, now, cache=cache) if now is not None else pd.DataFrame()
-        history_shown = history_figure(history, title=f"{building}, last 24 hours [kW]", tz=tz)
+        history = (
+            period_history(config.store_dir, building, period, start, end, live=not until, cache=cache)
+            if now is not None or until
+            else pd.DataFrame()
+        )
+        title = f"{building}, {period_title(period, until, start, end, tz)} [kW]"
+        history_shown = history_figure(history, title=title, tz=tz)
     except StoreReadError as err:
         logger.error("buildings page: %s", err)
         history_shown = empty_figure(f"no history: {err}")
@@ -135,6 +159,7 @@ def building_view(building: str | None, config: DashboardConfig, cache: DataCach
         ),
         "map": _map(grid, building, snapshot),
         "history": history_shown,
+        "downloads": download_links(building, period, start, end),
     }
 
 
@@ -160,12 +185,15 @@ def register_callbacks(app: Dash) -> None:
         Output("building-balance", "figure"),
         Output("building-map", "figure"),
         Output("building-history", "figure"),
+        Output("building-downloads", "children"),
         Input("building-select", "value"),
         Input("building-interval", "n_intervals"),
+        Input("building-period", "value"),
+        Input("building-until", "date"),
     )
-    def _update(building: str | None, _n: int) -> tuple[Any, ...]:
-        view = building_view(building, *current())
-        return view["tiles"], view["devices"], view["balance"], view["map"], view["history"]
+    def _update(building: str | None, _n: int, period: str | None, until: str | None) -> tuple[Any, ...]:
+        view = building_view(building, *current(), period=period, until=until)
+        return view["tiles"], view["devices"], view["balance"], view["map"], view["history"], view["downloads"]
 
 
 def _building_map(config: DashboardConfig, cache: DataCache | None) -> GridMap | None:

@@ -3,11 +3,14 @@
 Source: the live state (the snapshot's ``grid`` key, written by the live power flow) or
 any step of a scenario result (``vm_pu`` and ``loading_percent`` of ``result.nc``, drawn on
 the coordinates of its ``net.json``); buttons jump to the step with the highest loading or
-the lowest or highest voltage.
+the lowest or highest voltage. Below the map, the grid exchange at the substation and the grid
+losses over a period (the period picker of :mod:`dashboard.history`; the store keeps no loadings
+per line), beside links to its measured data.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
 import numpy as np
@@ -17,21 +20,39 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dashboard.data import (
     DashboardConfig,
     DataCache,
+    StoreReadError,
     display_timezone,
     grid_map_from_net,
     grid_map_from_snapshot,
     list_results,
     load_snapshot,
     open_result,
+    sim_time,
 )
-from dashboard.figures import empty_figure, grid_figure
+from dashboard.figures import empty_figure, grid_figure, history_figure
+from dashboard.history import download_links, period_bounds, period_controls, period_history, period_title
 from dashboard.pages.common import current, local_time, refresh_ms, shown
+from twin.core.schema import SUBSTATION
 
-__all__ = ["LIVE", "NAME", "PATH", "grid_view", "layout", "register_callbacks", "source_options", "special_step"]
+__all__ = [
+    "LIVE",
+    "NAME",
+    "PATH",
+    "grid_history_view",
+    "grid_view",
+    "layout",
+    "register_callbacks",
+    "source_options",
+    "special_step",
+]
 
 PATH: Final[str] = "/grid"
 NAME: Final[str] = "Grid"
 LIVE: Final[str] = "live"
+#: Balance terms of the substation the grid history shows. [kW]
+GRID_HISTORY_TERMS: Final[tuple[str, ...]] = ("p_grid_kw", "p_loss_kw")
+
+logger = logging.getLogger(__name__)
 
 
 def layout() -> html.Div:
@@ -60,6 +81,8 @@ def layout() -> html.Div:
             html.Div(dcc.Slider(id="grid-step", min=0, max=0, step=1, value=0, marks=None), id="grid-step-box"),
             html.Div(id="grid-summary", className="status-line"),
             dcc.Graph(id="grid-map"),
+            period_controls("grid"),
+            dcc.Graph(id="grid-history"),
         ]
     )
 
@@ -137,6 +160,29 @@ def grid_view(source: str, step: int, config: DashboardConfig, cache: DataCache 
     return {"figure": figure, "summary": summary, "steps": steps}
 
 
+def grid_history_view(
+    config: DashboardConfig, cache: DataCache | None = None, *, period: str | None = "day", until: str | None = None
+) -> dict[str, Any]:
+    """``history`` (figure: grid exchange and losses at the substation) and ``downloads`` of a period."""
+    snapshot = load_snapshot(config.store_dir)
+    tz = display_timezone(snapshot)
+    now = sim_time(snapshot)
+    if now is None and not until:
+        return {"history": empty_figure("no live data"), "downloads": []}
+    start, end = period_bounds(period, until, now, tz)
+    try:
+        frame = period_history(config.store_dir, SUBSTATION, period, start, end, live=not until, cache=cache)
+    except StoreReadError as err:
+        logger.error("grid page: %s", err)
+        return {"history": empty_figure(f"no history: {err}"), "downloads": []}
+    shown_terms = [term for term in GRID_HISTORY_TERMS if term in frame]
+    title = f"Grid exchange and losses at the substation, {period_title(period, until, start, end, tz)} [kW]"
+    return {
+        "history": history_figure(frame[shown_terms], title=title, tz=tz),
+        "downloads": download_links(SUBSTATION, period, start, end),
+    }
+
+
 def register_callbacks(app: Dash) -> None:
     """Attach the page's callbacks to ``app``."""
 
@@ -188,6 +234,17 @@ def register_callbacks(app: Dash) -> None:
     def _update(source: str, step: int, _n: int) -> tuple[Any, ...]:
         view = grid_view(source, step, *current())
         return view["figure"], view["summary"]
+
+    @app.callback(
+        Output("grid-history", "figure"),
+        Output("grid-downloads", "children"),
+        Input("grid-interval", "n_intervals"),
+        Input("grid-period", "value"),
+        Input("grid-until", "date"),
+    )
+    def _history(_n: int, period: str | None, until: str | None) -> tuple[Any, ...]:
+        view = grid_history_view(*current(), period=period, until=until)
+        return view["history"], view["downloads"]
 
 
 def _result(source: str | None, config: DashboardConfig, cache: DataCache | None) -> Any:

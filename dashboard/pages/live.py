@@ -1,4 +1,7 @@
-"""Live page: the quarter's flows now, KPI tiles, the last 24 hours, device health and alerts.
+"""Live page: the quarter's flows now, KPI tiles, the history, device health and alerts.
+
+The history chart shows the last 24 hours, or a week, a month or the year (ending now or on a
+chosen day) with the period picker of :mod:`dashboard.history`, beside links to its measured data.
 
 Refreshed every few seconds by a ``dcc.Interval`` from the live snapshot (a
 :class:`twin.core.live_state.LiveSnapshot`) and the store, without a page reload. Times are shown
@@ -17,12 +20,12 @@ from dashboard.data import (
     DashboardConfig,
     DataCache,
     StoreReadError,
-    balance_history,
     display_timezone,
     load_snapshot,
     sim_time,
 )
 from dashboard.figures import empty_figure, flow_sankey, history_figure
+from dashboard.history import download_links, period_bounds, period_controls, period_history, period_title
 from dashboard.pages.common import current, format_kpi, format_kw, local_time, refresh_ms, table, tile
 from twin.core.live_state import BoundaryState, GridState, LiveSnapshot
 from twin.core.schema import SUBSTATION
@@ -53,19 +56,28 @@ def layout() -> html.Div:
                 [dcc.Graph(id="live-sankey", className="half"), html.Div(id="live-health", className="half panel")],
                 className="row",
             ),
+            period_controls("live"),
             dcc.Graph(id="live-history"),
         ]
     )
 
 
-def live_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[str, Any]:
+def live_view(
+    config: DashboardConfig, cache: DataCache | None = None, *, period: str | None = "day", until: str | None = None
+) -> dict[str, Any]:
     """Everything the live page shows, from the snapshot and the store.
+
+    Parameters
+    ----------
+    period, until : str, optional
+        The history's period (:data:`dashboard.history.PERIODS`) and its last local day
+        (``YYYY-MM-DD``; default: the period ends now).
 
     Returns
     -------
     dict
-        ``status`` (text), ``alerts``, ``tiles``, ``health`` (components), ``sankey`` and
-        ``history`` (figures).
+        ``status`` (text), ``alerts``, ``tiles``, ``health``, ``downloads`` (components),
+        ``sankey`` and ``history`` (figures).
     """
     snapshot = load_snapshot(config.store_dir)
     if snapshot is None:
@@ -77,13 +89,19 @@ def live_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
             "health": [],
             "sankey": empty_figure("no live data"),
             "history": empty_figure("no live data"),
+            "downloads": [],
         }
     substation = snapshot.district
     tz = display_timezone(snapshot)
     now = sim_time(snapshot)
     unreadable: list[html.Div] = []
+    start, end = period_bounds(period, until, now, tz)
     try:
-        history = balance_history(config.store_dir, SUBSTATION, now, cache=cache) if now is not None else pd.DataFrame()
+        history = (
+            period_history(config.store_dir, SUBSTATION, period, start, end, live=not until, cache=cache)
+            if now is not None or until
+            else pd.DataFrame()
+        )
     except StoreReadError as err:
         logger.error("live page: %s", err)
         history, unreadable = None, [html.Div(f"No history: {err}", className="alert bad")]
@@ -102,7 +120,8 @@ def live_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
         ),
         "history": empty_figure("the stored history cannot be read")
         if history is None
-        else history_figure(history, title="District, last 24 hours [kW]", tz=tz),
+        else history_figure(history, title=f"District, {period_title(period, until, start, end, tz)} [kW]", tz=tz),
+        "downloads": download_links(SUBSTATION, period, start, end),
     }
 
 
@@ -141,11 +160,22 @@ def register_callbacks(app: Dash) -> None:
         Output("live-health", "children"),
         Output("live-sankey", "figure"),
         Output("live-history", "figure"),
+        Output("live-downloads", "children"),
         Input("live-interval", "n_intervals"),
+        Input("live-period", "value"),
+        Input("live-until", "date"),
     )
-    def _update(_n: int) -> tuple[Any, ...]:
-        view = live_view(*current())
-        return view["status"], view["alerts"], view["tiles"], view["health"], view["sankey"], view["history"]
+    def _update(_n: int, period: str | None, until: str | None) -> tuple[Any, ...]:
+        view = live_view(*current(), period=period, until=until)
+        return (
+            view["status"],
+            view["alerts"],
+            view["tiles"],
+            view["health"],
+            view["sankey"],
+            view["history"],
+            view["downloads"],
+        )
 
 
 def _quality_alerts(district: BoundaryState | None) -> list[tuple[str, str]]:

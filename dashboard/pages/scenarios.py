@@ -1,7 +1,8 @@
 """Scenarios page: two or more results side by side.
 
 KPIs, monthly exchange and load duration curves, with downloads (CSV and NetCDF) through the
-authenticated ``/download/NAME/FILE`` route.
+authenticated ``/download/NAME/FILE`` route, and beside them the measured data of the district
+(``/api/v1/export``: the year so far at 15 minutes, and per day).
 """
 
 from __future__ import annotations
@@ -12,16 +13,39 @@ from typing import Any, Final
 import numpy as np
 from dash import Dash, Input, Output, dcc, html
 
-from dashboard.data import DashboardConfig, DataCache, list_results, open_result
+from dashboard.data import (
+    DashboardConfig,
+    DataCache,
+    display_timezone,
+    list_results,
+    load_snapshot,
+    open_result,
+    sim_time,
+)
 from dashboard.figures import duration_figure, empty_figure, monthly_exchange, scenario_monthly_figure
+from dashboard.history import download_links, period_bounds
 from dashboard.pages.common import current, table
 from scenarios.results import RESULT_NC
+from twin.core.schema import SUBSTATION
 from twin.core.vocabulary import STEP_H, kpi
 
-__all__ = ["DOWNLOADS", "KPI_ROWS", "NAME", "PATH", "comparison_view", "layout", "register_callbacks"]
+__all__ = [
+    "DOWNLOADS",
+    "KPI_ROWS",
+    "NAME",
+    "PATH",
+    "comparison_view",
+    "layout",
+    "measured_downloads",
+    "register_callbacks",
+]
 
 PATH: Final[str] = "/scenarios"
 NAME: Final[str] = "Scenarios"
+LABEL_MEASURED: Final[str] = "Measured data of the district"
+LABEL_YEAR: Final[str] = "the year so far"
+LABEL_DAY: Final[str] = "the last 24 hours"
+NO_MEASURED: Final[str] = "No live data yet."
 #: Files offered for download per result: file name -> what it is.
 DOWNLOADS: Final[dict[str, str]] = {
     RESULT_NC: "NetCDF result",
@@ -72,6 +96,7 @@ def layout() -> html.Div:
                 className="row",
             ),
             html.Div(id="scenario-downloads", className="panel"),
+            html.Div(id="scenario-measured", className="panel"),
         ]
     )
 
@@ -126,6 +151,20 @@ def comparison_view(names: list[str] | None, config: DashboardConfig, cache: Dat
     }
 
 
+def measured_downloads(config: DashboardConfig) -> list[Any]:
+    """Links to the district's measured data (CSV and NetCDF at 15 minutes) of the year so far and the last day."""
+    snapshot = load_snapshot(config.store_dir)
+    now = sim_time(snapshot)
+    if now is None:
+        return [html.H3(LABEL_MEASURED), html.P(NO_MEASURED)]
+    tz = display_timezone(snapshot)
+    items = []
+    for period, label in (("year", LABEL_YEAR), ("day", LABEL_DAY)):
+        start, end = period_bounds(period, None, now, tz)
+        items.append(html.Li([html.B(label), " ", *download_links(SUBSTATION, period, start, end)]))
+    return [html.H3(LABEL_MEASURED), html.Ul(items, id="scenario-measured-links")]
+
+
 def register_callbacks(app: Dash) -> None:
     """Attach the page's callbacks to ``app``."""
 
@@ -149,6 +188,10 @@ def register_callbacks(app: Dash) -> None:
     def _update(names: list[str] | None) -> tuple[Any, ...]:
         view = comparison_view(names, *current())
         return view["kpis"], view["monthly"], view["duration"], view["downloads"]
+
+    @app.callback(Output("scenario-measured", "children"), Input("scenario-select", "id"))
+    def _measured(_id: str) -> list[Any]:
+        return measured_downloads(current()[0])
 
 
 def _format(value: Any, scale: float, fmt: str) -> str:

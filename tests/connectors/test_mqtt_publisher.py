@@ -110,7 +110,7 @@ def test_discovery_and_states_on_a_real_broker(broker: int) -> None:
         assert config["state_class"] in HA_STATE_CLASSES and config["state_topic"] == f"{prefix}/substation/state"
         assert config["value_template"] == "{{ value_json.import_kwh }}"
         configs = [t for t in inbox.messages if t.startswith("homeassistant/sensor/")]
-        assert len(configs) == 8 * len(snap.balance)
+        assert len(configs) == 10 * len(snap.balance)
         uniques = [json.loads(inbox.messages[t])["unique_id"] for t in configs]
         assert len(set(uniques)) == len(uniques)
         building = json.loads(inbox.wait(f"{prefix}/b1/state"))
@@ -124,6 +124,31 @@ def test_discovery_and_states_on_a_real_broker(broker: int) -> None:
         publisher.stop()
     assert inbox.wait("beucha-twin/sample_site/status", lambda p: p == b"offline") == b"offline"
     inbox.close()
+
+
+def test_battery_energy_totals_for_the_energy_dashboard(broker: int) -> None:
+    """Home Assistant's energy dashboard takes a battery as two energy sensors: into it and out of it."""
+    inbox = Inbox(broker)
+    publisher = MqttPublisher(MqttSettings(f"mqtt://{HOST}:{broker}"), site="sample site")
+    publisher.start()
+    try:
+        data = snapshot()
+        data["kpis"]["year"]["substation"] = {"battery_charge_kwh": 812.5, "battery_discharge_kwh": 730.25}
+        publisher.publish(LiveSnapshot.from_json(data))
+        prefix = "beucha-twin/sample_site"
+        state = json.loads(inbox.wait(f"{prefix}/substation/state"))
+        assert state["battery_charge_kwh"] == 812.5 and state["battery_discharge_kwh"] == 730.25
+        assert json.loads(inbox.wait(f"{prefix}/b1/state"))["battery_charge_kwh"] is None  # unknown, not 0
+        node = "beucha_twin_sample_site"
+        for key in ("battery_charge_kwh", "battery_discharge_kwh"):
+            config = json.loads(inbox.wait(f"homeassistant/sensor/{node}/{node}_substation_{key}/config"))
+            assert set(config) <= HA_SENSOR_KEYS
+            assert config["device_class"] == "energy" and config["state_class"] == "total_increasing"
+            assert config["unit_of_measurement"] in HA_ENERGY_UNITS
+            assert config["value_template"] == f"{{{{ value_json.{key} }}}}"
+    finally:
+        publisher.stop()
+        inbox.close()
 
 
 def test_a_broker_that_is_away_does_not_block(tmp_path: Path) -> None:

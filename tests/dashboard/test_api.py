@@ -96,3 +96,56 @@ def test_rows_appended_after_a_read_are_served(client, data_root: Path) -> None:
     assert len(after["time_utc"]) == len(before["time_utc"]) + 1
     assert after["channels"][FLOW]["values"][-1] == 7.5
     assert after["time_utc"][-1] == SIM_TIME.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_kpis_for_a_period(client) -> None:
+    query = {"from": "2025-06-01T00:00:00Z", "to": "2025-06-02T00:00:00Z"}
+    answer = client.get("/api/v1/kpis", query_string=query, headers=_auth()).get_json()
+    assert answer["boundary"] == "substation" and answer["quarters"] == 96 and answer["quarters_measured"] == 96
+    kpis = answer["kpis"]
+    assert kpis["import_kwh"] == pytest.approx(192.0) and kpis["export_kwh"] == pytest.approx(48.0)
+    assert kpis["self_sufficiency_frac"] == pytest.approx(1 - 192.0 / 288.0)  # 1 - import / load
+    assert kpis["energy_balance_kwh"] == pytest.approx(192.0 + 96.0 - 48.0)  # import + gas - export
+    assert kpis["peak_import_kw"] == pytest.approx(8.0)  # 2 kWh a quarter
+    later = {"from": "2025-06-02T00:00:00Z", "to": "2025-06-04T00:00:00Z", "boundary": "b1"}
+    partly = client.get("/api/v1/kpis", query_string=later, headers=_auth()).get_json()
+    assert partly["quarters"] == 192 and partly["quarters_measured"] == 136  # the store ends at 10:00 on 3 June
+    unknown = client.get("/api/v1/kpis", query_string={**query, "boundary": "b9"}, headers=_auth())
+    assert unknown.status_code == 404 and "boundary" in unknown.get_json()["error"]
+    document = client.get("/api/v1/openapi.json", headers=_auth()).get_json()
+    assert {"/api/v1/kpis", "/api/v1/export"} <= set(document["paths"])
+
+
+def test_export_of_measured_data_as_csv_and_netcdf(client) -> None:
+    query = {"boundary": "b1", "from": "2025-06-01T00:00:00Z", "to": "2025-06-02T00:00:00Z"}
+    csv = client.get("/api/v1/export", query_string=query, headers=_auth())
+    assert csv.status_code == 200 and csv.mimetype == "text/csv"
+    assert csv.headers["Content-Disposition"] == 'attachment; filename="b1-15min-20250601T0000Z-20250602T0000Z.csv"'
+    frame = pd.read_csv(io.StringIO(csv.get_data(as_text=True)), index_col="time_utc")
+    assert len(frame) == 96 and "flow:b1/import_kwh" in frame and "balance:b1/p_grid_kw" in frame
+    assert not any(column.split(":")[1].startswith("substation/") for column in frame.columns)  # b1's only
+    nc = client.get("/api/v1/export", query_string={**query, "format": "nc", "resolution": "1d"}, headers=_auth())
+    dataset = xr.open_dataset(io.BytesIO(nc.get_data()))
+    assert float(dataset["value"].sel(channel="flow:b1/import_kwh").sum()) == pytest.approx(192.0)
+    assert client.get("/api/v1/export", query_string=query).status_code == 401
+    bad = client.get("/api/v1/export", query_string={**query, "format": "json"}, headers=_auth())
+    assert bad.status_code == 400 and "format" in bad.get_json()["error"]
+
+
+def test_an_unchanged_table_is_not_read_again(client, data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashboard import api
+    from tests.dashboard.sample import SIM_TIME
+    from twin.core.store import MeanTable
+
+    reads: list[int] = []
+    real = api.read_table
+    monkeypatch.setattr(api, "read_table", lambda *a, **k: reads.append(1) or real(*a, **k))
+    query = {"channel": FLOW, "from": "2025-06-01T00:00:00Z", "to": "2025-06-10T00:00:00Z"}
+    first = client.get("/api/v1/history", query_string=query, headers=_auth()).get_json()
+    assert len(reads) == 1
+    client.get("/api/v1/history", query_string=query, headers=_auth())
+    assert len(reads) == 1  # the commit record did not change: served from memory
+    t_s = np.array([int(SIM_TIME.timestamp())], dtype=np.int64)
+    MeanTable(data_root / "live", "15min", writable=True).append(t_s, {FLOW: np.array([7.5])})
+    after = client.get("/api/v1/history", query_string=query, headers=_auth()).get_json()
+    assert len(reads) == 2 and len(after["time_utc"]) == len(first["time_utc"]) + 1

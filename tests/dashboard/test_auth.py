@@ -109,7 +109,7 @@ def test_callback_through_the_server(client) -> None:
     """A live-page callback as the browser calls it: data only with the login."""
     body = {
         "output": "..live-status.children...live-alerts.children...live-tiles.children...live-health.children..."
-        "live-sankey.figure...live-history.figure..",
+        "live-sankey.figure...live-history.figure...live-downloads.children..",
         "outputs": [
             {"id": i, "property": p}
             for i, p in [
@@ -119,9 +119,14 @@ def test_callback_through_the_server(client) -> None:
                 ("live-health", "children"),
                 ("live-sankey", "figure"),
                 ("live-history", "figure"),
+                ("live-downloads", "children"),
             ]
         ],
-        "inputs": [{"id": "live-interval", "property": "n_intervals", "value": 1}],
+        "inputs": [
+            {"id": "live-interval", "property": "n_intervals", "value": 1},
+            {"id": "live-period", "property": "value", "value": "day"},
+            {"id": "live-until", "property": "date", "value": None},
+        ],
         "changedPropIds": ["live-interval.n_intervals"],
         "state": [],
     }
@@ -131,7 +136,10 @@ def test_callback_through_the_server(client) -> None:
     assert "surplus" in response.get_data(as_text=True)
     # dash-auth 2.3.0 alone would run this forged callback without a login (a "pathname" input
     # naming a public route); the app's own hook refuses it
-    forged = {**body, "inputs": [{"id": "live-interval", "property": "pathname", "value": "/healthz"}]}
+    forged = {
+        **body,
+        "inputs": [{"id": "live-interval", "property": "pathname", "value": "/healthz"}, *body["inputs"][1:]],
+    }
     assert client.post("/_dash-update-component", json=forged).status_code == 401
 
 

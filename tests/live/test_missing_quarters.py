@@ -201,3 +201,19 @@ def test_district_battery_flows_count_every_buildings_charge_and_discharge() -> 
     assert batch.values["flow:b2/battery_discharge_kwh"].tolist() == [0.25]
     assert batch.values["flow:substation/battery_charge_kwh"].tolist() == [0.5]
     assert batch.values["flow:substation/battery_discharge_kwh"].tolist() == [1.25]
+
+
+def test_year_kpis_carry_the_battery_totals() -> None:
+    """The energy into and out of the batteries per period (what Home Assistant's energy dashboard asks for)."""
+    from twin.core.kpi_totals import flow_totals, kpis_from_totals
+    from twin.core.live_state import BoundaryKpis
+    from twin.live import KPI_NAMES
+    from twin.live_flows import LIVE_FLOWS
+
+    # two quarters of one boundary: import, export, load, generation, fuel, charge, discharge [kWh]
+    matrix = np.array([[[0.5, 0.0, 1.0, 0.5, 0.0, 0.75, 0.0]], [[0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.25]]])
+    kpis = kpis_from_totals(flow_totals(matrix, LIVE_FLOWS), dt_h=0.25)
+    assert kpis["battery_charge_kwh"].tolist() == [0.75] and kpis["battery_discharge_kwh"].tolist() == [0.25]
+    assert {"battery_charge_kwh", "battery_discharge_kwh"} <= set(KPI_NAMES)  # the snapshot carries them
+    written = BoundaryKpis(battery_charge_kwh=0.75).to_json()
+    assert written["battery_charge_kwh"] == 0.75 and "battery_discharge_kwh" not in written  # unknown: left out

@@ -98,6 +98,8 @@ def test_german_csv_dialect_and_estimates(beucha: LoadedDistrict, tmp_path: Path
         ("id,type\nx,SFH\n", "bus", "line 2: bus is empty and the building has no location"),
         ("id,type,bus,retrofit\nx,SFH,LV5.201 Bus 38,new\n", "retrofit", "line 2: 'new' is not allowed"),
         ("id,type\n", None, "no buildings"),
+        ("id,type,bus,batteries\nx,SFH,LV5.201 Bus 38,10@5\n", "batteries", "line 2: item '10@5' has 1 numbers"),
+        ("id,type,bus,pv\nx,SFH,LV5.201 Bus 38,8@0@1\n", "pv", "line 2: '0@1' is not a number"),
     ],
 )
 def test_bad_building_list_names_line_and_column(

@@ -32,7 +32,8 @@ def district_show(
     loaded = load_district(district)
     summary = summarize_district(loaded.district)
     grid = grid_summary(loaded.net)
-    source = loaded.district.grid.simbench_code or f"pandapower file {loaded.district.grid.file}"
+    kind = "CGMES file" if loaded.district.grid.cgmes else "pandapower file"
+    source = loaded.district.grid.simbench_code or f"{kind} {loaded.district.grid.file}"
     years = {code: f"{first}-{last}" if first else f"-{last}" for code, first, last in AGE_CLASSES}
     years["DE.12"] = f"{AGE_CLASSES[-1][1]}+"
     mwh = summary.electricity_kwh_per_a / 1000.0
@@ -136,6 +137,34 @@ def district_export(
     loaded = load_district(district)
     written = write_building_list(loaded.district.buildings, file)
     Console(highlight=False).print(f"wrote {written}: {len(loaded.district.buildings)} buildings")
+
+
+@district_app.command("export-grid")
+def district_export_grid(
+    file: Annotated[
+        Path, typer.Argument(help="Grid file to write: .zip (CIM/CGMES 2.4.15), .json or .xlsx (pandapower).")
+    ],
+    district: Annotated[str, typer.Option(help="Built-in district name or district file.")] = "beucha",
+) -> None:
+    """Write a district's grid as CIM/CGMES (EQ, SSH, TP, SV, GL in a zip) or as a pandapower file."""
+    from models.cgmes_writer import CGMES_VERSION, write_cgmes
+    from models.district import load_district
+    from models.grid_source import write_pandapower
+    from twin.core.errors import ConfigError
+
+    suffix = file.suffix.lower()
+    if suffix not in (".zip", ".json", ".xlsx"):
+        raise ConfigError(f"unknown grid format {file.suffix!r}", field="FILE", allowed=".zip, .json, .xlsx")
+    loaded = load_district(district)
+    net = loaded.net
+    counts = f"{len(net.bus)} buses, {len(net.line)} lines, {len(net.trafo)} transformer(s)"
+    if suffix == ".zip":
+        export = write_cgmes(net, file, model_name=file.stem)
+        what = f"CGMES {CGMES_VERSION} ({', '.join(export.profiles)})"
+    else:
+        write_pandapower(net, file)
+        what = "pandapower " + ("JSON" if suffix == ".json" else "Excel")
+    Console(highlight=False, soft_wrap=True).print(f"wrote {file}: {what}, {counts}")
 
 
 @district_app.command("import")

@@ -295,10 +295,18 @@ def dashboard(
         Path | None, typer.Option("--certfile", help="PEM certificate (chain) of HTTPS; needs --keyfile.")
     ] = None,
     keyfile: Annotated[Path | None, typer.Option("--keyfile", help="PEM private key of --certfile.")] = None,
+    district: Annotated[
+        str | None,
+        typer.Option(
+            help="Built-in district name or district file: households per building for the public page "
+            "(default: counted from the snapshot's household meters)."
+        ),
+    ] = None,
 ) -> None:
     """The dashboard for energy managers (login from TWIN_DASHBOARD_USER/_PASSWORD or DATA_ROOT/dashboard-users.json).
 
-    Served by gunicorn; /healthz is public, every other route needs the login.
+    Served by gunicorn; /healthz and the public page /public/ (aggregates of at least five
+    households) are public, every other route needs the login.
     With --certfile and --keyfile it serves HTTPS only.
     """
     from gunicorn.app.base import BaseApplication
@@ -309,7 +317,8 @@ def dashboard(
         raise ConfigError(f"port {port} is out of range", field="--port", allowed="1-65535")
     tls = _dashboard_tls(certfile, keyfile)
     data_root = ctx.obj["data_root"]
-    server = create_app(data_root, store_dir=store, results_dir=results).server
+    households = _district_households(district) if district is not None else None
+    server = create_app(data_root, store_dir=store, results_dir=results, households=households).server
 
     class _Gunicorn(BaseApplication):
         def load_config(self) -> None:
@@ -332,6 +341,17 @@ def dashboard(
         f"twin dashboard: {scheme}://{host}:{port}/ (data root {data_root}); Ctrl-C stops", file=sys.stderr, flush=True
     )
     _Gunicorn().run()
+
+
+def _district_households(district: str) -> dict[str, int]:
+    """Households per building of a district file (read and validated; its grid is not loaded)."""
+    from models.district import district_path, parse_district
+    from twin.core.config_loader import read_config
+
+    path = district_path(district)
+    file = str(path)
+    parsed = parse_district(read_config(path, what="district file", file=file), file=file)
+    return {building.id: building.n_households for building in parsed.buildings}
 
 
 def _dashboard_tls(certfile: Path | None, keyfile: Path | None) -> dict[str, str]:

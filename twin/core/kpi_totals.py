@@ -104,4 +104,5 @@ def kpis_from_totals(totals: FlowTotals, *, dt_h: float, factors: CarrierFactors
         "peak_import_kw": totals.peaks["import_kwh"] / dt_h,
         "peak_export_kw": totals.peaks["export_kwh"] / dt_h,
         "co2_kg": (s["import_kwh"] * factors.co2_grid_g_per_kwh + fuel * factors.co2_gas_g_per_kwh) / 1000.0,
+        **{flow: s[flow] for flow in ("battery_charge_kwh", "battery_discharge_kwh") if flow in s},
     }

@@ -24,6 +24,7 @@ __all__ = [
     "ENERGY_KPI_NAMES",
     "KPI_COUNT_NAMES",
     "LIVE_KPI_NAMES",
+    "OPTIONAL_KPI_NAMES",
     "Alert",
     "BoundaryKpis",
     "BoundaryState",
@@ -331,8 +332,11 @@ class BoundaryState:
 class BoundaryKpis:
     """A boundary's KPIs over a period (today, the year so far), from the quarters' energy flows.
 
-    The energy KPIs of :func:`twin.core.kpi.energy_kpis` (names and units as there), and how
-    many quarters the period has, how many miss their import, and how much energy is estimated.
+    The energy KPIs of :func:`twin.core.kpi.energy_kpis` (names and units as there), the energy
+    into and out of the batteries (home and community), and how many quarters the period has, how
+    many miss their import, and how much energy is estimated. The battery totals
+    (:data:`OPTIONAL_KPI_NAMES`) are left out of the JSON while unknown, so a snapshot written
+    before them reads and writes back unchanged; every other KPI is named, an unknown one null.
     """
 
     import_kwh: float | None = None
@@ -348,13 +352,19 @@ class BoundaryKpis:
     peak_import_kw: float | None = None
     peak_export_kw: float | None = None
     co2_kg: float | None = None
+    battery_charge_kwh: float | None = None
+    battery_discharge_kwh: float | None = None
     quarters: float | None = None
     estimated_energy_kwh: float | None = None
     missing_quarters: float | None = None
 
     def to_json(self) -> dict[str, float | None]:
-        """The KPIs by name."""
-        return {name: getattr(self, name) for name in LIVE_KPI_NAMES}
+        """The KPIs by name (the optional ones only when known)."""
+        return {
+            name: getattr(self, name)
+            for name in LIVE_KPI_NAMES
+            if name not in OPTIONAL_KPI_NAMES or getattr(self, name) is not None
+        }
 
     def get(self, name: str) -> float | None:
         """A KPI by name (``None``: not known).
@@ -381,6 +391,8 @@ class BoundaryKpis:
 
 #: The names of :class:`BoundaryKpis`, in the order the snapshot lists them.
 LIVE_KPI_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in fields(BoundaryKpis))
+#: KPIs the snapshot names only when they are known (added after version 2 was first written). [kW h]
+OPTIONAL_KPI_NAMES: Final[tuple[str, ...]] = ("battery_charge_kwh", "battery_discharge_kwh")
 #: The counts beside the KPIs: quarters of the period, quarters without import, estimated energy.
 KPI_COUNT_NAMES: Final[tuple[str, ...]] = ("quarters", "estimated_energy_kwh", "missing_quarters")
 #: The energy KPIs of :func:`twin.core.kpi.energy_kpis` the snapshot carries.
