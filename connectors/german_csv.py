@@ -234,7 +234,7 @@ def read_german_csv(path: str | Path, options: CsvOptions | None = None) -> list
         for number, line in enumerate(lines[layout.header_line :], layout.header_line + 1)
         if (cells := [c.strip().strip('"') for c in line.split(layout.separator)]) and any(cells)
     ]
-    rows = [(n, c) for n, c in rows if not _is_sum_row(c, layout)]
+    rows = [(n, c) for n, c in rows if not _is_sum_row(c)]
     if not rows:
         raise ConfigError("no rows: the table has a header but no data", file=name, field=f"line {layout.header_line}")
     decimal = options.decimal or _decimal(rows, layout, name)
@@ -320,7 +320,7 @@ def _layout(lines: list[str], file: str, options: CsvOptions) -> _Layout:
             key, rest = _fold(key), [tail.strip()] if tail.strip() else []
         if not rest:
             continue
-        if any(word in key for word in COLUMN_WORDS["meter_point"]) or key in ("zaehlpunktbezeichnung", "id"):
+        if any(word in key for word in COLUMN_WORDS["meter_point"]):
             meter_point = rest[0]
         elif "obis" in key:
             product = rest[0]
@@ -372,7 +372,8 @@ def _value_columns(cells: list[str], names: list[str], roles: dict[str, int]) ->
     return columns
 
 
-def _is_sum_row(cells: list[str], layout: _Layout) -> bool:
+def _is_sum_row(cells: list[str]) -> bool:
+    """A closing line such as ``Summe;;1.234,5``."""
     first = _fold(cells[0]) if cells else ""
     return any(first.startswith(word) for word in _SUM_WORDS)
 
