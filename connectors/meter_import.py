@@ -42,7 +42,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from twin.core.errors import ConfigError
-from twin.core.vocabulary import STEP_S
+from twin.core.vocabulary import QUALITY_FLAGS, STEP_S
 
 __all__ = [
     "COLUMNS",
@@ -78,6 +78,8 @@ MAX_FIELD_CHARS: Final[int] = 131072
 FAST_MIN_ROWS: Final[int] = 10_000
 _REQUIRED: Final[tuple[str, ...]] = ("meter", "time", "import_kwh")
 _KINDS: Final[tuple[str, ...]] = ("interval", "reading")
+_OK: Final[int] = QUALITY_FLAGS["ok"]
+_MISSING: Final[int] = QUALITY_FLAGS["missing"]
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,8 @@ class IntervalBlock:
         Energy of the quarter-hour. [kWh]
     line : numpy.ndarray
         Line of each row in the file.
+    import_flag, export_flag : numpy.ndarray or None
+        Quality flag of each value (int8; ``None``: ok where the value is finite).
     """
 
     file: str
@@ -133,6 +137,28 @@ class IntervalBlock:
     import_kwh: npt.NDArray[np.float64]
     export_kwh: npt.NDArray[np.float64]
     line: npt.NDArray[np.int64]
+    import_flag: npt.NDArray[np.int8] | None = None
+    export_flag: npt.NDArray[np.int8] | None = None
+
+    @classmethod
+    def empty(cls) -> IntervalBlock:
+        """A block without rows."""
+        return cls(
+            "",
+            np.zeros(0, dtype=object),
+            np.zeros(0, dtype=np.int64),
+            np.zeros(0),
+            np.zeros(0),
+            np.zeros(0, dtype=np.int64),
+        )
+
+    def flags(self, column: str) -> npt.NDArray[np.int8]:
+        """The quality flags of ``import_kwh`` or ``export_kwh`` (ok where finite, unless the block has flags)."""
+        given = self.import_flag if column == "import_kwh" else self.export_flag
+        if given is not None:
+            return given
+        values = self.import_kwh if column == "import_kwh" else self.export_kwh
+        return np.where(np.isfinite(values), _OK, _MISSING).astype(np.int8)
 
     def record(self, row: int) -> MeterRecord:
         """One row as a record."""
@@ -191,6 +217,8 @@ class MeterImport:
             np.concatenate([p.import_kwh for p in parts]),
             np.concatenate([p.export_kwh for p in parts]),
             np.concatenate([p.line for p in parts]),
+            np.concatenate([p.flags("import_kwh") for p in parts]),
+            np.concatenate([p.flags("export_kwh") for p in parts]),
         )
 
     def gaps(self) -> dict[str, int]:

@@ -116,12 +116,31 @@ class SiteDevice(_Record):
     capacity_kwh: float | None = Field(default=None, gt=0, description="Battery capacity. [kW h]")
     p_rated_kw: float | None = Field(default=None, gt=0, description="Rated power. [kW]")
     p_peak_kw: float | None = Field(default=None, gt=0, description="PV peak power. [kW]")
+    meter_points: tuple[str, ...] = Field(
+        default=(),
+        description="Meter points (MeLo/MaLo) whose metering data are this meter's ('twin import').",
+        json_schema_extra={"allowed": "ID (both directions), ID:import or ID:export"},
+    )
 
     @model_validator(mode="after")
     def _building_where_needed(self) -> SiteDevice:
         if self.kind not in ("substation_meter", "community_battery") and not self.building:
             raise ValueError(f"a {self.kind} belongs to a building: give building")
         return self
+
+    @field_validator("meter_points")
+    @classmethod
+    def _meter_point_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from connectors.meter_points import is_malo, is_melo
+
+        for entry in value:
+            point, _, direction = entry.partition(":")
+            if not (is_melo(point) or is_malo(point)) or direction not in ("", "import", "export"):
+                raise ValueError(
+                    f"{entry!r} is not a meter point: a MeLo (DE and 31 digits/capitals) or a MaLo (11 digits"
+                    " with their check digit), optionally with :import or :export"
+                )
+        return value
 
 
 class Site(_Record):

@@ -33,6 +33,7 @@ from twin.core.store import (
 from twin.live import LiveTwin
 from twin.live_controllers import ControllerLink, ControllerOptions, building_order
 from twin.live_grid import DEFAULT_GRID_EVERY_S, prepare_worker, worker_step
+from twin.live_imports import ImportInbox
 from twin.live_outlets import OutletOptions, Outlets
 
 __all__ = ["run_live"]
@@ -103,6 +104,7 @@ async def run_live(
         sinks = Outlets(outlets, site.name) if outlets is not None and outlets.any else None
         if sinks is not None:
             twin.listeners.append(sinks.publish)
+        twin.listeners.append(inbox := ImportInbox(twin))  # twin import while twin live runs, by this writer
         running = asyncio.create_task(twin.run(stop), name="twin-live")
         services = _Services(twin, site)
         try:
@@ -112,6 +114,7 @@ async def run_live(
             stop.set()
             await asyncio.gather(running, return_exceptions=True)
             await services.stop()
+            inbox.close()
             if sinks is not None:
                 await asyncio.to_thread(sinks.close)
             for sig in (signal.SIGINT, signal.SIGTERM):

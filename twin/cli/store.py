@@ -13,16 +13,57 @@ from twin.core.errors import ConfigError
 
 @app.command("import")
 def import_(
-    files: Annotated[list[Path], typer.Argument(help="15-minute meter data files (CSV, see the README).")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Meter data files: the twin's CSV, German CSV or MSCONS (see the README).")
+    ],
     store: Annotated[Path, typer.Option("--store", help="State store folder.")],
     site: Annotated[
         Path | None, typer.Option("--site", help="Site file (default: the meters 'twin live' recorded in the store).")
     ] = None,
+    meter_map: Annotated[
+        Path | None, typer.Option("--meter-map", help="CSV meter_point;direction;meter: MeLo/MaLo to site meters.")
+    ] = None,
+    skip_unmapped: Annotated[
+        bool, typer.Option("--skip-unmapped", help="Skip (and report) meter points the map lacks instead of failing.")
+    ] = False,
+    unit: Annotated[str | None, typer.Option("--unit", help="German CSV: unit of the values (kWh, Wh, kW, W).")] = None,
+    decimal: Annotated[str | None, typer.Option("--decimal", help="German CSV: decimal mark, comma or point.")] = None,
+    time_label: Annotated[
+        str | None, typer.Option("--time-label", help="German CSV: a time labels the interval's start or end.")
+    ] = None,
+    meter_point: Annotated[
+        str | None, typer.Option("--meter-point", help="German CSV: the meter point of files that name none.")
+    ] = None,
+    direction: Annotated[
+        str | None, typer.Option("--direction", help="German CSV: import or export, for a neutral value column.")
+    ] = None,
+    wait_s: Annotated[
+        float, typer.Option("--wait-s", help="While 'twin live' runs: longest wait for it to apply the import.")
+    ] = 120.0,
 ) -> None:
-    """Import 15-minute meter data into the state store (back-fill; readings set the year's start)."""
+    """Import meter data into the state store (back-fill; also while 'twin live' runs)."""
+    from connectors.german_csv import CsvOptions
     from twin.importing import import_meter_data
 
-    print(import_meter_data(list(files), store, site_file=site))
+    choices = {"--decimal": (decimal, ("comma", "point")), "--time-label": (time_label, ("start", "end"))}
+    choices["--direction"] = (direction, ("import", "export"))
+    for option, (value, allowed) in choices.items():
+        if value is not None and value not in allowed:
+            raise ConfigError(f"{value!r} is not allowed", field=option, allowed=", ".join(allowed))
+    if not 0 < wait_s <= 86_400:
+        raise ConfigError(f"must be > 0 and <= 86400 s, got {wait_s:g}", field="--wait-s")
+    csv: dict[str, object] = {"unit": unit, "decimal": decimal, "time_label": time_label}
+    csv |= {"meter_point": meter_point, "direction": direction}
+    summary = import_meter_data(
+        list(files),
+        store,
+        site_file=site,
+        meter_map=meter_map,
+        csv=CsvOptions(**{k: v for k, v in csv.items() if v is not None}),  # type: ignore[arg-type]
+        skip_unmapped=skip_unmapped,
+        wait_s=wait_s,
+    )
+    print(summary)
 
 
 @store_app.command("export")
