@@ -20,15 +20,20 @@ from connectors.site import load_site
 from models.district import LoadedDistrict
 from models.district_factors import DistrictFactors
 from twin.field import Field, FieldOptions
-from twin.field.perturbation import draw_perturbation, dump_perturbation, load_perturbation
+from twin.field.perturbation import Perturbation, draw_perturbation, dump_perturbation, load_perturbation
 
 START = "2025-01-15T00:00:00Z"
 
 
-def _history(loaded: LoadedDistrict, path: Path, factors: DistrictFactors | None) -> pd.DataFrame:
-    Field(loaded, FieldOptions(start_utc=START, perturbation=factors)).write_history(path)
+def _intervals(loaded: LoadedDistrict, path: Path, perturbation: Perturbation | None) -> pd.DataFrame:
+    Field(loaded, FieldOptions(start_utc=START, perturbation=perturbation)).write_history(path)
     rows = pd.read_csv(path)
-    return rows[rows.kind == "interval"].groupby("meter")[["import_kwh", "export_kwh"]].sum()
+    return rows[rows.kind == "interval"]
+
+
+def _history(loaded: LoadedDistrict, path: Path, factors: DistrictFactors | None) -> pd.DataFrame:
+    rows = _intervals(loaded, path, None if factors is None else Perturbation(factors))
+    return rows.groupby("meter")[["import_kwh", "export_kwh"]].sum()
 
 
 def test_history_follows_the_hidden_reality(small_district: LoadedDistrict, tmp_path: Path) -> None:
@@ -49,7 +54,7 @@ def test_history_follows_the_hidden_reality(small_district: LoadedDistrict, tmp_
 
 def test_site_file_keeps_the_district_ratings(small_district: LoadedDistrict, tmp_path: Path) -> None:
     factors = DistrictFactors(pv={"mfh1/pv0": 0.5})
-    field = Field(small_district, FieldOptions(start_utc=START, perturbation=factors))
+    field = Field(small_district, FieldOptions(start_utc=START, perturbation=Perturbation(factors)))
     try:
         field.start()
         site = load_site(field.write_site(tmp_path / "site.yaml"))
@@ -67,15 +72,18 @@ def test_site_file_keeps_the_district_ratings(small_district: LoadedDistrict, tm
 
 def test_drawn_perturbation_is_reproducible_and_round_trips(small_district: LoadedDistrict, tmp_path: Path) -> None:
     district = small_district.district
-    first, again = draw_perturbation(district, 4), draw_perturbation(district, 4)
-    assert first == again
+    drawn, again = draw_perturbation(district, 4), draw_perturbation(district, 4)
+    assert drawn == again
+    first = drawn.factors
     assert len(first.household_electricity) == len(district.buildings)  # fewer than 20 buildings: all of them
     assert sorted(set(first.household_electricity.values())) == [0.7, 1.3]
     assert set(first.pv.values()) == {0.85} and len(first.pv) == 3
     assert set(first.space_heat.values()) == {1.2}
-    back = load_perturbation(dump_perturbation(first, tmp_path / "p.yaml"))
-    assert back == first
-    assert draw_perturbation(district, 5) != first
+    back = load_perturbation(dump_perturbation(drawn, tmp_path / "p.yaml"))
+    assert back == drawn
+    assert draw_perturbation(district, 5) != drawn
+    onset = Perturbation(first, "2025-04-16T00:00:00Z")
+    assert load_perturbation(dump_perturbation(onset, tmp_path / "q.yaml")) == onset
 
 
 @pytest.mark.parametrize(
@@ -84,6 +92,7 @@ def test_drawn_perturbation_is_reproducible_and_round_trips(small_district: Load
         ("pv: {nobody/pv0: 0.8}\n", "pv.nobody/pv0: 'nobody/pv0' is not a PV system"),
         ("space_heat: {sfh3: 0}\n", "space_heat.sfh3: 0 is out of range"),
         ("soiling: {sfh3: 0.9}\n", "soiling"),
+        ("pv: {mfh1/pv0: 0.8}\npv_from_utc: yesterday\n", "pv_from_utc: 'yesterday' is not an ISO 8601 time"),
     ],
 )
 def test_bad_perturbation_exits_2_with_one_line(
@@ -109,3 +118,16 @@ def test_meter_sums_of_unperturbed_field_unchanged(small_district: LoadedDistric
     empty = _history(small_district, tmp_path / "a.csv", DistrictFactors())
     plain = _history(small_district, tmp_path / "b.csv", None)
     assert np.array_equal(empty.to_numpy(), plain.to_numpy())
+
+
+def test_pv_factor_holds_from_its_onset(small_district: LoadedDistrict, tmp_path: Path) -> None:
+    onset = "2025-01-10T00:00:00Z"
+    plain = _intervals(small_district, tmp_path / "a.csv", None)
+    soiled = _intervals(small_district, tmp_path / "b.csv", Perturbation(DistrictFactors(pv={"mfh1/pv0": 0.5}), onset))
+    meter = "mfh1/meter"
+    before_a = plain[(plain.meter == meter) & (plain.time < onset)].export_kwh.sum()
+    before_b = soiled[(soiled.meter == meter) & (soiled.time < onset)].export_kwh.sum()
+    after_a = plain[(plain.meter == meter) & (plain.time >= onset)].import_kwh.sum()
+    after_b = soiled[(soiled.meter == meter) & (soiled.time >= onset)].import_kwh.sum()
+    assert before_b == pytest.approx(before_a, abs=1e-3)
+    assert after_b > after_a + 1.0  # half the PV: more drawn from the grid

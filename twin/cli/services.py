@@ -16,8 +16,8 @@ from twin.core.errors import ConfigError, TwinError
 
 if TYPE_CHECKING:
     from models.district import District
-    from models.district_factors import DistrictFactors
     from twin.field import Field
+    from twin.field.perturbation import Perturbation
     from twin.live import LiveTwin
 
 
@@ -130,7 +130,7 @@ def field(
     _check_field_files(site, history, history_only)
     plan = load_fault_plan(faults) if faults is not None else None
     loaded = load_district(district)
-    factors = _field_perturbation(loaded.district, perturbation, perturbation_seed, perturbation_out)
+    hidden = _field_perturbation(loaded.district, perturbation, perturbation_seed, perturbation_out)
     options = FieldOptions(
         speed=speed,
         start_utc=start_utc,
@@ -141,7 +141,7 @@ def field(
         truth_path=truth,
         history_path=None if history_only else history,
         hold_clock=hold_clock,
-        perturbation=factors,
+        perturbation=hidden,
     )
     if history_only and history is not None:
         written = Field(loaded, options).write_history(history)
@@ -153,24 +153,23 @@ def field(
 
 def _field_perturbation(
     district: District, path: Path | None, seed: int | None, out: Path | None
-) -> DistrictFactors | None:
+) -> Perturbation | None:
     """The field's hidden reality from --perturbation or --perturbation-seed (checked against the district)."""
     from models.district_factors import apply_factors
     from twin.field.perturbation import draw_perturbation, dump_perturbation, load_perturbation
 
     if path is not None and seed is not None:
         raise ConfigError("give --perturbation FILE or --perturbation-seed N, not both", field="--perturbation-seed")
-    factors = (
-        load_perturbation(path) if path is not None else draw_perturbation(district, seed) if seed is not None else None
-    )
-    if factors is None:
+    drawn = draw_perturbation(district, seed) if seed is not None else None
+    perturbation = load_perturbation(path) if path is not None else drawn
+    if perturbation is None:
         if out is not None:
             raise ConfigError("needs --perturbation or --perturbation-seed", field="--perturbation-out")
         return None
-    apply_factors(district, factors, file=str(path) if path is not None else f"perturbation seed {seed}")
+    apply_factors(district, perturbation.factors, file=str(path) if path is not None else f"perturbation seed {seed}")
     if out is not None:
-        dump_perturbation(factors, out)
-    return factors
+        dump_perturbation(perturbation, out)
+    return perturbation
 
 
 def _serve_field(sim: Field, site: Path) -> None:

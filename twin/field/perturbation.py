@@ -13,6 +13,7 @@ one line naming the file and the field):
     household_electricity: {sfh01: 1.3, mfh02: 0.7}   # building id -> factor on household electricity
     space_heat: {sfh05: 1.2}                          # building id -> factor on space heat (hot water unchanged)
     pv: {sfh09/pv0: 0.85}                             # PV system (inverter device) id -> factor on its yield
+    pv_from_utc: 2025-04-16T00:00:00Z                 # optional: the PV factors hold from then on (soiling)
 
 or a seed: :func:`draw_perturbation` picks, with ``numpy.random.default_rng(seed)``,
 :data:`DRAW_ELECTRICITY_BUILDINGS` buildings with a load (half of them at
@@ -23,6 +24,7 @@ or a seed: :func:`draw_perturbation` picks, with ``numpy.random.default_rng(seed
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -32,6 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.district import District
 from models.district_factors import DistrictFactors, pv_system_ids
 from twin.core.config_loader import load_config
+from twin.core.errors import ConfigError
+from twin.core.times import parse_start_utc
 
 __all__ = [
     "DRAW_ELECTRICITY_BUILDINGS",
@@ -40,6 +44,7 @@ __all__ = [
     "DRAW_HEAT_FRAC",
     "DRAW_PV_LOSS_FRAC",
     "DRAW_PV_SYSTEMS",
+    "Perturbation",
     "PerturbationFile",
     "draw_perturbation",
     "dump_perturbation",
@@ -59,6 +64,27 @@ _WHAT: Final[str] = "perturbation file"
 Factor = Annotated[float, Field(gt=0, le=10)]
 
 
+@dataclass(frozen=True)
+class Perturbation:
+    """The field's hidden reality.
+
+    Attributes
+    ----------
+    factors : DistrictFactors
+        Factors against the district file.
+    pv_from_utc : str, optional
+        From this time (ISO 8601) on the PV factors hold; before it the PV systems yield as the
+        district file says. None: all year.
+    """
+
+    factors: DistrictFactors
+    pv_from_utc: str | None = None
+
+    def pv_from_s(self) -> float | None:
+        """:attr:`pv_from_utc` as UNIX time [s]."""
+        return None if self.pv_from_utc is None else parse_start_utc(self.pv_from_utc).timestamp()
+
+
 class PerturbationFile(BaseModel):
     """The perturbation file: factors by building or PV system id (1 where not named)."""
 
@@ -71,25 +97,37 @@ class PerturbationFile(BaseModel):
         default_factory=dict, description="Building id -> factor on space heat, hot water unchanged. [1]"
     )
     pv: dict[str, Factor] = Field(default_factory=dict, description="PV system id -> factor on its yield. [1]")
+    pv_from_utc: str | None = Field(default=None, description="The PV factors hold from this time on (ISO 8601).")
 
-    def factors(self) -> DistrictFactors:
-        """The factors as :class:`models.district_factors.DistrictFactors`."""
-        return DistrictFactors(dict(self.household_electricity), dict(self.space_heat), dict(self.pv))
+    def perturbation(self) -> Perturbation:
+        """The perturbation the file describes."""
+        factors = DistrictFactors(dict(self.household_electricity), dict(self.space_heat), dict(self.pv))
+        return Perturbation(factors, self.pv_from_utc)
 
 
-def load_perturbation(path: str | Path) -> DistrictFactors:
+def load_perturbation(path: str | Path) -> Perturbation:
     """Read and validate a perturbation file.
 
     Raises
     ------
     ConfigError
-        One line naming the file and the field (a factor must be > 0 and <= 10).
+        One line naming the file and the field (a factor must be > 0 and <= 10, a time ISO 8601).
     """
     record: PerturbationFile = load_config(path, PerturbationFile, what=_WHAT)
-    return record.factors()
+    if record.pv_from_utc is not None:
+        try:
+            parse_start_utc(record.pv_from_utc, "pv_from_utc")
+        except ConfigError:
+            raise ConfigError(
+                f"{record.pv_from_utc!r} is not an ISO 8601 time of the years 1990-2099",
+                file=str(path),
+                field="pv_from_utc",
+                allowed="e.g. 2025-04-16T00:00:00Z",
+            ) from None
+    return record.perturbation()
 
 
-def draw_perturbation(district: District, seed: int) -> DistrictFactors:
+def draw_perturbation(district: District, seed: int) -> Perturbation:
     """A random perturbation of a district (see the module docstring for what is drawn).
 
     Parameters
@@ -111,11 +149,12 @@ def draw_perturbation(district: District, seed: int) -> DistrictFactors:
     }
     pv = {s: round(1.0 - DRAW_PV_LOSS_FRAC, 6) for s in _pick(rng, systems, DRAW_PV_SYSTEMS)}
     heat = {b: round(1.0 + DRAW_HEAT_FRAC, 6) for b in _pick(rng, heated, DRAW_HEAT_BUILDINGS)}
-    return DistrictFactors(household_electricity=electricity, space_heat=heat, pv=pv)
+    return Perturbation(DistrictFactors(household_electricity=electricity, space_heat=heat, pv=pv))
 
 
-def dump_perturbation(factors: DistrictFactors, path: str | Path) -> Path:
+def dump_perturbation(perturbation: Perturbation, path: str | Path) -> Path:
     """Write a perturbation file (atomically) that :func:`load_perturbation` reads back."""
+    factors = perturbation.factors
     lines = ["# the field's hidden reality: factors against the district file (twin field --perturbation)"]
     for what, table in (
         ("household_electricity", factors.household_electricity),
@@ -124,6 +163,8 @@ def dump_perturbation(factors: DistrictFactors, path: str | Path) -> Path:
     ):
         body = ", ".join(f"{key}: {value:g}" for key, value in sorted(table.items()))
         lines.append(f"{what}: {{{body}}}")
+    if perturbation.pv_from_utc is not None:
+        lines.append(f"pv_from_utc: '{perturbation.pv_from_utc}'")
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
