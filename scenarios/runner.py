@@ -34,6 +34,7 @@ import xarray as xr
 from models.battery import BatteryUnit
 from models.battery_control import battery_strategy
 from models.building_estimates import fuel_kwh_by_carrier
+from models.calibration_file import calibrated_district
 from models.community_battery import add_community_battery
 from models.district import BUILT_IN_DISTRICTS, LoadedDistrict, district_path, load_district
 from models.feed_in import limit_feed_in
@@ -140,6 +141,8 @@ def prepare_shared(district: str, weather: str | None, year: int, *, threads: in
 def input_hash(scenario: Scenario, shared: SharedInputs) -> str:
     """sha256 of the resolved scenario and the input files (see :class:`SharedInputs`)."""
     text = json.dumps(scenario.model_dump(mode="json"), sort_keys=True)
+    if scenario.calibration is not None:
+        text += hashlib.sha256(Path(scenario.calibration).read_bytes()).hexdigest()
     return hashlib.sha256((text + shared.files_hash).encode()).hexdigest()
 
 
@@ -210,7 +213,10 @@ def compute_scenario(
         stages[f"{name}_s"] = round(now - clock[0], 3)
         clock[0] = now
 
-    applied = apply_changes(shared.loaded.district, scenario)
+    district = shared.loaded.district
+    if scenario.calibration is not None:
+        district = calibrated_district(district, scenario.calibration)
+    applied = apply_changes(district, scenario)
     start, end = scenario.period
     options = ProfileOptions(
         year=scenario.year,
