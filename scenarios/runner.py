@@ -36,7 +36,7 @@ from models.battery_control import battery_strategy
 from models.building_estimates import fuel_kwh_by_carrier
 from models.calibration_file import calibrated_district
 from models.community_battery import add_community_battery
-from models.district import BUILT_IN_DISTRICTS, LoadedDistrict, district_path, load_district
+from models.district import BUILT_IN_DISTRICTS, District, LoadedDistrict, district_path, load_district
 from models.feed_in import limit_feed_in
 from models.grid import GridChanges, apply_grid_changes, grid_kpis_of, lv_busbar, run_power_flow
 from models.powerflow import BatchPowerFlow, PowerFlowOptions
@@ -213,10 +213,7 @@ def compute_scenario(
         stages[f"{name}_s"] = round(now - clock[0], 3)
         clock[0] = now
 
-    district = shared.loaded.district
-    if scenario.calibration is not None:
-        district = calibrated_district(district, scenario.calibration)
-    applied = apply_changes(district, scenario)
+    applied = apply_changes(_calibrated(shared.loaded.district, scenario), scenario)
     start, end = scenario.period
     options = ProfileOptions(
         year=scenario.year,
@@ -278,6 +275,11 @@ def compute_scenario(
         curtailed.astype(np.float32), dims="time", coords={"time": assets["time"].values}, attrs={"units": "kW"}
     )
     return ScenarioResult(scenario, kpis, assets, grid, net, applied, curtailed_kw)
+
+
+def _calibrated(district: District, scenario: Scenario) -> District:
+    """The district with the scenario's calibration file applied, if it names one."""
+    return district if scenario.calibration is None else calibrated_district(district, scenario.calibration)
 
 
 def _add_community_assets(
