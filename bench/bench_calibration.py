@@ -45,29 +45,33 @@ def main() -> int:
     parser.add_argument("--start", default="2025-05-21T00:00:00Z")
     parser.add_argument("--soiled", default="2025-04-23T00:00:00Z")
     parser.add_argument("--keep", type=Path, default=None, help="Work folder to keep (default: a temporary one).")
+    parser.add_argument("--reuse", action="store_true", help="Reuse the store of a kept work folder.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-calibration-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        return _run(work, args.seed, args.start, args.soiled)
+        return _run(work, args.seed, args.start, args.soiled, reuse=args.reuse)
 
 
-def _run(work: Path, seed: int, start: str, soiled: str) -> int:
+def _run(work: Path, seed: int, start: str, soiled: str, *, reuse: bool = False) -> int:
     loaded = load_district("beucha")
     drawn = draw_perturbation(loaded.district, seed)
     hidden = Perturbation(drawn.factors, soiled)
     dump_perturbation(hidden, work / "perturbation.yaml")
     timings: dict[str, float] = {}
-    started = time.monotonic()
-    field = Field(loaded, FieldOptions(start_utc=start, perturbation=hidden, history_path=work / "history.csv"))
-    try:
-        field.start()
-        field.write_site(work / "site.yaml")
-    finally:
-        field.stop()
-    timings["field_history_s"] = time.monotonic() - started
     store = work / "store"
-    timings["import_s"], _ = _timed(["import", "--store", store, "--site", work / "site.yaml", work / "history.csv"])
+    if not (reuse and store.is_dir()):
+        started = time.monotonic()
+        field = Field(loaded, FieldOptions(start_utc=start, perturbation=hidden, history_path=work / "history.csv"))
+        try:
+            field.start()
+            field.write_site(work / "site.yaml")
+        finally:
+            field.stop()
+        timings["field_history_s"] = time.monotonic() - started
+        timings["import_s"], _ = _timed(
+            ["import", "--store", store, "--site", work / "site.yaml", work / "history.csv"]
+        )
     timings["calibrate_s"], _ = _timed(["calibrate", "--store", store, "--to", soiled, "--out", work / "winter.yaml"])
     timings["drift_s"], drift = _timed(
         ["calibrate", "--store", store, "--drift", "--calibration", work / "winter.yaml"]
@@ -139,9 +143,9 @@ def _scenarios(
     """The year on the district as planned and as calibrated; the change against the truth's."""
     merged = winter.model_dump(exclude_none=True)
     merged["pv"] = spring.model_dump(exclude_none=True)["pv"]
-    (work / "calibrated.yaml").write_text(yaml.safe_dump(merged, sort_keys=False), encoding="utf-8")
+    (work / "merged-calibration.yaml").write_text(yaml.safe_dump(merged, sort_keys=False), encoding="utf-8")
     kpis = {}
-    for name, extra in (("planned", {}), ("calibrated", {"calibration": str(work / "calibrated.yaml")})):
+    for name, extra in (("planned", {}), ("calibrated", {"calibration": str(work / "merged-calibration.yaml")})):
         scenario = work / f"{name}.yaml"
         scenario.write_text(yaml.safe_dump({"name": name, "district": "beucha", **extra}), encoding="utf-8")
         _timed(["scenario", "run", scenario, "--out", work / "results", "--level", "kpis"])
