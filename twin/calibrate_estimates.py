@@ -114,6 +114,8 @@ def fit_gas(model: FactorModel, measured: Measured, use: npt.NDArray[np.bool_]) 
     The model's daily space heat - its energy signature over the day's outdoor temperature -
     times the factor plus its hot water is fitted to the measured daily gas.
     """
+    if not model.gas_ids:
+        return {}
     period = measured.period
     rows = _rows(model, period)
     space, water = model.gas_parts_kw()
