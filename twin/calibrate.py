@@ -125,7 +125,8 @@ def calibrate(
     gas = fit_gas(model, measured, ~held)
     factors = _factors(district, electric, gas)
     assert electric.factors is not None
-    gof = _goodness_of_fit(loaded, model, _with_gas(model, electric.factors, gas), measured, held)
+    fitted = _with_gas(model, electric.factors, gas)
+    gof = _goodness_of_fit(loaded, model, fitted, measured, held) if held.any() else None
     record = _record(district, store_dir, period, model, electric, gas, gof, held, holdout_every, seed)
     return Calibration(record=CalibrationFile.model_validate(record), factors=factors)
 
@@ -291,7 +292,7 @@ def _record(
     model: FactorModel,
     electric: ElectricFit,
     gas: dict[str, Estimate],
-    gof: dict[str, Any],
+    gof: dict[str, Any] | None,
     held: npt.NDArray[np.bool_],
     holdout_every: int,
     seed: int,
@@ -307,7 +308,8 @@ def _record(
             entry["heat_pump_efficiency"] = {"factor": None, "reason": HEAT_PUMP_EFFICIENCY_REASON}
         else:
             entry["space_heat"] = {"factor": None, "reason": _NO_FUEL_METER.format(system=system)}
-        entry["goodness_of_fit"] = gof["per_building"][b.id]
+        if gof is not None:
+            entry["goodness_of_fit"] = gof["per_building"][b.id]
         buildings[b.id] = entry
     weeks = sorted({int(h) // (7 * 24) for h in np.flatnonzero(held)})
     return {
@@ -320,14 +322,15 @@ def _record(
         "holdout": {"every_weeks": holdout_every, "held_out_weeks": weeks, "held_out_hours": int(held.sum())},
         "buildings": buildings,
         "pv": {s: e.as_dict() for s, e in electric.pv.items()},
-        "goodness_of_fit": {"substation": gof["substation"], "buildings": gof["buildings"]},
+        "goodness_of_fit": None if gof is None else {"substation": gof["substation"], "buildings": gof["buildings"]},
     }
 
 
 def _period_text(record: CalibrationFile) -> str:
     period = record.period or {}
     holdout = record.holdout or {}
-    return (
-        f"{period.get('from_utc')} to {period.get('to_utc')}, weeks {holdout.get('held_out_weeks')} held out "
-        f"(every {holdout.get('every_weeks')}th from the start)"
+    weeks = holdout.get("held_out_weeks")
+    held = (
+        f"weeks {weeks} held out (every {holdout.get('every_weeks')}th from the start)" if weeks else "no week held out"
     )
+    return f"{period.get('from_utc')} to {period.get('to_utc')}, {held}"
