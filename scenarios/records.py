@@ -226,6 +226,10 @@ class Scenario(_Config):
     )
     description: str = Field(default="", max_length=500)
     district: str = Field(default="beucha", description="Built-in district or a file relative to the scenario.")
+    calibration: str | None = Field(
+        default=None,
+        description="Calibration file of 'twin calibrate' applied to the district, relative to the scenario.",
+    )
     weather: str | None = Field(
         default=None,
         description="Weather file relative to the scenario, or try2010, try2015, try2045; default try2010.",

@@ -34,8 +34,9 @@ import xarray as xr
 from models.battery import BatteryUnit
 from models.battery_control import battery_strategy
 from models.building_estimates import fuel_kwh_by_carrier
+from models.calibration_file import calibrated_district
 from models.community_battery import add_community_battery
-from models.district import BUILT_IN_DISTRICTS, LoadedDistrict, district_path, load_district
+from models.district import BUILT_IN_DISTRICTS, District, LoadedDistrict, district_path, load_district
 from models.feed_in import limit_feed_in
 from models.grid import GridChanges, apply_grid_changes, grid_kpis_of, lv_busbar, run_power_flow
 from models.powerflow import BatchPowerFlow, PowerFlowOptions
@@ -140,6 +141,8 @@ def prepare_shared(district: str, weather: str | None, year: int, *, threads: in
 def input_hash(scenario: Scenario, shared: SharedInputs) -> str:
     """sha256 of the resolved scenario and the input files (see :class:`SharedInputs`)."""
     text = json.dumps(scenario.model_dump(mode="json"), sort_keys=True)
+    if scenario.calibration is not None:
+        text += hashlib.sha256(Path(scenario.calibration).read_bytes()).hexdigest()
     return hashlib.sha256((text + shared.files_hash).encode()).hexdigest()
 
 
@@ -210,7 +213,7 @@ def compute_scenario(
         stages[f"{name}_s"] = round(now - clock[0], 3)
         clock[0] = now
 
-    applied = apply_changes(shared.loaded.district, scenario)
+    applied = apply_changes(_calibrated(shared.loaded.district, scenario), scenario)
     start, end = scenario.period
     options = ProfileOptions(
         year=scenario.year,
@@ -272,6 +275,11 @@ def compute_scenario(
         curtailed.astype(np.float32), dims="time", coords={"time": assets["time"].values}, attrs={"units": "kW"}
     )
     return ScenarioResult(scenario, kpis, assets, grid, net, applied, curtailed_kw)
+
+
+def _calibrated(district: District, scenario: Scenario) -> District:
+    """The district with the scenario's calibration file applied, if it names one."""
+    return district if scenario.calibration is None else calibrated_district(district, scenario.calibration)
 
 
 def _add_community_assets(

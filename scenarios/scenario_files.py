@@ -130,7 +130,7 @@ def parse_scenario(data: Any, *, file: str, base: Path | None = None) -> Scenari
 
 
 def resolve_paths(data: Any, base: Path | None, *, file: str) -> Any:
-    """Make the district and weather paths absolute (relative to the scenario file)."""
+    """Make the district, weather and calibration paths absolute (relative to the scenario file)."""
     if not isinstance(data, dict) or base is None:
         return data
     data = dict(data)
@@ -141,6 +141,10 @@ def resolve_paths(data: Any, base: Path | None, *, file: str) -> Any:
     weather = data.get("weather")
     if isinstance(weather, str):
         data["weather"] = resolve_weather(weather, base, file=file, field="weather")
+    calibration = data.get("calibration")
+    if isinstance(calibration, str):
+        allowed = "a calibration file written by twin calibrate"
+        data["calibration"] = _existing_file(calibration, base, file=file, field="calibration", allowed=allowed)
     return data
 
 

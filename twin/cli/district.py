@@ -23,13 +23,21 @@ def district_show(
     ] = None,
     calendar_year: Annotated[int, typer.Option("--calendar-year", help="Calendar year of the profiles (UTC).")] = 2025,
     seed: Annotated[int, typer.Option(help="Seed of load variation and EV mobility.")] = 0,
+    calibration: Annotated[
+        Path | None, typer.Option(help="Calibration file of 'twin calibrate': the district as its meters measure it.")
+    ] = None,
 ) -> None:
     """The district in a few lines: buildings, households, assets, demand, grid, and its year."""
     from models.building_estimates import AGE_CLASSES, summarize_district
-    from models.district import BUILDING_TYPES, load_district
+    from models.district import BUILDING_TYPES, LoadedDistrict, load_district
     from models.grid_source import grid_summary
 
     loaded = load_district(district)
+    if calibration is not None:
+        from models.calibration_file import calibrated_district
+
+        calibrated = calibrated_district(loaded.district, calibration)
+        loaded = LoadedDistrict(calibrated, loaded.net, f"{loaded.source}, calibrated by {calibration}")
     summary = summarize_district(loaded.district)
     grid = grid_summary(loaded.net)
     kind = "CGMES file" if loaded.district.grid.cgmes else "pandapower file"

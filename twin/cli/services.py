@@ -15,7 +15,9 @@ from twin.cli.common import _join, app
 from twin.core.errors import ConfigError, TwinError
 
 if TYPE_CHECKING:
+    from models.district import District
     from twin.field import Field
+    from twin.field.perturbation import Perturbation
     from twin.live import LiveTwin
 
 
@@ -103,6 +105,16 @@ def field(
         bool,
         typer.Option("--hold-clock", help="Hold simulated time at the start until the clock device is first read."),
     ] = False,
+    perturbation: Annotated[
+        Path | None,
+        typer.Option(help="Hidden reality (YAML): factors on household electricity, space heat, PV per device."),
+    ] = None,
+    perturbation_seed: Annotated[
+        int | None, typer.Option(help="Draw a hidden reality with this seed (instead of --perturbation).")
+    ] = None,
+    perturbation_out: Annotated[
+        Path | None, typer.Option(help="Write the hidden reality in effect (drawn or read) to this YAML file.")
+    ] = None,
 ) -> None:
     """The simulated field: the district's devices as Modbus TCP servers.
 
@@ -117,6 +129,8 @@ def field(
     start_utc = parse_start_utc(start)
     _check_field_files(site, history, history_only)
     plan = load_fault_plan(faults) if faults is not None else None
+    loaded = load_district(district)
+    hidden = _field_perturbation(loaded.district, perturbation, perturbation_seed, perturbation_out)
     options = FieldOptions(
         speed=speed,
         start_utc=start_utc,
@@ -127,14 +141,35 @@ def field(
         truth_path=truth,
         history_path=None if history_only else history,
         hold_clock=hold_clock,
+        perturbation=hidden,
     )
-    loaded = load_district(district)
     if history_only and history is not None:
         written = Field(loaded, options).write_history(history)
         print(f"twin field: meter history {written.describe()}", file=sys.stderr)
         return
     assert site is not None
     _serve_field(Field(loaded, options), site)
+
+
+def _field_perturbation(
+    district: District, path: Path | None, seed: int | None, out: Path | None
+) -> Perturbation | None:
+    """The field's hidden reality from --perturbation or --perturbation-seed (checked against the district)."""
+    from models.district_factors import apply_factors
+    from twin.field.perturbation import draw_perturbation, dump_perturbation, load_perturbation
+
+    if path is not None and seed is not None:
+        raise ConfigError("give --perturbation FILE or --perturbation-seed N, not both", field="--perturbation-seed")
+    drawn = draw_perturbation(district, seed) if seed is not None else None
+    perturbation = load_perturbation(path) if path is not None else drawn
+    if perturbation is None:
+        if out is not None:
+            raise ConfigError("needs --perturbation or --perturbation-seed", field="--perturbation-out")
+        return None
+    apply_factors(district, perturbation.factors, file=str(path) if path is not None else f"perturbation seed {seed}")
+    if out is not None:
+        dump_perturbation(perturbation, out)
+    return perturbation
 
 
 def _serve_field(sim: Field, site: Path) -> None:

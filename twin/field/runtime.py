@@ -45,20 +45,24 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
 
+import numpy as np
 import pandas as pd
 import simpy
 import simpy.rt
+import xarray as xr
 
 from connectors.device_server import DEFAULT_HOST
 from connectors.site import Site, dump_site
 from models.battery import BatteryUnit
 from models.district import LoadedDistrict
+from models.district_factors import DistrictFactors, apply_factors
 from models.grid import lv_busbar
 from twin.core.errors import ConfigError, ConnectorError
 from twin.core.times import parse_start_utc as parse_utc_start
 from twin.field.faults import FaultPlayer
 from twin.field.history import HISTORY_METER_KINDS, History, history_end_s, write_history
 from twin.field.layout import COMMUNITY_BATTERY_ID, DEFAULT_COMMUNITY_BATTERY, DeviceSpec, field_layout
+from twin.field.perturbation import Perturbation
 from twin.field.plan import FaultPlan
 from twin.field.servers import FieldServers, ServedDevice
 from twin.field.truth import TruthWriter
@@ -133,6 +137,10 @@ class FieldOptions:
         Hold simulated time at the start until a client first reads the clock device (the
         live twin then sees the field from its start on, and nothing is lost between a
         back-filled history and the first live quarter).
+    perturbation : Perturbation, optional
+        The field's hidden reality (:mod:`twin.field.perturbation`): the devices, their
+        counters, the truth and the meter history follow the district with its factors (the
+        PV factors from its ``pv_from_utc`` on); the site file keeps the district's ratings.
     """
 
     speed: float = 1.0
@@ -145,6 +153,7 @@ class FieldOptions:
     truth_path: str | Path | None = None
     history_path: str | Path | None = None
     hold_clock: bool = False
+    perturbation: Perturbation | None = None
 
 
 class Field:
@@ -174,13 +183,17 @@ class Field:
         self.start_s = self.start_utc.timestamp()
         self.speed = float(self.options.speed)
         self.site: Site | None = None
+        perturbation = self.options.perturbation
         self.values = ValueModel(
-            loaded,
+            _perturbed(loaded, perturbation.factors if perturbation else None),
             start_s=self.start_s,
             weather=self.options.weather,
             seed=self.options.seed,
             community_battery=self.options.community_battery,
         )
+        if perturbation is not None and perturbation.pv_from_utc is not None and perturbation.factors.pv:
+            early = DistrictFactors(perturbation.factors.household_electricity, perturbation.factors.space_heat)
+            self.values.until = (perturbation.pv_from_s() or 0.0, _perturbed(loaded, early).district)
         self.servers = FieldServers(host=self.options.host, start_s=self.start_s, speed=self.speed)
         self._stop = threading.Event()
         self._faults = FaultPlayer(self.servers, self._stop)
@@ -235,7 +248,8 @@ class Field:
         """Compute the start's year, build every device (not served yet) and index their values."""
         if self.servers.devices:
             return [served.spec for served in self.servers.devices.values()]
-        assets = self.values.first_year()
+        perturbation = self.options.perturbation
+        assets = _nominal_ratings(self.values.first_year(), perturbation.factors if perturbation else None)
         busbar = str(self.loaded.net.bus.at[lv_busbar(self.loaded.net), "name"])
         specs = field_layout(
             self.loaded.district, assets, lv_busbar=busbar, community_battery=self.options.community_battery
@@ -419,3 +433,21 @@ class Field:
         if name == "p_setpoint_kw" and battery is not None:
             battery.setpoint_kw = value
             logger.info("community battery: setpoint %.1f kW (load-positive)", value)
+
+
+def _perturbed(loaded: LoadedDistrict, factors: DistrictFactors | None) -> LoadedDistrict:
+    """The district the devices follow: with the perturbation's factors applied, if any."""
+    if factors is None or factors.is_empty():
+        return loaded
+    district = apply_factors(loaded.district, factors, file="perturbation")
+    return LoadedDistrict(district=district, net=loaded.net, source=loaded.source)
+
+
+def _nominal_ratings(assets: xr.Dataset, factors: DistrictFactors | None) -> xr.Dataset:
+    """The assets with the district file's PV peak powers (a perturbed PV system keeps its rating)."""
+    if factors is None or not factors.pv:
+        return assets
+    names = [str(name) for name in assets["asset"].values]
+    peak = assets["p_peak_kw"].to_numpy().astype(np.float64)
+    divisor = np.array([factors.pv.get(name, 1.0) for name in names])
+    return assets.assign_coords(p_peak_kw=("asset", peak / divisor))

@@ -33,7 +33,7 @@ from scipy import sparse
 
 from models.battery import BatteryUnit, advance_soc
 from models.battery_control import battery_strategy
-from models.district import LoadedDistrict
+from models.district import District, LoadedDistrict
 from models.grid import run_power_flow
 from models.powerflow import PowerFlowOptions
 from models.profiles import ProfileOptions, district_profiles, prepare_inputs
@@ -169,6 +169,9 @@ class ValueModel:
         self._quarter_import_kwh = np.zeros(0)
         self._quarter_export_kwh = np.zeros(0)
         self._quarter_from_s = 0.0
+        #: (time [s], district): before that time the devices follow this district instead (a
+        #: perturbation whose PV factors hold from a time on, :mod:`twin.field.perturbation`).
+        self.until: tuple[float, District] | None = None
 
     @property
     def community_p_kw(self) -> float:
@@ -373,6 +376,9 @@ class ValueModel:
         inputs = prepare_inputs(district, weather=self._weather, year=year)
         profiles = district_profiles(district, inputs, ProfileOptions(year=year, seed=self._seed))
         assets = profiles.assets
+        if self.until is not None:
+            earlier = district_profiles(self.until[1], inputs, ProfileOptions(year=year, seed=self._seed)).assets
+            assets = _spliced(earlier, assets, self.until[0])
         logger.info("profiles of %d ready in %.1f s", year, time.perf_counter() - started)
         # both cores: at the start nothing else runs yet, and at a year change the clock waits for it
         threads = max(1, min(2, os.cpu_count() or 1))
@@ -422,3 +428,15 @@ def _output(spec: DeviceSpec, quantities: frozenset[str], columns: _Columns) -> 
         soc_col=columns.battery[spec.soc_asset] if spec.soc_asset is not None else None,
         community=spec.id == COMMUNITY_BATTERY_ID,
     )
+
+
+def _spliced(earlier: xr.Dataset, later: xr.Dataset, at_s: float) -> xr.Dataset:
+    """The assets of ``earlier`` before ``at_s`` (UNIX time) and of ``later`` from then on."""
+    before = pd.DatetimeIndex(later["time"].values).tz_localize("UTC").asi8 // 10**9 < at_s
+    out = later.copy()
+    for name in ("p_kw", "p_fuel_kw", "soc_frac"):
+        if name in later:
+            values = later[name].to_numpy().copy()
+            values[before] = earlier[name].to_numpy()[before]
+            out[name] = later[name].copy(data=values)
+    return out
