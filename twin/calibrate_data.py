@@ -23,12 +23,13 @@ from models.district import District
 from twin.core.errors import ConfigError
 from twin.core.schema import SUBSTATION
 from twin.core.store import MeanTable, read_table
+from twin.core.vocabulary import STEP_S
 
 __all__ = ["HOUR_S", "WEEK_S", "Measured", "Period", "read_measured", "store_period"]
 
 HOUR_S: Final[int] = 3600
 WEEK_S: Final[int] = 7 * 24 * HOUR_S
-_QUARTER_S: Final[int] = 900
+_QUARTER_S: Final[int] = STEP_S
 _FLOWS: Final[tuple[str, ...]] = ("import_kwh", "export_kwh", "fuel_kwh")
 
 

@@ -44,12 +44,13 @@ from models.profiles import (
     prepare_inputs,
 )
 from models.variation import ModelVariation
+from twin.core.vocabulary import STEP_H
 
 __all__ = ["QUARTERS_PER_HOUR", "FactorModel"]
 
 #: Quarter hours per hour (the fit works on hourly energies).
-QUARTERS_PER_HOUR: Final[int] = 4
-_DT_H: Final[float] = 0.25
+QUARTERS_PER_HOUR: Final[int] = round(1 / STEP_H)
+_DT_H: Final[float] = STEP_H
 
 
 @dataclass(frozen=True)
