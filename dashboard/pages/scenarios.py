@@ -14,6 +14,7 @@ from dash import Dash, Input, Output, dcc, html
 
 from dashboard.data import DashboardConfig, DataCache, list_results, open_result
 from dashboard.figures import duration_figure, empty_figure, monthly_exchange, scenario_monthly_figure
+from dashboard.i18n import current_language, format_kpi, kpi_label, t
 from dashboard.pages.common import current, table
 from scenarios.results import RESULT_NC
 from twin.core.vocabulary import STEP_H, kpi
@@ -22,11 +23,11 @@ __all__ = ["DOWNLOADS", "KPI_ROWS", "NAME", "PATH", "comparison_view", "layout",
 
 PATH: Final[str] = "/scenarios"
 NAME: Final[str] = "Scenarios"
-#: Files offered for download per result: file name -> what it is.
+#: Files offered for download per result: file name -> message id of what it is (:mod:`dashboard.i18n`).
 DOWNLOADS: Final[dict[str, str]] = {
-    RESULT_NC: "NetCDF result",
-    "timeseries.csv": "substation time series (CSV)",
-    "kpis.csv": "KPIs (CSV)",
+    RESULT_NC: "download.result_nc",
+    "timeseries.csv": "download.timeseries",
+    "kpis.csv": "download.kpis",
 }
 #: The KPIs the comparison shows, in order (labels, units and scales from the catalogue).
 _SHOWN_KPIS: Final[tuple[str, ...]] = (
@@ -58,9 +59,12 @@ def layout() -> html.Div:
     """The page skeleton (no data: callbacks fill it)."""
     return html.Div(
         [
-            html.H2("Compare scenarios"),
+            html.H2(t("scenarios.title")),
             html.Div(
-                [html.Label("Results", htmlFor="scenario-select"), dcc.Dropdown(id="scenario-select", multi=True)],
+                [
+                    html.Label(t("scenarios.results"), htmlFor="scenario-select"),
+                    dcc.Dropdown(id="scenario-select", multi=True),
+                ],
                 className="control wide",
             ),
             html.Div(id="scenario-kpis", className="panel"),
@@ -76,16 +80,21 @@ def layout() -> html.Div:
     )
 
 
-def comparison_view(names: list[str] | None, config: DashboardConfig, cache: DataCache | None = None) -> dict[str, Any]:
+def comparison_view(
+    names: list[str] | None, config: DashboardConfig, cache: DataCache | None = None, *, lang: str | None = None
+) -> dict[str, Any]:
     """``kpis`` (table), ``monthly`` and ``duration`` (figures) and ``downloads`` (links) of the chosen results."""
+    lang = lang or current_language()
     results = {r.name: r for r in list_results(config.results_dir)}
     chosen = [name for name in names or [] if name in results]
     if not chosen:
-        blank = empty_figure("choose two or more scenario results")
-        return {"kpis": html.P("No result chosen."), "monthly": blank, "duration": blank, "downloads": []}
+        blank = empty_figure(t("scenarios.choose", lang), lang)
+        return {"kpis": html.P(t("scenarios.none", lang)), "monthly": blank, "duration": blank, "downloads": []}
     kpis = {name: results[name].kpis() for name in chosen}
     rows = [
-        [label] + [_format(kpis[name].get(key), scale, fmt) for name in chosen] for key, label, scale, fmt in KPI_ROWS
+        [kpi_label(key, lang, with_unit=True)]
+        + [format_kpi(key, kpis[name].get(key), lang, with_unit=False) for name in chosen]
+        for key, _label, _scale, _fmt in KPI_ROWS
     ]
     monthly, series = {}, {}
     dt_h = STEP_H
@@ -101,7 +110,7 @@ def comparison_view(names: list[str] | None, config: DashboardConfig, cache: Dat
             if ds.sizes["time"] > 1:
                 dt_h = float(np.diff(ds["time"].values[:2])[0] / np.timedelta64(1, "h"))
     downloads = [
-        html.H3("Downloads"),
+        html.H3(t("scenarios.downloads", lang)),
         html.Ul(
             [
                 html.Li(
@@ -109,7 +118,7 @@ def comparison_view(names: list[str] | None, config: DashboardConfig, cache: Dat
                         html.B(name),
                         " ",
                         *[
-                            html.A(label, href=f"/download/{name}/{file}", className="download")
+                            html.A(t(label, lang), href=f"/download/{name}/{file}", className="download")
                             for file, label in DOWNLOADS.items()
                         ],
                     ]
@@ -119,9 +128,12 @@ def comparison_view(names: list[str] | None, config: DashboardConfig, cache: Dat
         ),
     ]
     return {
-        "kpis": [html.H3("KPIs"), table(["KPI", *chosen], rows, table_id="scenario-kpi-table")],
-        "monthly": scenario_monthly_figure(monthly),
-        "duration": duration_figure(series, dt_h=dt_h),
+        "kpis": [
+            html.H3(t("scenarios.kpis", lang)),
+            table([t("col.kpi", lang), *chosen], rows, table_id="scenario-kpi-table"),
+        ],
+        "monthly": scenario_monthly_figure(monthly, lang),
+        "duration": duration_figure(series, dt_h=dt_h, lang=lang),
         "downloads": downloads,
     }
 
@@ -149,10 +161,3 @@ def register_callbacks(app: Dash) -> None:
     def _update(names: list[str] | None) -> tuple[Any, ...]:
         view = comparison_view(names, *current())
         return view["kpis"], view["monthly"], view["duration"], view["downloads"]
-
-
-def _format(value: Any, scale: float, fmt: str) -> str:
-    try:
-        return format(float(value) * scale, fmt)
-    except (TypeError, ValueError):
-        return "-"

@@ -30,6 +30,7 @@ from dashboard.data import (
     step_energy,
 )
 from dashboard.figures import empty_figure, monthly_figure, year_figure
+from dashboard.i18n import current_language, format_number, t
 from dashboard.pages.common import current, tile
 from twin.core.vocabulary import DEFAULT_TIMEZONE, STEP_H
 
@@ -48,7 +49,7 @@ def layout() -> html.Div:
     return html.Div(
         [
             dcc.Interval(id="year-interval", interval=60_000, n_intervals=0),
-            html.H2("The year towards energy-neutral"),
+            html.H2(t("year.title")),
             html.Div(id="year-tiles", className="tiles"),
             dcc.Graph(id="year-cumulative"),
             dcc.Graph(id="year-monthly"),
@@ -56,12 +57,13 @@ def layout() -> html.Div:
     )
 
 
-def year_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[str, Any]:
+def year_view(config: DashboardConfig, cache: DataCache | None = None, *, lang: str | None = None) -> dict[str, Any]:
     """``tiles``, ``cumulative`` and ``monthly`` of the page.
 
     When the store's 15-minute table cannot be read, the tiles hold a message saying so
     (and the log one line) instead of numbers.
     """
+    lang = lang or current_language()
     snapshot = load_snapshot(config.store_dir)
     tz = display_timezone(snapshot)
     now = sim_time(snapshot) or pd.Timestamp.now(tz="UTC")
@@ -70,34 +72,36 @@ def year_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
         daily = daily_flows(config.store_dir, "substation", year, cache=cache, tz=tz)
     except StoreReadError as err:
         logger.error("year page: %s", err)
-        note = "the stored data cannot be read"
+        note = t("year.unreadable", lang)
         return {
-            "tiles": [html.Div(f"No year balance: {err}", className="alert bad", id="year-store-error")],
-            "cumulative": empty_figure(note),
-            "monthly": empty_figure(note),
+            "tiles": [html.Div(t("year.no_balance", lang, error=err), className="alert bad", id="year-store-error")],
+            "cumulative": empty_figure(note, lang),
+            "monthly": empty_figure(note, lang),
         }
     projection, label = baseline_projection(config, year, cache=cache, tz=tz)
+    if label:
+        label = t("year.baseline", lang)
     so_far = _balance_mwh(daily)
     tiles = [
-        tile(f"Balance {year} so far", _mwh(so_far[0]), note="import + gas - export (all carriers)"),
-        tile("Electricity only", _mwh(so_far[1]), note="import - export"),
-        tile("Days with data", f"{len(daily)}"),
+        tile(t("year.balance_so_far", lang, year=year), _mwh(so_far[0], lang), note=t("year.balance_note", lang)),
+        tile(t("year.electricity_only", lang), _mwh(so_far[1], lang), note=t("year.electricity_note", lang)),
+        tile(t("year.days", lang), f"{len(daily)}"),
     ]
     if projection is not None and not projection.empty:
         last = daily.index[-1] if len(daily) else pd.Timestamp(year=year, month=1, day=1, tz=tz) - pd.Timedelta(days=1)
         ahead = _balance_mwh(projection[projection.index > last])
         tiles.append(
             tile(
-                "Projected year end",
-                _mwh(so_far[0] + ahead[0]),
-                note=f"with the baseline scenario (its gas spread evenly); electricity {_mwh(so_far[1] + ahead[1])}",
+                t("year.projected", lang),
+                _mwh(so_far[0] + ahead[0], lang),
+                note=t("year.projected_note", lang, electricity=_mwh(so_far[1] + ahead[1], lang)),
                 tone="bad" if so_far[0] + ahead[0] > 0 else "good",
             )
         )
     return {
         "tiles": tiles,
-        "cumulative": year_figure(daily, year=year, projection=projection, projection_label=label, tz=tz),
-        "monthly": monthly_figure(daily, year=year),
+        "cumulative": year_figure(daily, year=year, projection=projection, projection_label=label, tz=tz, lang=lang),
+        "monthly": monthly_figure(daily, year=year, lang=lang),
     }
 
 
@@ -164,5 +168,5 @@ def _balance_mwh(daily: pd.DataFrame) -> tuple[float, float]:
     return electricity + float(total.get("fuel_kwh", 0.0)) / 1000.0, electricity
 
 
-def _mwh(value: float) -> str:
-    return f"{value:,.1f} MWh"
+def _mwh(value: float, lang: str) -> str:
+    return format_number(value, "MWh", lang)

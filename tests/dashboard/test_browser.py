@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
 from dashboard import create_app
+from dashboard.i18n import COOKIE
 from tests.conftest import REPO_ROOT
 from tests.dashboard.conftest import USERS
 from tests.dashboard.sample import snapshot, write_all
@@ -63,12 +64,13 @@ def chromium() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def tab(chromium: Browser) -> Iterator[Page]:
-    """A logged-in page (HTTP credentials) in a fresh context."""
+def tab(chromium: Browser, served: tuple[str, Path]) -> Iterator[Page]:
+    """A logged-in page (HTTP credentials) in a fresh context, the language set to English."""
     user, password = next(iter(USERS.items()))
     context = chromium.new_context(
         http_credentials={"username": user, "password": password}, viewport={"width": 1400, "height": 1000}
     )
+    context.add_cookies([{"name": COOKIE, "value": "en", "url": served[0]}])
     try:
         yield context.new_page()
     finally:

@@ -73,6 +73,7 @@ def test_format_kpi_and_time_per_language() -> None:
     assert format_kpi("import_kwh", 1_234_567.0, "de") == "1.235 MWh"
     stamp = pd.Timestamp("2026-12-02 05:30", tz="UTC")
     assert format_time(stamp, "de") == "02.12.2026 06:30"
-    assert format_time(stamp, "en") == "2026-12-02 06:30"
+    assert format_time(stamp, "en") == "02.12.2026 06:30"  # day first in both languages
+    assert format_time(stamp, "de", precision="clock_s") == "06:30:00"
     assert format_time(None, "de") == "-"
     assert plotly_separators("de") == ",." and plotly_separators("en") == ".,"
