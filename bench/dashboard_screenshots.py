@@ -19,7 +19,9 @@ from dashboard.i18n import COOKIE, LANGUAGES, t
 
 PAGES = {"live": "/", "buildings": "/buildings", "year": "/year", "grid": "/grid", "scenarios": "/scenarios"}
 #: What shows that a page's callbacks filled it (the Year page reads a year of quarters first).
-READY = {"year": "#year-tiles > div"}
+READY = {"year": "#year-tiles > div", "scenarios": "#scenario-kpi-table"}
+#: Pages cut to this height (a building's device table can be long; its first rows tell enough). [px]
+CUT_PX = {"buildings": 1400}
 
 
 def main() -> None:
@@ -51,7 +53,8 @@ def main() -> None:
                 page.wait_for_timeout(1500)
                 page.locator("#grid-worst-loading").click()
             page.wait_for_timeout(2500)
-            page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+            cut = {"clip": {"x": 0, "y": 0, "width": args.width, "height": CUT_PX[name]}} if name in CUT_PX else {}
+            page.screenshot(path=str(out / f"{name}.png"), full_page=True, **cut)
             print(out / f"{name}.png", (out / f"{name}.png").stat().st_size // 1024, "KiB")
         browser.close()
 

@@ -38,6 +38,7 @@ __all__ = [
     "SWITCH_ROUTE",
     "current_language",
     "date_formats",
+    "dropdown_labels",
     "format_kpi",
     "format_number",
     "format_time",
@@ -97,6 +98,14 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "common.no_data": {"de": "keine Daten", "en": "no data"},
     "common.no_live_data": {"de": "keine Live-Daten", "en": "no live data"},
     "common.dash": {"de": "-", "en": "-"},
+    # texts inside dcc.Dropdown (its `labels`; {num_selected} is filled by the browser)
+    "dropdown.select_all": {"de": "Alle wählen", "en": "Select All"},
+    "dropdown.deselect_all": {"de": "Keine wählen", "en": "Deselect All"},
+    "dropdown.selected_count": {"de": "{num_selected} gewählt", "en": "{num_selected} selected"},
+    "dropdown.search": {"de": "Suchen", "en": "Search"},
+    "dropdown.clear_search": {"de": "Suche löschen", "en": "Clear search"},
+    "dropdown.clear_selection": {"de": "Auswahl löschen", "en": "Clear selection"},
+    "dropdown.no_options_found": {"de": "Nichts gefunden", "en": "No options found"},
     # live page
     "live.title": {"de": "Live", "en": "Live"},
     "live.no_snapshot": {
@@ -290,7 +299,7 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "en": "no grid map: the map comes from a scenario result's {file}",
     },
     "buildings.map_title": {
-        "de": "Einen Knoten anklicken, um sein Gebäude zu wählen (Live-Spannungen und -Auslastungen)",
+        "de": "Knoten anklicken: sein Gebäude wählen (Spannungen und Auslastungen live)",
         "en": "Click a bus to choose its building (live voltages and loadings)",
     },
     "state.ok": {"de": "ok", "en": "ok"},
@@ -499,6 +508,15 @@ def date_formats(lang: str | None = None) -> dict[str, str]:
     if lang == "de":
         return {"tickformat": "%H:%M\n%d.%m.%Y", "hoverformat": "%d.%m.%Y %H:%M"}
     return {"tickformat": "%H:%M\n%b %d, %Y", "hoverformat": "%d.%m.%Y %H:%M"}
+
+
+def dropdown_labels(lang: str | None = None) -> Any:
+    """The texts inside a ``dcc.Dropdown`` (its ``labels`` property) in ``lang``."""
+    keys = ("select_all", "deselect_all", "selected_count", "search", "clear_search", "clear_selection")
+    return {
+        key: MESSAGES[f"dropdown.{key}"][language(lang) if lang else current_language()]
+        for key in (*keys, "no_options_found")
+    }
 
 
 def plotly_separators(lang: str | None = None) -> str:

@@ -29,7 +29,7 @@ from dashboard.data import (
     sim_time,
 )
 from dashboard.figures import building_balance_figure, empty_figure, grid_figure, history_figure
-from dashboard.i18n import current_language, format_number, format_time, kind_label, t
+from dashboard.i18n import current_language, dropdown_labels, format_number, format_time, kind_label, t
 from dashboard.pages.common import current, format_kpi, refresh_ms, table, tile
 from scenarios.results import NET_JSON
 from twin.core.live_state import BoundaryKpis, DeviceState, LiveSnapshot
@@ -51,7 +51,7 @@ def layout() -> html.Div:
             html.Div(
                 [
                     html.Label(t("buildings.building"), htmlFor="building-select"),
-                    dcc.Dropdown(id="building-select", clearable=False),
+                    dcc.Dropdown(id="building-select", clearable=False, labels=dropdown_labels()),
                 ],
                 className="control",
             ),

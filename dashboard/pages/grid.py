@@ -25,7 +25,7 @@ from dashboard.data import (
     open_result,
 )
 from dashboard.figures import empty_figure, grid_figure
-from dashboard.i18n import current_language, format_time, t
+from dashboard.i18n import current_language, dropdown_labels, format_time, t
 from dashboard.pages.common import current, refresh_ms, shown
 
 __all__ = ["LIVE", "NAME", "PATH", "grid_view", "layout", "register_callbacks", "source_options", "special_step"]
@@ -46,7 +46,7 @@ def layout() -> html.Div:
                     html.Div(
                         [
                             html.Label(t("grid.source"), htmlFor="grid-source"),
-                            dcc.Dropdown(id="grid-source", clearable=False),
+                            dcc.Dropdown(id="grid-source", clearable=False, labels=dropdown_labels()),
                         ],
                         className="control",
                     ),

@@ -14,7 +14,7 @@ from dash import Dash, Input, Output, dcc, html
 
 from dashboard.data import DashboardConfig, DataCache, list_results, open_result
 from dashboard.figures import duration_figure, empty_figure, monthly_exchange, scenario_monthly_figure
-from dashboard.i18n import current_language, format_kpi, kpi_label, t
+from dashboard.i18n import current_language, dropdown_labels, format_kpi, kpi_label, t
 from dashboard.pages.common import current, table
 from scenarios.results import RESULT_NC
 from twin.core.vocabulary import STEP_H, kpi
@@ -63,7 +63,7 @@ def layout() -> html.Div:
             html.Div(
                 [
                     html.Label(t("scenarios.results"), htmlFor="scenario-select"),
-                    dcc.Dropdown(id="scenario-select", multi=True),
+                    dcc.Dropdown(id="scenario-select", multi=True, labels=dropdown_labels()),
                 ],
                 className="control wide",
             ),

@@ -95,6 +95,7 @@ def _texts(node: Any) -> Iterator[str]:
         if "props" in node:  # a Dash component
             props = node["props"]
             yield from _texts(props.get("children"))
+            yield from _texts(list((props.get("labels") or {}).values()))  # a dropdown's own texts
             for key in ("options", "title", "placeholder"):
                 if key in props:
                     yield from _texts(props[key] if key != "options" else [o.get("label") for o in props[key]])
