@@ -361,28 +361,8 @@ def grid_figure(
     if buses.empty:
         return empty_figure(t("fig.no_coordinates", lang), lang)
     fig = go.Figure()
-    branches = grid.branches[grid.branches["from_bus"].isin(buses.index) & grid.branches["to_bus"].isin(buses.index)]
-    loading = (loading_percent if loading_percent is not None else pd.Series(dtype=float)).reindex(branches.index)
-    band = np.digitize(loading.fillna(-1.0).to_numpy(dtype=float), [b[1] for b in _LOADING_BANDS[:-1]])
-    x_from, y_from = buses.loc[branches["from_bus"], "x"].to_numpy(), buses.loc[branches["from_bus"], "y"].to_numpy()
-    x_to, y_to = buses.loc[branches["to_bus"], "x"].to_numpy(), buses.loc[branches["to_bus"], "y"].to_numpy()
-    for index, (_, _, colour, label) in enumerate(_LOADING_BANDS):
-        chosen = band == index
-        if not chosen.any():
-            continue
-        gap = np.full(int(chosen.sum()), np.nan)
-        xs = np.column_stack([x_from[chosen], x_to[chosen], gap]).ravel()
-        ys = np.column_stack([y_from[chosen], y_to[chosen], gap]).ravel()
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="lines",
-                line={"color": colour, "width": 3},
-                name=t("fig.loading", lang, band=label),
-                hoverinfo="skip",
-            )
-        )
+    for trace in _branch_traces(grid, buses, loading_percent, lang):
+        fig.add_trace(trace)
     voltage = vm_pu.reindex(buses.index) if vm_pu is not None else pd.Series(np.nan, index=buses.index)
     names = buses["name"].astype(str) if "name" in buses else buses.index.astype(str)
     fig.add_trace(
@@ -426,6 +406,36 @@ def grid_figure(
     fig.update_yaxes(scaleanchor="x", scaleratio=1.6)
     _add_caption(fig, grid_caption(buses, lang))
     return fig
+
+
+def _branch_traces(
+    grid: GridMap, buses: pd.DataFrame, loading_percent: pd.Series | None, lang: str | None
+) -> list[go.Scatter]:
+    """One line trace per loading band (:data:`_LOADING_BANDS`) with the branches in it."""
+    traces: list[go.Scatter] = []
+    branches = grid.branches[grid.branches["from_bus"].isin(buses.index) & grid.branches["to_bus"].isin(buses.index)]
+    loading = (loading_percent if loading_percent is not None else pd.Series(dtype=float)).reindex(branches.index)
+    band = np.digitize(loading.fillna(-1.0).to_numpy(dtype=float), [b[1] for b in _LOADING_BANDS[:-1]])
+    x_from, y_from = buses.loc[branches["from_bus"], "x"].to_numpy(), buses.loc[branches["from_bus"], "y"].to_numpy()
+    x_to, y_to = buses.loc[branches["to_bus"], "x"].to_numpy(), buses.loc[branches["to_bus"], "y"].to_numpy()
+    for index, (_, _, colour, label) in enumerate(_LOADING_BANDS):
+        chosen = band == index
+        if not chosen.any():
+            continue
+        gap = np.full(int(chosen.sum()), np.nan)
+        xs = np.column_stack([x_from[chosen], x_to[chosen], gap]).ravel()
+        ys = np.column_stack([y_from[chosen], y_to[chosen], gap]).ravel()
+        traces.append(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line={"color": colour, "width": 3},
+                name=t("fig.loading", lang, band=label),
+                hoverinfo="skip",
+            )
+        )
+    return traces
 
 
 def _add_caption(fig: go.Figure, text: str) -> None:
