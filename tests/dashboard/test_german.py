@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from dashboard import create_app
@@ -22,7 +23,8 @@ from dashboard.data import DashboardConfig, DataCache
 from dashboard.i18n import COOKIE, MESSAGES, month_names, t
 from dashboard.pages import PAGES, buildings, grid, live, scenarios, year
 from tests.dashboard.conftest import USERS
-from tests.dashboard.sample import BRANCHES, BUILDINGS, BUSES
+from tests.dashboard.sample import BRANCHES, BUILDINGS, BUSES, snapshot
+from twin.core.live_state import LiveSnapshot
 
 #: Numbers (either decimal mark), times, dates and units: data, in any language.
 _DATA_TOKEN = re.compile(
@@ -140,6 +142,12 @@ def test_every_view_in_german_shows_no_english_label(config: DashboardConfig, ca
         for part in view.values():
             rendered += list(_texts(part))
     rendered += [o["label"] for o in grid.source_options(config, lang="de")]
+    limits = LiveSnapshot.from_json(
+        {**snapshot(trafo_percent=112.0, vm_min_pu=0.88), "written_utc": "2025-06-03T10:00Z"}
+    )
+    alerts = [text for _, text in live.alerts(limits, now_wall=pd.Timestamp("2025-06-03T10:05Z"), lang="de")]
+    assert len(alerts) == 4  # a device down, the transformer, the voltage, the snapshot's age
+    rendered += alerts
     assert len(rendered) > 150
     assert _english_in(rendered) == []
     assert t("live.self_sufficiency_today", "de") in rendered and "42,0 %" in rendered
