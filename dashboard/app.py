@@ -219,7 +219,9 @@ def _switch_language(lang: str) -> WerkzeugResponse:
     if not target.startswith("/") or target.startswith("//"):
         target = "/"
     response = redirect(target, code=303)
-    response.set_cookie(COOKIE, lang, max_age=_COOKIE_MAX_AGE_S, samesite="Lax", httponly=True)
+    response.set_cookie(
+        COOKIE, lang, max_age=_COOKIE_MAX_AGE_S, samesite="Lax", httponly=True, secure=request.is_secure
+    )
     return response
 
 

@@ -175,3 +175,17 @@ def test_english_views_are_not_german(config: DashboardConfig, cache: DataCache,
     """The checker is not fooled: the English rendering of the same views is refused as German."""
     rendered = list(_texts(live.live_view(config, cache, lang=lang)["tiles"]))
     assert bool(_english_in(rendered)) == (lang == "en")
+
+
+def test_the_language_switch_sets_the_cookie_and_goes_back(data_root: Path) -> None:
+    client = create_app(data_root, credentials=USERS).server.test_client()
+    token = base64.b64encode(f"manager:{USERS['manager']}".encode()).decode()
+    auth = {"Authorization": f"Basic {token}"}
+    assert client.get("/language/en").status_code == 401  # behind the login like every page
+    back = client.get("/language/en", headers={**auth, "Referer": "http://localhost/year?x=1"})
+    assert back.status_code == 303 and back.headers["Location"] == "/year?x=1"
+    cookie = back.headers["Set-Cookie"]
+    assert cookie.startswith(f"{COOKIE}=en;") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert client.get("/language/de", headers={**auth, "Referer": "http://evil.example/x"}).headers["Location"] == "/"
+    assert client.get("/language/de", headers=auth).headers["Location"] == "/"
+    assert client.get("/language/fr", headers=auth).status_code == 404
