@@ -98,6 +98,7 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "common.no_data": {"de": "keine Daten", "en": "no data"},
     "common.no_live_data": {"de": "keine Live-Daten", "en": "no live data"},
     "common.dash": {"de": "-", "en": "-"},
+    "common.choose": {"de": "Auswählen …", "en": "Select..."},
     # texts inside dcc.Dropdown (its `labels`; {num_selected} is filled by the browser)
     "dropdown.select_all": {"de": "Alle wählen", "en": "Select All"},
     "dropdown.deselect_all": {"de": "Keine wählen", "en": "Deselect All"},

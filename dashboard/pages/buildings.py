@@ -51,7 +51,9 @@ def layout() -> html.Div:
             html.Div(
                 [
                     html.Label(t("buildings.building"), htmlFor="building-select"),
-                    dcc.Dropdown(id="building-select", clearable=False, labels=dropdown_labels()),
+                    dcc.Dropdown(
+                        id="building-select", clearable=False, labels=dropdown_labels(), placeholder=t("common.choose")
+                    ),
                 ],
                 className="control",
             ),

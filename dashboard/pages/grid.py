@@ -46,7 +46,12 @@ def layout() -> html.Div:
                     html.Div(
                         [
                             html.Label(t("grid.source"), htmlFor="grid-source"),
-                            dcc.Dropdown(id="grid-source", clearable=False, labels=dropdown_labels()),
+                            dcc.Dropdown(
+                                id="grid-source",
+                                clearable=False,
+                                labels=dropdown_labels(),
+                                placeholder=t("common.choose"),
+                            ),
                         ],
                         className="control",
                     ),

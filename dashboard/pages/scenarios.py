@@ -63,7 +63,9 @@ def layout() -> html.Div:
             html.Div(
                 [
                     html.Label(t("scenarios.results"), htmlFor="scenario-select"),
-                    dcc.Dropdown(id="scenario-select", multi=True, labels=dropdown_labels()),
+                    dcc.Dropdown(
+                        id="scenario-select", multi=True, labels=dropdown_labels(), placeholder=t("common.choose")
+                    ),
                 ],
                 className="control wide",
             ),
