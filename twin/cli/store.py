@@ -13,16 +13,18 @@ from twin.core.errors import ConfigError
 
 @app.command("import")
 def import_(
-    files: Annotated[list[Path], typer.Argument(help="15-minute meter data files (CSV, see the README).")],
+    files: Annotated[
+        list[Path], typer.Argument(help="15-minute meter data files and device-means files (CSV, see the README).")
+    ],
     store: Annotated[Path, typer.Option("--store", help="State store folder.")],
     site: Annotated[
         Path | None, typer.Option("--site", help="Site file (default: the meters 'twin live' recorded in the store).")
     ] = None,
 ) -> None:
-    """Import 15-minute meter data into the state store (back-fill; readings set the year's start)."""
-    from twin.importing import import_meter_data
+    """Import 15-minute meter data and device means into the state store (back-fill; readings set the year's start)."""
+    from twin.importing_means import import_files
 
-    print(import_meter_data(list(files), store, site_file=site))
+    print(import_files(list(files), store, site_file=site))
 
 
 @store_app.command("export")
