@@ -236,3 +236,15 @@ def test_a_bad_device_means_file_exits_2_with_one_line(tmp_path: Path, twin_exe:
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert message in done.stderr and str(bad) in done.stderr
     assert not (tmp_path / "store" / "means_15min.zarr").exists()
+
+
+@pytest.mark.e2e
+def test_a_field_without_station_writes_no_weather_history(
+    small_district_file: Path, tmp_path: Path, twin_exe: Path
+) -> None:
+    history = tmp_path / "history.csv"
+    command = [str(twin_exe), "field", "--district", str(small_district_file), "--start", "2025-01-02T00:00Z"]
+    command += ["--history", str(history), "--history-only", "--no-weather-station"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert history.is_file() and not station_history_path(history).exists()

@@ -93,7 +93,8 @@ def field(
         typer.Option(
             "--history",
             help="Meter data file (CSV for 'twin import') to write before the clock runs: the meters' 15-minute "
-            "energy from 1 January (UTC) to the start, and their readings then.",
+            "energy from 1 January (UTC) to the start, and their readings then; the weather station's quarter-hours "
+            "beside it (STEM-weather.csv).",
         ),
     ] = None,
     history_only: Annotated[
@@ -103,6 +104,12 @@ def field(
         bool,
         typer.Option("--hold-clock", help="Hold simulated time at the start until the clock device is first read."),
     ] = False,
+    weather_station: Annotated[
+        bool,
+        typer.Option(
+            "--weather-station/--no-weather-station", help="Serve the district's weather station (SunSpec 1 + 308)."
+        ),
+    ] = True,
 ) -> None:
     """The simulated field: the district's devices as Modbus TCP servers.
 
@@ -127,6 +134,7 @@ def field(
         truth_path=truth,
         history_path=None if history_only else history,
         hold_clock=hold_clock,
+        weather_station=weather_station,
     )
     loaded = load_district(district)
     if history_only and history is not None:
