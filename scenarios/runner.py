@@ -32,9 +32,9 @@ import numpy as np
 import xarray as xr
 
 from models.battery import BatteryUnit
-from models.battery_control import battery_strategy
 from models.building_estimates import fuel_kwh_by_carrier
 from models.community_battery import add_community_battery
+from models.control.battery import battery_strategy
 from models.district import BUILT_IN_DISTRICTS, LoadedDistrict, district_path, load_district
 from models.feed_in import limit_feed_in
 from models.grid import GridChanges, apply_grid_changes, grid_kpis_of, lv_busbar, run_power_flow

@@ -11,7 +11,7 @@ boundary is integrated piece by piece. Voltages come from the power flow at the 
 bus. When simulated time enters the next year, that year is computed.
 
 The community battery follows the setpoint written to it within its rated power and
-its SOC window with the ``follow_setpoint`` strategy of :mod:`models.battery_control` and
+its SOC window with the ``follow_setpoint`` strategy of :mod:`models.control.battery` and
 :func:`models.battery.advance_soc` (one :class:`models.battery.BatteryUnit` record).
 """
 
@@ -32,7 +32,7 @@ import xarray as xr
 from scipy import sparse
 
 from models.battery import BatteryUnit, advance_soc
-from models.battery_control import battery_strategy
+from models.control.battery import battery_strategy
 from models.district import LoadedDistrict
 from models.grid import run_power_flow
 from models.powerflow import PowerFlowOptions
