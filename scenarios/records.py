@@ -21,6 +21,7 @@ __all__ = [
     "OUTPUT_LEVELS",
     "BatteryStrategy",
     "CommunityBatteryChange",
+    "Control",
     "Costs",
     "EvChange",
     "Factors",
@@ -177,6 +178,32 @@ class ScenarioChanges(_Config):
     feed_in_limit: FeedInLimit | None = None
 
 
+class Control(_Config):
+    """The ``control:`` block: the controllers of the control library acting in the year.
+
+    The controller signal (:mod:`models.control.signal`) follows the state measured in the
+    previous step (the last power flow), as in the live twin; the controllers act on it:
+
+    ``battery``
+        The community battery's strategy: ``self_consumption`` or ``peak_shaving`` on the net
+        load, or ``signal`` (charge at rated power while the signal recommends or forces
+        consumption, discharge while it blocks, hold otherwise); default the battery's own.
+    ``ev``
+        ``uncontrolled`` or ``pv_surplus`` (overriding ``changes.evs.charging``), or ``dimmed``
+        (uncontrolled, the wallboxes dimmed under section 14a).
+    ``heat_pump``
+        ``sg_ready``: heat pumps are off while the signal blocks; ``uncontrolled``: they ignore it.
+    ``section_14a``
+        Every controllable device (heat pumps, wallboxes, batteries charging) of a building is
+        dimmed together to the limit of BK6-22-300 while the signal blocks for grid stress.
+    """
+
+    battery: Literal["self_consumption", "peak_shaving", "signal"] | None = None
+    ev: Literal["uncontrolled", "pv_surplus", "dimmed"] = "uncontrolled"
+    heat_pump: Literal["uncontrolled", "sg_ready"] = "uncontrolled"
+    section_14a: bool = False
+
+
 class Factors(_Config):
     """CO2 and primary-energy factors (:class:`twin.core.kpi.CarrierFactors`); default GEG 2024."""
 
@@ -237,6 +264,7 @@ class Scenario(_Config):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     output: OutputLevel = Field(default="grid")
     changes: ScenarioChanges = Field(default_factory=ScenarioChanges)
+    control: Control | None = Field(default=None, description="Controllers in the loop; none: no control.")
     factors: Factors = Field(default_factory=Factors)
     costs: Costs = Field(default_factory=Costs)
     ensemble: dict[str, Any] | None = Field(
@@ -270,6 +298,14 @@ class Scenario(_Config):
             stamps[name] = stamp
         if stamps["end"] - stamps["start"] < pd.Timedelta(hours=1):
             raise LocatedError(["end"], "the period must be at least one hour long", allowed="end > start + 1 h")
+        return self
+
+    @model_validator(mode="after")
+    def _control(self) -> Scenario:
+        if self.control is not None and self.control.battery is not None and self.changes.community_battery is None:
+            raise LocatedError(
+                ["control", "battery"], "the scenario has no community battery", allowed="changes.community_battery"
+            )
         return self
 
     @property

@@ -46,6 +46,11 @@ BAD_SCENARIOS: list[tuple[Any, str, str]] = [
     ),
     ({"name": "x", "costs": {"lifetime_a": 0}}, "costs.lifetime_a", "out of range"),
     ({"description": "no name"}, "name", "missing"),
+    ({"name": "x", "control": {"ev": "smart"}}, "control.ev", "not allowed"),
+    ({"name": "x", "control": {"heat_pump": "boost"}}, "control.heat_pump", "not allowed"),
+    ({"name": "x", "control": {"section_14a": "sometimes"}}, "control.section_14a", "valid boolean"),
+    ({"name": "x", "control": {"per_feeder": True}}, "control.per_feeder", "unknown field"),
+    ({"name": "x", "control": {"battery": "signal"}}, "control.battery", "no community battery"),
 ]
 
 

@@ -1,0 +1,212 @@
+"""A scenario's year with the controllers in the loop (the ``control:`` block).
+
+Without a ``control:`` block the year is one batch power flow, as always. With one, the
+controllers of :mod:`models.control` act on the state measured in the previous step: the
+signal at step ``t`` follows the power flow of step ``t - 1``, which the controllers' own
+actions at ``t - 1`` shaped. The year is solved as that causal loop by repeated batch power
+flows: the signal is computed from the last power flow (:func:`models.control.year.signal_series`),
+the controllers act on it, the power flow runs again, until the signal of every step stays the
+same (after pass ``k`` at least the first ``k`` steps are final, so the loop always settles;
+it stops after :data:`MAX_PASSES` and reports the steps still moving).
+
+The controllers: section 14a dimming of each building's controllable devices to the limit of
+BK6-22-300 (:func:`models.control.section_14a.dimmed_limit_kw`), SG-Ready blocking of heat
+pumps, and the community battery following the signal. Blocked heat-pump energy is not
+delivered later (no thermal store); it is a KPI.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from models.battery import BatteryUnit
+from models.community_battery import COMMUNITY
+from models.control.battery import battery_strategy
+from models.control.section_14a import ControllableDevice, dimmed_limit_kw
+from models.control.year import (
+    SignalSeries,
+    block_devices,
+    dim_devices,
+    measured_grid,
+    signal_series,
+    signal_setpoints_kw,
+)
+from models.grid import run_power_flow
+from scenarios.records import Control
+from twin.core.schema import step_hours
+
+__all__ = ["MAX_PASSES", "run_controlled"]
+
+#: Most batch power flows of a controlled year.
+MAX_PASSES: Final[int] = 8
+#: Asset kinds section 14a dims, and the controllable-device kind each stands for.
+_KINDS_14A: Final[dict[str, str]] = {"heat_pump": "heat_pump", "ev": "wallbox", "battery": "battery"}
+
+
+def run_controlled(
+    control: Control | None,
+    net: Any,
+    assets: xr.Dataset,
+    reactive: Any,
+    flow: Any,
+    battery: BatteryUnit | None = None,
+) -> tuple[xr.Dataset, xr.Dataset, dict[str, Any]]:
+    """Run the power flow with the controllers in the loop.
+
+    Parameters
+    ----------
+    control : Control or None
+        The scenario's ``control:`` block; None: one power flow, no control.
+    net, reactive, flow
+        The grid, the reactive-power rule and the prepared batch power flow.
+    assets : xarray.Dataset
+        The assets without control (dispatched as the scenario says).
+    battery : BatteryUnit, optional
+        The community battery, when it follows the signal.
+
+    Returns
+    -------
+    assets : xarray.Dataset
+        The controlled assets.
+    grid : xarray.Dataset
+        Their power flow.
+    kpis : dict
+        The control KPIs (empty without control).
+    """
+    grid = run_power_flow(net, assets, reactive, flow=flow)
+    if control is None:
+        return assets, grid, {}
+    step_h = step_hours(pd.DatetimeIndex(assets["time"].values))
+    base = assets["p_kw"].transpose("time", "asset").values.astype(np.float64)
+    follows = control.battery == "signal" and battery is not None
+    modes = [
+        0,
+        *([1] if _dims(control) or control.heat_pump == "sg_ready" else []),
+        *([2] * (control.heat_pump == "sg_ready")),
+    ]
+    previous: SignalSeries | None = None
+    soc: tuple[int, np.ndarray] | None = None
+    passes, unsettled = 0, 0
+    while True:
+        p_by_mode = {m: _apply(control, assets, base, m) for m in modes}
+        grids = {
+            m: grid if m == 0 and passes == 0 else run_power_flow(net, _with_power(assets, p, soc), reactive, flow=flow)
+            for m, p in p_by_mode.items()
+        }
+        series = signal_series({m: measured_grid(g) for m, g in grids.items()}, step_h * 3600.0)
+        passes += 1
+        changed = len(series.state) if previous is None else int(np.count_nonzero(series.state != previous.state))
+        if not follows or changed == 0 or passes >= MAX_PASSES:
+            unsettled = changed if follows else 0
+            break
+        assert battery is not None
+        base, soc = _follow_signal(assets, base, series, battery)
+        previous = series
+    mode = np.where(np.isin(series.mode, list(p_by_mode)), series.mode, 0)
+    p_kw = np.select([mode[:, None] == m for m in p_by_mode], list(p_by_mode.values()))
+    controlled = _with_power(assets, p_kw, soc)
+    kpis: dict[str, Any] = {f"signal_{name}_h": hours for name, hours in series.hours(step_h).items()}
+    kpis.update(_held_back(control, assets, base, p_kw, series, step_h))
+    kpis["control_passes"] = passes
+    kpis["control_steps_unsettled"] = unsettled
+    return controlled, _by_mode(grids, mode), kpis
+
+
+def _dims(control: Control) -> bool:
+    return control.section_14a or control.ev == "dimmed"
+
+
+def _apply(control: Control, assets: xr.Dataset, base: np.ndarray, mode: int) -> np.ndarray:
+    """The assets' power (time x asset) with the controllers acting in ``mode`` at every step."""
+    if mode == 0:
+        return base
+    kinds = np.asarray(assets["kind"].values).astype(str)
+    buildings = np.asarray(assets["building"].values).astype(str)
+    every = np.ones(base.shape[0], dtype=bool)
+    p_kw = base.copy()
+    if control.heat_pump == "sg_ready":
+        hp = kinds == "heat_pump"
+        p_kw[:, hp] = block_devices(base[:, hp], every)
+    if mode == 1 and _dims(control):
+        chosen = np.isin(kinds, sorted(_KINDS_14A) if control.section_14a else ["ev"]) & (buildings != COMMUNITY)
+        if chosen.any():
+            groups, limits = _connection_limits(assets, chosen, base[:, chosen])
+            p_kw[:, chosen] = dim_devices(p_kw[:, chosen], groups, limits, every)
+    return p_kw
+
+
+def _follow_signal(
+    assets: xr.Dataset, base: np.ndarray, series: SignalSeries, battery: BatteryUnit
+) -> tuple[np.ndarray, tuple[int, np.ndarray]]:
+    """The base power with the community battery following the signal, and that battery's SOC."""
+    kinds = np.asarray(assets["kind"].values).astype(str)
+    buildings = np.asarray(assets["building"].values).astype(str)
+    column = int(np.flatnonzero((kinds == "battery") & (buildings == COMMUNITY))[0])
+    setpoints = signal_setpoints_kw(series.state, battery.p_rated_kw)
+    index = pd.DatetimeIndex(assets["time"].values)
+    p_battery, soc_frac = battery_strategy("follow_setpoint").dispatch(setpoints, index, battery)
+    out = base.copy()
+    out[:, column] = p_battery
+    return out, (column, soc_frac)
+
+
+def _held_back(
+    control: Control, assets: xr.Dataset, base: np.ndarray, p_kw: np.ndarray, series: SignalSeries, step_h: float
+) -> dict[str, float]:
+    """Energy [kWh] the SG-Ready block and the section 14a dimming held back from the buildings' devices."""
+    kinds = np.asarray(assets["kind"].values).astype(str)
+    buildings = np.asarray(assets["building"].values).astype(str)
+    own = buildings != COMMUNITY
+    total = float((base[:, own] - p_kw[:, own]).sum()) * step_h
+    blocked = 0.0
+    if control.heat_pump == "sg_ready":
+        hp = kinds == "heat_pump"
+        blocked = float(np.clip(base[:, hp], 0.0, None)[series.mode > 0].sum()) * step_h
+    return {"control_dimmed_kwh": total - blocked, "control_hp_blocked_kwh": blocked}
+
+
+def _by_mode(grids: dict[int, xr.Dataset], mode: np.ndarray) -> xr.Dataset:
+    """One power-flow result: each step from the run of the mode the controllers acted in."""
+    out = grids[0].copy()
+    for name, var in out.data_vars.items():
+        if "time" not in var.dims or len(grids) == 1:
+            continue
+        axis = var.dims.index("time")
+        shape = [1] * var.ndim
+        shape[axis] = len(mode)
+        values = var.values.copy()
+        for m, g in grids.items():
+            if m != 0:
+                values = np.where(mode.reshape(shape) == m, g[name].transpose(*var.dims).values, values)
+        out[name] = var.copy(data=values)
+    return out
+
+
+def _connection_limits(assets: xr.Dataset, chosen: np.ndarray, p_kw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each chosen device's building (as a group number) and each building's dimmed limit [kW]."""
+    kinds = np.asarray(assets["kind"].values).astype(str)[chosen]
+    buildings = np.asarray(assets["building"].values).astype(str)[chosen]
+    rated = np.asarray(assets["p_rated_kw"].values, dtype=np.float64)[chosen]
+    peak = np.nanmax(np.clip(p_kw, 0.0, None), axis=0, initial=0.0)
+    rated = np.where(np.isfinite(rated) & (rated > 0), rated, peak)
+    names, groups = np.unique(buildings, return_inverse=True)
+    devices = [ControllableDevice(_KINDS_14A[k], float(r)) for k, r in zip(kinds, rated, strict=True)]
+    limits = np.array(
+        [dimmed_limit_kw(d for d, g in zip(devices, groups, strict=True) if g == i) for i in range(len(names))]
+    )
+    return groups, limits
+
+
+def _with_power(assets: xr.Dataset, p_kw: np.ndarray, soc: tuple[int, np.ndarray] | None) -> xr.Dataset:
+    """The assets with the controlled power (time x asset) and the signal-following battery's SOC."""
+    out = assets.copy()
+    out["p_kw"] = assets["p_kw"].copy(data=p_kw.astype(np.float32))
+    if soc is not None and "soc_frac" in out:
+        values = out["soc_frac"].values.copy()
+        values[:, soc[0]] = soc[1]
+        out["soc_frac"] = out["soc_frac"].copy(data=values)
+    return out
