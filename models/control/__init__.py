@@ -15,6 +15,8 @@ What is here, importable from this package and loaded on first use:
   BK6-22-300 for controllable consumers (the minimum power a dimmed device keeps, several
   devices behind one connection, heat pumps and air conditioning above 11 kW) and the grid-fee
   modules 1, 2 and 3 as cost options, as pure functions.
+- :mod:`models.control.year`: the controllers over a period, each step acting on the state
+  measured in the step before (the scenarios' ``control:`` block).
 """
 
 from __future__ import annotations
