@@ -27,6 +27,7 @@ from models.battery import BatteryUnit
 from models.community_battery import COMMUNITY
 from models.control.battery import battery_strategy
 from models.control.section_14a import ControllableDevice, dimmed_limit_kw
+from models.control.signal import SignalConfig
 from models.control.year import (
     SignalSeries,
     block_devices,
@@ -93,11 +94,9 @@ def run_controlled(
     passes, unsettled = 0, 0
     while True:
         p_by_mode = {m: _apply(control, assets, base, m) for m in modes}
-        grids = {
-            m: grid if m == 0 and passes == 0 else run_power_flow(net, _with_power(assets, p, soc), reactive, flow=flow)
-            for m, p in p_by_mode.items()
-        }
-        series = signal_series({m: measured_grid(g) for m, g in grids.items()}, step_h * 3600.0)
+        if passes > 0:
+            grid = run_power_flow(net, _with_power(assets, p_by_mode[0], soc), reactive, flow=flow)
+        grids, series = _closed_loop(net, assets, reactive, flow, p_by_mode, soc, grid, step_h * 3600.0)
         passes += 1
         changed = len(series.state) if previous is None else int(np.count_nonzero(series.state != previous.state))
         if not follows or changed == 0 or passes >= MAX_PASSES:
@@ -114,6 +113,59 @@ def run_controlled(
     kpis["control_passes"] = passes
     kpis["control_steps_unsettled"] = unsettled
     return controlled, _by_mode(grids, mode), kpis
+
+
+def _closed_loop(
+    net: Any,
+    assets: xr.Dataset,
+    reactive: Any,
+    flow: Any,
+    p_by_mode: dict[int, np.ndarray],
+    soc: tuple[int, np.ndarray] | None,
+    grid: xr.Dataset,
+    step_s: float,
+) -> tuple[dict[int, xr.Dataset], SignalSeries]:
+    """The signal of the closed loop and the power flow of each control mode.
+
+    A mode other than normal is solved only for the steps it can act in: those after a step
+    whose normal grid state lies beyond a leave threshold (the controllers relieve the grid, so
+    a block cannot follow a calmer step). Should the signal still put a step into a mode not
+    solved there, that step is solved and the signal computed again, so the result is exact.
+    """
+    measured = measured_grid(grid)
+    config = SignalConfig()
+    stressed = (
+        (measured.trafo_loading_max_percent > config.loading_leave_percent)
+        | (measured.line_loading_max_percent > config.loading_leave_percent)
+        | (measured.vm_min_pu < config.vm_low_leave_pu)
+    )
+    candidates = np.concatenate([[False], stressed[:-1]])
+    grids = {m: grid for m in p_by_mode}
+    solved = {m: np.zeros(len(candidates), dtype=bool) for m in p_by_mode if m}
+    wanted = {m: candidates.copy() for m in solved}
+    while True:
+        for m, steps in wanted.items():
+            new = np.flatnonzero(steps & ~solved[m])
+            if len(new):
+                part = _with_power(assets, p_by_mode[m], soc).isel(time=new)
+                grids[m] = _insert(grids[m], run_power_flow(net, part, reactive, flow=flow), new)
+                solved[m][new] = True
+        series = signal_series({m: measured_grid(g) for m, g in grids.items()}, step_s)
+        wanted = {m: (series.mode == m) & ~solved[m] for m in solved}
+        if not any(steps.any() for steps in wanted.values()):
+            return grids, series
+
+
+def _insert(grid: xr.Dataset, part: xr.Dataset, steps: np.ndarray) -> xr.Dataset:
+    """``grid`` with the power flow of ``part`` at the step numbers ``steps``."""
+    out = grid.copy()
+    for name, var in grid.data_vars.items():
+        if "time" not in var.dims:
+            continue
+        values = var.transpose("time", ...).values.copy()
+        values[steps] = part[name].transpose("time", ...).values
+        out[name] = var.copy(data=np.moveaxis(values, 0, var.dims.index("time")))
+    return out
 
 
 def _dims(control: Control) -> bool:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from models.control.year import measured_grid, signal_series
+from models.grid import run_power_flow
 from scenarios.config import parse_scenario
 from scenarios.results import ScenarioResult
 from scenarios.runner import SharedInputs, compute_scenario
@@ -85,3 +86,13 @@ def test_sg_ready_blocks_heat_pumps_and_the_battery_follows_the_signal(runs: dic
     battery = (result.assets["kind"].values == "battery") & (result.assets["building"].values == "community")
     p_battery = result.assets["p_kw"].values[:, battery][:, 0]
     assert (p_battery[blocked] <= 0.0).all() and (p_battery[state == int(SignalState.NORMAL)] == 0.0).all()
+
+
+def test_the_grid_is_the_power_flow_of_the_controlled_assets(
+    shared: SharedInputs, runs: dict[str, ScenarioResult]
+) -> None:
+    # the closed loop solves the blocked modes only where they can act; the result is still one power flow
+    result = runs["sg_ready"]
+    again = run_power_flow(result.net, result.assets, shared.loaded.district.reactive_power)
+    np.testing.assert_allclose(again["loading_percent"].values, result.grid["loading_percent"].values, atol=1e-3)
+    np.testing.assert_allclose(again["p_grid_kw"].values, result.grid["p_grid_kw"].values, atol=1e-2)
