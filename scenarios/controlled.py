@@ -3,11 +3,14 @@
 Without a ``control:`` block the year is one batch power flow, as always. With one, the
 controllers of :mod:`models.control` act on the state measured in the previous step: the
 signal at step ``t`` follows the power flow of step ``t - 1``, which the controllers' own
-actions at ``t - 1`` shaped. The year is solved as that causal loop by repeated batch power
-flows: the signal is computed from the last power flow (:func:`models.control.year.signal_series`),
-the controllers act on it, the power flow runs again, until the signal of every step stays the
-same (after pass ``k`` at least the first ``k`` steps are final, so the loop always settles;
-it stops after :data:`MAX_PASSES` and reports the steps still moving).
+actions at ``t - 1`` shaped. The stateless controllers (dimming, blocking) act on a step alone,
+so the loop is solved exactly with one power flow per control mode: normal for every step, the
+blocked modes for the steps after a stressed one (and any further step the signal puts in
+them); :func:`models.control.year.signal_series` then reads, step by step, the grid of the mode
+in force. A community battery following the signal carries its state of charge from step to
+step: the loop is repeated with its new dispatch until the signal of every step stays the same
+(after pass ``k`` at least the first ``k`` steps are final; it stops after :data:`MAX_PASSES`
+and reports the steps still moving).
 
 The controllers: section 14a dimming of each building's controllable devices to the limit of
 BK6-22-300 (:func:`models.control.section_14a.dimmed_limit_kw`), SG-Ready blocking of heat
