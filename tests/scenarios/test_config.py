@@ -128,3 +128,14 @@ def test_builtin_scenarios_are_valid() -> None:
     sweep, scenarios = load_sweep("pv_storage_sweep")
     assert len(scenarios) == 15 and sweep.mode == "product"
     assert scenarios[1].description.endswith("pv.share_frac=0, community_battery=1000/400/peak_shaving/500")
+
+
+def test_sweep_varies_the_control_block(write_yaml: Any) -> None:
+    params = {"control.section_14a": [False, True], "control.heat_pump": ["uncontrolled", "sg_ready"]}
+    _, scenarios = load_sweep(write_yaml(_sweep(parameters=params), "sweep.yaml"))
+    controls = [(s.control.section_14a, s.control.heat_pump) for s in scenarios if s.control is not None]
+    expected = [(False, "sg_ready"), (False, "uncontrolled"), (True, "sg_ready"), (True, "uncontrolled")]
+    assert sorted(controls) == expected
+    with pytest.raises(ConfigError, match="not allowed") as info:
+        load_sweep(write_yaml(_sweep(parameters={"control.ev": ["smart"]}), "bad.yaml"))
+    assert info.value.field == "parameters (control.ev)"
