@@ -29,7 +29,7 @@ import xarray as xr
 from models.battery import BatteryUnit
 from models.community_battery import COMMUNITY
 from models.control.battery import battery_strategy
-from models.control.section_14a import ControllableDevice, dimmed_limit_kw
+from models.control.section_14a import ControllableDevice, GridFeeTariff, dimmed_limit_kw, grid_fee_eur
 from models.control.signal import SignalConfig
 from models.control.year import (
     SignalSeries,
@@ -40,7 +40,7 @@ from models.control.year import (
     signal_setpoints_kw,
 )
 from models.grid import run_power_flow
-from scenarios.records import Control
+from scenarios.records import Control, GridFee
 from twin.core.schema import step_hours
 
 __all__ = ["MAX_PASSES", "run_controlled"]
@@ -113,6 +113,8 @@ def run_controlled(
     controlled = _with_power(assets, p_kw, soc)
     kpis: dict[str, Any] = {f"signal_{name}_h": hours for name, hours in series.hours(step_h).items()}
     kpis.update(_held_back(control, assets, base, p_kw, series, step_h))
+    if control.grid_fee is not None:
+        kpis.update(_grid_fees(control.grid_fee, assets, p_kw, step_h))
     kpis["control_passes"] = passes
     kpis["control_steps_unsettled"] = unsettled
     return controlled, _by_mode(grids, mode), kpis
@@ -222,6 +224,50 @@ def _held_back(
         hp = kinds == "heat_pump"
         blocked = float(np.clip(base[:, hp], 0.0, None)[series.mode > 0].sum()) * step_h
     return {"control_dimmed_kwh": total - blocked, "control_hp_blocked_kwh": blocked}
+
+
+def _grid_fees(fee: GridFee, assets: xr.Dataset, p_kw: np.ndarray, step_h: float) -> dict[str, float]:
+    """The yearly grid fee [EUR/a] of the buildings with a controllable device: plain and under the module.
+
+    Energies are what the meters of a building see without netting its PV: the household load,
+    and the controllable devices' draw (heat pumps, wallboxes, batteries charging).
+    """
+    kinds = np.asarray(assets["kind"].values).astype(str)
+    buildings = np.asarray(assets["building"].values).astype(str)
+    own = buildings != COMMUNITY
+    devices = np.isin(kinds, sorted(_KINDS_14A)) & own
+    draw = np.clip(p_kw, 0.0, None)
+    hour = pd.DatetimeIndex(assets["time"].values).hour
+    low, high = np.isin(hour, fee.low_hours), np.isin(hour, fee.high_hours)
+    years = p_kw.shape[0] * step_h / 8760.0
+    tariff = GridFeeTariff(
+        fee.energy_price_eur_per_kwh,
+        fee.base_price_eur_per_year,
+        fee.flat_reduction_eur_per_year,
+        fee.module_2_reduction_frac,
+        fee.low_price_eur_per_kwh,
+        fee.high_price_eur_per_kwh,
+    )
+    plain = chosen = 0.0
+    count = 0
+    names = np.unique(buildings[devices])
+    limits = _connection_limits(assets, devices, p_kw[:, devices])[1] if devices.any() else np.zeros(0)
+    for number, name in enumerate(names):
+        if not np.isfinite(limits[number]):
+            continue  # nothing above 4.2 kW: not controllable
+        device = draw[:, devices & (buildings == name)].sum(axis=1)
+        household = draw[:, (kinds == "load") & (buildings == name)].sum(axis=1)
+        both = device + household
+        usage = {"household_kwh": float(household.sum()) * step_h, "device_kwh": float(device.sum()) * step_h}
+        windows = {"low_kwh": float(both[low].sum()) * step_h, "high_kwh": float(both[high].sum()) * step_h}
+        plain += grid_fee_eur(0, tariff, **usage, years=years)
+        chosen += grid_fee_eur(fee.module, tariff, **usage, **windows, years=years)
+        count += 1
+    return {
+        "grid_fee_14a_buildings": float(count),
+        "grid_fee_plain_eur_per_year": plain / years,
+        "grid_fee_14a_eur_per_year": chosen / years,
+    }
 
 
 def _by_mode(grids: dict[int, xr.Dataset], mode: np.ndarray) -> xr.Dataset:

@@ -27,6 +27,7 @@ __all__ = [
     "Factors",
     "FeedInLimit",
     "GridChange",
+    "GridFee",
     "HeatPumpChange",
     "HomeBatteryChange",
     "LocatedError",
@@ -178,6 +179,34 @@ class ScenarioChanges(_Config):
     feed_in_limit: FeedInLimit | None = None
 
 
+class GridFee(_Config):
+    """A grid operator's low-voltage grid fee and the section 14a module the buildings choose (BK8-22/010-A).
+
+    Module 1: flat yearly reduction per connection; 2: the controllable devices' energy price
+    reduced by ``module_2_reduction_frac`` on their own meter, no base price for it; 3: module 1
+    with the low rate in ``low_hours`` and the high rate in ``high_hours`` (hours of the day, UTC).
+    """
+
+    module: Literal[1, 2, 3] = Field(description="Section 14a grid-fee module.")
+    energy_price_eur_per_kwh: float = Field(default=0.0862, ge=0, le=1, description="Standard rate. [EUR/kWh]")
+    base_price_eur_per_year: float = Field(default=60.0, ge=0, le=10000, description="Per meter. [EUR/a]")
+    flat_reduction_eur_per_year: float = Field(default=131.88, ge=0, le=10000, description="Module 1. [EUR/a]")
+    module_2_reduction_frac: float = Field(default=0.6, ge=0, le=1)
+    low_price_eur_per_kwh: float = Field(default=0.0345, ge=0, le=1, description="Module 3 low rate. [EUR/kWh]")
+    high_price_eur_per_kwh: float = Field(default=0.1084, ge=0, le=1, description="Module 3 high rate. [EUR/kWh]")
+    low_hours: tuple[int, ...] = Field(default=(0, 1, 2), description="Module 3 low window, hours of the day (UTC).")
+    high_hours: tuple[int, ...] = Field(default=(16, 17), description="Module 3 high window, hours of the day (UTC).")
+
+    @model_validator(mode="after")
+    def _hours(self) -> GridFee:
+        for name, hours in (("low_hours", self.low_hours), ("high_hours", self.high_hours)):
+            if any(not 0 <= h <= 23 for h in hours):
+                raise LocatedError([name], f"hours {list(hours)} outside 0-23", allowed="hours of the day 0..23")
+        if set(self.low_hours) & set(self.high_hours):
+            raise LocatedError(["high_hours"], "the low and the high window overlap", allowed="disjoint hours")
+        return self
+
+
 class Control(_Config):
     """The ``control:`` block: the controllers of the control library acting in the year.
 
@@ -196,12 +225,16 @@ class Control(_Config):
     ``section_14a``
         Every controllable device (heat pumps, wallboxes, batteries charging) of a building is
         dimmed together to the limit of BK6-22-300 while the signal blocks for grid stress.
+    ``grid_fee``
+        The grid fee of the buildings with a controllable device under a section 14a module
+        (:class:`GridFee`), against the plain fee.
     """
 
     battery: Literal["self_consumption", "peak_shaving", "signal"] | None = None
     ev: Literal["uncontrolled", "pv_surplus", "dimmed"] = "uncontrolled"
     heat_pump: Literal["uncontrolled", "sg_ready"] = "uncontrolled"
     section_14a: bool = False
+    grid_fee: GridFee | None = None
 
 
 class Factors(_Config):

@@ -51,6 +51,13 @@ BAD_SCENARIOS: list[tuple[Any, str, str]] = [
     ({"name": "x", "control": {"section_14a": "sometimes"}}, "control.section_14a", "valid boolean"),
     ({"name": "x", "control": {"per_feeder": True}}, "control.per_feeder", "unknown field"),
     ({"name": "x", "control": {"battery": "signal"}}, "control.battery", "no community battery"),
+    ({"name": "x", "control": {"grid_fee": {"module": 4}}}, "control.grid_fee.module", "not allowed"),
+    ({"name": "x", "control": {"grid_fee": {"module": 3, "low_hours": [1, 24]}}}, "control.grid_fee.low_hours", "0-23"),
+    (
+        {"name": "x", "control": {"grid_fee": {"module": 3, "high_hours": [2]}}},
+        "control.grid_fee.high_hours",
+        "overlap",
+    ),
 ]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from models.control.section_14a import ControllableDevice, controllable_devices
 from models.control.year import measured_grid, signal_series
 from models.grid import run_power_flow
 from scenarios.config import parse_scenario
@@ -36,7 +37,7 @@ def runs(shared: SharedInputs) -> dict[str, ScenarioResult]:
     return {
         "none": _run(shared, None),
         "empty": _run(shared, {}),
-        "14a": _run(shared, {"section_14a": True}),
+        "14a": _run(shared, {"section_14a": True, "grid_fee": {"module": 2}}),
         "sg_ready": _run(shared, {"heat_pump": "sg_ready", "battery": "signal"}),
     }
 
@@ -96,3 +97,33 @@ def test_the_grid_is_the_power_flow_of_the_controlled_assets(
     again = run_power_flow(result.net, result.assets, shared.loaded.district.reactive_power)
     np.testing.assert_allclose(again["loading_percent"].values, result.grid["loading_percent"].values, atol=1e-3)
     np.testing.assert_allclose(again["p_grid_kw"].values, result.grid["p_grid_kw"].values, atol=1e-2)
+
+
+def test_grid_fee_module_against_the_plain_fee(runs: dict[str, ScenarioResult]) -> None:
+    result = runs["14a"]
+    k = result.kpis
+    kinds = result.assets["kind"].values
+    buildings = result.assets["building"].values
+    draw = np.clip(result.assets["p_kw"].values.astype(float), 0.0, None)
+    rated = np.where(result.assets["p_rated_kw"].values > 0, result.assets["p_rated_kw"].values, draw.max(axis=0))
+    kind_14a = {"heat_pump": "heat_pump", "ev": "wallbox", "battery": "battery"}
+    devices = np.isin(kinds, list(kind_14a)) & (buildings != "community")
+    chosen = [
+        b
+        for b in np.unique(buildings[devices])
+        if controllable_devices(
+            ControllableDevice(kind_14a[kd], float(r))
+            for kd, r in zip(kinds[devices & (buildings == b)], rated[devices & (buildings == b)], strict=True)
+        )
+    ]
+    # the homes with a heat pump or a wallbox above 4.2 kW; small heat pumps alone are not controllable (A1 2.4.1)
+    assert 0 < len(chosen) < len(np.unique(buildings[devices])) and k["grid_fee_14a_buildings"] == len(chosen)
+    in_chosen = np.isin(buildings, chosen)
+    device_kwh = draw[:, devices & in_chosen].sum() * 0.25
+    household_kwh = draw[:, (kinds == "load") & in_chosen].sum() * 0.25
+    per_year, n = 8760.0 / 48.0, len(chosen)
+    plain = (device_kwh + household_kwh) * 0.0862 * per_year + n * 60.0
+    module_2 = (household_kwh * 0.0862 + device_kwh * 0.0862 * 0.4) * per_year + n * 60.0
+    assert k["grid_fee_plain_eur_per_year"] == pytest.approx(plain, rel=1e-4)
+    assert k["grid_fee_14a_eur_per_year"] == pytest.approx(module_2, rel=1e-4)
+    assert "grid_fee_14a_eur_per_year" not in runs["empty"].kpis
