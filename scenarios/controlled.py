@@ -12,15 +12,16 @@ step: the loop is repeated with its new dispatch until the signal of every step 
 (after pass ``k`` at least the first ``k`` steps are final; it stops after :data:`MAX_PASSES`
 and reports the steps still moving).
 
-The controllers: section 14a dimming of each building's controllable devices to the limit of
-BK6-22-300 (:func:`models.control.section_14a.dimmed_limit_kw`), SG-Ready blocking of heat
+The controllers: section 14a dimming of each building's controllable devices to the limits of
+BK6-22-300 (:func:`models.control.section_14a.dimmed_limit_kw`, per device or per building's
+energy management system), SG-Ready blocking of heat
 pumps, and the community battery following the signal. Blocked heat-pump energy is not
 delivered later (no thermal store); it is a KPI.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -191,7 +192,7 @@ def _apply(control: Control, assets: xr.Dataset, base: np.ndarray, mode: int) ->
     if mode == 1 and _dims(control):
         chosen = np.isin(kinds, sorted(_KINDS_14A) if control.section_14a else ["ev"]) & (buildings != COMMUNITY)
         if chosen.any():
-            groups, limits = _connection_limits(assets, chosen, base[:, chosen])
+            groups, limits = _connection_limits(assets, chosen, base[:, chosen], control.section_14a_control)
             p_kw[:, chosen] = dim_devices(p_kw[:, chosen], groups, limits, every)
     return p_kw
 
@@ -287,17 +288,33 @@ def _by_mode(grids: dict[int, xr.Dataset], mode: np.ndarray) -> xr.Dataset:
     return out
 
 
-def _connection_limits(assets: xr.Dataset, chosen: np.ndarray, p_kw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each chosen device's building (as a group number) and each building's dimmed limit [kW]."""
+def _connection_limits(
+    assets: xr.Dataset, chosen: np.ndarray, p_kw: np.ndarray, control: Literal["ems", "direct"] = "ems"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each chosen device's group number and each group's dimmed limit [kW] (``inf``: not controllable).
+
+    ``ems``: a group is a building, one limit for its devices (A1 4.5.2). ``direct``: a group is a
+    building's heat pumps (summed, A1 2.4.2) or one other device, each its own minimum (A1 4.5.1).
+    Groups are numbered in the sorted order of their building names (``ems``).
+    """
     kinds = np.asarray(assets["kind"].values).astype(str)[chosen]
     buildings = np.asarray(assets["building"].values).astype(str)[chosen]
     rated = np.asarray(assets["p_rated_kw"].values, dtype=np.float64)[chosen]
     peak = np.nanmax(np.clip(p_kw, 0.0, None), axis=0, initial=0.0)
     rated = np.where(np.isfinite(rated) & (rated > 0), rated, peak)
-    names, groups = np.unique(buildings, return_inverse=True)
+    if control == "ems":
+        keys = buildings
+    else:
+        keys = np.array(
+            [f"{b}/{k if k == 'heat_pump' else i}" for i, (b, k) in enumerate(zip(buildings, kinds, strict=True))]
+        )
+    names, groups = np.unique(keys, return_inverse=True)
     devices = [ControllableDevice(_KINDS_14A[k], float(r)) for k, r in zip(kinds, rated, strict=True)]
     limits = np.array(
-        [dimmed_limit_kw(d for d, g in zip(devices, groups, strict=True) if g == i) for i in range(len(names))]
+        [
+            dimmed_limit_kw((d for d, g in zip(devices, groups, strict=True) if g == i), control=control)
+            for i in range(len(names))
+        ]
     )
     return groups, limits
 

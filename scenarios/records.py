@@ -224,7 +224,12 @@ class Control(_Config):
         ``sg_ready``: heat pumps are off while the signal blocks; ``uncontrolled``: they ignore it.
     ``section_14a``
         Every controllable device (heat pumps, wallboxes, batteries charging) of a building is
-        dimmed together to the limit of BK6-22-300 while the signal blocks for grid stress.
+        dimmed to the limit of BK6-22-300 while the signal blocks for grid stress.
+    ``section_14a_control``
+        ``direct``: each controllable device (a building's heat pumps together) keeps its own
+        minimum, 4.2 kW or 0.4 x the rating above 11 kW, as the live twin's per-device limit
+        register says; ``ems``: one energy management system per building keeps the limit for
+        all its devices together (``4.2 + (n - 1) x GZF x 4.2`` kW).
     ``grid_fee``
         The grid fee of the buildings with a controllable device under a section 14a module
         (:class:`GridFee`), against the plain fee.
@@ -234,6 +239,7 @@ class Control(_Config):
     ev: Literal["uncontrolled", "pv_surplus", "dimmed"] = "uncontrolled"
     heat_pump: Literal["uncontrolled", "sg_ready"] = "uncontrolled"
     section_14a: bool = False
+    section_14a_control: Literal["direct", "ems"] = "direct"
     grid_fee: GridFee | None = None
 
 

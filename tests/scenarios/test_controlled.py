@@ -38,6 +38,7 @@ def runs(shared: SharedInputs) -> dict[str, ScenarioResult]:
         "none": _run(shared, None),
         "empty": _run(shared, {}),
         "14a": _run(shared, {"section_14a": True, "grid_fee": {"module": 2}}),
+        "14a_ems": _run(shared, {"section_14a": True, "section_14a_control": "ems"}),
         "sg_ready": _run(shared, {"heat_pump": "sg_ready", "battery": "signal"}),
     }
 
@@ -127,3 +128,20 @@ def test_grid_fee_module_against_the_plain_fee(runs: dict[str, ScenarioResult]) 
     assert k["grid_fee_plain_eur_per_year"] == pytest.approx(plain, rel=1e-4)
     assert k["grid_fee_14a_eur_per_year"] == pytest.approx(module_2, rel=1e-4)
     assert "grid_fee_14a_eur_per_year" not in runs["empty"].kpis
+
+
+def test_one_limit_per_building_with_an_energy_management_system(runs: dict[str, ScenarioResult]) -> None:
+    # a heat pump and a wallbox keep 4.2 kW each under direct control, 7.56 kW together behind one EMS
+    direct, ems = runs["14a"], runs["14a_ems"]
+    assert direct.kpis["signal_block_h"] > 0.0 and ems.kpis["signal_block_h"] > 0.0
+    assert 0.0 < ems.kpis["control_dimmed_kwh"] != direct.kpis["control_dimmed_kwh"] > 0.0
+    kinds, buildings = direct.assets["kind"].values, direct.assets["building"].values
+    state = signal_series(measured_grid(direct.grid), 900.0).state
+    blocked = state == int(SignalState.BLOCK)
+    hp = (kinds == "heat_pump") & (buildings != "community")
+    rated = direct.assets["p_rated_kw"].values[hp]
+    p_hp = direct.assets["p_kw"].values[blocked][:, hp]
+    # under direct control a heat pump up to 11 kW draws at most 4.2 kW while dimmed
+    small = rated <= 11.0
+    assert small.any() and blocked.any()
+    assert (p_hp[:, small] <= 4.2 + 1e-3).all()
