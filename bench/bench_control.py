@@ -2,7 +2,8 @@
 
 The issue's planning question: does today's 630 kVA grid hold with section 14a dimming when
 every boiler is a heat pump and half the homes charge a car? The same year runs without a
-``control:`` block, with ``section_14a: true``, and with SG-Ready blocking as well; each run is
+``control:`` block, with ``section_14a: true`` (per device, and per building's energy management
+system), and with SG-Ready blocking as well; each run is
 timed warm (shared inputs prepared once, a short controlled run first), and the grid KPIs, the dimmed
 and blocked energy and the hours of each signal state are printed side by side.
 
@@ -26,7 +27,8 @@ CHANGES = {
 }
 CONTROLS: dict[str, dict[str, Any] | None] = {
     "none": None,
-    "section_14a": {"section_14a": True, "ev": "dimmed"},
+    "14a_direct": {"section_14a": True},
+    "14a_ems": {"section_14a": True, "section_14a_control": "ems"},
     "14a_sg_ready": {"section_14a": True, "heat_pump": "sg_ready"},
 }
 SHOWN = (
