@@ -15,6 +15,7 @@ import functools
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -205,8 +206,8 @@ class _BdewCalendar:
     sigmoid: tuple[float, float, float, float]
 
 
-#: A temperature of each of demandlib's ten temperature intervals (1: <= -15 degC ... 10: > 25 degC). [degC]
-_INTERVAL_TEMPERATURES_DEGC: Final[tuple[float, ...]] = (-20.0, -14.0, -9.0, -4.0, 1.0, 6.0, 11.0, 16.0, 21.0, 26.0)
+#: demandlib's hour-factor columns, temperature intervals 1 (<= -15 degC) to 10 (> 25 degC).
+_INTERVAL_COLUMNS: Final[tuple[str, ...]] = tuple(f"temp_intervall_{k:02d}" for k in range(1, 11))
 
 
 @functools.lru_cache(maxsize=32)
@@ -215,8 +216,8 @@ def _bdew_calendar(
 ) -> _BdewCalendar:
     """The calendar part of demandlib's profile of ``kind`` on ``hours`` local hours from ``first_ns`` (cached).
 
-    demandlib's own methods compute it: the hour factors once per temperature interval (a
-    constant weighted temperature in that interval picks that interval's column for every hour).
+    demandlib's own tables and calendar (``HeatBuilding``); the hour factors are its
+    ``get_sf_values`` table before it picks one temperature interval per hour.
     """
     index = pd.date_range(pd.Timestamp(first_ns), periods=hours, freq="h")
     building = bdew.HeatBuilding(
@@ -229,12 +230,13 @@ def _bdew_calendar(
         holidays=dict(holiday_items),
         annual_heat_demand=1.0,
     )
-    building.df["temperature"] = 0.0
-    columns = []
-    for temp_degc in _INTERVAL_TEMPERATURES_DEGC:
-        building.df["temperature_geo"] = temp_degc
-        columns.append(np.asarray(building.get_sf_values(), dtype=float))
-    hour_factors = np.column_stack(columns)
+    table = pd.read_csv(Path(building.datapath) / "shlp_hour_factors.csv", index_col=0)
+    table = table[(table["building_class"] == building.building_class) & (table["shlp_type"] == building.shlp_type)]
+    keys = ["hour"] + (["weekday"] if building.building_class == 0 else [])
+    merged = pd.DataFrame.merge(table, building.df, left_on=["hour_of_day", *keys[1:]], right_on=keys, how="outer")
+    merged.index = pd.to_datetime(merged["date"]) + pd.to_timedelta(merged["hour_of_day"] - 1, unit="h")
+    merged.sort_index(inplace=True)
+    hour_factors = merged[list(_INTERVAL_COLUMNS)].to_numpy(dtype=float)[:hours]
     weekday_factors = np.asarray(building.get_weekday_parameters(), dtype=float)
     hour_factors.setflags(write=False)
     weekday_factors.setflags(write=False)
