@@ -7,7 +7,10 @@ inside :func:`scenarios.parallel.cluster_client`); the wall time counts from bef
 cluster starts to the last member's KPIs. The serial time runs ``--serial`` members one after
 the other in this process after one warm-up member (shared inputs and compiled code ready)
 and is scaled to the ensemble's member count; the peak memory per worker is each worker
-process's peak resident set (``ru_maxrss``) after the ensemble.
+process's peak resident set (``ru_maxrss``) after the ensemble. Beside the wall times it prints
+CPU seconds (user + sys), which depend less on what else the machine runs: each worker's, and
+the *CPU-bound wall*, cluster start plus the busiest worker's CPU - what the ensemble takes on
+two otherwise idle cores. The serial time is CPU seconds too.
 
     .venv/bin/python bench/bench_ensemble.py [--members 50] [--workers 2] [--serial 4] [--scenario energy_neutral]
 """
@@ -15,6 +18,7 @@ process's peak resident set (``ru_maxrss``) after the ensemble.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
 from typing import Any
@@ -29,6 +33,12 @@ from scenarios.parallel import cluster_client
 def _peak_rss_mib() -> float:
     """Peak resident set of this process (Linux reports kibibytes)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _cpu_s() -> float:
+    """CPU seconds (user + sys) of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -57,6 +67,7 @@ def main() -> None:
         wall_s = time.perf_counter() - started
         run_s = time.perf_counter() - run_started
         peaks = client.run(_peak_rss_mib)
+        cpus = client.run(_cpu_s)
     summary = summarise(scenario.name, settings, records, kpis)
     print(
         f"{args.scenario}: {len(records)} year-long members on {args.workers} local workers: {wall_s:.1f} s wall "
@@ -64,6 +75,12 @@ def main() -> None:
         f"first member back after {done[0]:.1f} s"
     )
     print("peak memory per worker: " + ", ".join(f"{v:.0f} MiB" for v in peaks.values()) + " (target < 2048 MiB)")
+    print(
+        "CPU per worker (user + sys, start-up included): "
+        + ", ".join(f"{v:.1f} s" for v in cpus.values())
+        + f"; CPU-bound wall (cluster start + busiest worker) {cluster_s + max(cpus.values()):.1f} s; "
+        f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+    )
     p50 = summary.percentiles.loc["energy_balance_kwh"]
     print(
         f"energy balance P10/P50/P90: {p50['p10'] / 1e3:.0f} / {p50['p50'] / 1e3:.0f} / {p50['p90'] / 1e3:.0f} MWh; "
@@ -72,13 +89,14 @@ def main() -> None:
     )
     if args.serial:
         run_member(scenario, records[0])  # warm: shared inputs, compiled code, prepared power flow
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for record in records[1 : 1 + args.serial]:
             run_member(scenario, record)
         per_member = (time.perf_counter() - start) / args.serial
+        cpu_per_member = (time.process_time() - cpu_start) / args.serial
         print(
-            f"serial in one warm process: {per_member:.2f} s per member -> {per_member * len(records):.0f} s "
-            f"for {len(records)} members (measured on {args.serial}); "
+            f"serial in one warm process: {per_member:.2f} s wall ({cpu_per_member:.2f} s CPU) per member -> "
+            f"{per_member * len(records):.0f} s for {len(records)} members (measured on {args.serial}); "
             f"speed-up {per_member * len(records) / wall_s:.2f}x"
         )
 

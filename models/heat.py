@@ -11,9 +11,12 @@ per m2. Both are heat delivered to the building (useful energy), in kW, positive
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -178,23 +181,88 @@ def space_heat_shapes(
     holiday_dates = saxony_holidays(range(local_index[0].year, local_index[-1].year + 1))
     wall_steps = index.tz_convert(timezone).tz_localize(None).floor("h")
     rows = local_index.get_indexer(wall_steps)
+    holiday_items = tuple(sorted(holiday_dates.items(), key=lambda item: str(item[0])))
     shapes = {}
     for kind in dict.fromkeys(types):
-        building = bdew.HeatBuilding(
-            local_index,
-            temperature=temp_local,
-            shlp_type=kind.shlp_type,
-            building_class=kind._class,
-            wind_class=kind.wind_class,
-            ww_incl=False,
-            holidays=holiday_dates,
-            annual_heat_demand=1.0,
-        )
-        hourly = np.asarray(building.get_normalized_bdew_profile(), dtype=float)
-        shapes[kind.key] = hourly[rows]
+        calendar = _bdew_calendar(int(local_index[0].value), len(local_index), holiday_items, kind)
+        shapes[kind.key] = _normalized_bdew_profile(temp_local, calendar)[rows]
     frame = pd.DataFrame(shapes, index=index)
     _normalise_per_year(frame, index)
     return frame
+
+
+@dataclass(frozen=True)
+class _BdewCalendar:
+    """What demandlib's SigLinDe profile takes from the calendar alone, for one type and local hourly index.
+
+    ``hour_factors`` (hour, temperature interval 1..10) are demandlib's hour factors of each
+    hour's weekday and hour of day, ``weekday_factors`` its weekday factor per hour, and
+    ``sigmoid`` its parameters (a, b, c, d) of the type.
+    """
+
+    index: pd.DatetimeIndex
+    hour_factors: npt.NDArray[np.float64]
+    weekday_factors: npt.NDArray[np.float64]
+    sigmoid: tuple[float, float, float, float]
+
+
+#: demandlib's hour-factor columns, temperature intervals 1 (<= -15 degC) to 10 (> 25 degC).
+_INTERVAL_COLUMNS: Final[tuple[str, ...]] = tuple(f"temp_intervall_{k:02d}" for k in range(1, 11))
+
+
+@functools.lru_cache(maxsize=32)
+def _bdew_calendar(
+    first_ns: int, hours: int, holiday_items: tuple[tuple[object, str], ...], kind: HeatProfileType
+) -> _BdewCalendar:
+    """The calendar part of demandlib's profile of ``kind`` on ``hours`` local hours from ``first_ns`` (cached).
+
+    demandlib's own tables and calendar (``HeatBuilding``); the hour factors are its
+    ``get_sf_values`` table before it picks one temperature interval per hour.
+    """
+    index = pd.date_range(pd.Timestamp(first_ns), periods=hours, freq="h")
+    building = bdew.HeatBuilding(
+        index,
+        temperature=pd.Series(0.0, index=index),
+        shlp_type=kind.shlp_type,
+        building_class=kind._class,
+        wind_class=kind.wind_class,
+        ww_incl=False,
+        holidays=dict(holiday_items),
+        annual_heat_demand=1.0,
+    )
+    table = pd.read_csv(Path(building.datapath) / "shlp_hour_factors.csv", index_col=0)
+    table = table[(table["building_class"] == building.building_class) & (table["shlp_type"] == building.shlp_type)]
+    keys = ["hour"] + (["weekday"] if building.building_class == 0 else [])
+    merged = pd.DataFrame.merge(table, building.df, left_on=["hour_of_day", *keys[1:]], right_on=keys, how="outer")
+    merged.index = pd.to_datetime(merged["date"]) + pd.to_timedelta(merged["hour_of_day"] - 1, unit="h")
+    merged.sort_index(inplace=True)
+    hour_factors = merged[list(_INTERVAL_COLUMNS)].to_numpy(dtype=float)[:hours]
+    weekday_factors = np.asarray(building.get_weekday_parameters(), dtype=float)
+    hour_factors.setflags(write=False)
+    weekday_factors.setflags(write=False)
+    a, b, c, d = building.get_sigmoid_parameters()
+    return _BdewCalendar(index, hour_factors, weekday_factors, (a, b, c, d))
+
+
+def _normalized_bdew_profile(temp_local: pd.Series, calendar: _BdewCalendar) -> npt.NDArray[np.float64]:
+    """The profile of demandlib's ``HeatBuilding.get_normalized_bdew_profile()`` without hot water, in its operations.
+
+    The geometric-series daily mean temperature picks each hour's temperature interval
+    (demandlib's table: the ceiling of the temperature, <= -15 degC -> 1, then 5 K per
+    interval, > 25 degC -> 10) and sets the SigLinDe value ``h``; the profile is
+    ``kw * h * weekday factor * hour factor`` with ``kw`` normalising ``h * weekday factor``.
+    """
+    temperature = pd.Series(temp_local.to_numpy(), index=calendar.index)
+    daily = temperature.resample("D").mean().reindex(calendar.index).ffill().bfill()
+    temp_geo = (daily + 0.5 * np.roll(daily, 24) + 0.25 * np.roll(daily, 48) + 0.125 * np.roll(daily, 72)) / 1.875
+    ceiling = np.ceil(temp_geo.to_numpy()).astype(np.int64)
+    interval = np.clip((ceiling + 14) // 5 + 2, 1, 10)
+    hour_factors = calendar.hour_factors[np.arange(len(interval)), interval - 1]
+    a, b, c, d = calendar.sigmoid
+    f = calendar.weekday_factors
+    h = a / (1 + (b / (temp_geo - 40)) ** c) + d
+    kw = 1.0 / (sum(h * f) / 24)
+    return np.asarray(kw * h * f * hour_factors, dtype=float)
 
 
 def dhw_shape(index: pd.DatetimeIndex, *, timezone: str = DEFAULT_TIMEZONE) -> pd.Series:

@@ -15,6 +15,7 @@ starts; the values are means over ``[t, t + dt)``.
 from __future__ import annotations
 
 import calendar
+import functools
 import importlib.resources
 import io
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pvlib
 
@@ -367,10 +369,7 @@ def resample_weather(hourly: pd.DataFrame, *, freq: str = STEP_FREQ, site: Site 
     k = int(pd.Timedelta(hours=1) / step)
     index = pd.date_range(hourly.index[0], periods=len(hourly) * k, freq=step, tz="UTC", name="time")
     mid = index + step / 2
-    solpos = pvlib.solarposition.get_solarposition(mid, site.latitude_deg, site.longitude_deg, site.altitude_m)
-    zenith = solpos["zenith"].to_numpy()
-    app_zenith = solpos["apparent_zenith"].to_numpy()
-    dni_extra = pvlib.irradiance.get_extra_radiation(mid).to_numpy()
+    zenith, app_zenith, sun_azimuth, dni_extra = _solar_geometry(int(mid[0].value), len(mid), int(step.value), site)
     cos_zenith = np.cos(np.radians(zenith))
     e0h = (dni_extra * np.clip(cos_zenith, 0.0, None)).reshape(-1, k)
     e0h_mean = e0h.mean(axis=1, keepdims=True)
@@ -396,10 +395,32 @@ def resample_weather(hourly: pd.DataFrame, *, freq: str = STEP_FREQ, site: Site 
             "dni_extra_w_m2": dni_extra,
             "solar_zenith_deg": zenith,
             "solar_apparent_zenith_deg": app_zenith,
-            "solar_azimuth_deg": solpos["azimuth"].to_numpy(),
+            "solar_azimuth_deg": sun_azimuth,
         },
         index=index,
+        copy=True,
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _solar_geometry(first_ns: int, periods: int, step_ns: int, site: Site) -> tuple[npt.NDArray[np.float64], ...]:
+    """Solar zenith, apparent zenith, azimuth and extraterrestrial DNI at ``periods`` instants (read-only, cached).
+
+    The instants start at ``first_ns`` (UTC, ns since the epoch) every ``step_ns``; they depend
+    on the calendar and the site only, so the weather years of one site and year share them.
+    [deg], [deg], [deg], [W m-2]
+    """
+    mid = pd.date_range(pd.Timestamp(first_ns, tz="UTC"), periods=periods, freq=pd.Timedelta(step_ns), name="time")
+    solpos = pvlib.solarposition.get_solarposition(mid, site.latitude_deg, site.longitude_deg, site.altitude_m)
+    arrays = (
+        solpos["zenith"].to_numpy(dtype=float),
+        solpos["apparent_zenith"].to_numpy(dtype=float),
+        solpos["azimuth"].to_numpy(dtype=float),
+        pvlib.irradiance.get_extra_radiation(mid).to_numpy(dtype=float),
+    )
+    for array in arrays:
+        array.setflags(write=False)
+    return arrays
 
 
 def annual_irradiation_kwh_m2(weather: pd.DataFrame, column: str = "ghi_w_m2") -> float:

@@ -226,7 +226,7 @@ def run_members(
     return results
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=4)
 def _member_inputs(district: str, year: int, weather: str, weather_years: str, weather_seed: int) -> ProfileInputs:
     """A member's weather and heat shapes on the district's load shapes."""
     base = worker_shared(district, None, year)

@@ -83,3 +83,36 @@ def test_dhw_shape_short_period_gets_its_share_of_the_year() -> None:
 def test_space_heat_shapes_warn_on_partial_year(try2010_weather: pd.DataFrame) -> None:
     with pytest.warns(TwinWarning, match="whole UTC years"):
         space_heat_shapes(try2010_weather["temp_air_degc"].iloc[: 96 * 30], [HeatProfileType("EFH")])
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [HeatProfileType("EFH"), HeatProfileType("MFH", building_class=3, wind_class=1), HeatProfileType("GBD")],
+    ids=lambda k: k.key,
+)
+def test_space_heat_profile_equals_demandlib_exactly(kind: HeatProfileType) -> None:
+    from demandlib import bdew
+
+    from models.heat import _bdew_calendar, _normalized_bdew_profile
+    from models.load import saxony_holidays
+
+    index = pd.date_range("2024-12-31 23:00", "2025-12-31 22:00", freq="h")
+    holidays = saxony_holidays([2024, 2025])
+    calendar = _bdew_calendar(int(index[0].value), len(index), tuple(sorted(holidays.items(), key=str)), kind)
+    rng = np.random.default_rng(7)
+    ramp = np.linspace(-25.0, 45.0, len(index))  # every temperature interval, and beyond the clip
+    for values in (ramp, rng.normal(8.0, 12.0, len(index)), ramp[::-1]):
+        temperature = pd.Series(values, index=index).clip(-20.0, 40.0)
+        building = bdew.HeatBuilding(
+            index,
+            temperature=temperature,
+            shlp_type=kind.shlp_type,
+            building_class=kind._class,
+            wind_class=kind.wind_class,
+            ww_incl=False,
+            holidays=holidays,
+            annual_heat_demand=1.0,
+        )
+        expected = np.asarray(building.get_normalized_bdew_profile(), dtype=float)
+        assert np.array_equal(_normalized_bdew_profile(temperature, calendar), expected)
+    assert not calendar.hour_factors.flags.writeable

@@ -160,3 +160,22 @@ def test_read_weather_pvgis_tmy_json(tmp_path: Path) -> None:
     weather = read_weather(path, year=2023)
     assert annual_irradiation_kwh_m2(weather) == pytest.approx(ghi.sum() / 1000)
     assert weather["temp_air_degc"].mean() == pytest.approx(10.0)
+
+
+def test_resample_weather_shares_the_solar_position_without_aliasing() -> None:
+    from models.weather import _solar_geometry
+
+    index = pd.date_range("2025-03-01", periods=48, freq="h", tz="UTC")
+    hourly = pd.DataFrame(
+        {"ghi_w_m2": 100.0, "dhi_w_m2": 50.0, "temp_air_degc": 5.0, "wind_speed_m_s": 2.0}, index=index
+    )
+    site = Site(51.3, 12.6, 130.0)
+    first = resample_weather(hourly, site=site)
+    first["solar_zenith_deg"] *= 2.0  # a caller changing its frame leaves the next one alone
+    second = resample_weather(hourly, site=site)
+    assert _solar_geometry.cache_info().hits >= 1
+    again = resample_weather(hourly, site=site)
+    assert again.equals(second)
+    assert not np.array_equal(first["solar_zenith_deg"], second["solar_zenith_deg"])
+    other = resample_weather(hourly, site=Site(48.0, 11.0, 500.0))
+    assert not np.array_equal(other["solar_zenith_deg"], second["solar_zenith_deg"])

@@ -67,3 +67,22 @@ def test_cli_run_on_scheduler_address(dask_client: Any, tmp_path: Path, capsys: 
     with pytest.raises(SystemExit) as info:
         main(["scenario", "run", str(path), "--scheduler", address, "--workers", "2"])
     assert info.value.code == 2
+
+
+def _worker_settings(dask_worker: Any) -> tuple[bool, str | None, int]:
+    """What a worker process runs with: profiler on?, MALLOC_TRIM_THRESHOLD_, and its threads."""
+    import os
+
+    import dask
+
+    return (
+        bool(dask.config.get("distributed.worker.profile.enabled")),
+        os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+        dask_worker.state.nthreads,
+    )
+
+
+def test_local_workers_run_without_profiler_and_malloc_trim(dask_client: Any) -> None:
+    settings = dask_client.run(_worker_settings)
+    assert len(settings) == 2
+    assert all(value == (False, None, 1) for value in settings.values())
