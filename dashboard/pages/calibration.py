@@ -221,7 +221,9 @@ def _tiles(files: CalibrationFiles) -> list[html.Div]:
             tile(
                 TILE_DRIFT,
                 f"{len(drift.alarms)} / {len(drift.systems)}",
-                note=NOTE_DRIFT.format(days=drift.days, end=drift.to_utc[:10], threshold=f"{drift.threshold_frac:.0%}"),
+                note=NOTE_DRIFT.format(
+                    days=drift.days, end=drift.to_utc[:10], threshold=f"{100 * drift.threshold_frac:.0f} %"
+                ),
                 tone="bad" if drift.alarms else "",
             )
         )
