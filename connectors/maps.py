@@ -119,6 +119,10 @@ _UNIT_FACTORS: Final[dict[tuple[str, str], float]] = {
     ("%", "%"): 1.0,
     ("kW", "kW"): 1.0,
     ("s", "s"): 1.0,
+    ("C", "degC"): 1.0,
+    ("W/m2", "W m-2"): 1.0,
+    ("m/s", "m s-1"): 1.0,
+    ("mps", "m s-1"): 1.0,
 }
 _SUNSPEC_IGNORED_TYPES: Final[frozenset[str]] = frozenset({"ipaddr", "ipv6addr", "eui48"})
 
@@ -144,7 +148,8 @@ class Point:
     unit : str or None
         Unit of the engineering value (``"W"``, ``"Wh"``, ``"%"``...).
     scale : float
-        Fixed factor: value = raw x scale (generic maps; 1 for SunSpec).
+        Fixed factor: value = raw x scale (generic maps; for SunSpec 1, or ``10^sf`` where the
+        model fixes a point's scale factor as a number).
     sf_point : str or None
         Name of the SunSpec scale-factor point: value = raw x 10^sf.
     writable : bool
@@ -472,6 +477,8 @@ def sunspec_model_at(model_id: int, address: int) -> tuple[dict[str, Point], int
                 data_type=data_type,
                 size=size,
                 unit=definition.get("units"),
+                # a model may fix a point's scale factor as a number (308's temperatures: -1)
+                scale=10.0 ** int(sf) if isinstance(sf, int) else 1.0,
                 sf_point=f"{model_id}.{sf}" if isinstance(sf, str) else None,
             )
         offset += size

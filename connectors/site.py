@@ -34,7 +34,8 @@ Device kinds and what they measure (the live twin derives the rest):
 * ``pv_inverter``, ``battery``, ``community_battery``: an asset's own power;
 * ``heat_pump_meter``, ``ev_charger_meter``: sub-meters of heat pumps and chargers;
 * ``household_meter``: one household's meter behind a building meter (informative);
-* ``gas_meter``: a gas boiler's gas counter.
+* ``gas_meter``: a gas boiler's gas counter;
+* ``weather_station``: the district's weather (irradiance, temperatures, wind; no power).
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class SiteDevice(_Record):
 
     @model_validator(mode="after")
     def _building_where_needed(self) -> SiteDevice:
-        if self.kind not in ("substation_meter", "community_battery") and not self.building:
+        if self.kind not in ("substation_meter", "community_battery", "weather_station") and not self.building:
             raise ValueError(f"a {self.kind} belongs to a building: give building")
         return self
 

@@ -1,5 +1,8 @@
 """The Dash app of the energy managers: pages Live, Buildings, Year, Grid, Scenarios and Calibration behind a login.
 
+German by default, English selectable in the header (:mod:`dashboard.i18n`: the switch sets a
+cookie and reloads the page); the header names the user and the role (:mod:`dashboard.auth`).
+
 :func:`create_app` builds one app per call (no module-level app, no global callbacks):
 pages are registered with Dash Pages and their callbacks attached to this app only. The
 data paths and the data cache live in the Flask config of the app's server, so callbacks
@@ -15,16 +18,19 @@ import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 import dash
 import pandas as pd
 from dash import Dash, Input, Output, dcc, html
-from flask import Response, abort, jsonify, send_file
+from flask import Flask, Response, abort, jsonify, redirect, request, send_file
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from dashboard import pages
 from dashboard.api import install_api
-from dashboard.auth import PUBLIC_ROUTES, install_login, load_credentials, password_checker
+from dashboard.auth import PUBLIC_ROUTES, Account, current_user, install_login, load_accounts, password_checker
 from dashboard.data import DashboardConfig, DataCache, display_timezone, list_results, load_snapshot
+from dashboard.i18n import COOKIE, LANGUAGES, SWITCH_ROUTE, current_language, t
 from dashboard.pages.common import CACHE_KEY, CONFIG_KEY
 from dashboard.pages.scenarios import DOWNLOADS
 from dashboard.public import mount_public_page
@@ -40,13 +46,15 @@ TITLE: Final[str] = "Beucha district twin"
 DEFAULT_STORE: Final[str] = "live"
 DEFAULT_RESULTS: Final[str] = "scenarios"
 DEFAULT_CALIBRATION: Final[str] = "calibration.yaml"
+#: How long a browser keeps its language. [s]
+_COOKIE_MAX_AGE_S: Final[int] = 365 * 86_400
 
 
 def create_app(
     data_root: str | Path,
     store_dir: str | Path | None = None,
     results_dir: str | Path | None = None,
-    credentials: Mapping[str, str] | None = None,
+    credentials: Mapping[str, str | Account] | None = None,
     *,
     refresh_s: float = 3.0,
     throttle: LoginThrottle | None = None,
@@ -63,9 +71,10 @@ def create_app(
         The live twin's store; default ``DATA_ROOT/live``.
     results_dir : str or Path, optional
         Folder of scenario result folders; default ``DATA_ROOT/scenarios``.
-    credentials : mapping of str to str, optional
-        User -> password hash (or plain password); default from the environment or
-        ``DATA_ROOT/dashboard-users.json`` (:func:`dashboard.auth.load_credentials`).
+    credentials : mapping of str to str or Account, optional
+        User -> password hash (or plain password) of an energy manager, or an
+        :class:`~dashboard.auth.Account` with its role; default from the environment or
+        ``DATA_ROOT/dashboard-users.json`` (:func:`dashboard.auth.load_accounts`).
     refresh_s : float
         Update interval of the live pages. [s]
     throttle : LoginThrottle, optional
@@ -84,7 +93,7 @@ def create_app(
         When no login is configured.
     """
     config = _config(data_root, store_dir, results_dir, refresh_s, calibration)
-    users = dict(credentials) if credentials is not None else load_credentials(config.data_root)
+    accounts = _accounts(credentials) if credentials is not None else load_accounts(config.data_root)
     app = Dash(
         __name__,
         use_pages=True,
@@ -101,10 +110,7 @@ def create_app(
     _register_pages(app)
     _register_nav(app)
     app.layout = functools.partial(_layout, config)  # per page load: the time zone of the latest snapshot
-    server.add_url_rule("/healthz", "healthz", lambda: _healthz(config))
-    server.add_url_rule("/download/<name>/<file>", "download", lambda name, file: _download(config, name, file))
-    install_api(server, config)
-    mount_public_page(server, config, households=households, cache=server.config[CACHE_KEY])
+    _add_routes(server, config, households)
     # Dash registers the bundles it may serve while it renders the index page: a gunicorn
     # worker that never rendered it refuses them ("dash" is not a registered library) when
     # the browser's requests spread over workers. Render it once here, before workers fork.
@@ -112,10 +118,11 @@ def create_app(
         app.index()
     install_login(
         server,
-        password_checker(users),
+        password_checker({name: account.password for name, account in accounts.items()}),
         throttle if throttle is not None else LoginThrottle(),
         callbacks=lambda: app.callback_map,
         public_routes=list(PUBLIC_ROUTES),
+        roles={name: account.role for name, account in accounts.items()},
     )
     return app
 
@@ -138,6 +145,20 @@ def _config(
     )
 
 
+def _accounts(credentials: Mapping[str, str | Account]) -> dict[str, Account]:
+    """Accounts from user -> password hash or :class:`~dashboard.auth.Account` (a bare hash: an energy manager)."""
+    return {name: value if isinstance(value, Account) else Account(value) for name, value in credentials.items()}
+
+
+def _add_routes(server: Flask, config: DashboardConfig, households: Mapping[str, int] | None) -> None:
+    """The routes beside the pages: health, language switch, result downloads, the API and the public page."""
+    server.add_url_rule("/healthz", "healthz", lambda: _healthz(config))
+    server.add_url_rule(SWITCH_ROUTE, "language", _switch_language)
+    server.add_url_rule("/download/<name>/<file>", "download", lambda name, file: _download(config, name, file))
+    install_api(server, config)
+    mount_public_page(server, config, households=households, cache=server.config[CACHE_KEY])
+
+
 def _register_pages(app: Dash) -> None:
     """Register every page of :data:`dashboard.pages.PAGES` and its callbacks, in menu order."""
     for order, page in enumerate(pages.PAGES):
@@ -145,11 +166,16 @@ def _register_pages(app: Dash) -> None:
             page.__name__,
             path=page.PATH,
             name=page.NAME,
-            title=f"{page.NAME} - {TITLE}",
+            title=functools.partial(_page_title, page.NAME),
             layout=page.layout,
             order=order,
         )
         page.register_callbacks(app)
+
+
+def _page_title(name: str) -> str:
+    """The browser title of a page in the request's language."""
+    return f"{t(f'nav.{name.lower()}')} - {t('app.title')}"
 
 
 def nav_classes(pathname: str | None) -> list[str]:
@@ -170,21 +196,64 @@ def _register_nav(app: Dash) -> None:
 
 
 def _layout(config: DashboardConfig) -> html.Div:
-    """The frame around every page: header with the menu, the time zone shown, and the page container."""
+    """The frame around every page: header with the menu, the time zone shown, user, language switch, page container."""
+    lang = current_language()
+    user, role = current_user()
     return html.Div(
         [
             html.Header(
                 [
-                    html.Span(TITLE, className="brand"),
+                    html.Span(t("app.title", lang), className="brand"),
                     html.Nav(
-                        [dcc.Link(page.NAME, href=page.PATH, id=f"nav-{page.NAME.lower()}") for page in pages.PAGES]
+                        [
+                            dcc.Link(t(f"nav.{page.NAME.lower()}", lang), href=page.PATH, id=f"nav-{page.NAME.lower()}")
+                            for page in pages.PAGES
+                        ]
                     ),
-                    html.Span(f"times in {display_timezone(load_snapshot(config.store_dir))}", className="note"),
+                    html.Span(
+                        t("app.times_in", lang, tz=display_timezone(load_snapshot(config.store_dir))), className="note"
+                    ),
+                    html.Span(
+                        t("app.user", lang, user=user, role=t(f"role.{role}", lang)),
+                        id="user-role",
+                        className=f"note role-{role}",
+                    ),
+                    html.Span(
+                        [
+                            html.A(
+                                code.upper(),
+                                href=SWITCH_ROUTE.replace("<lang>", code),
+                                id=f"lang-{code}",
+                                className="lang active" if code == lang else "lang",
+                                title=t("app.language", lang),
+                            )
+                            for code in LANGUAGES
+                        ],
+                        id="lang-switch",
+                        className="lang-switch",
+                    ),
                 ]
             ),
             html.Main(dash.page_container),
-        ]
+        ],
+        lang=lang,
     )
+
+
+def _switch_language(lang: str) -> WerkzeugResponse:
+    """Remember the language in a cookie and go back to the page the switch was clicked on."""
+    if lang not in LANGUAGES:
+        abort(404)
+    back = urlsplit(request.referrer or "")
+    same_host = not back.netloc or back.netloc == request.host
+    target = (back.path or "/") + (f"?{back.query}" if back.query else "") if same_host else "/"
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/"
+    response = redirect(target, code=303)
+    response.set_cookie(
+        COOKIE, lang, max_age=_COOKIE_MAX_AGE_S, samesite="Lax", httponly=True, secure=request.is_secure
+    )
+    return response
 
 
 def _healthz(config: DashboardConfig) -> Response:

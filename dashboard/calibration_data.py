@@ -38,7 +38,9 @@ class CalibrationFiles:
     drift : DriftFile or None
         The last drift check.
     problem : str or None
-        Why something is missing (one line).
+        Why the calibration file or the daily comparison cannot be read (one line).
+    missing : Path or None
+        The file that does not exist (the calibration file or the daily comparison).
     """
 
     path: Path
@@ -46,27 +48,29 @@ class CalibrationFiles:
     daily: pd.DataFrame | None
     drift: DriftFile | None
     problem: str | None = None
+    missing: Path | None = None
 
 
 def load_calibration_files(path: str | Path | None, cache: DataCache | None = None) -> CalibrationFiles:
     """Read a calibration file, its daily comparison and drift check (see the module docstring)."""
     if path is None:
-        return CalibrationFiles(Path(), None, None, None, "no calibration file configured")
+        return CalibrationFiles(Path(), None, None, None)
     calibration = Path(path)
     record, problem = _cached(calibration, _read_record, cache)
     if record is None:
-        return CalibrationFiles(calibration, None, None, None, problem)
+        return CalibrationFiles(calibration, None, None, None, problem, None if problem else calibration)
     daily, daily_problem = _cached(daily_path(calibration), _read_daily, cache)
     drift, _ = _cached(drift_path(calibration), read_drift, cache)
-    return CalibrationFiles(calibration, record, daily, drift, daily_problem)
+    missing = daily_path(calibration) if daily is None and daily_problem is None else None
+    return CalibrationFiles(calibration, record, daily, drift, daily_problem, missing)
 
 
 def _cached(path: Path, reader: Any, cache: DataCache | None) -> tuple[Any, str | None]:
-    """``(content, None)``, or ``(None, why)`` for a missing or unreadable file."""
+    """``(content, None)``; ``(None, why)`` for an unreadable file, ``(None, None)`` for a missing one."""
     try:
         stat = path.stat()
     except OSError:
-        return None, f"{path}: no such file"
+        return None, None
 
     def load() -> tuple[Any, str | None]:
         try:

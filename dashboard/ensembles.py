@@ -4,8 +4,9 @@ The Scenarios page shows each ensemble's KPIs as ``P50 (P10 - P90)``, the probab
 shares of members and the members' all-carrier balances against net zero; the Year page shows
 the P10-P90 band of the year's projection from the ensemble of the baseline scenario
 (:func:`projection_band`). The ensemble folders are read through
-:mod:`scenarios.ensemble_results` (no models, no Dask). Every text shown is a constant or made
-by a plain function here.
+:mod:`scenarios.ensemble_results` (no models, no Dask). Every text shown is a message of the
+catalogue (:mod:`dashboard.i18n`, the constants here are message ids) in the page's language,
+numbers in its format (``1.234,5 MWh`` in German).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.figures import COLOURS, empty_figure
+from dashboard.i18n import MESSAGES, format_kpi, format_number, kpi_label, plotly_separators, t
 from scenarios.ensemble_results import EnsembleFolder, monthly_frame
-from twin.core.vocabulary import kpi
 
 __all__ = [
     "BAND_LABEL",
@@ -55,47 +56,45 @@ SHOWN_KPIS: Final[tuple[str, ...]] = (
     "co2_kg",
     "annual_cost_eur",
 )
-#: First header cell of the interval table.
-INTERVAL_HEADER: Final[str] = "KPI: P50 (P10 - P90)"
-#: First header cell of the probability table.
-PROBABILITY_HEADER: Final[str] = "probability (share of members)"
-#: Title and axis of the members' figure.
-MEMBERS_TITLE: Final[str] = "All-carrier balance of every member [MWh] (<= 0: energy-neutral)"
-MEMBERS_AXIS: Final[str] = "all-carrier balance [MWh]"
-NET_ZERO: Final[str] = "net zero"
-#: Legend of the Year page's band.
-BAND_LABEL: Final[str] = "P10-P90 of the baseline ensemble"
-BAND_MEDIAN_LABEL: Final[str] = "P50 of the baseline ensemble"
+#: Message ids (:data:`dashboard.i18n.MESSAGES`) of the first header cells of the interval and probability tables.
+INTERVAL_HEADER: Final[str] = "ensemble.interval_header"
+PROBABILITY_HEADER: Final[str] = "ensemble.probability_header"
+#: Message ids of the legend of the Year page's band.
+BAND_LABEL: Final[str] = "ensemble.band"
+BAND_MEDIAN_LABEL: Final[str] = "ensemble.band_median"
 
 
-def interval_text(folder: EnsembleFolder, name: str) -> str:
-    """``P50 (P10 - P90)`` of one KPI in its display unit; ``-`` when the ensemble lacks it."""
-    spec = kpi(name)
+def interval_text(folder: EnsembleFolder, name: str, lang: str | None = None) -> str:
+    """``P50 (P10 - P90)`` of one KPI in its display unit, numbers as ``lang`` writes them; ``-`` when lacking."""
     values = [folder.percentile(name, column) for column in ("p50", "p10", "p90")]
     if any(math.isnan(v) for v in values):
         return "-"
-    p50, p10, p90 = (spec.display(v) for v in values)
-    return f"{p50} ({p10} - {p90})"
+    p50, p10, p90 = (format_kpi(name, v, lang, with_unit=False) for v in values)
+    return t("ensemble.interval", lang, p50=p50, p10=p10, p90=p90)
 
 
-def interval_rows(folders: Sequence[EnsembleFolder]) -> list[list[str]]:
+def interval_rows(folders: Sequence[EnsembleFolder], lang: str | None = None) -> list[list[str]]:
     """Rows of the interval table: KPI label with unit, then one cell per ensemble."""
-    return [[kpi(name).display_heading, *[interval_text(f, name) for f in folders]] for name in SHOWN_KPIS]
+    return [
+        [kpi_label(name, lang, with_unit=True), *[interval_text(f, name, lang) for f in folders]] for name in SHOWN_KPIS
+    ]
 
 
-def probability_label(name: str, definition: str) -> str:
-    """A probability's row label, ``P(transformer above 100 %)``."""
-    return f"P({definition or name})"
+def probability_label(name: str, definition: str, lang: str | None = None) -> str:
+    """A probability's row label, ``P(transformer above 100 %)``; an unknown probability by its definition."""
+    key = f"prob.{name}"
+    return t("ensemble.probability", lang, what=t(key, lang) if key in MESSAGES else definition or name)
 
 
-def probability_text(probability: float | None, members: int) -> str:
+def probability_text(probability: float | None, members: int, lang: str | None = None) -> str:
     """A probability as percent and count, ``80 % (8 of 10)``; ``-`` when unknown."""
     if probability is None or math.isnan(probability):
         return "-"
-    return f"{probability * 100:.0f} % ({round(probability * members)} of {members})"
+    percent = format_number(probability * 100, "%", lang, decimals=0)
+    return t("ensemble.probability_value", lang, percent=percent, n=round(probability * members), members=members)
 
 
-def probability_rows(folders: Sequence[EnsembleFolder]) -> list[list[str]]:
+def probability_rows(folders: Sequence[EnsembleFolder], lang: str | None = None) -> list[list[str]]:
     """Rows of the probability table: one per probability any of the ensembles holds."""
     names: dict[str, str] = {}
     for folder in folders:
@@ -103,15 +102,15 @@ def probability_rows(folders: Sequence[EnsembleFolder]) -> list[list[str]]:
             names.setdefault(name, folder.definitions.get(name, ""))
     return [
         [
-            probability_label(name, definition),
-            *[probability_text(f.probabilities.get(name), f.members) for f in folders],
+            probability_label(name, definition, lang),
+            *[probability_text(f.probabilities.get(name), f.members, lang) for f in folders],
         ]
         for name, definition in names.items()
     ]
 
 
-def members_figure(folders: Sequence[EnsembleFolder]) -> go.Figure:
-    """Every member's all-carrier balance per ensemble (box with points) against net zero."""
+def members_figure(folders: Sequence[EnsembleFolder], lang: str | None = None) -> go.Figure:
+    """Every member's all-carrier balance per ensemble (box with points) against net zero, labelled in ``lang``."""
     fig = go.Figure()
     for folder in folders:
         try:
@@ -122,10 +121,15 @@ def members_figure(folders: Sequence[EnsembleFolder]) -> go.Figure:
             y = table["energy_balance_kwh"].astype(float) / 1000.0
             fig.add_trace(go.Box(y=y, name=folder.scenario, boxpoints="all", jitter=0.4, pointpos=0))
     if not fig.data:
-        return empty_figure("no member table")
-    fig.add_hline(y=0.0, line_dash="dot", line_color="black", annotation_text=NET_ZERO)
+        return empty_figure(t("ensemble.no_members", lang), lang)
+    fig.add_hline(y=0.0, line_dash="dot", line_color="black", annotation_text=t("fig.net_zero", lang))
     fig.update_layout(
-        template="plotly_white", title=MEMBERS_TITLE, yaxis_title=MEMBERS_AXIS, showlegend=False, height=360
+        template="plotly_white",
+        title=t("ensemble.members_title", lang),
+        yaxis_title=t("ensemble.members_axis", lang),
+        showlegend=False,
+        height=360,
+        separators=plotly_separators(lang),
     )
     return fig
 
@@ -180,10 +184,11 @@ def projection_band(members: pd.DataFrame, *, year: int, last_day: pd.Timestamp,
     return frame
 
 
-def add_band(
-    fig: go.Figure, band: pd.DataFrame, *, label: str = BAND_LABEL, median_label: str = BAND_MEDIAN_LABEL
-) -> go.Figure:
-    """Draw ``band`` (:func:`projection_band`) on the year's cumulative figure as a shaded P10-P90 area."""
+def add_band(fig: go.Figure, band: pd.DataFrame, lang: str | None = None) -> go.Figure:
+    """Draw ``band`` (:func:`projection_band`) on the year's cumulative figure as a shaded P10-P90 area.
+
+    The legend is in ``lang`` (:data:`BAND_LABEL`, :data:`BAND_MEDIAN_LABEL`).
+    """
     if band.empty:
         return fig
     x = list(band.index)
@@ -196,7 +201,7 @@ def add_band(
             line={"width": 0},
             fill="tonexty",
             fillcolor="rgba(109, 89, 122, 0.22)",
-            name=label,
+            name=t(BAND_LABEL, lang),
             hovertemplate="P10 %{y:,.0f} MWh<extra></extra>",
         )
     )
@@ -206,7 +211,7 @@ def add_band(
             y=band["p50"],
             mode="lines",
             line={"color": COLOURS["gas"], "width": 1, "dash": "dot"},
-            name=median_label,
+            name=t(BAND_MEDIAN_LABEL, lang),
         )
     )
     return fig

@@ -6,7 +6,8 @@ terms over it. The last 24 hours come from the 1-minute table at 5 minutes
 (:func:`dashboard.data.balance_history`); anything else from the 15-minute table through the
 API's channel cache (:func:`dashboard.api.period_frame`): a day or a week at 15 minutes, a month
 hourly, the year daily (means of the quarter-hours that exist). Beside each chart, links download
-the measured data of the period (``/api/v1/export``, CSV and NetCDF).
+the measured data of the period (``/api/v1/export``, CSV and NetCDF). Labels come from the
+catalogue (:mod:`dashboard.i18n`) in the page's language.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dash import dcc, html
 
 from dashboard.api import PREFIX, ApiError, period_frame, table_channels
 from dashboard.data import HISTORY_TERMS, DataCache, StoreReadError, balance_history
+from dashboard.i18n import format_time, t
 from twin.core.channels import Channel
 from twin.core.vocabulary import EARLIER_BALANCE_TERMS
 
@@ -33,18 +35,17 @@ __all__ = [
     "period_title",
 ]
 
-#: The periods of the picker: value -> label.
-PERIODS: Final[dict[str, str]] = {"day": "Day", "week": "Week", "month": "Month", "year": "Year"}
+#: The periods of the picker: value -> message id of its label (:mod:`dashboard.i18n`).
+PERIODS: Final[dict[str, str]] = {
+    "day": "period.day",
+    "week": "period.week",
+    "month": "period.month",
+    "year": "period.year",
+}
 #: Resolution of each period's chart (names of :data:`dashboard.api.RESOLUTIONS`).
 PERIOD_RESOLUTION: Final[dict[str, str]] = {"day": "15min", "week": "15min", "month": "1h", "year": "1d"}
 #: Resolution of each period's download.
 DOWNLOAD_RESOLUTION: Final[dict[str, str]] = {"day": "15min", "week": "15min", "month": "15min", "year": "15min"}
-LABEL_PERIOD: Final[str] = "Period"
-LABEL_UNTIL: Final[str] = "ending on"
-LABEL_NOW: Final[str] = "now"
-LABEL_CSV: Final[str] = "Measured data (CSV)"
-LABEL_NETCDF: Final[str] = "Measured data (NetCDF)"
-TITLE_LAST_DAY: Final[str] = "last 24 hours"
 _LENGTH: Final[dict[str, pd.DateOffset]] = {
     "day": pd.DateOffset(days=1),
     "week": pd.DateOffset(days=7),
@@ -52,21 +53,24 @@ _LENGTH: Final[dict[str, pd.DateOffset]] = {
 }
 
 
-def period_controls(prefix: str) -> html.Div:
-    """The picker of a chart: ``{prefix}-period`` (radio items), ``{prefix}-until`` (a date or now), links."""
+def period_controls(prefix: str, lang: str | None = None) -> html.Div:
+    """The picker of a chart: ``{prefix}-period`` (radio items), ``{prefix}-until`` (a date or now), links.
+
+    Labelled in ``lang`` (default: the request's).
+    """
     return html.Div(
         [
-            html.Label(LABEL_PERIOD, htmlFor=f"{prefix}-period"),
+            html.Label(t("period.label", lang), htmlFor=f"{prefix}-period"),
             dcc.RadioItems(
                 id=f"{prefix}-period",
-                options=[{"label": label, "value": value} for value, label in PERIODS.items()],
+                options=[{"label": t(label, lang), "value": value} for value, label in PERIODS.items()],
                 value="day",
                 inline=True,
                 className="period-picker",
             ),
-            html.Label(LABEL_UNTIL, htmlFor=f"{prefix}-until"),
+            html.Label(t("period.until", lang), htmlFor=f"{prefix}-until"),
             dcc.DatePickerSingle(
-                id=f"{prefix}-until", placeholder=LABEL_NOW, clearable=True, display_format="DD.MM.YYYY"
+                id=f"{prefix}-until", placeholder=t("period.now", lang), clearable=True, display_format="DD.MM.YYYY"
             ),
             html.Span(id=f"{prefix}-downloads", className="downloads"),
         ],
@@ -94,12 +98,23 @@ def period_bounds(
     return start.tz_convert("UTC"), end
 
 
-def period_title(period: str | None, until: str | None, start: pd.Timestamp, end: pd.Timestamp, tz: str) -> str:
-    """The chart's period in words: ``last 24 hours`` live, else local dates (``01.06.2025 to 02.06.2025``)."""
+def period_title(
+    period: str | None,
+    until: str | None,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    tz: str,
+    lang: str | None = None,
+) -> str:
+    """The chart's period in words in ``lang``: ``last 24 hours`` live, else local dates.
+
+    ``01.06.2025 to 02.06.2025`` (``01.06.2025 bis 02.06.2025`` in German).
+    """
     if (period or "day") == "day" and not until:
-        return TITLE_LAST_DAY
-    last = (end - pd.Timedelta(seconds=1)).tz_convert(tz)
-    return f"{start.tz_convert(tz):%d.%m.%Y} to {last:%d.%m.%Y}"
+        return t("period.last_day", lang)
+    last = end - pd.Timedelta(seconds=1)
+    shown = (format_time(stamp, lang, precision="date", tz=tz) for stamp in (start, last))
+    return t("period.range", lang, start=next(shown), end=next(shown))
 
 
 def period_history(
@@ -153,8 +168,10 @@ def period_history(
     return out.dropna(how="all")
 
 
-def download_links(boundary: str, period: str | None, start: pd.Timestamp, end: pd.Timestamp) -> list[html.A]:
-    """Links to the period's measured data of ``boundary`` (``/api/v1/export``, CSV and NetCDF)."""
+def download_links(
+    boundary: str, period: str | None, start: pd.Timestamp, end: pd.Timestamp, lang: str | None = None
+) -> list[html.A]:
+    """Links to the period's measured data of ``boundary`` (``/api/v1/export``, CSV and NetCDF) in ``lang``."""
     query = {
         "boundary": boundary,
         "from": start.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -162,6 +179,6 @@ def download_links(boundary: str, period: str | None, start: pd.Timestamp, end: 
         "resolution": DOWNLOAD_RESOLUTION.get(period or "day", "15min"),
     }
     return [
-        html.A(label, href=f"{PREFIX}/export?{urlencode({**query, 'format': form})}", className="download")
-        for form, label in (("csv", LABEL_CSV), ("nc", LABEL_NETCDF))
+        html.A(t(label, lang), href=f"{PREFIX}/export?{urlencode({**query, 'format': form})}", className="download")
+        for form, label in (("csv", "download.measured_csv"), ("nc", "download.measured_nc"))
     ]

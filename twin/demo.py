@@ -258,6 +258,9 @@ def _import_history(root: Path, store: Path, site: Path, history: Path, logs: Pa
     log = logs / "import.log"
     command = [sys.executable, "-m", "twin", "--data-root", str(root), "import", "--store", str(store)]
     command += ["--site", str(site), str(history)]
+    weather = history.with_name(f"{history.stem}-weather.csv")  # the field's weather station, beside its meters
+    if weather.is_file():
+        command.append(str(weather))
     started = time.monotonic()
     with log.open("ab") as handle:
         done = subprocess.run(

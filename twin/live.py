@@ -311,7 +311,7 @@ class LiveTwin:
                 self.flows.see(channel, state.good_sim_s.get(name), sample[channel])
                 flags[channel] = quality.get(name, QUALITY_FLAGS["missing"])
             power = _POWER_OF_KIND.get(device.kind, "p_kw")
-            if device.kind != "gas_meter":
+            if device.kind not in ("gas_meter", "weather_station"):  # no power to balance
                 powers.append(
                     MeteredPower(
                         device_id,

@@ -29,7 +29,8 @@ from dashboard.data import (
 )
 from dashboard.figures import building_balance_figure, empty_figure, grid_figure, history_figure
 from dashboard.history import download_links, period_bounds, period_controls, period_history, period_title
-from dashboard.pages.common import current, format_kpi, local_time, refresh_ms, shown, table, tile
+from dashboard.i18n import current_language, dropdown_labels, format_number, format_time, kind_label, t
+from dashboard.pages.common import current, format_kpi, refresh_ms, table, tile
 from scenarios.results import NET_JSON
 from twin.core.live_state import BoundaryKpis, DeviceState, LiveSnapshot
 
@@ -46,11 +47,13 @@ def layout() -> html.Div:
     return html.Div(
         [
             dcc.Interval(id="building-interval", interval=refresh_ms(), n_intervals=0),
-            html.H2("Buildings"),
+            html.H2(t("buildings.title")),
             html.Div(
                 [
-                    html.Label("Building", htmlFor="building-select"),
-                    dcc.Dropdown(id="building-select", clearable=False),
+                    html.Label(t("buildings.building"), htmlFor="building-select"),
+                    dcc.Dropdown(
+                        id="building-select", clearable=False, labels=dropdown_labels(), placeholder=t("common.choose")
+                    ),
                 ],
                 className="control",
             ),
@@ -99,20 +102,22 @@ def building_view(
     *,
     period: str | None = "day",
     until: str | None = None,
+    lang: str | None = None,
 ) -> dict[str, Any]:
     """What the page shows for one building: ``tiles``, ``devices``, ``balance``, ``map``, ``history``, ``downloads``.
 
     ``period`` and ``until`` choose the history's period (:func:`dashboard.history.period_bounds`).
     """
+    lang = lang or current_language()
     grid = _building_map(config, cache)
     snapshot = load_snapshot(config.store_dir)
     if not building:
-        blank = empty_figure("choose a building")
+        blank = empty_figure(t("buildings.choose", lang), lang)
         return {
             "tiles": [],
             "devices": [],
             "balance": blank,
-            "map": _map(grid, None, snapshot),
+            "map": _map(grid, None, snapshot, lang),
             "history": blank,
             "downloads": [],
         }
@@ -120,17 +125,11 @@ def building_view(
     balance = snapshot.boundary(building) if snapshot is not None else None
     today = snapshot.kpis.today.get(building) if snapshot is not None else None
     year = snapshot.kpis.year.get(building) if snapshot is not None else None
-    tiles = [
-        tile("Self-sufficiency today", format_kpi("self_sufficiency_frac", _kpi(today, "self_sufficiency_frac"))),
-        tile("Self-consumption today", format_kpi("self_consumption_frac", _kpi(today, "self_consumption_frac"))),
-        tile("Import / export today", f"{_kwh(_kpi(today, 'import_kwh'))} / {_kwh(_kpi(today, 'export_kwh'))}"),
-        tile("Balance this year", _kwh(_kpi(year, "energy_balance_kwh")), note="import + gas - export"),
-        tile("Gas this year", _kwh(_kpi(year, "fuel_kwh"))),
-    ]
+    tiles = _tiles(today, year, lang)
     devices = {
         name: d for name, d in (snapshot.devices if snapshot is not None else {}).items() if d.building == building
     }
-    rows = [_device_row(name, d, tz) for name, d in sorted(devices.items())]
+    rows = [_device_row(name, d, tz, lang) for name, d in sorted(devices.items())]
     now = sim_time(snapshot)
     start, end = period_bounds(period, until, now, tz)
     try:
@@ -139,27 +138,28 @@ def building_view(
             if now is not None or until
             else pd.DataFrame()
         )
-        title = f"{building}, {period_title(period, until, start, end, tz)} [kW]"
-        history_shown = history_figure(history, title=title, tz=tz)
+        title = t(
+            "buildings.history_title", lang, building=building, period=period_title(period, until, start, end, tz, lang)
+        )
+        history_shown = history_figure(history, title=title, tz=tz, lang=lang)
     except StoreReadError as err:
         logger.error("buildings page: %s", err)
-        history_shown = empty_figure(f"no history: {err}")
+        history_shown = empty_figure(t("buildings.no_history", lang, error=err), lang)
+    header = [t(f"col.{key}", lang) for key in ("device", "kind", "state", "values", "read")]
     return {
         "tiles": tiles,
         "devices": [
-            html.H3(f"Devices of {building}"),
-            table(
-                ["device", "kind", "state", "values (units in the names)", "read"],
-                rows,
-                table_id="building-device-table",
-            ),
+            html.H3(t("buildings.devices_of", lang, building=building)),
+            table(header, rows, table_id="building-device-table"),
         ],
         "balance": building_balance_figure(
-            balance.terms() if balance is not None else None, title=f"{building}: power now"
+            balance.terms() if balance is not None else None,
+            title=t("buildings.power_now", lang, building=building),
+            lang=lang,
         ),
-        "map": _map(grid, building, snapshot),
+        "map": _map(grid, building, snapshot, lang),
         "history": history_shown,
-        "downloads": download_links(building, period, start, end),
+        "downloads": download_links(building, period, start, end, lang),
     }
 
 
@@ -205,29 +205,54 @@ def _building_map(config: DashboardConfig, cache: DataCache | None) -> GridMap |
     return None
 
 
-def _map(grid: GridMap | None, building: str | None, snapshot: LiveSnapshot | None) -> Any:
+def _map(grid: GridMap | None, building: str | None, snapshot: LiveSnapshot | None, lang: str) -> Any:
     if grid is None:
-        return empty_figure(f"no grid map: the map comes from a scenario result's {NET_JSON}")
+        return empty_figure(t("buildings.no_map", lang, file=NET_JSON), lang)
     bus = grid.building_bus.get(building) if building else None
     live = grid_map_from_snapshot(snapshot)
     return grid_figure(
         grid,
         vm_pu=live.buses["vm_pu"].astype(float) if live is not None else None,
         loading_percent=live.branches["loading_percent"].astype(float) if live is not None else None,
-        title="Click a bus to choose its building (live voltages and loadings)",
+        title=t("buildings.map_title", lang),
         highlight_bus=bus,
+        lang=lang,
     )
 
 
-def _device_row(name: str, device: DeviceState, tz: str) -> tuple[str, str, str, str, str]:
+def _device_row(name: str, device: DeviceState, tz: str, lang: str) -> tuple[str, str, str, str, str]:
     """A device's row: id, kind, state, its values (``-`` where missing) and the time of its last good read."""
     return (
         name,
-        (device.kind or "").replace("_", " "),
-        "ok" if device.ok else "failing",
-        ", ".join(f"{key} {_value(value)}" for key, value in device.values.items()),
-        local_time(device.read_utc, "%H:%M:%S", tz=tz),
+        kind_label(device.kind, lang) if device.kind else "",
+        t("state.ok" if device.ok else "state.failing", lang),
+        ", ".join(f"{key} {_value(value, lang)}" for key, value in device.values.items()),
+        format_time(device.read_utc, lang, precision="clock_s", tz=tz),
     )
+
+
+def _tiles(today: BoundaryKpis | None, year: BoundaryKpis | None, lang: str) -> list[Any]:
+    """The tiles: today's self-sufficiency, self-consumption, import and export; the year's balance and gas."""
+    return [
+        tile(
+            t("live.self_sufficiency_today", lang),
+            format_kpi("self_sufficiency_frac", _kpi(today, "self_sufficiency_frac"), lang),
+        ),
+        tile(
+            t("live.self_consumption_today", lang),
+            format_kpi("self_consumption_frac", _kpi(today, "self_consumption_frac"), lang),
+        ),
+        tile(
+            t("buildings.import_export_today", lang),
+            f"{_kwh(_kpi(today, 'import_kwh'), lang)} / {_kwh(_kpi(today, 'export_kwh'), lang)}",
+        ),
+        tile(
+            t("buildings.balance_year", lang),
+            _kwh(_kpi(year, "energy_balance_kwh"), lang),
+            note=t("buildings.balance_note", lang),
+        ),
+        tile(t("buildings.gas_year", lang), _kwh(_kpi(year, "fuel_kwh"), lang)),
+    ]
 
 
 def _kpi(kpis: BoundaryKpis | None, name: str) -> float | None:
@@ -235,9 +260,9 @@ def _kpi(kpis: BoundaryKpis | None, name: str) -> float | None:
     return kpis.get(name) if kpis is not None else None
 
 
-def _kwh(value: Any) -> str:
-    return shown(value, ",.0f", "kWh")
+def _kwh(value: Any, lang: str) -> str:
+    return format_number(value, "kWh", lang, decimals=0)
 
 
-def _value(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.2f}"
+def _value(value: float | None, lang: str) -> str:
+    return "-" if value is None else format_number(value, "", lang, decimals=2)

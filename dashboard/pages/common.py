@@ -11,7 +11,9 @@ from dash import html
 from flask import current_app
 
 from dashboard.data import DashboardConfig, DataCache
-from twin.core.vocabulary import DEFAULT_TIMEZONE, kpi
+from dashboard.i18n import format_kpi as i18n_format_kpi
+from dashboard.i18n import format_number
+from twin.core.vocabulary import DEFAULT_TIMEZONE
 
 __all__ = [
     "CACHE_KEY",
@@ -79,32 +81,28 @@ def local_time(
     return ts.tz_convert(tz).strftime(fmt)
 
 
-def shown(value: Any, spec: str = ",.1f", unit: str = "", *, scale: float = 1.0) -> str:
-    """A number with its unit (``shown(12.34, ".1f", "kW")`` -> ``12.3 kW``); ``-`` when unknown."""
+def shown(value: Any, spec: str = ",.1f", unit: str = "", *, scale: float = 1.0, lang: str | None = None) -> str:
+    """A number with its unit in the page's language (``shown(12.34, ".1f", "kW", lang="de")`` -> ``12,3 kW``).
+
+    ``spec`` gives the decimals (``.1f``: one); ``-`` when the value is unknown.
+    """
     try:
         number = float(value) * scale
     except (TypeError, ValueError):
         return "-"
-    if number != number:
-        return "-"
-    return f"{number:{spec}} {unit}".rstrip()
+    _, _, rest = spec.partition(".")
+    decimals = int("".join(ch for ch in rest if ch.isdigit()) or 0)
+    return format_number(number, unit, lang, decimals=decimals)
 
 
-def format_kw(value: Any) -> str:
-    """Power in kW with one decimal (``12.3 kW``)."""
-    return shown(value, ",.1f", "kW")
+def format_kw(value: Any, lang: str | None = None) -> str:
+    """Power in kW with one decimal (``12,3 kW`` in German, ``12.3 kW`` in English)."""
+    return format_number(value, "kW", lang)
 
 
-def format_kpi(name: str, value: Any) -> str:
+def format_kpi(name: str, value: Any, lang: str | None = None) -> str:
     """A KPI as the catalogue shows it everywhere (:data:`~twin.core.vocabulary.KPI_CATALOGUE`).
 
-    E.g. ``format_kpi("self_sufficiency_frac", 0.543)`` -> ``54.3 %``; ``-`` when unknown.
+    E.g. ``format_kpi("self_sufficiency_frac", 0.543, "de")`` -> ``54,3 %``; ``-`` when unknown.
     """
-    spec = kpi(name)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return "-"
-    if number != number:
-        return "-"
-    return f"{spec.display(number)} {spec.display_unit}".rstrip()
+    return i18n_format_kpi(name, value, lang)

@@ -31,7 +31,8 @@ from dashboard.data import (
 )
 from dashboard.figures import empty_figure, grid_figure, history_figure
 from dashboard.history import download_links, period_bounds, period_controls, period_history, period_title
-from dashboard.pages.common import current, local_time, refresh_ms, shown
+from dashboard.i18n import current_language, dropdown_labels, format_time, t
+from dashboard.pages.common import current, refresh_ms, shown
 from twin.core.schema import SUBSTATION
 
 __all__ = [
@@ -60,18 +61,26 @@ def layout() -> html.Div:
     return html.Div(
         [
             dcc.Interval(id="grid-interval", interval=refresh_ms(), n_intervals=0),
-            html.H2("Low-voltage grid"),
+            html.H2(t("grid.title")),
             html.Div(
                 [
                     html.Div(
-                        [html.Label("Source", htmlFor="grid-source"), dcc.Dropdown(id="grid-source", clearable=False)],
+                        [
+                            html.Label(t("grid.source"), htmlFor="grid-source"),
+                            dcc.Dropdown(
+                                id="grid-source",
+                                clearable=False,
+                                labels=dropdown_labels(),
+                                placeholder=t("common.choose"),
+                            ),
+                        ],
                         className="control",
                     ),
                     html.Div(
                         [
-                            html.Button("Highest loading", id="grid-worst-loading"),
-                            html.Button("Lowest voltage", id="grid-lowest-voltage"),
-                            html.Button("Highest voltage", id="grid-highest-voltage"),
+                            html.Button(t("grid.worst_loading"), id="grid-worst-loading"),
+                            html.Button(t("grid.lowest_voltage"), id="grid-lowest-voltage"),
+                            html.Button(t("grid.highest_voltage"), id="grid-highest-voltage"),
                         ],
                         className="buttons",
                     ),
@@ -87,12 +96,12 @@ def layout() -> html.Div:
     )
 
 
-def source_options(config: DashboardConfig) -> list[dict[str, str]]:
+def source_options(config: DashboardConfig, *, lang: str | None = None) -> list[dict[str, str]]:
     """The live state and every result with a grid (a result dataset and its grid file)."""
-    options = [{"label": "live state", "value": LIVE}]
+    options = [{"label": t("grid.live_state", lang), "value": LIVE}]
     for result in list_results(config.results_dir):
         if result.has_dataset() and result.has_grid():
-            options.append({"label": f"scenario {result.name}", "value": result.name})
+            options.append({"label": t("grid.scenario", lang, name=result.name), "value": result.name})
     return options
 
 
@@ -111,30 +120,39 @@ def special_step(which: str, source: str, config: DashboardConfig, cache: DataCa
     return None
 
 
-def grid_view(source: str, step: int, config: DashboardConfig, cache: DataCache | None = None) -> dict[str, Any]:
+def grid_view(
+    source: str, step: int, config: DashboardConfig, cache: DataCache | None = None, *, lang: str | None = None
+) -> dict[str, Any]:
     """``figure``, ``summary`` and slider ``steps`` (count) for a source and step."""
+    lang = lang or current_language()
     if source == LIVE or not source:
         snapshot = load_snapshot(config.store_dir)
         grid = grid_map_from_snapshot(snapshot)
         if grid is None:
             return {
-                "figure": empty_figure("the live snapshot has no grid state (the live power flow has not run)"),
-                "summary": "live: no grid state",
+                "figure": empty_figure(t("grid.no_live_grid", lang), lang),
+                "summary": t("grid.live_no_state", lang),
                 "steps": 0,
             }
         info = snapshot.grid if snapshot is not None else None
         assert info is not None  # a snapshot with a grid map has its grid section
-        summary = (
-            f"live {local_time(info.sim_time_utc, '%d.%m.%Y %H:%M:%S', tz=display_timezone(snapshot))}: transformer "
-            f"{_pct(info.trafo_loading_max_percent)}, max line {_pct(info.line_loading_max_percent)}, "
-            f"voltage {_pu(info.vm_min_pu)} to {_pu(info.vm_max_pu)}, losses {_kw(info.p_loss_kw)}"
+        summary = t(
+            "grid.live_summary",
+            lang,
+            time=format_time(info.sim_time_utc, lang, precision="second", tz=display_timezone(snapshot)),
+            trafo=_pct(info.trafo_loading_max_percent, lang),
+            line=_pct(info.line_loading_max_percent, lang),
+            vmin=_pu(info.vm_min_pu, lang),
+            vmax=_pu(info.vm_max_pu, lang),
+            loss=_kw(info.p_loss_kw, lang),
         )
         return {
             "figure": grid_figure(
                 grid,
                 vm_pu=grid.buses["vm_pu"].astype(float),
                 loading_percent=grid.branches["loading_percent"].astype(float),
-                title="Live grid state",
+                title=t("grid.live_title", lang),
+                lang=lang,
             ),
             "summary": summary,
             "steps": 0,
@@ -142,7 +160,7 @@ def grid_view(source: str, step: int, config: DashboardConfig, cache: DataCache 
     ds = _result(source, config, cache)
     result = next((r for r in list_results(config.results_dir) if r.name == source), None)
     if ds is None or result is None:
-        return {"figure": empty_figure(f"no grid result {source!r}"), "summary": "", "steps": 0}
+        return {"figure": empty_figure(t("grid.no_result", lang, name=repr(source)), lang), "summary": "", "steps": 0}
     steps = int(ds.sizes["time"])
     step = int(min(max(step or 0, 0), steps - 1))
     at = ds.isel(time=step)
@@ -150,36 +168,52 @@ def grid_view(source: str, step: int, config: DashboardConfig, cache: DataCache 
     loading = pd.Series(at["loading_percent"].values.astype(float), index=at["branch"].values.astype(str))
     trafo = loading[[b for b in loading.index if b.startswith("trafo")]]
     tz = display_timezone(load_snapshot(config.store_dir))
-    when = local_time(pd.Timestamp(ds["time"].values[step]), tz=tz)
-    summary = (
-        f"scenario {source}, step {step} ({when}, {tz}): transformer {_pct(trafo.max())}, "
-        f"max line {_pct(loading.drop(trafo.index).max())}, voltage {_pu(vm.min())} to {_pu(vm.max())}"
+    when = format_time(pd.Timestamp(ds["time"].values[step]), lang, tz=tz)
+    summary = t(
+        "grid.step_summary",
+        lang,
+        name=source,
+        step=step,
+        time=when,
+        tz=tz,
+        trafo=_pct(trafo.max(), lang),
+        line=_pct(loading.drop(trafo.index).max(), lang),
+        vmin=_pu(vm.min(), lang),
+        vmax=_pu(vm.max(), lang),
     )
     grid = grid_map_from_net(result.folder, cache=cache)
-    figure = grid_figure(grid, vm_pu=vm, loading_percent=loading, title=f"Scenario {source} at {when}")
+    figure = grid_figure(
+        grid, vm_pu=vm, loading_percent=loading, title=t("grid.step_title", lang, name=source, time=when), lang=lang
+    )
     return {"figure": figure, "summary": summary, "steps": steps}
 
 
 def grid_history_view(
-    config: DashboardConfig, cache: DataCache | None = None, *, period: str | None = "day", until: str | None = None
+    config: DashboardConfig,
+    cache: DataCache | None = None,
+    *,
+    period: str | None = "day",
+    until: str | None = None,
+    lang: str | None = None,
 ) -> dict[str, Any]:
     """``history`` (figure: grid exchange and losses at the substation) and ``downloads`` of a period."""
+    lang = lang or current_language()
     snapshot = load_snapshot(config.store_dir)
     tz = display_timezone(snapshot)
     now = sim_time(snapshot)
     if now is None and not until:
-        return {"history": empty_figure("no live data"), "downloads": []}
+        return {"history": empty_figure(t("common.no_live_data", lang), lang), "downloads": []}
     start, end = period_bounds(period, until, now, tz)
     try:
         frame = period_history(config.store_dir, SUBSTATION, period, start, end, live=not until, cache=cache)
     except StoreReadError as err:
         logger.error("grid page: %s", err)
-        return {"history": empty_figure(f"no history: {err}"), "downloads": []}
+        return {"history": empty_figure(t("period.no_history", lang, error=err), lang), "downloads": []}
     shown_terms = [term for term in GRID_HISTORY_TERMS if term in frame]
-    title = f"Grid exchange and losses at the substation, {period_title(period, until, start, end, tz)} [kW]"
+    title = t("grid.history_title", lang, period=period_title(period, until, start, end, tz, lang))
     return {
-        "history": history_figure(frame[shown_terms], title=title, tz=tz),
-        "downloads": download_links(SUBSTATION, period, start, end),
+        "history": history_figure(frame[shown_terms], title=title, tz=tz, lang=lang),
+        "downloads": download_links(SUBSTATION, period, start, end, lang),
     }
 
 
@@ -257,13 +291,13 @@ def _result(source: str | None, config: DashboardConfig, cache: DataCache | None
     return ds if "vm_pu" in ds and "loading_percent" in ds else None
 
 
-def _pct(value: Any) -> str:
-    return shown(value, ".0f", "%")
+def _pct(value: Any, lang: str) -> str:
+    return shown(value, ".0f", "%", lang=lang)
 
 
-def _pu(value: Any) -> str:
-    return shown(value, ".3f", "p.u.")
+def _pu(value: Any, lang: str) -> str:
+    return shown(value, ".3f", "p.u.", lang=lang)
 
 
-def _kw(value: Any) -> str:
-    return shown(value, ",.1f", "kW")
+def _kw(value: Any, lang: str) -> str:
+    return shown(value, ",.1f", "kW", lang=lang)

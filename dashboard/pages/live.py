@@ -26,7 +26,8 @@ from dashboard.data import (
 )
 from dashboard.figures import empty_figure, flow_sankey, history_figure
 from dashboard.history import download_links, period_bounds, period_controls, period_history, period_title
-from dashboard.pages.common import current, format_kpi, format_kw, local_time, refresh_ms, table, tile
+from dashboard.i18n import current_language, format_number, format_time, kind_label, t
+from dashboard.pages.common import current, format_kpi, format_kw, refresh_ms, table, tile
 from twin.core.live_state import BoundaryState, GridState, LiveSnapshot
 from twin.core.schema import SUBSTATION
 from twin.core.vocabulary import Quality
@@ -48,7 +49,7 @@ def layout() -> html.Div:
     return html.Div(
         [
             dcc.Interval(id="live-interval", interval=refresh_ms(), n_intervals=0),
-            html.H2("Live"),
+            html.H2(t("live.title")),
             html.Div(id="live-status", className="status-line"),
             html.Div(id="live-alerts"),
             html.Div(id="live-tiles", className="tiles"),
@@ -63,9 +64,14 @@ def layout() -> html.Div:
 
 
 def live_view(
-    config: DashboardConfig, cache: DataCache | None = None, *, period: str | None = "day", until: str | None = None
+    config: DashboardConfig,
+    cache: DataCache | None = None,
+    *,
+    period: str | None = "day",
+    until: str | None = None,
+    lang: str | None = None,
 ) -> dict[str, Any]:
-    """Everything the live page shows, from the snapshot and the store.
+    """Everything the live page shows, from the snapshot and the store, in ``lang`` (default: the request's).
 
     Parameters
     ----------
@@ -79,16 +85,17 @@ def live_view(
         ``status`` (text), ``alerts``, ``tiles``, ``health``, ``downloads`` (components),
         ``sankey`` and ``history`` (figures).
     """
+    lang = lang or current_language()
     snapshot = load_snapshot(config.store_dir)
     if snapshot is None:
-        message = f"no live snapshot in {config.store_dir} yet (is 'twin live' running?)"
+        message = t("live.no_snapshot", lang, path=config.store_dir)
         return {
             "status": message,
             "alerts": [html.Div(message, className="alert warn")],
             "tiles": [],
             "health": [],
-            "sankey": empty_figure("no live data"),
-            "history": empty_figure("no live data"),
+            "sankey": empty_figure(t("common.no_live_data", lang), lang),
+            "history": empty_figure(t("common.no_live_data", lang), lang),
             "downloads": [],
         }
     substation = snapshot.district
@@ -104,40 +111,58 @@ def live_view(
         )
     except StoreReadError as err:
         logger.error("live page: %s", err)
-        history, unreadable = None, [html.Div(f"No history: {err}", className="alert bad")]
-    status = (
-        f"{snapshot.site or 'site'} · simulated time {local_time(snapshot.sim_time_utc, '%d.%m.%Y %H:%M:%S', tz=tz)}"
-        f" ({tz}) · last update {local_time(snapshot.written_utc, '%H:%M:%S', tz=tz)} wall-clock time"
+        history, unreadable = None, [html.Div(t("live.no_history", lang, error=err), className="alert bad")]
+    status = t(
+        "live.status",
+        lang,
+        site=snapshot.site or t("live.site", lang),
+        time=format_time(snapshot.sim_time_utc, lang, precision="second", tz=tz),
+        tz=tz,
+        wall=format_time(snapshot.written_utc, lang, precision="clock_s", tz=tz),
     )
     return {
         "status": status,
-        "alerts": unreadable + [html.Div(text, className=f"alert {level}") for level, text in alerts(snapshot)]
-        or [html.Div("no alerts", className="alert ok")],
-        "tiles": _tiles(snapshot, substation, tz),
-        "health": _health(snapshot, tz),
+        "alerts": unreadable
+        + [html.Div(text, className=f"alert {level}") for level, text in alerts(snapshot, lang=lang)]
+        or [html.Div(t("live.no_alerts", lang), className="alert ok")],
+        "tiles": _tiles(snapshot, substation, tz, lang),
+        "health": _health(snapshot, tz, lang),
         "sankey": flow_sankey(
-            substation.terms() if substation is not None else None, title="District power flows now [kW]"
+            substation.terms() if substation is not None else None, title=t("live.sankey_title", lang), lang=lang
         ),
-        "history": empty_figure("the stored history cannot be read")
+        "history": empty_figure(t("live.store_unreadable", lang), lang)
         if history is None
-        else history_figure(history, title=f"District, {period_title(period, until, start, end, tz)} [kW]", tz=tz),
-        "downloads": download_links(SUBSTATION, period, start, end),
+        else history_figure(
+            history,
+            title=t("live.history_title", lang, period=period_title(period, until, start, end, tz, lang)),
+            tz=tz,
+            lang=lang,
+        ),
+        "downloads": download_links(SUBSTATION, period, start, end, lang),
     }
 
 
-def alerts(snapshot: LiveSnapshot, *, now_wall: pd.Timestamp | None = None) -> list[tuple[str, str]]:
-    """Alerts as (level, text): devices down, grid limits, the live twin's own (store writes), stale data."""
+def alerts(
+    snapshot: LiveSnapshot, *, now_wall: pd.Timestamp | None = None, lang: str | None = None
+) -> list[tuple[str, str]]:
+    """Alerts as (level, text): devices down, grid limits, the live twin's own (store writes), stale data.
+
+    The texts are in ``lang`` (default: the request's); the live twin's own alerts as it wrote them.
+    """
+    lang = lang or current_language()
     found: list[tuple[str, str]] = []
     failing = list(snapshot.failing)
     if failing:
-        shown = ", ".join(failing[:8]) + (f" and {len(failing) - 8} more" if len(failing) > 8 else "")
-        found.append(("bad", f"{len(failing)} device(s) down: {shown}"))
+        shown = ", ".join(failing[:8])
+        if len(failing) > 8:
+            shown = t("live.and_more", lang, names=shown, n=len(failing) - 8)
+        found.append(("bad", t("live.devices_down", lang, n=len(failing), names=shown)))
     grid = snapshot.grid
     if grid is not None:
-        found += _grid_alerts(grid)
+        found += _grid_alerts(grid, lang)
         if grid.converged is False:
-            found.append(("warn", "the live power flow did not converge"))
-    found += _quality_alerts(snapshot.district)
+            found.append(("warn", t("live.not_converged", lang)))
+    found += _quality_alerts(snapshot.district, lang)
     for alert in snapshot.alerts:  # the live twin's own (e.g. failing store writes)
         if alert.text:
             found.append(("bad" if alert.level == "bad" else "warn", alert.text))
@@ -146,7 +171,7 @@ def alerts(snapshot: LiveSnapshot, *, now_wall: pd.Timestamp | None = None) -> l
         wall = now_wall if now_wall is not None else pd.Timestamp.now(tz="UTC")
         age_s = (wall - pd.Timestamp(written).tz_convert("UTC")).total_seconds()
         if age_s > STALE_AFTER_S:
-            found.append(("warn", f"the snapshot is {age_s:,.0f} s old: is 'twin live' still running?"))
+            found.append(("warn", t("live.stale", lang, age=format_number(age_s, "s", lang, decimals=0))))
     return found
 
 
@@ -178,90 +203,91 @@ def register_callbacks(app: Dash) -> None:
         )
 
 
-def _quality_alerts(district: BoundaryState | None) -> list[tuple[str, str]]:
+def _quality_alerts(district: BoundaryState | None, lang: str) -> list[tuple[str, str]]:
     """The district balance's quality per quantity: the grid exchange by the substation meter, sums partial."""
     if district is None or district.quality is None or district.quality is Quality.OK:
         return []
     if district.quality is Quality.PARTIAL:
-        missing = district.inputs_missing if district.inputs_missing is not None else "some"
-        return [
-            (
-                "warn",
-                f"district sums partial: {missing} input(s) not ok (PV, load and battery cover the devices that"
-                " answer); the grid exchange is measured",
-            )
-        ]
-    return [("bad", f"the substation meter is {district.quality.name.lower()}: the grid exchange is not measured now")]
+        missing = district.inputs_missing if district.inputs_missing is not None else t("live.some", lang)
+        return [("warn", t("live.partial", lang, missing=missing))]
+    return [("bad", t("live.meter_bad", lang, quality=district.quality.name.lower()))]
 
 
-def _grid_alerts(grid: GridState) -> list[tuple[str, str]]:
+def _grid_alerts(grid: GridState, lang: str) -> list[tuple[str, str]]:
     """The live power flow's limits passed: loadings above 100 %, voltages outside the EN 50160 band."""
     found: list[tuple[str, str]] = []
     trafo, line = grid.trafo_loading_max_percent, grid.line_loading_max_percent
     vmin, vmax = grid.vm_min_pu, grid.vm_max_pu
+    low, high = (format_number(limit, "pu", lang) for limit in VOLTAGE_BAND_PU)
     if trafo is not None and trafo > 100.0:
-        found.append(("bad", f"transformer loaded {trafo:.0f} % (above 100 %)"))
+        found.append(("bad", t("live.trafo_over", lang, value=format_number(trafo, "%", lang, decimals=0))))
     if line is not None and line > 100.0:
-        found.append(("bad", f"a line is loaded {line:.0f} % (above 100 %)"))
+        found.append(("bad", t("live.line_over", lang, value=format_number(line, "%", lang, decimals=0))))
     if vmin is not None and vmin < VOLTAGE_BAND_PU[0]:
-        found.append(("bad", f"voltage {vmin:.3f} p.u. below the EN 50160 band ({VOLTAGE_BAND_PU[0]} p.u.)"))
+        found.append(("bad", t("live.v_low", lang, value=format_number(vmin, "pu", lang, decimals=3), limit=low)))
     if vmax is not None and vmax > VOLTAGE_BAND_PU[1]:
-        found.append(("bad", f"voltage {vmax:.3f} p.u. above the EN 50160 band ({VOLTAGE_BAND_PU[1]} p.u.)"))
+        found.append(("bad", t("live.v_high", lang, value=format_number(vmax, "pu", lang, decimals=3), limit=high)))
     return found
 
 
-def _tiles(snapshot: LiveSnapshot, substation: BoundaryState | None, tz: str) -> list[html.Div]:
+def _tiles(snapshot: LiveSnapshot, substation: BoundaryState | None, tz: str, lang: str) -> list[html.Div]:
     today = snapshot.kpis.today.get(SUBSTATION)
     p_grid_kw = substation.p_grid_kw if substation is not None else None
     if p_grid_kw is None:
-        exchange, note = "-", "unknown"
+        exchange, note = "-", t("common.unknown", lang)
     else:
-        exchange, note = format_kw(abs(p_grid_kw)), "import from the grid" if p_grid_kw >= 0 else "export to the grid"
+        exchange = format_kw(abs(p_grid_kw), lang)
+        note = t("live.import", lang) if p_grid_kw >= 0 else t("live.export", lang)
     controller = snapshot.controller
     signal = controller.signal if controller is not None else None
     since = controller.since_utc if controller is not None else None
-    signal_note = f"since {local_time(since, '%H:%M', tz=tz)}" if signal else "no controller data in the snapshot"
+    signal_note = (
+        t("live.since", lang, time=format_time(since, lang, precision="clock", tz=tz))
+        if signal
+        else t("live.no_controller", lang)
+    )
     return [
         tile(
-            "Self-sufficiency today",
-            format_kpi("self_sufficiency_frac", today.self_sufficiency_frac if today is not None else None),
-            note="1 - import / load",
+            t("live.self_sufficiency_today", lang),
+            format_kpi("self_sufficiency_frac", today.self_sufficiency_frac if today is not None else None, lang),
+            note=t("live.self_sufficiency_note", lang),
         ),
         tile(
-            "Self-consumption today",
-            format_kpi("self_consumption_frac", today.self_consumption_frac if today is not None else None),
-            note="1 - export / PV",
+            t("live.self_consumption_today", lang),
+            format_kpi("self_consumption_frac", today.self_consumption_frac if today is not None else None, lang),
+            note=t("live.self_consumption_note", lang),
         ),
-        tile("Grid exchange now", exchange, note=note),
-        tile("Signal to controllers", str(signal) if signal else "-", note=signal_note, tone="signal"),
+        tile(t("live.grid_now", lang), exchange, note=note),
+        tile(t("live.signal", lang), str(signal) if signal else "-", note=signal_note, tone="signal"),
         tile(
-            "Devices ok",
+            t("live.devices_ok", lang),
             f"{_count(snapshot.devices_ok)} / {_count(snapshot.devices_total)}",
             tone="bad" if snapshot.failing else "",
         ),
     ]
 
 
-def _health(snapshot: LiveSnapshot, tz: str) -> list[Any]:
+def _health(snapshot: LiveSnapshot, tz: str, lang: str) -> list[Any]:
     devices = snapshot.devices
     by_kind: dict[str, list[int]] = {}
     for device in devices.values():
         counts = by_kind.setdefault(device.kind or "other", [0, 0])
         counts[0 if device.ok else 1] += 1
     failing = [(name, devices.get(name)) for name in snapshot.failing]
-    rows = [(kind.replace("_", " "), ok, bad) for kind, (ok, bad) in sorted(by_kind.items())]
-    parts: list[Any] = [html.H3("Device health"), table(["kind", "ok", "failing"], rows, table_id="live-health-table")]
+    rows = [(kind_label(kind, lang), ok, bad) for kind, (ok, bad) in sorted(by_kind.items())]
+    header = [t("col.kind", lang), t("col.ok", lang), t("col.failing", lang)]
+    parts: list[Any] = [html.H3(t("live.health", lang)), table(header, rows, table_id="live-health-table")]
     if failing:
         parts += [
-            html.H4("Failing"),
+            html.H4(t("live.failing", lang)),
             table(
-                ["device", "kind", "error", "last good value"],
+                [t("col.device", lang), t("col.kind", lang), t("col.error", lang), t("col.last_good", lang)],
                 [
                     (
                         name,
-                        (d.kind or "") if d is not None else "",
+                        kind_label(d.kind, lang) if d is not None and d.kind else "",
                         (d.error or "") if d is not None else "",
-                        local_time(d.read_utc if d is not None else None, tz=tz),
+                        format_time(d.read_utc if d is not None else None, lang, tz=tz),
                     )
                     for name, d in failing
                 ],
@@ -269,7 +295,7 @@ def _health(snapshot: LiveSnapshot, tz: str) -> list[Any]:
             ),
         ]
     else:
-        parts.append(html.P("All devices answer.", id="live-all-ok"))
+        parts.append(html.P(t("live.all_ok", lang), id="live-all-ok"))
     return parts
 
 

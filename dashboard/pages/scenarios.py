@@ -33,6 +33,7 @@ from dashboard.ensembles import (
 )
 from dashboard.figures import duration_figure, empty_figure, monthly_exchange, scenario_monthly_figure
 from dashboard.history import download_links, period_bounds
+from dashboard.i18n import current_language, dropdown_labels, format_kpi, kpi_label, t
 from dashboard.pages.common import current, table
 from scenarios.ensemble_results import list_ensembles
 from scenarios.results import MEMBERS_CSV, RESULT_NC
@@ -54,27 +55,12 @@ __all__ = [
 
 PATH: Final[str] = "/scenarios"
 NAME: Final[str] = "Scenarios"
-LABEL_MEASURED: Final[str] = "Measured data of the district"
-LABEL_YEAR: Final[str] = "the year so far"
-LABEL_DAY: Final[str] = "the last 24 hours"
-NO_MEASURED: Final[str] = "No live data yet."
-#: Files offered for download per result: file name -> what it is.
+#: Files offered for download per result: file name -> message id of what it is (:mod:`dashboard.i18n`).
 DOWNLOADS: Final[dict[str, str]] = {
-    RESULT_NC: "NetCDF result",
-    "timeseries.csv": "substation time series (CSV)",
-    "kpis.csv": "KPIs (CSV)",
+    RESULT_NC: "download.result_nc",
+    "timeseries.csv": "download.timeseries",
+    "kpis.csv": "download.kpis",
 }
-#: Texts of the ensemble section.
-ENSEMBLE_HEADING: Final[str] = "Ensembles: how sure?"
-ENSEMBLE_SELECT_LABEL: Final[str] = "Ensembles"
-ENSEMBLE_KPI_HEADING: Final[str] = "KPI intervals"
-ENSEMBLE_NOTE: Final[str] = (
-    "P10/P50/P90 over the members (weather year, stochastic draws, uncertain model parameters): "
-    "10 % of the members lie below P10 and 10 % above P90. Probabilities are shares of members."
-)
-PROBABILITY_HEADING: Final[str] = "Probabilities"
-MEMBERS_LINK: Final[str] = "member table (CSV)"
-NO_ENSEMBLE: Final[str] = "No ensemble chosen (twin scenario ensemble NAME writes one)."
 #: The KPIs the comparison shows, in order (labels, units and scales from the catalogue).
 _SHOWN_KPIS: Final[tuple[str, ...]] = (
     "energy_balance_kwh",
@@ -105,9 +91,14 @@ def layout() -> html.Div:
     """The page skeleton (no data: callbacks fill it)."""
     return html.Div(
         [
-            html.H2("Compare scenarios"),
+            html.H2(t("scenarios.title")),
             html.Div(
-                [html.Label("Results", htmlFor="scenario-select"), dcc.Dropdown(id="scenario-select", multi=True)],
+                [
+                    html.Label(t("scenarios.results"), htmlFor="scenario-select"),
+                    dcc.Dropdown(
+                        id="scenario-select", multi=True, labels=dropdown_labels(), placeholder=t("common.choose")
+                    ),
+                ],
                 className="control wide",
             ),
             html.Div(id="scenario-kpis", className="panel"),
@@ -120,11 +111,13 @@ def layout() -> html.Div:
             ),
             html.Div(id="scenario-downloads", className="panel"),
             html.Div(id="scenario-measured", className="panel"),
-            html.H2(ENSEMBLE_HEADING),
+            html.H2(t("ensemble.heading")),
             html.Div(
                 [
-                    html.Label(ENSEMBLE_SELECT_LABEL, htmlFor="ensemble-select"),
-                    dcc.Dropdown(id="ensemble-select", multi=True),
+                    html.Label(t("ensemble.select"), htmlFor="ensemble-select"),
+                    dcc.Dropdown(
+                        id="ensemble-select", multi=True, labels=dropdown_labels(), placeholder=t("common.choose")
+                    ),
                 ],
                 className="control wide",
             ),
@@ -134,38 +127,54 @@ def layout() -> html.Div:
     )
 
 
-def ensemble_view(names: list[str] | None, config: DashboardConfig) -> dict[str, Any]:
+def ensemble_view(names: list[str] | None, config: DashboardConfig, *, lang: str | None = None) -> dict[str, Any]:
     """``kpis`` (interval and probability tables with the member tables' links) and ``members`` (figure)."""
+    lang = lang or current_language()
     found = {e.name: e for e in list_ensembles(config.results_dir)}
     chosen = [found[name] for name in names or [] if name in found]
     if not chosen:
-        return {"kpis": html.P(NO_ENSEMBLE), "members": empty_figure(NO_ENSEMBLE)}
+        return {"kpis": html.P(t("ensemble.none", lang)), "members": empty_figure(t("ensemble.none", lang), lang)}
     header = [e.scenario for e in chosen]
     links = [
-        html.Li(html.A(f"{e.scenario}: {MEMBERS_LINK}", href=f"/download/{e.name}/{MEMBERS_CSV}", className="download"))
+        html.Li(
+            html.A(
+                t("ensemble.members_link", lang, scenario=e.scenario),
+                href=f"/download/{e.name}/{MEMBERS_CSV}",
+                className="download",
+            )
+        )
         for e in chosen
     ]
     kpis = [
-        html.H3(ENSEMBLE_KPI_HEADING),
-        html.P(ENSEMBLE_NOTE),
-        table([INTERVAL_HEADER, *header], interval_rows(chosen), table_id="ensemble-kpi-table"),
-        html.H3(PROBABILITY_HEADING),
-        table([PROBABILITY_HEADER, *header], probability_rows(chosen), table_id="ensemble-probability-table"),
+        html.H3(t("ensemble.kpi_heading", lang)),
+        html.P(t("ensemble.note", lang)),
+        table([t(INTERVAL_HEADER, lang), *header], interval_rows(chosen, lang), table_id="ensemble-kpi-table"),
+        html.H3(t("ensemble.probability_heading", lang)),
+        table(
+            [t(PROBABILITY_HEADER, lang), *header],
+            probability_rows(chosen, lang),
+            table_id="ensemble-probability-table",
+        ),
         html.Ul(links),
     ]
-    return {"kpis": kpis, "members": members_figure(chosen)}
+    return {"kpis": kpis, "members": members_figure(chosen, lang)}
 
 
-def comparison_view(names: list[str] | None, config: DashboardConfig, cache: DataCache | None = None) -> dict[str, Any]:
+def comparison_view(
+    names: list[str] | None, config: DashboardConfig, cache: DataCache | None = None, *, lang: str | None = None
+) -> dict[str, Any]:
     """``kpis`` (table), ``monthly`` and ``duration`` (figures) and ``downloads`` (links) of the chosen results."""
+    lang = lang or current_language()
     results = {r.name: r for r in list_results(config.results_dir)}
     chosen = [name for name in names or [] if name in results]
     if not chosen:
-        blank = empty_figure("choose two or more scenario results")
-        return {"kpis": html.P("No result chosen."), "monthly": blank, "duration": blank, "downloads": []}
+        blank = empty_figure(t("scenarios.choose", lang), lang)
+        return {"kpis": html.P(t("scenarios.none", lang)), "monthly": blank, "duration": blank, "downloads": []}
     kpis = {name: results[name].kpis() for name in chosen}
     rows = [
-        [label] + [_format(kpis[name].get(key), scale, fmt) for name in chosen] for key, label, scale, fmt in KPI_ROWS
+        [kpi_label(key, lang, with_unit=True)]
+        + [format_kpi(key, kpis[name].get(key), lang, with_unit=False) for name in chosen]
+        for key, _label, _scale, _fmt in KPI_ROWS
     ]
     monthly, series = {}, {}
     dt_h = STEP_H
@@ -181,7 +190,7 @@ def comparison_view(names: list[str] | None, config: DashboardConfig, cache: Dat
             if ds.sizes["time"] > 1:
                 dt_h = float(np.diff(ds["time"].values[:2])[0] / np.timedelta64(1, "h"))
     downloads = [
-        html.H3("Downloads"),
+        html.H3(t("scenarios.downloads", lang)),
         html.Ul(
             [
                 html.Li(
@@ -189,7 +198,7 @@ def comparison_view(names: list[str] | None, config: DashboardConfig, cache: Dat
                         html.B(name),
                         " ",
                         *[
-                            html.A(label, href=f"/download/{name}/{file}", className="download")
+                            html.A(t(label, lang), href=f"/download/{name}/{file}", className="download")
                             for file, label in DOWNLOADS.items()
                         ],
                     ]
@@ -199,25 +208,30 @@ def comparison_view(names: list[str] | None, config: DashboardConfig, cache: Dat
         ),
     ]
     return {
-        "kpis": [html.H3("KPIs"), table(["KPI", *chosen], rows, table_id="scenario-kpi-table")],
-        "monthly": scenario_monthly_figure(monthly),
-        "duration": duration_figure(series, dt_h=dt_h),
+        "kpis": [
+            html.H3(t("scenarios.kpis", lang)),
+            table([t("col.kpi", lang), *chosen], rows, table_id="scenario-kpi-table"),
+        ],
+        "monthly": scenario_monthly_figure(monthly, lang),
+        "duration": duration_figure(series, dt_h=dt_h, lang=lang),
         "downloads": downloads,
     }
 
 
-def measured_downloads(config: DashboardConfig) -> list[Any]:
+def measured_downloads(config: DashboardConfig, *, lang: str | None = None) -> list[Any]:
     """Links to the district's measured data (CSV and NetCDF at 15 minutes) of the year so far and the last day."""
+    lang = lang or current_language()
+    heading = html.H3(t("measured.heading", lang))
     snapshot = load_snapshot(config.store_dir)
     now = sim_time(snapshot)
     if now is None:
-        return [html.H3(LABEL_MEASURED), html.P(NO_MEASURED)]
+        return [heading, html.P(t("measured.none", lang))]
     tz = display_timezone(snapshot)
     items = []
-    for period, label in (("year", LABEL_YEAR), ("day", LABEL_DAY)):
+    for period, label in (("year", "measured.year"), ("day", "measured.day")):
         start, end = period_bounds(period, None, now, tz)
-        items.append(html.Li([html.B(label), " ", *download_links(SUBSTATION, period, start, end)]))
-    return [html.H3(LABEL_MEASURED), html.Ul(items, id="scenario-measured-links")]
+        items.append(html.Li([html.B(t(label, lang)), " ", *download_links(SUBSTATION, period, start, end, lang)]))
+    return [heading, html.Ul(items, id="scenario-measured-links")]
 
 
 def register_callbacks(app: Dash) -> None:
@@ -268,13 +282,6 @@ def _ensemble_callbacks(app: Dash) -> None:
         return view["kpis"], view["members"]
 
 
-def ensemble_option(scenario: str, members: int) -> str:
-    """An ensemble's entry in the choice: ``energy_neutral (50 members)``."""
-    return f"{scenario} ({members} members)"
-
-
-def _format(value: Any, scale: float, fmt: str) -> str:
-    try:
-        return format(float(value) * scale, fmt)
-    except (TypeError, ValueError):
-        return "-"
+def ensemble_option(scenario: str, members: int, lang: str | None = None) -> str:
+    """An ensemble's entry in the choice, in ``lang``: ``energy_neutral (50 members)``."""
+    return t("ensemble.option", lang, scenario=scenario, members=members)

@@ -34,6 +34,7 @@ from dashboard.data import (
 )
 from dashboard.ensembles import add_band, projection_band
 from dashboard.figures import empty_figure, monthly_figure, year_figure
+from dashboard.i18n import current_language, format_number, t
 from dashboard.pages.common import current, tile
 from scenarios.ensemble_results import list_ensembles
 from scenarios.results import ENSEMBLE_SUFFIX
@@ -57,8 +58,8 @@ PATH: Final[str] = "/year"
 NAME: Final[str] = "Year"
 #: Name of the result folder the projection comes from.
 BASELINE: Final[str] = "baseline"
-#: Label of the tile with the band's year end.
-BAND_TILE: Final[str] = "Projected year end, P10 to P90"
+#: Message id (:data:`dashboard.i18n.MESSAGES`) of the label of the tile with the band's year end.
+BAND_TILE: Final[str] = "year.band_tile"
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def layout() -> html.Div:
     return html.Div(
         [
             dcc.Interval(id="year-interval", interval=60_000, n_intervals=0),
-            html.H2("The year towards energy-neutral"),
+            html.H2(t("year.title")),
             html.Div(id="year-tiles", className="tiles"),
             dcc.Graph(id="year-cumulative"),
             dcc.Graph(id="year-monthly"),
@@ -76,12 +77,13 @@ def layout() -> html.Div:
     )
 
 
-def year_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[str, Any]:
+def year_view(config: DashboardConfig, cache: DataCache | None = None, *, lang: str | None = None) -> dict[str, Any]:
     """``tiles``, ``cumulative`` and ``monthly`` of the page.
 
     When the store's 15-minute table cannot be read, the tiles hold a message saying so
     (and the log one line) instead of numbers.
     """
+    lang = lang or current_language()
     snapshot = load_snapshot(config.store_dir)
     tz = display_timezone(snapshot)
     now = sim_time(snapshot) or pd.Timestamp.now(tz="UTC")
@@ -90,29 +92,30 @@ def year_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
         daily = daily_flows(config.store_dir, "substation", year, cache=cache, tz=tz)
     except StoreReadError as err:
         logger.error("year page: %s", err)
-        note = "the stored data cannot be read"
+        note = t("year.unreadable", lang)
         return {
-            "tiles": [html.Div(f"No year balance: {err}", className="alert bad", id="year-store-error")],
-            "cumulative": empty_figure(note),
-            "monthly": empty_figure(note),
+            "tiles": [html.Div(t("year.no_balance", lang, error=err), className="alert bad", id="year-store-error")],
+            "cumulative": empty_figure(note, lang),
+            "monthly": empty_figure(note, lang),
         }
     projection, label = baseline_projection(config, year, cache=cache, tz=tz)
+    if label:
+        label = t("year.baseline", lang)
     so_far = _balance_mwh(daily)
     last_day = daily.index[-1] if len(daily) else pd.Timestamp(year=year, month=1, day=1, tz=tz) - pd.Timedelta(days=1)
     band, members = baseline_band(config, year, last_day=last_day, so_far_mwh=so_far[0], cache=cache)
     tiles = [
-        tile(f"Balance {year} so far", _mwh(so_far[0]), note="import + gas - export (all carriers)"),
-        tile("Electricity only", _mwh(so_far[1]), note="import - export"),
-        tile("Days with data", f"{len(daily)}"),
+        tile(t("year.balance_so_far", lang, year=year), _mwh(so_far[0], lang), note=t("year.balance_note", lang)),
+        tile(t("year.electricity_only", lang), _mwh(so_far[1], lang), note=t("year.electricity_note", lang)),
+        tile(t("year.days", lang), f"{len(daily)}"),
     ]
     if projection is not None and not projection.empty:
-        last = daily.index[-1] if len(daily) else pd.Timestamp(year=year, month=1, day=1, tz=tz) - pd.Timedelta(days=1)
-        ahead = _balance_mwh(projection[projection.index > last])
+        ahead = _balance_mwh(projection[projection.index > last_day])
         tiles.append(
             tile(
-                "Projected year end",
-                _mwh(so_far[0] + ahead[0]),
-                note=f"with the baseline scenario (its gas spread evenly); electricity {_mwh(so_far[1] + ahead[1])}",
+                t("year.projected", lang),
+                _mwh(so_far[0] + ahead[0], lang),
+                note=t("year.projected_note", lang, electricity=_mwh(so_far[1] + ahead[1], lang)),
                 tone="bad" if so_far[0] + ahead[0] > 0 else "good",
             )
         )
@@ -120,17 +123,17 @@ def year_view(config: DashboardConfig, cache: DataCache | None = None) -> dict[s
         end = band.iloc[-1]
         tiles.append(
             tile(
-                BAND_TILE,
-                band_value(_mwh(end["p10"]), _mwh(end["p90"])),
-                note=band_note(members, round(end["neutral_frac"] * members)),
+                t(BAND_TILE, lang),
+                band_value(_mwh(end["p10"], lang), _mwh(end["p90"], lang), lang),
+                note=band_note(members, round(end["neutral_frac"] * members), lang),
                 tone="bad" if end["p50"] > 0 else "good",
             )
         )
-    cumulative = year_figure(daily, year=year, projection=projection, projection_label=label, tz=tz)
+    cumulative = year_figure(daily, year=year, projection=projection, projection_label=label, tz=tz, lang=lang)
     return {
         "tiles": tiles,
-        "cumulative": add_band(cumulative, band),
-        "monthly": monthly_figure(daily, year=year),
+        "cumulative": add_band(cumulative, band, lang),
+        "monthly": monthly_figure(daily, year=year, lang=lang),
     }
 
 
@@ -204,14 +207,14 @@ def baseline_band(
     return band, len(members)
 
 
-def band_value(p10: str, p90: str) -> str:
-    """The value of the band's tile: ``-27.7 MWh to 22.0 MWh``."""
-    return f"{p10} to {p90}"
+def band_value(p10: str, p90: str, lang: str | None = None) -> str:
+    """The value of the band's tile in ``lang``: ``-27.7 MWh to 22.0 MWh`` (``-27,7 MWh bis 22,0 MWh``)."""
+    return t("year.band_value", lang, p10=p10, p90=p90)
 
 
-def band_note(members: int, neutral: int) -> str:
-    """The note of the band's tile: how many members end the year energy-neutral."""
-    return f"P10 to P90 of {members} baseline ensemble members; {neutral} of {members} end at or below net zero"
+def band_note(members: int, neutral: int, lang: str | None = None) -> str:
+    """The note of the band's tile in ``lang``: how many members end the year energy-neutral."""
+    return t("year.band_note", lang, members=members, neutral=neutral)
 
 
 def register_callbacks(app: Dash) -> None:
@@ -236,5 +239,5 @@ def _balance_mwh(daily: pd.DataFrame) -> tuple[float, float]:
     return electricity + float(total.get("fuel_kwh", 0.0)) / 1000.0, electricity
 
 
-def _mwh(value: float) -> str:
-    return f"{value:,.1f} MWh"
+def _mwh(value: float, lang: str) -> str:
+    return format_number(value, "MWh", lang)

@@ -53,6 +53,7 @@ VALUES = {
         "frequency_hz": 50.0,
     },
     "gas_meter": {"energy_fuel_kwh": 123_456.78},
+    "weather_station": {"ghi_w_m2": 512.0, "temp_air_degc": -3.7, "temp_module_degc": 31.2, "wind_speed_m_s": 3.0},
     "field_clock": {"sim_time_s": 1_780_000_123.456, "sim_start_s": 1_780_000_000.0, "speed_factor": 60.0},
     "community_battery": {
         "p_setpoint_kw": 0.0,
@@ -234,6 +235,26 @@ async def test_device_reader_walks_another_model_chain(servers, connections, tmp
         assert reading.values["v_l1_v"] == pytest.approx(231.5, abs=0.05)
         assert reading.values["frequency_hz"] == pytest.approx(50.01, abs=0.005)
     assert reader.register_map.models == tuple(chain)
+
+
+@pytest.mark.asyncio
+async def test_device_reader_finds_the_mini_met_behind_a_base_met(servers, connections, tmp_path: Path) -> None:
+    """A weather station chaining Base Met (307) before Mini Met (308), read with the 1 + 308 map."""
+    values = VALUES["weather_station"]
+    points = {"ghi_w_m2": "GHI", "temp_air_degc": "TmpAmb", "temp_module_degc": "TmpBOM", "wind_speed_m_s": "WndSpd"}
+    text = "kind: sunspec\nname: met\nmodels: [1, 307, 308]\nstatic: {307.TmpAmb: 12.5, 307.WndSpd: 2}\n"
+    text += "quantities:\n" + "".join(f"  {q}: {{point: 308.{p}}}\n" for q, p in points.items())
+    (tmp_path / "met.yaml").write_text(text, encoding="utf-8")
+    device = SimulatedDevice(load_map(tmp_path / "met.yaml"))
+    device.set_quantities(values)
+    server = await _serve(servers, device)
+    reader = DeviceReader(_connect(connections, server.port), load_map("weather_station"))  # expects 1 + 308
+    for _ in range(2):  # the chain is walked once; the second read uses the relocated points
+        reading = await reader.read()
+        assert reading.ok, reading.error
+        for name, value in values.items():
+            assert reading.values[name] == pytest.approx(value, abs=1e-9), name
+    assert reader.register_map.models == (1, 307, 308)
 
 
 @pytest.mark.asyncio

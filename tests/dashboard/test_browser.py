@@ -1,7 +1,9 @@
 """The dashboard in Debian's headless Chromium (Playwright): one app and one browser for all browser tests.
 
 Logs in with HTTP credentials, opens every page, a building, a scenario comparison and a grid
-step, and watches the live page follow a changed snapshot without a reload. Screenshots go to
+step, and watches the live page follow a changed snapshot without a reload (in English, set by
+the language cookie); a fresh browser sees German, switches to English and back; a viewer reads
+every page and is refused what would change something. Screenshots go to
 ``test-artifacts/`` (ignored by git).
 """
 
@@ -17,6 +19,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
 from dashboard import create_app
+from dashboard.auth import VIEWER, Account
+from dashboard.i18n import COOKIE
 from tests.conftest import REPO_ROOT
 from tests.dashboard.conftest import USERS
 from tests.dashboard.sample import snapshot, write_all
@@ -27,6 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 TIMEOUT_MS = 15_000
+VIEWER_USER, VIEWER_PASSWORD = "guest", "a viewer's password"
 
 expect.set_options(timeout=TIMEOUT_MS)
 
@@ -63,12 +68,13 @@ def chromium() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def tab(chromium: Browser) -> Iterator[Page]:
-    """A logged-in page (HTTP credentials) in a fresh context."""
+def tab(chromium: Browser, served: tuple[str, Path]) -> Iterator[Page]:
+    """A logged-in page (HTTP credentials) in a fresh context, the language set to English."""
     user, password = next(iter(USERS.items()))
     context = chromium.new_context(
         http_credentials={"username": user, "password": password}, viewport={"width": 1400, "height": 1000}
     )
+    context.add_cookies([{"name": COOKIE, "value": "en", "url": served[0]}])
     try:
         yield context.new_page()
     finally:
@@ -80,7 +86,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     """The app on a free 127.0.0.1 port in a thread; yields (base URL, store folder)."""
     root = tmp_path_factory.mktemp("dashboard")
     store, _ = write_all(root)
-    app = create_app(root, credentials=USERS, refresh_s=0.5)
+    app = create_app(root, credentials={**USERS, VIEWER_USER: Account(VIEWER_PASSWORD, VIEWER)}, refresh_s=0.5)
     server = make_server("127.0.0.1", 0, app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -186,3 +192,58 @@ def test_scenario_comparison_and_download(served: tuple[str, Path], tab: Page) -
         tab.get_by_role("link", name="KPIs (CSV)").first.click()
     assert download.value.suggested_filename == "baseline-kpis.csv"
     _shot(tab, "scenarios")
+
+
+def test_german_by_default_and_the_language_switch(served: tuple[str, Path], chromium: Browser) -> None:
+    base = served[0]
+    user, password = next(iter(USERS.items()))
+    context = chromium.new_context(  # no language cookie: a first visit
+        http_credentials={"username": user, "password": password}, viewport={"width": 1400, "height": 1000}
+    )
+    try:
+        tab = context.new_page()
+        tab.set_default_timeout(TIMEOUT_MS)
+        tab.goto(base + "/")
+        tiles = tab.locator("#live-tiles")
+        expect(tab.locator("#nav-buildings")).to_have_text("Gebäude")
+        expect(tiles).to_contain_text("Autarkiegrad heute")
+        expect(tiles).to_contain_text("12,5 kW")
+        expect(tiles).to_contain_text("42,0 %")
+        expect(tab.locator("#live-history")).to_contain_text("Leistung [kW]")
+        assert tab.locator("[lang=de]").count() == 1  # the frame says which language it is in
+        tab.locator("#lang-en").click()  # reloads the page in English
+        expect(tab.locator("#nav-buildings")).to_have_text("Buildings")
+        expect(tiles).to_contain_text("Self-sufficiency today")
+        expect(tiles).to_contain_text("12.5 kW")
+        expect(tiles).to_contain_text("42.0 %")
+        expect(tab.locator("#live-history")).to_contain_text("power [kW]")
+        assert tab.locator("[lang=en]").count() == 1
+        assert tab.url.rstrip("/") == base
+        tab.goto(base + "/year")  # remembered for this browser
+        expect(tab.locator("#year-tiles")).to_contain_text("Days with data")
+        tab.locator("#lang-de").click()  # back to German, on the same page
+        expect(tab.locator("#year-tiles")).to_contain_text("Tage mit Daten")
+        assert tab.url == base + "/year"
+        expect(tab.locator("#year-monthly")).to_contain_text("Energie [MWh]")
+    finally:
+        context.close()
+
+
+def test_the_viewer_reads_every_page_and_changes_nothing(served: tuple[str, Path], chromium: Browser) -> None:
+    base = served[0]
+    context = chromium.new_context(
+        http_credentials={"username": VIEWER_USER, "password": VIEWER_PASSWORD},
+        viewport={"width": 1400, "height": 1000},
+    )
+    try:
+        tab = context.new_page()
+        tab.set_default_timeout(TIMEOUT_MS)
+        tab.goto(base + "/")
+        expect(tab.locator("#user-role")).to_have_text("angemeldet als guest (nur lesen)")
+        expect(tab.locator("#live-tiles")).to_contain_text("12,5 kW")
+        tab.goto(base + "/scenarios")
+        expect(tab.locator("#scenario-kpi-table")).to_contain_text("more_pv")
+        assert context.request.get(base + "/api/v1/snapshot").status == 200
+        assert context.request.post(base + "/api/v1/snapshot").status == 403
+    finally:
+        context.close()

@@ -1,4 +1,4 @@
-"""The Calibration page in Debian's headless Chromium: the menu link, the district, a building and its gas."""
+"""The Calibration page in headless Chromium (German, the default): the menu, the district, a building, its gas."""
 
 from __future__ import annotations
 
@@ -76,24 +76,24 @@ def test_calibration_page_district_building_and_gas(base_url: str, tab: Page) ->
     tab.goto(base_url + "/")
     tab.locator("#nav-calibration").click()  # in the menu, opened without a reload
     expect(tab.locator("#nav-calibration")).to_have_class(re.compile(r"\bactive\b"))
-    expect(tab.locator("#calibration-status")).to_contain_text("Calibration of Sample")
+    expect(tab.locator("#calibration-status")).to_contain_text("Kalibrierung von Sample")
     tiles = tab.locator("#calibration-tiles")
-    expect(tiles).to_contain_text("9.5 % -> 4.2 %")
-    expect(tiles).to_contain_text("1 / 2")
+    expect(tiles).to_contain_text("9,5 % -> 4,2 %")
+    expect(tiles).to_contain_text("1 von 2")
     expect(tab.locator("#calibration-pv-table")).to_contain_text("DRIFT")
     expect(tab.locator("#calibration-pv-table tbody tr")).to_have_count(2)
-    expect(tab.locator("#calibration-buildings-table")).to_contain_text("not identifiable")
-    expect(tab.locator("#calibration-daily")).to_contain_text("District (sum of the buildings)")
+    expect(tab.locator("#calibration-buildings-table")).to_contain_text("nicht bestimmbar")
+    expect(tab.locator("#calibration-daily")).to_contain_text("Quartier (Summe der Gebäude)")
     expect(tab.locator("#calibration-daily .main-svg").first).to_be_visible()
     tab.locator("#calibration-building").click()
     tab.get_by_role("option", name="b1").click()
-    expect(tab.locator("#calibration-daily")).to_contain_text("Daily energy of b1")
-    expect(tab.locator("#calibration-residual")).to_contain_text("+23.1 %")
-    tab.locator("#calibration-quantity").get_by_text("gas").click()
-    expect(tab.locator("#calibration-residual")).to_contain_text("before +")
+    expect(tab.locator("#calibration-daily")).to_contain_text("Tagesenergie b1")
+    expect(tab.locator("#calibration-residual")).to_contain_text("+23,1 %")
+    tab.locator("#calibration-quantity").get_by_text("Gas").click()
+    expect(tab.locator("#calibration-residual")).to_contain_text("vorher +")
     expect(tab.locator("#calibration-daily .scatterlayer .trace")).to_have_count(3)
     tab.locator("#calibration-building").click()
     tab.get_by_role("option", name="b2").click()
-    expect(tab.locator("#calibration-daily")).to_contain_text("no gas meter data of b2")
+    expect(tab.locator("#calibration-daily")).to_contain_text("keine Daten des Zählers Gas von b2")
     ARTIFACTS.mkdir(exist_ok=True)
     tab.screenshot(path=str(ARTIFACTS / "dashboard-calibration.png"), full_page=True)

@@ -13,6 +13,7 @@ import pytest
 from dashboard import create_app
 from dashboard.data import DashboardConfig, DataCache
 from dashboard.ensembles import BAND_LABEL, projection_band
+from dashboard.i18n import t
 from dashboard.pages import scenarios, year
 from tests.dashboard.conftest import USERS
 from tests.dashboard.ensemble_sample import MEMBERS, write_ensemble_sample
@@ -49,14 +50,15 @@ def test_projection_band_continues_each_member(tmp_path: Path) -> None:
 
 
 def test_year_view_shows_the_band_of_the_baseline_ensemble(config: DashboardConfig, cache: DataCache) -> None:
-    assert BAND_LABEL not in [t.name for t in year.year_view(config, cache)["cumulative"].data]
+    band_label = t(BAND_LABEL, "en")
+    assert band_label not in [trace.name for trace in year.year_view(config, cache, lang="en")["cumulative"].data]
     write_ensemble_sample(config.results_dir, "baseline")
     write_ensemble_sample(config.results_dir, "more_pv", offset_mwh=-4.0)  # not the baseline: not used
-    view = year.year_view(config, cache)
-    band = next(t for t in view["cumulative"].data if t.name == BAND_LABEL)
+    view = year.year_view(config, cache, lang="en")
+    band = next(trace for trace in view["cumulative"].data if trace.name == band_label)
     assert band.fill == "tonexty" and len(band.x) == 8
     tiles = _text(view["tiles"])
-    assert year.BAND_TILE in tiles and f"5 of {MEMBERS}" in tiles
+    assert t(year.BAND_TILE, "en") in tiles and f"5 of {MEMBERS}" in tiles
     ends = 0.6 + 6.9 * (np.arange(MEMBERS) - 5.0)
     assert f"{np.percentile(ends, 10):,.1f} MWh to {np.percentile(ends, 90):,.1f} MWh" in tiles
 
@@ -64,7 +66,7 @@ def test_year_view_shows_the_band_of_the_baseline_ensemble(config: DashboardConf
 def test_ensemble_view_intervals_probabilities_members(config: DashboardConfig) -> None:
     write_ensemble_sample(config.results_dir, "baseline")
     write_ensemble_sample(config.results_dir, "more_pv", offset_mwh=-4.0)
-    view = scenarios.ensemble_view(["baseline-ensemble", "more_pv-ensemble", "unknown"], config)
+    view = scenarios.ensemble_view(["baseline-ensemble", "more_pv-ensemble", "unknown"], config, lang="en")
     text = _text(view["kpis"])
     assert "P50 (P10 - P90)" in text and "more_pv" in text and "unknown" not in text
     # all-carrier balance [MWh]: 12 (i - 5) over i = 0..9 -> P50 -6, P10 -49.2, P90 37.2
@@ -73,9 +75,9 @@ def test_ensemble_view_intervals_probabilities_members(config: DashboardConfig) 
     assert "P(all-carrier balance <= 0)" in text and f"60 % (6 of {MEMBERS})" in text
     assert f"100 % ({MEMBERS} of {MEMBERS})" in text  # more_pv: every member neutral
     assert "/download/more_pv-ensemble/members.csv" in text
-    assert [t.type for t in view["members"].data] == ["box", "box"]
+    assert [trace.type for trace in view["members"].data] == ["box", "box"]
     assert len(view["members"].data[0].y) == MEMBERS
-    assert "No ensemble" in _text(scenarios.ensemble_view([], config)["kpis"])
+    assert "No ensemble" in _text(scenarios.ensemble_view([], config, lang="en")["kpis"])
 
 
 def test_member_table_download(data_root: Path, config: DashboardConfig) -> None:

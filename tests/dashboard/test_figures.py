@@ -26,7 +26,7 @@ from twin.core.live_state import LiveSnapshot
 
 def test_flow_sankey_sources_equal_sinks_for_a_closed_balance() -> None:
     balance = snapshot()["balance"]["substation"]
-    fig = flow_sankey(balance)
+    fig = flow_sankey(balance, lang="en")
     link = fig.data[0].link
     hub = list(fig.data[0].node.label).index("district")
     into = sum(v for s, v in zip(link.source, link.value, strict=True) if s != hub)
@@ -38,11 +38,11 @@ def test_flow_sankey_sources_equal_sinks_for_a_closed_balance() -> None:
 
 def test_flow_sankey_export_is_a_sink() -> None:
     balance = {**snapshot()["balance"]["substation"], "p_grid_kw": -5.0}
-    labels = flow_sankey(balance).data[0].node.label
+    labels = flow_sankey(balance, lang="en").data[0].node.label
     assert "grid export 5.0 kW" in labels and not any(label.startswith("grid import") for label in labels)
 
 
-@pytest.mark.parametrize("builder", [flow_sankey, lambda b: building_balance_figure(b, title="x")])
+@pytest.mark.parametrize("builder", [flow_sankey, lambda b: building_balance_figure(b, title="x", lang="en")])
 def test_builders_say_why_they_are_blank(builder) -> None:
     fig = builder(None)
     assert fig.layout.annotations and not fig.data
@@ -59,7 +59,7 @@ def test_history_figure_local_time_stacks_and_grid_line() -> None:
         },
         index=index,
     )
-    fig = history_figure(frame)
+    fig = history_figure(frame, lang="en")
     names = [trace.name for trace in fig.data]
     assert names == [
         "households",
@@ -74,7 +74,7 @@ def test_history_figure_local_time_stacks_and_grid_line() -> None:
 
 def test_history_figure_thins_long_series() -> None:
     index = pd.date_range("2025-01-01", periods=10 * MAX_POINTS, freq="1min", tz="UTC")
-    fig = history_figure(pd.DataFrame({"p_load_kw": np.ones(index.size)}, index=index))
+    fig = history_figure(pd.DataFrame({"p_load_kw": np.ones(index.size)}, index=index), lang="en")
     assert len(fig.data[0].y) <= MAX_POINTS
 
 
@@ -90,7 +90,7 @@ def test_year_figure_cumulative_and_projection() -> None:
         {"import_kwh": [0.0] * 2, "export_kwh": [2000.0] * 2, "fuel_kwh": [0.0] * 2},
         index=pd.date_range("2025-01-04", periods=2, freq="D", tz="Europe/Berlin"),
     )
-    fig = year_figure(daily, year=2025, projection=ahead)
+    fig = year_figure(daily, year=2025, projection=ahead, lang="en")
     traces = {trace.name: trace for trace in fig.data}
     assert list(traces["all carriers (electricity + gas)"].y) == [1.5, 3.0, 4.5]
     assert list(traces["electricity only"].y) == [0.5, 1.0, 1.5]
@@ -102,7 +102,7 @@ def test_year_figure_cumulative_and_projection() -> None:
 def test_monthly_figure_exports_below_zero() -> None:
     days = pd.date_range("2025-01-30", periods=4, freq="D", tz="Europe/Berlin")
     daily = pd.DataFrame({"import_kwh": [1000.0] * 4, "export_kwh": [500.0] * 4, "fuel_kwh": [0.0] * 4}, index=days)
-    traces = {trace.name: trace for trace in monthly_figure(daily, year=2025).data}
+    traces = {trace.name: trace for trace in monthly_figure(daily, year=2025, lang="en").data}
     assert list(traces["electricity import"].x) == ["Jan", "Feb"]
     assert list(traces["electricity export"].y) == [-1.0, -1.0]
 
@@ -120,7 +120,7 @@ def test_grid_figure_colours_buses_by_voltage_and_branches_by_loading() -> None:
     grid = grid_map_from_snapshot(LiveSnapshot.from_json(snapshot(trafo_percent=120.0)))
     assert grid is not None
     fig = grid_figure(
-        grid, vm_pu=grid.buses["vm_pu"], loading_percent=grid.branches["loading_percent"], highlight_bus=2
+        grid, vm_pu=grid.buses["vm_pu"], loading_percent=grid.branches["loading_percent"], highlight_bus=2, lang="en"
     )
     names = [trace.name for trace in fig.data]
     assert names == ["loading < 50 %", "loading > 100 %", "bus voltage", "chosen building"]
@@ -131,10 +131,10 @@ def test_grid_figure_colours_buses_by_voltage_and_branches_by_loading() -> None:
 
 def test_scenario_figures_overlay_each_result() -> None:
     monthly = {"a": pd.DataFrame({"import_kwh": [1000.0], "export_kwh": [0.0]}, index=[1])}
-    assert len(scenario_monthly_figure(monthly).data) == 2
-    fig = duration_figure({"a": np.array([1.0, 3.0, 2.0]), "b": -np.ones(3)}, dt_h=1.0)
+    assert len(scenario_monthly_figure(monthly, lang="en").data) == 2
+    fig = duration_figure({"a": np.array([1.0, 3.0, 2.0]), "b": -np.ones(3)}, dt_h=1.0, lang="en")
     assert list(fig.data[0].y) == [3.0, 2.0, 1.0] and list(fig.data[0].x) == [0.0, 1.0, 2.0]
-    assert duration_figure({}).layout.annotations
+    assert duration_figure({}, lang="en").layout.annotations
 
 
 def test_empty_figure_message() -> None:
@@ -153,7 +153,7 @@ def test_history_figure_counts_the_community_battery_once() -> None:
         },
         index=index,
     )
-    fig = history_figure(frame)
+    fig = history_figure(frame, lang="en")
     stacked = sum(float(t.y[0]) for t in fig.data if getattr(t, "stackgroup", None) == "pos")
     assert stacked == pytest.approx(77.0)  # the stack meets the grid line
     by_name = {t.name: float(t.y[0]) for t in fig.data}
@@ -172,7 +172,7 @@ def test_history_figure_without_home_batteries_shows_the_community_battery_alone
         },
         index=index,
     )
-    fig = history_figure(frame)
+    fig = history_figure(frame, lang="en")
     stacked = sum(float(t.y[0]) for t in fig.data if getattr(t, "stackgroup", None) == "pos")
     assert stacked == pytest.approx(77.0)
     assert "home batteries (charge)" not in [t.name for t in fig.data]
@@ -182,13 +182,13 @@ def test_history_figure_without_home_batteries_shows_the_community_battery_alone
 def test_flow_sankey_counts_the_community_battery_once() -> None:
     """Home batteries and the community battery are separate terms; the Sankey shows their sum once."""
     balance = {"p_grid_kw": 10.0, "p_load_kw": 5.0, "p_battery_kw": 2.0, "p_community_battery_kw": 3.0}
-    labels = list(flow_sankey(balance).data[0].node.label)
+    labels = list(flow_sankey(balance, lang="en").data[0].node.label)
     assert "battery charge 5.0 kW" in labels
 
 
 def test_grid_figure_says_where_the_map_sits() -> None:
     buses = pd.DataFrame({"name": ["a", "b"], "x": [12.566, 12.568], "y": [51.323, 51.325]}, index=[0, 1])
     branches = pd.DataFrame({"kind": ["line"], "from_bus": [0], "to_bus": [1]}, index=["line 0"])
-    fig = grid_figure(GridMap(buses=buses, branches=branches))
+    fig = grid_figure(GridMap(buses=buses, branches=branches), lang="en")
     caption = " ".join(a.text for a in fig.layout.annotations)
     assert "51.324 N, 12.567 E" in caption and "SimBench" in caption

@@ -56,7 +56,7 @@ def test_period_history_at_each_resolution(config: DashboardConfig, cache: DataC
 
 
 def test_pages_show_the_chosen_period_with_downloads(data_root: Path, config: DashboardConfig) -> None:
-    view = live.live_view(config, DataCache(), period="week")
+    view = live.live_view(config, DataCache(), period="week", lang="en")
     assert view["history"].layout.title.text.startswith("District, 27.05.2025 to 03.06.2025")
     links = {link.children: link.href for link in view["downloads"]}
     csv_href = links["Measured data (CSV)"]
@@ -69,11 +69,11 @@ def test_pages_show_the_chosen_period_with_downloads(data_root: Path, config: Da
     assert csv.status_code == 200
     frame = pd.read_csv(io.StringIO(csv.get_data(as_text=True)), index_col="time_utc")
     assert len(frame) == 2 * 96 + 48 and frame["flow:substation/import_kwh"].eq(2.0).all()
-    building = buildings.building_view("b1", config, DataCache(), period="month", until="2025-06-02")
+    building = buildings.building_view("b1", config, DataCache(), period="month", until="2025-06-02", lang="en")
     assert building["history"].layout.title.text.startswith("b1, 03.05.2025 to 02.06.2025")
     assert any("boundary=b1" in link.href for link in building["downloads"])
-    substation = grid.grid_history_view(config, DataCache(), period="year")
+    substation = grid.grid_history_view(config, DataCache(), period="year", lang="en")
     names = {trace.name for trace in substation["history"].data}
     assert "grid exchange (import +)" in names and "Grid exchange and losses" in substation["history"].layout.title.text
-    measured = scenarios.measured_downloads(config)
+    measured = scenarios.measured_downloads(config, lang="en")
     assert "the year so far" in str(measured) and "/api/v1/export?boundary=substation" in str(measured)

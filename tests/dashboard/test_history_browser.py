@@ -11,6 +11,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
 from dashboard import create_app
+from dashboard.i18n import COOKIE
 from tests.conftest import REPO_ROOT
 from tests.dashboard.conftest import USERS
 from tests.dashboard.sample import write_all
@@ -56,13 +57,15 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def tab(chromium: Browser) -> Iterator[Page]:
+def tab(chromium: Browser, base_url: str) -> Iterator[Page]:
+    """A logged-in page in a fresh context, the language set to English."""
     user, password = next(iter(USERS.items()))
     context = chromium.new_context(
         http_credentials={"username": user, "password": password},
         viewport={"width": 1400, "height": 1000},
         accept_downloads=True,
     )
+    context.add_cookies([{"name": COOKIE, "value": "en", "url": base_url}])
     try:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)

@@ -21,7 +21,7 @@ def _text(component) -> str:
 
 
 def test_live_view_tiles_flows_history_and_health(config: DashboardConfig, cache: DataCache) -> None:
-    view = live.live_view(config, cache)
+    view = live.live_view(config, cache, lang="en")
     tiles = _text(view["tiles"])
     assert "42.0 %" in tiles and "87.0 %" in tiles and "12.5 kW" in tiles and "import from the grid" in tiles
     assert "surplus" in tiles
@@ -33,7 +33,7 @@ def test_live_view_tiles_flows_history_and_health(config: DashboardConfig, cache
 
 
 def test_live_view_without_snapshot(tmp_path: Path) -> None:
-    view = live.live_view(DashboardConfig(tmp_path, tmp_path / "live", tmp_path / "scenarios"))
+    view = live.live_view(DashboardConfig(tmp_path, tmp_path / "live", tmp_path / "scenarios"), lang="en")
     assert "no live snapshot" in view["status"] and view["sankey"].layout.annotations
 
 
@@ -46,7 +46,7 @@ def test_live_view_without_snapshot(tmp_path: Path) -> None:
     ],
 )
 def test_alerts(changes: dict, expected: list[str]) -> None:
-    texts = " | ".join(text for _, text in live.alerts(LiveSnapshot.from_json(snapshot(**changes))))
+    texts = " | ".join(text for _, text in live.alerts(LiveSnapshot.from_json(snapshot(**changes)), lang="en"))
     for part in expected:
         assert part in texts
 
@@ -55,12 +55,14 @@ def test_alerts_without_grid_and_controller_keys() -> None:
     snap = snapshot()
     del snap["grid"], snap["controller"]
     snap["failing"] = []
-    assert live.alerts(LiveSnapshot.from_json(snap)) == []
+    assert live.alerts(LiveSnapshot.from_json(snap), lang="en") == []
 
 
 def test_alerts_stale_snapshot() -> None:
     snap = {**snapshot(), "failing": [], "written_utc": "2025-06-03T10:00:00Z"}
-    [(level, text)] = live.alerts(LiveSnapshot.from_json(snap), now_wall=pd.Timestamp("2025-06-03T10:05:00Z"))
+    [(level, text)] = live.alerts(
+        LiveSnapshot.from_json(snap), now_wall=pd.Timestamp("2025-06-03T10:05:00Z"), lang="en"
+    )
     assert level == "warn" and "300 s old" in text
 
 
@@ -68,23 +70,23 @@ def test_live_view_renders_a_snapshot_without_new_keys(config: DashboardConfig) 
     snap = snapshot()
     del snap["grid"], snap["controller"]
     write_json_atomic(config.store_dir / "snapshot.json", snap)
-    view = live.live_view(config)
+    view = live.live_view(config, lang="en")
     assert "no controller data" in _text(view["tiles"])
-    assert grid.grid_view(grid.LIVE, 0, config)["figure"].layout.annotations
+    assert grid.grid_view(grid.LIVE, 0, config, lang="en")["figure"].layout.annotations
 
 
 def test_building_view_and_choice_on_the_map(config: DashboardConfig, cache: DataCache) -> None:
     options = buildings.building_options(config, cache)
     assert [o["value"] for o in options] == ["b1", "b2", "b3"]
-    view = buildings.building_view("b2", config, cache)
+    view = buildings.building_view("b2", config, cache, lang="en")
     assert "b2/pv0" in _text(view["devices"]) and "failing" in _text(view["devices"])
     assert view["map"].data[-1].name == "chosen building"
-    b1 = buildings.building_view("b1", config, cache)
+    b1 = buildings.building_view("b1", config, cache, lang="en")
     assert "321 kWh" in _text(b1["tiles"]) and "42.0 %" in _text(b1["tiles"])
     click = {"points": [{"customdata": ["3", "bus b2", 1.0]}]}
     assert buildings.clicked_building(click, config, cache) == "b2"
     assert buildings.clicked_building({"points": [{"customdata": ["1"]}]}, config, cache) is None
-    assert buildings.building_view(None, config, cache)["balance"].layout.annotations
+    assert buildings.building_view(None, config, cache, lang="en")["balance"].layout.annotations
 
 
 def test_daily_flows_are_local_days(config: DashboardConfig) -> None:
@@ -99,7 +101,7 @@ def test_daily_flows_are_local_days(config: DashboardConfig) -> None:
 
 def test_year_view_with_projection_from_the_baseline(config: DashboardConfig, cache: DataCache) -> None:
     write_result(config.results_dir, "baseline", start="2025-06-02T22:00")  # 3 to 5 June, local
-    view = year.year_view(config, cache)
+    view = year.year_view(config, cache, lang="en")
     tiles = _text(view["tiles"])
     # 240 stored quarter-hours: 480 kWh import - 120 kWh export + 240 kWh gas
     assert "Balance 2025 so far" in tiles and "0.6 MWh" in tiles and "0.4 MWh" in tiles
@@ -114,35 +116,35 @@ def test_year_view_with_projection_from_the_baseline(config: DashboardConfig, ca
 
 
 def test_year_view_on_a_damaged_table_names_the_damage(config: DashboardConfig, cache: DataCache) -> None:
-    assert "No year balance" not in _text(year.year_view(config, cache)["tiles"])  # fills the cache
+    assert "No year balance" not in _text(year.year_view(config, cache, lang="en")["tiles"])  # fills the cache
     (config.store_dir / "means_15min.commit.json").write_text('{"format": 2, "rows"')  # torn
-    view = year.year_view(config, cache)
+    view = year.year_view(config, cache, lang="en")
     tiles = _text(view["tiles"])
     assert "No year balance" in tiles and "means_15min.commit.json" in tiles and "twin store repair" in tiles
 
 
 def test_grid_view_live_and_result_steps(config: DashboardConfig, cache: DataCache) -> None:
-    assert [o["value"] for o in grid.source_options(config)] == ["live", "baseline", "more_pv"]
-    live_view = grid.grid_view(grid.LIVE, 0, config, cache)
+    assert [o["value"] for o in grid.source_options(config, lang="en")] == ["live", "baseline", "more_pv"]
+    live_view = grid.grid_view(grid.LIVE, 0, config, cache, lang="en")
     assert "transformer 40 %" in live_view["summary"]
     assert grid.special_step("loading", "baseline", config, cache) == 40
     assert grid.special_step("loading", "more_pv", config, cache) == 60
     assert grid.special_step("vmin", "baseline", config, cache) == 10
     assert grid.special_step("vmax", "baseline", config, cache) == 20
-    view = grid.grid_view("baseline", 40, config, cache)
+    view = grid.grid_view("baseline", 40, config, cache, lang="en")
     assert view["steps"] == 192 and "transformer 105 %" in view["summary"] and "01.01.2025 11:00" in view["summary"]
     assert "loading > 100 %" in [t.name for t in view["figure"].data]
 
 
 def test_comparison_view(config: DashboardConfig, cache: DataCache) -> None:
-    view = scenarios.comparison_view(["baseline", "more_pv", "unknown"], config, cache)
+    view = scenarios.comparison_view(["baseline", "more_pv", "unknown"], config, cache, lang="en")
     table = _text(view["kpis"])
     assert "baseline" in table and "more_pv" in table and "unknown" not in table
     assert "self-sufficiency [%]" in table and "30.0" in table
     assert len(view["duration"].data) == 2
     assert len(view["monthly"].data) == 4
     assert "/download/more_pv/result.nc" in _text(view["downloads"])
-    assert scenarios.comparison_view([], config, cache)["monthly"].layout.annotations
+    assert scenarios.comparison_view([], config, cache, lang="en")["monthly"].layout.annotations
 
 
 def test_list_results_and_snapshot_readers(config: DashboardConfig, tmp_path: Path) -> None:
@@ -197,17 +199,17 @@ def test_history_reads_balance_terms_under_their_earlier_names(tmp_path: Path) -
 
 def test_pages_show_times_in_the_sites_time_zone(config: DashboardConfig, cache: DataCache) -> None:
     write_json_atomic(config.store_dir / "snapshot.json", {**snapshot(), "timezone": "America/New_York"})
-    view = live.live_view(config, cache)
+    view = live.live_view(config, cache, lang="en")
     assert "America/New_York" in view["status"] and "03.06.2025 06:00:00" in view["status"]
     assert "since 05:30" in _text(view["tiles"])  # the signal's time, local
     assert view["history"].layout.title.text.endswith("· America/New_York")
     assert str(view["history"].data[0].x[-1]).endswith("-04:00")
-    b2 = buildings.building_view("b2", config, cache)
+    b2 = buildings.building_view("b2", config, cache, lang="en")
     assert "05:40:00" in _text(b2["devices"])  # b2/pv0's last good read, local
-    assert "America/New_York" in year.year_view(config, cache)["cumulative"].layout.xaxis.title.text
-    assert "03.06.2025 06:00:00" in grid.grid_view(grid.LIVE, 0, config)["summary"]
+    assert "America/New_York" in year.year_view(config, cache, lang="en")["cumulative"].layout.xaxis.title.text
+    assert "03.06.2025 06:00:00" in grid.grid_view(grid.LIVE, 0, config, lang="en")["summary"]
     write_json_atomic(config.store_dir / "snapshot.json", {**snapshot(), "timezone": "Mars/Olympus"})
-    assert "(Europe/Berlin)" in live.live_view(config, cache)["status"]  # a zone this machine does not know
+    assert "(Europe/Berlin)" in live.live_view(config, cache, lang="en")["status"]  # a zone this machine does not know
 
 
 def test_missing_snapshot_values_show_as_missing(config: DashboardConfig, cache: DataCache) -> None:
@@ -216,9 +218,9 @@ def test_missing_snapshot_values_show_as_missing(config: DashboardConfig, cache:
     del snap["kpis"]["today"]["substation"]["self_sufficiency_frac"]
     del snap["devices_ok"]
     write_json_atomic(config.store_dir / "snapshot.json", snap)
-    tiles = _text(live.live_view(config, cache)["tiles"])
+    tiles = _text(live.live_view(config, cache, lang="en")["tiles"])
     assert "unknown" in tiles and "- / 4" in tiles and "87.0 %" in tiles
-    devices = _text(buildings.building_view("b2", config, cache)["devices"])
+    devices = _text(buildings.building_view("b2", config, cache, lang="en")["devices"])
     assert "p_kw -" in devices and "None" not in devices
 
 
@@ -226,7 +228,7 @@ def test_a_snapshot_of_another_version_is_not_shown(config: DashboardConfig, cap
     write_json_atomic(config.store_dir / "snapshot.json", {**snapshot(), "version": 3})
     assert load_snapshot(config.store_dir) is None
     assert "snapshot.json: version: 3 is not supported" in caplog.text
-    assert "no live snapshot" in live.live_view(config)["status"]
+    assert "no live snapshot" in live.live_view(config, lang="en")["status"]
 
 
 def test_the_snapshot_is_read_again_only_when_it_changed(config: DashboardConfig) -> None:
@@ -238,7 +240,7 @@ def test_the_snapshot_is_read_again_only_when_it_changed(config: DashboardConfig
 
 
 def test_live_status_names_simulated_and_wall_clock_time(config: DashboardConfig, cache: DataCache) -> None:
-    status = live.live_view(config, cache)["status"]
+    status = live.live_view(config, cache, lang="en")["status"]
     assert "simulated time 03.06.2025 12:00:00" in status and "wall-clock time" in status
     assert "snapshot written" not in status
 
@@ -259,7 +261,7 @@ def test_alerts_follow_the_quality_per_quantity(quality: int, inputs_missing: in
     snap["balance"]["substation"]["quality"] = quality
     if inputs_missing is not None:
         snap["balance"]["substation"]["inputs_missing"] = inputs_missing
-    texts = [text for _, text in live.alerts(LiveSnapshot.from_json(snap))]
+    texts = [text for _, text in live.alerts(LiveSnapshot.from_json(snap), lang="en")]
     if expected is None:
         assert texts == []
     else:

@@ -42,9 +42,9 @@ def test_pages_on_real_results(results: Path, tmp_path: Path) -> None:
     config, cache = DashboardConfig(tmp_path, tmp_path / "live", results), DataCache()
     step = grid.special_step("loading", "pv_all_roofs", config, cache)
     assert step is not None
-    view = grid.grid_view("pv_all_roofs", step, config, cache)
+    view = grid.grid_view("pv_all_roofs", step, config, cache, lang="en")
     assert f"step {step}" in view["summary"] and len(view["figure"].data) >= 2
-    compared = scenarios.comparison_view(["baseline", "pv_all_roofs"], config, cache)
+    compared = scenarios.comparison_view(["baseline", "pv_all_roofs"], config, cache, lang="en")
     assert len(compared["duration"].data) == 2
     projection, _ = year.baseline_projection(config, 2025, cache=cache)
     assert projection is not None and projection["fuel_kwh"].sum() == pytest.approx(

@@ -12,6 +12,7 @@ import pytest
 
 from dashboard import create_app
 from dashboard.data import DashboardConfig, DataCache
+from dashboard.i18n import COOKIE
 from dashboard.pages.buildings import building_view
 from dashboard.pages.live import live_view
 from tests.dashboard.conftest import USERS
@@ -52,6 +53,7 @@ def test_year_page_says_the_table_cannot_be_read(
 ) -> None:
     DAMAGE[damage](data_root / "live")
     client = create_app(data_root, credentials=USERS).server.test_client()
+    client.set_cookie(COOKIE, "en")
     token = base64.b64encode(f"manager:{USERS['manager']}".encode()).decode()
     with caplog.at_level("WARNING"):
         response = client.post(
@@ -69,6 +71,7 @@ def test_year_page_says_the_table_cannot_be_read(
 
 def test_year_page_of_a_sound_table_has_no_message(data_root: Path) -> None:
     client = create_app(data_root, credentials=USERS).server.test_client()
+    client.set_cookie(COOKIE, "en")
     token = base64.b64encode(f"manager:{USERS['manager']}".encode()).decode()
     response = client.post("/_dash-update-component", json=YEAR_CALLBACK, headers={"Authorization": f"Basic {token}"})
     assert response.status_code == 200 and "year-store-error" not in response.get_data(as_text=True)
@@ -85,8 +88,8 @@ def test_live_and_buildings_pages_say_the_history_cannot_be_read(
         shutil.rmtree(live / "means_1min.zarr")
         (live / "means_1min.commit.json").unlink()
     with caplog.at_level("WARNING"):
-        view = live_view(config, DataCache())
-        building = building_view("b1", config, DataCache())
+        view = live_view(config, DataCache(), lang="en")
+        building = building_view("b1", config, DataCache(), lang="en")
     alerts = json.dumps([a.to_plotly_json() for a in view["alerts"]], default=str)
     label = "1-minute" if table == "1min" else "15-minute"
     assert f"No history: the {label} table of" in alerts and "alert bad" in alerts

@@ -310,6 +310,7 @@ def test_site_file_valid_and_complete(field: Field, tmp_path: Path) -> None:
         "ev_charger_meter": 1,
         "household_meter": 6,
         "gas_meter": 8,
+        "weather_station": 1,
     }
     assert site.start_utc == "2025-06-21T10:00:00Z"
     assert site.speed == 60.0

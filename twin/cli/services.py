@@ -78,11 +78,7 @@ def field(
     district: Annotated[str, typer.Option(help="Built-in district name or district file.")] = "beucha",
     speed: Annotated[float, typer.Option(help="Simulated seconds per wall second (> 0, <= 10000).")] = 1.0,
     start: Annotated[
-        str | None,
-        typer.Option(
-            help="Simulated start, ISO 8601: UTC (2026-11-25T10:00Z) or with an offset (2026-11-25T11:00+01:00); "
-            "default now."
-        ),
+        str | None, typer.Option(help="Simulated start, ISO 8601 (2026-11-25T10:00Z or 11:00+01:00); default now.")
     ] = None,
     faults: Annotated[Path | None, typer.Option(help="Fault plan (YAML) to play while the field runs.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of load variation and EV mobility.")] = 0,
@@ -97,7 +93,8 @@ def field(
         typer.Option(
             "--history",
             help="Meter data file (CSV for 'twin import') to write before the clock runs: the meters' 15-minute "
-            "energy from 1 January (UTC) to the start, and their readings then.",
+            "energy from 1 January (UTC) to the start, and their readings then; the weather station's quarter-hours "
+            "beside it (STEM-weather.csv).",
         ),
     ] = None,
     history_only: Annotated[
@@ -117,12 +114,17 @@ def field(
     perturbation_out: Annotated[
         Path | None, typer.Option(help="Write the hidden reality in effect (drawn or read) to this YAML file.")
     ] = None,
+    weather_station: Annotated[
+        bool,
+        typer.Option(
+            "--weather-station/--no-weather-station", help="Serve the district's weather station (SunSpec 1 + 308)."
+        ),
+    ] = True,
 ) -> None:
-    """The simulated field: the district's devices as Modbus TCP servers.
+    """The simulated field: the district's devices as Modbus TCP servers, until Ctrl-C or SIGTERM.
 
-    Computes the year of the simulated start with the scenarios' models, serves every
-    device on its own port (household meters behind one gateway port per building) and
-    writes the site file. Runs until Ctrl-C or SIGTERM.
+    The year of the simulated start from the scenarios' models, each device on its own port
+    (household meters behind one gateway port per building); writes the site file.
     """
     from models.district import load_district
     from twin.field import Field, FieldOptions, load_fault_plan
@@ -144,13 +146,19 @@ def field(
         history_path=None if history_only else history,
         hold_clock=hold_clock,
         perturbation=hidden,
+        weather_station=weather_station,
     )
+    _start_field(Field(loaded, options), site=site, history=history, history_only=history_only)
+
+
+def _start_field(field: Field, *, site: Path | None, history: Path | None, history_only: bool) -> None:
+    """Write the meter history only (``--history-only``), or serve the field until stopped."""
     if history_only and history is not None:
-        written = Field(loaded, options).write_history(history)
+        written = field.write_history(history)
         print(f"twin field: meter history {written.describe()}", file=sys.stderr)
         return
     assert site is not None
-    _serve_field(Field(loaded, options), site)
+    _serve_field(field, site)
 
 
 def _field_perturbation(

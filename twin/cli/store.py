@@ -14,7 +14,8 @@ from twin.core.errors import ConfigError
 @app.command("import")
 def import_(
     files: Annotated[
-        list[Path], typer.Argument(help="Meter data files: the twin's CSV, German CSV or MSCONS (see the README).")
+        list[Path],
+        typer.Argument(help="Meter data files (the twin's CSV, German CSV, MSCONS) and device-means files (README)."),
     ],
     store: Annotated[Path, typer.Option("--store", help="State store folder.")],
     site: Annotated[
@@ -41,9 +42,9 @@ def import_(
         float, typer.Option("--wait-s", help="While 'twin live' runs: longest wait for it to apply the import.")
     ] = 120.0,
 ) -> None:
-    """Import meter data into the state store (back-fill; also while 'twin live' runs)."""
+    """Import meter data and device means into the state store (back-fill; meter data also while 'twin live' runs)."""
     from connectors.german_csv import CsvOptions
-    from twin.importing import import_meter_data
+    from twin.importing_means import import_files
 
     choices = {"--decimal": (decimal, ("comma", "point")), "--time-label": (time_label, ("start", "end"))}
     choices["--direction"] = (direction, ("import", "export"))
@@ -54,7 +55,7 @@ def import_(
         raise ConfigError(f"must be > 0 and <= 86400 s, got {wait_s:g}", field="--wait-s")
     csv: dict[str, object] = {"unit": unit, "decimal": decimal, "time_label": time_label}
     csv |= {"meter_point": meter_point, "direction": direction}
-    summary = import_meter_data(
+    summary = import_files(
         list(files),
         store,
         site_file=site,

@@ -47,6 +47,7 @@ UNIT_SUFFIXES: dict[str, str] = {
     "_m2": "m2",
     "_deg": "degree",
     "_s": "s",
+    "_m_s": "m s-1",
 }
 
 #: Variables and coordinates that are labels or counts, not quantities: they

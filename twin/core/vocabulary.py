@@ -102,6 +102,7 @@ DeviceKind = Literal[
     "ev_charger_meter",
     "household_meter",
     "gas_meter",
+    "weather_station",
 ]
 #: Every device kind a site file may list.
 DEVICE_KINDS: Final[tuple[str, ...]] = DeviceKind.__args__  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ device                      one per                             measures
 ``<b>/pv<i>``               PV system                           the PV asset
 ``<b>/battery<i>``          home battery                        the battery asset and its SOC
 ``community_battery``       district (optional)                 its own setpoint, limits and SOC
+``weather_station``         district (optional)                 the field's weather (:mod:`twin.field.station`)
 ``<b>/heat_pump_meter``     heat pump (SDM630)                  the heat-pump asset
 ``<b>/charger<i>``          charging point (SDM630)             the cars charging there
 ``<b>/flat<nn>``            flat of an MFH or AB (SDM630)       a share of the building's load
@@ -62,6 +63,7 @@ __all__ = [
     "DEFAULT_COMMUNITY_BATTERY",
     "GRID",
     "SUBSTATION_METER_ID",
+    "WEATHER_STATION_ID",
     "AssetFuel",
     "AssetPower",
     "CommunityPower",
@@ -76,6 +78,8 @@ __all__ = [
 SUBSTATION_METER_ID: Final[str] = "substation/meter"
 #: Device id of the community battery.
 COMMUNITY_BATTERY_ID: Final[str] = "community_battery"
+#: Device id of the district's weather station.
+WEATHER_STATION_ID: Final[str] = "weather_station"
 #: Building types whose flats get household meters.
 FLAT_TYPES: Final[frozenset[str]] = frozenset({"MFH", "AB"})
 #: PV systems above this peak power serve W with scale factor 1. [kW]
@@ -179,7 +183,12 @@ class DeviceSpec:
 
 
 def field_layout(
-    district: District, assets: xr.Dataset, *, lv_busbar: str, community_battery: BatteryUnit | None
+    district: District,
+    assets: xr.Dataset,
+    *,
+    lv_busbar: str,
+    community_battery: BatteryUnit | None,
+    weather_station: bool = True,
 ) -> list[DeviceSpec]:
     """Specify every device of the district's simulated field.
 
@@ -193,11 +202,13 @@ def field_layout(
         Bus name of the transformer's low-voltage busbar (substation meter, community battery).
     community_battery : BatteryUnit or None
         The community battery, if the field has one.
+    weather_station : bool
+        Whether the field has a weather station (SunSpec 1 + 308, no power; at the LV busbar).
 
     Returns
     -------
     devices : list of DeviceSpec
-        In site-file order: substation, community battery, then building by building.
+        In site-file order: substation, community battery, weather station, then building by building.
     """
     kinds = [str(kind) for kind in assets["kind"].values]
     names = [str(name) for name in assets["asset"].values]
@@ -238,10 +249,26 @@ def field_layout(
                 p_rated_kw=community_battery.p_rated_kw,
             )
         )
+    if weather_station:
+        devices.append(_weather_station(lv_busbar))
     counters: dict[str, int] = defaultdict(int)
     for house in district.buildings:
         devices.extend(_building_devices(house, of_building.get(house.id, []), rating, counters))
     return devices
+
+
+def _weather_station(lv_busbar: str) -> DeviceSpec:
+    """The district's weather station at the substation (no power; :mod:`twin.field.station`)."""
+    return DeviceSpec(
+        id=WEATHER_STATION_ID,
+        kind="weather_station",
+        map_name="weather_station",
+        building=None,
+        bus=lv_busbar,
+        power=(),
+        power_quantity=None,
+        static={"1.SN": "MET-0001"},
+    )
 
 
 def _building_devices(

@@ -65,6 +65,7 @@ from twin.field.layout import COMMUNITY_BATTERY_ID, DEFAULT_COMMUNITY_BATTERY, D
 from twin.field.perturbation import Perturbation
 from twin.field.plan import FaultPlan
 from twin.field.servers import FieldServers, ServedDevice
+from twin.field.station import STATION_KIND, station_history_path, write_station_history
 from twin.field.truth import TruthWriter
 from twin.field.values import BASE_READING_KWH, ValueModel
 
@@ -141,6 +142,8 @@ class FieldOptions:
         The field's hidden reality (:mod:`twin.field.perturbation`): the devices, their
         counters, the truth and the meter history follow the district with its factors (the
         PV factors from its ``pv_from_utc`` on); the site file keeps the district's ratings.
+    weather_station : bool
+        Whether the field has a weather station (:mod:`twin.field.station`).
     """
 
     speed: float = 1.0
@@ -154,6 +157,7 @@ class FieldOptions:
     history_path: str | Path | None = None
     hold_clock: bool = False
     perturbation: Perturbation | None = None
+    weather_station: bool = True
 
 
 class Field:
@@ -252,7 +256,11 @@ class Field:
         assets = _nominal_ratings(self.values.first_year(), perturbation.factors if perturbation else None)
         busbar = str(self.loaded.net.bus.at[lv_busbar(self.loaded.net), "name"])
         specs = field_layout(
-            self.loaded.district, assets, lv_busbar=busbar, community_battery=self.options.community_battery
+            self.loaded.district,
+            assets,
+            lv_busbar=busbar,
+            community_battery=self.options.community_battery,
+            weather_station=self.options.weather_station,
         )
         served = [
             self.servers.add(spec, self._on_setpoint if spec.id == COMMUNITY_BATTERY_ID else None) for spec in specs
@@ -312,13 +320,20 @@ class Field:
 
         The building meters', the substation meter's and the gas meters' 15-minute energy as
         ``twin import`` takes it, and their readings at the end (the start floored to the quarter hour).
-        Computes the start's year first if :meth:`start` has not; serves nothing.
+        A field with a weather station writes what it measured in those quarters beside it
+        (:func:`twin.field.station.station_history_path`). Computes the start's year first if
+        :meth:`start` has not; serves nothing.
         """
         self._build()
         ids = list(self.servers.devices)
         meters = [i for i, d in self.servers.devices.items() if d.spec.kind in HISTORY_METER_KINDS]
         end_s = history_end_s(self.start_s)
         starts_s, import_kwh, export_kwh = self.values.quarter_energies([ids.index(m) for m in meters], end_s)
+        stations = [i for i, d in self.servers.devices.items() if d.spec.kind == STATION_KIND]
+        for station in stations:
+            quarters, table = self.values.station_quarters(end_s)
+            written = write_station_history(station_history_path(path), device=station, starts_s=quarters, table=table)
+            logger.info("weather station history: %d quarter-hours in %s", quarters.size, written)
         return write_history(
             path,
             meters=meters,

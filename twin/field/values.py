@@ -8,7 +8,8 @@ the devices' energy counters as simulated time advances. Power **holds** the pro
 value over its quarter hour (profile values are means over ``[t, t + 15 min)``), so the
 counters integrate to exactly the profiles' energy; a step that crosses a quarter
 boundary is integrated piece by piece. Voltages come from the power flow at the device's
-bus. When simulated time enters the next year, that year is computed.
+bus. The weather station shows the year's weather at the same step (:mod:`twin.field.station`).
+When simulated time enters the next year, that year is computed.
 
 The community battery follows the setpoint written to it within its rated power and
 its SOC window with the ``follow_setpoint`` strategy of :mod:`models.battery_control` and
@@ -21,7 +22,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -39,6 +40,7 @@ from models.powerflow import PowerFlowOptions
 from models.profiles import ProfileOptions, district_profiles, prepare_inputs
 from twin.core.vocabulary import STEP_S
 from twin.field.layout import COMMUNITY, COMMUNITY_BATTERY_ID, GRID, AssetFuel, AssetPower, DeviceSpec, Source
+from twin.field.station import STATION_KIND, STATION_QUANTITIES, station_table
 
 __all__ = [
     "BASE_READING_KWH",
@@ -61,13 +63,16 @@ _CHUNK_STEPS: Final[int] = 4096
 
 @dataclass
 class YearTable:
-    """The value table of one calendar year: sources (time x source), SOC and voltage."""
+    """The value table of one calendar year: sources (time x source), SOC, voltage and the weather station's values."""
 
     year: int
     start_s: float  # UNIX time of 1 January 00:00 UTC
     sources: npt.NDArray[np.float32]
     soc: npt.NDArray[np.float32]
     vm_pu: npt.NDArray[np.float32]
+    weather: npt.NDArray[np.float32] = field(
+        default_factory=lambda: np.zeros((0, len(STATION_QUANTITIES)), dtype=np.float32)
+    )
 
     @property
     def n_steps(self) -> int:
@@ -95,6 +100,7 @@ class _Output:
     has_voltage: bool
     soc_col: int | None
     community: bool
+    station: bool = False
 
 
 class CommunityBatteryState:
@@ -275,6 +281,19 @@ class ValueModel:
         starts_s = int(table.start_s) + np.arange(n, dtype=np.int64) * STEP_S
         return starts_s, import_kwh, export_kwh
 
+    def station_quarters(self, end_s: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """The weather station's values per quarter hour from 1 January (UTC) of the start's year to ``end_s``.
+
+        Returns
+        -------
+        starts_s, table
+            Quarter starts (UNIX time [s]) and quarters x :data:`twin.field.station.STATION_QUANTITIES`.
+        """
+        table, _ = self.step_of(self.start_s)
+        n = min(max(int((end_s - table.start_s) // STEP_S), 0), table.n_steps)
+        starts_s = int(table.start_s) + np.arange(n, dtype=np.int64) * STEP_S
+        return starts_s, table.weather[:n]
+
     def advance(self, now_s: float, next_step_s: float) -> None:
         """Integrate the counters up to ``now_s`` (since the start) and plan the battery's next step."""
         t = self.now_s
@@ -316,11 +335,13 @@ class ValueModel:
                 values["soc_frac"] = float(table.soc[step, output.soc_col])
             if output.community and self.battery is not None:
                 values["soc_frac"] = self.battery.soc_frac
+            if output.station:
+                values.update(zip(STATION_QUANTITIES, table.weather[step].tolist(), strict=True))
             out.append(values)
         return out
 
     def expected(self, index: int, sim_time_s: float) -> dict[str, float]:
-        """A device's power, ``soc_frac`` and ``v_l1_v`` at a simulated time (without counters)."""
+        """A device's power, ``soc_frac``, ``v_l1_v`` and weather at a simulated time (without counters)."""
         output = self._outputs[index]
         table, step = self.step_of(sim_time_s)
         power = self._power(table, step, self.community_p_kw)
@@ -331,6 +352,8 @@ class ValueModel:
             values["soc_frac"] = float(table.soc[step, output.soc_col])
         if output.has_voltage:
             values["v_l1_v"] = float(table.vm_pu[step, self._bus_of_device[index]]) * V_PHASE_NOMINAL_V
+        if output.station:
+            values.update(zip(STATION_QUANTITIES, table.weather[step].tolist(), strict=True))
         return values
 
     def step_of(self, sim_time_s: float) -> tuple[YearTable, int]:
@@ -415,7 +438,8 @@ class ValueModel:
             )
         start_s = pd.Timestamp(year=year, month=1, day=1, tz="UTC").timestamp()
         vm_pu = grid["vm_pu"].to_numpy().astype(np.float32)
-        return YearTable(year, start_s, sources, soc.astype(np.float32), vm_pu), assets
+        weather = station_table(inputs.weather)
+        return YearTable(year, start_s, sources, soc.astype(np.float32), vm_pu, weather), assets
 
 
 def _output(spec: DeviceSpec, quantities: frozenset[str], columns: _Columns) -> _Output:
@@ -427,6 +451,7 @@ def _output(spec: DeviceSpec, quantities: frozenset[str], columns: _Columns) -> 
         has_voltage="v_l1_v" in quantities,
         soc_col=columns.battery[spec.soc_asset] if spec.soc_asset is not None else None,
         community=spec.id == COMMUNITY_BATTERY_ID,
+        station=spec.kind == STATION_KIND,
     )
 
 
