@@ -13,7 +13,7 @@ on two listeners that share one register image:
 
 Every ``refresh_s`` (1 s) the server asks the snapshot provider for the latest
 :class:`~connectors.controller_snapshot.ControllerSnapshot`, advances the signal it was given
-(a :class:`SignalSource`: the state machine of :mod:`models.controller_signal`), and re-encodes
+(a :class:`SignalSource`: the state machine of :mod:`models.control.signal`), and re-encodes
 the image; the heartbeat register counts
 refreshes. No update for 10 s of wall-clock time makes the quality flag *stale* and the signal
 *normal*. The block values are computed in :mod:`connectors.controller_values`.
@@ -86,7 +86,7 @@ _MAX_WRITES_KEPT: Final[int] = 1000
 
 
 class SignalSource(Protocol):
-    """The controller signal the server advances at every refresh (e.g. ``models.controller_signal.SignalMachine``)."""
+    """The controller signal the server advances at every refresh (e.g. ``models.control.signal.SignalMachine``)."""
 
     @property
     def stale_after_s(self) -> float:

@@ -1,8 +1,9 @@
 """The community battery: one battery dispatched on the district's net load at the substation.
 
 The battery is a :class:`models.battery.BatteryUnit` (ratings, efficiencies, state-of-charge
-window); its strategy comes from the registry of :mod:`models.battery_control`
-(``self_consumption`` or ``peak_shaving`` in the scenarios). Battery power is load-positive
+window); the control library dispatches it
+(:func:`models.control.battery.community_battery_dispatch` with a strategy of its registry:
+``self_consumption`` or ``peak_shaving`` in the scenarios). Battery power is load-positive
 (charging > 0).
 """
 
@@ -15,39 +16,13 @@ import pandas as pd
 import xarray as xr
 
 from models.battery import BatteryUnit
-from models.battery_control import BatteryStrategy
+from models.control.battery import BatteryStrategy, community_battery_dispatch
 from twin.core.asset_append import append_asset
 
-__all__ = ["COMMUNITY", "add_community_battery", "community_battery_dispatch"]
+__all__ = ["COMMUNITY", "add_community_battery"]
 
 #: Building id of the community battery's asset.
 COMMUNITY: Final[str] = "community"
-
-
-def community_battery_dispatch(
-    net_kw: np.ndarray, time_index: pd.DatetimeIndex, battery: BatteryUnit, strategy: BatteryStrategy
-) -> tuple[np.ndarray, np.ndarray]:
-    """Dispatch the battery on the district's net load.
-
-    Parameters
-    ----------
-    net_kw : numpy.ndarray
-        The district's net load at the substation per step, import-positive. [kW]
-    time_index : pandas.DatetimeIndex
-        The steps (regular).
-    battery : BatteryUnit
-        Ratings and parameters.
-    strategy : BatteryStrategy
-        From :func:`models.battery_control.battery_strategy`.
-
-    Returns
-    -------
-    p_kw : numpy.ndarray
-        Battery power, load-positive. [kW]
-    soc_frac : numpy.ndarray
-        State of charge at the end of each step. [1]
-    """
-    return strategy.dispatch(net_kw, time_index, battery)
 
 
 def add_community_battery(assets: xr.Dataset, battery: BatteryUnit, strategy: BatteryStrategy, bus: str) -> xr.Dataset:

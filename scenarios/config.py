@@ -4,7 +4,8 @@ A **scenario file** names the district (a built-in name or a district file relat
 to the scenario file), the weather, the calendar year and period, the step (15 min),
 the seed, the output level and the changes against the district as it is today:
 PV on roofs, home batteries, a community battery, heat pumps replacing gas boilers,
-retrofits, EVs and chargers, grid reinforcements and a feed-in limit; then the CO2
+retrofits, EVs and chargers, grid reinforcements and a feed-in limit; the controllers in the
+loop (``control:``, :class:`Control`); then the CO2
 and primary-energy factors and the prices and investment costs of the cost KPI.
 
 A **sweep file** names a base scenario and parameters - dotted paths into the
@@ -26,11 +27,13 @@ from scenarios.records import (
     OUTPUT_LEVELS,
     BatteryStrategy,
     CommunityBatteryChange,
+    Control,
     Costs,
     EvChange,
     Factors,
     FeedInLimit,
     GridChange,
+    GridFee,
     HeatPumpChange,
     HomeBatteryChange,
     OutputLevel,
@@ -57,11 +60,13 @@ __all__ = [
     "OUTPUT_LEVELS",
     "BatteryStrategy",
     "CommunityBatteryChange",
+    "Control",
     "Costs",
     "EvChange",
     "Factors",
     "FeedInLimit",
     "GridChange",
+    "GridFee",
     "HeatPumpChange",
     "HomeBatteryChange",
     "OutputLevel",

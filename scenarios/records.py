@@ -21,11 +21,13 @@ __all__ = [
     "OUTPUT_LEVELS",
     "BatteryStrategy",
     "CommunityBatteryChange",
+    "Control",
     "Costs",
     "EvChange",
     "Factors",
     "FeedInLimit",
     "GridChange",
+    "GridFee",
     "HeatPumpChange",
     "HomeBatteryChange",
     "LocatedError",
@@ -177,6 +179,70 @@ class ScenarioChanges(_Config):
     feed_in_limit: FeedInLimit | None = None
 
 
+class GridFee(_Config):
+    """A grid operator's low-voltage grid fee and the section 14a module the buildings choose (BK8-22/010-A).
+
+    Module 1: flat yearly reduction per connection; 2: the controllable devices' energy price
+    reduced by ``module_2_reduction_frac`` on their own meter, no base price for it; 3: module 1
+    with the low rate in ``low_hours`` and the high rate in ``high_hours`` (hours of the day, UTC).
+    """
+
+    module: Literal[1, 2, 3] = Field(description="Section 14a grid-fee module.")
+    energy_price_eur_per_kwh: float = Field(default=0.0862, ge=0, le=1, description="Standard rate. [EUR/kWh]")
+    base_price_eur_per_year: float = Field(default=60.0, ge=0, le=10000, description="Per meter. [EUR/a]")
+    flat_reduction_eur_per_year: float = Field(default=131.88, ge=0, le=10000, description="Module 1. [EUR/a]")
+    module_2_reduction_frac: float = Field(default=0.6, ge=0, le=1)
+    low_price_eur_per_kwh: float = Field(default=0.0345, ge=0, le=1, description="Module 3 low rate. [EUR/kWh]")
+    high_price_eur_per_kwh: float = Field(default=0.1084, ge=0, le=1, description="Module 3 high rate. [EUR/kWh]")
+    low_hours: tuple[int, ...] = Field(default=(0, 1, 2), description="Module 3 low window, hours of the day (UTC).")
+    high_hours: tuple[int, ...] = Field(default=(16, 17), description="Module 3 high window, hours of the day (UTC).")
+
+    @model_validator(mode="after")
+    def _hours(self) -> GridFee:
+        for name, hours in (("low_hours", self.low_hours), ("high_hours", self.high_hours)):
+            if any(not 0 <= h <= 23 for h in hours):
+                raise LocatedError([name], f"hours {list(hours)} outside 0-23", allowed="hours of the day 0..23")
+        if set(self.low_hours) & set(self.high_hours):
+            raise LocatedError(["high_hours"], "the low and the high window overlap", allowed="disjoint hours")
+        return self
+
+
+class Control(_Config):
+    """The ``control:`` block: the controllers of the control library acting in the year.
+
+    The controller signal (:mod:`models.control.signal`) follows the state measured in the
+    previous step (the last power flow), as in the live twin; the controllers act on it:
+
+    ``battery``
+        The community battery's strategy: ``self_consumption`` or ``peak_shaving`` on the net
+        load, or ``signal`` (charge at rated power while the signal recommends or forces
+        consumption, discharge while it blocks, hold otherwise); default the battery's own.
+    ``ev``
+        ``uncontrolled`` or ``pv_surplus`` (overriding ``changes.evs.charging``), or ``dimmed``
+        (uncontrolled, the wallboxes dimmed under section 14a).
+    ``heat_pump``
+        ``sg_ready``: heat pumps are off while the signal blocks; ``uncontrolled``: they ignore it.
+    ``section_14a``
+        Every controllable device (heat pumps, wallboxes, batteries charging) of a building is
+        dimmed to the limit of BK6-22-300 while the signal blocks for grid stress.
+    ``section_14a_control``
+        ``direct``: each controllable device (a building's heat pumps together) keeps its own
+        minimum, 4.2 kW or 0.4 x the rating above 11 kW, as the live twin's per-device limit
+        register says; ``ems``: one energy management system per building keeps the limit for
+        all its devices together (``4.2 + (n - 1) x GZF x 4.2`` kW).
+    ``grid_fee``
+        The grid fee of the buildings with a controllable device under a section 14a module
+        (:class:`GridFee`), against the plain fee.
+    """
+
+    battery: Literal["self_consumption", "peak_shaving", "signal"] | None = None
+    ev: Literal["uncontrolled", "pv_surplus", "dimmed"] = "uncontrolled"
+    heat_pump: Literal["uncontrolled", "sg_ready"] = "uncontrolled"
+    section_14a: bool = False
+    section_14a_control: Literal["direct", "ems"] = "direct"
+    grid_fee: GridFee | None = None
+
+
 class Factors(_Config):
     """CO2 and primary-energy factors (:class:`twin.core.kpi.CarrierFactors`); default GEG 2024."""
 
@@ -241,6 +307,7 @@ class Scenario(_Config):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     output: OutputLevel = Field(default="grid")
     changes: ScenarioChanges = Field(default_factory=ScenarioChanges)
+    control: Control | None = Field(default=None, description="Controllers in the loop; none: no control.")
     factors: Factors = Field(default_factory=Factors)
     costs: Costs = Field(default_factory=Costs)
     ensemble: dict[str, Any] | None = Field(
@@ -274,6 +341,14 @@ class Scenario(_Config):
             stamps[name] = stamp
         if stamps["end"] - stamps["start"] < pd.Timedelta(hours=1):
             raise LocatedError(["end"], "the period must be at least one hour long", allowed="end > start + 1 h")
+        return self
+
+    @model_validator(mode="after")
+    def _control(self) -> Scenario:
+        if self.control is not None and self.control.battery is not None and self.changes.community_battery is None:
+            raise LocatedError(
+                ["control", "battery"], "the scenario has no community battery", allowed="changes.community_battery"
+            )
         return self
 
     @property

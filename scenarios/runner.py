@@ -32,13 +32,14 @@ import numpy as np
 import xarray as xr
 
 from models.battery import BatteryUnit
-from models.battery_control import battery_strategy
 from models.building_estimates import fuel_kwh_by_carrier
 from models.calibration_file import calibrated_district
 from models.community_battery import add_community_battery
+from models.control.battery import battery_strategy
 from models.district import BUILT_IN_DISTRICTS, District, LoadedDistrict, district_path, load_district
+from models.ev import ChargingMode
 from models.feed_in import limit_feed_in
-from models.grid import GridChanges, apply_grid_changes, grid_kpis_of, lv_busbar, run_power_flow
+from models.grid import GridChanges, apply_grid_changes, grid_kpis_of, lv_busbar
 from models.powerflow import BatchPowerFlow, PowerFlowOptions
 from models.profiles import ProfileInputs, ProfileOptions, district_profiles, prepare_inputs
 from models.solar_park import add_solar_park
@@ -46,6 +47,7 @@ from models.variation import ModelVariation
 from models.weather import default_weather_path
 from scenarios.apply import apply_changes, grid_changes
 from scenarios.config import Scenario
+from scenarios.controlled import run_controlled
 from scenarios.costs import scenario_costs
 from scenarios.kpis import heat_pump_kpis, installed, plain, substation_assets
 from scenarios.results import ScenarioResult
@@ -140,7 +142,9 @@ def prepare_shared(district: str, weather: str | None, year: int, *, threads: in
 
 def input_hash(scenario: Scenario, shared: SharedInputs) -> str:
     """sha256 of the resolved scenario and the input files (see :class:`SharedInputs`)."""
-    text = json.dumps(scenario.model_dump(mode="json"), sort_keys=True)
+    # keys added later are left out while unset, so that older scenarios keep their hash
+    exclude = {key for key in ("control", "calibration") if getattr(scenario, key) is None}
+    text = json.dumps(scenario.model_dump(mode="json", exclude=exclude), sort_keys=True)
     if scenario.calibration is not None:
         text += hashlib.sha256(Path(scenario.calibration).read_bytes()).hexdigest()
     return hashlib.sha256((text + shared.files_hash).encode()).hexdigest()
@@ -220,7 +224,7 @@ def compute_scenario(
         start=start,
         end=end,
         seed=scenario.seed,
-        ev_charging=scenario.changes.evs.charging if scenario.changes.evs else "uncontrolled",
+        ev_charging=_ev_charging(scenario),
         variation=variation,
     )
     profiles = district_profiles(applied.district, shared.inputs, options)
@@ -239,7 +243,8 @@ def compute_scenario(
         assets = _replace_power(assets, p_kw)
     assets.attrs.update({"source": "scenario", "scenario": scenario.name})
     lap("dispatch")
-    grid = run_power_flow(net, assets, shared.loaded.district.reactive_power, flow=flow)
+    reactive, unit = shared.loaded.district.reactive_power, _community_unit(scenario, variation)
+    assets, grid, control_kpis = run_controlled(scenario.control, net, assets, reactive, flow, unit)
     lap("power_flow")
     p_loss = grid["p_loss_kw"].fillna(0.0)
     flows = boundary_flows(substation_assets(assets), p_loss_kw=p_loss)
@@ -265,6 +270,7 @@ def compute_scenario(
     kpis["curtailed_kwh"] = float(curtailed.sum()) * dt_h
     kpis.update({str(k): plain(v) for k, v in gridk.data_vars.items()})
     kpis["steps_not_converged"] = int(gridk.attrs.get("steps_not_converged", 0))
+    kpis.update(control_kpis)
     lap("kpis")
     kpis.update(stages)
     kpis["transformer_s_rated_kva"] = float(net.trafo["sn_mva"].sum() * 1000.0)
@@ -296,11 +302,30 @@ def _add_community_assets(
     battery = scenario.changes.community_battery
     if battery is not None:
         bus = _bus_name(net, battery.bus or str(net.bus.at[lv_busbar(net), "name"]), "community_battery")
-        unit = BatteryUnit(
-            capacity_kwh=battery.capacity_kwh, p_rated_kw=battery.p_rated_kw, params=variation.battery_parameters()
-        )
-        assets = add_community_battery(assets, unit, battery_strategy(battery.strategy, battery.model_dump()), bus)
+        unit = _community_unit(scenario, variation)
+        assert unit is not None
+        strategy = battery.strategy
+        if scenario.control is not None and scenario.control.battery in ("self_consumption", "peak_shaving"):
+            strategy = scenario.control.battery
+        assets = add_community_battery(assets, unit, battery_strategy(strategy, battery.model_dump()), bus)
     return assets
+
+
+def _community_unit(scenario: Scenario, variation: ModelVariation) -> BatteryUnit | None:
+    """The scenario's community battery as a device record (None without one)."""
+    battery = scenario.changes.community_battery
+    if battery is None:
+        return None
+    params = variation.battery_parameters()
+    return BatteryUnit(capacity_kwh=battery.capacity_kwh, p_rated_kw=battery.p_rated_kw, params=params)
+
+
+def _ev_charging(scenario: Scenario) -> ChargingMode:
+    """The cars' charging rule: the ``control:`` block's if it names one, else ``changes.evs.charging``."""
+    control = scenario.control
+    if control is not None and control.ev in ("uncontrolled", "pv_surplus"):
+        return "pv_surplus" if control.ev == "pv_surplus" else "uncontrolled"
+    return scenario.changes.evs.charging if scenario.changes.evs else "uncontrolled"
 
 
 def _bus_name(net: Any, bus: str, change: str) -> str:

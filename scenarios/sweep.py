@@ -142,7 +142,8 @@ def _check_parameter(path: str, options: list[Any], *, file: str, ensemble: bool
     _check_path(path, file=file)
     if path.split(".")[0] in ("name", "district", "year", "ensemble"):
         raise ConfigError(
-            "a sweep varies changes, factors, costs, period, seed, weather or output; not name, district or year",
+            "a sweep varies changes, control, factors, costs, period, seed, weather or output;"
+            " not name, district or year",
             file=file,
             field=f"parameters.{path}",
         )

@@ -57,7 +57,7 @@ def _write_other_files(
     _atomic(folder / KPIS_JSON, lambda tmp: tmp.write_text(json.dumps(result.kpis, indent=1), encoding="utf-8"))
     write_net_json(district_net(result.net, result.assets), folder / NET_JSON)
     resolved = {
-        **result.scenario.model_dump(mode="json"),
+        **result.scenario.model_dump(mode="json", exclude={"control"} if result.scenario.control is None else None),
         "inputs": {
             "files_hash": files_hash,
             "weather_source": str(result.assets.attrs.get("weather", "")),

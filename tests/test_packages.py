@@ -120,7 +120,7 @@ def test_reading_a_config_file_pulls_no_array_library(module: str) -> None:
     assert not {"xarray", "pandas", "numpy", "pandapower", "pymodbus"} & modules
 
 
-@pytest.mark.parametrize("package", ["connectors", "scenarios"])
+@pytest.mark.parametrize("package", ["connectors", "scenarios", "models.control"])
 def test_lazy_packages_keep_their_public_names(package: str) -> None:
     module = importlib.import_module(package)
     exports = module._EXPORTS

@@ -24,7 +24,7 @@ from pathlib import Path
 from connectors.certs import make_test_certs
 from connectors.controller_server import ControllerServer, writer_ssl_context
 from connectors.site import Site, load_site
-from models.controller_signal import SignalMachine
+from models.control.signal import SignalMachine
 from twin.core.errors import ConfigError
 from twin.core.retention import DEFAULT_KEEP_1MIN_DAYS
 from twin.core.store import (

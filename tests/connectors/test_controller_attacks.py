@@ -29,7 +29,7 @@ from pymodbus.client import AsyncModbusTcpClient, AsyncModbusTlsClient
 from connectors.certs import CertFiles, client_ssl_context, make_test_certs
 from connectors.controller_map import load_controller_map
 from connectors.controller_server import ControllerServer, writer_ssl_context
-from models.controller_signal import SignalMachine
+from models.control.signal import SignalMachine
 from tests.connectors.controller_fakes import FakeTwin
 
 pytestmark = pytest.mark.asyncio

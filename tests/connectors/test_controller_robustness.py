@@ -17,7 +17,7 @@ from pymodbus.client import AsyncModbusTcpClient
 
 from connectors.controller_map import load_controller_map
 from connectors.controller_server import ControllerServer
-from models.controller_signal import SignalMachine
+from models.control.signal import SignalMachine
 from tests.connectors.controller_fakes import FakeTwin, fake_snapshot
 
 pytestmark = pytest.mark.asyncio

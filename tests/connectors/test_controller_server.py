@@ -18,7 +18,7 @@ from connectors.certs import CertFiles, client_ssl_context, make_test_certs
 from connectors.controller_map import load_controller_map
 from connectors.controller_server import ControllerServer, writer_ssl_context
 from connectors.controller_snapshot import Quality
-from models.controller_signal import SignalConfig, SignalMachine, SignalReason
+from models.control.signal import SignalConfig, SignalMachine, SignalReason
 from tests.connectors.controller_fakes import SIM_START_S, FakeTwin, fake_snapshot
 
 pytestmark = pytest.mark.asyncio

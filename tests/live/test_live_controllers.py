@@ -16,7 +16,7 @@ from connectors.controller_server import ControllerServer
 from connectors.controller_snapshot import ControllerWrite, Quality
 from connectors.poller import SitePoller
 from connectors.site import Site, SiteDevice
-from models.controller_signal import SignalMachine, SignalState
+from models.control.signal import SignalMachine, SignalState
 from models.district import load_district
 from tests.field.conftest import SMALL_DISTRICT
 from twin.core.live_parts import Where

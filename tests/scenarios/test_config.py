@@ -46,6 +46,18 @@ BAD_SCENARIOS: list[tuple[Any, str, str]] = [
     ),
     ({"name": "x", "costs": {"lifetime_a": 0}}, "costs.lifetime_a", "out of range"),
     ({"description": "no name"}, "name", "missing"),
+    ({"name": "x", "control": {"ev": "smart"}}, "control.ev", "not allowed"),
+    ({"name": "x", "control": {"heat_pump": "boost"}}, "control.heat_pump", "not allowed"),
+    ({"name": "x", "control": {"section_14a": "sometimes"}}, "control.section_14a", "valid boolean"),
+    ({"name": "x", "control": {"per_feeder": True}}, "control.per_feeder", "unknown field"),
+    ({"name": "x", "control": {"battery": "signal"}}, "control.battery", "no community battery"),
+    ({"name": "x", "control": {"grid_fee": {"module": 4}}}, "control.grid_fee.module", "not allowed"),
+    ({"name": "x", "control": {"grid_fee": {"module": 3, "low_hours": [1, 24]}}}, "control.grid_fee.low_hours", "0-23"),
+    (
+        {"name": "x", "control": {"grid_fee": {"module": 3, "high_hours": [2]}}},
+        "control.grid_fee.high_hours",
+        "overlap",
+    ),
 ]
 
 
@@ -123,3 +135,14 @@ def test_builtin_scenarios_are_valid() -> None:
     sweep, scenarios = load_sweep("pv_storage_sweep")
     assert len(scenarios) == 15 and sweep.mode == "product"
     assert scenarios[1].description.endswith("pv.share_frac=0, community_battery=1000/400/peak_shaving/500")
+
+
+def test_sweep_varies_the_control_block(write_yaml: Any) -> None:
+    params = {"control.section_14a": [False, True], "control.heat_pump": ["uncontrolled", "sg_ready"]}
+    _, scenarios = load_sweep(write_yaml(_sweep(parameters=params), "sweep.yaml"))
+    controls = [(s.control.section_14a, s.control.heat_pump) for s in scenarios if s.control is not None]
+    expected = [(False, "sg_ready"), (False, "uncontrolled"), (True, "sg_ready"), (True, "uncontrolled")]
+    assert sorted(controls) == expected
+    with pytest.raises(ConfigError, match="not allowed") as info:
+        load_sweep(write_yaml(_sweep(parameters={"control.ev": ["smart"]}), "bad.yaml"))
+    assert info.value.field == "parameters (control.ev)"

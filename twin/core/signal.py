@@ -1,6 +1,6 @@
 """The controller signal's vocabulary: SG-Ready states, the reasons, the inputs and the outcome.
 
-The records the signal's state machine (:mod:`models.controller_signal`) reads and writes and
+The records the signal's state machine (:mod:`models.control.signal`) reads and writes and
 the controller server (:mod:`connectors.controller_server`) encodes: the four SG-Ready
 operating states (the register values), the reasons as bit flags, the grid-stress inputs of
 the latest power flow and the signal after one update.

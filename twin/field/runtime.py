@@ -30,7 +30,7 @@ Community battery
     It follows the setpoint written to its ``p_setpoint`` register (load-positive in the
     twin, discharge-positive on the wire), limited to its rated power and, step by step,
     to what its SOC window allows (the strategy ``follow_setpoint`` of
-    :mod:`models.battery_control`); its power shows in the substation meter. Its effect on
+    :mod:`models.control.battery`); its power shows in the substation meter. Its effect on
     grid losses is neglected (it is not in the power flow).
 """
 

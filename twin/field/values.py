@@ -12,7 +12,7 @@ bus. The weather station shows the year's weather at the same step (:mod:`twin.f
 When simulated time enters the next year, that year is computed.
 
 The community battery follows the setpoint written to it within its rated power and
-its SOC window with the ``follow_setpoint`` strategy of :mod:`models.battery_control` and
+its SOC window with the ``follow_setpoint`` strategy of :mod:`models.control.battery` and
 :func:`models.battery.advance_soc` (one :class:`models.battery.BatteryUnit` record).
 """
 
@@ -33,7 +33,7 @@ import xarray as xr
 from scipy import sparse
 
 from models.battery import BatteryUnit, advance_soc
-from models.battery_control import battery_strategy
+from models.control.battery import battery_strategy
 from models.district import District, LoadedDistrict
 from models.grid import run_power_flow
 from models.powerflow import PowerFlowOptions

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from models.controller_signal import (
+from models.control.signal import (
     P_LIMIT_14A_MIN_KW,
     GridStress,
     SignalConfig,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from models.battery import BatteryParameters, BatteryUnit, advance_soc, follow_setpoint, self_consumption_dispatch
-from models.battery_control import (
+from models.control.battery import (
     BATTERY_STRATEGIES,
     FollowSetpoint,
     PeakShaving,

@@ -28,16 +28,18 @@ at once and resets every condition; when fresh data returns the machine starts a
 field restarted), the dwell time counts from the new time.
 
 The section 14a EnWG limit follows the signal: while ``BLOCK`` holds because of grid stress,
-each controllable device is limited to 4.2 kW (the minimum the BNetzA determination guarantees);
-otherwise to :attr:`SignalConfig.p_limit_free_kw`. It is never below 4.2 kW.
+each controllable device is limited to 4.2 kW (the minimum the determination BK6-22-300 guarantees
+one device, annex 1 no. 4.5.1; :mod:`models.control.section_14a` holds the rules for several
+devices and for large heat pumps); otherwise to :attr:`SignalConfig.p_limit_free_kw`. It is never
+below 4.2 kW.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Final
 
+from models.control.section_14a import P_LIMIT_14A_MIN_KW
 from twin.core.signal import GridStress, SignalReason, SignalState, SignalStep
 
 __all__ = [
@@ -50,9 +52,6 @@ __all__ = [
     "SignalStep",
     "limit_14a_kw",
 ]
-
-#: Lowest power a section 14a EnWG limit may leave a controllable device. [kW]
-P_LIMIT_14A_MIN_KW: Final[float] = 4.2
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ name (:func:`battery_strategy`, names in :data:`BATTERY_STRATEGIES`) and applied
 battery, described by its device record :class:`models.battery.BatteryUnit` (ratings,
 efficiencies, state-of-charge window), in one of two ways:
 
-- :meth:`BatteryStrategy.dispatch` over a whole period (the scenarios' community battery),
+- :meth:`BatteryStrategy.dispatch` over a whole period (the scenarios' community battery,
+  :func:`community_battery_dispatch`),
 - :meth:`BatteryStrategy.step` for one step from the state of charge now (the simulated
   field's community battery, which follows the setpoints the live twin writes).
 
@@ -52,6 +53,7 @@ __all__ = [
     "PeakShaving",
     "SelfConsumption",
     "battery_strategy",
+    "community_battery_dispatch",
 ]
 
 Series = npt.NDArray[np.float64]
@@ -227,6 +229,32 @@ def battery_strategy(name: str, settings: Mapping[str, Any] | None = None) -> Ba
         )
     taken = {f.name for f in fields(cls)}
     return cls(**{key: value for key, value in (settings or {}).items() if key in taken})
+
+
+def community_battery_dispatch(
+    net_kw: np.ndarray, time_index: pd.DatetimeIndex, battery: BatteryUnit, strategy: BatteryStrategy
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dispatch the battery on the district's net load.
+
+    Parameters
+    ----------
+    net_kw : numpy.ndarray
+        The district's net load at the substation per step, import-positive. [kW]
+    time_index : pandas.DatetimeIndex
+        The steps (regular).
+    battery : BatteryUnit
+        Ratings and parameters.
+    strategy : BatteryStrategy
+        From :func:`battery_strategy`.
+
+    Returns
+    -------
+    p_kw : numpy.ndarray
+        Battery power, load-positive. [kW]
+    soc_frac : numpy.ndarray
+        State of charge at the end of each step. [1]
+    """
+    return strategy.dispatch(net_kw, time_index, battery)
 
 
 @numba.njit(cache=True)

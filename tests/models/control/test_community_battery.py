@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from models.battery import BatteryParameters, BatteryUnit
-from models.battery_control import battery_strategy
-from models.community_battery import COMMUNITY, add_community_battery, community_battery_dispatch
+from models.community_battery import COMMUNITY, add_community_battery
+from models.control.battery import battery_strategy, community_battery_dispatch
 from twin.core.schema import build_assets
 
 INDEX = pd.date_range("2025-06-10", periods=4 * 24 * 2, freq="15min", tz="UTC")

@@ -1,0 +1,147 @@
+"""The ``control:`` block in the year: the controllers act on the previous step's power flow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from models.control.section_14a import ControllableDevice, controllable_devices
+from models.control.year import measured_grid, signal_series
+from models.grid import run_power_flow
+from scenarios.config import parse_scenario
+from scenarios.results import ScenarioResult
+from scenarios.runner import SharedInputs, compute_scenario
+from twin.core.signal import SignalState
+
+#: A cold January: every boiler replaced by a heat pump and a car at half the homes load the 630 kVA transformer.
+WINTER = {"start": "2025-01-13", "end": "2025-01-15"}
+CHANGES = {
+    "heat_pumps": {"share_frac": 1.0, "sizing": "design"},
+    "evs": {"share_frac": 0.5},
+    "community_battery": {"capacity_kwh": 200.0, "p_rated_kw": 100.0},
+}
+ENERGY = ("import_kwh", "export_kwh", "losses_kwh", "trafo_loading_max_percent", "line_loading_max_percent")
+
+
+def _run(shared: SharedInputs, control: dict[str, Any] | None) -> ScenarioResult:
+    data: dict[str, Any] = {"name": "winter", **WINTER, "changes": CHANGES}
+    if control is not None:
+        data["control"] = control
+    return compute_scenario(parse_scenario(data, file="t.yaml"), shared)
+
+
+@pytest.fixture(scope="module")
+def runs(shared: SharedInputs) -> dict[str, ScenarioResult]:
+    return {
+        "none": _run(shared, None),
+        "empty": _run(shared, {}),
+        "14a": _run(shared, {"section_14a": True, "grid_fee": {"module": 2}}),
+        "14a_ems": _run(shared, {"section_14a": True, "section_14a_control": "ems"}),
+        "sg_ready": _run(shared, {"heat_pump": "sg_ready", "battery": "signal"}),
+    }
+
+
+def test_without_controllers_acting_the_year_is_unchanged(runs: dict[str, ScenarioResult]) -> None:
+    none, empty = runs["none"].kpis, runs["empty"].kpis
+    assert not any(k.startswith(("signal_", "control_")) for k in none)
+    assert {k: empty[k] for k in ENERGY} == {k: none[k] for k in ENERGY}
+    assert empty["control_dimmed_kwh"] == 0.0 and empty["control_hp_blocked_kwh"] == 0.0
+    # the uncontrolled grid overloads, so the signal blocks
+    assert none["trafo_loading_max_percent"] > 95.0 and empty["signal_block_h"] > 0.0
+    hours = sum(empty[f"signal_{s.name.lower()}_h"] for s in SignalState)
+    assert hours == pytest.approx(48.0)
+
+
+def test_the_signal_is_that_of_the_previous_steps_power_flow(runs: dict[str, ScenarioResult]) -> None:
+    for name in ("empty", "14a", "sg_ready"):
+        result = runs[name]
+        again = signal_series(measured_grid(result.grid), 900.0)
+        assert again.hours(0.25)["block"] == result.kpis["signal_block_h"], name
+        assert result.kpis["control_steps_unsettled"] == 0, name
+
+
+def test_section_14a_dims_the_controllable_devices_while_blocked(runs: dict[str, ScenarioResult]) -> None:
+    none, dimmed = runs["none"], runs["14a"]
+    k = dimmed.kpis
+    assert k["control_dimmed_kwh"] > 10.0
+    assert k["import_kwh"] == pytest.approx(none.kpis["import_kwh"] - k["control_dimmed_kwh"], rel=0.01)
+    state = signal_series(measured_grid(dimmed.grid), 900.0).state
+    kinds = dimmed.assets["kind"].values
+    controllable = np.isin(kinds, ["heat_pump", "ev", "battery"]) & (dimmed.assets["building"].values != "community")
+    before = none.assets["p_kw"].values[:, controllable]
+    after = dimmed.assets["p_kw"].values[:, controllable]
+    free = state != int(SignalState.BLOCK)
+    np.testing.assert_array_equal(after[free], before[free])
+    assert (after[~free] <= before[~free] + 1e-4).all() and (after[~free] < before[~free] - 1e-3).any()
+
+
+def test_sg_ready_blocks_heat_pumps_and_the_battery_follows_the_signal(runs: dict[str, ScenarioResult]) -> None:
+    result = runs["sg_ready"]
+    k = result.kpis
+    state = signal_series(measured_grid(result.grid), 900.0).state
+    blocked = state == int(SignalState.BLOCK)
+    assert blocked.any() and k["control_hp_blocked_kwh"] > 0.0
+    hp = result.assets["kind"].values == "heat_pump"
+    assert (result.assets["p_kw"].values[blocked][:, hp] <= 0.0).all()
+    battery = (result.assets["kind"].values == "battery") & (result.assets["building"].values == "community")
+    p_battery = result.assets["p_kw"].values[:, battery][:, 0]
+    assert (p_battery[blocked] <= 0.0).all() and (p_battery[state == int(SignalState.NORMAL)] == 0.0).all()
+
+
+def test_the_grid_is_the_power_flow_of_the_controlled_assets(
+    shared: SharedInputs, runs: dict[str, ScenarioResult]
+) -> None:
+    # the closed loop solves the blocked modes only where they can act; the result is still one power flow
+    result = runs["sg_ready"]
+    again = run_power_flow(result.net, result.assets, shared.loaded.district.reactive_power)
+    np.testing.assert_allclose(again["loading_percent"].values, result.grid["loading_percent"].values, atol=1e-3)
+    np.testing.assert_allclose(again["p_grid_kw"].values, result.grid["p_grid_kw"].values, atol=1e-2)
+
+
+def test_grid_fee_module_against_the_plain_fee(runs: dict[str, ScenarioResult]) -> None:
+    result = runs["14a"]
+    k = result.kpis
+    kinds = result.assets["kind"].values
+    buildings = result.assets["building"].values
+    draw = np.clip(result.assets["p_kw"].values.astype(float), 0.0, None)
+    rated = np.where(result.assets["p_rated_kw"].values > 0, result.assets["p_rated_kw"].values, draw.max(axis=0))
+    kind_14a = {"heat_pump": "heat_pump", "ev": "wallbox", "battery": "battery"}
+    devices = np.isin(kinds, list(kind_14a)) & (buildings != "community")
+    chosen = [
+        b
+        for b in np.unique(buildings[devices])
+        if controllable_devices(
+            ControllableDevice(kind_14a[kd], float(r))
+            for kd, r in zip(kinds[devices & (buildings == b)], rated[devices & (buildings == b)], strict=True)
+        )
+    ]
+    # the homes with a heat pump or a wallbox above 4.2 kW; small heat pumps alone are not controllable (A1 2.4.1)
+    assert 0 < len(chosen) < len(np.unique(buildings[devices])) and k["grid_fee_14a_buildings"] == len(chosen)
+    in_chosen = np.isin(buildings, chosen)
+    device_kwh = draw[:, devices & in_chosen].sum() * 0.25
+    household_kwh = draw[:, (kinds == "load") & in_chosen].sum() * 0.25
+    per_year, n = 8760.0 / 48.0, len(chosen)
+    plain = (device_kwh + household_kwh) * 0.0862 * per_year + n * 60.0
+    module_2 = (household_kwh * 0.0862 + device_kwh * 0.0862 * 0.4) * per_year + n * 60.0
+    assert k["grid_fee_plain_eur_per_year"] == pytest.approx(plain, rel=1e-4)
+    assert k["grid_fee_14a_eur_per_year"] == pytest.approx(module_2, rel=1e-4)
+    assert "grid_fee_14a_eur_per_year" not in runs["empty"].kpis
+
+
+def test_one_limit_per_building_with_an_energy_management_system(runs: dict[str, ScenarioResult]) -> None:
+    # a heat pump and a wallbox keep 4.2 kW each under direct control, 7.56 kW together behind one EMS
+    direct, ems = runs["14a"], runs["14a_ems"]
+    assert direct.kpis["signal_block_h"] > 0.0 and ems.kpis["signal_block_h"] > 0.0
+    assert 0.0 < ems.kpis["control_dimmed_kwh"] != direct.kpis["control_dimmed_kwh"] > 0.0
+    kinds, buildings = direct.assets["kind"].values, direct.assets["building"].values
+    state = signal_series(measured_grid(direct.grid), 900.0).state
+    blocked = state == int(SignalState.BLOCK)
+    hp = (kinds == "heat_pump") & (buildings != "community")
+    rated = direct.assets["p_rated_kw"].values[hp]
+    p_hp = direct.assets["p_kw"].values[blocked][:, hp]
+    # under direct control a heat pump up to 11 kW draws at most 4.2 kW while dimmed
+    small = rated <= 11.0
+    assert small.any() and blocked.any()
+    assert (p_hp[:, small] <= 4.2 + 1e-3).all()
