@@ -3,8 +3,9 @@
 :func:`snapshot_conditions` reads the conditions an energy manager is called for from a live
 snapshot: a device that does not answer, the transformer or a line above 100 % loading, a bus
 voltage outside the EN 50160 band (0.9-1.1 p.u.), and the live twin's own bad alerts (a store
-that cannot write). :class:`AlertSender` compares them with the conditions it last saw and
-sends one message when a condition starts and one recovery message when it ends:
+that cannot write, a PV system's drift below its calibrated performance; keyed by the alert's key
+where it has one). :class:`AlertSender` compares them with the conditions it last saw and sends
+one message when a condition starts and one recovery message when it ends:
 
 - a condition is raised once it has lasted ``raise_after_s`` (a device not read yet at start,
   one missed poll, are not incidents);
@@ -106,7 +107,7 @@ def snapshot_conditions(snapshot: LiveSnapshot) -> dict[str, str]:
             out["grid:voltage_high"] = f"voltage {grid.vm_max_pu:.3f} p.u. above {high}"
     for alert in snapshot.alerts:
         if alert.level == "bad":
-            out[f"twin:{alert.text[:60]}"] = alert.text
+            out[alert.key or f"twin:{alert.text[:60]}"] = alert.text
     return out
 
 

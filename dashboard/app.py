@@ -1,4 +1,4 @@
-"""The Dash app of the energy managers: pages Live, Buildings, Year, Grid and Scenarios behind a login.
+"""The Dash app of the energy managers: pages Live, Buildings, Year, Grid, Scenarios and Calibration behind a login.
 
 German by default, English selectable in the header (:mod:`dashboard.i18n`: the switch sets a
 cookie and reloads the page); the header names the user and the role (:mod:`dashboard.auth`).
@@ -39,12 +39,13 @@ from scenarios.ensemble_results import list_ensembles
 from scenarios.results import MEMBERS_CSV, RESULT_NC
 from twin.core.live_parts import Where
 
-__all__ = ["DEFAULT_RESULTS", "DEFAULT_STORE", "TITLE", "create_app", "nav_classes"]
+__all__ = ["DEFAULT_CALIBRATION", "DEFAULT_RESULTS", "DEFAULT_STORE", "TITLE", "create_app", "nav_classes"]
 
 TITLE: Final[str] = "Beucha district twin"
 #: Default folders under the data root.
 DEFAULT_STORE: Final[str] = "live"
 DEFAULT_RESULTS: Final[str] = "scenarios"
+DEFAULT_CALIBRATION: Final[str] = "calibration.yaml"
 #: How long a browser keeps its language. [s]
 _COOKIE_MAX_AGE_S: Final[int] = 365 * 86_400
 
@@ -58,6 +59,7 @@ def create_app(
     refresh_s: float = 3.0,
     throttle: LoginThrottle | None = None,
     households: Mapping[str, int] | None = None,
+    calibration: str | Path | None = None,
 ) -> Dash:
     """Build the dashboard.
 
@@ -81,20 +83,17 @@ def create_app(
     households : mapping of str to int, optional
         Households per building for the public page (:mod:`dashboard.public`, no login); default
         counted from the live snapshot's household meters.
+    calibration : str or Path, optional
+        The calibration file of the Calibration page (:mod:`dashboard.pages.calibration`);
+        default ``DATA_ROOT/calibration.yaml``.
 
     Raises
     ------
     ConfigError
         When no login is configured.
     """
-    root = Path(data_root)
-    config = DashboardConfig(
-        data_root=root,
-        store_dir=Path(store_dir) if store_dir is not None else root / DEFAULT_STORE,
-        results_dir=Path(results_dir) if results_dir is not None else root / DEFAULT_RESULTS,
-        refresh_s=refresh_s,
-    )
-    accounts = _accounts(credentials) if credentials is not None else load_accounts(root)
+    config = _config(data_root, store_dir, results_dir, refresh_s, calibration)
+    accounts = _accounts(credentials) if credentials is not None else load_accounts(config.data_root)
     app = Dash(
         __name__,
         use_pages=True,
@@ -126,6 +125,24 @@ def create_app(
         roles={name: account.role for name, account in accounts.items()},
     )
     return app
+
+
+def _config(
+    data_root: str | Path,
+    store_dir: str | Path | None,
+    results_dir: str | Path | None,
+    refresh_s: float,
+    calibration: str | Path | None,
+) -> DashboardConfig:
+    """Where the dashboard reads its data: the given paths or their defaults under the data root."""
+    root = Path(data_root)
+    return DashboardConfig(
+        data_root=root,
+        store_dir=Path(store_dir) if store_dir is not None else root / DEFAULT_STORE,
+        results_dir=Path(results_dir) if results_dir is not None else root / DEFAULT_RESULTS,
+        refresh_s=refresh_s,
+        calibration_file=Path(calibration) if calibration is not None else root / DEFAULT_CALIBRATION,
+    )
 
 
 def _accounts(credentials: Mapping[str, str | Account]) -> dict[str, Account]:

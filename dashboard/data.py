@@ -102,12 +102,15 @@ class DashboardConfig:
         Folder of scenario result folders (:mod:`scenarios.results`).
     refresh_s : float
         Seconds between updates of the live pages. [s]
+    calibration_file : Path, optional
+        The calibration file of the Calibration page (``twin calibrate --out``).
     """
 
     data_root: Path
     store_dir: Path
     results_dir: Path
     refresh_s: float = 3.0
+    calibration_file: Path | None = None
 
 
 class DataCache:

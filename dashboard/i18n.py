@@ -29,6 +29,7 @@ from typing import Any, Final
 import pandas as pd
 from flask import has_request_context, request
 
+from dashboard.i18n_calibration import CALIBRATION_MESSAGES
 from dashboard.i18n_views import VIEW_MESSAGES
 from twin.core.vocabulary import DEFAULT_TIMEZONE, KPI_CATALOGUE, kpi
 
@@ -404,6 +405,7 @@ _UNITS_DE: Final[dict[str, str]] = {"kEUR": "T€", "kEUR/a": "T€/a", "EUR": "
 _UNITS_EN: Final[dict[str, str]] = {"pu": "p.u."}
 
 MESSAGES.update(VIEW_MESSAGES)
+MESSAGES.update(CALIBRATION_MESSAGES)
 for _spec in KPI_CATALOGUE:
     MESSAGES[f"kpi.{_spec.name}"] = {"de": _KPI_LABELS_DE.get(_spec.name, ""), "en": _spec.label}
 

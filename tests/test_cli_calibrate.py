@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -24,6 +25,8 @@ from models.calibration_file import load_calibration
 from models.district import load_district
 from models.district_factors import DistrictFactors
 from tests.field.conftest import SMALL_DISTRICT
+from twin.calibrate_data import Period, read_measured
+from twin.core.calibration_outputs import DAILY_COLUMNS, DISTRICT, daily_path, read_drift
 from twin.field import Field, FieldOptions
 from twin.field.perturbation import Perturbation
 from twin.importing import import_meter_data
@@ -118,11 +121,55 @@ def test_calibrate_reports_goodness_of_fit_on_held_out_weeks(calibrated: tuple) 
 
 def test_drift_names_the_soiled_pv_system_only(calibrated: tuple, quarter: Quarter) -> None:
     _, out, _ = calibrated
-    done = _twin("calibrate", "--store", quarter.store, "--district", quarter.district, "--drift", "--calibration", out)
+    drift = quarter.work / "calibration.drift.json"
+    done = _twin(
+        "calibrate", "--store", quarter.store, "--district", quarter.district, "--drift", "--calibration", out,
+        "--out", drift,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     named = [line.split()[1].rstrip(":") for line in done.stdout.splitlines() if line.strip().startswith("DRIFT")]
     assert named == ["mfh1/pv0"]
     assert "1 of 3 systems" in done.stdout
+    record = read_drift(drift)  # the file twin live --drift reads
+    assert [s.system for s in record.alarms] == ["mfh1/pv0"]
+    assert {s.system for s in record.systems} == {"mfh1/pv0", "sfh1/pv0", "sfh2/pv0"}
+    assert record.alarms[0].ratio == pytest.approx(0.85, abs=0.05)
+    assert record.days == 7 and record.calibration == str(out) and record.district == "Small field"
+
+
+def test_daily_comparison_beside_the_calibration_file(calibrated: tuple, quarter: Quarter) -> None:
+    _, out, _ = calibrated
+    daily = pd.read_csv(daily_path(out))
+    assert tuple(daily.columns) == DAILY_COLUMNS
+    district = load_district(quarter.district).district
+    electricity = daily[daily["quantity"] == "electricity"]
+    assert set(electricity["building"]) == {b.id for b in district.buildings} | {DISTRICT}
+    days = sorted(set(electricity["day"]))
+    assert len(days) == 105 and (days[0], days[-1]) == ("2025-01-01", "2025-04-15")  # the history's, to the onset
+    assert (electricity["hours"] == 24).all()  # the field's history is complete
+    assert electricity.groupby("day")["held_out"].first().sum() == 3 * 7  # weeks 3, 7 and 11
+    # the meter's energies are the store's, and the district's row is the buildings' sum
+    record = load_calibration(out)
+    period = Period(*(int(pd.Timestamp(record.period[k]).timestamp()) for k in ("from_utc", "to_utc")))  # type: ignore[index]
+    measured = read_measured(quarter.store, district, period)
+    column = [b.id for b in district.buildings].index("sfh3")
+    store_kwh = measured.net_kwh[:, column].reshape(-1, 24).sum(axis=1)
+    rows = electricity[electricity["building"] == "sfh3"]
+    assert rows["meter_kwh"].to_numpy() == pytest.approx(store_kwh, abs=2e-3)
+    parts = electricity[electricity["building"] != DISTRICT].groupby("day")[["meter_kwh", "model_kwh"]].sum()
+    whole = electricity[electricity["building"] == DISTRICT].set_index("day")[["meter_kwh", "model_kwh"]]
+    assert whole.to_numpy() == pytest.approx(parts.to_numpy(), abs=0.05)
+    # the residuals point the way of the hidden reality, and the calibration shrinks them
+    for building, factor in HIDDEN.household_electricity.items():
+        rows = electricity[electricity["building"] == building]
+        before = (rows["meter_kwh"] - rows["model_kwh"]).sum()
+        after = (rows["meter_kwh"] - rows["calibrated_kwh"]).sum()
+        assert (before > 0) == (factor > 1), building
+        assert abs(after) < 0.5 * abs(before), building
+    gas = daily[(daily["quantity"] == "gas") & (daily["building"] == "sfh5")]
+    assert len(gas) == len(days)
+    assert gas["meter_kwh"].sum() > 1.1 * gas["model_kwh"].sum()  # space heat +20 %
+    assert gas["calibrated_kwh"].sum() == pytest.approx(gas["meter_kwh"].sum(), rel=0.03)
 
 
 def test_calibration_file_plans_the_measured_district(calibrated: tuple, quarter: Quarter) -> None:

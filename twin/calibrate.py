@@ -25,10 +25,12 @@ from models.calibration_file import CALIBRATION_VERSION, CalibrationFile, calibr
 from models.district import District, LoadedDistrict
 from models.district_factors import DistrictFactors
 from models.grid import run_power_flow
+from twin.calibrate_compare import daily_comparison, write_daily
 from twin.calibrate_data import HOUR_S, Measured, Period, read_measured, store_period
 from twin.calibrate_estimates import HEAT_PUMP_EFFICIENCY_REASON, ElectricFit, Estimate, fit_electricity, fit_gas
 from twin.calibrate_gof import SUBSTATION_CV_RMSE_PCT, SUBSTATION_NMBE_PCT, fit_statistics
 from twin.calibrate_model import FactorModel, Factors
+from twin.core.calibration_outputs import DriftFile, DriftSystem
 from twin.core.errors import ConfigError
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "Calibration",
     "DriftFinding",
     "calibrate",
+    "drift_file",
     "pv_drift",
     "report_lines",
     "write_calibration",
@@ -59,10 +62,13 @@ class Calibration:
         The calibration file's content.
     factors : DistrictFactors
         The identified factors.
+    daily : pandas.DataFrame, optional
+        Measured against modelled per day (:func:`twin.calibrate_compare.daily_comparison`).
     """
 
     record: CalibrationFile
     factors: DistrictFactors
+    daily: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -126,13 +132,17 @@ def calibrate(
     factors = _factors(district, electric, gas)
     assert electric.factors is not None
     fitted = _with_gas(model, electric.factors, gas)
-    gof = _goodness_of_fit(loaded, model, fitted, measured, held) if held.any() else None
+    rows = _rows(model, period)
+    before = model.hourly_kwh(model.net_kw(model.ones()))[rows]
+    after = model.hourly_kwh(model.net_kw(fitted))[rows]
+    gof = _goodness_of_fit(loaded, model, (before, after), measured, held) if held.any() else None
     record = _record(district, store_dir, period, model, electric, gas, gof, held, holdout_every, seed)
-    return Calibration(record=CalibrationFile.model_validate(record), factors=factors)
+    daily = daily_comparison(measured, model.buildings, (before, after), _gas_kwh(model, gas, rows), held)
+    return Calibration(record=CalibrationFile.model_validate(record), factors=factors, daily=daily)
 
 
 def write_calibration(calibration: Calibration, path: str | Path) -> Path:
-    """Write the calibration file (atomically)."""
+    """Write the calibration file (atomically) and, beside it, the daily comparison (:mod:`twin.calibrate_compare`)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     data = calibration.record.model_dump(exclude_none=True)
@@ -143,6 +153,8 @@ def write_calibration(calibration: Calibration, path: str | Path) -> Path:
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     tmp.replace(out)
+    if calibration.daily is not None:
+        write_daily(calibration.daily, out)
     return out
 
 
@@ -202,9 +214,7 @@ def pv_drift(
     more than ``threshold_frac`` below 1.
     """
     district = loaded.district if calibration is None else calibrated_district(loaded.district, calibration)
-    whole = store_period(store_dir, None, end)
-    year_start_s = int(pd.Timestamp(year=Period(whole.end_s - HOUR_S, whole.end_s).year, month=1, day=1).timestamp())
-    period = Period(max(whole.start_s, whole.end_s - days * 24 * HOUR_S, year_start_s), whole.end_s)
+    period = _drift_period(store_dir, end, days)
     measured = read_measured(store_dir, district, period)
     model = FactorModel(district, year=period.year, weather=weather, seed=seed)
     fit = fit_electricity(model, measured, np.ones(period.hours, dtype=bool), pv_only=True)
@@ -218,6 +228,47 @@ def pv_drift(
     return findings
 
 
+def drift_file(
+    store_dir: str | Path,
+    loaded: LoadedDistrict,
+    *,
+    calibration: str | Path | None = None,
+    end: str | None = None,
+    days: int = DRIFT_DAYS,
+    threshold_frac: float = DRIFT_THRESHOLD_FRAC,
+    weather: str | Path | None = None,
+    seed: int = 0,
+) -> DriftFile:
+    """:func:`pv_drift` as the drift file's content (:mod:`twin.core.calibration_outputs`)."""
+    findings = pv_drift(
+        store_dir,
+        loaded,
+        calibration=calibration,
+        end=end,
+        days=days,
+        threshold_frac=threshold_frac,
+        weather=weather,
+        seed=seed,
+    )
+    period = _drift_period(store_dir, end, days)
+    return DriftFile(
+        district=loaded.district.name,
+        calibration=None if calibration is None else str(calibration),
+        from_utc=period.iso(period.start_s),
+        to_utc=period.iso(period.end_s),
+        days=days,
+        threshold_frac=threshold_frac,
+        systems=tuple(DriftSystem(f.system, f.ratio, f.se, f.alarm, f.reason) for f in findings),
+    )
+
+
+def _drift_period(store_dir: str | Path, end: str | None, days: int) -> Period:
+    """The last ``days`` days of the store's data up to ``end``, within the year of its end."""
+    whole = store_period(store_dir, None, end)
+    year_start_s = int(pd.Timestamp(year=Period(whole.end_s - HOUR_S, whole.end_s).year, month=1, day=1).timestamp())
+    return Period(max(whole.start_s, whole.end_s - days * 24 * HOUR_S, year_start_s), whole.end_s)
+
+
 def _factors(district: District, electric: ElectricFit, gas: dict[str, Estimate]) -> DistrictFactors:
     heat = {**{b: e.factor for b, e in electric.heat.items()}, **{b: e.factor for b, e in gas.items()}}
     return DistrictFactors(
@@ -228,7 +279,11 @@ def _factors(district: District, electric: ElectricFit, gas: dict[str, Estimate]
 
 
 def _goodness_of_fit(
-    loaded: LoadedDistrict, model: FactorModel, fitted: Factors, measured: Measured, held: npt.NDArray[np.bool_]
+    loaded: LoadedDistrict,
+    model: FactorModel,
+    hourly: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    measured: Measured,
+    held: npt.NDArray[np.bool_],
 ) -> dict[str, Any]:
     """ASHRAE Guideline 14 statistics on the held-out hours, per building and at the substation.
 
@@ -237,11 +292,8 @@ def _goodness_of_fit(
     flow of the district file's model gives the grid losses; the calibrated buildings' change is
     added to it.
     """
-    period = measured.period
-    first = (period.start_s - int(model.index[0].timestamp())) // HOUR_S
-    rows = slice(first, first + period.hours)
-    before = model.hourly_kwh(model.net_kw(model.ones()))[rows]
-    after = model.hourly_kwh(model.net_kw(fitted))[rows]
+    rows = _rows(model, measured.period)
+    before, after = hourly
     out: dict[str, Any] = {"per_building": {}}
     for b, building in enumerate(model.buildings):
         y = np.where(held, measured.net_kwh[:, b], np.nan)
@@ -274,6 +326,23 @@ def _substation_kwh(
     out = np.full(held.size, np.nan)
     out[held] = grid["p_grid_kw"].to_numpy().reshape(-1, 4).sum(axis=1) * 0.25
     return out
+
+
+def _rows(model: FactorModel, period: Period) -> slice:
+    """The period's hours in the model's year."""
+    first = (period.start_s - int(model.index[0].timestamp())) // HOUR_S
+    return slice(first, first + period.hours)
+
+
+def _gas_kwh(
+    model: FactorModel, gas: dict[str, Estimate], rows: slice
+) -> tuple[list[str], npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
+    """The model's hourly gas of the gas-heated buildings before and after calibration [kW h]."""
+    if not model.gas_ids:
+        return None
+    space, water = (model.hourly_kwh(part)[rows] for part in model.gas_parts_kw())
+    factor = np.array([gas[b].factor if b in gas and gas[b].factor is not None else 1.0 for b in model.gas_ids])
+    return list(model.gas_ids), space + water, space * factor + water
 
 
 def _with_gas(model: FactorModel, fitted: Factors, gas: dict[str, Estimate]) -> Factors:

@@ -50,13 +50,7 @@ from twin.core.live_state import (
 )
 from twin.core.retention import DEFAULT_KEEP_1MIN_DAYS, drop_old_rows
 from twin.core.schema import SUBSTATION
-from twin.core.store import (
-    READINGS_FILE,
-    SNAPSHOT_FILE,
-    MeanAccumulator,
-    MeanTable,
-    read_json,
-)
+from twin.core.store import READINGS_FILE, SNAPSHOT_FILE, MeanAccumulator, MeanTable, read_json
 from twin.core.vocabulary import QUALITY_FLAGS, STEP_S, Quality
 from twin.importing import METERS_FILE, site_meters
 from twin.live_flows import COUNTED_FLOWS, LIVE_FLOWS, QuarterFlows, estimated_exchange, load_terms
@@ -189,6 +183,8 @@ class LiveTwin:
         self.sections: dict[str, Callable[[], Any]] = {}
         #: Called with every snapshot after it is written (MQTT, alerts); they must not raise.
         self.listeners: list[Callable[[LiveSnapshot], None]] = []
+        #: Give further alerts of every snapshot (the PV drift file, :mod:`twin.live_drift`); they must not raise.
+        self.alert_sources: list[Callable[[], list[Alert]]] = []
 
     # --- running ------------------------------------------------------------------------
 
@@ -387,6 +383,7 @@ class LiveTwin:
         alerts = [Alert(entry["level"], entry["text"]) for entry in self.store.alerts()]
         if self.site_watch is not None and self.site_watch.problem:
             alerts.append(Alert("warn", self.site_watch.problem))
+        alerts += [alert for source in self.alert_sources for alert in source()]
         return {
             "store": dict(self.store.rows),
             "store_status": StoreStatus.from_json(self.store.status(), Where(None, "store_status")),

@@ -3,14 +3,18 @@
 :class:`Outlets` is a listener of :class:`twin.live.LiveTwin`: every snapshot goes to the MQTT
 publisher (:mod:`connectors.mqtt_publisher`) and its conditions to the alert sender
 (:mod:`connectors.alert_sender`). Neither ever blocks polling: both send from their own threads.
+With a drift file (``twin live --drift``) it also gives the live twin the PV drift alarms as
+alerts of every snapshot (:mod:`twin.live_drift`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,7 +22,11 @@ from connectors.alert_sender import AlertSender, SmtpSettings, snapshot_conditio
 from connectors.mqtt_publisher import MqttPublisher, MqttSettings
 from twin.core.config_loader import load_config
 from twin.core.errors import ConfigError
-from twin.core.live_state import LiveSnapshot
+from twin.core.live_state import Alert, LiveSnapshot
+from twin.live_drift import DriftWatch
+
+if TYPE_CHECKING:
+    from twin.live import LiveTwin
 
 __all__ = ["OutletOptions", "Outlets", "load_outlets"]
 
@@ -34,11 +42,18 @@ class OutletOptions:
     smtp: SmtpSettings | None = None
     alert_min_interval_s: float = 300.0
     alert_after_s: float = 15.0
+    #: The drift file of ``twin calibrate --drift --out`` (``twin live --drift``).
+    drift_file: Path | None = None
 
     @property
     def any(self) -> bool:
-        """Whether any outlet is configured."""
-        return self.mqtt is not None or self.webhook_url is not None or self.smtp is not None
+        """Whether any outlet (or the drift file) is configured."""
+        return (
+            self.mqtt is not None
+            or self.webhook_url is not None
+            or self.smtp is not None
+            or self.drift_file is not None
+        )
 
 
 class _Record(BaseModel):
@@ -130,8 +145,17 @@ class Outlets:
             if options.webhook_url is not None or options.smtp is not None
             else None
         )
+        #: Alerts for every snapshot (:attr:`twin.live.LiveTwin.alert_sources`): the drift file's.
+        self.sources: list[Callable[[], list[Alert]]] = (
+            [DriftWatch(options.drift_file).alerts] if options.drift_file is not None else []
+        )
         if self.mqtt is not None:
             self.mqtt.start()
+
+    def attach(self, twin: LiveTwin) -> None:
+        """Take every snapshot of ``twin`` and give it the drift file's alerts."""
+        twin.listeners.append(self.publish)
+        twin.alert_sources += self.sources
 
     def publish(self, snapshot: LiveSnapshot) -> None:
         """Hand a snapshot to MQTT and its conditions to the alert sender; a failure is logged, never raised."""

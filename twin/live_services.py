@@ -103,7 +103,7 @@ async def run_live(
             loop.add_signal_handler(sig, stop.set)
         sinks = Outlets(outlets, site.name) if outlets is not None and outlets.any else None
         if sinks is not None:
-            twin.listeners.append(sinks.publish)
+            sinks.attach(twin)
         twin.listeners.append(inbox := ImportInbox(twin))  # twin import while twin live runs, by this writer
         running = asyncio.create_task(twin.run(stop), name="twin-live")
         services = _Services(twin, site)

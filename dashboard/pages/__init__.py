@@ -5,8 +5,8 @@ around a plain function taking a :class:`~dashboard.data.DashboardConfig` and a
 :class:`~dashboard.data.DataCache`, so tests call the function directly.
 """
 
-from dashboard.pages import buildings, grid, live, scenarios, year
+from dashboard.pages import buildings, calibration, grid, live, scenarios, year
 
-__all__ = ["PAGES", "buildings", "grid", "live", "scenarios", "year"]
+__all__ = ["PAGES", "buildings", "calibration", "grid", "live", "scenarios", "year"]
 
-PAGES = (live, buildings, year, grid, scenarios)
+PAGES = (live, buildings, year, grid, scenarios, calibration)

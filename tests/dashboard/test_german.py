@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,12 @@ from dashboard.data import DashboardConfig, DataCache
 from dashboard.ensembles import BAND_LABEL
 from dashboard.history import period_controls
 from dashboard.i18n import COOKIE, MESSAGES, month_names, t
-from dashboard.pages import PAGES, buildings, grid, live, scenarios, year
+from dashboard.pages import PAGES, buildings, calibration, grid, live, scenarios, year
+from tests.dashboard.calibration_sample import write_calibration_sample
 from tests.dashboard.conftest import USERS
 from tests.dashboard.ensemble_sample import write_ensemble_sample
 from tests.dashboard.sample import BRANCHES, BUILDINGS, BUSES, snapshot
+from twin.core.calibration_outputs import DISTRICT
 from twin.core.live_state import LiveSnapshot
 
 #: Numbers (either decimal mark), times, dates and units: data, in any language.
@@ -41,6 +44,7 @@ _DATA_WORDS = {
     "baseline",
     "more_pv",
     "sample site",
+    "Sample",  # the district of the calibration sample
     "surplus",
     "timeout",
     "Europe/Berlin",
@@ -174,6 +178,11 @@ def test_periods_downloads_and_ensembles_in_german(config: DashboardConfig, cach
         for part in view.values():
             rendered += list(_texts(part))
     rendered += list(_texts(scenarios.measured_downloads(config, lang="de")))
+    calibrated = replace(config, calibration_file=write_calibration_sample(config.data_root))
+    for building, quantity in ((DISTRICT, "electricity"), ("b1", "gas"), ("b2", "gas")):
+        view = calibration.calibration_view(calibrated, cache, building=building, quantity=quantity, lang="de")
+        rendered += [text for part in view.values() for text in _texts(part)]
+    rendered += list(_texts(calibration.calibration_view(config, cache, lang="de")["status"]))  # no file
     rendered += list(_texts(period_controls("live", "de")))
     rendered.append(scenarios.ensemble_option("baseline", 10, "de"))
     assert len(rendered) > 100
@@ -182,6 +191,7 @@ def test_periods_downloads_and_ensembles_in_german(config: DashboardConfig, cach
     assert t("period.week", "de") in rendered and t("download.measured_csv", "de") in rendered
     assert t(BAND_LABEL, "de") in rendered and t("ensemble.members_axis", "de") in rendered
     assert "P(Transformator über 100 %)" in rendered and "70 % (7 von 10)" in rendered
+    assert t("calibration.pv_title", "de") in rendered and "1 von 2" in rendered
     assert any(text.endswith(" MWh") and "," in text for text in rendered)  # the band's tile: German decimals
     english = list(_texts(scenarios.ensemble_view(["baseline-ensemble"], config, lang="en")["kpis"]))
     assert _english_in(english)  # the checker refuses the English ensemble tables

@@ -271,7 +271,8 @@ def test_alerts_follow_the_quality_per_quantity(quality: int, inputs_missing: in
 def test_nav_classes_mark_the_page_shown() -> None:
     from dashboard.app import nav_classes
 
-    assert nav_classes("/") == ["active", "", "", "", ""]
-    assert nav_classes("/year/") == ["", "", "active", "", ""]
-    assert nav_classes("/scenarios") == ["", "", "", "", "active"]
-    assert nav_classes(None) == ["active", "", "", "", ""]
+    assert nav_classes("/") == ["active", "", "", "", "", ""]
+    assert nav_classes("/year/") == ["", "", "active", "", "", ""]
+    assert nav_classes("/scenarios") == ["", "", "", "", "active", ""]
+    assert nav_classes("/calibration") == ["", "", "", "", "", "active"]
+    assert nav_classes(None) == ["active", "", "", "", "", ""]

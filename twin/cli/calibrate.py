@@ -21,7 +21,14 @@ def calibrate(
     end: Annotated[
         str | None, typer.Option("--to", help="End of the period (exclusive); default after the store's last data.")
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Calibration file (YAML) to write.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Calibration file (YAML) to write, with its daily comparison NAME.daily.csv beside it; "
+            "with --drift: the drift file (JSON) for 'twin live --drift'.",
+        ),
+    ] = None,
     weather: Annotated[
         Path | None,
         typer.Option(
@@ -56,7 +63,7 @@ def calibrate(
     loaded = load_district(district)
     console = Console(highlight=False, soft_wrap=True)
     if drift:
-        _drift(console, store, loaded, calibration, end, weather, seed)
+        _drift(console, store, loaded, calibration, end, weather, seed, out)
         return
     if calibration is not None:
         raise ConfigError("only with --drift", field="--calibration")
@@ -78,13 +85,16 @@ def _drift(
     end: str | None,
     weather: Path | None,
     seed: int,
+    out: Path | None,
 ) -> None:
     from models.district import LoadedDistrict
-    from twin.calibrate import DRIFT_DAYS, DRIFT_THRESHOLD_FRAC, pv_drift
+    from twin.calibrate import DRIFT_DAYS, DRIFT_THRESHOLD_FRAC, drift_file
+    from twin.core.store import write_json_atomic
 
     assert isinstance(loaded, LoadedDistrict)
-    findings = pv_drift(store, loaded, calibration=calibration, end=end, weather=weather, seed=seed)
-    alarms = [f for f in findings if f.alarm]
+    record = drift_file(store, loaded, calibration=calibration, end=end, weather=weather, seed=seed)
+    findings = record.systems
+    alarms = record.alarms
     basis = f"calibration {calibration}" if calibration is not None else "the district file"
     console.print(
         f"PV drift over the last {DRIFT_DAYS} days against {basis}: {len(alarms)} of {len(findings)} systems "
@@ -97,3 +107,6 @@ def _drift(
             )
         elif finding.ratio is None:
             console.print(f"  {finding.system}: {finding.reason}")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        console.print(f"  drift file {write_json_atomic(out, record.to_json())}")

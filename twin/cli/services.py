@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import sys
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from twin.field import Field
     from twin.field.perturbation import Perturbation
     from twin.live import LiveTwin
+    from twin.live_outlets import OutletOptions
 
 
 @app.command()
@@ -246,6 +248,10 @@ def live(
         Path | None,
         typer.Option(help="MQTT (Home Assistant) and alert settings (YAML; README: MQTT, Home Assistant and alerts)."),
     ] = None,
+    drift: Annotated[
+        Path | None,
+        typer.Option("--drift", help="PV drift alarms: the file of 'twin calibrate --drift --out'."),
+    ] = None,
 ) -> None:
     """The live twin: poll devices, derive the balance and KPIs, keep the state store (Ctrl-C stops).
 
@@ -256,7 +262,6 @@ def live(
     import asyncio
 
     from twin.live_controllers import ControllerOptions
-    from twin.live_outlets import load_outlets
     from twin.live_services import run_live
 
     _check_live_options(
@@ -279,10 +284,20 @@ def live(
             grid_every_s=grid_every_s,
             controllers=options,
             keep_1min_days=keep_1min_days or None,
-            outlets=load_outlets(outlets) if outlets is not None else None,
+            outlets=_outlet_options(outlets, drift),
         )
     )
     _report_live_stop(twin, store)
+
+
+def _outlet_options(outlets: Path | None, drift: Path | None) -> OutletOptions | None:
+    """The outlets file's settings (:mod:`twin.live_outlets`) with the drift file of ``--drift``."""
+    from twin.live_outlets import OutletOptions, load_outlets
+
+    options = load_outlets(outlets) if outlets is not None else None
+    if drift is None:
+        return options
+    return dataclasses.replace(options or OutletOptions(), drift_file=drift)
 
 
 def _check_field_files(site: Path | None, history: Path | None, history_only: bool) -> None:
@@ -345,6 +360,10 @@ def dashboard(
             "(default: counted from the snapshot's household meters)."
         ),
     ] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(help="The Calibration page's file ('twin calibrate --out'); default DATA_ROOT/calibration.yaml."),
+    ] = None,
 ) -> None:
     """The dashboard for energy managers (login from TWIN_DASHBOARD_USER/_PASSWORD or DATA_ROOT/dashboard-users.json).
 
@@ -361,7 +380,9 @@ def dashboard(
     tls = _dashboard_tls(certfile, keyfile)
     data_root = ctx.obj["data_root"]
     households = _district_households(district) if district is not None else None
-    server = create_app(data_root, store_dir=store, results_dir=results, households=households).server
+    server = create_app(
+        data_root, store_dir=store, results_dir=results, households=households, calibration=calibration
+    ).server
 
     class _Gunicorn(BaseApplication):
         def load_config(self) -> None:

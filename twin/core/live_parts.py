@@ -477,14 +477,20 @@ class StoreStatus:
 
 @dataclass(frozen=True)
 class Alert:
-    """An alert of the live twin: its level (``bad`` or ``warn``) and text."""
+    """An alert of the live twin: its level (``bad`` or ``warn``), text and, optionally, a key.
+
+    The key names the condition for the alert messages (:mod:`connectors.alert_sender`) when its
+    text changes while it lasts (``drift:sfh37/pv0``); without one the text is the key.
+    """
 
     level: str
     text: str
+    key: str | None = None
 
     def to_json(self) -> dict[str, str]:
         """The alert's entry of ``alerts``."""
-        return {"level": self.level, "text": self.text}
+        out = {"level": self.level, "text": self.text}
+        return out if self.key is None else {**out, "key": self.key}
 
     @classmethod
     def from_json(cls, data: Any, where: Where) -> Alert:
@@ -493,7 +499,7 @@ class Alert:
         level, text = where.text(obj, "level"), where.text(obj, "text")
         if level is None or text is None:
             raise where.fail(None, "an alert needs a level and a text")
-        return cls(level, text)
+        return cls(level, text, where.text(obj, "key"))
 
 
 def _shown(value: Any) -> str:
