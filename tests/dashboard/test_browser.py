@@ -10,75 +10,45 @@ every page and is refused what would change something. Screenshots go to
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import Browser, Page, expect
 
 from dashboard import create_app
 from dashboard.auth import VIEWER, Account
-from dashboard.i18n import COOKIE
-from tests.conftest import REPO_ROOT
+from tests.dashboard.browser import (
+    TIMEOUT_MS,
+    chromium_browser,
+    logged_in_page,
+    require_chromium,
+    serve_app,
+    shot,
+)
 from tests.dashboard.conftest import USERS
 from tests.dashboard.sample import snapshot, write_all
 from twin.core.store import write_json_atomic
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO_ROOT / "test-artifacts"
-TIMEOUT_MS = 15_000
 VIEWER_USER, VIEWER_PASSWORD = "guest", "a viewer's password"
 
-expect.set_options(timeout=TIMEOUT_MS)
-
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is missing (./run test installs it)", allow_module_level=True)
-
-
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+require_chromium()
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """One Chromium for all browser tests (they live in this module).
-
-    Started and stopped here rather than by pytest-playwright's session fixtures: Playwright's
-    sync API keeps an event loop running in the main thread while it is started, and every
-    later test calling ``asyncio.run`` would fail ("cannot be called from a running event loop").
-    """
-    playwright = sync_playwright().start()
-    try:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
-    finally:
-        playwright.stop()
+    """One Chromium for this module (started here, not by pytest-playwright: see :mod:`tests.dashboard.browser`)."""
+    with chromium_browser() as browser:
+        yield browser
 
 
 @pytest.fixture
 def tab(chromium: Browser, served: tuple[str, Path]) -> Iterator[Page]:
     """A logged-in page (HTTP credentials) in a fresh context, the language set to English."""
-    user, password = next(iter(USERS.items()))
-    context = chromium.new_context(
-        http_credentials={"username": user, "password": password}, viewport={"width": 1400, "height": 1000}
-    )
-    context.add_cookies([{"name": COOKIE, "value": "en", "url": served[0]}])
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
+    with logged_in_page(chromium, served[0]) as page:
+        yield page
 
 
 @pytest.fixture(scope="module")
@@ -87,19 +57,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     root = tmp_path_factory.mktemp("dashboard")
     store, _ = write_all(root)
     app = create_app(root, credentials={**USERS, VIEWER_USER: Account(VIEWER_PASSWORD, VIEWER)}, refresh_s=0.5)
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", store
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with serve_app(app) as url:
+        yield url, store
 
 
 def _shot(tab: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    tab.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
+    shot(tab, f"dashboard-{name}")
 
 
 def test_login_is_required(served: tuple[str, Path], chromium: Browser) -> None:

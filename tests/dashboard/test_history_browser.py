@@ -2,76 +2,42 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import Browser, Page, expect
 
 from dashboard import create_app
-from dashboard.i18n import COOKIE
-from tests.conftest import REPO_ROOT
+from tests.dashboard.browser import chromium_browser, logged_in_page, require_chromium, serve_app, shot
 from tests.dashboard.conftest import USERS
 from tests.dashboard.sample import write_all
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO_ROOT / "test-artifacts"
-TIMEOUT_MS = 15_000
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-
-expect.set_options(timeout=TIMEOUT_MS)
-
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is missing (./run test installs it)", allow_module_level=True)
+require_chromium()
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """One Chromium for this module (started here: see tests/dashboard/test_browser.py)."""
-    playwright = sync_playwright().start()
-    try:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
-    finally:
-        playwright.stop()
+    """One Chromium for this module (see :mod:`tests.dashboard.browser`)."""
+    with chromium_browser() as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("history")
     write_all(root)
-    app = create_app(root, credentials=USERS, refresh_s=60.0)
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with serve_app(create_app(root, credentials=USERS, refresh_s=60.0)) as url:
+        yield url
 
 
 @pytest.fixture
 def tab(chromium: Browser, base_url: str) -> Iterator[Page]:
     """A logged-in page in a fresh context, the language set to English."""
-    user, password = next(iter(USERS.items()))
-    context = chromium.new_context(
-        http_credentials={"username": user, "password": password},
-        viewport={"width": 1400, "height": 1000},
-        accept_downloads=True,
-    )
-    context.add_cookies([{"name": COOKIE, "value": "en", "url": base_url}])
-    try:
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
+    with logged_in_page(chromium, base_url, accept_downloads=True) as page:
         yield page
-    finally:
-        context.close()
 
 
 def test_period_picker_on_the_live_page(base_url: str, tab: Page) -> None:
@@ -91,8 +57,7 @@ def test_period_picker_on_the_live_page(base_url: str, tab: Page) -> None:
     expect(chart).to_contain_text("27.05.2025 to 02.06.2025")
     tab.locator("#live-period").get_by_text("Year").click()
     expect(chart).to_contain_text("01.01.2025 to 02.06.2025")
-    ARTIFACTS.mkdir(exist_ok=True)
-    tab.screenshot(path=str(ARTIFACTS / "dashboard-live-period.png"), full_page=True)
+    shot(tab, "dashboard-live-period")
 
 
 def test_period_picker_on_the_buildings_and_grid_pages(base_url: str, tab: Page) -> None:

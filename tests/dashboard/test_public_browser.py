@@ -6,59 +6,37 @@ navigation's start to the year chart drawn is the page's own ``performance.now()
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import Browser, expect
 
 from dashboard import create_app
-from tests.conftest import REPO_ROOT
+from tests.dashboard.browser import chromium_browser, require_chromium, serve_app, shot
 from tests.dashboard.conftest import USERS
 from tests.dashboard.sample import write_all
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO_ROOT / "test-artifacts"
-TIMEOUT_MS = 15_000
 #: The page must be drawn within this time of the navigation's start. [ms]
 RENDER_LIMIT_MS = 1500.0
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
-expect.set_options(timeout=TIMEOUT_MS)
-
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is missing (./run test installs it)", allow_module_level=True)
+require_chromium()
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """One Chromium for this module (started here: see tests/dashboard/test_browser.py)."""
-    playwright = sync_playwright().start()
-    try:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
-    finally:
-        playwright.stop()
+    """One Chromium for this module (see :mod:`tests.dashboard.browser`)."""
+    with chromium_browser() as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("public")
     write_all(root)
-    app = create_app(root, credentials=USERS, households={"b1": 3, "b2": 1, "b3": 1})
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with serve_app(create_app(root, credentials=USERS, households={"b1": 3, "b2": 1, "b3": 1})) as url:
+        yield url
 
 
 def test_public_page_renders_in_german_without_login(base_url: str, chromium: Browser) -> None:
@@ -74,8 +52,7 @@ def test_public_page_renders_in_german_without_login(base_url: str, chromium: Br
         expect(tiles).to_contain_text("42 %")
         expect(tab.locator("#public-year")).to_contain_text("Netto-Null")
         expect(tab.locator("#public-page")).to_contain_text("Umweltbundesamt")
-        ARTIFACTS.mkdir(exist_ok=True)
-        tab.screenshot(path=str(ARTIFACTS / "public.png"), full_page=True)
+        shot(tab, "public")
         assert drawn_ms < RENDER_LIMIT_MS, f"the public page took {drawn_ms:.0f} ms to draw"
         assert context.request.get(base_url + "/").status == 401  # the dashboard itself still needs the login
     finally:
