@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from twin.cli.common import scenario_app
+from twin.cli.common import progress_bar, scenario_app
 from twin.core.errors import ConfigError
 
 #: The KPIs of the terminal table (every KPI is in the member table and ensemble.json).
@@ -48,8 +48,6 @@ def scenario_ensemble(
 
     A sweep file runs every point as an ensemble and prints the percentiles per point.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from scenarios.config import load_scenario
     from scenarios.ensemble import draw_members, run_members
     from scenarios.ensemble_report import write_ensemble_report
@@ -71,14 +69,7 @@ def scenario_ensemble(
     settings = ensemble_settings(scenario.ensemble, file=file, members=members, seed=seed)
     records = draw_members(settings)
     started = time.perf_counter()
-    with Progress(
-        TextColumn("{task.description:<32}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as progress:
+    with progress_bar(32) as progress:
         task = progress.add_task(f"{scenario.name}: {len(records)} members", total=len(records))
 
         def advance(number: int, kpis: dict[str, Any] | None, error: str | None) -> None:
@@ -134,21 +125,12 @@ def run_ensemble_scenarios(
     seed: int | None = None,
 ) -> None:
     """Run ``scenarios`` as ensembles on one cluster; write each folder and print P50 (P10 - P90) per scenario."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from scenarios.ensemble_points import ensemble_jobs, run_ensembles, write_ensembles
 
     jobs = ensemble_jobs(scenarios, file=file, members=members, seed=seed)
     total = sum(len(job.records) for job in jobs)
     started = time.perf_counter()
-    with Progress(
-        TextColumn("{task.description:<40}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as progress:
+    with progress_bar() as progress:
         task = progress.add_task(f"{len(jobs)} ensemble(s): {total} members", total=total)
 
         def advance(job: int, number: int, kpis: dict[str, Any] | None, error: str | None) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from twin.cli.common import scenario_app
+from twin.cli.common import progress_bar, scenario_app
 from twin.core.errors import ConfigError
 
 
@@ -192,7 +192,6 @@ def _run(
     level: str | None,
     use_cache: bool = True,
 ) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from scenarios.config import OUTPUT_LEVELS
@@ -210,14 +209,7 @@ def _run(
         workers = 0
     out_dir = out if out is not None else Path(ctx.obj["data_root"]) / "scenarios"
     failed: list[str] = []
-    with Progress(
-        TextColumn("{task.description:<40}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as progress:
+    with progress_bar() as progress:
         task = progress.add_task(f"{len(scenarios)} scenario(s)", total=len(scenarios))
 
         def advance(kpis: dict[str, Any] | None, error: str | None) -> None:
