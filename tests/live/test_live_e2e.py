@@ -182,11 +182,16 @@ def test_twin_live_after_kill_9_restarts_on_its_store(
     quarters = read_table(store, "15min")
     assert quarters["time"].size >= before["15min"] + 2
     assert read_table(store, "1min")["time"].size >= before["1min"]
-    # the quarters after the restart continue from the stored counters: no energy lost
+    # the quarters after the restart continue from the stored counters: no energy lost. The
+    # 15-minute table holds each quarter's mean counter reading, which lies within that quarter's
+    # energy of the reading the flows count to (the quarter's last one, or the last before the
+    # kill), so the means' difference matches the flows within one quarter's energy; a lost
+    # quarter of the restart's gap, or the gap counted twice, is more
     flows = quarters["value"].sel(channel="flow:substation/import_kwh").values[before["15min"] :]
     counter = quarters["value"].sel(channel="substation/meter/energy_import_kwh").values
     last_before = counter[: before["15min"]][np.isfinite(counter[: before["15min"]])][-1]
     last_after = counter[np.isfinite(counter)][-1]
-    assert np.nansum(flows) == pytest.approx(last_after - last_before, abs=1e-6)
-    assert np.nansum(flows) > 0
+    quarter_kwh = float(np.nanmax(flows))
+    assert np.nansum(flows) == pytest.approx(last_after - last_before, abs=quarter_kwh)
+    assert np.nansum(flows) > 0 and np.isfinite(flows).sum() >= 2
     assert snap["kpis"]["today"]["substation"]["quarters"] >= before["15min"] + 2
