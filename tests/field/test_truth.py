@@ -30,9 +30,13 @@ INTERVAL_S = 0.5
 #: Polled as often as the field updates its devices (every 0.5 wall seconds): faster polls add CPU, not accuracy.
 #: A reading of a counter is up to one of the field's device updates old, seen up to one poll later,
 #: and stamped with the live twin's running clock, which a clock reading up to CLOCK_STALE_MAX_WALL_S
-#: behind does not correct (125 simulated seconds at speed 100): a ratio passes within 0.5 points or
-#: within its sampling bound for that time (``sampling_points``), whichever is larger.
-TIMING_S = SPEED * (DEVICE_PERIOD_WALL_S + INTERVAL_S + CLOCK_STALE_MAX_WALL_S)
+#: behind does not correct; on the 2-core machine running the whole suite, the field's update loop
+#: and the live twin's poll loop each ran up to one of their periods late (LOAD_LATENESS_WALL_S:
+#: sfh1's self-sufficiency was seen 7.2 points off against a 5.3-point bound without it). A ratio
+#: passes within 0.5 points or within its sampling bound for that time (``sampling_points``,
+#: 225 simulated seconds at speed 100), whichever is larger.
+LOAD_LATENESS_WALL_S = DEVICE_PERIOD_WALL_S + INTERVAL_S
+TIMING_S = SPEED * (DEVICE_PERIOD_WALL_S + INTERVAL_S + CLOCK_STALE_MAX_WALL_S + LOAD_LATENESS_WALL_S)
 FAULTS = "faults:\n  - {device: sfh4/meter, fault: stop, at_s: 600, duration_s: 300, clock: simulated}\n"
 
 
