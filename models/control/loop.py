@@ -315,16 +315,18 @@ def _act(
     """The devices' power at an active step; advances the stores and backlogs and accounts what was held back."""
     store, backlog = result.store, result.backlog
     p = plant.base_kw[t].copy()
+    off = np.zeros(len(ix.hp), dtype=bool) if blocked is None else blocked[ix.hp_building]
     if store is not None:
-        want = heat_pump_want_kw(store, plant.heat_demand_kw[t], plant.cop[t], step_h)
-        p[ix.hp] = np.where(store.dt_k == 0.0, p[ix.hp], np.minimum(want, plant.p_max_kw[ix.hp]))
+        # a blocked heat pump whose store is at its comfort bound overrides the block to hold the bound
+        held = off & (store.dt_k <= store.params.comfort_low_k)
+        off &= ~held
+        target = np.where(held, store.params.comfort_low_k, 0.0)
+        want = heat_pump_want_kw(store, plant.heat_demand_kw[t], plant.cop[t], step_h, target)
+        rest = (store.dt_k == 0.0) & ~held
+        p[ix.hp] = np.where(rest, p[ix.hp], np.minimum(want, plant.p_max_kw[ix.hp]))
     p[ix.ev] = charge_want_kw(backlog, plant.base_kw[t, ix.ev], step_h)
-    if blocked is not None:
-        off = blocked[ix.hp_building]
-        if store is not None:  # a store at its comfort bound overrides the block
-            off &= store.dt_k > store.params.comfort_low_k
-        result.blocked_kwh += float(p[ix.hp][off].sum()) * step_h
-        p[ix.hp[off]] = 0.0
+    result.blocked_kwh += float(p[ix.hp][off].sum()) * step_h
+    p[ix.hp[off]] = 0.0
     if finite.any():
         wanted = p.copy()
         p = _dim(plant, ix, p, limit, finite)

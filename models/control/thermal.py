@@ -9,7 +9,7 @@ the deviation ``dT`` of the indoor temperature from the set point the heat deman
 ``q_demand`` is the heat the building needs to stay at its set point (the scenario's space heat and
 hot water), ``H`` its heat-loss coefficient and ``C`` its heat capacity. While the heat pump delivers
 less (blocked or dimmed) the building cools (``dT < 0``) and loses less heat (``H * dT``); once free
-it brings the store back at full power, the **rebound**. Energy balance over a period, exact by
+it brings the store back with up to half its rating beyond the demand, the **rebound**. Energy balance over a period, exact by
 construction (explicit Euler per step):
 
     heat delivered = demand + (C * dT_end - C * dT_start) + sum(H * dT * dt)
@@ -51,6 +51,7 @@ from models.heating_curve import NORM_OUTSIDE_TEMP_DEGC
 __all__ = [
     "COMFORT_LOW_K",
     "KAPPA_M_KJ_PER_M2K",
+    "RECOVER_FRAC",
     "SET_POINT_DEGC",
     "TANK_L_PER_KW",
     "ThermalParameters",
@@ -67,6 +68,8 @@ Array = npt.NDArray[np.float64]
 SET_POINT_DEGC: Final[float] = 20.0
 #: Lowest indoor temperature against the set point before comfort is violated. [K]
 COMFORT_LOW_K: Final[float] = -1.0
+#: Most heat beyond the demand while a store is brought back, as a share of the rating. [1]
+RECOVER_FRAC: Final[float] = 0.5
 #: Internal heat capacity per floor area by emitter (ISO 13790:2008, table 12). [kJ/(m2 K)]
 KAPPA_M_KJ_PER_M2K: Final[dict[str, float]] = {"radiator": 165.0, "floor": 260.0}
 #: Buffer tank per kW of thermal rating, and its bounds. [l/kW], [l]
@@ -96,12 +99,15 @@ class ThermalParameters:
         Thermal rating of the heat pump (the backup heater may add to cover the demand). [kW]
     comfort_low_k : float
         Lowest deviation from the set point within comfort. [K]
+    recover_frac : float
+        Most heat beyond the demand while bringing a store back, as a share of the rating. [1]
     """
 
     c_kwh_per_k: Array
     h_kw_per_k: Array
     q_max_kw: Array
     comfort_low_k: float = COMFORT_LOW_K
+    recover_frac: float = RECOVER_FRAC
 
     @property
     def tau_h(self) -> Array:
@@ -193,15 +199,20 @@ class ThermalStore:
         self.violation_h += (short > 0.0) * step_h
 
 
-def heat_pump_want_kw(store: ThermalStore, demand_kw: Array, cop: Array, step_h: float) -> Array:
+def heat_pump_want_kw(
+    store: ThermalStore, demand_kw: Array, cop: Array, step_h: float, target_k: Array | float = 0.0
+) -> Array:
     """Return the electric power [kW] each heat pump wants this step.
 
-    The heat that brings the store back to its set point within the step (the demand, the store's
-    loss and its deficit), up to the rating (or the demand, where the backup heater covers more),
-    over the step's COP.
+    The demand and the store's loss, plus the heat that brings the store to ``target_k`` (the set
+    point; the comfort bound while a block holds) within the step, but at most
+    :attr:`ThermalParameters.recover_frac` of the rating beyond the demand (the rebound of a
+    modulating heat pump whose heating curve raises the flow temperature with the deficit); up to
+    the rating (or the demand, where the backup heater covers more); over the step's COP.
     """
     p = store.params
-    want = demand_kw + p.h_kw_per_k * store.dt_k - p.c_kwh_per_k * store.dt_k / step_h
+    refill = p.c_kwh_per_k * (target_k - store.dt_k) / step_h
+    want = demand_kw + p.h_kw_per_k * store.dt_k + np.minimum(refill, p.recover_frac * p.q_max_kw)
     return np.clip(want, 0.0, np.maximum(p.q_max_kw, demand_kw)) / cop
 
 
