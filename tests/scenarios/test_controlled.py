@@ -93,9 +93,11 @@ def test_sg_ready_blocks_heat_pumps_and_the_battery_follows_the_signal(runs: dic
     blocked = state == int(SignalState.BLOCK)
     assert blocked.any() and k["control_hp_blocked_kwh"] > 0.0
     hp = result.assets["kind"].values == "heat_pump"
-    # blocked heat pumps are off until their store reaches the comfort bound, never above their scheduled peak
+    # only as many heat pumps go off as the grid needs, each until its store reaches the comfort bound;
+    # none draws above its scheduled peak
     p_hp = result.assets["p_kw"].values[:, hp]
-    assert (p_hp[blocked] <= 0.0).mean() > 0.25
+    off = p_hp[blocked] <= 0.0
+    assert off.any(axis=1).all() and not off.all()
     assert (p_hp <= runs["none"].assets["p_kw"].values[:, hp].max(axis=0) + 1e-3).all()
     assert k["control_heat_deferred_kwh"] > 0.0 and k["control_indoor_min_delta_k"] > -1.5
     battery = (result.assets["kind"].values == "battery") & (result.assets["building"].values == "community")
