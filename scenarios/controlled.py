@@ -124,29 +124,34 @@ def run_controlled(
     devices, plant, buildings = _plant(control, assets, full, heat)
     follows = control.battery == "signal" and battery is not None
     sens, make_source = _sources(control, net, flow, assets, buildings, plant)
-    sg_ready = control.heat_pump == "sg_ready"
+    sg_ready, per_feeder = control.heat_pump == "sg_ready", control.signal == "per_feeder"
     iterate, basis = plant.base_kw, full
+    rows = _Rows(grid, grid_state(grid, net))
     soc: tuple[int, np.ndarray] | None = None
     passes, resume = 0, None
     while True:
-        state = grid_state(grid, net)
-        relief = None if not sg_ready else _relief(control, state, sens)
-        source = make_source(state)
-        result = run_steps(plant, source, iterate, step_s, sg_ready=sg_ready, sens=sens, relief=relief, resume=resume)
+        relief = None if not sg_ready else _relief(control, rows.state, sens)
+        options = {"sg_ready": sg_ready, "sens": sens, "relief": relief, "resume": resume, "needs_draw": per_feeder}
+        result = run_steps(plant, make_source(rows.state), iterate, step_s, **options)
         passes += 1
-        p_kw = full.copy()
+        moved = (result.p_kw != iterate).any(axis=1)
+        p_kw = basis.copy() if passes == 1 else basis
         p_kw[:, devices] = result.p_kw
         if follows:
             assert battery is not None
-            p_kw, soc = _follow_signal(assets, p_kw, _district_state(result.state), battery)
-        changed = np.flatnonzero((p_kw != basis).any(axis=1))
+            p_kw, soc, battery_moved = _follow_signal(assets, p_kw, _district_state(result.state), battery)
+            moved |= battery_moved
+        changed = np.flatnonzero(moved)
         if len(changed):
-            part = _with_power(assets, p_kw, soc).isel(time=changed)
-            grid = _insert(grid, run_power_flow(net, part, reactive, flow=flow), changed)
+            part = _with_power(
+                assets.isel(time=changed), p_kw[changed], None if soc is None else (soc[0], soc[1][changed])
+            )
+            rows.insert(run_power_flow(net, part, reactive, flow=flow), changed, net)
         basis, iterate = p_kw, result.p_kw
         if not len(changed) or passes >= MAX_PASSES:
             break
-        resume = Resume(result, int(changed[0]), int(changed[-1]))
+        resume = Resume(result, changed)
+    grid = rows.dataset()
     kpis = _kpis(result, plant, step_s / 3600.0)
     if control.grid_fee is not None:
         kpis.update(_grid_fees(control.grid_fee, assets, basis, step_s / 3600.0))
@@ -157,17 +162,15 @@ def run_controlled(
 
 def _follow_signal(
     assets: xr.Dataset, p_kw: np.ndarray, state: np.ndarray, battery: BatteryUnit
-) -> tuple[np.ndarray, tuple[int, np.ndarray]]:
-    """The power with the community battery following the signal ``state`` (time,), and that battery's SOC."""
-    kinds = np.asarray(assets["kind"].values).astype(str)
-    buildings = np.asarray(assets["building"].values).astype(str)
-    column = int(np.flatnonzero((kinds == "battery") & (buildings == COMMUNITY))[0])
+) -> tuple[np.ndarray, tuple[int, np.ndarray], np.ndarray]:
+    """The power with the community battery following the signal ``state`` (time,), its SOC and the steps it moved."""
+    column = _community_column(assets)
     setpoints = signal_setpoints_kw(state, battery.p_rated_kw)
     index = pd.DatetimeIndex(assets["time"].values)
     p_battery, soc_frac = battery_strategy("follow_setpoint").dispatch(setpoints, index, battery)
     out = p_kw.copy()
     out[:, column] = p_battery
-    return out, (column, soc_frac)
+    return out, (column, soc_frac), out[:, column] != p_kw[:, column]
 
 
 def _district_state(state: np.ndarray) -> np.ndarray:
@@ -198,16 +201,40 @@ def grid_state(grid: xr.Dataset, net: Any) -> GridState:
     )
 
 
-def _insert(grid: xr.Dataset, part: xr.Dataset, steps: np.ndarray) -> xr.Dataset:
-    """``grid`` with the power flow of ``part`` at the step numbers ``steps``."""
-    out = grid.copy()
-    for name, var in grid.data_vars.items():
-        if "time" not in var.dims:
-            continue
-        values = var.transpose("time", ...).values.copy()
-        values[steps] = part[name].transpose("time", ...).values
-        out[name] = var.copy(data=np.moveaxis(values, 0, var.dims.index("time")))
-    return out
+class _Rows:
+    """A year's power flow whose steps later passes replace: the arrays the controllers read, and the dataset's."""
+
+    def __init__(self, grid: xr.Dataset, state: GridState) -> None:
+        self.grid = grid
+        self.state = state
+        self.values = {
+            str(name): var.transpose("time", ...).values.copy()
+            for name, var in grid.data_vars.items()
+            if "time" in var.dims
+        }
+
+    def insert(self, part: xr.Dataset, steps: np.ndarray, net: Any) -> None:
+        """Put the power flow ``part`` of the step numbers ``steps`` in."""
+        for name, values in self.values.items():
+            values[steps] = part[name].transpose("time", ...).values
+        new = grid_state(part, net)
+        for name in ("trafo_percent", "line_percent", "vm_pu", "p_grid_kw"):
+            getattr(self.state, name)[steps] = getattr(new, name)
+
+    def dataset(self) -> xr.Dataset:
+        """The power flow with every step's latest result."""
+        out = self.grid.copy()
+        for name, values in self.values.items():
+            var = self.grid[name]
+            out[name] = var.copy(data=np.moveaxis(values, 0, var.dims.index("time")))
+        return out
+
+
+def _community_column(assets: xr.Dataset) -> int:
+    """The community battery's asset column."""
+    kinds = np.asarray(assets["kind"].values).astype(str)
+    buildings = np.asarray(assets["building"].values).astype(str)
+    return int(np.flatnonzero((kinds == "battery") & (buildings == COMMUNITY))[0])
 
 
 def _plant(

@@ -236,11 +236,10 @@ CHECKPOINT_STEPS: Final[int] = 96
 
 @dataclass(frozen=True)
 class Resume:
-    """Resume a pass from the previous one: its result and the first and last step whose power flow changed."""
+    """Resume a pass from the previous one: its result and the steps whose power flow changed (sorted)."""
 
     previous: LoopResult
-    first_changed: int
-    last_changed: int
+    changed: IntArray
 
 
 @dataclass(frozen=True)
@@ -276,15 +275,14 @@ def run_steps(
     sens: Any | None = None,
     relief: Relief | None = None,
     resume: Resume | None = None,
+    needs_draw: bool = True,
 ) -> LoopResult:
     """One pass over the period's steps with the controllers acting on the previous step's grid.
 
     Parameters
     ----------
-    plant : Plant
-        The controllable devices.
-    source : SignalSource
-        The signal, reading the iterate's grid state.
+    plant, source : Plant, SignalSource
+        The controllable devices; the signal, reading the iterate's grid state.
     iterate_kw : numpy.ndarray, shape (time, device)
         The devices' power in the iterate (the profile whose power flow the source reads). [kW]
     step_s : float
@@ -292,13 +290,14 @@ def run_steps(
     sg_ready : bool
         Heat pumps are off while their building's signal blocks.
     sens : Sensitivities, optional
-        Linear sensitivities per building (:mod:`models.control.feeder`); None: the iterate's
-        grid state is read as it is.
+        Per building (:mod:`models.control.feeder`); None: the iterate's grid state as it is.
     relief : Relief, optional
         Block only the heat pumps the grid needs off; None: every heat pump of a blocked building.
     resume : Resume, optional
-        The previous pass (its iterate differed only in ``first_changed .. last_changed``): the steps
-        before are taken from it, and the rest once the state at a later checkpoint equals its own.
+        The previous pass and the steps whose power flow changed since: where the loop's state at
+        a checkpoint equals the previous pass's, its steps up to the next changed one are taken.
+    needs_draw : bool, optional
+        The source reads each building's controllable draw of the step before.
 
     Returns
     -------
@@ -312,30 +311,29 @@ def run_steps(
     result = LoopResult.empty(plant, len(ix.hp), len(ix.ev))
     out = result.p_kw
     start, held = _start(resume, result, store, backlog, source)
-    for t in range(start, n):
+    zeros = np.zeros(len(plant.building))
+    moved = (iterate_kw != plant.base_kw).any(axis=1)
+    t = start
+    while t < n:
         if t % CHECKPOINT_STEPS == 0:
-            saved = _save(store, backlog, held, source)
-            if resume is not None and t > resume.last_changed + 1 and _same(saved, resume, t, out):
-                result.copy_from(resume.previous, slice(t, n))
-                result.checkpoints.update({c: v for c, v in resume.previous.checkpoints.items() if c >= t})
+            t, held = _checkpoint(t, start, resume, result, (store, backlog, source), held)
+            if t >= n:
                 break
-            result.checkpoints[t] = saved
         result.steps_run += 1
-        delta, draw = None, None
+        delta = draw = None
         if t > 0:
             # the grid as it would be without the heat pumps held off: a block is not released by its own relief
-            diff = out[t - 1] + held - iterate_kw[t - 1]
-            if diff.any():
-                delta = _delta(_sum_by(plant.building, diff, plant.n_building), sens)
-            draw = _sum_by(plant.building, np.clip(out[t - 1], 0.0, None), plant.n_building)
+            if result.active[t - 1] or moved[t - 1]:
+                delta = _delta(out[t - 1] + held - iterate_kw[t - 1], plant, sens)
+            draw = _sum_by(plant.building, np.clip(out[t - 1], 0.0, None), plant.n_building) if needs_draw else None
         st, limit = source.step(t * step_s, t - 1, delta, draw)
         result.state[t] = st
         finite = np.isfinite(limit) & ix.has_dim
         result.limited[t] = finite
         blocked = (st == _BLOCK) & ix.has_hp if sg_ready else None
-        resting = (store is None or store.at_rest) and backlog.empty
-        held = np.zeros(len(plant.building))
-        if resting and not finite.any() and (blocked is None or not blocked.any()):
+        held = zeros
+        if _resting(store, backlog) and not finite.any() and (blocked is None or not blocked.any()):
+            t += 1
             continue
         result.active[t] = True
         if blocked is not None and relief is not None and blocked.any() and store is not None:
@@ -345,6 +343,7 @@ def run_steps(
         if store is not None:
             result.dt_k[t] = store.dt_k
         result.backlog_kwh[t] = backlog.backlog_kwh
+        t += 1
     return result
 
 
@@ -354,10 +353,38 @@ def _start(
     """Where a pass starts: step 0, or the previous pass's last checkpoint before its first changed step."""
     if resume is None:
         return 0, np.zeros(result.p_kw.shape[1])
-    start = max(c for c in resume.previous.checkpoints if c <= resume.first_changed)
+    first = int(resume.changed[0]) if len(resume.changed) else result.p_kw.shape[0]
+    start = max(c for c in resume.previous.checkpoints if c <= first)
     result.copy_from(resume.previous, slice(0, start))
     result.checkpoints = {c: v for c, v in resume.previous.checkpoints.items() if c <= start}
     return start, _restore(resume.previous.checkpoints[start], store, backlog, source)
+
+
+def _checkpoint(
+    t: int, start: int, resume: Resume | None, result: LoopResult, devices: tuple[Any, Any, Any], held: Array
+) -> tuple[int, Array]:
+    """Save the loop's state at step ``t``; where it equals the previous pass's, skip to the next changed step.
+
+    A step reads only the step before, so with the same state the previous pass's steps hold up to
+    the next step whose power flow changed; the loop goes on from the last checkpoint before it
+    (with the previous pass's state there), or ends when no step changed after ``t``.
+    """
+    store, backlog, source = devices
+    saved = _save(store, backlog, held, source)
+    n = result.p_kw.shape[0]
+    if resume is None or t == start or not _same(saved, resume, t, result.p_kw):
+        result.checkpoints[t] = saved
+        return t, held
+    later = resume.changed[resume.changed >= t]
+    until = n if not len(later) else int(later[0]) // CHECKPOINT_STEPS * CHECKPOINT_STEPS
+    if until <= t:
+        result.checkpoints[t] = saved
+        return t, held
+    result.copy_from(resume.previous, slice(t, until))
+    result.checkpoints.update({c: v for c, v in resume.previous.checkpoints.items() if t <= c <= until})
+    if until >= n:
+        return n, held
+    return until, _restore(resume.previous.checkpoints[until], store, backlog, source)
 
 
 def _save(store: ThermalStore | None, backlog: ChargeBacklog, held: Array, source: Any) -> tuple[Any, ...]:
@@ -473,8 +500,11 @@ def _dim(plant: Plant, ix: _Index, p: Array, limit: Array, finite: npt.NDArray[n
     return np.where(plant.dimmable & (p > 0.0), p * share[plant.group], p)
 
 
-def _delta(dp_building_kw: Array, sens: Any | None) -> Delta:
-    """The grid state's estimated change for a change of the buildings' load (kW)."""
+def _delta(diff_kw: Array, plant: Plant, sens: Any | None) -> Delta | None:
+    """The grid state's estimated change for a change of the devices' load ``diff_kw`` (None: none)."""
+    if not diff_kw.any():
+        return None
+    dp_building_kw = _sum_by(plant.building, diff_kw, plant.n_building)
     total = float(dp_building_kw.sum())
     if sens is None:
         return Delta(0.0, 0.0, 0.0, total)
@@ -484,6 +514,11 @@ def _delta(dp_building_kw: Array, sens: Any | None) -> Delta:
         sens.vm_pu_per_kw @ dp_building_kw,
         total,
     )
+
+
+def _resting(store: ThermalStore | None, backlog: ChargeBacklog) -> bool:
+    """Every store at its set point and no wallbox owing energy."""
+    return (store is None or store.at_rest) and backlog.empty
 
 
 def _sum_by(index: IntArray, values: Array, n: int) -> Array:

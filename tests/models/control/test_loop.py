@@ -139,7 +139,12 @@ def test_a_resumed_pass_equals_a_full_pass() -> None:
     iterate = first.p_kw.copy()
     full = run_steps(plant, DistrictSource(second_grid, 2), plant.base_kw, 900.0, sg_ready=True)
     resumed = run_steps(
-        plant, DistrictSource(second_grid, 2), plant.base_kw, 900.0, sg_ready=True, resume=Resume(first, 150, 155)
+        plant,
+        DistrictSource(second_grid, 2),
+        plant.base_kw,
+        900.0,
+        sg_ready=True,
+        resume=Resume(first, np.arange(150, 156)),
     )
     for name in ("p_kw", "state", "limited", "active", "dt_k", "blocked_kwh"):
         np.testing.assert_array_equal(getattr(resumed, name), getattr(full, name), err_msg=name)
