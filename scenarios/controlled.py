@@ -272,6 +272,7 @@ def _plant(
             np.where(np.isfinite(rated[hp]), rated[hp], 0.0),
             [heat.floor_area_m2[n] for n in hp_names],
             [heat.emitter[n] for n in hp_names],
+            comfort_low_k=control.comfort_low_k,
         )
     plant = Plant(
         n_building=len(buildings),

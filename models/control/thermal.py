@@ -117,7 +117,12 @@ class ThermalParameters:
 
 
 def thermal_parameters(
-    p_design_kw: npt.ArrayLike, floor_area_m2: npt.ArrayLike, emitters: list[str], *, tank: bool = True
+    p_design_kw: npt.ArrayLike,
+    floor_area_m2: npt.ArrayLike,
+    emitters: list[str],
+    *,
+    tank: bool = True,
+    comfort_low_k: float = COMFORT_LOW_K,
 ) -> ThermalParameters:
     """Return the stores of heat-pump buildings from their rating, floor area and emitter (module docstring).
 
@@ -131,6 +136,8 @@ def thermal_parameters(
         ``"radiator"`` or ``"floor"`` per building.
     tank : bool, default True
         Count a buffer tank (:func:`tank_l`).
+    comfort_low_k : float, optional
+        Lowest deviation from the set point within comfort. [K]
     """
     rated = np.asarray(p_design_kw, dtype=np.float64)
     area = np.asarray(floor_area_m2, dtype=np.float64)
@@ -139,7 +146,7 @@ def thermal_parameters(
     if tank:
         c = c + tank_l(rated) * _WATER_KWH_PER_L_K
     h = np.maximum(rated, 0.1) / (SET_POINT_DEGC - NORM_OUTSIDE_TEMP_DEGC)
-    return ThermalParameters(c, h, rated)
+    return ThermalParameters(c, h, rated, comfort_low_k)
 
 
 @dataclass
