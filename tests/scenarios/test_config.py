@@ -49,7 +49,7 @@ BAD_SCENARIOS: list[tuple[Any, str, str]] = [
     ({"name": "x", "control": {"ev": "smart"}}, "control.ev", "not allowed"),
     ({"name": "x", "control": {"heat_pump": "boost"}}, "control.heat_pump", "not allowed"),
     ({"name": "x", "control": {"section_14a": "sometimes"}}, "control.section_14a", "valid boolean"),
-    ({"name": "x", "control": {"per_feeder": True}}, "control.per_feeder", "unknown field"),
+    ({"name": "x", "control": {"per_building": True}}, "control.per_building", "unknown field"),
     ({"name": "x", "control": {"battery": "signal"}}, "control.battery", "no community battery"),
     ({"name": "x", "control": {"grid_fee": {"module": 4}}}, "control.grid_fee.module", "not allowed"),
     ({"name": "x", "control": {"grid_fee": {"module": 3, "low_hours": [1, 24]}}}, "control.grid_fee.low_hours", "0-23"),
