@@ -45,7 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.control.feeder_grid import FeederMap, Sensitivities, sensitivities
-from models.control.feeder_kernel import advance
+from models.control.feeder_kernel import advance, reductions
 from models.control.section_14a import P_LIMIT_14A_MIN_KW
 from models.control.signal import SignalConfig
 from twin.core.errors import ConfigError
@@ -290,7 +290,12 @@ class FeederSignals:
         eligible = (owner[:, None] == -1) | (owner[:, None] == self.building_feeder[None, :])
         rows = np.where(eligible, self._rows, 0.0)
         strongest = rows.max(axis=1, initial=0.0)
-        self._acts = eligible & (rows > 0.0) & (rows >= _ACTS_SHARE * strongest[:, None])
+        acts = eligible & (rows > 0.0) & (rows >= _ACTS_SHARE * strongest[:, None])
+        # who acts on each quantity, as compressed rows: buildings and their sensitivities
+        self._row_ptr = np.concatenate(([0], np.cumsum(acts.sum(axis=1)))).astype(np.int64)
+        quantity, building = np.nonzero(acts)
+        self._cols = building.astype(np.int64)
+        self._vals = np.ascontiguousarray(self._rows[quantity, building])
         self._targets = np.concatenate(
             (
                 [self.target_loading_percent],
@@ -309,21 +314,10 @@ class FeederSignals:
         each can still give up; one under its target grants the headroom in proportion to what
         each draws (plus its minimum, so a building drawing nothing gets a share too).
         """
-        assert self._rows is not None
         excess = self._sign * values - self._targets
-        known = np.isfinite(excess)
-        acts = self._acts[known] & block[None, :]
-        used = acts.any(axis=1)
-        acts, excess, rows = acts[used], excess[known][used], self._rows[known][used]
         spare = np.clip(draw - self.p_min_kw, 0.0, None)
         grant = draw + self.p_min_kw
-        over = excess > 0.0
-        weight = np.where(over[:, None], spare[None, :], grant[None, :])
-        effect = np.einsum("qb,qb->q", np.where(acts, rows, 0.0), weight)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(over, np.where(effect > 0.0, np.minimum(excess / effect, 1.0), 1.0), excess / effect)
-        share = np.where(~over & ~(effect > 0.0), -np.inf, share)
-        cut = np.where(acts, share[:, None] * weight, -np.inf).max(axis=0, initial=-np.inf)
+        cut = reductions(self._row_ptr, self._cols, self._vals, excess, block, spare, grant)
         limit = np.where(np.isfinite(cut), np.maximum(draw - cut, self.p_min_kw), np.inf)
         return np.where(block, limit, np.inf)
 
