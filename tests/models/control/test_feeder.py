@@ -385,3 +385,37 @@ def test_one_update_stays_cheap(fmap: FeederMap, sens: Sensitivities, building_b
         signals.update(900.0 * t, **grid)
     per_call_us = (time.perf_counter() - started) / n * 1e6
     assert per_call_us < 200.0  # bench/bench_feeder.py measures ~10 us on a quiet machine
+
+
+def test_a_closed_ring_joins_two_feeders_and_an_open_one_does_not(beucha: LoadedDistrict, fmap: FeederMap) -> None:
+    net = copy.deepcopy(beucha.net)
+    position = {int(b): i for i, b in enumerate(net.bus.index)}
+    end_of = {f: int(net.bus.index[np.flatnonzero(fmap.feeder_of_bus == f)[-1]]) for f in (0, 1)}
+    ring = pp.create_line(net, end_of[0], end_of[1], length_km=0.1, std_type="NAYY 4x150 SE", name="ring")
+    joined = FeederMap.from_net(net)
+    assert joined.n_feeders == 5 and joined.names[0] == "LV5.201 Line 26" and "LV5.201 Line 39" not in joined.names
+    assert joined.feeder_of_bus[position[end_of[1]]] == joined.feeder_of_bus[position[end_of[0]]] == 0
+    pp.create_switch(net, bus=end_of[1], element=int(ring), et="l", closed=False)
+    again = FeederMap.from_net(net)
+    assert again.names == fmap.names
+    np.testing.assert_array_equal(again.feeder_of_bus, fmap.feeder_of_bus)
+
+
+def test_two_transformers_on_one_busbar_share_the_feeders(beucha: LoadedDistrict, fmap: FeederMap) -> None:
+    net = copy.deepcopy(beucha.net)
+    row = net.trafo.iloc[0]
+    pp.create_transformer_from_parameters(
+        net,
+        hv_bus=int(row.hv_bus),
+        lv_bus=int(row.lv_bus),
+        sn_mva=0.4,
+        vn_hv_kv=float(row.vn_hv_kv),
+        vn_lv_kv=float(row.vn_lv_kv),
+        vk_percent=float(row.vk_percent),
+        vkr_percent=float(row.vkr_percent),
+        pfe_kw=float(row.pfe_kw),
+        i0_percent=float(row.i0_percent),
+    )
+    both = FeederMap.from_net(net)
+    assert both.s_trafo_rated_kva == pytest.approx(1030.0) and both.names == fmap.names
+    np.testing.assert_array_equal(both.feeder_of_line, fmap.feeder_of_line)
