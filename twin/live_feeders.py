@@ -94,17 +94,20 @@ class LiveFeeders:
     def __init__(
         self, net: Any, flow: Any, building_bus: Mapping[str, int], site: Site | None = None, q_per_p: float = 0.0
     ) -> None:
-        from models.control.feeder import FeederMap, FeederSignals, sensitivities
+        from models.control.feeder import FeederSignals
         from models.control.signal import SignalConfig
 
         self.buildings = list(building_bus)
-        buses = np.array([building_bus[b] for b in self.buildings], dtype=np.int64)
-        self.fmap = FeederMap.from_net(net)
         self.config = SignalConfig()
-        sens = sensitivities(net, buses, flow=flow, q_per_p=q_per_p) if len(buses) else None
-        self.signals = FeederSignals(
-            self.fmap, buses, self.config, sens=sens, p_min_kw=[_minimum_kw(site, b) for b in self.buildings]
+        self.signals = FeederSignals.from_net(
+            net,
+            [building_bus[b] for b in self.buildings],
+            self.config,
+            p_min_kw=[_minimum_kw(site, b) for b in self.buildings],
+            q_per_p=q_per_p,
+            flow=flow,
         )
+        self.fmap = self.signals.fmap
         #: Positions of the power flow's buses (sorted labels) in ``net.bus`` order.
         self._bus_order = np.searchsorted(np.asarray(flow.bus_index), np.asarray(net.bus.index, dtype=np.int64))
         self._n_line = len(net.line)

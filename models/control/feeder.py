@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -191,6 +191,43 @@ class FeederSignals:
                 c.min_dwell_s,
             ]
         )
+
+    @classmethod
+    def from_net(
+        cls,
+        net: Any,
+        building_bus: npt.ArrayLike,
+        config: SignalConfig | None = None,
+        *,
+        per_feeder: bool = True,
+        p_min_kw: npt.ArrayLike | None = None,
+        q_per_p: float = 0.0,
+        flow: Any = None,
+    ) -> FeederSignals:
+        """Find the feeders, compute the sensitivities at the default operating point, and start the signals.
+
+        The live twin and the scenarios' year build their signals this way, so both act alike.
+
+        Parameters
+        ----------
+        net : pandapowerNet
+            The grid.
+        building_bus : array-like of int
+            ``net.bus`` index label of each building.
+        config : SignalConfig, optional
+            Thresholds (the live twin's by default).
+        per_feeder : bool, optional
+            ``False``: the district-wide signal (no sensitivities computed).
+        p_min_kw : array-like, optional
+            Each building's minimum while dimmed. [kW]
+        q_per_p : float, optional
+            Reactive power that goes with each kW of load (``tan(arccos(load_cos_phi))``). [kvar/kW]
+        flow : models.powerflow.BatchPowerFlow, optional
+            A solver already prepared for ``net``.
+        """
+        buses = np.asarray(building_bus, dtype=np.int64).ravel()
+        sens = sensitivities(net, buses, flow=flow, q_per_p=q_per_p) if per_feeder and len(buses) else None
+        return cls(FeederMap.from_net(net), buses, config, sens, per_feeder, p_min_kw=p_min_kw)
 
     @property
     def n_feeders(self) -> int:

@@ -419,3 +419,11 @@ def test_two_transformers_on_one_busbar_share_the_feeders(beucha: LoadedDistrict
     both = FeederMap.from_net(net)
     assert both.s_trafo_rated_kva == pytest.approx(1030.0) and both.names == fmap.names
     np.testing.assert_array_equal(both.feeder_of_line, fmap.feeder_of_line)
+
+
+def test_from_net_builds_what_the_live_twin_and_the_year_use(beucha: LoadedDistrict, building_bus: np.ndarray) -> None:
+    signals = FeederSignals.from_net(beucha.net, building_bus, q_per_p=0.4)
+    assert signals.n_feeders == 6 and signals.sens is not None
+    assert signals.sens.trafo_percent_per_kw.shape == (len(building_bus),)
+    flat = FeederSignals.from_net(beucha.net, building_bus, per_feeder=False)
+    assert flat.sens is None and flat.n_machines == 1
