@@ -4,11 +4,14 @@ A *feeder* is the part of the low-voltage grid that hangs off the transformer's 
 busbar through one outgoing line (:class:`FeederMap`). Each feeder gets its own SG-Ready signal,
 with the rule, hysteresis and dwell time of :class:`models.control.signal.SignalMachine`, read on
 the feeder's own lines and buses plus the transformer (:class:`FeederSignals`): a line stressed in
-one feeder blocks that feeder's buildings only; a stressed transformer blocks every feeder.
+one feeder blocks that feeder's buildings only. A stressed transformer blocks, besides the
+feeders blocked already, as many feeders as its relief needs, those with the largest
+controllable draw first (``transformer_relief="needed"``); with ``"all"``, or without the
+sensitivities or the draw, it blocks every feeder.
 
 Section 14a EnWG per building. The Bundesnetzagentur's determination BK6-22-300 lets the grid
-operator reduce controllable consumers only as far as needed (annex 1 no. 4.2: "im erforderlichen
-Umfang") and never below the minimum of annex 1 no. 4.5 (:func:`models.control.section_14a.dimmed_limit_kw`).
+operator reduce controllable consumers only as far as needed ("im erforderlichen Umfang") and
+never below the minimum of annex 1 no. 4.5 (:func:`models.control.section_14a.dimmed_limit_kw`).
 So while a feeder blocks, each of its buildings' limit is computed from the grid state measured
 in the last power flow and the linear sensitivities of the grid to each building's load
 (:func:`sensitivities`, from power flows at an operating point):
@@ -39,7 +42,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -55,6 +58,7 @@ __all__ = ["FeederMap", "FeederSignals", "FeederStep", "Sensitivities", "sensiti
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
+TransformerRelief = Literal["all", "needed"]
 
 #: Reasons that make a block a grid-stress block (section 14a dims only then).
 _GRID_REASONS: Final[int] = int(SignalReason.TRANSFORMER | SignalReason.LINE | SignalReason.UNDERVOLTAGE)
@@ -116,6 +120,12 @@ class FeederSignals:
         Loading the limits aim at; default half-way between the enter and leave thresholds. [%]
     target_vm_pu : float, optional
         Lowest voltage the limits aim at; default half-way between the undervoltage thresholds. [p.u.]
+    transformer_relief : {"needed", "all"}, optional
+        ``"needed"`` (default; it acts with sensitivities and the controllable draw, else as
+        ``"all"``): a stressed transformer blocks, besides the feeders blocked already, only as
+        many feeders as its relief needs, those with the largest controllable draw first (the
+        relief in kW is the loading over its target divided by the mean sensitivity); the other
+        feeders stay as they are. ``"all"``: a stressed transformer blocks every feeder.
 
     Examples
     --------
@@ -135,7 +145,13 @@ class FeederSignals:
         p_min_kw: npt.ArrayLike | None = None,
         target_loading_percent: float | None = None,
         target_vm_pu: float | None = None,
+        transformer_relief: TransformerRelief = "needed",
     ) -> None:
+        if transformer_relief not in ("all", "needed"):
+            raise ConfigError(
+                f"unknown transformer relief {transformer_relief!r}", field="transformer_relief", allowed="all, needed"
+            )
+        self.transformer_relief = transformer_relief
         self.fmap = fmap
         self.config = config or SignalConfig()
         self.per_feeder = per_feeder
@@ -203,6 +219,7 @@ class FeederSignals:
         p_min_kw: npt.ArrayLike | None = None,
         q_per_p: float = 0.0,
         flow: Any = None,
+        transformer_relief: TransformerRelief = "needed",
     ) -> FeederSignals:
         """Find the feeders, compute the sensitivities at the default operating point, and start the signals.
 
@@ -224,10 +241,20 @@ class FeederSignals:
             Reactive power that goes with each kW of load (``tan(arccos(load_cos_phi))``). [kvar/kW]
         flow : models.powerflow.BatchPowerFlow, optional
             A solver already prepared for ``net``.
+        transformer_relief : {"all", "needed"}, optional
+            Which feeders a stressed transformer blocks (see the class).
         """
         buses = np.asarray(building_bus, dtype=np.int64).ravel()
         sens = sensitivities(net, buses, flow=flow, q_per_p=q_per_p) if per_feeder and len(buses) else None
-        return cls(FeederMap.from_net(net), buses, config, sens, per_feeder, p_min_kw=p_min_kw)
+        return cls(
+            FeederMap.from_net(net),
+            buses,
+            config,
+            sens,
+            per_feeder,
+            p_min_kw=p_min_kw,
+            transformer_relief=transformer_relief,
+        )
 
     @property
     def n_feeders(self) -> int:
@@ -287,7 +314,7 @@ class FeederSignals:
             self._reasons,
             float(t_s),
             surplus,
-            float(trafo_loading_percent),
+            self._trafo_inputs(float(trafo_loading_percent), p_grid, draw, stale),
             p_grid,
             line,
             self.feeder_of_line,
@@ -298,6 +325,31 @@ class FeederSignals:
             binding,
         )
         return self._step(draw, np.concatenate(([float(trafo_loading_percent)], line, vm)))
+
+    def _trafo_inputs(self, trafo: float, p_grid: float, draw: Floats | None, stale: bool) -> Floats:
+        """Return the transformer loading each machine reads (NaN: a feeder the relief does not need).
+
+        Every machine reads it, except with ``transformer_relief="needed"`` under import stress:
+        then only the feeders blocked already and those the relief needs.
+        """
+        inputs = np.full(self.n_machines, trafo)
+        if self.transformer_relief != "needed" or draw is None or stale or not math.isfinite(trafo) or p_grid < 0:
+            return inputs
+        c = self.config
+        held = bool((self._reasons & int(SignalReason.TRANSFORMER)).any())
+        if not (trafo >= c.loading_enter_percent or (held and trafo > c.loading_leave_percent)):
+            return inputs
+        n = self.fmap.n_feeders
+        inside = self.building_feeder >= 0
+        feeder_draw = np.bincount(self.building_feeder[inside], draw[inside], minlength=n)
+        candidate = (self._state[:n] != int(SignalState.BLOCK)) & (feeder_draw > 0.0)
+        need_kw = max(trafo - self.target_loading_percent, 0.0) / self._trafo_percent_per_kw
+        order = np.flatnonzero(candidate)[np.argsort(-feeder_draw[candidate], kind="stable")]
+        before = np.cumsum(feeder_draw[order]) - feeder_draw[order]  # what the feeders ahead give
+        chosen = order[before < need_kw]
+        left_out = np.setdiff1d(np.flatnonzero(self._state[:n] != int(SignalState.BLOCK)), chosen)
+        inputs[left_out] = np.nan
+        return inputs
 
     def _step(self, draw: Floats | None, values: Floats) -> FeederStep:
         """Each building's signal after the machines advanced, and its limit."""
@@ -340,6 +392,8 @@ class FeederSignals:
                 np.full(len(self.fmap.feeder_of_bus), -self.target_vm_pu),
             )
         )
+        mean_sens = float(np.mean(sens.trafo_percent_per_kw)) if sens.trafo_percent_per_kw.size else 0.0
+        self._trafo_percent_per_kw = mean_sens if mean_sens > 0.0 else math.inf
         self._sign = np.concatenate(
             ([1.0], np.ones(len(self.fmap.feeder_of_line)), -np.ones(len(self.fmap.feeder_of_bus)))
         )

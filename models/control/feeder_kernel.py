@@ -27,7 +27,7 @@ def advance(
     reasons: Ints,
     t_s: float,
     surplus_kw: float,
-    trafo_percent: float,
+    trafo_percent: Floats,
     p_grid_kw: float,
     line_percent: Floats,
     feeder_of_line: Ints,
@@ -39,8 +39,8 @@ def advance(
 ) -> None:  # pragma: no cover - compiled
     """:class:`models.control.signal.SignalMachine` for every machine at once (same rule, same order).
 
-    Machine ``m`` reads the lines and buses whose feeder is ``m``; a machine beyond the feeders
-    (the busbar's) reads every line and bus.
+    Machine ``m`` reads the transformer loading ``trafo_percent[m]`` and the lines and buses whose
+    feeder is ``m``; a machine beyond the feeders (the busbar's) reads every line and bus.
     """
     n = state.shape[0]
     last = n - 1
@@ -77,7 +77,7 @@ def advance(
             reasons,
             t_s,
             surplus_kw,
-            trafo_percent,
+            trafo_percent[m],
             p_grid_kw,
             line_max[m],
             vm_min[m],

@@ -305,7 +305,7 @@ def test_transformer_stress_blocks_every_feeder_and_shares_the_relief(
     fmap: FeederMap, sens: Sensitivities, building_bus: np.ndarray
 ) -> None:
     p_min = np.where(np.arange(len(building_bus)) % 3 == 0, 7.56, 4.2)
-    signals = FeederSignals(fmap, building_bus, sens=sens, p_min_kw=p_min)
+    signals = FeederSignals(fmap, building_bus, sens=sens, p_min_kw=p_min, transformer_relief="all")
     grid = _calm(fmap) | {"trafo_loading_percent": 100.0}
     draw = np.where(np.arange(len(building_bus)) % 2 == 0, 11.0, 0.0)
     step = signals.update(0.0, **grid, p_controllable_kw=draw)
@@ -341,7 +341,7 @@ def test_the_loop_holds_the_transformer_with_a_real_power_flow(
     columns = [position[int(b)] for b in building_bus]
     base = np.full(len(building_bus), 1.5)
     wanted = np.where(np.arange(len(building_bus)) % 2 == 0, 12.0, 0.0)
-    signals = FeederSignals(fmap, building_bus, sens=sens)
+    signals = FeederSignals(fmap, building_bus, sens=sens, transformer_relief="all")
     bus_order = np.array([position[int(b)] for b in fmap.bus_index])
     n_line = len(beucha.net.line)
     limit = np.full(len(building_bus), np.inf)
@@ -427,3 +427,27 @@ def test_from_net_builds_what_the_live_twin_and_the_year_use(beucha: LoadedDistr
     assert signals.sens.trafo_percent_per_kw.shape == (len(building_bus),)
     flat = FeederSignals.from_net(beucha.net, building_bus, per_feeder=False)
     assert flat.sens is None and flat.n_machines == 1
+
+
+def test_a_stressed_transformer_blocks_only_the_feeders_its_relief_needs(
+    fmap: FeederMap, sens: Sensitivities, building_bus: np.ndarray
+) -> None:
+    feeders = fmap.of_buses(building_bus)
+    draw = np.where(feeders == 3, 8.0, np.where(feeders == 0, 2.0, 1.0))  # feeder 3: 304 kW, feeder 0: 70 kW
+    signals = FeederSignals(fmap, building_bus, sens=sens)
+    grid = _calm(fmap) | {"trafo_loading_percent": 100.0}
+    step = signals.update(0.0, **grid, p_controllable_kw=draw)
+    # 10 points over the 90 % target are ~63 kW: feeder 3 alone gives enough
+    assert (step.state[feeders == 3] == BLOCK).all() and (step.state[feeders != 3] == NORMAL).all()
+    assert np.isinf(step.p_limit_14a_kw[feeders != 3]).all()
+    cut = np.clip(draw - step.p_limit_14a_kw, 0, None)
+    assert 100.0 - sens.trafo_percent_per_kw @ cut == pytest.approx(90.0, abs=0.3)
+    # still 10.5 points over the target (~66 kW) after the first block: the next largest feeder joins
+    step = signals.update(60.0, **(grid | {"trafo_loading_percent": 100.5}), p_controllable_kw=draw)
+    assert (step.state[(feeders == 3) | (feeders == 0)] == BLOCK).all()
+    assert (step.state[(feeders != 3) & (feeders != 0)] == NORMAL).all()
+    # "all": every feeder
+    every = FeederSignals(fmap, building_bus, sens=sens, transformer_relief="all")
+    assert (every.update(0.0, **grid, p_controllable_kw=draw).state == BLOCK).all()
+    with pytest.raises(ConfigError, match="transformer relief"):
+        FeederSignals(fmap, building_bus, transformer_relief="some")  # type: ignore[arg-type]
