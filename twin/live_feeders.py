@@ -13,11 +13,15 @@ limited) and its feeder's relief.
 Each building's minimum while dimmed is the BK6-22-300 minimum for its controllable devices in
 the site file (:func:`models.control.section_14a.dimmed_limit_kw`, one energy management system
 per building): heat pump meters, EV charger meters and home batteries, each with its
-``p_rated_kw`` (a device without one counts as one controllable device of 11 kW).
+``p_rated_kw`` (a device without one counts as one controllable device of 11 kW). Where the
+power flow at the sensitivities' operating point does not converge (a grid too weak for 80 % of
+its transformer's rating), the signals run without them and a block limits every building of
+the feeder to its minimum; a warning says so.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from twin.core.errors import ConvergenceError
 from twin.core.live_state import BoundaryState
 from twin.core.schema import SUBSTATION
 
@@ -32,6 +37,8 @@ if TYPE_CHECKING:
     from connectors.site import Site
 
 __all__ = ["FeederValues", "LiveFeeders"]
+
+logger = logging.getLogger(__name__)
 
 #: Site device kind -> section 14a device kind.
 _CONTROLLABLE: Final[dict[str, str]] = {
@@ -94,19 +101,20 @@ class LiveFeeders:
     def __init__(
         self, net: Any, flow: Any, building_bus: Mapping[str, int], site: Site | None = None, q_per_p: float = 0.0
     ) -> None:
-        from models.control.feeder import FeederSignals
+        from models.control.feeder import FeederMap, FeederSignals
         from models.control.signal import SignalConfig
 
         self.buildings = list(building_bus)
         self.config = SignalConfig()
-        self.signals = FeederSignals.from_net(
-            net,
-            [building_bus[b] for b in self.buildings],
-            self.config,
-            p_min_kw=[_minimum_kw(site, b) for b in self.buildings],
-            q_per_p=q_per_p,
-            flow=flow,
-        )
+        p_min_kw = [_minimum_kw(site, b) for b in self.buildings]
+        buses = [building_bus[b] for b in self.buildings]
+        try:
+            self.signals = FeederSignals.from_net(
+                net, buses, self.config, p_min_kw=p_min_kw, q_per_p=q_per_p, flow=flow
+            )
+        except ConvergenceError as err:
+            logger.warning("signals per feeder without sensitivities (limits at the minimum while blocked): %s", err)
+            self.signals = FeederSignals(FeederMap.from_net(net), buses, self.config, p_min_kw=p_min_kw)
         self.fmap = self.signals.fmap
         #: Positions of the power flow's buses (sorted labels) in ``net.bus`` order.
         self._bus_order = np.searchsorted(np.asarray(flow.bus_index), np.asarray(net.bus.index, dtype=np.int64))

@@ -10,6 +10,7 @@ more load at each building. :mod:`models.control.feeder` reads both.
 from __future__ import annotations
 
 import math
+import warnings
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Final
@@ -18,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from twin.core.errors import ConfigError
+from twin.core.errors import ConfigError, ConvergenceError, TwinWarning
 
 __all__ = ["FeederMap", "Sensitivities", "sensitivities"]
 
@@ -196,8 +197,8 @@ def sensitivities(
     ------
     ConfigError
         A building bus is not a bus of the net.
-    models.powerflow errors
-        The power flow at the operating point does not converge.
+    ConvergenceError
+        The power flow at the operating point (or a step moved from it) does not converge.
     """
     from models.powerflow import BatchPowerFlow, PowerFlowOptions
 
@@ -222,7 +223,13 @@ def sensitivities(
     # the solver's columns follow its sorted bus index; ours follow net.bus's positions
     order = np.array([position[int(b)] for b in solver.bus_index])
     time = pd.date_range("2000-01-01", periods=2 * n, freq="min", tz=None)
-    grid = solver.run(time, p[:, order], q[:, order])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TwinWarning)  # a flagged step is refused below
+        grid = solver.run(time, p[:, order], q[:, order])
+    if "converged" in grid and not bool(grid["converged"].values.all()):
+        raise ConvergenceError(
+            "the power flow at the operating point of the sensitivities does not converge", field="power flow"
+        )
     loading = grid["loading_percent"].values.astype(np.float64)
     vm_solver = grid["vm_pu"].values.astype(np.float64)
     vm = np.empty_like(vm_solver)

@@ -168,3 +168,21 @@ async def test_stale_data_gives_every_building_the_districts_normal() -> None:
         assert server.read_point("feeder_number", 1) == 2  # the feeder stays known
     assert math.isfinite(link.feeders[stressed[0]].p_limit_14a_kw)
     assert np.isfinite([v.feeder_relief_kw for v in link.feeders.values()]).all()
+
+
+def test_without_a_converging_operating_point_the_feeders_run_on_the_minimum(caplog: pytest.LogCaptureFixture) -> None:
+    import copy
+
+    from models.powerflow import BatchPowerFlow, PowerFlowOptions
+    from twin.live_feeders import LiveFeeders
+
+    loaded = load_district("beucha")
+    net = copy.deepcopy(loaded.net)
+    net.line["r_ohm_per_km"] *= 200.0  # far too weak for 80 % of the transformer's rating
+    index = dict(zip(net.bus["name"].astype(str), net.bus.index, strict=True))
+    building_bus = {b.id: int(index[b.bus]) for b in loaded.district.buildings}
+    flow = BatchPowerFlow(net, PowerFlowOptions(on_divergence="flag"))
+    with caplog.at_level("WARNING"):
+        feeders = LiveFeeders(net, flow, building_bus)
+    assert feeders.signals.sens is None and feeders.signals.n_feeders == 6
+    assert "without sensitivities" in caplog.text and "does not converge" in caplog.text

@@ -451,3 +451,15 @@ def test_a_stressed_transformer_blocks_only_the_feeders_its_relief_needs(
     assert (every.update(0.0, **grid, p_controllable_kw=draw).state == BLOCK).all()
     with pytest.raises(ConfigError, match="transformer relief"):
         FeederSignals(fmap, building_bus, transformer_relief="some")  # type: ignore[arg-type]
+
+
+def test_sensitivities_at_an_operating_point_that_does_not_converge_are_refused(
+    beucha: LoadedDistrict, building_bus: np.ndarray
+) -> None:
+    from models.powerflow import BatchPowerFlow, PowerFlowOptions
+    from twin.core.errors import ConvergenceError
+
+    huge = np.full(len(beucha.net.bus), 50_000.0)  # 50 MW at every bus
+    flow = BatchPowerFlow(beucha.net, PowerFlowOptions(on_divergence="flag"))
+    with pytest.raises(ConvergenceError, match="operating point"):
+        sensitivities(beucha.net, building_bus, p_bus_kw=huge, flow=flow)
