@@ -194,6 +194,7 @@ class FeederSignals:
         self._since = np.full(self.n_machines, np.nan)
         self._reasons = np.zeros(self.n_machines, dtype=np.int64)
         self._limit = np.full(n_building, np.inf)
+        self._limited = False
         self._thresholds = np.array(
             [
                 c.surplus_enter_kw,
@@ -302,11 +303,14 @@ class FeederSignals:
         surplus = max(-p_grid, 0.0) if p_surplus_kw is None else float(p_surplus_kw)
         line = np.asarray(line_loading_percent, dtype=np.float64)
         vm = np.asarray(vm_pu, dtype=np.float64)
-        draw = None
+        trafo = float(trafo_loading_percent)
         binding = np.zeros(self.n_machines, dtype=np.bool_)
-        if self._rows is not None and p_controllable_kw is not None:
-            draw = np.clip(np.nan_to_num(np.asarray(p_controllable_kw, dtype=np.float64)), 0.0, None)
-            held = np.isfinite(self._limit) & (draw >= self._limit - _BINDING_KW)
+        draw = None
+        raw = p_controllable_kw if self._rows is not None else None
+        # the draw matters only where limits were in force or the transformer may be stressed
+        if raw is not None and (self._limited or trafo > self.config.loading_leave_percent):
+            draw = _as_draw(raw)
+            held = draw >= self._limit - _BINDING_KW  # inf limits never bind
             binding[self.building_machine[held]] = True
         advance(
             self._state,
@@ -314,7 +318,7 @@ class FeederSignals:
             self._reasons,
             float(t_s),
             surplus,
-            self._trafo_inputs(float(trafo_loading_percent), p_grid, draw, stale),
+            self._trafo_inputs(trafo, p_grid, draw, stale),
             p_grid,
             line,
             self.feeder_of_line,
@@ -324,7 +328,9 @@ class FeederSignals:
             stale,
             binding,
         )
-        return self._step(draw, np.concatenate(([float(trafo_loading_percent)], line, vm)))
+        if draw is None and raw is not None and bool((self._state == int(SignalState.BLOCK)).any()):
+            draw = _as_draw(raw)
+        return self._step(draw, (trafo, line, vm))
 
     def _trafo_inputs(self, trafo: float, p_grid: float, draw: Floats | None, stale: bool) -> Floats:
         """Return the transformer loading each machine reads (NaN: a feeder the relief does not need).
@@ -351,7 +357,7 @@ class FeederSignals:
         inputs[left_out] = np.nan
         return inputs
 
-    def _step(self, draw: Floats | None, values: Floats) -> FeederStep:
+    def _step(self, draw: Floats | None, measured: tuple[float, Floats, Floats]) -> FeederStep:
         """Each building's signal after the machines advanced, and its limit."""
         machine = self.building_machine
         state = self._state[machine].astype(np.int8)
@@ -363,11 +369,12 @@ class FeederSignals:
         elif draw is None:
             limit = np.where(block & ((reasons & _GRID_REASONS) != 0), self.p_min_kw, np.inf)
         else:
-            limit = self._limits(block, draw, values)
+            limit = self._limits(block, draw, np.concatenate(([measured[0]], measured[1], measured[2])))
             given = np.clip(draw - limit, 0.0, None)
             inside = self.building_feeder >= 0
             np.add.at(relief, self.building_feeder[inside], given[inside])
         self._limit = limit
+        self._limited = bool(np.isfinite(limit).any())
         return FeederStep(state, limit, relief, reasons, self.building_feeder, self._since[machine])
 
     def _prepare_rows(self, sens: Sensitivities) -> None:
@@ -414,6 +421,11 @@ class FeederSignals:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _as_draw(p_kw: npt.ArrayLike) -> Floats:
+    """Return the controllable draw [kW]: NaN as 0, feed-in as 0."""
+    return np.clip(np.nan_to_num(np.asarray(p_kw, dtype=np.float64)), 0.0, None)
 
 
 def _per_building(values: npt.ArrayLike | None, n: int, default: float, name: str) -> Floats:
