@@ -222,10 +222,13 @@ def _iterate(
         for i in range(n):
             v_load[i] = v0[pq[i]]
         for _ in range(max_iter):
-            for i in range(n):
+            for i in range(n):  # injected current conj(S / V) = conj(S) V / |V|^2, S = -(p + jq)
                 bus = pq[i]
-                current = complex(-p_pu[t, bus], -q_pu[t, bus]) / v_load[i]
-                work[perm_r[i]] = current.conjugate() + rhs0[i]
+                v = v_load[i]
+                scale = 1.0 / (v.real * v.real + v.imag * v.imag)
+                p, q = p_pu[t, bus], q_pu[t, bus]
+                current = complex(-(p * v.real + q * v.imag) * scale, (q * v.real - p * v.imag) * scale)
+                work[perm_r[i]] = current + rhs0[i]
             for i in range(n):  # L y = c, in place
                 acc = work[i]
                 for k in range(l_ptr[i], l_ptr[i + 1]):
@@ -239,11 +242,12 @@ def _iterate(
             change = 0.0
             for i in range(n):
                 new = work[perm_c[i]]
-                step = abs(new - v_load[i])
+                d = new - v_load[i]
+                step = d.real * d.real + d.imag * d.imag
                 if step > change:
                     change = step
                 v_load[i] = new
-            if change < tol:
+            if change < tol * tol:
                 converged[t] = True
                 break
         for b in range(n_bus):
