@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 import xarray as xr
 
@@ -500,23 +499,12 @@ def _ev_columns(
 
 def _net_load_by_building(columns: list[_Columns], index: pd.DatetimeIndex) -> dict[str, pd.Series]:
     """Sum of the electric power of the assets computed so far, per building id."""
-    if not all(group.p_kw.index.equals(index) for group in columns):
-        totals: dict[str, pd.Series] = {}
-        for group in columns:
-            for column, building in zip(group.p_kw.columns, group.buildings, strict=True):
-                series = group.p_kw[column]
-                totals[building.id] = totals[building.id] + series if building.id in totals else series.copy()
-        return {k: v.reindex(index, fill_value=0.0) for k, v in totals.items()}
-    # the same additions in the same order on arrays (pandas' per-column arithmetic cost more than the sums)
-    sums: dict[str, npt.NDArray[np.float64]] = {}
+    sums: dict[str, np.ndarray] = {}  # on arrays: pandas' per-column arithmetic cost more
     for group in columns:
-        values = group.p_kw.to_numpy(dtype=np.float64)
+        frame = group.p_kw if group.p_kw.index.equals(index) else group.p_kw.reindex(index, fill_value=0.0)
+        values = frame.to_numpy(dtype=np.float64)
         for j, building in enumerate(group.buildings):
-            column = values[:, j]
-            if building.id in sums:
-                sums[building.id] += column
-            else:
-                sums[building.id] = column.copy()
+            sums[building.id] = sums[building.id] + values[:, j] if building.id in sums else values[:, j].copy()
     return {k: pd.Series(v, index=index) for k, v in sums.items()}
 
 

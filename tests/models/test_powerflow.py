@@ -175,3 +175,19 @@ def test_step_near_voltage_collapse_is_solved_by_newton_raphson(net: Any, flow: 
     vm = result["vm_pu"].isel(time=1).sel(bus=check.res_bus.index).to_numpy()
     np.testing.assert_allclose(vm, check.res_bus["vm_pu"].to_numpy(), atol=1e-6, rtol=0)
     assert float(result["vm_pu"].isel(time=1).min()) < 0.7
+
+
+def test_grid_with_two_slacks_takes_newton_raphson(net: Any) -> None:
+    """A second external grid is no radial one-slack grid: the fixed-point path is off, Newton-Raphson solves."""
+    meshed = copy.deepcopy(net)
+    far_bus = int(meshed.line["to_bus"].iloc[-1])
+    pp.runpp(meshed, lightsim2grid=False)  # the second source at that bus's own voltage and angle
+    vm, va = meshed.res_bus.at[far_bus, "vm_pu"], meshed.res_bus.at[far_bus, "va_degree"]
+    pp.create_ext_grid(meshed, far_bus, vm_pu=vm, va_degree=va)
+    flow = BatchPowerFlow(meshed)
+    assert flow._prepared.zbus is None
+    time = pd.date_range("2025-01-15", periods=2, freq="15min")
+    p = np.full((2, len(flow.bus_index)), 3.0)
+    result = flow.run(time, p, p * 0.1)
+    assert bool(result["converged"].all())
+    assert float(result["vm_pu"].isel(time=1).min()) < float(result["vm_pu"].isel(time=0).max())
