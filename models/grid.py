@@ -376,7 +376,7 @@ def grid_kpis_of(grid: xr.Dataset, net: Any) -> xr.Dataset:
     attribute.
     """
     converged = grid["converged"] if "converged" in grid else xr.ones_like(grid["p_grid_kw"], dtype=bool)
-    ok = grid.isel(time=converged.values)
+    ok = grid if bool(converged.all()) else grid.isel(time=converged.values)
     kpis = grid_kpis(ok["vm_pu"], ok["loading_percent"], reference_bus=lv_busbar(net))
     kpis.attrs["steps_not_converged"] = int((~converged).sum())
     return kpis
