@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 import yaml
 
-from models.grid import district_net, write_net_json
+from models.grid import write_district_net
 from scenarios.report import write_plotly_js, write_report
 from scenarios.results import (
     KPIS_JSON,
@@ -55,7 +55,7 @@ def _write_other_files(
 ) -> None:
     """Every result file but ``result.nc``."""
     _atomic(folder / KPIS_JSON, lambda tmp: tmp.write_text(json.dumps(result.kpis, indent=1), encoding="utf-8"))
-    write_net_json(district_net(result.net, result.assets), folder / NET_JSON)
+    write_district_net(result.net, result.assets, folder / NET_JSON)
     resolved = {
         **result.scenario.model_dump(mode="json", exclude={"control"} if result.scenario.control is None else None),
         "inputs": {

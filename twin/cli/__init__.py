@@ -13,7 +13,7 @@ import sys
 from typing import NoReturn
 
 # importing the command modules registers their commands on ``app``
-from twin.cli import calibrate, district, ensemble, scenario, services, store, users, validate  # noqa: F401
+from twin.cli import calibrate, common, district, ensemble, scenario, services, store, users, validate  # noqa: F401
 from twin.cli.common import _fail, app
 from twin.cli.common import _without_frame_dumps as _without_frame_dumps
 from twin.core.errors import TwinError
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     argv : list of str, optional
         Arguments without the program name; default ``sys.argv[1:]``.
     """
+    common.own_process = argv is None
     try:
         app(args=argv, prog_name="twin")
     except TwinError as err:

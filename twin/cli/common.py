@@ -84,3 +84,21 @@ def progress_bar(description_width: int = 40) -> Progress:
         console=Console(stderr=True),
         transient=True,
     )
+
+
+#: True in a ``twin`` process of its own (:func:`twin.cli.main` reading the command line),
+#: False when a caller runs commands inside its process (tests, embedding programs).
+own_process = False
+
+
+def without_dask() -> None:
+    """Mark Dask as not installed for the rest of a ``twin`` process that will not use it.
+
+    xarray imports Dask (a third of a second of CPU) as soon as it checks whether an
+    array might be a Dask array, which no array of a process without Dask can be. A
+    ``None`` entry in ``sys.modules`` makes ``import dask`` fail and xarray treat Dask
+    as absent. Only in a process of its own, and only when Dask is not imported yet:
+    a calling program keeps its Dask.
+    """
+    if own_process and "dask" not in sys.modules:
+        sys.modules["dask"] = None  # type: ignore[assignment]
