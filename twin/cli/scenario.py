@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from twin.cli import common
 from twin.cli.common import progress_bar, scenario_app, without_dask
 from twin.core.errors import ConfigError
 
@@ -268,6 +269,7 @@ def _run(
     }
     _print_table(pd.DataFrame(rows).T, Table, first="scenario")
     print(f"results in {out_dir}", file=sys.stderr)
+    common.quick_exit = True
     if failed:
         raise ConfigError(f"{len(failed)} scenario(s) failed, first: {failed[0]}")
 
