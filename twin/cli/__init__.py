@@ -34,6 +34,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
     common.own_process = argv is None
     try:
         app(args=argv, prog_name="twin")
+    except SystemExit as done:  # typer ends every command with it
+        if done.code in (None, 0):
+            _quick_exit()
+        raise
     except TwinError as err:
         _fail(f"twin: {err}", err.exit_code)
     except KeyboardInterrupt:
@@ -42,11 +46,24 @@ def main(argv: list[str] | None = None) -> NoReturn:
         if os.environ.get("TWIN_DEBUG"):
             raise
         _fail(f"twin: internal error: {type(err).__name__}: {err} (set TWIN_DEBUG=1 for the traceback)", 1)
-    if common.quick_exit and common.own_process and threading.active_count() == 1:
-        # the exit handlers run, then the process ends without freeing every object and module
-        # one by one (a year's arrays: half a second of CPU after the work is done)
+    _quick_exit()
+    sys.exit(0)
+
+
+def _quick_exit() -> None:
+    """End a successful command that asked for it (:data:`twin.cli.common.quick_exit`) at once.
+
+    The exit handlers run and the output is flushed; then the process ends without the
+    interpreter freeing every object and module one by one (after a scenario run: a year's
+    arrays, half a second of CPU). Only in a process of its own with no thread left to wait for.
+    """
+    if common.quick_exit and common.own_process and not _other_threads():
         atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
-    sys.exit(0)
+
+
+def _other_threads() -> list[threading.Thread]:
+    """Threads other than the main one that the interpreter would wait for at exit (not daemons)."""
+    return [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
