@@ -64,7 +64,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, grid_cache_dir: Path)
     return folder
 
 
-def _twin(args: list[str], modules_file: Path) -> None:
+def _twin(args: list[str], modules_file: Path) -> str:
     done = subprocess.run(
         [sys.executable, "-c", _RUN_AND_LIST_MODULES, *args],
         env={**os.environ, "MODULES_FILE": str(modules_file)},
@@ -74,6 +74,7 @@ def _twin(args: list[str], modules_file: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def _kpis(folder: Path) -> dict[str, Any]:
@@ -88,7 +89,8 @@ def test_run_on_cached_inputs_imports_neither_pandapower_nor_dask(tmp_path: Path
     first, second = tmp_path / "first", tmp_path / "second"
     _twin(["scenario", "run", str(scenario), "--out", str(first)], modules)  # prepares and stores the inputs
     assert "pandapower" in json.loads(modules.read_text())  # the hook sees what was imported
-    _twin(["scenario", "run", str(scenario), "--out", str(second)], modules)
+    table = _twin(["scenario", "run", str(scenario), "--out", str(second)], modules)
+    assert "short" in table  # the output is flushed before the process ends quickly (exit handlers ran: modules)
     imported = set(json.loads(modules.read_text()))
     assert not imported & set(_NOT_NEEDED), sorted(imported & set(_NOT_NEEDED))
     # the same year and the same files, net.json now written without pandapower
@@ -126,3 +128,15 @@ def test_cache_file_holds_light_nets_and_changes_the_grid_through_pandapower(cac
     assert {k: v for k, v in on_cached.kpis.items() if not k.endswith("_s")} == {
         k: v for k, v in fresh.items() if not k.endswith("_s")
     }
+
+
+def test_dask_stays_importable_for_a_calling_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    import xarray  # noqa: F401 - imported, as in any program that has run scenarios
+
+    from twin.cli import common
+
+    before = sys.modules.get("dask", "absent")
+    for own_process in (False, True):  # commands run inside a program; or after xarray decided about Dask
+        monkeypatch.setattr(common, "own_process", own_process)
+        common.without_dask()
+        assert sys.modules.get("dask", "absent") is before
