@@ -32,8 +32,6 @@ from typing import Any, Final, Literal
 import numba
 import numpy as np
 import numpy.typing as npt
-import pandapower as pp
-import pandapower.toolbox
 import pandas as pd
 import xarray as xr
 
@@ -268,9 +266,14 @@ def net_bus_injections(net: Any) -> tuple[pd.Series, pd.Series]:
 
 
 def _prepare(net: Any) -> _Prepared:
+    import pandapower as pp  # a second of imports, only to prepare a net
+    import pandapower.toolbox
+
+    from models.net_tables import as_pandapower
+
     if net.ext_grid.empty or not net.ext_grid["in_service"].any():
         raise ConfigError("the net has no external grid in service", field="ext_grid")
-    solver_net = copy.deepcopy(net)
+    solver_net = copy.deepcopy(as_pandapower(net))
     solver_net.pop("profiles", None)
     bus_index = np.asarray(solver_net.bus.sort_index().index, dtype=np.int64)
     lookup = pandapower.toolbox.create_continuous_bus_index(solver_net, start=0)
