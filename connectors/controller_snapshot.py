@@ -51,6 +51,18 @@ class BuildingSnapshot:
         Voltage at the building's bus (latest power flow). [p.u.]
     quality : Quality
         ``OK`` or ``INVALID`` (some of its devices are missing or invalid).
+    feeder_number : int
+        The building's feeder, 1-based; 0 at the transformer's busbar or not known.
+    sg_ready_state : int
+        The SG-Ready state of the building's feeder (1-4); 0: not known, the building gets the
+        district's signal.
+    signal_reasons : int
+        Why (:class:`twin.core.signal.SignalReason` bits), with ``sg_ready_state``.
+    p_limit_14a_kw : float
+        What the building's controllable devices may draw together (the unlimited value while
+        not limited); NaN: the district's limit. [kW]
+    feeder_relief_kw : float
+        Reduction of the controllable draw the limits of the building's feeder ask for. [kW]
     """
 
     building_id: str
@@ -64,6 +76,11 @@ class BuildingSnapshot:
     self_sufficiency_today_frac: float = _NAN
     vm_pu: float = _NAN
     quality: Quality = Quality.OK
+    feeder_number: int = 0
+    sg_ready_state: int = 0
+    signal_reasons: int = 0
+    p_limit_14a_kw: float = _NAN
+    feeder_relief_kw: float = _NAN
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 :class:`~connectors.controller_server.ControllerServer` encodes, at every refresh, the
 district block from the map's header, the signal and the snapshot's district, and each
-building block from the signal and the building's snapshot; this module computes those values
-(percent points from fractions, the forecast hours, the quality of a block) and a point's
-registers.
+building block from the building's signal (its feeder's, carried in the snapshot; the
+district's where the snapshot has none or the data is stale) and the building's snapshot;
+this module computes those values (percent points from fractions, the forecast hours, the
+quality of a block) and a point's registers.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from typing import Any, Final, Protocol
 from connectors.codec import encode_point
 from connectors.controller_map import ControllerMap, ControllerPoint
 from connectors.controller_snapshot import BuildingSnapshot, ControllerSnapshot, Quality
-from twin.core.signal import GridStress, SignalStep
+from twin.core.signal import GridStress, SignalReason, SignalState, SignalStep
 
 __all__ = ["ImageState", "building_values", "district_values", "encode_value", "grid_stress"]
 
 _FORECAST_HOURS: Final[int] = 6
+_STATES: Final[frozenset[int]] = frozenset(int(s) for s in SignalState)
 
 
 class ImageState(Protocol):
@@ -120,18 +122,33 @@ def district_values(server: ImageState, snapshot: ControllerSnapshot | None, age
 
 
 def building_values(server: ImageState, number: int, building: BuildingSnapshot | None) -> dict[str, Any]:
-    """A building block's values: the signal, then the building's snapshot (quality: the server's unless usable)."""
+    """A building block's values: its signal, then the building's snapshot (quality: the server's unless usable).
+
+    The signal is the building's feeder's when the snapshot carries one and the data is not
+    stale; otherwise the district's (stale data: ``NORMAL``, not limited).
+    """
     signal = server.signal
     assert signal is not None
     quality = server.quality
     values: dict[str, Any] = {
         "building_number": number,
         "sg_ready_state": int(signal.state),
+        "signal_reasons": int(signal.reasons),
         "p_limit_14a_kw": signal.p_limit_14a_kw,
+        "feeder_number": 0,
     }
     if building is None:
         values["quality"] = int(Quality.MISSING)
         return values
+    values["feeder_number"] = building.feeder_number
+    if building.sg_ready_state in _STATES and not signal.reasons & SignalReason.STALE:
+        values.update(
+            sg_ready_state=building.sg_ready_state,
+            signal_reasons=building.signal_reasons,
+            feeder_relief_kw=building.feeder_relief_kw,
+        )
+        if math.isfinite(building.p_limit_14a_kw):
+            values["p_limit_14a_kw"] = building.p_limit_14a_kw
     if quality in (Quality.OK, Quality.PARTIAL):  # a partial district says nothing about this building
         quality = Quality(building.quality)
     b = building

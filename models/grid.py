@@ -32,11 +32,11 @@ from typing import Any, Final
 import numba
 import numpy as np
 import numpy.typing as npt
-import pandapower as pp
 import pandas as pd
 import xarray as xr
 
 from models.district import ReactivePower
+from models.net_tables import as_pandapower, district_net_json
 from models.powerflow import BatchPowerFlow, PowerFlowOptions
 from twin.core.errors import ConfigError
 from twin.core.kpi import LOAD_KINDS, grid_kpis
@@ -51,6 +51,7 @@ __all__ = [
     "reactive_power_kvar",
     "run_power_flow",
     "set_step",
+    "write_district_net",
     "write_net_json",
 ]
 
@@ -95,7 +96,7 @@ def apply_grid_changes(net: Any, changes: GridChanges) -> Any:
     ConfigError
         For an unknown cable type, an unknown line name or a non-positive rating.
     """
-    net = copy.deepcopy(net)
+    net = copy.deepcopy(as_pandapower(net))
     if changes.transformer_s_rated_kva is not None:
         if changes.transformer_s_rated_kva <= 0:
             raise ConfigError("must be > 0", field="transformer_s_rated_kva")
@@ -113,6 +114,8 @@ def apply_grid_changes(net: Any, changes: GridChanges) -> Any:
     else:
         selected = net.line.index
     if changes.line_std_type is not None:
+        import pandapower as pp  # a second of imports, only to change a net
+
         if not pp.std_type_exists(net, changes.line_std_type, element="line"):
             known = sorted(pp.available_std_types(net, element="line").index)
             raise ConfigError(
@@ -148,7 +151,9 @@ def district_net(net: Any, assets: xr.Dataset, changes: GridChanges | None = Non
         ``load``, ``sgen`` or ``storage`` per electric asset (name = asset id,
         power 0 until :func:`set_step`), gas boilers left out (no electric power).
     """
-    net = apply_grid_changes(net, changes) if changes else copy.deepcopy(net)
+    import pandapower as pp  # a second of imports, only to build a net
+
+    net = apply_grid_changes(net, changes) if changes else copy.deepcopy(as_pandapower(net))
     net.pop("profiles", None)
     for table in ("load", "sgen", "storage"):
         net[table] = net[table].iloc[0:0]
@@ -376,7 +381,7 @@ def grid_kpis_of(grid: xr.Dataset, net: Any) -> xr.Dataset:
     attribute.
     """
     converged = grid["converged"] if "converged" in grid else xr.ones_like(grid["p_grid_kw"], dtype=bool)
-    ok = grid.isel(time=converged.values)
+    ok = grid if bool(converged.all()) else grid.isel(time=converged.values)
     kpis = grid_kpis(ok["vm_pu"], ok["loading_percent"], reference_bus=lv_busbar(net))
     kpis.attrs["steps_not_converged"] = int((~converged).sum())
     return kpis
@@ -391,8 +396,26 @@ def write_net_json(net: Any, path: str | Path) -> Path:
     if "profiles" in net:  # leave the caller's net as it is
         net = copy.deepcopy(net)
         net.pop("profiles", None)
-    text = pp.to_json(net)
+    import pandapower as pp  # a second of imports, only to write a net
+
+    text = pp.to_json(as_pandapower(net))
     json.loads(text)  # never write a file that does not parse
+    tmp = target.with_suffix(target.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+    return target
+
+
+def write_district_net(net: Any, assets: xr.Dataset, path: str | Path) -> Path:
+    """Write :func:`district_net` of the net and assets as pandapower JSON, atomically.
+
+    A net of the shared-input cache (:class:`models.net_tables.NetTables`) is written from
+    its template, without importing pandapower; the text is the same.
+    """
+    text = district_net_json(net, assets, ELEMENT_TABLE)
+    if text is None:
+        return write_net_json(district_net(net, assets), path)
+    target = Path(path)
     tmp = target.with_suffix(target.suffix + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(target)

@@ -27,7 +27,6 @@ import holidays
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import scipy.signal
 from demandlib import bdew
 
 from twin.core.errors import ConfigError
@@ -337,6 +336,8 @@ def _varied_curves(
         curves[j] = np.roll(base[j], shift)
     if variation.noise_sd_frac > 0:
         rho = float(np.exp(-0.25 / max(variation.noise_correlation_h, 1e-9)))
+        import scipy.signal  # half a second of imports, only for varied curves
+
         white = rng.standard_normal((n_buildings, n_steps))
         ar1 = scipy.signal.lfilter([np.sqrt(1.0 - rho**2)], [1.0, -rho], white, axis=1)
         sigma = variation.noise_sd_frac

@@ -133,8 +133,9 @@ def monthly_energy(result: ScenarioResult, *, timezone: str) -> dict[str, float]
     from scenarios.kpis import substation_assets
     from twin.core.kpi import boundary_flows
 
-    p_loss = result.grid["p_loss_kw"].fillna(0.0)
-    flows = boundary_flows(substation_assets(result.assets), p_loss_kw=p_loss)
+    flows = result.flows
+    if flows is None:
+        flows = boundary_flows(substation_assets(result.assets), p_loss_kw=result.grid["p_loss_kw"].fillna(0.0))
     times = pd.DatetimeIndex(flows["time"].values).tz_localize("UTC").tz_convert(timezone)
     frame = pd.DataFrame({term: np.asarray(flows[term].values, dtype=float) for term in MONTH_TERMS}, index=times)
     months = frame.groupby(frame.index.month).sum()

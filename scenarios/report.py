@@ -173,16 +173,16 @@ def _monthly_balance(result: ScenarioResult) -> go.Figure:
     assets = result.assets
     time = pd.DatetimeIndex(assets["time"].values)
     dt_h = (time[1] - time[0]) / pd.Timedelta(hours=1)
-    p = assets["p_kw"].values.astype(np.float64)
+    p = assets["p_kw"].values  # float32; sums in float64 without a float64 copy of the whole year
     kind = assets["kind"].values
     p_grid = result.grid["p_grid_kw"].fillna(0.0).values.astype(np.float64)
     frame = pd.DataFrame(
         {
-            "load": np.clip(p[:, np.isin(kind, LOAD_KINDS)], 0, None).sum(axis=1),
-            "PV": np.clip(-p[:, kind == "pv"], 0, None).sum(axis=1),
+            "load": np.clip(p[:, np.isin(kind, LOAD_KINDS)], 0, None).sum(axis=1, dtype=np.float64),
+            "PV": np.clip(-p[:, kind == "pv"], 0, None).sum(axis=1, dtype=np.float64),
             "grid import": np.clip(p_grid, 0, None),
             "grid export": np.clip(-p_grid, 0, None),
-            "gas": assets["p_fuel_kw"].values.astype(np.float64).sum(axis=1),
+            "gas": assets["p_fuel_kw"].values.sum(axis=1, dtype=np.float64),
         },
         index=time,
     )

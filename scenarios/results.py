@@ -107,6 +107,8 @@ class ScenarioResult:
     applied : AppliedChanges
     curtailed_kw : xarray.DataArray
         PV curtailed by the feed-in limit, over time. [kW]
+    flows : xarray.Dataset, optional
+        The energy flows at the substation the KPIs came from (:func:`twin.core.kpi.boundary_flows`).
     """
 
     scenario: Scenario
@@ -116,6 +118,7 @@ class ScenarioResult:
     net: Any
     applied: AppliedChanges
     curtailed_kw: xr.DataArray
+    flows: xr.Dataset | None = None
 
 
 @dataclass(frozen=True)

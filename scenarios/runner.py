@@ -280,7 +280,7 @@ def compute_scenario(
     curtailed_kw = xr.DataArray(
         curtailed.astype(np.float32), dims="time", coords={"time": assets["time"].values}, attrs={"units": "kW"}
     )
-    return ScenarioResult(scenario, kpis, assets, grid, net, applied, curtailed_kw)
+    return ScenarioResult(scenario, kpis, assets, grid, net, applied, curtailed_kw, flows)
 
 
 def _run_control(

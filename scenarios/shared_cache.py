@@ -17,18 +17,22 @@ line and the sha256 of its payload: a torn, truncated or otherwise corrupt file 
 that check (or unpickling) and is rebuilt; a cache that cannot be written is skipped. A
 file is written to a temporary name in the same folder and renamed over the target, so
 concurrent writers of the same key never leave a torn file.
+
+Nets are stored as :class:`models.net_tables.NetTables` with their pandapower JSON
+template, so that a run on cached inputs neither unpickles nor writes through pandapower.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import logging
 import pickle
 import sys
 import tempfile
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import yaml
 
@@ -36,6 +40,7 @@ import models
 import twin.core
 from models.district import BUILT_IN_DISTRICTS, district_path
 from models.grid_source import cache_dir
+from models.net_tables import light_net
 from models.weather import default_weather_path
 from scenarios.runner import SharedInputs, prepare_shared
 from twin.core.errors import ConfigError
@@ -48,7 +53,7 @@ logger = logging.getLogger(__name__)
 #: Sub-folder of the cache folder that holds the shared inputs.
 SHARED_CACHE_FOLDER: Final[str] = "shared"
 #: First line of every cache file; a new layout gets a new line.
-_MAGIC: Final[bytes] = b"beucha-twin shared inputs v1\n"
+_MAGIC: Final[bytes] = b"beucha-twin shared inputs v2\n"
 _DIGEST_BYTES: Final[int] = 32
 #: Modules of this package that decide what the shared inputs hold.
 _SCENARIO_MODULES: Final[tuple[str, ...]] = ("runner.py", "shared_cache.py")
@@ -180,9 +185,21 @@ def _read(path: Path) -> SharedInputs | None:
     return shared if isinstance(shared, SharedInputs) else None
 
 
+class _Pickler(pickle.Pickler):
+    """Pickles pandapower nets as :class:`models.net_tables.NetTables`, which read without pandapower."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        kind = type(obj)
+        if kind.__name__ == "pandapowerNet" and kind.__module__.startswith("pandapower"):
+            return light_net(obj).__reduce__()
+        return NotImplemented
+
+
 def _write(path: Path, shared: SharedInputs) -> None:
     """Write a cache file through a temporary file and a rename; skip it if the folder is not writable."""
-    payload = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(shared)
+    payload = buffer.getvalue()
     tmp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

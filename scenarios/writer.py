@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 import yaml
 
-from models.grid import district_net, write_net_json
+from models.grid import write_district_net
 from scenarios.report import write_plotly_js, write_report
 from scenarios.results import (
     KPIS_JSON,
@@ -55,7 +55,7 @@ def _write_other_files(
 ) -> None:
     """Every result file but ``result.nc``."""
     _atomic(folder / KPIS_JSON, lambda tmp: tmp.write_text(json.dumps(result.kpis, indent=1), encoding="utf-8"))
-    write_net_json(district_net(result.net, result.assets), folder / NET_JSON)
+    write_district_net(result.net, result.assets, folder / NET_JSON)
     resolved = {
         **result.scenario.model_dump(mode="json", exclude={"control"} if result.scenario.control is None else None),
         "inputs": {
@@ -87,15 +87,17 @@ def result_dataset(result: ScenarioResult) -> xr.Dataset:
     ds = ds.copy()
     ds["converged"] = ds["converged"].astype(np.int8).assign_attrs(long_name="power flow converged", units="1")
     ds["curtailed_kw"] = result.curtailed_kw.assign_attrs(long_name="PV curtailed by the feed-in limit", units="kW")
+    scalars: dict[str, xr.DataArray] = {}  # added in one step: one merge instead of one per KPI
     for key, value in result.kpis.items():
         if isinstance(value, bool):
-            ds[key] = xr.DataArray(np.int8(value), attrs={"long_name": key.replace("_", " "), "units": "1"})
+            scalars[key] = xr.DataArray(np.int8(value), attrs={"long_name": key.replace("_", " "), "units": "1"})
         elif isinstance(value, int | float) and key not in ("steps",):
             units = next((u for suffix, u in _KPI_UNITS.items() if key.endswith(suffix)), None)
             units = units or (
                 "h" if key.endswith("_h") else "EUR" if key.endswith("_eur") else "s" if key.endswith("_s") else "1"
             )
-            ds["kpi_" + key] = xr.DataArray(np.float64(np.nan if value is None else value), attrs={"units": units})
+            scalars["kpi_" + key] = xr.DataArray(np.float64(np.nan if value is None else value), attrs={"units": units})
+    ds = ds.assign(scalars)
     ds.attrs = {
         "title": f"scenario {result.scenario.name}",
         "source": "scenario",

@@ -17,8 +17,9 @@
   (:mod:`twin.live_grid`).
 - **Buildings** in a stable order: the district's buildings that the site meters, in the district's
   order, then the site's other buildings in site order. Each block: its meter, PV, battery (and
-  SOC), heat pump, EV, the year's balance (import - export KPIs), today's self-sufficiency and the
-  voltage at its bus.
+  SOC), heat pump, EV, the year's balance (import - export KPIs), today's self-sufficiency, the
+  voltage at its bus, and its own signal: its feeder's SG-Ready state and its section 14a limit
+  from the last live power flow (:mod:`twin.live_feeders`).
 - **Quality** per quantity: the grid exchange is as good as the substation meter. ``OK`` while
   every input of the district balance is ok; ``PARTIAL`` while the substation meter is ok but
   some inputs of the sums over the buildings (building meters, their devices, the community
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import time
@@ -145,6 +147,8 @@ class ControllerLink:
         #: The latest grid section of the snapshot (set by the live power flow; ``None`` before the first).
         self.grid: GridState | None = None
         self.building_vm_pu: dict[str, float] = {}
+        #: Each building's signal from the last live power flow (:class:`twin.live_feeders.FeederValues`).
+        self.feeders: dict[str, Any] = {}
         self.forecast_kw: tuple[float, ...] = ()
         self.clear_sky_index = _NAN
         self.battery_mode = 0
@@ -219,6 +223,8 @@ class ControllerLink:
     ) -> BuildingSnapshot:
         terms = terms or BoundaryState(building)
         imported, exported = _kpi(year, "import_kwh"), _kpi(year, "export_kwh")
+        feeder = self.feeders.get(building)
+        signal = {} if feeder is None else dataclasses.asdict(feeder)
         return BuildingSnapshot(
             building_id=building,
             p_meter_kw=_f(terms.p_grid_kw),
@@ -231,6 +237,7 @@ class ControllerLink:
             self_sufficiency_today_frac=_kpi(today, "self_sufficiency_frac"),
             vm_pu=self.building_vm_pu.get(building, _NAN),
             quality=Quality.OK if terms.ok else Quality.INVALID,
+            **signal,
         )
 
     def _soc(self, battery_ids: list[str], devices: Mapping[str, DeviceState]) -> float:
@@ -250,6 +257,7 @@ class ControllerLink:
     def set_step(self, step: Mapping[str, Any]) -> None:
         """Take the latest live step (:func:`twin.live_grid.worker_step`): power flow and forecast."""
         self.building_vm_pu = dict(step["building_vm_pu"])
+        self.feeders = dict(step.get("feeders", {}))
         self.forecast_kw = tuple(step["forecast_kw"])
         self.clear_sky_index = float(step["clear_sky_index"])
         self.grid = step["grid"]  # a GridState

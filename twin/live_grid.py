@@ -9,7 +9,8 @@ again. Reactive power is a simplification: every bus that draws (p > 0) draws
 ``p tan(arccos(load_cos_phi))`` with the district's load cos phi; a bus that feeds in (p <= 0)
 gets q = 0 (the PV cos phi(P) characteristic of the scenarios needs PV and load apart, which the
 building meter does not give). A building meter without a usable value counts 0 kW and is named
-in ``inputs_missing``. It reads the balance as :class:`twin.core.live_state.BoundaryState` records;
+in ``inputs_missing``. At every solve the grid's feeders get their signals from the result
+(:class:`twin.live_feeders.LiveFeeders`). It reads the balance as :class:`twin.core.live_state.BoundaryState` records;
 the result is the snapshot's ``grid`` section, a :class:`twin.core.live_state.GridState`
 (:meth:`LiveGrid.solve`).
 """
@@ -33,6 +34,7 @@ import pandas as pd
 from twin.core.errors import ConfigError, TwinWarning
 from twin.core.live_state import BoundaryState, BranchState, BusState, GridState, utc_time
 from twin.core.schema import SUBSTATION
+from twin.live_feeders import LiveFeeders
 
 if TYPE_CHECKING:
     from connectors.site import Site
@@ -102,6 +104,10 @@ class LiveGrid:
         self._is_trafo = np.array([branch.startswith("trafo") for branch in self.branch_ids])
         #: Wall time of the last solve. [s]
         self.last_solve_s = math.nan
+        #: One signal per feeder, advanced at every solve.
+        self.feeders = LiveFeeders(net, self.flow, self.building_bus, site, q_per_p=self.tan_phi)
+        #: Each building's signal after the last solve (:class:`twin.live_feeders.FeederValues`).
+        self.feeder_values: dict[str, Any] = {}
 
     def bus_powers(self, balance: Mapping[str, BoundaryState]) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Active and reactive demand per bus (in :attr:`bus_index` order) from a live balance.
@@ -160,6 +166,13 @@ class LiveGrid:
         vm_pu = result["vm_pu"].values[0].astype(float)
         loading = result["loading_percent"].values[0].astype(float)
         converged = bool(result["converged"].values[0])
+        self.feeder_values = self.feeders.step(
+            sim_time_s,
+            balance,
+            loading_percent=loading,
+            vm_pu=vm_pu,
+            p_grid_kw=float(result["p_grid_kw"].values[0]),
+        )
         self.last_solve_s = time.time()
         any_vm = bool(np.isfinite(vm_pu).any())
         return GridState(
@@ -215,7 +228,8 @@ def worker_step(sim_time_s: float, balance: Mapping[str, BoundaryState], *, p_pe
     -------
     dict
         ``grid`` (a :class:`~twin.core.live_state.GridState`, :meth:`LiveGrid.solve`),
-        ``building_vm_pu`` (building id -> p.u.),
+        ``building_vm_pu`` (building id -> p.u.), ``feeders`` (building id ->
+        :class:`~twin.live_feeders.FeederValues`: its feeder's signal and its section 14a limit),
         ``forecast_kw`` (expected surplus of the next six hours, kW) and ``clear_sky_index``.
     """
     from models.forecast import expected_surplus_kw
@@ -239,6 +253,7 @@ def worker_step(sim_time_s: float, balance: Mapping[str, BoundaryState], *, p_pe
     return {
         "grid": result,
         "building_vm_pu": grid.building_vm_pu(result),
+        "feeders": dict(grid.feeder_values),
         "forecast_kw": forecast,
         "clear_sky_index": index,
     }

@@ -4,11 +4,14 @@ A *feeder* is the part of the low-voltage grid that hangs off the transformer's 
 busbar through one outgoing line (:class:`FeederMap`). Each feeder gets its own SG-Ready signal,
 with the rule, hysteresis and dwell time of :class:`models.control.signal.SignalMachine`, read on
 the feeder's own lines and buses plus the transformer (:class:`FeederSignals`): a line stressed in
-one feeder blocks that feeder's buildings only; a stressed transformer blocks every feeder.
+one feeder blocks that feeder's buildings only. A stressed transformer blocks, besides the
+feeders blocked already, as many feeders as its relief needs, those with the largest
+controllable draw first (``transformer_relief="needed"``); with ``"all"``, or without the
+sensitivities or the draw, it blocks every feeder.
 
 Section 14a EnWG per building. The Bundesnetzagentur's determination BK6-22-300 lets the grid
-operator reduce controllable consumers only as far as needed (annex 1 no. 4.2: "im erforderlichen
-Umfang") and never below the minimum of annex 1 no. 4.5 (:func:`models.control.section_14a.dimmed_limit_kw`).
+operator reduce controllable consumers only as far as needed ("im erforderlichen Umfang") and
+never below the minimum of annex 1 no. 4.5 (:func:`models.control.section_14a.dimmed_limit_kw`).
 So while a feeder blocks, each of its buildings' limit is computed from the grid state measured
 in the last power flow and the linear sensitivities of the grid to each building's load
 (:func:`sensitivities`, from power flows at an operating point):
@@ -39,13 +42,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from models.control.feeder_grid import FeederMap, Sensitivities, sensitivities
-from models.control.feeder_kernel import advance
+from models.control.feeder_kernel import advance, reductions
 from models.control.section_14a import P_LIMIT_14A_MIN_KW
 from models.control.signal import SignalConfig
 from twin.core.errors import ConfigError
@@ -55,6 +58,7 @@ __all__ = ["FeederMap", "FeederSignals", "FeederStep", "Sensitivities", "sensiti
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
+TransformerRelief = Literal["all", "needed"]
 
 #: Reasons that make a block a grid-stress block (section 14a dims only then).
 _GRID_REASONS: Final[int] = int(SignalReason.TRANSFORMER | SignalReason.LINE | SignalReason.UNDERVOLTAGE)
@@ -116,6 +120,12 @@ class FeederSignals:
         Loading the limits aim at; default half-way between the enter and leave thresholds. [%]
     target_vm_pu : float, optional
         Lowest voltage the limits aim at; default half-way between the undervoltage thresholds. [p.u.]
+    transformer_relief : {"needed", "all"}, optional
+        ``"needed"`` (default; it acts with sensitivities and the controllable draw, else as
+        ``"all"``): a stressed transformer blocks, besides the feeders blocked already, only as
+        many feeders as its relief needs, those with the largest controllable draw first (the
+        relief in kW is the loading over its target divided by the mean sensitivity); the other
+        feeders stay as they are. ``"all"``: a stressed transformer blocks every feeder.
 
     Examples
     --------
@@ -135,7 +145,13 @@ class FeederSignals:
         p_min_kw: npt.ArrayLike | None = None,
         target_loading_percent: float | None = None,
         target_vm_pu: float | None = None,
+        transformer_relief: TransformerRelief = "needed",
     ) -> None:
+        if transformer_relief not in ("all", "needed"):
+            raise ConfigError(
+                f"unknown transformer relief {transformer_relief!r}", field="transformer_relief", allowed="all, needed"
+            )
+        self.transformer_relief = transformer_relief
         self.fmap = fmap
         self.config = config or SignalConfig()
         self.per_feeder = per_feeder
@@ -178,6 +194,7 @@ class FeederSignals:
         self._since = np.full(self.n_machines, np.nan)
         self._reasons = np.zeros(self.n_machines, dtype=np.int64)
         self._limit = np.full(n_building, np.inf)
+        self._limited = False
         self._thresholds = np.array(
             [
                 c.surplus_enter_kw,
@@ -190,6 +207,54 @@ class FeederSignals:
                 -c.vm_low_leave_pu,
                 c.min_dwell_s,
             ]
+        )
+
+    @classmethod
+    def from_net(
+        cls,
+        net: Any,
+        building_bus: npt.ArrayLike,
+        config: SignalConfig | None = None,
+        *,
+        per_feeder: bool = True,
+        p_min_kw: npt.ArrayLike | None = None,
+        q_per_p: float = 0.0,
+        flow: Any = None,
+        transformer_relief: TransformerRelief = "needed",
+    ) -> FeederSignals:
+        """Find the feeders, compute the sensitivities at the default operating point, and start the signals.
+
+        The live twin and the scenarios' year build their signals this way, so both act alike.
+
+        Parameters
+        ----------
+        net : pandapowerNet
+            The grid.
+        building_bus : array-like of int
+            ``net.bus`` index label of each building.
+        config : SignalConfig, optional
+            Thresholds (the live twin's by default).
+        per_feeder : bool, optional
+            ``False``: the district-wide signal (no sensitivities computed).
+        p_min_kw : array-like, optional
+            Each building's minimum while dimmed. [kW]
+        q_per_p : float, optional
+            Reactive power that goes with each kW of load (``tan(arccos(load_cos_phi))``). [kvar/kW]
+        flow : models.powerflow.BatchPowerFlow, optional
+            A solver already prepared for ``net``.
+        transformer_relief : {"all", "needed"}, optional
+            Which feeders a stressed transformer blocks (see the class).
+        """
+        buses = np.asarray(building_bus, dtype=np.int64).ravel()
+        sens = sensitivities(net, buses, flow=flow, q_per_p=q_per_p) if per_feeder and len(buses) else None
+        return cls(
+            FeederMap.from_net(net),
+            buses,
+            config,
+            sens,
+            per_feeder,
+            p_min_kw=p_min_kw,
+            transformer_relief=transformer_relief,
         )
 
     @property
@@ -238,11 +303,14 @@ class FeederSignals:
         surplus = max(-p_grid, 0.0) if p_surplus_kw is None else float(p_surplus_kw)
         line = np.asarray(line_loading_percent, dtype=np.float64)
         vm = np.asarray(vm_pu, dtype=np.float64)
-        draw = None
+        trafo = float(trafo_loading_percent)
         binding = np.zeros(self.n_machines, dtype=np.bool_)
-        if self._rows is not None and p_controllable_kw is not None:
-            draw = np.clip(np.nan_to_num(np.asarray(p_controllable_kw, dtype=np.float64)), 0.0, None)
-            held = np.isfinite(self._limit) & (draw >= self._limit - _BINDING_KW)
+        draw = None
+        raw = p_controllable_kw if self._rows is not None else None
+        # the draw matters only where limits were in force or the transformer may be stressed
+        if raw is not None and (self._limited or trafo > self.config.loading_leave_percent):
+            draw = _as_draw(raw)
+            held = draw >= self._limit - _BINDING_KW  # inf limits never bind
             binding[self.building_machine[held]] = True
         advance(
             self._state,
@@ -250,7 +318,7 @@ class FeederSignals:
             self._reasons,
             float(t_s),
             surplus,
-            float(trafo_loading_percent),
+            self._trafo_inputs(trafo, p_grid, draw, stale),
             p_grid,
             line,
             self.feeder_of_line,
@@ -260,9 +328,36 @@ class FeederSignals:
             stale,
             binding,
         )
-        return self._step(draw, np.concatenate(([float(trafo_loading_percent)], line, vm)))
+        if draw is None and raw is not None and bool((self._state == int(SignalState.BLOCK)).any()):
+            draw = _as_draw(raw)
+        return self._step(draw, (trafo, line, vm))
 
-    def _step(self, draw: Floats | None, values: Floats) -> FeederStep:
+    def _trafo_inputs(self, trafo: float, p_grid: float, draw: Floats | None, stale: bool) -> Floats:
+        """Return the transformer loading each machine reads (NaN: a feeder the relief does not need).
+
+        Every machine reads it, except with ``transformer_relief="needed"`` under import stress:
+        then only the feeders blocked already and those the relief needs.
+        """
+        inputs = np.full(self.n_machines, trafo)
+        if self.transformer_relief != "needed" or draw is None or stale or not math.isfinite(trafo) or p_grid < 0:
+            return inputs
+        c = self.config
+        held = bool((self._reasons & int(SignalReason.TRANSFORMER)).any())
+        if not (trafo >= c.loading_enter_percent or (held and trafo > c.loading_leave_percent)):
+            return inputs
+        n = self.fmap.n_feeders
+        inside = self.building_feeder >= 0
+        feeder_draw = np.bincount(self.building_feeder[inside], draw[inside], minlength=n)
+        candidate = (self._state[:n] != int(SignalState.BLOCK)) & (feeder_draw > 0.0)
+        need_kw = max(trafo - self.target_loading_percent, 0.0) / self._trafo_percent_per_kw
+        order = np.flatnonzero(candidate)[np.argsort(-feeder_draw[candidate], kind="stable")]
+        before = np.cumsum(feeder_draw[order]) - feeder_draw[order]  # what the feeders ahead give
+        chosen = order[before < need_kw]
+        left_out = np.setdiff1d(np.flatnonzero(self._state[:n] != int(SignalState.BLOCK)), chosen)
+        inputs[left_out] = np.nan
+        return inputs
+
+    def _step(self, draw: Floats | None, measured: tuple[float, Floats, Floats]) -> FeederStep:
         """Each building's signal after the machines advanced, and its limit."""
         machine = self.building_machine
         state = self._state[machine].astype(np.int8)
@@ -274,11 +369,12 @@ class FeederSignals:
         elif draw is None:
             limit = np.where(block & ((reasons & _GRID_REASONS) != 0), self.p_min_kw, np.inf)
         else:
-            limit = self._limits(block, draw, values)
+            limit = self._limits(block, draw, np.concatenate(([measured[0]], measured[1], measured[2])))
             given = np.clip(draw - limit, 0.0, None)
             inside = self.building_feeder >= 0
             np.add.at(relief, self.building_feeder[inside], given[inside])
         self._limit = limit
+        self._limited = bool(np.isfinite(limit).any())
         return FeederStep(state, limit, relief, reasons, self.building_feeder, self._since[machine])
 
     def _prepare_rows(self, sens: Sensitivities) -> None:
@@ -290,7 +386,12 @@ class FeederSignals:
         eligible = (owner[:, None] == -1) | (owner[:, None] == self.building_feeder[None, :])
         rows = np.where(eligible, self._rows, 0.0)
         strongest = rows.max(axis=1, initial=0.0)
-        self._acts = eligible & (rows > 0.0) & (rows >= _ACTS_SHARE * strongest[:, None])
+        acts = eligible & (rows > 0.0) & (rows >= _ACTS_SHARE * strongest[:, None])
+        # who acts on each quantity, as compressed rows: buildings and their sensitivities
+        self._row_ptr = np.concatenate(([0], np.cumsum(acts.sum(axis=1)))).astype(np.int64)
+        quantity, building = np.nonzero(acts)
+        self._cols = building.astype(np.int64)
+        self._vals = np.ascontiguousarray(self._rows[quantity, building])
         self._targets = np.concatenate(
             (
                 [self.target_loading_percent],
@@ -298,6 +399,8 @@ class FeederSignals:
                 np.full(len(self.fmap.feeder_of_bus), -self.target_vm_pu),
             )
         )
+        mean_sens = float(np.mean(sens.trafo_percent_per_kw)) if sens.trafo_percent_per_kw.size else 0.0
+        self._trafo_percent_per_kw = mean_sens if mean_sens > 0.0 else math.inf
         self._sign = np.concatenate(
             ([1.0], np.ones(len(self.fmap.feeder_of_line)), -np.ones(len(self.fmap.feeder_of_bus)))
         )
@@ -309,26 +412,20 @@ class FeederSignals:
         each can still give up; one under its target grants the headroom in proportion to what
         each draws (plus its minimum, so a building drawing nothing gets a share too).
         """
-        assert self._rows is not None
         excess = self._sign * values - self._targets
-        known = np.isfinite(excess)
-        acts = self._acts[known] & block[None, :]
-        used = acts.any(axis=1)
-        acts, excess, rows = acts[used], excess[known][used], self._rows[known][used]
         spare = np.clip(draw - self.p_min_kw, 0.0, None)
         grant = draw + self.p_min_kw
-        over = excess > 0.0
-        weight = np.where(over[:, None], spare[None, :], grant[None, :])
-        effect = np.einsum("qb,qb->q", np.where(acts, rows, 0.0), weight)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(over, np.where(effect > 0.0, np.minimum(excess / effect, 1.0), 1.0), excess / effect)
-        share = np.where(~over & ~(effect > 0.0), -np.inf, share)
-        cut = np.where(acts, share[:, None] * weight, -np.inf).max(axis=0, initial=-np.inf)
+        cut = reductions(self._row_ptr, self._cols, self._vals, excess, block, spare, grant)
         limit = np.where(np.isfinite(cut), np.maximum(draw - cut, self.p_min_kw), np.inf)
         return np.where(block, limit, np.inf)
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _as_draw(p_kw: npt.ArrayLike) -> Floats:
+    """Return the controllable draw [kW]: NaN as 0, feed-in as 0."""
+    return np.clip(np.nan_to_num(np.asarray(p_kw, dtype=np.float64)), 0.0, None)
 
 
 def _per_building(values: npt.ArrayLike | None, n: int, default: float, name: str) -> Floats:

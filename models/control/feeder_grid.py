@@ -10,6 +10,7 @@ more load at each building. :mod:`models.control.feeder` reads both.
 from __future__ import annotations
 
 import math
+import warnings
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Final
@@ -18,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from twin.core.errors import ConfigError
+from twin.core.errors import ConfigError, ConvergenceError, TwinWarning
 
 __all__ = ["FeederMap", "Sensitivities", "sensitivities"]
 
@@ -196,8 +197,8 @@ def sensitivities(
     ------
     ConfigError
         A building bus is not a bus of the net.
-    models.powerflow errors
-        The power flow at the operating point does not converge.
+    ConvergenceError
+        The power flow at the operating point (or a step moved from it) does not converge.
     """
     from models.powerflow import BatchPowerFlow, PowerFlowOptions
 
@@ -211,18 +212,17 @@ def sensitivities(
     p0, q0 = _operating_point(net, buses, position, p_bus_kw, q_bus_kvar)
     unique = np.unique(buses)
     n = len(unique)
-    p = np.repeat(p0[None, :], 2 * n, axis=0)
-    q = np.repeat(q0[None, :], 2 * n, axis=0)
-    columns = np.array([position[int(b)] for b in unique])
-    rows = np.arange(n)
-    p[rows, columns] += dp_kw
-    p[n + rows, columns] -= dp_kw
-    q[rows, columns] += dp_kw * q_per_p
-    q[n + rows, columns] -= dp_kw * q_per_p
+    p, q = _perturbed(p0, q0, np.array([position[int(b)] for b in unique]), dp_kw, q_per_p)
     # the solver's columns follow its sorted bus index; ours follow net.bus's positions
     order = np.array([position[int(b)] for b in solver.bus_index])
     time = pd.date_range("2000-01-01", periods=2 * n, freq="min", tz=None)
-    grid = solver.run(time, p[:, order], q[:, order])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TwinWarning)  # a flagged step is refused below
+        grid = solver.run(time, p[:, order], q[:, order])
+    if "converged" in grid and not bool(grid["converged"].values.all()):
+        raise ConvergenceError(
+            "the power flow at the operating point of the sensitivities does not converge", field="power flow"
+        )
     loading = grid["loading_percent"].values.astype(np.float64)
     vm_solver = grid["vm_pu"].values.astype(np.float64)
     vm = np.empty_like(vm_solver)
@@ -283,6 +283,19 @@ def _flood(
             if feeder_of_bus[other] == -2 and (through_lines or not by_line):
                 feeder_of_bus[other] = feeder
                 queue.append(other)
+
+
+def _perturbed(p0: Floats, q0: Floats, columns: Ints, dp_kw: float, q_per_p: float) -> tuple[Floats, Floats]:
+    """Steps of the operating point: each column moved up by ``dp_kw`` (first half), then down (second)."""
+    n = len(columns)
+    p = np.repeat(p0[None, :], 2 * n, axis=0)
+    q = np.repeat(q0[None, :], 2 * n, axis=0)
+    rows = np.arange(n)
+    p[rows, columns] += dp_kw
+    p[n + rows, columns] -= dp_kw
+    q[rows, columns] += dp_kw * q_per_p
+    q[n + rows, columns] -= dp_kw * q_per_p
+    return p, q
 
 
 def _operating_point(

@@ -4,6 +4,8 @@
 lowest and highest voltage) and advances one state machine per feeder plus one on the whole
 grid, with the rule, hysteresis, dwell time and staleness of
 :class:`models.control.signal.SignalMachine`, condition by condition in the same order.
+:func:`reductions` shares each stressed quantity's excess (or headroom) among the buildings
+that act on it (:class:`models.control.feeder.FeederSignals`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["advance"]
+__all__ = ["advance", "reductions"]
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -25,7 +27,7 @@ def advance(
     reasons: Ints,
     t_s: float,
     surplus_kw: float,
-    trafo_percent: float,
+    trafo_percent: Floats,
     p_grid_kw: float,
     line_percent: Floats,
     feeder_of_line: Ints,
@@ -37,8 +39,8 @@ def advance(
 ) -> None:  # pragma: no cover - compiled
     """:class:`models.control.signal.SignalMachine` for every machine at once (same rule, same order).
 
-    Machine ``m`` reads the lines and buses whose feeder is ``m``; a machine beyond the feeders
-    (the busbar's) reads every line and bus.
+    Machine ``m`` reads the transformer loading ``trafo_percent[m]`` and the lines and buses whose
+    feeder is ``m``; a machine beyond the feeders (the busbar's) reads every line and bus.
     """
     n = state.shape[0]
     last = n - 1
@@ -75,7 +77,7 @@ def advance(
             reasons,
             t_s,
             surplus_kw,
-            trafo_percent,
+            trafo_percent[m],
             p_grid_kw,
             line_max[m],
             vm_min[m],
@@ -160,3 +162,50 @@ def _beyond(value: float, enter: float, leave: float, held: int) -> bool:  # pra
     if held:
         return value > leave
     return value >= enter
+
+
+@numba.njit(cache=True)
+def reductions(
+    row_ptr: Ints,
+    cols: Ints,
+    vals: Floats,
+    excess: Floats,
+    block: npt.NDArray[np.bool_],
+    spare_kw: Floats,
+    grant_kw: Floats,
+) -> Floats:  # pragma: no cover - compiled
+    """Return the largest reduction [kW] any quantity asks of each building (-inf: none).
+
+    Quantity ``q`` acts through buildings ``cols[row_ptr[q]:row_ptr[q + 1]]`` with sensitivities
+    ``vals`` (its unit per kW). Over its target (``excess > 0``) it asks the blocked ones among
+    them for the excess in proportion to ``spare_kw`` (at most all of it); under its target it
+    grants the headroom in proportion to ``grant_kw`` (a negative reduction). NaN excess: unknown.
+    """
+    cut = np.full(spare_kw.shape[0], -np.inf)
+    for q in range(excess.shape[0]):
+        e = excess[q]
+        if np.isnan(e):
+            continue
+        over = e > 0.0
+        effect = 0.0
+        acting = False
+        for k in range(row_ptr[q], row_ptr[q + 1]):
+            b = cols[k]
+            if block[b]:
+                acting = True
+                effect += vals[k] * (spare_kw[b] if over else grant_kw[b])
+        if not acting:
+            continue
+        if over:
+            share = min(e / effect, 1.0) if effect > 0.0 else 1.0
+        elif effect > 0.0:
+            share = e / effect
+        else:
+            continue
+        for k in range(row_ptr[q], row_ptr[q + 1]):
+            b = cols[k]
+            if block[b]:
+                c = share * (spare_kw[b] if over else grant_kw[b])
+                if c > cut[b]:
+                    cut[b] = c
+    return cut

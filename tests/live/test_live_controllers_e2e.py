@@ -292,3 +292,41 @@ def test_quality_goes_per_quantity(running: Running) -> None:
         _until_registers(client, "the substation meter back", {"quality": int(Quality.OK)})
     finally:
         client.close()
+
+
+def test_building_blocks_carry_their_feeders_signal(running: Running) -> None:
+    """The live power flow's feeders reach every building block through the worker process."""
+    from models.control.feeder import FeederMap
+
+    loaded = load_district(running.district_file)
+    index = dict(zip(loaded.net.bus["name"].astype(str), loaded.net.bus.index, strict=True))
+    feeders = FeederMap.from_net(loaded.net)
+    expected = {
+        b.id: int(f) + 1
+        for b, f in zip(
+            loaded.district.buildings, feeders.of_buses([index[b.bus] for b in loaded.district.buildings]), strict=True
+        )
+    }
+    client = _plain(running)
+    try:
+        n = client.read_holding_registers(1, count=1, device_id=1).registers[0]
+        deadline = time.monotonic() + WAIT_S
+        got: dict[str, int] = {}
+        while time.monotonic() < deadline:
+            got = {}
+            for number in range(1, n + 1):
+                base = CMAP.building_address(number)
+                rr = client.read_holding_registers(base, count=40, device_id=1)
+                assert not rr.isError(), rr
+                building = str(client.convert_from_registers(rr.registers[4:12], client.DATATYPE.STRING)).rstrip("\x00")
+                state, feeder = rr.registers[2], rr.registers[3]
+                limit = client.convert_from_registers(rr.registers[24:26], F32, word_order="big")
+                assert state in (1, 2, 3, 4) and isinstance(limit, float) and limit >= 4.2
+                got[building] = feeder
+            if got and all(got[b] == expected[b] for b in got if b in expected) and any(got.values()):
+                break
+            time.sleep(0.3)
+        assert got and all(got[b] == expected[b] for b in got if b in expected), (got, expected)
+        assert any(got.values())  # the power flow's feeders arrived (0 = not known)
+    finally:
+        client.close()

@@ -12,6 +12,7 @@ import pytest
 
 from models.grid_source import load_simbench_net
 from models.powerflow import BatchPowerFlow, PowerFlowOptions, net_bus_injections
+from models.powerflow_zbus import solve_zbus
 from twin.core.errors import ConfigError, ConvergenceError, TwinWarning
 from twin.core.kpi import grid_kpis
 
@@ -134,3 +135,59 @@ def test_bad_input_names_the_field(flow: BatchPowerFlow) -> None:
     bad[0, 0] = np.nan
     with pytest.raises(ConfigError, match="p_bus_kw: contains NaN"):
         flow.run(time, bad, np.zeros_like(bad))
+
+
+def test_fixed_point_path_agrees_with_a_tight_pandapower_flow(
+    net: Any, flow: BatchPowerFlow, heavy_case: dict[str, Any]
+) -> None:
+    """The radial fast path converges far below Newton-Raphson's 1e-8 MVA: 1e-10 p.u. of a tight pandapower flow."""
+    system = flow._prepared.zbus
+    assert system is not None  # a SimBench LV feeder takes the fast path
+    result = heavy_case["result"]
+    p_mw = result["p_bus_kw"].to_numpy().astype(np.float64) / 1000.0
+    q_mvar = result["q_bus_kvar"].to_numpy().astype(np.float64) / 1000.0
+    check = copy.deepcopy(net)
+    worst_step = int(result["vm_pu"].min("bus").argmin("time"))
+    steps = [0, 80, worst_step]
+    voltages, converged = solve_zbus(system, p_mw[steps], q_mvar[steps])
+    assert converged.all()
+    for row, step in enumerate(steps):
+        check.load.drop(check.load.index, inplace=True)
+        check.sgen.drop(check.sgen.index, inplace=True)
+        pp.create_loads(check, buses=flow.bus_index, p_mw=p_mw[step], q_mvar=q_mvar[step])
+        pp.runpp(check, lightsim2grid=False, tolerance_mva=1e-11)
+        vm = np.abs(voltages[row])[np.searchsorted(flow.bus_index, check.res_bus.index)]
+        np.testing.assert_allclose(vm, check.res_bus["vm_pu"].to_numpy(), atol=1e-10, rtol=0)
+
+
+def test_step_near_voltage_collapse_is_solved_by_newton_raphson(net: Any, flow: BatchPowerFlow) -> None:
+    """25 kW at every bus: the fixed point stalls (voltage at 0.64 p.u.), Newton-Raphson still converges."""
+    time = pd.date_range("2025-01-15", periods=2, freq="15min")
+    p = np.full((2, len(flow.bus_index)), 25.0)
+    p[0] = 1.0
+    result = flow.run(time, p, p * 0.0)
+    assert result["converged"].values.tolist() == [True, True]
+    check = copy.deepcopy(net)
+    check.load.drop(check.load.index, inplace=True)
+    check.sgen.drop(check.sgen.index, inplace=True)
+    pp.create_loads(check, buses=flow.bus_index, p_mw=0.025, q_mvar=0.0)
+    pp.runpp(check, lightsim2grid=False, tolerance_mva=1e-10)
+    vm = result["vm_pu"].isel(time=1).sel(bus=check.res_bus.index).to_numpy()
+    np.testing.assert_allclose(vm, check.res_bus["vm_pu"].to_numpy(), atol=1e-6, rtol=0)
+    assert float(result["vm_pu"].isel(time=1).min()) < 0.7
+
+
+def test_grid_with_two_slacks_takes_newton_raphson(net: Any) -> None:
+    """A second external grid is no radial one-slack grid: the fixed-point path is off, Newton-Raphson solves."""
+    meshed = copy.deepcopy(net)
+    far_bus = int(meshed.line["to_bus"].iloc[-1])
+    pp.runpp(meshed, lightsim2grid=False)  # the second source at that bus's own voltage and angle
+    vm, va = meshed.res_bus.at[far_bus, "vm_pu"], meshed.res_bus.at[far_bus, "va_degree"]
+    pp.create_ext_grid(meshed, far_bus, vm_pu=vm, va_degree=va)
+    flow = BatchPowerFlow(meshed)
+    assert flow._prepared.zbus is None
+    time = pd.date_range("2025-01-15", periods=2, freq="15min")
+    p = np.full((2, len(flow.bus_index)), 3.0)
+    result = flow.run(time, p, p * 0.1)
+    assert bool(result["converged"].all())
+    assert float(result["vm_pu"].isel(time=1).min()) < float(result["vm_pu"].isel(time=0).max())

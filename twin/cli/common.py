@@ -84,3 +84,26 @@ def progress_bar(description_width: int = 40) -> Progress:
         console=Console(stderr=True),
         transient=True,
     )
+
+
+#: True in a ``twin`` process of its own (:func:`twin.cli.main` reading the command line),
+#: False when a caller runs commands inside its process (tests, embedding programs).
+own_process = False
+#: Set by a command whose process holds much memory and nothing that needs finalising beyond
+#: the exit handlers (a scenario run): :func:`twin.cli.main` then ends the process without
+#: the interpreter freeing every object one by one.
+quick_exit = False
+
+
+def without_dask() -> None:
+    """Mark Dask as not installed for the rest of a ``twin`` process that will not use it.
+
+    xarray imports Dask (a third of a second of CPU) as soon as it checks whether an
+    array might be a Dask array, which no array of a process without Dask can be. A
+    ``None`` entry in ``sys.modules`` makes ``import dask`` fail and xarray treat Dask
+    as absent. Only in a process of its own, and only while neither Dask nor xarray is
+    imported (xarray decides at its import whether Dask is there): a calling program
+    keeps its Dask.
+    """
+    if own_process and "dask" not in sys.modules and "xarray" not in sys.modules:
+        sys.modules["dask"] = None  # type: ignore[assignment]

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from twin.cli.common import progress_bar, scenario_app
+from twin.cli import common
+from twin.cli.common import progress_bar, scenario_app, without_dask
 from twin.core.errors import ConfigError
 
 
@@ -78,7 +79,16 @@ def scenario_run(
         for name in scenarios:
             ensemble_jobs(_split_ensembles(_load_scenarios([name]), single=False)[1], file=name)
     if plain:
-        _run(ctx, plain, out=out, workers=workers, scheduler=scheduler, level=level, use_cache=not no_cache)
+        _run(
+            ctx,
+            plain,
+            out=out,
+            workers=workers,
+            scheduler=scheduler,
+            level=level,
+            use_cache=not no_cache,
+            dask_later=bool(ensembles),
+        )
     if ensembles:
         from twin.cli.ensemble import run_ensemble_scenarios
 
@@ -104,7 +114,16 @@ def scenario_sweep(
     loaded = _load_scenarios([file])
     plain, ensembles = _split_ensembles(loaded, single=False)
     if plain:
-        _run(ctx, plain, out=out, workers=workers, scheduler=scheduler, level=level, use_cache=not no_cache)
+        _run(
+            ctx,
+            plain,
+            out=out,
+            workers=workers,
+            scheduler=scheduler,
+            level=level,
+            use_cache=not no_cache,
+            dask_later=bool(ensembles),
+        )
     if ensembles:
         from twin.cli.ensemble import run_ensemble_scenarios
 
@@ -191,9 +210,14 @@ def _run(
     scheduler: str | None,
     level: str | None,
     use_cache: bool = True,
+    dask_later: bool = True,
 ) -> None:
     from rich.table import Table
 
+    if workers is None and scheduler is None and len(scenarios) == 1:
+        workers = 0
+    if workers == 0 and scheduler is None and not dask_later:
+        without_dask()
     from scenarios.config import OUTPUT_LEVELS
     from scenarios.parallel import run_scenarios
 
@@ -205,8 +229,6 @@ def _run(
         raise ConfigError("give --workers or --scheduler, not both", field="--workers")
     if workers is not None and workers < 0:
         raise ConfigError("must be >= 0", field="--workers")
-    if workers is None and scheduler is None and len(scenarios) == 1:
-        workers = 0
     out_dir = out if out is not None else Path(ctx.obj["data_root"]) / "scenarios"
     failed: list[str] = []
     with progress_bar() as progress:
@@ -247,6 +269,7 @@ def _run(
     }
     _print_table(pd.DataFrame(rows).T, Table, first="scenario")
     print(f"results in {out_dir}", file=sys.stderr)
+    common.quick_exit = True
     if failed:
         raise ConfigError(f"{len(failed)} scenario(s) failed, first: {failed[0]}")
 

@@ -305,7 +305,7 @@ def test_transformer_stress_blocks_every_feeder_and_shares_the_relief(
     fmap: FeederMap, sens: Sensitivities, building_bus: np.ndarray
 ) -> None:
     p_min = np.where(np.arange(len(building_bus)) % 3 == 0, 7.56, 4.2)
-    signals = FeederSignals(fmap, building_bus, sens=sens, p_min_kw=p_min)
+    signals = FeederSignals(fmap, building_bus, sens=sens, p_min_kw=p_min, transformer_relief="all")
     grid = _calm(fmap) | {"trafo_loading_percent": 100.0}
     draw = np.where(np.arange(len(building_bus)) % 2 == 0, 11.0, 0.0)
     step = signals.update(0.0, **grid, p_controllable_kw=draw)
@@ -341,7 +341,7 @@ def test_the_loop_holds_the_transformer_with_a_real_power_flow(
     columns = [position[int(b)] for b in building_bus]
     base = np.full(len(building_bus), 1.5)
     wanted = np.where(np.arange(len(building_bus)) % 2 == 0, 12.0, 0.0)
-    signals = FeederSignals(fmap, building_bus, sens=sens)
+    signals = FeederSignals(fmap, building_bus, sens=sens, transformer_relief="all")
     bus_order = np.array([position[int(b)] for b in fmap.bus_index])
     n_line = len(beucha.net.line)
     limit = np.full(len(building_bus), np.inf)
@@ -385,3 +385,81 @@ def test_one_update_stays_cheap(fmap: FeederMap, sens: Sensitivities, building_b
         signals.update(900.0 * t, **grid)
     per_call_us = (time.perf_counter() - started) / n * 1e6
     assert per_call_us < 200.0  # bench/bench_feeder.py measures ~10 us on a quiet machine
+
+
+def test_a_closed_ring_joins_two_feeders_and_an_open_one_does_not(beucha: LoadedDistrict, fmap: FeederMap) -> None:
+    net = copy.deepcopy(beucha.net)
+    position = {int(b): i for i, b in enumerate(net.bus.index)}
+    end_of = {f: int(net.bus.index[np.flatnonzero(fmap.feeder_of_bus == f)[-1]]) for f in (0, 1)}
+    ring = pp.create_line(net, end_of[0], end_of[1], length_km=0.1, std_type="NAYY 4x150 SE", name="ring")
+    joined = FeederMap.from_net(net)
+    assert joined.n_feeders == 5 and joined.names[0] == "LV5.201 Line 26" and "LV5.201 Line 39" not in joined.names
+    assert joined.feeder_of_bus[position[end_of[1]]] == joined.feeder_of_bus[position[end_of[0]]] == 0
+    pp.create_switch(net, bus=end_of[1], element=int(ring), et="l", closed=False)
+    again = FeederMap.from_net(net)
+    assert again.names == fmap.names
+    np.testing.assert_array_equal(again.feeder_of_bus, fmap.feeder_of_bus)
+
+
+def test_two_transformers_on_one_busbar_share_the_feeders(beucha: LoadedDistrict, fmap: FeederMap) -> None:
+    net = copy.deepcopy(beucha.net)
+    row = net.trafo.iloc[0]
+    pp.create_transformer_from_parameters(
+        net,
+        hv_bus=int(row.hv_bus),
+        lv_bus=int(row.lv_bus),
+        sn_mva=0.4,
+        vn_hv_kv=float(row.vn_hv_kv),
+        vn_lv_kv=float(row.vn_lv_kv),
+        vk_percent=float(row.vk_percent),
+        vkr_percent=float(row.vkr_percent),
+        pfe_kw=float(row.pfe_kw),
+        i0_percent=float(row.i0_percent),
+    )
+    both = FeederMap.from_net(net)
+    assert both.s_trafo_rated_kva == pytest.approx(1030.0) and both.names == fmap.names
+    np.testing.assert_array_equal(both.feeder_of_line, fmap.feeder_of_line)
+
+
+def test_from_net_builds_what_the_live_twin_and_the_year_use(beucha: LoadedDistrict, building_bus: np.ndarray) -> None:
+    signals = FeederSignals.from_net(beucha.net, building_bus, q_per_p=0.4)
+    assert signals.n_feeders == 6 and signals.sens is not None
+    assert signals.sens.trafo_percent_per_kw.shape == (len(building_bus),)
+    flat = FeederSignals.from_net(beucha.net, building_bus, per_feeder=False)
+    assert flat.sens is None and flat.n_machines == 1
+
+
+def test_a_stressed_transformer_blocks_only_the_feeders_its_relief_needs(
+    fmap: FeederMap, sens: Sensitivities, building_bus: np.ndarray
+) -> None:
+    feeders = fmap.of_buses(building_bus)
+    draw = np.where(feeders == 3, 8.0, np.where(feeders == 0, 2.0, 1.0))  # feeder 3: 304 kW, feeder 0: 70 kW
+    signals = FeederSignals(fmap, building_bus, sens=sens)
+    grid = _calm(fmap) | {"trafo_loading_percent": 100.0}
+    step = signals.update(0.0, **grid, p_controllable_kw=draw)
+    # 10 points over the 90 % target are ~63 kW: feeder 3 alone gives enough
+    assert (step.state[feeders == 3] == BLOCK).all() and (step.state[feeders != 3] == NORMAL).all()
+    assert np.isinf(step.p_limit_14a_kw[feeders != 3]).all()
+    cut = np.clip(draw - step.p_limit_14a_kw, 0, None)
+    assert 100.0 - sens.trafo_percent_per_kw @ cut == pytest.approx(90.0, abs=0.3)
+    # still 10.5 points over the target (~66 kW) after the first block: the next largest feeder joins
+    step = signals.update(60.0, **(grid | {"trafo_loading_percent": 100.5}), p_controllable_kw=draw)
+    assert (step.state[(feeders == 3) | (feeders == 0)] == BLOCK).all()
+    assert (step.state[(feeders != 3) & (feeders != 0)] == NORMAL).all()
+    # "all": every feeder
+    every = FeederSignals(fmap, building_bus, sens=sens, transformer_relief="all")
+    assert (every.update(0.0, **grid, p_controllable_kw=draw).state == BLOCK).all()
+    with pytest.raises(ConfigError, match="transformer relief"):
+        FeederSignals(fmap, building_bus, transformer_relief="some")  # type: ignore[arg-type]
+
+
+def test_sensitivities_at_an_operating_point_that_does_not_converge_are_refused(
+    beucha: LoadedDistrict, building_bus: np.ndarray
+) -> None:
+    from models.powerflow import BatchPowerFlow, PowerFlowOptions
+    from twin.core.errors import ConvergenceError
+
+    huge = np.full(len(beucha.net.bus), 50_000.0)  # 50 MW at every bus
+    flow = BatchPowerFlow(beucha.net, PowerFlowOptions(on_divergence="flag"))
+    with pytest.raises(ConvergenceError, match="operating point"):
+        sensitivities(beucha.net, building_bus, p_bus_kw=huge, flow=flow)

@@ -1,0 +1,293 @@
+"""Fixed-point (implicit Z-bus) power flow for radial grids with one slack: the batch solver's fast path.
+
+With constant-power loads the voltages of the load buses solve
+``Y_LL V_L = conj(S_L / V_L) - Y_LS V_S``. The iteration ``V_L <- Y_LL^-1 (conj(S_L / V_L^k) - Y_LS V_S)``
+(Z-bus Gauss) converges linearly, by the relative voltage drop each step, and needs only the
+sparse LU factors of ``Y_LL``, computed once per grid: for a low-voltage feeder tree they hold
+about two entries per bus, so an iteration costs a few microseconds. Every step starts from the
+no-load voltage, so the steps stay independent. The admittances are pandapower's own (its
+``_ppc`` after the seeding power flow, ``makeYbus``), and so are the branch flows
+``S_f = V_f conj(Y_ff V_f + Y_ft V_t)`` that give loadings and losses.
+
+A step the iteration does not bring below its tolerance in ``max_iter`` iterations (a heavily
+loaded grid near voltage collapse) is reported back, and the caller solves it with
+Newton-Raphson.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["ZBusSystem", "branch_results", "build_zbus", "solve_zbus"]
+
+#: Largest voltage change of the last iteration at which a step counts as converged. [p.u.]
+TOL_PU: Final[float] = 1e-12
+#: Iterations before a step is handed to Newton-Raphson.
+MAX_ITER: Final[int] = 60
+
+_REF: Final[int] = 3  # pypower bus type of the slack
+_NONE: Final[int] = 4  # pypower bus type of an isolated bus
+
+
+@dataclass(frozen=True)
+class ZBusSystem:
+    """A grid's factored load-bus admittances and branch admittances (pandapower's per-unit model)."""
+
+    base_mva: float
+    pq: npt.NDArray[np.int64]
+    rhs0: npt.NDArray[np.complex128]
+    v0: npt.NDArray[np.complex128]
+    l_ptr: npt.NDArray[np.int64]
+    l_idx: npt.NDArray[np.int64]
+    l_val: npt.NDArray[np.complex128]
+    l_inv_diag: npt.NDArray[np.complex128]
+    u_ptr: npt.NDArray[np.int64]
+    u_idx: npt.NDArray[np.int64]
+    u_val: npt.NDArray[np.complex128]
+    u_inv_diag: npt.NDArray[np.complex128]
+    perm_r: npt.NDArray[np.int64]
+    perm_c: npt.NDArray[np.int64]
+    f_bus: npt.NDArray[np.int64]
+    t_bus: npt.NDArray[np.int64]
+    y_ff: npt.NDArray[np.complex128]
+    y_ft: npt.NDArray[np.complex128]
+    y_tf: npt.NDArray[np.complex128]
+    y_tt: npt.NDArray[np.complex128]
+
+
+def build_zbus(solver_net: Any, v_init: npt.NDArray[np.complex128], n_branch: int) -> ZBusSystem | None:
+    """The fast path's system of a net after its seeding power flow, or None where it does not apply.
+
+    It applies when pandapower's internal buses are the net's buses in order (a continuous bus
+    index, no fused or isolated buses), there is exactly one slack and no voltage-controlled
+    generator, and the branches are ``n_branch`` lines and transformers in the net's order.
+    """
+    from pandapower.pypower.makeYbus import makeYbus
+    from scipy.sparse.linalg import splu
+
+    ppc = getattr(solver_net, "_ppc", None)
+    if ppc is None:
+        return None
+    bus, branch = ppc["bus"], ppc["branch"]
+    kinds = bus[:, 1].astype(int)
+    lookup = np.asarray(solver_net._pd2ppc_lookups["bus"])
+    n_bus = len(solver_net.bus)
+    if (
+        len(bus) != len(v_init)
+        or len(bus) != n_bus
+        or not np.array_equal(lookup[:n_bus], np.arange(n_bus))
+        or int((kinds == _REF).sum()) != 1
+        or bool(((kinds != _REF) & (kinds != 1)).any())
+        or len(branch) != n_branch
+        or bool((kinds == _NONE).any())
+    ):
+        return None
+    base_mva = float(ppc["baseMVA"])
+    ybus, y_from, y_to = makeYbus(base_mva, bus, branch)
+    ybus = ybus.tocsc()
+    ref = int(np.flatnonzero(kinds == _REF)[0])
+    pq = np.flatnonzero(kinds != _REF).astype(np.int64)
+    y_ll = ybus[pq][:, pq].tocsc()
+    y_ls = np.asarray(ybus[pq][:, [ref]].todense()).ravel()
+    lu = splu(y_ll, permc_spec="COLAMD", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    lower, upper = lu.L.tocsr(), lu.U.tocsr()
+    lower.sort_indices()
+    upper.sort_indices()
+    l_ptr, l_idx, l_val, l_diag = _split_diagonal(lower)
+    u_ptr, u_idx, u_val, u_diag = _split_diagonal(upper)
+    f_bus = branch[:, 0].real.astype(np.int64)
+    t_bus = branch[:, 1].real.astype(np.int64)
+    rows = np.arange(len(branch))
+    y_from, y_to = y_from.tocsr(), y_to.tocsr()
+    return ZBusSystem(
+        base_mva=base_mva,
+        pq=pq,
+        rhs0=np.ascontiguousarray(-y_ls * v_init[ref], dtype=np.complex128),
+        v0=np.ascontiguousarray(v_init, dtype=np.complex128),
+        l_ptr=l_ptr,
+        l_idx=l_idx,
+        l_val=l_val,
+        l_inv_diag=np.asarray(1.0 / l_diag, dtype=np.complex128),
+        u_ptr=u_ptr,
+        u_idx=u_idx,
+        u_val=u_val,
+        u_inv_diag=np.asarray(1.0 / u_diag, dtype=np.complex128),
+        perm_r=np.asarray(lu.perm_r, dtype=np.int64),
+        perm_c=np.asarray(lu.perm_c, dtype=np.int64),
+        f_bus=f_bus,
+        t_bus=t_bus,
+        y_ff=_entries(y_from, rows, f_bus),
+        y_ft=_entries(y_from, rows, t_bus),
+        y_tf=_entries(y_to, rows, f_bus),
+        y_tt=_entries(y_to, rows, t_bus),
+    )
+
+
+def solve_zbus(
+    system: ZBusSystem, p_mw: npt.NDArray[np.float64], q_mvar: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.complex128], npt.NDArray[np.bool_]]:
+    """Bus voltages of every step (complex, p.u.) and which steps converged.
+
+    ``p_mw`` and ``q_mvar`` are the net demand per bus in bus order, load-positive, shape
+    (time, bus). A step that did not converge keeps its last iterate.
+    """
+    s = system
+    return _iterate(
+        np.ascontiguousarray(p_mw / s.base_mva),
+        np.ascontiguousarray(q_mvar / s.base_mva),
+        s.l_ptr,
+        s.l_idx,
+        s.l_val,
+        s.l_inv_diag,
+        s.u_ptr,
+        s.u_idx,
+        s.u_val,
+        s.u_inv_diag,
+        s.perm_r,
+        s.perm_c,
+        s.pq,
+        s.rhs0,
+        s.v0,
+        TOL_PU,
+        MAX_ITER,
+    )
+
+
+def branch_results(
+    system: ZBusSystem,
+    v: npt.NDArray[np.complex128],
+    v1_kv: npt.NDArray[np.float64],
+    v2_kv: npt.NDArray[np.float64],
+    rating1_ka: npt.NDArray[np.float64],
+    rating2_ka: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Branch loading (larger end against its rating) and the grid's losses per step ([%], [kW], [kvar])."""
+    s = system
+    return _branches(
+        v, s.f_bus, s.t_bus, s.y_ff, s.y_ft, s.y_tf, s.y_tt, s.base_mva, v1_kv, v2_kv, rating1_ka, rating2_ka
+    )
+
+
+def _split_diagonal(matrix: Any) -> tuple[npt.NDArray[Any], ...]:
+    """CSR arrays without the diagonal, and the diagonal."""
+    diagonal = matrix.diagonal().astype(np.complex128)
+    off = matrix.copy()
+    off.setdiag(0)
+    off.eliminate_zeros()
+    off.sort_indices()
+    return (
+        off.indptr.astype(np.int64),
+        off.indices.astype(np.int64),
+        off.data.astype(np.complex128),
+        diagonal,
+    )
+
+
+def _entries(matrix: Any, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]) -> npt.NDArray[np.complex128]:
+    return np.asarray(matrix[rows, cols], dtype=np.complex128).ravel()
+
+
+@numba.njit(cache=True)
+def _iterate(
+    p_pu: npt.NDArray[np.float64],
+    q_pu: npt.NDArray[np.float64],
+    l_ptr: npt.NDArray[np.int64],
+    l_idx: npt.NDArray[np.int64],
+    l_val: npt.NDArray[np.complex128],
+    l_inv: npt.NDArray[np.complex128],
+    u_ptr: npt.NDArray[np.int64],
+    u_idx: npt.NDArray[np.int64],
+    u_val: npt.NDArray[np.complex128],
+    u_inv: npt.NDArray[np.complex128],
+    perm_r: npt.NDArray[np.int64],
+    perm_c: npt.NDArray[np.int64],
+    pq: npt.NDArray[np.int64],
+    rhs0: npt.NDArray[np.complex128],
+    v0: npt.NDArray[np.complex128],
+    tol: float,
+    max_iter: int,
+) -> tuple[npt.NDArray[np.complex128], npt.NDArray[np.bool_]]:  # pragma: no cover - compiled
+    n_steps, n_bus = p_pu.shape
+    n = pq.shape[0]
+    voltages = np.empty((n_steps, n_bus), dtype=np.complex128)
+    converged = np.zeros(n_steps, dtype=np.bool_)
+    v_load = np.empty(n, dtype=np.complex128)
+    work = np.empty(n, dtype=np.complex128)
+    for t in range(n_steps):
+        for i in range(n):
+            v_load[i] = v0[pq[i]]
+        for _ in range(max_iter):
+            for i in range(n):  # injected current conj(S / V) = conj(S) V / |V|^2, S = -(p + jq)
+                bus = pq[i]
+                v = v_load[i]
+                scale = 1.0 / (v.real * v.real + v.imag * v.imag)
+                p, q = p_pu[t, bus], q_pu[t, bus]
+                current = complex(-(p * v.real + q * v.imag) * scale, (q * v.real - p * v.imag) * scale)
+                work[perm_r[i]] = current + rhs0[i]
+            for i in range(n):  # L y = c, in place
+                acc = work[i]
+                for k in range(l_ptr[i], l_ptr[i + 1]):
+                    acc -= l_val[k] * work[l_idx[k]]
+                work[i] = acc * l_inv[i]
+            for i in range(n - 1, -1, -1):  # U z = y, in place
+                acc = work[i]
+                for k in range(u_ptr[i], u_ptr[i + 1]):
+                    acc -= u_val[k] * work[u_idx[k]]
+                work[i] = acc * u_inv[i]
+            change = 0.0
+            for i in range(n):
+                new = work[perm_c[i]]
+                d = new - v_load[i]
+                step = d.real * d.real + d.imag * d.imag
+                if step > change:
+                    change = step
+                v_load[i] = new
+            if change < tol * tol:
+                converged[t] = True
+                break
+        for b in range(n_bus):
+            voltages[t, b] = v0[b]
+        for i in range(n):
+            voltages[t, pq[i]] = v_load[i]
+    return voltages, converged
+
+
+@numba.njit(cache=True)
+def _branches(
+    v: npt.NDArray[np.complex128],
+    f_bus: npt.NDArray[np.int64],
+    t_bus: npt.NDArray[np.int64],
+    y_ff: npt.NDArray[np.complex128],
+    y_ft: npt.NDArray[np.complex128],
+    y_tf: npt.NDArray[np.complex128],
+    y_tt: npt.NDArray[np.complex128],
+    base_mva: float,
+    v1_kv: npt.NDArray[np.float64],
+    v2_kv: npt.NDArray[np.float64],
+    rating1_ka: npt.NDArray[np.float64],
+    rating2_ka: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64], npt.NDArray[np.float64]]:  # pragma: no cover - compiled
+    n_steps, n_branch = v.shape[0], f_bus.shape[0]
+    loading = np.empty((n_steps, n_branch), dtype=np.float32)
+    p_loss_kw = np.empty(n_steps)
+    q_loss_kvar = np.empty(n_steps)
+    sqrt3 = np.sqrt(3.0)
+    for t in range(n_steps):
+        loss = 0.0 + 0.0j
+        for b in range(n_branch):
+            v1 = v[t, f_bus[b]]
+            v2 = v[t, t_bus[b]]
+            s1 = v1 * (y_ff[b] * v1 + y_ft[b] * v2).conjugate() * base_mva
+            s2 = v2 * (y_tf[b] * v1 + y_tt[b] * v2).conjugate() * base_mva
+            i1_ka = abs(s1) / (sqrt3 * v1_kv[b] * max(abs(v1), 1e-9))
+            i2_ka = abs(s2) / (sqrt3 * v2_kv[b] * max(abs(v2), 1e-9))
+            loading[t, b] = max(i1_ka / rating1_ka[b], i2_ka / rating2_ka[b]) * 100.0
+            loss += s1 + s2
+        p_loss_kw[t] = loss.real * 1000.0
+        q_loss_kvar[t] = loss.imag * 1000.0
+    return loading, p_loss_kw, q_loss_kvar
