@@ -327,7 +327,17 @@ def _sources(
     p_min = np.maximum(p_min, P_LIMIT_14A_MIN_KW)
 
     def make(state: GridState) -> SignalSource:
-        signals = FeederSignals(fmap, building_bus, config, sens if per_feeder else None, per_feeder, p_min_kw=p_min)
+        # with SG-Ready the heat pumps go off only as far as needed (Relief): a stressed transformer blocks every feeder
+        relief: Literal["all", "needed"] = "all" if control.heat_pump == "sg_ready" else "needed"
+        signals = FeederSignals(
+            fmap,
+            building_bus,
+            config,
+            sens if per_feeder else None,
+            per_feeder,
+            p_min_kw=p_min,
+            transformer_relief=relief,
+        )
         return _FeederSource(signals, state)
 
     return sens, make
@@ -343,12 +353,13 @@ class _FeederSource:
     def save(self) -> tuple[np.ndarray, ...]:
         """Return the signals' state."""
         f = self.signals
-        return (f._state.copy(), f._since.copy(), f._reasons.copy(), f._limit.copy())
+        return (f._state.copy(), f._since.copy(), f._reasons.copy(), f._limit.copy(), np.array([f._limited]))
 
     def restore(self, saved: tuple[np.ndarray, ...]) -> None:
         """Put the signals back to a saved state."""
         f = self.signals
-        f._state, f._since, f._reasons, f._limit = (a.copy() for a in saved)
+        f._state, f._since, f._reasons, f._limit = (a.copy() for a in saved[:4])
+        f._limited = bool(saved[4][0])
 
     def step(
         self, t_s: float, k: int, delta: Any, p_controllable_kw: np.ndarray | None
