@@ -146,6 +146,8 @@ class FieldControl:
         self.charger_assets: dict[str, tuple[list[int], float]] = {}  # device id -> (car columns, rated kW)
         self._cache: dict[tuple[object, ...], GridStep] = {}
         self._dwell_s = np.zeros((n + 1, 5))
+        #: Successful reads of the live twin's registers (:mod:`twin.field.signal_client`).
+        self.polls_ok = 0
         #: The grid of the quarter that ended last, as the devices ran it.
         self.last_quarter: GridStep | None = None
 
@@ -171,6 +173,11 @@ class FieldControl:
             self.limit_kw = limit.copy()
             self.dimmed = (state == _BLOCK) & (limit < self.config.p_limit_free_kw)
             self.district_state = int(district_state)
+
+    @property
+    def polled(self) -> bool:
+        """Whether the signal has been read from the live twin's registers at least once."""
+        return self.polls_ok > 0
 
     def direct_update(self, t_s: float, measured: GridStep | None) -> None:
         """Advance the field's own signal to ``t_s`` on the grid measured in the quarter before (None: none)."""
