@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from models.control.section_14a import ControllableDevice, dimmed_limit_kw
 from models.control.year import measured_grid, signal_series
 from models.district import load_district
 from scenarios.config import parse_scenario
 from scenarios.runner import compute_scenario, prepare_shared
-from tests.field.stressed import write_stressed
+from tests.field.stressed import STRESSED_DISTRICT, write_stressed
 from twin.core.signal import SignalState
 from twin.field import Field, FieldOptions
 
@@ -134,3 +135,11 @@ def test_devices_obey_the_block_in_the_field(runner: tuple[Any, Any], district_f
             assert all(values[d]["p_limit_14a_kw"] == pytest.approx(min(11.0, limit_kw)) for d in chargers)
     finally:
         field.stop()
+
+
+def test_the_readme_example_district_is_the_tests() -> None:
+    """The README's closed-loop session runs the district these tests run."""
+    example = Path(__file__).parents[2] / "docs" / "examples" / "stressed-feeder.yaml"
+    assert yaml.safe_load(example.read_text(encoding="utf-8")) == STRESSED_DISTRICT
+    control = yaml.safe_load((example.parent / "control-14a.yaml").read_text(encoding="utf-8"))["control"]
+    assert control == CONTROL
