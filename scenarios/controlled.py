@@ -3,24 +3,27 @@
 Without a ``control:`` block the year is one batch power flow, as always. With one, the
 controllers of :mod:`models.control` act on the state measured in the previous step: the
 signal at step ``t`` follows the power flow of step ``t - 1``, which the controllers' own
-actions at ``t - 1`` shaped. The stateless controllers (dimming, blocking) act on a step alone,
-so the loop is solved exactly with one power flow per control mode: normal for every step, the
-blocked modes for the steps after a stressed one (and any further step the signal puts in
-them); :func:`models.control.year.signal_series` then reads, step by step, the grid of the mode
-in force. A community battery following the signal carries its state of charge from step to
-step: the loop is repeated with its new dispatch until the signal of every step stays the same
-(after pass ``k`` at least the first ``k`` steps are final; it stops after :data:`MAX_PASSES`
-and reports the steps still moving).
+actions at ``t - 1`` shaped. Heat pumps with their thermal store and wallboxes with their charge
+backlog carry state from step to step, so the year is solved by passes
+(:func:`models.control.loop.run_steps`): each pass goes through the steps on the previous pass's
+batch power flow, corrected by the grid's linear sensitivities to each building's change of
+load, then a batch power flow of the steps whose power changed follows; the passes stop when the
+signal of every step stays the same (the reported grid is then the real power flow of the
+controlled profile, and each step's signal that of the step before), or after
+:data:`MAX_PASSES`, reporting the steps still moving.
 
 The controllers: section 14a dimming of each building's controllable devices to the limits of
 BK6-22-300 (:func:`models.control.section_14a.dimmed_limit_kw`, per device or per building's
-energy management system), SG-Ready blocking of heat
-pumps, and the community battery following the signal. Blocked heat-pump energy is not
-delivered later (no thermal store); it is a KPI.
+energy management system), SG-Ready blocking of heat pumps, each heat pump serving its
+building's thermal store (:mod:`models.control.thermal`: blocked or dimmed heat is delivered
+later, the rebound), dimmed wallboxes charging later (:mod:`models.control.ev`), and the
+community battery following the signal. ``signal: per_feeder`` gives each building the signal and
+limit of its own feeder (:mod:`models.control.feeder`); ``district`` one for all.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -30,26 +33,48 @@ import xarray as xr
 from models.battery import BatteryUnit
 from models.community_battery import COMMUNITY
 from models.control.battery import battery_strategy
+from models.control.loop import DistrictSource, GridState, LoopResult, Plant, SignalSource, run_steps
 from models.control.section_14a import ControllableDevice, GridFeeTariff, dimmed_limit_kw, grid_fee_eur
 from models.control.signal import SignalConfig
-from models.control.year import (
-    SignalSeries,
-    block_devices,
-    dim_devices,
-    measured_grid,
-    signal_series,
-    signal_setpoints_kw,
-)
+from models.control.thermal import thermal_parameters
+from models.control.year import signal_setpoints_kw
 from models.grid import run_power_flow
+from models.heating_curve import emitter_of
 from scenarios.records import Control, GridFee
 from twin.core.schema import step_hours
+from twin.core.signal import SignalState
 
-__all__ = ["MAX_PASSES", "run_controlled"]
+__all__ = ["MAX_PASSES", "HeatInputs", "run_controlled"]
 
-#: Most batch power flows of a controlled year.
+#: Most passes of a controlled year.
 MAX_PASSES: Final[int] = 8
 #: Asset kinds section 14a dims, and the controllable-device kind each stands for.
 _KINDS_14A: Final[dict[str, str]] = {"heat_pump": "heat_pump", "ev": "wallbox", "battery": "battery"}
+#: COP where a heat pump draws nothing in the schedule (only used to bring a store back). [1]
+_COP_IDLE: Final[float] = 3.0
+
+
+@dataclass(frozen=True)
+class HeatInputs:
+    """What the heat pumps' stores need: each building's heat demand and record.
+
+    Parameters
+    ----------
+    heat_kw : pandas.DataFrame
+        Heat demand per building (space heat and hot water), the assets' steps. [kW]
+    floor_area_m2, emitter : dict
+        Each building's TABULA reference floor area [m2] and emitter (``radiator`` or ``floor``).
+    """
+
+    heat_kw: pd.DataFrame
+    floor_area_m2: dict[str, float]
+    emitter: dict[str, str]
+
+    @classmethod
+    def of(cls, heat_kw: pd.DataFrame, buildings: Any) -> HeatInputs:
+        """Build from the profiles' heat and the district's buildings."""
+        area = {b.id: float(b.floor_area_m2) for b in buildings}
+        return cls(heat_kw, area, {b.id: emitter_of(b.construction_year) for b in buildings})
 
 
 def run_controlled(
@@ -59,6 +84,7 @@ def run_controlled(
     reactive: Any,
     flow: Any,
     battery: BatteryUnit | None = None,
+    heat: HeatInputs | None = None,
 ) -> tuple[xr.Dataset, xr.Dataset, dict[str, Any]]:
     """Run the power flow with the controllers in the loop.
 
@@ -72,6 +98,8 @@ def run_controlled(
         The assets without control (dispatched as the scenario says).
     battery : BatteryUnit, optional
         The community battery, when it follows the signal.
+    heat : HeatInputs, optional
+        The heat pumps' demand and buildings; without, heat pumps draw their schedule when free.
 
     Returns
     -------
@@ -85,81 +113,79 @@ def run_controlled(
     grid = run_power_flow(net, assets, reactive, flow=flow)
     if control is None:
         return assets, grid, {}
-    step_h = step_hours(pd.DatetimeIndex(assets["time"].values))
-    base = assets["p_kw"].transpose("time", "asset").values.astype(np.float64)
+    step_s = step_hours(pd.DatetimeIndex(assets["time"].values)) * 3600.0
+    full = assets["p_kw"].transpose("time", "asset").values.astype(np.float64)
+    devices, plant, buildings = _plant(control, assets, full, heat)
     follows = control.battery == "signal" and battery is not None
-    modes = [
-        0,
-        *([1] if _dims(control) or control.heat_pump == "sg_ready" else []),
-        *([2] * (control.heat_pump == "sg_ready")),
-    ]
-    previous: SignalSeries | None = None
+    config = signal_config(control)
+    sens, make_source = _sources(control, net, assets, buildings, config)
+    sg_ready = control.heat_pump == "sg_ready"
+    iterate, basis = plant.base_kw, full
     soc: tuple[int, np.ndarray] | None = None
-    passes, unsettled = 0, 0
+    passes = 0
     while True:
-        p_by_mode = {m: _apply(control, assets, base, m) for m in modes}
-        if passes > 0:
-            grid = run_power_flow(net, _with_power(assets, p_by_mode[0], soc), reactive, flow=flow)
-        grids, series = _closed_loop(net, assets, reactive, flow, p_by_mode, soc, grid, step_h * 3600.0)
+        result = run_steps(plant, make_source(grid_state(grid)), iterate, step_s, sg_ready=sg_ready, sens=sens)
         passes += 1
-        changed = len(series.state) if previous is None else int(np.count_nonzero(series.state != previous.state))
-        if not follows or changed == 0 or passes >= MAX_PASSES:
-            unsettled = changed if follows else 0
+        p_kw = full.copy()
+        p_kw[:, devices] = result.p_kw
+        if follows:
+            assert battery is not None
+            p_kw, soc = _follow_signal(assets, p_kw, _district_state(result.state), battery)
+        changed = np.flatnonzero((p_kw != basis).any(axis=1))
+        if len(changed):
+            part = _with_power(assets, p_kw, soc).isel(time=changed)
+            grid = _insert(grid, run_power_flow(net, part, reactive, flow=flow), changed)
+        basis, iterate = p_kw, result.p_kw
+        if not len(changed) or passes >= MAX_PASSES:
             break
-        assert battery is not None
-        base, soc = _follow_signal(assets, base, series, battery)
-        previous = series
-    mode = np.where(np.isin(series.mode, list(p_by_mode)), series.mode, 0)
-    p_kw = np.select([mode[:, None] == m for m in p_by_mode], list(p_by_mode.values()))
-    controlled = _with_power(assets, p_kw, soc)
-    kpis: dict[str, Any] = {f"signal_{name}_h": hours for name, hours in series.hours(step_h).items()}
-    kpis.update(_held_back(control, assets, base, p_kw, series, step_h))
+    kpis = _kpis(result, step_s / 3600.0)
     if control.grid_fee is not None:
-        kpis.update(_grid_fees(control.grid_fee, assets, p_kw, step_h))
+        kpis.update(_grid_fees(control.grid_fee, assets, basis, step_s / 3600.0))
     kpis["control_passes"] = passes
-    kpis["control_steps_unsettled"] = unsettled
-    return controlled, _by_mode(grids, mode), kpis
+    kpis["control_steps_unsettled"] = len(changed)
+    return _with_power(assets, basis, soc), grid, kpis
 
 
-def _closed_loop(
-    net: Any,
-    assets: xr.Dataset,
-    reactive: Any,
-    flow: Any,
-    p_by_mode: dict[int, np.ndarray],
-    soc: tuple[int, np.ndarray] | None,
-    grid: xr.Dataset,
-    step_s: float,
-) -> tuple[dict[int, xr.Dataset], SignalSeries]:
-    """The signal of the closed loop and the power flow of each control mode.
+def _follow_signal(
+    assets: xr.Dataset, p_kw: np.ndarray, state: np.ndarray, battery: BatteryUnit
+) -> tuple[np.ndarray, tuple[int, np.ndarray]]:
+    """The power with the community battery following the signal ``state`` (time,), and that battery's SOC."""
+    kinds = np.asarray(assets["kind"].values).astype(str)
+    buildings = np.asarray(assets["building"].values).astype(str)
+    column = int(np.flatnonzero((kinds == "battery") & (buildings == COMMUNITY))[0])
+    setpoints = signal_setpoints_kw(state, battery.p_rated_kw)
+    index = pd.DatetimeIndex(assets["time"].values)
+    p_battery, soc_frac = battery_strategy("follow_setpoint").dispatch(setpoints, index, battery)
+    out = p_kw.copy()
+    out[:, column] = p_battery
+    return out, (column, soc_frac)
 
-    A mode other than normal is solved only for the steps it can act in: those after a step
-    whose normal grid state lies beyond a leave threshold (the controllers relieve the grid, so
-    a block cannot follow a calmer step). Should the signal still put a step into a mode not
-    solved there, that step is solved and the signal computed again, so the result is exact.
-    """
-    measured = measured_grid(grid)
-    config = SignalConfig()
-    stressed = (
-        (measured.trafo_loading_max_percent > config.loading_leave_percent)
-        | (measured.line_loading_max_percent > config.loading_leave_percent)
-        | (measured.vm_min_pu < config.vm_low_leave_pu)
+
+def _district_state(state: np.ndarray) -> np.ndarray:
+    """One state per step for what sits at the busbar: any block, else any forced on, else the highest."""
+    block, forced = int(SignalState.BLOCK), int(SignalState.FORCED_ON)
+    most = state.max(axis=1)
+    return np.where((state == block).any(axis=1), block, np.where((state == forced).any(axis=1), forced, most))
+
+
+def signal_config(control: Control) -> SignalConfig:
+    """The signal's thresholds: the live twin's, with the ``control.thresholds`` given."""
+    return SignalConfig(**(control.thresholds.model_dump(exclude_none=True) if control.thresholds else {}))
+
+
+def grid_state(grid: xr.Dataset) -> GridState:
+    """What the controllers read of a batch power flow: transformer, lines (the grid's order), buses, exchange."""
+    loading = grid["loading_percent"].transpose("time", "branch").values.astype(np.float64)
+    kinds = np.asarray(grid["branch_kind"].values).astype(str)
+    trafo = loading[:, kinds == "trafo"]
+    finite = np.isfinite(trafo)
+    trafo_max = np.where(finite.any(axis=1), np.where(finite, trafo, -np.inf).max(axis=1, initial=-np.inf), np.nan)
+    return GridState(
+        trafo_percent=trafo_max,
+        line_percent=loading[:, kinds == "line"],
+        vm_pu=grid["vm_pu"].transpose("time", "bus").values.astype(np.float64),
+        p_grid_kw=grid["p_grid_kw"].values.astype(np.float64),
     )
-    candidates = np.concatenate([[False], stressed[:-1]])
-    grids = {m: grid for m in p_by_mode}
-    solved = {m: np.zeros(len(candidates), dtype=bool) for m in p_by_mode if m}
-    wanted = {m: candidates.copy() for m in solved}
-    while True:
-        for m, steps in wanted.items():
-            new = np.flatnonzero(steps & ~solved[m])
-            if len(new):
-                part = _with_power(assets, p_by_mode[m], soc).isel(time=new)
-                grids[m] = _insert(grids[m], run_power_flow(net, part, reactive, flow=flow), new)
-                solved[m][new] = True
-        series = signal_series({m: measured_grid(g) for m, g in grids.items()}, step_s)
-        wanted = {m: (series.mode == m) & ~solved[m] for m in solved}
-        if not any(steps.any() for steps in wanted.values()):
-            return grids, series
 
 
 def _insert(grid: xr.Dataset, part: xr.Dataset, steps: np.ndarray) -> xr.Dataset:
@@ -174,57 +200,137 @@ def _insert(grid: xr.Dataset, part: xr.Dataset, steps: np.ndarray) -> xr.Dataset
     return out
 
 
-def _dims(control: Control) -> bool:
-    return control.section_14a or control.ev == "dimmed"
-
-
-def _apply(control: Control, assets: xr.Dataset, base: np.ndarray, mode: int) -> np.ndarray:
-    """The assets' power (time x asset) with the controllers acting in ``mode`` at every step."""
-    if mode == 0:
-        return base
+def _plant(
+    control: Control, assets: xr.Dataset, full: np.ndarray, heat: HeatInputs | None
+) -> tuple[np.ndarray, Plant, list[str]]:
+    """The buildings' controllable devices: asset columns, plant, buildings' names (the signal's order)."""
     kinds = np.asarray(assets["kind"].values).astype(str)
-    buildings = np.asarray(assets["building"].values).astype(str)
-    every = np.ones(base.shape[0], dtype=bool)
-    p_kw = base.copy()
-    if control.heat_pump == "sg_ready":
-        hp = kinds == "heat_pump"
-        p_kw[:, hp] = block_devices(base[:, hp], every)
-    if mode == 1 and _dims(control):
-        chosen = np.isin(kinds, sorted(_KINDS_14A) if control.section_14a else ["ev"]) & (buildings != COMMUNITY)
-        if chosen.any():
-            groups, limits = _connection_limits(assets, chosen, base[:, chosen], control.section_14a_control)
-            p_kw[:, chosen] = dim_devices(p_kw[:, chosen], groups, limits, every)
-    return p_kw
+    names = np.asarray(assets["building"].values).astype(str)
+    columns = np.flatnonzero(np.isin(kinds, sorted(_KINDS_14A)) & (names != COMMUNITY))
+    kind, owner = kinds[columns], names[columns]
+    buildings, building = np.unique(owner, return_inverse=True)
+    dim_kinds = sorted(_KINDS_14A) if control.section_14a else (["ev"] if control.ev == "dimmed" else [])
+    dimmable = np.isin(kind, dim_kinds)
+    group = np.zeros(len(columns), dtype=np.int64)
+    group_min = np.zeros(0)
+    base = full[:, columns]
+    if dimmable.any():
+        chosen = np.zeros(len(kinds), dtype=bool)
+        chosen[columns[dimmable]] = True
+        groups, group_min = _connection_limits(assets, chosen, full[:, chosen], control.section_14a_control)
+        group[dimmable] = groups
+    n_groups = len(group_min)
+    group[~dimmable] = n_groups + np.arange(int((~dimmable).sum()))
+    group_min = np.concatenate([group_min, np.full(int((~dimmable).sum()), np.inf)])
+    hp = kind == "heat_pump"
+    rated = np.asarray(assets["p_rated_kw"].values, dtype=np.float64)[columns]
+    thermal, demand, cop = None, np.zeros((len(base), 0)), np.zeros((len(base), 0))
+    if hp.any() and heat is not None:
+        hp_names = list(owner[hp])
+        demand = heat.heat_kw[hp_names].to_numpy(dtype=np.float64)
+        p_hp = base[:, hp]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cop = np.clip(np.where(p_hp > 1e-6, demand / p_hp, _COP_IDLE), 1.0, 8.0)
+        thermal = thermal_parameters(
+            np.where(np.isfinite(rated[hp]), rated[hp], 0.0),
+            [heat.floor_area_m2[n] for n in hp_names],
+            [heat.emitter[n] for n in hp_names],
+        )
+    plant = Plant(
+        n_building=len(buildings),
+        building=building.astype(np.int64),
+        kind=kind,
+        dimmable=dimmable,
+        group=group,
+        group_min_kw=group_min,
+        base_kw=base,
+        heat_demand_kw=demand,
+        cop=cop,
+        thermal=thermal,
+        p_rated_kw=np.where(np.isfinite(rated), rated, np.nanmax(base, axis=0, initial=0.0)),
+        p_max_kw=np.nanmax(base, axis=0, initial=0.0),
+    )
+    return columns, plant, list(buildings)
 
 
-def _follow_signal(
-    assets: xr.Dataset, base: np.ndarray, series: SignalSeries, battery: BatteryUnit
-) -> tuple[np.ndarray, tuple[int, np.ndarray]]:
-    """The base power with the community battery following the signal, and that battery's SOC."""
-    kinds = np.asarray(assets["kind"].values).astype(str)
-    buildings = np.asarray(assets["building"].values).astype(str)
-    column = int(np.flatnonzero((kinds == "battery") & (buildings == COMMUNITY))[0])
-    setpoints = signal_setpoints_kw(series.state, battery.p_rated_kw)
-    index = pd.DatetimeIndex(assets["time"].values)
-    p_battery, soc_frac = battery_strategy("follow_setpoint").dispatch(setpoints, index, battery)
-    out = base.copy()
-    out[:, column] = p_battery
-    return out, (column, soc_frac)
+def _sources(
+    control: Control, net: Any, assets: xr.Dataset, buildings: list[str], config: SignalConfig
+) -> tuple[Any, Any]:
+    """The sensitivities and a maker of the signal source for a pass (district-wide or per feeder)."""
+    if control.signal == "district":
+        return None, lambda state: DistrictSource(state, len(buildings), config)
+    from models.control.feeder import FeederMap, FeederSignals, sensitivities
+
+    bus_of = dict(
+        zip(
+            np.asarray(assets["building"].values).astype(str), np.asarray(assets["bus"].values).astype(str), strict=True
+        )
+    )
+    label = {str(name): int(i) for i, name in zip(net.bus.index, net.bus["name"], strict=True)}
+    building_bus = np.array([label[bus_of[b]] for b in buildings], dtype=np.int64)
+    fmap = FeederMap.from_net(net)
+    sens = sensitivities(net, building_bus)
+
+    def make(state: GridState) -> SignalSource:
+        return _FeederSource(FeederSignals(fmap, building_bus, config, sens, per_feeder=True), state)
+
+    return sens, make
 
 
-def _held_back(
-    control: Control, assets: xr.Dataset, base: np.ndarray, p_kw: np.ndarray, series: SignalSeries, step_h: float
-) -> dict[str, float]:
-    """Energy [kWh] the SG-Ready block and the section 14a dimming held back from the buildings' devices."""
-    kinds = np.asarray(assets["kind"].values).astype(str)
-    buildings = np.asarray(assets["building"].values).astype(str)
-    own = buildings != COMMUNITY
-    total = float((base[:, own] - p_kw[:, own]).sum()) * step_h
-    blocked = 0.0
-    if control.heat_pump == "sg_ready":
-        hp = kinds == "heat_pump"
-        blocked = float(np.clip(base[:, hp], 0.0, None)[series.mode > 0].sum()) * step_h
-    return {"control_dimmed_kwh": total - blocked, "control_hp_blocked_kwh": blocked}
+@dataclass
+class _FeederSource:
+    """Per-feeder signals (:class:`models.control.feeder.FeederSignals`) reading a pass's grid state."""
+
+    signals: Any
+    grid: GridState
+
+    def step(
+        self, t_s: float, k: int, delta: Any, p_controllable_kw: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        g = self.grid
+        if k < 0:
+            n_line, n_bus = g.line_percent.shape[1], g.vm_pu.shape[1]
+            out = self.signals.update(
+                t_s,
+                trafo_loading_percent=np.nan,
+                line_loading_percent=np.full(n_line, np.nan),
+                vm_pu=np.full(n_bus, np.nan),
+                p_grid_kw=np.nan,
+            )
+        else:
+            d = delta
+            out = self.signals.update(
+                t_s,
+                trafo_loading_percent=float(g.trafo_percent[k]) + (d.trafo_percent if d else 0.0),
+                line_loading_percent=g.line_percent[k] + (d.line_percent if d else 0.0),
+                vm_pu=g.vm_pu[k] + (d.vm_pu if d else 0.0),
+                p_grid_kw=float(g.p_grid_kw[k]) + (d.p_grid_kw if d else 0.0),
+                p_controllable_kw=p_controllable_kw,
+            )
+        return out.state, out.p_limit_14a_kw
+
+
+def _kpis(result: LoopResult, step_h: float) -> dict[str, Any]:
+    """The control KPIs of the last pass: signal hours, energy held back and moved, comfort."""
+    kpis: dict[str, Any] = {
+        f"signal_{s.name.lower()}_h": float(np.count_nonzero(result.state == int(s)))
+        * step_h
+        / max(result.state.shape[1], 1)
+        for s in SignalState
+    }
+    store, backlog = result.store, result.backlog
+    kpis["control_dimmed_kwh"] = result.dimmed_kwh
+    kpis["control_hp_blocked_kwh"] = result.blocked_kwh
+    kpis["control_heat_deferred_kwh"] = float(store.deferred_kwh.sum()) if store else 0.0
+    kpis["control_heat_owed_kwh"] = float(-store.stored_kwh().sum()) if store else 0.0
+    kpis["control_comfort_violation_kh"] = float(store.violation_kh.sum()) if store else 0.0
+    kpis["control_comfort_violation_h"] = float(store.violation_h.sum()) if store else 0.0
+    kpis["control_indoor_min_delta_k"] = result.min_dt_k
+    kpis["control_ev_deferred_kwh"] = float(backlog.deferred_kwh.sum())
+    kpis["control_ev_owed_kwh"] = float(backlog.backlog_kwh.sum())
+    kpis["control_limited_building_h"] = float(np.count_nonzero(result.limited)) * step_h
+    kpis["control_active_steps"] = int(np.count_nonzero(result.active))
+    return kpis
 
 
 def _grid_fees(fee: GridFee, assets: xr.Dataset, p_kw: np.ndarray, step_h: float) -> dict[str, float]:
@@ -269,23 +375,6 @@ def _grid_fees(fee: GridFee, assets: xr.Dataset, p_kw: np.ndarray, step_h: float
         "grid_fee_plain_eur_per_year": plain / years,
         "grid_fee_14a_eur_per_year": chosen / years,
     }
-
-
-def _by_mode(grids: dict[int, xr.Dataset], mode: np.ndarray) -> xr.Dataset:
-    """One power-flow result: each step from the run of the mode the controllers acted in."""
-    out = grids[0].copy()
-    for name, var in out.data_vars.items():
-        if "time" not in var.dims or len(grids) == 1:
-            continue
-        axis = var.dims.index("time")
-        shape = [1] * var.ndim
-        shape[axis] = len(mode)
-        values = var.values.copy()
-        for m, g in grids.items():
-            if m != 0:
-                values = np.where(mode.reshape(shape) == m, g[name].transpose(*var.dims).values, values)
-        out[name] = var.copy(data=values)
-    return out
 
 
 def _connection_limits(

@@ -37,6 +37,7 @@ __all__ = [
     "Scenario",
     "ScenarioChanges",
     "Sweep",
+    "Thresholds",
 ]
 
 OutputLevel = Literal["kpis", "grid", "full"]
@@ -207,6 +208,35 @@ class GridFee(_Config):
         return self
 
 
+class Thresholds(_Config):
+    """The signal's thresholds (:class:`models.control.signal.SignalConfig`); unset: the live twin's.
+
+    A grid operator acts on its measurement with a margin: a controller that sees only the last
+    step misses an episode's first quarter, so thresholds below 100 % hold the grid within it.
+    """
+
+    loading_enter_percent: float | None = Field(default=None, gt=0, le=200)
+    loading_leave_percent: float | None = Field(default=None, gt=0, le=200)
+    vm_low_enter_pu: float | None = Field(default=None, gt=0.5, lt=1.5)
+    vm_low_leave_pu: float | None = Field(default=None, gt=0.5, lt=1.5)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        pairs = (
+            ("loading_leave_percent", self.loading_leave_percent, 85.0, self.loading_enter_percent, 95.0, False),
+            ("vm_low_leave_pu", self.vm_low_leave_pu, 0.95, self.vm_low_enter_pu, 0.93, True),
+        )
+        for name, leave, leave_default, enter, enter_default, low in pairs:
+            leave = leave_default if leave is None else leave
+            enter = enter_default if enter is None else enter
+            if (leave <= enter) if low else (leave >= enter):
+                side = "above" if low else "below"
+                raise LocatedError(
+                    [name], f"{leave} must lie {side} the enter threshold {enter}", allowed=f"{side} {enter}"
+                )
+        return self
+
+
 class Control(_Config):
     """The ``control:`` block: the controllers of the control library acting in the year.
 
@@ -233,6 +263,15 @@ class Control(_Config):
     ``grid_fee``
         The grid fee of the buildings with a controllable device under a section 14a module
         (:class:`GridFee`), against the plain fee.
+    ``signal``
+        ``district``: one signal for every building; ``per_feeder``: each building follows the
+        loading and voltage of its own feeder and the transformer, its 14a limit only as low as
+        the relief needs (:mod:`models.control.feeder`).
+    ``thresholds``
+        The signal's enter and leave thresholds (:class:`Thresholds`).
+
+    Heat pumps serve their building's thermal store (:mod:`models.control.thermal`): heat
+    blocked or dimmed is delivered later; dimmed wallboxes charge later (:mod:`models.control.ev`).
     """
 
     battery: Literal["self_consumption", "peak_shaving", "signal"] | None = None
@@ -241,6 +280,8 @@ class Control(_Config):
     section_14a: bool = False
     section_14a_control: Literal["direct", "ems"] = "direct"
     grid_fee: GridFee | None = None
+    signal: Literal["district", "per_feeder"] = "district"
+    thresholds: Thresholds | None = None
 
 
 class Factors(_Config):

@@ -47,7 +47,7 @@ from models.variation import ModelVariation
 from models.weather import default_weather_path
 from scenarios.apply import apply_changes, grid_changes
 from scenarios.config import Scenario
-from scenarios.controlled import run_controlled
+from scenarios.controlled import HeatInputs, run_controlled
 from scenarios.costs import scenario_costs
 from scenarios.kpis import heat_pump_kpis, installed, plain, substation_assets
 from scenarios.results import ScenarioResult
@@ -243,8 +243,8 @@ def compute_scenario(
         assets = _replace_power(assets, p_kw)
     assets.attrs.update({"source": "scenario", "scenario": scenario.name})
     lap("dispatch")
-    reactive, unit = shared.loaded.district.reactive_power, _community_unit(scenario, variation)
-    assets, grid, control_kpis = run_controlled(scenario.control, net, assets, reactive, flow, unit)
+    heat = None if scenario.control is None else HeatInputs.of(profiles.heat_kw, applied.district.buildings)
+    assets, grid, control_kpis = _run_control(scenario, shared, variation, (net, flow), assets, heat)
     lap("power_flow")
     p_loss = grid["p_loss_kw"].fillna(0.0)
     flows = boundary_flows(substation_assets(assets), p_loss_kw=p_loss)
@@ -281,6 +281,19 @@ def compute_scenario(
         curtailed.astype(np.float32), dims="time", coords={"time": assets["time"].values}, attrs={"units": "kW"}
     )
     return ScenarioResult(scenario, kpis, assets, grid, net, applied, curtailed_kw)
+
+
+def _run_control(
+    scenario: Scenario,
+    shared: SharedInputs,
+    variation: ModelVariation,
+    grid: tuple[Any, Any],
+    assets: xr.Dataset,
+    heat: HeatInputs | None,
+) -> tuple[xr.Dataset, xr.Dataset, dict[str, Any]]:
+    """The power flow of the assets with the scenario's controllers in the loop (:func:`run_controlled`)."""
+    reactive, unit = shared.loaded.district.reactive_power, _community_unit(scenario, variation)
+    return run_controlled(scenario.control, grid[0], assets, reactive, grid[1], unit, heat)
 
 
 def _calibrated(district: District, scenario: Scenario) -> District:

@@ -15,6 +15,10 @@ What is here, importable from this package and loaded on first use:
   BK6-22-300 for controllable consumers (the minimum power a dimmed device keeps, several
   devices behind one connection, heat pumps and air conditioning above 11 kW) and the grid-fee
   modules 1, 2 and 3 as cost options, as pure functions.
+- :mod:`models.control.feeder`: one signal per feeder of the low-voltage grid and a section 14a
+  limit per building only as low as the feeder's loading and voltages need
+  (:class:`FeederSignals`), from the grid's feeders (:class:`FeederMap`) and its sensitivities to
+  each building's load (:func:`sensitivities`).
 - :mod:`models.control.year`: the controllers over a period, each step acting on the state
   measured in the step before (the scenarios' ``control:`` block).
 """
@@ -27,6 +31,7 @@ from twin.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from models.control.battery import BATTERY_STRATEGIES, BatteryStrategy, battery_strategy
+    from models.control.feeder import FeederMap, FeederSignals, FeederStep, Sensitivities, sensitivities
     from models.control.section_14a import ControllableDevice, dimmed_limit_kw, grid_fee_eur
     from models.control.signal import SignalConfig, SignalMachine, limit_14a_kw
 
@@ -35,6 +40,11 @@ _EXPORTS: Final[dict[str, str]] = {
     "BATTERY_STRATEGIES": "models.control.battery",
     "BatteryStrategy": "models.control.battery",
     "battery_strategy": "models.control.battery",
+    "FeederMap": "models.control.feeder",
+    "FeederSignals": "models.control.feeder",
+    "FeederStep": "models.control.feeder",
+    "Sensitivities": "models.control.feeder",
+    "sensitivities": "models.control.feeder",
     "ControllableDevice": "models.control.section_14a",
     "dimmed_limit_kw": "models.control.section_14a",
     "grid_fee_eur": "models.control.section_14a",
@@ -47,12 +57,17 @@ __all__ = [
     "BATTERY_STRATEGIES",
     "BatteryStrategy",
     "ControllableDevice",
+    "FeederMap",
+    "FeederSignals",
+    "FeederStep",
+    "Sensitivities",
     "SignalConfig",
     "SignalMachine",
     "battery_strategy",
     "dimmed_limit_kw",
     "grid_fee_eur",
     "limit_14a_kw",
+    "sensitivities",
 ]
 
 __getattr__, __dir__ = lazy_exports("models.control", _EXPORTS, globals())

@@ -75,3 +75,21 @@ def test_scenario_run_and_compare(tmp_path: Path, capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit) as info:
         main(["scenario", "run", str(tmp_path / "one.yaml"), "--level", "huge", "--out", str(out)])
     assert info.value.code == 2
+
+
+@pytest.mark.e2e
+def test_bad_control_blocks_exit_2_naming_the_field(twin_exe: Path, tmp_path: Path, write_yaml: Any) -> None:
+    cases = {
+        "order.yaml": (
+            {"thresholds": {"loading_enter_percent": 80, "loading_leave_percent": 90}},
+            "control.thresholds.loading_leave_percent",
+        ),
+        "voltage.yaml": ({"thresholds": {"vm_low_leave_pu": 0.92}}, "control.thresholds.vm_low_leave_pu"),
+        "signal.yaml": ({"signal": "per_building"}, "control.signal"),
+    }
+    for name, (control, field) in cases.items():
+        path = write_yaml({"name": "bad", **SHORT, "control": control}, name)
+        failed = _twin(twin_exe, "scenario", "check", str(path), cwd=tmp_path)
+        lines = failed.stderr.strip().splitlines()
+        assert failed.returncode == 2 and len(lines) == 1 and "Traceback" not in failed.stderr, failed.stderr
+        assert field in lines[0] and ("must lie" in lines[0] or "per_feeder" in lines[0]), lines[0]

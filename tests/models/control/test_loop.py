@@ -1,0 +1,96 @@
+"""The year step by step: stateful controllers on the previous step's grid state."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.control.loop import DistrictSource, GridState, Plant, run_steps
+from models.control.thermal import thermal_parameters
+from twin.core.signal import SignalState
+
+N = 96
+
+
+def _plant() -> Plant:
+    """Two buildings: a heat pump each, a wallbox at the second; one 14a group each (4.2 kW, 7.56 kW)."""
+    t = np.arange(N)
+    hp = 2.0 + np.sin(t / 10.0)
+    base = np.stack([hp, hp * 1.2, np.where((t > 30) & (t < 60), 11.0, 0.0)], axis=1)
+    return Plant(
+        n_building=2,
+        building=np.array([0, 1, 1]),
+        kind=np.array(["heat_pump", "heat_pump", "ev"]),
+        dimmable=np.array([True, True, True]),
+        group=np.array([0, 1, 1]),
+        group_min_kw=np.array([4.2, 7.56]),
+        base_kw=base,
+        heat_demand_kw=base[:, :2] * 3.0,
+        cop=np.full((N, 2), 3.0),
+        thermal=thermal_parameters([8.0, 10.0], [140.0, 160.0], ["radiator", "radiator"]),
+        p_rated_kw=np.array([8.0, 10.0, 11.0]),
+        p_max_kw=base.max(axis=0),
+    )
+
+
+def _grid(stressed: slice) -> GridState:
+    trafo = np.full(N, 60.0)
+    trafo[stressed] = 99.0
+    return GridState(trafo, np.full((N, 3), 50.0), np.full((N, 4), 0.99), np.full(N, 100.0))
+
+
+def test_a_block_defers_heat_and_the_rebound_follows() -> None:
+    plant = _plant()
+    result = run_steps(plant, DistrictSource(_grid(slice(10, 18)), 2), plant.base_kw, 900.0, sg_ready=True)
+    block = (result.state == int(SignalState.BLOCK)).all(axis=1)
+    # the signal reads the step before: steps 11 .. 18 block (and hold the 5-minute dwell)
+    assert block[11:19].all() and not block[:11].any()
+    assert (result.p_kw[11:14, :2] == 0.0).all()
+    # a store at its comfort bound (1 K below the set point) overrides the block: comfort holds within a step
+    assert (result.p_kw[11:19, :2] > 0.0).any() and result.min_dt_k > -1.5
+    assert result.blocked_kwh > 0.0 and result.store is not None
+    assert (result.p_kw[11:40, :2] > plant.base_kw[11:40, :2] + 0.5).any(axis=0).all()  # the rebound
+    assert result.store.at_rest  # the heat came back
+    np.testing.assert_allclose(result.store.delivered_kwh, result.store.demand_kwh + result.store.loss_kwh, atol=1e-9)
+
+
+def test_dimming_keeps_the_groups_minimum_and_the_car_charges_later() -> None:
+    plant = _plant()
+    result = run_steps(plant, DistrictSource(_grid(slice(35, 40)), 2), plant.base_kw, 900.0, sg_ready=False)
+    dimmed = result.limited.any(axis=1)
+    assert dimmed[36:41].all()
+    np.testing.assert_allclose(result.p_kw[dimmed][:, 1:].sum(axis=1), 7.56)
+    assert result.backlog.deferred_kwh.sum() > 5.0 and result.backlog.empty
+    np.testing.assert_allclose(result.p_kw[:, 2].sum(), plant.base_kw[:, 2].sum())
+
+
+def test_the_loop_never_reads_the_future() -> None:
+    plant = _plant()
+    grid = _grid(slice(10, 18))
+    first = run_steps(plant, DistrictSource(grid, 2), plant.base_kw, 900.0, sg_ready=True)
+    for t in (5, 12, 20):
+        trafo = grid.trafo_percent.copy()
+        trafo[t:] = 130.0
+        base = plant.base_kw.copy()
+        base[t:] *= 1.5
+        perturbed = Plant(**{**plant.__dict__, "base_kw": base})
+        grid_t = GridState(trafo, grid.line_percent, grid.vm_pu, grid.p_grid_kw)
+        again = run_steps(perturbed, DistrictSource(grid_t, 2), base, 900.0, sg_ready=True)
+        np.testing.assert_array_equal(again.p_kw[:t], first.p_kw[:t])
+        np.testing.assert_array_equal(again.state[: t + 1], first.state[: t + 1])  # step t reads t - 1
+        assert (again.state[t + 1 :] != first.state[t + 1 :]).any() or (again.p_kw[t:] != first.p_kw[t:]).any()
+
+
+def test_the_estimate_follows_the_change_of_load_by_the_sensitivities() -> None:
+    # the iterate saw the grid calm; with the controllers' extra load and a steep sensitivity the estimate blocks
+    class Sens:
+        trafo_percent_per_kw = np.array([20.0, 20.0])
+        line_percent_per_kw = np.zeros((3, 2))
+        vm_pu_per_kw = np.zeros((4, 2))
+
+    plant = _plant()
+    calm = _grid(slice(0, 0))
+    lower = plant.base_kw * 0.5  # the iterate drew less than the plant will
+    plain = run_steps(plant, DistrictSource(calm, 2), lower, 900.0, sg_ready=True)
+    steep = run_steps(plant, DistrictSource(calm, 2), lower, 900.0, sg_ready=True, sens=Sens())
+    assert not (plain.state == int(SignalState.BLOCK)).any()
+    assert (steep.state == int(SignalState.BLOCK)).any()
