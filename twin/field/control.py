@@ -35,6 +35,8 @@ External takeover
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 import threading
 import time
@@ -44,15 +46,21 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import xarray as xr
 
-from models.control.section_14a import ControllableDevice, dimmed_limit_kw
+from models.control.ev import ChargeBacklog
+from models.control.loop import LoopResult, _act, _index
 from models.control.signal import SignalConfig, SignalMachine
-from models.control.year import block_devices, control_mode, dim_devices, measured_grid
+from models.control.thermal import ThermalStore
+from models.control.year import measured_grid
+from models.district import District
 from models.grid import run_power_flow
 from models.powerflow import BatchPowerFlow
+from scenarios.controlled import HeatInputs, _plant, signal_config
 from scenarios.records import Control
 from twin.core.signal import GridStress, SignalState
+from twin.core.vocabulary import STEP_S
 
 __all__ = ["KINDS_14A", "FieldControl", "GridStep", "SignalSource", "Takeover"]
 
@@ -74,6 +82,8 @@ class GridStep:
     p_grid_kw: float
     vm_pu: npt.NDArray[np.float32]  # (bus,) in the year table's bus order
     stress: GridStress
+    line_percent: npt.NDArray[np.float32]  # (line,) in the grid's line order
+    device_kw: npt.NDArray[np.float64] | None = None  # the controllable devices' power (the plant's order)
 
 
 @dataclass
@@ -94,10 +104,11 @@ class FieldControl:
     control : Control
         The ``control:`` block.
     assets : xarray.Dataset
-        The year's assets (coordinates ``kind``, ``building``, ``p_rated_kw``; ``p_kw`` for the
-        ratings of devices without one, as the runner takes them).
-    buildings : sequence of str
-        The district's building ids in order (the controller map's building numbers).
+        The year's assets (coordinates ``kind``, ``building``, ``bus``, ``p_rated_kw``; ``p_kw``).
+    heat_kw : pandas.DataFrame or None
+        The year's heat demand per building (the heat pumps' stores); None: none.
+    district : District
+        The district (its buildings in order: the controller map's building numbers).
     net, reactive
         The grid and the district's reactive-power rule (for the quarter's power flow).
     source : {"direct", "twin"}
@@ -108,44 +119,36 @@ class FieldControl:
         self,
         control: Control,
         assets: xr.Dataset,
-        buildings: Sequence[str],
+        heat_kw: pd.DataFrame | None,
+        district: District,
         net: Any,
         reactive: Any,
         source: SignalSource = "direct",
     ) -> None:
         self.control = control
         self.source = source
-        self.buildings = list(buildings)
+        self.buildings = [b.id for b in district.buildings]
         self.net = net
         self.reactive = reactive
         self.flow: BatchPowerFlow | None = None
-        self.config = SignalConfig()
-        self.machine = SignalMachine(self.config)
-        kinds = np.asarray(assets["kind"].values).astype(str)
-        owners = np.asarray(assets["building"].values).astype(str)
+        self.config = signal_config(control)
+        self.sg_ready = control.heat_pump == "sg_ready"
+        self._district = district
+        self.plant = _Stepper(control, assets, heat_kw, district)
         number = {b: i for i, b in enumerate(self.buildings)}
-        self.asset_building = np.array([number.get(b, -1) for b in owners], dtype=np.int64)
-        self.heat_pumps = np.flatnonzero((kinds == "heat_pump") & (self.asset_building >= 0))
-        chosen_kinds = sorted(KINDS_14A) if control.section_14a else ["ev"]
-        dims = control.section_14a or control.ev == "dimmed"
-        self.dimmed_assets = (
-            np.flatnonzero(np.isin(kinds, chosen_kinds) & (self.asset_building >= 0)) if dims else np.zeros(0, int)
-        )
-        #: Whether any device of the buildings acts on the signal.
-        self.acts = control.heat_pump == "sg_ready" or dims
-        self.groups, self.group_limits_kw, self.group_building = _connection_limits(
-            assets, self.dimmed_assets, self.asset_building, control.section_14a_control
-        )
+        #: District building number of each of the plant's buildings (the signal's order there).
+        self.plant_building = np.array([number[b] for b in self.plant.buildings], dtype=np.int64)
+        self.signals = _signals(control, net, assets, self.plant.buildings, self.config)
         n = len(self.buildings)
         self._lock = threading.Lock()
         self.state = np.full(n, _NORMAL, dtype=np.int8)
         self.limit_kw = np.full(n, math.inf)
-        self.dimmed = np.zeros(n, dtype=bool)
         self.district_state = _NORMAL
         self.takeovers: dict[int, Takeover] = {}  # asset column -> hold
         self.charger_assets: dict[str, tuple[list[int], float]] = {}  # device id -> (car columns, rated kW)
         self._cache: dict[tuple[object, ...], GridStep] = {}
         self._dwell_s = np.zeros((n + 1, 5))
+        self._planned: dict[tuple[int, int], tuple[ThermalStore | None, ChargeBacklog]] = {}
         #: Successful reads of the live twin's registers (:mod:`twin.field.signal_client`).
         self.polls_ok = 0
         #: The grid of the quarter that ended last, as the devices ran it.
@@ -153,47 +156,56 @@ class FieldControl:
 
     # --- the signal -------------------------------------------------------------------
 
-    def set_signal(self, state: npt.ArrayLike, limit_kw: npt.ArrayLike, district_state: int) -> None:
-        """Set each building's signal and section 14a limit (thread-safe; from the twin's registers).
-
-        Parameters
-        ----------
-        state : array-like of int, shape (building,)
-            SG-Ready state per building (1-4).
-        limit_kw : array-like of float, shape (building,)
-            The building's section 14a limit; dimming is in force where the state blocks and the
-            limit lies below the free limit (:attr:`SignalConfig.p_limit_free_kw`). [kW]
-        district_state : int
-            The district's state (the truth file's substation row).
-        """
-        state = np.asarray(state, dtype=np.int8)
-        limit = np.asarray(limit_kw, dtype=np.float64)
-        with self._lock:
-            self.state = state.copy()
-            self.limit_kw = limit.copy()
-            self.dimmed = (state == _BLOCK) & (limit < self.config.p_limit_free_kw)
-            self.district_state = int(district_state)
-
     @property
     def polled(self) -> bool:
         """Whether the signal has been read from the live twin's registers at least once."""
         return self.polls_ok > 0
 
+    def set_signal(self, state: npt.ArrayLike, limit_kw: npt.ArrayLike, district_state: int) -> None:
+        """Set each building's signal and section 14a limit (thread-safe).
+
+        Parameters
+        ----------
+        state : array-like of int, shape (building,)
+            SG-Ready state per building (1-4), the district's building order.
+        limit_kw : array-like of float, shape (building,)
+            What the building's controllable devices may draw together while dimmed; ``inf``:
+            not dimmed. [kW]
+        district_state : int
+            The district's state (the truth file's substation row).
+        """
+        with self._lock:
+            self.state = np.asarray(state, dtype=np.int8).copy()
+            self.limit_kw = np.asarray(limit_kw, dtype=np.float64).copy()
+            self.district_state = int(district_state)
+
+    def set_registers(self, state: npt.ArrayLike, limit_kw: npt.ArrayLike, district_state: int) -> None:
+        """Set the signal from the live twin's ``sg_ready_state`` and ``p_limit_14a_kw`` registers.
+
+        Dimming is in force where the state blocks and the register's limit lies below the free
+        limit (:attr:`SignalConfig.p_limit_free_kw`); the building then keeps at least its
+        BK6-22-300 minimum (a per-device register value of 4.2 kW keeps exactly that).
+        """
+        st = np.asarray(state, dtype=np.int8)
+        limit = np.asarray(limit_kw, dtype=np.float64)
+        dimmed = (st == _BLOCK) & (limit < self.config.p_limit_free_kw)
+        self.set_signal(st, np.where(dimmed, limit, math.inf), district_state)
+
     def direct_update(self, t_s: float, measured: GridStep | None) -> None:
         """Advance the field's own signal to ``t_s`` on the grid measured in the quarter before (None: none)."""
-        if measured is None:
-            stress, surplus = GridStress(), math.nan
-        else:
-            stress, surplus = measured.stress, max(-measured.stress.p_grid_kw, 0.0)
-        step = self.machine.update(t_s, p_surplus_kw=surplus, stress=stress)
+        draw = None
+        if measured is not None and measured.device_kw is not None:
+            draw = np.bincount(
+                self.plant.plant.building,
+                np.clip(measured.device_kw, 0.0, None),
+                minlength=len(self.plant.buildings),
+            ).astype(np.float64)
+        state, limit = self.signals.update(t_s, measured, draw)
         n = len(self.buildings)
-        self.set_signal(np.full(n, int(step.state)), np.full(n, step.p_limit_14a_kw), int(step.state))
-
-    def modes(self) -> npt.NDArray[np.int8]:
-        """Each building's control mode now (:func:`models.control.year.control_mode`)."""
-        with self._lock:
-            state, dimmed = self.state, self.dimmed
-        return np.array([control_mode(int(s), bool(d)) for s, d in zip(state, dimmed, strict=True)], dtype=np.int8)
+        full_state, full_limit = np.full(n, _NORMAL, dtype=np.int8), np.full(n, math.inf)
+        full_state[self.plant_building], full_limit[self.plant_building] = state, limit
+        district = _district_state(state) if len(state) else _NORMAL
+        self.set_signal(full_state, full_limit, district)
 
     # --- external takeover --------------------------------------------------------------
 
@@ -252,83 +264,81 @@ class FieldControl:
         time_utc : numpy.datetime64
             The quarter's start.
         key : tuple of int
-            (year, step): which quarter (the cache key).
+            (year, step in the year): which quarter.
         profile : GridStep
-            The quarter as the year's profiles and power flow have it (returned where the
-            controllers change nothing).
+            The quarter as the year's profiles and power flow have it.
         """
         overrides = self._overrides()
-        if not overrides and not self.acts:
-            return profile
-        modes = self.modes()
-        if not modes.any() and not overrides:
-            return profile
-        cache_key = (*key, modes.tobytes(), overrides)
+        with self._lock:
+            state, limit = self.state[self.plant_building], self.limit_kw[self.plant_building]
+        cache_key = (*key, state.tobytes(), limit.tobytes(), overrides, self.plant.version)
         cached = self._cache.get(cache_key)
         if cached is not None:
             return cached
-        p_kw = self.controlled_kw(profile.p_kw, modes, overrides)
+        p_kw = profile.p_kw.copy()
+        device_kw = None
+        if self.plant.columns.size:
+            device_kw, planned = self.plant.plan(key[1], state, limit, self.sg_ready)
+            self._planned[key] = planned
+            p_kw[self.plant.columns] = device_kw
+        for column, setpoint_kw in overrides:
+            p_kw[column] = setpoint_kw
         if np.array_equal(p_kw, profile.p_kw):
-            return profile
+            result = dataclasses.replace(profile, device_kw=device_kw)
+        else:
+            result = self._power_flow(template, time_utc, p_kw, device_kw)
+        if len(self._cache) > 64:
+            self._cache.clear()
+        self._cache[cache_key] = result
+        return result
+
+    def commit(self, key: tuple[int, int]) -> None:
+        """The quarter ``key`` (year, step) has ended: the stores and backlogs keep what it did."""
+        planned = self._planned.pop(key, None)
+        if planned is not None:
+            self.plant.commit(planned)
+        self._planned.clear()
+
+    def new_year(self, assets: xr.Dataset, heat_kw: pd.DataFrame | None) -> None:
+        """Simulated time entered a new year: its profiles, the stores and backlogs carried on."""
+        self.plant.retarget(self.control, assets, heat_kw, self._district)
+        self._cache.clear()
+
+    def _power_flow(
+        self, template: xr.Dataset, time_utc: np.datetime64, p_kw: npt.NDArray[np.float64], device_kw: Any
+    ) -> GridStep:
         if self.flow is None:
             self.flow = BatchPowerFlow(self.net)
         one = template.assign_coords(time=[time_utc])
         one["p_kw"] = one["p_kw"].copy(data=p_kw[None, :].astype(np.float32))
         grid = run_power_flow(self.net, one, self.reactive, flow=self.flow)
         measured = measured_grid(grid)
-        result = GridStep(
+        kinds = np.asarray(grid["branch_kind"].values).astype(str)
+        loading = grid["loading_percent"].transpose("time", "branch").values[0]
+        return GridStep(
             p_kw=p_kw,
             p_grid_kw=float(measured.p_grid_kw[0]),
-            vm_pu=grid["vm_pu"].transpose("time", "bus").values[0].astype(np.float32),
+            vm_pu=grid["vm_pu"].transpose("time", "bus").values[0],
             stress=measured.at(0),
+            line_percent=loading[kinds == "line"],
+            device_kw=device_kw,
         )
-        if len(self._cache) > 64:
-            self._cache.clear()
-        self._cache[cache_key] = result
-        return result
 
     def wallbox_values(self, device_id: str, building: int) -> dict[str, float]:
         """What a wallbox's control registers show: mode, the state it follows, its 14a limit, rating."""
         cars, rated_kw = self.charger_assets.get(device_id, ([], 0.0))
         with self._lock:
-            state, dimmed = int(self.state[building]), bool(self.dimmed[building])
+            state, limit = int(self.state[building]), float(self.limit_kw[building])
             hold = self.takeovers.get(cars[0]) if cars else None
         limit_kw = rated_kw
-        if dimmed and cars:
-            where = np.flatnonzero(self.dimmed_assets == cars[0])
-            if where.size:
-                limit_kw = min(rated_kw, float(self.group_limits_kw[self.groups[where[0]]]))
+        if math.isfinite(limit) and cars:
+            limit_kw = min(rated_kw, self.plant.cap_kw(cars[0], limit))
         return {
             "control_mode": float(hold.mode if hold is not None else 0),
             "signal_state": float(state),
             "p_limit_14a_kw": limit_kw,
             "p_rated_kw": rated_kw,
         }
-
-    def controlled_kw(
-        self,
-        base_kw: npt.NDArray[np.float64],
-        modes: npt.NDArray[np.int8],
-        overrides: tuple[tuple[int, float], ...] = (),
-    ) -> npt.NDArray[np.float64]:
-        """The assets' power [kW] with each building's controllers in its mode and the wallboxes held.
-
-        As the runner's modes: in mode 1 and 2 (blocked) the SG-Ready heat pumps are off; in mode
-        1 (blocked for grid stress) the section 14a devices of each group draw at most the
-        group's dimmed limit. A held wallbox draws its setpoint whatever the mode.
-        """
-        p_kw = np.asarray(base_kw, dtype=np.float64).copy()
-        mode_of_asset = np.where(self.asset_building >= 0, modes[np.maximum(self.asset_building, 0)], 0)
-        if self.control.heat_pump == "sg_ready" and self.heat_pumps.size:
-            off = self.heat_pumps[mode_of_asset[self.heat_pumps] > 0]
-            p_kw[off] = block_devices(p_kw[None, off], [True])[0]
-        if self.dimmed_assets.size:
-            chosen = self.dimmed_assets
-            limits = np.where(modes[self.group_building] == 1, self.group_limits_kw, math.inf)
-            p_kw[chosen] = dim_devices(p_kw[None, chosen], self.groups, limits, [True])[0]
-        for column, setpoint_kw in overrides:
-            p_kw[column] = setpoint_kw
-        return p_kw
 
     # --- the truth's signal states ------------------------------------------------------
 
@@ -353,34 +363,133 @@ class FieldControl:
         return out
 
 
-def _connection_limits(
-    assets: xr.Dataset, chosen: npt.NDArray[np.int64], asset_building: npt.NDArray[np.int64], control: str
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """Group of each chosen device, each group's dimmed limit [kW] and each group's building.
+class _Stepper:
+    """The buildings' controllable devices stepped quarter by quarter with the scenarios' own loop.
 
-    ``ems``: a group is a building, one limit for its devices (A1 4.5.2); ``direct``: a building's
-    heat pumps (summed, A1 2.4.2) or one other device, each keeping its own minimum (A1 4.5.1).
-    A device without a rating is rated at its year's highest draw, as the runner rates it.
+    The plant (:class:`models.control.loop.Plant`) is the one the scenario runner builds for the
+    same assets and heat (:func:`scenarios.controlled._plant`), and each quarter is one step of
+    :func:`models.control.loop.run_steps` (its step function): heat pumps serve their thermal
+    stores, dimmed wallboxes keep a backlog, blocked and dimmed devices obey the signal.
     """
-    if chosen.size == 0:
-        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
-    kinds = np.asarray(assets["kind"].values).astype(str)[chosen]
-    rated = np.asarray(assets["p_rated_kw"].values, dtype=np.float64)[chosen]
-    base = assets["p_kw"].transpose("time", "asset").values[:, chosen].astype(np.float64)
-    peak = np.nanmax(np.clip(base, 0.0, None), axis=0, initial=0.0)
-    rated = np.where(np.isfinite(rated) & (rated > 0), rated, peak)
-    owner = asset_building[chosen]
-    if control == "ems":
-        keys = [str(b) for b in owner]
-    else:
-        keys = [f"{b}/{k if k == 'heat_pump' else i}" for i, (b, k) in enumerate(zip(owner, kinds, strict=True))]
-    names, groups = np.unique(np.asarray(keys), return_inverse=True)
-    devices = [ControllableDevice(KINDS_14A[k], float(r)) for k, r in zip(kinds, rated, strict=True)]
-    limits = np.array(
-        [
-            dimmed_limit_kw([d for d, g in zip(devices, groups, strict=True) if g == i], control=control)  # type: ignore[arg-type]
-            for i in range(len(names))
-        ]
-    )
-    building_of_group = np.array([owner[np.flatnonzero(groups == i)[0]] for i in range(len(names))], dtype=np.int64)
-    return groups.astype(np.int64), limits, building_of_group
+
+    def __init__(self, control: Control, assets: xr.Dataset, heat_kw: pd.DataFrame | None, district: District) -> None:
+        self.version = 0
+        self.retarget(control, assets, heat_kw, district)
+        self.store = ThermalStore(self.plant.thermal) if self.plant.thermal is not None else None
+        self.backlog = ChargeBacklog(self.plant.p_rated_kw[self.ix.ev])
+
+    def retarget(self, control: Control, assets: xr.Dataset, heat_kw: pd.DataFrame | None, district: District) -> None:
+        """Build the plant of a year's assets (the stores and backlogs stay)."""
+        full = assets["p_kw"].transpose("time", "asset").values.astype(np.float64)
+        heat = HeatInputs.of(heat_kw, district.buildings) if heat_kw is not None else None
+        columns, self.plant, self.buildings = _plant(control, assets, full, heat)
+        self.columns = np.asarray(columns, dtype=np.int64)
+        self.ix = _index(self.plant)
+        self.version += 1
+
+    def plan(
+        self, t: int, state: npt.NDArray[np.int8], limit: npt.NDArray[np.float64], sg_ready: bool
+    ) -> tuple[npt.NDArray[np.float64], tuple[ThermalStore | None, ChargeBacklog]]:
+        """The devices' power in step ``t`` of the year with this signal, and the state it leaves."""
+        store, backlog = copy.deepcopy(self.store), copy.deepcopy(self.backlog)
+        finite = np.isfinite(limit) & self.ix.has_dim
+        blocked = (state == _BLOCK) & self.ix.has_hp if sg_ready else None
+        resting = (store is None or store.at_rest) and backlog.empty
+        if resting and not finite.any() and (blocked is None or not blocked.any()):
+            return self.plant.base_kw[t].copy(), (store, backlog)
+        empty = np.zeros((0, 0))
+        result = LoopResult(empty, empty.astype(np.int8), empty.astype(bool), store, backlog)
+        p = _act(self.plant, self.ix, t, limit, finite, blocked, result, STEP_S / 3600.0)
+        return p, (store, backlog)
+
+    def commit(self, planned: tuple[ThermalStore | None, ChargeBacklog]) -> None:
+        """Keep the state a step left."""
+        self.store, self.backlog = planned
+        self.version += 1
+
+    def cap_kw(self, column: int, limit_kw: float) -> float:
+        """What the section 14a group of an asset column may draw while its building's limit is ``limit_kw``."""
+        where = np.flatnonzero(self.columns == column)
+        if not where.size or not self.plant.dimmable[where[0]]:
+            return math.inf
+        group = int(self.plant.group[where[0]])
+        building = int(self.plant.building[where[0]])
+        m_kw = float(self.ix.m_building[building])
+        raise_by = max(1.0, limit_kw / m_kw) if m_kw > 0 else 1.0
+        return float(self.plant.group_min_kw[group]) * raise_by
+
+
+class _DistrictSignals:
+    """One district-wide signal for every building (as :class:`models.control.loop.DistrictSource`)."""
+
+    def __init__(self, config: SignalConfig, n_building: int) -> None:
+        self.machine = SignalMachine(config)
+        self.free_kw = config.p_limit_free_kw
+        self.n = n_building
+
+    def update(
+        self, t_s: float, measured: GridStep | None, draw: npt.NDArray[np.float64] | None
+    ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float64]]:
+        if measured is None:
+            stress, surplus = GridStress(), math.nan
+        else:
+            stress, surplus = measured.stress, max(-measured.stress.p_grid_kw, 0.0)
+        out = self.machine.update(t_s, p_surplus_kw=surplus, stress=stress)
+        dimmed = out.p_limit_14a_kw < self.free_kw
+        return np.full(self.n, int(out.state), dtype=np.int8), np.full(self.n, 0.0 if dimmed else math.inf)
+
+
+class _FeederSignals:
+    """Each building the signal and 14a limit of its own feeder (:class:`models.control.feeder.FeederSignals`)."""
+
+    def __init__(self, signals: Any, n_line: int, n_bus: int) -> None:
+        self.signals = signals
+        self.n_line, self.n_bus = n_line, n_bus
+
+    def update(
+        self, t_s: float, measured: GridStep | None, draw: npt.NDArray[np.float64] | None
+    ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float64]]:
+        if measured is None:
+            out = self.signals.update(
+                t_s,
+                trafo_loading_percent=math.nan,
+                line_loading_percent=np.full(self.n_line, math.nan),
+                vm_pu=np.full(self.n_bus, math.nan),
+                p_grid_kw=math.nan,
+            )
+        else:
+            out = self.signals.update(
+                t_s,
+                trafo_loading_percent=measured.stress.trafo_loading_max_percent,
+                line_loading_percent=measured.line_percent.astype(np.float64),
+                vm_pu=np.asarray(measured.vm_pu, dtype=np.float64),
+                p_grid_kw=measured.p_grid_kw,
+                p_controllable_kw=draw,
+            )
+        return np.asarray(out.state, dtype=np.int8), np.asarray(out.p_limit_14a_kw, dtype=np.float64)
+
+
+def _signals(
+    control: Control, net: Any, assets: xr.Dataset, buildings: Sequence[str], config: SignalConfig
+) -> _DistrictSignals | _FeederSignals:
+    """The field's own signal source, as the runner's for the same ``control:`` block."""
+    if control.signal == "district":
+        return _DistrictSignals(config, len(buildings))
+    from models.control.feeder import FeederMap, FeederSignals, sensitivities
+
+    owners = np.asarray(assets["building"].values).astype(str)
+    bus_of = dict(zip(owners, np.asarray(assets["bus"].values).astype(str), strict=True))
+    label = {str(name): int(i) for i, name in zip(net.bus.index, net.bus["name"], strict=True)}
+    building_bus = np.array([label[bus_of[b]] for b in buildings], dtype=np.int64)
+    sens = sensitivities(net, building_bus)
+    signals = FeederSignals(FeederMap.from_net(net), building_bus, config, sens, per_feeder=True)
+    return _FeederSignals(signals, len(net.line), len(net.bus))
+
+
+def _district_state(state: npt.NDArray[np.int8]) -> int:
+    """One state for the district: any block, else any forced on, else the highest (as the runner's)."""
+    if (state == _BLOCK).any():
+        return _BLOCK
+    if (state == int(SignalState.FORCED_ON)).any():
+        return int(SignalState.FORCED_ON)
+    return int(state.max())

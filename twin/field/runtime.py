@@ -290,10 +290,12 @@ class Field:
             community_battery=self.options.community_battery,
             weather_station=self.options.weather_station,
         )
+        first = self.values.step_of(self.start_s)[0]
         self.control = FieldControl(
             self.options.control or Control(),
             year_assets,
-            [b.id for b in self.loaded.district.buildings],
+            first.heat_kw,
+            self.loaded.district,
             self.loaded.net,
             self.loaded.district.reactive_power,
             source=self.options.signal,

@@ -112,7 +112,7 @@ class SignalClient:
             )
             state[number[building]] = regs[state_offset] if 1 <= regs[state_offset] <= 4 else int(SignalState.NORMAL)
             limit[number[building]] = float(value) if isinstance(value, float) and not math.isnan(value) else math.inf
-        self.control.set_signal(state, limit, district if 1 <= district <= 4 else int(SignalState.NORMAL))
+        self.control.set_registers(state, limit, district if 1 <= district <= 4 else int(SignalState.NORMAL))
         self.control.polls_ok += 1
 
 

@@ -79,6 +79,10 @@ class YearTable:
     measured: MeasuredGrid | None = None
     #: One step of the assets (``p_kw`` and its coordinates) for a quarter's power flow under control.
     template: xr.Dataset | None = None
+    #: Line loadings per step in the grid's line order (the per-feeder signal reads them). [%]
+    line_percent: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    #: The year's heat demand per building (the heat pumps' stores). [kW]
+    heat_kw: pd.DataFrame | None = None
     times: npt.NDArray[np.datetime64] = field(default_factory=lambda: np.zeros(0, dtype="datetime64[ns]"))
 
     @property
@@ -445,6 +449,7 @@ class ValueModel:
             p_grid_kw=float(table.measured.p_grid_kw[step]),
             vm_pu=table.vm_pu[step],
             stress=table.measured.at(step),
+            line_percent=table.line_percent[step],
         )
         if self.control is None or table.template is None:
             return profile
@@ -456,6 +461,7 @@ class ValueModel:
             return None
         ended = self.grid_step(table, step)
         self.control.last_quarter = ended
+        self.control.commit((table.year, step))
         return ended
 
     def _compute_year(self, year: int) -> tuple[YearTable, xr.Dataset]:
@@ -510,6 +516,11 @@ class ValueModel:
         table.measured = measured_grid(grid)
         table.template = assets[["p_kw"]].isel(time=[0])
         table.times = np.asarray(assets["time"].values)
+        kinds = np.asarray(grid["branch_kind"].values).astype(str)
+        table.line_percent = grid["loading_percent"].transpose("time", "branch").values[:, kinds == "line"]
+        table.heat_kw = profiles.heat_kw
+        if self.control is not None:
+            self.control.new_year(assets, profiles.heat_kw)
         return table, assets
 
 
