@@ -1,20 +1,22 @@
 """Same logic, same answer: the field at high speed against the scenario runner's controlled year, over a week.
 
 The stressed example district (``docs/examples/stressed-feeder.yaml``: 13 houses with heat pumps,
-PV and two 11 kW wallboxes each on a 160 kVA transformer) with SG-Ready and section 14a
-(``docs/examples/control-14a.yaml``). The runner computes the controlled year; the field runs
+PV and two 11 kW wallboxes each on a 160 kVA transformer) with section 14a, one energy management
+system per building (or ``--control FILE``, e.g. ``docs/examples/control-14a.yaml`` with SG-Ready
+as well, whose year the runner does not settle). The runner computes the controlled year; the field runs
 the week from an hour before the year's first block (its stores at rest) at speed 10000 (about a
 minute of wall time), computing the signal itself, and writes its truth file. Printed: per
 building the share of quarter hours with the runner's signal state (the issue asks >= 99 %), the
 transformer maximum of both (within 1 %), the largest difference of the transformer loading per
 quarter, and one controlled quarter's power flow against pandapower's own Newton-Raphson.
 
-    .venv/bin/python bench/bench_control_agreement.py [--days 7] [--speed 10000]
+    .venv/bin/python bench/bench_control_agreement.py [--days 7] [--speed 10000] [--control FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import tempfile
 import time
 from pathlib import Path
@@ -34,7 +36,7 @@ from twin.field import Field, FieldOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 DISTRICT = ROOT / "docs" / "examples" / "stressed-feeder.yaml"
-CONTROL = ROOT / "docs" / "examples" / "control-14a.yaml"
+CONTROL = {"section_14a": True, "section_14a_control": "ems"}
 YEAR = 2025
 
 
@@ -42,15 +44,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--speed", type=float, default=10000.0)
+    parser.add_argument("--control", type=Path, help="YAML with a control: block (default: section 14a, EMS)")
     args = parser.parse_args()
-    control = read_config(CONTROL, what="control file")["control"]
+    control = read_config(args.control, what="control file")["control"] if args.control else CONTROL
     started = time.perf_counter()
     shared = prepare_shared(str(DISTRICT), None, YEAR, threads=1)
     data = {"name": "controlled", "district": str(DISTRICT), "year": YEAR, "control": control}
     scenario = parse_scenario(data, file="bench")
     result = compute_scenario(scenario, shared)
-    blocked_h = result.kpis["signal_block_h"]
-    print(f"runner: controlled year in {time.perf_counter() - started:.1f} s, {blocked_h} h blocked")
+    k = result.kpis
+    print(
+        f"runner: {control}: controlled year in {time.perf_counter() - started:.1f} s, {k['signal_block_h']} h "
+        f"blocked, {k['control_passes']} passes, {k['control_steps_unsettled']} steps unsettled"
+    )
     measured = measured_grid(result.grid)
     series = signal_series(measured, 900.0)
     n = 96 * args.days
@@ -110,7 +116,7 @@ def _pandapower_check(result: object, state: np.ndarray) -> None:
     assets, grid, net = result.assets, result.grid, result.net  # type: ignore[attr-defined]
     step = int(np.flatnonzero(state == int(SignalState.BLOCK))[0])
     p_bus, q_bus = bus_injections(assets.isel(time=[step]), net, load_district(DISTRICT).district.reactive_power)
-    check = net.deepcopy()
+    check = copy.deepcopy(net)
     for table in ("load", "sgen", "storage"):
         check[table] = check[table].iloc[0:0]
     for bus in p_bus.columns:

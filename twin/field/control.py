@@ -49,15 +49,11 @@ import numpy.typing as npt
 import pandas as pd
 import xarray as xr
 
-from models.control.ev import ChargeBacklog
-from models.control.loop import LoopResult, _act, _index
 from models.control.signal import SignalConfig, SignalMachine
-from models.control.thermal import ThermalStore
 from models.control.year import measured_grid
 from models.district import District
 from models.grid import run_power_flow
 from models.powerflow import BatchPowerFlow
-from scenarios.controlled import HeatInputs, _plant, signal_config
 from scenarios.records import Control
 from twin.core.signal import GridStress, SignalState
 from twin.core.vocabulary import STEP_S
@@ -101,8 +97,9 @@ class FieldControl:
 
     Parameters
     ----------
-    control : Control
-        The ``control:`` block.
+    control : Control or None
+        The ``control:`` block; None: the devices follow their profiles (the signal is still
+        computed, and a wallbox can be taken over).
     assets : xarray.Dataset
         The year's assets (coordinates ``kind``, ``building``, ``bus``, ``p_rated_kw``; ``p_kw``).
     heat_kw : pandas.DataFrame or None
@@ -117,7 +114,7 @@ class FieldControl:
 
     def __init__(
         self,
-        control: Control,
+        control: Control | None,
         assets: xr.Dataset,
         heat_kw: pd.DataFrame | None,
         district: District,
@@ -125,20 +122,22 @@ class FieldControl:
         reactive: Any,
         source: SignalSource = "direct",
     ) -> None:
-        self.control = control
+        self.control = control or Control()
         self.source = source
         self.buildings = [b.id for b in district.buildings]
         self.net = net
         self.reactive = reactive
         self.flow: BatchPowerFlow | None = None
-        self.config = signal_config(control)
-        self.sg_ready = control.heat_pump == "sg_ready"
+        self.sg_ready = self.control.heat_pump == "sg_ready"
         self._district = district
-        self.plant = _Stepper(control, assets, heat_kw, district)
+        #: The buildings' controllable devices (None without a control block).
+        self.plant = _Stepper(control, assets, heat_kw, district) if control is not None else None
+        self.config = self.plant.config if self.plant is not None else SignalConfig()
         number = {b: i for i, b in enumerate(self.buildings)}
+        names = self.plant.buildings if self.plant is not None else self.buildings
         #: District building number of each of the plant's buildings (the signal's order there).
-        self.plant_building = np.array([number[b] for b in self.plant.buildings], dtype=np.int64)
-        self.signals = _signals(control, net, assets, self.plant.buildings, self.config)
+        self.plant_building = np.array([number[b] for b in names], dtype=np.int64)
+        self.signals = _signals(self.control, net, assets, names, self.config)
         n = len(self.buildings)
         self._lock = threading.Lock()
         self.state = np.full(n, _NORMAL, dtype=np.int8)
@@ -148,7 +147,7 @@ class FieldControl:
         self.charger_assets: dict[str, tuple[list[int], float]] = {}  # device id -> (car columns, rated kW)
         self._cache: dict[tuple[object, ...], GridStep] = {}
         self._dwell_s = np.zeros((n + 1, 5))
-        self._planned: dict[tuple[int, int], tuple[ThermalStore | None, ChargeBacklog]] = {}
+        self._planned: dict[tuple[int, int], tuple[Any, Any]] = {}
         #: Successful reads of the live twin's registers (:mod:`twin.field.signal_client`).
         self.polls_ok = 0
         #: The grid of the quarter that ended last, as the devices ran it.
@@ -194,7 +193,7 @@ class FieldControl:
     def direct_update(self, t_s: float, measured: GridStep | None) -> None:
         """Advance the field's own signal to ``t_s`` on the grid measured in the quarter before (None: none)."""
         draw = None
-        if measured is not None and measured.device_kw is not None:
+        if measured is not None and measured.device_kw is not None and self.plant is not None:
             draw = np.bincount(
                 self.plant.plant.building,
                 np.clip(measured.device_kw, 0.0, None),
@@ -271,13 +270,14 @@ class FieldControl:
         overrides = self._overrides()
         with self._lock:
             state, limit = self.state[self.plant_building], self.limit_kw[self.plant_building]
-        cache_key = (*key, state.tobytes(), limit.tobytes(), overrides, self.plant.version)
+        version = self.plant.version if self.plant is not None else 0
+        cache_key = (*key, state.tobytes(), limit.tobytes(), overrides, version)
         cached = self._cache.get(cache_key)
         if cached is not None:
             return cached
         p_kw = profile.p_kw.copy()
         device_kw = None
-        if self.plant.columns.size:
+        if self.plant is not None and self.plant.columns.size:
             device_kw, planned = self.plant.plan(key[1], state, limit, self.sg_ready)
             self._planned[key] = planned
             p_kw[self.plant.columns] = device_kw
@@ -295,13 +295,14 @@ class FieldControl:
     def commit(self, key: tuple[int, int]) -> None:
         """The quarter ``key`` (year, step) has ended: the stores and backlogs keep what it did."""
         planned = self._planned.pop(key, None)
-        if planned is not None:
+        if planned is not None and self.plant is not None:
             self.plant.commit(planned)
         self._planned.clear()
 
     def new_year(self, assets: xr.Dataset, heat_kw: pd.DataFrame | None) -> None:
         """Simulated time entered a new year: its profiles, the stores and backlogs carried on."""
-        self.plant.retarget(self.control, assets, heat_kw, self._district)
+        if self.plant is not None:
+            self.plant.retarget(self.control, assets, heat_kw, self._district)
         self._cache.clear()
 
     def _power_flow(
@@ -331,7 +332,7 @@ class FieldControl:
             state, limit = int(self.state[building]), float(self.limit_kw[building])
             hold = self.takeovers.get(cars[0]) if cars else None
         limit_kw = rated_kw
-        if math.isfinite(limit) and cars:
+        if math.isfinite(limit) and cars and self.plant is not None:
             limit_kw = min(rated_kw, self.plant.cap_kw(cars[0], limit))
         return {
             "control_mode": float(hold.mode if hold is not None else 0),
@@ -373,13 +374,22 @@ class _Stepper:
     """
 
     def __init__(self, control: Control, assets: xr.Dataset, heat_kw: pd.DataFrame | None, district: District) -> None:
+        # the loop's step function and the runner's plant builder (scenarios.controlled, models.control.loop)
+        from models.control.ev import ChargeBacklog
+        from models.control.thermal import ThermalStore
+        from scenarios.controlled import signal_config
+
         self.version = 0
+        self.config = signal_config(control)
         self.retarget(control, assets, heat_kw, district)
         self.store = ThermalStore(self.plant.thermal) if self.plant.thermal is not None else None
         self.backlog = ChargeBacklog(self.plant.p_rated_kw[self.ix.ev])
 
     def retarget(self, control: Control, assets: xr.Dataset, heat_kw: pd.DataFrame | None, district: District) -> None:
         """Build the plant of a year's assets (the stores and backlogs stay)."""
+        from models.control.loop import _index
+        from scenarios.controlled import HeatInputs, _plant
+
         full = assets["p_kw"].transpose("time", "asset").values.astype(np.float64)
         heat = HeatInputs.of(heat_kw, district.buildings) if heat_kw is not None else None
         columns, self.plant, self.buildings = _plant(control, assets, full, heat)
@@ -389,8 +399,10 @@ class _Stepper:
 
     def plan(
         self, t: int, state: npt.NDArray[np.int8], limit: npt.NDArray[np.float64], sg_ready: bool
-    ) -> tuple[npt.NDArray[np.float64], tuple[ThermalStore | None, ChargeBacklog]]:
+    ) -> tuple[npt.NDArray[np.float64], tuple[Any, Any]]:
         """The devices' power in step ``t`` of the year with this signal, and the state it leaves."""
+        from models.control.loop import LoopResult, _act
+
         store, backlog = copy.deepcopy(self.store), copy.deepcopy(self.backlog)
         finite = np.isfinite(limit) & self.ix.has_dim
         blocked = (state == _BLOCK) & self.ix.has_hp if sg_ready else None
@@ -402,7 +414,7 @@ class _Stepper:
         p = _act(self.plant, self.ix, t, limit, finite, blocked, result, STEP_S / 3600.0)
         return p, (store, backlog)
 
-    def commit(self, planned: tuple[ThermalStore | None, ChargeBacklog]) -> None:
+    def commit(self, planned: tuple[Any, Any]) -> None:
         """Keep the state a step left."""
         self.store, self.backlog = planned
         self.version += 1

@@ -292,7 +292,7 @@ class Field:
         )
         first = self.values.step_of(self.start_s)[0]
         self.control = FieldControl(
-            self.options.control or Control(),
+            self.options.control,
             year_assets,
             first.heat_kw,
             self.loaded.district,
