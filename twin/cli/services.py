@@ -71,6 +71,22 @@ def demo(
     raise typer.Exit(run_demo(options))
 
 
+_ControlOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="YAML with a control: block (a scenario file, or the block alone): what the buildings' heat pumps, "
+        "wallboxes and home batteries do with the controller signal."
+    ),
+]
+_ControllerOption = Annotated[
+    str | None,
+    typer.Option(
+        help="HOST:PORT of the live twin's controller server: the devices follow its signal registers instead "
+        "of the field's own signal."
+    ),
+]
+
+
 @app.command()
 def field(
     site: Annotated[
@@ -121,20 +137,8 @@ def field(
             "--weather-station/--no-weather-station", help="Serve the district's weather station (SunSpec 1 + 308)."
         ),
     ] = True,
-    control: Annotated[
-        Path | None,
-        typer.Option(
-            help="YAML with a control: block (a scenario file, or the block alone): what the buildings' heat pumps, "
-            "wallboxes and home batteries do with the controller signal."
-        ),
-    ] = None,
-    controller: Annotated[
-        str | None,
-        typer.Option(
-            help="HOST:PORT of the live twin's controller server: the devices follow its signal registers instead "
-            "of the field's own signal."
-        ),
-    ] = None,
+    control: _ControlOption = None,
+    controller: _ControllerOption = None,
 ) -> None:
     """The simulated field: the district's devices as Modbus TCP servers, until Ctrl-C or SIGTERM.
 
@@ -147,25 +151,21 @@ def field(
 
     start_utc = parse_start_utc(start)
     _check_field_files(site, history, history_only)
-    plan = load_fault_plan(faults) if faults is not None else None
     loaded = load_district(district)
-    hidden = _field_perturbation(loaded.district, perturbation, perturbation_seed, perturbation_out)
-    address = _controller_address(controller)
     options = FieldOptions(
         speed=speed,
         start_utc=start_utc,
         seed=seed,
         weather=weather,
         host=host,
-        fault_plan=plan,
+        fault_plan=load_fault_plan(faults) if faults is not None else None,
         truth_path=truth,
         history_path=None if history_only else history,
         hold_clock=hold_clock,
-        perturbation=hidden,
+        perturbation=_field_perturbation(loaded.district, perturbation, perturbation_seed, perturbation_out),
         weather_station=weather_station,
         control=_field_control(control),
-        signal="twin" if address is not None else "direct",
-        controller=address,
+        controller=_controller_address(controller),
     )
     _start_field(Field(loaded, options), site=site, history=history, history_only=history_only)
 

@@ -158,7 +158,7 @@ class FieldOptions:
         can still be taken over).
     signal : {"direct", "twin"}
         ``direct``: the field computes the signal itself; ``twin``: it reads the live twin's
-        controller registers (:meth:`Field.follow_controller`, or ``controller``).
+        controller registers (:meth:`Field.follow_controller`; ``twin`` whenever ``controller`` is given).
     controller : tuple of (str, int), optional
         The live twin's controller server to follow from the start (``signal="twin"``).
     """
@@ -298,7 +298,7 @@ class Field:
             self.loaded.district,
             self.loaded.net,
             self.loaded.district.reactive_power,
-            source=self.options.signal,
+            source="twin" if self.options.controller is not None else self.options.signal,
         )
         self.values.control = self.control
         served = [self.servers.add(spec, self._on_write(spec)) for spec in specs]
