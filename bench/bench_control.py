@@ -40,6 +40,7 @@ CONTROLS: dict[str, dict[str, Any] | None] = {
     "14a_ems": {"section_14a": True, "section_14a_control": "ems"},
     "14a_margin": {"section_14a": True, "thresholds": MARGIN},
     "14a_sg_margin": {"section_14a": True, "heat_pump": "sg_ready", "thresholds": MARGIN},
+    "14a_sg_margin_2k": {"section_14a": True, "heat_pump": "sg_ready", "thresholds": MARGIN, "comfort_low_k": -2.0},
     "feeder_14a_sg_margin": {
         "section_14a": True,
         "heat_pump": "sg_ready",

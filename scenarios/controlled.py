@@ -33,8 +33,14 @@ import xarray as xr
 from models.battery import BatteryUnit
 from models.community_battery import COMMUNITY
 from models.control.battery import battery_strategy
-from models.control.loop import DistrictSource, GridState, LoopResult, Plant, SignalSource, run_steps
-from models.control.section_14a import ControllableDevice, GridFeeTariff, dimmed_limit_kw, grid_fee_eur
+from models.control.loop import GridState, LoopResult, Plant, Relief, Resume, SignalSource, run_steps
+from models.control.section_14a import (
+    P_LIMIT_14A_MIN_KW,
+    ControllableDevice,
+    GridFeeTariff,
+    dimmed_limit_kw,
+    grid_fee_eur,
+)
 from models.control.signal import SignalConfig
 from models.control.thermal import thermal_parameters
 from models.control.year import signal_setpoints_kw
@@ -117,28 +123,36 @@ def run_controlled(
     full = assets["p_kw"].transpose("time", "asset").values.astype(np.float64)
     devices, plant, buildings = _plant(control, assets, full, heat)
     follows = control.battery == "signal" and battery is not None
-    config = signal_config(control)
-    sens, make_source = _sources(control, net, assets, buildings, config)
-    sg_ready = control.heat_pump == "sg_ready"
+    sens, make_source = _sources(control, net, flow, assets, buildings, plant)
+    sg_ready, per_feeder = control.heat_pump == "sg_ready", control.signal == "per_feeder"
     iterate, basis = plant.base_kw, full
+    rows = _Rows(grid, grid_state(grid, net))
     soc: tuple[int, np.ndarray] | None = None
-    passes = 0
+    passes, resume = 0, None
     while True:
-        result = run_steps(plant, make_source(grid_state(grid)), iterate, step_s, sg_ready=sg_ready, sens=sens)
+        relief = None if not sg_ready else _relief(control, rows.state, sens)
+        options = {"sg_ready": sg_ready, "sens": sens, "relief": relief, "resume": resume, "needs_draw": per_feeder}
+        result = run_steps(plant, make_source(rows.state), iterate, step_s, **options)
         passes += 1
-        p_kw = full.copy()
+        moved = (result.p_kw != iterate).any(axis=1)
+        p_kw = basis.copy() if passes == 1 else basis
         p_kw[:, devices] = result.p_kw
         if follows:
             assert battery is not None
-            p_kw, soc = _follow_signal(assets, p_kw, _district_state(result.state), battery)
-        changed = np.flatnonzero((p_kw != basis).any(axis=1))
+            p_kw, soc, battery_moved = _follow_signal(assets, p_kw, _district_state(result.state), battery)
+            moved |= battery_moved
+        changed = np.flatnonzero(moved)
         if len(changed):
-            part = _with_power(assets, p_kw, soc).isel(time=changed)
-            grid = _insert(grid, run_power_flow(net, part, reactive, flow=flow), changed)
+            part = _with_power(
+                assets.isel(time=changed), p_kw[changed], None if soc is None else (soc[0], soc[1][changed])
+            )
+            rows.insert(run_power_flow(net, part, reactive, flow=flow), changed, net)
         basis, iterate = p_kw, result.p_kw
         if not len(changed) or passes >= MAX_PASSES:
             break
-    kpis = _kpis(result, step_s / 3600.0)
+        resume = Resume(result, changed)
+    grid = rows.dataset()
+    kpis = _kpis(result, plant, step_s / 3600.0)
     if control.grid_fee is not None:
         kpis.update(_grid_fees(control.grid_fee, assets, basis, step_s / 3600.0))
     kpis["control_passes"] = passes
@@ -148,17 +162,15 @@ def run_controlled(
 
 def _follow_signal(
     assets: xr.Dataset, p_kw: np.ndarray, state: np.ndarray, battery: BatteryUnit
-) -> tuple[np.ndarray, tuple[int, np.ndarray]]:
-    """The power with the community battery following the signal ``state`` (time,), and that battery's SOC."""
-    kinds = np.asarray(assets["kind"].values).astype(str)
-    buildings = np.asarray(assets["building"].values).astype(str)
-    column = int(np.flatnonzero((kinds == "battery") & (buildings == COMMUNITY))[0])
+) -> tuple[np.ndarray, tuple[int, np.ndarray], np.ndarray]:
+    """The power with the community battery following the signal ``state`` (time,), its SOC and the steps it moved."""
+    column = _community_column(assets)
     setpoints = signal_setpoints_kw(state, battery.p_rated_kw)
     index = pd.DatetimeIndex(assets["time"].values)
     p_battery, soc_frac = battery_strategy("follow_setpoint").dispatch(setpoints, index, battery)
     out = p_kw.copy()
     out[:, column] = p_battery
-    return out, (column, soc_frac)
+    return out, (column, soc_frac), out[:, column] != p_kw[:, column]
 
 
 def _district_state(state: np.ndarray) -> np.ndarray:
@@ -173,31 +185,56 @@ def signal_config(control: Control) -> SignalConfig:
     return SignalConfig(**(control.thresholds.model_dump(exclude_none=True) if control.thresholds else {}))
 
 
-def grid_state(grid: xr.Dataset) -> GridState:
-    """What the controllers read of a batch power flow: transformer, lines (the grid's order), buses, exchange."""
-    loading = grid["loading_percent"].transpose("time", "branch").values.astype(np.float64)
+def grid_state(grid: xr.Dataset, net: Any) -> GridState:
+    """What the controllers read of a batch power flow: transformer, lines and buses (``net``'s order), exchange."""
+    loading = grid["loading_percent"].transpose("time", "branch")
     kinds = np.asarray(grid["branch_kind"].values).astype(str)
-    trafo = loading[:, kinds == "trafo"]
+    trafo = loading.values[:, kinds == "trafo"].astype(np.float64)
+    lines = loading.sel(branch=[f"line {i}" for i in net.line.index]).values.astype(np.float64)
     finite = np.isfinite(trafo)
     trafo_max = np.where(finite.any(axis=1), np.where(finite, trafo, -np.inf).max(axis=1, initial=-np.inf), np.nan)
     return GridState(
         trafo_percent=trafo_max,
-        line_percent=loading[:, kinds == "line"],
-        vm_pu=grid["vm_pu"].transpose("time", "bus").values.astype(np.float64),
+        line_percent=lines,
+        vm_pu=grid["vm_pu"].transpose("time", "bus").sel(bus=net.bus.index).values.astype(np.float64),
         p_grid_kw=grid["p_grid_kw"].values.astype(np.float64),
     )
 
 
-def _insert(grid: xr.Dataset, part: xr.Dataset, steps: np.ndarray) -> xr.Dataset:
-    """``grid`` with the power flow of ``part`` at the step numbers ``steps``."""
-    out = grid.copy()
-    for name, var in grid.data_vars.items():
-        if "time" not in var.dims:
-            continue
-        values = var.transpose("time", ...).values.copy()
-        values[steps] = part[name].transpose("time", ...).values
-        out[name] = var.copy(data=np.moveaxis(values, 0, var.dims.index("time")))
-    return out
+class _Rows:
+    """A year's power flow whose steps later passes replace: the arrays the controllers read, and the dataset's."""
+
+    def __init__(self, grid: xr.Dataset, state: GridState) -> None:
+        self.grid = grid
+        self.state = state
+        self.values = {
+            str(name): var.transpose("time", ...).values.copy()
+            for name, var in grid.data_vars.items()
+            if "time" in var.dims
+        }
+
+    def insert(self, part: xr.Dataset, steps: np.ndarray, net: Any) -> None:
+        """Put the power flow ``part`` of the step numbers ``steps`` in."""
+        for name, values in self.values.items():
+            values[steps] = part[name].transpose("time", ...).values
+        new = grid_state(part, net)
+        for name in ("trafo_percent", "line_percent", "vm_pu", "p_grid_kw"):
+            getattr(self.state, name)[steps] = getattr(new, name)
+
+    def dataset(self) -> xr.Dataset:
+        """The power flow with every step's latest result."""
+        out = self.grid.copy()
+        for name, values in self.values.items():
+            var = self.grid[name]
+            out[name] = var.copy(data=np.moveaxis(values, 0, var.dims.index("time")))
+        return out
+
+
+def _community_column(assets: xr.Dataset) -> int:
+    """The community battery's asset column."""
+    kinds = np.asarray(assets["kind"].values).astype(str)
+    buildings = np.asarray(assets["building"].values).astype(str)
+    return int(np.flatnonzero((kinds == "battery") & (buildings == COMMUNITY))[0])
 
 
 def _plant(
@@ -235,6 +272,7 @@ def _plant(
             np.where(np.isfinite(rated[hp]), rated[hp], 0.0),
             [heat.floor_area_m2[n] for n in hp_names],
             [heat.emitter[n] for n in hp_names],
+            comfort_low_k=control.comfort_low_k,
         )
     plant = Plant(
         n_building=len(buildings),
@@ -253,26 +291,44 @@ def _plant(
     return columns, plant, list(buildings)
 
 
+def _relief(control: Control, state: GridState, sens: Any) -> Relief:
+    """SG-Ready only as far as needed, aiming half-way between the signal's enter and leave thresholds."""
+    config = signal_config(control)
+    loading = 0.5 * (config.loading_enter_percent + config.loading_leave_percent)
+    vm = 0.5 * (config.vm_low_enter_pu + config.vm_low_leave_pu)
+    rows = np.vstack([sens.trafo_percent_per_kw[None, :], sens.line_percent_per_kw, -sens.vm_pu_per_kw])
+    n_line, n_bus = sens.line_percent_per_kw.shape[0], sens.vm_pu_per_kw.shape[0]
+    targets = np.concatenate(([loading], np.full(n_line, loading), np.full(n_bus, -vm)))
+    return Relief(state, rows, targets, located=control.signal == "per_feeder")
+
+
 def _sources(
-    control: Control, net: Any, assets: xr.Dataset, buildings: list[str], config: SignalConfig
+    control: Control, net: Any, flow: Any, assets: xr.Dataset, buildings: list[str], plant: Plant
 ) -> tuple[Any, Any]:
-    """The sensitivities and a maker of the signal source for a pass (district-wide or per feeder)."""
-    if control.signal == "district":
-        return None, lambda state: DistrictSource(state, len(buildings), config)
+    """The grid's sensitivities to each building's load and a maker of a pass's signal source.
+
+    :class:`models.control.feeder.FeederSignals`: ``district``, one signal for every building and
+    each building's section 14a minimum while it blocks; ``per_feeder``, each feeder's own signal
+    and each building's limit only as low as needed.
+    """
     from models.control.feeder import FeederMap, FeederSignals, sensitivities
 
-    bus_of = dict(
-        zip(
-            np.asarray(assets["building"].values).astype(str), np.asarray(assets["bus"].values).astype(str), strict=True
-        )
-    )
+    config = signal_config(control)
+    names = np.asarray(assets["building"].values).astype(str)
+    bus_of = dict(zip(names, np.asarray(assets["bus"].values).astype(str), strict=True))
     label = {str(name): int(i) for i, name in zip(net.bus.index, net.bus["name"], strict=True)}
     building_bus = np.array([label[bus_of[b]] for b in buildings], dtype=np.int64)
+    sens = sensitivities(net, building_bus, flow=flow)
     fmap = FeederMap.from_net(net)
-    sens = sensitivities(net, building_bus)
+    per_feeder = control.signal == "per_feeder"
+    finite = np.isfinite(plant.group_min_kw)
+    gb = plant.group_building()
+    p_min = np.bincount(gb[finite], plant.group_min_kw[finite], minlength=len(buildings))
+    p_min = np.maximum(p_min, P_LIMIT_14A_MIN_KW)
 
     def make(state: GridState) -> SignalSource:
-        return _FeederSource(FeederSignals(fmap, building_bus, config, sens, per_feeder=True), state)
+        signals = FeederSignals(fmap, building_bus, config, sens if per_feeder else None, per_feeder, p_min_kw=p_min)
+        return _FeederSource(signals, state)
 
     return sens, make
 
@@ -283,6 +339,16 @@ class _FeederSource:
 
     signals: Any
     grid: GridState
+
+    def save(self) -> tuple[np.ndarray, ...]:
+        """Return the signals' state."""
+        f = self.signals
+        return (f._state.copy(), f._since.copy(), f._reasons.copy(), f._limit.copy())
+
+    def restore(self, saved: tuple[np.ndarray, ...]) -> None:
+        """Put the signals back to a saved state."""
+        f = self.signals
+        f._state, f._since, f._reasons, f._limit = (a.copy() for a in saved)
 
     def step(
         self, t_s: float, k: int, delta: Any, p_controllable_kw: np.ndarray | None
@@ -310,24 +376,33 @@ class _FeederSource:
         return out.state, out.p_limit_14a_kw
 
 
-def _kpis(result: LoopResult, step_h: float) -> dict[str, Any]:
+def _kpis(result: LoopResult, plant: Plant, step_h: float) -> dict[str, Any]:
     """The control KPIs of the last pass: signal hours, energy held back and moved, comfort."""
+    n_building = max(result.state.shape[1], 1)
     kpis: dict[str, Any] = {
-        f"signal_{s.name.lower()}_h": float(np.count_nonzero(result.state == int(s)))
-        * step_h
-        / max(result.state.shape[1], 1)
+        f"signal_{s.name.lower()}_h": float(np.count_nonzero(result.state == int(s))) * step_h / n_building
         for s in SignalState
     }
-    store, backlog = result.store, result.backlog
-    kpis["control_dimmed_kwh"] = result.dimmed_kwh
-    kpis["control_hp_blocked_kwh"] = result.blocked_kwh
-    kpis["control_heat_deferred_kwh"] = float(store.deferred_kwh.sum()) if store else 0.0
-    kpis["control_heat_owed_kwh"] = float(-store.stored_kwh().sum()) if store else 0.0
-    kpis["control_comfort_violation_kh"] = float(store.violation_kh.sum()) if store else 0.0
-    kpis["control_comfort_violation_h"] = float(store.violation_h.sum()) if store else 0.0
-    kpis["control_indoor_min_delta_k"] = result.min_dt_k
-    kpis["control_ev_deferred_kwh"] = float(backlog.deferred_kwh.sum())
-    kpis["control_ev_owed_kwh"] = float(backlog.backlog_kwh.sum())
+    hp, ev = plant.kind == "heat_pump", plant.kind == "ev"
+    kpis["control_dimmed_kwh"] = float(result.dimmed_kwh.sum())
+    kpis["control_hp_blocked_kwh"] = float(result.blocked_kwh.sum())
+    heat, short = 0.0, np.zeros(0)
+    if plant.thermal is not None:
+        on = result.active  # elsewhere the heat pumps run their schedule, which meets the demand
+        delivered = result.p_kw[on][:, hp] * plant.cop[on]
+        heat = float(np.clip(plant.heat_demand_kw[on] - delivered, 0.0, None).sum()) * step_h
+        short = np.clip(plant.thermal.comfort_low_k - result.dt_k, 0.0, None)
+        kpis["control_heat_owed_kwh"] = float(-(plant.thermal.c_kwh_per_k * result.dt_k[-1]).sum())
+    else:
+        kpis["control_heat_owed_kwh"] = 0.0
+    kpis["control_heat_deferred_kwh"] = heat
+    kpis["control_comfort_violation_kh"] = float(short.sum()) * step_h
+    kpis["control_comfort_violation_h"] = float(np.count_nonzero(short)) * step_h
+    kpis["control_indoor_min_delta_k"] = float(result.dt_k.min(initial=0.0))
+    kpis["control_ev_deferred_kwh"] = (
+        float(np.clip(plant.base_kw[:, ev] - result.p_kw[:, ev], 0.0, None).sum()) * step_h
+    )
+    kpis["control_ev_owed_kwh"] = float(result.backlog_kwh[-1].sum()) if result.backlog_kwh.size else 0.0
     kpis["control_limited_building_h"] = float(np.count_nonzero(result.limited)) * step_h
     kpis["control_active_steps"] = int(np.count_nonzero(result.active))
     return kpis

@@ -269,6 +269,9 @@ class Control(_Config):
         the relief needs (:mod:`models.control.feeder`).
     ``thresholds``
         The signal's enter and leave thresholds (:class:`Thresholds`).
+    ``comfort_low_k``
+        How far below its set point a building may cool before its heat pump overrides a block
+        (and the shortfall counts as a comfort violation); default -1 K.
 
     Heat pumps serve their building's thermal store (:mod:`models.control.thermal`): heat
     blocked or dimmed is delivered later; dimmed wallboxes charge later (:mod:`models.control.ev`).
@@ -282,6 +285,7 @@ class Control(_Config):
     grid_fee: GridFee | None = None
     signal: Literal["district", "per_feeder"] = "district"
     thresholds: Thresholds | None = None
+    comfort_low_k: float = Field(default=-1.0, ge=-5.0, le=0.0)
 
 
 class Factors(_Config):

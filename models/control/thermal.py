@@ -9,8 +9,8 @@ the deviation ``dT`` of the indoor temperature from the set point the heat deman
 ``q_demand`` is the heat the building needs to stay at its set point (the scenario's space heat and
 hot water), ``H`` its heat-loss coefficient and ``C`` its heat capacity. While the heat pump delivers
 less (blocked or dimmed) the building cools (``dT < 0``) and loses less heat (``H * dT``); once free
-it brings the store back with up to half its rating beyond the demand, the **rebound**. Energy balance over a period, exact by
-construction (explicit Euler per step):
+it brings the store back with up to :data:`RECOVER_FRAC` of its rating beyond the demand, the
+**rebound**. Energy balance over a period, exact by construction (explicit Euler per step):
 
     heat delivered = demand + (C * dT_end - C * dT_start) + sum(H * dT * dt)
 
@@ -68,8 +68,9 @@ Array = npt.NDArray[np.float64]
 SET_POINT_DEGC: Final[float] = 20.0
 #: Lowest indoor temperature against the set point before comfort is violated. [K]
 COMFORT_LOW_K: Final[float] = -1.0
-#: Most heat beyond the demand while a store is brought back, as a share of the rating. [1]
-RECOVER_FRAC: Final[float] = 0.5
+#: Most heat beyond the demand while a store is brought back, as a share of the rating: a modulating
+#: heat pump's heating curve raises the flow temperature with the deficit, it does not jump to full power. [1]
+RECOVER_FRAC: Final[float] = 0.2
 #: Internal heat capacity per floor area by emitter (ISO 13790:2008, table 12). [kJ/(m2 K)]
 KAPPA_M_KJ_PER_M2K: Final[dict[str, float]] = {"radiator": 165.0, "floor": 260.0}
 #: Buffer tank per kW of thermal rating, and its bounds. [l/kW], [l]
@@ -116,7 +117,12 @@ class ThermalParameters:
 
 
 def thermal_parameters(
-    p_design_kw: npt.ArrayLike, floor_area_m2: npt.ArrayLike, emitters: list[str], *, tank: bool = True
+    p_design_kw: npt.ArrayLike,
+    floor_area_m2: npt.ArrayLike,
+    emitters: list[str],
+    *,
+    tank: bool = True,
+    comfort_low_k: float = COMFORT_LOW_K,
 ) -> ThermalParameters:
     """Return the stores of heat-pump buildings from their rating, floor area and emitter (module docstring).
 
@@ -130,6 +136,8 @@ def thermal_parameters(
         ``"radiator"`` or ``"floor"`` per building.
     tank : bool, default True
         Count a buffer tank (:func:`tank_l`).
+    comfort_low_k : float, optional
+        Lowest deviation from the set point within comfort. [K]
     """
     rated = np.asarray(p_design_kw, dtype=np.float64)
     area = np.asarray(floor_area_m2, dtype=np.float64)
@@ -138,7 +146,7 @@ def thermal_parameters(
     if tank:
         c = c + tank_l(rated) * _WATER_KWH_PER_L_K
     h = np.maximum(rated, 0.1) / (SET_POINT_DEGC - NORM_OUTSIDE_TEMP_DEGC)
-    return ThermalParameters(c, h, rated)
+    return ThermalParameters(c, h, rated, comfort_low_k)
 
 
 @dataclass

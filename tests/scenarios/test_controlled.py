@@ -22,6 +22,7 @@ CHANGES = {
     "evs": {"share_frac": 0.5},
     "community_battery": {"capacity_kwh": 200.0, "p_rated_kw": 100.0},
 }
+MARGIN = {"loading_enter_percent": 80, "loading_leave_percent": 70, "vm_low_enter_pu": 0.95, "vm_low_leave_pu": 0.96}
 ENERGY = ("import_kwh", "export_kwh", "losses_kwh", "trafo_loading_max_percent", "line_loading_max_percent")
 
 
@@ -40,6 +41,8 @@ def runs(shared: SharedInputs) -> dict[str, ScenarioResult]:
         "14a": _run(shared, {"section_14a": True, "grid_fee": {"module": 2}}),
         "14a_ems": _run(shared, {"section_14a": True, "section_14a_control": "ems"}),
         "sg_ready": _run(shared, {"heat_pump": "sg_ready", "battery": "signal"}),
+        "per_feeder": _run(shared, {"section_14a": True, "signal": "per_feeder", "thresholds": MARGIN}),
+        "district": _run(shared, {"section_14a": True, "thresholds": MARGIN}),
     }
 
 
@@ -93,9 +96,11 @@ def test_sg_ready_blocks_heat_pumps_and_the_battery_follows_the_signal(runs: dic
     blocked = state == int(SignalState.BLOCK)
     assert blocked.any() and k["control_hp_blocked_kwh"] > 0.0
     hp = result.assets["kind"].values == "heat_pump"
-    # blocked heat pumps are off until their store reaches the comfort bound, never above their scheduled peak
+    # only as many heat pumps go off as the grid needs, each until its store reaches the comfort bound;
+    # none draws above its scheduled peak
     p_hp = result.assets["p_kw"].values[:, hp]
-    assert (p_hp[blocked] <= 0.0).mean() > 0.25
+    off = p_hp[blocked] <= 0.0
+    assert off.any(axis=1).all() and not off.all()
     assert (p_hp <= runs["none"].assets["p_kw"].values[:, hp].max(axis=0) + 1e-3).all()
     assert k["control_heat_deferred_kwh"] > 0.0 and k["control_indoor_min_delta_k"] > -1.5
     battery = (result.assets["kind"].values == "battery") & (result.assets["building"].values == "community")
@@ -160,3 +165,16 @@ def test_one_limit_per_building_with_an_energy_management_system(runs: dict[str,
     small = rated <= 11.0
     assert small.any() and blocked.any()
     assert (p_hp[:, small] <= 4.2 + 1e-3).all()
+
+
+def test_per_feeder_signals_limit_each_building_only_as_low_as_needed(runs: dict[str, ScenarioResult]) -> None:
+    # with the operator's margin both hold the transformer within 100 % on these two winter days
+    feeder, district, none = runs["per_feeder"].kpis, runs["district"].kpis, runs["none"].kpis
+    assert none["trafo_loading_max_percent"] > 100.0
+    for k in (feeder, district):
+        assert k["trafo_loading_max_percent"] <= 100.0 and k["control_steps_unsettled"] == 0
+    # each building its own feeder's signal: the hours blocked differ between buildings (a mean, not whole quarters)
+    assert (feeder["signal_block_h"] * 4.0) % 1.0 != 0.0
+    assert (district["signal_block_h"] * 4.0) % 1.0 == 0.0
+    # limits only as low as needed, never below the minimum: never more held back than every building at its minimum
+    assert 0.0 < feeder["control_dimmed_kwh"] <= district["control_dimmed_kwh"] + 1e-6
