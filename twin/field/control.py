@@ -80,6 +80,7 @@ class GridStep:
     stress: GridStress
     line_percent: npt.NDArray[np.float32]  # (line,) in the grid's line order
     device_kw: npt.NDArray[np.float64] | None = None  # the controllable devices' power (the plant's order)
+    grid_ref: tuple[xr.Dataset, int] | None = None  # the power flow's dataset and the quarter's step in it
 
 
 @dataclass
@@ -137,7 +138,16 @@ class FieldControl:
         names = self.plant.buildings if self.plant is not None else self.buildings
         #: District building number of each of the plant's buildings (the signal's order there).
         self.plant_building = np.array([number[b] for b in names], dtype=np.int64)
-        self.signals = _signals(self.control, net, assets, names, self.config)
+        self.signals = _signals(self.control, net, assets, names, self.config) if self.plant is None else None
+        if self.plant is not None:
+            from scenarios.controlled import _sources
+
+            self.flow = BatchPowerFlow(net)
+            self.sens, self._make_source = _sources(
+                self.control, net, self.flow, assets, self.plant.buildings, self.plant.plant
+            )
+        self._source_saved: Any = None
+        self._relief_input: tuple[Any, Any] | None = None
         n = len(self.buildings)
         self._lock = threading.Lock()
         self.state = np.full(n, _NORMAL, dtype=np.int8)
@@ -147,7 +157,9 @@ class FieldControl:
         self.charger_assets: dict[str, tuple[list[int], float]] = {}  # device id -> (car columns, rated kW)
         self._cache: dict[tuple[object, ...], GridStep] = {}
         self._dwell_s = np.zeros((n + 1, 5))
-        self._planned: dict[tuple[int, int], tuple[Any, Any]] = {}
+        #: One step of the year's power flow (set by the value model).
+        self.shape_grid: xr.Dataset | None = None
+        self._planned: dict[tuple[int, int], tuple[Any, Any, Any]] = {}
         #: Successful reads of the live twin's registers (:mod:`twin.field.signal_client`).
         self.polls_ok = 0
         #: The grid of the quarter that ended last, as the devices ran it.
@@ -191,20 +203,48 @@ class FieldControl:
         self.set_signal(st, np.where(dimmed, limit, math.inf), district_state)
 
     def direct_update(self, t_s: float, measured: GridStep | None) -> None:
-        """Advance the field's own signal to ``t_s`` on the grid measured in the quarter before (None: none)."""
-        draw = None
-        if measured is not None and measured.device_kw is not None and self.plant is not None:
-            draw = np.bincount(
-                self.plant.plant.building,
-                np.clip(measured.device_kw, 0.0, None),
-                minlength=len(self.plant.buildings),
-            ).astype(np.float64)
-        state, limit = self.signals.update(t_s, measured, draw)
+        """Advance the field's own signal to ``t_s`` on the grid measured in the quarter before (None: none).
+
+        With a control block the source is the runner's own (:func:`scenarios.controlled._sources`)
+        reading the measured quarter as the runner's settled year reads the step before: the grid as
+        it would be without the heat pumps the block held off, and each building's controllable draw.
+        """
         n = len(self.buildings)
+        if self.plant is None:
+            assert self.signals is not None
+            state, limit = self.signals.update(t_s, measured, None)
+            district = _district_state(state) if len(state) else _NORMAL
+            self.set_signal(state, limit, district)
+            return
+        from models.control.loop import _delta, _sum_by
+        from scenarios.controlled import _relief, grid_state
+
+        plant = self.plant.plant
+        if measured is None or measured.grid_ref is None:
+            k, delta, draw = -1, None, None
+            grid1 = grid_state(self._shape_grid(), self.net)
+        else:
+            k = 0
+            dataset, row = measured.grid_ref
+            grid1 = grid_state(dataset.isel(time=[row]), self.net)
+            delta = _delta(self.plant.held, plant, self.sens)
+            device = measured.device_kw if measured.device_kw is not None else plant.base_kw[0] * 0.0
+            draw = _sum_by(plant.building, np.clip(device, 0.0, None), plant.n_building)
+        source = self._make_source(grid1)
+        if self._source_saved is not None:
+            source.restore(self._source_saved)
+        state, limit = source.step(t_s, k, delta, draw)
+        self._source_saved = source.save()
+        self._relief_input = (_relief(self.control, grid1, self.sens), delta) if self.sg_ready and k == 0 else None
         full_state, full_limit = np.full(n, _NORMAL, dtype=np.int8), np.full(n, math.inf)
-        full_state[self.plant_building], full_limit[self.plant_building] = state, limit
-        district = _district_state(state) if len(state) else _NORMAL
-        self.set_signal(full_state, full_limit, district)
+        full_state[self.plant_building] = state
+        full_limit[self.plant_building] = limit
+        self.set_signal(full_state, full_limit, _district_state(np.asarray(state, dtype=np.int8)))
+
+    def _shape_grid(self) -> xr.Dataset:
+        """A step of the year's power flow (for the shapes of the first, unmeasured step)."""
+        assert self.shape_grid is not None
+        return self.shape_grid
 
     # --- external takeover --------------------------------------------------------------
 
@@ -278,7 +318,8 @@ class FieldControl:
         p_kw = profile.p_kw.copy()
         device_kw = None
         if self.plant is not None and self.plant.columns.size:
-            device_kw, planned = self.plant.plan(key[1], state, limit, self.sg_ready)
+            relief = self._relief_input if self.source == "direct" else None
+            device_kw, planned = self.plant.plan(key[1], state, limit, self.sg_ready, relief)
             self._planned[key] = planned
             p_kw[self.plant.columns] = device_kw
         for column, setpoint_kw in overrides:
@@ -323,6 +364,7 @@ class FieldControl:
             stress=measured.at(0),
             line_percent=loading[kinds == "line"],
             device_kw=device_kw,
+            grid_ref=(grid, 0),
         )
 
     def wallbox_values(self, device_id: str, building: int) -> dict[str, float]:
@@ -370,11 +412,11 @@ class _Stepper:
     The plant (:class:`models.control.loop.Plant`) is the one the scenario runner builds for the
     same assets and heat (:func:`scenarios.controlled._plant`), and each quarter is one step of
     :func:`models.control.loop.run_steps` (its step function): heat pumps serve their thermal
-    stores, dimmed wallboxes keep a backlog, blocked and dimmed devices obey the signal.
+    stores, dimmed wallboxes keep a backlog, blocked (only as far as needed) and dimmed devices
+    obey the signal.
     """
 
     def __init__(self, control: Control, assets: xr.Dataset, heat_kw: pd.DataFrame | None, district: District) -> None:
-        # the loop's step function and the runner's plant builder (scenarios.controlled, models.control.loop)
         from models.control.ev import ChargeBacklog
         from models.control.thermal import ThermalStore
         from scenarios.controlled import signal_config
@@ -384,10 +426,12 @@ class _Stepper:
         self.retarget(control, assets, heat_kw, district)
         self.store = ThermalStore(self.plant.thermal) if self.plant.thermal is not None else None
         self.backlog = ChargeBacklog(self.plant.p_rated_kw[self.ix.ev])
+        #: What the block held off in the quarter before (the signal reads the grid without it). [kW]
+        self.held = np.zeros(len(self.plant.building))
 
     def retarget(self, control: Control, assets: xr.Dataset, heat_kw: pd.DataFrame | None, district: District) -> None:
         """Build the plant of a year's assets (the stores and backlogs stay)."""
-        from models.control.loop import _index
+        from models.control.loop import LoopResult, _index
         from scenarios.controlled import HeatInputs, _plant
 
         full = assets["p_kw"].transpose("time", "asset").values.astype(np.float64)
@@ -395,28 +439,38 @@ class _Stepper:
         columns, self.plant, self.buildings = _plant(control, assets, full, heat)
         self.columns = np.asarray(columns, dtype=np.int64)
         self.ix = _index(self.plant)
+        self.result = LoopResult.empty(self.plant, len(self.ix.hp), len(self.ix.ev))
         self.version += 1
 
     def plan(
-        self, t: int, state: npt.NDArray[np.int8], limit: npt.NDArray[np.float64], sg_ready: bool
-    ) -> tuple[npt.NDArray[np.float64], tuple[Any, Any]]:
+        self,
+        t: int,
+        state: npt.NDArray[np.int8],
+        limit: npt.NDArray[np.float64],
+        sg_ready: bool,
+        relief: tuple[Any, Any] | None = None,
+    ) -> tuple[npt.NDArray[np.float64], tuple[Any, Any, npt.NDArray[np.float64]]]:
         """The devices' power in step ``t`` of the year with this signal, and the state it leaves."""
-        from models.control.loop import LoopResult, _act
+        from models.control.loop import _act, _needed
 
         store, backlog = copy.deepcopy(self.store), copy.deepcopy(self.backlog)
+        held = np.zeros(len(self.plant.building))
         finite = np.isfinite(limit) & self.ix.has_dim
         blocked = (state == _BLOCK) & self.ix.has_hp if sg_ready else None
         resting = (store is None or store.at_rest) and backlog.empty
         if resting and not finite.any() and (blocked is None or not blocked.any()):
-            return self.plant.base_kw[t].copy(), (store, backlog)
-        empty = np.zeros((0, 0))
-        result = LoopResult(empty, empty.astype(np.int8), empty.astype(bool), store, backlog)
-        p = _act(self.plant, self.ix, t, limit, finite, blocked, result, STEP_S / 3600.0)
-        return p, (store, backlog)
+            return self.plant.base_kw[t].copy(), (store, backlog, held)
+        step_h = STEP_S / 3600.0
+        if blocked is not None and relief is not None and blocked.any() and store is not None:
+            grid_relief, delta = relief
+            excess = grid_relief.excess(0, delta)
+            blocked = _needed(grid_relief, excess, blocked, self.plant, self.ix, store, t, step_h)
+        p, held = _act(self.plant, self.ix, t, limit, finite, blocked, (store, backlog), self.result, step_h)
+        return p, (store, backlog, held)
 
-    def commit(self, planned: tuple[Any, Any]) -> None:
+    def commit(self, planned: tuple[Any, Any, npt.NDArray[np.float64]]) -> None:
         """Keep the state a step left."""
-        self.store, self.backlog = planned
+        self.store, self.backlog, self.held = planned
         self.version += 1
 
     def cap_kw(self, column: int, limit_kw: float) -> float:

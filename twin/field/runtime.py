@@ -301,6 +301,8 @@ class Field:
             source="twin" if self.options.controller is not None else self.options.signal,
         )
         self.values.control = self.control
+        if first.grid is not None:
+            self.control.shape_grid = first.grid.isel(time=[0])
         served = [self.servers.add(spec, self._on_write(spec)) for spec in specs]
         self.values.index(specs, [s.quantities for s in served])
         for spec, device in zip(specs, served, strict=True):

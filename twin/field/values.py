@@ -83,6 +83,8 @@ class YearTable:
     line_percent: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     #: The year's heat demand per building (the heat pumps' stores). [kW]
     heat_kw: pd.DataFrame | None = None
+    #: The year's power flow as the controllers read it (loadings, voltages, exchange).
+    grid: xr.Dataset | None = None
     times: npt.NDArray[np.datetime64] = field(default_factory=lambda: np.zeros(0, dtype="datetime64[ns]"))
 
     @property
@@ -450,6 +452,7 @@ class ValueModel:
             vm_pu=table.vm_pu[step],
             stress=table.measured.at(step),
             line_percent=table.line_percent[step],
+            grid_ref=(table.grid, step) if table.grid is not None else None,
         )
         if self.control is None or table.template is None:
             return profile
@@ -519,6 +522,7 @@ class ValueModel:
         kinds = np.asarray(grid["branch_kind"].values).astype(str)
         table.line_percent = grid["loading_percent"].transpose("time", "branch").values[:, kinds == "line"]
         table.heat_kw = profiles.heat_kw
+        table.grid = grid[["loading_percent", "vm_pu", "p_grid_kw"]]
         if self.control is not None:
             self.control.new_year(assets, profiles.heat_kw)
         return table, assets
