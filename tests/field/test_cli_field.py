@@ -79,3 +79,33 @@ def test_twin_field_bad_fault_plan(tmp_path: Path, capsys: pytest.CaptureFixture
         main(["field", "--site", str(tmp_path / "site.yaml"), "--faults", str(plan)])
     assert info.value.code == 2
     assert "faults.0.fault" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("control:\n  heat_pump: sometimes\n", "control.yaml: heat_pump"),
+        ("battery: signal\nsection_14a: maybe\n", "control.yaml: section_14a"),
+    ],
+)
+def test_twin_field_bad_control_block(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], small_district_file: Path, text: str, message: str
+) -> None:
+    control = tmp_path / "control.yaml"
+    control.write_text(text, encoding="utf-8")
+    args = ["field", "--site", str(tmp_path / "site.yaml"), "--district", str(small_district_file)]
+    with pytest.raises(SystemExit) as info:
+        main([*args, "--control", str(control)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_twin_field_bad_controller_address(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], small_district_file: Path
+) -> None:
+    args = ["field", "--site", str(tmp_path / "site.yaml"), "--district", str(small_district_file)]
+    with pytest.raises(SystemExit) as info:
+        main([*args, "--controller", "127.0.0.1"])
+    assert info.value.code == 2
+    assert "--controller: '127.0.0.1' is not HOST:PORT" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from twin.core.errors import ConfigError, TwinError
 
 if TYPE_CHECKING:
     from models.district import District
+    from scenarios.records import Control
     from twin.field import Field
     from twin.field.perturbation import Perturbation
     from twin.live import LiveTwin
@@ -70,6 +71,22 @@ def demo(
     raise typer.Exit(run_demo(options))
 
 
+_ControlOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="YAML with a control: block (a scenario file, or the block alone): what the buildings' heat pumps, "
+        "wallboxes and home batteries do with the controller signal."
+    ),
+]
+_ControllerOption = Annotated[
+    str | None,
+    typer.Option(
+        help="HOST:PORT of the live twin's controller server: the devices follow its signal registers instead "
+        "of the field's own signal."
+    ),
+]
+
+
 @app.command()
 def field(
     site: Annotated[
@@ -120,6 +137,8 @@ def field(
             "--weather-station/--no-weather-station", help="Serve the district's weather station (SunSpec 1 + 308)."
         ),
     ] = True,
+    control: _ControlOption = None,
+    controller: _ControllerOption = None,
 ) -> None:
     """The simulated field: the district's devices as Modbus TCP servers, until Ctrl-C or SIGTERM.
 
@@ -132,23 +151,46 @@ def field(
 
     start_utc = parse_start_utc(start)
     _check_field_files(site, history, history_only)
-    plan = load_fault_plan(faults) if faults is not None else None
     loaded = load_district(district)
-    hidden = _field_perturbation(loaded.district, perturbation, perturbation_seed, perturbation_out)
     options = FieldOptions(
         speed=speed,
         start_utc=start_utc,
         seed=seed,
         weather=weather,
         host=host,
-        fault_plan=plan,
+        fault_plan=load_fault_plan(faults) if faults is not None else None,
         truth_path=truth,
         history_path=None if history_only else history,
         hold_clock=hold_clock,
-        perturbation=hidden,
+        perturbation=_field_perturbation(loaded.district, perturbation, perturbation_seed, perturbation_out),
         weather_station=weather_station,
+        control=_field_control(control),
+        controller=_controller_address(controller),
     )
     _start_field(Field(loaded, options), site=site, history=history, history_only=history_only)
+
+
+def _field_control(path: Path | None) -> Control | None:
+    """The ``control:`` block of ``twin field --control FILE`` (a scenario file or the block alone)."""
+    from scenarios.records import Control
+    from twin.core.config_loader import read_config, validate_config
+
+    if path is None:
+        return None
+    data = read_config(path, what="control file")
+    block = data.get("control", data) if isinstance(data, dict) else data
+    record: Control = validate_config(block, Control, file=str(path), what="control block")
+    return record
+
+
+def _controller_address(text: str | None) -> tuple[str, int] | None:
+    """HOST:PORT of ``--controller``."""
+    if text is None:
+        return None
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{text!r} is not HOST:PORT", field="--controller")
+    return host, int(port)
 
 
 def _start_field(field: Field, *, site: Path | None, history: Path | None, history_only: bool) -> None:

@@ -37,7 +37,9 @@ household load; common areas are not metered separately.
 
 Charging points: car ``i`` of a building charges at the building's charger ``i`` (the
 last charger if it has fewer); a building with cars and no charger gets one SDM630 at
-its socket (``<b>/charger0``). Chargers without a car (public ones) read 0 kW.
+its socket (``<b>/charger0``). Chargers without a car (public ones) read 0 kW. Every charging
+point serves the ``wallbox`` map: the SDM630's registers (the site file names ``sdm630``) and
+holding registers through which an external controller takes it over (:mod:`twin.field.control`).
 
 Vendors: every third PV inverter speaks SunSpec 701 instead of 103, every second home
 battery 701 + 802 instead of 103 + 124, so each SunSpec kind is in the field. Inverters
@@ -395,6 +397,7 @@ def _charger_meters(building: Building, bid: str, bus: str, cars: list[str]) -> 
             power=tuple(power[index]),
             power_quantity="p_kw",
             p_rated_kw=chargers[index].p_rated_kw if index < len(chargers) else None,
+            served_map="wallbox",
         )
         for index in range(points)
     ]

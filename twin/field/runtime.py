@@ -32,6 +32,11 @@ Community battery
     to what its SOC window allows (the strategy ``follow_setpoint`` of
     :mod:`models.control.battery`); its power shows in the substation meter. Its effect on
     grid losses is neglected (it is not in the power flow).
+Buildings' devices
+    Heat pumps, wallboxes and home batteries act on the controller signal as the ``control:``
+    block says (:mod:`twin.field.control`), on the field's own signal or on the live twin's
+    controller registers (:meth:`Field.follow_controller`); an external controller takes a
+    wallbox over through its registers. The meter history before the start is uncontrolled.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -57,14 +62,17 @@ from models.battery import BatteryUnit
 from models.district import LoadedDistrict
 from models.district_factors import DistrictFactors, apply_factors
 from models.grid import lv_busbar
+from scenarios.records import Control
 from twin.core.errors import ConfigError, ConnectorError
 from twin.core.times import parse_start_utc as parse_utc_start
+from twin.field.control import FieldControl, SignalSource
 from twin.field.faults import FaultPlayer
 from twin.field.history import HISTORY_METER_KINDS, History, history_end_s, write_history
 from twin.field.layout import COMMUNITY_BATTERY_ID, DEFAULT_COMMUNITY_BATTERY, DeviceSpec, field_layout
 from twin.field.perturbation import Perturbation
 from twin.field.plan import FaultPlan
 from twin.field.servers import FieldServers, ServedDevice
+from twin.field.signal_client import SignalClient
 from twin.field.station import STATION_KIND, station_history_path, write_station_history
 from twin.field.truth import TruthWriter
 from twin.field.values import BASE_READING_KWH, ValueModel
@@ -144,6 +152,15 @@ class FieldOptions:
         PV factors from its ``pv_from_utc`` on); the site file keeps the district's ratings.
     weather_station : bool
         Whether the field has a weather station (:mod:`twin.field.station`).
+    control : scenarios.records.Control, optional
+        What the buildings' heat pumps, wallboxes and home batteries do with the signal (the
+        scenarios' ``control:`` block); default: nothing (they follow their profiles; a wallbox
+        can still be taken over).
+    signal : {"direct", "twin"}
+        ``direct``: the field computes the signal itself; ``twin``: it reads the live twin's
+        controller registers (:meth:`Field.follow_controller`; ``twin`` whenever ``controller`` is given).
+    controller : tuple of (str, int), optional
+        The live twin's controller server to follow from the start (``signal="twin"``).
     """
 
     speed: float = 1.0
@@ -158,6 +175,9 @@ class FieldOptions:
     hold_clock: bool = False
     perturbation: Perturbation | None = None
     weather_station: bool = True
+    control: Control | None = None
+    signal: SignalSource = "direct"
+    controller: tuple[str, int] | None = None
 
 
 class Field:
@@ -203,6 +223,8 @@ class Field:
         self._faults = FaultPlayer(self.servers, self._stop)
         self._sim_thread: threading.Thread | None = None
         self.truth: TruthWriter | None = None
+        self.control: FieldControl | None = None
+        self._signal_client: SignalClient | None = None
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -227,11 +249,16 @@ class Field:
         if self.options.truth_path is not None:
             self.truth = TruthWriter(self.options.truth_path, specs)
             self.values.on_quarter = self.truth.quarter
+            if self.control is not None:
+                self.truth.signal_states = self.control.quarter_states
+                self.truth.trafo_loading = self.control.quarter_trafo_loading_percent
         if self.options.fault_plan is not None:
             self.options.fault_plan.check_devices(frozenset(self.servers.devices))
         self.values.start_counters(DEVICE_PERIOD_WALL_S * self.speed)
         self.servers.publish(self.values.values())
         self.servers.serve()
+        if self.options.controller is not None:
+            self.follow_controller(*self.options.controller)
         self.site = self.servers.site(
             name=f"{district.name} (simulated field)",
             start_utc=self.start_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -253,7 +280,8 @@ class Field:
         if self.servers.devices:
             return [served.spec for served in self.servers.devices.values()]
         perturbation = self.options.perturbation
-        assets = _nominal_ratings(self.values.first_year(), perturbation.factors if perturbation else None)
+        year_assets = self.values.first_year()
+        assets = _nominal_ratings(year_assets, perturbation.factors if perturbation else None)
         busbar = str(self.loaded.net.bus.at[lv_busbar(self.loaded.net), "name"])
         specs = field_layout(
             self.loaded.district,
@@ -262,11 +290,48 @@ class Field:
             community_battery=self.options.community_battery,
             weather_station=self.options.weather_station,
         )
-        served = [
-            self.servers.add(spec, self._on_setpoint if spec.id == COMMUNITY_BATTERY_ID else None) for spec in specs
-        ]
+        first = self.values.step_of(self.start_s)[0]
+        self.control = FieldControl(
+            self.options.control,
+            year_assets,
+            first.heat_kw,
+            self.loaded.district,
+            self.loaded.net,
+            self.loaded.district.reactive_power,
+            source="twin" if self.options.controller is not None else self.options.signal,
+        )
+        self.values.control = self.control
+        if first.grid is not None:
+            self.control.shape_grid = first.grid.isel(time=[0])
+        served = [self.servers.add(spec, self._on_write(spec)) for spec in specs]
         self.values.index(specs, [s.quantities for s in served])
+        for spec, device in zip(specs, served, strict=True):
+            if "control_mode" in device.quantities:
+                self.control.add_charger(spec.id, self.values.asset_columns(spec), _wallbox_rating_kw(spec))
         return specs
+
+    def _on_write(self, spec: DeviceSpec) -> Callable[[str, float], None] | None:
+        if spec.id == COMMUNITY_BATTERY_ID:
+            return self._on_setpoint
+        if spec.kind != "ev_charger_meter":
+            return None
+        control = self.control
+        assert control is not None
+        return lambda name, value: control.on_wallbox_write(spec.id, name, value)
+
+    def follow_controller(self, host: str, port: int) -> None:
+        """Follow the live twin's signal from its controller server (``host``:``port``) from now on.
+
+        The buildings' devices then act on each building's ``sg_ready_state`` and
+        ``p_limit_14a_kw`` register instead of the field's own signal.
+        """
+        if self.control is None:
+            raise ConnectorError("the field is not started: call start() first")
+        if self._signal_client is not None:
+            self._signal_client.stop()
+        self.control.source = "twin"
+        self._signal_client = SignalClient(self.control, host, port)
+        self._signal_client.start()
 
     def run(self) -> None:
         """Advance simulated time in real time until :meth:`stop` (blocks; call after :meth:`start`)."""
@@ -299,6 +364,8 @@ class Field:
         """Stop the simulated clock, the fault timers and every server; ports are free afterwards."""
         self._stop.set()
         self._faults.cancel_timers()
+        if self._signal_client is not None:
+            self._signal_client.stop()
         if self._sim_thread is not None and self._sim_thread is not threading.current_thread():
             self._sim_thread.join(10.0)
         self.servers.stop()
@@ -448,6 +515,11 @@ class Field:
         if name == "p_setpoint_kw" and battery is not None:
             battery.setpoint_kw = value
             logger.info("community battery: setpoint %.1f kW (load-positive)", value)
+
+
+def _wallbox_rating_kw(spec: DeviceSpec) -> float:
+    """A charging point's rated power [kW]: its own, else 11 kW (a socket's charger)."""
+    return spec.p_rated_kw if spec.p_rated_kw is not None and spec.p_rated_kw > 0 else 11.0
 
 
 def _perturbed(loaded: LoadedDistrict, factors: DistrictFactors | None) -> LoadedDistrict:

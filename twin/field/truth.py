@@ -25,13 +25,20 @@ quarter, powers in kW, times in UTC):
     Boundaries only: the energy used inside (meter - PV - batteries; at the substation the
     grid losses too), PV generation, the batteries' charge and discharge (at the substation
     the home batteries and the community battery), gas drawn. [kWh]
+``signal_state``
+    Boundaries only: the SG-Ready state (1 block, 2 normal, 3 recommended on, 4 forced on) the
+    building's devices followed for most of the quarter (:mod:`twin.field.control`); at the
+    substation the district's. Empty where the field follows no signal.
+``trafo_loading_percent``
+    Substation only: the highest transformer loading of the quarter's power flow with the
+    devices as they ran (:mod:`twin.field.control`). [%]
 """
 
 from __future__ import annotations
 
 import csv
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Final
@@ -58,6 +65,8 @@ TRUTH_COLUMNS: Final[tuple[str, ...]] = (
     "battery_charge_kwh",
     "battery_discharge_kwh",
     "fuel_kwh",
+    "signal_state",
+    "trafo_loading_percent",
 )
 _SUBSTATION: Final[str] = "substation"
 _BATTERIES: Final[tuple[str, ...]] = ("battery", "community_battery")
@@ -90,6 +99,11 @@ class TruthWriter:
         }
         self._boundaries[_SUBSTATION] = np.ones(len(self.specs), dtype=bool)
         self._kinds = kinds
+        #: Returns each boundary's signal state of the quarter that just ended (by building id and
+        #: ``substation``); None: the field follows no signal.
+        self.signal_states: Callable[[], dict[str, int]] | None = None
+        #: Returns the transformer's loading of the quarter that just ended [%]; None: not known.
+        self.trafo_loading: Callable[[], float] | None = None
 
     def quarter(
         self,
@@ -105,9 +119,14 @@ class TruthWriter:
         for index, spec in enumerate(self.specs):
             p_kw = (import_kwh[index] - export_kwh[index]) / hours
             row = [time_utc, f"{seconds:g}", spec.id, spec.kind, spec.building or ""]
-            rows.append([*row, _num(p_kw), _num(import_kwh[index]), _num(export_kwh[index]), "", "", "", "", ""])
+            measured = [_num(p_kw), _num(import_kwh[index]), _num(export_kwh[index])]
+            rows.append([*row, *measured, *[""] * (len(TRUTH_COLUMNS) - 8)])
+        states = self.signal_states() if self.signal_states is not None else {}
+        loading = self.trafo_loading() if self.trafo_loading is not None else float("nan")
         for boundary, inside in self._boundaries.items():
-            rows.append(self._boundary_row(time_utc, seconds, boundary, inside, import_kwh, export_kwh))
+            energies = self._boundary_row(time_utc, seconds, boundary, inside, import_kwh, export_kwh)
+            trafo = _num(loading) if boundary == _SUBSTATION and loading == loading else ""
+            rows.append([*energies, states.get(boundary, ""), trafo])
         with self._lock:
             if self._file is None:
                 return

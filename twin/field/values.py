@@ -34,11 +34,13 @@ from scipy import sparse
 
 from models.battery import BatteryUnit, advance_soc
 from models.control.battery import battery_strategy
+from models.control.year import MeasuredGrid, measured_grid
 from models.district import District, LoadedDistrict
 from models.grid import run_power_flow
 from models.powerflow import PowerFlowOptions
 from models.profiles import ProfileOptions, district_profiles, prepare_inputs
 from twin.core.vocabulary import STEP_S
+from twin.field.control import FieldControl, GridStep
 from twin.field.layout import COMMUNITY, COMMUNITY_BATTERY_ID, GRID, AssetFuel, AssetPower, DeviceSpec, Source
 from twin.field.station import STATION_KIND, STATION_QUANTITIES, station_table
 
@@ -73,6 +75,17 @@ class YearTable:
     weather: npt.NDArray[np.float32] = field(
         default_factory=lambda: np.zeros((0, len(STATION_QUANTITIES)), dtype=np.float32)
     )
+    #: What the signal reads of the year's power flow per step (:func:`models.control.year.measured_grid`).
+    measured: MeasuredGrid | None = None
+    #: One step of the assets (``p_kw`` and its coordinates) for a quarter's power flow under control.
+    template: xr.Dataset | None = None
+    #: Line loadings per step in the grid's line order (the per-feeder signal reads them). [%]
+    line_percent: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    #: The year's heat demand per building (the heat pumps' stores). [kW]
+    heat_kw: pd.DataFrame | None = None
+    #: The year's power flow as the controllers read it (loadings, voltages, exchange).
+    grid: xr.Dataset | None = None
+    times: npt.NDArray[np.datetime64] = field(default_factory=lambda: np.zeros(0, dtype="datetime64[ns]"))
 
     @property
     def n_steps(self) -> int:
@@ -101,6 +114,8 @@ class _Output:
     soc_col: int | None
     community: bool
     station: bool = False
+    wallbox: bool = False
+    building: int = -1
 
 
 class CommunityBatteryState:
@@ -167,6 +182,7 @@ class ValueModel:
         self._dense_weights = np.zeros((0, 0))
         self._outputs: list[_Output] = []
         self._bus_of_device = np.zeros(0, dtype=np.int64)
+        self.device_ids: list[str] = []
         self.energy_import_kwh = np.zeros(0)
         self.energy_export_kwh = np.zeros(0)
         #: Called with (quarter start [s], simulated seconds of it, import, export per device [kWh])
@@ -178,6 +194,9 @@ class ValueModel:
         #: (time [s], district): before that time the devices follow this district instead (a
         #: perturbation whose PV factors hold from a time on, :mod:`twin.field.perturbation`).
         self.until: tuple[float, District] | None = None
+        #: The controllers of the buildings' devices (:mod:`twin.field.control`), set by the field.
+        self.control: FieldControl | None = None
+        self._n_assets = 0
 
     @property
     def community_p_kw(self) -> float:
@@ -209,11 +228,21 @@ class ValueModel:
                 rows.append(columns.source[term.source])
                 cols.append(index)
                 weights.append(term.weight)
-        self._outputs = [_output(spec, names, columns) for spec, names in zip(specs, quantities, strict=True)]
+        number = {b.id: i for i, b in enumerate(self.loaded.district.buildings)}
+        self._outputs = [
+            _output(spec, names, columns, number.get(spec.building or "", -1))
+            for spec, names in zip(specs, quantities, strict=True)
+        ]
         shape = (len(columns.source), len(specs))
         self._weights = sparse.csr_array((weights, (rows, cols)), shape=shape)
         self._dense_weights = self._weights.toarray()
         self._bus_of_device = np.asarray([columns.bus.get(spec.bus or "", 0) for spec in specs], dtype=np.int64)
+        self.device_ids = [spec.id for spec in specs]
+
+    def asset_columns(self, spec: DeviceSpec) -> list[int]:
+        """The asset columns a device measures (its :class:`AssetPower` terms)."""
+        assert self._columns is not None
+        return [self._columns.source[t.source] for t in spec.power if isinstance(t.source, AssetPower)]
 
     def start_counters(self, first_step_s: float) -> None:
         """Counters at the start: the year's energy so far plus the base reading; plan the battery."""
@@ -241,6 +270,8 @@ class ValueModel:
         self._quarter_from_s = self.start_s
         if self.battery is not None:
             self.battery.plan(first_step_s)
+        if self.control is not None and self.control.source == "direct":
+            self.control.direct_update(self.start_s, None)
 
     def quarter_energies(
         self, indices: Sequence[int], end_s: float
@@ -298,6 +329,8 @@ class ValueModel:
         """Integrate the counters up to ``now_s`` (since the start) and plan the battery's next step."""
         t = self.now_s
         p_cb_kw = self.community_p_kw
+        if self.control is not None:
+            self.control.expire()
         while t < now_s:
             table, step = self.step_of(self.start_s + t)
             boundary_s = table.start_s + (step + 1) * STEP_S - self.start_s
@@ -306,9 +339,14 @@ class ValueModel:
             self._integrate(table, step, dt_h, p_cb_kw, quarter=True)
             if self.battery is not None:
                 self.battery.integrate(dt_h)
+            if self.control is not None:
+                self.control.dwell(until - t)
             t = until
             if until == boundary_s:
+                ended = self._quarter_grid(table, step)
                 self._end_quarter(float(round(self.start_s + boundary_s)))
+                if self.control is not None and self.control.source == "direct":
+                    self.control.direct_update(self.start_s + boundary_s, ended)
         self.now_s = now_s
         if self.battery is not None:
             self.battery.plan(next_step_s)
@@ -317,7 +355,8 @@ class ValueModel:
         """Every device's values at the current simulated time, in device order."""
         table, step = self.step_of(self.start_s + self.now_s)
         power = self._power(table, step, self.community_p_kw)
-        voltage = table.vm_pu[step, self._bus_of_device].astype(np.float64) * V_PHASE_NOMINAL_V
+        voltage = self._vm_pu(table, step)[self._bus_of_device].astype(np.float64) * V_PHASE_NOMINAL_V
+        control = self.control
         out = []
         for index, output in enumerate(self._outputs):
             values: dict[str, float] = {}
@@ -337,6 +376,8 @@ class ValueModel:
                 values["soc_frac"] = self.battery.soc_frac
             if output.station:
                 values.update(zip(STATION_QUANTITIES, table.weather[step].tolist(), strict=True))
+            if output.wallbox and control is not None and output.building >= 0:
+                values.update(control.wallbox_values(self.device_ids[index], output.building))
             out.append(values)
         return out
 
@@ -351,7 +392,7 @@ class ValueModel:
         if output.soc_col is not None:
             values["soc_frac"] = float(table.soc[step, output.soc_col])
         if output.has_voltage:
-            values["v_l1_v"] = float(table.vm_pu[step, self._bus_of_device[index]]) * V_PHASE_NOMINAL_V
+            values["v_l1_v"] = float(self._vm_pu(table, step)[self._bus_of_device[index]]) * V_PHASE_NOMINAL_V
         if output.station:
             values.update(zip(STATION_QUANTITIES, table.weather[step].tolist(), strict=True))
         return values
@@ -389,8 +430,42 @@ class ValueModel:
     def _power(self, table: YearTable, step: int, p_cb_kw: float) -> npt.NDArray[np.float64]:
         assert self._columns is not None
         row = table.sources[step].astype(np.float64)
+        if self.control is not None:
+            controlled = self.grid_step(table, step)
+            row[: self._n_assets] = controlled.p_kw
+            row[self._columns.source[GRID]] = controlled.p_grid_kw
         row[self._columns.source[COMMUNITY]] = p_cb_kw
         return row @ self._dense_weights
+
+    def _vm_pu(self, table: YearTable, step: int) -> npt.NDArray[np.float32]:
+        """The bus voltages of a step, with the controllers acting now."""
+        if self.control is None:
+            return table.vm_pu[step]
+        return self.grid_step(table, step).vm_pu
+
+    def grid_step(self, table: YearTable, step: int) -> GridStep:
+        """A quarter's assets' power, exchange, voltages and grid state with the controllers as they act now."""
+        assert self._columns is not None and table.measured is not None
+        profile = GridStep(
+            p_kw=table.sources[step, : self._n_assets].astype(np.float64),
+            p_grid_kw=float(table.measured.p_grid_kw[step]),
+            vm_pu=table.vm_pu[step],
+            stress=table.measured.at(step),
+            line_percent=table.line_percent[step],
+            grid_ref=(table.grid, step) if table.grid is not None else None,
+        )
+        if self.control is None or table.template is None:
+            return profile
+        return self.control.step(table.template, table.times[step], (table.year, step), profile)
+
+    def _quarter_grid(self, table: YearTable, step: int) -> GridStep | None:
+        """The grid of a quarter as the devices ran it (for the truth file and the direct signal)."""
+        if self.control is None or table.measured is None:
+            return None
+        ended = self.grid_step(table, step)
+        self.control.last_quarter = ended
+        self.control.commit((table.year, step))
+        return ended
 
     def _compute_year(self, year: int) -> tuple[YearTable, xr.Dataset]:
         """Profiles and power flow of a calendar year, as a value table."""
@@ -439,10 +514,21 @@ class ValueModel:
         start_s = pd.Timestamp(year=year, month=1, day=1, tz="UTC").timestamp()
         vm_pu = grid["vm_pu"].to_numpy().astype(np.float32)
         weather = station_table(inputs.weather)
-        return YearTable(year, start_s, sources, soc.astype(np.float32), vm_pu, weather), assets
+        self._n_assets = n_assets
+        table = YearTable(year, start_s, sources, soc.astype(np.float32), vm_pu, weather)
+        table.measured = measured_grid(grid)
+        table.template = assets[["p_kw"]].isel(time=[0])
+        table.times = np.asarray(assets["time"].values)
+        kinds = np.asarray(grid["branch_kind"].values).astype(str)
+        table.line_percent = grid["loading_percent"].transpose("time", "branch").values[:, kinds == "line"]
+        table.heat_kw = profiles.heat_kw
+        table.grid = grid[["loading_percent", "vm_pu", "p_grid_kw"]]
+        if self.control is not None:
+            self.control.new_year(assets, profiles.heat_kw)
+        return table, assets
 
 
-def _output(spec: DeviceSpec, quantities: frozenset[str], columns: _Columns) -> _Output:
+def _output(spec: DeviceSpec, quantities: frozenset[str], columns: _Columns, building: int) -> _Output:
     return _Output(
         power_quantity=spec.power_quantity,
         has_import="energy_import_kwh" in quantities,
@@ -452,6 +538,8 @@ def _output(spec: DeviceSpec, quantities: frozenset[str], columns: _Columns) -> 
         soc_col=columns.battery[spec.soc_asset] if spec.soc_asset is not None else None,
         community=spec.id == COMMUNITY_BATTERY_ID,
         station=spec.kind == STATION_KIND,
+        wallbox="control_mode" in quantities,
+        building=building,
     )
 
 
