@@ -21,6 +21,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from scenarios.results import PLOTLY_JS
+
 __all__ = ["Figure", "dates", "figure", "figure_div", "hline", "plotly_min_js", "typed_array"]
 
 #: A plotly.js figure: ``{"data": [trace, ...], "layout": {...}}``.
@@ -79,7 +81,7 @@ def figure_div(fig: Figure, *, div_id: str | None = None) -> str:
 
 def plotly_min_js() -> str:
     """plotly.js (``plotly.min.js``) as plotly's package ships it."""
-    return (_package_data() / "plotly.min.js").read_text(encoding="utf-8")
+    return (_package_data() / PLOTLY_JS).read_text(encoding="utf-8")  # the results folder's name is plotly's
 
 
 @functools.lru_cache(maxsize=1)
