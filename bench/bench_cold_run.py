@@ -41,7 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Modules a run on cached inputs has no use for.
-NOT_NEEDED = ("pandapower", "dask", "distributed", "networkx", "plotly", "scipy.signal")
+NOT_NEEDED = ("pandapower", "dask", "distributed", "networkx", "plotly", "scipy.signal", "hplib")
 STAGES = ("start-up", "cached inputs", "profiles", "power flow", "rest of the year", "writing", "exit")
 
 #: Runs ``twin`` in this interpreter; records CPU seconds per stage into $BENCH_STAGES at exit.

@@ -17,8 +17,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import hplib.hplib as hpl
 import numba
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,9 @@ from models.heating_curve import EMITTERS, NORM_OUTSIDE_TEMP_DEGC, heating_curve
 from models.heatpump_cop import cop as cop_datasheet_fit
 from models.parameters import per_asset_values
 from twin.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    import hplib.hplib as hpl
 
 __all__ = [
     "COP_MODELS",
@@ -464,7 +467,12 @@ def _result(
 
 @functools.lru_cache(maxsize=1)
 def _generic_unit() -> hpl.HeatPump:
-    """Return hplib's generic air/water unit, built once per process (hplib reads a CSV database)."""
+    """Return hplib's generic air/water unit, built once per process (hplib reads a CSV database).
+
+    hplib is imported here: it brings ``scipy.optimize`` (a third of a second), and only this COP model needs it.
+    """
+    import hplib.hplib as hpl
+
     return hpl.HeatPump(hpl.get_parameters(model="Generic", group_id=1, t_in=-7, t_out=52, p_th=10000))
 
 

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import holidays
+import numba
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -336,15 +337,30 @@ def _varied_curves(
         curves[j] = np.roll(base[j], shift)
     if variation.noise_sd_frac > 0:
         rho = float(np.exp(-0.25 / max(variation.noise_correlation_h, 1e-9)))
-        import scipy.signal  # half a second of imports, only for varied curves
-
         white = rng.standard_normal((n_buildings, n_steps))
-        ar1 = scipy.signal.lfilter([np.sqrt(1.0 - rho**2)], [1.0, -rho], white, axis=1)
+        ar1 = _ar1_filter(white, float(np.sqrt(1.0 - rho**2)), rho)
         sigma = variation.noise_sd_frac
         ar1 *= sigma
         ar1 -= 0.5 * sigma**2
         curves *= np.exp(ar1, out=ar1)
     return curves
+
+
+@numba.njit(cache=True, nogil=True)
+def _ar1_filter(white: npt.NDArray[np.float64], gain: float, rho: float) -> npt.NDArray[np.float64]:
+    """AR(1) noise along each row: ``y[n] = gain * x[n] + rho * y[n-1]``, ``y[-1] = 0``.
+
+    The same operations in the same order as ``scipy.signal.lfilter([gain], [1, -rho], white, axis=1)``
+    (its transposed direct form: ``y = z + gain * x``, ``z = rho * y``), so the same numbers to the bit.
+    """
+    out = np.empty_like(white)
+    for row in range(white.shape[0]):
+        z = 0.0
+        for n in range(white.shape[1]):
+            y = z + gain * white[row, n]
+            out[row, n] = y
+            z = rho * y
+    return out
 
 
 def _local_profile(name: str, local_years: list[int], holiday_dates: dict[object, str]) -> pd.Series:

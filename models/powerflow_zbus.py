@@ -16,6 +16,9 @@ Newton-Raphson.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -27,6 +30,8 @@ __all__ = ["ZBusSystem", "branch_results", "build_zbus", "solve_zbus"]
 
 #: Largest voltage change of the last iteration at which a step counts as converged. [p.u.]
 TOL_PU: Final[float] = 1e-12
+#: Steps from which a batch is solved in two halves on two threads.
+PARALLEL_MIN_STEPS: Final[int] = 2000
 #: Iterations before a step is handed to Newton-Raphson.
 MAX_ITER: Final[int] = 60
 
@@ -137,9 +142,10 @@ def solve_zbus(
     (time, bus). A step that did not converge keeps its last iterate.
     """
     s = system
-    return _iterate(
-        np.ascontiguousarray(p_mw / s.base_mva),
-        np.ascontiguousarray(q_mvar / s.base_mva),
+    p_pu, q_pu = np.ascontiguousarray(p_mw / s.base_mva), np.ascontiguousarray(q_mvar / s.base_mva)
+    voltages = np.empty(p_pu.shape, dtype=np.complex128)
+    converged = np.zeros(p_pu.shape[0], dtype=np.bool_)
+    constants = (
         s.l_ptr,
         s.l_idx,
         s.l_val,
@@ -156,6 +162,8 @@ def solve_zbus(
         TOL_PU,
         MAX_ITER,
     )
+    _by_steps(lambda rows: _iterate(p_pu[rows], q_pu[rows], *constants, voltages[rows], converged[rows]), len(p_pu))
+    return voltages, converged
 
 
 def branch_results(
@@ -168,9 +176,26 @@ def branch_results(
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Branch loading (larger end against its rating) and the grid's losses per step ([%], [kW], [kvar])."""
     s = system
-    return _branches(
-        v, s.f_bus, s.t_bus, s.y_ff, s.y_ft, s.y_tf, s.y_tt, s.base_mva, v1_kv, v2_kv, rating1_ka, rating2_ka
-    )
+    constants = (s.f_bus, s.t_bus, s.y_ff, s.y_ft, s.y_tf, s.y_tt, s.base_mva, v1_kv, v2_kv, rating1_ka, rating2_ka)
+    loading = np.empty((v.shape[0], s.f_bus.shape[0]), dtype=np.float32)
+    p_loss_kw, q_loss_kvar = np.empty(v.shape[0]), np.empty(v.shape[0])
+    _by_steps(lambda rows: _branches(v[rows], *constants, loading[rows], p_loss_kw[rows], q_loss_kvar[rows]), len(v))
+    return loading, p_loss_kw, q_loss_kvar
+
+
+def _by_steps(kernel: Callable[[slice], None], n_steps: int) -> None:
+    """Run ``kernel(rows)`` over all steps: the two halves at once on two cores (the kernels free the GIL).
+
+    Every step is computed on its own, so the halves give the same numbers as one pass.
+    """
+    if n_steps < PARALLEL_MIN_STEPS or (os.cpu_count() or 1) < 2:
+        kernel(slice(0, n_steps))
+        return
+    half = n_steps // 2
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="power-flow") as pool:
+        second = pool.submit(kernel, slice(half, n_steps))
+        kernel(slice(0, half))
+        second.result()
 
 
 def _split_diagonal(matrix: Any) -> tuple[npt.NDArray[Any], ...]:
@@ -192,7 +217,7 @@ def _entries(matrix: Any, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int6
     return np.asarray(matrix[rows, cols], dtype=np.complex128).ravel()
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _iterate(
     p_pu: npt.NDArray[np.float64],
     q_pu: npt.NDArray[np.float64],
@@ -211,11 +236,12 @@ def _iterate(
     v0: npt.NDArray[np.complex128],
     tol: float,
     max_iter: int,
-) -> tuple[npt.NDArray[np.complex128], npt.NDArray[np.bool_]]:  # pragma: no cover - compiled
+    voltages: npt.NDArray[np.complex128],
+    converged: npt.NDArray[np.bool_],
+) -> None:  # pragma: no cover - compiled
+    """Fill ``voltages`` and ``converged`` (zeros) of the steps of ``p_pu``/``q_pu``."""
     n_steps, n_bus = p_pu.shape
     n = pq.shape[0]
-    voltages = np.empty((n_steps, n_bus), dtype=np.complex128)
-    converged = np.zeros(n_steps, dtype=np.bool_)
     v_load = np.empty(n, dtype=np.complex128)
     work = np.empty(n, dtype=np.complex128)
     for t in range(n_steps):
@@ -254,10 +280,9 @@ def _iterate(
             voltages[t, b] = v0[b]
         for i in range(n):
             voltages[t, pq[i]] = v_load[i]
-    return voltages, converged
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _branches(
     v: npt.NDArray[np.complex128],
     f_bus: npt.NDArray[np.int64],
@@ -271,11 +296,12 @@ def _branches(
     v2_kv: npt.NDArray[np.float64],
     rating1_ka: npt.NDArray[np.float64],
     rating2_ka: npt.NDArray[np.float64],
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64], npt.NDArray[np.float64]]:  # pragma: no cover - compiled
+    loading: npt.NDArray[np.float32],
+    p_loss_kw: npt.NDArray[np.float64],
+    q_loss_kvar: npt.NDArray[np.float64],
+) -> None:  # pragma: no cover - compiled
+    """Fill the branch loadings and the losses of the steps of ``v``."""
     n_steps, n_branch = v.shape[0], f_bus.shape[0]
-    loading = np.empty((n_steps, n_branch), dtype=np.float32)
-    p_loss_kw = np.empty(n_steps)
-    q_loss_kvar = np.empty(n_steps)
     sqrt3 = np.sqrt(3.0)
     for t in range(n_steps):
         loss = 0.0 + 0.0j
@@ -290,4 +316,3 @@ def _branches(
             loss += s1 + s2
         p_loss_kw[t] = loss.real * 1000.0
         q_loss_kvar[t] = loss.imag * 1000.0
-    return loading, p_loss_kw, q_loss_kvar

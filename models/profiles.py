@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -282,21 +283,21 @@ def district_profiles(
     buildings = district.buildings
     estimates = {b.id: estimate_building(b) for b in buildings}
     seed = _seed(options.seed, district.name)
-
     columns: list[_Columns] = []
-
     step("household and business electricity")
-    columns.append(_load_columns(buildings, estimates, index, seed, inputs.load_shapes))
+    # on a thread of its own: its random draws and noise filter free the GIL while PV and heat compute
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="electricity") as pool:
+        electricity = pool.submit(_load_columns, buildings, estimates, index, seed, inputs.load_shapes)
+        step("PV")
+        pv = _pv_columns(buildings, weather, options.variation.pv_parameters())
+        step("heat demand")
+        heat_types, zone = [_heat_type(b) for b in buildings], district.location.timezone
+        heat = building_heat_demand(buildings, estimates, heat_types, temp, inputs.heat_shapes, zone)
+        step("heat pumps")
+        heat_pumps = district_heat_pumps(buildings, heat, temp, params=options.variation.heat_pump_parameters())
+        columns.append(electricity.result())
+    columns.extend(pv)
 
-    step("PV")
-    columns.extend(_pv_columns(buildings, weather, options.variation.pv_parameters()))
-
-    step("heat demand")
-    heat_types = [_heat_type(b) for b in buildings]
-    heat = building_heat_demand(buildings, estimates, heat_types, temp, inputs.heat_shapes, district.location.timezone)
-
-    step("heat pumps")
-    heat_pumps = district_heat_pumps(buildings, heat, temp, params=options.variation.heat_pump_parameters())
     columns.extend(_heat_pump_columns(buildings, heat_pumps))
 
     step("gas boilers")

@@ -1,9 +1,10 @@
-"""The scenario report and the side-by-side comparison, built with plotly (offline).
+"""The scenario report and the side-by-side comparison, drawn by plotly.js (offline).
 
 ``report.html`` holds a KPI table, the monthly energy balance, the load duration
 curve at the transformer, the voltage band (daily minimum and maximum over all
-buses), the energy flows (Sankey) and the costs. Each figure is plotly's own HTML
-fragment; the page around them is a small :class:`string.Template`. plotly.js is
+buses), the energy flows (Sankey) and the costs. Each figure is plotly's HTML
+fragment, written from the figure's JSON by :mod:`scenarios.plotly_html` (a scenario
+run does not import plotly); the page around them is a small :class:`string.Template`. plotly.js is
 never fetched from a CDN: reports refer to one shared ``plotly.min.js`` in the
 results folder (written once by :func:`write_plotly_js`); the comparison page
 embeds it, so it can be mailed on its own.
@@ -20,9 +21,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-import plotly.offline
 
+from scenarios.plotly_html import Figure, dates, figure, figure_div, hline, plotly_min_js, typed_array
 from scenarios.results import PLOTLY_JS, SHARED_PLOTLY_JS, read_kpis
 from twin.core.vocabulary import KPI_CATALOGUE, LOAD_KINDS, kpi
 
@@ -61,7 +61,7 @@ def write_plotly_js(folder: Path) -> Path:
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{PLOTLY_JS}.{os.getpid()}.tmp")
-        tmp.write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
+        tmp.write_text(plotly_min_js(), encoding="utf-8")
         tmp.replace(path)
     return path
 
@@ -76,7 +76,7 @@ def write_report(result: ScenarioResult, path: Path, *, plotly_js: str = SHARED_
         _energy_flows(result.kpis),
         _costs(result),
     ]
-    body = "\n".join(fig.to_html(full_html=False, include_plotlyjs=False) for fig in figures)
+    body = "\n".join(figure_div(fig) for fig in figures)
     page = _PAGE.substitute(
         title=html.escape(f"Scenario {result.scenario.name}"),
         description=html.escape(result.scenario.description),
@@ -124,6 +124,8 @@ def format_kpi(name: str, value: Any) -> str:
 
 def write_compare_html(table: pd.DataFrame, path: Path) -> Path:
     """Write the comparison as a self-contained page (plotly.js embedded)."""
+    import plotly.graph_objects as go
+
     shown = display_table(table)
     cells = [[str(i) for i in shown.index]] + [list(shown[c]) for c in shown.columns]
     fig = go.Figure(go.Table(header={"values": ["KPI", *table.columns]}, cells={"values": cells, "align": "right"}))
@@ -154,22 +156,20 @@ def format_value(value: Any) -> str:
     return f"{value:,.0f}" if isinstance(value, int | float) else str(value)
 
 
-def _kpi_table(kpis: dict[str, Any]) -> go.Figure:
+def _kpi_table(kpis: dict[str, Any]) -> Figure:
     names = [key for key in COMPARE_KPIS if key in kpis]
-    fig = go.Figure(
-        go.Table(
-            header={"values": ["KPI", "value"]},
-            cells={
-                "values": [[kpi(k).display_heading for k in names], [format_kpi(k, kpis[k]) for k in names]],
-                "align": "right",
-            },
-        )
-    )
-    fig.update_layout(title="Key figures (substation, grid losses included)", height=60 + 26 * len(names))
-    return fig
+    table = {
+        "cells": {
+            "align": "right",
+            "values": [[kpi(k).display_heading for k in names], [format_kpi(k, kpis[k]) for k in names]],
+        },
+        "header": {"values": ["KPI", "value"]},
+        "type": "table",
+    }
+    return figure([table], "Key figures (substation, grid losses included)", height=60 + 26 * len(names))
 
 
-def _monthly_balance(result: ScenarioResult) -> go.Figure:
+def _monthly_balance(result: ScenarioResult) -> Figure:
     assets = result.assets
     time = pd.DatetimeIndex(assets["time"].values)
     dt_h = (time[1] - time[0]) / pd.Timedelta(hours=1)
@@ -187,43 +187,47 @@ def _monthly_balance(result: ScenarioResult) -> go.Figure:
         index=time,
     )
     monthly = frame.resample("MS").sum() * dt_h / 1000.0
-    fig = go.Figure()
+    months = monthly.index.strftime("%Y-%m").tolist()
+    bars = []
     for name in monthly.columns:
         sign = -1.0 if name in ("grid export",) else 1.0
-        fig.add_trace(go.Bar(x=monthly.index.strftime("%Y-%m"), y=sign * monthly[name].to_numpy(), name=name))
-    fig.update_layout(title="Monthly balance (export negative)", yaxis_title="MWh", barmode="group")
-    return fig
+        bars.append({"name": name, "x": months, "y": typed_array(sign * monthly[name].to_numpy()), "type": "bar"})
+    return figure(bars, "Monthly balance (export negative)", yaxis={"title": {"text": "MWh"}}, barmode="group")
 
 
-def _duration_curve(result: ScenarioResult) -> go.Figure:
+def _duration_curve(result: ScenarioResult) -> Figure:
     grid = result.grid
     trafo = grid["loading_percent"].where(grid["branch_kind"] == "trafo").max("branch").values
     values = np.sort(np.nan_to_num(trafo))[::-1]
     step = max(1, len(values) // 2000)
     hours = np.arange(len(values)) * float((grid["time"].values[1] - grid["time"].values[0]) / np.timedelta64(1, "h"))
-    fig = go.Figure(go.Scatter(x=hours[::step], y=values[::step], name="transformer loading"))
-    fig.add_hline(y=100, line_dash="dash", annotation_text="rated")
-    fig.update_layout(title="Load duration curve at the transformer", xaxis_title="hours", yaxis_title="loading [%]")
-    return fig
+    curve = {"name": "transformer loading", "x": typed_array(hours[::step]), "y": typed_array(values[::step])}
+    shape, annotations = hline(100, "rated")
+    return figure(
+        [{**curve, "type": "scatter"}],
+        "Load duration curve at the transformer",
+        shapes=[shape],
+        annotations=annotations,
+        xaxis={"title": {"text": "hours"}},
+        yaxis={"title": {"text": "loading [%]"}},
+    )
 
 
-def _voltage_band(result: ScenarioResult) -> go.Figure:
+def _voltage_band(result: ScenarioResult) -> Figure:
     vm = result.grid["vm_pu"]
     daily = pd.DataFrame({"min": vm.min("bus").to_series(), "max": vm.max("bus").to_series()}).resample("D")
     low, high = daily["min"].min(), daily["max"].max()
-    fig = go.Figure(
-        [
-            go.Scatter(x=high.index, y=high.to_numpy(), name="highest bus voltage"),
-            go.Scatter(x=low.index, y=low.to_numpy(), name="lowest bus voltage"),
-        ]
+    lines = [
+        {"name": "highest bus voltage", "x": dates(high.index), "y": typed_array(high.to_numpy()), "type": "scatter"},
+        {"name": "lowest bus voltage", "x": dates(low.index), "y": typed_array(low.to_numpy()), "type": "scatter"},
+    ]
+    shapes = [hline(level)[0] for level in (0.9, 1.1)]
+    return figure(
+        lines, "Voltage band (daily extremes, EN 50160 +-10 %)", shapes=shapes, yaxis={"title": {"text": "p.u."}}
     )
-    for level in (0.9, 1.1):
-        fig.add_hline(y=level, line_dash="dash")
-    fig.update_layout(title="Voltage band (daily extremes, EN 50160 +-10 %)", yaxis_title="p.u.")
-    return fig
 
 
-def _energy_flows(kpis: dict[str, Any]) -> go.Figure:
+def _energy_flows(kpis: dict[str, Any]) -> Figure:
     mwh = {k: max(float(kpis.get(k) or 0.0), 0.0) / 1000.0 for k in kpis if k.endswith("_kwh")}
     labels = [
         "PV",
@@ -246,21 +250,19 @@ def _energy_flows(kpis: dict[str, Any]) -> go.Figure:
         (3, 7, mwh.get("battery_net_charge_kwh", 0.0)),
     ]
     links = [link for link in links if link[2] > 0]
-    fig = go.Figure(
-        go.Sankey(
-            node={"label": labels},
-            link={
-                "source": [s for s, _, _ in links],
-                "target": [t for _, t, _ in links],
-                "value": [v for *_, v in links],
-            },
-        )
-    )
-    fig.update_layout(title="Energy flows over the period [MWh]")
-    return fig
+    sankey = {
+        "link": {
+            "source": [s for s, _, _ in links],
+            "target": [t for _, t, _ in links],
+            "value": [v for *_, v in links],
+        },
+        "node": {"label": labels},
+        "type": "sankey",
+    }
+    return figure([sankey], "Energy flows over the period [MWh]")
 
 
-def _costs(result: ScenarioResult) -> go.Figure:
+def _costs(result: ScenarioResult) -> Figure:
     k, c = result.kpis, result.scenario.costs
     scale = k["energy_cost_per_year_eur"] / k["energy_cost_eur"] if k["energy_cost_eur"] else 1.0
     parts = {
@@ -270,9 +272,6 @@ def _costs(result: ScenarioResult) -> go.Figure:
         "annuity of investment": k["annuity_eur"],
         "annual cost": k["annual_cost_eur"],
     }
-    fig = go.Figure(go.Bar(x=list(parts), y=list(parts.values())))
-    fig.update_layout(
-        title=f"Costs per year (investment {k['investment_eur']:,.0f} EUR, {c.lifetime_a} a at {c.interest_frac:.1%})",
-        yaxis_title="EUR/a",
-    )
-    return fig
+    bar = {"x": list(parts), "y": [float(v) for v in parts.values()], "type": "bar"}
+    title = f"Costs per year (investment {k['investment_eur']:,.0f} EUR, {c.lifetime_a} a at {c.interest_frac:.1%})"
+    return figure([bar], title, yaxis={"title": {"text": "EUR/a"}})

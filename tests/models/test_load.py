@@ -105,3 +105,33 @@ def test_electricity_load_kw_bad_input(kwargs: dict[str, object], match: str) ->
     args.update(kwargs)
     with pytest.raises(ConfigError, match=match):
         electricity_load_kw(args["index"], args["annual_energy_kwh"], args["profile"], seed=0)  # type: ignore[arg-type]
+
+
+def test_ar1_noise_is_scipy_lfilters_to_the_bit() -> None:
+    import scipy.signal
+
+    from models.load import _ar1_filter
+
+    rng = np.random.default_rng(18)
+    for correlation_h in (1e-9, 0.25, 1.0, 6.0, 1e6):
+        rho = float(np.exp(-0.25 / correlation_h))
+        gain = float(np.sqrt(1.0 - rho**2))
+        for n_buildings in (1, 3, 40):
+            white = rng.standard_normal((n_buildings, 2000)) * rng.choice([1e-3, 1.0, 1e3])
+            expected = scipy.signal.lfilter([gain], [1.0, -rho], white, axis=1)
+            assert np.array_equal(_ar1_filter(white, gain, rho), expected)
+
+
+def test_varied_curves_need_no_scipy_signal() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, pandas as pd\n"
+        "from models.load import electricity_load_kw\n"
+        "index = pd.date_range('2023-01-01', periods=96 * 3, freq='15min', tz='UTC')\n"
+        "electricity_load_kw(index, [3000.0, 4000.0], 'H25', seed=1)\n"
+        "print('scipy.signal' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "False"

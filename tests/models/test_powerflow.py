@@ -191,3 +191,42 @@ def test_grid_with_two_slacks_takes_newton_raphson(net: Any) -> None:
     result = flow.run(time, p, p * 0.1)
     assert bool(result["converged"].all())
     assert float(result["vm_pu"].isel(time=1).min()) < float(result["vm_pu"].isel(time=0).max())
+
+
+def test_fixed_point_path_in_two_halves_is_one_pass_to_the_bit(
+    flow: BatchPowerFlow, heavy_case: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import models.powerflow_zbus as zbus
+
+    system = flow._prepared.zbus
+    assert system is not None
+    result = heavy_case["result"]
+    p_mw = result["p_bus_kw"].to_numpy().astype(np.float64) / 1000.0
+    q_mvar = result["q_bus_kvar"].to_numpy().astype(np.float64) / 1000.0
+    p_mw[7] *= 40.0  # one step that does not converge: reported in its place
+    monkeypatch.setattr(zbus, "PARALLEL_MIN_STEPS", 10**9)
+    one_pass = zbus.solve_zbus(system, p_mw, q_mvar)
+    flows = zbus.branch_results(system, one_pass[0], *_branch_ratings(flow))
+    threads: set[str] = set()
+    kernel = zbus._iterate
+
+    def recording(*args: Any) -> None:
+        threads.add(threading.current_thread().name)
+        kernel(*args)
+
+    monkeypatch.setattr(zbus, "PARALLEL_MIN_STEPS", 10)
+    monkeypatch.setattr(zbus, "_iterate", recording)
+    halves = zbus.solve_zbus(system, p_mw, q_mvar)
+    assert len(threads) == 2  # the halves ran on two threads
+    assert not one_pass[1][7] and one_pass[1].sum() == STEPS - 1
+    assert np.array_equal(halves[0], one_pass[0]) and np.array_equal(halves[1], one_pass[1])
+    for again, first in zip(zbus.branch_results(system, halves[0], *_branch_ratings(flow)), flows, strict=True):
+        assert np.array_equal(again, first)
+
+
+def _branch_ratings(flow: BatchPowerFlow) -> tuple[np.ndarray, ...]:
+    n_branch = len(flow._prepared.zbus.f_bus)  # type: ignore[union-attr]
+    rng = np.random.default_rng(3)
+    return tuple(rng.uniform(0.3, 1.0, n_branch) for _ in range(4))

@@ -1,4 +1,4 @@
-"""The cold path of ``twin scenario run``: on cached shared inputs it needs neither pandapower nor Dask.
+"""The cold path of ``twin scenario run``: on cached shared inputs it needs neither pandapower nor Dask (nor plotly).
 
 The shared-input cache stores the nets as :class:`models.net_tables.NetTables` with their
 pandapower JSON template; ``net.json`` written from it is pandapower's own text, and a
@@ -38,7 +38,7 @@ sys.argv = ["twin", *sys.argv[1:]]
 runpy.run_module("twin", run_name="__main__")
 """
 #: Modules a scenario run on cached inputs has no use for.
-_NOT_NEEDED = ("pandapower", "dask", "distributed", "networkx")
+_NOT_NEEDED = ("pandapower", "dask", "distributed", "networkx", "plotly", "scipy.signal", "hplib")
 
 EVERY_KIND = {
     "name": "every_kind",

@@ -85,6 +85,9 @@ def test_compare_table_of_a_folder_without_kpis_fails(tmp_path: Path) -> None:
 def test_plotly_js_is_written_once(tmp_path: Path) -> None:
     path = write_plotly_js(tmp_path / "results")
     assert path == tmp_path / "results" / PLOTLY_JS and path.stat().st_size > 1_000_000
+    import plotly.offline
+
+    assert path.read_text(encoding="utf-8") == plotly.offline.get_plotlyjs()  # plotly's own, read without plotly
     path.write_text("kept", encoding="utf-8")
     assert write_plotly_js(tmp_path / "results").read_text(encoding="utf-8") == "kept"
     assert [p.name for p in path.parent.iterdir()] == [PLOTLY_JS]  # no temporary file left

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,34 @@ def test_run_scenario_writes_every_file(full_run: tuple[dict[str, Any], Path]) -
     assert resolved["changes"]["pv"]["min_kwp"] == 1.0  # defaults filled in
     report = (folder / "report.html").read_text()
     assert '<script src="../plotly.min.js">' in report and "cdn.plot.ly" not in report
+
+
+def test_report_figures_are_plotlys_own(full_run: tuple[dict[str, Any], Path]) -> None:
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    report = (full_run[1] / "report.html").read_text()
+    divs = re.findall(r'<div style="height:[^"]*; width:100%;">.*?</script>        </div>', report, re.DOTALL)
+    assert len(divs) == 6
+    default_template = pio.templates["plotly"].to_plotly_json()
+    for div in divs:
+        plot_id = re.search(r'<div id="([0-9a-f-]{36})"', div).group(1)  # type: ignore[union-attr]
+        data, layout = _plot_arguments(div, plot_id)
+        assert layout["template"] == default_template
+        # plotly validates the figure (no unknown property) and writes the same figure from it
+        again = go.Figure(data=data, layout=layout).to_html(full_html=False, include_plotlyjs=False, div_id=plot_id)
+        assert _plot_arguments(again, plot_id) == (data, layout)
+        assert again[: again.index("Plotly.newPlot(")] == div[: div.index("Plotly.newPlot(")]  # the same div
+    assert "Load duration curve at the transformer" in report and '"type":"sankey"' in report
+
+
+def _plot_arguments(div: str, plot_id: str) -> tuple[list[Any], dict[str, Any]]:
+    """The data and layout that a figure's ``Plotly.newPlot`` call gets."""
+    decoder = json.JSONDecoder()
+    text = div[div.index(f'"{plot_id}",', div.index("Plotly.newPlot(")) + len(plot_id) + 3 :].lstrip()
+    data, end = decoder.raw_decode(text)
+    layout, _ = decoder.raw_decode(text[end + 1 :].lstrip())
+    return data, layout
 
 
 def test_result_nc_levels_and_net_json(full_run: tuple[dict[str, Any], Path]) -> None:
