@@ -5,12 +5,15 @@ heat pumps, charging points and home batteries act on the controller signal with
 library, as the scenario runner's controlled year does (:mod:`scenarios.controlled`):
 
 - SG-Ready block (``heat_pump: sg_ready``): a building's heat pumps are off while its signal
-  blocks (:func:`models.control.year.block_devices`);
+  blocks (on the field's own signal only as many as the grid needs, except with
+  ``signal: district``, the flat value);
 - section 14a EnWG (``section_14a: true``, or ``ev: dimmed`` for the cars only): while the signal
   blocks for grid stress, a building's controllable devices draw together at most their
   dimmed limit (:func:`models.control.section_14a.dimmed_limit_kw`, per device or per energy
-  management system as ``section_14a_control`` says), each cut by the same share
-  (:func:`models.control.year.dim_devices`).
+  management system as ``section_14a_control`` says), each cut by the same share.
+
+Each quarter hour is one :func:`models.control.loop.step` of the plant the scenario runner
+builds (:func:`scenarios.controlled.build_plant`): the library's public single step.
 
 Where the signal comes from
     ``direct``: the field computes it itself with the same machine
