@@ -18,7 +18,9 @@ energy management system), SG-Ready blocking of heat pumps, each heat pump servi
 building's thermal store (:mod:`models.control.thermal`: blocked or dimmed heat is delivered
 later, the rebound), dimmed wallboxes charging later (:mod:`models.control.ev`), and the
 community battery following the signal. ``signal: per_feeder`` gives each building the signal and
-limit of its own feeder (:mod:`models.control.feeder`); ``district`` one for all.
+limit of its own feeder (:mod:`models.control.feeder`); ``district`` and ``district_needed`` one
+for all (``district``: the flat value, every heat pump of the district off while it blocks;
+``district_needed``: only as many as the grid needs by the buildings' mean effect).
 """
 
 from __future__ import annotations
@@ -50,7 +52,16 @@ from scenarios.records import Control, GridFee
 from twin.core.schema import step_hours
 from twin.core.signal import SignalState
 
-__all__ = ["MAX_PASSES", "HeatInputs", "run_controlled"]
+__all__ = [
+    "MAX_PASSES",
+    "HeatInputs",
+    "build_plant",
+    "grid_state",
+    "relief_for",
+    "run_controlled",
+    "signal_config",
+    "signal_sources",
+]
 
 #: Most passes of a controlled year.
 MAX_PASSES: Final[int] = 8
@@ -121,16 +132,16 @@ def run_controlled(
         return assets, grid, {}
     step_s = step_hours(pd.DatetimeIndex(assets["time"].values)) * 3600.0
     full = assets["p_kw"].transpose("time", "asset").values.astype(np.float64)
-    devices, plant, buildings = _plant(control, assets, full, heat)
+    devices, plant, buildings = build_plant(control, assets, full, heat)
     follows = control.battery == "signal" and battery is not None
-    sens, make_source = _sources(control, net, flow, assets, buildings, plant)
+    sens, make_source = signal_sources(control, net, flow, assets, buildings, plant)
     sg_ready, per_feeder = control.heat_pump == "sg_ready", control.signal == "per_feeder"
     iterate, basis = plant.base_kw, full
     rows = _Rows(grid, grid_state(grid, net))
     soc: tuple[int, np.ndarray] | None = None
     passes, resume = 0, None
     while True:
-        relief = None if not sg_ready else _relief(control, rows.state, sens)
+        relief = relief_for(control, rows.state, sens)
         options = {"sg_ready": sg_ready, "sens": sens, "relief": relief, "resume": resume, "needs_draw": per_feeder}
         result = run_steps(plant, make_source(rows.state), iterate, step_s, **options)
         passes += 1
@@ -237,10 +248,31 @@ def _community_column(assets: xr.Dataset) -> int:
     return int(np.flatnonzero((kinds == "battery") & (buildings == COMMUNITY))[0])
 
 
-def _plant(
+def build_plant(
     control: Control, assets: xr.Dataset, full: np.ndarray, heat: HeatInputs | None
 ) -> tuple[np.ndarray, Plant, list[str]]:
-    """The buildings' controllable devices: asset columns, plant, buildings' names (the signal's order)."""
+    """Return the buildings' controllable devices as the ``control:`` block says.
+
+    Parameters
+    ----------
+    control : Control
+        The ``control:`` block (which devices section 14a dims, per device or per building).
+    assets : xarray.Dataset
+        The assets without control.
+    full : numpy.ndarray, shape (time, asset)
+        Their power. [kW]
+    heat : HeatInputs or None
+        The heat pumps' demand and buildings (their thermal stores); None: no stores.
+
+    Returns
+    -------
+    columns : numpy.ndarray of int
+        The devices' asset columns.
+    plant : Plant
+        The devices (:class:`models.control.plant.Plant`).
+    buildings : list of str
+        The buildings' names in the plant's (the signal's) order.
+    """
     kinds = np.asarray(assets["kind"].values).astype(str)
     names = np.asarray(assets["building"].values).astype(str)
     columns = np.flatnonzero(np.isin(kinds, sorted(_KINDS_14A)) & (names != COMMUNITY))
@@ -291,8 +323,16 @@ def _plant(
     return columns, plant, list(buildings)
 
 
-def _relief(control: Control, state: GridState, sens: Any) -> Relief:
-    """SG-Ready only as far as needed, aiming half-way between the signal's enter and leave thresholds."""
+def relief_for(control: Control, state: GridState, sens: Any) -> Relief | None:
+    """Return which heat pumps a block takes off: only as far as needed, or (None) every one of a blocked building.
+
+    With ``heat_pump: sg_ready`` and ``signal: per_feeder`` or ``district_needed`` the block aims
+    half-way between the signal's enter and leave thresholds (:class:`models.control.relief.Relief`;
+    per feeder with each building's own effect, ``district_needed`` with the mean effect);
+    ``signal: district`` (the one flat value) and no SG-Ready give None.
+    """
+    if control.heat_pump != "sg_ready" or control.signal == "district":
+        return None
     config = signal_config(control)
     loading = 0.5 * (config.loading_enter_percent + config.loading_leave_percent)
     vm = 0.5 * (config.vm_low_enter_pu + config.vm_low_leave_pu)
@@ -302,14 +342,16 @@ def _relief(control: Control, state: GridState, sens: Any) -> Relief:
     return Relief(state, rows, targets, located=control.signal == "per_feeder")
 
 
-def _sources(
+def signal_sources(
     control: Control, net: Any, flow: Any, assets: xr.Dataset, buildings: list[str], plant: Plant
 ) -> tuple[Any, Any]:
-    """The grid's sensitivities to each building's load and a maker of a pass's signal source.
+    """Return the grid's sensitivities to each building's load and a maker of a signal source.
 
-    :class:`models.control.feeder.FeederSignals`: ``district``, one signal for every building and
-    each building's section 14a minimum while it blocks; ``per_feeder``, each feeder's own signal
-    and each building's limit only as low as needed.
+    :class:`models.control.feeder.FeederSignals`: ``district`` and ``district_needed``, one signal
+    for every building and each building's section 14a minimum while it blocks; ``per_feeder``,
+    each feeder's own signal and each building's limit only as low as needed. The maker takes the
+    grid state the source reads (:class:`models.control.relief.GridState`) and gives a
+    :class:`models.control.loop.SignalSource`.
     """
     from models.control.feeder import FeederMap, FeederSignals, sensitivities
 

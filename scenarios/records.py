@@ -264,9 +264,13 @@ class Control(_Config):
         The grid fee of the buildings with a controllable device under a section 14a module
         (:class:`GridFee`), against the plain fee.
     ``signal``
-        ``district``: one signal for every building; ``per_feeder``: each building follows the
-        loading and voltage of its own feeder and the transformer, its 14a limit only as low as
-        the relief needs (:mod:`models.control.feeder`).
+        ``district``: one flat district-wide value, as the live twin's district register: while it
+        blocks every building's heat pumps are off (``heat_pump: sg_ready``) and every 14a limit
+        is the minimum; ``district_needed`` (default): one signal for every building, but the block
+        takes off only as many heat pumps as the grid needs by the buildings' mean effect;
+        ``per_feeder``: each building follows the loading and voltage of its own feeder and the
+        transformer, heat pumps off and 14a limits only as far as the relief needs
+        (:mod:`models.control.feeder`).
     ``thresholds``
         The signal's enter and leave thresholds (:class:`Thresholds`).
     ``comfort_low_k``
@@ -283,7 +287,7 @@ class Control(_Config):
     section_14a: bool = False
     section_14a_control: Literal["direct", "ems"] = "direct"
     grid_fee: GridFee | None = None
-    signal: Literal["district", "per_feeder"] = "district"
+    signal: Literal["district", "district_needed", "per_feeder"] = "district_needed"
     thresholds: Thresholds | None = None
     comfort_low_k: float = Field(default=-1.0, ge=-5.0, le=0.0)
 

@@ -11,7 +11,9 @@ point every step's signal is that of the real power flow of the step before. No 
 later step.
 
 Steps in which nothing is blocked or dimmed and every store is at rest keep the schedule as it
-is; only the signal advances there.
+is; only the signal advances there. Each step is :func:`models.control.plant.step`, the library's
+single step (re-exported here with :class:`Plant` and :class:`PlantState`), which the simulated
+field calls once per quarter hour.
 """
 
 from __future__ import annotations
@@ -23,13 +25,27 @@ from typing import Any, Final, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from models.control.ev import ChargeBacklog, charge_step, charge_want_kw
+from models.control.ev import ChargeBacklog
+from models.control.plant import Plant, PlantState, StepResult, grid_delta, step
 from models.control.relief import Delta, GridState, Relief
 from models.control.signal import SignalConfig, SignalMachine
-from models.control.thermal import ThermalParameters, ThermalStore, heat_pump_want_kw
+from models.control.thermal import ThermalStore
 from twin.core.signal import GridStress, SignalReason, SignalState
 
-__all__ = ["Delta", "DistrictSource", "GridState", "LoopResult", "Plant", "Relief", "SignalSource", "run_steps"]
+__all__ = [
+    "Delta",
+    "DistrictSource",
+    "GridState",
+    "LoopResult",
+    "Plant",
+    "PlantState",
+    "Relief",
+    "SignalSource",
+    "StepResult",
+    "grid_delta",
+    "run_steps",
+    "step",
+]
 
 Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -123,57 +139,6 @@ class DistrictSource:
         return self._states[int(out.state)], self._dimmed if dimmed else self._free
 
 
-@dataclass(frozen=True)
-class Plant:
-    """The buildings' controllable devices (arrays over devices unless stated).
-
-    Parameters
-    ----------
-    n_building : int
-        Number of buildings (the signal's order).
-    building : numpy.ndarray of int
-        Building of each device.
-    kind : numpy.ndarray of str
-        ``heat_pump``, ``ev`` or ``battery``.
-    dimmable : numpy.ndarray of bool
-        Section 14a dims the device.
-    group : numpy.ndarray of int
-        Section 14a group of each device (a building under one energy management system, or one
-        device, or a building's heat pumps together).
-    group_min_kw : numpy.ndarray
-        What each group keeps while dimmed (BK6-22-300); ``inf``: never dimmed. [kW]
-    base_kw : numpy.ndarray, shape (time, device)
-        Each device's schedule without control. [kW]
-    heat_demand_kw, cop : numpy.ndarray, shape (time, heat pump)
-        The heat pumps' heat demand [kW] and COP [1], in the order of the heat-pump devices.
-    thermal : ThermalParameters or None
-        The heat-pump buildings' stores (None without heat pumps).
-    p_rated_kw : numpy.ndarray
-        Rated power of each device (the wallboxes'). [kW]
-    p_max_kw : numpy.ndarray
-        Most electric power each device draws (a heat pump's unit and backup heater together). [kW]
-    """
-
-    n_building: int
-    building: IntArray
-    kind: npt.NDArray[np.str_]
-    dimmable: npt.NDArray[np.bool_]
-    group: IntArray
-    group_min_kw: Array
-    base_kw: Array
-    heat_demand_kw: Array
-    cop: Array
-    thermal: ThermalParameters | None
-    p_rated_kw: Array
-    p_max_kw: Array
-
-    def group_building(self) -> IntArray:
-        """Return the building of each group."""
-        out = np.zeros(len(self.group_min_kw), dtype=np.int64)
-        out[self.group] = self.building
-        return out
-
-
 @dataclass
 class LoopResult:
     """What a pass over the steps gives, per step.
@@ -242,29 +207,6 @@ class Resume:
     changed: IntArray
 
 
-@dataclass(frozen=True)
-class _Index:
-    hp: IntArray
-    ev: IntArray
-    hp_building: IntArray
-    group_building: IntArray
-    m_building: Array
-    has_hp: npt.NDArray[np.bool_]
-    has_dim: npt.NDArray[np.bool_]
-
-
-def _index(plant: Plant) -> _Index:
-    hp = np.flatnonzero(plant.kind == "heat_pump")
-    gb = plant.group_building()
-    finite = np.isfinite(plant.group_min_kw)
-    m = _sum_by(gb[finite], plant.group_min_kw[finite], plant.n_building)
-    has_dim = np.zeros(plant.n_building, dtype=bool)
-    has_dim[plant.building[plant.dimmable]] = True
-    has_hp = np.zeros(plant.n_building, dtype=bool)
-    has_hp[plant.building[hp]] = True
-    return _Index(hp, np.flatnonzero(plant.kind == "ev"), plant.building[hp], gb, m, has_hp, has_dim)
-
-
 def run_steps(
     plant: Plant,
     source: SignalSource,
@@ -303,20 +245,17 @@ def run_steps(
     -------
     LoopResult
     """
-    ix = _index(plant)
     n = plant.base_kw.shape[0]
-    step_h = step_s / 3600.0
-    store = ThermalStore(plant.thermal) if plant.thermal is not None else None
-    backlog = ChargeBacklog(plant.p_rated_kw[ix.ev])
-    result = LoopResult.empty(plant, len(ix.hp), len(ix.ev))
+    devices = PlantState.initial(plant)
+    store, backlog = devices.store, devices.backlog
+    result = LoopResult.empty(plant, len(plant.index.hp), len(plant.index.ev))
     out = result.p_kw
-    start, held = _start(resume, result, store, backlog, source)
-    zeros = np.zeros(len(plant.building))
+    start, devices.held_kw = _start(resume, result, store, backlog, source)
     moved = (iterate_kw != plant.base_kw).any(axis=1)
     t = start
     while t < n:
         if t % CHECKPOINT_STEPS == 0:
-            t, held = _checkpoint(t, start, resume, result, (store, backlog, source), held)
+            t, devices.held_kw = _checkpoint(t, start, resume, result, (store, backlog, source), devices.held_kw)
             if t >= n:
                 break
         result.steps_run += 1
@@ -324,22 +263,19 @@ def run_steps(
         if t > 0:
             # the grid as it would be without the heat pumps held off: a block is not released by its own relief
             if result.active[t - 1] or moved[t - 1]:
-                delta = _delta(out[t - 1] + held - iterate_kw[t - 1], plant, sens)
-            draw = _sum_by(plant.building, np.clip(out[t - 1], 0.0, None), plant.n_building) if needs_draw else None
+                delta = grid_delta(out[t - 1] + devices.held_kw - iterate_kw[t - 1], plant, sens)
+            draw = plant.building_sum_kw(np.clip(out[t - 1], 0.0, None)) if needs_draw else None
         st, limit = source.step(t * step_s, t - 1, delta, draw)
         result.state[t] = st
-        finite = np.isfinite(limit) & ix.has_dim
-        result.limited[t] = finite
-        blocked = (st == _BLOCK) & ix.has_hp if sg_ready else None
-        held = zeros
-        if _resting(store, backlog) and not finite.any() and (blocked is None or not blocked.any()):
+        done = step(plant, devices, t, st, limit, step_s, sg_ready=sg_ready, relief=relief, measured=t - 1, delta=delta)
+        result.limited[t] = done.limited
+        if not done.active:
             t += 1
             continue
         result.active[t] = True
-        if blocked is not None and relief is not None and blocked.any() and store is not None:
-            excess = relief.excess(t - 1, delta) if t else None
-            blocked = _needed(relief, excess, blocked, plant, ix, store, t, step_h)
-        out[t], held = _act(plant, ix, t, limit, finite, blocked, (store, backlog), result, step_h)
+        out[t] = done.p_kw
+        result.blocked_kwh[t] = done.blocked_kwh
+        result.dimmed_kwh[t] = done.dimmed_kwh
         if store is not None:
             result.dt_k[t] = store.dt_k
         result.backlog_kwh[t] = backlog.backlog_kwh
@@ -415,115 +351,6 @@ def _same(saved: tuple[Any, ...], resume: Resume, t: int, out: Array) -> bool:
         elif not (mine is None or np.array_equal(mine, theirs)):
             return False
     return True
-
-
-def _act(
-    plant: Plant,
-    ix: _Index,
-    t: int,
-    limit: Array,
-    finite: npt.NDArray[np.bool_],
-    blocked: npt.NDArray[np.bool_] | None,
-    devices: tuple[ThermalStore | None, ChargeBacklog],
-    result: LoopResult,
-    step_h: float,
-) -> tuple[Array, Array]:
-    """The devices' power at an active step and what the block held off; advances the stores and backlogs."""
-    store, backlog = devices
-    p = plant.base_kw[t].copy()
-    held = np.zeros(len(p))
-    off = np.zeros(len(ix.hp), dtype=bool) if blocked is None else blocked[ix.hp_building]
-    if store is not None:
-        # a blocked heat pump whose store is at its comfort bound overrides the block to hold the bound
-        at_bound = off & (store.dt_k <= store.params.comfort_low_k)
-        off &= ~at_bound
-        target = np.where(at_bound, store.params.comfort_low_k, 0.0)
-        want = heat_pump_want_kw(store, plant.heat_demand_kw[t], plant.cop[t], step_h, target)
-        rest = (store.dt_k == 0.0) & ~at_bound
-        p[ix.hp] = np.where(rest, p[ix.hp], np.minimum(want, plant.p_max_kw[ix.hp]))
-    p[ix.ev] = charge_want_kw(backlog, plant.base_kw[t, ix.ev], step_h)
-    result.blocked_kwh[t] = float(p[ix.hp][off].sum()) * step_h
-    held[ix.hp[off]] = p[ix.hp[off]]
-    p[ix.hp[off]] = 0.0
-    if finite.any():
-        wanted = p.copy()
-        p = _dim(plant, ix, p, limit, finite)
-        result.dimmed_kwh[t] = float((wanted - p).sum()) * step_h
-    if store is not None:
-        store.advance(p[ix.hp] * plant.cop[t], plant.heat_demand_kw[t], step_h)
-    charge_step(backlog, plant.base_kw[t, ix.ev], p[ix.ev], step_h)
-    return p, held
-
-
-def _needed(
-    relief: Relief,
-    excess: Array | None,
-    blocked: npt.NDArray[np.bool_],
-    plant: Plant,
-    ix: _Index,
-    store: ThermalStore,
-    t: int,
-    step_h: float,
-) -> npt.NDArray[np.bool_]:
-    """The buildings whose heat pump goes off: of the blocked ones, only those the grid needs (:class:`Relief`)."""
-    if excess is None:
-        return blocked
-    candidate = blocked[ix.hp_building] & (store.dt_k > store.params.comfort_low_k)
-    want = heat_pump_want_kw(store, plant.heat_demand_kw[t], plant.cop[t], step_h)
-    want = np.where(store.dt_k == 0.0, plant.base_kw[t, ix.hp], np.minimum(want, plant.p_max_kw[ix.hp]))
-    c = np.flatnonzero(candidate)
-    off = relief.choose(excess, ix.hp_building[c], want[c], store.dt_k[c])
-    needed = np.zeros(plant.n_building, dtype=bool)
-    needed[ix.hp_building[c[off]]] = True
-    # buildings at their comfort bound stay "blocked": they hold the bound (_act)
-    needed |= blocked & _at_bound(store, ix, plant.n_building)
-    return needed
-
-
-def _at_bound(store: ThermalStore, ix: _Index, n_building: int) -> npt.NDArray[np.bool_]:
-    out = np.zeros(n_building, dtype=bool)
-    out[ix.hp_building[store.dt_k <= store.params.comfort_low_k]] = True
-    return out
-
-
-def _dim(plant: Plant, ix: _Index, p: Array, limit: Array, finite: npt.NDArray[np.bool_]) -> Array:
-    """Cut each section 14a group's draw to its cap.
-
-    The cap is the group's minimum, raised in proportion where the building's limit allows more.
-    """
-    gb = ix.group_building
-    draw = _sum_by(plant.group, np.where(plant.dimmable, np.clip(p, 0.0, None), 0.0), len(gb))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        raise_by = np.where(ix.m_building[gb] > 0, np.maximum(1.0, limit[gb] / ix.m_building[gb]), 1.0)
-        cap = plant.group_min_kw * raise_by
-        share = np.where(finite[gb] & (draw > cap), cap / draw, 1.0)
-    return np.where(plant.dimmable & (p > 0.0), p * share[plant.group], p)
-
-
-def _delta(diff_kw: Array, plant: Plant, sens: Any | None) -> Delta | None:
-    """The grid state's estimated change for a change of the devices' load ``diff_kw`` (None: none)."""
-    if not diff_kw.any():
-        return None
-    dp_building_kw = _sum_by(plant.building, diff_kw, plant.n_building)
-    total = float(dp_building_kw.sum())
-    if sens is None:
-        return Delta(0.0, 0.0, 0.0, total)
-    return Delta(
-        float(sens.trafo_percent_per_kw @ dp_building_kw),
-        sens.line_percent_per_kw @ dp_building_kw,
-        sens.vm_pu_per_kw @ dp_building_kw,
-        total,
-    )
-
-
-def _resting(store: ThermalStore | None, backlog: ChargeBacklog) -> bool:
-    """Every store at its set point and no wallbox owing energy."""
-    return (store is None or store.at_rest) and backlog.empty
-
-
-def _sum_by(index: IntArray, values: Array, n: int) -> Array:
-    """Sum ``values`` by ``index`` into ``n`` bins."""
-    return np.bincount(index, values, minlength=n).astype(np.float64)
 
 
 def _nanmax(values: Array) -> float:

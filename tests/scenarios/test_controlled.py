@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,8 @@ from models.control.year import measured_grid, signal_series
 from models.grid import run_power_flow
 from scenarios.config import parse_scenario
 from scenarios.results import ScenarioResult
-from scenarios.runner import SharedInputs, compute_scenario
+from scenarios.runner import SharedInputs, compute_scenario, prepare_shared
+from tests.field.stressed import write_stressed
 from twin.core.signal import SignalState
 
 #: A cold January: every boiler replaced by a heat pump and a car at half the homes load the 630 kVA transformer.
@@ -178,3 +180,50 @@ def test_per_feeder_signals_limit_each_building_only_as_low_as_needed(runs: dict
     assert (district["signal_block_h"] * 4.0) % 1.0 == 0.0
     # limits only as low as needed, never below the minimum: never more held back than every building at its minimum
     assert 0.0 < feeder["control_dimmed_kwh"] <= district["control_dimmed_kwh"] + 1e-6
+
+
+#: Thirteen houses with a heat pump and two cars each; one feeder's head line is an overhead line
+#: of 105 A, which its houses overload in January; the transformer (400 kVA) and the other feeders
+#: hold.
+LOCAL = {"grid": {"transformer_s_rated_kva": 400.0, "line_std_type": "15-AL1/3-ST1A 0.4", "lines": ["LV1.101 Line 3"]}}
+
+
+@pytest.fixture(scope="module")
+def local_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ScenarioResult]:
+    path = write_stressed(Path(tmp_path_factory.mktemp("local")) / "stressed.yaml")
+    shared = prepare_shared(str(path), None, 2025, threads=1)
+    out = {}
+    for signal in (None, "per_feeder", "district"):
+        data: dict[str, Any] = {"name": "local", "district": str(path), "year": 2025, "changes": LOCAL}
+        data.update({"start": "2025-01-01", "end": "2025-01-15"})
+        if signal is not None:
+            data["control"] = {"heat_pump": "sg_ready", "section_14a": True, "signal": signal}
+        out[str(signal)] = compute_scenario(parse_scenario(data, file="t.yaml"), shared)
+    return out
+
+
+def _overloaded(result: ScenarioResult) -> tuple[int, int]:
+    """Quarter hours with the transformer and with a line above 100 %."""
+    kinds = np.asarray(result.grid["branch_kind"].values).astype(str)
+    loading = result.grid["loading_percent"].transpose("time", "branch").values
+    over = loading > 100.0
+    return int(over[:, kinds == "trafo"].any(axis=1).sum()), int(over[:, kinds == "line"].any(axis=1).sum())
+
+
+def test_per_feeder_blocks_less_heat_pump_energy_than_the_flat_district_signal(
+    local_runs: dict[str, ScenarioResult],
+) -> None:
+    none, feeder, district = (local_runs[k] for k in ("None", "per_feeder", "district"))
+    # uncontrolled, one feeder's line overloads and the transformer holds
+    assert _overloaded(none)[0] == 0 and _overloaded(none)[1] > 0
+    # the flat district-wide value: while it blocks every heat pump of the district is off (until its store's bound)
+    hp = np.asarray(district.assets["kind"].values) == "heat_pump"
+    assert (district.assets["p_kw"].values[:, hp] <= 0.0).all(axis=1).any()
+    # per feeder: the same grid relief or better (no more overloaded quarter hours, no higher maximum) ...
+    for a, b in zip(_overloaded(feeder), _overloaded(district), strict=True):
+        assert a <= b
+    for name in ("trafo_loading_max_percent", "line_loading_max_percent"):
+        assert feeder.kpis[name] <= district.kpis[name] + 1e-6
+    # ... with at least 30 % less blocked heat-pump energy
+    blocked = feeder.kpis["control_hp_blocked_kwh"], district.kpis["control_hp_blocked_kwh"]
+    assert 0.0 < blocked[0] <= 0.7 * blocked[1]

@@ -5,12 +5,15 @@ heat pumps, charging points and home batteries act on the controller signal with
 library, as the scenario runner's controlled year does (:mod:`scenarios.controlled`):
 
 - SG-Ready block (``heat_pump: sg_ready``): a building's heat pumps are off while its signal
-  blocks (:func:`models.control.year.block_devices`);
+  blocks (on the field's own signal only as many as the grid needs, except with
+  ``signal: district``, the flat value);
 - section 14a EnWG (``section_14a: true``, or ``ev: dimmed`` for the cars only): while the signal
   blocks for grid stress, a building's controllable devices draw together at most their
   dimmed limit (:func:`models.control.section_14a.dimmed_limit_kw`, per device or per energy
-  management system as ``section_14a_control`` says), each cut by the same share
-  (:func:`models.control.year.dim_devices`).
+  management system as ``section_14a_control`` says), each cut by the same share.
+
+Each quarter hour is one :func:`models.control.loop.step` of the plant the scenario runner
+builds (:func:`scenarios.controlled.build_plant`): the library's public single step.
 
 Where the signal comes from
     ``direct``: the field computes it itself with the same machine
@@ -35,7 +38,6 @@ External takeover
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import threading
@@ -140,10 +142,10 @@ class FieldControl:
         self.plant_building = np.array([number[b] for b in names], dtype=np.int64)
         self.signals = _signals(self.control, net, assets, names, self.config) if self.plant is None else None
         if self.plant is not None:
-            from scenarios.controlled import _sources
+            from scenarios.controlled import signal_sources
 
             self.flow = BatchPowerFlow(net)
-            self.sens, self._make_source = _sources(
+            self.sens, self._make_source = signal_sources(
                 self.control, net, self.flow, assets, self.plant.buildings, self.plant.plant
             )
         self._source_saved: Any = None
@@ -205,7 +207,7 @@ class FieldControl:
     def direct_update(self, t_s: float, measured: GridStep | None) -> None:
         """Advance the field's own signal to ``t_s`` on the grid measured in the quarter before (None: none).
 
-        With a control block the source is the runner's own (:func:`scenarios.controlled._sources`)
+        With a control block the source is the runner's own (:func:`scenarios.controlled.signal_sources`)
         reading the measured quarter as the runner's settled year reads the step before: the grid as
         it would be without the heat pumps the block held off, and each building's controllable draw.
         """
@@ -216,8 +218,8 @@ class FieldControl:
             district = _district_state(state) if len(state) else _NORMAL
             self.set_signal(state, limit, district)
             return
-        from models.control.loop import _delta, _sum_by
-        from scenarios.controlled import _relief, grid_state
+        from models.control.loop import grid_delta
+        from scenarios.controlled import grid_state, relief_for
 
         plant = self.plant.plant
         if measured is None or measured.grid_ref is None:
@@ -227,15 +229,16 @@ class FieldControl:
             k = 0
             dataset, row = measured.grid_ref
             grid1 = grid_state(dataset.isel(time=[row]), self.net)
-            delta = _delta(self.plant.held, plant, self.sens)
+            delta = grid_delta(self.plant.devices.held_kw, plant, self.sens)
             device = measured.device_kw if measured.device_kw is not None else plant.base_kw[0] * 0.0
-            draw = _sum_by(plant.building, np.clip(device, 0.0, None), plant.n_building)
+            draw = plant.building_sum_kw(np.clip(device, 0.0, None))
         source = self._make_source(grid1)
         if self._source_saved is not None:
             source.restore(self._source_saved)
         state, limit = source.step(t_s, k, delta, draw)
         self._source_saved = source.save()
-        self._relief_input = (_relief(self.control, grid1, self.sens), delta) if self.sg_ready and k == 0 else None
+        relief = relief_for(self.control, grid1, self.sens) if k == 0 else None
+        self._relief_input = (relief, delta) if relief is not None else None
         full_state, full_limit = np.full(n, _NORMAL, dtype=np.int8), np.full(n, math.inf)
         full_state[self.plant_building] = state
         full_limit[self.plant_building] = limit
@@ -407,39 +410,33 @@ class FieldControl:
 
 
 class _Stepper:
-    """The buildings' controllable devices stepped quarter by quarter with the scenarios' own loop.
+    """The buildings' controllable devices stepped quarter by quarter with the control library's step.
 
     The plant (:class:`models.control.loop.Plant`) is the one the scenario runner builds for the
-    same assets and heat (:func:`scenarios.controlled._plant`), and each quarter is one step of
-    :func:`models.control.loop.run_steps` (its step function): heat pumps serve their thermal
+    same assets and heat (:func:`scenarios.controlled.build_plant`), and each quarter is one
+    :func:`models.control.loop.step`, the step of the runner's year: heat pumps serve their thermal
     stores, dimmed wallboxes keep a backlog, blocked (only as far as needed) and dimmed devices
     obey the signal.
     """
 
     def __init__(self, control: Control, assets: xr.Dataset, heat_kw: pd.DataFrame | None, district: District) -> None:
-        from models.control.ev import ChargeBacklog
-        from models.control.thermal import ThermalStore
+        from models.control.loop import PlantState
         from scenarios.controlled import signal_config
 
         self.version = 0
         self.config = signal_config(control)
         self.retarget(control, assets, heat_kw, district)
-        self.store = ThermalStore(self.plant.thermal) if self.plant.thermal is not None else None
-        self.backlog = ChargeBacklog(self.plant.p_rated_kw[self.ix.ev])
-        #: What the block held off in the quarter before (the signal reads the grid without it). [kW]
-        self.held = np.zeros(len(self.plant.building))
+        #: The stores, backlogs and what the block held off in the quarter before.
+        self.devices = PlantState.initial(self.plant)
 
     def retarget(self, control: Control, assets: xr.Dataset, heat_kw: pd.DataFrame | None, district: District) -> None:
         """Build the plant of a year's assets (the stores and backlogs stay)."""
-        from models.control.loop import LoopResult, _index
-        from scenarios.controlled import HeatInputs, _plant
+        from scenarios.controlled import HeatInputs, build_plant
 
         full = assets["p_kw"].transpose("time", "asset").values.astype(np.float64)
         heat = HeatInputs.of(heat_kw, district.buildings) if heat_kw is not None else None
-        columns, self.plant, self.buildings = _plant(control, assets, full, heat)
+        columns, self.plant, self.buildings = build_plant(control, assets, full, heat)
         self.columns = np.asarray(columns, dtype=np.int64)
-        self.ix = _index(self.plant)
-        self.result = LoopResult.empty(self.plant, len(self.ix.hp), len(self.ix.ev))
         self.version += 1
 
     def plan(
@@ -449,40 +446,37 @@ class _Stepper:
         limit: npt.NDArray[np.float64],
         sg_ready: bool,
         relief: tuple[Any, Any] | None = None,
-    ) -> tuple[npt.NDArray[np.float64], tuple[Any, Any, npt.NDArray[np.float64]]]:
+    ) -> tuple[npt.NDArray[np.float64], Any]:
         """The devices' power in step ``t`` of the year with this signal, and the state it leaves."""
-        from models.control.loop import _act, _needed
+        from models.control.loop import step
 
-        store, backlog = copy.deepcopy(self.store), copy.deepcopy(self.backlog)
-        held = np.zeros(len(self.plant.building))
-        finite = np.isfinite(limit) & self.ix.has_dim
-        blocked = (state == _BLOCK) & self.ix.has_hp if sg_ready else None
-        resting = (store is None or store.at_rest) and backlog.empty
-        if resting and not finite.any() and (blocked is None or not blocked.any()):
-            return self.plant.base_kw[t].copy(), (store, backlog, held)
-        step_h = STEP_S / 3600.0
-        if blocked is not None and relief is not None and blocked.any() and store is not None:
-            grid_relief, delta = relief
-            excess = grid_relief.excess(0, delta)
-            blocked = _needed(grid_relief, excess, blocked, self.plant, self.ix, store, t, step_h)
-        p, held = _act(self.plant, self.ix, t, limit, finite, blocked, (store, backlog), self.result, step_h)
-        return p, (store, backlog, held)
+        devices = self.devices.copy()
+        grid_relief, delta = relief if relief is not None else (None, None)
+        done = step(
+            self.plant,
+            devices,
+            t,
+            state,
+            limit,
+            STEP_S,
+            sg_ready=sg_ready,
+            relief=grid_relief,
+            measured=0 if relief is not None else -1,
+            delta=delta,
+        )
+        return done.p_kw.copy(), devices
 
-    def commit(self, planned: tuple[Any, Any, npt.NDArray[np.float64]]) -> None:
+    def commit(self, planned: Any) -> None:
         """Keep the state a step left."""
-        self.store, self.backlog, self.held = planned
+        self.devices = planned
         self.version += 1
 
     def cap_kw(self, column: int, limit_kw: float) -> float:
         """What the section 14a group of an asset column may draw while its building's limit is ``limit_kw``."""
         where = np.flatnonzero(self.columns == column)
-        if not where.size or not self.plant.dimmable[where[0]]:
+        if not where.size:
             return math.inf
-        group = int(self.plant.group[where[0]])
-        building = int(self.plant.building[where[0]])
-        m_kw = float(self.ix.m_building[building])
-        raise_by = max(1.0, limit_kw / m_kw) if m_kw > 0 else 1.0
-        return float(self.plant.group_min_kw[group]) * raise_by
+        return self.plant.cap_kw(int(where[0]), limit_kw)
 
 
 class _DistrictSignals:
@@ -539,7 +533,7 @@ def _signals(
     control: Control, net: Any, assets: xr.Dataset, buildings: Sequence[str], config: SignalConfig
 ) -> _DistrictSignals | _FeederSignals:
     """The field's own signal source, as the runner's for the same ``control:`` block."""
-    if control.signal == "district":
+    if control.signal != "per_feeder":
         return _DistrictSignals(config, len(buildings))
     from models.control.feeder import FeederMap, FeederSignals, sensitivities
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.control.loop import DistrictSource, GridState, Plant, Relief, Resume, run_steps
+from models.control.loop import DistrictSource, GridState, Plant, PlantState, Relief, Resume, run_steps, step
 from models.control.thermal import thermal_parameters
 from twin.core.signal import SignalState
 
@@ -149,3 +149,24 @@ def test_a_resumed_pass_equals_a_full_pass() -> None:
     for name in ("p_kw", "state", "limited", "active", "dt_k", "blocked_kwh"):
         np.testing.assert_array_equal(getattr(resumed, name), getattr(full, name), err_msg=name)
     assert resumed.steps_run < full.steps_run == N and iterate.shape == full.p_kw.shape
+
+
+def test_the_public_step_called_step_by_step_gives_the_years_pass() -> None:
+    # the field calls step() once per quarter hour on the signal it has; the year's pass is the same steps
+    plant = _plant()
+    grid = _grid(slice(10, 18))
+    year = run_steps(plant, DistrictSource(grid, 2), plant.base_kw, 900.0, sg_ready=True)
+    devices = PlantState.initial(plant)
+    p_kw, blocked_kwh = np.empty_like(plant.base_kw), np.zeros(N)
+    for t in range(N):
+        limit_kw = np.where(year.limited[t], 0.0, np.inf)
+        tried = step(plant, devices.copy(), t, year.state[t], limit_kw, 900.0, sg_ready=True)
+        done = step(plant, devices, t, year.state[t], limit_kw, 900.0, sg_ready=True)
+        p_kw[t], blocked_kwh[t] = done.p_kw, done.blocked_kwh
+        assert done.active == year.active[t]
+        # a trial on a copy leaves the state as it was: the same step again gives the same power
+        np.testing.assert_array_equal(tried.p_kw, done.p_kw)
+    np.testing.assert_array_equal(p_kw, year.p_kw)
+    np.testing.assert_array_equal(blocked_kwh, year.blocked_kwh)
+    assert blocked_kwh.sum() > 0.0 and devices.resting
+    assert plant.cap_kw(0, 0.0) == 4.2 and plant.cap_kw(2, 15.12) == 15.12
