@@ -16,7 +16,6 @@ Newton-Raphson.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from typing import Any, Final
 import numba
 import numpy as np
 import numpy.typing as npt
+
+from models.threads import second_thread
 
 __all__ = ["ZBusSystem", "branch_results", "build_zbus", "solve_zbus"]
 
@@ -188,7 +189,7 @@ def _by_steps(kernel: Callable[[slice], None], n_steps: int) -> None:
 
     Every step is computed on its own, so the halves give the same numbers as one pass.
     """
-    if n_steps < PARALLEL_MIN_STEPS or (os.cpu_count() or 1) < 2:
+    if n_steps < PARALLEL_MIN_STEPS or not second_thread():
         kernel(slice(0, n_steps))
         return
     half = n_steps // 2

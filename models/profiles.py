@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -51,6 +50,7 @@ from models.heat import HeatProfileType, space_heat_shapes
 from models.heatpump_district import HeatPumpRun, district_heat_pumps
 from models.load import bdew_shapes, electricity_load_kw, household_load_kw
 from models.pv import PVParameters, pv_power_kw
+from models.threads import side_thread
 from models.variation import ModelVariation
 from models.weather import Site, read_weather
 from twin.core.errors import ConfigError
@@ -285,8 +285,8 @@ def district_profiles(
     seed = _seed(options.seed, district.name)
     columns: list[_Columns] = []
     step("household and business electricity")
-    # on a thread of its own: its random draws and noise filter free the GIL while PV and heat compute
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="electricity") as pool:
+    # on a spare core: its random draws and noise filter free the GIL while PV and heat compute
+    with side_thread("electricity") as pool:
         electricity = pool.submit(_load_columns, buildings, estimates, index, seed, inputs.load_shapes)
         step("PV")
         pv = _pv_columns(buildings, weather, options.variation.pv_parameters())

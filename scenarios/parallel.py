@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from models.threads import keep_one_thread
 from scenarios.config import Scenario
 from scenarios.report import write_plotly_js
 from scenarios.results import SHARED_PLOTLY_JS
@@ -131,6 +132,7 @@ def cluster_client(*, workers: int | None = None, scheduler: str | None = None) 
         Client(cluster) as client,
     ):
         logger.info("Dask dashboard at %s", client.dashboard_link)
+        client.run(keep_one_thread)  # a worker has its core: no second thread per worker
         yield client
 
 

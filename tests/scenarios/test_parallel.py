@@ -69,20 +69,23 @@ def test_cli_run_on_scheduler_address(dask_client: Any, tmp_path: Path, capsys: 
     assert info.value.code == 2
 
 
-def _worker_settings(dask_worker: Any) -> tuple[bool, str | None, int]:
-    """What a worker process runs with: profiler on?, MALLOC_TRIM_THRESHOLD_, and its threads."""
+def _worker_settings(dask_worker: Any) -> tuple[bool, str | None, int, bool]:
+    """What a worker process runs with: profiler on?, MALLOC_TRIM_THRESHOLD_, its threads, a kernel's second thread?"""
     import os
 
     import dask
+
+    from models.threads import second_thread
 
     return (
         bool(dask.config.get("distributed.worker.profile.enabled")),
         os.environ.get("MALLOC_TRIM_THRESHOLD_"),
         dask_worker.state.nthreads,
+        second_thread(),
     )
 
 
-def test_local_workers_run_without_profiler_and_malloc_trim(dask_client: Any) -> None:
+def test_local_workers_run_without_profiler_malloc_trim_or_second_kernel_thread(dask_client: Any) -> None:
     settings = dask_client.run(_worker_settings)
     assert len(settings) == 2
-    assert all(value == (False, None, 1) for value in settings.values())
+    assert all(value == (False, None, 1, False) for value in settings.values())
