@@ -32,7 +32,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Final
+from typing import IO, Final
 
 __all__ = ["BURST", "PER_MINUTE", "SLOTS", "LoginThrottle", "client_key"]
 
@@ -95,6 +95,8 @@ class LoginThrottle:
         self._file = tempfile.TemporaryFile(prefix="twin-dashboard-logins-")  # noqa: SIM115
         self._file.truncate(self.slots * _RECORD.size)
         self._table = mmap.mmap(self._file.fileno(), self.slots * _RECORD.size, flags=mmap.MAP_SHARED)
+        # closed with the throttle (a dropped app), not left to the garbage collector's warning
+        weakref.finalize(self, _close, self._table, self._file)
         self._lock = threading.Lock()
         # a worker forked while another thread held the lock would inherit it held (a weak
         # reference: the hook must not keep a throttle and its file alive for the process's life)
@@ -190,3 +192,9 @@ class LoginThrottle:
             if tokens > best_tokens:
                 best, best_tokens = slot, tokens
         return best
+
+
+def _close(table: mmap.mmap, file: IO[bytes]) -> None:
+    """Close a throttle's shared table and its file."""
+    table.close()
+    file.close()

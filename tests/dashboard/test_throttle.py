@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import warnings
 
 import pytest
 
@@ -110,7 +111,10 @@ def test_forked_workers_share_one_table() -> None:
 def test_a_dropped_throttle_closes_its_file() -> None:
     throttle = LoginThrottle()
     fd = throttle._file.fileno()
-    del throttle
-    gc.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del throttle
+        gc.collect()
     with pytest.raises(OSError):
         os.fstat(fd)
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]  # closed, not left to the collector

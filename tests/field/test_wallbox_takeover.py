@@ -185,14 +185,18 @@ def test_a_controller_takes_wallboxes_over_and_the_twin_reacts(loop: Loop) -> No
                 _building_float(twin, houses.index(d.split("/")[0]) + 1, "p_meter_kw") > before[d] + 9.0 for d in chosen
             ),
         )
-        loop.until(
-            "the twin's signal blocks for the transformer and its 14a limit drops (as needed, >= 4.2 kW)",
-            lambda: (
-                _district(twin, "sg_ready_state") == int(SignalState.BLOCK)
-                and bool(_district(twin, "signal_reasons") & int(SignalReason.TRANSFORMER))
-                and 4.2 - 1e-3 <= _building_float(twin, 1, "p_limit_14a_kw") < 100.0
-            ),
-        )
+        limits: list[float] = []  # every building's 14a limit while the district blocks for the transformer
+
+        def blocks_and_limits() -> bool:
+            if _district(twin, "sg_ready_state") == int(SignalState.BLOCK) and (
+                _district(twin, "signal_reasons") & int(SignalReason.TRANSFORMER)
+            ):
+                limits.extend(_building_float(twin, n, "p_limit_14a_kw") for n in range(1, len(houses) + 1))
+            return any(limit < 100.0 for limit in limits)
+
+        # the limits are only as low as the relief needs, for the buildings with controllable draw
+        loop.until("the twin's signal blocks for the transformer and a building's 14a limit drops", blocks_and_limits)
+        assert min(limits) >= 4.2 - 1e-3, limits  # never under the BK6-22-300 minimum
         pumps = [d for d in field.devices if d.endswith("/heat_pump_meter")]
         loop.until(
             "the field's heat pumps off on the twin's registers, the held wallboxes still charging",
