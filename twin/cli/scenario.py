@@ -78,21 +78,9 @@ def scenario_run(
 
         for name in scenarios:
             ensemble_jobs(_split_ensembles(_load_scenarios([name]), single=False)[1], file=name)
-    if plain:
-        _run(
-            ctx,
-            plain,
-            out=out,
-            workers=workers,
-            scheduler=scheduler,
-            level=level,
-            use_cache=not no_cache,
-            dask_later=bool(ensembles),
-        )
-    if ensembles:
-        from twin.cli.ensemble import run_ensemble_scenarios
-
-        run_ensemble_scenarios(ctx, ensembles, file=file, out=out, workers=workers, scheduler=scheduler)
+    _run_plain_then_ensembles(
+        ctx, plain, ensembles, file=file, out=out, workers=workers, scheduler=scheduler, level=level, no_cache=no_cache
+    )
 
 
 @scenario_app.command("sweep")
@@ -113,6 +101,24 @@ def scenario_sweep(
     """
     loaded = _load_scenarios([file])
     plain, ensembles = _split_ensembles(loaded, single=False)
+    _run_plain_then_ensembles(
+        ctx, plain, ensembles, file=file, out=out, workers=workers, scheduler=scheduler, level=level, no_cache=no_cache
+    )
+
+
+def _run_plain_then_ensembles(
+    ctx: typer.Context,
+    plain: list[Any],
+    ensembles: list[Any],
+    *,
+    file: str | None,
+    out: Path | None,
+    workers: int | None,
+    scheduler: str | None,
+    level: str | None,
+    no_cache: bool,
+) -> None:
+    """Run the plain scenarios, then the ensembles (``file``: the one file they came from, if one)."""
     if plain:
         _run(
             ctx,
