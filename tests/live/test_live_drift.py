@@ -11,50 +11,27 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from connectors.alert_sender import snapshot_conditions
-from connectors.device_server import ServerLoopThread
 from dashboard.pages import live as live_page
-from tests.connectors.small_field import SmallField, small_field
+from tests.connectors.small_field import SmallField
 from tests.connectors.test_alert_sender import webhook  # noqa: F401 (fixture)
 from tests.dashboard.sample import snapshot as sample_snapshot
+from tests.live.waits import until_alive
 from twin.core.calibration_outputs import DriftFile, DriftSystem
 from twin.core.live_state import Alert, LiveSnapshot
 from twin.core.store import SNAPSHOT_FILE, read_json, write_json_atomic
 from twin.live_drift import DriftWatch
-
-WITHIN_S = 30.0
 
 
 def _drift(path: Path, *ratios: tuple[str, float]) -> None:
     systems = tuple(DriftSystem(system, ratio, 0.01, ratio < 0.9) for system, ratio in ratios)
     record = DriftFile("Small field", None, "2025-04-16T00:00:00Z", "2025-04-23T00:00:00Z", 7, 0.1, systems)
     write_json_atomic(path, record.to_json())
-
-
-@pytest.fixture
-def field(server_loop: ServerLoopThread) -> Iterator[SmallField]:
-    running = small_field(2)
-    for server in running.servers.values():
-        server_loop.serve(server)
-    yield running
-
-
-def _until(check: Any, what: str, live: subprocess.Popen[str], timeout_s: float = WITHIN_S) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        assert live.poll() is None, live.communicate()[1]
-        time.sleep(0.05)
-    pytest.fail(f"not seen within {timeout_s} s: {what}")
 
 
 @pytest.mark.e2e
@@ -85,15 +62,17 @@ def test_live_twin_raises_the_drift_alarm_and_its_recovery(
         return [p for p in posts if str(p["key"]).startswith("drift:")]
 
     try:
-        _until(lambda: drift_posts(), "the drift alarm by webhook", live)
+        until_alive(lambda: drift_posts(), "the drift alarm by webhook", live)
         assert [(p["kind"], p["key"]) for p in drift_posts()] == [("raised", "drift:b01/pv0")]
         assert drift_posts()[0]["text"] == "PV drift b01/pv0: 0.84 of its calibrated performance over 7 days"
         assert any("PV drift b01/pv0: 0.84" in text for text in shown())
         assert not any("b02/pv0" in text for text in shown())
         _drift(drift, ("b01/pv0", 0.83), ("b02/pv0", 0.99))  # the next day's check: still below
-        _until(lambda: any("PV drift b01/pv0: 0.83" in text for text in shown()), "the new ratio on the page", live)
+        until_alive(
+            lambda: any("PV drift b01/pv0: 0.83" in text for text in shown()), "the new ratio on the page", live
+        )
         _drift(drift, ("b01/pv0", 0.97), ("b02/pv0", 0.99))  # cleaned
-        _until(lambda: len(drift_posts()) == 2, "the recovery by webhook", live)
+        until_alive(lambda: len(drift_posts()) == 2, "the recovery by webhook", live)
         assert [(p["kind"], p["key"]) for p in drift_posts()] == [
             ("raised", "drift:b01/pv0"),
             ("recovered", "drift:b01/pv0"),

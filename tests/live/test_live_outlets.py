@@ -6,41 +6,20 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from connectors.device_server import ServerLoopThread
 from connectors.simdevice import Fault
-from tests.connectors.small_field import SmallField, small_field
+from tests.connectors.small_field import SmallField
 from tests.connectors.test_alert_sender import smtp, webhook  # noqa: F401 (fixtures)
 from tests.connectors.test_mqtt_publisher import HOST, Inbox, broker  # noqa: F401 (fixtures)
+from tests.live.waits import until_alive
 
 pytestmark = pytest.mark.e2e
 
 DEVICE = "b02/pv"
-WITHIN_S = 30.0
-
-
-@pytest.fixture
-def field(server_loop: ServerLoopThread) -> Iterator[SmallField]:
-    running = small_field(2)
-    for server in running.servers.values():
-        server_loop.serve(server)
-    yield running
-
-
-def _until(check: Any, what: str, live: subprocess.Popen[str], timeout_s: float = WITHIN_S) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        assert live.poll() is None, live.communicate()[1]
-        time.sleep(0.05)
-    pytest.fail(f"not seen within {timeout_s} s: {what}")
 
 
 def test_live_publishes_to_mqtt_and_sends_alerts(
@@ -69,21 +48,23 @@ def test_live_publishes_to_mqtt_and_sends_alerts(
     live = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     topic = "beucha-twin/test_field/b01/state"
     try:
-        _until(lambda: inbox.messages.get(topic), "the first state on MQTT", live)
+        until_alive(lambda: inbox.messages.get(topic), "the first state on MQTT", live)
         meter = field.devices["b01/meter"]
         meter.set_quantities({"p_meter_kw": 7.25})
         changed = time.monotonic()
-        _until(lambda: json.loads(inbox.messages[topic]).get("p_grid_kw") == 7.25, "the new value on MQTT", live)
+        until_alive(lambda: json.loads(inbox.messages[topic]).get("p_grid_kw") == 7.25, "the new value on MQTT", live)
         latency_s = time.monotonic() - changed
         assert latency_s < 10.0, latency_s  # the bench measures the median; here only that it arrives
         assert inbox.messages[
             "homeassistant/sensor/beucha_twin_test_field/beucha_twin_test_field_b01_import_kwh/config"
         ]
         field.devices[DEVICE].inject(Fault.EXCEPTION)
-        _until(lambda: len(posts) == 1 and len(mails.messages) == 1, f"one alert by webhook and e-mail {posts}", live)
+        until_alive(
+            lambda: len(posts) == 1 and len(mails.messages) == 1, f"one alert by webhook and e-mail {posts}", live
+        )
         assert posts[0]["kind"] == "raised" and posts[0]["key"] == f"device:{DEVICE}"
         field.devices[DEVICE].clear_fault()
-        _until(lambda: len(posts) == 2 and len(mails.messages) == 2, "one recovery by webhook and e-mail", live)
+        until_alive(lambda: len(posts) == 2 and len(mails.messages) == 2, "one recovery by webhook and e-mail", live)
         assert posts[1]["kind"] == "recovered" and "RECOVERED" in mails.messages[1]["Subject"]
         assert mails.messages[0]["To"] == "manager@beucha.example"
         time.sleep(1.0)
