@@ -42,6 +42,7 @@ from twin.core.errors import ConfigError
 from twin.core.kpi import LOAD_KINDS, grid_kpis
 
 __all__ = [
+    "BusInjections",
     "GridChanges",
     "apply_grid_changes",
     "bus_injections",
@@ -237,29 +238,55 @@ def bus_injections(assets: xr.Dataset, net: Any, reactive: ReactivePower) -> tup
         (time x pandapower bus index) net demand per bus, load-positive; buses
         without assets are 0. [kW], [kvar]
     """
-    bus_of = _bus_lookup(net)
-    buses = np.asarray(sorted(net.bus.index), dtype=np.int64)
-    column = {bus: position for position, bus in enumerate(buses)}
-    positions = np.array([column[bus_of[str(b)]] for b in assets["bus"].values], dtype=np.int64)
-    kind = assets["kind"].values
-    # 0: P only (batteries), 1: draws Q at the load cos phi, 2: PV on cos phi(P), 3: no electric power
-    code = np.zeros(len(kind), dtype=np.int64)
-    code[np.isin(kind, LOAD_KINDS)] = 1
-    code[kind == "pv"] = 2
-    code[kind == "gas_boiler"] = 3
-    points = reactive.pv_cos_phi_p
-    p_bus, q_bus = _bus_sums(
-        np.ascontiguousarray(assets["p_kw"].values),
-        positions,
-        code,
-        np.asarray(assets["p_peak_kw"].values, dtype=np.float64),
-        float(np.tan(np.arccos(reactive.load_cos_phi))),
-        np.array([pt.p_frac for pt in points], dtype=np.float64),
-        np.array([pt.cos_phi for pt in points], dtype=np.float64),
-        len(buses),
-    )
+    plan = BusInjections(assets, net, reactive)
+    p_bus, q_bus = plan.arrays(np.ascontiguousarray(assets["p_kw"].values))
+    buses = plan.buses
     time = pd.DatetimeIndex(assets["time"].values)
     return pd.DataFrame(p_bus, index=time, columns=buses), pd.DataFrame(q_bus, index=time, columns=buses)
+
+
+class BusInjections:
+    """The assets' power summed per bus of the net (:func:`bus_injections`), for any rows of power.
+
+    Parameters
+    ----------
+    assets : xarray.Dataset
+        The assets (their buses, kinds and PV peaks; the power is given to :meth:`arrays`).
+    net : pandapowerNet
+        The grid.
+    reactive : ReactivePower
+        Load cos phi and the PV cos phi(P) characteristic.
+    """
+
+    def __init__(self, assets: xr.Dataset, net: Any, reactive: ReactivePower) -> None:
+        bus_of = _bus_lookup(net)
+        self.buses = np.asarray(sorted(net.bus.index), dtype=np.int64)
+        column = {bus: position for position, bus in enumerate(self.buses)}
+        self.positions = np.array([column[bus_of[str(b)]] for b in assets["bus"].values], dtype=np.int64)
+        kind = assets["kind"].values
+        # 0: P only (batteries), 1: draws Q at the load cos phi, 2: PV on cos phi(P), 3: no electric power
+        self.code = np.zeros(len(kind), dtype=np.int64)
+        self.code[np.isin(kind, LOAD_KINDS)] = 1
+        self.code[kind == "pv"] = 2
+        self.code[kind == "gas_boiler"] = 3
+        points = reactive.pv_cos_phi_p
+        self.p_peak_kw = np.asarray(assets["p_peak_kw"].values, dtype=np.float64)
+        self.tan_load = float(np.tan(np.arccos(reactive.load_cos_phi)))
+        self.p_frac_points = np.array([pt.p_frac for pt in points], dtype=np.float64)
+        self.cos_phi_points = np.array([pt.cos_phi for pt in points], dtype=np.float64)
+
+    def arrays(self, p_kw: npt.NDArray[np.floating[Any]]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Return the net demand per bus [kW], [kvar] of the assets' power ``p_kw`` (time x asset) [kW]."""
+        return _bus_sums(
+            p_kw,
+            self.positions,
+            self.code,
+            self.p_peak_kw,
+            self.tan_load,
+            self.p_frac_points,
+            self.cos_phi_points,
+            len(self.buses),
+        )
 
 
 @numba.njit(cache=True)

@@ -105,6 +105,26 @@ class _Prepared:
     bus_position: dict[int, int]
     branch_ids: list[str] = field(default_factory=list)
     zbus: ZBusSystem | None = None
+    branches: tuple[npt.NDArray[Any], ...] | None = None
+
+    def branch_constants(self) -> tuple[npt.NDArray[Any], ...]:
+        """Each branch's end buses, nominal voltages [kV] and ratings at both ends [kA] (computed once)."""
+        if self.branches is None:
+            net = self.net
+            from_bus, to_bus, v1, v2 = _branch_ends(net, self)
+            trafo = net.trafo
+            line_ka = (net.line["max_i_ka"] * net.line["df"] * net.line["parallel"]).to_numpy(dtype=float)
+            hv_ka = (trafo["sn_mva"] / (_SQRT3 * trafo["vn_hv_kv"]) * trafo["parallel"]).to_numpy(dtype=float)
+            lv_ka = (trafo["sn_mva"] / (_SQRT3 * trafo["vn_lv_kv"]) * trafo["parallel"]).to_numpy(dtype=float)
+            self.branches = (
+                from_bus,
+                to_bus,
+                v1.astype(np.float64),
+                v2.astype(np.float64),
+                np.concatenate([line_ka, hv_ka]),
+                np.concatenate([line_ka, lv_ka]),
+            )
+        return self.branches
 
 
 class BatchPowerFlow:
@@ -222,6 +242,25 @@ class BatchPowerFlow:
         )
         grid["converged"] = xr.DataArray(converged, dims="time", attrs={"long_name": "power flow converged"})
         return grid
+
+    def solve_arrays(
+        self, p_bus_kw: npt.NDArray[np.float64], q_bus_kvar: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[Any], ...]:
+        """Solve steps given as arrays in :attr:`bus_index` order, without building a dataset.
+
+        The same solver and numbers as :meth:`run` (each step on its own), for a few steps at a
+        time (the controlled year's steps whose power the controllers changed).
+
+        Returns
+        -------
+        vm_pu, loading_percent, p_grid_kw, converged : numpy.ndarray
+            Shapes (step, bus), (step, branch), (step,), (step,); a step that did not converge
+            has NaN loading and exchange (its voltages are the solver's last iterate).
+        """
+        p_kw = np.asarray(p_bus_kw, dtype=np.float64)
+        q_kvar = np.asarray(q_bus_kvar, dtype=np.float64)
+        vm_pu, loading, _loss, p_grid_kw, _q, converged = _solve(self._prepared, p_kw, q_kvar, self.options)
+        return vm_pu, loading, p_grid_kw, converged
 
     def _as_bus_matrix(self, values: npt.ArrayLike | pd.DataFrame, n_steps: int, name: str) -> npt.NDArray[np.float64]:
         buses = self._prepared.bus_index
@@ -357,15 +396,7 @@ def _solve(
             voltages[hard] = newton.get_voltages()
             converged[hard] = np.asarray(newton.converged_mask(), dtype=bool)
     vm_pu = np.abs(voltages)
-    net = prepared.net
-    from_bus, to_bus, v1, v2 = _branch_ends(net, prepared)
-    v1_kv, v2_kv = v1.astype(np.float64), v2.astype(np.float64)
-    trafo = net.trafo
-    line_rating_ka = (net.line["max_i_ka"] * net.line["df"] * net.line["parallel"]).to_numpy(dtype=float)
-    i_hv_rated = (trafo["sn_mva"] / (_SQRT3 * trafo["vn_hv_kv"]) * trafo["parallel"]).to_numpy(dtype=float)
-    i_lv_rated = (trafo["sn_mva"] / (_SQRT3 * trafo["vn_lv_kv"]) * trafo["parallel"]).to_numpy(dtype=float)
-    rating1_ka = np.concatenate([line_rating_ka, i_hv_rated])
-    rating2_ka = np.concatenate([line_rating_ka, i_lv_rated])
+    from_bus, to_bus, v1_kv, v2_kv, rating1_ka, rating2_ka = prepared.branch_constants()
     if zbus is not None:
         loading, p_loss_kw, q_loss_kvar = branch_results(zbus, voltages, v1_kv, v2_kv, rating1_ka, rating2_ka)
     elif computer is not None:

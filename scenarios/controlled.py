@@ -36,6 +36,7 @@ from models.battery import BatteryUnit
 from models.community_battery import COMMUNITY
 from models.control.battery import battery_strategy
 from models.control.loop import GridState, LoopResult, Plant, Relief, Resume, SignalSource, run_steps
+from models.control.reflow import StepFlow
 from models.control.section_14a import (
     P_LIMIT_14A_MIN_KW,
     ControllableDevice,
@@ -138,12 +139,14 @@ def run_controlled(
     sg_ready, per_feeder = control.heat_pump == "sg_ready", control.signal == "per_feeder"
     iterate, basis = plant.base_kw, full
     rows = _Rows(grid, grid_state(grid, net))
+    reflow = StepFlow(net, assets, reactive, flow, devices, rows.state)
     soc: tuple[int, np.ndarray] | None = None
     passes, resume = 0, None
     while True:
         relief = relief_for(control, rows.state, sens)
         options = {"sg_ready": sg_ready, "sens": sens, "relief": relief, "resume": resume, "needs_draw": per_feeder}
-        result = run_steps(plant, make_source(rows.state), iterate, step_s, **options)
+        reflow.basis = basis
+        result = run_steps(plant, make_source(rows.state), iterate, step_s, reflow=reflow, **options)
         passes += 1
         moved = (result.p_kw != iterate).any(axis=1)
         p_kw = basis.copy() if passes == 1 else basis
@@ -153,13 +156,14 @@ def run_controlled(
             p_kw, soc, battery_moved = _follow_signal(assets, p_kw, _district_state(result.state), battery)
             moved |= battery_moved
         changed = np.flatnonzero(moved)
+        unsettled = changed
         if len(changed):
             part = _with_power(
                 assets.isel(time=changed), p_kw[changed], None if soc is None else (soc[0], soc[1][changed])
             )
-            rows.insert(run_power_flow(net, part, reactive, flow=flow), changed, net)
+            unsettled = rows.insert(run_power_flow(net, part, reactive, flow=flow), changed, net)
         basis, iterate = p_kw, result.p_kw
-        if not len(changed) or passes >= MAX_PASSES:
+        if not len(unsettled) or passes >= MAX_PASSES:
             break
         resume = Resume(result, changed)
     grid = rows.dataset()
@@ -167,7 +171,7 @@ def run_controlled(
     if control.grid_fee is not None:
         kpis.update(_grid_fees(control.grid_fee, assets, basis, step_s / 3600.0))
     kpis["control_passes"] = passes
-    kpis["control_steps_unsettled"] = len(changed)
+    kpis["control_steps_unsettled"] = len(unsettled)
     return _with_power(assets, basis, soc), grid, kpis
 
 
@@ -224,13 +228,23 @@ class _Rows:
             if "time" in var.dims
         }
 
-    def insert(self, part: xr.Dataset, steps: np.ndarray, net: Any) -> None:
-        """Put the power flow ``part`` of the step numbers ``steps`` in."""
+    def insert(self, part: xr.Dataset, steps: np.ndarray, net: Any) -> np.ndarray:
+        """Put the power flow ``part`` of the step numbers ``steps`` in.
+
+        Returns the steps whose grid state differs from what the controllers of the next step
+        read (the last step is read by none).
+        """
         for name, values in self.values.items():
             values[steps] = part[name].transpose("time", ...).values
         new = grid_state(part, net)
+        differs = np.zeros(len(steps), dtype=bool)
         for name in ("trafo_percent", "line_percent", "vm_pu", "p_grid_kw"):
-            getattr(self.state, name)[steps] = getattr(new, name)
+            old, now = getattr(self.state, name), getattr(new, name)
+            same = np.isclose(old[steps], now, rtol=0.0, atol=0.0, equal_nan=True)
+            differs |= ~same if same.ndim == 1 else ~same.all(axis=1)
+            old[steps] = now
+        last = len(self.state.p_grid_kw) - 1
+        return steps[differs & (steps != last)]
 
     def dataset(self) -> xr.Dataset:
         """The power flow with every step's latest result."""

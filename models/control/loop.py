@@ -19,6 +19,7 @@ field calls once per quarter hour.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -218,6 +219,7 @@ def run_steps(
     relief: Relief | None = None,
     resume: Resume | None = None,
     needs_draw: bool = True,
+    reflow: Callable[[int, Array], None] | None = None,
 ) -> LoopResult:
     """One pass over the period's steps with the controllers acting on the previous step's grid.
 
@@ -240,6 +242,12 @@ def run_steps(
         a checkpoint equals the previous pass's, its steps up to the next changed one are taken.
     needs_draw : bool, optional
         The source reads each building's controllable draw of the step before.
+    reflow : callable, optional
+        ``reflow(k, p_kw)`` solves step ``k``'s power flow with the devices' power ``p_kw`` and
+        puts it into the grid state the source and ``relief`` read
+        (:class:`models.control.reflow.StepFlow`); called where a step's power differs from the
+        iterate's, before the next step reads it. None: the iterate's grid state corrected by
+        the linear sensitivities.
 
     Returns
     -------
@@ -263,7 +271,11 @@ def run_steps(
         if t > 0:
             # the grid as it would be without the heat pumps held off: a block is not released by its own relief
             if result.active[t - 1] or moved[t - 1]:
-                delta = grid_delta(out[t - 1] + devices.held_kw - iterate_kw[t - 1], plant, sens)
+                if reflow is not None and (out[t - 1] != iterate_kw[t - 1]).any():
+                    reflow(t - 1, out[t - 1])
+                    delta = grid_delta(devices.held_kw, plant, sens)
+                else:
+                    delta = grid_delta(out[t - 1] + devices.held_kw - iterate_kw[t - 1], plant, sens)
             draw = plant.building_sum_kw(np.clip(out[t - 1], 0.0, None)) if needs_draw else None
         st, limit = source.step(t * step_s, t - 1, delta, draw)
         result.state[t] = st

@@ -170,3 +170,42 @@ def test_the_public_step_called_step_by_step_gives_the_years_pass() -> None:
     np.testing.assert_array_equal(blocked_kwh, year.blocked_kwh)
     assert blocked_kwh.sum() > 0.0 and devices.resting
     assert plant.cap_kw(0, 0.0) == 4.2 and plant.cap_kw(2, 15.12) == 15.12
+
+
+def test_solving_each_changed_step_again_settles_in_one_pass_at_the_passes_fixed_point() -> None:
+    # a grid whose transformer loading grows with the square of the devices' load (not linear)
+    plant = _plant()
+
+    def trafo_of(p_kw: np.ndarray) -> np.ndarray:
+        total = p_kw.sum(axis=-1)
+        return 55.0 + 2.0 * total + 0.08 * total**2
+
+    def grid_of(p_kw: np.ndarray) -> GridState:
+        return GridState(trafo_of(p_kw), np.full((N, 3), 50.0), np.full((N, 4), 0.99), np.full(N, 100.0))
+
+    # passes without solving again: each reads the previous pass's grid, until nothing moves;
+    # the front of the steps still moving advances by about one step a pass
+    iterate, passes, resume = plant.base_kw, 0, None
+    while passes < 100:
+        result = run_steps(plant, DistrictSource(grid_of(iterate), 2), iterate, 900.0, sg_ready=True, resume=resume)
+        passes += 1
+        moved = np.flatnonzero((result.p_kw != iterate).any(axis=1))
+        if not len(moved):
+            break
+        iterate, resume = result.p_kw, Resume(result, moved)
+    assert 10 < passes < 100 and result.blocked_kwh.sum() > 0.0
+
+    # one pass that solves every changed step again before the next step reads it
+    grid = grid_of(plant.base_kw)
+    solved: list[int] = []
+
+    def reflow(k: int, p_kw: np.ndarray) -> None:
+        solved.append(k)
+        grid.trafo_percent[k] = trafo_of(p_kw)
+
+    once = run_steps(plant, DistrictSource(grid, 2), plant.base_kw, 900.0, sg_ready=True, reflow=reflow)
+    np.testing.assert_array_equal(once.p_kw, result.p_kw)
+    np.testing.assert_array_equal(once.state, result.state)
+    np.testing.assert_array_equal(grid.trafo_percent, trafo_of(once.p_kw))
+    changed = np.flatnonzero((once.p_kw != plant.base_kw).any(axis=1))
+    assert solved == [k for k in changed if k < N - 1]
