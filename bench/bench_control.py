@@ -112,6 +112,26 @@ def main() -> None:
     print(f"heat_pumps + ev_2030 on today's grid, {args.days} days")
     print(table.to_string(float_format=lambda v: f"{v:,.2f}"))
     _side_by_side(rows)
+    _target_line(rows, args.days)
+
+
+#: The issue's target for a controlled year computed warm. [s]
+TARGET_S = 3.0
+
+
+def _target_line(rows: dict[str, dict[str, Any]], days: int) -> None:
+    """The slowest controlled configuration against the target, and whether every one settled."""
+    controlled = {name: row for name, row in rows.items() if CONTROLS[name] is not None}
+    if not controlled:
+        return
+    slowest = max(controlled, key=lambda name: controlled[name]["run_s"])
+    run_s, cpu_s = controlled[slowest]["run_s"], controlled[slowest]["cpu_s"]
+    unsettled = sum(int(row.get("control_steps_unsettled", 0)) for row in controlled.values())
+    verdict = "yes" if run_s <= TARGET_S and days >= 365 else "no"
+    print(
+        f"\ncontrolled year <= {TARGET_S:g} s: {verdict} (slowest {slowest}: {run_s:.2f} s wall, {cpu_s:.2f} s CPU; "
+        f"{days} days; unsettled steps in all controlled runs: {unsettled})"
+    )
 
 
 def _overloaded_qh(grid: Any) -> dict[str, int]:

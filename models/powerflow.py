@@ -259,7 +259,15 @@ class BatchPowerFlow:
         """
         p_kw = np.asarray(p_bus_kw, dtype=np.float64)
         q_kvar = np.asarray(q_bus_kvar, dtype=np.float64)
-        vm_pu, loading, _loss, p_grid_kw, _q, converged = _solve(self._prepared, p_kw, q_kvar, self.options)
+        prepared = self._prepared
+        if prepared.zbus is not None:  # the fixed-point path of _solve, without what these callers do not read
+            voltages, converged = solve_zbus(prepared.zbus, p_kw / 1000.0, q_kvar / 1000.0)
+            if converged.all():
+                constants = prepared.branch_constants()[2:]
+                loading, p_loss_kw, _q = branch_results(prepared.zbus, voltages, *constants)
+                vm_pu = np.abs(voltages)[:, : len(prepared.bus_index)]
+                return vm_pu, loading, p_kw.sum(axis=1) + p_loss_kw, converged
+        vm_pu, loading, _loss, p_grid_kw, _q, converged = _solve(prepared, p_kw, q_kvar, self.options)
         return vm_pu, loading, p_grid_kw, converged
 
     def _as_bus_matrix(self, values: npt.ArrayLike | pd.DataFrame, n_steps: int, name: str) -> npt.NDArray[np.float64]:

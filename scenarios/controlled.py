@@ -37,6 +37,7 @@ from models.community_battery import COMMUNITY
 from models.control.battery import battery_strategy
 from models.control.loop import GridState, LoopResult, Plant, Relief, Resume, SignalSource, run_steps
 from models.control.reflow import StepFlow
+from models.control.relief import quiet_steps
 from models.control.section_14a import (
     P_LIMIT_14A_MIN_KW,
     ControllableDevice,
@@ -416,6 +417,16 @@ class _FeederSource:
         f = self.signals
         f._state, f._since, f._reasons, f._limit = (a.copy() for a in saved[:4])
         f._limited = bool(saved[4][0])
+
+    def calm(self) -> bool:
+        """Every signal in ``NORMAL`` with no condition held and no limit in force."""
+        f = self.signals
+        normal = int(SignalState.NORMAL)
+        return not (f._limited or f._reasons.any() or (f._state != normal).any() or np.isnan(f._since).any())
+
+    def quiet_steps(self) -> np.ndarray:
+        """The steps whose grid state leaves calm signals calm (:func:`models.control.relief.quiet_steps`)."""
+        return quiet_steps(self.grid, self.signals.config)
 
     def step(
         self, t_s: float, k: int, delta: Any, p_controllable_kw: np.ndarray | None

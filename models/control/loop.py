@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from models.control.ev import ChargeBacklog
 from models.control.plant import Plant, PlantState, StepResult, grid_delta, step
-from models.control.relief import Delta, GridState, Relief
+from models.control.relief import Delta, GridState, Relief, quiet_steps
 from models.control.signal import SignalConfig, SignalMachine
 from models.control.thermal import ThermalStore
 from twin.core.signal import GridStress, SignalReason, SignalState
@@ -51,6 +51,7 @@ __all__ = [
 Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 _BLOCK = int(SignalState.BLOCK)
+_NORMAL = int(SignalState.NORMAL)
 
 
 class SignalSource(Protocol):
@@ -96,6 +97,17 @@ class DistrictSource:
         self._states = {int(s): np.full(self.n_building, int(s), dtype=np.int8) for s in SignalState}
         self._free = np.full(self.n_building, math.inf)
         self._dimmed = np.zeros(self.n_building)
+        #: Rows of the grid state may change during the pass (:func:`run_steps`' ``reflow``).
+        self._reflowed = False
+
+    def calm(self) -> bool:
+        """The machine in ``NORMAL`` with no condition held."""
+        m = self.machine
+        return m.state is SignalState.NORMAL and not m.reasons and m.since_s is not None
+
+    def quiet_steps(self) -> npt.NDArray[np.bool_]:
+        """The steps whose grid state leaves a calm machine calm (:func:`models.control.relief.quiet_steps`)."""
+        return quiet_steps(self.grid, self.config)
 
     def save(self) -> tuple[Array, ...]:
         """Return the machine's state."""
@@ -118,8 +130,10 @@ class DistrictSource:
             stress, surplus = GridStress(), math.nan
         else:
             g = self.grid
-            if delta is None:
+            if delta is None and not self._reflowed:
                 line, vm_min, vm_max = self._line_max[k], self._vm_min[k], self._vm_max[k]
+            elif delta is None:  # rows solved again during the pass: read them as they are now
+                line, vm_min, vm_max = _nanmax(g.line_percent[k]), -_nanmax(-g.vm_pu[k]), _nanmax(g.vm_pu[k])
             else:
                 lines = g.line_percent[k] + delta.line_percent
                 vms = g.vm_pu[k] + delta.vm_pu
@@ -260,12 +274,22 @@ def run_steps(
     out = result.p_kw
     start, devices.held_kw = _start(resume, result, store, backlog, source)
     moved = (iterate_kw != plant.base_kw).any(axis=1)
+    loud, calm = _loud_from(source, moved), getattr(source, "calm", None)
+    if reflow is not None and isinstance(source, DistrictSource):
+        source._reflowed = True
     t = start
     while t < n:
         if t % CHECKPOINT_STEPS == 0:
             t, devices.held_kw = _checkpoint(t, start, resume, result, (store, backlog, source), devices.held_kw)
             if t >= n:
                 break
+        if loud is not None and calm is not None and t > 0 and not result.active[t - 1] and devices.resting and calm():
+            # calm: stores at rest, signals normal, the steps read quiet: nothing acts until the next loud one
+            until = min(int(loud[t - 1]) + 1, (t // CHECKPOINT_STEPS + 1) * CHECKPOINT_STEPS, n)
+            if until > t:
+                result.state[t:until] = _NORMAL
+                t = until
+                continue
         result.steps_run += 1
         delta = draw = None
         if t > 0:
@@ -276,7 +300,7 @@ def run_steps(
                     delta = grid_delta(devices.held_kw, plant, sens)
                 else:
                     delta = grid_delta(out[t - 1] + devices.held_kw - iterate_kw[t - 1], plant, sens)
-            draw = plant.building_sum_kw(np.clip(out[t - 1], 0.0, None)) if needs_draw else None
+            draw = plant.building_sum_kw(np.maximum(out[t - 1], 0.0)) if needs_draw else None
         st, limit = source.step(t * step_s, t - 1, delta, draw)
         result.state[t] = st
         done = step(plant, devices, t, st, limit, step_s, sg_ready=sg_ready, relief=relief, measured=t - 1, delta=delta)
@@ -293,6 +317,20 @@ def run_steps(
         result.backlog_kwh[t] = backlog.backlog_kwh
         t += 1
     return result
+
+
+def _loud_from(source: Any, moved: npt.NDArray[np.bool_]) -> IntArray | None:
+    """For each step, the first step from it on that a calm source may not pass over; None: the source tells none.
+
+    A source may tell its calm state (``calm()``) and the steps whose grid state leaves it calm
+    (``quiet_steps()``); a step moved from the schedule in the iterate is never passed over.
+    """
+    if not (hasattr(source, "calm") and hasattr(source, "quiet_steps")):
+        return None
+    loud = ~np.asarray(source.quiet_steps(), dtype=bool) | moved
+    n = len(loud)
+    index = np.where(loud, np.arange(n), n)
+    return np.minimum.accumulate(index[::-1])[::-1]
 
 
 def _start(

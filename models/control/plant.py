@@ -17,6 +17,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -331,13 +332,45 @@ def _dim(plant: Plant, ix: _Index, p: Array, limit: Array, finite: npt.NDArray[n
 
     The cap is the group's minimum, raised in proportion where the building's limit allows more.
     """
-    gb = ix.group_building
-    draw = _sum_by(plant.group, np.where(plant.dimmable, np.clip(p, 0.0, None), 0.0), len(gb))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        raise_by = np.where(ix.m_building[gb] > 0, np.maximum(1.0, limit[gb] / ix.m_building[gb]), 1.0)
-        cap = plant.group_min_kw * raise_by
-        share = np.where(finite[gb] & (draw > cap), cap / draw, 1.0)
-    return np.where(plant.dimmable & (p > 0.0), p * share[plant.group], p)
+    return _dim_kernel(
+        p, limit, finite, plant.group, plant.dimmable, plant.group_min_kw, ix.group_building, ix.m_building
+    )
+
+
+@numba.njit(cache=True)
+def _dim_kernel(
+    p: Array,
+    limit: Array,
+    finite: npt.NDArray[np.bool_],
+    group: IntArray,
+    dimmable: npt.NDArray[np.bool_],
+    group_min_kw: Array,
+    group_building: IntArray,
+    m_building: Array,
+) -> Array:  # pragma: no cover - compiled
+    """:func:`_dim` per device: each group's draw, its cap and share, the same operations in the same order."""
+    n_group = group_building.shape[0]
+    draw = np.zeros(n_group)
+    for i in range(p.shape[0]):
+        x = p[i]
+        w = (0.0 if x < 0.0 else x) if dimmable[i] else 0.0
+        draw[group[i]] += w
+    share = np.ones(n_group)
+    for g in range(n_group):
+        b = group_building[g]
+        m = m_building[b]
+        raise_by = 1.0
+        if m > 0:
+            r = limit[b] / m
+            raise_by = np.nan if r != r else (r if r > 1.0 else 1.0)
+        cap = group_min_kw[g] * raise_by
+        if finite[b] and draw[g] > cap:
+            share[g] = cap / draw[g]
+    out = p.copy()
+    for i in range(p.shape[0]):
+        if dimmable[i] and p[i] > 0.0:
+            out[i] = p[i] * share[group[i]]
+    return out
 
 
 def grid_delta(diff_kw: Array, plant: Plant, sens: Any | None) -> Delta | None:

@@ -8,11 +8,13 @@ heat pumps of the blocked buildings go off (:mod:`models.control.loop`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Delta", "GridState", "Relief"]
+__all__ = ["Delta", "GridState", "Relief", "quiet_steps"]
 
 Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -95,11 +97,21 @@ class Relief:
             )
         return values - self.targets
 
-    def effect(self, building: IntArray) -> Array:
-        """Return each quantity's rise per kW at each of the given buildings as the operator knows it."""
+    def effect(self, building: IntArray, quantities: npt.NDArray[np.bool_] | None = None) -> Array:
+        """Return each quantity's rise per kW at each of the given buildings as the operator knows it.
+
+        ``quantities``: only these rows (a mask over the quantities); default all.
+        """
         if self.located:
-            return self.rows[:, building]
-        return np.broadcast_to(self.rows.mean(axis=1)[:, None], (len(self.rows), len(building)))
+            rows = self.rows if quantities is None else self.rows[quantities]
+            return rows[:, building]
+        mean = self._mean if quantities is None else self._mean[quantities]
+        return np.broadcast_to(mean[:, None], (len(mean), len(building)))
+
+    @cached_property
+    def _mean(self) -> Array:
+        """Each quantity's mean rise per kW over the buildings."""
+        return self.rows.mean(axis=1)
 
     def choose(self, excess: Array, building: IntArray, p_kw: Array, stored_k: Array) -> npt.NDArray[np.bool_]:
         """Return which candidates (their building, draw [kW] and store [K]) go off."""
@@ -107,9 +119,33 @@ class Relief:
         off = np.zeros(len(p_kw), dtype=bool)
         if not over.any() or not len(p_kw):
             return off
-        effect = self.effect(building)[over]
+        effect = self.effect(building, over)
         order = np.lexsort((-effect.max(axis=0), -stored_k))
         covered = (np.cumsum(effect[:, order] * p_kw[order], axis=1) >= excess[over][:, None]).all(axis=0)
         n = int(np.argmax(covered)) + 1 if covered.any() else len(order)
         off[order[:n]] = True
         return off
+
+
+def quiet_steps(grid: GridState, config: Any) -> npt.NDArray[np.bool_]:
+    """Return the steps whose grid state starts no signal condition (each below its enter threshold).
+
+    A signal in ``NORMAL`` with no condition held stays so on such a step, whichever part of the
+    grid it reads (:class:`models.control.signal.SignalMachine`'s rule; NaN starts nothing).
+
+    Parameters
+    ----------
+    grid : GridState
+        The grid state per step.
+    config : SignalConfig
+        The thresholds.
+    """
+    c = config
+    quiet = ~(-grid.p_grid_kw >= c.surplus_enter_kw)  # NaN: no exchange, no surplus
+    quiet &= ~(grid.trafo_percent >= c.loading_enter_percent)
+    if grid.line_percent.shape[1]:
+        quiet &= ~(np.fmax.reduce(grid.line_percent, axis=1) >= c.loading_enter_percent)
+    if grid.vm_pu.shape[1]:
+        quiet &= ~(np.fmax.reduce(grid.vm_pu, axis=1) >= c.vm_high_enter_pu)
+        quiet &= ~(np.fmin.reduce(grid.vm_pu, axis=1) <= c.vm_low_enter_pu)
+    return quiet

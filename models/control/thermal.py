@@ -43,6 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -195,16 +196,21 @@ class ThermalStore:
     def advance(self, q_kw: Array, demand_kw: Array, step_h: float) -> None:
         """Advance one step with the heat ``q_kw`` delivered against ``demand_kw`` (both [kW])."""
         p = self.params
-        loss = p.h_kw_per_k * self.dt_k * step_h
-        self.dt_k = self.dt_k + ((q_kw - demand_kw) * step_h - loss) / p.c_kwh_per_k
-        self.dt_k[np.abs(self.dt_k) < 1e-9] = 0.0
-        self.delivered_kwh += q_kw * step_h
-        self.demand_kwh += demand_kw * step_h
-        self.loss_kwh += loss
-        self.deferred_kwh += np.clip(demand_kw - q_kw, 0.0, None) * step_h
-        short = np.clip(p.comfort_low_k - self.dt_k, 0.0, None)
-        self.violation_kh += short * step_h
-        self.violation_h += (short > 0.0) * step_h
+        self.dt_k = _advance(
+            self.dt_k,
+            np.asarray(q_kw, dtype=np.float64),
+            np.asarray(demand_kw, dtype=np.float64),
+            step_h,
+            (p.c_kwh_per_k, p.h_kw_per_k, p.comfort_low_k),
+            (
+                self.delivered_kwh,
+                self.demand_kwh,
+                self.loss_kwh,
+                self.deferred_kwh,
+                self.violation_kh,
+                self.violation_h,
+            ),
+        )
 
 
 def heat_pump_want_kw(
@@ -219,9 +225,19 @@ def heat_pump_want_kw(
     the rating (or the demand, where the backup heater covers more); over the step's COP.
     """
     p = store.params
-    refill = p.c_kwh_per_k * (target_k - store.dt_k) / step_h
-    want = demand_kw + p.h_kw_per_k * store.dt_k + np.minimum(refill, p.recover_frac * p.q_max_kw)
-    return np.clip(want, 0.0, np.maximum(p.q_max_kw, demand_kw)) / cop
+    target = np.broadcast_to(np.asarray(target_k, dtype=np.float64), store.dt_k.shape)
+    demand = np.asarray(demand_kw, dtype=np.float64)
+    return _want(
+        store.dt_k,
+        demand,
+        np.asarray(cop, dtype=np.float64),
+        step_h,
+        target,
+        p.c_kwh_per_k,
+        p.h_kw_per_k,
+        p.q_max_kw,
+        p.recover_frac,
+    )
 
 
 def heat_pump_step(store: ThermalStore, demand_kw: Array, cop: Array, p_allowed_kw: Array, step_h: float) -> Array:
@@ -249,3 +265,69 @@ def heat_pump_step(store: ThermalStore, demand_kw: Array, cop: Array, p_allowed_
     p_kw = np.minimum(heat_pump_want_kw(store, demand_kw, cop, step_h), p_allowed_kw)
     store.advance(p_kw * cop, demand_kw, step_h)
     return p_kw
+
+
+@numba.njit(cache=True)
+def _nan_min(a: float, b: float) -> float:  # pragma: no cover - compiled
+    """``numpy.minimum`` of two numbers (NaN if either is)."""
+    if a != a or b != b:
+        return np.nan
+    return a if a < b else b
+
+
+@numba.njit(cache=True)
+def _nan_max(a: float, b: float) -> float:  # pragma: no cover - compiled
+    """``numpy.maximum`` of two numbers (NaN if either is)."""
+    if a != a or b != b:
+        return np.nan
+    return a if a > b else b
+
+
+@numba.njit(cache=True)
+def _advance(
+    dt_k: Array,
+    q_kw: Array,
+    demand_kw: Array,
+    step_h: float,
+    params: tuple[Array, Array, float],
+    sums: tuple[Array, ...],
+) -> Array:  # pragma: no cover - compiled
+    """:meth:`ThermalStore.advance` per store, the same operations in the same order; returns the new ``dT``."""
+    c, h, low = params
+    delivered, demand, loss_kwh, deferred, violation_kh, violation_h = sums
+    out = np.empty_like(dt_k)
+    for i in range(dt_k.shape[0]):
+        loss = h[i] * dt_k[i] * step_h
+        new = dt_k[i] + ((q_kw[i] - demand_kw[i]) * step_h - loss) / c[i]
+        if abs(new) < 1e-9:
+            new = 0.0
+        out[i] = new
+        delivered[i] += q_kw[i] * step_h
+        demand[i] += demand_kw[i] * step_h
+        loss_kwh[i] += loss
+        deferred[i] += _nan_max(demand_kw[i] - q_kw[i], 0.0) * step_h
+        short = _nan_max(low - new, 0.0)
+        violation_kh[i] += short * step_h
+        violation_h[i] += (1.0 if short > 0.0 else 0.0) * step_h
+    return out
+
+
+@numba.njit(cache=True)
+def _want(
+    dt_k: Array,
+    demand_kw: Array,
+    cop: Array,
+    step_h: float,
+    target_k: Array,
+    c: Array,
+    h: Array,
+    q_max: Array,
+    recover_frac: float,
+) -> Array:  # pragma: no cover - compiled
+    """:func:`heat_pump_want_kw` per heat pump, the same operations in the same order."""
+    out = np.empty_like(dt_k)
+    for i in range(dt_k.shape[0]):
+        refill = c[i] * (target_k[i] - dt_k[i]) / step_h
+        want = demand_kw[i] + h[i] * dt_k[i] + _nan_min(refill, recover_frac * q_max[i])
+        out[i] = _nan_min(_nan_max(want, 0.0), _nan_max(q_max[i], demand_kw[i])) / cop[i]
+    return out
