@@ -150,7 +150,7 @@ def run_controlled(
         result = run_steps(plant, make_source(rows.state), iterate, step_s, reflow=reflow, **options)
         passes += 1
         moved = (result.p_kw != iterate).any(axis=1)
-        p_kw = basis.copy() if passes == 1 else basis
+        p_kw = basis  # pass 1: the float64 copy of the assets' power made above, ours to change
         p_kw[:, devices] = result.p_kw
         if follows:
             assert battery is not None
@@ -223,10 +223,9 @@ class _Rows:
     def __init__(self, grid: xr.Dataset, state: GridState) -> None:
         self.grid = grid
         self.state = state
+        # the batch power flow's own arrays (no one else holds them), replaced step by step
         self.values = {
-            str(name): var.transpose("time", ...).values.copy()
-            for name, var in grid.data_vars.items()
-            if "time" in var.dims
+            str(name): var.transpose("time", ...).values for name, var in grid.data_vars.items() if "time" in var.dims
         }
 
     def insert(self, part: xr.Dataset, steps: np.ndarray, net: Any) -> np.ndarray:

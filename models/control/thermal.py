@@ -225,7 +225,9 @@ def heat_pump_want_kw(
     the rating (or the demand, where the backup heater covers more); over the step's COP.
     """
     p = store.params
-    target = np.broadcast_to(np.asarray(target_k, dtype=np.float64), store.dt_k.shape)
+    target = np.asarray(target_k, dtype=np.float64)
+    if target.ndim == 0:
+        target = np.full(store.dt_k.shape, float(target))
     demand = np.asarray(demand_kw, dtype=np.float64)
     return _want(
         store.dt_k,
