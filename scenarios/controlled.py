@@ -133,9 +133,12 @@ def run_controlled(
     if control is None:
         return assets, grid, {}
     step_s = step_hours(pd.DatetimeIndex(assets["time"].values)) * 3600.0
-    full = assets["p_kw"].transpose("time", "asset").values.astype(np.float64)
-    devices, plant, buildings = build_plant(control, assets, full, heat)
+    stored = assets["p_kw"].transpose("time", "asset").values
+    devices, plant, buildings = build_plant(control, assets, stored, heat)
     follows = control.battery == "signal" and battery is not None
+    # the battery following the signal and the grid fees read the devices' power unrounded;
+    # otherwise the power is kept as the assets store it (float32), as the power flow reads it
+    full = stored.astype(np.float64) if follows or control.grid_fee is not None else stored.copy()
     sens, make_source = signal_sources(control, net, flow, assets, buildings, plant)
     sg_ready, per_feeder = control.heat_pump == "sg_ready", control.signal == "per_feeder"
     iterate, basis = plant.base_kw, full
@@ -150,7 +153,7 @@ def run_controlled(
         result = run_steps(plant, make_source(rows.state), iterate, step_s, reflow=reflow, **options)
         passes += 1
         moved = (result.p_kw != iterate).any(axis=1)
-        p_kw = basis  # pass 1: the float64 copy of the assets' power made above, ours to change
+        p_kw = basis  # pass 1: the copy of the assets' power made above, ours to change
         p_kw[:, devices] = result.p_kw
         if follows:
             assert battery is not None
@@ -206,13 +209,14 @@ def grid_state(grid: xr.Dataset, net: Any) -> GridState:
     loading = grid["loading_percent"].transpose("time", "branch")
     kinds = np.asarray(grid["branch_kind"].values).astype(str)
     trafo = loading.values[:, kinds == "trafo"].astype(np.float64)
-    lines = loading.sel(branch=[f"line {i}" for i in net.line.index]).values.astype(np.float64)
+    # lines and buses as the power flow stores them (float32): the controllers compute in float64 from them
+    lines = loading.sel(branch=[f"line {i}" for i in net.line.index]).values
     finite = np.isfinite(trafo)
     trafo_max = np.where(finite.any(axis=1), np.where(finite, trafo, -np.inf).max(axis=1, initial=-np.inf), np.nan)
     return GridState(
         trafo_percent=trafo_max,
         line_percent=lines,
-        vm_pu=grid["vm_pu"].transpose("time", "bus").sel(bus=net.bus.index).values.astype(np.float64),
+        vm_pu=grid["vm_pu"].transpose("time", "bus").sel(bus=net.bus.index).values,
         p_grid_kw=grid["p_grid_kw"].values.astype(np.float64),
     )
 
@@ -296,11 +300,11 @@ def build_plant(
     dimmable = np.isin(kind, dim_kinds)
     group = np.zeros(len(columns), dtype=np.int64)
     group_min = np.zeros(0)
-    base = full[:, columns]
+    base = full[:, columns].astype(np.float64)
     if dimmable.any():
         chosen = np.zeros(len(kinds), dtype=bool)
         chosen[columns[dimmable]] = True
-        groups, group_min = _connection_limits(assets, chosen, full[:, chosen], control.section_14a_control)
+        groups, group_min = _connection_limits(assets, chosen, base[:, dimmable], control.section_14a_control)
         group[dimmable] = groups
     n_groups = len(group_min)
     group[~dimmable] = n_groups + np.arange(int((~dimmable).sum()))
@@ -312,8 +316,8 @@ def build_plant(
         hp_names = list(owner[hp])
         demand = heat.heat_kw[hp_names].to_numpy(dtype=np.float64)
         p_hp = base[:, hp]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cop = np.clip(np.where(p_hp > 1e-6, demand / p_hp, _COP_IDLE), 1.0, 8.0)
+        cop = np.divide(demand, p_hp, out=np.full_like(demand, _COP_IDLE), where=p_hp > 1e-6)
+        np.clip(cop, 1.0, 8.0, out=cop)
         thermal = thermal_parameters(
             np.where(np.isfinite(rated[hp]), rated[hp], 0.0),
             [heat.floor_area_m2[n] for n in hp_names],
@@ -468,7 +472,8 @@ def _kpis(result: LoopResult, plant: Plant, step_h: float) -> dict[str, Any]:
         on = result.active  # elsewhere the heat pumps run their schedule, which meets the demand
         delivered = result.p_kw[on][:, hp] * plant.cop[on]
         heat = float(np.clip(plant.heat_demand_kw[on] - delivered, 0.0, None).sum()) * step_h
-        short = np.clip(plant.thermal.comfort_low_k - result.dt_k, 0.0, None)
+        short = np.subtract(plant.thermal.comfort_low_k, result.dt_k)
+        np.clip(short, 0.0, None, out=short)
         kpis["control_heat_owed_kwh"] = float(-(plant.thermal.c_kwh_per_k * result.dt_k[-1]).sum())
     else:
         kpis["control_heat_owed_kwh"] = 0.0
@@ -476,9 +481,9 @@ def _kpis(result: LoopResult, plant: Plant, step_h: float) -> dict[str, Any]:
     kpis["control_comfort_violation_kh"] = float(short.sum()) * step_h
     kpis["control_comfort_violation_h"] = float(np.count_nonzero(short)) * step_h
     kpis["control_indoor_min_delta_k"] = float(result.dt_k.min(initial=0.0))
-    kpis["control_ev_deferred_kwh"] = (
-        float(np.clip(plant.base_kw[:, ev] - result.p_kw[:, ev], 0.0, None).sum()) * step_h
-    )
+    short_ev = plant.base_kw[:, ev]
+    np.subtract(short_ev, result.p_kw[:, ev], out=short_ev)
+    kpis["control_ev_deferred_kwh"] = float(np.clip(short_ev, 0.0, None, out=short_ev).sum()) * step_h
     kpis["control_ev_owed_kwh"] = float(result.backlog_kwh[-1].sum()) if result.backlog_kwh.size else 0.0
     kpis["control_limited_building_h"] = float(np.count_nonzero(result.limited)) * step_h
     kpis["control_active_steps"] = int(np.count_nonzero(result.active))
@@ -541,7 +546,7 @@ def _connection_limits(
     kinds = np.asarray(assets["kind"].values).astype(str)[chosen]
     buildings = np.asarray(assets["building"].values).astype(str)[chosen]
     rated = np.asarray(assets["p_rated_kw"].values, dtype=np.float64)[chosen]
-    peak = np.nanmax(np.clip(p_kw, 0.0, None), axis=0, initial=0.0)
+    peak = np.fmax.reduce(p_kw, axis=0, initial=0.0)  # the largest draw, NaN left out
     rated = np.where(np.isfinite(rated) & (rated > 0), rated, peak)
     if control == "ems":
         keys = buildings
@@ -563,7 +568,7 @@ def _connection_limits(
 def _with_power(assets: xr.Dataset, p_kw: np.ndarray, soc: tuple[int, np.ndarray] | None) -> xr.Dataset:
     """The assets with the controlled power (time x asset) and the signal-following battery's SOC."""
     out = assets.copy()
-    out["p_kw"] = assets["p_kw"].copy(data=p_kw.astype(np.float32))
+    out["p_kw"] = assets["p_kw"].copy(data=np.asarray(p_kw, dtype=np.float32))
     if soc is not None and "soc_frac" in out:
         values = out["soc_frac"].values.copy()
         values[:, soc[0]] = soc[1]

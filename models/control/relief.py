@@ -29,9 +29,9 @@ class GridState:
     trafo_percent : numpy.ndarray, shape (time,)
         Highest transformer loading. [%]
     line_percent : numpy.ndarray, shape (time, line)
-        Line loadings in the order of the grid's lines. [%]
+        Line loadings in the order of the grid's lines (float32, as a power flow stores them, or float64). [%]
     vm_pu : numpy.ndarray, shape (time, bus)
-        Bus voltages in the order of the grid's buses. [p.u.]
+        Bus voltages in the order of the grid's buses (float32 or float64). [p.u.]
     p_grid_kw : numpy.ndarray, shape (time,)
         Exchange at the substation, import > 0. [kW]
     """
