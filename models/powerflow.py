@@ -35,7 +35,7 @@ import numpy.typing as npt
 import pandas as pd
 import xarray as xr
 
-from models.powerflow_zbus import ZBusSystem, branch_results, build_zbus, solve_zbus
+from models.powerflow_zbus import ZBusSystem, branch_results, build_zbus, solve_rows, solve_zbus
 from twin.core.errors import ConfigError, ConvergenceError, ModelError, TwinWarning
 from twin.core.schema import build_grid_results
 
@@ -260,11 +260,13 @@ class BatchPowerFlow:
         p_kw = np.asarray(p_bus_kw, dtype=np.float64)
         q_kvar = np.asarray(q_bus_kvar, dtype=np.float64)
         prepared = self._prepared
-        if prepared.zbus is not None:  # the fixed-point path of _solve, without what these callers do not read
-            voltages, converged = solve_zbus(prepared.zbus, p_kw / 1000.0, q_kvar / 1000.0)
+        if (
+            prepared.zbus is not None
+        ):  # the fixed-point path of _solve in one call, without what these callers do not read
+            voltages, converged, loading, p_loss_kw = solve_rows(
+                prepared.zbus, p_kw / 1000.0, q_kvar / 1000.0, prepared.branch_constants()[2:]
+            )
             if converged.all():
-                constants = prepared.branch_constants()[2:]
-                loading, p_loss_kw, _q = branch_results(prepared.zbus, voltages, *constants)
                 vm_pu = np.abs(voltages)[:, : len(prepared.bus_index)]
                 return vm_pu, loading, p_kw.sum(axis=1) + p_loss_kw, converged
         vm_pu, loading, _loss, p_grid_kw, _q, converged = _solve(prepared, p_kw, q_kvar, self.options)

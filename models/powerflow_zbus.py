@@ -167,6 +167,104 @@ def solve_zbus(
     return voltages, converged
 
 
+def solve_rows(
+    system: ZBusSystem,
+    p_mw: npt.NDArray[np.float64],
+    q_mvar: npt.NDArray[np.float64],
+    branch: tuple[npt.NDArray[np.float64], ...],
+) -> tuple[npt.NDArray[Any], ...]:
+    """:func:`solve_zbus` and :func:`branch_results` of a few steps in one compiled call (the same numbers).
+
+    For one step at a time, where the calls' overhead would outweigh the step. ``branch`` are
+    ``(v1_kv, v2_kv, rating1_ka, rating2_ka)``. Returns the voltages, which steps converged, the
+    branch loading [%] and the losses [kW].
+    """
+    s = system
+    p_pu, q_pu = np.ascontiguousarray(p_mw / s.base_mva), np.ascontiguousarray(q_mvar / s.base_mva)
+    n_steps = p_pu.shape[0]
+    voltages = np.empty(p_pu.shape, dtype=np.complex128)
+    converged = np.zeros(n_steps, dtype=np.bool_)
+    loading = np.empty((n_steps, s.f_bus.shape[0]), dtype=np.float32)
+    p_loss_kw, q_loss_kvar = np.empty(n_steps), np.empty(n_steps)
+    lu = (s.l_ptr, s.l_idx, s.l_val, s.l_inv_diag, s.u_ptr, s.u_idx, s.u_val, s.u_inv_diag, s.perm_r, s.perm_c)
+    ends = (s.f_bus, s.t_bus, s.y_ff, s.y_ft, s.y_tf, s.y_tt)
+    _rows(
+        p_pu,
+        q_pu,
+        lu,
+        (s.pq, s.rhs0, s.v0),
+        ends,
+        s.base_mva,
+        branch,
+        voltages,
+        converged,
+        loading,
+        p_loss_kw,
+        q_loss_kvar,
+    )
+    return voltages, converged, loading, p_loss_kw
+
+
+@numba.njit(cache=True, nogil=True)
+def _rows(
+    p_pu: npt.NDArray[np.float64],
+    q_pu: npt.NDArray[np.float64],
+    lu: tuple[npt.NDArray[Any], ...],
+    start: tuple[npt.NDArray[Any], ...],
+    ends: tuple[npt.NDArray[Any], ...],
+    base_mva: float,
+    branch: tuple[npt.NDArray[np.float64], ...],
+    voltages: npt.NDArray[np.complex128],
+    converged: npt.NDArray[np.bool_],
+    loading: npt.NDArray[np.float32],
+    p_loss_kw: npt.NDArray[np.float64],
+    q_loss_kvar: npt.NDArray[np.float64],
+) -> None:  # pragma: no cover - compiled
+    """:func:`_iterate` then :func:`_branches` on the same steps."""
+    l_ptr, l_idx, l_val, l_inv, u_ptr, u_idx, u_val, u_inv, perm_r, perm_c = lu
+    pq, rhs0, v0 = start
+    _iterate(
+        p_pu,
+        q_pu,
+        l_ptr,
+        l_idx,
+        l_val,
+        l_inv,
+        u_ptr,
+        u_idx,
+        u_val,
+        u_inv,
+        perm_r,
+        perm_c,
+        pq,
+        rhs0,
+        v0,
+        TOL_PU,
+        MAX_ITER,
+        voltages,
+        converged,
+    )
+    f_bus, t_bus, y_ff, y_ft, y_tf, y_tt = ends
+    v1_kv, v2_kv, rating1_ka, rating2_ka = branch
+    _branches(
+        voltages,
+        f_bus,
+        t_bus,
+        y_ff,
+        y_ft,
+        y_tf,
+        y_tt,
+        base_mva,
+        v1_kv,
+        v2_kv,
+        rating1_ka,
+        rating2_ka,
+        loading,
+        p_loss_kw,
+        q_loss_kvar,
+    )
+
+
 def branch_results(
     system: ZBusSystem,
     v: npt.NDArray[np.complex128],

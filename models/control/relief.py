@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -119,12 +120,8 @@ class Relief:
         off = np.zeros(len(p_kw), dtype=bool)
         if not over.any() or not len(p_kw):
             return off
-        effect = self.effect(building, over)
-        order = np.lexsort((-effect.max(axis=0), -stored_k))
-        covered = (np.cumsum(effect[:, order] * p_kw[order], axis=1) >= excess[over][:, None]).all(axis=0)
-        n = int(np.argmax(covered)) + 1 if covered.any() else len(order)
-        off[order[:n]] = True
-        return off
+        effect = np.ascontiguousarray(self.effect(building, over))
+        return _choose(effect, excess[over], np.asarray(p_kw, dtype=np.float64), np.asarray(stored_k, dtype=np.float64))
 
 
 def quiet_steps(grid: GridState, config: Any) -> npt.NDArray[np.bool_]:
@@ -149,3 +146,35 @@ def quiet_steps(grid: GridState, config: Any) -> npt.NDArray[np.bool_]:
         quiet &= ~(np.fmax.reduce(grid.vm_pu, axis=1) >= c.vm_high_enter_pu)
         quiet &= ~(np.fmin.reduce(grid.vm_pu, axis=1) <= c.vm_low_enter_pu)
     return quiet
+
+
+@numba.njit(cache=True)
+def _choose(effect: Array, excess: Array, p_kw: Array, stored_k: Array) -> npt.NDArray[np.bool_]:  # pragma: no cover
+    """:meth:`Relief.choose` for the quantities over their target: the same order, sums and stop."""
+    n_q, n_c = effect.shape
+    strongest = np.empty(n_c)
+    for c in range(n_c):
+        m = effect[0, c]
+        for q in range(1, n_q):
+            if effect[q, c] > m or effect[q, c] != effect[q, c]:
+                m = effect[q, c]
+        strongest[c] = -m
+    # numpy.lexsort((-strongest, -stored)): most heat in store first, then the largest effect, then the index
+    by_effect = np.argsort(strongest, kind="mergesort")
+    order = by_effect[np.argsort(-stored_k[by_effect], kind="mergesort")]
+    off = np.zeros(n_c, dtype=np.bool_)
+    total = np.zeros(n_q)
+    n = n_c
+    for j in range(n_c):
+        c = order[j]
+        covered = True
+        for q in range(n_q):
+            total[q] += effect[q, c] * p_kw[c]
+            if not total[q] >= excess[q]:
+                covered = False
+        if covered:
+            n = j + 1
+            break
+    for j in range(n):
+        off[order[j]] = True
+    return off
