@@ -71,14 +71,11 @@ class StepFlow:
         p_bus, q_bus = self.injections.arrays(row[None, :])
         vm, loading, p_grid, converged = self.flow.solve_arrays(p_bus, q_bus)
         self.solved += 1
-        ok = bool(converged[0])
         # the values the batch power flow's dataset holds: float32, NaN where a step did not converge
-        vm_pu = vm[0, self._bus].astype(np.float32).astype(np.float64) if ok else np.full(len(self._bus), np.nan)
-        values = loading[0].astype(np.float32).astype(np.float64)
-        trafo = values[self._trafo]
-        finite = np.isfinite(trafo)
+        vm_pu = vm[0, self._bus].astype(np.float32) if converged[0] else np.nan
+        values = loading[0]  # float32
         s = self.state
-        s.trafo_percent[k] = trafo[finite].max() if finite.any() else np.nan
+        s.trafo_percent[k] = np.fmax.reduce(values[self._trafo]) if len(self._trafo) else np.nan  # NaN left out
         s.line_percent[k] = values[self._line]
         s.vm_pu[k] = vm_pu
-        s.p_grid_kw[k] = float(np.float32(p_grid[0]))
+        s.p_grid_kw[k] = np.float32(p_grid[0])

@@ -226,12 +226,11 @@ def heat_pump_want_kw(
     """
     p = store.params
     target = np.asarray(target_k, dtype=np.float64)
-    if target.ndim == 0:
-        target = np.full(store.dt_k.shape, float(target))
-    demand = np.asarray(demand_kw, dtype=np.float64)
+    if target.shape != store.dt_k.shape:
+        target = np.broadcast_to(target, store.dt_k.shape).copy()
     return _want(
         store.dt_k,
-        demand,
+        np.asarray(demand_kw, dtype=np.float64),
         np.asarray(cop, dtype=np.float64),
         step_h,
         target,

@@ -230,3 +230,21 @@ def _branch_ratings(flow: BatchPowerFlow) -> tuple[np.ndarray, ...]:
     n_branch = len(flow._prepared.zbus.f_bus)  # type: ignore[union-attr]
     rng = np.random.default_rng(3)
     return tuple(rng.uniform(0.3, 1.0, n_branch) for _ in range(4))
+
+
+def test_steps_solved_one_at_a_time_equal_the_batch_to_the_bit(
+    flow: BatchPowerFlow, heavy_case: dict[str, Any]
+) -> None:
+    # the controlled year solves a changed step on its own before the next step reads it
+    result = heavy_case["result"]
+    p_kw = result["p_bus_kw"].to_numpy().astype(np.float64)
+    q_kvar = result["q_bus_kvar"].to_numpy().astype(np.float64)
+    p_kw[7] *= 2.0  # a heavier step
+    batch = flow.run(result["time"].values, p_kw, q_kvar)
+    for t in (0, 7, 20, STEPS - 1):
+        vm, loading, p_grid, converged = flow.solve_arrays(p_kw[t : t + 1], q_kvar[t : t + 1])
+        assert bool(converged[0]) == bool(batch["converged"].values[t])
+        np.testing.assert_array_equal(loading[0], batch["loading_percent"].values[t])
+        np.testing.assert_array_equal(np.float32(p_grid[0]), batch["p_grid_kw"].values[t])
+        if converged[0]:
+            np.testing.assert_array_equal(vm[0].astype(np.float32), batch["vm_pu"].values[t])
