@@ -136,8 +136,7 @@ def run_controlled(
     stored = assets["p_kw"].transpose("time", "asset").values
     devices, plant, buildings = build_plant(control, assets, stored, heat)
     follows = control.battery == "signal" and battery is not None
-    # the battery following the signal and the grid fees read the devices' power unrounded;
-    # otherwise the power is kept as the assets store it (float32), as the power flow reads it
+    # the battery and the grid fees read the devices' power unrounded; else it is kept as stored (float32)
     full = stored.astype(np.float64) if follows or control.grid_fee is not None else stored.copy()
     sens, make_source = signal_sources(control, net, flow, assets, buildings, plant)
     sg_ready, per_feeder = control.heat_pump == "sg_ready", control.signal == "per_feeder"

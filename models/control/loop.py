@@ -204,6 +204,16 @@ class LoopResult:
             np.zeros(n),
         )
 
+    def record(self, t: int, done: StepResult, devices: PlantState) -> None:
+        """Keep what an active step gave and the devices' state after it."""
+        self.active[t] = True
+        self.p_kw[t] = done.p_kw
+        self.blocked_kwh[t] = done.blocked_kwh
+        self.dimmed_kwh[t] = done.dimmed_kwh
+        if devices.store is not None:
+            self.dt_k[t] = devices.store.dt_k
+        self.backlog_kwh[t] = devices.backlog.backlog_kwh
+
     def copy_from(self, other: LoopResult, steps: slice) -> None:
         """Take ``other``'s steps ``steps``."""
         for name in ("p_kw", "state", "limited", "active", "dt_k", "backlog_kwh", "dimmed_kwh", "blocked_kwh"):
@@ -257,11 +267,9 @@ def run_steps(
     needs_draw : bool, optional
         The source reads each building's controllable draw of the step before.
     reflow : callable, optional
-        ``reflow(k, p_kw)`` solves step ``k``'s power flow with the devices' power ``p_kw`` and
-        puts it into the grid state the source and ``relief`` read
-        (:class:`models.control.reflow.StepFlow`); called where a step's power differs from the
-        iterate's, before the next step reads it. None: the iterate's grid state corrected by
-        the linear sensitivities.
+        ``reflow(k, p_kw)`` puts step ``k``'s power flow with the devices' power ``p_kw`` into the grid
+        state the source and ``relief`` read (:class:`models.control.reflow.StepFlow`), where it differs
+        from the iterate's; None: the iterate's grid state corrected by the linear sensitivities.
 
     Returns
     -------
@@ -271,13 +279,12 @@ def run_steps(
     devices = PlantState.initial(plant)
     store, backlog = devices.store, devices.backlog
     result = LoopResult.empty(plant, len(plant.index.hp), len(plant.index.ev))
-    out = result.p_kw
-    start, devices.held_kw = _start(resume, result, store, backlog, source)
+    out = result.p_kw  # the devices' power, step by step
+    t = start = _start(resume, result, devices, source)
     moved = (iterate_kw != plant.base_kw).any(axis=1)
     loud, calm = _loud_from(source, moved), getattr(source, "calm", None)
     if reflow is not None and isinstance(source, DistrictSource):
-        source._reflowed = True
-    t = start
+        source._reflowed = True  # it reads the rows as they are, not its maxima of the pass's start
     while t < n:
         if t % CHECKPOINT_STEPS == 0:
             t, devices.held_kw = _checkpoint(t, start, resume, result, (store, backlog, source), devices.held_kw)
@@ -287,19 +294,13 @@ def run_steps(
             # calm: stores at rest, signals normal, the steps read quiet: nothing acts until the next loud one
             until = min(int(loud[t - 1]) + 1, (t // CHECKPOINT_STEPS + 1) * CHECKPOINT_STEPS, n)
             if until > t:
-                result.state[t:until] = _NORMAL
-                t = until
+                result.state[t:until], t = _NORMAL, until
                 continue
         result.steps_run += 1
         delta = draw = None
         if t > 0:
-            # the grid as it would be without the heat pumps held off: a block is not released by its own relief
             if result.active[t - 1] or moved[t - 1]:
-                if reflow is not None and (out[t - 1] != iterate_kw[t - 1]).any():
-                    reflow(t - 1, out[t - 1])
-                    delta = grid_delta(devices.held_kw, plant, sens)
-                else:
-                    delta = grid_delta(out[t - 1] + devices.held_kw - iterate_kw[t - 1], plant, sens)
+                delta = _delta(t - 1, out[t - 1], iterate_kw[t - 1], devices.held_kw, (plant, sens, reflow))
             draw = plant.building_sum_kw(np.maximum(out[t - 1], 0.0)) if needs_draw else None
         st, limit = source.step(t * step_s, t - 1, delta, draw)
         result.state[t] = st
@@ -308,15 +309,23 @@ def run_steps(
         if not done.active:
             t += 1
             continue
-        result.active[t] = True
-        out[t] = done.p_kw
-        result.blocked_kwh[t] = done.blocked_kwh
-        result.dimmed_kwh[t] = done.dimmed_kwh
-        if store is not None:
-            result.dt_k[t] = store.dt_k
-        result.backlog_kwh[t] = backlog.backlog_kwh
+        result.record(t, done, devices)
         t += 1
     return result
+
+
+def _delta(k: int, p_kw: Array, iterate_kw: Array, held_kw: Array, how: tuple[Plant, Any, Any]) -> Delta | None:
+    """The change of step ``k``'s grid state from the iterate's, as the next step's controllers read it.
+
+    The grid as it would be without the heat pumps held off (a block is not released by its own
+    relief); with ``reflow`` the step is solved again where its power changed, else the change of
+    load is estimated by the sensitivities.
+    """
+    plant, sens, reflow = how
+    if reflow is not None and (p_kw != iterate_kw).any():
+        reflow(k, p_kw)
+        return grid_delta(held_kw, plant, sens)
+    return grid_delta(p_kw + held_kw - iterate_kw, plant, sens)
 
 
 def _loud_from(source: Any, moved: npt.NDArray[np.bool_]) -> IntArray | None:
@@ -333,17 +342,20 @@ def _loud_from(source: Any, moved: npt.NDArray[np.bool_]) -> IntArray | None:
     return np.minimum.accumulate(index[::-1])[::-1]
 
 
-def _start(
-    resume: Resume | None, result: LoopResult, store: ThermalStore | None, backlog: ChargeBacklog, source: Any
-) -> tuple[int, Array]:
-    """Where a pass starts: step 0, or the previous pass's last checkpoint before its first changed step."""
+def _start(resume: Resume | None, result: LoopResult, devices: PlantState, source: Any) -> int:
+    """Where a pass starts: step 0, or the previous pass's last checkpoint before its first changed step.
+
+    Puts the devices (and what the block held off in the step before) and the source in that step's state.
+    """
     if resume is None:
-        return 0, np.zeros(result.p_kw.shape[1])
+        devices.held_kw = np.zeros(result.p_kw.shape[1])
+        return 0
     first = int(resume.changed[0]) if len(resume.changed) else result.p_kw.shape[0]
     start = max(c for c in resume.previous.checkpoints if c <= first)
     result.copy_from(resume.previous, slice(0, start))
     result.checkpoints = {c: v for c, v in resume.previous.checkpoints.items() if c <= start}
-    return start, _restore(resume.previous.checkpoints[start], store, backlog, source)
+    devices.held_kw = _restore(resume.previous.checkpoints[start], devices.store, devices.backlog, source)
+    return start
 
 
 def _checkpoint(
