@@ -136,6 +136,43 @@ def test_grid_view_live_and_result_steps(config: DashboardConfig, cache: DataCac
     assert "loading > 100 %" in [t.name for t in view["figure"].data]
 
 
+def test_grid_view_lists_the_live_signal_per_feeder(config: DashboardConfig, cache: DataCache) -> None:
+    # without signals per feeder in the snapshot: no table
+    assert grid.grid_view(grid.LIVE, 0, config, cache, lang="en")["feeders"] == []
+    snap = snapshot()
+    snap["controller"]["feeders"] = [
+        {
+            "feeder_number": 1,
+            "signal": "block",
+            "signal_code": 1,
+            "reasons": ["transformer"],
+            "relief_kw": 12.5,
+            "buildings": 7,
+            "limited": 3,
+            "limit_min_kw": 4.2,
+        },
+        {
+            "feeder_number": 0,
+            "signal": "normal",
+            "signal_code": 2,
+            "reasons": [],
+            "relief_kw": 0.0,
+            "buildings": 1,
+            "limited": 0,
+            "limit_min_kw": None,
+        },
+    ]
+    write_json_atomic(config.store_dir / "snapshot.json", snap)
+    view = grid.grid_view(grid.LIVE, 0, config, cache, lang="de")
+    heading, table = view["feeders"]
+    assert heading.children == "Signal je Strang (live)" and table.id == "grid-feeder-table"
+    rows = [[cell.children for cell in row.children] for row in table.children[1].children]
+    assert rows == [
+        ["1", "block", "transformer", "12,5", "7", "3", "4,2"],
+        ["Sammelschiene", "normal", "-", "0,0", "1", "0", "-"],
+    ]
+
+
 def test_comparison_view(config: DashboardConfig, cache: DataCache) -> None:
     view = scenarios.comparison_view(["baseline", "more_pv", "unknown"], config, cache, lang="en")
     table = _text(view["kpis"])
