@@ -11,7 +11,7 @@ import pytest
 
 from dashboard.data import DashboardConfig, DataCache, balance_history, daily_flows, list_results, load_snapshot
 from dashboard.pages import buildings, grid, live, scenarios, year
-from tests.dashboard.sample import snapshot, write_result
+from tests.dashboard.sample import FEEDERS, snapshot, write_result
 from twin.core.live_state import LiveSnapshot
 from twin.core.store import MeanTable, write_json_atomic
 
@@ -139,29 +139,7 @@ def test_grid_view_live_and_result_steps(config: DashboardConfig, cache: DataCac
 def test_grid_view_lists_the_live_signal_per_feeder(config: DashboardConfig, cache: DataCache) -> None:
     # without signals per feeder in the snapshot: no table
     assert grid.grid_view(grid.LIVE, 0, config, cache, lang="en")["feeders"] == []
-    snap = snapshot()
-    snap["controller"]["feeders"] = [
-        {
-            "feeder_number": 1,
-            "signal": "block",
-            "signal_code": 1,
-            "reasons": ["transformer"],
-            "relief_kw": 12.5,
-            "buildings": 7,
-            "limited": 3,
-            "limit_min_kw": 4.2,
-        },
-        {
-            "feeder_number": 0,
-            "signal": "normal",
-            "signal_code": 2,
-            "reasons": [],
-            "relief_kw": 0.0,
-            "buildings": 1,
-            "limited": 0,
-            "limit_min_kw": None,
-        },
-    ]
+    snap = snapshot(feeders=FEEDERS)
     write_json_atomic(config.store_dir / "snapshot.json", snap)
     view = grid.grid_view(grid.LIVE, 0, config, cache, lang="de")
     heading, table = view["feeders"]
