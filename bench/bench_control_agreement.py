@@ -10,7 +10,11 @@ building the share of quarter hours with the runner's signal state (the issue as
 transformer maximum of both (within 1 %), the largest difference of the transformer loading per
 quarter, and one controlled quarter's power flow against pandapower's own Newton-Raphson.
 
-    .venv/bin/python bench/bench_control_agreement.py [--days 7] [--speed 10000] [--control FILE]
+``--beucha``: the planner's question instead: Beucha with the built-in ``heat_pumps`` and
+``ev_2030`` changes (every gas boiler a heat pump, a car at half the homes), which the field
+applies as the runner does (:mod:`twin.field.scenario`).
+
+    .venv/bin/python bench/bench_control_agreement.py [--days 7] [--speed 10000] [--control FILE] [--beucha]
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ import pandas as pd
 from models.control.year import measured_grid, signal_series
 from models.district import load_district
 from models.grid import lv_busbar
-from scenarios.config import parse_scenario
+from scenarios.apply import changed_district
+from scenarios.config import load_scenario, parse_scenario
 from scenarios.runner import compute_scenario, prepare_shared
 from twin.core.config_loader import read_config
 from twin.core.signal import SignalState
@@ -46,11 +51,18 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--speed", type=float, default=10000.0)
     parser.add_argument("--control", type=Path, help="YAML with a control: block (default: section 14a, EMS)")
+    parser.add_argument("--beucha", action="store_true", help="Beucha with heat_pumps + ev_2030 instead")
     args = parser.parse_args()
     control = read_config(args.control, what="control file")["control"] if args.control else CONTROL
     started = time.perf_counter()
-    shared = prepare_shared(str(DISTRICT), None, YEAR, threads=1)
-    data = {"name": "controlled", "district": str(DISTRICT), "year": YEAR, "control": control}
+    district = "beucha" if args.beucha else str(DISTRICT)
+    shared = prepare_shared(district, None, YEAR, threads=1)
+    data = {"name": "controlled", "district": district, "year": YEAR, "control": control}
+    if args.beucha:
+        data["changes"] = {
+            **load_scenario("heat_pumps").model_dump(include={"changes"}, exclude_none=True)["changes"],
+            **load_scenario("ev_2030").model_dump(include={"changes"}, exclude_none=True)["changes"],
+        }
     scenario = parse_scenario(data, file="bench")
     result = compute_scenario(scenario, shared)
     k = result.kpis
@@ -75,7 +87,8 @@ def main() -> None:
             community_battery=None,
             weather_station=False,
         )
-        field = Field(load_district(DISTRICT), options)
+        loaded = load_district(district)
+        field = Field(changed_district(loaded, scenario) if args.beucha else loaded, options)
         wall = time.perf_counter()
         field.start_background()
         try:
@@ -93,7 +106,7 @@ def main() -> None:
             "by a plain signal machine, which with SG-Ready differs from the runner's own (it reads the grid "
             "without the heat pumps held off, as the field does); the devices' power is the comparison then"
         )
-    _pandapower_check(result, series.state)
+    _pandapower_check(result, series.state, district)
 
 
 def _compare(frame: pd.DataFrame, state: np.ndarray, trafo: np.ndarray, first: int, n: int, t0_s: float) -> None:
@@ -133,13 +146,13 @@ def _devices(frame: pd.DataFrame, field: Field, assets: object, first: int, n: i
     print(f"heat pumps and wallboxes, mean power per quarter: largest difference to the runner {worst:.1e} kW")
 
 
-def _pandapower_check(result: object, state: np.ndarray) -> None:
+def _pandapower_check(result: object, state: np.ndarray, district: str) -> None:
     """One blocked quarter of the controlled assets through pandapower's own Newton-Raphson."""
     from models.grid import bus_injections
 
     assets, grid, net = result.assets, result.grid, result.net  # type: ignore[attr-defined]
     step = int(np.flatnonzero(state == int(SignalState.BLOCK))[0])
-    p_bus, q_bus = bus_injections(assets.isel(time=[step]), net, load_district(DISTRICT).district.reactive_power)
+    p_bus, q_bus = bus_injections(assets.isel(time=[step]), net, load_district(district).district.reactive_power)
     check = copy.deepcopy(net)
     for table in ("load", "sgen", "storage"):
         check[table] = check[table].iloc[0:0]

@@ -17,7 +17,6 @@ from twin.core.errors import ConfigError, TwinError
 
 if TYPE_CHECKING:
     from models.district import District
-    from scenarios.records import Control
     from twin.field import Field
     from twin.field.perturbation import Perturbation
     from twin.live import LiveTwin
@@ -75,7 +74,8 @@ _ControlOption = Annotated[
     Path | None,
     typer.Option(
         help="YAML with a control: block (a scenario file, or the block alone): what the buildings' heat pumps, "
-        "wallboxes and home batteries do with the controller signal."
+        "wallboxes and home batteries do with the controller signal; a scenario file's changes: (heat pumps, "
+        "cars, PV, home batteries, retrofits, grid) are applied to the field's district as the runner applies them."
     ),
 ]
 _ControllerOption = Annotated[
@@ -148,14 +148,19 @@ def field(
     from models.district import load_district
     from twin.field import Field, FieldOptions, load_fault_plan
     from twin.field.runtime import parse_start_utc
+    from twin.field.scenario import field_scenario
 
     start_utc = parse_start_utc(start)
     _check_field_files(site, history, history_only)
-    loaded = load_district(district)
+    chosen = field_scenario(control, load_district(district))
+    loaded = chosen.loaded
+    if chosen.summary is not None:
+        ignored = f"; --seed {seed} is not used" if chosen.seed != seed else ""
+        print(f"twin field: {chosen.summary}{ignored}", file=sys.stderr)
     options = FieldOptions(
         speed=speed,
         start_utc=start_utc,
-        seed=seed,
+        seed=chosen.seed if chosen.seed is not None else seed,
         weather=weather,
         host=host,
         fault_plan=load_fault_plan(faults) if faults is not None else None,
@@ -164,23 +169,10 @@ def field(
         hold_clock=hold_clock,
         perturbation=_field_perturbation(loaded.district, perturbation, perturbation_seed, perturbation_out),
         weather_station=weather_station,
-        control=_field_control(control),
+        control=chosen.control,
         controller=_controller_address(controller),
     )
     _start_field(Field(loaded, options), site=site, history=history, history_only=history_only)
-
-
-def _field_control(path: Path | None) -> Control | None:
-    """The ``control:`` block of ``twin field --control FILE`` (a scenario file or the block alone)."""
-    from scenarios.records import Control
-    from twin.core.config_loader import read_config, validate_config
-
-    if path is None:
-        return None
-    data = read_config(path, what="control file")
-    block = data.get("control", data) if isinstance(data, dict) else data
-    record: Control = validate_config(block, Control, file=str(path), what="control block")
-    return record
 
 
 def _controller_address(text: str | None) -> tuple[str, int] | None:
