@@ -40,8 +40,10 @@ def test_the_field_runs_the_buildings_the_runner_changes(
     tmp_path: Path, small_district: LoadedDistrict, small_district_file: Path
 ) -> None:
     path = _scenario_file(tmp_path, small_district_file, start="2025-01-15", end="2025-01-16")
-    chosen = field_scenario(path, small_district)
-    assert chosen.seed == 3 and chosen.summary is not None and "grid reinforced (seed 3)" in chosen.summary
+    chosen = field_scenario(path, small_district, seed=3)
+    assert chosen.seed == 3 and chosen.summary is not None and chosen.summary.endswith("grid reinforced (seed 3)")
+    # the scenario's seed chooses the buildings and the profiles; another --seed is said to be unused
+    assert field_scenario(path, small_district).summary.endswith("(seed 3; --seed 0 is not used)")  # type: ignore[union-attr]
     assert small_district.district.buildings == load_district(small_district_file).district.buildings  # not changed
     # the runner's assets over a day: which buildings have a heat pump and a car
     result = compute_scenario(load_scenario(path), prepare_shared(str(small_district_file), None, 2025, threads=1))
@@ -54,7 +56,7 @@ def test_the_field_runs_the_buildings_the_runner_changes(
     )
     assert heat_pumps > before and f"{len(heat_pumps - before)} heat pumps" in chosen.summary
     # the field of the changed district: the same buildings' heat-pump meters and wallboxes
-    options = FieldOptions(speed=1.0, start_utc="2025-01-15T08:00", seed=chosen.seed or 0, community_battery=None)
+    options = FieldOptions(speed=1.0, start_utc="2025-01-15T08:00", seed=chosen.seed, community_battery=None)
     with Field(chosen.loaded, options) as running:
         specs = [device.spec for device in running.devices.values()]
     assert {s.building for s in specs if s.kind == "heat_pump_meter"} == heat_pumps

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from models.district import District
     from twin.field import Field
     from twin.field.perturbation import Perturbation
+    from twin.field.scenario import FieldScenario
     from twin.live import LiveTwin
     from twin.live_outlets import OutletOptions
 
@@ -145,22 +146,17 @@ def field(
     The year of the simulated start from the scenarios' models, each device on its own port
     (household meters behind one gateway port per building); writes the site file.
     """
-    from models.district import load_district
     from twin.field import Field, FieldOptions, load_fault_plan
     from twin.field.runtime import parse_start_utc
-    from twin.field.scenario import field_scenario
 
     start_utc = parse_start_utc(start)
     _check_field_files(site, history, history_only)
-    chosen = field_scenario(control, load_district(district))
+    chosen = _field_scenario(control, district, seed)
     loaded = chosen.loaded
-    if chosen.summary is not None:
-        ignored = f"; --seed {seed} is not used" if chosen.seed != seed else ""
-        print(f"twin field: {chosen.summary}{ignored}", file=sys.stderr)
     options = FieldOptions(
         speed=speed,
         start_utc=start_utc,
-        seed=chosen.seed if chosen.seed is not None else seed,
+        seed=chosen.seed,
         weather=weather,
         host=host,
         fault_plan=load_fault_plan(faults) if faults is not None else None,
@@ -173,6 +169,17 @@ def field(
         controller=_controller_address(controller),
     )
     _start_field(Field(loaded, options), site=site, history=history, history_only=history_only)
+
+
+def _field_scenario(control: Path | None, district: str, seed: int) -> FieldScenario:
+    """The field's district and control from ``--control FILE``; a scenario's changes are said on stderr."""
+    from models.district import load_district
+    from twin.field.scenario import field_scenario
+
+    chosen = field_scenario(control, load_district(district), seed=seed)
+    if chosen.summary is not None:
+        print(f"twin field: {chosen.summary}", file=sys.stderr)
+    return chosen
 
 
 def _controller_address(text: str | None) -> tuple[str, int] | None:

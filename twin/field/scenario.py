@@ -41,21 +41,23 @@ class FieldScenario:
         The district the field runs (with the file's changes, if any).
     control : Control or None
         The ``control:`` block.
-    seed : int or None
-        The scenario's seed when its changes were applied (the field's profiles should use it
-        to match the runner), else None.
+    seed : int
+        The seed of the field's profiles: the scenario's when its changes were applied (the
+        runner's profiles use it), else the field's ``--seed``.
     summary : str or None
         What was changed, for the console (None without changes).
     """
 
     loaded: LoadedDistrict
     control: Control | None
-    seed: int | None = None
+    seed: int = 0
     summary: str | None = None
 
 
-def field_scenario(path: Path | None, loaded: LoadedDistrict) -> FieldScenario:
+def field_scenario(path: Path | None, loaded: LoadedDistrict, *, seed: int = 0) -> FieldScenario:
     """Read ``--control FILE``: a scenario file (its ``control:`` block and ``changes:``) or the block alone.
+
+    ``seed`` is the field's own (``--seed``), used unless a scenario's changes bring theirs.
 
     Raises
     ------
@@ -63,15 +65,15 @@ def field_scenario(path: Path | None, loaded: LoadedDistrict) -> FieldScenario:
         A malformed file or block; a scenario for another district; a change the field does not run.
     """
     if path is None:
-        return FieldScenario(loaded, None)
+        return FieldScenario(loaded, None, seed)
     data = read_config(path, what="control file")
     if not isinstance(data, dict) or not set(data) & _SCENARIO_KEYS:
         control: Control = validate_config(data, Control, file=str(path), what="control block")
-        return FieldScenario(loaded, control)
+        return FieldScenario(loaded, control, seed)
     if not data.get("changes"):
         block = data.get("control")
         record = None if block is None else validate_config(block, Control, file=str(path), what="control block")
-        return FieldScenario(loaded, record)
+        return FieldScenario(loaded, record, seed)
     from scenarios.apply import apply_changes, changed_district
     from scenarios.scenario_files import parse_scenario
 
@@ -107,5 +109,6 @@ def field_scenario(path: Path | None, loaded: LoadedDistrict) -> FieldScenario:
     }
     added = ", ".join(f"{value} {name}" for name, value in parts.items() if value != "0") or "no building changed"
     grid = ", grid reinforced" if scenario.changes.grid is not None else ""
-    summary = f"changes of {path.name} applied: {added}{grid} (seed {scenario.seed})"
+    ignored = f"; --seed {seed} is not used" if seed != scenario.seed else ""
+    summary = f"changes of {path.name} applied: {added}{grid} (seed {scenario.seed}{ignored})"
     return FieldScenario(changed_district(loaded, scenario), scenario.control, scenario.seed, summary)
