@@ -24,6 +24,7 @@ import copy
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandapower as pp
@@ -98,23 +99,22 @@ def main() -> None:
             field.stop()
         print(f"field: {args.days} days from {start} at speed {args.speed:g} in {time.perf_counter() - wall:.1f} s")
         frame = pd.read_csv(truth)
-    _compare(frame, series.state, measured.trafo_loading_max_percent, first, n, year_start_s)
+    assert result.signal_state is not None
+    _compare(frame, result.signal_state, measured.trafo_loading_max_percent, first, n, year_start_s)
     _devices(frame, field, result.assets, first, n, year_start_s)
-    if scenario.control is not None and scenario.control.heat_pump == "sg_ready":
-        print(
-            "note: the runner does not publish its signal per step; the states above are re-read from its grid "
-            "by a plain signal machine, which with SG-Ready differs from the runner's own (it reads the grid "
-            "without the heat pumps held off, as the field does); the devices' power is the comparison then"
-        )
     _pandapower_check(result, series.state, district)
 
 
-def _compare(frame: pd.DataFrame, state: np.ndarray, trafo: np.ndarray, first: int, n: int, t0_s: float) -> None:
+def _compare(frame: pd.DataFrame, state: Any, trafo: np.ndarray, first: int, n: int, t0_s: float) -> None:
+    """Each building's signal state in the field against the runner's (its controllers' own, per building)."""
     frame = frame[(frame["kind"] == "boundary") & (frame["seconds"] == 900)].copy()
     frame["step"] = ((pd.to_datetime(frame["time_utc"]).astype("int64") // 10**9 - t0_s) // 900).astype(int)
     frame = frame[frame["step"] < first + n]
     houses = frame[frame["id"] != "substation"]
-    agree = houses["signal_state"].to_numpy().astype(int) == state[houses["step"].to_numpy()]
+    column = {str(b): i for i, b in enumerate(state["building"].values)}
+    houses = houses[houses["id"].isin(list(column))]
+    runner = state.values[houses["step"].to_numpy(), houses["id"].map(column).to_numpy()]
+    agree = houses["signal_state"].to_numpy().astype(int) == runner
     share = pd.Series(agree).groupby(houses["id"].to_numpy()).mean()
     blocks = int((houses["signal_state"] == int(SignalState.BLOCK)).sum())
     print(f"quarter hours per building: {houses.groupby('id').size().min()}; field blocked {blocks} building-quarters")

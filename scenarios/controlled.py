@@ -102,7 +102,7 @@ def run_controlled(
     flow: Any,
     battery: BatteryUnit | None = None,
     heat: HeatInputs | None = None,
-) -> tuple[xr.Dataset, xr.Dataset, dict[str, Any]]:
+) -> tuple[xr.Dataset, xr.Dataset, dict[str, Any], xr.DataArray | None]:
     """Run the power flow with the controllers in the loop.
 
     Parameters
@@ -126,10 +126,12 @@ def run_controlled(
         Their power flow.
     kpis : dict
         The control KPIs (empty without control).
+    signal_state : xarray.DataArray or None
+        Each building's signal state (time, building) as its controllers read it (None without control).
     """
     grid = run_power_flow(net, assets, reactive, flow=flow)
     if control is None:
-        return assets, grid, {}
+        return assets, grid, {}, None
     step_s = step_hours(pd.DatetimeIndex(assets["time"].values)) * 3600.0
     full = assets["p_kw"].transpose("time", "asset").values.astype(np.float64)
     devices, plant, buildings = build_plant(control, assets, full, heat)
@@ -168,7 +170,10 @@ def run_controlled(
         kpis.update(_grid_fees(control.grid_fee, assets, basis, step_s / 3600.0))
     kpis["control_passes"] = passes
     kpis["control_steps_unsettled"] = len(changed)
-    return _with_power(assets, basis, soc), grid, kpis
+    state = xr.DataArray(
+        result.state, dims=("time", "building"), coords={"time": assets["time"].values, "building": buildings}
+    )
+    return _with_power(assets, basis, soc), grid, kpis, state.rename("signal_state")
 
 
 def _follow_signal(

@@ -70,6 +70,21 @@ def test_the_signal_is_that_of_the_previous_steps_power_flow(runs: dict[str, Sce
     assert k["control_passes"] >= 2 and (k["control_passes"] < 8 or k["control_steps_unsettled"] > 0)
 
 
+def test_each_buildings_signal_state_is_published_with_the_result(runs: dict[str, ScenarioResult]) -> None:
+    assert runs["none"].signal_state is None
+    feeder = runs["per_feeder"]
+    state = feeder.signal_state
+    assert state is not None and state.dims == ("time", "building") and state.sizes["time"] == 192
+    assert set(state["building"].values) <= set(feeder.assets["building"].values)
+    # the KPI's hours per state are the mean over the buildings of the published states
+    blocked_h = float((state == int(SignalState.BLOCK)).sum()) * 0.25 / state.sizes["building"]
+    assert blocked_h == pytest.approx(feeder.kpis["signal_block_h"]) and blocked_h > 0.0
+    # per feeder the buildings differ
+    assert (state == int(SignalState.BLOCK)).any("time").sum() < state.sizes["building"] or (
+        (state == int(SignalState.BLOCK)).sum("time").std() > 0
+    )
+
+
 def test_section_14a_dims_the_controllable_devices_while_blocked(runs: dict[str, ScenarioResult]) -> None:
     none, dimmed = runs["none"], runs["14a"]
     k = dimmed.kpis
