@@ -166,6 +166,7 @@ def run_controlled(
         resume = Resume(result, changed)
     grid = rows.dataset()
     kpis = _kpis(result, plant, step_s / 3600.0)
+    kpis.update(_overloaded_h(grid, step_s / 3600.0))
     if control.grid_fee is not None:
         kpis.update(_grid_fees(control.grid_fee, assets, basis, step_s / 3600.0))
     kpis["control_passes"] = passes
@@ -331,16 +332,22 @@ def build_plant(
 def relief_for(control: Control, state: GridState, sens: Any) -> Relief | None:
     """Return which heat pumps a block takes off: only as far as needed, or (None) every one of a blocked building.
 
-    With ``heat_pump: sg_ready`` and ``signal: per_feeder`` or ``district_needed`` the block aims
-    half-way between the signal's enter and leave thresholds (:class:`models.control.relief.Relief`;
-    per feeder with each building's own effect, ``district_needed`` with the mean effect);
-    ``signal: district`` (the one flat value) and no SG-Ready give None.
+    With ``heat_pump: sg_ready`` the block takes off only the heat pumps the grid needs off
+    (:class:`models.control.relief.Relief`). ``signal: per_feeder`` knows each building's own
+    effect and relieves each quantity to its enter threshold (the loading and voltage at which
+    the signal would block): no heat pump is held off for a quantity the signal would not block
+    for. ``district_needed`` knows only the buildings' mean effect and aims with a margin,
+    half-way between the enter and leave thresholds. ``signal: district`` (the one flat value)
+    and no SG-Ready give None.
     """
     if control.heat_pump != "sg_ready" or control.signal == "district":
         return None
     config = signal_config(control)
-    loading = 0.5 * (config.loading_enter_percent + config.loading_leave_percent)
-    vm = 0.5 * (config.vm_low_enter_pu + config.vm_low_leave_pu)
+    if control.signal == "per_feeder":
+        loading, vm = config.loading_enter_percent, config.vm_low_enter_pu
+    else:
+        loading = 0.5 * (config.loading_enter_percent + config.loading_leave_percent)
+        vm = 0.5 * (config.vm_low_enter_pu + config.vm_low_leave_pu)
     rows = np.vstack([sens.trafo_percent_per_kw[None, :], sens.line_percent_per_kw, -sens.vm_pu_per_kw])
     n_line, n_bus = sens.line_percent_per_kw.shape[0], sens.vm_pu_per_kw.shape[0]
     targets = np.concatenate(([loading], np.full(n_line, loading), np.full(n_bus, -vm)))
@@ -464,6 +471,16 @@ def _kpis(result: LoopResult, plant: Plant, step_h: float) -> dict[str, Any]:
     kpis["control_limited_building_h"] = float(np.count_nonzero(result.limited)) * step_h
     kpis["control_active_steps"] = int(np.count_nonzero(result.active))
     return kpis
+
+
+def _overloaded_h(grid: xr.Dataset, step_h: float) -> dict[str, float]:
+    """Hours with the transformer and with any line loaded above 100 % (the grid relief beside the energy held back)."""
+    kinds = np.asarray(grid["branch_kind"].values).astype(str)
+    over = grid["loading_percent"].transpose("time", "branch").values > 100.0
+    return {
+        f"control_{kind}_over_100_h": float(np.count_nonzero(over[:, kinds == kind].any(axis=1))) * step_h
+        for kind in ("trafo", "line")
+    }
 
 
 def _grid_fees(fee: GridFee, assets: xr.Dataset, p_kw: np.ndarray, step_h: float) -> dict[str, float]:
