@@ -171,10 +171,13 @@ def run_controlled(
         kpis.update(_grid_fees(control.grid_fee, assets, basis, step_s / 3600.0))
     kpis["control_passes"] = passes
     kpis["control_steps_unsettled"] = len(changed)
-    state = xr.DataArray(
-        result.state, dims=("time", "building"), coords={"time": assets["time"].values, "building": buildings}
-    )
-    return _with_power(assets, basis, soc), grid, kpis, state.rename("signal_state")
+    return _with_power(assets, basis, soc), grid, kpis, _signal_state(result.state, assets, buildings)
+
+
+def _signal_state(state: np.ndarray, assets: xr.Dataset, buildings: list[str]) -> xr.DataArray:
+    """Each building's signal state (time, building) as a named array on the assets' times."""
+    coords = {"time": assets["time"].values, "building": buildings}
+    return xr.DataArray(state, dims=("time", "building"), coords=coords, name="signal_state")
 
 
 def _follow_signal(
