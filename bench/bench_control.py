@@ -57,6 +57,22 @@ CONTROLS: dict[str, dict[str, Any] | None] = {
         "thresholds": MARGIN,
         "signal": "per_feeder",
     },
+    "feeder_14a_sg_preheat_margin": {
+        "section_14a": True,
+        "heat_pump": "sg_ready",
+        "thresholds": MARGIN,
+        "signal": "per_feeder",
+        "preheat": {},
+    },
+    "feeder_14a_sg": {"section_14a": True, "heat_pump": "sg_ready", "signal": "per_feeder"},
+    "feeder_14a_sg_preheat": {"section_14a": True, "heat_pump": "sg_ready", "signal": "per_feeder", "preheat": {}},
+    "feeder_14a_sg_preheat_90": {
+        "section_14a": True,
+        "heat_pump": "sg_ready",
+        "signal": "per_feeder",
+        "thresholds": {"loading_enter_percent": 90.0, "loading_leave_percent": 80.0},
+        "preheat": {},
+    },
 }
 SHOWN = (
     "cpu_s",
@@ -74,6 +90,7 @@ SHOWN = (
     "control_comfort_violation_kh",
     "control_comfort_violation_h",
     "control_indoor_min_delta_k",
+    "control_indoor_max_delta_k",
     "signal_block_h",
     "signal_normal_h",
     "signal_recommended_on_h",

@@ -1,0 +1,112 @@
+"""Pre-heating before a forecast peak: SG-Ready state 3 from the measured past, the stores raised and spent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.control.loop import DistrictSource, GridState, LoopResult, Plant, run_steps
+from models.control.preheat import PreheatConfig, PreheatSource
+from models.control.thermal import thermal_parameters
+from scenarios.config import parse_scenario
+from twin.core.errors import ConfigError
+from twin.core.signal import SignalState
+
+DAY = 96
+N = 3 * DAY
+#: The evening peak of every day: 17:00 to 19:00.
+PEAK = slice(68, 76)
+_ON = int(SignalState.RECOMMENDED_ON)
+
+
+def _plant(boost_k: float) -> Plant:
+    """Two heat-pump buildings (8 and 10 kW thermal) drawing 1.5 and 1.8 kW all along."""
+    base = np.tile([1.5, 1.8], (N, 1))
+    return Plant(
+        n_building=2,
+        building=np.array([0, 1]),
+        kind=np.array(["heat_pump", "heat_pump"]),
+        dimmable=np.array([False, False]),
+        group=np.array([0, 1]),
+        group_min_kw=np.array([np.inf, np.inf]),
+        base_kw=base,
+        heat_demand_kw=base * 3.0,
+        cop=np.full((N, 2), 3.0),
+        thermal=thermal_parameters([8.0, 10.0], [140.0, 160.0], ["radiator", "radiator"], boost_k=boost_k),
+        p_rated_kw=np.array([8.0, 10.0]),
+        p_max_kw=np.array([3.0, 3.6]),
+    )
+
+
+def _grid(trafo: np.ndarray | None = None) -> GridState:
+    if trafo is None:
+        trafo = np.full(N, 60.0)
+        for day in range(3):
+            trafo[day * DAY + PEAK.start : day * DAY + PEAK.stop] = 99.0
+    return GridState(trafo, np.full((N, 1), 50.0), np.full((N, 2), 0.99), np.full(N, 100.0))
+
+
+def _run(grid: GridState, preheat: bool, fill_to_percent: float = 70.0) -> LoopResult:
+    plant = _plant(2.0 if preheat else 0.0)
+    source = DistrictSource(grid, 2)
+    if preheat:
+        config = PreheatConfig(step_s=900.0, peak_percent=80.0, lookahead_h=12.0, fill_to_percent=fill_to_percent)
+        source = PreheatSource(source, config, grid.trafo_percent, np.array([0.6, 0.72]), 1.0)  # type: ignore[assignment]
+    return run_steps(plant, source, plant.base_kw, 900.0, sg_ready=True)
+
+
+def test_the_heat_pumps_pre_heat_before_the_peak_yesterday_measured() -> None:
+    result = _run(_grid(), preheat=True)
+    on = (result.state == _ON).all(axis=1)
+    assert not on[:DAY].any()  # nothing measured a day before: no forecast
+    day2 = on[DAY : 2 * DAY]
+    assert day2[PEAK.start - 40 : PEAK.start].all()  # the hours before the peak (12 h lookahead)
+    # the signal reads the step before: from the peak's second step on the block, after it no peak ahead
+    assert not day2[PEAK.start + 1 : PEAK.stop].any() and not day2[PEAK.stop + 4 :].any()
+    # the stores rise to the raised set point, never beyond it
+    assert result.dt_k[DAY + PEAK.start - 1].min() > 1.0
+    assert result.dt_k.max() <= 2.0 + 1e-9
+
+
+def test_a_pre_heated_store_carries_the_block_through_the_peak() -> None:
+    plain, heated = _run(_grid(), preheat=False), _run(_grid(), preheat=True)
+    peak = slice(DAY + PEAK.start + 1, DAY + PEAK.stop + 1)  # the signal reads the step before
+    assert (plain.state[peak] == int(SignalState.BLOCK)).all()
+    assert (heated.state[peak] == int(SignalState.BLOCK)).all()
+    # without pre-heating the stores reach their comfort bound and the heat pumps override the block
+    assert plain.p_kw[peak].sum() > 1.0 and plain.dt_k[peak].min() < -0.9
+    assert heated.p_kw[peak].sum() == 0.0 and heated.dt_k[peak].min() > -0.5
+
+
+def test_boosts_start_only_in_the_headroom() -> None:
+    # 69.5 % measured and 70 % the fill level leave 0.5 kW: the first building's 0.6 kW does not fit
+    grid = _grid()
+    grid.trafo_percent[grid.trafo_percent < 90.0] = 69.5
+    assert not (_run(grid, preheat=True).state == _ON).any()
+    # 1 kW of headroom: the first building only starts (later steps read the grid without a
+    # sensitivity here, so they see the same headroom again)
+    grid.trafo_percent[grid.trafo_percent < 90.0] = 69.0
+    on = _run(grid, preheat=True).state == _ON
+    first = int(np.argmax(on.any(axis=1)))
+    assert on[first, 0] and not on[first, 1]
+
+
+def test_the_forecast_reads_only_the_measured_past() -> None:
+    grid = _grid()
+    first = _run(grid, preheat=True)
+    for t in (DAY + 20, DAY + PEAK.start - 10, 2 * DAY + 5):
+        trafo = grid.trafo_percent.copy()
+        trafo[t:] = 130.0
+        again = _run(_grid(trafo), preheat=True)
+        np.testing.assert_array_equal(again.state[: t + 1], first.state[: t + 1])
+        np.testing.assert_array_equal(again.p_kw[: t + 1], first.p_kw[: t + 1])
+
+
+def test_pre_heating_needs_sg_ready() -> None:
+    data = {"name": "x", "control": {"section_14a": True, "preheat": {}}}
+    with pytest.raises(ConfigError, match="preheat"):
+        parse_scenario(data, file="x.yaml")
+    control = {"heat_pump": "sg_ready", "preheat": {"boost_k": 1.5}}
+    parsed = parse_scenario({"name": "x", "control": control}, file="x.yaml")
+    assert parsed.control is not None and parsed.control.preheat is not None
+    assert parsed.control.preheat.boost_k == 1.5 and parsed.control.preheat.lookahead_h == 12.0
