@@ -6,11 +6,12 @@ every boiler is a heat pump and half the homes charge a car? The same year runs 
 system), with thresholds below 100 % (the operator's margin), with SG-Ready blocking and the
 heat pumps' thermal stores as well: one flat district-wide value (``signal: district``, every
 heat pump off while it blocks), one district-wide signal relieving only as far as needed
-(``district_needed``) and per feeder. Each run is timed warm (shared inputs prepared once, a short
-controlled run first; CPU seconds, as the machine is shared); the grid KPIs, the quarter hours
-over 100 %, the dimmed and blocked energy, the deferred heat, the comfort violations and the hours
-of each signal state are printed side by side, then per feeder against the flat district-wide
-value.
+(``district_needed``) and per feeder, and per feeder with pre-heating before a forecast peak
+(``preheat``, with the operator's margin, the live twin's thresholds and 90/80 %). Each run is
+timed warm (shared inputs prepared once, a short controlled run first; CPU seconds, as the
+machine is shared); the grid KPIs, the quarter hours over 100 %, the dimmed and blocked energy,
+the deferred heat, the comfort violations and the hours of each signal state are printed side by
+side, then per feeder against the flat district-wide value.
 
     .venv/bin/python bench/bench_control.py [--days 365] [--only NAME ...]
 """
