@@ -110,3 +110,31 @@ def test_pre_heating_needs_sg_ready() -> None:
     parsed = parse_scenario({"name": "x", "control": control}, file="x.yaml")
     assert parsed.control is not None and parsed.control.preheat is not None
     assert parsed.control.preheat.boost_k == 1.5 and parsed.control.preheat.lookahead_h == 12.0
+
+
+def test_a_source_rebuilt_each_quarter_from_its_saved_state_gives_the_same_signal() -> None:
+    # the simulated field builds its source anew every quarter and restores the saved state
+    grid = _grid()
+    config = PreheatConfig(step_s=900.0, fill_to_percent=70.0)
+    boost_kw = np.array([0.6, 0.72])
+    whole = PreheatSource(DistrictSource(grid, 2), config, grid.trafo_percent, boost_kw, 1.0)
+    saved = None
+    boosted = 0
+    for t in range(N):
+        k = t - 1
+        one_row = GridState(
+            grid.trafo_percent[max(k, 0) : max(k, 0) + 1],
+            grid.line_percent[max(k, 0) : max(k, 0) + 1],
+            grid.vm_pu[max(k, 0) : max(k, 0) + 1],
+            grid.p_grid_kw[max(k, 0) : max(k, 0) + 1],
+        )
+        quarter = PreheatSource(DistrictSource(one_row, 2), config, one_row.trafo_percent, boost_kw, 1.0)
+        if saved is not None:
+            quarter.restore(saved)
+        state, limit = quarter.step(t * 900.0, 0 if k >= 0 else -1, None, None)
+        saved = quarter.save()
+        expected_state, expected_limit = whole.step(t * 900.0, k, None, None)
+        np.testing.assert_array_equal(state, expected_state)
+        np.testing.assert_array_equal(limit, expected_limit)
+        boosted += int((state == _ON).any())
+    assert boosted > 20  # the comparison covers boosting steps
