@@ -67,6 +67,19 @@ CONTROLS: dict[str, dict[str, Any] | None] = {
     },
     "feeder_14a_sg": {"section_14a": True, "heat_pump": "sg_ready", "signal": "per_feeder"},
     "feeder_14a_sg_preheat": {"section_14a": True, "heat_pump": "sg_ready", "signal": "per_feeder", "preheat": {}},
+    "feeder_14a_sg_preheat_rebound": {
+        "section_14a": True,
+        "heat_pump": "sg_ready",
+        "signal": "per_feeder",
+        "preheat": {},
+        "count_rebound": True,
+    },
+    "feeder_14a_sg_rebound": {
+        "section_14a": True,
+        "heat_pump": "sg_ready",
+        "signal": "per_feeder",
+        "count_rebound": True,
+    },
     "feeder_14a_sg_preheat_90": {
         "section_14a": True,
         "heat_pump": "sg_ready",

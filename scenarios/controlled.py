@@ -341,7 +341,7 @@ def relief_for(control: Control, state: GridState, sens: Any) -> Relief | None:
     rows = np.vstack([sens.trafo_percent_per_kw[None, :], sens.line_percent_per_kw, -sens.vm_pu_per_kw])
     n_line, n_bus = sens.line_percent_per_kw.shape[0], sens.vm_pu_per_kw.shape[0]
     targets = np.concatenate(([loading], np.full(n_line, loading), np.full(n_bus, -vm)))
-    return Relief(state, rows, targets, located=control.signal == "per_feeder")
+    return Relief(state, rows, targets, located=control.signal == "per_feeder", rebound=control.count_rebound)
 
 
 def signal_sources(
@@ -391,9 +391,11 @@ def signal_sources(
 def preheat_source(control: Control, inner: SignalSource, state: GridState, plant: Plant, sens: Any) -> SignalSource:
     """Return ``inner`` with the buildings pre-heating as ``control.preheat`` says (:mod:`models.control.preheat`).
 
-    A boosting building's extra draw is counted as the rebound's share of its heat pumps' highest
+    A building starting to boost counts twice the rebound's share of its heat pumps' highest
     electric draw (:attr:`models.control.thermal.ThermalParameters.recover_frac` times ``p_max_kw``:
-    the extra heat at the rating's share over the COP of the coldest step).
+    the extra heat at the rating's share over the COP of the coldest step; twice, as a store above
+    its set point was giving that share back). The fill levels: ``fill_to_percent`` for the
+    transformer and every line, the signal's leave threshold for low voltage.
     """
     from models.control.preheat import PreheatConfig, PreheatSource
 
@@ -409,9 +411,13 @@ def preheat_source(control: Control, inner: SignalSource, state: GridState, plan
     )
     hp = plant.index.hp
     frac = plant.thermal.recover_frac if plant.thermal is not None else 0.0
-    boost_kw = np.bincount(plant.building[hp], frac * plant.p_max_kw[hp], minlength=plant.n_building)
-    percent_per_kw = float(np.mean(sens.trafo_percent_per_kw))
-    return PreheatSource(inner, config, state.trafo_percent, boost_kw.astype(np.float64), percent_per_kw)
+    boost_kw = np.bincount(plant.building[hp], 2.0 * frac * plant.p_max_kw[hp], minlength=plant.n_building)
+    rows = np.vstack([sens.trafo_percent_per_kw[None, :], sens.line_percent_per_kw, -sens.vm_pu_per_kw])
+    n_line, n_bus = sens.line_percent_per_kw.shape[0], sens.vm_pu_per_kw.shape[0]
+    fill = config.fill_to_percent
+    targets = np.concatenate(([fill], np.full(n_line, fill), np.full(n_bus, -signal.vm_low_leave_pu)))
+    headroom = Relief(state, rows, targets, located=True)
+    return PreheatSource(inner, config, state.trafo_percent, boost_kw.astype(np.float64), headroom)
 
 
 @dataclass

@@ -297,6 +297,9 @@ class Control(_Config):
     ``preheat``
         With ``heat_pump: sg_ready``: the heat pumps pre-heat before a peak the measured past
         forecasts (:class:`Preheat`); default none.
+    ``count_rebound``
+        With ``heat_pump: sg_ready``: the block's relief counts the rebound of the heat pumps it
+        lets back (what they want now beyond what they wanted when held off); default off.
 
     Heat pumps serve their building's thermal store (:mod:`models.control.thermal`): heat
     blocked or dimmed is delivered later; dimmed wallboxes charge later (:mod:`models.control.ev`).
@@ -312,6 +315,7 @@ class Control(_Config):
     thresholds: Thresholds | None = None
     comfort_low_k: float = Field(default=-1.0, ge=-5.0, le=0.0)
     preheat: Preheat | None = None
+    count_rebound: bool = False
 
     @model_validator(mode="after")
     def _preheat_needs_sg_ready(self) -> Control:

@@ -226,7 +226,7 @@ def step(
     step_h = step_s / 3600.0
     if blocked is not None and relief is not None and blocked.any() and store is not None:
         excess = relief.excess(measured, delta) if measured >= 0 else None
-        blocked = _needed(relief, excess, blocked, plant, ix, store, t, step_h, raised)
+        blocked = _needed(relief, excess, blocked, plant, ix, store, t, step_h, raised, devices.held_kw)
     p, devices.held_kw, blocked_kwh, dimmed_kwh = _act(
         plant, ix, t, limit_kw, finite, blocked, (store, backlog), step_h, raised
     )
@@ -312,14 +312,23 @@ def _needed(
     t: int,
     step_h: float,
     raised_k: Array | None = None,
+    held_kw: Array | None = None,
 ) -> npt.NDArray[np.bool_]:
-    """The buildings whose heat pump goes off: of the blocked ones, only those the grid needs (:class:`Relief`)."""
+    """The buildings whose heat pump goes off: of the blocked ones, only those the grid needs (:class:`Relief`).
+
+    With :attr:`Relief.rebound` the excess adds what the heat pumps held off in the step before
+    (``held_kw``, per device) want now beyond what they wanted then.
+    """
     if excess is None:
         return blocked
     candidate = blocked[ix.hp_building] & (store.dt_k > store.params.comfort_low_k)
     target = 0.0 if raised_k is None else np.where(np.isfinite(raised_k), raised_k, 0.0)
     want = heat_pump_want_kw(store, plant.heat_demand_kw[t], plant.cop[t], step_h, target)
     want = np.where(store.dt_k == 0.0, plant.base_kw[t, ix.hp], np.minimum(want, plant.p_max_kw[ix.hp]))
+    if relief.rebound and held_kw is not None:
+        back = np.flatnonzero(held_kw[ix.hp] > 0.0)
+        grow = np.clip(want[back] - held_kw[ix.hp][back], 0.0, None)
+        excess = excess + (relief.effect(ix.hp_building[back]) * grow).sum(axis=1)
     c = np.flatnonzero(candidate)
     off = relief.choose(excess, ix.hp_building[c], want[c], store.dt_k[c])
     needed = np.zeros(plant.n_building, dtype=bool)

@@ -10,9 +10,10 @@ into RECOMMENDED_ON (SG-Ready state 3, "Einschaltempfehlung": the heat pump rais
   day on each of the last ``forecast_days`` days (a persistence forecast, as a grid operator keeps
   it from its own measurement) exceeds ``peak_percent`` somewhere within the next ``lookahead_h``
   hours, and
-- the loading measured in the step before leaves headroom below ``fill_to_percent``: the boosts
-  fill the valley, not the peak, and only as many buildings boost as their extra draw fits in it
-  (:class:`PreheatSource`).
+- the grid measured in the step before leaves headroom below the fill levels (transformer and
+  every line below ``fill_to_percent``, every voltage above the signal's leave threshold): the
+  boosts fill the valley, not the peak, and only as many buildings start as their extra draw,
+  times their effect on each quantity, fits in it (:class:`PreheatSource`).
 
 The source reads only steps already measured: its ring holds the loading of the last
 ``forecast_days`` days, filled one step at a time as the signal reads the step before; the future
@@ -36,6 +37,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from models.control.relief import Relief
 from twin.core.signal import SignalState
 
 __all__ = ["BOOST_K", "PreheatConfig", "PreheatSource"]
@@ -90,9 +92,11 @@ class PreheatSource:
     """A signal source whose buildings pre-heat before the forecast peak (module docstring).
 
     Boosting every heat pump at once would itself make a peak, so boosts start only in the headroom
-    up to ``fill_to_percent``: each step the source counts the headroom the step before left (the
-    measured loading already holds the boosts then running) and starts as many more buildings, in
-    building order, as their extra draw ``boost_kw`` fits in, and only where the forecast for the
+    below the fill levels: each step the source reads the headroom the step before left on the
+    transformer, every line and every voltage (``headroom``: its excess over the fill levels,
+    negated; the measurement already holds the boosts then running) and starts as many more
+    buildings, in building order, as their extra draw ``boost_kw`` fits in on every quantity with
+    each building's own effect, and only where the forecast for the
     next hour lies below ``fill_to_percent`` (a valley, not the ramp before a peak) and the
     building's signal was NORMAL in the step before too (during a block the measured loading is
     low by what the block holds off and what the stores give). A boost runs on while the forecast
@@ -110,16 +114,17 @@ class PreheatSource:
         The transformer loading of the grid state the inner source reads (row ``k`` is the step
         measured at ``k``), before the estimated change.
     boost_kw : numpy.ndarray, shape (building,)
-        Each building's extra draw while boosting (0: no heat pump with a store). [kW]
-    percent_per_kw : float
-        Transformer loading per kW of the buildings' load (their mean sensitivity). [%/kW]
+        Each building's extra draw when it starts boosting (0: no heat pump with a store). [kW]
+    headroom : Relief
+        The grid state the inner source reads against the fill levels (its targets) with each
+        building's effect (:class:`models.control.relief.Relief`, ``located``).
     """
 
     inner: Any
     config: PreheatConfig
     trafo_percent: Array
     boost_kw: Array
-    percent_per_kw: float
+    headroom: Relief
 
     def __post_init__(self) -> None:
         n = self.config.steps_per_day * self.config.forecast_days
@@ -149,7 +154,7 @@ class PreheatSource:
             measured = float(self.trafo_percent[k]) + (delta.trafo_percent if delta is not None else 0.0)
             self._ring[(t - 1) % len(self._ring)] = measured
         normal = state == _NORMAL
-        self._on = self.boosting(t, measured, normal)
+        self._on = self.boosting(t, k, delta, normal)
         self._normal = normal
         if not self._on.any():
             return state, limit
@@ -168,18 +173,20 @@ class PreheatSource:
         finite = values[np.isfinite(values)]
         return float(finite.max()) if len(finite) else math.nan
 
-    def boosting(self, t: int, measured_percent: float, normal: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-        """Which buildings boost in step ``t`` (of the ``normal`` ones); ``measured_percent``: the step before."""
+    def boosting(self, t: int, k: int, delta: Any, normal: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+        """Which buildings boost in step ``t`` (of the ``normal`` ones); the grid measured at ``k`` plus ``delta``."""
         c = self.config
         off = np.zeros(len(self.boost_kw), dtype=bool)
-        if not math.isfinite(measured_percent) or not self.forecast_percent(t) > c.peak_percent:
+        if k < 0 or not self.forecast_percent(t) > c.peak_percent:
             return off
         candidate = normal & (self.boost_kw > 0.0)
         keep = candidate & self._on  # a boost runs on up to the peak: ended early, its store would coast
         if self.forecast_percent(t, _VALLEY_STEPS) > c.fill_to_percent:  # no valley now: start none
             return keep
         new = np.flatnonzero(candidate & ~self._on & self._normal)  # not right after a block
-        budget_kw = (c.fill_to_percent - measured_percent) / self.percent_per_kw
-        fits = np.cumsum(self.boost_kw[new]) <= budget_kw
+        room = -self.headroom.excess(k, delta)
+        room = np.where(np.isfinite(room), room, np.inf)
+        used = np.cumsum(self.headroom.effect(new) * self.boost_kw[new], axis=1)
+        fits = np.logical_and.accumulate((used <= room[:, None]).all(axis=0)) if len(new) else np.zeros(0, bool)
         keep[new[fits]] = True
         return keep

@@ -1,11 +1,11 @@
-"""Pre-heating before a forecast peak: SG-Ready state 3 from the measured past, the stores raised and spent."""
+"""Pre-heating before a forecast peak (SG-Ready state 3 from the measured past); the rebound the relief counts."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from models.control.loop import DistrictSource, GridState, LoopResult, Plant, run_steps
+from models.control.loop import DistrictSource, GridState, LoopResult, Plant, PlantState, Relief, run_steps, step
 from models.control.preheat import PreheatConfig, PreheatSource
 from models.control.thermal import thermal_parameters
 from scenarios.config import parse_scenario
@@ -43,7 +43,12 @@ def _grid(trafo: np.ndarray | None = None) -> GridState:
         trafo = np.full(N, 60.0)
         for day in range(3):
             trafo[day * DAY + PEAK.start : day * DAY + PEAK.stop] = 99.0
-    return GridState(trafo, np.full((N, 1), 50.0), np.full((N, 2), 0.99), np.full(N, 100.0))
+    return GridState(trafo, np.zeros((N, 0)), np.zeros((N, 0)), np.full(N, 100.0))
+
+
+def _headroom(grid: GridState, fill_to_percent: float) -> Relief:
+    """The transformer only, 1 %/kW at each building."""
+    return Relief(grid, np.array([[1.0, 1.0]]), np.array([fill_to_percent]), located=True)
 
 
 def _run(grid: GridState, preheat: bool, fill_to_percent: float = 70.0) -> LoopResult:
@@ -51,7 +56,8 @@ def _run(grid: GridState, preheat: bool, fill_to_percent: float = 70.0) -> LoopR
     source = DistrictSource(grid, 2)
     if preheat:
         config = PreheatConfig(step_s=900.0, peak_percent=80.0, lookahead_h=12.0, fill_to_percent=fill_to_percent)
-        source = PreheatSource(source, config, grid.trafo_percent, np.array([0.6, 0.72]), 1.0)  # type: ignore[assignment]
+        headroom = _headroom(grid, fill_to_percent)
+        source = PreheatSource(source, config, grid.trafo_percent, np.array([0.6, 0.72]), headroom)  # type: ignore[assignment]
     return run_steps(plant, source, plant.base_kw, 900.0, sg_ready=True)
 
 
@@ -117,7 +123,7 @@ def test_a_source_rebuilt_each_quarter_from_its_saved_state_gives_the_same_signa
     grid = _grid()
     config = PreheatConfig(step_s=900.0, fill_to_percent=70.0)
     boost_kw = np.array([0.6, 0.72])
-    whole = PreheatSource(DistrictSource(grid, 2), config, grid.trafo_percent, boost_kw, 1.0)
+    whole = PreheatSource(DistrictSource(grid, 2), config, grid.trafo_percent, boost_kw, _headroom(grid, 70.0))
     saved = None
     boosted = 0
     for t in range(N):
@@ -128,7 +134,8 @@ def test_a_source_rebuilt_each_quarter_from_its_saved_state_gives_the_same_signa
             grid.vm_pu[max(k, 0) : max(k, 0) + 1],
             grid.p_grid_kw[max(k, 0) : max(k, 0) + 1],
         )
-        quarter = PreheatSource(DistrictSource(one_row, 2), config, one_row.trafo_percent, boost_kw, 1.0)
+        headroom = _headroom(one_row, 70.0)
+        quarter = PreheatSource(DistrictSource(one_row, 2), config, one_row.trafo_percent, boost_kw, headroom)
         if saved is not None:
             quarter.restore(saved)
         state, limit = quarter.step(t * 900.0, 0 if k >= 0 else -1, None, None)
@@ -138,3 +145,23 @@ def test_a_source_rebuilt_each_quarter_from_its_saved_state_gives_the_same_signa
         np.testing.assert_array_equal(limit, expected_limit)
         boosted += int((state == _ON).any())
     assert boosted > 20  # the comparison covers boosting steps
+
+
+def test_counting_the_rebound_keeps_heat_pumps_off_that_would_come_back_with_more() -> None:
+    # both buildings blocked; the grid measured with the held-off heat pumps added back lies 1 %
+    # under the target, but their stores cooled meanwhile: they want 1.0 and 1.4 kW more than then
+    grid = GridState(np.full(1, 89.0), np.zeros((1, 0)), np.zeros((1, 0)), np.full(1, 100.0))
+    rows, targets = np.array([[1.0, 1.0]]), np.array([90.0])
+    blocked = np.full(2, int(SignalState.BLOCK), dtype=np.int8)
+    drawn = {}
+    for rebound in (False, True):
+        plant = _plant(0.0)
+        devices = PlantState.initial(plant)
+        assert devices.store is not None
+        devices.store.dt_k = np.array([-0.5, -0.5])
+        devices.held_kw = np.array([1.0, 1.0])
+        relief = Relief(grid, rows, targets, located=True, rebound=rebound)
+        done = step(plant, devices, 10, blocked, np.full(2, np.inf), 900.0, sg_ready=True, relief=relief, measured=0)
+        drawn[rebound] = done.p_kw
+    assert (drawn[False] > 1.9).all()  # both back, 2.0 and 2.4 kW
+    assert (drawn[True] == 0.0).sum() == 1  # one kept off covers the 1.4 %-points
