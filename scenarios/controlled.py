@@ -51,6 +51,7 @@ from models.heating_curve import emitter_of
 from scenarios.records import Control, GridFee
 from twin.core.schema import step_hours
 from twin.core.signal import SignalState
+from twin.core.vocabulary import STEP_S
 
 __all__ = [
     "MAX_PASSES",
@@ -314,6 +315,7 @@ def build_plant(
             [heat.floor_area_m2[n] for n in hp_names],
             [heat.emitter[n] for n in hp_names],
             comfort_low_k=control.comfort_low_k,
+            boost_k=control.preheat.boost_k if control.preheat is not None else 0.0,
         )
     plant = Plant(
         n_building=len(buildings),
@@ -354,7 +356,7 @@ def relief_for(control: Control, state: GridState, sens: Any) -> Relief | None:
     rows = np.vstack([sens.trafo_percent_per_kw[None, :], sens.line_percent_per_kw, -sens.vm_pu_per_kw])
     n_line, n_bus = sens.line_percent_per_kw.shape[0], sens.vm_pu_per_kw.shape[0]
     targets = np.concatenate(([loading], np.full(n_line, loading), np.full(n_bus, -vm)))
-    return Relief(state, rows, targets, located=control.signal == "per_feeder")
+    return Relief(state, rows, targets, located=control.signal == "per_feeder", rebound=control.count_rebound)
 
 
 def signal_sources(
@@ -395,9 +397,42 @@ def signal_sources(
             p_min_kw=p_min,
             transformer_relief=relief,
         )
-        return _FeederSource(signals, state)
+        source = _FeederSource(signals, state)
+        return source if control.preheat is None else preheat_source(control, source, state, plant, sens)
 
     return sens, make
+
+
+def preheat_source(control: Control, inner: SignalSource, state: GridState, plant: Plant, sens: Any) -> SignalSource:
+    """Return ``inner`` with the buildings pre-heating as ``control.preheat`` says (:mod:`models.control.preheat`).
+
+    A building starting to boost counts twice the rebound's share of its heat pumps' highest
+    electric draw (:attr:`models.control.thermal.ThermalParameters.recover_frac` times ``p_max_kw``:
+    the extra heat at the rating's share over the COP of the coldest step; twice, as a store above
+    its set point was giving that share back). The fill levels: ``fill_to_percent`` for the
+    transformer and every line, the signal's leave threshold for low voltage.
+    """
+    from models.control.preheat import PreheatConfig, PreheatSource
+
+    p = control.preheat
+    assert p is not None
+    signal = signal_config(control)
+    config = PreheatConfig(
+        step_s=float(STEP_S),
+        peak_percent=p.peak_percent if p.peak_percent is not None else signal.loading_enter_percent,
+        lookahead_h=p.lookahead_h,
+        forecast_days=p.forecast_days,
+        fill_to_percent=p.fill_to_percent if p.fill_to_percent is not None else signal.loading_leave_percent,
+    )
+    hp = plant.index.hp
+    frac = plant.thermal.recover_frac if plant.thermal is not None else 0.0
+    boost_kw = np.bincount(plant.building[hp], 2.0 * frac * plant.p_max_kw[hp], minlength=plant.n_building)
+    rows = np.vstack([sens.trafo_percent_per_kw[None, :], sens.line_percent_per_kw, -sens.vm_pu_per_kw])
+    n_line, n_bus = sens.line_percent_per_kw.shape[0], sens.vm_pu_per_kw.shape[0]
+    fill = config.fill_to_percent
+    targets = np.concatenate(([fill], np.full(n_line, fill), np.full(n_bus, -signal.vm_low_leave_pu)))
+    headroom = Relief(state, rows, targets, located=True)
+    return PreheatSource(inner, config, state.trafo_percent, boost_kw.astype(np.float64), headroom)
 
 
 @dataclass
@@ -467,6 +502,7 @@ def _kpis(result: LoopResult, plant: Plant, step_h: float) -> dict[str, Any]:
     kpis["control_comfort_violation_kh"] = float(short.sum()) * step_h
     kpis["control_comfort_violation_h"] = float(np.count_nonzero(short)) * step_h
     kpis["control_indoor_min_delta_k"] = float(result.dt_k.min(initial=0.0))
+    kpis["control_indoor_max_delta_k"] = float(result.dt_k.max(initial=0.0))
     kpis["control_ev_deferred_kwh"] = (
         float(np.clip(plant.base_kw[:, ev] - result.p_kw[:, ev], 0.0, None).sum()) * step_h
     )

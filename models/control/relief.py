@@ -74,12 +74,16 @@ class Relief:
         Each quantity's target (voltages negated). [%], [p.u.]
     located : bool
         Use each building's own effect.
+    rebound : bool, optional
+        Count the rebound: a heat pump held off in the step before comes back with what it wants
+        now (its store has cooled meanwhile), more than the grid state read with it added back.
     """
 
     grid: GridState
     rows: Array
     targets: Array
     located: bool
+    rebound: bool = False
 
     def excess(self, k: int, delta: Delta | None) -> Array:
         """Return each quantity's excess over its target at step ``k`` (the estimate; NaN: not known)."""
