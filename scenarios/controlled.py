@@ -35,20 +35,17 @@ import xarray as xr
 from models.battery import BatteryUnit
 from models.community_battery import COMMUNITY
 from models.control.battery import battery_strategy
-from models.control.loop import GridState, LoopResult, Plant, Relief, Resume, SignalSource, run_steps
+from models.control.loop import GridState, Plant, Relief, Resume, SignalSource, run_steps
 from models.control.section_14a import (
     P_LIMIT_14A_MIN_KW,
-    ControllableDevice,
-    GridFeeTariff,
-    dimmed_limit_kw,
-    grid_fee_eur,
 )
 from models.control.signal import SignalConfig
 from models.control.thermal import thermal_parameters
 from models.control.year import signal_setpoints_kw
 from models.grid import run_power_flow
 from models.heating_curve import emitter_of
-from scenarios.records import Control, GridFee
+from scenarios.controlled_kpis import KINDS_14A, connection_limits, control_kpis, grid_fees, overloaded_h
+from scenarios.records import Control
 from twin.core.schema import step_hours
 from twin.core.signal import SignalState
 from twin.core.vocabulary import STEP_S
@@ -66,8 +63,6 @@ __all__ = [
 
 #: Most passes of a controlled year.
 MAX_PASSES: Final[int] = 8
-#: Asset kinds section 14a dims, and the controllable-device kind each stands for.
-_KINDS_14A: Final[dict[str, str]] = {"heat_pump": "heat_pump", "ev": "wallbox", "battery": "battery"}
 #: COP where a heat pump draws nothing in the schedule (only used to bring a store back). [1]
 _COP_IDLE: Final[float] = 3.0
 
@@ -166,10 +161,10 @@ def run_controlled(
             break
         resume = Resume(result, changed)
     grid = rows.dataset()
-    kpis = _kpis(result, plant, step_s / 3600.0)
-    kpis.update(_overloaded_h(grid, step_s / 3600.0))
+    kpis = control_kpis(result, plant, step_s / 3600.0)
+    kpis.update(overloaded_h(grid, step_s / 3600.0))
     if control.grid_fee is not None:
-        kpis.update(_grid_fees(control.grid_fee, assets, basis, step_s / 3600.0))
+        kpis.update(grid_fees(control.grid_fee, assets, basis, step_s / 3600.0))
     kpis["control_passes"] = passes
     kpis["control_steps_unsettled"] = len(changed)
     return _with_power(assets, basis, soc), grid, kpis, _signal_state(result.state, assets, buildings)
@@ -285,10 +280,10 @@ def build_plant(
     """
     kinds = np.asarray(assets["kind"].values).astype(str)
     names = np.asarray(assets["building"].values).astype(str)
-    columns = np.flatnonzero(np.isin(kinds, sorted(_KINDS_14A)) & (names != COMMUNITY))
+    columns = np.flatnonzero(np.isin(kinds, sorted(KINDS_14A)) & (names != COMMUNITY))
     kind, owner = kinds[columns], names[columns]
     buildings, building = np.unique(owner, return_inverse=True)
-    dim_kinds = sorted(_KINDS_14A) if control.section_14a else (["ev"] if control.ev == "dimmed" else [])
+    dim_kinds = sorted(KINDS_14A) if control.section_14a else (["ev"] if control.ev == "dimmed" else [])
     dimmable = np.isin(kind, dim_kinds)
     group = np.zeros(len(columns), dtype=np.int64)
     group_min = np.zeros(0)
@@ -296,7 +291,7 @@ def build_plant(
     if dimmable.any():
         chosen = np.zeros(len(kinds), dtype=bool)
         chosen[columns[dimmable]] = True
-        groups, group_min = _connection_limits(assets, chosen, full[:, chosen], control.section_14a_control)
+        groups, group_min = connection_limits(assets, chosen, full[:, chosen], control.section_14a_control)
         group[dimmable] = groups
     n_groups = len(group_min)
     group[~dimmable] = n_groups + np.arange(int((~dimmable).sum()))
@@ -477,124 +472,6 @@ class _FeederSource:
                 p_controllable_kw=p_controllable_kw,
             )
         return out.state, out.p_limit_14a_kw
-
-
-def _kpis(result: LoopResult, plant: Plant, step_h: float) -> dict[str, Any]:
-    """The control KPIs of the last pass: signal hours, energy held back and moved, comfort."""
-    n_building = max(result.state.shape[1], 1)
-    kpis: dict[str, Any] = {
-        f"signal_{s.name.lower()}_h": float(np.count_nonzero(result.state == int(s))) * step_h / n_building
-        for s in SignalState
-    }
-    hp, ev = plant.kind == "heat_pump", plant.kind == "ev"
-    kpis["control_dimmed_kwh"] = float(result.dimmed_kwh.sum())
-    kpis["control_hp_blocked_kwh"] = float(result.blocked_kwh.sum())
-    heat, short = 0.0, np.zeros(0)
-    if plant.thermal is not None:
-        on = result.active  # elsewhere the heat pumps run their schedule, which meets the demand
-        delivered = result.p_kw[on][:, hp] * plant.cop[on]
-        heat = float(np.clip(plant.heat_demand_kw[on] - delivered, 0.0, None).sum()) * step_h
-        short = np.clip(plant.thermal.comfort_low_k - result.dt_k, 0.0, None)
-        kpis["control_heat_owed_kwh"] = float(-(plant.thermal.c_kwh_per_k * result.dt_k[-1]).sum())
-    else:
-        kpis["control_heat_owed_kwh"] = 0.0
-    kpis["control_heat_deferred_kwh"] = heat
-    kpis["control_comfort_violation_kh"] = float(short.sum()) * step_h
-    kpis["control_comfort_violation_h"] = float(np.count_nonzero(short)) * step_h
-    kpis["control_indoor_min_delta_k"] = float(result.dt_k.min(initial=0.0))
-    kpis["control_indoor_max_delta_k"] = float(result.dt_k.max(initial=0.0))
-    kpis["control_ev_deferred_kwh"] = (
-        float(np.clip(plant.base_kw[:, ev] - result.p_kw[:, ev], 0.0, None).sum()) * step_h
-    )
-    kpis["control_ev_owed_kwh"] = float(result.backlog_kwh[-1].sum()) if result.backlog_kwh.size else 0.0
-    kpis["control_limited_building_h"] = float(np.count_nonzero(result.limited)) * step_h
-    kpis["control_active_steps"] = int(np.count_nonzero(result.active))
-    return kpis
-
-
-def _overloaded_h(grid: xr.Dataset, step_h: float) -> dict[str, float]:
-    """Hours with the transformer and with any line loaded above 100 % (the grid relief beside the energy held back)."""
-    kinds = np.asarray(grid["branch_kind"].values).astype(str)
-    over = grid["loading_percent"].transpose("time", "branch").values > 100.0
-    return {
-        f"control_{kind}_over_100_h": float(np.count_nonzero(over[:, kinds == kind].any(axis=1))) * step_h
-        for kind in ("trafo", "line")
-    }
-
-
-def _grid_fees(fee: GridFee, assets: xr.Dataset, p_kw: np.ndarray, step_h: float) -> dict[str, float]:
-    """The yearly grid fee [EUR/a] of the buildings with a controllable device: plain and under the module.
-
-    Energies are what the meters of a building see without netting its PV: the household load,
-    and the controllable devices' draw (heat pumps, wallboxes, batteries charging).
-    """
-    kinds = np.asarray(assets["kind"].values).astype(str)
-    buildings = np.asarray(assets["building"].values).astype(str)
-    own = buildings != COMMUNITY
-    devices = np.isin(kinds, sorted(_KINDS_14A)) & own
-    draw = np.clip(p_kw, 0.0, None)
-    hour = pd.DatetimeIndex(assets["time"].values).hour
-    low, high = np.isin(hour, fee.low_hours), np.isin(hour, fee.high_hours)
-    years = p_kw.shape[0] * step_h / 8760.0
-    tariff = GridFeeTariff(
-        fee.energy_price_eur_per_kwh,
-        fee.base_price_eur_per_year,
-        fee.flat_reduction_eur_per_year,
-        fee.module_2_reduction_frac,
-        fee.low_price_eur_per_kwh,
-        fee.high_price_eur_per_kwh,
-    )
-    plain = chosen = 0.0
-    count = 0
-    names = np.unique(buildings[devices])
-    limits = _connection_limits(assets, devices, p_kw[:, devices])[1] if devices.any() else np.zeros(0)
-    for number, name in enumerate(names):
-        if not np.isfinite(limits[number]):
-            continue  # nothing above 4.2 kW: not controllable
-        device = draw[:, devices & (buildings == name)].sum(axis=1)
-        household = draw[:, (kinds == "load") & (buildings == name)].sum(axis=1)
-        both = device + household
-        usage = {"household_kwh": float(household.sum()) * step_h, "device_kwh": float(device.sum()) * step_h}
-        windows = {"low_kwh": float(both[low].sum()) * step_h, "high_kwh": float(both[high].sum()) * step_h}
-        plain += grid_fee_eur(0, tariff, **usage, years=years)
-        chosen += grid_fee_eur(fee.module, tariff, **usage, **windows, years=years)
-        count += 1
-    return {
-        "grid_fee_14a_buildings": float(count),
-        "grid_fee_plain_eur_per_year": plain / years,
-        "grid_fee_14a_eur_per_year": chosen / years,
-    }
-
-
-def _connection_limits(
-    assets: xr.Dataset, chosen: np.ndarray, p_kw: np.ndarray, control: Literal["ems", "direct"] = "ems"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each chosen device's group number and each group's dimmed limit [kW] (``inf``: not controllable).
-
-    ``ems``: a group is a building, one limit for its devices (A1 4.5.2). ``direct``: a group is a
-    building's heat pumps (summed, A1 2.4.2) or one other device, each its own minimum (A1 4.5.1).
-    Groups are numbered in the sorted order of their building names (``ems``).
-    """
-    kinds = np.asarray(assets["kind"].values).astype(str)[chosen]
-    buildings = np.asarray(assets["building"].values).astype(str)[chosen]
-    rated = np.asarray(assets["p_rated_kw"].values, dtype=np.float64)[chosen]
-    peak = np.nanmax(np.clip(p_kw, 0.0, None), axis=0, initial=0.0)
-    rated = np.where(np.isfinite(rated) & (rated > 0), rated, peak)
-    if control == "ems":
-        keys = buildings
-    else:
-        keys = np.array(
-            [f"{b}/{k if k == 'heat_pump' else i}" for i, (b, k) in enumerate(zip(buildings, kinds, strict=True))]
-        )
-    names, groups = np.unique(keys, return_inverse=True)
-    devices = [ControllableDevice(_KINDS_14A[k], float(r)) for k, r in zip(kinds, rated, strict=True)]
-    limits = np.array(
-        [
-            dimmed_limit_kw((d for d, g in zip(devices, groups, strict=True) if g == i), control=control)
-            for i in range(len(names))
-        ]
-    )
-    return groups, limits
 
 
 def _with_power(assets: xr.Dataset, p_kw: np.ndarray, soc: tuple[int, np.ndarray] | None) -> xr.Dataset:
