@@ -6,12 +6,14 @@ every boiler is a heat pump and half the homes charge a car? The same year runs 
 system), with thresholds below 100 % (the operator's margin), with SG-Ready blocking and the
 heat pumps' thermal stores as well: one flat district-wide value (``signal: district``, every
 heat pump off while it blocks), one district-wide signal relieving only as far as needed
-(``district_needed``) and per feeder. Each run is timed warm (shared inputs prepared once, a short
-controlled run first; CPU seconds, as the machine is shared); the grid KPIs, the quarter hours
-over 100 %, the dimmed and blocked energy, the deferred heat, the comfort violations and the hours
-of each signal state are printed side by side, then per feeder against the flat district-wide
-value, and last whether every controlled configuration computed its year within the issue's
-3 s (wall clock, the slowest one named with its CPU seconds and the steps left unsettled).
+(``district_needed``) and per feeder, and per feeder with pre-heating before a forecast peak
+(``preheat``, with the operator's margin, the live twin's thresholds and 90/80 %). Each run is
+timed warm (shared inputs prepared once, a short controlled run first; CPU seconds, as the
+machine is shared); the grid KPIs, the quarter hours over 100 %, the dimmed and blocked energy,
+the deferred heat, the comfort violations and the hours of each signal state are printed side by
+side, then per feeder against the flat district-wide value, and last whether every controlled
+configuration computed its year within the issue's 3 s (wall clock, the slowest one named with
+its CPU seconds and the steps left unsettled).
 
     .venv/bin/python bench/bench_control.py [--days 365] [--only NAME ...]
 """
@@ -58,6 +60,35 @@ CONTROLS: dict[str, dict[str, Any] | None] = {
         "thresholds": MARGIN,
         "signal": "per_feeder",
     },
+    "feeder_14a_sg_preheat_margin": {
+        "section_14a": True,
+        "heat_pump": "sg_ready",
+        "thresholds": MARGIN,
+        "signal": "per_feeder",
+        "preheat": {},
+    },
+    "feeder_14a_sg": {"section_14a": True, "heat_pump": "sg_ready", "signal": "per_feeder"},
+    "feeder_14a_sg_preheat": {"section_14a": True, "heat_pump": "sg_ready", "signal": "per_feeder", "preheat": {}},
+    "feeder_14a_sg_preheat_rebound": {
+        "section_14a": True,
+        "heat_pump": "sg_ready",
+        "signal": "per_feeder",
+        "preheat": {},
+        "count_rebound": True,
+    },
+    "feeder_14a_sg_rebound": {
+        "section_14a": True,
+        "heat_pump": "sg_ready",
+        "signal": "per_feeder",
+        "count_rebound": True,
+    },
+    "feeder_14a_sg_preheat_90": {
+        "section_14a": True,
+        "heat_pump": "sg_ready",
+        "signal": "per_feeder",
+        "thresholds": {"loading_enter_percent": 90.0, "loading_leave_percent": 80.0},
+        "preheat": {},
+    },
 }
 SHOWN = (
     "cpu_s",
@@ -75,6 +106,7 @@ SHOWN = (
     "control_comfort_violation_kh",
     "control_comfort_violation_h",
     "control_indoor_min_delta_k",
+    "control_indoor_max_delta_k",
     "signal_block_h",
     "signal_normal_h",
     "signal_recommended_on_h",

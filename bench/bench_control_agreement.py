@@ -10,7 +10,11 @@ building the share of quarter hours with the runner's signal state (the issue as
 transformer maximum of both (within 1 %), the largest difference of the transformer loading per
 quarter, and one controlled quarter's power flow against pandapower's own Newton-Raphson.
 
-    .venv/bin/python bench/bench_control_agreement.py [--days 7] [--speed 10000] [--control FILE]
+``--beucha``: the planner's question instead: Beucha with the built-in ``heat_pumps`` and
+``ev_2030`` changes (every gas boiler a heat pump, a car at half the homes), which the field
+applies as the runner does (:mod:`twin.field.scenario`).
+
+    .venv/bin/python bench/bench_control_agreement.py [--days 7] [--speed 10000] [--control FILE] [--beucha]
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import copy
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandapower as pp
@@ -28,7 +33,8 @@ import pandas as pd
 from models.control.year import measured_grid, signal_series
 from models.district import load_district
 from models.grid import lv_busbar
-from scenarios.config import parse_scenario
+from scenarios.apply import changed_district
+from scenarios.config import load_scenario, parse_scenario
 from scenarios.runner import compute_scenario, prepare_shared
 from twin.core.config_loader import read_config
 from twin.core.signal import SignalState
@@ -46,11 +52,18 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--speed", type=float, default=10000.0)
     parser.add_argument("--control", type=Path, help="YAML with a control: block (default: section 14a, EMS)")
+    parser.add_argument("--beucha", action="store_true", help="Beucha with heat_pumps + ev_2030 instead")
     args = parser.parse_args()
     control = read_config(args.control, what="control file")["control"] if args.control else CONTROL
     started = time.perf_counter()
-    shared = prepare_shared(str(DISTRICT), None, YEAR, threads=1)
-    data = {"name": "controlled", "district": str(DISTRICT), "year": YEAR, "control": control}
+    district = "beucha" if args.beucha else str(DISTRICT)
+    shared = prepare_shared(district, None, YEAR, threads=1)
+    data = {"name": "controlled", "district": district, "year": YEAR, "control": control}
+    if args.beucha:
+        data["changes"] = {
+            **load_scenario("heat_pumps").model_dump(include={"changes"}, exclude_none=True)["changes"],
+            **load_scenario("ev_2030").model_dump(include={"changes"}, exclude_none=True)["changes"],
+        }
     scenario = parse_scenario(data, file="bench")
     result = compute_scenario(scenario, shared)
     k = result.kpis
@@ -75,7 +88,8 @@ def main() -> None:
             community_battery=None,
             weather_station=False,
         )
-        field = Field(load_district(DISTRICT), options)
+        loaded = load_district(district)
+        field = Field(changed_district(loaded, scenario) if args.beucha else loaded, options)
         wall = time.perf_counter()
         field.start_background()
         try:
@@ -85,23 +99,22 @@ def main() -> None:
             field.stop()
         print(f"field: {args.days} days from {start} at speed {args.speed:g} in {time.perf_counter() - wall:.1f} s")
         frame = pd.read_csv(truth)
-    _compare(frame, series.state, measured.trafo_loading_max_percent, first, n, year_start_s)
+    assert result.signal_state is not None
+    _compare(frame, result.signal_state, measured.trafo_loading_max_percent, first, n, year_start_s)
     _devices(frame, field, result.assets, first, n, year_start_s)
-    if scenario.control is not None and scenario.control.heat_pump == "sg_ready":
-        print(
-            "note: the runner does not publish its signal per step; the states above are re-read from its grid "
-            "by a plain signal machine, which with SG-Ready differs from the runner's own (it reads the grid "
-            "without the heat pumps held off, as the field does); the devices' power is the comparison then"
-        )
-    _pandapower_check(result, series.state)
+    _pandapower_check(result, series.state, district)
 
 
-def _compare(frame: pd.DataFrame, state: np.ndarray, trafo: np.ndarray, first: int, n: int, t0_s: float) -> None:
+def _compare(frame: pd.DataFrame, state: Any, trafo: np.ndarray, first: int, n: int, t0_s: float) -> None:
+    """Each building's signal state in the field against the runner's (its controllers' own, per building)."""
     frame = frame[(frame["kind"] == "boundary") & (frame["seconds"] == 900)].copy()
     frame["step"] = ((pd.to_datetime(frame["time_utc"]).astype("int64") // 10**9 - t0_s) // 900).astype(int)
     frame = frame[frame["step"] < first + n]
     houses = frame[frame["id"] != "substation"]
-    agree = houses["signal_state"].to_numpy().astype(int) == state[houses["step"].to_numpy()]
+    column = {str(b): i for i, b in enumerate(state["building"].values)}
+    houses = houses[houses["id"].isin(list(column))]
+    runner = state.values[houses["step"].to_numpy(), houses["id"].map(column).to_numpy()]
+    agree = houses["signal_state"].to_numpy().astype(int) == runner
     share = pd.Series(agree).groupby(houses["id"].to_numpy()).mean()
     blocks = int((houses["signal_state"] == int(SignalState.BLOCK)).sum())
     print(f"quarter hours per building: {houses.groupby('id').size().min()}; field blocked {blocks} building-quarters")
@@ -133,13 +146,13 @@ def _devices(frame: pd.DataFrame, field: Field, assets: object, first: int, n: i
     print(f"heat pumps and wallboxes, mean power per quarter: largest difference to the runner {worst:.1e} kW")
 
 
-def _pandapower_check(result: object, state: np.ndarray) -> None:
+def _pandapower_check(result: object, state: np.ndarray, district: str) -> None:
     """One blocked quarter of the controlled assets through pandapower's own Newton-Raphson."""
     from models.grid import bus_injections
 
     assets, grid, net = result.assets, result.grid, result.net  # type: ignore[attr-defined]
     step = int(np.flatnonzero(state == int(SignalState.BLOCK))[0])
-    p_bus, q_bus = bus_injections(assets.isel(time=[step]), net, load_district(DISTRICT).district.reactive_power)
+    p_bus, q_bus = bus_injections(assets.isel(time=[step]), net, load_district(district).district.reactive_power)
     check = copy.deepcopy(net)
     for table in ("load", "sgen", "storage"):
         check[table] = check[table].iloc[0:0]

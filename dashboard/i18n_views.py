@@ -29,6 +29,16 @@ VIEW_MESSAGES: Final[dict[str, dict[str, str]]] = {
         "de": "Netzaustausch und Netzverluste an der Ortsnetzstation, {period} [kW]",
         "en": "Grid exchange and losses at the substation, {period} [kW]",
     },
+    # the live signal per feeder on the Grid page
+    "feeders.heading": {"de": "Signal je Strang (live)", "en": "Signal per feeder (live)"},
+    "feeders.feeder": {"de": "Strang", "en": "feeder"},
+    "feeders.busbar": {"de": "Sammelschiene", "en": "busbar"},
+    "feeders.signal": {"de": "Signal", "en": "signal"},
+    "feeders.reasons": {"de": "Gründe", "en": "reasons"},
+    "feeders.relief": {"de": "Entlastung [kW]", "en": "relief [kW]"},
+    "feeders.buildings": {"de": "Gebäude", "en": "buildings"},
+    "feeders.limited": {"de": "nach §14a begrenzt", "en": "limited (section 14a)"},
+    "feeders.limit_min": {"de": "niedrigste Grenze [kW]", "en": "lowest limit [kW]"},
     # measured data on the Scenarios page
     "measured.heading": {"de": "Messdaten des Quartiers", "en": "Measured data of the district"},
     "measured.year": {"de": "das bisherige Jahr", "en": "the year so far"},

@@ -375,6 +375,30 @@ def parse_district(data: Any, *, file: str) -> District:
     return district
 
 
+def read_district(name_or_path: str | Path) -> District:
+    """Read and validate a district file without building its grid (the file's own checks only).
+
+    Parameters
+    ----------
+    name_or_path : str or pathlib.Path
+        ``"beucha"`` or the path of a district YAML file.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file, the field and what is allowed (as :func:`load_district`,
+        without the checks against the grid).
+    """
+    path, file = _district_file(name_or_path)
+    return parse_district(read_config(path, what=_WHAT, file=file), file=file)
+
+
+def _district_file(name_or_path: str | Path) -> tuple[Path, str]:
+    """The district file's path and the name errors give it (a built-in district's name)."""
+    path = district_path(name_or_path)
+    return path, str(name_or_path) if str(name_or_path) in BUILT_IN_DISTRICTS else str(path)
+
+
 def load_district(name_or_path: str | Path) -> LoadedDistrict:
     """Read, validate and connect a district: the built-in name or a YAML file.
 
@@ -396,9 +420,8 @@ def load_district(name_or_path: str | Path) -> LoadedDistrict:
         SimBench code, a grid file that is no pandapower net, or a bus that is not
         in the grid.
     """
-    path = district_path(name_or_path)
-    file = str(name_or_path) if str(name_or_path) in BUILT_IN_DISTRICTS else str(path)
-    district = parse_district(read_config(path, what=_WHAT, file=file), file=file)
+    path, file = _district_file(name_or_path)
+    district = read_district(name_or_path)
     net = _load_grid(district.grid, base=path.parent, file=file)
     if district.grid.simbench_code is not None:  # SimBench's own coordinates are near 53.4 N, 11.8 E
         place_net(net, district.location.latitude_deg, district.location.longitude_deg)

@@ -24,8 +24,18 @@ from models.building_estimates import (
     ROOF_M2_PER_KWP_PITCHED,
     estimate_building,
 )
-from models.district import RESIDENTIAL_TYPES, Battery, Building, Charger, District, ElectricVehicle, Heating, PvSystem
-from models.grid import GridChanges
+from models.district import (
+    RESIDENTIAL_TYPES,
+    Battery,
+    Building,
+    Charger,
+    District,
+    ElectricVehicle,
+    Heating,
+    LoadedDistrict,
+    PvSystem,
+)
+from models.grid import GridChanges, apply_grid_changes
 from scenarios.config import (
     EvChange,
     HeatPumpChange,
@@ -37,7 +47,7 @@ from scenarios.config import (
 )
 from twin.core.errors import ConfigError
 
-__all__ = ["AppliedChanges", "apply_changes", "grid_changes"]
+__all__ = ["AppliedChanges", "apply_changes", "changed_district", "grid_changes"]
 
 
 @dataclass(frozen=True)
@@ -198,6 +208,19 @@ def _evs(buildings: list[Building], change_ev: EvChange, seed: int, totals: dict
             update["chargers"] = (Charger(p_rated_kw=change_ev.charger_kw),)
             totals["chargers"] += 1
         buildings[i] = buildings[i].model_copy(update=update)
+
+
+def changed_district(loaded: LoadedDistrict, scenario: Scenario) -> LoadedDistrict:
+    """Return the loaded district with the scenario's building and grid changes, as the runner builds them.
+
+    The buildings change as :func:`apply_changes` changes them (the same buildings for the same
+    seed), the grid as :func:`models.grid.apply_grid_changes` reinforces it; ``loaded`` is not
+    changed. What the runner adds beside the buildings (a community battery, a solar park, a
+    feed-in limit) is not part of the district.
+    """
+    changes = grid_changes(scenario)
+    net = apply_grid_changes(loaded.net, changes) if changes is not None else loaded.net
+    return LoadedDistrict(district=apply_changes(loaded.district, scenario).district, net=net, source=loaded.source)
 
 
 def grid_changes(scenario: Scenario) -> GridChanges | None:

@@ -35,24 +35,22 @@ import xarray as xr
 from models.battery import BatteryUnit
 from models.community_battery import COMMUNITY
 from models.control.battery import battery_strategy
-from models.control.loop import GridState, LoopResult, Plant, Relief, Resume, SignalSource, run_steps
+from models.control.loop import GridState, Plant, Relief, Resume, SignalSource, run_steps
 from models.control.reflow import StepFlow
 from models.control.relief import quiet_steps
 from models.control.section_14a import (
     P_LIMIT_14A_MIN_KW,
-    ControllableDevice,
-    GridFeeTariff,
-    dimmed_limit_kw,
-    grid_fee_eur,
 )
 from models.control.signal import SignalConfig
 from models.control.thermal import thermal_parameters
 from models.control.year import signal_setpoints_kw
 from models.grid import run_power_flow
 from models.heating_curve import emitter_of
-from scenarios.records import Control, GridFee
+from scenarios.controlled_kpis import KINDS_14A, connection_limits, control_kpis, grid_fees, overloaded_h
+from scenarios.records import Control
 from twin.core.schema import step_hours
 from twin.core.signal import SignalState
+from twin.core.vocabulary import STEP_S
 
 __all__ = [
     "MAX_PASSES",
@@ -67,8 +65,6 @@ __all__ = [
 
 #: Most passes of a controlled year.
 MAX_PASSES: Final[int] = 8
-#: Asset kinds section 14a dims, and the controllable-device kind each stands for.
-_KINDS_14A: Final[dict[str, str]] = {"heat_pump": "heat_pump", "ev": "wallbox", "battery": "battery"}
 #: COP where a heat pump draws nothing in the schedule (only used to bring a store back). [1]
 _COP_IDLE: Final[float] = 3.0
 
@@ -104,7 +100,7 @@ def run_controlled(
     flow: Any,
     battery: BatteryUnit | None = None,
     heat: HeatInputs | None = None,
-) -> tuple[xr.Dataset, xr.Dataset, dict[str, Any]]:
+) -> tuple[xr.Dataset, xr.Dataset, dict[str, Any], xr.DataArray | None]:
     """Run the power flow with the controllers in the loop.
 
     Parameters
@@ -128,10 +124,12 @@ def run_controlled(
         Their power flow.
     kpis : dict
         The control KPIs (empty without control).
+    signal_state : xarray.DataArray or None
+        Each building's signal state (time, building) as its controllers read it (None without control).
     """
     grid = run_power_flow(net, assets, reactive, flow=flow)
     if control is None:
-        return assets, grid, {}
+        return assets, grid, {}, None
     step_s = step_hours(pd.DatetimeIndex(assets["time"].values)) * 3600.0
     stored = assets["p_kw"].transpose("time", "asset").values
     devices, plant, buildings = build_plant(control, assets, stored, heat)
@@ -158,8 +156,7 @@ def run_controlled(
             assert battery is not None
             p_kw, soc, battery_moved = _follow_signal(assets, p_kw, _district_state(result.state), battery)
             moved |= battery_moved
-        changed = np.flatnonzero(moved)
-        unsettled = changed
+        unsettled = changed = np.flatnonzero(moved)
         if len(changed):
             part = _with_power(
                 assets.isel(time=changed), p_kw[changed], None if soc is None else (soc[0], soc[1][changed])
@@ -169,13 +166,18 @@ def run_controlled(
         if not len(unsettled) or passes >= MAX_PASSES:
             break
         resume = Resume(result, changed)
-    grid = rows.dataset()
-    kpis = _kpis(result, plant, step_s / 3600.0)
+    grid, step_h = rows.dataset(), step_s / 3600.0
+    kpis = {**control_kpis(result, plant, step_h), **overloaded_h(grid, step_h)}
     if control.grid_fee is not None:
-        kpis.update(_grid_fees(control.grid_fee, assets, basis, step_s / 3600.0))
-    kpis["control_passes"] = passes
-    kpis["control_steps_unsettled"] = len(unsettled)
-    return _with_power(assets, basis, soc), grid, kpis
+        kpis.update(grid_fees(control.grid_fee, assets, basis, step_h))
+    kpis.update(control_passes=passes, control_steps_unsettled=len(unsettled))
+    return _with_power(assets, basis, soc), grid, kpis, _signal_state(result.state, assets, buildings)
+
+
+def _signal_state(state: np.ndarray, assets: xr.Dataset, buildings: list[str]) -> xr.DataArray:
+    """Each building's signal state (time, building) as a named array on the assets' times."""
+    coords = {"time": assets["time"].values, "building": buildings}
+    return xr.DataArray(state, dims=("time", "building"), coords=coords, name="signal_state")
 
 
 def _follow_signal(
@@ -292,10 +294,10 @@ def build_plant(
     """
     kinds = np.asarray(assets["kind"].values).astype(str)
     names = np.asarray(assets["building"].values).astype(str)
-    columns = np.flatnonzero(np.isin(kinds, sorted(_KINDS_14A)) & (names != COMMUNITY))
+    columns = np.flatnonzero(np.isin(kinds, sorted(KINDS_14A)) & (names != COMMUNITY))
     kind, owner = kinds[columns], names[columns]
     buildings, building = np.unique(owner, return_inverse=True)
-    dim_kinds = sorted(_KINDS_14A) if control.section_14a else (["ev"] if control.ev == "dimmed" else [])
+    dim_kinds = sorted(KINDS_14A) if control.section_14a else (["ev"] if control.ev == "dimmed" else [])
     dimmable = np.isin(kind, dim_kinds)
     group = np.zeros(len(columns), dtype=np.int64)
     group_min = np.zeros(0)
@@ -303,7 +305,7 @@ def build_plant(
     if dimmable.any():
         chosen = np.zeros(len(kinds), dtype=bool)
         chosen[columns[dimmable]] = True
-        groups, group_min = _connection_limits(assets, chosen, base[:, dimmable], control.section_14a_control)
+        groups, group_min = connection_limits(assets, chosen, base[:, dimmable], control.section_14a_control)
         group[dimmable] = groups
     n_groups = len(group_min)
     group[~dimmable] = n_groups + np.arange(int((~dimmable).sum()))
@@ -322,6 +324,7 @@ def build_plant(
             [heat.floor_area_m2[n] for n in hp_names],
             [heat.emitter[n] for n in hp_names],
             comfort_low_k=control.comfort_low_k,
+            boost_k=control.preheat.boost_k if control.preheat is not None else 0.0,
         )
     plant = Plant(
         n_building=len(buildings),
@@ -343,20 +346,26 @@ def build_plant(
 def relief_for(control: Control, state: GridState, sens: Any) -> Relief | None:
     """Return which heat pumps a block takes off: only as far as needed, or (None) every one of a blocked building.
 
-    With ``heat_pump: sg_ready`` and ``signal: per_feeder`` or ``district_needed`` the block aims
-    half-way between the signal's enter and leave thresholds (:class:`models.control.relief.Relief`;
-    per feeder with each building's own effect, ``district_needed`` with the mean effect);
-    ``signal: district`` (the one flat value) and no SG-Ready give None.
+    With ``heat_pump: sg_ready`` the block takes off only the heat pumps the grid needs off
+    (:class:`models.control.relief.Relief`). ``signal: per_feeder`` knows each building's own
+    effect and relieves each quantity to its enter threshold (the loading and voltage at which
+    the signal would block): no heat pump is held off for a quantity the signal would not block
+    for. ``district_needed`` knows only the buildings' mean effect and aims with a margin,
+    half-way between the enter and leave thresholds. ``signal: district`` (the one flat value)
+    and no SG-Ready give None.
     """
     if control.heat_pump != "sg_ready" or control.signal == "district":
         return None
     config = signal_config(control)
-    loading = 0.5 * (config.loading_enter_percent + config.loading_leave_percent)
-    vm = 0.5 * (config.vm_low_enter_pu + config.vm_low_leave_pu)
+    if control.signal == "per_feeder":
+        loading, vm = config.loading_enter_percent, config.vm_low_enter_pu
+    else:
+        loading = 0.5 * (config.loading_enter_percent + config.loading_leave_percent)
+        vm = 0.5 * (config.vm_low_enter_pu + config.vm_low_leave_pu)
     rows = np.vstack([sens.trafo_percent_per_kw[None, :], sens.line_percent_per_kw, -sens.vm_pu_per_kw])
     n_line, n_bus = sens.line_percent_per_kw.shape[0], sens.vm_pu_per_kw.shape[0]
     targets = np.concatenate(([loading], np.full(n_line, loading), np.full(n_bus, -vm)))
-    return Relief(state, rows, targets, located=control.signal == "per_feeder")
+    return Relief(state, rows, targets, located=control.signal == "per_feeder", rebound=control.count_rebound)
 
 
 def signal_sources(
@@ -397,9 +406,42 @@ def signal_sources(
             p_min_kw=p_min,
             transformer_relief=relief,
         )
-        return _FeederSource(signals, state)
+        source = _FeederSource(signals, state)
+        return source if control.preheat is None else preheat_source(control, source, state, plant, sens)
 
     return sens, make
+
+
+def preheat_source(control: Control, inner: SignalSource, state: GridState, plant: Plant, sens: Any) -> SignalSource:
+    """Return ``inner`` with the buildings pre-heating as ``control.preheat`` says (:mod:`models.control.preheat`).
+
+    A building starting to boost counts twice the rebound's share of its heat pumps' highest
+    electric draw (:attr:`models.control.thermal.ThermalParameters.recover_frac` times ``p_max_kw``:
+    the extra heat at the rating's share over the COP of the coldest step; twice, as a store above
+    its set point was giving that share back). The fill levels: ``fill_to_percent`` for the
+    transformer and every line, the signal's leave threshold for low voltage.
+    """
+    from models.control.preheat import PreheatConfig, PreheatSource
+
+    p = control.preheat
+    assert p is not None
+    signal = signal_config(control)
+    config = PreheatConfig(
+        step_s=float(STEP_S),
+        peak_percent=p.peak_percent if p.peak_percent is not None else signal.loading_enter_percent,
+        lookahead_h=p.lookahead_h,
+        forecast_days=p.forecast_days,
+        fill_to_percent=p.fill_to_percent if p.fill_to_percent is not None else signal.loading_leave_percent,
+    )
+    hp = plant.index.hp
+    frac = plant.thermal.recover_frac if plant.thermal is not None else 0.0
+    boost_kw = np.bincount(plant.building[hp], 2.0 * frac * plant.p_max_kw[hp], minlength=plant.n_building)
+    rows = np.vstack([sens.trafo_percent_per_kw[None, :], sens.line_percent_per_kw, -sens.vm_pu_per_kw])
+    n_line, n_bus = sens.line_percent_per_kw.shape[0], sens.vm_pu_per_kw.shape[0]
+    fill = config.fill_to_percent
+    targets = np.concatenate(([fill], np.full(n_line, fill), np.full(n_bus, -signal.vm_low_leave_pu)))
+    headroom = Relief(state, rows, targets, located=True)
+    return PreheatSource(inner, config, state.trafo_percent, boost_kw.astype(np.float64), headroom)
 
 
 @dataclass
@@ -454,114 +496,6 @@ class _FeederSource:
                 p_controllable_kw=p_controllable_kw,
             )
         return out.state, out.p_limit_14a_kw
-
-
-def _kpis(result: LoopResult, plant: Plant, step_h: float) -> dict[str, Any]:
-    """The control KPIs of the last pass: signal hours, energy held back and moved, comfort."""
-    n_building = max(result.state.shape[1], 1)
-    kpis: dict[str, Any] = {
-        f"signal_{s.name.lower()}_h": float(np.count_nonzero(result.state == int(s))) * step_h / n_building
-        for s in SignalState
-    }
-    hp, ev = plant.kind == "heat_pump", plant.kind == "ev"
-    kpis["control_dimmed_kwh"] = float(result.dimmed_kwh.sum())
-    kpis["control_hp_blocked_kwh"] = float(result.blocked_kwh.sum())
-    heat, short = 0.0, np.zeros(0)
-    if plant.thermal is not None:
-        on = result.active  # elsewhere the heat pumps run their schedule, which meets the demand
-        delivered = result.p_kw[on][:, hp] * plant.cop[on]
-        heat = float(np.clip(plant.heat_demand_kw[on] - delivered, 0.0, None).sum()) * step_h
-        short = np.subtract(plant.thermal.comfort_low_k, result.dt_k)
-        np.clip(short, 0.0, None, out=short)
-        kpis["control_heat_owed_kwh"] = float(-(plant.thermal.c_kwh_per_k * result.dt_k[-1]).sum())
-    else:
-        kpis["control_heat_owed_kwh"] = 0.0
-    kpis["control_heat_deferred_kwh"] = heat
-    kpis["control_comfort_violation_kh"] = float(short.sum()) * step_h
-    kpis["control_comfort_violation_h"] = float(np.count_nonzero(short)) * step_h
-    kpis["control_indoor_min_delta_k"] = float(result.dt_k.min(initial=0.0))
-    short_ev = plant.base_kw[:, ev]
-    np.subtract(short_ev, result.p_kw[:, ev], out=short_ev)
-    kpis["control_ev_deferred_kwh"] = float(np.clip(short_ev, 0.0, None, out=short_ev).sum()) * step_h
-    kpis["control_ev_owed_kwh"] = float(result.backlog_kwh[-1].sum()) if result.backlog_kwh.size else 0.0
-    kpis["control_limited_building_h"] = float(np.count_nonzero(result.limited)) * step_h
-    kpis["control_active_steps"] = int(np.count_nonzero(result.active))
-    return kpis
-
-
-def _grid_fees(fee: GridFee, assets: xr.Dataset, p_kw: np.ndarray, step_h: float) -> dict[str, float]:
-    """The yearly grid fee [EUR/a] of the buildings with a controllable device: plain and under the module.
-
-    Energies are what the meters of a building see without netting its PV: the household load,
-    and the controllable devices' draw (heat pumps, wallboxes, batteries charging).
-    """
-    kinds = np.asarray(assets["kind"].values).astype(str)
-    buildings = np.asarray(assets["building"].values).astype(str)
-    own = buildings != COMMUNITY
-    devices = np.isin(kinds, sorted(_KINDS_14A)) & own
-    draw = np.clip(p_kw, 0.0, None)
-    hour = pd.DatetimeIndex(assets["time"].values).hour
-    low, high = np.isin(hour, fee.low_hours), np.isin(hour, fee.high_hours)
-    years = p_kw.shape[0] * step_h / 8760.0
-    tariff = GridFeeTariff(
-        fee.energy_price_eur_per_kwh,
-        fee.base_price_eur_per_year,
-        fee.flat_reduction_eur_per_year,
-        fee.module_2_reduction_frac,
-        fee.low_price_eur_per_kwh,
-        fee.high_price_eur_per_kwh,
-    )
-    plain = chosen = 0.0
-    count = 0
-    names = np.unique(buildings[devices])
-    limits = _connection_limits(assets, devices, p_kw[:, devices])[1] if devices.any() else np.zeros(0)
-    for number, name in enumerate(names):
-        if not np.isfinite(limits[number]):
-            continue  # nothing above 4.2 kW: not controllable
-        device = draw[:, devices & (buildings == name)].sum(axis=1)
-        household = draw[:, (kinds == "load") & (buildings == name)].sum(axis=1)
-        both = device + household
-        usage = {"household_kwh": float(household.sum()) * step_h, "device_kwh": float(device.sum()) * step_h}
-        windows = {"low_kwh": float(both[low].sum()) * step_h, "high_kwh": float(both[high].sum()) * step_h}
-        plain += grid_fee_eur(0, tariff, **usage, years=years)
-        chosen += grid_fee_eur(fee.module, tariff, **usage, **windows, years=years)
-        count += 1
-    return {
-        "grid_fee_14a_buildings": float(count),
-        "grid_fee_plain_eur_per_year": plain / years,
-        "grid_fee_14a_eur_per_year": chosen / years,
-    }
-
-
-def _connection_limits(
-    assets: xr.Dataset, chosen: np.ndarray, p_kw: np.ndarray, control: Literal["ems", "direct"] = "ems"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each chosen device's group number and each group's dimmed limit [kW] (``inf``: not controllable).
-
-    ``ems``: a group is a building, one limit for its devices (A1 4.5.2). ``direct``: a group is a
-    building's heat pumps (summed, A1 2.4.2) or one other device, each its own minimum (A1 4.5.1).
-    Groups are numbered in the sorted order of their building names (``ems``).
-    """
-    kinds = np.asarray(assets["kind"].values).astype(str)[chosen]
-    buildings = np.asarray(assets["building"].values).astype(str)[chosen]
-    rated = np.asarray(assets["p_rated_kw"].values, dtype=np.float64)[chosen]
-    peak = np.fmax.reduce(p_kw, axis=0, initial=0.0)  # the largest draw, NaN left out
-    rated = np.where(np.isfinite(rated) & (rated > 0), rated, peak)
-    if control == "ems":
-        keys = buildings
-    else:
-        keys = np.array(
-            [f"{b}/{k if k == 'heat_pump' else i}" for i, (b, k) in enumerate(zip(buildings, kinds, strict=True))]
-        )
-    names, groups = np.unique(keys, return_inverse=True)
-    devices = [ControllableDevice(_KINDS_14A[k], float(r)) for k, r in zip(kinds, rated, strict=True)]
-    limits = np.array(
-        [
-            dimmed_limit_kw((d for d, g in zip(devices, groups, strict=True) if g == i), control=control)
-            for i in range(len(names))
-        ]
-    )
-    return groups, limits
 
 
 def _with_power(assets: xr.Dataset, p_kw: np.ndarray, soc: tuple[int, np.ndarray] | None) -> xr.Dataset:

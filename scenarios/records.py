@@ -32,6 +32,7 @@ __all__ = [
     "HomeBatteryChange",
     "LocatedError",
     "OutputLevel",
+    "Preheat",
     "PvChange",
     "RetrofitChange",
     "Scenario",
@@ -237,6 +238,23 @@ class Thresholds(_Config):
         return self
 
 
+class Preheat(_Config):
+    """Pre-heating before a forecast peak (:mod:`models.control.preheat`): SG-Ready state 3 raises the set point.
+
+    The forecast is the transformer loading measured at the same time of day on the last
+    ``forecast_days`` days; where it exceeds ``peak_percent`` (default the signal's enter threshold)
+    within the next ``lookahead_h`` hours, heat pumps raise their set point by ``boost_k`` (default
+    2 K: 22 degC, inside EN 16798-1 category II), as many as the headroom the step before measured
+    below ``fill_to_percent`` takes (default the signal's leave threshold).
+    """
+
+    boost_k: float = Field(default=2.0, gt=0.0, le=4.0)
+    peak_percent: float | None = Field(default=None, gt=0, le=200)
+    lookahead_h: float = Field(default=12.0, gt=0.0, le=24.0)
+    forecast_days: int = Field(default=2, ge=1, le=14)
+    fill_to_percent: float | None = Field(default=None, gt=0, le=200)
+
+
 class Control(_Config):
     """The ``control:`` block: the controllers of the control library acting in the year.
 
@@ -276,6 +294,12 @@ class Control(_Config):
     ``comfort_low_k``
         How far below its set point a building may cool before its heat pump overrides a block
         (and the shortfall counts as a comfort violation); default -1 K.
+    ``preheat``
+        With ``heat_pump: sg_ready``: the heat pumps pre-heat before a peak the measured past
+        forecasts (:class:`Preheat`); default none.
+    ``count_rebound``
+        With ``heat_pump: sg_ready``: the block's relief counts the rebound of the heat pumps it
+        lets back (what they want now beyond what they wanted when held off); default off.
 
     Heat pumps serve their building's thermal store (:mod:`models.control.thermal`): heat
     blocked or dimmed is delivered later; dimmed wallboxes charge later (:mod:`models.control.ev`).
@@ -290,6 +314,14 @@ class Control(_Config):
     signal: Literal["district", "district_needed", "per_feeder"] = "district_needed"
     thresholds: Thresholds | None = None
     comfort_low_k: float = Field(default=-1.0, ge=-5.0, le=0.0)
+    preheat: Preheat | None = None
+    count_rebound: bool = False
+
+    @model_validator(mode="after")
+    def _preheat_needs_sg_ready(self) -> Control:
+        if self.preheat is not None and self.heat_pump != "sg_ready":
+            raise LocatedError(["preheat"], "pre-heating needs heat_pump: sg_ready", allowed="heat_pump: sg_ready")
+        return self
 
 
 class Factors(_Config):

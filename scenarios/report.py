@@ -24,13 +24,14 @@ import pandas as pd
 
 from scenarios.plotly_html import Figure, dates, figure, figure_div, hline, plotly_min_js, typed_array
 from scenarios.results import PLOTLY_JS, SHARED_PLOTLY_JS, read_kpis
-from twin.core.vocabulary import KPI_CATALOGUE, LOAD_KINDS, kpi
+from twin.core.vocabulary import CONTROL_KPI_CATALOGUE, KPI_CATALOGUE, LOAD_KINDS, kpi
 
 if TYPE_CHECKING:
     from scenarios.results import ScenarioResult
 
 __all__ = [
     "COMPARE_KPIS",
+    "CONTROL_KPIS",
     "compare_table",
     "display_table",
     "format_kpi",
@@ -42,6 +43,8 @@ __all__ = [
 
 #: KPIs in the comparison, in order, with their display names (the catalogue's, stored units).
 COMPARE_KPIS: Final[dict[str, str]] = {spec.name: spec.heading for spec in KPI_CATALOGUE}
+#: The control KPIs, shown after :data:`COMPARE_KPIS` where a run has a ``control:`` block.
+CONTROL_KPIS: Final[dict[str, str]] = {spec.name: spec.heading for spec in CONTROL_KPI_CATALOGUE}
 
 _PAGE: Final[Template] = Template(
     """<!DOCTYPE html>
@@ -90,17 +93,26 @@ def write_report(result: ScenarioResult, path: Path, *, plotly_js: str = SHARED_
 
 
 def compare_table(folders: Sequence[str | Path]) -> pd.DataFrame:
-    """KPIs of result folders side by side: one column per scenario, one row per KPI."""
-    columns = {}
-    for folder in folders:
-        kpis = read_kpis(folder)
-        columns[str(kpis.get("scenario", Path(folder).name))] = {key: kpis.get(key) for key in COMPARE_KPIS}
-    return pd.DataFrame(columns).rename(index=COMPARE_KPIS)
+    """KPIs of result folders side by side: one column per scenario, one row per KPI.
+
+    Where any of the runs has a ``control:`` block, the control KPIs (:data:`CONTROL_KPIS`: hours
+    over 100 %, blocked and dimmed energy, deferred heat, comfort) follow; ``None`` where a run
+    has none.
+    """
+    read = {str(folder): read_kpis(folder) for folder in folders}
+    names = dict(COMPARE_KPIS)
+    if any(key in kpis for kpis in read.values() for key in CONTROL_KPIS):
+        names.update(CONTROL_KPIS)
+    columns = {
+        str(kpis.get("scenario", Path(folder).name)): {key: kpis.get(key) for key in names}
+        for folder, kpis in read.items()
+    }
+    return pd.DataFrame(columns, index=list(names)).rename(index=names)
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
     """A :func:`compare_table` as shown: rows by the catalogue's display heading, values as text in its display unit."""
-    name_of = {heading: name for name, heading in COMPARE_KPIS.items()}
+    name_of = {heading: name for name, heading in (*COMPARE_KPIS.items(), *CONTROL_KPIS.items())}
     rows = {
         kpi(name_of[str(label)]).display_heading: [format_kpi(name_of[str(label)], v) for v in row.tolist()]
         for label, row in table.iterrows()
@@ -157,7 +169,7 @@ def format_value(value: Any) -> str:
 
 
 def _kpi_table(kpis: dict[str, Any]) -> Figure:
-    names = [key for key in COMPARE_KPIS if key in kpis]
+    names = [key for key in (*COMPARE_KPIS, *CONTROL_KPIS) if key in kpis]
     table = {
         "cells": {
             "align": "right",

@@ -109,6 +109,9 @@ class ScenarioResult:
         PV curtailed by the feed-in limit, over time. [kW]
     flows : xarray.Dataset, optional
         The energy flows at the substation the KPIs came from (:func:`twin.core.kpi.boundary_flows`).
+    signal_state : xarray.DataArray, optional
+        With a ``control:`` block: each building's signal state (time, building) as its controllers
+        read it (:class:`twin.core.signal.SignalState` codes); not written to the result folder.
     """
 
     scenario: Scenario
@@ -119,6 +122,7 @@ class ScenarioResult:
     applied: AppliedChanges
     curtailed_kw: xr.DataArray
     flows: xr.Dataset | None = None
+    signal_state: xr.DataArray | None = None
 
 
 @dataclass(frozen=True)

@@ -244,7 +244,7 @@ def compute_scenario(
     assets.attrs.update({"source": "scenario", "scenario": scenario.name})
     lap("dispatch")
     heat = None if scenario.control is None else HeatInputs.of(profiles.heat_kw, applied.district.buildings)
-    assets, grid, control_kpis = _run_control(scenario, shared, variation, (net, flow), assets, heat)
+    assets, grid, control_kpis, signal_state = _run_control(scenario, shared, variation, (net, flow), assets, heat)
     lap("power_flow")
     p_loss = grid["p_loss_kw"].fillna(0.0)
     flows = boundary_flows(substation_assets(assets), p_loss_kw=p_loss)
@@ -280,7 +280,7 @@ def compute_scenario(
     curtailed_kw = xr.DataArray(
         curtailed.astype(np.float32), dims="time", coords={"time": assets["time"].values}, attrs={"units": "kW"}
     )
-    return ScenarioResult(scenario, kpis, assets, grid, net, applied, curtailed_kw, flows)
+    return ScenarioResult(scenario, kpis, assets, grid, net, applied, curtailed_kw, flows, signal_state)
 
 
 def _run_control(
@@ -290,7 +290,7 @@ def _run_control(
     grid: tuple[Any, Any],
     assets: xr.Dataset,
     heat: HeatInputs | None,
-) -> tuple[xr.Dataset, xr.Dataset, dict[str, Any]]:
+) -> tuple[xr.Dataset, xr.Dataset, dict[str, Any], xr.DataArray | None]:
     """The power flow of the assets with the scenario's controllers in the loop (:func:`run_controlled`)."""
     reactive, unit = shared.loaded.district.reactive_power, _community_unit(scenario, variation)
     return run_controlled(scenario.control, grid[0], assets, reactive, grid[1], unit, heat)

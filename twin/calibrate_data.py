@@ -125,6 +125,27 @@ def store_period(store_dir: str | Path, start: str | None, end: str | None) -> P
     return Period(int(start_s), int(end_s))
 
 
+def check_store_district(store_dir: str | Path, district: District) -> None:
+    """Refuse a store whose meters are not the district's buildings.
+
+    Raises
+    ------
+    ConfigError
+        The store holds meters of buildings the district does not have.
+    """
+    store = Path(store_dir)
+    buildings = {b.id for b in district.buildings}
+    stored = {c.split(":", 1)[1].rsplit("/", 1)[0] for c in MeanTable(store, "15min").channels if c.startswith("flow:")}
+    foreign = sorted(stored - buildings - {SUBSTATION})
+    if foreign:
+        raise ConfigError(
+            f"the store holds meters of {', '.join(foreign[:4])}{', ...' if len(foreign) > 4 else ''}, "
+            f"which are not buildings of {district.name}",
+            file=str(store),
+            allowed="the store's district (--district NAME-or-FILE)",
+        )
+
+
 def read_measured(store_dir: str | Path, district: District, period: Period) -> Measured:
     """Hourly energies of the district's meters over the period (see the module docstring).
 
@@ -135,15 +156,7 @@ def read_measured(store_dir: str | Path, district: District, period: Period) -> 
     """
     store = Path(store_dir)
     buildings = [b.id for b in district.buildings]
-    stored = {c.split(":", 1)[1].rsplit("/", 1)[0] for c in MeanTable(store, "15min").channels if c.startswith("flow:")}
-    foreign = sorted(stored - set(buildings) - {SUBSTATION})
-    if foreign:
-        raise ConfigError(
-            f"the store holds meters of {', '.join(foreign[:4])}{', ...' if len(foreign) > 4 else ''}, "
-            f"which are not buildings of {district.name}",
-            file=str(store),
-            allowed="the store's district (--district NAME-or-FILE)",
-        )
+    check_store_district(store, district)
     wanted = [f"flow:{b}/{flow}" for b in [*buildings, SUBSTATION] for flow in _FLOWS]
     data = read_table(store, "15min", start_s=period.start_s, end_s=period.end_s, channels=wanted)
     times = data["time"].values.astype("datetime64[s]").astype(np.int64)

@@ -61,11 +61,12 @@ from twin.core.live_state import (
     ControllerState,
     ControllerWriteRecord,
     DeviceState,
+    FeederSignalState,
     GridState,
     LiveSnapshot,
 )
 from twin.core.schema import SUBSTATION
-from twin.core.signal import SignalReason
+from twin.core.signal import SignalReason, SignalState
 
 __all__ = ["WRITES_IN_SNAPSHOT", "ControllerLink", "ControllerOptions", "LiveState", "building_order"]
 
@@ -340,7 +341,7 @@ class ControllerLink:
             signal=step.state.name.lower() if step is not None else None,
             signal_code=int(step.state) if step is not None else None,
             since_utc=utc_time(step.since_s) if step is not None else None,
-            reasons=tuple(flag.name.lower() for flag in SignalReason if flag and flag in reasons and flag.name),
+            reasons=_reason_names(reasons),
             limit_14a_kw=step.p_limit_14a_kw if step is not None else None,
             quality=server.quality if server is not None else Quality.MISSING,
             heartbeat=server.heartbeat if server is not None else 0,
@@ -355,7 +356,44 @@ class ControllerLink:
                 ControllerWriteRecord.from_json(entry, where.child("writes").child(i))
                 for i, entry in enumerate(self.writes)
             ),
+            feeders=feeder_states(self.feeders),
         )
+
+
+def feeder_states(values: Mapping[str, Any]) -> tuple[FeederSignalState, ...]:
+    """Each feeder's signal from its buildings' values (:class:`twin.live_feeders.FeederValues`), by number.
+
+    A building's section 14a limit is in force when it lies below the unlimited value
+    (:attr:`models.control.signal.SignalConfig.p_limit_free_kw`).
+    """
+    from models.control.signal import SignalConfig
+
+    free_kw = SignalConfig().p_limit_free_kw
+    feeders: dict[int, list[Any]] = {}
+    for value in values.values():
+        feeders.setdefault(int(value.feeder_number), []).append(value)
+    out = []
+    for number, members in sorted(feeders.items()):
+        first = members[0]
+        limits = [float(v.p_limit_14a_kw) for v in members if float(v.p_limit_14a_kw) < free_kw]
+        out.append(
+            FeederSignalState(
+                feeder_number=number,
+                signal=SignalState(int(first.sg_ready_state)).name.lower(),
+                signal_code=int(first.sg_ready_state),
+                reasons=_reason_names(SignalReason(int(first.signal_reasons))),
+                relief_kw=float(first.feeder_relief_kw),
+                buildings=len(members),
+                limited=len(limits),
+                limit_min_kw=min(limits) if limits else None,
+            )
+        )
+    return tuple(out)
+
+
+def _reason_names(reasons: SignalReason) -> tuple[str, ...]:
+    """The names of the reasons' flags, lower case."""
+    return tuple(flag.name.lower() for flag in SignalReason if flag and flag in reasons and flag.name)
 
 
 def _district_quality(district: BoundaryState) -> Quality:

@@ -11,6 +11,7 @@ per line), beside links to its measured data.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -32,7 +33,8 @@ from dashboard.data import (
 from dashboard.figures import empty_figure, grid_figure, history_figure
 from dashboard.history import download_links, period_bounds, period_controls, period_history, period_title
 from dashboard.i18n import current_language, dropdown_labels, format_time, t
-from dashboard.pages.common import current, refresh_ms, shown
+from dashboard.pages.common import current, refresh_ms, shown, table
+from twin.core.live_state import FeederSignalState
 from twin.core.schema import SUBSTATION
 
 __all__ = [
@@ -90,6 +92,7 @@ def layout() -> html.Div:
             html.Div(dcc.Slider(id="grid-step", min=0, max=0, step=1, value=0, marks=None), id="grid-step-box"),
             html.Div(id="grid-summary", className="status-line"),
             dcc.Graph(id="grid-map"),
+            html.Div(id="grid-feeders"),
             period_controls("grid"),
             dcc.Graph(id="grid-history"),
         ]
@@ -156,6 +159,7 @@ def grid_view(
             ),
             "summary": summary,
             "steps": 0,
+            "feeders": feeder_table(_feeders(snapshot), lang),
         }
     ds = _result(source, config, cache)
     result = next((r for r in list_results(config.results_dir) if r.name == source), None)
@@ -261,13 +265,14 @@ def register_callbacks(app: Dash) -> None:
     @app.callback(
         Output("grid-map", "figure"),
         Output("grid-summary", "children"),
+        Output("grid-feeders", "children"),
         Input("grid-source", "value"),
         Input("grid-step", "value"),
         Input("grid-interval", "n_intervals"),
     )
     def _update(source: str, step: int, _n: int) -> tuple[Any, ...]:
         view = grid_view(source, step, *current())
-        return view["figure"], view["summary"]
+        return view["figure"], view["summary"], view.get("feeders", [])
 
     @app.callback(
         Output("grid-history", "figure"),
@@ -279,6 +284,34 @@ def register_callbacks(app: Dash) -> None:
     def _history(_n: int, period: str | None, until: str | None) -> tuple[Any, ...]:
         view = grid_history_view(*current(), period=period, until=until)
         return view["history"], view["downloads"]
+
+
+def feeder_table(feeders: Sequence[FeederSignalState], lang: str) -> list[Any]:
+    """The live signal of each feeder (heading and table), or nothing without signals per feeder."""
+    if not feeders:
+        return []
+    header = [
+        t(f"feeders.{key}", lang)
+        for key in ("feeder", "signal", "reasons", "relief", "buildings", "limited", "limit_min")
+    ]
+    rows = [
+        (
+            str(f.feeder_number) if f.feeder_number else t("feeders.busbar", lang),
+            f.signal or "-",
+            ", ".join(f.reasons) or "-",
+            shown(f.relief_kw, ",.1f", lang=lang),
+            str(f.buildings if f.buildings is not None else "-"),
+            str(f.limited if f.limited is not None else "-"),
+            shown(f.limit_min_kw, ",.1f", lang=lang),
+        )
+        for f in feeders
+    ]
+    return [html.H3(t("feeders.heading", lang)), table(header, rows, table_id="grid-feeder-table")]
+
+
+def _feeders(snapshot: Any) -> Sequence[FeederSignalState]:
+    controller = snapshot.controller if snapshot is not None else None
+    return controller.feeders if controller is not None else ()
 
 
 def _result(source: str | None, config: DashboardConfig, cache: DataCache | None) -> Any:

@@ -31,6 +31,7 @@ __all__ = ["Plant", "PlantState", "StepResult", "grid_delta", "step"]
 Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 _BLOCK = int(SignalState.BLOCK)
+_ON = int(SignalState.RECOMMENDED_ON)
 #: Each living plant's index (:meth:`Plant.index`), by the plant's id.
 _INDEXES: dict[int, tuple[weakref.ReferenceType[Any], Any]] = {}
 
@@ -219,15 +220,16 @@ def step(
     finite = np.isfinite(limit_kw) & ix.has_dim
     blocked = (signal_state == _BLOCK) & ix.has_hp if sg_ready else None
     store, backlog = devices.store, devices.backlog
-    if devices.resting and not finite.any() and (blocked is None or not blocked.any()):
+    raised = _raised_k(store, signal_state, ix) if sg_ready else None
+    if devices.resting and not finite.any() and (blocked is None or not blocked.any()) and raised is None:
         devices.held_kw = np.zeros(len(plant.building))
         return StepResult(False, plant.base_kw[t], finite)
     step_h = step_s / 3600.0
     if blocked is not None and relief is not None and blocked.any() and store is not None:
         excess = relief.excess(measured, delta) if measured >= 0 else None
-        blocked = _needed(relief, excess, blocked, plant, ix, store, t, step_h)
+        blocked = _needed(relief, excess, blocked, plant, ix, store, t, step_h, raised, devices.held_kw)
     p, devices.held_kw, blocked_kwh, dimmed_kwh = _act(
-        plant, ix, t, limit_kw, finite, blocked, (store, backlog), step_h
+        plant, ix, t, limit_kw, finite, blocked, (store, backlog), step_h, raised
     )
     return StepResult(True, p, finite, blocked_kwh, dimmed_kwh)
 
@@ -264,6 +266,7 @@ def _act(
     blocked: npt.NDArray[np.bool_] | None,
     devices: tuple[ThermalStore | None, ChargeBacklog],
     step_h: float,
+    raised_k: Array | None = None,
 ) -> tuple[Array, Array, float, float]:
     """The devices' power at an active step, what the block held off and the energy blocked and dimmed [kWh].
 
@@ -278,8 +281,12 @@ def _act(
         at_bound = off & (store.dt_k <= store.params.comfort_low_k)
         off &= ~at_bound
         target = np.where(at_bound, store.params.comfort_low_k, 0.0)
-        want = heat_pump_want_kw(store, plant.heat_demand_kw[t], plant.cop[t], step_h, target)
         rest = (store.dt_k == 0.0) & ~at_bound
+        if raised_k is not None:  # SG-Ready state 3, or a pre-heated store held (_raised_k)
+            raised = np.isfinite(raised_k) & ~at_bound  # those off: what the block holds off
+            target = np.where(raised, raised_k, target)
+            rest &= ~raised
+        want = heat_pump_want_kw(store, plant.heat_demand_kw[t], plant.cop[t], step_h, target)
         p[ix.hp] = np.where(rest, p[ix.hp], np.minimum(want, plant.p_max_kw[ix.hp]))
     p[ix.ev] = charge_want_kw(backlog, plant.base_kw[t, ix.ev], step_h)
     blocked_kwh = float(p[ix.hp][off].sum()) * step_h
@@ -305,13 +312,24 @@ def _needed(
     store: ThermalStore,
     t: int,
     step_h: float,
+    raised_k: Array | None = None,
+    held_kw: Array | None = None,
 ) -> npt.NDArray[np.bool_]:
-    """The buildings whose heat pump goes off: of the blocked ones, only those the grid needs (:class:`Relief`)."""
+    """The buildings whose heat pump goes off: of the blocked ones, only those the grid needs (:class:`Relief`).
+
+    With :attr:`Relief.rebound` the excess adds what the heat pumps held off in the step before
+    (``held_kw``, per device) want now beyond what they wanted then.
+    """
     if excess is None:
         return blocked
     candidate = blocked[ix.hp_building] & (store.dt_k > store.params.comfort_low_k)
-    want = heat_pump_want_kw(store, plant.heat_demand_kw[t], plant.cop[t], step_h)
+    target = 0.0 if raised_k is None else np.where(np.isfinite(raised_k), raised_k, 0.0)
+    want = heat_pump_want_kw(store, plant.heat_demand_kw[t], plant.cop[t], step_h, target)
     want = np.where(store.dt_k == 0.0, plant.base_kw[t, ix.hp], np.minimum(want, plant.p_max_kw[ix.hp]))
+    if relief.rebound and held_kw is not None:
+        back = np.flatnonzero(held_kw[ix.hp] > 0.0)
+        grow = np.clip(want[back] - held_kw[ix.hp][back], 0.0, None)
+        excess = excess + (relief.effect(ix.hp_building[back]) * grow).sum(axis=1)
     c = np.flatnonzero(candidate)
     off = relief.choose(excess, ix.hp_building[c], want[c], store.dt_k[c])
     needed = np.zeros(plant.n_building, dtype=bool)
@@ -319,6 +337,24 @@ def _needed(
     # buildings at their comfort bound stay "blocked": they hold the bound (_act)
     needed |= blocked & _at_bound(store, ix, plant.n_building)
     return needed
+
+
+def _raised_k(store: ThermalStore | None, signal_state: npt.NDArray[np.int8], ix: _Index) -> Array | None:
+    """Each heat pump's set point against the demand's where raised [K] (NaN: not; None: none raised).
+
+    Where the building's signal recommends running (SG-Ready state 3) the store's raised set point
+    (:attr:`ThermalParameters.boost_k`, :mod:`models.control.preheat`); where it blocks and the
+    heat pump is not switched off, a store above its set point holds what it has (it is kept for
+    the block's later steps instead of spent at once).
+    """
+    if store is None or store.params.boost_k <= 0.0:
+        return None
+    st = signal_state[ix.hp_building]
+    hold = (st == _BLOCK) & (store.dt_k > 0.0)
+    on = st == _ON
+    if not (on.any() or hold.any()):
+        return None
+    return np.where(on, store.params.boost_k, np.where(hold, store.dt_k, np.nan))
 
 
 def _at_bound(store: ThermalStore, ix: _Index, n_building: int) -> npt.NDArray[np.bool_]:

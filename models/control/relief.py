@@ -58,13 +58,13 @@ class Relief:
     """SG-Ready blocking only as far as the grid needs: which heat pumps of the blocked buildings go off.
 
     While a building's signal blocks, its heat pump is a candidate. The grid state of the step
-    before (estimated as the signal reads it) is compared with the targets, half-way between the
-    signal's enter and leave thresholds; the candidates with the most heat in store go off first
-    (a store at its comfort bound is no candidate), until the excess of every quantity over its
-    target is covered by their draw times its effect. ``located``: each heat pump's own effect on
-    each quantity (the per-feeder operator knows where its buildings are); otherwise the mean
-    effect of all buildings (a district-wide operator knows only how much, not where), which takes
-    more heat pumps off for a stress in one feeder.
+    before (estimated as the signal reads it) is compared with the targets (per feeder the
+    signal's enter thresholds, district-wide half-way between enter and leave); the candidates
+    with the most heat in store go off first (a store at its comfort bound is no candidate), until
+    the excess of every quantity over its target is covered by their draw times its effect.
+    ``located``: each heat pump's own effect on each quantity (the per-feeder operator knows where
+    its buildings are); otherwise the mean effect of all buildings (a district-wide operator knows
+    only how much, not where), which takes more heat pumps off for a stress in one feeder.
 
     Parameters
     ----------
@@ -77,12 +77,16 @@ class Relief:
         Each quantity's target (voltages negated). [%], [p.u.]
     located : bool
         Use each building's own effect.
+    rebound : bool, optional
+        Count the rebound: a heat pump held off in the step before comes back with what it wants
+        now (its store has cooled meanwhile), more than the grid state read with it added back.
     """
 
     grid: GridState
     rows: Array
     targets: Array
     located: bool
+    rebound: bool = False
 
     def excess(self, k: int, delta: Delta | None) -> Array:
         """Return each quantity's excess over its target at step ``k`` (the estimate; NaN: not known)."""

@@ -103,6 +103,9 @@ class ThermalParameters:
         Lowest deviation from the set point within comfort. [K]
     recover_frac : float
         Most heat beyond the demand while bringing a store back, as a share of the rating. [1]
+    boost_k : float
+        Raised set point while SG-Ready recommends running (state 3); 0: state 3 is NORMAL
+        (:mod:`models.control.preheat`). [K]
     """
 
     c_kwh_per_k: Array
@@ -110,6 +113,7 @@ class ThermalParameters:
     q_max_kw: Array
     comfort_low_k: float = COMFORT_LOW_K
     recover_frac: float = RECOVER_FRAC
+    boost_k: float = 0.0
 
     @property
     def tau_h(self) -> Array:
@@ -124,6 +128,7 @@ def thermal_parameters(
     *,
     tank: bool = True,
     comfort_low_k: float = COMFORT_LOW_K,
+    boost_k: float = 0.0,
 ) -> ThermalParameters:
     """Return the stores of heat-pump buildings from their rating, floor area and emitter (module docstring).
 
@@ -139,6 +144,8 @@ def thermal_parameters(
         Count a buffer tank (:func:`tank_l`).
     comfort_low_k : float, optional
         Lowest deviation from the set point within comfort. [K]
+    boost_k : float, optional
+        Raised set point while SG-Ready recommends running (state 3). [K]
     """
     rated = np.asarray(p_design_kw, dtype=np.float64)
     area = np.asarray(floor_area_m2, dtype=np.float64)
@@ -147,7 +154,7 @@ def thermal_parameters(
     if tank:
         c = c + tank_l(rated) * _WATER_KWH_PER_L_K
     h = np.maximum(rated, 0.1) / (SET_POINT_DEGC - NORM_OUTSIDE_TEMP_DEGC)
-    return ThermalParameters(c, h, rated, comfort_low_k)
+    return ThermalParameters(c, h, rated, comfort_low_k, boost_k=boost_k)
 
 
 @dataclass
@@ -219,10 +226,12 @@ def heat_pump_want_kw(
     """Return the electric power [kW] each heat pump wants this step.
 
     The demand and the store's loss, plus the heat that brings the store to ``target_k`` (the set
-    point; the comfort bound while a block holds) within the step, but at most
+    point; the comfort bound while a block holds; a raised set point) within the step, but at most
     :attr:`ThermalParameters.recover_frac` of the rating beyond the demand (the rebound of a
-    modulating heat pump whose heating curve raises the flow temperature with the deficit); up to
-    the rating (or the demand, where the backup heater covers more); over the step's COP.
+    modulating heat pump whose heating curve raises the flow temperature with the deficit) and, for
+    a store above its target (only after a raised set point), at most that share below it (the
+    same heating curve lowers the flow temperature with the surplus); up to the rating (or the
+    demand, where the backup heater covers more); over the step's COP.
     """
     p = store.params
     target = np.asarray(target_k, dtype=np.float64)
@@ -329,6 +338,7 @@ def _want(
     out = np.empty_like(dt_k)
     for i in range(dt_k.shape[0]):
         refill = c[i] * (target_k[i] - dt_k[i]) / step_h
-        want = demand_kw[i] + h[i] * dt_k[i] + _nan_min(refill, recover_frac * q_max[i])
+        most = recover_frac * q_max[i]
+        want = demand_kw[i] + h[i] * dt_k[i] + _nan_min(_nan_max(refill, -most), most)
         out[i] = _nan_min(_nan_max(want, 0.0), _nan_max(q_max[i], demand_kw[i])) / cop[i]
     return out

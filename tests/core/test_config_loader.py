@@ -178,3 +178,14 @@ def test_record_fields_lists_required_then_optional() -> None:
     assert record_fields(_Record) == "fields name; optional inner, items"
     assert record_fields(_Record, keys=True) == "keys name, inner, items"
     assert record_fields(int) is None
+    assert record_fields(_Inner) == "optional fields size"
+
+
+def test_an_unknown_key_equal_to_a_literal_value_is_named(tmp_path: Path) -> None:
+    # 'per_feeder' is a value of control.signal, not a key of the control block: the key is named
+    path = tmp_path / "s.yaml"
+    path.write_text("name: x\ncontrol: {per_feeder: true}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_scenario(path)
+    expected = f"{path}: control.per_feeder: unknown field 'per_feeder' (allowed: optional fields battery"
+    assert str(info.value).startswith(expected), str(info.value)

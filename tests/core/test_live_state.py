@@ -25,6 +25,7 @@ from twin.core.live_state import (
     ControllerState,
     ControllerWriteRecord,
     DeviceState,
+    FeederSignalState,
     GridState,
     KpiPeriods,
     LiveSnapshot,
@@ -234,6 +235,10 @@ def _random_snapshot(seed: int) -> LiveSnapshot:
             port=_maybe(rng, 5020),
             acks={"b01": ControllerAck(3, _time(rng), "CN=hp")},
             writes=(ControllerWriteRecord("battery_mode", 1.0, result="recorded", read_back=_maybe(rng, 1.0)),),
+            feeders=(
+                FeederSignalState(1, "block", 1, ("transformer",), 12.5, 7, 3, _maybe(rng, 4.2)),
+                FeederSignalState(2, "normal", 2, (), 0.0, 5, 0, None),
+            )[: rng.randrange(3)],
         ),
     )
     return LiveSnapshot(

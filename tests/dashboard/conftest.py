@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,3 +28,15 @@ def config(data_root: Path) -> DashboardConfig:
 @pytest.fixture
 def cache() -> DataCache:
     return DataCache()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium per browser test module, started here rather than by pytest-playwright.
+
+    See :func:`tests.dashboard.browser.chromium_browser`.
+    """
+    from tests.dashboard.browser import chromium_browser
+
+    with chromium_browser() as browser:
+        yield browser

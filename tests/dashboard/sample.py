@@ -30,8 +30,42 @@ BRANCHES = {"line 0": ("line", 1, 2), "line 1": ("line", 1, 3), "trafo 0": ("tra
 BUILDING_BUS = {"b1": 2, "b2": 3, "b3": 3}
 
 
-def snapshot(*, p_grid_kw: float = 12.5, trafo_percent: float = 40.0, vm_min_pu: float = 0.98) -> dict[str, Any]:
-    """A live snapshot as ``twin live`` writes it, with the ``grid`` and ``controller`` keys."""
+#: The controller section's signals per feeder: feeder 1 blocks for the transformer, the busbar's building is free.
+FEEDERS: list[dict[str, Any]] = [
+    {
+        "feeder_number": 1,
+        "signal": "block",
+        "signal_code": 1,
+        "reasons": ["transformer"],
+        "relief_kw": 12.5,
+        "buildings": 7,
+        "limited": 3,
+        "limit_min_kw": 4.2,
+    },
+    {
+        "feeder_number": 0,
+        "signal": "normal",
+        "signal_code": 2,
+        "reasons": [],
+        "relief_kw": 0.0,
+        "buildings": 1,
+        "limited": 0,
+        "limit_min_kw": None,
+    },
+]
+
+
+def snapshot(
+    *,
+    p_grid_kw: float = 12.5,
+    trafo_percent: float = 40.0,
+    vm_min_pu: float = 0.98,
+    feeders: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A live snapshot as ``twin live`` writes it, with the ``grid`` and ``controller`` keys.
+
+    ``feeders``: the controller section's signals per feeder (none without).
+    """
     balance = {
         b: {
             "p_grid_kw": 2.0 + i,
@@ -117,6 +151,7 @@ def snapshot(*, p_grid_kw: float = 12.5, trafo_percent: float = 40.0, vm_min_pu:
             "limit_14a_kw": 4.2,
             "quality": "ok",
             "writes": [],
+            **({"feeders": feeders} if feeders else {}),
         },
     }
 

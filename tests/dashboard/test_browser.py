@@ -20,14 +20,13 @@ from dashboard import create_app
 from dashboard.auth import VIEWER, Account
 from tests.dashboard.browser import (
     TIMEOUT_MS,
-    chromium_browser,
     logged_in_page,
     require_chromium,
     serve_app,
     shot,
 )
 from tests.dashboard.conftest import USERS
-from tests.dashboard.sample import snapshot, write_all
+from tests.dashboard.sample import FEEDERS, snapshot, write_all
 from twin.core.store import write_json_atomic
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -35,13 +34,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 VIEWER_USER, VIEWER_PASSWORD = "guest", "a viewer's password"
 
 require_chromium()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    """One Chromium for this module (started here, not by pytest-playwright: see :mod:`tests.dashboard.browser`)."""
-    with chromium_browser() as browser:
-        yield browser
 
 
 @pytest.fixture
@@ -132,8 +124,15 @@ def test_year_page(served: tuple[str, Path], tab: Page) -> None:
 
 def test_grid_page_live_and_the_worst_step(served: tuple[str, Path], tab: Page) -> None:
     tab.set_default_timeout(TIMEOUT_MS)
+    write_json_atomic(served[1] / "snapshot.json", snapshot(feeders=FEEDERS))
     tab.goto(served[0] + "/grid")
     expect(tab.locator("#grid-summary")).to_contain_text("live")
+    # the live signal per feeder: the blocked feeder with its reason and lowest limit, the busbar free
+    rows = tab.locator("#grid-feeder-table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("block")
+    expect(rows.nth(0)).to_contain_text("transformer")
+    expect(rows.nth(1)).to_contain_text("busbar")
     tab.locator("#grid-source").click()
     tab.get_by_role("option", name="scenario baseline").click()
     expect(tab.locator("#grid-summary")).to_contain_text("scenario baseline, step 0")

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from dashboard import create_app
-from tests.dashboard.browser import chromium_browser, logged_in_page, require_chromium, serve_app, shot
+from tests.dashboard.browser import logged_in_page, require_chromium, serve_app, shot
 from tests.dashboard.calibration_sample import write_calibration_sample
 from tests.dashboard.conftest import USERS
 from tests.dashboard.sample import write_all
@@ -17,13 +17,6 @@ from tests.dashboard.sample import write_all
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 require_chromium()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    """One Chromium for this module (see :mod:`tests.dashboard.browser`)."""
-    with chromium_browser() as browser:
-        yield browser
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 
 from dashboard.data import DashboardConfig, DataCache, balance_history, daily_flows, list_results, load_snapshot
 from dashboard.pages import buildings, grid, live, scenarios, year
-from tests.dashboard.sample import snapshot, write_result
+from tests.dashboard.sample import FEEDERS, snapshot, write_result
 from twin.core.live_state import LiveSnapshot
 from twin.core.store import MeanTable, write_json_atomic
 
@@ -134,6 +134,21 @@ def test_grid_view_live_and_result_steps(config: DashboardConfig, cache: DataCac
     view = grid.grid_view("baseline", 40, config, cache, lang="en")
     assert view["steps"] == 192 and "transformer 105 %" in view["summary"] and "01.01.2025 11:00" in view["summary"]
     assert "loading > 100 %" in [t.name for t in view["figure"].data]
+
+
+def test_grid_view_lists_the_live_signal_per_feeder(config: DashboardConfig, cache: DataCache) -> None:
+    # without signals per feeder in the snapshot: no table
+    assert grid.grid_view(grid.LIVE, 0, config, cache, lang="en")["feeders"] == []
+    snap = snapshot(feeders=FEEDERS)
+    write_json_atomic(config.store_dir / "snapshot.json", snap)
+    view = grid.grid_view(grid.LIVE, 0, config, cache, lang="de")
+    heading, table = view["feeders"]
+    assert heading.children == "Signal je Strang (live)" and table.id == "grid-feeder-table"
+    rows = [[cell.children for cell in row.children] for row in table.children[1].children]
+    assert rows == [
+        ["1", "block", "transformer", "12,5", "7", "3", "4,2"],
+        ["Sammelschiene", "normal", "-", "0,0", "1", "0", "-"],
+    ]
 
 
 def test_comparison_view(config: DashboardConfig, cache: DataCache) -> None:

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from dashboard import create_app
-from tests.dashboard.browser import chromium_browser, require_chromium, serve_app, shot
+from tests.dashboard.browser import require_chromium, serve_app, shot
 from tests.dashboard.conftest import USERS
 from tests.dashboard.sample import write_all
 
@@ -22,13 +22,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 RENDER_LIMIT_MS = 1500.0
 
 require_chromium()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    """One Chromium for this module (see :mod:`tests.dashboard.browser`)."""
-    with chromium_browser() as browser:
-        yield browser
 
 
 @pytest.fixture(scope="module")

@@ -96,7 +96,10 @@ def test_field_signal_and_transformer_agree_with_the_runner(runner: tuple[Any, A
     assert len(set(steps.tolist())) == 4 * HOURS
     houses = frame["id"] != "substation"
     field_state = frame.loc[houses, "signal_state"].to_numpy().astype(int)
-    runner_state = series.state[steps[houses.to_numpy()]]
+    # the runner's own state per building (as its controllers read it), not one re-read from its grid
+    column = {str(b): i for i, b in enumerate(result.signal_state["building"].values)}
+    runner_state = result.signal_state.values[steps[houses.to_numpy()], frame.loc[houses, "id"].map(column).to_numpy()]
+    assert (runner_state == series.state[steps[houses.to_numpy()]]).mean() > 0.9  # one feeder: mostly the district's
     assert (field_state == int(SignalState.BLOCK)).sum() >= 13 * 4  # at least an hour of blocking in every house
     agree = field_state == runner_state
     per_house = pd.Series(agree).groupby(frame.loc[houses, "id"].to_numpy()).mean()

@@ -135,6 +135,18 @@ async def test_a_stressed_feeders_buildings_read_block_and_a_reduced_limit_the_o
                 assert feeders[building].p_limit_14a_kw == pytest.approx(limit)
             # only as low as needed: not every stressed building at the minimum
             assert max(limits.values()) > 4.2 + 0.1
+            # the snapshot's controller section lists each feeder as its buildings' registers read
+            listed = {f.feeder_number: f for f in link.section().feeders}
+            assert sorted(listed) == [1, 2]
+            assert (listed[2].signal, listed[2].buildings, listed[2].limited) == ("block", len(stressed), len(limits))
+            assert "line" in listed[2].reasons and listed[2].limit_min_kw == pytest.approx(min(limits.values()))
+            assert listed[2].relief_kw is not None and listed[2].relief_kw > 0.0
+            assert (listed[1].signal, listed[1].buildings, listed[1].limited, listed[1].limit_min_kw) == (
+                "normal",
+                len(calm),
+                0,
+                None,
+            )
         finally:
             client.close()
 

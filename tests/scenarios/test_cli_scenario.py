@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -7,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from scenarios.results import KPIS_JSON
 from tests.scenarios.conftest import SHORT
 from twin.cli import main
 
@@ -93,3 +95,30 @@ def test_bad_control_blocks_exit_2_naming_the_field(twin_exe: Path, tmp_path: Pa
         lines = failed.stderr.strip().splitlines()
         assert failed.returncode == 2 and len(lines) == 1 and "Traceback" not in failed.stderr, failed.stderr
         assert field in lines[0] and ("must lie" in lines[0] or "per_feeder" in lines[0]), lines[0]
+
+
+@pytest.mark.e2e
+def test_compare_shows_the_control_kpis_side_by_side(twin_exe: Path, tmp_path: Path, write_yaml: Any) -> None:
+    margin = {"loading_enter_percent": 80, "loading_leave_percent": 70}
+    changes = {"heat_pumps": {"share_frac": 1.0, "sizing": "design"}, "evs": {"share_frac": 0.5}}
+    files = []
+    for signal in ("district", "per_feeder"):
+        control = {"section_14a": True, "heat_pump": "sg_ready", "thresholds": margin, "signal": signal}
+        data = {"name": signal, "start": "2025-01-13", "end": "2025-01-14", "output": "kpis", "changes": changes}
+        files.append(str(write_yaml({**data, "control": control}, f"{signal}.yaml")))
+    run = _twin(twin_exe, "scenario", "run", *files, "--out", "out", "--workers", "0", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    # a run without a control block: the same KPIs but the control ones
+    kpis = json.loads((tmp_path / "out" / "district" / KPIS_JSON).read_text())
+    (tmp_path / "out" / "plain").mkdir()
+    plain = {k: v for k, v in kpis.items() if not k.startswith(("control_", "signal_"))} | {"scenario": "plain"}
+    (tmp_path / "out" / "plain" / KPIS_JSON).write_text(json.dumps(plain))
+    both = _twin(twin_exe, "scenario", "compare", "out/district", "out/per_feeder", "out/plain", cwd=tmp_path)
+    assert both.returncode == 0, both.stderr
+    rows = {line.strip("│┃ ").split("│")[0].strip(): line for line in both.stdout.splitlines()}
+    for heading in ("heat pumps blocked [MWh]", "hours trafo > 100 % [h]", "comfort violation [K h]"):
+        assert heading in rows, both.stdout
+    cells = [c.strip() for c in rows["heat pumps blocked [MWh]"].strip("│ ").split("│")]
+    assert cells[1] not in ("-", "0.0") and cells[2] not in ("-", "0.0") and cells[3] == "-", cells
+    alone = _twin(twin_exe, "scenario", "compare", "out/plain", "out/plain", cwd=tmp_path)
+    assert alone.returncode == 0 and "heat pumps blocked" not in alone.stdout

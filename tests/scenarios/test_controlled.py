@@ -8,10 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from models.control.feeder import Sensitivities
+from models.control.relief import GridState
 from models.control.section_14a import ControllableDevice, controllable_devices
 from models.control.year import measured_grid, signal_series
 from models.grid import run_power_flow
 from scenarios.config import parse_scenario
+from scenarios.controlled import relief_for
 from scenarios.results import ScenarioResult
 from scenarios.runner import SharedInputs, compute_scenario, prepare_shared
 from tests.field.stressed import write_stressed
@@ -72,6 +75,21 @@ def test_the_signal_is_that_of_the_previous_steps_power_flow(runs: dict[str, Sce
     # the battery that follows the signal moves after the pass, so a few passes more, and they settle too
     k = runs["sg_ready"].kpis
     assert 2 <= k["control_passes"] <= 4 and k["control_steps_unsettled"] == 0
+
+
+def test_each_buildings_signal_state_is_published_with_the_result(runs: dict[str, ScenarioResult]) -> None:
+    assert runs["none"].signal_state is None
+    feeder = runs["per_feeder"]
+    state = feeder.signal_state
+    assert state is not None and state.dims == ("time", "building") and state.sizes["time"] == 192
+    assert set(state["building"].values) <= set(feeder.assets["building"].values)
+    # the KPI's hours per state are the mean over the buildings of the published states
+    blocked_h = float((state == int(SignalState.BLOCK)).sum()) * 0.25 / state.sizes["building"]
+    assert blocked_h == pytest.approx(feeder.kpis["signal_block_h"]) and blocked_h > 0.0
+    # per feeder the buildings differ
+    assert (state == int(SignalState.BLOCK)).any("time").sum() < state.sizes["building"] or (
+        (state == int(SignalState.BLOCK)).sum("time").std() > 0
+    )
 
 
 def test_section_14a_dims_the_controllable_devices_while_blocked(runs: dict[str, ScenarioResult]) -> None:
@@ -231,3 +249,48 @@ def test_per_feeder_blocks_less_heat_pump_energy_than_the_flat_district_signal(
     # ... with at least 30 % less blocked heat-pump energy
     blocked = feeder.kpis["control_hp_blocked_kwh"], district.kpis["control_hp_blocked_kwh"]
     assert 0.0 < blocked[0] <= 0.7 * blocked[1]
+
+
+def _relief(signal: str, trafo_percent: float) -> Any:
+    """The heat pumps' relief of a ``control:`` block on a grid of one line and one bus, three buildings."""
+    control = parse_scenario(
+        {"name": "r", "control": {"heat_pump": "sg_ready", "signal": signal, "thresholds": MARGIN}}, file="t.yaml"
+    ).control
+    sens = Sensitivities(np.full(3, 0.5), np.full((1, 3), 0.5), np.full((1, 3), -0.001))
+    state = GridState(np.array([trafo_percent]), np.array([[60.0]]), np.array([[0.98]]), np.array([400.0]))
+    return relief_for(control, state, sens)
+
+
+def test_per_feeder_holds_no_heat_pump_off_while_the_grid_is_below_the_enter_threshold() -> None:
+    building, p_kw, stored = np.arange(3), np.full(3, 2.0), np.zeros(3)
+    # the transformer at 78 %: the signal (enter 80 %, leave 70 %) would not block for it
+    relief = _relief("per_feeder", 78.0)
+    assert not relief.choose(relief.excess(0, None), building, p_kw, stored).any()
+    # at 82 % the excess over the enter threshold (2 %-points at 1 %/heat pump): two heat pumps, not three
+    relief = _relief("per_feeder", 82.0)
+    np.testing.assert_allclose(relief.excess(0, None)[0], 2.0)
+    assert relief.choose(relief.excess(0, None), building, p_kw, stored).sum() == 2
+    # district-wide, knowing only the mean effect, the block aims with a margin (half-way: 75 %)
+    relief = _relief("district_needed", 78.0)
+    assert relief.choose(relief.excess(0, None), building, p_kw, stored).sum() == 3
+
+
+#: Three weeks of December: the transformer and the lines near their limits on most evenings.
+DECEMBER = {"start": "2025-12-08", "end": "2025-12-29"}
+HEAT_AND_CARS = {"heat_pumps": {"share_frac": 1.0, "sizing": "design"}, "evs": {"share_frac": 0.5, "charger_kw": 11.0}}
+
+
+def test_per_feeder_blocks_less_than_the_flat_district_signal_for_the_same_relief(shared: SharedInputs) -> None:
+    runs = {}
+    for signal in ("district", "per_feeder"):
+        control = {"section_14a": True, "heat_pump": "sg_ready", "thresholds": MARGIN, "signal": signal}
+        data = {"name": signal, **DECEMBER, "changes": HEAT_AND_CARS, "control": control}
+        runs[signal] = compute_scenario(parse_scenario(data, file="t.yaml"), shared).kpis
+    feeder, district = runs["per_feeder"], runs["district"]
+    # the same grid relief or better ...
+    for name in ("control_trafo_over_100_h", "control_line_over_100_h", "trafo_loading_max_percent"):
+        assert feeder[name] <= district[name], name
+    assert feeder["line_loading_max_percent"] <= district["line_loading_max_percent"]
+    # ... with less heat-pump energy blocked and fewer comfort violations
+    assert 0.0 < feeder["control_hp_blocked_kwh"] < 0.95 * district["control_hp_blocked_kwh"]
+    assert feeder["control_comfort_violation_kh"] < district["control_comfort_violation_kh"]

@@ -55,11 +55,15 @@ def calibrate(
     weeks; --out writes the calibration file that 'twin district show --calibration' and scenario
     files ('calibration: FILE') read.
     """
-    from models.district import load_district
+    from models.district import load_district, read_district
+    from twin.calibrate_data import check_store_district, store_period
     from twin.core.errors import ConfigError
 
     if holdout_every < 0 or holdout_every == 1:
         raise ConfigError(f"must be 0 (none) or >= 2, got {holdout_every}", field="--holdout-every")
+    # the store, the period and the district's buildings are checked before the grid is built (seconds)
+    store_period(store, None if drift else start, end)
+    check_store_district(store, read_district(district))
     loaded = load_district(district)
     console = Console(highlight=False, soft_wrap=True)
     if drift:

@@ -17,9 +17,9 @@ from twin.core.errors import ConfigError, TwinError
 
 if TYPE_CHECKING:
     from models.district import District
-    from scenarios.records import Control
     from twin.field import Field
     from twin.field.perturbation import Perturbation
+    from twin.field.scenario import FieldScenario
     from twin.live import LiveTwin
     from twin.live_outlets import OutletOptions
 
@@ -75,7 +75,8 @@ _ControlOption = Annotated[
     Path | None,
     typer.Option(
         help="YAML with a control: block (a scenario file, or the block alone): what the buildings' heat pumps, "
-        "wallboxes and home batteries do with the controller signal."
+        "wallboxes and home batteries do with the controller signal; a scenario file's changes: (heat pumps, "
+        "cars, PV, home batteries, retrofits, grid) are applied to the field's district as the runner applies them."
     ),
 ]
 _ControllerOption = Annotated[
@@ -145,17 +146,17 @@ def field(
     The year of the simulated start from the scenarios' models, each device on its own port
     (household meters behind one gateway port per building); writes the site file.
     """
-    from models.district import load_district
     from twin.field import Field, FieldOptions, load_fault_plan
     from twin.field.runtime import parse_start_utc
 
     start_utc = parse_start_utc(start)
     _check_field_files(site, history, history_only)
-    loaded = load_district(district)
+    chosen = _field_scenario(control, district, seed)
+    loaded = chosen.loaded
     options = FieldOptions(
         speed=speed,
         start_utc=start_utc,
-        seed=seed,
+        seed=chosen.seed,
         weather=weather,
         host=host,
         fault_plan=load_fault_plan(faults) if faults is not None else None,
@@ -164,23 +165,21 @@ def field(
         hold_clock=hold_clock,
         perturbation=_field_perturbation(loaded.district, perturbation, perturbation_seed, perturbation_out),
         weather_station=weather_station,
-        control=_field_control(control),
+        control=chosen.control,
         controller=_controller_address(controller),
     )
     _start_field(Field(loaded, options), site=site, history=history, history_only=history_only)
 
 
-def _field_control(path: Path | None) -> Control | None:
-    """The ``control:`` block of ``twin field --control FILE`` (a scenario file or the block alone)."""
-    from scenarios.records import Control
-    from twin.core.config_loader import read_config, validate_config
+def _field_scenario(control: Path | None, district: str, seed: int) -> FieldScenario:
+    """The field's district and control from ``--control FILE``; a scenario's changes are said on stderr."""
+    from models.district import load_district
+    from twin.field.scenario import field_scenario
 
-    if path is None:
-        return None
-    data = read_config(path, what="control file")
-    block = data.get("control", data) if isinstance(data, dict) else data
-    record: Control = validate_config(block, Control, file=str(path), what="control block")
-    return record
+    chosen = field_scenario(control, load_district(district), seed=seed)
+    if chosen.summary is not None:
+        print(f"twin field: {chosen.summary}", file=sys.stderr)
+    return chosen
 
 
 def _controller_address(text: str | None) -> tuple[str, int] | None:

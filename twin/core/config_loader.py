@@ -215,9 +215,10 @@ def record_fields(schema: Any, *, keys: bool = False) -> str | None:
         return None
     if keys:
         return "keys " + ", ".join([*required, *(name for name in optional if name not in required)])
-    text = "fields " + ", ".join(required) if required else "fields"
     rest = [name for name in optional if name not in required]
-    return text + ("; optional " + ", ".join(rest) if rest else "")
+    if not required:
+        return "optional fields " + ", ".join(rest)
+    return "fields " + ", ".join(required) + ("; optional " + ", ".join(rest) if rest else "")
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -325,10 +326,17 @@ def _model_with(annotation: Any, name: str) -> type[BaseModel] | None:
 
 
 def _tagged_member(annotation: Any, tag: str) -> Any:
-    """The union member a tag names: a record whose ``Literal`` field has the tag, or by type name."""
-    for model in _models_in(annotation):
+    """The union member a tag names: a record whose ``Literal`` field has the tag, or by type name.
+
+    Only a union of records has tags: in a single record a key that happens to equal one of its
+    ``Literal`` values is an unknown key, not a tag.
+    """
+    models = _models_in(annotation)
+    for model in models:
         if model.__name__ == tag:
             return model
+        if len(models) < 2:
+            continue
         for field in model.model_fields.values():
             if get_origin(field.annotation) is Literal and tag in map(str, get_args(field.annotation)):
                 return model

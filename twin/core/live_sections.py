@@ -7,6 +7,7 @@ frozen records with the JSON round trip of :mod:`twin.core.live_parts`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -14,7 +15,15 @@ from typing import Any, Final
 from twin.core.live_parts import Where, field_names
 from twin.core.vocabulary import Quality
 
-__all__ = ["BranchState", "BusState", "ControllerAck", "ControllerState", "ControllerWriteRecord", "GridState"]
+__all__ = [
+    "BranchState",
+    "BusState",
+    "ControllerAck",
+    "ControllerState",
+    "ControllerWriteRecord",
+    "FeederSignalState",
+    "GridState",
+]
 
 _LISTENER_KEYS: Final[tuple[str, ...]] = ("host", "port", "tls_port")
 
@@ -170,6 +179,59 @@ class ControllerAck:
 
 
 @dataclass(frozen=True)
+class FeederSignalState:
+    """One feeder's signal at the last live power flow (the snapshot's ``controller.feeders``).
+
+    Parameters
+    ----------
+    feeder_number : int
+        The feeder, 1-based as the register map's ``feeder_number``; 0 the transformer's busbar.
+    signal, signal_code : str, int
+        Its SG-Ready state (name and code 1-4).
+    reasons : tuple of str
+        Why (the :class:`twin.core.signal.SignalReason` flags' names).
+    relief_kw : float
+        Reduction of the controllable draw the feeder's limits ask for. [kW]
+    buildings : int
+        Buildings on the feeder.
+    limited : int
+        Of those, the buildings whose section 14a limit is in force.
+    limit_min_kw : float, optional
+        The lowest limit in force on the feeder (``None``: none limited). [kW]
+    """
+
+    feeder_number: int | None = None
+    signal: str | None = None
+    signal_code: int | None = None
+    reasons: tuple[str, ...] = ()
+    relief_kw: float | None = None
+    buildings: int | None = None
+    limited: int | None = None
+    limit_min_kw: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry of ``controller.feeders``."""
+        out = dataclasses.asdict(self)
+        out["reasons"] = list(self.reasons)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any, where: Where) -> FeederSignalState:
+        """Read a feeder's entry."""
+        obj = where.record(data, field_names(FeederSignalState))
+        return cls(
+            feeder_number=where.integer(obj, "feeder_number"),
+            signal=where.text(obj, "signal"),
+            signal_code=where.integer(obj, "signal_code"),
+            reasons=where.texts(obj, "reasons"),
+            relief_kw=where.number(obj, "relief_kw"),
+            buildings=where.integer(obj, "buildings"),
+            limited=where.integer(obj, "limited"),
+            limit_min_kw=where.number(obj, "limit_min_kw"),
+        )
+
+
+@dataclass(frozen=True)
 class ControllerWriteRecord:
     """An accepted controller write as the snapshot lists it (``read_back`` only once confirmed)."""
 
@@ -240,10 +302,11 @@ class ControllerState:
     flexible_power_kw: dict[str, float | None] = field(default_factory=dict)
     acks: dict[str, ControllerAck] = field(default_factory=dict)
     writes: tuple[ControllerWriteRecord, ...] = ()
+    feeders: tuple[FeederSignalState, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The ``controller`` section."""
-        return {
+        out: dict[str, Any] = {
             "signal": self.signal,
             "signal_code": self.signal_code,
             "since_utc": Where.iso(self.since_utc),
@@ -258,6 +321,9 @@ class ControllerState:
             "acks": {key: ack.to_json() for key, ack in self.acks.items()},
             "writes": [entry.to_json() for entry in self.writes],
         }
+        if self.feeders:  # only with signals per feeder (the key is optional)
+            out["feeders"] = [entry.to_json() for entry in self.feeders]
+        return out
 
     @classmethod
     def from_json(cls, data: Any, where: Where) -> ControllerState:
@@ -284,6 +350,10 @@ class ControllerState:
             acks={str(k): ControllerAck.from_json(v, acks.child(k)) for k, v in ack_items},
             writes=tuple(
                 ControllerWriteRecord.from_json(v, writes.child(i)) for i, v in enumerate(where.items(obj, "writes"))
+            ),
+            feeders=tuple(
+                FeederSignalState.from_json(v, where.child("feeders").child(i))
+                for i, v in enumerate(where.items(obj, "feeders"))
             ),
         )
 

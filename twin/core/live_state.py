@@ -43,6 +43,7 @@ from twin.core.live_sections import (
     ControllerAck,
     ControllerState,
     ControllerWriteRecord,
+    FeederSignalState,
     GridState,
 )
 from twin.core.schema import SUBSTATION
@@ -64,6 +65,7 @@ __all__ = [
     "ControllerState",
     "ControllerWriteRecord",
     "DeviceState",
+    "FeederSignalState",
     "GridState",
     "KpiPeriods",
     "LiveSnapshot",

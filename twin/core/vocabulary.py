@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 __all__ = [
     "ASSET_KINDS",
     "BALANCE_TERMS",
+    "CONTROL_KPI_CATALOGUE",
     "COUNTED_FLOW_TERMS",
     "DEFAULT_TIMEZONE",
     "DEVICE_KINDS",
@@ -241,7 +242,21 @@ KPI_CATALOGUE: Final[tuple[KpiSpec, ...]] = (
     KpiSpec("annual_cost_eur", "annual cost", "EUR", "kEUR/a", 1e-3, ",.1f", "cost"),
 )
 
-_BY_NAME: Final[dict[str, KpiSpec]] = {spec.name: spec for spec in KPI_CATALOGUE}
+#: The KPIs of a run with a ``control:`` block, shown after :data:`KPI_CATALOGUE` where a run has
+#: them: the grid relief (hours over 100 %) beside what it cost the devices and the buildings.
+CONTROL_KPI_CATALOGUE: Final[tuple[KpiSpec, ...]] = (
+    KpiSpec("control_trafo_over_100_h", "hours trafo > 100 %", "h", "h", 1.0, ",.1f", "trafo >100%"),
+    KpiSpec("control_line_over_100_h", "hours a line > 100 %", "h", "h", 1.0, ",.1f", "line >100%"),
+    KpiSpec("control_hp_blocked_kwh", "heat pumps blocked", "kWh", "MWh", 1e-3, ",.1f", "HP blocked"),
+    KpiSpec("control_dimmed_kwh", "dimmed (section 14a)", "kWh", "MWh", 1e-3, ",.1f", "dimmed"),
+    KpiSpec("control_heat_deferred_kwh", "heat deferred", "kWh", "MWh", 1e-3, ",.1f"),
+    KpiSpec("control_ev_deferred_kwh", "EV charging deferred", "kWh", "MWh", 1e-3, ",.1f", "EV deferred"),
+    KpiSpec("control_comfort_violation_kh", "comfort violation", "K h", "K h", 1.0, ",.1f"),
+    KpiSpec("control_comfort_violation_h", "hours below comfort", "h", "h", 1.0, ",.1f"),
+    KpiSpec("signal_block_h", "hours blocked per building", "h", "h", 1.0, ",.1f", "blocked"),
+)
+
+_BY_NAME: Final[dict[str, KpiSpec]] = {spec.name: spec for spec in (*KPI_CATALOGUE, *CONTROL_KPI_CATALOGUE)}
 
 
 def kpi(name: str) -> KpiSpec:
