@@ -126,7 +126,7 @@ def connection_limits(
     kinds = np.asarray(assets["kind"].values).astype(str)[chosen]
     buildings = np.asarray(assets["building"].values).astype(str)[chosen]
     rated = np.asarray(assets["p_rated_kw"].values, dtype=np.float64)[chosen]
-    peak = np.fmax.reduce(p_kw, axis=0, initial=0.0)  # the largest draw, NaN left out
+    peak = np.nanmax(np.clip(p_kw, 0.0, None), axis=0, initial=0.0)
     rated = np.where(np.isfinite(rated) & (rated > 0), rated, peak)
     if control == "ems":
         keys = buildings

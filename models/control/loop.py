@@ -55,7 +55,14 @@ _NORMAL = int(SignalState.NORMAL)
 
 
 class SignalSource(Protocol):
-    """What gives each building its signal state and section 14a limit from the grid state of the step before."""
+    """What gives each building its signal state and section 14a limit from the grid state of the step before.
+
+    A source may also tell, with ``calm() -> bool`` and ``quiet_steps() -> bool array (time,)``,
+    when it is calm (every signal normal, nothing held, no limit) and which steps' grid state
+    leaves it calm; :func:`run_steps` then passes over the calm steps in bulk. A source with state
+    of its own in calm steps also has ``passed_over(t0, t1) -> int``: it takes steps ``t0`` to
+    ``t1 - 1`` as calm ones and returns the first step it cannot pass over (``t1``: none).
+    """
 
     def step(
         self, t_s: float, k: int, delta: Delta | None, p_controllable_kw: Array | None
@@ -282,7 +289,7 @@ def run_steps(
     out = result.p_kw  # the devices' power, step by step
     t = start = _start(resume, result, devices, source)
     moved = (iterate_kw != plant.base_kw).any(axis=1)
-    loud, calm = _loud_from(source, moved), getattr(source, "calm", None)
+    loud, calm, passed = _loud_from(source, moved), getattr(source, "calm", None), getattr(source, "passed_over", None)
     if reflow is not None and isinstance(source, DistrictSource):
         source._reflowed = True  # it reads the rows as they are, not its maxima of the pass's start
     while t < n:
@@ -293,6 +300,7 @@ def run_steps(
         if loud is not None and calm is not None and t > 0 and not result.active[t - 1] and devices.resting and calm():
             # calm: stores at rest, signals normal, the steps read quiet: nothing acts until the next loud one
             until = min(int(loud[t - 1]) + 1, (t // CHECKPOINT_STEPS + 1) * CHECKPOINT_STEPS, n)
+            until = passed(t, until) if passed is not None and until > t else until
             if until > t:
                 result.state[t:until], t = _NORMAL, until
                 continue

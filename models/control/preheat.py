@@ -160,6 +160,38 @@ class PreheatSource:
             return state, limit
         return np.where(self._on, _ON, state).astype(np.int8), limit
 
+    def calm(self) -> bool:
+        """The inner source calm and no building boosting (:func:`models.control.loop.run_steps`)."""
+        inner = getattr(self.inner, "calm", None)
+        return inner is not None and bool(inner()) and not self._on.any()
+
+    def quiet_steps(self) -> npt.NDArray[np.bool_]:
+        """The inner source's quiet steps."""
+        return np.asarray(self.inner.quiet_steps(), dtype=bool)
+
+    def passed_over(self, t0: int, t1: int) -> int:
+        """Take steps ``t0`` .. ``t1 - 1`` as calm (as :meth:`step` with every state NORMAL, no change).
+
+        Each measures its step before into the forecast; the first step whose forecast reads a peak
+        (where a boost may run) is left to :meth:`step`, and returned.
+        """
+        c, n = self.config, len(self._ring)
+        calm = (np.zeros(len(self.boost_kw), dtype=bool), np.ones(len(self.boost_kw), dtype=bool))
+        measured = np.asarray(self.trafo_percent[t0 - 1 : t1 - 1], dtype=np.float64)
+        highest = max(np.fmax.reduce(self._ring, initial=-math.inf), np.fmax.reduce(measured, initial=-math.inf))
+        if t0 < t1 <= t0 + n and not highest > c.peak_percent:  # no forecast can read a peak: all at once
+            self._ring[np.arange(t0 - 1, t1 - 1) % n] = measured
+            self._on, self._normal = calm
+            return t1
+        for t in range(t0, t1):
+            slot = (t - 1) % n
+            before, self._ring[slot] = self._ring[slot], float(self.trafo_percent[t - 1])
+            if self.forecast_percent(t) > c.peak_percent:
+                self._ring[slot] = before
+                return t
+            self._on, self._normal = calm
+        return t1
+
     def forecast_percent(self, t: int, steps: int | None = None) -> float:
         """Return the forecast's highest transformer loading in the ``steps`` from ``t`` [%] (NaN: none).
 

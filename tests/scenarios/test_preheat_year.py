@@ -50,3 +50,28 @@ def test_pre_heating_lowers_the_cold_spells_peak_the_plain_block_exceeds(runs: d
     # the stores were raised (at most the 2 K of the raised set point) and spent: comfort is better, not worse
     assert h["signal_recommended_on_h"] > 1.0 and 1.0 < h["control_indoor_max_delta_k"] <= 2.0 + 1e-9
     assert h["control_comfort_violation_kh"] < p["control_comfort_violation_kh"]
+
+
+def test_calm_steps_passed_over_give_the_same_pre_heating_year(
+    shared: SharedInputs, runs: dict[str, ScenarioResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import models.control.loop as loop
+    from models.control.preheat import PreheatSource
+
+    calls = [0]
+    step = PreheatSource.step
+
+    def counted(self: PreheatSource, *args: Any) -> Any:
+        calls[0] += 1
+        return step(self, *args)
+
+    monkeypatch.setattr(PreheatSource, "step", counted)
+    fast = _run(shared, {**PLAIN, "preheat": {}, "count_rebound": True})
+    stepped = calls[0]
+    # every step run one by one (no source tells it is calm) against the calm stretches passed over in bulk
+    monkeypatch.setattr(loop, "_loud_from", lambda source, moved: None)
+    every = _run(shared, {**PLAIN, "preheat": {}, "count_rebound": True})
+    assert stepped < 0.8 * (calls[0] - stepped) and calls[0] - stepped == every.kpis["steps"]
+    np.testing.assert_array_equal(every.assets["p_kw"].values, fast.assets["p_kw"].values)
+    np.testing.assert_array_equal(every.signal_state.values, fast.signal_state.values)
+    assert every.kpis["signal_recommended_on_h"] == fast.kpis["signal_recommended_on_h"] > 1.0
