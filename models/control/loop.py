@@ -299,8 +299,7 @@ def run_steps(
                 break
         if loud is not None and calm is not None and t > 0 and not result.active[t - 1] and devices.resting and calm():
             # calm: stores at rest, signals normal, the steps read quiet: nothing acts until the next loud one
-            until = min(int(loud[t - 1]) + 1, (t // CHECKPOINT_STEPS + 1) * CHECKPOINT_STEPS, n)
-            until = passed(t, until) if passed is not None and until > t else until
+            until = _calm_until(t, n, loud, passed)
             if until > t:
                 result.state[t:until], t = _NORMAL, until
                 continue
@@ -320,6 +319,12 @@ def run_steps(
         result.record(t, done, devices)
         t += 1
     return result
+
+
+def _calm_until(t: int, n: int, loud: IntArray, passed: Any) -> int:
+    """The end of the calm stretch from step ``t``: the next loud step, the next checkpoint, or the source's say."""
+    until = min(int(loud[t - 1]) + 1, (t // CHECKPOINT_STEPS + 1) * CHECKPOINT_STEPS, n)
+    return int(passed(t, until)) if passed is not None and until > t else until
 
 
 def _delta(k: int, p_kw: Array, iterate_kw: Array, held_kw: Array, how: tuple[Plant, Any, Any]) -> Delta | None:
