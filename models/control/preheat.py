@@ -131,6 +131,7 @@ class PreheatSource:
         self._ring = np.full(n, math.nan)
         self._on = np.zeros(len(self.boost_kw), dtype=bool)
         self._normal = np.zeros(len(self.boost_kw), dtype=bool)
+        self._offsets: dict[int, npt.NDArray[np.int64]] = {}
 
     def save(self) -> tuple[Array, ...]:
         """Return the inner source's state, the measured ring and which buildings boost."""
@@ -198,12 +199,13 @@ class PreheatSource:
         ``steps`` defaults to the lookahead.
         """
         c = self.config
-        day, n = c.steps_per_day, len(self._ring)
-        ahead = np.arange(t, t + (c.lookahead_steps if steps is None else steps))
-        rows = np.concatenate([(ahead - d * day) % n for d in range(1, c.forecast_days + 1)])
-        values = self._ring[rows]
-        finite = values[np.isfinite(values)]
-        return float(finite.max()) if len(finite) else math.nan
+        count = c.lookahead_steps if steps is None else steps
+        offsets = self._offsets.get(count)
+        if offsets is None:  # the same rows relative to t at every step
+            day = c.steps_per_day
+            offsets = np.concatenate([np.arange(count) - d * day for d in range(1, c.forecast_days + 1)])
+            self._offsets[count] = offsets
+        return float(np.fmax.reduce(self._ring[(t + offsets) % len(self._ring)]))  # NaN left out; all NaN: NaN
 
     def boosting(self, t: int, k: int, delta: Any, normal: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
         """Which buildings boost in step ``t`` (of the ``normal`` ones); the grid measured at ``k`` plus ``delta``."""
