@@ -127,7 +127,9 @@ def connection_limits(
     buildings = np.asarray(assets["building"].values).astype(str)[chosen]
     rated = np.asarray(assets["p_rated_kw"].values, dtype=np.float64)[chosen]
     peak = np.nanmax(np.clip(p_kw, 0.0, None), axis=0, initial=0.0)
-    rated = np.where(np.isfinite(rated) & (rated > 0), rated, peak)
+    # A heat pump's p_rated_kw is its thermal rating; section 14a counts the electric draw from the
+    # grid, backup heater included (A1 2.4.1): its largest draw in the period.
+    rated = np.where((kinds != "heat_pump") & np.isfinite(rated) & (rated > 0), rated, peak)
     if control == "ems":
         keys = buildings
     else:

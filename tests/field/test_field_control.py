@@ -114,6 +114,7 @@ def test_field_signal_and_transformer_agree_with_the_runner(runner: tuple[Any, A
 def test_devices_obey_the_block_in_the_field(shared: Any, district_file: Path) -> None:
     """While the field's signal blocks, heat pumps go off and wallboxes keep the 14a share, as in the runner's year."""
     result, scenario = _runner(shared, district_file, EXAMPLE)
+    plain = compute_scenario(parse_scenario({"name": "plain", "district": str(district_file)}, file="t.yaml"), shared)
     series = signal_series(measured_grid(result.grid), 900.0)
     step = int(np.flatnonzero(series.state == int(SignalState.BLOCK))[0])
     start = pd.Timestamp(YEAR_START_S + step * 900.0 - 60.0, unit="s", tz="UTC")
@@ -144,13 +145,17 @@ def test_devices_obey_the_block_in_the_field(shared: Any, district_file: Path) -
             assert values[device]["p_kw"] == pytest.approx(expected, abs=1e-3), device
         for house in sorted({d.split("/")[0] for d in pumps}):
             chargers = [d for d in field.devices if d.startswith(f"{house}/charger")]
-            # one EMS per house: the heat pump (above 11 kW: 0.4 x its rating) and two wallboxes
+            # one EMS per house: the heat pump (its electric rating, the year's largest draw; above 11 kW
+            # it keeps 0.4 x that, above 4.2 kW it counts) and two wallboxes (A1 4.5.1, 4.5.2)
             rated = field.devices[f"{house}/heat_pump_meter"].spec.p_rated_kw
-            assert rated is not None and rated > 11.0
+            pump = f"{house}/heat_pump"
+            assert rated == pytest.approx(float(plain.assets["p_kw"].sel(asset=pump).max()), rel=1e-6)
             limit_kw = dimmed_limit_kw(
                 [ControllableDevice("heat_pump", rated), *[ControllableDevice("wallbox", 11.0)] * len(chargers)]
             )
-            assert limit_kw == pytest.approx(0.4 * rated + 2 * 0.75 * 4.2)
+            n = len(chargers) + (rated > 4.2)
+            base = 0.4 * rated if rated > 11.0 else 4.2
+            assert limit_kw == pytest.approx(base + (n - 1) * {2: 0.8, 3: 0.75}[n] * 4.2)
             assert sum(values[d]["p_kw"] for d in chargers) <= limit_kw + 1e-6
             assert all(values[d]["signal_state"] == 1.0 for d in chargers)
             assert all(values[d]["p_limit_14a_kw"] == pytest.approx(min(11.0, limit_kw)) for d in chargers)

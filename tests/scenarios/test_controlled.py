@@ -99,7 +99,10 @@ def test_section_14a_dims_the_controllable_devices_while_blocked(runs: dict[str,
     # what is dimmed is moved, not lost: the cars charge later, the heat pumps refill their stores
     assert k["control_ev_deferred_kwh"] > 0.0 and k["control_heat_deferred_kwh"] > 0.0
     owed = k["control_ev_owed_kwh"] + k["control_heat_owed_kwh"]
-    assert k["import_kwh"] == pytest.approx(none.kpis["import_kwh"], abs=owed + 0.01 * k["control_dimmed_kwh"])
+    # the deferred heat comes back at another hour's COP, and a cooler building loses less heat
+    # meanwhile: the heat pumps' electricity may differ by a few per cent of the deferred heat
+    moved = 0.05 * k["control_heat_deferred_kwh"] + 0.01 * k["control_dimmed_kwh"]
+    assert k["import_kwh"] == pytest.approx(none.kpis["import_kwh"], abs=owed + moved)
     state = signal_series(measured_grid(dimmed.grid), 900.0).state
     kinds = dimmed.assets["kind"].values
     controllable = np.isin(kinds, ["heat_pump", "ev", "battery"]) & (dimmed.assets["building"].values != "community")
@@ -150,7 +153,9 @@ def test_grid_fee_module_against_the_plain_fee(runs: dict[str, ScenarioResult]) 
     kinds = result.assets["kind"].values
     buildings = result.assets["building"].values
     draw = np.clip(result.assets["p_kw"].values.astype(float), 0.0, None)
-    rated = np.where(result.assets["p_rated_kw"].values > 0, result.assets["p_rated_kw"].values, draw.max(axis=0))
+    # section 14a counts a heat pump's electric draw (its p_rated_kw is thermal): the largest in the period
+    thermal = kinds == "heat_pump"
+    rated = np.where(~thermal & (result.assets["p_rated_kw"].values > 0), result.assets["p_rated_kw"].values, draw.max(axis=0))
     kind_14a = {"heat_pump": "heat_pump", "ev": "wallbox", "battery": "battery"}
     devices = np.isin(kinds, list(kind_14a)) & (buildings != "community")
     chosen = [
@@ -183,11 +188,12 @@ def test_one_limit_per_building_with_an_energy_management_system(runs: dict[str,
     state = signal_series(measured_grid(direct.grid), 900.0).state
     blocked = state == int(SignalState.BLOCK)
     hp = (kinds == "heat_pump") & (buildings != "community")
-    rated = direct.assets["p_rated_kw"].values[hp]
     p_hp = direct.assets["p_kw"].values[blocked][:, hp]
-    # under direct control a heat pump up to 11 kW draws at most 4.2 kW while dimmed
-    small = rated <= 11.0
-    assert small.any() and blocked.any()
+    # under direct control a heat pump drawing up to 11 kW electric draws at most 4.2 kW while dimmed;
+    # its thermal rating (p_rated_kw) may lie above 11 kW without the 0.4 rule applying (A1 4.5.1)
+    electric = runs["none"].assets["p_kw"].values[:, hp].max(axis=0)
+    small = electric <= 11.0
+    assert small.any() and blocked.any() and (direct.assets["p_rated_kw"].values[hp][small] > 11.0).any()
     assert (p_hp[:, small] <= 4.2 + 1e-3).all()
 
 

@@ -222,6 +222,10 @@ def field_layout(
         key: dict(zip(names, (float(v) for v in assets[key].values), strict=True))
         for key in ("p_peak_kw", "p_rated_kw", "capacity_kwh")
     }
+    # a heat pump's meter states its electric rating: the largest draw of the year, backup heater
+    # included (its asset's p_rated_kw is the thermal rating); section 14a counts it (BK6-22-300 A1 2.4.1)
+    electric = assets["p_kw"].max("time").values
+    rating["p_electric_kw"] = dict(zip(names, (float(v) for v in electric), strict=True))
     substation_power = [PowerTerm(source=GRID)]
     if community_battery is not None:
         substation_power.append(PowerTerm(source=COMMUNITY))
@@ -311,7 +315,7 @@ def _building_devices(
                     bus=bus,
                     power=(PowerTerm(source=AssetPower(name)),),
                     power_quantity="p_kw",
-                    p_rated_kw=rating["p_rated_kw"][name],
+                    p_rated_kw=rating["p_electric_kw"][name],
                 )
             )
         elif kind == "gas_boiler":
