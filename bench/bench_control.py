@@ -67,6 +67,13 @@ CONTROLS: dict[str, dict[str, Any] | None] = {
         "signal": "per_feeder",
         "preheat": {},
     },
+    "feeder_14a_margin": {"section_14a": True, "thresholds": MARGIN, "signal": "per_feeder"},
+    "feeder_14a_ems_margin": {
+        "section_14a": True,
+        "section_14a_control": "ems",
+        "thresholds": MARGIN,
+        "signal": "per_feeder",
+    },
     "feeder_14a_sg": {"section_14a": True, "heat_pump": "sg_ready", "signal": "per_feeder"},
     "feeder_14a_sg_preheat": {"section_14a": True, "heat_pump": "sg_ready", "signal": "per_feeder", "preheat": {}},
     "feeder_14a_sg_preheat_rebound": {

@@ -119,6 +119,7 @@ def test_compare_shows_the_control_kpis_side_by_side(twin_exe: Path, tmp_path: P
     for heading in ("heat pumps blocked [MWh]", "hours trafo > 100 % [h]", "comfort violation [K h]"):
         assert heading in rows, both.stdout
     cells = [c.strip() for c in rows["heat pumps blocked [MWh]"].strip("│ ").split("│")]
-    assert cells[1] not in ("-", "0.0") and cells[2] not in ("-", "0.0") and cells[3] == "-", cells
+    # the flat block takes heat pumps off; per feeder the dimmed limits may suffice (a figure, maybe 0.0)
+    assert cells[1] not in ("-", "0.0") and float(cells[2]) >= 0.0 and cells[3] == "-", cells
     alone = _twin(twin_exe, "scenario", "compare", "out/plain", "out/plain", cwd=tmp_path)
     assert alone.returncode == 0 and "heat pumps blocked" not in alone.stdout

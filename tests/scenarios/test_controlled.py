@@ -155,7 +155,8 @@ def test_grid_fee_module_against_the_plain_fee(runs: dict[str, ScenarioResult]) 
     draw = np.clip(result.assets["p_kw"].values.astype(float), 0.0, None)
     # section 14a counts a heat pump's electric draw (its p_rated_kw is thermal): the largest in the period
     thermal = kinds == "heat_pump"
-    rated = np.where(~thermal & (result.assets["p_rated_kw"].values > 0), result.assets["p_rated_kw"].values, draw.max(axis=0))
+    listed = result.assets["p_rated_kw"].values
+    rated = np.where(~thermal & (listed > 0), listed, draw.max(axis=0))
     kind_14a = {"heat_pump": "heat_pump", "ev": "wallbox", "battery": "battery"}
     devices = np.isin(kinds, list(kind_14a)) & (buildings != "community")
     chosen = [
@@ -198,11 +199,13 @@ def test_one_limit_per_building_with_an_energy_management_system(runs: dict[str,
 
 
 def test_per_feeder_signals_limit_each_building_only_as_low_as_needed(runs: dict[str, ScenarioResult]) -> None:
-    # with the operator's margin both hold the transformer within 100 % on these two winter days
+    # with the operator's margin the per-feeder limits hold the transformer within 100 % on these two
+    # winter days; the district-wide value (every building at its minimum while it blocks, all of them
+    # back at once when it ends) lowers the peak less
     feeder, district, none = runs["per_feeder"].kpis, runs["district"].kpis, runs["none"].kpis
-    assert none["trafo_loading_max_percent"] > 100.0
-    for k in (feeder, district):
-        assert k["trafo_loading_max_percent"] <= 100.0 and k["control_steps_unsettled"] == 0
+    assert none["trafo_loading_max_percent"] > district["trafo_loading_max_percent"] > 100.0
+    assert feeder["trafo_loading_max_percent"] <= 100.0
+    assert feeder["control_steps_unsettled"] == 0 == district["control_steps_unsettled"]
     # each building its own feeder's signal: the hours blocked differ between buildings (a mean, not whole quarters)
     assert (feeder["signal_block_h"] * 4.0) % 1.0 != 0.0
     assert (district["signal_block_h"] * 4.0) % 1.0 == 0.0
@@ -224,8 +227,8 @@ def local_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ScenarioRe
     for signal in (None, "per_feeder", "district"):
         data: dict[str, Any] = {"name": "local", "district": str(path), "year": 2025, "changes": LOCAL}
         data.update({"start": "2025-01-01", "end": "2025-01-15"})
-        if signal is not None:
-            data["control"] = {"heat_pump": "sg_ready", "section_14a": True, "signal": signal}
+        if signal is not None:  # the heat pumps' SG-Ready block alone (section 14a's rebound: README, Control)
+            data["control"] = {"heat_pump": "sg_ready", "signal": signal}
         out[str(signal)] = compute_scenario(parse_scenario(data, file="t.yaml"), shared)
     return out
 
