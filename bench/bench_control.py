@@ -45,6 +45,7 @@ CONTROLS: dict[str, dict[str, Any] | None] = {
     "none": None,
     "14a_direct": {"section_14a": True},
     "14a_ems": {"section_14a": True, "section_14a_control": "ems"},
+    "14a_release": {"section_14a": True, "release_kw_per_h": 2.0},
     "14a_margin": {"section_14a": True, "thresholds": MARGIN},
     "14a_sg_margin": {"section_14a": True, "heat_pump": "sg_ready", "thresholds": MARGIN},
     "14a_sg_margin_2k": {"section_14a": True, "heat_pump": "sg_ready", "thresholds": MARGIN, "comfort_low_k": -2.0},

@@ -37,6 +37,7 @@ from models.community_battery import COMMUNITY
 from models.control.battery import battery_strategy
 from models.control.loop import GridState, Plant, Relief, Resume, SignalSource, run_steps
 from models.control.reflow import StepFlow
+from models.control.release import ReleaseRamp
 from models.control.relief import quiet_steps
 from models.control.section_14a import (
     P_LIMIT_14A_MIN_KW,
@@ -393,6 +394,7 @@ def signal_sources(
     gb = plant.group_building()
     p_min = np.bincount(gb[finite], plant.group_min_kw[finite], minlength=len(buildings))
     p_min = np.maximum(p_min, P_LIMIT_14A_MIN_KW)
+    free_kw = plant.building_sum_kw(np.where(plant.dimmable, plant.p_max_kw, 0.0))
 
     def make(state: GridState) -> SignalSource:
         # with SG-Ready the heat pumps go off only as far as needed (Relief): a stressed transformer blocks every feeder
@@ -406,7 +408,9 @@ def signal_sources(
             p_min_kw=p_min,
             transformer_relief=relief,
         )
-        source = _FeederSource(signals, state)
+        source: SignalSource = _FeederSource(signals, state)
+        if control.release_kw_per_h is not None:
+            source = ReleaseRamp(source, control.release_kw_per_h * STEP_S / 3600.0, free_kw)
         return source if control.preheat is None else preheat_source(control, source, state, plant, sens)
 
     return sens, make

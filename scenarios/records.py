@@ -300,6 +300,9 @@ class Control(_Config):
     ``count_rebound``
         With ``heat_pump: sg_ready``: the block's relief counts the rebound of the heat pumps it
         lets back (what they want now beyond what they wanted when held off); default off.
+    ``release_kw_per_h``
+        A building's section 14a limit rises back by at most this much per hour once its signal
+        no longer needs it (:mod:`models.control.release`), instead of at once; default none.
 
     Heat pumps serve their building's thermal store (:mod:`models.control.thermal`): heat
     blocked or dimmed is delivered later; dimmed wallboxes charge later (:mod:`models.control.ev`).
@@ -316,6 +319,7 @@ class Control(_Config):
     comfort_low_k: float = Field(default=-1.0, ge=-5.0, le=0.0)
     preheat: Preheat | None = None
     count_rebound: bool = False
+    release_kw_per_h: float | None = Field(default=None, gt=0.0, le=1000.0)
 
     @model_validator(mode="after")
     def _preheat_needs_sg_ready(self) -> Control:
