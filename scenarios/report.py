@@ -95,6 +95,9 @@ def write_report(result: ScenarioResult, path: Path, *, plotly_js: str = SHARED_
 def compare_table(folders: Sequence[str | Path]) -> pd.DataFrame:
     """KPIs of result folders side by side: one column per scenario, one row per KPI.
 
+    Columns are named by the runs' scenario names; runs of one name in several folders are told
+    apart by their folder (``name (folder)``).
+
     Where any of the runs has a ``control:`` block, the control KPIs (:data:`CONTROL_KPIS`: hours
     over 100 %, blocked and dimmed energy, deferred heat, comfort) follow; ``None`` where a run
     has none.
@@ -103,8 +106,12 @@ def compare_table(folders: Sequence[str | Path]) -> pd.DataFrame:
     names = dict(COMPARE_KPIS)
     if any(key in kpis for kpis in read.values() for key in CONTROL_KPIS):
         names.update(CONTROL_KPIS)
+    labels = {folder: str(kpis.get("scenario", Path(folder).name)) for folder, kpis in read.items()}
+    shared = {label for label in labels.values() if list(labels.values()).count(label) > 1}
     columns = {
-        str(kpis.get("scenario", Path(folder).name)): {key: kpis.get(key) for key in names}
+        f"{labels[folder]} ({folder})" if labels[folder] in shared else labels[folder]: {
+            key: kpis.get(key) for key in names
+        }
         for folder, kpis in read.items()
     }
     return pd.DataFrame(columns, index=list(names)).rename(index=names)

@@ -65,6 +65,16 @@ def test_compare_table_puts_scenarios_side_by_side(tmp_path: Path) -> None:
     assert "pv_all" in page and "all-carrier balance [MWh]" in page and '"120"' in page and '"-3"' in page
 
 
+def test_runs_of_one_name_in_two_folders_keep_two_columns(tmp_path: Path) -> None:
+    # two runs of one scenario file (say before and after a change) side by side, told apart by folder
+    one = _result(tmp_path / "before", "today", 120_000.0, 55.0)
+    two = _result(tmp_path / "after", "today", 110_000.0, 57.0)
+    three = _result(tmp_path / "other", "pv_all", -3_000.0, 81.5)
+    table = compare_table([one, two, three])
+    assert list(table.columns) == [f"today ({one})", f"today ({two})", "pv_all"]
+    assert table.loc[COMPARE_KPIS["energy_balance_kwh"]].tolist() == [120_000.0, 110_000.0, -3_000.0]
+
+
 def test_display_table_renders_from_the_catalogue(tmp_path: Path) -> None:
     folder = _result(tmp_path / "a", "today", 120_000.0, 55.0)
     kpis = json.loads((folder / KPIS_JSON).read_text(encoding="utf-8"))
