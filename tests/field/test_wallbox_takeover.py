@@ -11,11 +11,9 @@ releasing one and letting the watchdog release the others returns them to their 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ from connectors.maps import load_map
 from models.district import load_district
 from scenarios.records import Control
 from tests.field.stressed import write_stressed
+from tests.live.waits import snapshot_json, until_alive
 from twin.core.signal import SignalReason, SignalState
 from twin.field import Field, FieldOptions
 
@@ -51,20 +50,10 @@ class Loop:
     process: subprocess.Popen[str]
 
     def snapshot(self) -> dict[str, Any]:
-        try:
-            data: dict[str, Any] = json.loads((self.store / "snapshot.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
-        return data
+        return snapshot_json(self.store)
 
     def until(self, what: str, ready: Callable[[], bool], within_s: float = REACT_WITHIN_S) -> None:
-        deadline = time.monotonic() + within_s
-        while time.monotonic() < deadline:
-            if ready():
-                return
-            assert self.process.poll() is None, self.process.communicate()[1]
-            time.sleep(0.1)
-        pytest.fail(f"not within {within_s} s: {what}")
+        until_alive(ready, what, self.process, within_s)
 
 
 @pytest.fixture(scope="module")

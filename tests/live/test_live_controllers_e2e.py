@@ -7,7 +7,6 @@ and solves the power flow every second. Every wait is bounded.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -26,6 +25,7 @@ from connectors.certs import CertFiles, client_ssl_context, make_test_certs
 from connectors.controller_map import load_controller_map
 from models.district import load_district
 from tests.field.conftest import SMALL_DISTRICT
+from tests.live.waits import snapshot_json, until_alive
 from twin.core.live_state import LiveSnapshot
 from twin.core.vocabulary import Quality
 from twin.field import Field, FieldOptions
@@ -48,21 +48,15 @@ class Running:
     process: subprocess.Popen[str]
 
     def snapshot(self) -> dict[str, Any]:
-        try:
-            data: dict[str, Any] = json.loads((self.store / "snapshot.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
-        return data
+        return snapshot_json(self.store)
 
     def wait(self, what: str, ready: Callable[[dict[str, Any]], bool], within_s: float = WAIT_S) -> dict[str, Any]:
-        deadline = time.monotonic() + within_s
-        while time.monotonic() < deadline:
+        def found() -> dict[str, Any] | None:
             snap = self.snapshot()
-            if snap and ready(snap):
-                return snap
-            assert self.process.poll() is None, self.process.communicate()[1]
-            time.sleep(0.1)
-        pytest.fail(f"no snapshot with {what} within {within_s} s")
+            return snap if snap and ready(snap) else None
+
+        result: dict[str, Any] = until_alive(found, f"a snapshot with {what}", self.process, within_s)
+        return result
 
 
 @pytest.fixture(scope="module")

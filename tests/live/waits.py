@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,3 +23,12 @@ def until_alive(check: Any, what: str, live: subprocess.Popen[str], timeout_s: f
         assert live.poll() is None, live.communicate()[1]
         time.sleep(0.05)
     pytest.fail(f"not seen within {timeout_s} s: {what}")
+
+
+def snapshot_json(store: Path) -> dict[str, Any]:
+    """The store's ``snapshot.json`` as written, or ``{}`` while there is none (or it is being replaced)."""
+    try:
+        data: dict[str, Any] = json.loads((store / "snapshot.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return data
