@@ -31,6 +31,7 @@ from models.control.plant import Plant, PlantState, StepResult, grid_delta, step
 from models.control.relief import Delta, GridState, Relief, quiet_steps
 from models.control.signal import SignalConfig, SignalMachine
 from models.control.thermal import ThermalStore
+from models.control.year import row_max
 from twin.core.signal import GridStress, SignalReason, SignalState
 
 __all__ = [
@@ -98,9 +99,9 @@ class DistrictSource:
     def __post_init__(self) -> None:
         self.machine = SignalMachine(self.config)
         g = self.grid
-        self._line_max = _row_max(g.line_percent)
-        self._vm_min = -_row_max(-g.vm_pu)
-        self._vm_max = _row_max(g.vm_pu)
+        self._line_max = row_max(g.line_percent)
+        self._vm_min = -row_max(-g.vm_pu)
+        self._vm_max = row_max(g.vm_pu)
         self._states = {int(s): np.full(self.n_building, int(s), dtype=np.int8) for s in SignalState}
         self._free = np.full(self.n_building, math.inf)
         self._dimmed = np.zeros(self.n_building)
@@ -431,12 +432,3 @@ def _same(saved: tuple[Any, ...], resume: Resume, t: int, out: Array) -> bool:
 def _nanmax(values: Array) -> float:
     finite = values[np.isfinite(values)]
     return float(finite.max()) if len(finite) else math.nan
-
-
-def _row_max(values: Array) -> Array:
-    """Per-row maximum ignoring NaN; NaN where a row has no value."""
-    if values.shape[1] == 0:
-        return np.full(values.shape[0], np.nan)
-    finite = np.isfinite(values)
-    out = np.where(finite, values, -np.inf).max(axis=1)
-    return np.where(finite.any(axis=1), out, np.nan)

@@ -36,6 +36,7 @@ __all__ = [
     "control_mode",
     "dim_devices",
     "measured_grid",
+    "row_max",
     "signal_series",
     "signal_setpoints_kw",
 ]
@@ -151,15 +152,15 @@ def measured_grid(grid: xr.Dataset) -> MeasuredGrid:
     kinds = np.asarray(grid["branch_kind"].values).astype(str)
     vm = grid["vm_pu"].transpose("time", "bus").values.astype(np.float64)
     return MeasuredGrid(
-        trafo_loading_max_percent=_row_max(loading[:, kinds == "trafo"]),
-        line_loading_max_percent=_row_max(loading[:, kinds == "line"]),
-        vm_min_pu=-_row_max(-vm),
-        vm_max_pu=_row_max(vm),
+        trafo_loading_max_percent=row_max(loading[:, kinds == "trafo"]),
+        line_loading_max_percent=row_max(loading[:, kinds == "line"]),
+        vm_min_pu=-row_max(-vm),
+        vm_max_pu=row_max(vm),
         p_grid_kw=grid["p_grid_kw"].values.astype(np.float64),
     )
 
 
-def _row_max(values: Series) -> Series:
+def row_max(values: Series) -> Series:
     """Per-step maximum ignoring NaN; NaN where a step has no value."""
     if values.shape[1] == 0:
         return np.full(values.shape[0], np.nan)
