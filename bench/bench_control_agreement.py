@@ -89,7 +89,7 @@ def main() -> None:
             weather_station=False,
         )
         loaded = load_district(district)
-        field = Field(changed_district(loaded, scenario) if args.beucha else loaded, options)
+        field = Field(changed_district(loaded, scenario)[0] if args.beucha else loaded, options)
         wall = time.perf_counter()
         field.start_background()
         try:

@@ -210,17 +210,18 @@ def _evs(buildings: list[Building], change_ev: EvChange, seed: int, totals: dict
         buildings[i] = buildings[i].model_copy(update=update)
 
 
-def changed_district(loaded: LoadedDistrict, scenario: Scenario) -> LoadedDistrict:
-    """Return the loaded district with the scenario's building and grid changes, as the runner builds them.
+def changed_district(loaded: LoadedDistrict, scenario: Scenario) -> tuple[LoadedDistrict, AppliedChanges]:
+    """Return the loaded district with the scenario's building and grid changes, and what they added.
 
     The buildings change as :func:`apply_changes` changes them (the same buildings for the same
-    seed), the grid as :func:`models.grid.apply_grid_changes` reinforces it; ``loaded`` is not
-    changed. What the runner adds beside the buildings (a community battery, a solar park, a
-    feed-in limit) is not part of the district.
+    seed, as the runner builds them), the grid as :func:`models.grid.apply_grid_changes`
+    reinforces it; ``loaded`` is not changed. What the runner adds beside the buildings (a
+    community battery, a solar park, a feed-in limit) is not part of the district.
     """
+    applied = apply_changes(loaded.district, scenario)
     changes = grid_changes(scenario)
     net = apply_grid_changes(loaded.net, changes) if changes is not None else loaded.net
-    return LoadedDistrict(district=apply_changes(loaded.district, scenario).district, net=net, source=loaded.source)
+    return LoadedDistrict(district=applied.district, net=net, source=loaded.source), applied
 
 
 def grid_changes(scenario: Scenario) -> GridChanges | None:

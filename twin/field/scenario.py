@@ -74,7 +74,7 @@ def field_scenario(path: Path | None, loaded: LoadedDistrict, *, seed: int = 0) 
         block = data.get("control")
         record = None if block is None else validate_config(block, Control, file=str(path), what="control block")
         return FieldScenario(loaded, record, seed)
-    from scenarios.apply import apply_changes, changed_district
+    from scenarios.apply import changed_district
     from scenarios.scenario_files import parse_scenario
 
     scenario = parse_scenario({"name": "field", **data}, file=str(path), base=path.parent)
@@ -99,7 +99,7 @@ def field_scenario(path: Path | None, loaded: LoadedDistrict, *, seed: int = 0) 
         )
     if scenario.calibration is not None:
         raise ConfigError("not applied by the field", file=str(path), field="calibration", allowed="--perturbation")
-    applied = apply_changes(loaded.district, scenario)
+    changed, applied = changed_district(loaded, scenario)
     parts = {
         "heat pumps": f"{applied.heat_pumps_added}",
         "cars": f"{applied.evs_added}",
@@ -111,4 +111,4 @@ def field_scenario(path: Path | None, loaded: LoadedDistrict, *, seed: int = 0) 
     grid = ", grid reinforced" if scenario.changes.grid is not None else ""
     ignored = f"; --seed {seed} is not used" if seed != scenario.seed else ""
     summary = f"changes of {path.name} applied: {added}{grid} (seed {scenario.seed}{ignored})"
-    return FieldScenario(changed_district(loaded, scenario), scenario.control, scenario.seed, summary)
+    return FieldScenario(changed, scenario.control, scenario.seed, summary)
