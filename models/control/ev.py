@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -51,13 +52,43 @@ class ChargeBacklog:
 
 def charge_want_kw(backlog: ChargeBacklog, p_schedule_kw: Array, step_h: float) -> Array:
     """Return what each wallbox wants to draw [kW]: its schedule plus its backlog, up to its rating."""
-    rated = np.maximum(backlog.p_rated_kw, p_schedule_kw)
-    return np.minimum(p_schedule_kw + backlog.backlog_kwh / step_h, rated)
+    return _want(backlog.p_rated_kw, backlog.backlog_kwh, np.asarray(p_schedule_kw, dtype=np.float64), step_h)
 
 
 def charge_step(backlog: ChargeBacklog, p_schedule_kw: Array, p_kw: Array, step_h: float) -> None:
     """Account a step in which the wallboxes drew ``p_kw`` against their schedule ``p_schedule_kw`` (kW)."""
-    short = (p_schedule_kw - p_kw) * step_h
-    backlog.deferred_kwh += np.clip(short, 0.0, None)
-    backlog.backlog_kwh = backlog.backlog_kwh + short
-    backlog.backlog_kwh[backlog.backlog_kwh < 1e-9] = 0.0
+    backlog.backlog_kwh = _account(
+        backlog.backlog_kwh,
+        backlog.deferred_kwh,
+        np.asarray(p_schedule_kw, dtype=np.float64),
+        np.asarray(p_kw, dtype=np.float64),
+        step_h,
+    )
+
+
+@numba.njit(cache=True)
+def _want(rated_kw: Array, backlog_kwh: Array, schedule_kw: Array, step_h: float) -> Array:  # pragma: no cover
+    """:func:`charge_want_kw` per wallbox: ``min(schedule + backlog / step, max(rated, schedule))`` (NaN kept)."""
+    out = np.empty(schedule_kw.shape[0])
+    for i in range(schedule_kw.shape[0]):
+        rated, want = rated_kw[i], schedule_kw[i] + backlog_kwh[i] / step_h
+        if np.isnan(rated) or np.isnan(schedule_kw[i]):
+            rated = np.nan
+        elif schedule_kw[i] > rated:
+            rated = schedule_kw[i]
+        out[i] = np.nan if np.isnan(want) or np.isnan(rated) else (want if want <= rated else rated)
+    return out
+
+
+@numba.njit(cache=True)
+def _account(
+    backlog_kwh: Array, deferred_kwh: Array, schedule_kw: Array, p_kw: Array, step_h: float
+) -> Array:  # pragma: no cover
+    """:func:`charge_step` per wallbox: adds what was short to ``deferred_kwh``; returns the new backlog."""
+    out = np.empty(backlog_kwh.shape[0])
+    for i in range(backlog_kwh.shape[0]):
+        short = (schedule_kw[i] - p_kw[i]) * step_h
+        deferred_kwh[i] += short if (short >= 0.0 or np.isnan(short)) else 0.0
+        value = backlog_kwh[i] + short
+        out[i] = 0.0 if value < 1e-9 else value
+    return out

@@ -48,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.control.feeder_grid import FeederMap, Sensitivities, sensitivities
-from models.control.feeder_kernel import advance, reductions
+from models.control.feeder_kernel import advance, as_draw, limits_and_relief
 from models.control.section_14a import P_LIMIT_14A_MIN_KW
 from models.control.signal import SignalConfig
 from twin.core.errors import ConfigError
@@ -369,10 +369,7 @@ class FeederSignals:
         elif draw is None:
             limit = np.where(block & ((reasons & _GRID_REASONS) != 0), self.p_min_kw, np.inf)
         else:
-            limit = self._limits(block, draw, np.concatenate(([measured[0]], measured[1], measured[2])))
-            given = np.clip(draw - limit, 0.0, None)
-            inside = self.building_feeder >= 0
-            np.add.at(relief, self.building_feeder[inside], given[inside])
+            limit = self._limits(block, draw, measured, relief)
         self._limit = limit
         self._limited = bool(np.isfinite(limit).any())
         return FeederStep(state, limit, relief, reasons, self.building_feeder, self._since[machine])
@@ -405,19 +402,22 @@ class FeederSignals:
             ([1.0], np.ones(len(self.fmap.feeder_of_line)), -np.ones(len(self.fmap.feeder_of_bus)))
         )
 
-    def _limits(self, block: npt.NDArray[np.bool_], draw: Floats, values: Floats) -> Floats:
+    def _limits(
+        self, block: npt.NDArray[np.bool_], draw: Floats, measured: tuple[float, Floats, Floats], relief: Floats
+    ) -> Floats:
         """Each blocked building's limit: its draw minus the largest reduction a quantity asks of it.
 
         A quantity over its target asks its acting buildings for the excess, in proportion to what
         each can still give up; one under its target grants the headroom in proportion to what
-        each draws (plus its minimum, so a building drawing nothing gets a share too).
+        each draws (plus its minimum, so a building drawing nothing gets a share too). What each
+        building gives up is added to its feeder's ``relief``.
         """
-        excess = self._sign * values - self._targets
-        spare = np.clip(draw - self.p_min_kw, 0.0, None)
-        grant = draw + self.p_min_kw
-        cut = reductions(self._row_ptr, self._cols, self._vals, excess, block, spare, grant)
-        limit = np.where(np.isfinite(cut), np.maximum(draw - cut, self.p_min_kw), np.inf)
-        return np.where(block, limit, np.inf)
+        rows = (self._row_ptr, self._cols, self._vals)
+        trafo, line, vm = measured
+        values = (float(trafo), np.asarray(line, dtype=np.float64), np.asarray(vm, dtype=np.float64))
+        return limits_and_relief(
+            rows, values, self._sign, self._targets, block, draw, self.p_min_kw, self.building_feeder, relief
+        )
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -425,7 +425,7 @@ class FeederSignals:
 
 def _as_draw(p_kw: npt.ArrayLike) -> Floats:
     """Return the controllable draw [kW]: NaN as 0, feed-in as 0."""
-    return np.clip(np.nan_to_num(np.asarray(p_kw, dtype=np.float64)), 0.0, None)
+    return as_draw(np.asarray(p_kw, dtype=np.float64))
 
 
 def _per_building(values: npt.ArrayLike | None, n: int, default: float, name: str) -> Floats:

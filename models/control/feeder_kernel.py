@@ -14,7 +14,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["advance", "reductions"]
+__all__ = ["advance", "as_draw", "limits_and_relief", "reductions"]
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -209,3 +209,63 @@ def reductions(
                 if c > cut[b]:
                     cut[b] = c
     return cut
+
+
+@numba.njit(cache=True)
+def as_draw(p_kw: Floats) -> Floats:  # pragma: no cover - compiled
+    """The controllable draw [kW]: NaN as 0, feed-in as 0 (``numpy.nan_to_num`` then clipped at 0)."""
+    out = np.empty(p_kw.shape[0])
+    for i in range(p_kw.shape[0]):
+        v = p_kw[i]
+        if np.isnan(v):
+            v = 0.0
+        elif v == np.inf:
+            v = np.finfo(np.float64).max
+        out[i] = v if v >= 0.0 else 0.0
+    return out
+
+
+@numba.njit(cache=True)
+def limits_and_relief(
+    rows: tuple[Ints, Ints, Floats],
+    measured: tuple[float, Floats, Floats],
+    sign: Floats,
+    targets: Floats,
+    block: npt.NDArray[np.bool_],
+    draw: Floats,
+    p_min_kw: Floats,
+    building_feeder: Ints,
+    relief: Floats,
+) -> Floats:  # pragma: no cover - compiled
+    """Each building's limit [kW] (``inf``: none) from :func:`reductions`; adds what each gives to ``relief``.
+
+    The quantities' values are the transformer's loading, then the lines' loadings, then the
+    buses' voltages (``measured``); their excess is ``sign * value - target``. A blocked
+    building's limit is its draw minus the largest reduction asked of it, not below its minimum.
+    """
+    trafo, line, vm = measured
+    n_line = line.shape[0]
+    excess = np.empty(targets.shape[0])
+    excess[0] = sign[0] * trafo - targets[0]
+    for q in range(n_line):
+        excess[1 + q] = sign[1 + q] * line[q] - targets[1 + q]
+    for q in range(vm.shape[0]):
+        excess[1 + n_line + q] = sign[1 + n_line + q] * vm[q] - targets[1 + n_line + q]
+    n = draw.shape[0]
+    spare = np.empty(n)
+    grant = np.empty(n)
+    for b in range(n):
+        s = draw[b] - p_min_kw[b]
+        spare[b] = s if s >= 0.0 else 0.0
+        grant[b] = draw[b] + p_min_kw[b]
+    cut = reductions(rows[0], rows[1], rows[2], excess, block, spare, grant)
+    limit = np.full(n, np.inf)
+    for b in range(n):
+        if block[b] and np.isfinite(cut[b]):
+            value = draw[b] - cut[b]
+            limit[b] = value if value > p_min_kw[b] else p_min_kw[b]
+    for b in range(n):
+        if building_feeder[b] >= 0:
+            given = draw[b] - limit[b]
+            relief[building_feeder[b]] += given if given >= 0.0 else 0.0
+    return limit

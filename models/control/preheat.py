@@ -34,6 +34,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Final
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -205,7 +206,7 @@ class PreheatSource:
             day = c.steps_per_day
             offsets = np.concatenate([np.arange(count) - d * day for d in range(1, c.forecast_days + 1)])
             self._offsets[count] = offsets
-        return float(np.fmax.reduce(self._ring[(t + offsets) % len(self._ring)]))  # NaN left out; all NaN: NaN
+        return _ring_max(self._ring, t, offsets)  # NaN left out; all NaN: NaN
 
     def boosting(self, t: int, k: int, delta: Any, normal: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
         """Which buildings boost in step ``t`` (of the ``normal`` ones); the grid measured at ``k`` plus ``delta``."""
@@ -224,3 +225,15 @@ class PreheatSource:
         fits = np.logical_and.accumulate((used <= room[:, None]).all(axis=0)) if len(new) else np.zeros(0, bool)
         keep[new[fits]] = True
         return keep
+
+
+@numba.njit(cache=True)
+def _ring_max(ring: Array, t: int, offsets: npt.NDArray[np.int64]) -> float:  # pragma: no cover - compiled
+    """``numpy.fmax.reduce(ring[(t + offsets) % len(ring)])``: the highest value, NaN left out (all NaN: NaN)."""
+    n = ring.shape[0]
+    out = np.nan
+    for o in offsets:
+        v = ring[(t + o) % n]
+        if not np.isnan(v) and (np.isnan(out) or v > out):
+            out = v
+    return out
