@@ -196,13 +196,27 @@ class BatchPowerFlow:
         ConvergenceError
             If a step does not converge and ``on_divergence="raise"``.
         """
-        prepared = self._prepared
         index = pd.DatetimeIndex(time)
         p_kw = self._as_bus_matrix(p_bus_kw, len(index), "p_bus_kw")
         q_kvar = self._as_bus_matrix(q_bus_kvar, len(index), "q_bus_kvar")
-        vm_pu, loading_percent, p_loss_kw, p_grid_kw, q_grid_kvar, converged = _solve(
-            prepared, p_kw, q_kvar, self.options
-        )
+        return self.results(index, p_kw, q_kvar, _solve(self._prepared, p_kw, q_kvar, self.options))
+
+    def results(
+        self,
+        time: Any,
+        p_kw: npt.NDArray[np.float64],
+        q_kvar: npt.NDArray[np.float64],
+        solved: tuple[npt.NDArray[Any], ...],
+    ) -> xr.Dataset:
+        """The dataset :meth:`run` gives for steps solved already (:meth:`solve_arrays` or :meth:`run`'s solver).
+
+        ``p_kw``, ``q_kvar`` are the steps' bus injections in :attr:`bus_index` order; ``solved`` is
+        what :meth:`solve_arrays` returns for them. Warns (or raises) as :meth:`run` for steps that
+        did not converge.
+        """
+        prepared = self._prepared
+        index = pd.DatetimeIndex(time)
+        vm_pu, loading_percent, p_loss_kw, p_grid_kw, q_grid_kvar, converged = solved
         if not converged.all():
             failed = np.flatnonzero(~converged)
             stamps = ", ".join(str(index[i]) for i in failed[:5]) + (", ..." if len(failed) > 5 else "")
@@ -249,13 +263,14 @@ class BatchPowerFlow:
         """Solve steps given as arrays in :attr:`bus_index` order, without building a dataset.
 
         The same solver and numbers as :meth:`run` (each step on its own), for a few steps at a
-        time (the controlled year's steps whose power the controllers changed).
+        time (the controlled year's steps whose power the controllers changed); :meth:`results`
+        makes the dataset of them.
 
         Returns
         -------
-        vm_pu, loading_percent, p_grid_kw, converged : numpy.ndarray
-            Shapes (step, bus), (step, branch), (step,), (step,); a step that did not converge
-            has NaN loading and exchange (its voltages are the solver's last iterate).
+        vm_pu, loading_percent, p_loss_kw, p_grid_kw, q_grid_kvar, converged : numpy.ndarray
+            Shapes (step, bus), (step, branch), (step,) ...; a step that did not converge has NaN
+            loading, losses and exchange (its voltages are the solver's last iterate).
         """
         p_kw = np.asarray(p_bus_kw, dtype=np.float64)
         q_kvar = np.asarray(q_bus_kvar, dtype=np.float64)
@@ -263,14 +278,14 @@ class BatchPowerFlow:
         if (
             prepared.zbus is not None
         ):  # the fixed-point path of _solve in one call, without what these callers do not read
-            voltages, converged, loading, p_loss_kw = solve_rows(
+            voltages, converged, loading, p_loss_kw, q_loss_kvar = solve_rows(
                 prepared.zbus, p_kw / 1000.0, q_kvar / 1000.0, prepared.branch_constants()[2:]
             )
             if converged.all():
                 vm_pu = np.abs(voltages)[:, : len(prepared.bus_index)]
-                return vm_pu, loading, p_kw.sum(axis=1) + p_loss_kw, converged
-        vm_pu, loading, _loss, p_grid_kw, _q, converged = _solve(prepared, p_kw, q_kvar, self.options)
-        return vm_pu, loading, p_grid_kw, converged
+                p_grid_kw, q_grid_kvar = p_kw.sum(axis=1) + p_loss_kw, q_kvar.sum(axis=1) + q_loss_kvar
+                return vm_pu, loading, p_loss_kw, p_grid_kw, q_grid_kvar, converged
+        return _solve(prepared, p_kw, q_kvar, self.options)
 
     def _as_bus_matrix(self, values: npt.ArrayLike | pd.DataFrame, n_steps: int, name: str) -> npt.NDArray[np.float64]:
         buses = self._prepared.bus_index

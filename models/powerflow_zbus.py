@@ -177,7 +177,7 @@ def solve_rows(
 
     For one step at a time, where the calls' overhead would outweigh the step. ``branch`` are
     ``(v1_kv, v2_kv, rating1_ka, rating2_ka)``. Returns the voltages, which steps converged, the
-    branch loading [%] and the losses [kW].
+    branch loading [%] and the losses [kW], [kvar].
     """
     s = system
     p_pu, q_pu = np.ascontiguousarray(p_mw / s.base_mva), np.ascontiguousarray(q_mvar / s.base_mva)
@@ -202,7 +202,7 @@ def solve_rows(
         p_loss_kw,
         q_loss_kvar,
     )
-    return voltages, converged, loading, p_loss_kw
+    return voltages, converged, loading, p_loss_kw, q_loss_kvar
 
 
 @numba.njit(cache=True, nogil=True)

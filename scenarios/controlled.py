@@ -158,10 +158,11 @@ def run_controlled(
             p_kw, soc, battery_moved = _follow_signal(assets, p_kw, _district_state(result.state), battery)
             moved |= battery_moved
         unsettled = changed = np.flatnonzero(moved)
-        if len(changed):
-            part = _with_power(
-                assets.isel(time=changed), p_kw[changed], None if soc is None else (soc[0], soc[1][changed])
-            )
+        if len(changed) and soc is None:  # the steps the pass solved with their final power are taken as solved
+            unsettled = rows.insert(reflow.grid(assets, changed, p_kw[changed].astype(np.float32)), changed, net)
+        elif len(changed):
+            assert soc is not None
+            part = _with_power(assets.isel(time=changed), p_kw[changed], (soc[0], soc[1][changed]))
             unsettled = rows.insert(run_power_flow(net, part, reactive, flow=flow), changed, net)
         basis, iterate = p_kw, result.p_kw
         if not len(unsettled) or passes >= MAX_PASSES:

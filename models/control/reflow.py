@@ -59,6 +59,7 @@ class StepFlow:
         self.state = state
         self.basis: Array = np.zeros((0, 0))
         self.solved = 0
+        self._kept: dict[int, tuple[Any, ...]] = {}
         branches = list(flow.branch_ids)
         self._trafo = np.array([i for i, b in enumerate(branches) if b.startswith("trafo ")], dtype=np.int64)
         self._line = np.array([branches.index(f"line {i}") for i in net.line.index], dtype=np.int64)
@@ -69,8 +70,10 @@ class StepFlow:
         row = self.basis[k].astype(np.float32)  # the power as the assets store it (float32)
         row[self.columns] = p_kw
         p_bus, q_bus = self.injections.arrays(row[None, :])
-        vm, loading, p_grid, converged = self.flow.solve_arrays(p_bus, q_bus)
+        solved = self.flow.solve_arrays(p_bus, q_bus)
+        vm, loading, _p_loss, p_grid, _q_grid, converged = solved
         self.solved += 1
+        self._kept[k] = (row, solved)
         # the values the batch power flow's dataset holds: float32, NaN where a step did not converge
         vm_pu = vm[0, self._bus].astype(np.float32) if converged[0] else np.nan
         values = loading[0]  # float32
@@ -79,3 +82,23 @@ class StepFlow:
         s.line_percent[k] = values[self._line]
         s.vm_pu[k] = vm_pu
         s.p_grid_kw[k] = np.float32(p_grid[0])
+
+    def grid(self, assets: xr.Dataset, steps: npt.NDArray[np.int64], p_kw: npt.NDArray[np.float32]) -> xr.Dataset:
+        """The power flow dataset of ``steps`` with the assets' power ``p_kw`` (step, asset) [kW].
+
+        What :func:`models.grid.run_power_flow` gives for them: a step last solved here with
+        this power is taken as solved, the others are solved now.
+        """
+        p_bus, q_bus = self.injections.arrays(p_kw)
+        solved: list[tuple[npt.NDArray[Any], ...] | None] = [None] * len(steps)
+        for i, k in enumerate(steps):
+            entry = self._kept.get(int(k))
+            if entry is not None and np.array_equal(entry[0], p_kw[i]):
+                solved[i] = entry[1]
+        rest = [i for i, done in enumerate(solved) if done is None]
+        if rest:
+            again = self.flow.solve_arrays(p_bus[rest], q_bus[rest])
+            for j, i in enumerate(rest):
+                solved[i] = tuple(values[j : j + 1] for values in again)
+        stacked = tuple(np.concatenate([s[j] for s in solved if s is not None]) for j in range(6))
+        return self.flow.results(assets["time"].values[steps], p_bus, q_bus, stacked)

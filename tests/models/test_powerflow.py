@@ -242,9 +242,16 @@ def test_steps_solved_one_at_a_time_equal_the_batch_to_the_bit(
     p_kw[7] *= 2.0  # a heavier step
     batch = flow.run(result["time"].values, p_kw, q_kvar)
     for t in (0, 7, 20, STEPS - 1):
-        vm, loading, p_grid, converged = flow.solve_arrays(p_kw[t : t + 1], q_kvar[t : t + 1])
+        solved = flow.solve_arrays(p_kw[t : t + 1], q_kvar[t : t + 1])
+        vm, loading, p_loss, p_grid, q_grid, converged = solved
         assert bool(converged[0]) == bool(batch["converged"].values[t])
         np.testing.assert_array_equal(loading[0], batch["loading_percent"].values[t])
         np.testing.assert_array_equal(np.float32(p_grid[0]), batch["p_grid_kw"].values[t])
+        np.testing.assert_array_equal(np.float32(q_grid[0]), batch["q_grid_kvar"].values[t])
+        np.testing.assert_array_equal(np.float32(p_loss[0]), batch["p_loss_kw"].values[t])
+        # the dataset of the steps solved one at a time is the batch's, variable by variable
+        alone = flow.results(result["time"].values[t : t + 1], p_kw[t : t + 1], q_kvar[t : t + 1], solved)
+        for name, values in alone.data_vars.items():
+            np.testing.assert_array_equal(values.values, batch[name].isel(time=[t]).values, err_msg=name)
         if converged[0]:
             np.testing.assert_array_equal(vm[0].astype(np.float32), batch["vm_pu"].values[t])
