@@ -3,10 +3,11 @@
 Each car is a simpy process that leaves home in the morning, drives its day's
 distance and comes back; while it is parked at home it is plugged into its charger
 and asks for the energy that brings it back to its target state of charge. The
-module owns its ``simpy.Environment`` and simulates the whole period in one
-``env.run(until=...)``. Each finished plug-in session is turned into a charging
-schedule at the model step - uncontrolled (full power from arrival) or following a
-PV surplus (with a top-up that still meets the departure target). Mobility
+module owns its ``simpy.Environment`` and simulates the whole period of all cars in
+one ``env.run(until=...)``. Then a compiled kernel turns each car's plug-in sessions,
+in time order, into a charging schedule at the model step - uncontrolled (full power
+from arrival) or following a PV surplus (with a top-up that still meets the departure
+target) - and carries the car's stored energy from one session to the next. Mobility
 assumptions (:class:`EVParameters`) are seeded draws from documented distributions.
 """
 
