@@ -3,19 +3,21 @@
 Each car is a simpy process that leaves home in the morning, drives its day's
 distance and comes back; while it is parked at home it is plugged into its charger
 and asks for the energy that brings it back to its target state of charge. The
-module owns its ``simpy.Environment`` and simulates the whole period in one
-``env.run(until=...)``. Each finished plug-in session is turned into a charging
-schedule at the model step - uncontrolled (full power from arrival) or following a
-PV surplus (with a top-up that still meets the departure target). Mobility
+module owns its ``simpy.Environment`` and simulates the whole period of all cars in
+one ``env.run(until=...)``. Then a compiled kernel turns each car's plug-in sessions,
+in time order, into a charging schedule at the model step - uncontrolled (full power
+from arrival) or following a PV surplus (with a top-up that still meets the departure
+target) - and carries the car's stored energy from one session to the next. Mobility
 assumptions (:class:`EVParameters`) are seeded draws from documented distributions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numba
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -24,7 +26,7 @@ import simpy
 from twin.core.errors import ConfigError
 from twin.core.vocabulary import DEFAULT_TIMEZONE
 
-__all__ = ["ChargingMode", "EVParameters", "EVResult", "ev_charging_kw"]
+__all__ = ["ChargingMode", "EVParameters", "EVResult", "ev_charging_kw", "ev_fleet_charging_kw"]
 
 ChargingMode = Literal["uncontrolled", "pv_surplus"]
 
@@ -120,7 +122,8 @@ def ev_charging_kw(
     charger_kw : array_like
         Charger power per car (e.g. 11 kW wallbox, 3.7 kW socket). [kW]
     seed : int
-        Seed of ``numpy.random.default_rng`` for the mobility draws.
+        Seed of ``numpy.random.default_rng`` for the mobility draws (car ``i`` draws from
+        ``default_rng([seed, i])``).
     mode : {"uncontrolled", "pv_surplus"}, default "uncontrolled"
         Uncontrolled: full power from arrival until the target is reached. PV surplus:
         charge with ``min(charger, surplus)``; if that would leave the car short at
@@ -150,32 +153,102 @@ def ev_charging_kw(
     asks for at arrival is what its trips since the last full charge took; a session
     cut short by departure leaves the car lower, and the next session asks for more.
     """
-    params = params or EVParameters()
     chargers, surplus = _checked_inputs(index, charger_kw, mode, surplus_kw)
+    cars = range(len(chargers))
+    entropy = [[seed, car] for car in cars]
+    return _simulate(index, chargers, entropy, [params or EVParameters()] * len(chargers), surplus, names, timezone)
+
+
+def ev_fleet_charging_kw(
+    index: pd.DatetimeIndex,
+    charger_kw: npt.ArrayLike,
+    *,
+    seeds: Sequence[int],
+    params: Sequence[EVParameters],
+    mode: ChargingMode = "uncontrolled",
+    surplus_kw: pd.DataFrame | None = None,
+    names: list[str] | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
+) -> EVResult:
+    """Simulate home charging of cars that each have their own seed and assumptions.
+
+    All cars are processes of one simpy ``Environment``; car ``i`` charges exactly as it
+    would alone in ``ev_charging_kw(index, [charger_kw[i]], seed=seeds[i], params=params[i])``
+    (its draws come from ``numpy.random.default_rng([seeds[i], 0])``), bit for bit.
+
+    Parameters
+    ----------
+    index : pandas.DatetimeIndex
+        Regular UTC interval starts of the period.
+    charger_kw : array_like
+        Charger power per car. [kW]
+    seeds : sequence of int
+        One seed per car.
+    params : sequence of EVParameters
+        One set of car and mobility assumptions per car.
+    mode : {"uncontrolled", "pv_surplus"}, default "uncontrolled"
+        As in :func:`ev_charging_kw`.
+    surplus_kw : pandas.DataFrame, optional
+        (time x car) PV surplus available to each car (>= 0), needed for "pv_surplus". [kW]
+    names : list of str, optional
+        Column names; default ``"ev0", "ev1", ...``.
+    timezone : str, optional
+        IANA time zone of the wall clock the mobility plans follow (the district's).
+
+    Returns
+    -------
+    result : EVResult
+        Charging power per car and the sessions (in the order the cars plugged in).
+
+    Raises
+    ------
+    ConfigError
+        For a bad index, charger power, mode or surplus frame, or seeds and params that are
+        not one per car.
+    """
+    chargers, surplus = _checked_inputs(index, charger_kw, mode, surplus_kw)
+    if len(seeds) != len(chargers) or len(params) != len(chargers):
+        raise ConfigError(f"seeds and params need one entry per car ({len(chargers)})", field="seeds")
+    return _simulate(index, chargers, [[seed, 0] for seed in seeds], list(params), surplus, names, timezone)
+
+
+def _simulate(
+    index: pd.DatetimeIndex,
+    chargers: npt.NDArray[np.float64],
+    entropy: list[list[int]],
+    params: list[EVParameters],
+    surplus: npt.NDArray[np.float64] | None,
+    names: list[str] | None,
+    timezone: str,
+) -> EVResult:
+    """Run every car as a process of one simpy Environment, then charge the sessions they recorded."""
     step_s = (index[1] - index[0]).total_seconds()
     period_s = step_s * len(index)
-    plans = [_day_plans(index, params, np.random.default_rng([seed, car]), timezone) for car in range(len(chargers))]
-    env = simpy.Environment()
-    sessions: list[dict[str, float]] = []
-    energy_kwh = np.zeros((len(index), len(chargers)))
-    for car, (plan, charger) in enumerate(zip(plans, chargers, strict=True)):
-        car_surplus = None if surplus is None else surplus[:, car]
-        env.process(_car(env, car, plan, float(charger), params, step_s, period_s, energy_kwh, car_surplus, sessions))
-    env.run(until=period_s)
-    for car, charger in enumerate(chargers):  # cars still plugged in at the end of the period
-        open_sessions = [s for s in sessions if s["car"] == car and np.isnan(s["departure_s"])]
-        for session in open_sessions:
-            session["departure_s"] = period_s
-            _charge(session, float(charger), step_s, energy_kwh[:, car], None if surplus is None else surplus[:, car])
-    table = pd.DataFrame(sessions)
-    if len(table):
-        table["arrival"] = index[0] + pd.to_timedelta(table.pop("arrival_s"), unit="s")
-        table["departure"] = index[0] + pd.to_timedelta(table.pop("departure_s"), unit="s")
-        table["car"] = [(names or [f"ev{i}" for i in range(len(chargers))])[int(c)] for c in table["car"]]
     columns = names if names is not None else [f"ev{i}" for i in range(len(chargers))]
+    env = simpy.Environment()
+    sessions: list[list[float]] = []
+    for car, plan in enumerate(_day_plans(index, params, entropy, timezone)):
+        env.process(_car(env, car, plan, period_s, sessions))
+    env.run(until=period_s)
+    records = np.array(sessions, dtype=float).reshape(-1, 4)  # car, arrival_s, departure_s, distance_km
+    records[np.isnan(records[:, 2]), 2] = period_s  # cars still plugged in at the end of the period
+    order = np.argsort(records[:, 0], kind="stable")  # per car, in time
+    energy_kwh = np.zeros((len(chargers), len(index)))  # car x time: each session writes one car's row
+    charged = _charge_sessions(
+        records[order],
+        chargers,
+        np.array([p.target_soc_frac * p.battery_kwh for p in params], dtype=float),
+        np.array([p.consumption_kwh_per_km for p in params], dtype=float),
+        step_s,
+        np.zeros((0, 0)) if surplus is None else np.ascontiguousarray(surplus.T),
+        surplus is not None,
+        energy_kwh,
+    )
+    energies = np.empty((3, len(records)))
+    energies[:, order] = charged
     return EVResult(
-        p_kw=pd.DataFrame(energy_kwh / (step_s / 3600.0), index=index, columns=columns),
-        sessions=table,
+        p_kw=pd.DataFrame(energy_kwh.T / (step_s / 3600.0), index=index, columns=columns),
+        sessions=_session_table(index, records, energies, columns),
     )
 
 
@@ -199,14 +272,33 @@ def _checked_inputs(
 
 
 def _day_plans(
-    index: pd.DatetimeIndex, params: EVParameters, rng: np.random.Generator, timezone: str
-) -> npt.NDArray[np.float64]:
-    """Return rows (departure_s, arrival_s, distance_km) of one car's days of use."""
+    index: pd.DatetimeIndex, params: list[EVParameters], entropy: list[list[int]], timezone: str
+) -> list[list[tuple[float, float, float]]]:
+    """Return each car's days of use as rows (departure_s, arrival_s, distance_km)."""
+    if not params:
+        return []
     start = index[0].tz_convert(timezone).normalize()
     end = (index[-1] + (index[1] - index[0])).tz_convert(timezone)
     days = pd.date_range(start, end, freq="D")
     weekend = np.asarray(days.dayofweek) >= 5
     n = len(days)
+    draws = [_day_draws(weekend, p, np.random.default_rng(e)) for p, e in zip(params, entropy, strict=True)]
+    use, departure_h, away_h, distance_km = (np.concatenate(parts) for parts in zip(*draws, strict=True))
+    departures = days[np.tile(np.arange(n), len(params))] + pd.to_timedelta(departure_h, unit="h")
+    arrivals = departures + pd.to_timedelta(away_h, unit="h")
+    t0 = index[0]
+    dep_s = np.asarray((departures - t0).total_seconds())
+    arr_s = np.asarray((arrivals - t0).total_seconds())
+    keep = use & (dep_s > 0)
+    rows = np.column_stack([dep_s, arr_s, distance_km])
+    return [rows[car * n : (car + 1) * n][keep[car * n : (car + 1) * n]].tolist() for car in range(len(params))]
+
+
+def _day_draws(
+    weekend: npt.NDArray[np.bool_], params: EVParameters, rng: np.random.Generator
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """One car's draws per day: whether it is used, departure hour, hours away, distance (km)."""
+    n = len(weekend)
     use = rng.random(n) < np.where(weekend, params.use_probability_weekend_frac, params.use_probability_weekday_frac)
     dep_mean = np.where(weekend, params.departure_weekend_h[0], params.departure_weekday_h[0])
     dep_sd = np.where(weekend, params.departure_weekend_h[1], params.departure_weekday_h[1])
@@ -216,87 +308,195 @@ def _day_plans(
     away_h = np.clip(rng.normal(away_mean, away_sd), 0.5, 23.5 - departure_h)
     sigma = params.daily_distance_sigma
     distance_km = rng.lognormal(np.log(params.daily_distance_mean_km) - 0.5 * sigma**2, sigma, n)
-    departures = days + pd.to_timedelta(departure_h, unit="h")
-    arrivals = departures + pd.to_timedelta(away_h, unit="h")
-    t0 = index[0]
-    dep_s = np.asarray((departures - t0).total_seconds())
-    arr_s = np.asarray((arrivals - t0).total_seconds())
-    keep = use & (dep_s > 0)
-    return np.column_stack([dep_s[keep], arr_s[keep], distance_km[keep]])
+    return use, departure_h, away_h, distance_km
 
 
 def _car(
     env: simpy.Environment,
     car: int,
-    plan: npt.NDArray[np.float64],
-    charger_kw: float,
-    params: EVParameters,
-    step_s: float,
+    plan: list[tuple[float, float, float]],
     period_s: float,
-    energy_kwh: npt.NDArray[np.float64],
-    surplus_kw: npt.NDArray[np.float64] | None,
-    sessions: list[dict[str, float]],
+    sessions: list[list[float]],
 ) -> Generator[simpy.events.Event, object, None]:
-    """Simpy process of one car: park at home, leave, drive, come back, plug in."""
-    target_kwh = params.target_soc_frac * params.battery_kwh
-    stored_kwh = target_kwh
-    session = _session(car, 0.0, 0.0)
+    """Simpy process of one car: park at home, leave, drive, come back, plug in.
+
+    Appends each plug-in session to ``sessions`` as ``[car, arrival_s, departure_s,
+    distance_km]``, with the distance of the trip that ends it (both NaN while plugged in).
+    """
+    session = [float(car), 0.0, np.nan, np.nan]
     sessions.append(session)
     for departure_s, arrival_s, distance_km in plan:
         if departure_s >= period_s:
             break
         yield env.timeout(departure_s - env.now)
-        session["departure_s"] = env.now
-        stored_kwh += _charge(session, charger_kw, step_s, energy_kwh[:, car], surplus_kw)
-        stored_kwh = max(stored_kwh - distance_km * params.consumption_kwh_per_km, 0.0)
+        session[2], session[3] = env.now, distance_km
         yield env.timeout(min(arrival_s, period_s) - env.now)
         if env.now >= period_s:
             return
-        session = _session(car, env.now, target_kwh - stored_kwh)
+        session = [float(car), env.now, np.nan, np.nan]
         sessions.append(session)
 
 
-def _session(car: int, arrival_s: float, requested_kwh: float) -> dict[str, float]:
-    """Return a new open session record."""
-    return {
-        "car": float(car),
-        "arrival_s": arrival_s,
-        "departure_s": float("nan"),
-        "energy_requested_kwh": max(requested_kwh, 0.0),
-        "energy_delivered_kwh": 0.0,
-        "energy_possible_kwh": 0.0,
-    }
+def _session_table(
+    index: pd.DatetimeIndex, records: npt.NDArray[np.float64], energies: npt.NDArray[np.float64], columns: list[str]
+) -> pd.DataFrame:
+    """One row per session: car name, requested/delivered/possible energy (kWh), arrival and departure (UTC)."""
+    if not len(records):
+        return pd.DataFrame([])
+    table = pd.DataFrame(
+        {
+            "car": np.asarray(columns, dtype=object)[records[:, 0].astype(int)],
+            "energy_requested_kwh": energies[0],
+            "energy_delivered_kwh": energies[1],
+            "energy_possible_kwh": energies[2],
+        }
+    )
+    table["arrival"] = index[0] + pd.to_timedelta(records[:, 1], unit="s")
+    table["departure"] = index[0] + pd.to_timedelta(records[:, 2], unit="s")
+    return table
 
 
+@numba.njit(cache=True)
+def _charge_sessions(
+    records: npt.NDArray[np.float64],
+    chargers: npt.NDArray[np.float64],
+    target_kwh: npt.NDArray[np.float64],
+    consumption_kwh_per_km: npt.NDArray[np.float64],
+    step_s: float,
+    surplus_kw: npt.NDArray[np.float64],
+    use_surplus: bool,
+    energy_kwh: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """Charge the sessions into ``energy_kwh`` (car x time, in place), each car's in time order.
+
+    ``records`` rows are (car, arrival_s, departure_s, distance_km) sorted by car, then time;
+    ``surplus_kw`` is car x time (read only with ``use_surplus``).
+    Returns rows requested, delivered and possible energy per session. [kW h]
+    """
+    energies = np.zeros((3, records.shape[0]))
+    stored_kwh = 0.0
+    for k in range(records.shape[0]):
+        car = int(records[k, 0])
+        if k == 0 or records[k - 1, 0] != records[k, 0]:  # the first session: home at the target
+            stored_kwh = target_kwh[car]
+            need_kwh = 0.0
+        else:
+            need_kwh = target_kwh[car] - stored_kwh
+            need_kwh = 0.0 if need_kwh < 0.0 else need_kwh
+        delivered, possible = _charge(
+            records[k, 1], records[k, 2], need_kwh, chargers[car], step_s, surplus_kw, use_surplus, car, energy_kwh
+        )
+        energies[0, k], energies[1, k], energies[2, k] = need_kwh, delivered, possible
+        stored_kwh = stored_kwh + delivered
+        stored_kwh = stored_kwh - records[k, 3] * consumption_kwh_per_km[car]
+        stored_kwh = 0.0 if stored_kwh < 0.0 else stored_kwh
+    return energies
+
+
+@numba.njit(cache=True)
 def _charge(
-    session: dict[str, float],
+    arrival_s: float,
+    departure_s: float,
+    need_kwh: float,
     charger_kw: float,
     step_s: float,
+    surplus_kw: npt.NDArray[np.float64],
+    use_surplus: bool,
+    car: int,
     energy_kwh: npt.NDArray[np.float64],
-    surplus_kw: npt.NDArray[np.float64] | None,
-) -> float:
-    """Schedule one finished session into ``energy_kwh`` (in place); return kWh delivered."""
-    arrival_s, departure_s, need = session["arrival_s"], session["departure_s"], session["energy_requested_kwh"]
+) -> tuple[float, float]:
+    """Schedule one session into row ``car`` of ``energy_kwh``; return kWh delivered and possible."""
     first = int(arrival_s // step_s)
-    last = min(int(np.ceil(departure_s / step_s)), len(energy_kwh))
+    last = min(int(np.ceil(departure_s / step_s)), energy_kwh.shape[1])
     if last <= first:
-        return 0.0
-    starts = np.arange(first, last) * step_s
-    plugged_s = np.clip(np.minimum(starts + step_s, departure_s) - np.maximum(starts, arrival_s), 0.0, None)
-    headroom = charger_kw * plugged_s / 3600.0
-    session["energy_possible_kwh"] = float(headroom.sum())
-    if surplus_kw is None:
-        delivered = _fill(headroom, need)
-    else:
-        from_surplus = _fill(np.minimum(headroom, surplus_kw[first:last] * plugged_s / 3600.0), need)
-        top_up = _fill((headroom - from_surplus)[::-1], need - from_surplus.sum())[::-1]
+        return 0.0, 0.0
+    n = last - first
+    plugged_s = np.empty(n)
+    headroom = np.empty(n)
+    for i in range(n):
+        start = (first + i) * step_s
+        span = min(start + step_s, departure_s) - max(start, arrival_s)
+        plugged_s[i] = span if span > 0.0 else 0.0
+        headroom[i] = charger_kw * plugged_s[i] / 3600.0
+    if use_surplus:
+        from_surplus = np.empty(n)
+        for i in range(n):
+            from_surplus[i] = min(headroom[i], surplus_kw[car, first + i] * plugged_s[i] / 3600.0)
+        from_surplus = _fill(from_surplus, need_kwh, False)
+        top_up = _fill(headroom - from_surplus, need_kwh - _pairwise_sum(from_surplus, 0, n), True)
         delivered = from_surplus + top_up
-    energy_kwh[first:last] += delivered
-    session["energy_delivered_kwh"] = float(delivered.sum())
-    return float(delivered.sum())
+    else:
+        delivered = _fill(headroom, need_kwh, False)
+    for i in range(n):
+        energy_kwh[car, first + i] += delivered[i]
+    return _pairwise_sum(delivered, 0, n), _pairwise_sum(headroom, 0, n)
 
 
-def _fill(capacity_kwh: npt.NDArray[np.float64], need_kwh: float) -> npt.NDArray[np.float64]:
-    """Fill steps in order up to their capacity until ``need_kwh`` is reached."""
-    before = np.concatenate([[0.0], np.cumsum(capacity_kwh)[:-1]])
-    return np.clip(np.minimum(capacity_kwh, max(need_kwh, 0.0) - before), 0.0, None)
+@numba.njit(cache=True)
+def _fill(capacity_kwh: npt.NDArray[np.float64], need_kwh: float, backwards: bool) -> npt.NDArray[np.float64]:
+    """Fill steps in order (from the last back if ``backwards``) up to their capacity until ``need_kwh`` is met."""
+    n = capacity_kwh.shape[0]
+    filled = np.empty(n)
+    need = 0.0 if need_kwh < 0.0 else need_kwh
+    before = 0.0
+    for j in range(n):
+        i = n - 1 - j if backwards else j
+        left = need - before
+        step = capacity_kwh[i] if capacity_kwh[i] < left else left
+        filled[i] = step if step > 0.0 else 0.0
+        before = before + capacity_kwh[i]
+    return filled
+
+
+@numba.njit(cache=True)
+def _pairwise_sum(values: npt.NDArray[np.float64], lo: int, n: int) -> float:
+    """Sum of ``values[lo:lo + n]`` in numpy's pairwise order, so equal to ``numpy.sum`` bit for bit.
+
+    numpy halves a sum of more than 128 terms (at a multiple of 8) and adds the halves'
+    sums; the halving runs here on an explicit stack (numba cannot cache a recursive kernel
+    called from another one). A frame with ``n < 0`` adds the last two sums.
+    """
+    frames = np.empty((128, 2), dtype=np.int64)
+    sums = np.empty(64)
+    n_frames, n_sums = 1, 0
+    frames[0, 0], frames[0, 1] = lo, n
+    while n_frames:
+        n_frames -= 1
+        start, count = frames[n_frames, 0], frames[n_frames, 1]
+        if count < 0:
+            n_sums -= 1
+            sums[n_sums - 1] = sums[n_sums - 1] + sums[n_sums]
+        elif count <= 128:
+            sums[n_sums] = _block_sum(values, start, count)
+            n_sums += 1
+        else:
+            half = count // 2
+            half -= half % 8
+            frames[n_frames, 0], frames[n_frames, 1] = 0, -1
+            frames[n_frames + 1, 0], frames[n_frames + 1, 1] = start + half, count - half
+            frames[n_frames + 2, 0], frames[n_frames + 2, 1] = start, half
+            n_frames += 3
+    return sums[0]
+
+
+@numba.njit(cache=True)
+def _block_sum(values: npt.NDArray[np.float64], lo: int, n: int) -> float:
+    """Sum of at most 128 terms as numpy adds them: eight running sums added pairwise, then the rest in order."""
+    if n < 8:
+        total = 0.0
+        for i in range(n):
+            total += values[lo + i]
+        return total
+    partial = values[lo : lo + 8].copy()
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            partial[j] += values[lo + i + j]
+        i += 8
+    total = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + (
+        (partial[4] + partial[5]) + (partial[6] + partial[7])
+    )
+    while i < n:
+        total += values[lo + i]
+        i += 1
+    return total

@@ -44,7 +44,7 @@ from models.battery import self_consumption_dispatch, with_standby_kw
 from models.building_estimates import BuildingEstimate, estimate_building
 from models.building_heat import BuildingHeat, building_heat_demand
 from models.district import Building, District
-from models.ev import EVParameters, ev_charging_kw
+from models.ev import EVParameters, ev_fleet_charging_kw
 from models.gas import gas_boiler_fuel_kw
 from models.heat import HeatProfileType, space_heat_shapes
 from models.heatpump_district import HeatPumpRun, district_heat_pumps
@@ -470,32 +470,32 @@ def _ev_columns(
     if not cars:
         return []
     charger_kw = [b.chargers[0].p_rated_kw if b.chargers else SOCKET_KW for b, _ in cars]
-    surplus = None
-    if options.ev_charging == "pv_surplus":
-        net_by_building = _net_load_by_building(columns, index)
-        surplus = pd.DataFrame(
-            {f"{b.id}/ev{i}": (-net_by_building[b.id]).clip(lower=0) / _count(cars, b) for b, i in _numbered(cars)}
-        )
-    frames = []
     names = [f"{b.id}/ev{i}" for b, i in _numbered(cars)]
-    for number, ((_, car), name) in enumerate(zip(cars, names, strict=True)):
-        params = EVParameters(
+    surplus = None
+    if options.ev_charging == "pv_surplus":  # the building's export, shared by its cars
+        net = _net_load_by_building(columns, index)
+        export = {b.id: np.where(-net[b.id].to_numpy() >= 0, -net[b.id].to_numpy(), 0.0) for b, _ in cars}
+        shares = np.stack([export[b.id] / _count(cars, b) for b, _ in cars])  # car x time, as the model reads it
+        surplus = pd.DataFrame(shares.T, index=index, columns=names)
+    params = [
+        EVParameters(
             battery_kwh=car.capacity_kwh,
             consumption_kwh_per_km=car.consumption_kwh_per_km,
             daily_distance_mean_km=car.distance_km_per_a / _USE_DAYS_PER_YEAR,
         )
-        result = ev_charging_kw(
-            index,
-            [charger_kw[number]],
-            seed=seed + 7919 * (number + 1),
-            mode=options.ev_charging,
-            surplus_kw=None if surplus is None else surplus[[name]],
-            params=params,
-            names=[name],
-            timezone=timezone,
-        )
-        frames.append(result.p_kw)
-    return [_Columns(pd.concat(frames, axis=1), "ev", [b for b, _ in cars], p_rated_kw=charger_kw)]
+        for _, car in cars
+    ]
+    result = ev_fleet_charging_kw(
+        index,
+        charger_kw,
+        seeds=[seed + 7919 * (number + 1) for number in range(len(cars))],
+        params=params,
+        mode=options.ev_charging,
+        surplus_kw=surplus,
+        names=names,
+        timezone=timezone,
+    )
+    return [_Columns(result.p_kw, "ev", [b for b, _ in cars], p_rated_kw=charger_kw)]
 
 
 def _net_load_by_building(columns: list[_Columns], index: pd.DatetimeIndex) -> dict[str, pd.Series]:
