@@ -158,12 +158,8 @@ def run_controlled(
             p_kw, soc, battery_moved = _follow_signal(assets, p_kw, _district_state(result.state), battery)
             moved |= battery_moved
         unsettled = changed = np.flatnonzero(moved)
-        if len(changed) and soc is None:  # the steps the pass solved with their final power are taken as solved
-            unsettled = rows.insert(reflow.grid(assets, changed, p_kw[changed].astype(np.float32)), changed, net)
-        elif len(changed):
-            assert soc is not None
-            part = _with_power(assets.isel(time=changed), p_kw[changed], (soc[0], soc[1][changed]))
-            unsettled = rows.insert(run_power_flow(net, part, reactive, flow=flow), changed, net)
+        if len(changed):
+            unsettled = rows.insert(_changed_grid(reflow, assets, changed, p_kw, soc), changed, net)
         basis, iterate = p_kw, result.p_kw
         if not len(unsettled) or passes >= MAX_PASSES:
             break
@@ -174,6 +170,16 @@ def run_controlled(
         kpis.update(grid_fees(control.grid_fee, assets, basis, step_h))
     kpis.update(control_passes=passes, control_steps_unsettled=len(unsettled))
     return _with_power(assets, basis, soc), grid, kpis, _signal_state(result.state, assets, buildings)
+
+
+def _changed_grid(
+    reflow: StepFlow, assets: xr.Dataset, changed: np.ndarray, p_kw: np.ndarray, soc: tuple[int, np.ndarray] | None
+) -> xr.Dataset:
+    """The power flow of the steps the pass changed: as the pass solved them, or (the battery moved after it) anew."""
+    if soc is None:  # the steps the pass solved with their final power are taken as solved
+        return reflow.grid(assets, changed, p_kw[changed].astype(np.float32))
+    part = _with_power(assets.isel(time=changed), p_kw[changed], (soc[0], soc[1][changed]))
+    return run_power_flow(reflow.net, part, reflow.reactive, flow=reflow.flow)
 
 
 def _signal_state(state: np.ndarray, assets: xr.Dataset, buildings: list[str]) -> xr.DataArray:

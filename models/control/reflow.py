@@ -54,6 +54,7 @@ class StepFlow:
         self, net: Any, assets: xr.Dataset, reactive: Any, flow: Any, columns: npt.NDArray[np.int64], state: GridState
     ) -> None:
         self.injections = BusInjections(assets, net, reactive)
+        self.net, self.reactive = net, reactive
         self.flow = flow
         self.columns = columns
         self.state = state
