@@ -71,13 +71,19 @@ def _want(rated_kw: Array, backlog_kwh: Array, schedule_kw: Array, step_h: float
     """:func:`charge_want_kw` per wallbox: ``min(schedule + backlog / step, max(rated, schedule))`` (NaN kept)."""
     out = np.empty(schedule_kw.shape[0])
     for i in range(schedule_kw.shape[0]):
-        rated, want = rated_kw[i], schedule_kw[i] + backlog_kwh[i] / step_h
-        if np.isnan(rated) or np.isnan(schedule_kw[i]):
-            rated = np.nan
-        elif schedule_kw[i] > rated:
-            rated = schedule_kw[i]
-        out[i] = np.nan if np.isnan(want) or np.isnan(rated) else (want if want <= rated else rated)
+        out[i] = want_one(rated_kw[i], backlog_kwh[i], schedule_kw[i], step_h)
     return out
+
+
+@numba.njit(cache=True)
+def want_one(rated_kw: float, backlog_kwh: float, schedule_kw: float, step_h: float) -> float:  # pragma: no cover
+    """:func:`charge_want_kw` of one wallbox (for the compiled kernels that step many)."""
+    rated, want = rated_kw, schedule_kw + backlog_kwh / step_h
+    if np.isnan(rated) or np.isnan(schedule_kw):
+        rated = np.nan
+    elif schedule_kw > rated:
+        rated = schedule_kw
+    return np.nan if np.isnan(want) or np.isnan(rated) else (want if want <= rated else rated)
 
 
 @numba.njit(cache=True)

@@ -21,9 +21,10 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from models.control.ev import ChargeBacklog, charge_step, charge_want_kw
+from models.control.ev import ChargeBacklog, charge_step
+from models.control.ev import want_one as charge_want_one
 from models.control.relief import Delta, Relief
-from models.control.thermal import ThermalParameters, ThermalStore, heat_pump_want_kw
+from models.control.thermal import ThermalParameters, ThermalStore, heat_pump_want_kw, want_one
 from twin.core.signal import SignalState
 
 __all__ = ["Plant", "PlantState", "StepResult", "grid_delta", "step"]
@@ -277,22 +278,29 @@ def _act(
     held = np.zeros(len(p))
     off = np.zeros(len(ix.hp), dtype=bool) if blocked is None else blocked[ix.hp_building]
     if store is not None:
-        # a blocked heat pump whose store is at its comfort bound overrides the block to hold the bound
-        at_bound = off & (store.dt_k <= store.params.comfort_low_k)
-        off &= ~at_bound
-        target = np.where(at_bound, store.params.comfort_low_k, 0.0)
-        rest = (store.dt_k == 0.0) & ~at_bound
-        if raised_k is not None:  # SG-Ready state 3, or a pre-heated store held (_raised_k)
-            raised = np.isfinite(raised_k) & ~at_bound  # those off: what the block holds off
-            target = np.where(raised, raised_k, target)
-            rest &= ~raised
-        want = heat_pump_want_kw(store, plant.heat_demand_kw[t], plant.cop[t], step_h, target)
-        p[ix.hp] = np.where(rest, p[ix.hp], np.minimum(want, plant.p_max_kw[ix.hp]))
-    p[ix.ev] = charge_want_kw(backlog, plant.base_kw[t, ix.ev], step_h)
-    blocked_kwh = float(p[ix.hp][off].sum()) * step_h
+        sp = store.params
+        stores = (store.dt_k, sp.c_kwh_per_k, sp.h_kw_per_k, sp.q_max_kw)
+        limits = (sp.comfort_low_k, sp.recover_frac, step_h)
+    else:
+        stores, limits = _NO_STORE, (0.0, 0.0, step_h)
+    raised = _NOT_RAISED if raised_k is None else raised_k
+    heat = (plant.heat_demand_kw[t], plant.cop[t])
+    _want_kernel(
+        p,
+        held,
+        off,
+        ix.hp,
+        ix.ev,
+        stores,
+        raised,
+        heat,
+        limits,
+        plant.p_max_kw,
+        backlog.p_rated_kw,
+        backlog.backlog_kwh,
+    )
+    blocked_kwh = float(held[ix.hp][off].sum()) * step_h
     dimmed_kwh = 0.0
-    held[ix.hp[off]] = p[ix.hp[off]]
-    p[ix.hp[off]] = 0.0
     if finite.any():
         wanted = p.copy()
         p = _dim(plant, ix, p, limit, finite)
@@ -371,6 +379,57 @@ def _dim(plant: Plant, ix: _Index, p: Array, limit: Array, finite: npt.NDArray[n
     return _dim_kernel(
         p, limit, finite, plant.group, plant.dimmable, plant.group_min_kw, ix.group_building, ix.m_building
     )
+
+
+_NO_STORE = (np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
+_NOT_RAISED = np.zeros(0)
+
+
+@numba.njit(cache=True)
+def _want_kernel(
+    p: Array,
+    held: Array,
+    off: npt.NDArray[np.bool_],
+    hp: IntArray,
+    ev: IntArray,
+    stores: tuple[Array, Array, Array, Array],
+    raised_k: Array,
+    heat: tuple[Array, Array],
+    limits: tuple[float, float, float],
+    p_max_kw: Array,
+    rated_kw: Array,
+    backlog_kwh: Array,
+) -> None:  # pragma: no cover - compiled
+    """What the devices want at an active step (:func:`_act`), in place: ``p`` (the schedule on entry), ``held``.
+
+    Heat pumps with a store (``stores``: ``dT``, C, H, most heat; empty: none) want what their
+    store asks (:func:`models.control.thermal.want_one`) towards the set point, the comfort bound
+    where a blocked one holds it (it leaves ``off``), or a raised set point (``raised_k``; NaN:
+    not; empty: none); wallboxes their schedule plus backlog; a heat pump ``off`` draws nothing
+    and what it wanted goes to ``held`` (it stays in ``off``). The same operations in the same order as numpy did.
+    """
+    dt, c, h, q_max = stores
+    demand, cop = heat
+    low, recover, step_h = limits
+    if dt.shape[0]:
+        for j in range(hp.shape[0]):
+            at_bound = off[j] and dt[j] <= low
+            if at_bound:
+                off[j] = False
+            target = low if at_bound else 0.0
+            rest = dt[j] == 0.0 and not at_bound
+            if raised_k.shape[0] and np.isfinite(raised_k[j]) and not at_bound:
+                target, rest = raised_k[j], False
+            if not rest:
+                want = want_one(dt[j], demand[j], cop[j], step_h, target, c[j], h[j], q_max[j], recover)
+                most = p_max_kw[hp[j]]
+                p[hp[j]] = np.nan if want != want or most != most else (want if want <= most else most)
+    for i in range(ev.shape[0]):
+        p[ev[i]] = charge_want_one(rated_kw[i], backlog_kwh[i], p[ev[i]], step_h)
+    for j in range(hp.shape[0]):
+        if off[j]:
+            held[hp[j]] = p[hp[j]]
+            p[hp[j]] = 0.0
 
 
 @numba.njit(cache=True)

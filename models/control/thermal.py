@@ -337,8 +337,24 @@ def _want(
     """:func:`heat_pump_want_kw` per heat pump, the same operations in the same order."""
     out = np.empty_like(dt_k)
     for i in range(dt_k.shape[0]):
-        refill = c[i] * (target_k[i] - dt_k[i]) / step_h
-        most = recover_frac * q_max[i]
-        want = demand_kw[i] + h[i] * dt_k[i] + _nan_min(_nan_max(refill, -most), most)
-        out[i] = _nan_min(_nan_max(want, 0.0), _nan_max(q_max[i], demand_kw[i])) / cop[i]
+        out[i] = want_one(dt_k[i], demand_kw[i], cop[i], step_h, target_k[i], c[i], h[i], q_max[i], recover_frac)
     return out
+
+
+@numba.njit(cache=True)
+def want_one(
+    dt_k: float,
+    demand_kw: float,
+    cop: float,
+    step_h: float,
+    target_k: float,
+    c: float,
+    h: float,
+    q_max: float,
+    recover_frac: float,
+) -> float:  # pragma: no cover - compiled
+    """:func:`heat_pump_want_kw` of one heat pump (for the compiled kernels that step many)."""
+    refill = c * (target_k - dt_k) / step_h
+    most = recover_frac * q_max
+    want = demand_kw + h * dt_k + _nan_min(_nan_max(refill, -most), most)
+    return _nan_min(_nan_max(want, 0.0), _nan_max(q_max, demand_kw)) / cop
