@@ -219,11 +219,10 @@ class PreheatSource:
         if self.forecast_percent(t, _VALLEY_STEPS) > c.fill_to_percent:  # no valley now: start none
             return keep
         new = np.flatnonzero(candidate & ~self._on & self._normal)  # not right after a block
-        room = -self.headroom.excess(k, delta)
-        room = np.where(np.isfinite(room), room, np.inf)
-        used = np.cumsum(self.headroom.effect(new) * self.boost_kw[new], axis=1)
-        fits = np.logical_and.accumulate((used <= room[:, None]).all(axis=0)) if len(new) else np.zeros(0, bool)
-        keep[new[fits]] = True
+        if len(new):
+            h = self.headroom
+            effect = h.rows if h.located else h.effect(np.zeros(1, dtype=np.int64))
+            _fits(effect, h.located, new, self.boost_kw, h.excess(k, delta), keep)
         return keep
 
 
@@ -237,3 +236,32 @@ def _ring_max(ring: Array, t: int, offsets: npt.NDArray[np.int64]) -> float:  # 
         if not np.isnan(v) and (np.isnan(out) or v > out):
             out = v
     return out
+
+
+@numba.njit(cache=True)
+def _fits(
+    effect: Array,
+    located: bool,
+    new: npt.NDArray[np.int64],
+    boost_kw: Array,
+    excess: Array,
+    keep: npt.NDArray[np.bool_],
+) -> None:  # pragma: no cover - compiled
+    """Start the boosts of ``new`` in order while all fit the headroom ``-excess`` (not finite: any); sets ``keep``.
+
+    Each quantity's use adds, building by building, its effect (``effect[:, building]``, or the
+    one column of a district-wide effect unless ``located``) times the boost.
+    """
+    used = np.zeros(excess.shape[0])
+    for j in range(new.shape[0]):
+        b = new[j]
+        column = b if located else 0
+        fits = True
+        for q in range(excess.shape[0]):
+            used[q] = used[q] + effect[q, column] * boost_kw[b]
+            room = -excess[q]
+            if not used[q] <= (room if np.isfinite(room) else np.inf):
+                fits = False
+        if not fits:
+            return
+        keep[b] = True
