@@ -60,6 +60,8 @@ _CONTROLLABLE: Final[dict[str, str]] = {
 }
 #: The warning when the sensitivities' operating point does not converge.
 _NO_SENSITIVITIES: Final[str] = "signals per feeder without sensitivities (limits at the minimum while blocked): %s"
+#: The step a release ramp counts when simulated time did not advance (the ramp needs one > 0). [s]
+_STOOD_S: Final[float] = 1e-6
 #: Rated power of a controllable device whose site entry gives none. [kW]
 _UNRATED_KW: Final[float] = 11.0
 
@@ -105,11 +107,15 @@ class LiveFeeders:
         The site file: the controllable devices of each building.
     q_per_p : float, optional
         Reactive power the live power flow gives each kW of load. [kvar/kW]
+    control : Control, optional
+        The ``control:`` block the signals run (module docstring); default the live twin's
+        (per feeder, the thresholds of :class:`models.control.signal.SignalConfig`).
 
     Raises
     ------
     ConfigError
-        A bus of the grid is not connected to a transformer.
+        A bus of the grid is not connected to a transformer; pre-heating without the grid's
+        sensitivities (their operating point does not converge).
     """
 
     def __init__(
@@ -251,7 +257,6 @@ class LiveFeeders:
     ) -> tuple[np.ndarray, np.ndarray]:
         """One step of the block's signal source on this power flow (a one-step grid state, as the field's)."""
         from models.control.relief import GridState
-        from twin.core.vocabulary import STEP_S
 
         state = GridState(
             trafo_percent=np.array([trafo_max]),
@@ -260,7 +265,8 @@ class LiveFeeders:
             p_grid_kw=np.array([p_grid_kw]),
         )
         since = sim_time_s - self._last_s
-        step_s = since if math.isfinite(since) and since > 0 else float(STEP_S)
+        # the limits rise by the simulated time since the last step (none when time stood or went back)
+        step_s = since if math.isfinite(since) and since > 0 else _STOOD_S
         self._last_s = sim_time_s
         source = self._make(state, step_s=step_s, signals=self.signals)
         if self._saved is not None:
