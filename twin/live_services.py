@@ -166,7 +166,8 @@ class _Services:
             logger.info("live power flow: grid prepared in a worker process in %.2f s", time.perf_counter() - started)
         self.link = link = ControllerLink(self.twin, building_order(self.site, names))
         link.control = self.control.section()
-        logger.info("controller signal: %s", self.control.description)
+        if self.twin.status is not None:  # said once the store is ours and the grid prepared
+            self.twin.status(f"twin live: controller signal: {self.control.description}")
         if controllers is not None:
             self.server = ControllerServer(
                 link.provide,

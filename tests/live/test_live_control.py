@@ -107,9 +107,9 @@ def test_the_live_signal_blocks_at_the_files_thresholds(tmp_path: Path, twin_exe
             assert states == [SignalState.BLOCK] * n and limits == [pytest.approx(4.2)] * n
         finally:
             live.send_signal(signal.SIGTERM)
-            _, err = live.communicate(timeout=20)
+            out, err = live.communicate(timeout=20)
         assert live.returncode == 0, err
-        said = [line for line in err.splitlines() if line.startswith("twin live: controller signal:")]
+        said = [line for line in out.splitlines() if line.startswith("twin live: controller signal:")]
         assert said == [
             "twin live: controller signal: control of evening.yaml: signal district-wide (district), "
             "block at 1/0.5 % loading and 0.93/0.95 p.u., limits released at once, no pre-heating"

@@ -344,12 +344,10 @@ def live(
 
 
 def _live_control(control: Path | None) -> LiveControl:
-    """The control of ``--control FILE`` (the live twin's defaults without), said on stderr."""
+    """The control of ``--control FILE`` (the live twin's defaults without); the live twin says it on start."""
     from twin.live_control import live_control
 
-    chosen = live_control(control)
-    print(f"twin live: controller signal: {chosen.description}", file=sys.stderr, flush=True)
-    return chosen
+    return live_control(control)
 
 
 def _outlet_options(outlets: Path | None, drift: Path | None) -> OutletOptions | None:
