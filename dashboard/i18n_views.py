@@ -39,6 +39,7 @@ VIEW_MESSAGES: Final[dict[str, dict[str, str]]] = {
     "feeders.buildings": {"de": "Gebäude", "en": "buildings"},
     "feeders.limited": {"de": "nach §14a begrenzt", "en": "limited (section 14a)"},
     "feeders.limit_min": {"de": "niedrigste Grenze [kW]", "en": "lowest limit [kW]"},
+    "feeders.control": {"de": "Regelung", "en": "control"},
     # measured data on the Scenarios page
     "measured.heading": {"de": "Messdaten des Quartiers", "en": "Measured data of the district"},
     "measured.year": {"de": "das bisherige Jahr", "en": "the year so far"},

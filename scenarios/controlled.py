@@ -25,10 +25,12 @@ for all (``district``: the flat value, every heat pump of the district off while
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import xarray as xr
 
@@ -57,10 +59,13 @@ __all__ = [
     "MAX_PASSES",
     "HeatInputs",
     "build_plant",
+    "feeder_signals",
     "grid_state",
+    "preheat_boost_kw",
     "relief_for",
     "run_controlled",
     "signal_config",
+    "signal_maker",
     "signal_sources",
 ]
 
@@ -385,52 +390,101 @@ def signal_sources(
     for every building and each building's section 14a minimum while it blocks; ``per_feeder``,
     each feeder's own signal and each building's limit only as low as needed. The maker takes the
     grid state the source reads (:class:`models.control.relief.GridState`) and gives a
-    :class:`models.control.loop.SignalSource`.
+    :class:`models.control.loop.SignalSource` (:func:`signal_maker`).
     """
-    from models.control.feeder import FeederMap, FeederSignals, sensitivities
+    from models.control.feeder import FeederMap, sensitivities
 
-    config = signal_config(control)
     names = np.asarray(assets["building"].values).astype(str)
     bus_of = dict(zip(names, np.asarray(assets["bus"].values).astype(str), strict=True))
     label = {str(name): int(i) for i, name in zip(net.bus.index, net.bus["name"], strict=True)}
     building_bus = np.array([label[bus_of[b]] for b in buildings], dtype=np.int64)
     sens = sensitivities(net, building_bus, flow=flow)
-    fmap = FeederMap.from_net(net)
-    per_feeder = control.signal == "per_feeder"
     finite = np.isfinite(plant.group_min_kw)
     gb = plant.group_building()
     p_min = np.bincount(gb[finite], plant.group_min_kw[finite], minlength=len(buildings))
-    p_min = np.maximum(p_min, P_LIMIT_14A_MIN_KW)
     free_kw = plant.building_sum_kw(np.where(plant.dimmable, plant.p_max_kw, 0.0))
-
-    def make(state: GridState) -> SignalSource:
-        # with SG-Ready the heat pumps go off only as far as needed (Relief): a stressed transformer blocks every feeder
-        relief: Literal["all", "needed"] = "all" if control.heat_pump == "sg_ready" else "needed"
-        signals = FeederSignals(
-            fmap,
-            building_bus,
-            config,
-            sens if per_feeder else None,
-            per_feeder,
-            p_min_kw=p_min,
-            transformer_relief=relief,
-        )
-        source: SignalSource = _FeederSource(signals, state)
-        if control.release_kw_per_h is not None:
-            source = ReleaseRamp(source, control.release_kw_per_h * STEP_S / 3600.0, free_kw)
-        return source if control.preheat is None else preheat_source(control, source, state, plant, sens)
-
+    hp = plant.index.hp
+    frac = plant.thermal.recover_frac if plant.thermal is not None else 0.0
+    boost_kw = preheat_boost_kw(plant.building[hp], plant.p_max_kw[hp], plant.n_building, frac)
+    make = signal_maker(control, FeederMap.from_net(net), building_bus, sens, p_min, free_kw, boost_kw)
     return sens, make
 
 
-def preheat_source(control: Control, inner: SignalSource, state: GridState, plant: Plant, sens: Any) -> SignalSource:
+def preheat_boost_kw(
+    building: npt.NDArray[np.int64], p_max_kw: npt.NDArray[np.float64], n_building: int, recover_frac: float
+) -> npt.NDArray[np.float64]:
+    """Each building's extra draw when it starts pre-heating [kW].
+
+    Twice the rebound's share of its heat pumps' highest electric draw
+    (:attr:`models.control.thermal.ThermalParameters.recover_frac` times ``p_max_kw``: the extra
+    heat at the rating's share over the COP of the coldest step; twice, as a store above its set
+    point was giving that share back).
+    """
+    return np.bincount(building, 2.0 * recover_frac * p_max_kw, minlength=n_building).astype(np.float64)
+
+
+def feeder_signals(control: Control, fmap: Any, building_bus: Any, sens: Any, p_min_kw: Any) -> Any:
+    """The block's :class:`models.control.feeder.FeederSignals`: thresholds, per feeder or district-wide.
+
+    ``p_min_kw`` is what each building's controllable devices keep while dimmed (at least
+    4.2 kW); ``sens`` the grid's sensitivities (used with ``signal: per_feeder``). With SG-Ready a
+    stressed transformer blocks every feeder (the heat pumps go off only as far as needed,
+    :func:`relief_for`); without, only as many feeders as its relief needs.
+    """
+    from models.control.feeder import FeederSignals
+
+    relief: Literal["all", "needed"] = "all" if control.heat_pump == "sg_ready" else "needed"
+    per_feeder = control.signal == "per_feeder"
+    return FeederSignals(
+        fmap,
+        building_bus,
+        signal_config(control),
+        sens if per_feeder else None,
+        per_feeder,
+        p_min_kw=np.maximum(np.asarray(p_min_kw, dtype=np.float64), P_LIMIT_14A_MIN_KW),
+        transformer_relief=relief,
+    )
+
+
+def signal_maker(
+    control: Control,
+    fmap: Any,
+    building_bus: Any,
+    sens: Any,
+    p_min_kw: Any,
+    free_kw: npt.NDArray[np.float64],
+    boost_kw: npt.NDArray[np.float64],
+) -> Callable[..., SignalSource]:
+    """A maker of the block's signal source on a grid state: the feeders' signals, released, pre-heating.
+
+    ``make(state, step_s=STEP_S, signals=None)`` gives a :class:`models.control.loop.SignalSource`
+    reading ``state`` (:class:`models.control.relief.GridState`): the signals of
+    :func:`feeder_signals` (``signals``: ones made before, to go on with), with
+    ``control.release_kw_per_h`` the limits released by at most that per hour (``step_s``: the
+    simulated time of a step) and with ``control.preheat`` the buildings pre-heating
+    (:func:`preheat_source`). ``free_kw``: what each building's dimmable devices can draw
+    together; ``boost_kw``: each building's extra draw when it starts pre-heating
+    (:func:`preheat_boost_kw`). [kW]
+    """
+
+    def make(state: GridState, step_s: float = float(STEP_S), signals: Any = None) -> SignalSource:
+        chosen = signals if signals is not None else feeder_signals(control, fmap, building_bus, sens, p_min_kw)
+        source: SignalSource = _FeederSource(chosen, state)
+        if control.release_kw_per_h is not None:
+            source = ReleaseRamp(source, control.release_kw_per_h * step_s / 3600.0, free_kw)
+        return source if control.preheat is None else preheat_source(control, source, state, boost_kw, sens)
+
+    return make
+
+
+def preheat_source(
+    control: Control, inner: SignalSource, state: GridState, boost_kw: npt.NDArray[np.float64], sens: Any
+) -> SignalSource:
     """Return ``inner`` with the buildings pre-heating as ``control.preheat`` says (:mod:`models.control.preheat`).
 
-    A building starting to boost counts twice the rebound's share of its heat pumps' highest
-    electric draw (:attr:`models.control.thermal.ThermalParameters.recover_frac` times ``p_max_kw``:
-    the extra heat at the rating's share over the COP of the coldest step; twice, as a store above
-    its set point was giving that share back). The fill levels: ``fill_to_percent`` for the
-    transformer and every line, the signal's leave threshold for low voltage.
+    ``boost_kw`` is each building's extra draw when it starts boosting (:func:`preheat_boost_kw`).
+    The fill levels: ``fill_to_percent`` for the transformer and every line, the signal's leave
+    threshold for low voltage.
     """
     from models.control.preheat import PreheatConfig, PreheatSource
 
@@ -444,15 +498,12 @@ def preheat_source(control: Control, inner: SignalSource, state: GridState, plan
         forecast_days=p.forecast_days,
         fill_to_percent=p.fill_to_percent if p.fill_to_percent is not None else signal.loading_leave_percent,
     )
-    hp = plant.index.hp
-    frac = plant.thermal.recover_frac if plant.thermal is not None else 0.0
-    boost_kw = np.bincount(plant.building[hp], 2.0 * frac * plant.p_max_kw[hp], minlength=plant.n_building)
     rows = np.vstack([sens.trafo_percent_per_kw[None, :], sens.line_percent_per_kw, -sens.vm_pu_per_kw])
     n_line, n_bus = sens.line_percent_per_kw.shape[0], sens.vm_pu_per_kw.shape[0]
     fill = config.fill_to_percent
     targets = np.concatenate(([fill], np.full(n_line, fill), np.full(n_bus, -signal.vm_low_leave_pu)))
     headroom = Relief(state, rows, targets, located=True)
-    return PreheatSource(inner, config, state.trafo_percent, boost_kw.astype(np.float64), headroom)
+    return PreheatSource(inner, config, state.trafo_percent, np.asarray(boost_kw, dtype=np.float64), headroom)
 
 
 @dataclass

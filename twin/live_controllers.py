@@ -54,6 +54,7 @@ from connectors.poller import SitePoller
 from connectors.site import Site
 from twin.core.errors import ConnectorError
 from twin.core.live_parts import Where, iso_utc, utc_time
+from twin.core.live_sections import ControlInUse
 from twin.core.live_state import (
     BoundaryKpis,
     BoundaryState,
@@ -160,6 +161,8 @@ class ControllerLink:
         self._cache: tuple[int, int, ControllerSnapshot | None] = (0, 0, None)
         #: Wall time the provider took last. [s]
         self.provider_s = 0.0
+        #: The control the signal runs (the snapshot's ``controller.control``; set by ``twin live``).
+        self.control: ControlInUse | None = None
 
     # --- provider -------------------------------------------------------------------------
 
@@ -357,6 +360,7 @@ class ControllerLink:
                 for i, entry in enumerate(self.writes)
             ),
             feeders=feeder_states(self.feeders),
+            control=self.control,
         )
 
 

@@ -17,6 +17,17 @@ per building): heat pump meters, EV charger meters and home batteries, each with
 power flow at the sensitivities' operating point does not converge (a grid too weak for 80 % of
 its transformer's rating), the signals run without them and a block limits every building of
 the feeder to its minimum; a warning says so.
+
+With a ``control:`` block (``twin live --control FILE``, :mod:`twin.live_control`) the signals are
+the scenario runner's and the simulated field's source for that block
+(:func:`scenarios.controlled.signal_maker`): its thresholds, per feeder or district-wide, its
+limits released step by step (by the simulated time between two live steps) and pre-heating. Each
+live step reads the power flow as a one-step grid state, as the field reads its quarter hour.
+The minimum of a building while dimmed counts the devices the block dims (all controllable ones
+with ``section_14a``, the EV chargers with ``ev: dimmed``; none: 4.2 kW) per device or per
+energy management system (``section_14a_control``); what they can draw together is the sum of
+their ratings, and a building's extra draw when pre-heating follows from its heat-pump meters'
+ratings (:func:`scenarios.controlled.preheat_boost_kw`).
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 
@@ -35,6 +46,7 @@ from twin.core.schema import SUBSTATION
 
 if TYPE_CHECKING:
     from connectors.site import Site
+    from scenarios.records import Control
 
 __all__ = ["FeederValues", "LiveFeeders"]
 
@@ -46,6 +58,10 @@ _CONTROLLABLE: Final[dict[str, str]] = {
     "ev_charger_meter": "wallbox",
     "battery": "battery",
 }
+#: The warning when the sensitivities' operating point does not converge.
+_NO_SENSITIVITIES: Final[str] = "signals per feeder without sensitivities (limits at the minimum while blocked): %s"
+#: The step a release ramp counts when simulated time did not advance (the ramp needs one > 0). [s]
+_STOOD_S: Final[float] = 1e-6
 #: Rated power of a controllable device whose site entry gives none. [kW]
 _UNRATED_KW: Final[float] = 11.0
 
@@ -91,34 +107,82 @@ class LiveFeeders:
         The site file: the controllable devices of each building.
     q_per_p : float, optional
         Reactive power the live power flow gives each kW of load. [kvar/kW]
+    control : Control, optional
+        The ``control:`` block the signals run (module docstring); default the live twin's
+        (per feeder, the thresholds of :class:`models.control.signal.SignalConfig`).
 
     Raises
     ------
     ConfigError
-        A bus of the grid is not connected to a transformer.
+        A bus of the grid is not connected to a transformer; pre-heating without the grid's
+        sensitivities (their operating point does not converge).
     """
 
     def __init__(
-        self, net: Any, flow: Any, building_bus: Mapping[str, int], site: Site | None = None, q_per_p: float = 0.0
+        self,
+        net: Any,
+        flow: Any,
+        building_bus: Mapping[str, int],
+        site: Site | None = None,
+        q_per_p: float = 0.0,
+        control: Control | None = None,
     ) -> None:
         from models.control.feeder import FeederMap, FeederSignals
-        from models.control.signal import SignalConfig
 
         self.buildings = list(building_bus)
-        self.config = SignalConfig()
-        p_min_kw = [_minimum_kw(site, b) for b in self.buildings]
+        self.control = control
         buses = [building_bus[b] for b in self.buildings]
-        try:
-            self.signals = FeederSignals.from_net(
-                net, buses, self.config, p_min_kw=p_min_kw, q_per_p=q_per_p, flow=flow
-            )
-        except ConvergenceError as err:
-            logger.warning("signals per feeder without sensitivities (limits at the minimum while blocked): %s", err)
-            self.signals = FeederSignals(FeederMap.from_net(net), buses, self.config, p_min_kw=p_min_kw)
+        #: The block's signal source maker (:func:`scenarios.controlled.signal_maker`); None: the defaults.
+        self._make: Any = None
+        self._saved: Any = None
+        self._last_s = math.nan
+        if control is not None:
+            self._with_control(net, flow, buses, site, q_per_p, control)
+        else:
+            from models.control.signal import SignalConfig
+
+            self.config = SignalConfig()
+            p_min_kw = [_minimum_kw(site, b) for b in self.buildings]
+            try:
+                self.signals = FeederSignals.from_net(
+                    net, buses, self.config, p_min_kw=p_min_kw, q_per_p=q_per_p, flow=flow
+                )
+            except ConvergenceError as err:
+                logger.warning(_NO_SENSITIVITIES, err)
+                self.signals = FeederSignals(FeederMap.from_net(net), buses, self.config, p_min_kw=p_min_kw)
         self.fmap = self.signals.fmap
         #: Positions of the power flow's buses (sorted labels) in ``net.bus`` order.
         self._bus_order = np.searchsorted(np.asarray(flow.bus_index), np.asarray(net.bus.index, dtype=np.int64))
         self._n_line = len(net.line)
+
+    def _with_control(
+        self, net: Any, flow: Any, buses: list[int], site: Site | None, q_per_p: float, control: Control
+    ) -> None:
+        """The signals of a ``control:`` block: the runner's source on the live grid and site."""
+        from models.control.feeder import FeederMap, sensitivities
+        from models.control.thermal import RECOVER_FRAC
+        from scenarios.controlled import feeder_signals, preheat_boost_kw, signal_config, signal_maker
+        from twin.core.errors import ConfigError
+
+        self.config = signal_config(control)
+        sens = None
+        if (control.signal == "per_feeder" or control.preheat is not None) and buses:
+            try:
+                sens = sensitivities(net, np.asarray(buses, dtype=np.int64), flow=flow, q_per_p=q_per_p)
+            except ConvergenceError as err:
+                if control.preheat is not None:
+                    raise ConfigError(
+                        f"pre-heating needs the grid's sensitivities: {err}", field="control.preheat"
+                    ) from err
+                logger.warning(_NO_SENSITIVITIES, err)
+        kinds = _dimmed_kinds(control)
+        p_min_kw = [_minimum_kw(site, b, kinds, control.section_14a_control) for b in self.buildings]
+        free_kw = np.array([_rated_kw(site, b, kinds) for b in self.buildings])
+        hp_kw = np.array([_rated_kw(site, b, frozenset({"heat_pump_meter"})) for b in self.buildings])
+        boost_kw = preheat_boost_kw(np.arange(len(buses)), hp_kw, len(buses), RECOVER_FRAC)
+        fmap = FeederMap.from_net(net)
+        self.signals = feeder_signals(control, fmap, buses, sens, p_min_kw)
+        self._make = signal_maker(control, fmap, buses, sens, p_min_kw, free_kw, boost_kw)
 
     def step(
         self,
@@ -151,27 +215,65 @@ class LiveFeeders:
         metered = district.p_grid_kw if district is not None else None
         p_grid = float(metered) if metered is not None and math.isfinite(metered) else p_grid_kw
         trafo = loading_percent[self._n_line :]
-        result = self.signals.update(
-            sim_time_s,
-            trafo_loading_percent=float(np.nanmax(trafo)) if np.isfinite(trafo).any() else math.nan,
-            line_loading_percent=loading_percent[: self._n_line],
-            vm_pu=vm_pu[self._bus_order],
-            p_grid_kw=p_grid,
-            p_controllable_kw=[_controllable_kw(balance.get(b)) for b in self.buildings],
-        )
+        trafo_max = float(np.nanmax(trafo)) if np.isfinite(trafo).any() else math.nan
+        draw = [_controllable_kw(balance.get(b)) for b in self.buildings]
+        if self._make is None:
+            result = self.signals.update(
+                sim_time_s,
+                trafo_loading_percent=trafo_max,
+                line_loading_percent=loading_percent[: self._n_line],
+                vm_pu=vm_pu[self._bus_order],
+                p_grid_kw=p_grid,
+                p_controllable_kw=draw,
+            )
+            state, limits = result.state, result.p_limit_14a_kw
+        else:
+            state, limits = self._source_step(sim_time_s, trafo_max, loading_percent, vm_pu, p_grid, draw)
+            last = self.signals.last_step
+            assert last is not None  # the source's step updated the signals
+            result = last
         free_kw = self.config.p_limit_free_kw
         values = {}
         for i, building in enumerate(self.buildings):
             feeder = int(result.feeder[i])
-            limit = float(result.p_limit_14a_kw[i])
+            limit = float(limits[i])
             values[building] = FeederValues(
                 feeder_number=feeder + 1,
-                sg_ready_state=int(result.state[i]),
+                sg_ready_state=int(state[i]),
                 signal_reasons=int(result.reasons[i]),
                 p_limit_14a_kw=min(limit, free_kw),
                 feeder_relief_kw=float(result.relief_kw[feeder]) if feeder >= 0 else 0.0,
             )
         return values
+
+    def _source_step(
+        self,
+        sim_time_s: float,
+        trafo_max: float,
+        loading_percent: np.ndarray,
+        vm_pu: np.ndarray,
+        p_grid_kw: float,
+        draw: list[float],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One step of the block's signal source on this power flow (a one-step grid state, as the field's)."""
+        from models.control.relief import GridState
+
+        state = GridState(
+            trafo_percent=np.array([trafo_max]),
+            line_percent=np.asarray(loading_percent[: self._n_line], dtype=np.float64)[None, :],
+            vm_pu=np.asarray(vm_pu[self._bus_order], dtype=np.float64)[None, :],
+            p_grid_kw=np.array([p_grid_kw]),
+        )
+        since = sim_time_s - self._last_s
+        # the limits rise by the simulated time since the last step (none when time stood or went back)
+        step_s = since if math.isfinite(since) and since > 0 else _STOOD_S
+        self._last_s = sim_time_s
+        source = self._make(state, step_s=step_s, signals=self.signals)
+        if self._saved is not None:
+            source.restore(self._saved)
+        out_state, out_limit = source.step(sim_time_s, 0, None, np.asarray(draw, dtype=np.float64))
+        self._saved = source.save()
+        return np.asarray(out_state), np.asarray(out_limit, dtype=np.float64)
 
 
 def _controllable_kw(terms: BoundaryState | None) -> float:
@@ -182,8 +284,13 @@ def _controllable_kw(terms: BoundaryState | None) -> float:
     return sum(max(float(v), 0.0) for v in values if v is not None and math.isfinite(v))
 
 
-def _minimum_kw(site: Site | None, building: str) -> float:
-    """The BK6-22-300 minimum of a building's controllable devices (4.2 kW without a site or devices)."""
+def _minimum_kw(
+    site: Site | None,
+    building: str,
+    kinds: frozenset[str] = frozenset(_CONTROLLABLE),
+    control: Literal["ems", "direct"] = "ems",
+) -> float:
+    """The BK6-22-300 minimum of a building's controllable devices of ``kinds`` (4.2 kW without any)."""
     from models.control.section_14a import P_LIMIT_14A_MIN_KW, ControllableDevice, dimmed_limit_kw
 
     if site is None:
@@ -191,7 +298,21 @@ def _minimum_kw(site: Site | None, building: str) -> float:
     devices = [
         ControllableDevice(_CONTROLLABLE[d.kind], d.p_rated_kw or _UNRATED_KW)
         for d in site.devices
-        if d.building == building and d.kind in _CONTROLLABLE
+        if d.building == building and d.kind in kinds
     ]
-    limit = dimmed_limit_kw(devices)  # inf without a controllable device
+    limit = dimmed_limit_kw(devices, control=control)  # inf without a controllable device
     return limit if math.isfinite(limit) else P_LIMIT_14A_MIN_KW
+
+
+def _rated_kw(site: Site | None, building: str, kinds: frozenset[str]) -> float:
+    """The summed rating of a building's devices of ``kinds`` in the site file [kW] (unrated: 11 kW each)."""
+    if site is None:
+        return 0.0
+    return float(sum(d.p_rated_kw or _UNRATED_KW for d in site.devices if d.building == building and d.kind in kinds))
+
+
+def _dimmed_kinds(control: Control) -> frozenset[str]:
+    """The site device kinds a block dims: every controllable one with section 14a, EV chargers with ``ev: dimmed``."""
+    if control.section_14a:
+        return frozenset(_CONTROLLABLE)
+    return frozenset({"ev_charger_meter"}) if control.ev == "dimmed" else frozenset()

@@ -39,6 +39,7 @@ from twin.live_feeders import LiveFeeders
 if TYPE_CHECKING:
     from connectors.site import Site
     from models.district import LoadedDistrict
+    from scenarios.records import Control
 
 __all__ = ["DEFAULT_GRID_EVERY_S", "LiveGrid", "prepare_worker", "worker_step"]
 
@@ -59,6 +60,9 @@ class LiveGrid:
     site : Site, optional
         The site file: building meters of buildings the district does not know sit at the
         device's ``bus``; the community battery at the LV busbar.
+    control : Control, optional
+        The ``control:`` block the feeders' signals run (:class:`twin.live_feeders.LiveFeeders`);
+        default the live twin's.
 
     Raises
     ------
@@ -66,7 +70,7 @@ class LiveGrid:
         The net's no-load power flow fails, or a device names a bus the net does not have.
     """
 
-    def __init__(self, loaded: LoadedDistrict, site: Site | None = None) -> None:
+    def __init__(self, loaded: LoadedDistrict, site: Site | None = None, control: Control | None = None) -> None:
         from models.grid import lv_busbar
         from models.powerflow import BatchPowerFlow, PowerFlowOptions
 
@@ -105,7 +109,7 @@ class LiveGrid:
         #: Wall time of the last solve. [s]
         self.last_solve_s = math.nan
         #: One signal per feeder, advanced at every solve.
-        self.feeders = LiveFeeders(net, self.flow, self.building_bus, site, q_per_p=self.tan_phi)
+        self.feeders = LiveFeeders(net, self.flow, self.building_bus, site, q_per_p=self.tan_phi, control=control)
         #: Each building's signal after the last solve (:class:`twin.live_feeders.FeederValues`).
         self.feeder_values: dict[str, Any] = {}
 
@@ -206,8 +210,12 @@ class LiveGrid:
         return out
 
 
-def prepare_worker(district: str | Path, site: Site | None, parent_pid: int) -> list[str]:
+def prepare_worker(
+    district: str | Path, site: Site | None, parent_pid: int, control: Control | None = None
+) -> list[str]:
     """Load the district and prepare its grid in this (worker) process; return its building ids in order.
+
+    ``control`` is the ``control:`` block the signals run (default the live twin's).
 
     ``twin live`` runs the power flow in a worker process: importing pandapower and building the
     grid take seconds of CPU, which in a thread of the live process would hold the GIL and
@@ -217,7 +225,7 @@ def prepare_worker(district: str | Path, site: Site | None, parent_pid: int) -> 
 
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="twin-live-grid-watchdog", daemon=True).start()
     loaded = load_district(district)
-    _WORKER["grid"] = LiveGrid(loaded, site)
+    _WORKER["grid"] = LiveGrid(loaded, site, control)
     return [b.id for b in loaded.district.buildings]
 
 

@@ -31,6 +31,7 @@ from twin.core.store import (
     StoreLock,
 )
 from twin.live import LiveTwin
+from twin.live_control import LiveControl, default_control
 from twin.live_controllers import ControllerLink, ControllerOptions, building_order
 from twin.live_grid import DEFAULT_GRID_EVERY_S, prepare_worker, worker_step
 from twin.live_imports import ImportInbox
@@ -53,6 +54,7 @@ async def run_live(
     controllers: ControllerOptions | None = None,
     keep_1min_days: float | None = DEFAULT_KEEP_1MIN_DAYS,
     outlets: OutletOptions | None = None,
+    control: LiveControl | None = None,
 ) -> LiveTwin:
     """Run ``twin live`` until SIGINT or SIGTERM (or ``stop``), then flush; return the twin.
 
@@ -78,6 +80,8 @@ async def run_live(
         Days of 1-minute means to keep; ``None``: all.
     outlets : OutletOptions, optional
         MQTT publishing and alert messages (:mod:`twin.live_outlets`); ``None``: none.
+    control : LiveControl, optional
+        The control the controller signal runs (:mod:`twin.live_control`); default the live twin's.
 
     Raises
     ------
@@ -101,12 +105,10 @@ async def run_live(
         )
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        sinks = Outlets(outlets, site.name) if outlets is not None and outlets.any else None
-        if sinks is not None:
-            sinks.attach(twin)
+        sinks = _outlets(twin, outlets, site)
         twin.listeners.append(inbox := ImportInbox(twin))  # twin import while twin live runs, by this writer
         running = asyncio.create_task(twin.run(stop), name="twin-live")
-        services = _Services(twin, site)
+        services = _Services(twin, site, control or default_control())
         try:
             await services.start(district, controllers=controllers, grid_every_s=grid_every_s, stop=stop)
             await running
@@ -117,8 +119,7 @@ async def run_live(
             inbox.close()
             if sinks is not None:
                 await asyncio.to_thread(sinks.close)
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
+            _remove_signal_handlers(loop)
         running.result()  # a failure of the polling loop is the command's failure
     return twin
 
@@ -132,9 +133,10 @@ class _Services:
     balance (a few kB) and gets the ``grid`` section back.
     """
 
-    def __init__(self, twin: LiveTwin, site: Site) -> None:
+    def __init__(self, twin: LiveTwin, site: Site, control: LiveControl) -> None:
         self.twin = twin
         self.site = site
+        self.control = control
         self.worker: ProcessPoolExecutor | None = None
         self.link: ControllerLink | None = None
         self.server: ControllerServer | None = None
@@ -158,14 +160,19 @@ class _Services:
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
             )
             started = time.perf_counter()
-            names = await loop.run_in_executor(self.worker, prepare_worker, str(district), self.site, os.getpid())
+            names = await loop.run_in_executor(
+                self.worker, prepare_worker, str(district), self.site, os.getpid(), self.control.control
+            )
             logger.info("live power flow: grid prepared in a worker process in %.2f s", time.perf_counter() - started)
         self.link = link = ControllerLink(self.twin, building_order(self.site, names))
+        link.control = self.control.section()
+        if self.twin.status is not None:  # said once the store is ours and the grid prepared
+            self.twin.status(f"twin live: controller signal: {self.control.description}")
         if controllers is not None:
             self.server = ControllerServer(
                 link.provide,
                 link.sink,
-                signal=SignalMachine(),
+                signal=SignalMachine(self.control.config),
                 host=controllers.host,
                 port=controllers.port,
                 tls_port=controllers.tls_port,
@@ -215,6 +222,20 @@ class _Services:
                     self.step_s = [*self.step_s[-99:], time.perf_counter() - started]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=every_s)
+
+
+def _outlets(twin: LiveTwin, outlets: OutletOptions | None, site: Site) -> Outlets | None:
+    """MQTT publishing and alert messages attached to the twin (None: none configured)."""
+    sinks = Outlets(outlets, site.name) if outlets is not None and outlets.any else None
+    if sinks is not None:
+        sinks.attach(twin)
+    return sinks
+
+
+def _remove_signal_handlers(loop: asyncio.AbstractEventLoop) -> None:
+    """Give SIGINT and SIGTERM back (run_live set them to stop)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)
 
 
 def _ignore_interrupts() -> None:

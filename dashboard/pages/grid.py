@@ -34,6 +34,7 @@ from dashboard.figures import empty_figure, grid_figure, history_figure
 from dashboard.history import download_links, period_bounds, period_controls, period_history, period_title
 from dashboard.i18n import current_language, dropdown_labels, format_time, t
 from dashboard.pages.common import current, refresh_ms, shown, table
+from twin.core.live_sections import ControlInUse
 from twin.core.live_state import FeederSignalState
 from twin.core.schema import SUBSTATION
 
@@ -159,7 +160,7 @@ def grid_view(
             ),
             "summary": summary,
             "steps": 0,
-            "feeders": feeder_table(_feeders(snapshot), lang),
+            "feeders": feeder_table(_feeders(snapshot), lang, _control(snapshot)),
         }
     ds = _result(source, config, cache)
     result = next((r for r in list_results(config.results_dir) if r.name == source), None)
@@ -286,8 +287,8 @@ def register_callbacks(app: Dash) -> None:
         return view["history"], view["downloads"]
 
 
-def feeder_table(feeders: Sequence[FeederSignalState], lang: str) -> list[Any]:
-    """The live signal of each feeder (heading and table), or nothing without signals per feeder."""
+def feeder_table(feeders: Sequence[FeederSignalState], lang: str, control: ControlInUse | None = None) -> list[Any]:
+    """The live signal of each feeder (heading and table, and the control the signal runs), or nothing without."""
     if not feeders:
         return []
     header = [
@@ -306,12 +307,20 @@ def feeder_table(feeders: Sequence[FeederSignalState], lang: str) -> list[Any]:
         )
         for f in feeders
     ]
-    return [html.H3(t("feeders.heading", lang)), table(header, rows, table_id="grid-feeder-table")]
+    out = [html.H3(t("feeders.heading", lang)), table(header, rows, table_id="grid-feeder-table")]
+    if control is not None and control.runs:
+        out.append(html.P(f"{t('feeders.control', lang)}: {control.runs}", id="grid-feeder-control"))
+    return out
 
 
 def _feeders(snapshot: Any) -> Sequence[FeederSignalState]:
     controller = snapshot.controller if snapshot is not None else None
     return controller.feeders if controller is not None else ()
+
+
+def _control(snapshot: Any) -> ControlInUse | None:
+    controller = snapshot.controller if snapshot is not None else None
+    return controller.control if controller is not None else None
 
 
 def _result(source: str | None, config: DashboardConfig, cache: DataCache | None) -> Any:

@@ -195,6 +195,8 @@ class FeederSignals:
         self._reasons = np.zeros(self.n_machines, dtype=np.int64)
         self._limit = np.full(n_building, np.inf)
         self._limited = False
+        #: What :meth:`update` gave last (None before the first update).
+        self.last_step: FeederStep | None = None
         self._thresholds = np.array(
             [
                 c.surplus_enter_kw,
@@ -372,7 +374,8 @@ class FeederSignals:
             limit = self._limits(block, draw, measured, relief)
         self._limit = limit
         self._limited = bool(np.isfinite(limit).any())
-        return FeederStep(state, limit, relief, reasons, self.building_feeder, self._since[machine])
+        self.last_step = FeederStep(state, limit, relief, reasons, self.building_feeder, self._since[machine])
+        return self.last_step
 
     def _prepare_rows(self, sens: Sensitivities) -> None:
         """Stack the quantities' sensitivities (transformer, lines, voltages) and who acts on each."""

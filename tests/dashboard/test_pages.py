@@ -151,6 +151,15 @@ def test_grid_view_lists_the_live_signal_per_feeder(config: DashboardConfig, cac
     ]
 
 
+def test_grid_view_names_the_control_the_live_signal_runs(config: DashboardConfig, cache: DataCache) -> None:
+    snap = snapshot(feeders=FEEDERS)
+    runs = "control of evening.yaml: signal per feeder, block at 50/40 % loading and 0.93/0.95 p.u."
+    snap["controller"]["control"] = {"file": "/srv/evening.yaml", "runs": runs, "block": {"signal": "per_feeder"}}
+    write_json_atomic(config.store_dir / "snapshot.json", snap)
+    _, _, line = grid.grid_view(grid.LIVE, 0, config, cache, lang="en")["feeders"]
+    assert line.id == "grid-feeder-control" and line.children == f"control: {runs}"
+
+
 def test_comparison_view(config: DashboardConfig, cache: DataCache) -> None:
     view = scenarios.comparison_view(["baseline", "more_pv", "unknown"], config, cache, lang="en")
     table = _text(view["kpis"])

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from twin.field.perturbation import Perturbation
     from twin.field.scenario import FieldScenario
     from twin.live import LiveTwin
+    from twin.live_control import LiveControl
     from twin.live_outlets import OutletOptions
 
 
@@ -84,6 +85,16 @@ _ControllerOption = Annotated[
     typer.Option(
         help="HOST:PORT of the live twin's controller server: the devices follow its signal registers instead "
         "of the field's own signal."
+    ),
+]
+
+
+_LiveControlOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--control",
+        help="YAML with a control: block (a scenario file, or the block alone): the controller signal runs its "
+        "thresholds, signal (per_feeder, district), release_kw_per_h and preheat; default 95/85 %, per feeder.",
     ),
 ]
 
@@ -293,6 +304,7 @@ def live(
         Path | None,
         typer.Option("--drift", help="PV drift alarms: the file of 'twin calibrate --drift --out'."),
     ] = None,
+    control: _LiveControlOption = None,
 ) -> None:
     """The live twin: poll devices, derive the balance and KPIs, keep the state store (Ctrl-C stops).
 
@@ -312,9 +324,8 @@ def live(
     )
     _quiet_live_logging()
     certs_dir = certs or ctx.obj["data_root"] / "certs"
-    options = (
-        ControllerOptions(controller_host, controller_port, controller_tls_port, certs_dir) if controllers else None
-    )
+    hosts = (controller_host, controller_port, controller_tls_port, certs_dir)
+    options = ControllerOptions(*hosts) if controllers else None
     twin = asyncio.run(
         run_live(
             site,
@@ -326,9 +337,17 @@ def live(
             controllers=options,
             keep_1min_days=keep_1min_days or None,
             outlets=_outlet_options(outlets, drift),
+            control=_live_control(control),
         )
     )
     _report_live_stop(twin, store)
+
+
+def _live_control(control: Path | None) -> LiveControl:
+    """The control of ``--control FILE`` (the live twin's defaults without); the live twin says it on start."""
+    from twin.live_control import live_control
+
+    return live_control(control)
 
 
 def _outlet_options(outlets: Path | None, drift: Path | None) -> OutletOptions | None:

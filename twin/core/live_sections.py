@@ -18,6 +18,7 @@ from twin.core.vocabulary import Quality
 __all__ = [
     "BranchState",
     "BusState",
+    "ControlInUse",
     "ControllerAck",
     "ControllerState",
     "ControllerWriteRecord",
@@ -279,12 +280,41 @@ class ControllerWriteRecord:
 
 
 @dataclass(frozen=True)
+class ControlInUse:
+    """The control the live signal runs (``controller.control``): its file, what runs, the block's options.
+
+    ``file`` is ``twin live --control``'s file (``None``: the live twin's defaults), ``runs`` the
+    one line the live twin said on start, ``block`` the ``control:`` block as read (``None``: none).
+    """
+
+    file: str | None = None
+    runs: str | None = None
+    block: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``controller.control`` object."""
+        return {"file": self.file, "runs": self.runs, "block": None if self.block is None else dict(self.block)}
+
+    @classmethod
+    def from_json(cls, data: Any, where: Where) -> ControlInUse:
+        """Read ``controller.control``."""
+        obj = where.record(data, field_names(ControlInUse))
+        block = obj.get("block")
+        return cls(
+            file=where.text(obj, "file"),
+            runs=where.text(obj, "runs"),
+            block=None if block is None else dict(where.child("block").mapping(block)),
+        )
+
+
+@dataclass(frozen=True)
 class ControllerState:
     """The controller server (the snapshot's ``controller``): signal, limit, quality, listeners, writes.
 
     ``signal`` is the SG-Ready state's name (``normal``), ``signal_code`` its register value,
     ``reasons`` the names of the reasons behind it, ``limit_14a_kw`` the section 14a limit [kW],
-    ``quality`` the quality the server serves, ``listeners`` host, port and TLS port.
+    ``quality`` the quality the server serves, ``listeners`` host, port and TLS port, ``control``
+    the control the signal runs.
     """
 
     signal: str | None = None
@@ -303,6 +333,7 @@ class ControllerState:
     acks: dict[str, ControllerAck] = field(default_factory=dict)
     writes: tuple[ControllerWriteRecord, ...] = ()
     feeders: tuple[FeederSignalState, ...] = ()
+    control: ControlInUse | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``controller`` section."""
@@ -323,6 +354,8 @@ class ControllerState:
         }
         if self.feeders:  # only with signals per feeder (the key is optional)
             out["feeders"] = [entry.to_json() for entry in self.feeders]
+        if self.control is not None:  # the control the signal runs (the key is optional)
+            out["control"] = self.control.to_json()
         return out
 
     @classmethod
@@ -355,7 +388,14 @@ class ControllerState:
                 FeederSignalState.from_json(v, where.child("feeders").child(i))
                 for i, v in enumerate(where.items(obj, "feeders"))
             ),
+            control=_control(obj, where),
         )
+
+
+def _control(obj: Any, where: Where) -> ControlInUse | None:
+    """The ``controller.control`` object, if there is one."""
+    data = obj.get("control")
+    return None if data is None else ControlInUse.from_json(data, where.child("control"))
 
 
 #: The keys of the ``controller`` section: its fields, the listeners' three in one object.
