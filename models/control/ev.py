@@ -57,7 +57,7 @@ def charge_want_kw(backlog: ChargeBacklog, p_schedule_kw: Array, step_h: float) 
 
 def charge_step(backlog: ChargeBacklog, p_schedule_kw: Array, p_kw: Array, step_h: float) -> None:
     """Account a step in which the wallboxes drew ``p_kw`` against their schedule ``p_schedule_kw`` (kW)."""
-    backlog.backlog_kwh = _account(
+    backlog.backlog_kwh = account_kernel(
         backlog.backlog_kwh,
         backlog.deferred_kwh,
         np.asarray(p_schedule_kw, dtype=np.float64),
@@ -87,7 +87,7 @@ def want_one(rated_kw: float, backlog_kwh: float, schedule_kw: float, step_h: fl
 
 
 @numba.njit(cache=True)
-def _account(
+def account_kernel(
     backlog_kwh: Array, deferred_kwh: Array, schedule_kw: Array, p_kw: Array, step_h: float
 ) -> Array:  # pragma: no cover
     """:func:`charge_step` per wallbox: adds what was short to ``deferred_kwh``; returns the new backlog."""

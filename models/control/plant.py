@@ -21,10 +21,10 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from models.control.ev import ChargeBacklog, charge_step
+from models.control.ev import ChargeBacklog, account_kernel, charge_step
 from models.control.ev import want_one as charge_want_one
 from models.control.relief import Delta, Relief
-from models.control.thermal import ThermalParameters, ThermalStore, heat_pump_want_kw, want_one
+from models.control.thermal import ThermalParameters, ThermalStore, advance_kernel, heat_pump_want_kw, want_one
 from twin.core.signal import SignalState
 
 __all__ = ["Plant", "PlantState", "StepResult", "grid_delta", "step"]
@@ -305,9 +305,30 @@ def _act(
         wanted = p.copy()
         p = _dim(plant, ix, p, limit, finite)
         dimmed_kwh = float((wanted - p).sum()) * step_h
-    if store is not None:
-        store.advance(p[ix.hp] * plant.cop[t], plant.heat_demand_kw[t], step_h)
-    charge_step(backlog, plant.base_kw[t, ix.ev], p[ix.ev], step_h)
+    if store is not None:  # the stores take the heat, the wallboxes account what they drew (one compiled call)
+        sp = store.params
+        sums = (
+            store.delivered_kwh,
+            store.demand_kwh,
+            store.loss_kwh,
+            store.deferred_kwh,
+            store.violation_kh,
+            store.violation_h,
+        )
+        store.dt_k, backlog.backlog_kwh = _settle_kernel(
+            p,
+            ix.hp,
+            ix.ev,
+            heat,
+            step_h,
+            (store.dt_k, sp.c_kwh_per_k, sp.h_kw_per_k),
+            sp.comfort_low_k,
+            sums,
+            plant.base_kw[t],
+            (backlog.backlog_kwh, backlog.deferred_kwh),
+        )
+    else:
+        charge_step(backlog, plant.base_kw[t, ix.ev], p[ix.ev], step_h)
     return p, held, blocked_kwh, dimmed_kwh
 
 
@@ -430,6 +451,36 @@ def _want_kernel(
         if off[j]:
             held[hp[j]] = p[hp[j]]
             p[hp[j]] = 0.0
+
+
+@numba.njit(cache=True)
+def _settle_kernel(
+    p: Array,
+    hp: IntArray,
+    ev: IntArray,
+    heat: tuple[Array, Array],
+    step_h: float,
+    stores: tuple[Array, Array, Array],
+    comfort_low_k: float,
+    sums: tuple[Array, Array, Array, Array, Array, Array],
+    schedule_kw: Array,
+    backlog: tuple[Array, Array],
+) -> tuple[Array, Array]:  # pragma: no cover - compiled
+    """The stores' new ``dT`` with the heat pumps drawing ``p`` and the wallboxes' new backlog (:func:`_act`).
+
+    :meth:`ThermalStore.advance` and :func:`models.control.ev.charge_step` in one call, the same
+    operations in the same order; their sums are added to in place.
+    """
+    demand, cop = heat
+    dt, c, h = stores
+    q_kw = np.empty(hp.shape[0])
+    for j in range(hp.shape[0]):
+        q_kw[j] = p[hp[j]] * cop[j]
+    new_dt = advance_kernel(dt, q_kw, demand, step_h, (c, h, comfort_low_k), sums)
+    scheduled, drawn = np.empty(ev.shape[0]), np.empty(ev.shape[0])
+    for i in range(ev.shape[0]):
+        scheduled[i], drawn[i] = schedule_kw[ev[i]], p[ev[i]]
+    return new_dt, account_kernel(backlog[0], backlog[1], scheduled, drawn, step_h)
 
 
 @numba.njit(cache=True)

@@ -203,7 +203,7 @@ class ThermalStore:
     def advance(self, q_kw: Array, demand_kw: Array, step_h: float) -> None:
         """Advance one step with the heat ``q_kw`` delivered against ``demand_kw`` (both [kW])."""
         p = self.params
-        self.dt_k = _advance(
+        self.dt_k = advance_kernel(
             self.dt_k,
             np.asarray(q_kw, dtype=np.float64),
             np.asarray(demand_kw, dtype=np.float64),
@@ -294,7 +294,7 @@ def _nan_max(a: float, b: float) -> float:  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _advance(
+def advance_kernel(
     dt_k: Array,
     q_kw: Array,
     demand_kw: Array,
