@@ -46,6 +46,7 @@ __all__ = [
     "GridChanges",
     "apply_grid_changes",
     "bus_injections",
+    "bus_sums_kernel",
     "district_net",
     "grid_kpis_of",
     "lv_busbar",
@@ -277,7 +278,7 @@ class BusInjections:
 
     def arrays(self, p_kw: npt.NDArray[np.floating[Any]]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Return the net demand per bus [kW], [kvar] of the assets' power ``p_kw`` (time x asset) [kW]."""
-        return _bus_sums(
+        return bus_sums_kernel(
             p_kw,
             self.positions,
             self.code,
@@ -290,7 +291,7 @@ class BusInjections:
 
 
 @numba.njit(cache=True)
-def _bus_sums(
+def bus_sums_kernel(
     p_kw: npt.NDArray[np.floating[Any]],
     position: npt.NDArray[np.int64],
     code: npt.NDArray[np.int64],

@@ -257,6 +257,15 @@ class BatchPowerFlow:
         grid["converged"] = xr.DataArray(converged, dims="time", attrs={"long_name": "power flow converged"})
         return grid
 
+    def fixed_point(self) -> tuple[ZBusSystem, tuple[npt.NDArray[np.float64], ...]] | None:
+        """The fixed-point path's system and the branches' voltages and ratings (:func:`solve_rows`' ``branch``).
+
+        None where the net is solved by Newton-Raphson only. For callers that solve one step at a
+        time in their own compiled code (:class:`models.control.reflow.StepFlow`).
+        """
+        prepared = self._prepared
+        return None if prepared.zbus is None else (prepared.zbus, prepared.branch_constants()[2:])
+
     def solve_arrays(
         self, p_bus_kw: npt.NDArray[np.float64], q_bus_kvar: npt.NDArray[np.float64]
     ) -> tuple[npt.NDArray[Any], ...]:

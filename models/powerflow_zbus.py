@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from models.threads import second_thread
 
-__all__ = ["ZBusSystem", "branch_results", "build_zbus", "solve_zbus"]
+__all__ = ["ZBusSystem", "branch_results", "build_zbus", "rows_kernel", "solve_rows", "solve_zbus"]
 
 #: Largest voltage change of the last iteration at which a step counts as converged. [p.u.]
 TOL_PU: Final[float] = 1e-12
@@ -188,7 +188,7 @@ def solve_rows(
     p_loss_kw, q_loss_kvar = np.empty(n_steps), np.empty(n_steps)
     lu = (s.l_ptr, s.l_idx, s.l_val, s.l_inv_diag, s.u_ptr, s.u_idx, s.u_val, s.u_inv_diag, s.perm_r, s.perm_c)
     ends = (s.f_bus, s.t_bus, s.y_ff, s.y_ft, s.y_tf, s.y_tt)
-    _rows(
+    rows_kernel(
         p_pu,
         q_pu,
         lu,
@@ -206,7 +206,7 @@ def solve_rows(
 
 
 @numba.njit(cache=True, nogil=True)
-def _rows(
+def rows_kernel(
     p_pu: npt.NDArray[np.float64],
     q_pu: npt.NDArray[np.float64],
     lu: tuple[npt.NDArray[Any], ...],

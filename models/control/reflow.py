@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 import numpy.typing as npt
 import xarray as xr
 
 from models.control.relief import GridState
-from models.grid import BusInjections
+from models.grid import BusInjections, bus_sums_kernel
+from models.powerflow_zbus import ZBusSystem, rows_kernel
 
 __all__ = ["StepFlow"]
 
@@ -61,6 +63,7 @@ class StepFlow:
         self.basis: Array = np.zeros((0, 0))
         self.solved = 0
         self._kept: dict[int, tuple[Any, ...]] = {}
+        self._fixed = flow.fixed_point()
         branches = list(flow.branch_ids)
         self._trafo = np.array([i for i, b in enumerate(branches) if b.startswith("trafo ")], dtype=np.int64)
         self._line = np.array([branches.index(f"line {i}") for i in net.line.index], dtype=np.int64)
@@ -68,10 +71,12 @@ class StepFlow:
 
     def __call__(self, k: int, p_kw: Array) -> None:
         """Solve step ``k`` with the devices drawing ``p_kw`` [kW] and put its grid state in row ``k``."""
-        row = self.basis[k].astype(np.float32)  # the power as the assets store it (float32)
-        row[self.columns] = p_kw
-        p_bus, q_bus = self.injections.arrays(row[None, :])
-        solved = self.flow.solve_arrays(p_bus, q_bus)
+        if self._fixed is None:
+            row = self.basis[k].astype(np.float32)  # the power as the assets store it (float32)
+            row[self.columns] = p_kw
+            solved = self.flow.solve_arrays(*self.injections.arrays(row[None, :]))
+        else:
+            row, solved = self._solve_fixed_point(k, p_kw)
         vm, loading, _p_loss, p_grid, _q_grid, converged = solved
         self.solved += 1
         self._kept[k] = (row, solved)
@@ -83,6 +88,24 @@ class StepFlow:
         s.line_percent[k] = values[self._line]
         s.vm_pu[k] = vm_pu
         s.p_grid_kw[k] = np.float32(p_grid[0])
+
+    def _solve_fixed_point(self, k: int, p_kw: Array) -> tuple[npt.NDArray[np.float32], tuple[npt.NDArray[Any], ...]]:
+        """Step ``k``'s power row (float32) and :meth:`BatchPowerFlow.solve_arrays` of it, in one compiled call.
+
+        The same operations as the assets' row, :class:`models.grid.BusInjections` and the solver's
+        fixed-point path; a step it does not converge goes to :meth:`BatchPowerFlow.solve_arrays`.
+        """
+        assert self._fixed is not None
+        system, branch = self._fixed
+        i = self.injections
+        plan = (i.positions, i.code, i.p_peak_kw, i.p_frac_points, i.cos_phi_points)
+        row, p_bus, q_bus, voltages, converged, loading, p_loss, q_loss = _step_kernel(
+            self.basis[k], self.columns, p_kw, plan, i.tan_load, len(i.buses), _lu(system), branch
+        )
+        if not converged[0]:
+            return row, self.flow.solve_arrays(p_bus, q_bus)
+        vm_pu = np.abs(voltages)[:, : len(self.flow.bus_index)]
+        return row, (vm_pu, loading, p_loss, p_bus.sum(axis=1) + p_loss, q_bus.sum(axis=1) + q_loss, converged)
 
     def grid(self, assets: xr.Dataset, steps: npt.NDArray[np.int64], p_kw: npt.NDArray[np.float32]) -> xr.Dataset:
         """The power flow dataset of ``steps`` with the assets' power ``p_kw`` (step, asset) [kW].
@@ -103,3 +126,38 @@ class StepFlow:
                 solved[i] = tuple(values[j : j + 1] for values in again)
         stacked = tuple(np.concatenate([s[j] for s in solved if s is not None]) for j in range(6))
         return self.flow.results(assets["time"].values[steps], p_bus, q_bus, stacked)
+
+
+def _lu(s: ZBusSystem) -> tuple[Any, ...]:
+    """The system's arrays as :func:`models.powerflow_zbus.rows_kernel` takes them: LU, start, ends, base."""
+    lu = (s.l_ptr, s.l_idx, s.l_val, s.l_inv_diag, s.u_ptr, s.u_idx, s.u_val, s.u_inv_diag, s.perm_r, s.perm_c)
+    return lu, (s.pq, s.rhs0, s.v0), (s.f_bus, s.t_bus, s.y_ff, s.y_ft, s.y_tf, s.y_tt), s.base_mva
+
+
+@numba.njit(cache=True)
+def _step_kernel(
+    basis_row: Array,
+    columns: npt.NDArray[np.int64],
+    p_kw: Array,
+    plan: tuple[npt.NDArray[Any], ...],
+    tan_load: float,
+    n_bus: int,
+    system: tuple[Any, ...],
+    branch: tuple[Array, ...],
+) -> tuple[npt.NDArray[Any], ...]:  # pragma: no cover - compiled
+    """One step: the assets' row (float32) with the devices' power, its bus sums and the fixed-point solve."""
+    row = basis_row.astype(np.float32)
+    for j in range(columns.shape[0]):
+        row[columns[j]] = p_kw[j]
+    positions, code, p_peak_kw, p_frac_points, cos_phi_points = plan
+    p_bus, q_bus = bus_sums_kernel(
+        row.reshape((1, row.shape[0])), positions, code, p_peak_kw, tan_load, p_frac_points, cos_phi_points, n_bus
+    )
+    lu, start, ends, base_mva = system
+    p_pu, q_pu = (p_bus / 1000.0) / base_mva, (q_bus / 1000.0) / base_mva
+    voltages = np.empty(p_pu.shape, dtype=np.complex128)
+    converged = np.zeros(1, dtype=np.bool_)
+    loading = np.empty((1, ends[0].shape[0]), dtype=np.float32)
+    p_loss_kw, q_loss_kvar = np.empty(1), np.empty(1)
+    rows_kernel(p_pu, q_pu, lu, start, ends, base_mva, branch, voltages, converged, loading, p_loss_kw, q_loss_kvar)
+    return row, p_bus, q_bus, voltages, converged, loading, p_loss_kw, q_loss_kvar
