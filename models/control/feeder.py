@@ -48,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.control.feeder_grid import FeederMap, Sensitivities, sensitivities
-from models.control.feeder_kernel import advance, as_draw, limits_and_relief
+from models.control.feeder_kernel import advance, as_draw, buildings_step
 from models.control.section_14a import P_LIMIT_14A_MIN_KW
 from models.control.signal import SignalConfig
 from twin.core.errors import ConfigError
@@ -64,6 +64,9 @@ TransformerRelief = Literal["all", "needed"]
 _GRID_REASONS: Final[int] = int(SignalReason.TRANSFORMER | SignalReason.LINE | SignalReason.UNDERVOLTAGE)
 #: A limit binds while the building's controllable devices draw within this of it. [kW]
 _BINDING_KW: Final[float] = 0.05
+#: Placeholders of the compiled step where there are no sensitivities or no draw.
+_NO_FLOATS: Final[Floats] = np.zeros(0)
+_NO_ROWS: Final[tuple[Ints, Ints, Floats]] = (np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
 #: A building acts on a quantity when its sensitivity is at least this share of the largest one. [1]
 _ACTS_SHARE: Final[float] = 0.05
 
@@ -361,20 +364,25 @@ class FeederSignals:
 
     def _step(self, draw: Floats | None, measured: tuple[float, Floats, Floats]) -> FeederStep:
         """Each building's signal after the machines advanced, and its limit."""
-        machine = self.building_machine
-        state = self._state[machine].astype(np.int8)
-        reasons = self._reasons[machine]
-        block = state == int(SignalState.BLOCK)
-        relief = np.zeros(self.fmap.n_feeders)
-        if not block.any():
-            limit = np.full(len(state), np.inf)
-        elif draw is None:
-            limit = np.where(block & ((reasons & _GRID_REASONS) != 0), self.p_min_kw, np.inf)
+        if self._rows is None:
+            rows, quantities = _NO_ROWS, (_NO_FLOATS, _NO_FLOATS)
         else:
-            limit = self._limits(block, draw, measured, relief)
-        self._limit = limit
-        self._limited = bool(np.isfinite(limit).any())
-        self.last_step = FeederStep(state, limit, relief, reasons, self.building_feeder, self._since[machine])
+            rows, quantities = (self._row_ptr, self._cols, self._vals), (self._sign, self._targets)
+        trafo, line, vm = measured
+        state, reasons, since, limit, relief, limited = buildings_step(
+            (self._state, self._reasons, self._since),
+            self.building_machine,
+            (int(SignalState.BLOCK), _GRID_REASONS),
+            _NO_FLOATS if draw is None else draw,
+            rows,
+            (float(trafo), np.asarray(line, dtype=np.float64), np.asarray(vm, dtype=np.float64)),
+            quantities,
+            self.p_min_kw,
+            self.building_feeder,
+            self.fmap.n_feeders,
+        )
+        self._limit, self._limited = limit, bool(limited)
+        self.last_step = FeederStep(state, limit, relief, reasons, self.building_feeder, since)
         return self.last_step
 
     def _prepare_rows(self, sens: Sensitivities) -> None:
@@ -403,23 +411,6 @@ class FeederSignals:
         self._trafo_percent_per_kw = mean_sens if mean_sens > 0.0 else math.inf
         self._sign = np.concatenate(
             ([1.0], np.ones(len(self.fmap.feeder_of_line)), -np.ones(len(self.fmap.feeder_of_bus)))
-        )
-
-    def _limits(
-        self, block: npt.NDArray[np.bool_], draw: Floats, measured: tuple[float, Floats, Floats], relief: Floats
-    ) -> Floats:
-        """Each blocked building's limit: its draw minus the largest reduction a quantity asks of it.
-
-        A quantity over its target asks its acting buildings for the excess, in proportion to what
-        each can still give up; one under its target grants the headroom in proportion to what
-        each draws (plus its minimum, so a building drawing nothing gets a share too). What each
-        building gives up is added to its feeder's ``relief``.
-        """
-        rows = (self._row_ptr, self._cols, self._vals)
-        trafo, line, vm = measured
-        values = (float(trafo), np.asarray(line, dtype=np.float64), np.asarray(vm, dtype=np.float64))
-        return limits_and_relief(
-            rows, values, self._sign, self._targets, block, draw, self.p_min_kw, self.building_feeder, relief
         )
 
 

@@ -14,7 +14,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["advance", "as_draw", "limits_and_relief", "reductions"]
+__all__ = ["advance", "as_draw", "buildings_step", "limits_and_relief", "reductions"]
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -269,3 +269,52 @@ def limits_and_relief(
             given = draw[b] - limit[b]
             relief[building_feeder[b]] += given if given >= 0.0 else 0.0
     return limit
+
+
+@numba.njit(cache=True)
+def buildings_step(
+    machines: tuple[Ints, Ints, Floats],
+    building_machine: Ints,
+    codes: tuple[int, int],
+    draw: Floats,
+    rows: tuple[Ints, Ints, Floats],
+    measured: tuple[float, Floats, Floats],
+    quantities: tuple[Floats, Floats],
+    p_min_kw: Floats,
+    building_feeder: Ints,
+    n_feeders: int,
+) -> tuple[npt.NDArray[np.int8], Ints, Floats, Floats, Floats, bool]:  # pragma: no cover - compiled
+    """Each building's state, reasons and since from its machine's (``machines``), and its limit.
+
+    ``codes`` are the blocking state and the grid reasons' bits. No building blocks: no limit; a
+    ``draw`` of length 0 (not known): a blocked building for grid stress at its minimum; else
+    :func:`limits_and_relief`. Returns the states (int8), reasons, since, limits (``inf``: none),
+    each feeder's relief and whether any limit is in force.
+    """
+    state_m, reasons_m, since_m = machines
+    block_state, grid_reasons = codes
+    n = building_machine.shape[0]
+    state = np.empty(n, dtype=np.int8)
+    reasons = np.empty(n, dtype=np.int64)
+    since = np.empty(n)
+    block = np.zeros(n, dtype=np.bool_)
+    blocking = False
+    for b in range(n):
+        m = building_machine[b]
+        state[b], reasons[b], since[b] = state_m[m], reasons_m[m], since_m[m]
+        if state[b] == block_state:
+            block[b] = blocking = True
+    relief = np.zeros(n_feeders)
+    limit = np.full(n, np.inf)
+    if blocking and draw.shape[0] == 0:
+        for b in range(n):
+            if block[b] and (reasons[b] & grid_reasons) != 0:
+                limit[b] = p_min_kw[b]
+    elif blocking:
+        sign, targets = quantities
+        limit = limits_and_relief(rows, measured, sign, targets, block, draw, p_min_kw, building_feeder, relief)
+    limited = False
+    for b in range(n):
+        if np.isfinite(limit[b]):
+            limited = True
+    return state, reasons, since, limit, relief, limited
