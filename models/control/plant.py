@@ -378,12 +378,28 @@ def _raised_k(store: ThermalStore | None, signal_state: npt.NDArray[np.int8], ix
     """
     if store is None or store.params.boost_k <= 0.0:
         return None
-    st = signal_state[ix.hp_building]
-    hold = (st == _BLOCK) & (store.dt_k > 0.0)
-    on = st == _ON
-    if not (on.any() or hold.any()):
-        return None
-    return np.where(on, store.params.boost_k, np.where(hold, store.dt_k, np.nan))
+    raised = np.empty(len(ix.hp_building))
+    any_raised = _raised_kernel(signal_state, ix.hp_building, store.dt_k, store.params.boost_k, raised)
+    return raised if any_raised else None
+
+
+@numba.njit(cache=True)
+def _raised_kernel(
+    signal_state: npt.NDArray[np.int8], hp_building: IntArray, dt_k: Array, boost_k: float, raised: Array
+) -> bool:  # pragma: no cover - compiled
+    """:func:`_raised_k` per heat pump into ``raised``; returns whether any is raised."""
+    any_raised = False
+    for j in range(hp_building.shape[0]):
+        st = signal_state[hp_building[j]]
+        if st == _ON:
+            raised[j] = boost_k
+            any_raised = True
+        elif st == _BLOCK and dt_k[j] > 0.0:
+            raised[j] = dt_k[j]
+            any_raised = True
+        else:
+            raised[j] = np.nan
+    return any_raised
 
 
 def _at_bound(store: ThermalStore, ix: _Index, n_building: int) -> npt.NDArray[np.bool_]:

@@ -115,10 +115,12 @@ class StepFlow:
         """
         p_bus, q_bus = self.injections.arrays(p_kw)
         solved: list[tuple[npt.NDArray[Any], ...] | None] = [None] * len(steps)
-        for i, k in enumerate(steps):
-            entry = self._kept.get(int(k))
-            if entry is not None and np.array_equal(entry[0], p_kw[i]):
-                solved[i] = entry[1]
+        have = [(i, self._kept[int(k)]) for i, k in enumerate(steps) if int(k) in self._kept]
+        if have:  # the rows solved with the same power, compared at once
+            rows = np.stack([entry[0] for _, entry in have])
+            same = (rows == p_kw[[i for i, _ in have]]).all(axis=1)
+            for (i, entry), equal in zip(have, same, strict=True):
+                solved[i] = entry[1] if equal else None
         rest = [i for i, done in enumerate(solved) if done is None]
         if rest:
             again = self.flow.solve_arrays(p_bus[rest], q_bus[rest])
