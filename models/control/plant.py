@@ -17,14 +17,13 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
-from models.control.ev import ChargeBacklog, account_kernel, charge_step
-from models.control.ev import want_one as charge_want_one
+from models.control.ev import ChargeBacklog, charge_step
+from models.control.plant_kernel import dim_kernel, free_want_kernel, raised_kernel, settle_kernel, want_kernel
 from models.control.relief import Delta, Relief
-from models.control.thermal import ThermalParameters, ThermalStore, advance_kernel, heat_pump_want_kw, want_one
+from models.control.thermal import ThermalParameters, ThermalStore
 from twin.core.signal import SignalState
 
 __all__ = ["Plant", "PlantState", "StepResult", "grid_delta", "step"]
@@ -285,7 +284,7 @@ def _act(
         stores, limits = _NO_STORE, (0.0, 0.0, step_h)
     raised = _NOT_RAISED if raised_k is None else raised_k
     heat = (plant.heat_demand_kw[t], plant.cop[t])
-    _want_kernel(
+    want_kernel(
         p,
         held,
         off,
@@ -315,7 +314,7 @@ def _act(
             store.violation_kh,
             store.violation_h,
         )
-        store.dt_k, backlog.backlog_kwh = _settle_kernel(
+        store.dt_k, backlog.backlog_kwh = settle_kernel(
             p,
             ix.hp,
             ix.ev,
@@ -352,9 +351,16 @@ def _needed(
     if excess is None:
         return blocked
     candidate = blocked[ix.hp_building] & (store.dt_k > store.params.comfort_low_k)
-    target = 0.0 if raised_k is None else np.where(np.isfinite(raised_k), raised_k, 0.0)
-    want = heat_pump_want_kw(store, plant.heat_demand_kw[t], plant.cop[t], step_h, target)
-    want = np.where(store.dt_k == 0.0, plant.base_kw[t, ix.hp], np.minimum(want, plant.p_max_kw[ix.hp]))
+    sp = store.params
+    want = free_want_kernel(
+        (store.dt_k, sp.c_kwh_per_k, sp.h_kw_per_k, sp.q_max_kw),
+        _NOT_RAISED if raised_k is None else raised_k,
+        (plant.heat_demand_kw[t], plant.cop[t]),
+        (sp.recover_frac, step_h),
+        ix.hp,
+        plant.p_max_kw,
+        plant.base_kw[t],
+    )
     if relief.rebound and held_kw is not None:
         back = np.flatnonzero(held_kw[ix.hp] > 0.0)
         grow = np.clip(want[back] - held_kw[ix.hp][back], 0.0, None)
@@ -379,27 +385,8 @@ def _raised_k(store: ThermalStore | None, signal_state: npt.NDArray[np.int8], ix
     if store is None or store.params.boost_k <= 0.0:
         return None
     raised = np.empty(len(ix.hp_building))
-    any_raised = _raised_kernel(signal_state, ix.hp_building, store.dt_k, store.params.boost_k, raised)
+    any_raised = raised_kernel(signal_state, ix.hp_building, store.dt_k, store.params.boost_k, raised)
     return raised if any_raised else None
-
-
-@numba.njit(cache=True)
-def _raised_kernel(
-    signal_state: npt.NDArray[np.int8], hp_building: IntArray, dt_k: Array, boost_k: float, raised: Array
-) -> bool:  # pragma: no cover - compiled
-    """:func:`_raised_k` per heat pump into ``raised``; returns whether any is raised."""
-    any_raised = False
-    for j in range(hp_building.shape[0]):
-        st = signal_state[hp_building[j]]
-        if st == _ON:
-            raised[j] = boost_k
-            any_raised = True
-        elif st == _BLOCK and dt_k[j] > 0.0:
-            raised[j] = dt_k[j]
-            any_raised = True
-        else:
-            raised[j] = np.nan
-    return any_raised
 
 
 def _at_bound(store: ThermalStore, ix: _Index, n_building: int) -> npt.NDArray[np.bool_]:
@@ -413,126 +400,13 @@ def _dim(plant: Plant, ix: _Index, p: Array, limit: Array, finite: npt.NDArray[n
 
     The cap is the group's minimum, raised in proportion where the building's limit allows more.
     """
-    return _dim_kernel(
+    return dim_kernel(
         p, limit, finite, plant.group, plant.dimmable, plant.group_min_kw, ix.group_building, ix.m_building
     )
 
 
 _NO_STORE = (np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
 _NOT_RAISED = np.zeros(0)
-
-
-@numba.njit(cache=True)
-def _want_kernel(
-    p: Array,
-    held: Array,
-    off: npt.NDArray[np.bool_],
-    hp: IntArray,
-    ev: IntArray,
-    stores: tuple[Array, Array, Array, Array],
-    raised_k: Array,
-    heat: tuple[Array, Array],
-    limits: tuple[float, float, float],
-    p_max_kw: Array,
-    rated_kw: Array,
-    backlog_kwh: Array,
-) -> None:  # pragma: no cover - compiled
-    """What the devices want at an active step (:func:`_act`), in place: ``p`` (the schedule on entry), ``held``.
-
-    Heat pumps with a store (``stores``: ``dT``, C, H, most heat; empty: none) want what their
-    store asks (:func:`models.control.thermal.want_one`) towards the set point, the comfort bound
-    where a blocked one holds it (it leaves ``off``), or a raised set point (``raised_k``; NaN:
-    not; empty: none); wallboxes their schedule plus backlog; a heat pump ``off`` draws nothing
-    and what it wanted goes to ``held`` (it stays in ``off``). The same operations in the same order as numpy did.
-    """
-    dt, c, h, q_max = stores
-    demand, cop = heat
-    low, recover, step_h = limits
-    if dt.shape[0]:
-        for j in range(hp.shape[0]):
-            at_bound = off[j] and dt[j] <= low
-            if at_bound:
-                off[j] = False
-            target = low if at_bound else 0.0
-            rest = dt[j] == 0.0 and not at_bound
-            if raised_k.shape[0] and np.isfinite(raised_k[j]) and not at_bound:
-                target, rest = raised_k[j], False
-            if not rest:
-                want = want_one(dt[j], demand[j], cop[j], step_h, target, c[j], h[j], q_max[j], recover)
-                most = p_max_kw[hp[j]]
-                p[hp[j]] = np.nan if want != want or most != most else (want if want <= most else most)
-    for i in range(ev.shape[0]):
-        p[ev[i]] = charge_want_one(rated_kw[i], backlog_kwh[i], p[ev[i]], step_h)
-    for j in range(hp.shape[0]):
-        if off[j]:
-            held[hp[j]] = p[hp[j]]
-            p[hp[j]] = 0.0
-
-
-@numba.njit(cache=True)
-def _settle_kernel(
-    p: Array,
-    hp: IntArray,
-    ev: IntArray,
-    heat: tuple[Array, Array],
-    step_h: float,
-    stores: tuple[Array, Array, Array],
-    comfort_low_k: float,
-    sums: tuple[Array, Array, Array, Array, Array, Array],
-    schedule_kw: Array,
-    backlog: tuple[Array, Array],
-) -> tuple[Array, Array]:  # pragma: no cover - compiled
-    """The stores' new ``dT`` with the heat pumps drawing ``p`` and the wallboxes' new backlog (:func:`_act`).
-
-    :meth:`ThermalStore.advance` and :func:`models.control.ev.charge_step` in one call, the same
-    operations in the same order; their sums are added to in place.
-    """
-    demand, cop = heat
-    dt, c, h = stores
-    q_kw = np.empty(hp.shape[0])
-    for j in range(hp.shape[0]):
-        q_kw[j] = p[hp[j]] * cop[j]
-    new_dt = advance_kernel(dt, q_kw, demand, step_h, (c, h, comfort_low_k), sums)
-    scheduled, drawn = np.empty(ev.shape[0]), np.empty(ev.shape[0])
-    for i in range(ev.shape[0]):
-        scheduled[i], drawn[i] = schedule_kw[ev[i]], p[ev[i]]
-    return new_dt, account_kernel(backlog[0], backlog[1], scheduled, drawn, step_h)
-
-
-@numba.njit(cache=True)
-def _dim_kernel(
-    p: Array,
-    limit: Array,
-    finite: npt.NDArray[np.bool_],
-    group: IntArray,
-    dimmable: npt.NDArray[np.bool_],
-    group_min_kw: Array,
-    group_building: IntArray,
-    m_building: Array,
-) -> Array:  # pragma: no cover - compiled
-    """:func:`_dim` per device: each group's draw, its cap and share, the same operations in the same order."""
-    n_group = group_building.shape[0]
-    draw = np.zeros(n_group)
-    for i in range(p.shape[0]):
-        x = p[i]
-        w = (0.0 if x < 0.0 else x) if dimmable[i] else 0.0
-        draw[group[i]] += w
-    share = np.ones(n_group)
-    for g in range(n_group):
-        b = group_building[g]
-        m = m_building[b]
-        raise_by = 1.0
-        if m > 0:
-            r = limit[b] / m
-            raise_by = np.nan if r != r else (r if r > 1.0 else 1.0)
-        cap = group_min_kw[g] * raise_by
-        if finite[b] and draw[g] > cap:
-            share[g] = cap / draw[g]
-    out = p.copy()
-    for i in range(p.shape[0]):
-        if dimmable[i] and p[i] > 0.0:
-            out[i] = p[i] * share[group[i]]
-    return out
 
 
 def grid_delta(diff_kw: Array, plant: Plant, sens: Any | None) -> Delta | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Final
 
 import numba
 import numpy as np
@@ -91,16 +91,20 @@ class Relief:
     def excess(self, k: int, delta: Delta | None) -> Array:
         """Return each quantity's excess over its target at step ``k`` (the estimate; NaN: not known)."""
         g = self.grid
-        values = np.concatenate(([g.trafo_percent[k]], g.line_percent[k], -g.vm_pu[k]))
-        if delta is not None:
-            values = values + np.concatenate(
-                (
-                    [delta.trafo_percent],
-                    np.broadcast_to(delta.line_percent, g.line_percent[k].shape),
-                    -np.broadcast_to(delta.vm_pu, g.vm_pu[k].shape),
-                )
-            )
-        return values - self.targets
+        if delta is None:
+            d_trafo, d_line, d_vm = 0.0, _NO_DELTA, _NO_DELTA
+        else:
+            d_trafo = float(delta.trafo_percent)
+            d_line = np.atleast_1d(np.asarray(delta.line_percent, dtype=np.float64))
+            d_vm = np.atleast_1d(np.asarray(delta.vm_pu, dtype=np.float64))
+        return _excess(
+            float(g.trafo_percent[k]),
+            g.line_percent[k],
+            g.vm_pu[k],
+            delta is not None,
+            (d_trafo, d_line, d_vm),
+            self.targets,
+        )
 
     def effect(self, building: IntArray, quantities: npt.NDArray[np.bool_] | None = None) -> Array:
         """Return each quantity's rise per kW at each of the given buildings as the operator knows it.
@@ -182,3 +186,40 @@ def _choose(effect: Array, excess: Array, p_kw: Array, stored_k: Array) -> npt.N
     for j in range(n):
         off[order[j]] = True
     return off
+
+
+_NO_DELTA: Final[Array] = np.zeros(1)
+
+
+@numba.njit(cache=True)
+def _excess(
+    trafo: float,
+    line: npt.NDArray[np.floating[Any]],
+    vm: npt.NDArray[np.floating[Any]],
+    with_delta: bool,
+    delta: tuple[float, Array, Array],
+    targets: Array,
+) -> Array:  # pragma: no cover - compiled
+    """:meth:`Relief.excess`: the transformer, the lines and the buses' voltage drops (plus ``delta``) minus targets.
+
+    A ``delta`` array of length 1 counts for every line or bus (a scalar change). The same
+    operations in the same order as numpy (values in float64, voltages negated).
+    """
+    d_trafo, d_line, d_vm = delta
+    n_line = line.shape[0]
+    out = np.empty(1 + n_line + vm.shape[0])
+    value = trafo
+    if with_delta:
+        value = value + d_trafo
+    out[0] = value - targets[0]
+    for i in range(n_line):
+        value = np.float64(line[i])
+        if with_delta:
+            value = value + d_line[i if d_line.shape[0] > 1 else 0]
+        out[1 + i] = value - targets[1 + i]
+    for i in range(vm.shape[0]):
+        value = np.float64(-vm[i])
+        if with_delta:
+            value = value + -d_vm[i if d_vm.shape[0] > 1 else 0]
+        out[1 + n_line + i] = value - targets[1 + n_line + i]
+    return out
