@@ -8,14 +8,15 @@ heat pumps' thermal stores as well: one flat district-wide value (``signal: dist
 heat pump off while it blocks), one district-wide signal relieving only as far as needed
 (``district_needed``) and per feeder, and per feeder with pre-heating before a forecast peak
 (``preheat``, with the operator's margin, the live twin's thresholds and 90/80 %). Each run is
-timed warm (shared inputs prepared once, a short controlled run first; CPU seconds, as the
-machine is shared); the grid KPIs, the quarter hours over 100 %, the dimmed and blocked energy,
-the deferred heat, the comfort violations and the hours of each signal state are printed side by
+timed warm (shared inputs prepared once, a short controlled run first; the fastest of
+``--repeat`` runs, which must all give the same KPIs; CPU seconds too, as the machine is
+shared); the grid KPIs, the quarter hours over 100 %, the dimmed and blocked energy, the
+deferred heat, the comfort violations and the hours of each signal state are printed side by
 side, then per feeder against the flat district-wide value, and last whether every controlled
 configuration computed its year within the issue's 3 s (wall clock, the slowest one named with
 its CPU seconds and the steps left unsettled).
 
-    .venv/bin/python bench/bench_control.py [--days 365] [--only NAME ...]
+    .venv/bin/python bench/bench_control.py [--days 365] [--only NAME ...] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--only", nargs="*", choices=sorted(CONTROLS), help="run only these variants")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each variant; the fastest counts")
     args = parser.parse_args()
     shared = prepare_shared("beucha", None, 2025, threads=1)
     end = pd.Timestamp("2025-01-01") + pd.Timedelta(days=args.days)
@@ -141,13 +143,7 @@ def main() -> None:
         data: dict[str, Any] = {"name": name, **period, "changes": CHANGES}
         if control is not None:
             data["control"] = control
-        started, cpu = time.perf_counter(), time.process_time()
-        try:
-            result = compute_scenario(parse_scenario(data, file="bench.yaml"), shared)
-        except ModuleNotFoundError as exc:  # per-feeder signals not installed
-            print(f"{name}: skipped ({exc})")
-            continue
-        timing = {"cpu_s": time.process_time() - cpu, "run_s": time.perf_counter() - started}
+        timing, result = _timed(data, shared, args.repeat)
         rows[name] = {**timing, **result.kpis, **_overloaded_qh(result.grid)}
     table = pd.DataFrame({name: {k: row.get(k) for k in SHOWN} for name, row in rows.items()})
     print(f"heat_pumps + ev_2030 on today's grid, {args.days} days")
@@ -156,22 +152,44 @@ def main() -> None:
     _target_line(rows, args.days)
 
 
+def _timed(data: dict[str, Any], shared: Any, repeat: int) -> tuple[dict[str, float], Any]:
+    """The fastest of ``repeat`` runs (wall and CPU seconds) and its result; every run must give the same KPIs.
+
+    The fastest run is the computation's own time: a slower one waited for the shared host.
+    """
+    best: dict[str, float] | None = None
+    kpis: dict[str, Any] | None = None
+    for _ in range(max(repeat, 1)):
+        started, cpu = time.perf_counter(), time.process_time()
+        result = compute_scenario(parse_scenario(data, file="bench.yaml"), shared)
+        timing = {"cpu_s": time.process_time() - cpu, "run_s": time.perf_counter() - started}
+        same = {k: v for k, v in result.kpis.items() if not k.endswith("_s")}
+        if kpis is not None and same != kpis:
+            raise SystemExit(f"{data['name']}: two runs of the same year gave different KPIs")
+        kpis = same
+        if best is None or timing["run_s"] < best["run_s"]:
+            best = timing
+    assert best is not None
+    return best, result
+
+
 #: The issue's target for a controlled year computed warm. [s]
 TARGET_S = 3.0
 
 
 def _target_line(rows: dict[str, dict[str, Any]], days: int) -> None:
-    """The slowest controlled configuration against the target, and whether every one settled."""
+    """How many controlled configurations computed their year within the target, those over it, and the slowest."""
     controlled = {name: row for name, row in rows.items() if CONTROLS[name] is not None}
     if not controlled:
         return
     slowest = max(controlled, key=lambda name: controlled[name]["run_s"])
     run_s, cpu_s = controlled[slowest]["run_s"], controlled[slowest]["cpu_s"]
     unsettled = sum(int(row.get("control_steps_unsettled", 0)) for row in controlled.values())
-    verdict = "yes" if run_s <= TARGET_S and days >= 365 else "no"
+    over = [f"{name} {row['run_s']:.2f} s" for name, row in controlled.items() if row["run_s"] > TARGET_S]
+    count = f"{len(controlled) - len(over)} of {len(controlled)}" if days >= 365 else f"not a year ({days} days)"
     print(
-        f"\ncontrolled year <= {TARGET_S:g} s: {verdict} (slowest {slowest}: {run_s:.2f} s wall, {cpu_s:.2f} s CPU; "
-        f"{days} days; unsettled steps in all controlled runs: {unsettled})"
+        f"\ncontrolled years <= {TARGET_S:g} s: {count}; over: {', '.join(over) or 'none'}; slowest {slowest}: "
+        f"{run_s:.2f} s wall, {cpu_s:.2f} s CPU; unsettled steps in all controlled runs: {unsettled}"
     )
 
 
