@@ -79,8 +79,7 @@ def want_kernel(
                 target, rest = raised_k[j], False
             if not rest:
                 want = want_one(dt[j], demand[j], cop[j], step_h, target, c[j], h[j], q_max[j], recover)
-                most = p_max_kw[hp[j]]
-                p[hp[j]] = np.nan if want != want or most != most else (want if want <= most else most)
+                p[hp[j]] = _minimum(want, p_max_kw[hp[j]])
     for i in range(ev.shape[0]):
         p[ev[i]] = charge_want_one(rated_kw[i], backlog_kwh[i], p[ev[i]], step_h)
     for j in range(hp.shape[0]):
@@ -114,8 +113,7 @@ def free_want_kernel(
             continue
         target = raised_k[j] if raised_k.shape[0] and np.isfinite(raised_k[j]) else 0.0
         want = want_one(dt[j], demand[j], cop[j], step_h, target, c[j], h[j], q_max[j], recover)
-        most = p_max_kw[hp[j]]
-        out[j] = np.nan if want != want or most != most else (want if want <= most else most)
+        out[j] = _minimum(want, p_max_kw[hp[j]])
     return out
 
 
@@ -183,3 +181,11 @@ def dim_kernel(
         if dimmable[i] and p[i] > 0.0:
             out[i] = p[i] * share[group[i]]
     return out
+
+
+@numba.njit(cache=True)
+def _minimum(a: float, b: float) -> float:  # pragma: no cover - compiled
+    """``numpy.minimum`` of two numbers: NaN if either is, else the first where equal."""
+    if a != a or b != b:
+        return np.nan
+    return a if a <= b else b
