@@ -20,9 +20,9 @@ IV       17 degC    values outside I-III, for a limited part of the year
 a run is acceptable for the occupants when no building falls below category IV's 17 degC (3 K
 under the set point) at any time, and none spends more than :data:`ALLOWED_BELOW_BOUND_H` (a day
 in the whole run) below category III's 18 degC, the moderate expectation (2 K under the set point).
-A control that keeps its own comfort bound (``comfort_low_k``, default 1 K under the set point)
-always passes; section 14a dimming does not keep it (a dimmed heat pump does not override its
-limit, BK6-22-300), so a grid held by dimming can fail.
+A control that keeps its own comfort bound (``comfort_low_k``, default 1 K under the set point;
+any bound of -2 K or above keeps category III) passes; section 14a dimming does not keep it (a
+dimmed heat pump does not override its limit, BK6-22-300), so a grid held by dimming can fail.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ __all__ = [
     "ALLOWED_BELOW_BOUND_H",
     "BOUND_CATEGORY",
     "CATEGORY_MIN_DEGC",
+    "OUTSIDE",
     "SET_POINT_DEGC",
     "category_of",
     "comfort_kpis",
