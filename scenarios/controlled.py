@@ -170,7 +170,7 @@ def run_controlled(
             break
         resume = Resume(result, changed)
     grid, step_h = rows.dataset(), step_s / 3600.0
-    kpis = {**control_kpis(result, plant, step_h), **overloaded_h(grid, step_h)}
+    kpis = {**control_kpis(result, plant, step_h, buildings), **overloaded_h(grid, step_h)}
     if control.grid_fee is not None:
         kpis.update(grid_fees(control.grid_fee, assets, basis, step_h))
     kpis.update(control_passes=passes, control_steps_unsettled=len(unsettled))

@@ -8,6 +8,7 @@ BK6-22-300 through :func:`models.control.section_14a.dimmed_limit_kw`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -15,6 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from models.community_battery import COMMUNITY
+from models.control.comfort import comfort_kpis
 from models.control.loop import LoopResult, Plant
 from models.control.section_14a import ControllableDevice, GridFeeTariff, dimmed_limit_kw, grid_fee_eur
 from scenarios.records import GridFee
@@ -26,8 +28,12 @@ __all__ = ["KINDS_14A", "connection_limits", "control_kpis", "grid_fees", "overl
 KINDS_14A: Final[dict[str, str]] = {"heat_pump": "heat_pump", "ev": "wallbox", "battery": "battery"}
 
 
-def control_kpis(result: LoopResult, plant: Plant, step_h: float) -> dict[str, Any]:
-    """The control KPIs of the last pass: signal hours, energy held back and moved, comfort."""
+def control_kpis(result: LoopResult, plant: Plant, step_h: float, buildings: Sequence[str]) -> dict[str, Any]:
+    """The control KPIs of the last pass: signal hours, energy held back and moved, comfort and its verdict.
+
+    ``buildings`` names the buildings in the signal's order (:func:`models.control.comfort.comfort_kpis`
+    names the coldest).
+    """
     n_building = max(result.state.shape[1], 1)
     kpis: dict[str, Any] = {
         f"signal_{s.name.lower()}_h": float(np.count_nonzero(result.state == int(s))) * step_h / n_building
@@ -57,6 +63,8 @@ def control_kpis(result: LoopResult, plant: Plant, step_h: float) -> dict[str, A
     kpis["control_ev_owed_kwh"] = float(result.backlog_kwh[-1].sum()) if result.backlog_kwh.size else 0.0
     kpis["control_limited_building_h"] = float(np.count_nonzero(result.limited)) * step_h
     kpis["control_active_steps"] = int(np.count_nonzero(result.active))
+    hp_buildings = [buildings[b] for b in plant.building[plant.kind == "heat_pump"]]
+    kpis.update(comfort_kpis(result.dt_k, hp_buildings, step_h))
     return kpis
 
 

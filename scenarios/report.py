@@ -2,12 +2,13 @@
 
 ``report.html`` holds a KPI table, the monthly energy balance, the load duration
 curve at the transformer, the voltage band (daily minimum and maximum over all
-buses), the energy flows (Sankey) and the costs. Each figure is plotly's HTML
-fragment, written from the figure's JSON by :mod:`scenarios.plotly_html` (a scenario
-run does not import plotly); the page around them is a small :class:`string.Template`. plotly.js is
-never fetched from a CDN: reports refer to one shared ``plotly.min.js`` in the
-results folder (written once by :func:`write_plotly_js`); the comparison page
-embeds it, so it can be mailed on its own.
+buses), the energy flows (Sankey) and the costs. A controlled run whose buildings the
+occupants would not accept (:mod:`models.control.comfort`) carries the warning above
+its KPIs. Each figure is plotly's HTML fragment, written from the figure's JSON by
+:mod:`scenarios.plotly_html` (a scenario run does not import plotly); the page around
+them is a small :class:`string.Template`. plotly.js is never fetched from a CDN:
+reports refer to one shared ``plotly.min.js`` in the results folder (written once by
+:func:`write_plotly_js`); the comparison page embeds it, so it can be mailed on its own.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 
+from models.control.comfort import comfort_warning
 from scenarios.plotly_html import Figure, dates, figure, figure_div, hline, plotly_min_js, typed_array
 from scenarios.results import PLOTLY_JS, SHARED_PLOTLY_JS, read_kpis
 from twin.core.vocabulary import CONTROL_KPI_CATALOGUE, KPI_CATALOGUE, LOAD_KINDS, kpi
@@ -50,9 +52,10 @@ _PAGE: Final[Template] = Template(
     """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>$title</title>
 <script src="$plotly_js"></script>
-<style>body{font-family:sans-serif;margin:1em 2em;max-width:1100px}</style></head>
+<style>body{font-family:sans-serif;margin:1em 2em;max-width:1100px}
+.warning{border:2px solid #b00020;background:#fdecea;color:#7a0014;padding:0.6em 1em;font-weight:bold}</style></head>
 <body><h1>$title</h1><p>$description</p>
-$figures
+$warning$figures
 </body></html>
 """
 )
@@ -84,6 +87,7 @@ def write_report(result: ScenarioResult, path: Path, *, plotly_js: str = SHARED_
         title=html.escape(f"Scenario {result.scenario.name}"),
         description=html.escape(result.scenario.description),
         plotly_js=html.escape(plotly_js),
+        warning=_comfort_warning_div(result.kpis),
         figures=body,
     )
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -159,7 +163,7 @@ def write_compare_html(table: pd.DataFrame, path: Path) -> Path:
         yaxis2={"title": "%", "overlaying": "y", "side": "right"},
     )
     body = fig.to_html(full_html=False, include_plotlyjs=True) + bars.to_html(full_html=False, include_plotlyjs=False)
-    page = _PAGE.substitute(title="Scenario comparison", description="", plotly_js="data:,", figures=body)
+    page = _PAGE.substitute(title="Scenario comparison", description="", plotly_js="data:,", warning="", figures=body)
     path.write_text(page, encoding="utf-8")
     return path
 
@@ -173,6 +177,14 @@ def format_value(value: Any) -> str:
     if isinstance(value, float) and 0 < abs(value) < 10:
         return f"{value:.3f}"
     return f"{value:,.0f}" if isinstance(value, int | float) else str(value)
+
+
+def _comfort_warning_div(kpis: dict[str, Any]) -> str:
+    """The comfort warning above the KPI table of a controlled run that fails the verdict (``""``: none)."""
+    line = comfort_warning(kpis)
+    if line is None:
+        return ""
+    return f'<p class="warning" id="comfort-warning">Warning: {html.escape(line)}</p>\n'
 
 
 def _kpi_table(kpis: dict[str, Any]) -> Figure:

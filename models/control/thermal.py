@@ -47,6 +47,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from models.control.comfort import SET_POINT_DEGC
 from models.heating_curve import NORM_OUTSIDE_TEMP_DEGC
 
 __all__ = [
@@ -65,8 +66,6 @@ __all__ = [
 
 Array = npt.NDArray[np.float64]
 
-#: Indoor set point the heat demand assumes (DIN EN 12831-1, living rooms). [degC]
-SET_POINT_DEGC: Final[float] = 20.0
 #: Lowest indoor temperature against the set point before comfort is violated. [K]
 COMFORT_LOW_K: Final[float] = -1.0
 #: Most heat beyond the demand while a store is brought back, as a share of the rating: a modulating

@@ -274,10 +274,21 @@ def _run(
         if "error" not in k
     }
     _print_table(pd.DataFrame(rows).T, Table, first="scenario")
+    _warn_comfort(results)
     print(f"results in {out_dir}", file=sys.stderr)
     common.quick_exit = True
     if failed:
         raise ConfigError(f"{len(failed)} scenario(s) failed, first: {failed[0]}")
+
+
+def _warn_comfort(results: list[dict[str, Any]]) -> None:
+    """One warning line on stderr per controlled run the occupants would not accept (:mod:`models.control.comfort`)."""
+    from models.control.comfort import comfort_warning
+
+    for kpis in results:
+        line = comfort_warning(kpis)
+        if line is not None:
+            print(f"warning: {line}", file=sys.stderr)
 
 
 def _print_table(table: Any, table_class: Any, *, first: str = "KPI") -> None:

@@ -253,6 +253,9 @@ CONTROL_KPI_CATALOGUE: Final[tuple[KpiSpec, ...]] = (
     KpiSpec("control_ev_deferred_kwh", "EV charging deferred", "kWh", "MWh", 1e-3, ",.1f", "EV deferred"),
     KpiSpec("control_comfort_violation_kh", "comfort violation", "K h", "K h", 1.0, ",.1f"),
     KpiSpec("control_comfort_violation_h", "hours below comfort", "h", "h", 1.0, ",.1f"),
+    KpiSpec("control_comfort_ok", "comfort acceptable (EN 16798-1 III)", short="comfort ok"),
+    KpiSpec("control_comfort_coldest_degc", "coldest building", "degC", "degC", 1.0, ",.1f", "coldest"),
+    KpiSpec("control_comfort_below_bound_max_h", "hours below category III", "h", "h", 1.0, ",.1f", "below III"),
     KpiSpec("signal_block_h", "hours blocked per building", "h", "h", 1.0, ",.1f", "blocked"),
 )
 
