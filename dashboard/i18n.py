@@ -31,7 +31,7 @@ from flask import has_request_context, request
 
 from dashboard.i18n_calibration import CALIBRATION_MESSAGES
 from dashboard.i18n_views import VIEW_MESSAGES
-from twin.core.vocabulary import DEFAULT_TIMEZONE, KPI_CATALOGUE, kpi
+from twin.core.vocabulary import CONTROL_KPI_CATALOGUE, DEFAULT_TIMEZONE, KPI_CATALOGUE, kpi
 
 __all__ = [
     "COOKIE",
@@ -399,6 +399,18 @@ _KPI_LABELS_DE: Final[dict[str, str]] = {
     "n_evs": "E-Autos",
     "investment_eur": "Investition",
     "annual_cost_eur": "Jahreskosten",
+    "control_trafo_over_100_h": "Stunden Trafo > 100 %",
+    "control_line_over_100_h": "Stunden eine Leitung > 100 %",
+    "control_hp_blocked_kwh": "Wärmepumpen gesperrt",
+    "control_dimmed_kwh": "gedimmt (§ 14a)",
+    "control_heat_deferred_kwh": "Wärme verschoben",
+    "control_ev_deferred_kwh": "Laden verschoben",
+    "control_comfort_violation_kh": "Komfortverletzung",
+    "control_comfort_violation_h": "Stunden unter dem Komfort",
+    "control_comfort_ok": "Komfort annehmbar (EN 16798-1 III)",
+    "control_comfort_coldest_degc": "kältestes Gebäude",
+    "control_comfort_below_bound_max_h": "Stunden unter Kategorie III",
+    "signal_block_h": "Stunden gesperrt je Gebäude",
 }
 #: Units shown in German where they differ from the English ones.
 _UNITS_DE: Final[dict[str, str]] = {"kEUR": "T€", "kEUR/a": "T€/a", "EUR": "€", "pu": "p.u.", "h": "h"}
@@ -406,8 +418,10 @@ _UNITS_EN: Final[dict[str, str]] = {"pu": "p.u."}
 
 MESSAGES.update(VIEW_MESSAGES)
 MESSAGES.update(CALIBRATION_MESSAGES)
-for _spec in KPI_CATALOGUE:
+for _spec in (*KPI_CATALOGUE, *CONTROL_KPI_CATALOGUE):
     MESSAGES[f"kpi.{_spec.name}"] = {"de": _KPI_LABELS_DE.get(_spec.name, ""), "en": _spec.label}
+MESSAGES["value.yes"] = {"de": "ja", "en": "yes"}
+MESSAGES["value.no"] = {"de": "nein", "en": "no"}
 
 
 def language(value: Any) -> str:
@@ -488,7 +502,12 @@ def kpi_label(name: str, lang: str | None = None, *, with_unit: bool = False) ->
 
 
 def format_kpi(name: str, value: Any, lang: str | None = None, *, with_unit: bool = True) -> str:
-    """A KPI scaled and formatted as the catalogue says, in the language's number format (``54,3 %``)."""
+    """A KPI scaled and formatted as the catalogue says, in the language's number format (``54,3 %``).
+
+    A yes/no KPI (``control_comfort_ok``) reads ``ja``/``nein`` (``yes``/``no``).
+    """
+    if isinstance(value, bool):
+        return t("value.yes" if value else "value.no", lang)
     spec = kpi(name)
     try:
         number = float(value) * spec.scale

@@ -41,6 +41,7 @@ from twin.core.schema import SUBSTATION
 from twin.core.vocabulary import STEP_H, kpi
 
 __all__ = [
+    "CONTROL_KPIS",
     "DOWNLOADS",
     "KPI_ROWS",
     "NAME",
@@ -80,6 +81,17 @@ _SHOWN_KPIS: Final[tuple[str, ...]] = (
     "outside_band_h",
     "co2_kg",
     "annual_cost_eur",
+)
+#: The rows of runs with a ``control:`` block, after the others where a chosen run has them: the
+#: grid relief beside what it cost the devices and the buildings (the comfort verdict).
+CONTROL_KPIS: Final[tuple[str, ...]] = (
+    "control_trafo_over_100_h",
+    "control_line_over_100_h",
+    "control_hp_blocked_kwh",
+    "control_dimmed_kwh",
+    "control_comfort_ok",
+    "control_comfort_coldest_degc",
+    "control_comfort_below_bound_max_h",
 )
 #: KPI rows of the comparison, from the catalogue: key in kpis.json, label with unit, scale, format.
 KPI_ROWS: Final[tuple[tuple[str, str, float, str], ...]] = tuple(
@@ -171,10 +183,14 @@ def comparison_view(
         blank = empty_figure(t("scenarios.choose", lang), lang)
         return {"kpis": html.P(t("scenarios.none", lang)), "monthly": blank, "duration": blank, "downloads": []}
     kpis = {name: results[name].kpis() for name in chosen}
+    # the controlled runs' relief and what it cost, where a chosen run has a control: block
+    shown = [key for key, *_ in KPI_ROWS] + [
+        key for key in CONTROL_KPIS if any(kpis[name].get(key) is not None for name in chosen)
+    ]
     rows = [
         [kpi_label(key, lang, with_unit=True)]
         + [format_kpi(key, kpis[name].get(key), lang, with_unit=False) for name in chosen]
-        for key, _label, _scale, _fmt in KPI_ROWS
+        for key in shown
     ]
     monthly, series = {}, {}
     dt_h = STEP_H
