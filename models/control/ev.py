@@ -5,8 +5,8 @@ mobility model (:func:`models.ev.ev_charging_kw`); this module is what a wallbox
 schedule while section 14a dims it: it draws at most its limit, keeps the energy it could not
 charge as a backlog, and charges the backlog at up to its rated power as soon as it may
 (the car stays plugged in until its energy is in: the departure is not moved; a simplification
-stated here). Vectorised over wallboxes, one call per step, for the scenarios' year
-(:mod:`models.control.loop`) and for a simulated wallbox.
+stated here). Per wallbox (:func:`want_one`) for the compiled step of the devices
+(:mod:`models.control.plant_kernel`), and vectorised over wallboxes (:func:`charge_step`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ChargeBacklog", "charge_step", "charge_want_kw"]
+__all__ = ["ChargeBacklog", "account_kernel", "charge_step", "want_one"]
 
 Array = npt.NDArray[np.float64]
 
@@ -50,11 +50,6 @@ class ChargeBacklog:
         return not self.backlog_kwh.any()
 
 
-def charge_want_kw(backlog: ChargeBacklog, p_schedule_kw: Array, step_h: float) -> Array:
-    """Return what each wallbox wants to draw [kW]: its schedule plus its backlog, up to its rating."""
-    return _want(backlog.p_rated_kw, backlog.backlog_kwh, np.asarray(p_schedule_kw, dtype=np.float64), step_h)
-
-
 def charge_step(backlog: ChargeBacklog, p_schedule_kw: Array, p_kw: Array, step_h: float) -> None:
     """Account a step in which the wallboxes drew ``p_kw`` against their schedule ``p_schedule_kw`` (kW)."""
     backlog.backlog_kwh = account_kernel(
@@ -67,17 +62,12 @@ def charge_step(backlog: ChargeBacklog, p_schedule_kw: Array, p_kw: Array, step_
 
 
 @numba.njit(cache=True)
-def _want(rated_kw: Array, backlog_kwh: Array, schedule_kw: Array, step_h: float) -> Array:  # pragma: no cover
-    """:func:`charge_want_kw` per wallbox: ``min(schedule + backlog / step, max(rated, schedule))`` (NaN kept)."""
-    out = np.empty(schedule_kw.shape[0])
-    for i in range(schedule_kw.shape[0]):
-        out[i] = want_one(rated_kw[i], backlog_kwh[i], schedule_kw[i], step_h)
-    return out
-
-
-@numba.njit(cache=True)
 def want_one(rated_kw: float, backlog_kwh: float, schedule_kw: float, step_h: float) -> float:  # pragma: no cover
-    """:func:`charge_want_kw` of one wallbox (for the compiled kernels that step many)."""
+    """What a wallbox wants to draw [kW]: its schedule plus its backlog, up to its rating (NaN kept).
+
+    ``min(schedule + backlog / step, max(rated, schedule))``, for the compiled step of the devices
+    (:mod:`models.control.plant_kernel`).
+    """
     rated, want = rated_kw, schedule_kw + backlog_kwh / step_h
     if np.isnan(rated) or np.isnan(schedule_kw):
         rated = np.nan
