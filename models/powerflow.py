@@ -287,14 +287,23 @@ class BatchPowerFlow:
         if (
             prepared.zbus is not None
         ):  # the fixed-point path of _solve in one call, without what these callers do not read
-            voltages, converged, loading, p_loss_kw, q_loss_kvar = solve_rows(
-                prepared.zbus, p_kw / 1000.0, q_kvar / 1000.0, prepared.branch_constants()[2:]
-            )
-            if converged.all():
-                vm_pu = np.abs(voltages)[:, : len(prepared.bus_index)]
-                p_grid_kw, q_grid_kvar = p_kw.sum(axis=1) + p_loss_kw, q_kvar.sum(axis=1) + q_loss_kvar
-                return vm_pu, loading, p_loss_kw, p_grid_kw, q_grid_kvar, converged
+            rows = solve_rows(prepared.zbus, p_kw / 1000.0, q_kvar / 1000.0, prepared.branch_constants()[2:])
+            if rows[1].all():
+                return self.fixed_point_solved(p_kw, q_kvar, rows)
         return _solve(prepared, p_kw, q_kvar, self.options)
+
+    def fixed_point_solved(
+        self, p_kw: npt.NDArray[np.float64], q_kvar: npt.NDArray[np.float64], rows: tuple[npt.NDArray[Any], ...]
+    ) -> tuple[npt.NDArray[Any], ...]:
+        """What :meth:`solve_arrays` returns for steps the fixed point solved, all converged.
+
+        ``rows`` are :func:`models.powerflow_zbus.solve_rows`' voltages, converged, loading and
+        losses [kW], [kvar] of the steps whose bus injections are ``p_kw``, ``q_kvar``.
+        """
+        voltages, converged, loading, p_loss_kw, q_loss_kvar = rows
+        vm_pu = np.abs(voltages)[:, : len(self._prepared.bus_index)]
+        p_grid_kw, q_grid_kvar = p_kw.sum(axis=1) + p_loss_kw, q_kvar.sum(axis=1) + q_loss_kvar
+        return vm_pu, loading, p_loss_kw, p_grid_kw, q_grid_kvar, converged
 
     def _as_bus_matrix(self, values: npt.ArrayLike | pd.DataFrame, n_steps: int, name: str) -> npt.NDArray[np.float64]:
         buses = self._prepared.bus_index

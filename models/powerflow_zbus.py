@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from models.threads import second_thread
 
-__all__ = ["ZBusSystem", "branch_results", "build_zbus", "rows_kernel", "solve_rows", "solve_zbus"]
+__all__ = ["ZBusSystem", "branch_results", "build_zbus", "kernel_system", "rows_kernel", "solve_rows", "solve_zbus"]
 
 #: Largest voltage change of the last iteration at which a step counts as converged. [p.u.]
 TOL_PU: Final[float] = 1e-12
@@ -186,23 +186,15 @@ def solve_rows(
     converged = np.zeros(n_steps, dtype=np.bool_)
     loading = np.empty((n_steps, s.f_bus.shape[0]), dtype=np.float32)
     p_loss_kw, q_loss_kvar = np.empty(n_steps), np.empty(n_steps)
-    lu = (s.l_ptr, s.l_idx, s.l_val, s.l_inv_diag, s.u_ptr, s.u_idx, s.u_val, s.u_inv_diag, s.perm_r, s.perm_c)
-    ends = (s.f_bus, s.t_bus, s.y_ff, s.y_ft, s.y_tf, s.y_tt)
-    rows_kernel(
-        p_pu,
-        q_pu,
-        lu,
-        (s.pq, s.rhs0, s.v0),
-        ends,
-        s.base_mva,
-        branch,
-        voltages,
-        converged,
-        loading,
-        p_loss_kw,
-        q_loss_kvar,
-    )
+    lu, start, ends, base_mva = kernel_system(s)
+    rows_kernel(p_pu, q_pu, lu, start, ends, base_mva, branch, voltages, converged, loading, p_loss_kw, q_loss_kvar)
     return voltages, converged, loading, p_loss_kw, q_loss_kvar
+
+
+def kernel_system(s: ZBusSystem) -> tuple[Any, ...]:
+    """The system as :func:`rows_kernel` takes it: the LU factors, the start, the branch ends and the base [MVA]."""
+    lu = (s.l_ptr, s.l_idx, s.l_val, s.l_inv_diag, s.u_ptr, s.u_idx, s.u_val, s.u_inv_diag, s.perm_r, s.perm_c)
+    return lu, (s.pq, s.rhs0, s.v0), (s.f_bus, s.t_bus, s.y_ff, s.y_ft, s.y_tf, s.y_tt), s.base_mva
 
 
 @numba.njit(cache=True, nogil=True)

@@ -19,7 +19,7 @@ import xarray as xr
 
 from models.control.relief import GridState
 from models.grid import BusInjections, bus_sums_kernel
-from models.powerflow_zbus import ZBusSystem, rows_kernel
+from models.powerflow_zbus import kernel_system, rows_kernel
 
 __all__ = ["StepFlow"]
 
@@ -63,7 +63,12 @@ class StepFlow:
         self.basis: Array = np.zeros((0, 0))
         self.solved = 0
         self._kept: dict[int, tuple[Any, ...]] = {}
-        self._fixed = flow.fixed_point()
+        fixed = flow.fixed_point()
+        #: The fixed-point path's system as the step's kernel takes it and the branch constants (None: Newton only).
+        self._fixed = None if fixed is None else (kernel_system(fixed[0]), fixed[1])
+        i = self.injections
+        #: The bus sums' plan as the step's kernel takes it.
+        self._plan = ((i.positions, i.code, i.p_peak_kw, i.p_frac_points, i.cos_phi_points), i.tan_load, len(i.buses))
         branches = list(flow.branch_ids)
         self._trafo = np.array([i for i, b in enumerate(branches) if b.startswith("trafo ")], dtype=np.int64)
         self._line = np.array([branches.index(f"line {i}") for i in net.line.index], dtype=np.int64)
@@ -97,15 +102,13 @@ class StepFlow:
         """
         assert self._fixed is not None
         system, branch = self._fixed
-        i = self.injections
-        plan = (i.positions, i.code, i.p_peak_kw, i.p_frac_points, i.cos_phi_points)
-        row, p_bus, q_bus, voltages, converged, loading, p_loss, q_loss = _step_kernel(
-            self.basis[k], self.columns, p_kw, plan, i.tan_load, len(i.buses), _lu(system), branch
+        plan, tan_load, n_bus = self._plan
+        row, p_bus, q_bus, *rows = _step_kernel(
+            self.basis[k], self.columns, p_kw, plan, tan_load, n_bus, system, branch
         )
-        if not converged[0]:
+        if not rows[1][0]:
             return row, self.flow.solve_arrays(p_bus, q_bus)
-        vm_pu = np.abs(voltages)[:, : len(self.flow.bus_index)]
-        return row, (vm_pu, loading, p_loss, p_bus.sum(axis=1) + p_loss, q_bus.sum(axis=1) + q_loss, converged)
+        return row, self.flow.fixed_point_solved(p_bus, q_bus, tuple(rows))
 
     def grid(self, assets: xr.Dataset, steps: npt.NDArray[np.int64], p_kw: npt.NDArray[np.float32]) -> xr.Dataset:
         """The power flow dataset of ``steps`` with the assets' power ``p_kw`` (step, asset) [kW].
@@ -128,12 +131,6 @@ class StepFlow:
                 solved[i] = tuple(values[j : j + 1] for values in again)
         stacked = tuple(np.concatenate([s[j] for s in solved if s is not None]) for j in range(6))
         return self.flow.results(assets["time"].values[steps], p_bus, q_bus, stacked)
-
-
-def _lu(s: ZBusSystem) -> tuple[Any, ...]:
-    """The system's arrays as :func:`models.powerflow_zbus.rows_kernel` takes them: LU, start, ends, base."""
-    lu = (s.l_ptr, s.l_idx, s.l_val, s.l_inv_diag, s.u_ptr, s.u_idx, s.u_val, s.u_inv_diag, s.perm_r, s.perm_c)
-    return lu, (s.pq, s.rhs0, s.v0), (s.f_bus, s.t_bus, s.y_ff, s.y_ft, s.y_tf, s.y_tt), s.base_mva
 
 
 @numba.njit(cache=True)
