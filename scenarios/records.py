@@ -19,6 +19,7 @@ from twin.core.vocabulary import STEP_FREQ, STEP_MIN
 
 __all__ = [
     "OUTPUT_LEVELS",
+    "SCENARIO_FILE_KEYS",
     "BatteryStrategy",
     "CommunityBatteryChange",
     "Control",
@@ -39,7 +40,18 @@ __all__ = [
     "ScenarioChanges",
     "Sweep",
     "Thresholds",
+    "is_scenario_data",
 ]
+
+#: Keys that make a ``--control FILE`` a scenario file rather than a ``control:`` block alone
+#: (``twin field --control``, ``twin live --control``).
+SCENARIO_FILE_KEYS: Final[frozenset[str]] = frozenset({"name", "district", "control", "changes", "year", "seed"})
+
+
+def is_scenario_data(data: Any) -> bool:
+    """True when a file's data is a scenario (it has one of :data:`SCENARIO_FILE_KEYS`), not a control block."""
+    return isinstance(data, dict) and bool(set(data) & SCENARIO_FILE_KEYS)
+
 
 OutputLevel = Literal["kpis", "grid", "full"]
 #: What ``result.nc`` holds: ``kpis`` (KPIs and the substation), ``grid`` (plus every bus

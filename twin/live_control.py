@@ -37,15 +37,13 @@ from pathlib import Path
 from typing import Final
 
 from models.control.signal import SignalConfig
-from scenarios.records import Control
+from scenarios.records import Control, is_scenario_data
 from twin.core.config_loader import read_config, validate_config
 from twin.core.errors import ConfigError
 from twin.core.live_sections import ControlInUse
 
 __all__ = ["LiveControl", "default_control", "live_control"]
 
-#: Keys that make a file a scenario file rather than a control block alone.
-_SCENARIO_KEYS: Final[frozenset[str]] = frozenset({"name", "district", "control", "changes", "year", "seed"})
 #: The defaults of the live twin without ``--control``.
 _DEFAULT: Final[str] = (
     "the live twin's defaults: signal per feeder, block at 95/85 % loading and 0.93/0.95 p.u., "
@@ -99,7 +97,7 @@ def live_control(path: Path | None) -> LiveControl:
         return default_control()
     data = read_config(path, what="control file")
     prefix = ""
-    if isinstance(data, dict) and set(data) & _SCENARIO_KEYS:
+    if is_scenario_data(data):
         from scenarios.scenario_files import parse_scenario
 
         scenario = parse_scenario({"name": "live", **data}, file=str(path), base=path.parent)

@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.district import LoadedDistrict, district_path
-from scenarios.records import Control
+from scenarios.records import Control, is_scenario_data
 from twin.core.config_loader import read_config, validate_config
 from twin.core.errors import ConfigError
 
 __all__ = ["FieldScenario", "field_scenario"]
 
-#: Keys that make a file a scenario file rather than a control block alone.
-_SCENARIO_KEYS: frozenset[str] = frozenset({"name", "district", "control", "changes", "year", "seed"})
 #: Changes the field does not run, with what to use instead.
 _NOT_IN_FIELD: dict[str, str] = {
     "community_battery": "the field's own community battery (twin field's defaults)",
@@ -67,7 +65,7 @@ def field_scenario(path: Path | None, loaded: LoadedDistrict, *, seed: int = 0) 
     if path is None:
         return FieldScenario(loaded, None, seed)
     data = read_config(path, what="control file")
-    if not isinstance(data, dict) or not set(data) & _SCENARIO_KEYS:
+    if not is_scenario_data(data):
         control: Control = validate_config(data, Control, file=str(path), what="control block")
         return FieldScenario(loaded, control, seed)
     if not data.get("changes"):
